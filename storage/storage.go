@@ -1,0 +1,161 @@
+// Package storage defines the partition log: what the broker needs from a
+// storage engine, and nothing about how an engine keeps its bytes.
+//
+// A Log is an append-only sequence of Kafka RecordBatch v2 batches, stored
+// byte for byte as producers sent them except for the base offset, which the
+// log writes in. Offsets are dense: each batch takes the offsets
+// [base, base+lastOffsetDelta]. Reads return whole raw batches, never decoded
+// records, so that a fetch serves bytes without touching them.
+//
+// Three offsets describe a log:
+//
+//	LogStartOffset  the first offset still readable
+//	HighWatermark   the offset after the last batch a reader may see
+//	                (only durable batches, once group commit lands)
+//	NextOffset      the offset the next append gets (log end offset)
+//
+// Engines: storage/fs keeps segments on the local file system; an
+// object-storage engine will sit beside it. Every engine passes the
+// conformance suite in storage/storagetest.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Engines wrap them with the operation; callers test with
+// errors.Is.
+var (
+	// ErrOffsetOutOfRange: a read below LogStartOffset or above
+	// HighWatermark.
+	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
+	// ErrClosed: the log or store was closed.
+	ErrClosed = errors.New("storage: closed")
+	// ErrNotFound: no log exists for the partition.
+	ErrNotFound = errors.New("storage: log not found")
+	// ErrCorrupt: stored data failed its checks below the point where it
+	// was known to be durable. The partition must go offline
+	// (KAFKA_STORAGE_ERROR); it is never silently truncated.
+	ErrCorrupt = errors.New("storage: corrupt data")
+	// ErrInvalidBatch: Append was given bytes that are not one whole,
+	// valid batch. Callers validate with package batch first; this guards
+	// the log against programming errors.
+	ErrInvalidBatch = errors.New("storage: invalid batch")
+)
+
+// Partition names one partition's log. Engines may lay logs out by name
+// (storage/fs: <topic>/<partition>); TopicID tells a recreated topic from
+// the one it replaced.
+type Partition struct {
+	Topic     string
+	TopicID   [16]byte
+	Partition int32
+}
+
+// LogConfig is the part of a topic's configuration that a log acts on.
+// Zero values mean "use the default" (the Default* constants).
+type LogConfig struct {
+	// SegmentBytes rolls the active segment once it holds this many bytes
+	// (segment.bytes).
+	SegmentBytes int64
+	// SegmentMs rolls the active segment once its first batch is this old
+	// (segment.ms), checked on append.
+	SegmentMs int64
+	// IndexIntervalBytes is the number of bytes between sparse index entries
+	// (index.interval.bytes).
+	IndexIntervalBytes int32
+}
+
+// Kafka's defaults for LogConfig.
+const (
+	DefaultSegmentBytes       = 1 << 30
+	DefaultSegmentMs          = int64(7 * 24 * time.Hour / time.Millisecond)
+	DefaultIndexIntervalBytes = 4096
+)
+
+// WithDefaults returns c with every zero field replaced by its default.
+func (c LogConfig) WithDefaults() LogConfig {
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.SegmentMs <= 0 {
+		c.SegmentMs = DefaultSegmentMs
+	}
+	if c.IndexIntervalBytes <= 0 {
+		c.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	return c
+}
+
+// Store holds the logs of all partitions a broker serves.
+type Store interface {
+	// Open returns the log of p, creating an empty one when none exists,
+	// and recovers it when the last stop was not clean. The broker owns one
+	// Log per partition: opening a partition that is open already is a
+	// programming error, and engines may refuse it.
+	Open(ctx context.Context, p Partition, cfg LogConfig) (Log, error)
+	// Delete removes p's log and all its data. The log must be closed.
+	// Deleting a log that does not exist returns ErrNotFound.
+	Delete(ctx context.Context, p Partition) error
+	// Close closes the store. Logs must be closed first.
+	Close() error
+}
+
+// Log is one partition's log. All methods are safe for concurrent use:
+// appends are serialised by the log, reads run beside them.
+type Log interface {
+	// Append writes one batch (b, already checked with batch.Check) at the
+	// end of the log: it writes the next offset into b's base offset field
+	// in place, stores b, and returns that base offset. After Append
+	// returns, the batch is in the file system (it survives a crash of the
+	// process, not of the machine). Watchers are signalled when the high
+	// watermark moves.
+	Append(ctx context.Context, b []byte) (base int64, err error)
+
+	// Sync returns once every batch appended before the call is durable
+	// (fsynced, with the directory entries of new files). Concurrent calls
+	// may share one fsync.
+	Sync(ctx context.Context) error
+
+	// Read appends to dst whole batches starting with the one that holds
+	// offset, up to maxBytes in total, and returns the extended slice. When
+	// the first batch alone is larger than maxBytes it is returned whole if
+	// minOne is set, and nothing is returned otherwise. Reading at
+	// HighWatermark returns no bytes and no error; reading below
+	// LogStartOffset or above HighWatermark returns ErrOffsetOutOfRange.
+	// The first batch returned may begin before offset (a batch is never
+	// split): clients skip the records they did not ask for, as with Kafka.
+	Read(ctx context.Context, offset int64, maxBytes int, minOne bool, dst []byte) ([]byte, error)
+
+	// FindTimestamp appends to dst the first batch whose max timestamp is
+	// at or after ts (milliseconds) and returns the extended slice, or dst
+	// unchanged when there is none. The caller finds the exact record.
+	FindTimestamp(ctx context.Context, ts int64, dst []byte) ([]byte, error)
+
+	// MaxTimestamp appends to dst the batch that holds the largest
+	// timestamp in the log (the first such batch on ties) and returns the
+	// extended slice, or dst unchanged when the log is empty.
+	MaxTimestamp(ctx context.Context, dst []byte) ([]byte, error)
+
+	// LogStartOffset is the first readable offset.
+	LogStartOffset() int64
+	// HighWatermark is the offset after the last readable batch.
+	HighWatermark() int64
+	// NextOffset is the offset the next append will get.
+	NextOffset() int64
+	// Size is the number of bytes the log's segments hold.
+	Size() int64
+
+	// Watch registers ch to receive a value (sent without blocking, so a
+	// buffer of one is enough) each time the high watermark moves, until
+	// Unwatch. Long-polling fetches wait on it.
+	Watch(ch chan<- struct{})
+	// Unwatch removes ch.
+	Unwatch(ch chan<- struct{})
+
+	// Close flushes what it must and releases the log's files. Further
+	// calls return ErrClosed.
+	Close() error
+}
