@@ -1,0 +1,81 @@
+package protocol
+
+import (
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// VersionRange is the range of versions of one API the broker implements.
+type VersionRange struct {
+	Key      int16
+	Min, Max int16
+}
+
+// Implemented lists every API the broker serves and the versions it
+// implements: from Kafka 4.2's lowest supported version (or lower) to the
+// highest kmsg knows. ApiVersions answers are generated from it, and the
+// broker checks at construction that it has a handler for each entry and
+// none besides, so nothing is advertised that is not implemented.
+//
+// It returns a new slice on each call; there is no mutable package state.
+func Implemented() []VersionRange {
+	return []VersionRange{
+		{Key: int16(kmsg.Produce), Min: 3, Max: 13},
+		{Key: int16(kmsg.Fetch), Min: 4, Max: 18},
+		{Key: int16(kmsg.ListOffsets), Min: 1, Max: 11},
+		{Key: int16(kmsg.Metadata), Min: 0, Max: 13},
+		{Key: int16(kmsg.ApiVersions), Min: 0, Max: 5},
+		{Key: int16(kmsg.CreateTopics), Min: 2, Max: 7},
+		{Key: int16(kmsg.DeleteTopics), Min: 1, Max: 6},
+		{Key: int16(kmsg.DescribeConfigs), Min: 1, Max: 4},
+	}
+}
+
+// Table answers which versions of which API the broker serves. Build it
+// with NewTable; it is read-only afterwards and safe for concurrent use.
+type Table struct {
+	ranges []VersionRange // sorted by key
+	byKey  map[int16]VersionRange
+}
+
+// NewTable builds a table from ranges (normally Implemented()). Max is
+// clamped to what kmsg can encode.
+func NewTable(ranges []VersionRange) *Table {
+	t := &Table{byKey: make(map[int16]VersionRange, len(ranges))}
+	for _, r := range ranges {
+		if req := kmsg.RequestForKey(r.Key); req != nil && r.Max > req.MaxVersion() {
+			r.Max = req.MaxVersion()
+		}
+		t.byKey[r.Key] = r
+		t.ranges = append(t.ranges, r)
+	}
+	slices.SortFunc(t.ranges, func(a, b VersionRange) int { return int(a.Key) - int(b.Key) })
+	return t
+}
+
+// Supports reports whether version of the API key is served.
+func (t *Table) Supports(key, version int16) bool {
+	r, ok := t.byKey[key]
+	return ok && version >= r.Min && version <= r.Max
+}
+
+// Range returns the served range of key.
+func (t *Table) Range(key int16) (VersionRange, bool) {
+	r, ok := t.byKey[key]
+	return r, ok
+}
+
+// Ranges returns the served ranges, sorted by key.
+func (t *Table) Ranges() []VersionRange { return slices.Clone(t.ranges) }
+
+// FillApiVersions sets the ApiKeys of an ApiVersions response from the
+// table.
+func (t *Table) FillApiVersions(resp *kmsg.ApiVersionsResponse) {
+	resp.ApiKeys = resp.ApiKeys[:0]
+	for _, r := range t.ranges {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = r.Key, r.Min, r.Max
+		resp.ApiKeys = append(resp.ApiKeys, k)
+	}
+}
