@@ -9,6 +9,10 @@
 //
 // The Catalog is composed of narrow interfaces so that a package that needs
 // only topics asks only for Topics.
+//
+// Every method that takes a context checks it first: called with a context
+// that is already done, it changes nothing and returns an error wrapping
+// ctx.Err(), so that a request its client has abandoned is not applied.
 package meta
 
 import (
@@ -41,8 +45,12 @@ type Topic struct {
 	Partitions int32
 	// Configs holds the topic-level configs that were set explicitly
 	// (Kafka's TOPIC_CONFIG source), by Kafka name. Defaults are not
-	// stored.
-	Configs   map[string]string
+	// stored. Topic and Topics return a non-nil map, empty when none
+	// were set, and a map of the caller's own: changing it changes
+	// nothing in the catalog.
+	Configs map[string]string
+	// CreatedAt is kept to the millisecond, as Kafka keeps timestamps.
+	// CreateTopic stamps it from the catalog's clock when it is zero.
 	CreatedAt time.Time
 }
 
@@ -55,9 +63,11 @@ type Topics interface {
 	DeleteTopic(ctx context.Context, name string) error
 	// Topic returns the topic of that name.
 	Topic(ctx context.Context, name string) (Topic, error)
-	// Topics returns every topic, ordered by name.
+	// Topics returns every topic, ordered by name bytewise (as
+	// sort.Strings orders them, not by a locale's collation).
 	Topics(ctx context.Context) ([]Topic, error)
-	// SetTopicConfigs replaces the topic's explicit configs with configs.
+	// SetTopicConfigs replaces the topic's explicit configs with configs:
+	// a config absent from configs is removed (nil or empty removes all).
 	SetTopicConfigs(ctx context.Context, name string, configs map[string]string) error
 	// SetPartitions changes the topic's partition count.
 	SetPartitions(ctx context.Context, name string, partitions int32) error
@@ -74,5 +84,8 @@ type Cluster interface {
 type Catalog interface {
 	Cluster
 	Topics
+	// Close waits for calls in flight and releases the catalog. After
+	// Close every method returns ErrClosed; calling Close again returns
+	// nil.
 	Close() error
 }

@@ -1,0 +1,454 @@
+package config
+
+import (
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// brokerDefs is the broker-level configs StreamHouse has, as Kafka 4.2
+// defines them, sorted by name. It is never written: BrokerDef and
+// BrokerDefs hand out clones. ReadOnly follows Kafka's dynamic update mode:
+// configs that Kafka can change per broker or cluster-wide are not read-only.
+var brokerDefs = [...]Def{
+	{
+		Name: "advertised.listeners", Type: TypeString,
+		check: advertisedListeners,
+		Doc:   `Specifies the listener addresses that the Kafka brokers will advertise to clients and other brokers. The config is useful where the actual listeners configuration may not be appropriate for advertising to clients. If this is not set, the value for listeners will be used. Unlike listeners, it is not valid to advertise the 0.0.0.0 meta-address. Also unlike listeners, there can be duplicated ports in this property, so that one listener can be configured to advertise another listener's address.`,
+	},
+	{
+		Name: "auto.create.topics.enable", Type: TypeBoolean, Default: ptr("true"), ReadOnly: true,
+		Doc: `Enable auto creation of topic on the server.`,
+	},
+	{
+		Name: "compression.type", Type: TypeString, Default: ptr("producer"),
+		check: oneOf(compressionTypes()...),
+		Doc:   `Specify the final compression type for a given topic. This configuration accepts the standard compression codecs ('gzip', 'snappy', 'lz4', 'zstd'). It additionally accepts 'uncompressed' which is equivalent to no compression; and 'producer' which means retain the original compression codec set by the producer.`,
+	},
+	{
+		// Kafka has no validator here and fails at topic creation instead;
+		// StreamHouse checks at startup that the value fits the INT16 that
+		// CreateTopics carries.
+		Name: "default.replication.factor", Type: TypeInt, Default: ptr("1"), ReadOnly: true,
+		check: between(1, 32767),
+		Doc:   `The replication factor for automatically created topics, and for topics created with -1 as the replication factor`,
+	},
+	{
+		Name: "listeners", Type: TypeString, Default: ptr("PLAINTEXT://:9092"),
+		check: listeners,
+		Doc:   `Listener List - Comma-separated list of URIs we will listen on and the listener names. If the listener name is not a security protocol, listener.security.protocol.map must also be set. Listener names and port numbers must be unique unless one listener is an IPv4 address and the other listener is an IPv6 address (for the same port). Specify hostname as 0.0.0.0 to bind to all interfaces. Leave hostname empty to bind to default interface. Examples of legal listener lists: PLAINTEXT://myhost:9092,SSL://:9091 CLIENT://0.0.0.0:9092,REPLICATION://localhost:9093 PLAINTEXT://127.0.0.1:9092,SSL://[::1]:9092`,
+	},
+	{
+		Name: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: ptr("86400000"),
+		check: atLeast(0),
+		Doc:   `The amount of time to retain tombstone message markers for log compacted topics. This setting also gives a bound on the time in which a consumer must complete a read if they begin from offset 0 to ensure that they get a valid snapshot of the final stage (otherwise tombstones messages may be collected before a consumer completes their scan).`,
+	},
+	{
+		Name: "log.cleanup.policy", Type: TypeList, Default: ptr(CleanupPolicyDelete),
+		check: listOf(true, CleanupPolicyCompact, CleanupPolicyDelete),
+		Doc:   `This config designates the retention policy to use on log segments. The "delete" policy (which is the default) will discard old segments when their retention time or size limit has been reached. The "compact" policy will enable log compaction, which retains the latest value for each key. It is also possible to specify both policies in a comma-separated list (e.g. "delete,compact"). In this case, old segments will be discarded per the retention time and size configuration, while retained segments will be compacted. An empty list means infinite retention - no cleanup policies will be applied and log segments will be retained indefinitely.`,
+	},
+	{
+		Name: "log.dirs", Type: TypeList, ReadOnly: true,
+		check: listOf(false),
+		Doc:   `A comma-separated list of the directories where the log data is stored. If not set, the value in log.dir is used.`,
+	},
+	{
+		Name: "log.flush.interval.messages", Type: TypeLong, Default: ptr(maxLong),
+		check: atLeast(1),
+		Doc:   `The number of messages accumulated on a log partition before messages are flushed to disk.`,
+	},
+	{
+		Name: "log.flush.interval.ms", Type: TypeLong,
+		Synonyms: []string{"log.flush.interval.ms", "log.flush.scheduler.interval.ms"},
+		Doc:      `The maximum time in ms that a message in any topic is kept in memory before flushed to disk. If not set, the value in log.flush.scheduler.interval.ms is used`,
+	},
+	{
+		Name: "log.index.interval.bytes", Type: TypeInt, Default: ptr("4096"),
+		check: atLeast(0),
+		Doc:   `The interval with which we add an entry to the offset index.`,
+	},
+	{
+		Name: "log.message.timestamp.type", Type: TypeString, Default: ptr(TimestampCreateTime),
+		check: oneOf(TimestampCreateTime, TimestampLogAppendTime),
+		Doc:   `Define whether the timestamp in the message is message create time or log append time. The value should be either CreateTime or LogAppendTime.`,
+	},
+	{
+		Name: "log.retention.bytes", Type: TypeLong, Default: ptr("-1"),
+		Doc: `The maximum size of the log before deleting it`,
+	},
+	{
+		Name: "log.retention.check.interval.ms", Type: TypeLong, Default: ptr("300000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The frequency in milliseconds that the log cleaner checks whether any log is eligible for deletion`,
+	},
+	{
+		Name: "log.retention.hours", Type: TypeInt, Default: ptr("168"), ReadOnly: true,
+		Synonyms: retentionGroup(),
+		Doc:      `The number of hours to keep a log file before deleting it (in hours), tertiary to log.retention.ms property`,
+	},
+	{
+		Name: "log.retention.minutes", Type: TypeInt, ReadOnly: true,
+		Synonyms: retentionGroup(),
+		Doc:      `The number of minutes to keep a log file before deleting it (in minutes), secondary to log.retention.ms property. If not set, the value in log.retention.hours is used`,
+	},
+	{
+		Name: "log.retention.ms", Type: TypeLong,
+		Synonyms: retentionGroup(),
+		Doc:      `The number of milliseconds to keep a log file before deleting it (in milliseconds), If not set, the value in log.retention.minutes is used. If set to -1, no time limit is applied.`,
+	},
+	{
+		Name: "log.roll.hours", Type: TypeInt, Default: ptr("168"), ReadOnly: true,
+		Synonyms: rollGroup(),
+		check:    atLeast(1),
+		Doc:      `The maximum time before a new log segment is rolled out (in hours), secondary to log.roll.ms property`,
+	},
+	{
+		Name: "log.roll.ms", Type: TypeLong,
+		Synonyms: rollGroup(),
+		Doc:      `The maximum time before a new log segment is rolled out (in milliseconds). If not set, the value in log.roll.hours is used`,
+	},
+	{
+		Name: "log.segment.bytes", Type: TypeInt, Default: ptr(segment),
+		check: atLeast(minSegment),
+		Doc:   `The maximum size of a single log file`,
+	},
+	{
+		Name: "message.max.bytes", Type: TypeInt, Default: ptr(maxMessage),
+		check: atLeast(0),
+		Doc:   `The largest record batch size allowed by Kafka (after compression if compression is enabled). This can be set per topic with the topic level max.message.bytes config.`,
+	},
+	{
+		Name: "min.insync.replicas", Type: TypeInt, Default: ptr("1"),
+		check: atLeast(1),
+		Doc:   `When a producer sets acks to "all" (or "-1"), this configuration specifies the minimum number of replicas that must acknowledge a write for the write to be considered successful. If this minimum cannot be met, then the producer will raise an exception (either NotEnoughReplicas or NotEnoughReplicasAfterAppend).`,
+	},
+	{
+		Name: "node.id", Type: TypeInt, ReadOnly: true, required: true,
+		check: atLeast(0),
+		Doc:   `The node ID associated with the roles this process is playing when process.roles is non-empty. This is required configuration when running in KRaft mode.`,
+	},
+	{
+		Name: "num.partitions", Type: TypeInt, Default: ptr("1"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The default number of log partitions per topic: for auto topic creation, and for topics created with -1 as the number of partitions.`,
+	},
+	{
+		Name: "offsets.retention.minutes", Type: TypeInt, Default: ptr("10080"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `For subscribed consumers, committed offset of a specific partition will be expired and discarded when 1) this retention period has elapsed after the consumer group loses all its consumers (i.e. becomes empty); 2) this retention period has elapsed since the last time an offset is committed for the partition and the group is no longer subscribed to the corresponding topic. For standalone consumers (using manual assignment), offsets will be expired after this retention period has elapsed since the time of last commit.`,
+	},
+	{
+		Name: "socket.request.max.bytes", Type: TypeInt, Default: ptr("104857600"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The maximum number of bytes in a socket request`,
+	},
+}
+
+// retentionGroup and rollGroup are Kafka's brokerConfigSynonyms: the broker
+// configs that set one value, in precedence order.
+func retentionGroup() []string {
+	return []string{"log.retention.ms", "log.retention.minutes", "log.retention.hours"}
+}
+
+func rollGroup() []string { return []string{"log.roll.ms", "log.roll.hours"} }
+
+// BrokerDefs returns every broker-level config StreamHouse has, sorted by
+// name. The slice is the caller's.
+func BrokerDefs() []Def { return cloneDefs(brokerDefs[:]) }
+
+// BrokerDef returns the broker-level config named name, and whether
+// StreamHouse has one.
+func BrokerDef(name string) (Def, bool) {
+	d, ok := findDef(brokerDefs[:], name)
+	if !ok {
+		return Def{}, false
+	}
+	return d.clone(), true
+}
+
+// brokerDefault is the default DescribeConfigs lists for a broker config
+// named as a synonym: StreamHouse's definition when it has one, else Kafka's.
+// ok is false for a null default.
+func brokerDefault(name string) (string, bool) {
+	if d, ok := findDef(brokerDefs[:], name); ok {
+		if d.Default == nil {
+			return "", false
+		}
+		return *d.Default, true
+	}
+	return kafkaBrokerDefault(name)
+}
+
+// Endpoint is one entry of listeners or advertised.listeners.
+type Endpoint struct {
+	Listener string // listener name, upper-cased as Kafka normalises it
+	Host     string // empty: the default interface
+	Port     int32
+}
+
+// parseEndpoints parses a listener list as Kafka's
+// SocketServerConfigs.listenerListToEndPoints does, with its messages. The
+// listener name must be a security protocol, since StreamHouse has no
+// listener.security.protocol.map and Kafka's default maps each protocol to
+// itself. StreamHouse also refuses a port outside [0, 65535], which Kafka
+// leaves to the socket.
+func parseEndpoints(name, value string) ([]Endpoint, error) {
+	// Kafka's URI_PARSE_REGEXP, anchored as Matcher.matches anchors it.
+	re := regexp.MustCompile(`^(.*)://\[?([0-9a-zA-Z\-%._:]*)\]?:(-?[0-9]+)$`)
+	var eps []Endpoint
+	for _, entry := range strings.Split(value, ",") {
+		entry = strings.TrimFunc(entry, isJavaSpace)
+		if entry == "" {
+			continue // Kafka's parseCsvList drops empty entries
+		}
+		m := re.FindStringSubmatch(entry)
+		var port int64
+		var err error
+		if m != nil {
+			port, err = strconv.ParseInt(m[3], 10, 32)
+		}
+		if m == nil || err != nil || port < 0 || port > 65535 {
+			return nil, invalidMsg(name, "Unable to parse "+entry+" to a broker endpoint")
+		}
+		l := strings.ToUpper(m[1])
+		switch l {
+		case "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL":
+		default:
+			return nil, invalidMsg(name, "No security protocol defined for listener "+l)
+		}
+		if slices.ContainsFunc(eps, func(e Endpoint) bool { return e.Listener == l }) {
+			return nil, invalidMsg(name, "Each listener must have a different name, listeners: "+value)
+		}
+		eps = append(eps, Endpoint{Listener: l, Host: m[2], Port: int32(port)})
+	}
+	return eps, nil
+}
+
+// listeners is the validator of listeners.
+func listeners(name string, v any) error {
+	_, err := parseEndpoints(name, v.(string))
+	return err
+}
+
+// advertisedListeners is the validator of advertised.listeners, which may
+// not advertise the meta-address.
+func advertisedListeners(name string, v any) error {
+	eps, err := parseEndpoints(name, v.(string))
+	if err != nil {
+		return err
+	}
+	for _, e := range eps {
+		if e.Host == "0.0.0.0" {
+			return invalidMsg(name, "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0. Use a routable IP address.")
+		}
+	}
+	return nil
+}
+
+// derived is what the broker's configs make of one topic config: its value
+// when the topic does not set it, and whether a broker synonym was set.
+type derived struct {
+	v   any
+	set bool
+}
+
+// Broker is a broker's configuration: the broker configs set at startup (from
+// flags, environment or file), and everything that follows from them.
+//
+// A Broker never changes after NewBroker, so it is safe for concurrent use;
+// a broker that learns to alter its configs swaps in a new one.
+type Broker struct {
+	set        map[string]string  // rendered value of each config set at startup
+	vals       map[string]any     // parsed value of each config that has one: set, else default
+	topic      map[string]derived // by topic config name
+	listeners  []Endpoint
+	advertised []Endpoint
+}
+
+// NewBroker validates the broker configs set at startup, by name, and returns
+// the Broker they describe. Every name must be one of [BrokerDefs], every
+// value valid, node.id present; the checks Kafka makes when it starts
+// (log.retention.ms, log.roll.ms, listeners) apply, and so does topic-config
+// validation of what the broker configs make the topic defaults (a
+// log.flush.interval.ms of -1 is rejected as flush.ms), as Kafka rejects it
+// when it builds its default LogConfig. A nil map sets nothing.
+func NewBroker(set map[string]string) (*Broker, error) {
+	b := &Broker{
+		set:   make(map[string]string, len(set)),
+		vals:  make(map[string]any, len(brokerDefs)),
+		topic: make(map[string]derived, len(topicDefs)),
+	}
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		d, ok := findDef(brokerDefs[:], name)
+		if !ok {
+			return nil, &Error{Name: name, Kind: ErrUnknown, Msg: "Unknown broker config name: " + name}
+		}
+		v, err := d.parse(set[name])
+		if err != nil {
+			return nil, err
+		}
+		b.set[name], b.vals[name] = render(v), v
+	}
+	for i := range brokerDefs {
+		d := &brokerDefs[i]
+		if _, ok := b.vals[d.Name]; ok {
+			continue
+		}
+		if d.required {
+			return nil, invalidMsg(d.Name, `Missing required configuration "`+d.Name+`" which has no default value.`)
+		}
+		if v := d.defaultValue(); v != nil {
+			b.vals[d.Name] = v
+		}
+	}
+
+	// KafkaConfig's startup requirements.
+	if b.LogRollMs() < 1 {
+		return nil, invalidMsg("log.roll.ms", "log.roll.ms must be greater than or equal to 1")
+	}
+	if ms := b.LogRetentionMs(); ms < 1 && ms != -1 {
+		return nil, invalidMsg("log.retention.ms", "log.retention.ms must be unlimited (-1) or, greater than or equal to 1")
+	}
+	b.listeners, _ = parseEndpoints("listeners", get[string](b, "listeners"))
+	b.advertised = b.listeners
+	if v, ok := b.vals["advertised.listeners"]; ok {
+		b.advertised, _ = parseEndpoints("advertised.listeners", v.(string))
+	}
+
+	for i := range topicDefs {
+		d := &topicDefs[i]
+		t := b.fromBroker(d)
+		if t.set && d.check != nil {
+			if err := d.check(d.Name, t.v); err != nil {
+				return nil, err
+			}
+		}
+		b.topic[d.Name] = t
+	}
+	return b, nil
+}
+
+// fromBroker computes what the broker configs make of topic config d, as
+// Kafka's KafkaConfig.extractLogConfigMap does.
+func (b *Broker) fromBroker(d *Def) derived {
+	set := slices.ContainsFunc(d.Synonyms, func(s string) bool { _, ok := b.set[s]; return ok })
+	switch d.Name {
+	case "retention.ms": // its synonyms are in three units
+		return derived{b.LogRetentionMs(), set}
+	case "segment.ms":
+		return derived{b.LogRollMs(), set}
+	}
+	for _, s := range d.Synonyms {
+		if _, ok := b.set[s]; ok {
+			return derived{b.vals[s], true}
+		}
+	}
+	return derived{d.defaultValue(), false}
+}
+
+// get returns the parsed value of broker config name, the zero T when it has
+// none.
+func get[T any](b *Broker, name string) T {
+	v, _ := b.vals[name].(T)
+	return v
+}
+
+// Value returns the value of broker config name as DescribeConfigs shows it,
+// and its source: STATIC_BROKER_CONFIG when it was set at startup,
+// DEFAULT_CONFIG otherwise. ok is false when name is not a broker config
+// (source UNKNOWN) and when it has no value, being unset with a null default
+// (source DEFAULT_CONFIG), as log.retention.ms usually is.
+func (b *Broker) Value(name string) (value string, source Source, ok bool) {
+	if v, ok := b.set[name]; ok {
+		return v, SourceStaticBroker, true
+	}
+	d, ok := findDef(brokerDefs[:], name)
+	if !ok {
+		return "", SourceUnknown, false
+	}
+	if d.Default == nil {
+		return "", SourceDefault, false
+	}
+	return *d.Default, SourceDefault, true
+}
+
+// NodeID is node.id.
+func (b *Broker) NodeID() int32 { return get[int32](b, "node.id") }
+
+// AutoCreateTopics is auto.create.topics.enable.
+func (b *Broker) AutoCreateTopics() bool { return get[bool](b, "auto.create.topics.enable") }
+
+// NumPartitions is num.partitions: the partition count of a topic created
+// automatically or with -1 partitions.
+func (b *Broker) NumPartitions() int32 { return get[int32](b, "num.partitions") }
+
+// DefaultReplicationFactor is default.replication.factor.
+func (b *Broker) DefaultReplicationFactor() int16 {
+	return int16(get[int32](b, "default.replication.factor"))
+}
+
+// SocketRequestMaxBytes is socket.request.max.bytes: the largest request
+// frame the broker reads.
+func (b *Broker) SocketRequestMaxBytes() int32 { return get[int32](b, "socket.request.max.bytes") }
+
+// LogDirs is log.dirs, nil when unset.
+func (b *Broker) LogDirs() []string { return slices.Clone(get[[]string](b, "log.dirs")) }
+
+// Listeners is listeners, parsed.
+func (b *Broker) Listeners() []Endpoint { return slices.Clone(b.listeners) }
+
+// AdvertisedListeners is advertised.listeners, parsed, or listeners when it
+// is unset, as in Kafka.
+func (b *Broker) AdvertisedListeners() []Endpoint { return slices.Clone(b.advertised) }
+
+// MessageMaxBytes is message.max.bytes: the default max.message.bytes.
+func (b *Broker) MessageMaxBytes() int32 { return get[int32](b, "message.max.bytes") }
+
+// LogSegmentBytes is log.segment.bytes: the default segment.bytes.
+func (b *Broker) LogSegmentBytes() int32 { return get[int32](b, "log.segment.bytes") }
+
+// LogRetentionBytes is log.retention.bytes: the default retention.bytes.
+func (b *Broker) LogRetentionBytes() int64 { return get[int64](b, "log.retention.bytes") }
+
+// LogRetentionMs is the default retention.ms, computed as Kafka's
+// KafkaConfig.logRetentionTimeMillis does: log.retention.ms if set, else
+// log.retention.minutes, else log.retention.hours; any negative result is -1,
+// no limit.
+func (b *Broker) LogRetentionMs() int64 {
+	var ms int64
+	if v, ok := b.vals["log.retention.ms"]; ok {
+		ms = v.(int64)
+	} else if v, ok := b.vals["log.retention.minutes"]; ok {
+		ms = int64(v.(int32)) * 60 * 1000
+	} else {
+		ms = int64(get[int32](b, "log.retention.hours")) * 60 * 60 * 1000
+	}
+	if ms < 0 {
+		return -1
+	}
+	return ms
+}
+
+// LogRollMs is the default segment.ms: log.roll.ms if set, else
+// log.roll.hours.
+func (b *Broker) LogRollMs() int64 {
+	if v, ok := b.vals["log.roll.ms"]; ok {
+		return v.(int64)
+	}
+	return int64(get[int32](b, "log.roll.hours")) * 60 * 60 * 1000
+}
+
+// LogRetentionCheckIntervalMs is log.retention.check.interval.ms: how often
+// retention runs.
+func (b *Broker) LogRetentionCheckIntervalMs() int64 {
+	return get[int64](b, "log.retention.check.interval.ms")
+}
+
+// OffsetsRetentionMs is offsets.retention.minutes in milliseconds, as Kafka's
+// group coordinator uses it.
+func (b *Broker) OffsetsRetentionMs() int64 {
+	return int64(get[int32](b, "offsets.retention.minutes")) * 60 * 1000
+}

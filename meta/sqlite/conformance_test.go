@@ -1,0 +1,22 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/meta/metatest"
+	"github.com/streamhouse/streamhouse/meta/sqlite"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	metatest.Run(t, func(t *testing.T) meta.Catalog {
+		t.Helper()
+		c, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "metadata.db"), sqlite.Options{})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return c
+	})
+}

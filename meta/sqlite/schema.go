@@ -1,0 +1,156 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// ErrNotCatalog: the file is an SQLite database, but not a StreamHouse
+// catalog. Open refuses it rather than add tables to someone else's data.
+var ErrNotCatalog = errors.New("sqlite: not a StreamHouse catalog")
+
+// applicationID marks the file as a StreamHouse catalog in its header
+// (PRAGMA application_id), so that `file metadata.db` can tell, and so that
+// Open can refuse another application's database. "SHmc" in ASCII.
+const applicationID = 0x53486d63
+
+// A migration takes the schema from version-1 to version. Migrations are
+// never edited once released: a catalog that ran one keeps its effects, so a
+// change is a new migration appended to the list.
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+}
+
+// migrations, in order; migrations[i].version is i+1, and the last version is
+// the newest schema this binary understands.
+//
+// Conventions, for the tables to come as much as for these:
+//   - STRICT tables, so that SQLite rejects a value of the wrong type as
+//     PostgreSQL would, rather than store it.
+//   - Times are INTEGER Unix milliseconds, as Kafka's timestamps are.
+//   - Topic IDs are 16-byte BLOBs, with the all-zero UUID (Kafka's "no ID")
+//     refused.
+//   - topic_configs refers to topics by name, the key every config request
+//     carries. The tables that outlive a request, committed offsets and the
+//     like, will refer to topics(id), which UNIQUE makes a valid foreign-key
+//     target, so that a topic deleted and recreated under the same name
+//     never inherits its predecessor's state; ON DELETE CASCADE removes
+//     theirs with the topic. Producer ids belong to no topic and will get
+//     their own table.
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "cluster identity, topics and topic configs",
+		stmts: []string{
+			fmt.Sprintf("PRAGMA application_id = %d", applicationID),
+			// One row at most: the CHECK on the key keeps it so.
+			// Later cluster-wide values (a controller epoch, say)
+			// become columns of this row.
+			`CREATE TABLE cluster (
+				singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+				cluster_id TEXT NOT NULL CHECK (length(cluster_id) = 22)
+			) STRICT`,
+			`CREATE TABLE topics (
+				name       TEXT PRIMARY KEY CHECK (name <> ''),
+				id         BLOB NOT NULL UNIQUE CHECK (length(id) = 16 AND id <> zeroblob(16)),
+				partitions INTEGER NOT NULL CHECK (partitions >= 1),
+				created_at INTEGER NOT NULL
+			) STRICT`,
+			`CREATE TABLE topic_configs (
+				topic TEXT NOT NULL REFERENCES topics (name) ON DELETE CASCADE,
+				name  TEXT NOT NULL,
+				value TEXT NOT NULL,
+				PRIMARY KEY (topic, name)
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
+}
+
+// schemaVersion is the newest schema this binary understands.
+func schemaVersion() int { return len(migrations) }
+
+// migrate brings the catalog in db up to schemaVersion, one transaction per
+// migration. Each transaction reads the version again under the write lock
+// (db begins IMMEDIATE), so a process that opens the file at the same time
+// cannot apply a migration twice.
+func migrate(ctx context.Context, db *sql.DB, path string, log *slog.Logger) error {
+	for {
+		var applied *migration
+		err := func() error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = tx.Rollback() }() // after Commit: sql.ErrTxDone, nothing to undo
+
+			v, err := checkHeader(ctx, tx, path)
+			if err != nil || v == schemaVersion() {
+				return err
+			}
+			m := &migrations[v]
+			for _, stmt := range m.stmts {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("migrate schema to version %d (%s): %w", m.version, m.name, err)
+				}
+			}
+			// PRAGMA takes no bound parameters; the version is ours.
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
+				return fmt.Errorf("migrate schema to version %d: %w", m.version, err)
+			}
+			if err := tx.Commit(); err != nil {
+				return fmt.Errorf("migrate schema to version %d: %w", m.version, err)
+			}
+			applied = m
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+		if applied == nil {
+			return nil
+		}
+		log.InfoContext(ctx, "migrated catalog schema", "path", path, "version", applied.version, "migration", applied.name)
+	}
+}
+
+// checkHeader returns the catalog's schema version after checking that the
+// file is a catalog this binary can read.
+func checkHeader(ctx context.Context, tx *sql.Tx, path string) (int, error) {
+	var v, app int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
+		return 0, fmt.Errorf("read application id: %w", err)
+	}
+	switch {
+	case app == applicationID:
+	case app == 0 && v == 0:
+		// A new file, or another application's: only an empty one
+		// may become a catalog.
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+			return 0, fmt.Errorf("read schema: %w", err)
+		}
+		if n > 0 {
+			return 0, fmt.Errorf("%s holds %d schema objects and no StreamHouse schema: %w", path, n, ErrNotCatalog)
+		}
+	default:
+		return 0, fmt.Errorf("%s has application id %#x, not StreamHouse's %#x: %w", path, app, applicationID, ErrNotCatalog)
+	}
+	if v > schemaVersion() {
+		return 0, fmt.Errorf("catalog at %s has schema version %d; this StreamHouse understands up to %d; upgrade StreamHouse: %w",
+			path, v, schemaVersion(), meta.ErrSchemaTooNew)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("catalog at %s has schema version %d: %w", path, v, ErrNotCatalog)
+	}
+	return v, nil
+}

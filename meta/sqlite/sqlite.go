@@ -1,0 +1,305 @@
+// Package sqlite is the embedded catalog: a meta.Catalog in one SQLite file
+// (data/metadata.db), through modernc.org/sqlite, a pure-Go SQLite, so that
+// the broker stays a single static binary.
+//
+// # Durability
+//
+// Every connection runs with journal_mode=WAL, synchronous=FULL and
+// foreign_keys=ON. WAL lets readers run beside the writer; synchronous=FULL
+// fsyncs the WAL at every commit, so a catalog change that a method has
+// acknowledged (returned nil for) survives kill -9 and power loss. Open
+// also fsyncs the directories it creates and the one holding the file, so
+// that the file itself cannot vanish in a power loss after the first commit.
+//
+// # Connections
+//
+// SQLite allows one writer at a time. A second connection that tries to
+// write waits under busy_timeout and can still fail with SQLITE_BUSY (a
+// deferred transaction that upgrades from read to write fails at once), so
+// the catalog keeps two pools over the file:
+//
+//   - the writer: exactly one connection, whose transactions begin
+//     IMMEDIATE (they take the write lock at BEGIN). Writers in this process
+//     queue in database/sql for that one connection, where the wait honours
+//     their context, instead of contending inside SQLite. busy_timeout covers
+//     only another process holding the lock.
+//   - the readers: a few connections with query_only=1. A read is one
+//     statement, so it sees one consistent snapshot, and in WAL mode it never
+//     waits for the writer. query_only turns a write sent to the wrong pool
+//     by mistake into an error rather than lock contention.
+//
+// A write followed by a read sees the write: the read starts after the
+// commit, and WAL readers see every transaction committed before they start.
+//
+// # Schema
+//
+// The schema version is PRAGMA user_version, which SQLite keeps in the file
+// header and changes transactionally; PRAGMA application_id marks the file as
+// a StreamHouse catalog. Migrations (schema.go) are an ordered list, each
+// applied in its own transaction that re-reads the version first, so two
+// processes opening one new file apply each migration once. A catalog whose
+// version is newer than this binary knows is refused with meta.ErrSchemaTooNew
+// rather than read with a schema it does not understand.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/streamhouse/streamhouse/meta"
+
+	// The driver registers itself as "sqlite" with database/sql.
+	_ "modernc.org/sqlite"
+)
+
+var _ meta.Catalog = (*Catalog)(nil)
+
+const (
+	// busyTimeout bounds how long a statement waits for a lock held by
+	// another process (within this process writes queue in database/sql).
+	busyTimeout = 10 * time.Second
+	// readers is the size of the reader pool. Each connection carries its
+	// own page cache; the catalog is read rarely (the broker caches), so a
+	// few suffice to keep concurrent reads from queueing.
+	readers = 4
+)
+
+// Options configures a Catalog. The zero value is ready to use.
+type Options struct {
+	// Logger receives the catalog's rare events: schema migrations and the
+	// generation of the cluster id. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock that stamps CreatedAt on topics created without
+	// one. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Catalog is a meta.Catalog stored in one SQLite file. It is safe for
+// concurrent use. Open returns it; Close releases it.
+type Catalog struct {
+	path string
+	log  *slog.Logger
+	now  func() time.Time
+	w    *sql.DB // the writer: one connection, BEGIN IMMEDIATE
+	r    *sql.DB // the readers: query_only connections
+
+	// mu guards closed, and makes Close wait for calls in flight: every
+	// method holds mu shared while it uses w and r, Close holds it
+	// exclusively while it closes them. Methods take mu once, at their
+	// entry, and never again below it: a second RLock behind a waiting
+	// Close would deadlock.
+	mu     sync.RWMutex
+	closed bool
+}
+
+// Open opens the catalog in the file at path, creating the file and its
+// parent directories if missing and bringing its schema up to date. It fails
+// with an error wrapping meta.ErrSchemaTooNew when the file was written by a
+// newer StreamHouse, and with ErrNotCatalog when it is some other SQLite
+// database.
+func Open(ctx context.Context, path string, opts Options) (*Catalog, error) {
+	if path == "" {
+		return nil, errors.New("open catalog: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	created, err := mkdirAll(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
+	}
+
+	c := &Catalog{path: abs, log: opts.Logger, now: opts.Now}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+
+	// sql.Open only validates its arguments; the first connection opens
+	// the file (and runs the DSN pragmas) in migrate.
+	c.w, err = sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
+	}
+	c.w.SetMaxOpenConns(1)
+	c.w.SetMaxIdleConns(1)
+	// Keep the one connection for the catalog's life: reopening it would
+	// rerun the pragmas and, were it the last connection, checkpoint.
+	c.w.SetConnMaxLifetime(0)
+	c.w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, c.w, abs, c.log); err != nil {
+		return nil, errors.Join(fmt.Errorf("open catalog %s: %w", abs, err), c.w.Close())
+	}
+	// The file exists now; make its directory entry, and those of the
+	// directories created above, durable before anything is acknowledged.
+	for _, d := range created {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return nil, errors.Join(fmt.Errorf("open catalog %s: %w", abs, err), c.w.Close())
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, errors.Join(fmt.Errorf("open catalog %s: %w", abs, err), c.w.Close())
+	}
+
+	c.r, err = sql.Open("sqlite", dsn(abs, true))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open catalog %s: %w", abs, err), c.w.Close())
+	}
+	c.r.SetMaxOpenConns(readers)
+	c.r.SetMaxIdleConns(readers)
+	if err := c.r.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open catalog %s: %w", abs, err), c.r.Close(), c.w.Close())
+	}
+	return c, nil
+}
+
+// Close waits for calls in flight, then closes the catalog's connections.
+// After Close every method returns meta.ErrClosed; calling Close again
+// returns nil.
+func (c *Catalog) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if err := errors.Join(c.r.Close(), c.w.Close()); err != nil {
+		return fmt.Errorf("close catalog %s: %w", c.path, err)
+	}
+	return nil
+}
+
+// Path returns the absolute path of the catalog's file.
+func (c *Catalog) Path() string { return c.path }
+
+// dsn is the driver's name for the file at the absolute path abs, with the
+// pragmas every connection of a pool needs. The driver applies busy_timeout
+// before the other pragmas, so that setting journal_mode waits for a lock
+// rather than failing.
+func dsn(abs string, reader bool) string {
+	// A file: URI, so that SQLite decodes %-escapes in the path and the
+	// driver finds the query at the first '?': escaping the path keeps a
+	// '?', '#' or '%' in a directory name from being read as URI syntax.
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows volume, C:/...: file:///C:/...
+	}
+	q := []string{
+		fmt.Sprintf("_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()),
+		"_pragma=foreign_keys(1)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(FULL)",
+	}
+	if reader {
+		q = append(q, "_pragma=query_only(1)")
+	} else {
+		q = append(q, "_txlock=immediate")
+	}
+	return "file://" + (&url.URL{Path: p}).EscapedPath() + "?" + strings.Join(q, "&")
+}
+
+// enter admits a call: it fails if ctx is done or the catalog is closed, and
+// otherwise holds c.mu shared; the caller must call c.mu.RUnlock.
+func (c *Catalog) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return meta.ErrClosed
+	}
+	return nil
+}
+
+// write runs f in a transaction on the writer and commits it. The caller
+// holds c.mu shared.
+func (c *Catalog) write(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	return tx.Commit()
+}
+
+// ignoreDone drops the error of rolling back a transaction that database/sql
+// already rolled back because its context ended.
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// wrap names the operation in err and, when ctx ended during it, wraps
+// ctx.Err() too: the driver reports an interrupted statement in its own
+// words, and callers test for context.Canceled with errors.Is.
+func wrap(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%s: %w: %w", op, cerr, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// mkdirAll creates dir and its missing parents, like os.MkdirAll, and returns
+// the directories it created, outermost first.
+func mkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	// Outermost first, so that each directory's entry is synced into a
+	// parent that is itself durable by then.
+	for i, j := 0, len(missing)-1; i < j; i, j = i+1, j-1 {
+		missing[i], missing[j] = missing[j], missing[i]
+	}
+	return missing, nil
+}
+
+// syncDir fsyncs a directory, making the entries created in it durable.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		// Windows cannot open a directory for fsync; NTFS journals
+		// its metadata.
+		return nil
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(fmt.Errorf("sync directory %s: %w", dir, err), f.Close())
+	}
+	return f.Close()
+}
