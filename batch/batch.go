@@ -26,8 +26,9 @@
 //	    57     4  recordCount
 //	    61     -  records (compressed as a whole when codec != 0)
 //
-// An uncompressed record is a varint length followed by that many bytes; the
-// record's own fields are not looked at here.
+// An uncompressed record is a varint length (a Kafka int32 varint: at most
+// five bytes) followed by that many bytes; Check looks no further into a
+// record, Records does (see record.go).
 package batch
 
 import (
@@ -241,15 +242,16 @@ func Check(b []byte) (Header, error) {
 }
 
 // countRecords walks the varint length prefixes of uncompressed records. It
-// stops after max records; ok is false when a length is malformed or runs
-// past the end, or bytes are left over.
-func countRecords(b []byte, max int32) (n int32, ok bool) {
+// stops after limit records; ok is false when a length is malformed or runs
+// past the end, or bytes are left over. A length prefix is a Kafka int32
+// varint (varint32), as Records reads it.
+func countRecords(b []byte, limit int32) (n int32, ok bool) {
 	for len(b) > 0 {
-		if n == max {
+		if n == limit {
 			return n, false // more records than the header says
 		}
-		l, w := binary.Varint(b)
-		if w <= 0 || l <= 0 || l > int64(len(b)-w) {
+		l, w := varint32(b)
+		if w <= 0 || l <= 0 || int(l) > len(b)-w {
 			return n, false
 		}
 		b = b[w+int(l):]
@@ -272,9 +274,10 @@ func SetPartitionLeaderEpoch(b []byte, epoch int32) {
 
 // SetLogAppendTime marks the batch's timestamps as the broker's append time
 // ts (milliseconds): it sets the timestamp-type attribute and maxTimestamp,
-// and recomputes the CRC. Kafka leaves baseTimestamp and the record deltas as
-// the producer wrote them; consumers use maxTimestamp for every record of a
-// LogAppendTime batch.
+// and recomputes the CRC over the batch (b may run on past it). b must start
+// with a batch that Parse accepted. Kafka leaves baseTimestamp and the record
+// deltas as the producer wrote them; consumers use maxTimestamp for every
+// record of a LogAppendTime batch.
 func SetLogAppendTime(b []byte, ts int64) {
 	attrs := binary.BigEndian.Uint16(b[offAttributes:]) | AttrLogAppendTime
 	binary.BigEndian.PutUint16(b[offAttributes:], attrs)

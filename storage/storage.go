@@ -127,6 +127,10 @@ type Log interface {
 	// LogStartOffset or above HighWatermark returns ErrOffsetOutOfRange.
 	// The first batch returned may begin before offset (a batch is never
 	// split): clients skip the records they did not ask for, as with Kafka.
+	// A read may return less than maxBytes allows although more batches
+	// follow (storage/fs stops at the end of a segment), but never nothing
+	// below HighWatermark when minOne is set: a caller that wants more reads
+	// again from the offset after the last batch returned.
 	Read(ctx context.Context, offset int64, maxBytes int, minOne bool, dst []byte) ([]byte, error)
 
 	// FindTimestamp appends to dst the first batch whose max timestamp is

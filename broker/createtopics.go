@@ -1,0 +1,180 @@
+package broker
+
+// CreateTopics: v2-v7.
+//
+// Kafka's rules: names of 1 to 249 characters from [a-zA-Z0-9._-], not "."
+// or "..", and not colliding with an existing topic once '.' and '_' are
+// taken as the same (INVALID_TOPIC_EXCEPTION); partitions positive or -1 for
+// num.partitions (INVALID_PARTITIONS); replication factor 1, or -1 for
+// default.replication.factor: this broker is the only replica, so anything
+// else is INVALID_REPLICATION_FACTOR. A manual replica assignment must give
+// partitions 0..n-1 each exactly this broker (INVALID_REPLICA_ASSIGNMENT),
+// with partitions and replication factor left at -1 (INVALID_REQUEST
+// otherwise). Configs must be Kafka topic configs with valid values
+// (INVALID_CONFIG). A name twice in one request is INVALID_REQUEST for each.
+// An existing topic is TOPIC_ALREADY_EXISTS. validate_only runs every check
+// and creates nothing.
+//
+// From v5 the answer carries the partition count, replication factor and the
+// topic's full configuration with sources; from v7 its topic ID.
+// timeout_ms needs nothing: creation is synchronous.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// maxPartitions bounds one topic's partition count so that a typo cannot
+// make the broker open millions of logs.
+const maxPartitions = 100_000
+
+func (s *Server) handleCreateTopics(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+
+	count := make(map[string]int, len(req.Topics))
+	for _, rt := range req.Topics {
+		count[rt.Topic]++
+	}
+	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Default() // partitions and replication factor -1
+		st.Topic = rt.Topic
+
+		var err error
+		var spec createSpec
+		if count[rt.Topic] > 1 {
+			err = fmt.Errorf("%w: topic %q is listed more than once in the request", kerr.InvalidRequest, rt.Topic)
+		} else {
+			spec, err = s.createSpec(rt)
+		}
+		var t *topic
+		if err == nil {
+			if req.ValidateOnly {
+				err = s.topics.checkNew(spec.name)
+			} else {
+				t, err = s.topics.create(ctx, spec)
+			}
+		}
+		if err != nil {
+			st.ErrorCode = errorCode(err)
+			st.ErrorMessage = createTopicsMessage(rt.Topic, err)
+			continue
+		}
+		st.NumPartitions = spec.partitions
+		st.ReplicationFactor = 1
+		if t != nil {
+			st.TopicID = t.ID
+		}
+		if req.Version >= 5 {
+			entries, err := s.cfg.Settings.DescribeTopic(spec.configs)
+			if err != nil {
+				s.log.Error("describe new topic configs", "topic", spec.name, "err", err)
+			}
+			for _, e := range entries {
+				c := kmsg.NewCreateTopicsResponseTopicConfig()
+				c.Name = e.Name
+				c.Value = e.Value
+				c.ReadOnly = e.ReadOnly
+				c.Source = int8(e.Source)
+				c.IsSensitive = e.Sensitive
+				st.Configs = append(st.Configs, c)
+			}
+		}
+	}
+	return resp, nil
+}
+
+// createSpec validates one topic of a CreateTopics request.
+func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, error) {
+	spec := createSpec{name: rt.Topic, partitions: rt.NumPartitions}
+	if err := validTopicName(rt.Topic); err != nil {
+		return spec, err
+	}
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return spec, fmt.Errorf("%w: both a replica assignment and a partition count or replication factor were given", kerr.InvalidRequest)
+		}
+		for i, a := range rt.ReplicaAssignment {
+			if a.Partition != int32(i) {
+				return spec, fmt.Errorf("%w: partitions must be numbered consecutively from 0", kerr.InvalidReplicaAssignment)
+			}
+			if len(a.Replicas) != 1 || a.Replicas[0] != s.nodeID {
+				return spec, fmt.Errorf("%w: partition %d: replicas %v; this cluster has one broker, %d", kerr.InvalidReplicaAssignment, a.Partition, a.Replicas, s.nodeID)
+			}
+		}
+		spec.partitions = int32(len(rt.ReplicaAssignment))
+	} else {
+		switch {
+		case rt.NumPartitions == -1:
+			spec.partitions = s.cfg.Settings.NumPartitions()
+		case rt.NumPartitions <= 0:
+			return spec, fmt.Errorf("%w: number of partitions was set to an invalid non-positive value", kerr.InvalidPartitions)
+		case rt.NumPartitions > maxPartitions:
+			return spec, fmt.Errorf("%w: %d partitions is more than this broker allows in one topic (%d)", kerr.InvalidPartitions, rt.NumPartitions, maxPartitions)
+		}
+		rf := rt.ReplicationFactor
+		if rf == -1 {
+			rf = s.cfg.Settings.DefaultReplicationFactor()
+		}
+		if rf != 1 {
+			return spec, fmt.Errorf("%w: unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only 1 broker(s) are registered", kerr.InvalidReplicationFactor, rf, rf)
+		}
+	}
+	if len(rt.Configs) > 0 {
+		spec.configs = make(map[string]string, len(rt.Configs))
+		for _, c := range rt.Configs {
+			if c.Value == nil {
+				return spec, fmt.Errorf("%w: null value not supported for topic configs: %s", config.ErrInvalid, c.Name)
+			}
+			spec.configs[c.Name] = *c.Value
+		}
+		if err := s.cfg.Settings.ValidateTopic(spec.configs); err != nil {
+			return spec, err
+		}
+	}
+	return spec, nil
+}
+
+// checkNew reports whether a topic of that name could be created now.
+func (ts *topics) checkNew(name string) error {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	return ts.checkNewLocked(name)
+}
+
+// checkNewLocked is checkNew; the caller holds mu.
+func (ts *topics) checkNewLocked(name string) error {
+	if _, ok := ts.byName[name]; ok {
+		return meta.ErrTopicExists
+	}
+	// Metric names replace '.' with '_', so Kafka refuses topics that
+	// differ only there.
+	folded := strings.ReplaceAll(name, ".", "_")
+	for other := range ts.byName {
+		if strings.ReplaceAll(other, ".", "_") == folded {
+			return fmt.Errorf("%w: topic %q collides with existing topic %q", errTopicInvalid, name, other)
+		}
+	}
+	return nil
+}
+
+func createTopicsMessage(name string, err error) *string {
+	var m string
+	switch errorCode(err) {
+	case kerr.TopicAlreadyExists.Code:
+		m = fmt.Sprintf("Topic '%s' already exists.", name)
+	default:
+		m = err.Error()
+	}
+	return &m
+}

@@ -1,0 +1,70 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+const kerrUnsupportedVersion = 35
+
+// errTopicInvalid is a topic name Kafka would refuse.
+var errTopicInvalid = errors.New("invalid topic name")
+
+// errorCode is the one mapping from Go errors to Kafka error codes. Handlers
+// put its result in responses; nothing else in the repository knows Kafka's
+// codes.
+func errorCode(err error) int16 {
+	var ke *kerr.Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ke):
+		return ke.Code
+	case errors.Is(err, storage.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, storage.ErrCorrupt):
+		return kerr.KafkaStorageError.Code
+	case errors.Is(err, storage.ErrClosed):
+		// The partition went away under the request: deleted, or the
+		// broker is stopping. Clients refresh metadata and retry.
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, meta.ErrTopicNotFound):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, meta.ErrTopicExists):
+		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, errTopicInvalid):
+		return kerr.InvalidTopicException.Code
+	case errors.Is(err, config.ErrUnknown), errors.Is(err, config.ErrInvalid):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, batch.ErrShort), errors.Is(err, batch.ErrLength),
+		errors.Is(err, batch.ErrMagic), errors.Is(err, batch.ErrCRC),
+		errors.Is(err, batch.ErrCodec), errors.Is(err, batch.ErrCount),
+		errors.Is(err, batch.ErrRecord):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return kerr.RequestTimedOut.Code
+	case errors.Is(err, storage.ErrInvalidBatch):
+		return kerr.CorruptMessage.Code
+	}
+	// An I/O failure of a log: the partition cannot be served. Anything
+	// else unexpected is UNKNOWN_SERVER_ERROR, which clients do not retry
+	// blindly.
+	return kerr.UnknownServerError.Code
+}
+
+// errMessage returns the message to put in a response's error_message field
+// (nil for none).
+func errMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	m := err.Error()
+	return &m
+}

@@ -1,0 +1,209 @@
+package broker
+
+// Fetch: v4-v18.
+//
+// Batches are returned as stored, never decoded. A partition returns whole
+// batches starting with the one that holds fetch_offset, up to its
+// partition_max_bytes and what is left of the request's max_bytes; the
+// first partition with data returns at least one whole batch even when it
+// is larger than both limits (KIP-74). Each partition reports the high
+// watermark, the last stable offset (equal to it until transactions land)
+// and the log start offset. A fetch offset below the log start or above the
+// high watermark gets OFFSET_OUT_OF_RANGE.
+//
+// Long poll: when fewer than min_bytes are available, the request waits up
+// to max_wait_ms for any of its partitions to grow, then answers with what
+// there is. An error in any partition answers at once. Shutdown wakes
+// waiters; a closed connection cancels them.
+//
+// Fetch sessions (KIP-227) are declined: the answer's session_id is 0, so
+// clients send full fetch requests, which every client accepts. A request
+// naming a session id gets FETCH_SESSION_ID_NOT_FOUND; a session epoch other
+// than 0 or -1 without a session gets INVALID_FETCH_SESSION_EPOCH.
+//
+// current_leader_epoch (v9+) is checked against the partition's epoch, 0:
+// a larger one is UNKNOWN_LEADER_EPOCH. v13+ addresses topics by ID
+// (UNKNOWN_TOPIC_ID). Fetches from replicas (replica_id >= 0) are refused
+// with NOT_LEADER_OR_FOLLOWER: this broker has no followers.
+// last_fetched_epoch (v12+) needs no divergence check while every partition
+// has only ever had epoch 0. Rack (v11+) is ignored: there is one replica to
+// read from.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+const (
+	readCommitted = 1
+	// fetchBufHint bounds the buffer allocated up front for a fetch's
+	// records; it grows as reads need.
+	fetchBufHint = 1 << 20
+)
+
+// fetchPart is one partition of a fetch request, resolved.
+type fetchPart struct {
+	resp *kmsg.FetchResponseTopicPartition
+	req  *kmsg.FetchRequestTopicPartition
+	p    *partition // nil when err is set
+	err  error      // set for the whole request's life
+}
+
+func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+
+	if req.Version >= 7 {
+		switch {
+		case req.SessionID != 0:
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return resp, nil
+		case req.SessionEpoch != 0 && req.SessionEpoch != -1:
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+			return resp, nil
+		}
+		resp.SessionID = 0
+	}
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
+
+	var parts []fetchPart
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		var topicErr error
+		if req.Version >= 13 {
+			if t = s.topics.getID(meta.TopicID(rt.TopicID)); t == nil {
+				topicErr = kerr.UnknownTopicID
+			} else {
+				st.Topic = t.Name
+			}
+		} else if t = s.topics.get(rt.Topic); t == nil {
+			topicErr = kerr.UnknownTopicOrPartition
+		}
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			sp.Default()
+			sp.Partition = rp.Partition
+			fp := fetchPart{resp: sp, req: rp, err: topicErr}
+			switch {
+			case fp.err != nil:
+			case replica >= 0:
+				fp.err = kerr.NotLeaderForPartition
+			case rp.CurrentLeaderEpoch > leaderEpoch:
+				fp.err = kerr.UnknownLeaderEpoch
+			default:
+				if fp.p = t.partition(rp.Partition); fp.p == nil {
+					fp.err = kerr.UnknownTopicOrPartition
+				}
+			}
+			parts = append(parts, fp)
+		}
+	}
+	// The response's topic slices hold the partitions; parts point into
+	// them.
+
+	var deadline <-chan time.Time
+	var wake chan struct{}
+	var buf []byte
+	for attempt := 0; ; attempt++ {
+		var total int
+		var failed bool
+		buf, total, failed = s.fillFetch(ctx, req, parts, buf)
+		if failed || total >= int(req.MinBytes) || req.MaxWaitMillis <= 0 {
+			break
+		}
+		if attempt == 0 {
+			timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+			defer timer.Stop()
+			deadline = timer.C
+			wake = make(chan struct{}, 1)
+			for _, fp := range parts {
+				if fp.p != nil {
+					fp.p.log.Watch(wake)
+					defer fp.p.log.Unwatch(wake)
+				}
+			}
+			// Data may have arrived between the read and Watch.
+			continue
+		}
+		select {
+		case <-wake:
+			continue
+		case <-deadline:
+		case <-ctx.Done():
+		case <-s.shutdown:
+		}
+		// Out of time: answer with what there is now.
+		buf, _, _ = s.fillFetch(ctx, req, parts, buf)
+		break
+	}
+	return resp, nil
+}
+
+// fillFetch reads every partition of the request into its response entry,
+// reusing buf for the bytes. It returns the bytes read and whether any
+// partition failed.
+func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPart, buf []byte) ([]byte, int, bool) {
+	buf = buf[:0]
+	if buf == nil {
+		buf = make([]byte, 0, min(int(max(req.MaxBytes, 0)), fetchBufHint))
+	}
+	remaining := int(req.MaxBytes)
+	total := 0
+	failed := false
+	for i := range parts {
+		fp := &parts[i]
+		sp := fp.resp
+		// Empty, not null: librdkafka rejects a null record set.
+		sp.RecordBatches = []byte{}
+		if fp.err != nil {
+			sp.ErrorCode = errorCode(fp.err)
+			failed = true
+			continue
+		}
+		l := fp.p.log
+		hw := l.HighWatermark()
+		sp.HighWatermark = hw
+		sp.LastStableOffset = hw
+		sp.LogStartOffset = l.LogStartOffset()
+		if req.IsolationLevel == readCommitted {
+			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
+		if fp.req.FetchOffset == hw {
+			continue
+		}
+		limit := min(int(fp.req.PartitionMaxBytes), remaining)
+		if limit <= 0 && total > 0 {
+			continue
+		}
+		start := len(buf)
+		var err error
+		buf, err = l.Read(ctx, fp.req.FetchOffset, max(limit, 0), total == 0, buf)
+		if err != nil {
+			buf = buf[:start]
+			sp.ErrorCode = logErrorCode(err)
+			failed = true
+			continue
+		}
+		n := len(buf) - start
+		if n > 0 {
+			sp.RecordBatches = buf[start:len(buf):len(buf)]
+			total += n
+			remaining -= n
+		}
+	}
+	return buf, total, failed
+}

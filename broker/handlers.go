@@ -1,0 +1,18 @@
+package broker
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// handlerTable maps each API key to its handler. It must list exactly the
+// keys of protocol.Implemented; New checks that it does.
+func (s *Server) handlerTable() map[int16]handler {
+	return map[int16]handler{
+		int16(kmsg.Produce):         s.handleProduce,
+		int16(kmsg.Fetch):           s.handleFetch,
+		int16(kmsg.ListOffsets):     s.handleListOffsets,
+		int16(kmsg.Metadata):        s.handleMetadata,
+		int16(kmsg.ApiVersions):     s.handleApiVersions,
+		int16(kmsg.CreateTopics):    s.handleCreateTopics,
+		int16(kmsg.DeleteTopics):    s.handleDeleteTopics,
+		int16(kmsg.DescribeConfigs): s.handleDescribeConfigs,
+	}
+}

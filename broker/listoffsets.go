@@ -1,0 +1,179 @@
+package broker
+
+// ListOffsets: v1-v11.
+//
+// Special timestamps, answered as a Kafka broker without tiered storage
+// answers them:
+//   - -2 earliest: the log start offset
+//   - -1 latest: the high watermark (the last stable offset under
+//     read_committed, the same until transactions land)
+//   - -3 max timestamp (v7+, KIP-734): the first record holding the
+//     largest timestamp in the log
+//   - -4 earliest local (v8+, KIP-405): the log start offset
+//   - -5 latest tiered (v9+, KIP-1005) and -6 earliest pending upload
+//     (v11+, KIP-1023): -1, nothing is tiered
+//
+// Any other timestamp is a time in milliseconds: the answer is the first
+// record whose timestamp is at or after it (offset and timestamp -1 when
+// there is none). The log finds the batch; the records are read here,
+// decompressed when needed with a bounded output. Any other negative
+// timestamp, or a special one below the version that introduced it, is
+// UNSUPPORTED_VERSION for that partition; a partition listed twice is
+// INVALID_REQUEST for both entries. current_leader_epoch (v4+) larger than 0
+// is UNKNOWN_LEADER_EPOCH. timeout_ms (v10+) needs nothing: no lookup waits
+// on remote storage.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/batch"
+)
+
+// specialTimestampVersion is the request version each special timestamp
+// needs.
+func specialTimestampVersion(ts int64) (int16, bool) {
+	switch ts {
+	case -1, -2:
+		return 1, true
+	case -3:
+		return 7, true
+	case -4:
+		return 8, true
+	case -5:
+		return 9, true
+	case -6:
+		return 11, true
+	}
+	return 0, false
+}
+
+// maxDecompressedLookup bounds the memory a timestamp lookup may use to
+// decompress one batch.
+const maxDecompressedLookup = 64 << 20
+
+func (s *Server) handleListOffsets(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+
+	type tp struct {
+		t string
+		p int32
+	}
+	seen := make(map[tp]int)
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			seen[tp{rt.Topic, rp.Partition}]++
+		}
+	}
+
+	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		st := &resp.Topics[i]
+		st.Default()
+		st.Topic = rt.Topic
+		t := s.topics.get(rt.Topic)
+		st.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			sp := &st.Partitions[j]
+			sp.Default() // offset, timestamp and leader epoch -1
+			sp.Partition = rp.Partition
+			var p *partition
+			if t != nil {
+				p = t.partition(rp.Partition)
+			}
+			minVersion, special := specialTimestampVersion(rp.Timestamp)
+			switch {
+			case seen[tp{rt.Topic, rp.Partition}] > 1:
+				sp.ErrorCode = kerr.InvalidRequest.Code
+			case rp.Timestamp < 0 && (!special || req.Version < minVersion):
+				sp.ErrorCode = kerr.UnsupportedVersion.Code
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > leaderEpoch:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				if err := s.listOffset(ctx, p, rp.Timestamp, sp); err != nil {
+					sp.ErrorCode = logErrorCode(err)
+				}
+			}
+		}
+	}
+	return resp, nil
+}
+
+func (s *Server) listOffset(ctx context.Context, p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+	l := p.log
+	switch ts {
+	case -2, -4:
+		sp.Offset, sp.LeaderEpoch = l.LogStartOffset(), leaderEpoch
+		return nil
+	case -1:
+		sp.Offset, sp.LeaderEpoch = l.HighWatermark(), leaderEpoch
+		return nil
+	case -5, -6:
+		return nil
+	}
+	var b []byte
+	var err error
+	if ts == -3 {
+		b, err = l.MaxTimestamp(ctx, nil)
+	} else {
+		b, err = l.FindTimestamp(ctx, ts, nil)
+	}
+	if err != nil || len(b) == 0 {
+		return err
+	}
+	h, err := batch.Parse(b)
+	if err != nil {
+		return fmt.Errorf("%w: stored batch: %v", kerr.CorruptMessage, err)
+	}
+	target := ts
+	if ts == -3 {
+		target = h.MaxTimestamp
+	}
+	off, rts, found, err := s.findRecord(b, &h, target, ts == -3)
+	if err != nil {
+		return err
+	}
+	// Only fetchable records are an answer; -3 may name a record below
+	// the log start, as Kafka's does.
+	if !found || off >= l.HighWatermark() || (ts != -3 && off < l.LogStartOffset()) {
+		return nil
+	}
+	sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, rts, leaderEpoch
+	return nil
+}
+
+// findRecord returns the first record of the batch whose timestamp is at or
+// after target (exact: equal to it). Records of a LogAppendTime batch all
+// carry the batch's max timestamp.
+func (s *Server) findRecord(b []byte, h *batch.Header, target int64, exact bool) (off, ts int64, found bool, err error) {
+	if h.LogAppendTime() {
+		if h.MaxTimestamp >= target {
+			return h.BaseOffset, h.MaxTimestamp, true, nil
+		}
+		return 0, 0, false, nil
+	}
+	recs := batch.RecordsSection(b, h)
+	if h.Codec() != batch.CodecNone {
+		recs, err = s.codecs.Decompress(int8(h.Codec()), nil, recs, maxDecompressedLookup)
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("%w: stored batch: %v", kerr.CorruptMessage, err)
+		}
+	}
+	err = batch.Records(recs, func(r batch.Record) bool {
+		rts := h.BaseTimestamp + r.TimestampDelta
+		if rts == target || (!exact && rts > target) {
+			off, ts, found = h.BaseOffset+int64(r.OffsetDelta), rts, true
+		}
+		return !found
+	})
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("%w: stored batch: %v", kerr.CorruptMessage, err)
+	}
+	return off, ts, found, nil
+}

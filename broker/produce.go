@@ -1,0 +1,176 @@
+package broker
+
+// Produce: v3-v13.
+//
+// Each partition's records must be exactly one RecordBatch v2, checked
+// before anything is stored, in Kafka's order:
+//   - size above the topic's max.message.bytes: MESSAGE_TOO_LARGE
+//   - truncated, bad length, magic other than 2, CRC-32C mismatch, unknown
+//     codec, record count that disagrees with lastOffsetDelta or (for
+//     uncompressed batches) with the records: CORRUPT_MESSAGE
+//   - bytes after the batch (a second batch), a base offset other than 0, a
+//     control batch: INVALID_RECORD
+//   - zstd before v7: UNSUPPORTED_COMPRESSION_TYPE
+//
+// The batch is stored byte for byte, with the base offset and partition
+// leader epoch written in. Topics with message.timestamp.type=LogAppendTime
+// get the broker's time as the batch's max timestamp (CRC recomputed), and it
+// is returned as log_append_time; otherwise log_append_time is -1.
+//
+// acks=0 gets no response; if any partition fails, the connection is closed
+// so the client notices, as Kafka does. acks=1 is answered once the batch is
+// written; acks=-1 once it is also fsynced. Other acks: INVALID_REQUIRED_ACKS.
+// v13 addresses topics by ID: UNKNOWN_TOPIC_ID when unknown.
+//
+// Not implemented yet: idempotent and transactional producers (the exactly-
+// once issue). InitProducerId is not advertised, so a batch carrying a
+// producer id cannot come from a producer id this broker issued; it gets
+// UNKNOWN_PRODUCER_ID rather than being stored without the sequence checks
+// it asks for. Compressed batches are not decompressed to check each record
+// (the compression issue adds bounded decompression).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+
+	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	now := s.now().UnixMilli()
+	var toSync []storage.Log
+	var syncIdx [][2]int // response topic, partition index of each toSync
+	failed := false
+
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+
+		var t *topic
+		topicErr := error(nil)
+		if req.Version >= 13 {
+			if t = s.topics.getID(meta.TopicID(rt.TopicID)); t == nil {
+				topicErr = kerr.UnknownTopicID
+			}
+		} else if t = s.topics.get(rt.Topic); t == nil {
+			topicErr = kerr.UnknownTopicOrPartition
+		}
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			sp.Default()
+			sp.Partition = rp.Partition
+			var err error
+			var p *partition
+			switch {
+			case !validAcks:
+				err = kerr.InvalidRequiredAcks
+			case topicErr != nil:
+				err = topicErr
+			default:
+				if p = t.partition(rp.Partition); p == nil {
+					err = kerr.UnknownTopicOrPartition
+				}
+			}
+			if err == nil {
+				err = s.appendBatch(ctx, req.Version, t, p, rp.Records, now, sp)
+			}
+			if err != nil {
+				failed = true
+				sp.ErrorCode = errorCode(err)
+				if req.Version >= 8 {
+					sp.ErrorMessage = errMessage(err)
+				}
+				continue
+			}
+			if req.Acks == -1 {
+				toSync = append(toSync, p.log)
+				syncIdx = append(syncIdx, [2]int{i, j})
+			}
+		}
+	}
+
+	// acks=-1: answer after fsync. Logs share fsyncs (storage coalesces
+	// concurrent Syncs).
+	for k, l := range toSync {
+		if err := l.Sync(ctx); err != nil {
+			failed = true
+			sp := &resp.Topics[syncIdx[k][0]].Partitions[syncIdx[k][1]]
+			sp.ErrorCode = logErrorCode(err)
+			if req.Version >= 8 {
+				sp.ErrorMessage = errMessage(err)
+			}
+			s.log.Error("sync failed", "err", err)
+		}
+	}
+
+	if req.Acks == 0 {
+		if failed {
+			return nil, errors.New("produce with acks=0 failed; closing the connection so the client notices")
+		}
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// appendBatch validates records and appends them to p, filling sp.
+func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *partition, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) error {
+	if len(records) > int(t.cfg.MaxMessageBytes) {
+		return fmt.Errorf("%w: batch of %d bytes is larger than max.message.bytes %d",
+			kerr.MessageTooLarge, len(records), t.cfg.MaxMessageBytes)
+	}
+	h, err := batch.Check(records)
+	if err != nil {
+		return err
+	}
+	switch {
+	case h.Size() != len(records):
+		return fmt.Errorf("%w: produce requests must hold exactly one record batch per partition", kerr.InvalidRecord)
+	case h.BaseOffset != 0:
+		return fmt.Errorf("%w: the base offset of a produced batch must be 0, not %d", kerr.InvalidRecord, h.BaseOffset)
+	case h.Control():
+		return fmt.Errorf("%w: clients cannot send control batches", kerr.InvalidRecord)
+	case h.Codec() == batch.CodecZstd && version < 7:
+		return fmt.Errorf("%w: zstd needs produce v7 or later", kerr.UnsupportedCompressionType)
+	case h.ProducerID >= 0:
+		return fmt.Errorf("%w: idempotent and transactional produce are not supported yet", kerr.UnknownProducerID)
+	}
+	batch.SetPartitionLeaderEpoch(records, leaderEpoch)
+	appendTime := int64(-1)
+	if t.cfg.LogAppendTime() {
+		batch.SetLogAppendTime(records, now)
+		appendTime = now
+	}
+	base, err := p.log.Append(ctx, records)
+	if err != nil {
+		return logError(err)
+	}
+	sp.BaseOffset = base
+	sp.LogAppendTime = appendTime
+	sp.LogStartOffset = p.log.LogStartOffset()
+	return nil
+}
+
+// logError turns an unexpected log failure (an I/O error) into
+// KAFKA_STORAGE_ERROR; sentinel errors keep their own mapping.
+func logError(err error) error {
+	if errorCode(err) == kerr.UnknownServerError.Code {
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	return err
+}
+
+func logErrorCode(err error) int16 { return errorCode(logError(err)) }

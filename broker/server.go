@@ -1,0 +1,312 @@
+// Package broker is the Kafka broker: it accepts connections, reads requests
+// with package protocol, dispatches each to one handler per API, and maps the
+// requests onto partition logs (package storage) and the catalog (package
+// meta).
+//
+// The skeleton follows net/http: New builds a Server from its dependencies,
+// Serve accepts on a listener with one goroutine per connection, and
+// Shutdown stops accepting, lets in-flight requests finish and waits.
+//
+// Kafka failures travel as error codes inside responses. A handler returns
+// a Go error only when the connection must be closed. errorCode is the one
+// mapping from Go errors to Kafka error codes.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamhouse/streamhouse/codec"
+	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/protocol"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+// Config is what a Server is built from. Store and Catalog are owned by the
+// caller, which closes them after Shutdown.
+type Config struct {
+	// AdvertisedAddr is the host:port clients are told to connect to.
+	// Empty: the address of the listener passed to Serve.
+	AdvertisedAddr string
+	// Settings are the broker-level configs (node.id,
+	// auto.create.topics.enable, num.partitions, message.max.bytes, log.*
+	// defaults, ...). Nil: Kafka's defaults with node.id 1.
+	Settings *config.Broker
+	// MaxRequestSize is socket.request.max.bytes. Zero: 100 MiB.
+	MaxRequestSize int32
+
+	Store   storage.Store
+	Catalog meta.Catalog
+	// Logger receives the broker's logs. Nil: discarded.
+	Logger *slog.Logger
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Server is a Kafka broker. Create it with New.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	table     *protocol.Table
+	handlers  map[int16]handler
+	clusterID string
+	nodeID    int32
+	topics    *topics
+	codecs    codec.Codecs
+
+	// shutdown is closed when Shutdown starts; long-polling fetches
+	// answer at once when it is.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
+
+	mu        sync.Mutex // guards listeners, conns, advertised, closed
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	advHost   string
+	advPort   int32
+	closed    bool
+
+	connWG sync.WaitGroup // one per connection goroutine
+	stats  Stats
+}
+
+// Stats are counters the broker keeps; issue 7 exports them as metrics.
+type Stats struct {
+	Connections atomic.Int64 // open now
+	Requests    atomic.Int64 // handled since start
+	Panics      atomic.Int64 // handler panics recovered
+}
+
+// New builds a Server: it reads the cluster id and the topics from the
+// catalog and opens every partition's log.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Catalog == nil {
+		return nil, errors.New("broker: Store and Catalog are required")
+	}
+	if cfg.Settings == nil {
+		b, err := config.NewBroker(map[string]string{"node.id": "1"})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Settings = b
+	}
+	if cfg.MaxRequestSize <= 0 {
+		cfg.MaxRequestSize = protocol.DefaultMaxRequestSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		nodeID:    cfg.Settings.NodeID(),
+		table:     protocol.NewTable(protocol.Implemented()),
+		shutdown:  make(chan struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+	s.handlers = s.handlerTable()
+	if err := s.checkTable(); err != nil {
+		return nil, err
+	}
+	if cfg.AdvertisedAddr != "" {
+		host, port, err := splitHostPort(cfg.AdvertisedAddr)
+		if err != nil {
+			return nil, fmt.Errorf("broker: advertised address: %w", err)
+		}
+		s.advHost, s.advPort = host, port
+	}
+	id, err := cfg.Catalog.ClusterID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("broker: cluster id: %w", err)
+	}
+	s.clusterID = id
+	s.topics = newTopics(s)
+	if err := s.topics.load(ctx); err != nil {
+		s.topics.closeAll()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkTable makes sure the version table and the handlers agree: nothing
+// is advertised without a handler, and no handler is unreachable.
+func (s *Server) checkTable() error {
+	for _, r := range s.table.Ranges() {
+		if _, ok := s.handlers[r.Key]; !ok {
+			return fmt.Errorf("broker: API key %d is advertised but has no handler", r.Key)
+		}
+	}
+	for k := range s.handlers {
+		if _, ok := s.table.Range(k); !ok {
+			return fmt.Errorf("broker: API key %d has a handler but is not in protocol.Implemented", k)
+		}
+	}
+	return nil
+}
+
+func splitHostPort(addr string) (string, int32, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	return host, int32(port), nil
+}
+
+// ClusterID is the cluster id stored in the catalog.
+func (s *Server) ClusterID() string { return s.clusterID }
+
+// Stats returns the broker's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("broker: server closed")
+
+// Serve accepts connections on l, one goroutine each, until Shutdown. It
+// always returns a non-nil error: ErrServerClosed after Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	if s.advHost == "" {
+		s.advHost, s.advPort = advertisedFrom(l.Addr())
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: back off as
+				// net/http does rather than spin.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.connWG.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// advertisedFrom picks the address to advertise for a listener: its own,
+// or the host name when it listens on every interface.
+func advertisedFrom(a net.Addr) (string, int32) {
+	host, port, err := splitHostPort(a.String())
+	if err != nil {
+		return "localhost", 9092
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "localhost"
+		}
+	}
+	return host, port
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Server) advertised() (string, int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.advHost, s.advPort
+}
+
+func (s *Server) forgetConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, wakes
+// long-polling fetches, lets every connection finish the request it is
+// handling (idle connections close at once), then closes every log. When ctx
+// ends first, the remaining connections are closed forcibly; the logs are
+// closed all the same and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.stopReading()
+	}
+	s.mu.Unlock()
+	s.shutdownOnce.Do(func() { close(s.shutdown) })
+
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	if cerr := s.topics.closeAll(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// isEOF reports whether err is a peer closing its side.
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}

@@ -1,0 +1,288 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+// topic is a topic as the broker serves it: the catalog's record, its
+// resolved configuration and an open log per partition. A topic value is
+// immutable once published in topics; a change (configs, partitions)
+// publishes a new value.
+type topic struct {
+	meta.Topic
+	cfg   config.Topic
+	parts []*partition
+}
+
+// partition is one partition of a topic.
+type partition struct {
+	index int32
+	log   storage.Log
+}
+
+func (t *topic) partition(p int32) *partition {
+	if p < 0 || int(p) >= len(t.parts) {
+		return nil
+	}
+	return t.parts[p]
+}
+
+// topics is the broker's cache of the catalog's topics with their open logs.
+// The hot path reads it under a read lock and never waits on the catalog.
+//
+// Lock order: adminMu before mu. adminMu serialises changes (create,
+// delete), which talk to the catalog and the store without holding mu, so
+// readers are never blocked by I/O.
+type topics struct {
+	s *Server
+
+	adminMu sync.Mutex
+
+	mu     sync.RWMutex // guards byName, byID
+	byName map[string]*topic
+	byID   map[meta.TopicID]*topic
+}
+
+func newTopics(s *Server) *topics {
+	return &topics{
+		s:      s,
+		byName: make(map[string]*topic),
+		byID:   make(map[meta.TopicID]*topic),
+	}
+}
+
+// load reads every topic from the catalog and opens its logs.
+func (ts *topics) load(ctx context.Context) error {
+	all, err := ts.s.cfg.Catalog.Topics(ctx)
+	if err != nil {
+		return fmt.Errorf("broker: load topics: %w", err)
+	}
+	for _, mt := range all {
+		t, err := ts.open(ctx, mt)
+		if err != nil {
+			return err
+		}
+		ts.publish(t)
+	}
+	ts.s.log.Info("topics loaded", "topics", len(all))
+	return nil
+}
+
+// open opens the logs of a catalog topic.
+func (ts *topics) open(ctx context.Context, mt meta.Topic) (*topic, error) {
+	cfg, err := ts.s.cfg.Settings.ResolveTopic(mt.Configs)
+	if err != nil {
+		return nil, fmt.Errorf("broker: topic %s: stored configs: %w", mt.Name, err)
+	}
+	t := &topic{Topic: mt, cfg: cfg}
+	lc := logConfig(t.cfg)
+	for i := int32(0); i < mt.Partitions; i++ {
+		l, err := ts.s.cfg.Store.Open(ctx, storage.Partition{Topic: mt.Name, TopicID: mt.ID, Partition: i}, lc)
+		if err != nil {
+			closeLogs(t.parts)
+			return nil, fmt.Errorf("broker: open %s-%d: %w", mt.Name, i, err)
+		}
+		t.parts = append(t.parts, &partition{index: i, log: l})
+	}
+	return t, nil
+}
+
+func logConfig(c config.Topic) storage.LogConfig {
+	return storage.LogConfig{
+		SegmentBytes:       int64(c.SegmentBytes),
+		SegmentMs:          c.SegmentMs,
+		IndexIntervalBytes: c.IndexIntervalBytes,
+	}
+}
+
+func closeLogs(ps []*partition) error {
+	var errs []error
+	for _, p := range ps {
+		if err := p.log.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (ts *topics) publish(t *topic) {
+	ts.mu.Lock()
+	ts.byName[t.Name] = t
+	ts.byID[t.ID] = t
+	ts.mu.Unlock()
+}
+
+// get returns the topic of that name, or nil.
+func (ts *topics) get(name string) *topic {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	return ts.byName[name]
+}
+
+// getID returns the topic with that ID, or nil.
+func (ts *topics) getID(id meta.TopicID) *topic {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	return ts.byID[id]
+}
+
+// all returns every topic, in no order.
+func (ts *topics) all() []*topic {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	out := make([]*topic, 0, len(ts.byName))
+	for _, t := range ts.byName {
+		out = append(out, t)
+	}
+	return out
+}
+
+// createSpec is a validated request to create a topic.
+type createSpec struct {
+	name       string
+	partitions int32
+	configs    map[string]string
+}
+
+// create makes a topic: catalog row first (the source of truth), then the
+// logs. Any data left on disk under the same name by a topic whose deletion
+// was interrupted is removed first, so that a new topic never shows an old
+// one's records.
+func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
+	ts.adminMu.Lock()
+	defer ts.adminMu.Unlock()
+	if err := ts.checkNew(spec.name); err != nil {
+		return nil, err
+	}
+	mt := meta.Topic{
+		Name:       spec.name,
+		ID:         newTopicID(),
+		Partitions: spec.partitions,
+		Configs:    spec.configs,
+		CreatedAt:  ts.s.now(),
+	}
+	for i := int32(0); i < spec.partitions; i++ {
+		err := ts.s.cfg.Store.Delete(ctx, storage.Partition{Topic: mt.Name, Partition: i})
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("broker: clear leftover log %s-%d: %w", mt.Name, i, err)
+		}
+	}
+	if err := ts.s.cfg.Catalog.CreateTopic(ctx, mt); err != nil {
+		return nil, err
+	}
+	t, err := ts.open(ctx, mt)
+	if err != nil {
+		// Undo the catalog row so the name is free again; the error
+		// that matters is the one that made us undo.
+		if derr := ts.s.cfg.Catalog.DeleteTopic(context.WithoutCancel(ctx), mt.Name); derr != nil {
+			ts.s.log.Error("undo topic creation failed", "topic", mt.Name, "err", derr)
+		}
+		return nil, err
+	}
+	ts.publish(t)
+	ts.s.log.Info("topic created", "topic", mt.Name, "partitions", mt.Partitions, "id", uuidString(mt.ID))
+	return t, nil
+}
+
+// delete removes a topic: from the cache (so no new request sees it), from
+// the catalog, then its logs. Requests in flight on its logs fail with
+// storage.ErrClosed.
+func (ts *topics) delete(ctx context.Context, t *topic) error {
+	ts.adminMu.Lock()
+	defer ts.adminMu.Unlock()
+	ts.mu.Lock()
+	if ts.byName[t.Name] != t {
+		ts.mu.Unlock()
+		return meta.ErrTopicNotFound
+	}
+	delete(ts.byName, t.Name)
+	delete(ts.byID, t.ID)
+	ts.mu.Unlock()
+
+	if err := ts.s.cfg.Catalog.DeleteTopic(ctx, t.Name); err != nil && !errors.Is(err, meta.ErrTopicNotFound) {
+		ts.publish(t) // still in the catalog: keep serving it
+		return err
+	}
+	var errs []error
+	if err := closeLogs(t.parts); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range t.parts {
+		err := ts.s.cfg.Store.Delete(ctx, storage.Partition{Topic: t.Name, TopicID: t.ID, Partition: p.index})
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// The topic is gone from the catalog; leftover files are removed
+		// when a topic of that name is created again.
+		ts.s.log.Error("topic deleted but its logs were not all removed", "topic", t.Name, "err", err)
+	}
+	ts.s.log.Info("topic deleted", "topic", t.Name, "id", uuidString(t.ID))
+	return nil
+}
+
+// closeAll closes every log; the server is stopping.
+func (ts *topics) closeAll() error {
+	ts.adminMu.Lock()
+	defer ts.adminMu.Unlock()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var errs []error
+	for name, t := range ts.byName {
+		if err := closeLogs(t.parts); err != nil {
+			errs = append(errs, err)
+		}
+		delete(ts.byName, name)
+		delete(ts.byID, t.ID)
+	}
+	return errors.Join(errs...)
+}
+
+// newTopicID returns a random (version 4) UUID, as Kafka's
+// Uuid.randomUuid: never one whose base64 form starts with '-' (first six
+// bits 62), which command-line tools would take for a flag. The version bits
+// also rule out Kafka's reserved all-zero and one IDs.
+func newTopicID() meta.TopicID {
+	for {
+		var id meta.TopicID
+		rand.Read(id[:])
+		id[6] = id[6]&0x0f | 0x40
+		id[8] = id[8]&0x3f | 0x80
+		if id[0]>>2 != 62 {
+			return id
+		}
+	}
+}
+
+func uuidString(id meta.TopicID) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])
+}
+
+// validTopicName applies Kafka's rules: 1 to 249 characters from
+// [a-zA-Z0-9._-], and not "." or "..".
+func validTopicName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: topic name is empty", errTopicInvalid)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: topic name cannot be %q", errTopicInvalid, name)
+	case len(name) > 249:
+		return fmt.Errorf("%w: topic name is %d characters long; the maximum is 249", errTopicInvalid, len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: topic name %q contains a character other than ASCII alphanumerics, '.', '_' and '-'", errTopicInvalid, name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+// Package archtest enforces the import rules of ARCHITECTURE.md: each
+// package of the repository may import only what its row allows. A broken
+// rule fails with the offending edge.
+package archtest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/streamhouse/streamhouse"
+
+// rule says which repository packages a package may import directly
+// (allowed) and which third-party module prefixes (external). Packages not
+// listed here fail the test, so that a new package gets a rule.
+type rule struct {
+	allowed  []string // repository packages, relative to the module
+	external []string // import path prefixes outside the standard library
+}
+
+var kafkaProto = []string{"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kerr"}
+
+func rules() map[string]rule {
+	return map[string]rule{
+		"batch":             {},
+		"codec":             {external: []string{"github.com/klauspost/compress", "github.com/pierrec/lz4"}},
+		"config":            {},
+		"protocol":          {external: kafkaProto},
+		"storage":           {allowed: []string{"batch"}},
+		"storage/fs":        {allowed: []string{"storage", "batch"}},
+		"meta":              {},
+		"meta/sqlite":       {allowed: []string{"meta"}, external: []string{"modernc.org/sqlite"}},
+		"broker":            {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn"}, external: kafkaProto},
+		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "meta/sqlite"}},
+		// Test-support packages: the conformance suites.
+		"storage/storagetest": {allowed: []string{"storage", "batch"}},
+		"meta/metatest":       {allowed: []string{"meta"}},
+		// Commands may import anything.
+		"cmd/*":             {allowed: []string{"*"}, external: []string{""}},
+		"compat-tests":      {allowed: []string{"*"}, external: []string{""}},
+		"internal/archtest": {},
+	}
+}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Standard   bool
+}
+
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	rs := rules()
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		r, ok := rs[rel]
+		if !ok && strings.HasPrefix(rel, "cmd/") {
+			r, ok = rs["cmd/*"]
+		}
+		if !ok {
+			t.Errorf("package %s has no import rule in internal/archtest (and ARCHITECTURE.md)", rel)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !allowed(r, imp) {
+				t.Errorf("%s imports %s, which its rule forbids", rel, imp)
+			}
+		}
+	}
+}
+
+func allowed(r rule, imp string) bool {
+	if strings.HasPrefix(imp, module+"/") || imp == module {
+		rel := strings.TrimPrefix(imp, module+"/")
+		for _, a := range r.allowed {
+			if a == "*" || a == rel {
+				return true
+			}
+		}
+		return false
+	}
+	first, _, _ := strings.Cut(imp, "/")
+	if !strings.Contains(first, ".") {
+		return true // standard library
+	}
+	for _, e := range r.external {
+		if strings.HasPrefix(imp, e) {
+			return true
+		}
+	}
+	return false
+}

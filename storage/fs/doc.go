@@ -1,0 +1,94 @@
+// Package fs is the local file-system storage engine: each partition's log
+// is a directory of segment files holding Kafka RecordBatch v2 batches back
+// to back, with Kafka's sparse offset and time indexes beside them.
+//
+// # Layout
+//
+//	<dir>/<topic>/<partition>/<base>.log        the segment
+//	<dir>/<topic>/<partition>/<base>.index      sparse offset -> position
+//	<dir>/<topic>/<partition>/<base>.timeindex  sparse timestamp -> offset
+//
+// <base> is the base offset of the segment's first batch as 20 decimal
+// digits, zero-padded, as Kafka names its files: 00000000000000000042.log.
+// The segment with the highest base is the active one, the only one that
+// is appended to. Files ending in .tmp or .swap are leftovers of an
+// interrupted write and are removed when the log is opened.
+//
+// # Segment (.log)
+//
+// Batches exactly as package batch describes them, back to back, with no
+// framing of this package's own: a batch's own batchLength says where the
+// next one starts. The log writes only the base offset (bytes 0-7, not
+// covered by the CRC) before storing a batch.
+//
+//	position 0                           position p
+//	+----------------------------------+----------------------------------+--
+//	| baseOffset  int64  = base        | baseOffset  int64  = next offset |
+//	| batchLength int32  = n - 12      | batchLength int32                |
+//	| ... n bytes in all, CRC-32C'd    | ...                              |
+//	+----------------------------------+----------------------------------+--
+//
+// Offsets are dense: a batch holds [baseOffset, baseOffset+lastOffsetDelta]
+// and the next batch starts at the offset after. No batch spans two
+// segments. A segment is rolled (a new one started) before an append that
+// would take it past segment.bytes, or when its first append is older than
+// segment.ms; a batch larger than segment.bytes gets a segment to itself.
+//
+// # Offset index (.index)
+//
+// A sequence of 8-byte entries, big-endian, like Kafka's:
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                 relative offset (uint32)                      |  byte 0
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                 position in .log (uint32)                     |  byte 4
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+// An entry says that the batch starting at position has base offset
+// <base>+relative offset. Entries are strictly increasing in both fields.
+// One is added at the first batch that starts index.interval.bytes or more
+// after the previous entry; the segment's first batch has none (it is the
+// implicit entry (0, 0)). A reader looks up the greatest entry at or below
+// the offset it wants and scans batch headers from that position, which
+// is less than index.interval.bytes away from the batch it wants.
+//
+// # Time index (.timeindex)
+//
+// A sequence of 12-byte entries, big-endian:
+//
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                 timestamp (int64, milliseconds)               |  byte 0
+//	+                                                               +
+//	|                                                               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                 relative offset (uint32)                      |  byte 8
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+// An entry (T, O) says that T was the largest max timestamp of any batch in
+// the segment when the entry was made, and that the first batch holding it
+// has base offset <base>+O. Timestamps are strictly increasing: an entry is
+// added, at the same moments as offset entries, only when the maximum has
+// grown, plus once more when the segment stops taking appends (roll or
+// close), so that a closed segment's last time entry is its maximum. Every
+// batch up to O is older than any ts > T, so a search for ts starts at the
+// last entry with T < ts.
+//
+// # Durability and recovery
+//
+// Append writes a batch with one pwrite and no fsync; Sync fsyncs the
+// segments rolled since the last Sync, then the active one, then the
+// directory when a file was created, coalescing concurrent callers. Index
+// files are written (to a .tmp file renamed into place, not fsynced) when a
+// segment is rolled and, for the active segment, on Close; they are hints
+// that recovery checks before it trusts them and rebuilds from the segment
+// otherwise.
+//
+// Open checks each segment with batch.Parse from its last index entry to
+// its end (from the start when its indexes are missing or inconsistent).
+// The first batch that is torn or fails its CRC ends the log: the file is
+// truncated there, later segments are removed, and a warning says how many
+// bytes went. Batches that check but leave a gap in the offsets are
+// corruption: the log refuses to open with storage.ErrCorrupt.
+package fs

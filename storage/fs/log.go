@@ -1,0 +1,340 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+var _ storage.Log = (*Log)(nil)
+
+// Log is one partition's log on the local file system. See the package
+// comment for the files.
+//
+// Locks, in the order they are taken (never the other way round):
+//
+//	mu       the appender lock: serialises Append, rolls, Close and the
+//	         start of a sync round. Guards active, unsynced, dataDirty,
+//	         dirDirty, parentsDirty, failed, syncFiles and the
+//	         appender-only fields of the active segment.
+//	state    RWMutex over what readers look at: segs, hwSeg, hwPos, closed
+//	         and each segment's published fields (size, next, indexes, max
+//	         timestamp). Held exclusively only for the few instructions that
+//	         publish an append or a roll, never across I/O. Readers hold it
+//	         shared to pick a segment, an index position and the readable
+//	         end, then release it and pread: a read never waits for a write
+//	         syscall, and an append never waits for a read.
+//	sync.mu  group-commit bookkeeping (see syncer); never held while taking
+//	         another lock.
+//	watchMu  the watcher list; a leaf.
+//
+// closed is written holding both mu and state, so either lock suffices to
+// read it. The atomics mirror values guarded by the locks for the cheap
+// getters.
+type Log struct {
+	store    *Store
+	key      partKey
+	dir      string
+	part     storage.Partition
+	segBytes int64
+	segMs    time.Duration
+	interval int64
+	now      func() time.Time
+	logger   *slog.Logger
+
+	mu           sync.Mutex
+	active       *segment
+	unsynced     []*segment // rolled since the last sync round began
+	dataDirty    bool       // a batch was written since the last sync round began
+	dirDirty     bool       // a file was created since the last sync round began
+	parentsDirty bool       // the partition directory itself is new
+	failed       error      // sticky: a write or fsync failed; appends refused until reopened
+	syncFiles    []*os.File // scratch of the running sync round
+
+	state  sync.RWMutex
+	segs   []*segment // by base offset
+	hwSeg  *segment   // segment holding the batch that ends at the high watermark
+	hwPos  int64      // end of that batch in hwSeg
+	closed bool
+
+	start atomic.Int64
+	hw    atomic.Int64
+	next  atomic.Int64
+	size  atomic.Int64
+
+	sync syncer
+
+	watchMu  sync.Mutex
+	watchers []chan<- struct{}
+}
+
+// Append implements storage.Log. It writes b with one pwrite and does not
+// fsync; see Sync.
+func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
+	// Only the cheap checks: the caller ran batch.Check, and recomputing
+	// the CRC here would cost a pass over every byte produced.
+	h, err := batch.ReadHeader(b)
+	if err != nil || h.Size() != len(b) || h.LastOffsetDelta < 0 {
+		return 0, invalidBatch(b, &h, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	base, err := l.appendLocked(b, &h)
+	l.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	l.notify()
+	return base, nil
+}
+
+func invalidBatch(b []byte, h *batch.Header, err error) error {
+	if err == nil {
+		err = fmt.Errorf("batch of %d bytes in a buffer of %d, lastOffsetDelta %d", h.Size(), len(b), h.LastOffsetDelta)
+	}
+	return fmt.Errorf("fs: append: %w: %w", storage.ErrInvalidBatch, err)
+}
+
+func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
+	if l.closed {
+		return 0, fmt.Errorf("fs: append to %s: %w", l.dir, storage.ErrClosed)
+	}
+	if l.failed != nil {
+		return 0, l.failed
+	}
+	base := l.next.Load()
+	size := int64(len(b))
+	now := l.now()
+	s := l.active
+	if s.size > 0 && (s.size+size > l.segBytes ||
+		now.Sub(s.firstAt) > l.segMs ||
+		base+int64(h.LastOffsetDelta)-s.base > maxSpan) {
+		if err := l.rollLocked(base); err != nil {
+			return 0, err
+		}
+		s = l.active
+	}
+	batch.SetBaseOffset(b, base)
+	h.BaseOffset = base
+	pos := s.size
+	if _, err := s.f.WriteAt(b, pos); err != nil {
+		// Part of the batch may be in the file. Nothing after it may be
+		// written until recovery has cut it off, so the error sticks.
+		l.failed = fmt.Errorf("fs: append to %s: %w", s.path, err)
+		return 0, l.failed
+	}
+	if pos == 0 {
+		s.firstAt = now
+	}
+	l.dataDirty = true
+	next := h.NextOffset()
+
+	l.state.Lock()
+	s.addBatch(pos, h, l.interval)
+	// The high watermark is its own field although it equals the next
+	// offset for now: it will move only after an fsync once group commit
+	// decides what readers may see.
+	l.hwSeg, l.hwPos = s, s.size
+	l.hw.Store(next)
+	l.state.Unlock()
+
+	l.next.Store(next)
+	l.size.Add(size)
+	return base, nil
+}
+
+// rollLocked starts a new active segment at base. The old one's indexes are
+// final from here on, so they are written to their files now; a failure to
+// write them costs a rebuild at the next open, so it is logged, not returned.
+func (l *Log) rollLocked(base int64) error {
+	old := l.active
+	seg, err := createSegment(l.dir, base)
+	if err != nil {
+		return fmt.Errorf("fs: roll %s at offset %d: %w", l.dir, base, err)
+	}
+	l.state.Lock()
+	old.addTimeEntry()
+	l.segs = append(l.segs, seg)
+	l.state.Unlock()
+
+	l.active = seg
+	l.unsynced = append(l.unsynced, old)
+	l.dirDirty = true
+	if err := old.writeIndexes(); err != nil {
+		l.logger.Warn("writing index files of a rolled segment failed; they will be rebuilt on open",
+			"segment", old.base, "err", err)
+	}
+	return nil
+}
+
+// LogStartOffset implements storage.Log.
+func (l *Log) LogStartOffset() int64 { return l.start.Load() }
+
+// HighWatermark implements storage.Log.
+func (l *Log) HighWatermark() int64 { return l.hw.Load() }
+
+// NextOffset implements storage.Log.
+func (l *Log) NextOffset() int64 { return l.next.Load() }
+
+// Size implements storage.Log.
+func (l *Log) Size() int64 { return l.size.Load() }
+
+// Watch implements storage.Log.
+func (l *Log) Watch(ch chan<- struct{}) {
+	l.watchMu.Lock()
+	l.watchers = append(l.watchers, ch)
+	l.watchMu.Unlock()
+}
+
+// Unwatch implements storage.Log. It removes one registration of ch.
+func (l *Log) Unwatch(ch chan<- struct{}) {
+	l.watchMu.Lock()
+	defer l.watchMu.Unlock()
+	for i, w := range l.watchers {
+		if w == ch {
+			last := len(l.watchers) - 1
+			l.watchers[i] = l.watchers[last]
+			l.watchers[last] = nil
+			l.watchers = l.watchers[:last]
+			return
+		}
+	}
+}
+
+// notify signals every watcher without blocking: a watcher with a full
+// buffer has a wake-up pending already.
+func (l *Log) notify() {
+	l.watchMu.Lock()
+	for _, ch := range l.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	l.watchMu.Unlock()
+}
+
+// Close implements storage.Log: it writes the active segment's index files,
+// fsyncs what is not yet durable and closes every file.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return fmt.Errorf("fs: close %s: %w", l.dir, storage.ErrClosed)
+	}
+	l.state.Lock()
+	l.closed = true
+	l.active.addTimeEntry()
+	l.state.Unlock()
+
+	var errs []error
+	if err := l.active.writeIndexes(); err != nil {
+		l.logger.Warn("writing index files at close failed; they will be rebuilt on open", "err", err)
+	}
+	if l.failed == nil {
+		for _, s := range append(l.unsynced, l.active) {
+			if err := s.f.Sync(); err != nil {
+				errs = append(errs, fmt.Errorf("fs: close: sync %s: %w", s.path, err))
+			}
+		}
+		if l.dirDirty || l.parentsDirty {
+			errs = append(errs, l.syncDirs(l.parentsDirty))
+		}
+	} else {
+		errs = append(errs, l.failed)
+	}
+	l.unsynced = nil
+	for _, s := range l.segs {
+		if err := s.f.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("fs: close %s: %w", s.path, err))
+		}
+	}
+	l.mu.Unlock()
+	l.store.release(l.key)
+	return errors.Join(errs...)
+}
+
+// syncDirs fsyncs the partition directory and, when it was created by this
+// log, the directories above it up to the store's root.
+func (l *Log) syncDirs(parents bool) error {
+	if err := syncDir(l.dir); err != nil {
+		return err
+	}
+	if !parents {
+		return nil
+	}
+	if err := syncDir(l.store.topicDir(l.part.Topic)); err != nil {
+		return err
+	}
+	return syncDir(l.store.dir)
+}
+
+// segmentAfterLocked returns the first segment whose base is above base, or
+// nil. Caller holds state.
+func (l *Log) segmentAfterLocked(base int64) *segment {
+	lo, hi := 0, len(l.segs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if l.segs[m].base <= base {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(l.segs) {
+		return nil
+	}
+	return l.segs[lo]
+}
+
+// segmentForLocked returns the segment that holds offset: the last one
+// whose base is <= offset. Caller holds state and has checked offset
+// against the log start.
+func (l *Log) segmentForLocked(offset int64) *segment {
+	lo, hi := 0, len(l.segs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if l.segs[m].base <= offset {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return nil
+	}
+	return l.segs[lo-1]
+}
+
+// readableEndLocked is how far into s a reader may read: nothing past the
+// high watermark. Caller holds state.
+func (l *Log) readableEndLocked(s *segment) int64 {
+	switch {
+	case l.hwSeg == nil || s.base > l.hwSeg.base:
+		return 0
+	case s == l.hwSeg:
+		return l.hwPos
+	default:
+		return s.size
+	}
+}
+
+// segMsDuration converts segment.ms to a Duration, saturating instead of
+// overflowing.
+func segMsDuration(ms int64) time.Duration {
+	if ms > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
+}

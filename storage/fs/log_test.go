@@ -1,0 +1,195 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/storagetest"
+)
+
+// TestAppendAllocs is the zero-allocation requirement of the append path.
+// Not parallel: AllocsPerRun counts the whole process's allocations.
+func TestAppendAllocs(t *testing.T) {
+	f := newFixture(t)
+	// Small segments so that rolls happen during the measurement: they may
+	// allocate, but amortised over the appends they must round to zero.
+	l := f.open(storage.Partition{Topic: "t"}, storage.LogConfig{SegmentBytes: 1 << 20, IndexIntervalBytes: 512})
+	l.Watch(make(chan struct{}, 1))
+	b := storagetest.MakeBatch(10, 100, 1)
+	ctx := t.Context()
+	for range 100 {
+		if _, err := l.Append(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	allocs := testing.AllocsPerRun(5000, func() {
+		_, err = l.Append(ctx, b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs != 0 {
+		t.Errorf("Append: %v allocations per call, want 0", allocs)
+	}
+	if segs := len(f.files(storage.Partition{Topic: "t"}, extLog)); segs < 3 {
+		t.Errorf("only %d segments: the measurement should include rolls", segs)
+	}
+
+	dst := make([]byte, 0, 1<<20)
+	hw := l.HighWatermark()
+	var i int64
+	allocs = testing.AllocsPerRun(1000, func() {
+		_, err = l.Read(ctx, (i*7919)%hw, 64<<10, true, dst)
+		i++
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs != 0 {
+		t.Errorf("Read into a large enough dst: %v allocations per call, want 0", allocs)
+	}
+	mustClose(t, l)
+}
+
+// TestSyncCoalesces checks group commit: callers arriving during an fsync
+// share the next one.
+func TestSyncCoalesces(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	l := f.open(storage.Partition{Topic: "t"}, storage.LogConfig{})
+	appendN(t, l, 3, seq)
+
+	var rounds atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	l.sync.mu.Lock()
+	l.sync.beforeRound = func() {
+		if rounds.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+	}
+	l.sync.mu.Unlock()
+
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	wg.Go(func() { errs <- l.Sync(ctx) })
+	<-entered // round 1 is in flight
+	const waiters = 10
+	for range waiters {
+		wg.Go(func() { errs <- l.Sync(ctx) })
+	}
+	// One more that gives up while it waits.
+	cctx, cancel := context.WithCancel(ctx)
+	wg.Go(func() {
+		if err := l.Sync(cctx); !errors.Is(err, context.Canceled) {
+			errs <- errors.New("cancelled Sync did not return context.Canceled")
+		}
+	})
+	waitFor(t, func() bool {
+		l.sync.mu.Lock()
+		defer l.sync.mu.Unlock()
+		return l.sync.waiting == waiters+1
+	})
+	cancel()
+	waitFor(t, func() bool {
+		l.sync.mu.Lock()
+		defer l.sync.mu.Unlock()
+		return l.sync.waiting == waiters
+	})
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rounds.Load(); got != 2 {
+		t.Fatalf("%d fsync rounds for %d callers, want 2", got, waiters+1)
+	}
+	mustClose(t, l)
+}
+
+// waitFor polls cond: the state it waits for comes from other goroutines
+// with nothing to wait on. The test's own deadline bounds it.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWriteErrorSticks checks that after a failed write the log refuses
+// appends and syncs until it is reopened, and that reopening recovers.
+func TestWriteErrorSticks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := storage.Partition{Topic: "t"}
+	l := f.open(p, storage.LogConfig{})
+	want := appendN(t, l, 5, seq)
+	next := l.NextOffset()
+	// Pull the file out from under the log: the next write fails.
+	if err := l.active.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(t.Context(), storagetest.MakeBatch(1, 10, 1)); err == nil {
+		t.Fatal("append to a closed file succeeded")
+	}
+	if _, err := l.Append(t.Context(), storagetest.MakeBatch(1, 10, 1)); err == nil {
+		t.Fatal("append after a write error succeeded")
+	}
+	if err := l.Sync(t.Context()); err == nil {
+		t.Fatal("sync after a write error succeeded")
+	}
+	if l.NextOffset() != next {
+		t.Fatalf("NextOffset moved to %d after failed appends", l.NextOffset())
+	}
+	if err := l.Close(); err == nil {
+		t.Fatal("Close after a write error reported nothing")
+	}
+	l = f.open(p, storage.LogConfig{})
+	equalBatches(t, readLog(t, l), want)
+	mustClose(t, l)
+}
+
+// TestReadsDoNotWaitForAppends holds the appender lock, as a slow write
+// would, and reads anyway.
+func TestReadsDoNotWaitForAppends(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	l := f.open(storage.Partition{Topic: "t"}, smallCfg)
+	all := appendN(t, l, 30, wobbly)
+	l.mu.Lock()
+	equalBatches(t, readLog(t, l), all)
+	checkTimestamps(t, l, all)
+	l.mu.Unlock()
+	mustClose(t, l)
+}
+
+// TestReadSegmentEnd checks the case Read handles by moving to the next
+// segment: the segment holds nothing at or after the offset.
+func TestReadSegmentEnd(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	l := f.open(storage.Partition{Topic: "t"}, storage.LogConfig{SegmentBytes: 2000, IndexIntervalBytes: 100})
+	appendN(t, l, 20, seq)
+	s := l.segs[0]
+	for _, pos := range []int64{0, s.size} {
+		got, found, err := l.readSegment(s, pos, s.size, s.next, 1<<20, true, []byte("d"))
+		if err != nil || found || string(got) != "d" {
+			t.Errorf("readSegment(pos %d, offset %d past the segment) = %q, %v, %v; want dst, not found", pos, s.next, got, found, err)
+		}
+	}
+	got, found, err := l.readSegment(s, 0, s.size, s.next-1, 1<<20, true, nil)
+	if err != nil || !found || len(got) == 0 {
+		t.Errorf("readSegment of the last offset: %d bytes, %v, %v", len(got), found, err)
+	}
+	mustClose(t, l)
+}

@@ -1,0 +1,307 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+// errGap is a batch whose CRC checks but whose base offset does not follow
+// the one before. A torn write cannot produce it, so it is corruption: the
+// log refuses to open rather than cut it off.
+var errGap = errors.New("base offset does not follow the previous batch")
+
+// recover loads the partition directory into l.segs and sets the offsets.
+//
+// Every segment is checked from its last offset index entry to its end with
+// batch.Parse (all of it when its index files are missing or fail their
+// checks). The first batch that is torn or fails its CRC ends the log: the
+// file is truncated there and later segments are removed. Removing later
+// segments is safe: Sync fsyncs rolled segments before the active one, so a
+// segment that a crash could tear has nothing acknowledged as durable after
+// it. The same holds for a segment that ends cleanly before the next
+// segment's base (its last blocks lost whole).
+func (l *Log) recover(ctx context.Context) error {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("fs: open %s: %w", l.dir, err)
+	}
+	var bases []int64
+	var sides []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		if strings.HasSuffix(name, extTmp) || strings.HasSuffix(name, extSwap) {
+			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+				return fmt.Errorf("fs: open %s: remove leftover %s: %w", l.dir, name, err)
+			}
+			l.logger.Warn("removed leftover temporary file", "file", name)
+			continue
+		}
+		base, ext, ok := parseSegmentName(name)
+		switch {
+		case !ok:
+			// Not ours; leave it.
+		case ext == extLog:
+			bases = append(bases, base)
+		case ext == extIndex || ext == extTimeIndex:
+			sides = append(sides, name)
+		}
+	}
+	slices.Sort(bases)
+	// An index without its segment would be picked up by a future segment
+	// of the same base.
+	for _, name := range sides {
+		base, _, _ := parseSegmentName(name)
+		if _, found := slices.BinarySearch(bases, base); !found {
+			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+				return fmt.Errorf("fs: open %s: remove orphan %s: %w", l.dir, name, err)
+			}
+		}
+	}
+
+	if len(bases) == 0 {
+		s, err := createSegment(l.dir, 0)
+		if err != nil {
+			return fmt.Errorf("fs: open %s: %w", l.dir, err)
+		}
+		l.segs = []*segment{s}
+		l.dirDirty = true
+		return nil
+	}
+	for _, base := range bases {
+		s := newSegment(l.dir, base)
+		f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("fs: open segment: %w", err)
+		}
+		s.f = f
+		l.segs = append(l.segs, s)
+	}
+	for i := 0; i < len(l.segs); i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cut, err := l.recoverSegment(i)
+		if err != nil {
+			return err
+		}
+		if cut {
+			break
+		}
+	}
+	return nil
+}
+
+// recoverSegment checks segment i (see recover). cut reports that the log
+// now ends in it.
+func (l *Log) recoverSegment(i int) (cut bool, _ error) {
+	s := l.segs[i]
+	last := i == len(l.segs)-1
+	fi, err := s.f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("fs: open segment: %w", err)
+	}
+	size := fi.Size()
+	if size > math.MaxUint32 {
+		return false, fmt.Errorf("fs: open %s: %w: %d bytes, more than an index can address", s.path, storage.ErrCorrupt, size)
+	}
+	span := int64(maxSpan) + 1
+	if !last {
+		span = l.segs[i+1].base - s.base
+	}
+
+	loaded := l.loadIndexes(s, size, span, !last)
+	from, next := int64(0), s.base
+	if n := len(s.index) / indexEntrySize; n > 0 {
+		rel, pos := indexEntry(s.index, n-1)
+		from, next = int64(pos), s.base+int64(rel)
+	}
+	idxLen, tidxLen := len(s.index), len(s.tindex)
+	end, why, err := l.scan(s, from, next, size)
+	if err != nil {
+		return false, err
+	}
+
+	if why == nil && !last {
+		switch nb := l.segs[i+1].base; {
+		case s.next > nb:
+			return false, fmt.Errorf("fs: open %s: %w: segment ends at offset %d, after the next segment's base %d",
+				s.path, storage.ErrCorrupt, s.next, nb)
+		case s.next < nb:
+			why = fmt.Errorf("segment ends at offset %d, before the next segment's base %d", s.next, nb)
+		}
+	}
+	if why != nil {
+		if err := l.cutTail(i, end, size, loaded, why); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	if !last {
+		s.addTimeEntry()
+		if !loaded || len(s.index) != idxLen || len(s.tindex) != tidxLen {
+			if err := s.writeIndexes(); err != nil {
+				l.logger.Warn("writing rebuilt index files failed", "segment", s.base, "err", err)
+			}
+		}
+	}
+	return false, nil
+}
+
+// cutTail ends the log at byte end of segment i: later segments go (newest
+// first, so that a crash half way leaves a prefix that recovers the same
+// way), then the file is truncated and its index files, which may describe
+// the bytes cut off, are removed.
+func (l *Log) cutTail(i int, end, size int64, loaded bool, why error) error {
+	s := l.segs[i]
+	var droppedBytes int64
+	for j := len(l.segs) - 1; j > i; j-- {
+		d := l.segs[j]
+		if fi, err := d.f.Stat(); err == nil {
+			droppedBytes += fi.Size()
+		}
+		_ = d.f.Close()
+		if err := errors.Join(d.removeIndexes(), os.Remove(d.path)); err != nil {
+			return fmt.Errorf("fs: open %s: remove segment after the torn tail: %w", l.dir, err)
+		}
+	}
+	l.logger.Warn("truncating the log at a torn or corrupt tail",
+		"segment", s.base, "position", end, "offset", s.next,
+		"truncated_bytes", size-end, "removed_segments", len(l.segs)-1-i,
+		"removed_bytes", droppedBytes, "reason", why)
+	clear(l.segs[i+1:])
+	l.segs = l.segs[:i+1]
+	if err := s.removeIndexes(); err != nil {
+		return fmt.Errorf("fs: open %s: %w", s.path, err)
+	}
+	if end < size {
+		if err := s.f.Truncate(end); err != nil {
+			return fmt.Errorf("fs: open %s: truncate: %w", s.path, err)
+		}
+	}
+	if !loaded {
+		return nil
+	}
+	// The loaded indexes may point past the cut, and their time entries
+	// may stand for batches cut off: rebuild from the start. The bytes
+	// before the last index entry were not checked yet either, so the
+	// rebuild may cut again, at most once more.
+	s.resetIndexes()
+	end2, why2, err := l.scan(s, 0, s.base, end)
+	if err != nil {
+		return err
+	}
+	if why2 != nil {
+		l.logger.Warn("truncating the log at a corrupt batch found while rebuilding the index",
+			"segment", s.base, "position", end2, "offset", s.next, "truncated_bytes", end-end2, "reason", why2)
+		if err := s.f.Truncate(end2); err != nil {
+			return fmt.Errorf("fs: open %s: truncate: %w", s.path, err)
+		}
+	}
+	return nil
+}
+
+// scan replays the batches of s from pos, a batch boundary where offset
+// next starts, up to size, checking each with batch.Parse and feeding it to
+// addBatch. It stops at the first batch that is cut short or fails a check
+// and returns why; end is where the valid batches end. err is an I/O error
+// or corruption that must not be cut off.
+func (l *Log) scan(s *segment, pos, next, size int64) (end int64, why, err error) {
+	w := window{f: s.f, chunk: recoverChunk}
+	s.size, s.next, s.sinceIndex = pos, next, 0
+	for pos < size {
+		b, err := w.at(pos, size, batch.HeaderSize)
+		if err != nil {
+			return pos, nil, fmt.Errorf("fs: open %s: read at %d: %w", s.path, pos, err)
+		}
+		h, perr := batch.ReadHeader(b)
+		if perr == nil && int64(h.Size()) > size-pos {
+			perr = batch.ErrShort
+		}
+		if perr == nil {
+			if b, err = w.at(pos, size, h.Size()); err != nil {
+				return pos, nil, fmt.Errorf("fs: open %s: read at %d: %w", s.path, pos, err)
+			}
+			h, perr = batch.Parse(b)
+		}
+		if perr == nil && h.LastOffsetDelta < 0 {
+			perr = fmt.Errorf("%w: negative lastOffsetDelta %d", batch.ErrCount, h.LastOffsetDelta)
+		}
+		if perr != nil {
+			return pos, perr, nil
+		}
+		if h.BaseOffset != next {
+			return pos, nil, fmt.Errorf("fs: open %s: %w at position %d: %w: batch at offset %d, expected %d",
+				s.path, storage.ErrCorrupt, pos, errGap, h.BaseOffset, next)
+		}
+		s.addBatch(pos, &h, l.interval)
+		pos += int64(h.Size())
+		next = h.NextOffset()
+	}
+	return pos, nil, nil
+}
+
+// loadIndexes reads s's index files into s when both are present and pass
+// their checks, and reports whether it did. The last offset entry must
+// point at a batch header with the offset it claims, which catches an index
+// left from before the file was cut and rewritten. A closed segment with
+// batches must have a time entry: its last one is the segment's maximum.
+func (l *Log) loadIndexes(s *segment, size, span int64, closed bool) bool {
+	idx, err := os.ReadFile(s.sidePath(extIndex))
+	if err == nil {
+		var tidx []byte
+		tidx, err = os.ReadFile(s.sidePath(extTimeIndex))
+		if err == nil {
+			err = l.checkIndexes(s, idx, tidx, size, span, closed)
+		}
+		if err == nil {
+			s.index, s.tindex = idx, tidx
+			if ts, rel, ok := lastTimeEntry(tidx); ok {
+				s.maxTS, s.maxTSOff = ts, s.base+int64(rel)
+			}
+			return true
+		}
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		l.logger.Info("index files missing; rebuilding them from the segment", "segment", s.base)
+	} else {
+		l.logger.Warn("index files not usable; rebuilding them from the segment", "segment", s.base, "err", err)
+	}
+	return false
+}
+
+func (l *Log) checkIndexes(s *segment, idx, tidx []byte, size, span int64, closed bool) error {
+	if err := checkIndex(idx, size, span); err != nil {
+		return err
+	}
+	if err := checkTimeIndex(tidx, span); err != nil {
+		return err
+	}
+	if closed && size > 0 && len(tidx) == 0 {
+		return fmt.Errorf("%w: no time entry for a closed segment", errIndex)
+	}
+	n := len(idx) / indexEntrySize
+	if n == 0 {
+		return nil
+	}
+	rel, pos := indexEntry(idx, n-1)
+	var hb [batch.HeaderSize]byte
+	if _, err := s.f.ReadAt(hb[:], int64(pos)); err != nil {
+		return fmt.Errorf("%w: last entry: %w", errIndex, err)
+	}
+	if h, err := batch.ReadHeader(hb[:]); err != nil || h.BaseOffset != s.base+int64(rel) {
+		return fmt.Errorf("%w: last entry (%d, %d) does not point at its batch", errIndex, rel, pos)
+	}
+	return nil
+}

@@ -1,0 +1,200 @@
+package fs
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/streamhouse/streamhouse/batch"
+)
+
+// File name extensions of a segment's three files.
+const (
+	extLog       = ".log"
+	extIndex     = ".index"
+	extTimeIndex = ".timeindex"
+	extTmp       = ".tmp"
+	extSwap      = ".swap"
+
+	baseDigits = 20 // a base offset is named as Kafka names it: %020d
+)
+
+// segment is one <base>.log file and its in-memory indexes.
+//
+// base, path and f are set before the segment is shared and never change (f
+// is closed by Log.Close). The fields below them are written only by the
+// goroutine holding Log.mu, and while the segment is shared only while also
+// holding Log.state: the appender may read them holding Log.mu alone,
+// anyone else holds Log.state (shared).
+type segment struct {
+	base int64
+	path string // the .log file; the indexes sit beside it
+	f    *os.File
+
+	size     int64  // bytes of whole batches in the file
+	next     int64  // offset after the last batch (base when empty)
+	index    []byte // offset index in its file encoding
+	tindex   []byte // time index in its file encoding
+	maxTS    int64  // largest max timestamp of any batch; MinInt64 when empty
+	maxTSOff int64  // base offset of the first batch holding maxTS; -1 when empty
+
+	// Appender-only state (Log.mu); rebuilt by recovery.
+	sinceIndex int64     // log bytes appended since the last index entry
+	firstAt    time.Time // clock reading at the first append, for segment.ms
+}
+
+func newSegment(dir string, base int64) *segment {
+	return &segment{
+		base:     base,
+		path:     filepath.Join(dir, segmentName(base, extLog)),
+		next:     base,
+		maxTS:    math.MinInt64,
+		maxTSOff: -1,
+	}
+}
+
+func segmentName(base int64, ext string) string {
+	return fmt.Sprintf("%0*d%s", baseDigits, base, ext)
+}
+
+// parseSegmentName splits "<20 digits><ext>"; ok is false for any other
+// name.
+func parseSegmentName(name string) (base int64, ext string, ok bool) {
+	if len(name) <= baseDigits {
+		return 0, "", false
+	}
+	digits, ext := name[:baseDigits], name[baseDigits:]
+	for _, c := range []byte(digits) {
+		if c < '0' || c > '9' {
+			return 0, "", false
+		}
+	}
+	base, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return 0, "", false
+	}
+	return base, ext, true
+}
+
+// sidePath is the path of the segment's file with extension ext.
+func (s *segment) sidePath(ext string) string {
+	return s.path[:len(s.path)-len(extLog)] + ext
+}
+
+// createSegment makes an empty segment file. O_EXCL: a file of that name is
+// either a live segment or something recovery should have dealt with, and
+// must not be silently overwritten.
+func createSegment(dir string, base int64) (*segment, error) {
+	s := newSegment(dir, base)
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("fs: create segment: %w", err)
+	}
+	s.f = f
+	return s, nil
+}
+
+// addBatch records a batch just written at pos: it maintains the size, the
+// next offset, the running max timestamp and the sparse indexes. An offset
+// entry is added at the first batch that starts IndexIntervalBytes or more
+// after the previous entry (the first batch of a segment is the implicit
+// entry (0, 0)); a time entry is added at the same moments when the max
+// timestamp has grown past the last time entry. Recovery replays this on
+// the batches it scans, so rebuilt indexes match the ones written live.
+func (s *segment) addBatch(pos int64, h *batch.Header, interval int64) {
+	if h.MaxTimestamp > s.maxTS {
+		s.maxTS, s.maxTSOff = h.MaxTimestamp, h.BaseOffset
+	}
+	if pos > 0 && s.sinceIndex >= interval {
+		s.index = appendIndexEntry(s.index, uint32(h.BaseOffset-s.base), uint32(pos))
+		s.addTimeEntry()
+		s.sinceIndex = 0
+	}
+	size := int64(h.Size())
+	s.sinceIndex += size
+	s.size = pos + size
+	s.next = h.NextOffset()
+}
+
+// addTimeEntry appends (maxTS, maxTSOff) when the maximum has grown past the
+// last entry. Called at index moments and when the segment stops taking
+// appends, so that a closed segment's last time entry is its maximum.
+func (s *segment) addTimeEntry() {
+	if s.maxTSOff < 0 {
+		return
+	}
+	if ts, _, ok := lastTimeEntry(s.tindex); ok && s.maxTS <= ts {
+		return
+	}
+	s.tindex = appendTimeEntry(s.tindex, s.maxTS, uint32(s.maxTSOff-s.base))
+}
+
+// resetIndexes forgets everything learnt about the file's contents, before a
+// rebuild.
+func (s *segment) resetIndexes() {
+	s.size, s.next = 0, s.base
+	s.index, s.tindex = s.index[:0], s.tindex[:0]
+	s.maxTS, s.maxTSOff = math.MinInt64, -1
+	s.sinceIndex = 0
+}
+
+// writeIndexes writes both index files, each to a temporary file renamed
+// over the old one, so that a reader of the directory never sees half an
+// index. They are not fsynced: recovery checks an index before trusting it
+// and rebuilds it from the segment otherwise, so an index lost to a crash
+// costs a scan, never data. The caller must keep the indexes still.
+func (s *segment) writeIndexes() error {
+	return errors.Join(
+		writeFileAtomic(s.sidePath(extIndex), s.index),
+		writeFileAtomic(s.sidePath(extTimeIndex), s.tindex),
+	)
+}
+
+// removeIndexes deletes the index files; a missing file is not an error.
+func (s *segment) removeIndexes() error {
+	var errs []error
+	for _, ext := range []string{extIndex, extTimeIndex} {
+		if err := os.Remove(s.sidePath(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + extTmp
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("fs: write %s: %w", path, err)
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("fs: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("fs: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory, making the entries of files created in it
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fs: sync directory: %w", err)
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if err := errors.Join(serr, cerr); err != nil {
+		return fmt.Errorf("fs: sync directory %s: %w", dir, err)
+	}
+	return nil
+}

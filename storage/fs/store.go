@@ -1,0 +1,248 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+
+// Errors of this package, beside storage's sentinels.
+var (
+	// ErrInvalidName: the topic name or partition cannot name a
+	// directory (Kafka's rule: 1 to 249 of [a-zA-Z0-9._-], not "." or
+	// "..", and a partition >= 0).
+	ErrInvalidName = errors.New("fs: invalid topic name or partition")
+	// ErrInUse: the partition is open (or being opened or deleted) and
+	// cannot be opened again or deleted.
+	ErrInUse = errors.New("fs: partition in use")
+)
+
+// Options are a Store's dependencies.
+type Options struct {
+	// Now is the clock segment.ms is measured with; nil means time.Now.
+	Now func() time.Time
+	// Logger receives recovery reports; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store keeps partition logs under one directory, as
+// <dir>/<topic>/<partition>/.
+type Store struct {
+	dir    string
+	now    func() time.Time
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	logs   map[partKey]*Log // a nil value reserves the key while it is opened or deleted
+	closed bool
+}
+
+type partKey struct {
+	topic     string
+	partition int32
+}
+
+// New returns a Store over dir, creating the directory when missing.
+func New(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("fs: new store: %w", err)
+	}
+	st := &Store{
+		dir:    dir,
+		now:    opts.Now,
+		logger: opts.Logger,
+		logs:   make(map[partKey]*Log),
+	}
+	if st.now == nil {
+		st.now = time.Now
+	}
+	if st.logger == nil {
+		st.logger = slog.New(slog.DiscardHandler)
+	}
+	return st, nil
+}
+
+// Open implements storage.Store. It refuses a partition that is open
+// already with ErrInUse.
+func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogConfig) (storage.Log, error) {
+	if err := validate(p); err != nil {
+		return nil, err
+	}
+	key := partKey{p.Topic, p.Partition}
+	dir := st.partitionDir(p)
+
+	st.mu.Lock()
+	if err := st.reserveLocked(key, "open"); err != nil {
+		st.mu.Unlock()
+		return nil, err
+	}
+	// Under st.mu so that Delete's removal of an empty topic directory
+	// cannot slip between the two levels MkdirAll creates.
+	_, statErr := os.Stat(dir)
+	created := errors.Is(statErr, os.ErrNotExist)
+	mkErr := os.MkdirAll(dir, 0o755)
+	st.mu.Unlock()
+	if mkErr != nil {
+		st.release(key)
+		return nil, fmt.Errorf("fs: open %s: %w", dir, mkErr)
+	}
+
+	l, err := st.openLog(ctx, key, dir, p, cfg, created)
+	if err != nil {
+		st.release(key)
+		return nil, err
+	}
+	st.mu.Lock()
+	st.logs[key] = l
+	st.mu.Unlock()
+	return l, nil
+}
+
+func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage.Partition, cfg storage.LogConfig, created bool) (*Log, error) {
+	cfg = cfg.WithDefaults()
+	l := &Log{
+		store: st,
+		key:   key,
+		dir:   dir,
+		part:  p,
+		// Index positions are 32 bits; Kafka caps segment.bytes the same.
+		segBytes:     min(cfg.SegmentBytes, math.MaxInt32),
+		segMs:        segMsDuration(cfg.SegmentMs),
+		interval:     int64(cfg.IndexIntervalBytes),
+		now:          st.now,
+		logger:       st.logger.With("topic", p.Topic, "partition", p.Partition),
+		parentsDirty: created,
+	}
+	l.sync.wake = make(chan struct{})
+	if err := l.recover(ctx); err != nil {
+		for _, s := range l.segs {
+			_ = s.f.Close()
+		}
+		return nil, err
+	}
+	a := l.segs[len(l.segs)-1]
+	if a.size > 0 {
+		// The first append's time is not on disk: the age of a recovered
+		// active segment counts from the open.
+		a.firstAt = l.now()
+	}
+	var size int64
+	for _, s := range l.segs {
+		size += s.size
+	}
+	l.active = a
+	l.hwSeg, l.hwPos = a, a.size
+	l.start.Store(l.segs[0].base)
+	l.next.Store(a.next)
+	l.hw.Store(a.next)
+	l.size.Store(size)
+	return l, nil
+}
+
+// Delete implements storage.Store. The topic directory goes too when the
+// partition was its last.
+func (st *Store) Delete(ctx context.Context, p storage.Partition) error {
+	if err := validate(p); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	key := partKey{p.Topic, p.Partition}
+	st.mu.Lock()
+	if err := st.reserveLocked(key, "delete"); err != nil {
+		st.mu.Unlock()
+		return err
+	}
+	st.mu.Unlock()
+	defer st.release(key)
+
+	dir := st.partitionDir(p)
+	if _, err := os.Lstat(dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("fs: delete %s/%d: %w", p.Topic, p.Partition, storage.ErrNotFound)
+		}
+		return fmt.Errorf("fs: delete %s: %w", dir, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("fs: delete %s: %w", dir, err)
+	}
+	st.mu.Lock()
+	// Fails, as it should, while other partitions of the topic remain.
+	_ = os.Remove(st.topicDir(p.Topic))
+	st.mu.Unlock()
+	return nil
+}
+
+// Close implements storage.Store. Logs still open are closed.
+func (st *Store) Close() error {
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		return fmt.Errorf("fs: close store %s: %w", st.dir, storage.ErrClosed)
+	}
+	st.closed = true
+	var open []*Log
+	for _, l := range st.logs {
+		if l != nil {
+			open = append(open, l)
+		}
+	}
+	st.mu.Unlock()
+	var errs []error
+	for _, l := range open {
+		if err := l.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (st *Store) reserveLocked(key partKey, op string) error {
+	if st.closed {
+		return fmt.Errorf("fs: %s %s/%d: %w", op, key.topic, key.partition, storage.ErrClosed)
+	}
+	if _, busy := st.logs[key]; busy {
+		return fmt.Errorf("fs: %s %s/%d: %w", op, key.topic, key.partition, ErrInUse)
+	}
+	st.logs[key] = nil
+	return nil
+}
+
+func (st *Store) release(key partKey) {
+	st.mu.Lock()
+	delete(st.logs, key)
+	st.mu.Unlock()
+}
+
+func (st *Store) topicDir(topic string) string { return filepath.Join(st.dir, topic) }
+
+func (st *Store) partitionDir(p storage.Partition) string {
+	return filepath.Join(st.dir, p.Topic, strconv.Itoa(int(p.Partition)))
+}
+
+// validate applies Kafka's topic name rule. The broker checks names first;
+// this is the guard that keeps a name from leaving the store's directory.
+func validate(p storage.Partition) error {
+	t := p.Topic
+	ok := len(t) >= 1 && len(t) <= 249 && t != "." && t != ".." && p.Partition >= 0
+	for i := 0; ok && i < len(t); i++ {
+		c := t[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("fs: partition %q/%d: %w", t, p.Partition, ErrInvalidName)
+	}
+	return nil
+}

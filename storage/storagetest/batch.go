@@ -1,0 +1,54 @@
+package storagetest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/streamhouse/streamhouse/batch"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// MakeBatch returns a valid, uncompressed RecordBatch v2 that passes
+// batch.Check: records records with null keys, values of valueSize bytes
+// and no headers, every timestamp ts (so baseTimestamp = maxTimestamp =
+// ts), base offset 0, no producer id. Values are a pattern derived from ts
+// and the record's index, so that batches made with different timestamps
+// differ. It panics when records < 1 or valueSize < 0.
+func MakeBatch(records int, valueSize int, ts int64) []byte {
+	if records < 1 || valueSize < 0 {
+		panic(fmt.Sprintf("storagetest: MakeBatch(%d, %d): need records >= 1 and valueSize >= 0", records, valueSize))
+	}
+	b := make([]byte, batch.HeaderSize, batch.HeaderSize+records*(valueSize+16))
+	var rec []byte
+	for i := range records {
+		rec = rec[:0]
+		rec = append(rec, 0)                             // attributes
+		rec = binary.AppendVarint(rec, 0)                // timestampDelta
+		rec = binary.AppendVarint(rec, int64(i))         // offsetDelta
+		rec = binary.AppendVarint(rec, -1)               // key: null
+		rec = binary.AppendVarint(rec, int64(valueSize)) // value length
+		for j := range valueSize {
+			rec = append(rec, byte(ts)+byte(i)*31+byte(j))
+		}
+		rec = binary.AppendVarint(rec, 0) // header count
+		b = binary.AppendVarint(b, int64(len(rec)))
+		b = append(b, rec...)
+	}
+	be := binary.BigEndian
+	be.PutUint64(b[0:], 0)                                   // baseOffset
+	be.PutUint32(b[8:], uint32(len(b)-batch.LengthOverhead)) // batchLength
+	be.PutUint32(b[12:], 0xffffffff)                         // partitionLeaderEpoch -1
+	b[16] = batch.Magic                                      // magic
+	be.PutUint16(b[21:], 0)                                  // attributes
+	be.PutUint32(b[23:], uint32(records-1))                  // lastOffsetDelta
+	be.PutUint64(b[27:], uint64(ts))                         // baseTimestamp
+	be.PutUint64(b[35:], uint64(ts))                         // maxTimestamp
+	be.PutUint64(b[43:], 0xffffffffffffffff)                 // producerId -1
+	be.PutUint16(b[51:], 0xffff)                             // producerEpoch -1
+	be.PutUint32(b[53:], 0xffffffff)                         // baseSequence -1
+	be.PutUint32(b[57:], uint32(records))                    // recordCount
+	be.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli)) // crc
+	return b
+}
