@@ -1,0 +1,198 @@
+// Package compattests drives a real StreamHouse broker with real Kafka
+// clients (franz-go, sarama, kcat, ...) over TCP on 127.0.0.1. Each test
+// gets a fresh broker and data directory (broker/brokertest), or the real
+// binary as a child process where the test is about the process (restart,
+// signals).
+//
+// A test whose client tool is missing skips, unless
+// STREAMHOUSE_COMPAT_REQUIRE=1 (as in CI), where it fails.
+package compattests
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// requireTool returns the path of a command-line client, skipping the test
+// when it is missing (failing under STREAMHOUSE_COMPAT_REQUIRE=1).
+func requireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("STREAMHOUSE_COMPAT_REQUIRE") == "1" {
+			t.Fatalf("%s is required (STREAMHOUSE_COMPAT_REQUIRE=1) but not installed: %v", name, err)
+		}
+		t.Skipf("%s not installed: %v", name, err)
+	}
+	return p
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// binary builds cmd/streamhouse once per test process and returns its path.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "streamhouse-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "streamhouse")
+		out, err := exec.Command("go", "build", "-o", buildPath, "github.com/streamhouse/streamhouse/cmd/streamhouse").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// proc is the streamhouse binary running as a child process.
+type proc struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	addr string
+	dir  string
+	done chan error
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePort returns a loopback address with a port that was free a moment
+// ago.
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startProc starts the binary on dir and waits until it accepts
+// connections. extra are more flags.
+func startProc(t testing.TB, dir, addr string, extra ...string) *proc {
+	t.Helper()
+	if addr == "" {
+		addr = freePort(t)
+	}
+	args := append([]string{"--listen", addr, "--data-dir", dir}, extra...)
+	p := &proc{t: t, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
+	p.cmd = exec.Command(binary(t), args...)
+	p.cmd.Stdout = p.logs
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return p
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("streamhouse exited before listening: %v\n%s", err, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streamhouse did not listen on %s within 20s\n%s", addr, p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			p.t.Fatalf("streamhouse exited with %v after SIGTERM\n%s", err, p.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		p.t.Fatalf("streamhouse did not exit within 30s of SIGTERM\n%s", p.logs.String())
+	}
+}
+
+// runTool runs a command-line client with a timeout and returns its
+// standard output; it fails the test on a non-zero exit.
+func runTool(t testing.TB, timeout time.Duration, stdin io.Reader, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = stdin
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\nstderr:\n%s", name, strings.Join(args, " "), err, tail(stderr.String(), 4000))
+	}
+	return stdout.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// lines splits output into non-empty lines.
+func lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
