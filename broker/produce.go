@@ -11,6 +11,8 @@ package broker
 //   - bytes after the batch (a second batch), a base offset other than 0, a
 //     control batch: INVALID_RECORD
 //   - zstd before v7: UNSUPPORTED_COMPRESSION_TYPE
+//   - a CreateTime timestamp beyond message.timestamp.after.max.ms (one
+//     hour by default, as Kafka 4) or before.max.ms: INVALID_TIMESTAMP
 //
 // The batch is stored byte for byte, with the base offset and partition
 // leader epoch written in. Topics with message.timestamp.type=LogAppendTime
@@ -33,11 +35,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/meta"
 	"github.com/streamhouse/streamhouse/storage"
 )
@@ -153,6 +157,8 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 	if t.cfg.LogAppendTime() {
 		batch.SetLogAppendTime(records, now)
 		appendTime = now
+	} else if err := checkTimestamps(records, &h, now, &t.cfg); err != nil {
+		return err
 	}
 	base, err := p.log.Append(ctx, records)
 	if err != nil {
@@ -161,6 +167,35 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 	sp.BaseOffset = base
 	sp.LogAppendTime = appendTime
 	sp.LogStartOffset = p.log.LogStartOffset()
+	return nil
+}
+
+// checkTimestamps applies message.timestamp.after.max.ms and
+// message.timestamp.before.max.ms to a CreateTime batch, as Kafka does to
+// each record: INVALID_TIMESTAMP when a record is too far in the future or
+// the past. The batch's max timestamp answers the first exactly; the second
+// needs the oldest record, found by walking an uncompressed batch's records
+// or, for a compressed one, taken as its base timestamp (the first
+// record's), since checking those would mean decompressing.
+func checkTimestamps(b []byte, h *batch.Header, now int64, c *config.Topic) error {
+	if h.MaxTimestamp >= 0 && h.MaxTimestamp-now > c.MessageTimestampAfterMaxMs {
+		return fmt.Errorf("%w: timestamp %d of a record is more than %d ms after the broker's time %d (message.timestamp.after.max.ms)",
+			kerr.InvalidTimestamp, h.MaxTimestamp, c.MessageTimestampAfterMaxMs, now)
+	}
+	if c.MessageTimestampBeforeMaxMs == math.MaxInt64 {
+		return nil // the default: no bound
+	}
+	oldest := h.BaseTimestamp
+	if h.Codec() == batch.CodecNone {
+		batch.Records(batch.RecordsSection(b, h), func(r batch.Record) bool {
+			oldest = min(oldest, h.BaseTimestamp+r.TimestampDelta)
+			return true
+		})
+	}
+	if oldest >= 0 && now-oldest > c.MessageTimestampBeforeMaxMs {
+		return fmt.Errorf("%w: timestamp %d of a record is more than %d ms before the broker's time %d (message.timestamp.before.max.ms)",
+			kerr.InvalidTimestamp, oldest, c.MessageTimestampBeforeMaxMs, now)
+	}
 	return nil
 }
 
