@@ -1,0 +1,89 @@
+package broker_test
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/broker"
+	"github.com/streamhouse/streamhouse/meta/sqlite"
+	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs"
+	"github.com/streamhouse/streamhouse/storage/storagetest"
+)
+
+// panicStore opens logs whose Append panics for the topic "boom": a bug in
+// a handler's path, as far as the connection can tell.
+type panicStore struct{ storage.Store }
+
+func (s panicStore) Open(ctx context.Context, p storage.Partition, cfg storage.LogConfig) (storage.Log, error) {
+	l, err := s.Store.Open(ctx, p, cfg)
+	if err != nil || p.Topic != "boom" {
+		return l, err
+	}
+	return panicLog{l}, nil
+}
+
+type panicLog struct{ storage.Log }
+
+func (panicLog) Append(context.Context, []byte) (int64, error) { panic("injected append panic") }
+
+// A panic in a handler closes that connection, is counted, and the broker
+// keeps serving.
+func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	cat, err := sqlite.Open(ctx, filepath.Join(dir, "metadata.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	st, err := fs.New(filepath.Join(dir, "storage"), fs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := broker.New(ctx, broker.Config{Store: panicStore{st}, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+
+	admin := dialRaw(t, l.Addr().String())
+	createTopic(t, admin, "boom", 1, nil)
+	createTopic(t, admin, "fine", 1, nil)
+
+	victim := dialRaw(t, l.Addr().String())
+	req := at(kmsg.NewPtrProduceRequest(), 9)
+	req.Acks = 1
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = storagetest.MakeBatch(1, 10, time.Now().UnixMilli())
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.Partitions = "boom", []kmsg.ProduceRequestTopicPartition{rp}
+	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	victim.send(req)
+	if !victim.closed() {
+		t.Fatal("connection survived a handler panic")
+	}
+	if n := srv.Stats().Panics.Load(); n != 1 {
+		t.Fatalf("panics counted: %d", n)
+	}
+	if p := produce(t, admin, "fine", 0, 1, storagetest.MakeBatch(1, 10, time.Now().UnixMilli())); p.ErrorCode != 0 {
+		t.Fatalf("after the panic: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+}
