@@ -152,11 +152,14 @@ func (c *conn) handle(ctx context.Context, frame, out []byte) ([]byte, error) {
 		var uv *protocol.UnsupportedVersionError
 		if errors.As(err, &uv) && h.Key == int16(kmsg.ApiVersions) {
 			// KIP-511: answer in the v0 format with the versions
-			// we serve, so the client can negotiate down.
+			// of ApiVersions we serve, as Kafka does, so the client
+			// retries with one of them.
 			resp := kmsg.NewPtrApiVersionsResponse()
 			resp.Version = 0
 			resp.ErrorCode = kerrUnsupportedVersion
-			s.table.FillApiVersions(resp)
+			k := kmsg.NewApiVersionsResponseApiKey()
+			k.ApiKey, k.MinVersion, k.MaxVersion = h.Key, uv.Min, uv.Max
+			resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{k}
 			return protocol.AppendResponse(out, h.CorrelationID, resp), nil
 		}
 		return out, err

@@ -53,7 +53,7 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (kmsg.Respo
 		var err error
 		var spec createSpec
 		if count[rt.Topic] > 1 {
-			err = fmt.Errorf("%w: topic %q is listed more than once in the request", kerr.InvalidRequest, rt.Topic)
+			err = kafkaError(kerr.InvalidRequest, "topic %q is listed more than once in the request", rt.Topic)
 		} else {
 			spec, err = s.createSpec(rt)
 		}
@@ -102,14 +102,14 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 	}
 	if len(rt.ReplicaAssignment) > 0 {
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
-			return spec, fmt.Errorf("%w: both a replica assignment and a partition count or replication factor were given", kerr.InvalidRequest)
+			return spec, kafkaError(kerr.InvalidRequest, "both a replica assignment and a partition count or replication factor were given")
 		}
 		for i, a := range rt.ReplicaAssignment {
 			if a.Partition != int32(i) {
-				return spec, fmt.Errorf("%w: partitions must be numbered consecutively from 0", kerr.InvalidReplicaAssignment)
+				return spec, kafkaError(kerr.InvalidReplicaAssignment, "partitions must be numbered consecutively from 0")
 			}
 			if len(a.Replicas) != 1 || a.Replicas[0] != s.nodeID {
-				return spec, fmt.Errorf("%w: partition %d: replicas %v; this cluster has one broker, %d", kerr.InvalidReplicaAssignment, a.Partition, a.Replicas, s.nodeID)
+				return spec, kafkaError(kerr.InvalidReplicaAssignment, "partition %d: replicas %v; this cluster has one broker, %d", a.Partition, a.Replicas, s.nodeID)
 			}
 		}
 		spec.partitions = int32(len(rt.ReplicaAssignment))
@@ -118,16 +118,16 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 		case rt.NumPartitions == -1:
 			spec.partitions = s.cfg.Settings.NumPartitions()
 		case rt.NumPartitions <= 0:
-			return spec, fmt.Errorf("%w: number of partitions was set to an invalid non-positive value", kerr.InvalidPartitions)
+			return spec, kafkaError(kerr.InvalidPartitions, "number of partitions was set to an invalid non-positive value")
 		case rt.NumPartitions > maxPartitions:
-			return spec, fmt.Errorf("%w: %d partitions is more than this broker allows in one topic (%d)", kerr.InvalidPartitions, rt.NumPartitions, maxPartitions)
+			return spec, kafkaError(kerr.InvalidPartitions, "%d partitions is more than this broker allows in one topic (%d)", rt.NumPartitions, maxPartitions)
 		}
 		rf := rt.ReplicationFactor
 		if rf == -1 {
 			rf = s.cfg.Settings.DefaultReplicationFactor()
 		}
 		if rf != 1 {
-			return spec, fmt.Errorf("%w: unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only 1 broker(s) are registered", kerr.InvalidReplicationFactor, rf, rf)
+			return spec, kafkaError(kerr.InvalidReplicationFactor, "unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only 1 broker(s) are registered", rf, rf)
 		}
 	}
 	if len(rt.Configs) > 0 {

@@ -11,7 +11,6 @@ package broker
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,13 +40,13 @@ func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (kmsg.Respo
 		byID := rt.TopicID != (meta.TopicID{})
 		switch {
 		case byID && rt.Topic != nil:
-			err = fmt.Errorf("%w: give a topic name or a topic ID, not both", kerr.InvalidRequest)
+			err = kafkaError(kerr.InvalidRequest, "give a topic name or a topic ID, not both")
 		case byID:
 			if t = s.topics.getID(rt.TopicID); t == nil {
 				err = kerr.UnknownTopicID
 			}
 		case rt.Topic == nil:
-			err = fmt.Errorf("%w: neither a topic name nor a topic ID was given", kerr.InvalidRequest)
+			err = kafkaError(kerr.InvalidRequest, "neither a topic name nor a topic ID was given")
 		default:
 			if t = s.topics.get(*rt.Topic); t == nil {
 				err = kerr.UnknownTopicOrPartition

@@ -20,7 +20,6 @@ package broker
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -78,13 +77,11 @@ func (s *Server) describeResource(rr *kmsg.DescribeConfigsRequestResource) ([]co
 		}
 		id, err := strconv.ParseInt(rr.ResourceName, 10, 32)
 		if err != nil || int32(id) != s.nodeID {
-			return nil, fmt.Errorf("%w: unexpected broker id, expected %d or empty string, but received %s",
-				kerr.InvalidRequest, s.nodeID, rr.ResourceName)
+			return nil, kafkaError(kerr.InvalidRequest, "unexpected broker id, expected %d or empty string, but received %s", s.nodeID, rr.ResourceName)
 		}
 		return s.cfg.Settings.DescribeBroker(), nil
 	}
-	return nil, fmt.Errorf("%w: resource type %s is not supported by StreamHouse yet",
-		kerr.InvalidRequest, rr.ResourceType)
+	return nil, kafkaError(kerr.InvalidRequest, "resource type %s is not supported by StreamHouse yet", rr.ResourceType)
 }
 
 func describeEntry(req *kmsg.DescribeConfigsRequest, e config.Entry) kmsg.DescribeConfigsResponseResourceConfig {

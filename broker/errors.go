@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -59,12 +60,36 @@ func errorCode(err error) int16 {
 	return kerr.UnknownServerError.Code
 }
 
+// kafkaErr is a Kafka error code with the message a response carries in
+// its error_message field, as Kafka's exception messages.
+type kafkaErr struct {
+	code *kerr.Error
+	msg  string
+}
+
+func (e *kafkaErr) Error() string { return e.code.Message + ": " + e.msg }
+func (e *kafkaErr) Unwrap() error { return e.code }
+
+// kafkaError returns an error answered with code and the formatted message.
+func kafkaError(code *kerr.Error, format string, args ...any) error {
+	return &kafkaErr{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
 // errMessage returns the message to put in a response's error_message field
-// (nil for none).
+// (nil for none): the detail of a kafkaError, the code's description for a
+// bare code, the error's text otherwise.
 func errMessage(err error) *string {
 	if err == nil {
 		return nil
 	}
+	var ke *kafkaErr
+	var code *kerr.Error
 	m := err.Error()
+	switch {
+	case errors.As(err, &ke):
+		m = ke.msg
+	case errors.As(err, &code) && err == error(code):
+		m = code.Description
+	}
 	return &m
 }

@@ -25,7 +25,6 @@ package broker
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -129,7 +128,7 @@ func (s *Server) listOffset(ctx context.Context, p *partition, ts int64, sp *kms
 	}
 	h, err := batch.Parse(b)
 	if err != nil {
-		return fmt.Errorf("%w: stored batch: %v", kerr.CorruptMessage, err)
+		return kafkaError(kerr.CorruptMessage, "stored batch: %v", err)
 	}
 	target := ts
 	if ts == -3 {
@@ -162,7 +161,7 @@ func (s *Server) findRecord(b []byte, h *batch.Header, target int64, exact bool)
 	if h.Codec() != batch.CodecNone {
 		recs, err = s.codecs.Decompress(int8(h.Codec()), nil, recs, maxDecompressedLookup)
 		if err != nil {
-			return 0, 0, false, fmt.Errorf("%w: stored batch: %v", kerr.CorruptMessage, err)
+			return 0, 0, false, kafkaError(kerr.CorruptMessage, "stored batch: %v", err)
 		}
 	}
 	err = batch.Records(recs, func(r batch.Record) bool {
@@ -173,7 +172,7 @@ func (s *Server) findRecord(b []byte, h *batch.Header, target int64, exact bool)
 		return !found
 	})
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("%w: stored batch: %v", kerr.CorruptMessage, err)
+		return 0, 0, false, kafkaError(kerr.CorruptMessage, "stored batch: %v", err)
 	}
 	return off, ts, found, nil
 }

@@ -3,14 +3,16 @@ package broker
 // Produce: v3-v13.
 //
 // Each partition's records must be exactly one RecordBatch v2, checked
-// before anything is stored, in Kafka's order:
-//   - size above the topic's max.message.bytes: MESSAGE_TOO_LARGE
-//   - truncated, bad length, magic other than 2, CRC-32C mismatch, unknown
-//     codec, record count that disagrees with lastOffsetDelta or (for
-//     uncompressed batches) with the records: CORRUPT_MESSAGE
-//   - bytes after the batch (a second batch), a base offset other than 0, a
-//     control batch: INVALID_RECORD
+// before anything is stored, in Kafka's order and with Kafka's codes:
+//   - no whole batch (empty, cut short), magic 0 or 1, more than one batch:
+//     INVALID_RECORD
+//   - a length below any record's overhead, another magic, a CRC-32C
+//     mismatch, an unknown codec: CORRUPT_MESSAGE
 //   - zstd before v7: UNSUPPORTED_COMPRESSION_TYPE
+//   - base offset other than 0: INVALID_RECORD
+//   - size above the topic's max.message.bytes: MESSAGE_TOO_LARGE
+//   - record count that disagrees with lastOffsetDelta or (uncompressed)
+//     with the records, a control batch: INVALID_RECORD
 //   - a CreateTime timestamp beyond message.timestamp.after.max.ms (one
 //     hour by default, as Kafka 4) or before.max.ms: INVALID_TIMESTAMP
 //
@@ -34,7 +36,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -132,25 +133,9 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 
 // appendBatch validates records and appends them to p, filling sp.
 func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *partition, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) error {
-	if len(records) > int(t.cfg.MaxMessageBytes) {
-		return fmt.Errorf("%w: batch of %d bytes is larger than max.message.bytes %d",
-			kerr.MessageTooLarge, len(records), t.cfg.MaxMessageBytes)
-	}
-	h, err := batch.Check(records)
+	h, err := validateBatch(version, records, t.cfg.MaxMessageBytes)
 	if err != nil {
 		return err
-	}
-	switch {
-	case h.Size() != len(records):
-		return fmt.Errorf("%w: produce requests must hold exactly one record batch per partition", kerr.InvalidRecord)
-	case h.BaseOffset != 0:
-		return fmt.Errorf("%w: the base offset of a produced batch must be 0, not %d", kerr.InvalidRecord, h.BaseOffset)
-	case h.Control():
-		return fmt.Errorf("%w: clients cannot send control batches", kerr.InvalidRecord)
-	case h.Codec() == batch.CodecZstd && version < 7:
-		return fmt.Errorf("%w: zstd needs produce v7 or later", kerr.UnsupportedCompressionType)
-	case h.ProducerID >= 0:
-		return fmt.Errorf("%w: idempotent and transactional produce are not supported yet", kerr.UnknownProducerID)
 	}
 	batch.SetPartitionLeaderEpoch(records, leaderEpoch)
 	appendTime := int64(-1)
@@ -170,6 +155,64 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 	return nil
 }
 
+// Smallest batchLength a batch can have: Kafka's record overhead of magic 0
+// (LegacyRecord.RECORD_OVERHEAD_V0); below it the bytes are corrupt rather
+// than a batch that is cut short.
+const minLegacyRecordOverhead = 14
+
+// validateBatch checks a partition's records in the order Kafka checks
+// them, so that each fault gets Kafka's code: first what
+// ProduceRequest.validateRecords checks (a whole batch, magic 2, zstd from
+// v7, exactly one batch), then the log's checks (base offset 0, size, CRC),
+// then LogValidator's (record count, control batches).
+func validateBatch(version int16, records []byte, maxMessageBytes int32) (batch.Header, error) {
+	var h batch.Header
+	size := batch.Size(records)
+	switch {
+	case size < 0:
+		return h, kafkaError(kerr.InvalidRecord, "produce requests must have at least one record batch per partition")
+	case size-batch.LengthOverhead < minLegacyRecordOverhead:
+		return h, kafkaError(kerr.CorruptMessage, "record size %d is less than the minimum record overhead (%d)", size-batch.LengthOverhead, minLegacyRecordOverhead)
+	case size > len(records):
+		return h, kafkaError(kerr.InvalidRecord, "produce requests must have at least one record batch per partition; the batch is cut short (%d of %d bytes)", len(records), size)
+	}
+	if magic := int8(records[16]); magic != batch.Magic {
+		if magic == 0 || magic == 1 {
+			return h, kafkaError(kerr.InvalidRecord, "produce requests with version %d are only allowed to contain record batches with magic version 2", version)
+		}
+		return h, kafkaError(kerr.CorruptMessage, "invalid magic %d", magic)
+	}
+	if size < batch.HeaderSize {
+		return h, kafkaError(kerr.CorruptMessage, "record batch is corrupt (the size %d is smaller than the minimum allowed overhead %d)", size, batch.HeaderSize)
+	}
+	h, _ = batch.ReadHeader(records) // cannot fail: size and magic are checked
+	switch {
+	case h.Codec() == batch.CodecZstd && version < 7:
+		return h, kafkaError(kerr.UnsupportedCompressionType, "produce requests with version %d cannot use zstd; it needs version 7", version)
+	case size != len(records):
+		return h, kafkaError(kerr.InvalidRecord, "produce requests with version %d are only allowed to contain exactly one record batch per partition", version)
+	case h.BaseOffset != 0:
+		return h, kafkaError(kerr.InvalidRecord, "the base offset of the record batch should be 0, but it is %d", h.BaseOffset)
+	case size > int(maxMessageBytes):
+		return h, kafkaError(kerr.MessageTooLarge, "the batch is %d bytes, larger than max.message.bytes (%d)", size, maxMessageBytes)
+	}
+	if _, err := batch.Check(records); err != nil {
+		switch {
+		case errors.Is(err, batch.ErrCount), errors.Is(err, batch.ErrRecord):
+			return h, kafkaError(kerr.InvalidRecord, "%v", err)
+		default: // CRC, codec
+			return h, kafkaError(kerr.CorruptMessage, "%v", err)
+		}
+	}
+	switch {
+	case h.Control():
+		return h, kafkaError(kerr.InvalidRecord, "clients cannot send control batches")
+	case h.ProducerID >= 0:
+		return h, kafkaError(kerr.UnknownProducerID, "idempotent and transactional produce are not supported yet")
+	}
+	return h, nil
+}
+
 // checkTimestamps applies message.timestamp.after.max.ms and
 // message.timestamp.before.max.ms to a CreateTime batch, as Kafka does to
 // each record: INVALID_TIMESTAMP when a record is too far in the future or
@@ -179,8 +222,7 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 // record's), since checking those would mean decompressing.
 func checkTimestamps(b []byte, h *batch.Header, now int64, c *config.Topic) error {
 	if h.MaxTimestamp >= 0 && h.MaxTimestamp-now > c.MessageTimestampAfterMaxMs {
-		return fmt.Errorf("%w: timestamp %d of a record is more than %d ms after the broker's time %d (message.timestamp.after.max.ms)",
-			kerr.InvalidTimestamp, h.MaxTimestamp, c.MessageTimestampAfterMaxMs, now)
+		return kafkaError(kerr.InvalidTimestamp, "timestamp %d of a record is more than %d ms after the broker's time %d (message.timestamp.after.max.ms)", h.MaxTimestamp, c.MessageTimestampAfterMaxMs, now)
 	}
 	if c.MessageTimestampBeforeMaxMs == math.MaxInt64 {
 		return nil // the default: no bound
@@ -193,8 +235,7 @@ func checkTimestamps(b []byte, h *batch.Header, now int64, c *config.Topic) erro
 		})
 	}
 	if oldest >= 0 && now-oldest > c.MessageTimestampBeforeMaxMs {
-		return fmt.Errorf("%w: timestamp %d of a record is more than %d ms before the broker's time %d (message.timestamp.before.max.ms)",
-			kerr.InvalidTimestamp, oldest, c.MessageTimestampBeforeMaxMs, now)
+		return kafkaError(kerr.InvalidTimestamp, "timestamp %d of a record is more than %d ms before the broker's time %d (message.timestamp.before.max.ms)", oldest, c.MessageTimestampBeforeMaxMs, now)
 	}
 	return nil
 }
@@ -203,7 +244,7 @@ func checkTimestamps(b []byte, h *batch.Header, now int64, c *config.Topic) erro
 // KAFKA_STORAGE_ERROR; sentinel errors keep their own mapping.
 func logError(err error) error {
 	if errorCode(err) == kerr.UnknownServerError.Code {
-		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		return kafkaError(kerr.KafkaStorageError, "%v", err)
 	}
 	return err
 }
