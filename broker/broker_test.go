@@ -515,3 +515,84 @@ func TestUnservedRequestsCloseTheConnection(t *testing.T) {
 	}
 
 }
+
+func TestFetchWokenByTopicDeletion(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	c := dialRaw(t, b.Addr())
+	for _, v := range []int16{12, 13} {
+		id := createTopic(t, c, "doomed", 1, nil)
+		req := fetchReq(v, "doomed", id, 0, 0)
+		req.MinBytes, req.MaxWaitMillis = 1, 60_000
+		w := dialRaw(t, b.Addr())
+		corr := w.send(req)
+		time.Sleep(50 * time.Millisecond) // let the fetch start waiting; correctness does not depend on it
+		del := at(kmsg.NewPtrDeleteTopicsRequest(), 6)
+		dt := kmsg.NewDeleteTopicsRequestTopic()
+		dt.Topic = kmsg.StringPtr("doomed")
+		del.Topics = append(del.Topics, dt)
+		if code := c.do(del).(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode; code != 0 {
+			t.Fatal(kerr.ErrorForCode(code))
+		}
+		start := time.Now()
+		resp, err := w.recv(req, corr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := kerr.UnknownTopicOrPartition
+		if v >= 13 {
+			want = kerr.UnknownTopicID
+		}
+		if code := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode; code != want.Code {
+			t.Errorf("v%d: fetch of a deleted topic: %v, want %v", v, kerr.ErrorForCode(code), want)
+		}
+		if waited := time.Since(start); waited > 30*time.Second {
+			t.Errorf("v%d: fetch answered after %v, its max_wait rather than the deletion", v, waited)
+		}
+	}
+}
+
+func TestCreateTopicsReplicaAssignment(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	c := dialRaw(t, b.Addr())
+	create := func(name string, parts ...int32) (kerr.Error, string) {
+		req := at(kmsg.NewPtrCreateTopicsRequest(), 7)
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+		for _, p := range parts {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = p, []int32{1}
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+		req.Topics = append(req.Topics, rt)
+		st := c.do(req).(*kmsg.CreateTopicsResponse).Topics[0]
+		if st.ErrorCode == 0 {
+			return kerr.Error{}, ""
+		}
+		return *kerr.ErrorForCode(st.ErrorCode).(*kerr.Error), deref(st.ErrorMessage)
+	}
+	for _, tc := range []struct {
+		name  string
+		parts []int32
+		want  int16
+	}{
+		{"in-order", []int32{0, 1, 2}, 0},
+		{"any-order", []int32{2, 0, 3, 1}, 0},
+		{"duplicate", []int32{0, 1, 1}, kerr.InvalidReplicaAssignment.Code},
+		{"gap", []int32{0, 2}, kerr.InvalidReplicaAssignment.Code},
+		{"negative", []int32{-1}, kerr.InvalidReplicaAssignment.Code},
+	} {
+		got, msg := create(tc.name, tc.parts...)
+		if got.Code != tc.want {
+			t.Errorf("%s %v: %s (%s), want code %d", tc.name, tc.parts, got.Message, msg, tc.want)
+		}
+	}
+	md := at(kmsg.NewPtrMetadataRequest(), 12)
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("any-order")
+	md.Topics = append(md.Topics, mt)
+	if got := len(c.do(md).(*kmsg.MetadataResponse).Topics[0].Partitions); got != 4 {
+		t.Errorf("any-order topic has %d partitions, want 4", got)
+	}
+}

@@ -104,15 +104,26 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 			return spec, kafkaError(kerr.InvalidRequest, "both a replica assignment and a partition count or replication factor were given")
 		}
-		for i, a := range rt.ReplicaAssignment {
-			if a.Partition != int32(i) {
-				return spec, kafkaError(kerr.InvalidReplicaAssignment, "partitions must be numbered consecutively from 0")
+		// A set, as Kafka's ReplicationControlManager takes it: any
+		// order, each partition once, together 0..n-1.
+		n := len(rt.ReplicaAssignment)
+		if n > maxPartitions {
+			return spec, kafkaError(kerr.InvalidPartitions, "%d partitions is more than this broker allows in one topic (%d)", n, maxPartitions)
+		}
+		seen := make([]bool, n)
+		for _, a := range rt.ReplicaAssignment {
+			if a.Partition >= 0 && int(a.Partition) < n && seen[a.Partition] {
+				return spec, kafkaError(kerr.InvalidReplicaAssignment, "Found multiple manual partition assignments for partition %d", a.Partition)
 			}
+			if a.Partition < 0 || int(a.Partition) >= n {
+				return spec, kafkaError(kerr.InvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence")
+			}
+			seen[a.Partition] = true
 			if len(a.Replicas) != 1 || a.Replicas[0] != s.nodeID {
 				return spec, kafkaError(kerr.InvalidReplicaAssignment, "partition %d: replicas %v; this cluster has one broker, %d", a.Partition, a.Replicas, s.nodeID)
 			}
 		}
-		spec.partitions = int32(len(rt.ReplicaAssignment))
+		spec.partitions = int32(n)
 	} else {
 		switch {
 		case rt.NumPartitions == -1:

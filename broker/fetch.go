@@ -50,6 +50,7 @@ const (
 type fetchPart struct {
 	resp *kmsg.FetchResponseTopicPartition
 	req  *kmsg.FetchRequestTopicPartition
+	t    *topic     // nil when err is set
 	p    *partition // nil when err is set
 	err  error      // set for the whole request's life
 }
@@ -107,6 +108,8 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 			default:
 				if fp.p = t.partition(rp.Partition); fp.p == nil {
 					fp.err = kerr.UnknownTopicOrPartition
+				} else {
+					fp.t = t
 				}
 			}
 			parts = append(parts, fp)
@@ -169,6 +172,13 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		sp := fp.resp
 		// Empty, not null: librdkafka rejects a null record set.
 		sp.RecordBatches = []byte{}
+		if fp.err == nil && !s.topics.live(fp.t) {
+			// Deleted while the request waited.
+			fp.err = kerr.UnknownTopicOrPartition
+			if req.Version >= 13 {
+				fp.err = kerr.UnknownTopicID
+			}
+		}
 		if fp.err != nil {
 			sp.ErrorCode = errorCode(fp.err)
 			failed = true

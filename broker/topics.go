@@ -134,6 +134,15 @@ func (ts *topics) getID(id meta.TopicID) *topic {
 	return ts.byID[id]
 }
 
+// live reports whether t's topic still exists: false once it was deleted,
+// even if a topic of the same name was created since. A config change
+// publishes a new value with the same ID and logs, which stays live.
+func (ts *topics) live(t *topic) bool {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	return ts.byID[t.ID] != nil
+}
+
 // all returns every topic, in no order.
 func (ts *topics) all() []*topic {
 	ts.mu.RLock()

@@ -159,7 +159,7 @@ type Log interface {
 	// Unwatch removes ch.
 	Unwatch(ch chan<- struct{})
 
-	// Close flushes what it must and releases the log's files. Further
-	// calls return ErrClosed.
+	// Close flushes what it must and releases the log's files, and
+	// signals every watcher once. Further calls return ErrClosed.
 	Close() error
 }

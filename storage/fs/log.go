@@ -262,6 +262,9 @@ func (l *Log) Close() error {
 	}
 	l.mu.Unlock()
 	l.store.release(l.key)
+	// Wake long polls so they see the log is gone instead of waiting out
+	// their max_wait.
+	l.notify()
 	return errors.Join(errs...)
 }
 
