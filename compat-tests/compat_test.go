@@ -11,7 +11,6 @@ package compattests
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -39,30 +38,46 @@ func requireTool(t testing.TB, name string) string {
 }
 
 var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
+	buildMu   sync.Mutex
+	buildPath = map[string]string{} // by build tags
 )
 
 // binary builds cmd/streamhouse once per test process and returns its path.
 func binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "streamhouse-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "streamhouse")
-		out, err := exec.Command("go", "build", "-o", buildPath, "github.com/streamhouse/streamhouse/cmd/streamhouse").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	return binaryTags(t, "")
+}
+
+// binaryFaults builds cmd/streamhouse with -tags faults: the crash points
+// and the fsync log of internal/fault, armed by STREAMHOUSE_CRASH_AT and
+// STREAMHOUSE_SYNC_LOG.
+func binaryFaults(t testing.TB) string {
+	t.Helper()
+	return binaryTags(t, "faults")
+}
+
+func binaryTags(t testing.TB, tags string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := buildPath[tags]; ok {
+		return p
 	}
-	return buildPath
+	dir, err := os.MkdirTemp("", "streamhouse-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "streamhouse")
+	args := []string{"build", "-o", p}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	args = append(args, "github.com/streamhouse/streamhouse/cmd/streamhouse")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	buildPath[tags] = p
+	return p
 }
 
 // proc is the streamhouse binary running as a child process.
@@ -108,12 +123,22 @@ func freePort(t testing.TB) string {
 // connections. extra are more flags.
 func startProc(t testing.TB, dir, addr string, extra ...string) *proc {
 	t.Helper()
+	return startProcWith(t, binary(t), nil, dir, addr, extra...)
+}
+
+// startProcWith starts the binary at bin with env added to the test's
+// environment (KEY=value entries).
+func startProcWith(t testing.TB, bin string, env []string, dir, addr string, extra ...string) *proc {
+	t.Helper()
 	if addr == "" {
 		addr = freePort(t)
 	}
 	args := append([]string{"--listen", addr, "--data-dir", dir}, extra...)
 	p := &proc{t: t, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
-	p.cmd = exec.Command(binary(t), args...)
+	p.cmd = exec.Command(bin, args...)
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout = p.logs
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -29,10 +29,11 @@ func rules() map[string]rule {
 		"config":            {},
 		"protocol":          {external: kafkaProto},
 		"storage":           {allowed: []string{"batch"}},
-		"storage/fs":        {allowed: []string{"storage", "batch"}},
+		"storage/fs":        {allowed: []string{"storage", "batch", "internal/fault"}},
+		"internal/fault":    {},
 		"meta":              {},
 		"meta/sqlite":       {allowed: []string{"meta"}, external: []string{"modernc.org/sqlite"}},
-		"broker":            {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn"}, external: kafkaProto},
+		"broker":            {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault"}, external: kafkaProto},
 		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "meta/sqlite"}},
 		// Test-support packages: the conformance suites.
 		"storage/storagetest": {allowed: []string{"storage", "batch"}},

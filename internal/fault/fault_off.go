@@ -1,0 +1,16 @@
+//go:build !faults
+
+package fault
+
+// Enabled reports whether the binary was built with the faults tag.
+const Enabled = false
+
+// Crash is a crash point; see the package comment.
+func Crash(name string) {}
+
+// Syncing is called just before path (a file, or a directory when dir is
+// set) is fsynced; the function it returns is called once the fsync
+// succeeded.
+func Syncing(path string, dir bool) func() { return nop }
+
+func nop() {}
