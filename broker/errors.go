@@ -30,7 +30,7 @@ func errorCode(err error) int16 {
 		return ke.Code
 	case errors.Is(err, storage.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
-	case errors.Is(err, storage.ErrCorrupt):
+	case errors.Is(err, storage.ErrCorrupt), errors.Is(err, storage.ErrIO):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, storage.ErrClosed):
 		// The partition went away under the request: deleted, or the

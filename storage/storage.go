@@ -10,8 +10,9 @@
 // Three offsets describe a log:
 //
 //	LogStartOffset  the first offset still readable
-//	HighWatermark   the offset after the last batch a reader may see
-//	                (only durable batches, once group commit lands)
+//	HighWatermark   the offset after the last batch a reader may see:
+//	                only batches that are durable (fsynced), unless the
+//	                engine was told not to fsync
 //	NextOffset      the offset the next append gets (log end offset)
 //
 // Engines: storage/fs keeps segments on the local file system; an
@@ -39,6 +40,10 @@ var (
 	// was known to be durable. The partition must go offline
 	// (KAFKA_STORAGE_ERROR); it is never silently truncated.
 	ErrCorrupt = errors.New("storage: corrupt data")
+	// ErrIO: a write or fsync failed. The log refuses appends until it
+	// is reopened: after a failed fsync the kernel may have dropped the
+	// data, and the partition must go offline (KAFKA_STORAGE_ERROR).
+	ErrIO = errors.New("storage: I/O error")
 	// ErrInvalidBatch: Append was given bytes that are not one whole,
 	// valid batch. Callers validate with package batch first; this guards
 	// the log against programming errors.
@@ -66,6 +71,14 @@ type LogConfig struct {
 	// IndexIntervalBytes is the number of bytes between sparse index entries
 	// (index.interval.bytes).
 	IndexIntervalBytes int32
+	// FlushMessages makes the append that brings the records not yet
+	// fsynced to this many wait for an fsync (flush.messages). Zero or
+	// math.MaxInt64: never.
+	FlushMessages int64
+	// FlushMs fsyncs what was appended at most this long ago (flush.ms),
+	// for engines that do not fsync every append anyway. Zero or
+	// math.MaxInt64: never.
+	FlushMs int64
 }
 
 // Kafka's defaults for LogConfig.
@@ -89,6 +102,17 @@ func (c LogConfig) WithDefaults() LogConfig {
 	return c
 }
 
+// RetentionPolicy is a topic's delete policy at one moment.
+type RetentionPolicy struct {
+	Now time.Time
+	// Ms is retention.ms: data whose largest timestamp is older than
+	// Now minus Ms goes. Negative: no limit.
+	Ms int64
+	// Bytes is retention.bytes: the most the log keeps. Negative: no
+	// limit.
+	Bytes int64
+}
+
 // Store holds the logs of all partitions a broker serves.
 type Store interface {
 	// Open returns the log of p, creating an empty one when none exists,
@@ -110,13 +134,15 @@ type Log interface {
 	// end of the log: it writes the next offset into b's base offset field
 	// in place, stores b, and returns that base offset. After Append
 	// returns, the batch is in the file system (it survives a crash of the
-	// process, not of the machine). Watchers are signalled when the high
-	// watermark moves.
+	// process, not of the machine). The high watermark moves over it once
+	// it is durable, which the engine does by itself soon after (group
+	// commit) without waiting for a Sync; watchers are signalled then.
 	Append(ctx context.Context, b []byte) (base int64, err error)
 
 	// Sync returns once every batch appended before the call is durable
-	// (fsynced, with the directory entries of new files). Concurrent calls
-	// may share one fsync.
+	// (fsynced, with the directory entries of new files) and below the
+	// high watermark. Concurrent calls, on any logs of a store, may share
+	// one fsync round.
 	Sync(ctx context.Context) error
 
 	// Read appends to dst whole batches starting with the one that holds
@@ -142,6 +168,21 @@ type Log interface {
 	// timestamp in the log (the first such batch on ties) and returns the
 	// extended slice, or dst unchanged when the log is empty.
 	MaxTimestamp(ctx context.Context, dst []byte) ([]byte, error)
+
+	// DeleteRecords moves the log start offset up to offset (Kafka's
+	// DeleteRecords) and removes data wholly below it. offset must be in
+	// [0, HighWatermark], else ErrOffsetOutOfRange; one at or below the
+	// current start changes nothing. It returns the log start offset,
+	// which is durable when it returns.
+	DeleteRecords(ctx context.Context, offset int64) (int64, error)
+
+	// Retain applies retention to the oldest data: it removes the oldest
+	// whole segments (never the one being appended to, nor anything at or
+	// above HighWatermark) while they are wholly below the log start
+	// offset, older than p.Ms by their largest timestamp, or leave at
+	// least p.Bytes behind. The log start offset moves to the first offset
+	// kept, durably. It returns how many segments went.
+	Retain(ctx context.Context, p RetentionPolicy) (int, error)
 
 	// LogStartOffset is the first readable offset.
 	LogStartOffset() int64

@@ -123,6 +123,10 @@ func appendN(t *testing.T, l storage.Log, n int, ts func(i int) int64) [][]byte 
 		}
 		out[i] = b
 	}
+	// The high watermark moves once the batches are durable.
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	return out
 }
 
@@ -256,6 +260,9 @@ func TestSegmentRolls(t *testing.T) {
 					t.Fatal(err)
 				}
 				want = append(want, b)
+			}
+			if err := l.Sync(t.Context()); err != nil {
+				t.Fatal(err)
 			}
 			equalBatches(t, readLog(t, l), want)
 			if got := f.files(p, extLog); len(got) != tc.wantSegs {

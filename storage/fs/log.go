@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/storage"
 )
 
@@ -33,8 +34,8 @@ var _ storage.Log = (*Log)(nil)
 //	         shared to pick a segment, an index position and the readable
 //	         end, then release it and pread: a read never waits for a write
 //	         syscall, and an append never waits for a read.
-//	sync.mu  group-commit bookkeeping (see syncer); never held while taking
-//	         another lock.
+//	store.commit.mu  group-commit bookkeeping (see committer); guards
+//	         queued. Taken after mu, never while holding state.
 //	watchMu  the watcher list; a leaf.
 //
 // closed is written holding both mu and state, so either lock suffices to
@@ -48,6 +49,8 @@ type Log struct {
 	segBytes int64
 	segMs    time.Duration
 	interval int64
+	flushMsg int64         // flush.messages; <= 0 never
+	flushMs  time.Duration // flush.ms; <= 0 never
 	now      func() time.Time
 	logger   *slog.Logger
 
@@ -58,20 +61,33 @@ type Log struct {
 	dirDirty     bool       // a file was created since the last sync round began
 	parentsDirty bool       // the partition directory itself is new
 	failed       error      // sticky: a write or fsync failed; appends refused until reopened
-	syncFiles    []*os.File // scratch of the running sync round
+	unflushed    int64      // records appended since the last commit round took the log
+	flushTimer   *time.Timer
 
 	state  sync.RWMutex
 	segs   []*segment // by base offset
 	hwSeg  *segment   // segment holding the batch that ends at the high watermark
 	hwPos  int64      // end of that batch in hwSeg
 	closed bool
+	// durable is the end of what the last commit round fsynced (seg nil
+	// before the first); it is what a checkpoint records.
+	durable durablePoint
+
+	queued bool // in the committer's queue; guarded by store.commit.mu
+
+	// recoveryPoint is the checkpoint read at open (zero without one).
+	recoveryPoint checkpoint
 
 	start atomic.Int64
 	hw    atomic.Int64
 	next  atomic.Int64
 	size  atomic.Int64
+	// durableNext mirrors durable.next.
+	durableNext atomic.Int64
+	// offline is set (with failed) when a read found corrupt data.
+	offline atomic.Pointer[error]
 
-	sync syncer
+	ckpt checkpointer
 
 	watchMu  sync.Mutex
 	watchers []chan<- struct{}
@@ -91,12 +107,40 @@ func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
 	}
 	l.mu.Lock()
 	base, err := l.appendLocked(b, &h)
+	flush := l.flushMsg > 0 && l.unflushed >= l.flushMsg
+	if !flush && l.flushMs > 0 && l.flushTimer == nil && l.store.noSync {
+		l.flushTimer = time.AfterFunc(l.flushMs, l.flushLater)
+	}
 	l.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	l.notify()
+	fault.Crash("append-before-sync")
+	if l.store.noSync {
+		l.notify()
+	} else {
+		l.store.commit.enqueue(l)
+	}
+	if flush {
+		// flush.messages: as Kafka, the append that reaches the count
+		// waits for the flush.
+		if err := l.flush(ctx); err != nil {
+			return base, err
+		}
+	}
 	return base, nil
+}
+
+// flushLater is flush.ms's timer: a commit round for what was appended
+// since the timer was armed.
+func (l *Log) flushLater() {
+	l.mu.Lock()
+	l.flushTimer = nil
+	closed := l.closed
+	l.mu.Unlock()
+	if !closed {
+		l.store.commit.enqueue(l)
+	}
 }
 
 func invalidBatch(b []byte, h *batch.Header, err error) error {
@@ -131,22 +175,24 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	if _, err := s.f.WriteAt(b, pos); err != nil {
 		// Part of the batch may be in the file. Nothing after it may be
 		// written until recovery has cut it off, so the error sticks.
-		l.failed = fmt.Errorf("fs: append to %s: %w", s.path, err)
+		l.failed = fmt.Errorf("fs: append to %s: %w: %w", s.path, storage.ErrIO, err)
 		return 0, l.failed
 	}
 	if pos == 0 {
 		s.firstAt = now
 	}
 	l.dataDirty = true
+	l.unflushed += int64(h.LastOffsetDelta) + 1
 	next := h.NextOffset()
 
 	l.state.Lock()
 	s.addBatch(pos, h, l.interval)
-	// The high watermark is its own field although it equals the next
-	// offset for now: it will move only after an fsync once group commit
-	// decides what readers may see.
-	l.hwSeg, l.hwPos = s, s.size
-	l.hw.Store(next)
+	if l.store.noSync {
+		// Readers see the batch at once; otherwise the commit round
+		// that fsyncs it moves the high watermark (publish).
+		l.hwSeg, l.hwPos = s, s.size
+		l.hw.Store(next)
+	}
 	l.state.Unlock()
 
 	l.next.Store(next)
@@ -171,6 +217,7 @@ func (l *Log) rollLocked(base int64) error {
 	l.active = seg
 	l.unsynced = append(l.unsynced, old)
 	l.dirDirty = true
+	fault.Crash("roll")
 	if err := old.writeIndexes(); err != nil {
 		l.logger.Warn("writing index files of a rolled segment failed; they will be rebuilt on open",
 			"segment", old.base, "err", err)
@@ -226,7 +273,8 @@ func (l *Log) notify() {
 }
 
 // Close implements storage.Log: it writes the active segment's index files,
-// fsyncs what is not yet durable and closes every file.
+// fsyncs what is not yet durable, writes the checkpoint and closes every
+// file.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -237,19 +285,36 @@ func (l *Log) Close() error {
 	l.closed = true
 	l.active.addTimeEntry()
 	l.state.Unlock()
+	if l.flushTimer != nil {
+		l.flushTimer.Stop()
+		l.flushTimer = nil
+	}
 
 	var errs []error
 	if err := l.active.writeIndexes(); err != nil {
 		l.logger.Warn("writing index files at close failed; they will be rebuilt on open", "err", err)
 	}
 	if l.failed == nil {
+		var serr []error
 		for _, s := range append(l.unsynced, l.active) {
-			if err := s.f.Sync(); err != nil {
-				errs = append(errs, fmt.Errorf("fs: close: sync %s: %w", s.path, err))
+			if err := syncFile(s.f); err != nil {
+				serr = append(serr, err)
 			}
 		}
 		if l.dirDirty || l.parentsDirty {
-			errs = append(errs, l.syncDirs(l.parentsDirty))
+			serr = append(serr, l.syncDirs(l.parentsDirty))
+		}
+		if err := errors.Join(serr...); err != nil {
+			errs = append(errs, err)
+		} else {
+			p := durablePoint{seg: l.active, pos: l.active.size, next: l.next.Load()}
+			l.state.Lock()
+			l.durable = p
+			l.state.Unlock()
+			l.durableNext.Store(p.next)
+			if err := l.writeCheckpoint(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	} else {
 		errs = append(errs, l.failed)
@@ -266,6 +331,16 @@ func (l *Log) Close() error {
 	// their max_wait.
 	l.notify()
 	return errors.Join(errs...)
+}
+
+// syncFile fsyncs f, recording it for the power-loss tests.
+func syncFile(f *os.File) error {
+	done := fault.Syncing(f.Name(), false)
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fs: sync %s: %w: %w", f.Name(), storage.ErrIO, err)
+	}
+	done()
+	return nil
 }
 
 // syncDirs fsyncs the partition directory and, when it was created by this

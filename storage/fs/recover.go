@@ -70,8 +70,29 @@ func (l *Log) recover(ctx context.Context) error {
 		}
 	}
 
+	ck, haveCk, err := l.readCheckpoint()
+	if err != nil {
+		return err
+	}
+	if haveCk {
+		l.start.Store(ck.start)
+		l.recoveryPoint = ck
+	}
+	// Segments wholly below the log start offset are what a retention or
+	// DeleteRecords interrupted by a crash had still to remove.
+	for len(bases) > 1 && haveCk && bases[1] <= ck.start {
+		d := newSegment(l.dir, bases[0])
+		if err := errors.Join(d.removeIndexes(), os.Remove(d.path)); err != nil {
+			return fmt.Errorf("fs: open %s: remove segment below the log start offset: %w", l.dir, err)
+		}
+		l.logger.Info("removed a segment below the log start offset", "segment", bases[0], "log_start_offset", ck.start)
+		bases = bases[1:]
+	}
 	if len(bases) == 0 {
-		s, err := createSegment(l.dir, 0)
+		if haveCk && ck.pos > 0 {
+			return fmt.Errorf("fs: open %s: %w: no segment, but the checkpoint says offset %d was durable", l.dir, storage.ErrCorrupt, ck.next)
+		}
+		s, err := createSegment(l.dir, max(0, l.start.Load()))
 		if err != nil {
 			return fmt.Errorf("fs: open %s: %w", l.dir, err)
 		}
@@ -100,7 +121,36 @@ func (l *Log) recover(ctx context.Context) error {
 			break
 		}
 	}
+	if haveCk && ck.pos > 0 {
+		last := l.segs[len(l.segs)-1]
+		if last.base < ck.segBase || last.base == ck.segBase && last.size < ck.pos {
+			return fmt.Errorf("fs: open %s: %w: the log ends at offset %d, below the recovery point %d",
+				l.dir, storage.ErrCorrupt, last.next, ck.next)
+		}
+	}
+	if !l.store.clean && !l.store.noSync {
+		// What a crashed process wrote is in the page cache, maybe not on
+		// disk: make it durable before readers see it.
+		for _, s := range l.segs {
+			if s.base >= ck.segBase {
+				if err := syncFile(s.f); err != nil {
+					return err
+				}
+			}
+		}
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// belowRecoveryPoint reports whether byte pos of s is below the checkpoint's
+// recovery point: everything there was fsynced, so a check failing there is
+// media corruption, not a torn write.
+func (l *Log) belowRecoveryPoint(s *segment, pos int64) bool {
+	ck := l.recoveryPoint
+	return s.base < ck.segBase || s.base == ck.segBase && pos < ck.pos
 }
 
 // recoverSegment checks segment i (see recover). cut reports that the log
@@ -143,6 +193,10 @@ func (l *Log) recoverSegment(i int) (cut bool, _ error) {
 		}
 	}
 	if why != nil {
+		if l.belowRecoveryPoint(s, end) {
+			return false, fmt.Errorf("fs: open %s: %w at position %d (offset %d), below the recovery point (offset %d): %w",
+				s.path, storage.ErrCorrupt, end, s.next, l.recoveryPoint.next, why)
+		}
 		if err := l.cutTail(i, end, size, loaded, why); err != nil {
 			return false, err
 		}
@@ -203,6 +257,10 @@ func (l *Log) cutTail(i int, end, size int64, loaded bool, why error) error {
 		return err
 	}
 	if why2 != nil {
+		if l.belowRecoveryPoint(s, end2) {
+			return fmt.Errorf("fs: open %s: %w at position %d (offset %d), below the recovery point (offset %d): %w",
+				s.path, storage.ErrCorrupt, end2, s.next, l.recoveryPoint.next, why2)
+		}
 		l.logger.Warn("truncating the log at a corrupt batch found while rebuilding the index",
 			"segment", s.base, "position", end2, "offset", s.next, "truncated_bytes", end-end2, "reason", why2)
 		if err := s.f.Truncate(end2); err != nil {

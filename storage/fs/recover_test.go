@@ -60,6 +60,15 @@ func flipByte(t *testing.T, path string, pos int64) {
 
 // removeIndexFiles removes every index file of p, as after a crash before
 // the active segment's were written (and a loss of the others).
+// dropCheckpoint makes a closed log look as if its process crashed before
+// it ever wrote a checkpoint: recovery may then cut anywhere.
+func (f *fixture) dropCheckpoint(p storage.Partition) {
+	f.t.Helper()
+	if err := os.Remove(filepath.Join(f.partDir(p), checkpointName)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 func (f *fixture) removeIndexFiles(p storage.Partition, onlyLast bool) {
 	f.t.Helper()
 	for _, ext := range []string{extIndex, extTimeIndex} {
@@ -118,12 +127,8 @@ func TestRecoverTail(t *testing.T) {
 			return false
 		}},
 	} {
-		for _, crash := range []bool{false, true} {
-			name := tc.name + "/CleanClose"
-			if crash {
-				name = tc.name + "/NoIndexFiles"
-			}
-			t.Run(name, func(t *testing.T) {
+		for _, mode := range []string{"Crash", "CrashNoIndexFiles", "CleanClose"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				t.Parallel()
 				f := newFixture(t)
 				p := storage.Partition{Topic: "t"}
@@ -131,7 +136,10 @@ func TestRecoverTail(t *testing.T) {
 				all := appendN(t, l, 40, seq)
 				lastBase := l.NextOffset() - 1 - int64((len(all)-1)%3) // appendN's record counts
 				mustClose(t, l)
-				if crash {
+				if mode != "CleanClose" {
+					f.dropCheckpoint(p)
+				}
+				if mode == "CrashNoIndexFiles" {
 					f.removeIndexFiles(p, true)
 				}
 				path := f.lastSegment(p)
@@ -140,6 +148,20 @@ func TestRecoverTail(t *testing.T) {
 				want := all
 				if !tc.damage(t, path, lastPos, last) {
 					want = all[:len(all)-1]
+					if mode == "CleanClose" {
+						// Below the recovery point: media corruption,
+						// never cut off.
+						f.newStore()
+						size := fileSize(t, path)
+						_, err := f.st.Open(t.Context(), p, smallCfg)
+						if !errors.Is(err, storage.ErrCorrupt) {
+							t.Fatalf("open after damage below the checkpoint: %v, want ErrCorrupt", err)
+						}
+						if got := fileSize(t, path); got != size {
+							t.Fatalf("open cut the segment from %d to %d bytes", size, got)
+						}
+						return
+					}
 				}
 
 				f.newStore()
@@ -221,6 +243,7 @@ func TestRecoverTornClosedSegment(t *testing.T) {
 				}
 			}
 			mustClose(t, l)
+			f.dropCheckpoint(p)
 			path := filepath.Join(f.partDir(p), segs[1])
 			if err := os.Truncate(path, tc.cut(fileSize(t, path), ends)); err != nil {
 				t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/internal/fault"
+	"github.com/streamhouse/streamhouse/storage"
 )
 
 // File name extensions of a segment's three files.
@@ -189,12 +191,14 @@ func writeFileAtomic(path string, data []byte) error {
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("fs: sync directory: %w", err)
+		return fmt.Errorf("fs: sync directory: %w: %w", storage.ErrIO, err)
 	}
+	done := fault.Syncing(dir, true)
 	serr := d.Sync()
 	cerr := d.Close()
 	if err := errors.Join(serr, cerr); err != nil {
-		return fmt.Errorf("fs: sync directory %s: %w", dir, err)
+		return fmt.Errorf("fs: sync directory %s: %w: %w", dir, storage.ErrIO, err)
 	}
+	done()
 	return nil
 }

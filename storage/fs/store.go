@@ -34,6 +34,16 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives recovery reports; nil discards them.
 	Logger *slog.Logger
+	// NoSync turns fsync off: appends are visible to readers at once and
+	// Sync returns without waiting. Data reaches the disk when the kernel
+	// writes it back, at flush.messages and flush.ms, and at Close. For
+	// benchmarks and for users who accept losing recent writes on power
+	// loss.
+	NoSync bool
+	// CheckpointInterval is how often the checkpoints of logs that moved
+	// are written (Kafka's log.flush.offset.checkpoint.interval.ms).
+	// Zero: 60 s.
+	CheckpointInterval time.Duration
 }
 
 // Store keeps partition logs under one directory, as
@@ -42,10 +52,20 @@ type Store struct {
 	dir    string
 	now    func() time.Time
 	logger *slog.Logger
+	noSync bool
+	// clean: the last stop wrote the clean-shutdown marker.
+	clean bool
 
-	mu     sync.Mutex
-	logs   map[partKey]*Log // a nil value reserves the key while it is opened or deleted
-	closed bool
+	commit committer
+
+	mu        sync.Mutex
+	logs      map[partKey]*Log // a nil value reserves the key while it is opened or deleted
+	closed    bool
+	ckptQueue []*Log // logs that asked for an early checkpoint
+
+	ckptKick   chan struct{}
+	ckptQuit   chan struct{}
+	ckptExited chan struct{}
 }
 
 type partKey struct {
@@ -59,10 +79,14 @@ func New(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("fs: new store: %w", err)
 	}
 	st := &Store{
-		dir:    dir,
-		now:    opts.Now,
-		logger: opts.Logger,
-		logs:   make(map[partKey]*Log),
+		dir:        dir,
+		now:        opts.Now,
+		logger:     opts.Logger,
+		noSync:     opts.NoSync,
+		logs:       make(map[partKey]*Log),
+		ckptKick:   make(chan struct{}, 1),
+		ckptQuit:   make(chan struct{}),
+		ckptExited: make(chan struct{}),
 	}
 	if st.now == nil {
 		st.now = time.Now
@@ -70,6 +94,28 @@ func New(dir string, opts Options) (*Store, error) {
 	if st.logger == nil {
 		st.logger = slog.New(slog.DiscardHandler)
 	}
+	// The marker says the last stop closed every log (final fsyncs and
+	// checkpoints). It goes now, durably, so that a crash from here on is
+	// seen as one.
+	marker := filepath.Join(dir, cleanMarkerName)
+	switch err := os.Remove(marker); {
+	case err == nil:
+		st.clean = true
+		if err := syncDir(dir); err != nil {
+			return nil, err
+		}
+		st.logger.Info("storage: the last stop was clean")
+	case errors.Is(err, os.ErrNotExist):
+		st.logger.Info("storage: no clean-shutdown marker; each partition is checked from its checkpoint as it opens")
+	default:
+		return nil, fmt.Errorf("fs: new store: %w", err)
+	}
+	interval := opts.CheckpointInterval
+	if interval <= 0 {
+		interval = 60 * time.Second
+	}
+	st.commit.start()
+	go st.checkpointLoop(interval)
 	return st, nil
 }
 
@@ -120,11 +166,12 @@ func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage
 		segBytes:     min(cfg.SegmentBytes, math.MaxInt32),
 		segMs:        segMsDuration(cfg.SegmentMs),
 		interval:     int64(cfg.IndexIntervalBytes),
+		flushMsg:     flushMessages(cfg.FlushMessages),
+		flushMs:      flushDuration(cfg.FlushMs),
 		now:          st.now,
 		logger:       st.logger.With("topic", p.Topic, "partition", p.Partition),
 		parentsDirty: created,
 	}
-	l.sync.wake = make(chan struct{})
 	if err := l.recover(ctx); err != nil {
 		for _, s := range l.segs {
 			_ = s.f.Close()
@@ -143,11 +190,29 @@ func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage
 	}
 	l.active = a
 	l.hwSeg, l.hwPos = a, a.size
-	l.start.Store(l.segs[0].base)
+	l.durable = durablePoint{seg: a, pos: a.size, next: a.next}
+	l.durableNext.Store(a.next)
+	l.start.Store(max(l.segs[0].base, min(l.start.Load(), a.next)))
 	l.next.Store(a.next)
 	l.hw.Store(a.next)
 	l.size.Store(size)
 	return l, nil
+}
+
+// flushMessages and flushDuration read flush.messages and flush.ms: Kafka's
+// default (Long.MAX_VALUE) and anything not positive mean never.
+func flushMessages(n int64) int64 {
+	if n <= 0 || n == math.MaxInt64 {
+		return 0
+	}
+	return n
+}
+
+func flushDuration(ms int64) time.Duration {
+	if ms <= 0 || ms >= math.MaxInt64/int64(time.Millisecond) {
+		return 0
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // Delete implements storage.Store. The topic directory goes too when the
@@ -206,7 +271,17 @@ func (st *Store) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	close(st.ckptQuit)
+	<-st.ckptExited
+	st.commit.stop()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// Every log closed cleanly: fsynced, checkpointed.
+	if err := writeFileDurable(filepath.Join(st.dir, cleanMarkerName), nil); err != nil {
+		return fmt.Errorf("fs: close store: clean-shutdown marker: %w", err)
+	}
+	return nil
 }
 
 func (st *Store) reserveLocked(key partKey, op string) error {

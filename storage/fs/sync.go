@@ -7,123 +7,338 @@ import (
 	"os"
 	"sync"
 
+	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/storage"
 )
 
-// syncer coalesces concurrent Sync calls (group commit). Rounds run one at a
-// time. A caller is covered by the first round that starts after it
-// arrives: when none is running it starts one itself; otherwise it waits
-// for the running round to end, and then either finds that a later round
-// (started by another waiter) has covered it, or starts that round and
-// covers everyone who was waiting. One fsync thus serves every caller that
-// arrived while the previous one was in flight.
+// maxSyncWorkers bounds the fsyncs a commit round runs at once. Parallel
+// fsyncs of different files overlap in the device queue (2,000 files: 375
+// ms one by one, 160 ms 32 at a time on the development machine).
+const maxSyncWorkers = 32
+
+// committer is the store's group commit: one goroutine that runs rounds.
+// A round takes every log written since the previous round began, fsyncs
+// their new data (segments rolled since, the active segment, directories
+// that gained entries) in parallel, and then publishes each log's high
+// watermark up to what it made durable. Appends go on during a round; what
+// they add is the next round's. Sync waits for the round that covers it.
 //
-// A broker-wide write-ahead log will replace this; it is kept to the
-// smallest thing that is correct.
-type syncer struct {
-	mu          sync.Mutex
-	running     bool
-	started     uint64        // rounds started
-	done        uint64        // rounds finished
-	err         error         // result of the latest finished round
-	wake        chan struct{} // closed, and replaced, when a round finishes
-	waiting     int           // callers waiting on wake, for tests
-	beforeRound func()        // test hook: called at the start of each round
+// Thousands of partitions written at once cost one round, not one round
+// each; a round's fsyncs run side by side.
+type committer struct {
+	mu      sync.Mutex
+	queue   []*Log        // logs with work for the next round; Log.queued marks them
+	started uint64        // rounds started
+	done    uint64        // rounds finished
+	wake    chan struct{} // closed, and replaced, when a round finishes
+	waiting int           // Sync callers waiting on wake, for tests
+
+	// beforeRound is a test hook, called at the start of each round.
+	beforeRound func()
+
+	kick   chan struct{} // buffered 1: the queue is not empty
+	quit   chan struct{}
+	exited chan struct{}
+
+	// Round scratch, owned by the committer goroutine.
+	spare []*Log
+	jobs  []syncJob
+	items []syncItem
+	dirs  map[string]bool
+}
+
+// syncJob is one log's part of a round.
+type syncJob struct {
+	l      *Log
+	target durablePoint // what the round makes durable
+	skip   bool         // nothing to do, or the log failed or closed
+	mu     sync.Mutex
+	err    error
+}
+
+// syncItem is one fsync of a round: a file, or a directory by path.
+type syncItem struct {
+	f   *os.File
+	dir string
+	job int
+}
+
+// durablePoint is a batch boundary: the end of the batch before offset
+// next, at pos in the segment with base seg.
+type durablePoint struct {
+	seg  *segment
+	pos  int64
+	next int64
+}
+
+func (c *committer) start() {
+	c.wake = make(chan struct{})
+	c.kick = make(chan struct{}, 1)
+	c.quit = make(chan struct{})
+	c.exited = make(chan struct{})
+	go c.run()
+}
+
+func (c *committer) stop() {
+	close(c.quit)
+	<-c.exited
+}
+
+func (c *committer) run() {
+	defer close(c.exited)
+	for {
+		select {
+		case <-c.kick:
+			c.round()
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+// enqueue puts l in the next round.
+func (c *committer) enqueue(l *Log) {
+	c.mu.Lock()
+	c.enqueueLocked(l)
+	c.mu.Unlock()
+}
+
+func (c *committer) enqueueLocked(l *Log) {
+	if !l.queued {
+		l.queued = true
+		c.queue = append(c.queue, l)
+	}
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// commit puts l in the next round and waits until that round finished.
+func (c *committer) commit(ctx context.Context, l *Log) error {
+	c.mu.Lock()
+	c.enqueueLocked(l)
+	need := c.started + 1
+	for c.done < need {
+		wake := c.wake
+		c.waiting++
+		c.mu.Unlock()
+		select {
+		case <-wake:
+			c.mu.Lock()
+			c.waiting--
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.waiting--
+			c.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+	c.mu.Unlock()
+	return l.syncErr()
+}
+
+func (c *committer) round() {
+	c.mu.Lock()
+	logs := c.queue
+	c.queue = c.spare[:0]
+	if len(logs) == 0 {
+		c.spare = logs
+		c.mu.Unlock()
+		return
+	}
+	c.started++
+	round := c.started
+	for _, l := range logs {
+		l.queued = false
+	}
+	hook := c.beforeRound
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+
+	jobs := c.jobs[:0]
+	items := c.items[:0]
+	if c.dirs == nil {
+		c.dirs = make(map[string]bool)
+	}
+	dirs := c.dirs
+	clear(dirs)
+	for _, l := range logs {
+		jobs = append(jobs, syncJob{l: l})
+		j := &jobs[len(jobs)-1]
+		items = l.prepareSync(j, len(jobs)-1, items, dirs)
+	}
+	c.runItems(jobs, items)
+	fault.Crash("sync-before-ack")
+	for i := range jobs {
+		j := &jobs[i]
+		switch {
+		case j.skip:
+		case j.err != nil:
+			j.l.syncFailed(j.err)
+		default:
+			j.l.publish(j.target)
+		}
+	}
+
+	c.mu.Lock()
+	c.done = round
+	close(c.wake)
+	c.wake = make(chan struct{})
+	clear(logs)
+	c.spare = logs[:0]
+	c.mu.Unlock()
+	for i := range jobs {
+		jobs[i] = syncJob{}
+	}
+	clear(items)
+	c.jobs, c.items = jobs[:0], items[:0]
+}
+
+// runItems runs a round's fsyncs, in parallel when there are several.
+func (c *committer) runItems(jobs []syncJob, items []syncItem) {
+	do := func(it *syncItem) {
+		var err error
+		if it.f != nil {
+			err = syncFile(it.f)
+		} else {
+			err = syncDir(it.dir)
+		}
+		if err != nil {
+			j := &jobs[it.job]
+			j.mu.Lock()
+			if j.err == nil {
+				j.err = err
+			}
+			j.mu.Unlock()
+		}
+	}
+	workers := min(len(items), maxSyncWorkers)
+	if workers <= 1 {
+		for i := range items {
+			do(&items[i])
+		}
+		return
+	}
+	var next sync.Mutex
+	i := 0
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				next.Lock()
+				k := i
+				i++
+				next.Unlock()
+				if k >= len(items) {
+					return
+				}
+				do(&items[k])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// prepareSync takes l's part of a round under the appender lock: the files
+// and directories to fsync, and the point they make durable. The log's
+// directories (and, for a new partition, the topic directory and the
+// store's root) are shared between logs of a round through dirs.
+func (l *Log) prepareSync(j *syncJob, job int, items []syncItem, dirs map[string]bool) []syncItem {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.failed != nil {
+		j.skip = true
+		return items
+	}
+	l.unflushed = 0
+	if !l.dataDirty && len(l.unsynced) == 0 && !l.dirDirty && !l.parentsDirty {
+		j.skip = true
+		return items
+	}
+	for _, s := range l.unsynced {
+		items = append(items, syncItem{f: s.f, job: job})
+	}
+	items = append(items, syncItem{f: l.active.f, job: job})
+	addDir := func(d string) {
+		if !dirs[d] {
+			dirs[d] = true
+			items = append(items, syncItem{dir: d, job: job})
+		}
+	}
+	if l.dirDirty || l.parentsDirty {
+		addDir(l.dir)
+	}
+	if l.parentsDirty {
+		addDir(l.store.topicDir(l.part.Topic))
+		addDir(l.store.dir)
+	}
+	clear(l.unsynced)
+	l.unsynced = l.unsynced[:0]
+	l.dataDirty, l.dirDirty, l.parentsDirty = false, false, false
+	j.target = durablePoint{seg: l.active, pos: l.active.size, next: l.next.Load()}
+	return items
+}
+
+// publish makes what a round fsynced visible: the high watermark moves
+// (unless the store does not wait for fsync, when it moved at the append)
+// and watchers are signalled.
+func (l *Log) publish(p durablePoint) {
+	l.state.Lock()
+	if p.next > l.durable.next || l.durable.seg == nil {
+		l.durable = p
+		l.durableNext.Store(p.next)
+	}
+	moved := false
+	if !l.store.noSync && p.next > l.hw.Load() {
+		l.hwSeg, l.hwPos = p.seg, p.pos
+		l.hw.Store(p.next)
+		moved = true
+	}
+	l.state.Unlock()
+	if moved {
+		l.notify()
+	}
+	l.maybeCheckpoint()
 }
 
 // Sync implements storage.Log: it returns once every batch appended before
 // the call is on stable storage, with the directory entries of the files
-// that hold them.
+// that hold them, and the high watermark covers them. With Options.NoSync
+// it returns at once.
 func (l *Log) Sync(ctx context.Context) error {
-	s := &l.sync
-	s.mu.Lock()
-	need := s.started + 1
-	for {
-		if s.done >= need {
-			// Rounds finish in order and a failure is sticky, so the
-			// latest result speaks for round need too.
-			err := s.err
-			s.mu.Unlock()
+	if l.store.noSync || l.durableNext.Load() >= l.next.Load() {
+		if err := l.syncErr(); err != nil {
 			return err
 		}
-		if !s.running {
-			s.running = true
-			s.started++
-			round := s.started
-			hook := s.beforeRound
-			s.mu.Unlock()
-
-			if hook != nil {
-				hook()
-			}
-			err := l.syncRound()
-
-			s.mu.Lock()
-			s.running = false
-			s.done, s.err = round, err
-			close(s.wake)
-			s.wake = make(chan struct{})
-			continue
+		l.state.RLock()
+		closed := l.closed
+		l.state.RUnlock()
+		if closed {
+			return fmt.Errorf("fs: sync %s: %w", l.dir, storage.ErrClosed)
 		}
-		wake := s.wake
-		s.waiting++
-		s.mu.Unlock()
-		select {
-		case <-wake:
-			s.mu.Lock()
-			s.waiting--
-		case <-ctx.Done():
-			s.mu.Lock()
-			s.waiting--
-			s.mu.Unlock()
-			return ctx.Err()
-		}
-	}
-}
-
-// syncRound fsyncs the segments rolled since the last round, the active
-// segment and, after a file was created, the directory. It holds the
-// appender lock only to take that list, so appends go on during the fsync;
-// what they add is covered by the next round.
-func (l *Log) syncRound() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return fmt.Errorf("fs: sync %s: %w", l.dir, storage.ErrClosed)
-	}
-	if l.failed != nil {
-		err := l.failed
-		l.mu.Unlock()
-		return err
-	}
-	if !l.dataDirty && len(l.unsynced) == 0 && !l.dirDirty && !l.parentsDirty {
-		// Everything written was taken by an earlier round, which
-		// succeeded: a failure would have stuck.
-		l.mu.Unlock()
 		return nil
 	}
-	l.dataDirty = false
-	files := l.syncFiles[:0]
-	for _, s := range l.unsynced {
-		files = append(files, s.f)
-	}
-	files = append(files, l.active.f)
-	clear(l.unsynced)
-	l.unsynced = l.unsynced[:0]
-	dir, parents := l.dirDirty, l.parentsDirty
-	l.dirDirty, l.parentsDirty = false, false
-	l.syncFiles = files
-	l.mu.Unlock()
+	return l.store.commit.commit(ctx, l)
+}
 
-	for _, f := range files {
-		if err := f.Sync(); err != nil {
-			return l.syncFailed(fmt.Errorf("fs: sync %s: %w", f.Name(), err))
-		}
+// flush fsyncs l whatever the store's mode: flush.messages and flush.ms.
+func (l *Log) flush(ctx context.Context) error {
+	return l.store.commit.commit(ctx, l)
+}
+
+// syncErr is what a Sync that found its round done returns: the sticky
+// failure, or ErrClosed when the log was closed under it.
+func (l *Log) syncErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed != nil {
+		return l.failed
 	}
-	if dir || parents {
-		if err := l.syncDirs(parents); err != nil {
-			return l.syncFailed(err)
-		}
+	if l.closed && l.durableNext.Load() < l.next.Load() {
+		return fmt.Errorf("fs: sync %s: %w", l.dir, storage.ErrClosed)
 	}
 	return nil
 }
@@ -132,14 +347,14 @@ func (l *Log) syncRound() error {
 // may have dropped the dirty pages, and a later fsync that succeeds proves
 // nothing about them. A file closed under the round by Close is not a
 // failure of the data.
-func (l *Log) syncFailed(err error) error {
+func (l *Log) syncFailed(err error) {
 	if errors.Is(err, os.ErrClosed) {
-		return fmt.Errorf("fs: sync %s: %w", l.dir, storage.ErrClosed)
+		return
 	}
 	l.mu.Lock()
 	if l.failed == nil {
 		l.failed = err
+		l.logger.Error("fsync failed; the partition is offline until the broker restarts", "err", err)
 	}
 	l.mu.Unlock()
-	return err
 }

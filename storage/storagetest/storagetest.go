@@ -107,6 +107,8 @@ var cases = []testCase{
 	{"Sync", testSync},
 	{"ConcurrentAppendAndRead", testConcurrent},
 	{"Delete", testDelete},
+	{"DeleteRecords", testDeleteRecords},
+	{"Retain", testRetain},
 	{"PartitionsAreIndependent", testIndependent},
 }
 
@@ -164,6 +166,10 @@ func appendAll(t *testing.T, l storage.Log, bs ...[]byte) []stored {
 			t.Fatalf("Size after append = %d, want %d", got, size+int64(len(b)))
 		}
 		out = append(out, stored{base: base, last: h.LastOffset(), ts: h.MaxTimestamp, b: bytes.Clone(b)})
+	}
+	// The high watermark covers the batches once they are durable.
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatalf("sync after appends: %v", err)
 	}
 	return out
 }

@@ -339,6 +339,11 @@ func testConcurrent(t *testing.T, h *harness) {
 		}
 	})
 	wg.Wait()
+	// Everything appended becomes readable once durable; the tailing
+	// reader then catches up before it stops.
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	close(done)
 	rwg.Wait()
 	close(errc)

@@ -1,0 +1,247 @@
+package fs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/streamhouse/streamhouse/internal/fault"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+const (
+	checkpointName   = "checkpoint"
+	checkpointMagic  = "streamhouse-checkpoint 1"
+	cleanMarkerName  = ".clean-shutdown"
+	checkpointEveryB = 64 << 20 // durable bytes that trigger a checkpoint early
+)
+
+// checkpoint is what <partition>/checkpoint records:
+//
+//	streamhouse-checkpoint 1
+//	recovery-point <offset> <segment base> <position>
+//	log-start-offset <offset>
+//
+// The recovery point is a batch boundary below which everything was
+// fsynced: recovery checks only what follows it, and damage below it is
+// media corruption, never a torn write. The file is replaced whole (a
+// temporary file, fsync, rename, directory fsync).
+type checkpoint struct {
+	next, segBase, pos int64
+	start              int64
+}
+
+func (c checkpoint) encode() []byte {
+	return fmt.Appendf(nil, "%s\nrecovery-point %d %d %d\nlog-start-offset %d\n",
+		checkpointMagic, c.next, c.segBase, c.pos, c.start)
+}
+
+func parseCheckpoint(b []byte) (checkpoint, error) {
+	var c checkpoint
+	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+	if len(lines) != 3 || string(lines[0]) != checkpointMagic {
+		return c, errors.New("not a version 1 checkpoint")
+	}
+	nums := func(line []byte, key string, n int) ([]int64, error) {
+		f := bytes.Fields(line)
+		if len(f) != n+1 || string(f[0]) != key {
+			return nil, fmt.Errorf("want %q and %d numbers, got %q", key, n, line)
+		}
+		out := make([]int64, n)
+		for i := range n {
+			v, err := strconv.ParseInt(string(f[i+1]), 10, 64)
+			if err != nil || v < 0 {
+				return nil, fmt.Errorf("%s: bad number %q", key, f[i+1])
+			}
+			out[i] = v
+		}
+		return out, nil
+	}
+	rp, err := nums(lines[1], "recovery-point", 3)
+	if err != nil {
+		return c, err
+	}
+	st, err := nums(lines[2], "log-start-offset", 1)
+	if err != nil {
+		return c, err
+	}
+	c.next, c.segBase, c.pos, c.start = rp[0], rp[1], rp[2], st[0]
+	if c.pos > 0 && c.next <= c.segBase || c.next < c.segBase {
+		return c, fmt.Errorf("recovery point %d inconsistent with segment %d position %d", c.next, c.segBase, c.pos)
+	}
+	return c, nil
+}
+
+// readCheckpoint returns the partition's checkpoint; ok is false when there
+// is none or it cannot be used (which is logged).
+func (l *Log) readCheckpoint() (c checkpoint, ok bool, _ error) {
+	b, err := os.ReadFile(filepath.Join(l.dir, checkpointName))
+	if errors.Is(err, os.ErrNotExist) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("fs: open %s: read checkpoint: %w: %w", l.dir, storage.ErrIO, err)
+	}
+	c, err = parseCheckpoint(b)
+	if err != nil {
+		l.logger.Warn("checkpoint unusable; recovering the whole log", "err", err)
+		return c, false, nil
+	}
+	return c, true, nil
+}
+
+// checkpointer is a log's checkpoint bookkeeping.
+type checkpointer struct {
+	written checkpoint // the last one written
+	wrote   bool
+	pending bool // queued with the store's checkpoint loop; guarded by Log.state
+}
+
+// writeCheckpoint records the durable point and the log start offset, and
+// the active segment's indexes up to the durable point so that recovery
+// scans only what follows it. Caller holds l.mu, which keeps rolls (which
+// write index files too) out.
+func (l *Log) writeCheckpoint() error {
+	l.state.RLock()
+	d := l.durable
+	c := checkpoint{next: d.next, start: l.start.Load()}
+	var idx, tidx []byte
+	if d.seg != nil {
+		c.segBase, c.pos = d.seg.base, d.pos
+		if d.seg == l.segs[len(l.segs)-1] && !l.closed {
+			idx, tidx = durableIndexes(d)
+		}
+	}
+	l.state.RUnlock()
+	if l.ckpt.wrote && c == l.ckpt.written {
+		return nil
+	}
+	if idx != nil || tidx != nil {
+		// Hints, checked before use: no fsync.
+		if err := errors.Join(writeFileAtomic(d.seg.sidePath(extIndex), idx),
+			writeFileAtomic(d.seg.sidePath(extTimeIndex), tidx)); err != nil {
+			l.logger.Warn("writing index files at a checkpoint failed", "err", err)
+		}
+	}
+	if err := writeFileDurable(filepath.Join(l.dir, checkpointName), c.encode()); err != nil {
+		return err
+	}
+	l.ckpt.written, l.ckpt.wrote = c, true
+	return nil
+}
+
+// durableIndexes copies the index entries of the active segment that point
+// below the durable point. Caller holds state.
+func durableIndexes(d durablePoint) (idx, tidx []byte) {
+	s := d.seg
+	n := len(s.index) / indexEntrySize
+	for n > 0 {
+		if _, pos := indexEntry(s.index, n-1); int64(pos) < d.pos {
+			break
+		}
+		n--
+	}
+	idx = append([]byte{}, s.index[:n*indexEntrySize]...)
+	m := len(s.tindex) / timeIndexEntrySize
+	for m > 0 {
+		if _, rel := timeEntry(s.tindex, m-1); s.base+int64(rel) < d.next {
+			break
+		}
+		m--
+	}
+	tidx = append([]byte{}, s.tindex[:m*timeIndexEntrySize]...)
+	return idx, tidx
+}
+
+// maybeCheckpoint asks the store's checkpoint loop for an early checkpoint
+// once much has been made durable since the last, so that a restart after a
+// crash scans little.
+func (l *Log) maybeCheckpoint() {
+	l.state.Lock()
+	d := l.durable
+	due := !l.ckpt.pending && d.seg != nil &&
+		(d.seg.base != l.ckpt.written.segBase || d.pos-l.ckpt.written.pos >= checkpointEveryB)
+	if due {
+		l.ckpt.pending = true
+	}
+	l.state.Unlock()
+	if due {
+		l.store.checkpointSoon(l)
+	}
+}
+
+// writeFileDurable replaces path with data: a temporary file, fsync,
+// rename, fsync of the directory.
+func writeFileDurable(path string, data []byte) error {
+	tmp := path + extTmp
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("fs: write %s: %w: %w", path, storage.ErrIO, err)
+	}
+	_, werr := f.Write(data)
+	serr := syncFile(f)
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("fs: write %s: %w: %w", path, storage.ErrIO, err)
+	}
+	fault.Crash("checkpoint")
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("fs: write %s: %w: %w", path, storage.ErrIO, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// checkpointLoop writes the checkpoints of logs whose durable point moved,
+// every interval, and early for logs that asked (maybeCheckpoint).
+func (st *Store) checkpointLoop(interval time.Duration) {
+	defer close(st.ckptExited)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		var logs []*Log
+		select {
+		case <-st.ckptQuit:
+			return
+		case <-tick.C:
+			st.mu.Lock()
+			for _, l := range st.logs {
+				if l != nil {
+					logs = append(logs, l)
+				}
+			}
+			st.mu.Unlock()
+		case <-st.ckptKick:
+			st.mu.Lock()
+			logs, st.ckptQueue = st.ckptQueue, nil
+			st.mu.Unlock()
+		}
+		for _, l := range logs {
+			l.mu.Lock()
+			l.state.Lock()
+			l.ckpt.pending = false
+			l.state.Unlock()
+			if !l.closed && l.failed == nil {
+				if err := l.writeCheckpoint(); err != nil {
+					l.logger.Warn("writing the checkpoint failed; a restart after a crash will scan more", "err", err)
+				}
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+func (st *Store) checkpointSoon(l *Log) {
+	st.mu.Lock()
+	st.ckptQueue = append(st.ckptQueue, l)
+	st.mu.Unlock()
+	select {
+	case st.ckptKick <- struct{}{}:
+	default:
+	}
+}
