@@ -14,5 +14,6 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.CreateTopics):    s.handleCreateTopics,
 		int16(kmsg.DeleteTopics):    s.handleDeleteTopics,
 		int16(kmsg.DescribeConfigs): s.handleDescribeConfigs,
+		int16(kmsg.DeleteRecords):   s.handleDeleteRecords,
 	}
 }

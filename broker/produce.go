@@ -88,6 +88,8 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 			default:
 				if p = t.partition(rp.Partition); p == nil {
 					err = kerr.UnknownTopicOrPartition
+				} else if p.offline != nil {
+					err = p.offline
 				}
 			}
 			if err == nil {

@@ -78,6 +78,7 @@ type Server struct {
 	closed    bool
 
 	connWG sync.WaitGroup // one per connection goroutine
+	bg     sync.WaitGroup // background loops (retention)
 	stats  Stats
 }
 
@@ -141,6 +142,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.topics.closeAll()
 		return nil, err
 	}
+	s.bg.Add(1)
+	go s.retentionLoop()
 	return s, nil
 }
 
@@ -300,6 +303,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
+	s.bg.Wait()
 	if cerr := s.topics.closeAll(); cerr != nil && err == nil {
 		err = cerr
 	}

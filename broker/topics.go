@@ -25,7 +25,11 @@ type topic struct {
 // partition is one partition of a topic.
 type partition struct {
 	index int32
-	log   storage.Log
+	log   storage.Log // nil when offline
+	// offline is why the log could not be opened (corrupt data below its
+	// recovery point): requests for the partition get
+	// KAFKA_STORAGE_ERROR until an operator repairs it and restarts.
+	offline error
 }
 
 func (t *topic) partition(p int32) *partition {
@@ -86,6 +90,12 @@ func (ts *topics) open(ctx context.Context, mt meta.Topic) (*topic, error) {
 	lc := logConfig(t.cfg)
 	for i := int32(0); i < mt.Partitions; i++ {
 		l, err := ts.s.cfg.Store.Open(ctx, storage.Partition{Topic: mt.Name, TopicID: mt.ID, Partition: i}, lc)
+		if errors.Is(err, storage.ErrCorrupt) {
+			ts.s.log.Error("PARTITION OFFLINE: corrupt data below the recovery point; it answers KAFKA_STORAGE_ERROR until its files are repaired or restored and the broker restarted",
+				"topic", mt.Name, "partition", i, "err", err)
+			t.parts = append(t.parts, &partition{index: i, offline: err})
+			continue
+		}
 		if err != nil {
 			closeLogs(t.parts)
 			return nil, fmt.Errorf("broker: open %s-%d: %w", mt.Name, i, err)
@@ -100,12 +110,17 @@ func logConfig(c config.Topic) storage.LogConfig {
 		SegmentBytes:       int64(c.SegmentBytes),
 		SegmentMs:          c.SegmentMs,
 		IndexIntervalBytes: c.IndexIntervalBytes,
+		FlushMessages:      c.FlushMessages,
+		FlushMs:            c.FlushMs,
 	}
 }
 
 func closeLogs(ps []*partition) error {
 	var errs []error
 	for _, p := range ps {
+		if p.log == nil {
+			continue
+		}
 		if err := p.log.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
 			errs = append(errs, err)
 		}

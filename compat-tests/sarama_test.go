@@ -975,6 +975,9 @@ func TestSaramaClientMetadata(t *testing.T) {
 		t.Run("offsets", func(t *testing.T) {
 			pc := saramaConfig(v)
 			pc.Producer.Partitioner = sarama.NewManualPartitioner
+			// acks=all: answered once the records are below the high
+			// watermark, which acks=1 does not wait for.
+			pc.Producer.RequiredAcks = sarama.WaitForAll
 			p := newSaramaSyncProducer(t, b.Addr(), pc)
 			var msgs []*sarama.ProducerMessage
 			for i := range 25 {
@@ -1005,6 +1008,7 @@ func TestSaramaClientMetadata(t *testing.T) {
 				pc := saramaConfig(v)
 				pc.Producer.Compression = codec
 				pc.Producer.Partitioner = sarama.NewManualPartitioner
+				pc.Producer.RequiredAcks = sarama.WaitForAll   // fetched at once below
 				pc.Producer.Flush.Messages = 10                // one batch per SendMessages
 				pc.Producer.Flush.Frequency = 10 * time.Second // required with Messages; never reached
 				p := newSaramaSyncProducer(t, b.Addr(), pc)

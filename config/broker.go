@@ -66,6 +66,11 @@ var brokerDefs = [...]Def{
 		Doc:      `The maximum time in ms that a message in any topic is kept in memory before flushed to disk. If not set, the value in log.flush.scheduler.interval.ms is used`,
 	},
 	{
+		Name: "log.flush.offset.checkpoint.interval.ms", Type: TypeInt, Default: ptr("60000"), ReadOnly: true,
+		check: atLeast(0),
+		Doc:   `The frequency with which we update the persistent record of the last flush which acts as the log recovery point.`,
+	},
+	{
 		Name: "log.index.interval.bytes", Type: TypeInt, Default: ptr("4096"),
 		check: atLeast(0),
 		Doc:   `The interval with which we add an entry to the offset index.`,
@@ -439,6 +444,13 @@ func (b *Broker) LogRollMs() int64 {
 		return v.(int64)
 	}
 	return int64(get[int32](b, "log.roll.hours")) * 60 * 60 * 1000
+}
+
+// LogFlushOffsetCheckpointIntervalMs is
+// log.flush.offset.checkpoint.interval.ms: how often each partition's
+// recovery point is checkpointed.
+func (b *Broker) LogFlushOffsetCheckpointIntervalMs() int32 {
+	return get[int32](b, "log.flush.offset.checkpoint.interval.ms")
 }
 
 // LogRetentionCheckIntervalMs is log.retention.check.interval.ms: how often

@@ -28,6 +28,7 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.ApiVersions), Min: 0, Max: 5},
 		{Key: int16(kmsg.CreateTopics), Min: 2, Max: 7},
 		{Key: int16(kmsg.DeleteTopics), Min: 1, Max: 6},
+		{Key: int16(kmsg.DeleteRecords), Min: 0, Max: 2},
 		{Key: int16(kmsg.DescribeConfigs), Min: 1, Max: 4},
 	}
 }

@@ -32,6 +32,8 @@ type Options struct {
 	// Logger receives the broker's logs. Nil: logs go to t.Log when
 	// STREAMHOUSE_TEST_LOG is set, and are discarded otherwise.
 	Logger *slog.Logger
+	// NoSync runs the storage without fsync (streamhouse --fsync=false).
+	NoSync bool
 }
 
 // Broker is a running broker.
@@ -84,7 +86,11 @@ func (b *Broker) start(addr string) {
 	if err != nil {
 		t.Fatalf("brokertest: catalog: %v", err)
 	}
-	b.store, err = fs.New(filepath.Join(b.opts.Dir, "storage"), fs.Options{Logger: b.opts.Logger})
+	b.store, err = fs.New(filepath.Join(b.opts.Dir, "storage"), fs.Options{
+		Logger:             b.opts.Logger,
+		NoSync:             b.opts.NoSync,
+		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
+	})
 	if err != nil {
 		t.Fatalf("brokertest: store: %v", err)
 	}

@@ -48,6 +48,7 @@ type options struct {
 	logLevel       string
 	logFormat      string
 	shutdownWait   time.Duration
+	fsync          bool
 	settings       map[string]string
 }
 
@@ -77,6 +78,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	str(&o.logFormat, "log-format", "text", "text or json")
 	fset.DurationVar(&o.shutdownWait, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (env "+envName("shutdown-timeout")+")")
+	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
 
 	defs := config.BrokerDefs()
 	for _, d := range defs {
@@ -185,7 +187,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer catalog.Close()
-	store, err := fs.New(filepath.Join(o.dataDir, "storage"), fs.Options{Logger: log})
+	store, err := fs.New(filepath.Join(o.dataDir, "storage"), fs.Options{
+		Logger:             log,
+		NoSync:             !o.fsync,
+		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
+	})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+// retentionLoop applies each topic's retention.ms and retention.bytes to
+// its partitions every log.retention.check.interval.ms, as Kafka's log
+// manager does, until Shutdown. Topics whose cleanup.policy does not
+// include delete keep everything.
+func (s *Server) retentionLoop() {
+	defer s.bg.Done()
+	every := time.Duration(s.cfg.Settings.LogRetentionCheckIntervalMs()) * time.Millisecond
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.shutdown:
+			return
+		case <-tick.C:
+			s.applyRetention(context.Background())
+		}
+	}
+}
+
+func (s *Server) applyRetention(ctx context.Context) {
+	now := s.now()
+	for _, t := range s.topics.all() {
+		if !t.cfg.CleanupDelete || t.cfg.RetentionMs < 0 && t.cfg.RetentionBytes < 0 {
+			continue
+		}
+		p := storage.RetentionPolicy{Now: now, Ms: t.cfg.RetentionMs, Bytes: t.cfg.RetentionBytes}
+		for _, part := range t.parts {
+			if part.log == nil {
+				continue
+			}
+			select {
+			case <-s.shutdown:
+				return
+			default:
+			}
+			// The log reports what it deleted.
+			if _, err := part.log.Retain(ctx, p); err != nil && !errors.Is(err, storage.ErrClosed) {
+				s.log.Warn("retention failed", "topic", t.Name, "partition", part.index, "err", err)
+			}
+		}
+	}
+}
