@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,15 +24,27 @@ const (
 	ioBufSize    = 64 << 10
 )
 
-// conn is one client connection. Requests are read, handled and answered
-// one at a time, in order, as Kafka does (it mutes a connection while a
-// request is in flight); reading the next frame overlaps with nothing, so
-// the frame buffer can be reused and record bytes never copied.
+// conn is one client connection. Requests are read and handled one at a
+// time, in order, and answered in order, as Kafka does (it mutes a
+// connection while a request is in flight). The one overlap: a produce
+// that waits for its fsync (request.after) hands its response to the
+// connection's writer goroutine, and the reader goes on with the next
+// request if that is a produce as well; anything else waits until the
+// writer has answered everything before it. A handler is done with the
+// frame when it returns, so the frame buffer is reused and record bytes are
+// never copied.
 type conn struct {
 	s  *Server
 	nc net.Conn
 	br *bufio.Reader
-	bw *bufio.Writer
+	bw *bufio.Writer // the reader's until a response is deferred, then the writer's until it drains
+
+	// Deferred responses, answered in order by the writer goroutine.
+	deferred chan deferredResp
+	pmu      sync.Mutex
+	pending  int        // responses handed to the writer and not yet written
+	drained  *sync.Cond // signalled when pending drops to 0
+	werr     error      // the writer's write error, guarded by pmu
 
 	remote string
 	// stopping is set by Shutdown; the read loop exits before reading the
@@ -42,14 +55,92 @@ type conn struct {
 	clientSoftware string
 }
 
+// maxDeferred is how many produce responses may wait for their fsync on
+// one connection before the reader stops reading.
+const maxDeferred = 8
+
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{
-		s:      s,
-		nc:     nc,
-		br:     bufio.NewReaderSize(nc, ioBufSize),
-		bw:     bufio.NewWriterSize(nc, ioBufSize),
-		remote: nc.RemoteAddr().String(),
+	c := &conn{
+		s:        s,
+		nc:       nc,
+		br:       bufio.NewReaderSize(nc, ioBufSize),
+		bw:       bufio.NewWriterSize(nc, ioBufSize),
+		remote:   nc.RemoteAddr().String(),
+		deferred: make(chan deferredResp, maxDeferred),
 	}
+	c.drained = sync.NewCond(&c.pmu)
+	return c
+}
+
+// writeDeferred is the writer goroutine: it waits for each deferred
+// response's after and writes it, in order.
+func (c *conn) writeDeferred(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	var out []byte
+	for d := range c.deferred {
+		if !c.runAfter(ctx, d.after) {
+			c.pmu.Lock()
+			if c.werr == nil {
+				c.werr = errors.New("panic in a deferred handler")
+				c.nc.Close()
+			}
+			c.pending--
+			if c.pending == 0 {
+				c.drained.Broadcast()
+			}
+			c.pmu.Unlock()
+			continue
+		}
+		d.resp.SetVersion(d.version)
+		out = protocol.AppendResponse(out[:0], d.corr, d.resp)
+		c.pmu.Lock()
+		err := c.werr
+		c.pmu.Unlock()
+		if err == nil {
+			if _, err = c.bw.Write(out); err == nil && len(c.deferred) == 0 {
+				err = c.bw.Flush()
+			}
+		}
+		c.pmu.Lock()
+		if err != nil && c.werr == nil {
+			c.werr = err
+			c.nc.Close() // the reader sees it and ends
+		}
+		c.pending--
+		if c.pending == 0 {
+			c.drained.Broadcast()
+		}
+		c.pmu.Unlock()
+		if cap(out) > keepOutBuf {
+			out = nil
+		}
+	}
+}
+
+// runAfter runs a deferred handler's tail; a panic there is treated as one
+// in a handler (logged, counted, the connection closed) and reported false.
+func (c *conn) runAfter(ctx context.Context, after func(context.Context)) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.s.stats.Panics.Add(1)
+			c.s.log.Error("panic serving connection; closing it", "remote", c.remote,
+				"client", c.clientSoftware, "panic", v, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	after(ctx)
+	return true
+}
+
+// drain waits until the writer has answered every deferred response, and
+// returns its write error if it had one.
+func (c *conn) drain() error {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	for c.pending > 0 {
+		c.drained.Wait()
+	}
+	return c.werr
 }
 
 // stopReading makes the connection finish the request in hand and close.
@@ -64,6 +155,18 @@ type request struct {
 	conn   *conn
 	header protocol.Header
 	kreq   kmsg.Request
+	// after, when a handler sets it, runs before the response is written
+	// and may change it; the connection goes on reading meanwhile (see
+	// conn). It must not touch the request's bytes.
+	after func(ctx context.Context)
+}
+
+// deferredResp is a response whose handler set request.after.
+type deferredResp struct {
+	corr    int32
+	version int16
+	resp    kmsg.Response
+	after   func(ctx context.Context)
 }
 
 // handler serves one API. It returns the response, or nil for none (a
@@ -89,18 +192,53 @@ func (c *conn) serve() {
 		return
 	}
 
+	wdone := make(chan struct{})
+	go c.writeDeferred(ctx, wdone)
+	defer func() {
+		close(c.deferred)
+		<-wdone
+	}()
+
 	var frame, out []byte
 	for !c.stopping.Load() {
 		var err error
 		frame, err = protocol.ReadFrame(c.br, s.cfg.MaxRequestSize, frame)
 		if err != nil {
+			c.drain()
 			c.readFailed(err)
 			return
 		}
-		out, err = c.handle(ctx, frame, out[:0])
+		// Only a produce may overtake the writer's answers.
+		if key, ok := protocol.FrameKey(frame); !ok || key != int16(kmsg.Produce) {
+			if err := c.drain(); err != nil {
+				c.logClose("write failed", err)
+				return
+			}
+		}
+		c.pmu.Lock()
+		busy := c.pending > 0
+		c.pmu.Unlock()
+		var d *deferredResp
+		out, d, err = c.handle(ctx, frame, out[:0], busy)
 		if err != nil {
+			c.drain()
 			c.logClose("closing connection", err)
 			return
+		}
+		if d != nil {
+			if !busy && c.bw.Buffered() > 0 {
+				// Answers the reader wrote go out before the writer
+				// owns bw.
+				if err := c.bw.Flush(); err != nil {
+					c.logClose("write failed", err)
+					return
+				}
+			}
+			c.pmu.Lock()
+			c.pending++
+			c.pmu.Unlock()
+			c.deferred <- *d
+			continue
 		}
 		if len(out) > 0 {
 			if _, err := c.bw.Write(out); err != nil {
@@ -123,7 +261,9 @@ func (c *conn) serve() {
 			out = nil
 		}
 	}
-	c.bw.Flush()
+	if err := c.drain(); err == nil {
+		c.bw.Flush()
+	}
 }
 
 func (c *conn) readFailed(err error) {
@@ -144,8 +284,10 @@ func (c *conn) logClose(msg string, err error) {
 }
 
 // handle parses one frame, runs its handler and appends the framed response
-// (if any) to out.
-func (c *conn) handle(ctx context.Context, frame, out []byte) ([]byte, error) {
+// (if any) to out, or returns it deferred when the handler set
+// request.after, or when busy (the writer holds earlier answers; a
+// response without after then goes through the writer too, in order).
+func (c *conn) handle(ctx context.Context, frame, out []byte, busy bool) ([]byte, *deferredResp, error) {
 	s := c.s
 	h, kreq, err := protocol.ParseRequest(frame, s.table)
 	if err != nil {
@@ -160,19 +302,27 @@ func (c *conn) handle(ctx context.Context, frame, out []byte) ([]byte, error) {
 			k := kmsg.NewApiVersionsResponseApiKey()
 			k.ApiKey, k.MinVersion, k.MaxVersion = h.Key, uv.Min, uv.Max
 			resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{k}
-			return protocol.AppendResponse(out, h.CorrelationID, resp), nil
+			return protocol.AppendResponse(out, h.CorrelationID, resp), nil, nil
 		}
-		return out, err
+		return out, nil, err
 	}
 	s.stats.Requests.Add(1)
 	fn := s.handlers[h.Key] // present: ParseRequest checked the table
-	resp, err := fn(ctx, &request{conn: c, header: h, kreq: kreq})
+	r := &request{conn: c, header: h, kreq: kreq}
+	resp, err := fn(ctx, r)
 	if err != nil {
-		return out, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.Key), h.Version, err)
+		return out, nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.Key), h.Version, err)
 	}
 	if resp == nil {
-		return out, nil
+		return out, nil, nil
+	}
+	if r.after != nil || busy {
+		after := r.after
+		if after == nil {
+			after = func(context.Context) {}
+		}
+		return out, &deferredResp{corr: h.CorrelationID, version: h.Version, resp: resp, after: after}, nil
 	}
 	resp.SetVersion(h.Version)
-	return protocol.AppendResponse(out, h.CorrelationID, resp), nil
+	return protocol.AppendResponse(out, h.CorrelationID, resp), nil, nil
 }

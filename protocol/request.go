@@ -43,6 +43,15 @@ func (e *UnsupportedVersionError) Error() string {
 	return fmt.Sprintf("protocol: %s v%d not served (v%d-v%d are)", kmsg.NameForKey(e.Header.Key), e.Header.Version, e.Min, e.Max)
 }
 
+// FrameKey returns the API key of a frame (without its size prefix)
+// without parsing it; ok is false when the frame is too short to hold one.
+func FrameKey(frame []byte) (key int16, ok bool) {
+	if len(frame) < 2 {
+		return 0, false
+	}
+	return int16(binary.BigEndian.Uint16(frame)), true
+}
+
 // ParseRequest parses a frame (without its size prefix) into its header and
 // decoded body. Only versions in t are decoded. The body may hold slices of
 // frame (record batches are never copied); strings are copied.

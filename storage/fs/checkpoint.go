@@ -94,7 +94,8 @@ func (l *Log) readCheckpoint() (c checkpoint, ok bool, _ error) {
 	return c, true, nil
 }
 
-// checkpointer is a log's checkpoint bookkeeping.
+// checkpointer is a log's checkpoint bookkeeping, guarded by Log.state
+// (written and wrote also by Log.mu, held by every writer).
 type checkpointer struct {
 	written checkpoint // the last one written
 	wrote   bool
@@ -130,7 +131,10 @@ func (l *Log) writeCheckpoint() error {
 	if err := writeFileDurable(filepath.Join(l.dir, checkpointName), c.encode()); err != nil {
 		return err
 	}
+	// Written holding mu and state, so either lock reads it.
+	l.state.Lock()
 	l.ckpt.written, l.ckpt.wrote = c, true
+	l.state.Unlock()
 	return nil
 }
 

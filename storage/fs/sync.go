@@ -114,24 +114,43 @@ func (c *committer) enqueueLocked(l *Log) {
 	}
 }
 
-// commit puts l in the next round and waits until that round finished.
+// commit puts l in the next round and waits until what was appended to l
+// before the call is durable: usually the next round, sometimes the one
+// running already (it prepares each log after it starts, so it may have
+// taken the appends). It returns early when the log fails or closes.
 func (c *committer) commit(ctx context.Context, l *Log) error {
+	target := l.next.Load()
 	c.mu.Lock()
 	c.enqueueLocked(l)
-	need := c.started + 1
-	for c.done < need {
+	for l.durableNext.Load() < target {
 		wake := c.wake
 		c.waiting++
 		c.mu.Unlock()
 		select {
 		case <-wake:
-			c.mu.Lock()
-			c.waiting--
 		case <-ctx.Done():
 			c.mu.Lock()
 			c.waiting--
 			c.mu.Unlock()
 			return ctx.Err()
+		}
+		if l.durableNext.Load() < target {
+			// A round went by without covering l: it failed or closed
+			// (prepareSync skips such logs), or it was not in it.
+			l.mu.Lock()
+			stuck := l.closed || l.failed != nil
+			l.mu.Unlock()
+			if stuck {
+				c.mu.Lock()
+				c.waiting--
+				c.mu.Unlock()
+				return l.syncErr()
+			}
+		}
+		c.mu.Lock()
+		c.waiting--
+		if l.durableNext.Load() < target {
+			c.enqueueLocked(l)
 		}
 	}
 	c.mu.Unlock()

@@ -1,0 +1,180 @@
+package compattests
+
+// Benchmarks of the durability issue: produce throughput with acks=all and
+// fsync against the same without fsync, many partitions, and restart time
+// after kill -9. Client and broker share this machine's cores.
+//
+//	go test ./compat-tests -run x -bench . -benchtime 200000x
+
+import (
+	"context"
+	bin "encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/broker/brokertest"
+)
+
+// benchProduce produces b.N records of size bytes round-robin over the
+// topic's partitions and reports MB/s and records/s.
+func benchProduce(b *testing.B, addr, topic string, size int, acks kgo.Acks, opts ...kgo.Opt) {
+	b.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.DisableIdempotentWrite(),
+		kgo.RequiredAcks(acks),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.ProducerBatchMaxBytes(1 << 20),
+		kgo.MaxBufferedRecords(200_000),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		// What an idempotent producer uses; without idempotence kgo sends one
+		// request at a time unless told.
+		kgo.MaxProduceRequestsInflightPerBroker(5),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+	}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	value := make([]byte, size)
+	// Warm up: metadata, connections.
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: value}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil && failed.Add(1) == 1 {
+				firstErr.Store(err)
+			}
+		})
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d produces failed, first: %v", n, firstErr.Load())
+	}
+	b.ReportMetric(float64(b.N)/el.Seconds(), "records/s")
+}
+
+func benchTopic(b *testing.B, addr, topic string, partitions int32) {
+	b.Helper()
+	adm := fgAdmin(b, addr)
+	fgCreateTopic(b, adm, topic, partitions, nil)
+}
+
+// BenchmarkProduce1KiB6Partitions: acks=all with fsync (the promise) and
+// without (--fsync=false), 1 KiB records, 6 partitions, franz-go.
+func BenchmarkProduce1KiB6Partitions(b *testing.B) {
+	for _, mode := range []struct {
+		name   string
+		noSync bool
+	}{{"fsync", false}, {"nofsync", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			br := brokertest.New(b, brokertest.Options{NoSync: mode.noSync})
+			benchTopic(b, br.Addr(), "bench", 6)
+			benchProduce(b, br.Addr(), "bench", 1024, kgo.AllISRAcks())
+		})
+	}
+}
+
+// BenchmarkProduce2000Partitions: acks=all with fsync, records spread
+// round-robin over 2,000 partitions.
+func BenchmarkProduce2000Partitions(b *testing.B) {
+	br := brokertest.New(b)
+	benchTopic(b, br.Addr(), "wide", 2000)
+	benchProduce(b, br.Addr(), "wide", 100, kgo.AllISRAcks())
+}
+
+// BenchmarkRestartAfterKill: the binary holds about 1 GB of log in 6
+// partitions; it is killed with SIGKILL while producing and restarted. The
+// time reported is from exec to the first ApiVersions answer. b.N restarts
+// reuse the same data directory.
+func BenchmarkRestartAfterKill(b *testing.B) {
+	dir := b.TempDir()
+	p := startProc(b, dir, "")
+	addr := p.addr
+	benchTopic(b, addr, "big", 6)
+	fill := func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DisableIdempotentWrite(),
+			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20),
+			kgo.MaxBufferedRecords(100_000), kgo.ProducerBatchCompression(kgo.NoCompression()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		value := make([]byte, 16<<10)
+		for range 1 << 30 / len(value) {
+			cl.Produce(context.Background(), &kgo.Record{Topic: "big", Value: value}, nil)
+		}
+		if err := cl.Flush(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fill()
+	b.ResetTimer()
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		p.cmd.Process.Kill()
+		<-p.done
+		b.StartTimer()
+		start := time.Now()
+		p = startProcWith(b, binary(b), nil, dir, addr)
+		if err := firstApiVersions(addr, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/restart")
+}
+
+// rawRoundTrip sends req on c and reads one response frame.
+func rawRoundTrip(c net.Conn, req kmsg.Request) error {
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write(badEncode(req, 1)); err != nil {
+		return err
+	}
+	var sz [4]byte
+	if _, err := io.ReadFull(c, sz[:]); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, make([]byte, bin.BigEndian.Uint32(sz[:])))
+	return err
+}
+
+// firstApiVersions dials addr until it answers ApiVersions.
+func firstApiVersions(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			req := kmsg.NewPtrApiVersionsRequest()
+			req.Version = 3
+			req.ClientSoftwareName, req.ClientSoftwareVersion = "bench", "1"
+			err = rawRoundTrip(c, req)
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no ApiVersions answer from %s within %v: %v", addr, timeout, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
