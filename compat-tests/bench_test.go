@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,7 +38,7 @@ func benchProduce(b *testing.B, addr, topic string, size int, acks kgo.Acks, opt
 		kgo.ProducerLinger(5 * time.Millisecond),
 		// What an idempotent producer uses; without idempotence kgo sends one
 		// request at a time unless told.
-		kgo.MaxProduceRequestsInflightPerBroker(5),
+		kgo.MaxProduceRequestsInflightPerBroker(benchInflight),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}, opts...)...)
 	if err != nil {
@@ -177,4 +179,15 @@ func firstApiVersions(addr string, timeout time.Duration) error {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// benchInflight is how many produce requests the benchmark client keeps in
+// flight: what an idempotent producer uses.
+var benchInflight = envInt("STREAMHOUSE_BENCH_INFLIGHT", 5)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
