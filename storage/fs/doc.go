@@ -77,18 +77,38 @@
 //
 // # Durability and recovery
 //
-// Append writes a batch with one pwrite and no fsync; Sync fsyncs the
-// segments rolled since the last Sync, then the active one, then the
-// directory when a file was created, coalescing concurrent callers. Index
-// files are written (to a .tmp file renamed into place, not fsynced) when a
-// segment is rolled and, for the active segment, on Close; they are hints
-// that recovery checks before it trusts them and rebuilds from the segment
+// Append writes a batch with one pwrite and no fsync. The store's committer
+// (sync.go) runs group-commit rounds: each takes every log written since
+// the previous round began, fsyncs their new data (segments rolled since,
+// the active segment, directories that gained entries; up to 32 files at
+// once) and only then moves each log's high watermark, so readers see only
+// durable batches. Sync waits until the log's durable offset covers what
+// was appended before it. With Options.NoSync the high watermark moves at
+// the append and fsyncs happen only for flush.messages, flush.ms and Close.
+//
+// <partition>/checkpoint records the recovery point (a batch boundary
+// below which everything was fsynced) and the log start offset. It is
+// replaced whole (temporary file, fsync, rename, directory fsync) every
+// Options.CheckpointInterval, after 64 MiB more became durable, at Close,
+// and before the log start offset moves (DeleteRecords, retention, which
+// remove segments only after). The active segment's index files, cut at the
+// recovery point, are written with it. <dir>/.clean-shutdown is written by
+// Store.Close after every log closed cleanly and removed by New.
+//
+// Index files are otherwise written (to a .tmp file renamed into place, not
+// fsynced) when a segment is rolled and at Close; they are hints that
+// recovery checks before it trusts them and rebuilds from the segment
 // otherwise.
 //
-// Open checks each segment with batch.Parse from its last index entry to
-// its end (from the start when its indexes are missing or inconsistent).
-// The first batch that is torn or fails its CRC ends the log: the file is
-// truncated there, later segments are removed, and a warning says how many
-// bytes went. Batches that check but leave a gap in the offsets are
-// corruption: the log refuses to open with storage.ErrCorrupt.
+// Open removes segments wholly below the checkpoint's log start offset and
+// checks each segment with batch.Parse from its last index entry to its end
+// (from the start when its indexes are missing or inconsistent). The first
+// batch that is torn or fails its CRC ends the log when it lies at or above
+// the recovery point: the file is truncated there, later segments are
+// removed, and a warning says how many bytes went. Below the recovery point
+// it is media corruption: Open fails with storage.ErrCorrupt and nothing is
+// cut. Batches that check but leave a gap in the offsets are corruption
+// too. After an unclean stop, what recovery kept is fsynced before the log
+// is served. Reads check every batch's CRC and take the log offline
+// (storage.ErrCorrupt) on a mismatch, so no client is served damaged data.
 package fs
