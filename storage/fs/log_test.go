@@ -204,3 +204,54 @@ func TestReadSegmentEnd(t *testing.T) {
 	}
 	mustClose(t, l)
 }
+
+// TestFlushConfigs checks flush.messages and flush.ms on a store that does
+// not fsync by itself: they are what makes data durable there.
+func TestFlushConfigs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := New(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+
+	l, err := st.Open(ctx, storage.Partition{Topic: "msgs"}, storage.LogConfig{FlushMessages: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := l.(*Log)
+	for i := range 4 {
+		if _, err := l.Append(ctx, storagetest.MakeBatch(1, 10, int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fl.durableNext.Load() != 0 {
+		t.Fatalf("durable offset %d after 4 of flush.messages=5 records, want 0", fl.durableNext.Load())
+	}
+	if l.HighWatermark() != 4 {
+		t.Fatalf("high watermark %d without fsync, want 4 at once", l.HighWatermark())
+	}
+	if _, err := l.Append(ctx, storagetest.MakeBatch(1, 10, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if fl.durableNext.Load() != 5 {
+		t.Fatalf("durable offset %d after the 5th record returned, want 5", fl.durableNext.Load())
+	}
+
+	l2, err := st.Open(ctx, storage.Partition{Topic: "ms"}, storage.LogConfig{FlushMs: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl2 := l2.(*Log)
+	if _, err := l2.Append(ctx, storagetest.MakeBatch(3, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return fl2.durableNext.Load() == 3 })
+	for _, l := range []storage.Log{l, l2} {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
