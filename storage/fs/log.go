@@ -181,6 +181,10 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	if pos == 0 {
 		s.firstAt = now
 	}
+	if end := pos + size; !l.store.noSync && end-s.writebackFrom >= writebackChunk {
+		startWriteback(s.f, s.writebackFrom, end-s.writebackFrom)
+		s.writebackFrom = end
+	}
 	l.dataDirty = true
 	l.unflushed += int64(h.LastOffsetDelta) + 1
 	next := h.NextOffset()

@@ -45,9 +45,14 @@ type segment struct {
 	maxTSOff int64  // base offset of the first batch holding maxTS; -1 when empty
 
 	// Appender-only state (Log.mu); rebuilt by recovery.
-	sinceIndex int64     // log bytes appended since the last index entry
-	firstAt    time.Time // clock reading at the first append, for segment.ms
+	sinceIndex    int64     // log bytes appended since the last index entry
+	firstAt       time.Time // clock reading at the first append, for segment.ms
+	writebackFrom int64     // where the next startWriteback begins
 }
+
+// writebackChunk is how many appended bytes of a segment wait before their
+// writeback is started early (see startWriteback).
+const writebackChunk = 256 << 10
 
 func newSegment(dir string, base int64) *segment {
 	return &segment{
