@@ -1,6 +1,6 @@
 // Package meta defines the catalog: the broker's state that changes rarely
-// and must survive restarts (cluster identity, topics and their configs; later
-// committed offsets, producer ids, users and ACLs).
+// and must survive restarts (cluster identity, topics and their configs,
+// consumer groups' committed offsets; later producer ids, users and ACLs).
 //
 // The catalog is never on the hot path: the broker caches what it reads and
 // goes to the catalog only when something changes. Implementations:
@@ -80,10 +80,58 @@ type Cluster interface {
 	ClusterID(ctx context.Context) (string, error)
 }
 
-// Catalog is everything the broker stores in the catalog.
+// GroupOffset is an offset a consumer group committed for one partition
+// (Kafka's OffsetCommit), as the group coordinator stores it.
+type GroupOffset struct {
+	Group     string
+	Topic     string
+	Partition int32
+	Offset    int64
+	// LeaderEpoch is the leader epoch of the committed record; -1 when
+	// the client did not say.
+	LeaderEpoch int32
+	// Metadata is the client's free-form string; empty when none.
+	Metadata string
+	// CommitTime is kept to the millisecond; CommitOffsets stamps it from
+	// the catalog's clock when it is zero.
+	CommitTime time.Time
+}
+
+// Offsets stores consumer groups' committed offsets. The coordinator keeps
+// them in memory and writes through; what the catalog returns is what
+// survives a restart.
+type Offsets interface {
+	// CommitOffsets stores offsets, in one transaction, each replacing
+	// the commit of the same group, topic and partition (a later one in
+	// offsets replaces an earlier one). They are durable when it
+	// returns. Offsets of groups and topics that do not exist are stored
+	// all the same: the coordinator decides what may be committed.
+	CommitOffsets(ctx context.Context, offsets []GroupOffset) error
+	// GroupOffsets returns the group's offsets ordered by topic (bytewise)
+	// and partition; none (and no error) for a group without any.
+	GroupOffsets(ctx context.Context, group string) ([]GroupOffset, error)
+	// OffsetGroups returns the groups that have offsets, ordered bytewise.
+	OffsetGroups(ctx context.Context) ([]string, error)
+	// DeleteOffsets removes the group's offsets of the given partitions;
+	// ones it does not have are ignored.
+	DeleteOffsets(ctx context.Context, group string, parts []TopicPartition) error
+	// DeleteGroupOffsets removes every offset of the group.
+	DeleteGroupOffsets(ctx context.Context, group string) error
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Catalog is everything the broker stores in the catalog. DeleteTopic also
+// removes every group's offsets of that topic, as Kafka's coordinator does
+// when a topic goes.
 type Catalog interface {
 	Cluster
 	Topics
+	Offsets
 	// Close waits for calls in flight and releases the catalog. After
 	// Close every method returns ErrClosed; calling Close again returns
 	// nil.

@@ -59,6 +59,18 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"ConcurrentCreateSameName", testConcurrentSameName},
 		{"ConcurrentCreateSameID", testConcurrentSameID},
 		{"ConcurrentSetConfigs", testConcurrentSetConfigs},
+		{"OffsetsRoundTrip", testOffsetsRoundTrip},
+		{"OffsetsOrderedByTopicAndPartition", testOffsetsOrdered},
+		{"OffsetsCommitTimeStampedWhenZero", testOffsetsCommitTimeStamped},
+		{"OffsetsNone", testOffsetsNone},
+		{"OffsetsRecommitReplaces", testOffsetsRecommitReplaces},
+		{"OffsetsLastInCallWins", testOffsetsLastInCallWins},
+		{"OffsetsManyGroupsInOneCall", testOffsetsManyGroupsInOneCall},
+		{"OffsetGroupsOrderedAndDistinct", testOffsetGroups},
+		{"DeleteOffsets", testDeleteOffsets},
+		{"DeleteGroupOffsets", testDeleteGroupOffsets},
+		{"DeleteTopicRemovesOffsets", testDeleteTopicRemovesOffsets},
+		{"ConcurrentCommitOffsets", testConcurrentCommits},
 		{"CancelledContext", testCancelled},
 		{"Closed", testClosed},
 		{"CloseDuringCalls", testCloseDuringCalls},
@@ -563,6 +575,8 @@ func testCancelled(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	c := open(t)
 	present := topic(t, "present", 3, map[string]string{"a": "1"})
 	CreateTopic(t, c, present)
+	committed := []meta.GroupOffset{offset("g", "present", 0, 1), offset("g", "present", 1, 2)}
+	CommitOffsets(t, c, committed...)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	tests := []struct {
@@ -576,6 +590,15 @@ func testCancelled(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"Topics", func() error { _, err := c.Topics(ctx); return err }},
 		{"SetTopicConfigs", func() error { return c.SetTopicConfigs(ctx, "present", map[string]string{"b": "2"}) }},
 		{"SetPartitions", func() error { return c.SetPartitions(ctx, "present", 9) }},
+		{"CommitOffsets", func() error {
+			return c.CommitOffsets(ctx, []meta.GroupOffset{offset("g", "present", 0, 7), offset("new", "present", 0, 8)})
+		}},
+		{"GroupOffsets", func() error { _, err := c.GroupOffsets(ctx, "g"); return err }},
+		{"OffsetGroups", func() error { _, err := c.OffsetGroups(ctx); return err }},
+		{"DeleteOffsets", func() error {
+			return c.DeleteOffsets(ctx, "g", []meta.TopicPartition{{Topic: "present", Partition: 0}})
+		}},
+		{"DeleteGroupOffsets", func() error { return c.DeleteGroupOffsets(ctx, "g") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -590,6 +613,12 @@ func testCancelled(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		t.Fatalf("Topics: %v", err)
 	}
 	EqualTopics(t, list, []meta.Topic{present})
+	got, err := c.GroupOffsets(t.Context(), "g")
+	if err != nil {
+		t.Fatalf("GroupOffsets: %v", err)
+	}
+	EqualOffsets(t, got, committed)
+	checkGroups(t, c, "g")
 }
 
 func testClosed(t *testing.T, open func(t *testing.T) meta.Catalog) {
@@ -610,6 +639,14 @@ func testClosed(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"Topics", func() error { _, err := c.Topics(ctx); return err }},
 		{"SetTopicConfigs", func() error { return c.SetTopicConfigs(ctx, "present", nil) }},
 		{"SetPartitions", func() error { return c.SetPartitions(ctx, "present", 2) }},
+		{"CommitOffsets", func() error { return c.CommitOffsets(ctx, []meta.GroupOffset{offset("g", "present", 0, 1)}) }},
+		{"CommitNoOffsets", func() error { return c.CommitOffsets(ctx, nil) }},
+		{"GroupOffsets", func() error { _, err := c.GroupOffsets(ctx, "g"); return err }},
+		{"OffsetGroups", func() error { _, err := c.OffsetGroups(ctx); return err }},
+		{"DeleteOffsets", func() error {
+			return c.DeleteOffsets(ctx, "g", []meta.TopicPartition{{Topic: "present", Partition: 0}})
+		}},
+		{"DeleteGroupOffsets", func() error { return c.DeleteGroupOffsets(ctx, "g") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -637,13 +674,17 @@ func testCloseDuringCalls(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		}
 		for j := 0; ; j++ {
 			var err error
-			switch j % 3 {
+			switch j % 5 {
 			case 0:
 				_, err = c.Topics(t.Context())
 			case 1:
 				err = c.SetPartitions(t.Context(), "present", int32(j+1))
 			case 2:
 				_, err = c.ClusterID(t.Context())
+			case 3:
+				err = c.CommitOffsets(t.Context(), []meta.GroupOffset{offset("g", "present", int32(i), int64(j))})
+			case 4:
+				_, err = c.GroupOffsets(t.Context(), "g")
 			}
 			if err != nil {
 				errs[i] = err

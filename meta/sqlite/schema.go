@@ -38,12 +38,17 @@ type migration struct {
 //   - Topic IDs are 16-byte BLOBs, with the all-zero UUID (Kafka's "no ID")
 //     refused.
 //   - topic_configs refers to topics by name, the key every config request
-//     carries. The tables that outlive a request, committed offsets and the
-//     like, will refer to topics(id), which UNIQUE makes a valid foreign-key
-//     target, so that a topic deleted and recreated under the same name
-//     never inherits its predecessor's state; ON DELETE CASCADE removes
-//     theirs with the topic. Producer ids belong to no topic and will get
-//     their own table.
+//     carries. Tables whose rows belong to an existing topic may refer to
+//     topics(id), which UNIQUE makes a valid foreign-key target, so that a
+//     topic deleted and recreated under the same name never inherits its
+//     predecessor's state; ON DELETE CASCADE removes theirs with the topic.
+//     Producer ids belong to no topic and will get their own table.
+//   - group_offsets has no foreign key: meta.Offsets stores offsets of
+//     topics that do not exist (the coordinator decides what may be
+//     committed), and OffsetCommit names topics, not IDs. DeleteTopic
+//     deletes the topic's offsets itself, in the transaction that deletes
+//     the topic, so that a topic recreated under the same name still
+//     starts without its predecessor's offsets.
 var migrations = []migration{
 	{
 		version: 1,
@@ -69,6 +74,32 @@ var migrations = []migration{
 				value TEXT NOT NULL,
 				PRIMARY KEY (topic, name)
 			) STRICT, WITHOUT ROWID`,
+		},
+	},
+	{
+		version: 2,
+		name:    "consumer groups' committed offsets",
+		stmts: []string{
+			// Keyed as the coordinator looks offsets up: a group's
+			// offsets are one range of the primary key, in the order
+			// GroupOffsets returns them, and OffsetGroups skips from
+			// one group to the next along it. WITHOUT ROWID, so that
+			// the row lives in the primary key's b-tree and a commit
+			// writes one b-tree, not two.
+			`CREATE TABLE group_offsets (
+				group_id     TEXT NOT NULL,
+				topic        TEXT NOT NULL,
+				partition    INTEGER NOT NULL,
+				offset       INTEGER NOT NULL,
+				leader_epoch INTEGER NOT NULL,
+				metadata     TEXT NOT NULL,
+				commit_ms    INTEGER NOT NULL,
+				PRIMARY KEY (group_id, topic, partition)
+			) STRICT, WITHOUT ROWID`,
+			// DeleteTopic removes a topic's offsets from every group.
+			// A commit replaces a row without changing its topic, so
+			// it leaves this index alone.
+			`CREATE INDEX group_offsets_topic ON group_offsets (topic)`,
 		},
 	},
 }

@@ -31,6 +31,19 @@
 // A write followed by a read sees the write: the read starts after the
 // commit, and WAL readers see every transaction committed before they start.
 //
+// # Committed offsets
+//
+// CommitOffsets is the one call the broker makes often: the group
+// coordinator writes through on every OffsetCommit. Each call is one
+// transaction on the writer and one fsync of the WAL, with no batching of
+// concurrent calls: BenchmarkCommitOffsets (10 partitions a call, 10 groups)
+// measured about 3,100 durable commits/s (median of ten runs, the slowest
+// 1,600), serial or from 10 goroutines, on ext4 over a virtual disk whose
+// fsync takes about 0.2 ms, against a target of 1,000/s. The fsync is most
+// of a call, so a disk whose fsync takes more than about 0.9 ms falls below
+// that target; the remedy then is group commit (concurrent calls sharing one
+// transaction and one fsync), as storage/fs does for record batches.
+//
 // # Schema
 //
 // The schema version is PRAGMA user_version, which SQLite keeps in the file
@@ -80,7 +93,8 @@ type Options struct {
 	// generation of the cluster id. Nil discards them.
 	Logger *slog.Logger
 	// Now is the clock that stamps CreatedAt on topics created without
-	// one. Nil means time.Now.
+	// one and CommitTime on offsets committed without one. Nil means
+	// time.Now.
 	Now func() time.Time
 }
 

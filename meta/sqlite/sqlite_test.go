@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -141,6 +142,28 @@ func TestReopenPersists(t *testing.T) {
 	if err := c.SetTopicConfigs(ctx, "a", want[0].Configs); err != nil {
 		t.Fatal(err)
 	}
+	// Offsets: committed, recommitted, some deleted, one group deleted,
+	// and those of the deleted topic gone with it.
+	at := time.UnixMilli(1_700_000_000_007).UTC()
+	wantOffsets := []meta.GroupOffset{
+		{Group: "g", Topic: "a", Partition: 0, Offset: 10, LeaderEpoch: -1, CommitTime: at},
+		{Group: "g", Topic: "a", Partition: 5, Offset: 12, LeaderEpoch: 4, Metadata: "m", CommitTime: at},
+		{Group: "g", Topic: "b", Partition: 0, Offset: 0, LeaderEpoch: 0, Metadata: "x", CommitTime: at},
+	}
+	metatest.CommitOffsets(t, c,
+		meta.GroupOffset{Group: "g", Topic: "a", Partition: 0, Offset: 1, LeaderEpoch: 1, Metadata: "old", CommitTime: at},
+		meta.GroupOffset{Group: "g", Topic: "a", Partition: 1, Offset: 2, LeaderEpoch: 1, CommitTime: at},
+		meta.GroupOffset{Group: "g", Topic: "gone", Partition: 0, Offset: 3, LeaderEpoch: 1, CommitTime: at},
+		meta.GroupOffset{Group: "dropped", Topic: "a", Partition: 0, Offset: 4, LeaderEpoch: 1, CommitTime: at},
+		meta.GroupOffset{Group: "only-gone", Topic: "gone", Partition: 1, Offset: 5, LeaderEpoch: 1, CommitTime: at},
+	)
+	metatest.CommitOffsets(t, c, wantOffsets...)
+	if err := c.DeleteOffsets(ctx, "g", []meta.TopicPartition{{Topic: "a", Partition: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteGroupOffsets(ctx, "dropped"); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.DeleteTopic(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +172,18 @@ func TestReopenPersists(t *testing.T) {
 	}
 
 	c = open(t, path, Options{})
+	groups, err := c.OffsetGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(groups, []string{"g"}) {
+		t.Errorf("OffsetGroups after reopen = %q, want [g]", groups)
+	}
+	gotOffsets, err := c.GroupOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metatest.EqualOffsets(t, gotOffsets, wantOffsets)
 	gotID, err := c.ClusterID(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +212,8 @@ func TestCrashPersists(t *testing.T) {
 	}
 	want := meta.Topic{Name: "t", ID: metatest.NewTopicID(t), Partitions: 3, Configs: map[string]string{"a": "1"}, CreatedAt: time.UnixMilli(1).UTC()}
 	metatest.CreateTopic(t, c, want)
+	wantOffsets := []meta.GroupOffset{{Group: "g", Topic: "t", Partition: 2, Offset: 9, LeaderEpoch: -1, CommitTime: time.UnixMilli(2).UTC()}}
+	metatest.CommitOffsets(t, c, wantOffsets...)
 	// Copy the files while c is open, as a crash would leave them: no
 	// checkpoint, no WAL cleanup.
 	crashed := filepath.Join(t.TempDir(), "metadata.db")
@@ -192,11 +229,17 @@ func TestCrashPersists(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := open(t, crashed, Options{}).Topic(ctx, "t")
+	reopened := open(t, crashed, Options{})
+	got, err := reopened.Topic(ctx, "t")
 	if err != nil {
 		t.Fatal(err)
 	}
 	metatest.EqualTopic(t, got, want)
+	gotOffsets, err := reopened.GroupOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metatest.EqualOffsets(t, gotOffsets, wantOffsets)
 }
 
 func TestSchemaTooNew(t *testing.T) {
@@ -368,6 +411,14 @@ func TestOptions(t *testing.T) {
 	}
 	if want := now.Truncate(time.Millisecond); !got.CreatedAt.Equal(want) {
 		t.Errorf("CreatedAt = %v, want the clock's %v", got.CreatedAt, want)
+	}
+	metatest.CommitOffsets(t, c, meta.GroupOffset{Group: "g", Topic: "t", Partition: 0, Offset: 1, LeaderEpoch: -1})
+	offsets, err := c.GroupOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Truncate(time.Millisecond); len(offsets) != 1 || !offsets[0].CommitTime.Equal(want) {
+		t.Errorf("GroupOffsets = %+v, want one with CommitTime the clock's %v", offsets, want)
 	}
 	if _, err := c.ClusterID(ctx); err != nil {
 		t.Fatal(err)

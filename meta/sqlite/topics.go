@@ -55,7 +55,8 @@ func (c *Catalog) CreateTopic(ctx context.Context, t meta.Topic) error {
 	return nil
 }
 
-// DeleteTopic removes the topic; its configs go with it (ON DELETE CASCADE).
+// DeleteTopic removes the topic; its configs go with it (ON DELETE CASCADE),
+// and every group's offsets of it go in the same transaction.
 func (c *Catalog) DeleteTopic(ctx context.Context, name string) error {
 	op := fmt.Sprintf("delete topic %q", name)
 	if err := c.enter(ctx); err != nil {
@@ -68,7 +69,11 @@ func (c *Catalog) DeleteTopic(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		return mustAffect(res)
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, deleteTopicOffsets, name)
+		return err
 	})
 	if err != nil {
 		return wrap(ctx, op, err)
