@@ -15,5 +15,16 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.DeleteTopics):    s.handleDeleteTopics,
 		int16(kmsg.DescribeConfigs): s.handleDescribeConfigs,
 		int16(kmsg.DeleteRecords):   s.handleDeleteRecords,
+		int16(kmsg.FindCoordinator): s.handleFindCoordinator,
+		int16(kmsg.JoinGroup):       s.handleJoinGroup,
+		int16(kmsg.SyncGroup):       s.handleSyncGroup,
+		int16(kmsg.Heartbeat):       s.handleHeartbeat,
+		int16(kmsg.LeaveGroup):      s.handleLeaveGroup,
+		int16(kmsg.OffsetCommit):    s.handleOffsetCommit,
+		int16(kmsg.OffsetFetch):     s.handleOffsetFetch,
+		int16(kmsg.OffsetDelete):    s.handleOffsetDelete,
+		int16(kmsg.DescribeGroups):  s.handleDescribeGroups,
+		int16(kmsg.ListGroups):      s.handleListGroups,
+		int16(kmsg.DeleteGroups):    s.handleDeleteGroups,
 	}
 }

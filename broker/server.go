@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamhouse/streamhouse/broker/group"
 	"github.com/streamhouse/streamhouse/codec"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/meta"
@@ -63,6 +64,7 @@ type Server struct {
 	clusterID string
 	nodeID    int32
 	topics    *topics
+	groups    *group.Coordinator
 	codecs    codec.Codecs
 
 	// shutdown is closed when Shutdown starts; long-polling fetches
@@ -142,8 +144,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.topics.closeAll()
 		return nil, err
 	}
-	s.bg.Add(1)
+	if s.groups, err = s.newCoordinator(ctx); err != nil {
+		s.topics.closeAll()
+		return nil, err
+	}
+	s.bg.Add(2)
 	go s.retentionLoop()
+	go s.offsetExpiryLoop()
 	return s, nil
 }
 
@@ -288,6 +295,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.shutdownOnce.Do(func() { close(s.shutdown) })
+	// Waiting joins and syncs answer COORDINATOR_NOT_AVAILABLE now rather
+	// than hold the shutdown for a rebalance timeout.
+	s.groups.Close()
 
 	done := make(chan struct{})
 	go func() { s.connWG.Wait(); close(done) }()

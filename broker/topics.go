@@ -235,6 +235,9 @@ func (ts *topics) delete(ctx context.Context, t *topic) error {
 		ts.publish(t) // still in the catalog: keep serving it
 		return err
 	}
+	if ts.s.groups != nil {
+		ts.s.groups.DeleteTopic(t.Name)
+	}
 	var errs []error
 	if err := closeLogs(t.parts); err != nil {
 		errs = append(errs, err)

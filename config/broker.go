@@ -36,6 +36,26 @@ var brokerDefs = [...]Def{
 		Doc:   `The replication factor for automatically created topics, and for topics created with -1 as the replication factor`,
 	},
 	{
+		Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: ptr("3000"), ReadOnly: true,
+		check: atLeast(0),
+		Doc:   `The amount of time the group coordinator will wait for more consumers to join a new group before performing the first rebalance. A longer delay means potentially fewer rebalances, but increases the time until processing begins.`,
+	},
+	{
+		Name: "group.max.session.timeout.ms", Type: TypeInt, Default: ptr("1800000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The maximum allowed session timeout for registered consumers. Longer timeouts give consumers more time to process messages in between heartbeats at the cost of a longer time to detect failures.`,
+	},
+	{
+		Name: "group.max.size", Type: TypeInt, Default: ptr("2147483647"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The maximum number of consumers that a single consumer group can accommodate.`,
+	},
+	{
+		Name: "group.min.session.timeout.ms", Type: TypeInt, Default: ptr("6000"), ReadOnly: true,
+		check: atLeast(0),
+		Doc:   `The minimum allowed session timeout for registered consumers. Shorter timeouts result in quicker failure detection at the cost of more frequent consumer heartbeating, which can overwhelm broker resources.`,
+	},
+	{
 		Name: "listeners", Type: TypeString, Default: ptr("PLAINTEXT://:9092"),
 		check: listeners,
 		Doc:   `Listener List - Comma-separated list of URIs we will listen on and the listener names. If the listener name is not a security protocol, listener.security.protocol.map must also be set. Listener names and port numbers must be unique unless one listener is an IPv4 address and the other listener is an IPv6 address (for the same port). Specify hostname as 0.0.0.0 to bind to all interfaces. Leave hostname empty to bind to default interface. Examples of legal listener lists: PLAINTEXT://myhost:9092,SSL://:9091 CLIENT://0.0.0.0:9092,REPLICATION://localhost:9093 PLAINTEXT://127.0.0.1:9092,SSL://[::1]:9092`,
@@ -139,6 +159,16 @@ var brokerDefs = [...]Def{
 		Name: "num.partitions", Type: TypeInt, Default: ptr("1"), ReadOnly: true,
 		check: atLeast(1),
 		Doc:   `The default number of log partitions per topic: for auto topic creation, and for topics created with -1 as the number of partitions.`,
+	},
+	{
+		Name: "offset.metadata.max.bytes", Type: TypeInt, Default: ptr("4096"), ReadOnly: true,
+		check: atLeast(0),
+		Doc:   `The maximum size for a metadata entry associated with an offset commit.`,
+	},
+	{
+		Name: "offsets.retention.check.interval.ms", Type: TypeLong, Default: ptr("600000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `Frequency at which to check for stale offsets`,
 	},
 	{
 		Name: "offsets.retention.minutes", Type: TypeInt, Default: ptr("10080"), ReadOnly: true,
@@ -451,6 +481,32 @@ func (b *Broker) LogRollMs() int64 {
 // recovery point is checkpointed.
 func (b *Broker) LogFlushOffsetCheckpointIntervalMs() int32 {
 	return get[int32](b, "log.flush.offset.checkpoint.interval.ms")
+}
+
+// GroupInitialRebalanceDelayMs is group.initial.rebalance.delay.ms.
+func (b *Broker) GroupInitialRebalanceDelayMs() int32 {
+	return get[int32](b, "group.initial.rebalance.delay.ms")
+}
+
+// GroupMinSessionTimeoutMs is group.min.session.timeout.ms.
+func (b *Broker) GroupMinSessionTimeoutMs() int32 {
+	return get[int32](b, "group.min.session.timeout.ms")
+}
+
+// GroupMaxSessionTimeoutMs is group.max.session.timeout.ms.
+func (b *Broker) GroupMaxSessionTimeoutMs() int32 {
+	return get[int32](b, "group.max.session.timeout.ms")
+}
+
+// GroupMaxSize is group.max.size.
+func (b *Broker) GroupMaxSize() int32 { return get[int32](b, "group.max.size") }
+
+// OffsetMetadataMaxBytes is offset.metadata.max.bytes.
+func (b *Broker) OffsetMetadataMaxBytes() int32 { return get[int32](b, "offset.metadata.max.bytes") }
+
+// OffsetsRetentionCheckIntervalMs is offsets.retention.check.interval.ms.
+func (b *Broker) OffsetsRetentionCheckIntervalMs() int64 {
+	return get[int64](b, "offsets.retention.check.interval.ms")
 }
 
 // LogRetentionCheckIntervalMs is log.retention.check.interval.ms: how often

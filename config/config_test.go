@@ -370,12 +370,15 @@ func TestBrokerDefs(t *testing.T) {
 	}
 	want := []string{
 		"advertised.listeners", "auto.create.topics.enable", "compression.type",
-		"default.replication.factor", "listeners", "log.cleaner.delete.retention.ms",
+		"default.replication.factor", "group.initial.rebalance.delay.ms",
+		"group.max.session.timeout.ms", "group.max.size", "group.min.session.timeout.ms",
+		"listeners", "log.cleaner.delete.retention.ms",
 		"log.cleanup.policy", "log.dirs", "log.flush.interval.messages", "log.flush.interval.ms",
 		"log.flush.offset.checkpoint.interval.ms", "log.index.interval.bytes", "log.message.timestamp.type", "log.retention.bytes",
 		"log.retention.check.interval.ms", "log.retention.hours", "log.retention.minutes",
 		"log.retention.ms", "log.roll.hours", "log.roll.ms", "log.segment.bytes",
 		"message.max.bytes", "min.insync.replicas", "node.id", "num.partitions",
+		"offset.metadata.max.bytes", "offsets.retention.check.interval.ms",
 		"offsets.retention.minutes", "socket.request.max.bytes",
 	}
 	if !slices.Equal(names, want) {

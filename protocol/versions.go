@@ -25,11 +25,22 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.Fetch), Min: 4, Max: 18},
 		{Key: int16(kmsg.ListOffsets), Min: 1, Max: 11},
 		{Key: int16(kmsg.Metadata), Min: 0, Max: 13},
+		{Key: int16(kmsg.OffsetCommit), Min: 0, Max: 10},
+		{Key: int16(kmsg.OffsetFetch), Min: 0, Max: 10},
+		{Key: int16(kmsg.FindCoordinator), Min: 0, Max: 6},
+		{Key: int16(kmsg.JoinGroup), Min: 0, Max: 9},
+		{Key: int16(kmsg.Heartbeat), Min: 0, Max: 4},
+		{Key: int16(kmsg.LeaveGroup), Min: 0, Max: 5},
+		{Key: int16(kmsg.SyncGroup), Min: 0, Max: 5},
+		{Key: int16(kmsg.DescribeGroups), Min: 0, Max: 6},
+		{Key: int16(kmsg.ListGroups), Min: 0, Max: 5},
 		{Key: int16(kmsg.ApiVersions), Min: 0, Max: 5},
 		{Key: int16(kmsg.CreateTopics), Min: 2, Max: 7},
 		{Key: int16(kmsg.DeleteTopics), Min: 1, Max: 6},
 		{Key: int16(kmsg.DeleteRecords), Min: 0, Max: 2},
 		{Key: int16(kmsg.DescribeConfigs), Min: 1, Max: 4},
+		{Key: int16(kmsg.DeleteGroups), Min: 0, Max: 3},
+		{Key: int16(kmsg.OffsetDelete), Min: 0, Max: 0},
 	}
 }
 

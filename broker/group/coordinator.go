@@ -1,0 +1,256 @@
+// Package group is the group coordinator: Kafka's classic consumer group
+// protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) with its state
+// machine, and committed offsets (OffsetCommit, OffsetFetch, OffsetDelete)
+// kept in memory and written through to the catalog. It knows nothing of
+// connections: the broker hands it decoded requests with the client's id
+// and host and writes back the responses it returns.
+//
+// States, as Kafka's ClassicGroupState:
+//
+//	Empty                no members; may hold committed offsets
+//	PreparingRebalance   waiting for members to (re)join
+//	CompletingRebalance  joined; waiting for the leader's SyncGroup
+//	Stable               assignments handed out; heartbeats keep members
+//	Dead                 removed (deleted, or expired with no offsets)
+//
+// One mutex guards all groups; JoinGroup and SyncGroup wait for the
+// rebalance outside it, on a channel per member. Timers (session, rebalance,
+// initial delay) run their callbacks under the same mutex.
+package group
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// State is a classic group's state.
+type State int8
+
+const (
+	Empty State = iota
+	PreparingRebalance
+	CompletingRebalance
+	Stable
+	Dead
+)
+
+// String is the state's name as Kafka reports it (DescribeGroups,
+// ListGroups).
+func (s State) String() string {
+	switch s {
+	case Empty:
+		return "Empty"
+	case PreparingRebalance:
+		return "PreparingRebalance"
+	case CompletingRebalance:
+		return "CompletingRebalance"
+	case Stable:
+		return "Stable"
+	default:
+		return "Dead"
+	}
+}
+
+// Topics is what the coordinator needs to know of the broker's topics.
+type Topics interface {
+	// PartitionExists reports whether the topic has that partition.
+	PartitionExists(topic string, partition int32) bool
+	// TopicName returns the name of the topic with that ID.
+	TopicName(id [16]byte) (string, bool)
+	// TopicID returns the ID of the named topic.
+	TopicID(name string) ([16]byte, bool)
+}
+
+// Config is what a Coordinator is built from.
+type Config struct {
+	// Store persists committed offsets.
+	Store meta.Offsets
+	// Topics answers which partitions exist.
+	Topics Topics
+	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: how long
+	// the first rebalance of an empty group waits for more members.
+	InitialRebalanceDelay time.Duration
+	// MinSessionTimeout and MaxSessionTimeout are
+	// group.min.session.timeout.ms and group.max.session.timeout.ms.
+	MinSessionTimeout, MaxSessionTimeout time.Duration
+	// MaxSize is group.max.size.
+	MaxSize int
+	// OffsetsRetention is offsets.retention.minutes: offsets of a group
+	// that has been empty this long, and not committed for as long, go.
+	OffsetsRetention time.Duration
+	// OffsetMetadataMaxBytes is offset.metadata.max.bytes.
+	OffsetMetadataMaxBytes int
+	Logger                 *slog.Logger
+	Now                    func() time.Time
+}
+
+// Coordinator holds every group. Build it with New.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	mu     sync.Mutex
+	groups map[string]*group
+	closed bool
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+type offset struct {
+	offset      int64
+	leaderEpoch int32
+	metadata    string
+	commitTime  time.Time
+}
+
+// group is one consumer group. Guarded by Coordinator.mu, except commitMu.
+type group struct {
+	name         string
+	state        State
+	protocolType string
+	protocol     string // chosen at the last completed join
+	generation   int32
+	leader       string
+	members      map[string]*member
+	static       map[string]string      // group.instance.id -> member id
+	pending      map[string]*time.Timer // member ids handed out with MEMBER_ID_REQUIRED
+	joinTimer    *time.Timer            // rebalance or initial delay
+	joinDeadline time.Time              // end of the initial delay's extension
+	offsets      map[tp]offset
+	emptySince   time.Time
+
+	// commitMu orders a group's commits: validate, write to the store,
+	// update offsets, so that the store and memory agree.
+	commitMu sync.Mutex
+}
+
+type member struct {
+	id               string
+	instanceID       string
+	clientID         string
+	clientHost       string
+	sessionTimeout   time.Duration
+	rebalanceTimeout time.Duration
+	protocolType     string
+	protocols        []protocol
+	assignment       []byte
+
+	join    chan joinResult // a JoinGroup waiting for the rebalance
+	sync    chan syncResult // a SyncGroup waiting for the leader
+	session *time.Timer
+	isNew   bool // joined in the running rebalance, not yet through a generation
+}
+
+type protocol struct {
+	name     string
+	metadata []byte
+}
+
+// New returns a Coordinator and loads the groups that have committed
+// offsets from the store.
+func New(ctx context.Context, cfg Config) (*Coordinator, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = 1 << 31
+	}
+	if cfg.OffsetMetadataMaxBytes <= 0 {
+		cfg.OffsetMetadataMaxBytes = 4096
+	}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, now: cfg.Now, groups: make(map[string]*group)}
+	names, err := cfg.Store.OffsetGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("group: load: %w", err)
+	}
+	for _, name := range names {
+		offs, err := cfg.Store.GroupOffsets(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("group: load %s: %w", name, err)
+		}
+		g := c.newGroupLocked(name)
+		for _, o := range offs {
+			g.offsets[tp{o.Topic, o.Partition}] = offset{o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime}
+		}
+	}
+	return c, nil
+}
+
+// Close stops the timers and answers waiting joins and syncs with
+// COORDINATOR_NOT_AVAILABLE, so that clients look for the coordinator again
+// (after a restart).
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for _, g := range c.groups {
+		if g.joinTimer != nil {
+			g.joinTimer.Stop()
+		}
+		for _, t := range g.pending {
+			t.Stop()
+		}
+		for _, m := range g.members {
+			if m.session != nil {
+				m.session.Stop()
+			}
+			if m.join != nil {
+				m.join <- joinResult{err: errCoordinatorNotAvailable}
+				m.join = nil
+			}
+			if m.sync != nil {
+				m.sync <- syncResult{err: errCoordinatorNotAvailable}
+				m.sync = nil
+			}
+		}
+	}
+}
+
+func (c *Coordinator) newGroupLocked(name string) *group {
+	g := &group{
+		name:       name,
+		members:    make(map[string]*member),
+		static:     make(map[string]string),
+		pending:    make(map[string]*time.Timer),
+		offsets:    make(map[tp]offset),
+		emptySince: c.now(),
+	}
+	c.groups[name] = g
+	return g
+}
+
+// newMemberID is Kafka's: the client id, a dash and a random UUID.
+func newMemberID(clientID string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return fmt.Sprintf("%s-%s-%s-%s-%s-%s", clientID, h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
+}
+
+// DeleteTopic forgets every group's offsets of a deleted topic (the catalog
+// removed them with the topic).
+func (c *Coordinator) DeleteTopic(topic string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.groups {
+		for k := range g.offsets {
+			if k.topic == topic {
+				delete(g.offsets, k)
+			}
+		}
+	}
+}

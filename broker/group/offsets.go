@@ -1,0 +1,541 @@
+package group
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// OffsetCommit serves OffsetCommit v0-v10. The offsets are durable in the
+// catalog before it returns.
+//
+// As Kafka: a commit with generation -1 and no member id (a consumer that
+// assigns partitions itself, or an admin tool) is accepted while the group
+// has no members, and creates the group; otherwise the member and
+// generation must be current (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
+// FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS while assignments are being
+// handed out). Partitions that do not exist get UNKNOWN_TOPIC_OR_PARTITION
+// (UNKNOWN_TOPIC_ID by ID from v10); metadata over
+// offset.metadata.max.bytes gets OFFSET_METADATA_TOO_LARGE.
+func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	// Every partition answers; groupErr, when set, answers all of them.
+	answer := func(groupErr *kerr.Error, perPart func(t *kmsg.OffsetCommitRequestTopic, p *kmsg.OffsetCommitRequestTopicPartition) *kerr.Error) {
+		resp.Topics = make([]kmsg.OffsetCommitResponseTopic, len(req.Topics))
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			st := &resp.Topics[i]
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			st.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, len(rt.Partitions))
+			for j := range rt.Partitions {
+				sp := &st.Partitions[j]
+				sp.Partition = rt.Partitions[j].Partition
+				e := groupErr
+				if e == nil && perPart != nil {
+					e = perPart(rt, &rt.Partitions[j])
+				}
+				if e != nil {
+					sp.ErrorCode = e.Code
+				}
+			}
+		}
+	}
+	if req.Group == "" {
+		answer(kerr.InvalidGroupID, nil)
+		return resp
+	}
+	instanceID := ""
+	if req.InstanceID != nil {
+		instanceID = *req.InstanceID
+	}
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		answer(errCoordinatorNotAvailable, nil)
+		return resp
+	}
+	g := c.groups[req.Group]
+	// v0 has no generation or member: always a simple commit.
+	simple := req.Version == 0 || req.Generation < 0 && req.MemberID == "" && instanceID == ""
+	if g == nil {
+		if !simple {
+			c.mu.Unlock()
+			answer(kerr.IllegalGeneration, nil)
+			return resp
+		}
+		g = c.newGroupLocked(req.Group)
+	}
+	c.mu.Unlock()
+
+	g.commitMu.Lock()
+	defer g.commitMu.Unlock()
+
+	c.mu.Lock()
+	var gerr *kerr.Error
+	switch m := g.members[req.MemberID]; {
+	case g.state == Dead:
+		gerr = errCoordinatorNotAvailable
+	case simple && g.state == Empty:
+	case simple:
+		gerr = kerr.UnknownMemberID
+	case g.state == CompletingRebalance:
+		gerr = kerr.RebalanceInProgress
+	case m == nil:
+		gerr = kerr.UnknownMemberID
+	case g.checkInstanceLocked(m, instanceID) != nil:
+		gerr = kerr.FencedInstanceID
+	case req.Generation != g.generation:
+		gerr = kerr.IllegalGeneration
+	default:
+		c.heartbeatLocked(g, m)
+	}
+	c.mu.Unlock()
+	if gerr != nil {
+		answer(gerr, nil)
+		return resp
+	}
+
+	now := c.now().Truncate(time.Millisecond)
+	var commits []meta.GroupOffset
+	check := func(rt *kmsg.OffsetCommitRequestTopic, rp *kmsg.OffsetCommitRequestTopicPartition) *kerr.Error {
+		name := rt.Topic
+		if req.Version >= 10 {
+			n, ok := c.cfg.Topics.TopicName(rt.TopicID)
+			if !ok {
+				return kerr.UnknownTopicID
+			}
+			name = n
+		}
+		if !c.cfg.Topics.PartitionExists(name, rp.Partition) {
+			return kerr.UnknownTopicOrPartition
+		}
+		md := ""
+		if rp.Metadata != nil {
+			md = *rp.Metadata
+		}
+		if len(md) > c.cfg.OffsetMetadataMaxBytes {
+			return kerr.OffsetMetadataTooLarge
+		}
+		epoch := int32(-1)
+		if req.Version >= 6 {
+			epoch = rp.LeaderEpoch
+		}
+		commits = append(commits, meta.GroupOffset{
+			Group: req.Group, Topic: name, Partition: rp.Partition,
+			Offset: rp.Offset, LeaderEpoch: epoch, Metadata: md, CommitTime: now,
+		})
+		return nil
+	}
+	answer(nil, check)
+	if len(commits) == 0 {
+		return resp
+	}
+	if err := c.cfg.Store.CommitOffsets(ctx, commits); err != nil {
+		c.log.Error("storing committed offsets failed", "group", req.Group, "err", err)
+		// Nothing stored for sure: every partition that passed its
+		// checks fails. KAFKA_STORAGE_ERROR is not an OffsetCommit
+		// error clients know; COORDINATOR_NOT_AVAILABLE makes them
+		// retry.
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				if resp.Topics[i].Partitions[j].ErrorCode == 0 {
+					resp.Topics[i].Partitions[j].ErrorCode = errCoordinatorNotAvailable.Code
+				}
+			}
+		}
+		return resp
+	}
+	c.mu.Lock()
+	for _, o := range commits {
+		g.offsets[tp{o.Topic, o.Partition}] = offset{o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime}
+	}
+	c.mu.Unlock()
+	return resp
+}
+
+// OffsetFetch serves OffsetFetch v0-v10 (several groups from v8). A group
+// or partition without a commit answers offset -1, as Kafka.
+func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if req.Version < 8 {
+		topics := make([]kmsg.OffsetFetchRequestGroupTopic, len(req.Topics))
+		for i, t := range req.Topics {
+			topics[i].Topic, topics[i].Partitions = t.Topic, t.Partitions
+		}
+		if req.Topics == nil && req.Version >= 2 {
+			topics = nil
+		}
+		rg := c.fetchGroupLocked(req.Group, topics, req.Topics == nil && req.Version >= 2, req.Version)
+		resp.ErrorCode = rg.ErrorCode
+		for _, t := range rg.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		if req.Version < 2 && resp.ErrorCode != 0 {
+			// v0-v1 have no group error: each partition carries it.
+			for i := range resp.Topics {
+				for j := range resp.Topics[i].Partitions {
+					resp.Topics[i].Partitions[j].ErrorCode = resp.ErrorCode
+				}
+			}
+		}
+		return resp
+	}
+	for _, rg := range req.Groups {
+		resp.Groups = append(resp.Groups, c.fetchGroupLocked(rg.Group, rg.Topics, rg.Topics == nil, req.Version))
+	}
+	return resp
+}
+
+func (c *Coordinator) fetchGroupLocked(name string, topics []kmsg.OffsetFetchRequestGroupTopic, all bool, version int16) kmsg.OffsetFetchResponseGroup {
+	out := kmsg.NewOffsetFetchResponseGroup()
+	out.Group = name
+	if c.closed {
+		out.ErrorCode = errCoordinatorNotAvailable.Code
+		return out
+	}
+	if name == "" && version < 8 {
+		out.ErrorCode = kerr.InvalidGroupID.Code
+	}
+	g := c.groups[name]
+	part := func(topic string, p int32) kmsg.OffsetFetchResponseGroupTopicPartition {
+		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		rp.Partition = p
+		rp.Offset, rp.LeaderEpoch = -1, -1
+		empty := ""
+		rp.Metadata = &empty
+		if g != nil {
+			if o, ok := g.offsets[tp{topic, p}]; ok {
+				md := o.metadata
+				rp.Offset, rp.LeaderEpoch, rp.Metadata = o.offset, o.leaderEpoch, &md
+			}
+		}
+		return rp
+	}
+	if all {
+		if g == nil {
+			out.Topics = []kmsg.OffsetFetchResponseGroupTopic{}
+			return out
+		}
+		byTopic := make(map[string][]int32)
+		for k := range g.offsets {
+			byTopic[k.topic] = append(byTopic[k.topic], k.partition)
+		}
+		names := make([]string, 0, len(byTopic))
+		for n := range byTopic {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = n
+			if id, ok := c.cfg.Topics.TopicID(n); ok {
+				rt.TopicID = id
+			}
+			ps := byTopic[n]
+			slices.Sort(ps)
+			for _, p := range ps {
+				rt.Partitions = append(rt.Partitions, part(n, p))
+			}
+			out.Topics = append(out.Topics, rt)
+		}
+		return out
+	}
+	for _, t := range topics {
+		rt := kmsg.NewOffsetFetchResponseGroupTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		name := t.Topic
+		var unknownID bool
+		if version >= 10 {
+			n, ok := c.cfg.Topics.TopicName(t.TopicID)
+			name, unknownID = n, !ok
+		}
+		for _, p := range t.Partitions {
+			rp := part(name, p)
+			if unknownID {
+				rp.ErrorCode = kerr.UnknownTopicID.Code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		out.Topics = append(out.Topics, rt)
+	}
+	return out
+}
+
+// subscribedLocked reports whether a member of g subscribes to topic, as
+// its consumer protocol metadata says.
+func (g *group) subscribedLocked(topic string) bool {
+	if g.protocolType != "consumer" {
+		return false
+	}
+	for _, m := range g.members {
+		var md kmsg.ConsumerMemberMetadata
+		if err := md.ReadFrom(m.metadata(g.protocol)); err != nil {
+			continue
+		}
+		if slices.Contains(md.Topics, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// OffsetDelete serves OffsetDelete v0: offsets of topics no member
+// subscribes to may go.
+func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	c.mu.Lock()
+	g := c.groups[req.Group]
+	switch {
+	case c.closed:
+		resp.ErrorCode = errCoordinatorNotAvailable.Code
+	case req.Group == "":
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+	case g == nil || g.state == Dead:
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+	case g.protocolType != "" && g.protocolType != "consumer" && len(g.members) > 0:
+		resp.ErrorCode = kerr.NonEmptyGroup.Code
+	}
+	if resp.ErrorCode != 0 {
+		c.mu.Unlock()
+		return resp
+	}
+	var del []meta.TopicPartition
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
+		subscribed := len(g.members) > 0 && g.subscribedLocked(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			sp.Partition = rp.Partition
+			switch {
+			case subscribed:
+				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+			case !c.cfg.Topics.PartitionExists(rt.Topic, rp.Partition):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				del = append(del, meta.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	c.mu.Unlock()
+	if len(del) == 0 {
+		return resp
+	}
+	g.commitMu.Lock()
+	defer g.commitMu.Unlock()
+	if err := c.cfg.Store.DeleteOffsets(ctx, req.Group, del); err != nil {
+		c.log.Error("deleting committed offsets failed", "group", req.Group, "err", err)
+		resp.ErrorCode, resp.Topics = errCoordinatorNotAvailable.Code, nil
+		return resp
+	}
+	c.mu.Lock()
+	for _, d := range del {
+		delete(g.offsets, tp{d.Topic, d.Partition})
+	}
+	c.mu.Unlock()
+	return resp
+}
+
+// ExpireOffsets applies offsets.retention.minutes: a group empty for that
+// long loses the offsets it has not committed for as long, and goes when
+// it has none left. The broker calls it periodically.
+func (c *Coordinator) ExpireOffsets(ctx context.Context) {
+	if c.cfg.OffsetsRetention <= 0 {
+		return
+	}
+	now := c.now()
+	type expiry struct {
+		g    *group
+		del  []meta.TopicPartition
+		gone bool
+	}
+	var todo []expiry
+	c.mu.Lock()
+	for _, g := range c.groups {
+		if g.state != Empty || now.Sub(g.emptySince) < c.cfg.OffsetsRetention {
+			continue
+		}
+		var e expiry
+		e.g = g
+		for k, o := range g.offsets {
+			if now.Sub(o.commitTime) >= c.cfg.OffsetsRetention {
+				e.del = append(e.del, meta.TopicPartition{Topic: k.topic, Partition: k.partition})
+			}
+		}
+		e.gone = len(e.del) == len(g.offsets)
+		if len(e.del) > 0 || e.gone {
+			todo = append(todo, e)
+		}
+	}
+	c.mu.Unlock()
+	for _, e := range todo {
+		e.g.commitMu.Lock()
+		err := c.cfg.Store.DeleteOffsets(ctx, e.g.name, e.del)
+		if err == nil {
+			c.mu.Lock()
+			for _, d := range e.del {
+				delete(e.g.offsets, tp{d.Topic, d.Partition})
+			}
+			if e.g.state == Empty && len(e.g.offsets) == 0 && len(e.g.members) == 0 {
+				e.g.state = Dead
+				delete(c.groups, e.g.name)
+			}
+			c.mu.Unlock()
+			c.log.Info("expired committed offsets", "group", e.g.name, "partitions", len(e.del))
+		} else {
+			c.log.Warn("expiring committed offsets failed", "group", e.g.name, "err", err)
+		}
+		e.g.commitMu.Unlock()
+	}
+}
+
+// DescribeGroups serves DescribeGroups v0-v6. A group that does not exist
+// is reported Dead (and, from v6, GROUP_ID_NOT_FOUND), as Kafka.
+func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range req.Groups {
+		rg := kmsg.NewDescribeGroupsResponseGroup()
+		rg.Group = name
+		rg.AuthorizedOperations = -2147483648
+		g := c.groups[name]
+		switch {
+		case c.closed:
+			rg.ErrorCode = errCoordinatorNotAvailable.Code
+		case name == "":
+			rg.ErrorCode = kerr.InvalidGroupID.Code
+		case g == nil:
+			rg.State = Dead.String()
+			if req.Version >= 6 {
+				rg.ErrorCode = kerr.GroupIDNotFound.Code
+				msg := "Group " + name + " not found."
+				rg.ErrorMessage = &msg
+			}
+		default:
+			rg.State = g.state.String()
+			rg.ProtocolType = g.protocolType
+			stable := g.state == Stable
+			if stable {
+				rg.Protocol = g.protocol
+			}
+			ids := make([]string, 0, len(g.members))
+			for id := range g.members {
+				ids = append(ids, id)
+			}
+			slices.Sort(ids)
+			for _, id := range ids {
+				m := g.members[id]
+				dm := kmsg.NewDescribeGroupsResponseGroupMember()
+				dm.MemberID, dm.ClientID, dm.ClientHost = m.id, m.clientID, m.clientHost
+				if m.instanceID != "" {
+					iid := m.instanceID
+					dm.InstanceID = &iid
+				}
+				if stable {
+					dm.ProtocolMetadata = m.metadata(g.protocol)
+					dm.MemberAssignment = m.assignment
+				}
+				rg.Members = append(rg.Members, dm)
+			}
+		}
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}
+
+// ListGroups serves ListGroups v0-v5: states filter from v4 (names match
+// case-insensitively, as Kafka), types filter from v5 (every group here is
+// "classic").
+func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		resp.ErrorCode = errCoordinatorNotAvailable.Code
+		return resp
+	}
+	names := make([]string, 0, len(c.groups))
+	for n := range c.groups {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		g := c.groups[n]
+		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(s string) bool { return strings.EqualFold(s, g.state.String()) }) {
+			continue
+		}
+		if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(s string) bool { return strings.EqualFold(s, "classic") }) {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = n, g.protocolType, g.state.String(), "classic"
+		resp.Groups = append(resp.Groups, lg)
+	}
+	return resp
+}
+
+// DeleteGroups serves DeleteGroups v0-v3: an empty group goes with its
+// offsets; one with members gets NON_EMPTY_GROUP.
+func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, name := range req.Groups {
+		rg := kmsg.NewDeleteGroupsResponseGroup()
+		rg.Group = name
+		c.mu.Lock()
+		g := c.groups[name]
+		var e *kerr.Error
+		switch {
+		case c.closed:
+			e = errCoordinatorNotAvailable
+		case name == "":
+			e = kerr.InvalidGroupID
+		case g == nil || g.state == Dead:
+			e = kerr.GroupIDNotFound
+		case g.state != Empty:
+			e = kerr.NonEmptyGroup
+		}
+		c.mu.Unlock()
+		if e == nil {
+			g.commitMu.Lock()
+			if err := c.cfg.Store.DeleteGroupOffsets(ctx, name); err != nil {
+				c.log.Error("deleting a group's offsets failed", "group", name, "err", err)
+				e = errCoordinatorNotAvailable
+			} else {
+				c.mu.Lock()
+				g.offsets = map[tp]offset{}
+				if g.state == Empty {
+					g.state = Dead
+					delete(c.groups, name)
+				}
+				// else a member joined meanwhile: the group stays,
+				// without the offsets, which are gone from the store.
+				c.mu.Unlock()
+			}
+			g.commitMu.Unlock()
+		}
+		if e != nil {
+			rg.ErrorCode = e.Code
+		}
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}

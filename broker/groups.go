@@ -1,0 +1,185 @@
+package broker
+
+// Consumer groups: FindCoordinator v0-v6 and the group APIs, served by the
+// group coordinator (package broker/group). This broker coordinates every
+// group. Transaction coordinators are not served until transactions are
+// (COORDINATOR_NOT_AVAILABLE), nor share groups (INVALID_REQUEST).
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/broker/group"
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+const (
+	coordinatorGroup       = 0
+	coordinatorTransaction = 1
+)
+
+// groupTopics answers the coordinator's questions about topics.
+type groupTopics struct{ ts *topics }
+
+func (g groupTopics) PartitionExists(topic string, p int32) bool {
+	t := g.ts.get(topic)
+	return t != nil && t.partition(p) != nil
+}
+
+func (g groupTopics) TopicName(id [16]byte) (string, bool) {
+	if t := g.ts.getID(meta.TopicID(id)); t != nil {
+		return t.Name, true
+	}
+	return "", false
+}
+
+func (g groupTopics) TopicID(name string) ([16]byte, bool) {
+	if t := g.ts.get(name); t != nil {
+		return t.ID, true
+	}
+	return [16]byte{}, false
+}
+
+func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error) {
+	set := s.cfg.Settings
+	return group.New(ctx, group.Config{
+		Store:                  s.cfg.Catalog,
+		Topics:                 groupTopics{s.topics},
+		InitialRebalanceDelay:  time.Duration(set.GroupInitialRebalanceDelayMs()) * time.Millisecond,
+		MinSessionTimeout:      time.Duration(set.GroupMinSessionTimeoutMs()) * time.Millisecond,
+		MaxSessionTimeout:      time.Duration(set.GroupMaxSessionTimeoutMs()) * time.Millisecond,
+		MaxSize:                int(set.GroupMaxSize()),
+		OffsetsRetention:       time.Duration(set.OffsetsRetentionMs()) * time.Millisecond,
+		OffsetMetadataMaxBytes: int(set.OffsetMetadataMaxBytes()),
+		Logger:                 s.log,
+		Now:                    s.now,
+	})
+}
+
+// offsetExpiryLoop applies offsets.retention.minutes every
+// offsets.retention.check.interval.ms until Shutdown.
+func (s *Server) offsetExpiryLoop() {
+	defer s.bg.Done()
+	every := time.Duration(s.cfg.Settings.OffsetsRetentionCheckIntervalMs()) * time.Millisecond
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.shutdown:
+			return
+		case <-tick.C:
+			s.groups.ExpireOffsets(context.Background())
+		}
+	}
+}
+
+func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	host, port := s.advertised()
+	answer := func(key string) (int32, string, int32, *kerr.Error) {
+		switch req.CoordinatorType {
+		case coordinatorGroup:
+			if key == "" && req.Version < 4 {
+				return -1, "", -1, kerr.InvalidRequest
+			}
+			return s.nodeID, host, port, nil
+		case coordinatorTransaction:
+			return -1, "", -1, kerr.CoordinatorNotAvailable
+		default:
+			return -1, "", -1, kerr.InvalidRequest
+		}
+	}
+	if req.Version < 4 {
+		node, h, p, e := answer(req.CoordinatorKey)
+		resp.NodeID, resp.Host, resp.Port = node, h, p
+		if e != nil {
+			resp.ErrorCode = e.Code
+			msg := e.Description
+			resp.ErrorMessage = &msg
+		}
+		return resp, nil
+	}
+	for _, key := range req.CoordinatorKeys {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key = key
+		c.NodeID, c.Host, c.Port, _ = answer(key)
+		if _, _, _, e := answer(key); e != nil {
+			c.ErrorCode = e.Code
+			msg := e.Description
+			c.ErrorMessage = &msg
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	return resp, nil
+}
+
+func clientHost(r *request) string {
+	host, _, err := net.SplitHostPort(r.conn.remote)
+	if err != nil {
+		return "/" + r.conn.remote
+	}
+	return "/" + host
+}
+
+func (s *Server) handleJoinGroup(ctx context.Context, r *request) (kmsg.Response, error) {
+	ctx, cancel := s.groupCtx(ctx)
+	defer cancel()
+	return s.groups.JoinGroup(ctx, r.kreq.(*kmsg.JoinGroupRequest), r.header.ClientID, clientHost(r)), nil
+}
+
+func (s *Server) handleSyncGroup(ctx context.Context, r *request) (kmsg.Response, error) {
+	ctx, cancel := s.groupCtx(ctx)
+	defer cancel()
+	return s.groups.SyncGroup(ctx, r.kreq.(*kmsg.SyncGroupRequest)), nil
+}
+
+func (s *Server) handleHeartbeat(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.Heartbeat(r.kreq.(*kmsg.HeartbeatRequest)), nil
+}
+
+func (s *Server) handleLeaveGroup(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.LeaveGroup(r.kreq.(*kmsg.LeaveGroupRequest)), nil
+}
+
+func (s *Server) handleOffsetCommit(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.OffsetCommit(ctx, r.kreq.(*kmsg.OffsetCommitRequest)), nil
+}
+
+func (s *Server) handleOffsetFetch(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.OffsetFetch(r.kreq.(*kmsg.OffsetFetchRequest)), nil
+}
+
+func (s *Server) handleOffsetDelete(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.OffsetDelete(ctx, r.kreq.(*kmsg.OffsetDeleteRequest)), nil
+}
+
+func (s *Server) handleDescribeGroups(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.DescribeGroups(r.kreq.(*kmsg.DescribeGroupsRequest)), nil
+}
+
+func (s *Server) handleListGroups(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.ListGroups(r.kreq.(*kmsg.ListGroupsRequest)), nil
+}
+
+func (s *Server) handleDeleteGroups(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.DeleteGroups(ctx, r.kreq.(*kmsg.DeleteGroupsRequest)), nil
+}
+
+// groupCtx ends a waiting JoinGroup or SyncGroup when the connection goes
+// or the broker shuts down; the caller cancels it when the call returns.
+func (s *Server) groupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.shutdown:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
