@@ -44,19 +44,38 @@ func (g groupTopics) TopicID(name string) ([16]byte, bool) {
 	return [16]byte{}, false
 }
 
+func (g groupTopics) Partitions(name string) ([16]byte, int32, bool) {
+	t := g.ts.get(name)
+	if t == nil {
+		return [16]byte{}, 0, false
+	}
+	return t.ID, int32(len(t.parts)), true
+}
+
+func (g groupTopics) Names() []string {
+	all := g.ts.all()
+	out := make([]string, len(all))
+	for i, t := range all {
+		out[i] = t.Name
+	}
+	return out
+}
+
 func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error) {
 	set := s.cfg.Settings
 	return group.New(ctx, group.Config{
-		Store:                  s.cfg.Catalog,
-		Topics:                 groupTopics{s.topics},
-		InitialRebalanceDelay:  time.Duration(set.GroupInitialRebalanceDelayMs()) * time.Millisecond,
-		MinSessionTimeout:      time.Duration(set.GroupMinSessionTimeoutMs()) * time.Millisecond,
-		MaxSessionTimeout:      time.Duration(set.GroupMaxSessionTimeoutMs()) * time.Millisecond,
-		MaxSize:                int(set.GroupMaxSize()),
-		OffsetsRetention:       time.Duration(set.OffsetsRetentionMs()) * time.Millisecond,
-		OffsetMetadataMaxBytes: int(set.OffsetMetadataMaxBytes()),
-		Logger:                 s.log,
-		Now:                    s.now,
+		Store:                     s.cfg.Catalog,
+		Topics:                    groupTopics{s.topics},
+		InitialRebalanceDelay:     time.Duration(set.GroupInitialRebalanceDelayMs()) * time.Millisecond,
+		MinSessionTimeout:         time.Duration(set.GroupMinSessionTimeoutMs()) * time.Millisecond,
+		MaxSessionTimeout:         time.Duration(set.GroupMaxSessionTimeoutMs()) * time.Millisecond,
+		MaxSize:                   int(set.GroupMaxSize()),
+		OffsetsRetention:          time.Duration(set.OffsetsRetentionMs()) * time.Millisecond,
+		OffsetMetadataMaxBytes:    int(set.OffsetMetadataMaxBytes()),
+		ConsumerHeartbeatInterval: time.Duration(set.GroupConsumerHeartbeatIntervalMs()) * time.Millisecond,
+		ConsumerSessionTimeout:    time.Duration(set.GroupConsumerSessionTimeoutMs()) * time.Millisecond,
+		Logger:                    s.log,
+		Now:                       s.now,
 	})
 }
 
@@ -168,6 +187,14 @@ func (s *Server) handleListGroups(ctx context.Context, r *request) (kmsg.Respons
 
 func (s *Server) handleDeleteGroups(ctx context.Context, r *request) (kmsg.Response, error) {
 	return s.groups.DeleteGroups(ctx, r.kreq.(*kmsg.DeleteGroupsRequest)), nil
+}
+
+func (s *Server) handleConsumerGroupHeartbeat(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.ConsumerGroupHeartbeat(r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest), r.header.ClientID, clientHost(r)), nil
+}
+
+func (s *Server) handleConsumerGroupDescribe(ctx context.Context, r *request) (kmsg.Response, error) {
+	return s.groups.ConsumerGroupDescribe(r.kreq.(*kmsg.ConsumerGroupDescribeRequest)), nil
 }
 
 // groupCtx ends a waiting JoinGroup or SyncGroup when the connection goes

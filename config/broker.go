@@ -36,6 +36,16 @@ var brokerDefs = [...]Def{
 		Doc:   `The replication factor for automatically created topics, and for topics created with -1 as the replication factor`,
 	},
 	{
+		Name: "group.consumer.heartbeat.interval.ms", Type: TypeInt, Default: ptr("5000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The heartbeat interval given to the members of a consumer group.`,
+	},
+	{
+		Name: "group.consumer.session.timeout.ms", Type: TypeInt, Default: ptr("45000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The timeout to detect client failures when using the consumer group protocol.`,
+	},
+	{
 		Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: ptr("3000"), ReadOnly: true,
 		check: atLeast(0),
 		Doc:   `The amount of time the group coordinator will wait for more consumers to join a new group before performing the first rebalance. A longer delay means potentially fewer rebalances, but increases the time until processing begins.`,
@@ -481,6 +491,16 @@ func (b *Broker) LogRollMs() int64 {
 // recovery point is checkpointed.
 func (b *Broker) LogFlushOffsetCheckpointIntervalMs() int32 {
 	return get[int32](b, "log.flush.offset.checkpoint.interval.ms")
+}
+
+// GroupConsumerHeartbeatIntervalMs is group.consumer.heartbeat.interval.ms.
+func (b *Broker) GroupConsumerHeartbeatIntervalMs() int32 {
+	return get[int32](b, "group.consumer.heartbeat.interval.ms")
+}
+
+// GroupConsumerSessionTimeoutMs is group.consumer.session.timeout.ms.
+func (b *Broker) GroupConsumerSessionTimeoutMs() int32 {
+	return get[int32](b, "group.consumer.session.timeout.ms")
 }
 
 // GroupInitialRebalanceDelayMs is group.initial.rebalance.delay.ms.

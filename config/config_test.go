@@ -370,7 +370,8 @@ func TestBrokerDefs(t *testing.T) {
 	}
 	want := []string{
 		"advertised.listeners", "auto.create.topics.enable", "compression.type",
-		"default.replication.factor", "group.initial.rebalance.delay.ms",
+		"default.replication.factor", "group.consumer.heartbeat.interval.ms",
+		"group.consumer.session.timeout.ms", "group.initial.rebalance.delay.ms",
 		"group.max.session.timeout.ms", "group.max.size", "group.min.session.timeout.ms",
 		"listeners", "log.cleaner.delete.retention.ms",
 		"log.cleanup.policy", "log.dirs", "log.flush.interval.messages", "log.flush.interval.ms",

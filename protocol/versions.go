@@ -41,6 +41,8 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.DescribeConfigs), Min: 1, Max: 4},
 		{Key: int16(kmsg.DeleteGroups), Min: 0, Max: 3},
 		{Key: int16(kmsg.OffsetDelete), Min: 0, Max: 0},
+		{Key: int16(kmsg.ConsumerGroupHeartbeat), Min: 0, Max: 1},
+		{Key: int16(kmsg.ConsumerGroupDescribe), Min: 0, Max: 1},
 	}
 }
 

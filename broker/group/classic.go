@@ -70,6 +70,11 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 		}
 		g = c.newGroupLocked(req.Group)
 	}
+	if g.typ == typeConsumer && len(g.cmembers) > 0 {
+		c.mu.Unlock()
+		return fail(kerr.InconsistentGroupProtocol)
+	}
+	g.typ = typeClassic
 	if g.state != Empty && len(g.members) > 0 && (g.protocolType != req.ProtocolType || !g.supportsLocked(protos)) {
 		c.mu.Unlock()
 		return fail(kerr.InconsistentGroupProtocol)

@@ -1,7 +1,9 @@
 // Package group is the group coordinator: Kafka's classic consumer group
 // protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) with its state
-// machine, and committed offsets (OffsetCommit, OffsetFetch, OffsetDelete)
-// kept in memory and written through to the catalog. It knows nothing of
+// machine, KIP-848 consumer groups with server-side assignment
+// (ConsumerGroupHeartbeat, ConsumerGroupDescribe; consumer.go), and
+// committed offsets (OffsetCommit, OffsetFetch, OffsetDelete) kept in
+// memory and written through to the catalog. It knows nothing of
 // connections: the broker hands it decoded requests with the client's id
 // and host and writes back the responses it returns.
 //
@@ -66,6 +68,10 @@ type Topics interface {
 	TopicName(id [16]byte) (string, bool)
 	// TopicID returns the ID of the named topic.
 	TopicID(name string) ([16]byte, bool)
+	// Partitions returns the named topic's ID and partition count.
+	Partitions(name string) (id [16]byte, n int32, ok bool)
+	// Names returns every topic's name, for regex subscriptions.
+	Names() []string
 }
 
 // Config is what a Coordinator is built from.
@@ -87,8 +93,12 @@ type Config struct {
 	OffsetsRetention time.Duration
 	// OffsetMetadataMaxBytes is offset.metadata.max.bytes.
 	OffsetMetadataMaxBytes int
-	Logger                 *slog.Logger
-	Now                    func() time.Time
+	// ConsumerHeartbeatInterval and ConsumerSessionTimeout are
+	// group.consumer.heartbeat.interval.ms and
+	// group.consumer.session.timeout.ms (KIP-848 groups).
+	ConsumerHeartbeatInterval, ConsumerSessionTimeout time.Duration
+	Logger                                            *slog.Logger
+	Now                                               func() time.Time
 }
 
 // Coordinator holds every group. Build it with New.
@@ -129,6 +139,15 @@ type group struct {
 	joinDeadline time.Time              // end of the initial delay's extension
 	offsets      map[tp]offset
 	emptySince   time.Time
+
+	// typ is "classic" or "consumer" (KIP-848) once a member joined;
+	// empty for a group that only holds offsets.
+	typ         string
+	epoch       int32 // KIP-848 group epoch
+	assignEpoch int32 // epoch of the current target assignment
+	assignor    string
+	cmembers    map[string]*cmember
+	topicSig    string // subscribed topics' IDs and sizes at the last target computation
 
 	// commitMu orders a group's commits: validate, write to the store,
 	// update offsets, so that the store and memory agree.
@@ -172,6 +191,12 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if cfg.OffsetMetadataMaxBytes <= 0 {
 		cfg.OffsetMetadataMaxBytes = 4096
 	}
+	if cfg.ConsumerHeartbeatInterval <= 0 {
+		cfg.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if cfg.ConsumerSessionTimeout <= 0 {
+		cfg.ConsumerSessionTimeout = 45 * time.Second
+	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, now: cfg.Now, groups: make(map[string]*group)}
 	names, err := cfg.Store.OffsetGroups(ctx)
 	if err != nil {
@@ -203,6 +228,11 @@ func (c *Coordinator) Close() {
 		}
 		for _, t := range g.pending {
 			t.Stop()
+		}
+		for _, m := range g.cmembers {
+			if m.session != nil {
+				m.session.Stop()
+			}
 		}
 		for _, m := range g.members {
 			if m.session != nil {
@@ -240,6 +270,9 @@ func newMemberID(clientID string) string {
 	h := hex.EncodeToString(b[:])
 	return fmt.Sprintf("%s-%s-%s-%s-%s-%s", clientID, h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
 }
+
+// empty reports whether the group has no members of either kind.
+func (g *group) empty() bool { return len(g.members) == 0 && len(g.cmembers) == 0 }
 
 // DeleteTopic forgets every group's offsets of a deleted topic (the catalog
 // removed them with the topic).

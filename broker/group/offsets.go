@@ -79,7 +79,17 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 
 	c.mu.Lock()
 	var gerr *kerr.Error
+	cm := g.cmembers[req.MemberID]
 	switch m := g.members[req.MemberID]; {
+	case g.typ == typeConsumer:
+		// KIP-848: the generation field carries the member epoch.
+		switch {
+		case simple && len(g.cmembers) == 0:
+		case simple || cm == nil:
+			gerr = kerr.UnknownMemberID
+		case req.Generation != cm.epoch && req.Generation != cm.prevEpoch:
+			gerr = kerr.StaleMemberEpoch
+		}
 	case g.state == Dead:
 		gerr = errCoordinatorNotAvailable
 	case simple && g.state == Empty:
@@ -197,7 +207,20 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		return resp
 	}
 	for _, rg := range req.Groups {
-		resp.Groups = append(resp.Groups, c.fetchGroupLocked(rg.Group, rg.Topics, rg.Topics == nil, req.Version))
+		out := c.fetchGroupLocked(rg.Group, rg.Topics, rg.Topics == nil, req.Version)
+		if g := c.groups[rg.Group]; g != nil && g.typ == typeConsumer && rg.MemberID != nil && *rg.MemberID != "" {
+			// KIP-848 members fetch with their id and epoch.
+			m := g.cmembers[*rg.MemberID]
+			switch {
+			case m == nil:
+				out = kmsg.NewOffsetFetchResponseGroup()
+				out.Group, out.ErrorCode = rg.Group, kerr.UnknownMemberID.Code
+			case rg.MemberEpoch != m.epoch && rg.MemberEpoch != m.prevEpoch:
+				out = kmsg.NewOffsetFetchResponseGroup()
+				out.Group, out.ErrorCode = rg.Group, kerr.StaleMemberEpoch.Code
+			}
+		}
+		resp.Groups = append(resp.Groups, out)
 	}
 	return resp
 }
@@ -319,7 +342,8 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetDeleteResponseTopic()
 		st.Topic = rt.Topic
-		subscribed := len(g.members) > 0 && g.subscribedLocked(rt.Topic)
+		subscribed := len(g.members) > 0 && g.subscribedLocked(rt.Topic) ||
+			len(g.cmembers) > 0 && c.consumerSubscribedLocked(g, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -370,7 +394,7 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context) {
 	var todo []expiry
 	c.mu.Lock()
 	for _, g := range c.groups {
-		if g.state != Empty || now.Sub(g.emptySince) < c.cfg.OffsetsRetention {
+		if g.state != Empty || !g.empty() || now.Sub(g.emptySince) < c.cfg.OffsetsRetention {
 			continue
 		}
 		var e expiry
@@ -394,7 +418,7 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context) {
 			for _, d := range e.del {
 				delete(e.g.offsets, tp{d.Topic, d.Partition})
 			}
-			if e.g.state == Empty && len(e.g.offsets) == 0 && len(e.g.members) == 0 {
+			if e.g.state == Empty && len(e.g.offsets) == 0 && e.g.empty() {
 				e.g.state = Dead
 				delete(c.groups, e.g.name)
 			}
@@ -423,6 +447,10 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			rg.ErrorCode = errCoordinatorNotAvailable.Code
 		case name == "":
 			rg.ErrorCode = kerr.InvalidGroupID.Code
+		case g != nil && g.typ == typeConsumer:
+			rg.ErrorCode = kerr.GroupIDNotFound.Code
+			msg := "Group " + name + " is not a classic group."
+			rg.ErrorMessage = &msg
 		case g == nil:
 			rg.State = Dead.String()
 			if req.Version >= 6 {
@@ -463,8 +491,8 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 }
 
 // ListGroups serves ListGroups v0-v5: states filter from v4 (names match
-// case-insensitively, as Kafka), types filter from v5 (every group here is
-// "classic").
+// case-insensitively, as Kafka), types filter from v5 ("classic" or
+// "consumer" for KIP-848 groups).
 func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	c.mu.Lock()
@@ -480,14 +508,18 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 	slices.Sort(names)
 	for _, n := range names {
 		g := c.groups[n]
-		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(s string) bool { return strings.EqualFold(s, g.state.String()) }) {
+		state, typ, ptype := g.state.String(), typeClassic, g.protocolType
+		if g.typ == typeConsumer {
+			state, typ, ptype = g.consumerStateLocked(), typeConsumer, "consumer"
+		}
+		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(s string) bool { return strings.EqualFold(s, state) }) {
 			continue
 		}
-		if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(s string) bool { return strings.EqualFold(s, "classic") }) {
+		if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(s string) bool { return strings.EqualFold(s, typ) }) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = n, g.protocolType, g.state.String(), "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = n, ptype, state, typ
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
@@ -510,7 +542,7 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 			e = kerr.InvalidGroupID
 		case g == nil || g.state == Dead:
 			e = kerr.GroupIDNotFound
-		case g.state != Empty:
+		case g.state != Empty || !g.empty():
 			e = kerr.NonEmptyGroup
 		}
 		c.mu.Unlock()
@@ -522,7 +554,7 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 			} else {
 				c.mu.Lock()
 				g.offsets = map[tp]offset{}
-				if g.state == Empty {
+				if g.state == Empty && g.empty() {
 					g.state = Dead
 					delete(c.groups, name)
 				}
