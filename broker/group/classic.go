@@ -415,8 +415,8 @@ func (c *Coordinator) completeJoinLocked(g *group) {
 	}
 	g.generation++
 	if len(g.members) == 0 {
+		// As Kafka, an empty group keeps its protocol type.
 		g.state, g.protocol, g.leader = Empty, "", ""
-		g.protocolType = ""
 		g.emptySince = c.now()
 		return
 	}
