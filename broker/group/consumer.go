@@ -237,6 +237,12 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	return resp
 }
 
+// sameMap reports whether a and b are the same map value (the revocation a
+// timer was set for).
+func sameMap(a, b assignment) bool {
+	return len(a) == len(b) && a.equal(b)
+}
+
 func fromRequest(ts []kmsg.ConsumerGroupHeartbeatRequestTopic) assignment {
 	a := make(assignment)
 	for _, t := range ts {
@@ -285,6 +291,19 @@ func (c *Coordinator) reconcileLocked(g *group, m *cmember) {
 	if len(revoke) > 0 {
 		m.assigned = m.assigned.minus(revoke)
 		m.revoking = revoke
+		// As Kafka: a member that has not released them within its
+		// rebalance timeout is removed, so the others can have them.
+		if m.rebalanceTimeout > 0 {
+			id, revoking := m.id, m.revoking
+			time.AfterFunc(m.rebalanceTimeout, func() {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if mm := g.cmembers[id]; mm != nil && !c.closed && len(mm.revoking) > 0 && sameMap(mm.revoking, revoking) {
+					c.log.Info("group member did not revoke partitions within its rebalance timeout; removing it", "group", g.name, "member", id)
+					c.removeCMemberLocked(g, mm)
+				}
+			})
+		}
 		return
 	}
 	held := make(map[[16]byte]map[int32]bool)
