@@ -87,17 +87,25 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 		// A static member back with a new instance of its client: it
 		// takes the old member's place.
 		old := g.members[g.static[instanceID]]
+		currentLeader := g.leader
 		m = c.replaceStaticLocked(g, old, clientID, clientHost)
 		m.sessionTimeout, m.rebalanceTimeout = session, rebalance
 		if g.state == Stable && protocolsEqual(old.protocols, protos) {
 			// Nothing changed: no rebalance; it gets its assignment
-			// with the next SyncGroup.
+			// with the next SyncGroup. As Kafka, the answer names
+			// the leader as it was, so that a returning leader does
+			// not take itself for the leader and assign for nothing
+			// (a stable group would not hand that assignment out);
+			// from v9 the leader gets the members and
+			// skip_assignment instead.
 			c.heartbeatLocked(g, m)
-			r := joinResult{generation: g.generation, protocol: g.protocol, leader: g.leader, memberID: m.id, skipAssign: true}
-			if m.id == g.leader {
-				// The leader must see the members to be able to
-				// assign again later; it does not reassign now.
-				r.members = g.memberListLocked()
+			isLeader := m.id == g.leader
+			r := joinResult{generation: g.generation, protocol: g.protocol, leader: currentLeader, memberID: m.id}
+			if req.Version >= 9 {
+				r.leader = g.leader
+				if isLeader {
+					r.members, r.skipAssign = g.memberListLocked(), true
+				}
 			}
 			c.mu.Unlock()
 			return joinResponse(resp, req, r)
@@ -134,13 +142,13 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 			break
 		}
 		m = g.members[req.MemberID]
+		if g.fencedLocked(req.MemberID, instanceID) {
+			c.mu.Unlock()
+			return fail(kerr.FencedInstanceID)
+		}
 		if m == nil {
 			c.mu.Unlock()
 			return fail(kerr.UnknownMemberID)
-		}
-		if e := g.checkInstanceLocked(m, instanceID); e != nil {
-			c.mu.Unlock()
-			return fail(e)
 		}
 		m.sessionTimeout, m.rebalanceTimeout = session, rebalance
 		m.clientID, m.clientHost = clientID, clientHost
@@ -231,6 +239,16 @@ func (c *Coordinator) replaceStaticLocked(g *group, old *member, clientID, clien
 		g.leader = m.id
 	}
 	return &m
+}
+
+// fencedLocked reports whether a request naming memberID and instanceID
+// comes from a static member that another member id has replaced.
+func (g *group) fencedLocked(memberID, instanceID string) bool {
+	if instanceID == "" {
+		return false
+	}
+	known, ok := g.static[instanceID]
+	return ok && known != memberID
 }
 
 func (g *group) checkInstanceLocked(m *member, instanceID string) *kerr.Error {
@@ -594,10 +612,10 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	}
 	var e *kerr.Error
 	switch {
+	case g != nil && g.fencedLocked(req.MemberID, instanceID):
+		e = kerr.FencedInstanceID
 	case g == nil || m == nil:
 		e = kerr.UnknownMemberID
-	case g.checkInstanceLocked(m, instanceID) != nil:
-		e = kerr.FencedInstanceID
 	case req.Generation != g.generation:
 		e = kerr.IllegalGeneration
 	case req.ProtocolType != nil && *req.ProtocolType != g.protocolType,
@@ -690,10 +708,10 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatRespo
 		m = g.members[req.MemberID]
 	}
 	switch {
+	case g != nil && g.fencedLocked(req.MemberID, instanceID):
+		resp.ErrorCode = kerr.FencedInstanceID.Code
 	case g == nil || m == nil || g.state == Empty || g.state == Dead:
 		resp.ErrorCode = kerr.UnknownMemberID.Code
-	case g.checkInstanceLocked(m, instanceID) != nil:
-		resp.ErrorCode = kerr.FencedInstanceID.Code
 	case req.Generation != g.generation:
 		resp.ErrorCode = kerr.IllegalGeneration.Code
 	case g.state == PreparingRebalance:

@@ -95,12 +95,12 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	case simple && g.state == Empty:
 	case simple:
 		gerr = kerr.UnknownMemberID
+	case g.fencedLocked(req.MemberID, instanceID):
+		gerr = kerr.FencedInstanceID
 	case g.state == CompletingRebalance:
 		gerr = kerr.RebalanceInProgress
 	case m == nil:
 		gerr = kerr.UnknownMemberID
-	case g.checkInstanceLocked(m, instanceID) != nil:
-		gerr = kerr.FencedInstanceID
 	case req.Generation != g.generation:
 		gerr = kerr.IllegalGeneration
 	default:
