@@ -48,6 +48,9 @@ func TestGroupsFranzGoRebalance(t *testing.T) {
 	}{
 		{"range", kgo.RangeBalancer(), "range", false},
 		{"cooperative-sticky", kgo.CooperativeStickyBalancer(), "cooperative-sticky", true},
+		// KIP-848: kgo maps its sticky balancer to the broker's
+		// "uniform" assignor.
+		{"kip848", kgo.CooperativeStickyBalancer(), grKIP848, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -86,8 +89,12 @@ func grRebalanceScenario(t *testing.T, balancer kgo.GroupBalancer, protocol stri
 
 	tr := newGrTracker()
 	prod := grStartProducer(t, addr, topic, partitions)
+	opts := []kgo.Opt{kgo.Balancers(balancer)}
+	if protocol == grKIP848 {
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
 	start := func(name string) *grMember {
-		return grStartMember(t, addr, tr, name, group, topic, kgo.Balancers(balancer))
+		return grStartMember(t, addr, tr, name, group, topic, opts...)
 	}
 
 	m1, m2, m3 := start("m1"), start("m2"), start("m3")
@@ -121,8 +128,8 @@ func grRebalanceScenario(t *testing.T, balancer kgo.GroupBalancer, protocol stri
 	for _, m := range []*grMember{m2, m3, m4} {
 		m.stop()
 	}
-	if d := grDescribe(t, adm, group); d.State != "Empty" || len(d.Members) != 0 {
-		t.Errorf("after every member left: state %s with %d members, want Empty with none", d.State, len(d.Members))
+	if state, n := grState(t, adm, group, protocol); state != "Empty" || n != 0 {
+		t.Errorf("after every member left: state %s with %d members, want Empty with none", state, n)
 	}
 
 	// Records the new member must read, after the committed offsets.
@@ -135,7 +142,7 @@ func grRebalanceScenario(t *testing.T, balancer kgo.GroupBalancer, protocol stri
 	}
 
 	tr2 := newGrTracker()
-	m5 := grStartMember(t, addr, tr2, "m5", group, topic, kgo.Balancers(balancer))
+	m5 := grStartMember(t, addr, tr2, "m5", group, topic, opts...)
 	grWaitConsumed(t, tr2, more)
 	grWaitBalanced(t, adm, tr2, group, topic, partitions, protocol, m5)
 	grCheckResumed(t, tr2, fgByPartition(more), ends, end2)

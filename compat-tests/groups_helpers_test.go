@@ -46,7 +46,35 @@ const (
 
 // grSettings are the broker configs of every group test.
 func grSettings() map[string]string {
-	return map[string]string{"group.initial.rebalance.delay.ms": "0"}
+	return map[string]string{
+		"group.initial.rebalance.delay.ms": "0",
+		// KIP-848 members heartbeat at the broker's interval (Kafka's
+		// default is 5 s).
+		"group.consumer.heartbeat.interval.ms": "250",
+	}
+}
+
+// grKIP848 is the protocol name grCheckBalanced takes for a KIP-848 group
+// (server-side assignment), described with ConsumerGroupDescribe.
+const grKIP848 = "kip848"
+
+// grState returns a group's state and member count, through
+// ConsumerGroupDescribe for KIP-848 groups and DescribeGroups otherwise.
+func grState(t testing.TB, adm *kadm.Client, group, protocol string) (string, int) {
+	t.Helper()
+	if protocol != grKIP848 {
+		d := grDescribe(t, adm, group)
+		return d.State, len(d.Members)
+	}
+	ds, err := adm.DescribeConsumerGroups(fgCtx(t), group)
+	if err != nil {
+		t.Fatalf("describe consumer group %s: %v", group, err)
+	}
+	d := ds[group]
+	if d.Err != nil {
+		t.Fatalf("describe consumer group %s: %v", group, d.Err)
+	}
+	return d.State, len(d.Members)
 }
 
 // grBrokerFlags are grSettings as flags of the streamhouse binary.
@@ -478,6 +506,9 @@ func grAssigned(d kadm.DescribedGroup, topic string) map[string][]int32 {
 // otherwise.
 func grCheckBalanced(t testing.TB, adm *kadm.Client, tr *grTracker, group, topic string, partitions int32, protocol string, members ...*grMember) (bool, string) {
 	t.Helper()
+	if protocol == grKIP848 {
+		return grCheckBalanced848(t, adm, tr, group, partitions, members...)
+	}
 	ds, err := adm.DescribeGroups(fgCtx(t), group)
 	if err != nil {
 		return false, fmt.Sprintf("describe: %v", err)
@@ -496,6 +527,58 @@ func grCheckBalanced(t testing.TB, adm *kadm.Client, tr *grTracker, group, topic
 		return false, desc
 	}
 	described := grAssigned(d, topic)
+	seen := map[int32]int{}
+	lo, hi := int(partitions), 0
+	for _, m := range members {
+		ps, ok := described[m.memberID()]
+		if !ok || !slices.Equal(ps, tr.partitionsOf(m.name)) {
+			return false, desc
+		}
+		for _, p := range ps {
+			seen[p]++
+		}
+		lo, hi = min(lo, len(ps)), max(hi, len(ps))
+	}
+	for p := range partitions {
+		if seen[p] != 1 {
+			return false, desc
+		}
+	}
+	return len(seen) == int(partitions) && hi-lo <= 1, desc
+}
+
+// grCheckBalanced848 is grCheckBalanced for a KIP-848 group: the broker
+// assigns, ConsumerGroupDescribe shows each member's assignment and epoch.
+func grCheckBalanced848(t testing.TB, adm *kadm.Client, tr *grTracker, group string, partitions int32, members ...*grMember) (bool, string) {
+	t.Helper()
+	ds, err := adm.DescribeConsumerGroups(fgCtx(t), group)
+	if err != nil {
+		return false, fmt.Sprintf("describe: %v", err)
+	}
+	d := ds[group]
+	if d.Err != nil {
+		return false, fmt.Sprintf("describe: group error %v", d.Err)
+	}
+	described := map[string][]int32{}
+	for _, m := range d.Members {
+		var ps []int32
+		for _, tp := range m.Assignment {
+			for p := range tp {
+				ps = append(ps, p)
+			}
+		}
+		slices.Sort(ps)
+		described[m.MemberID] = ps
+	}
+	desc := fmt.Sprintf("state %s, epoch %d/%d, assignor %s, described %v", d.State, d.Epoch, d.AssignmentEpoch, d.AssignorName, described)
+	var own []string
+	for _, m := range members {
+		own = append(own, fmt.Sprintf("%s(%s)=%v", m.name, m.memberID(), tr.partitionsOf(m.name)))
+	}
+	desc += ", callbacks " + strings.Join(own, " ") + "; " + tr.errors()
+	if d.State != "Stable" || len(d.Members) != len(members) {
+		return false, desc
+	}
 	seen := map[int32]int{}
 	lo, hi := int(partitions), 0
 	for _, m := range members {

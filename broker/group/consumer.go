@@ -439,16 +439,17 @@ func (c *Coordinator) computeTargetsLocked(g *group) {
 			}
 		}
 	} else {
-		// Uniform, sticky: a partition stays with its previous target
-		// owner while that owner is under its fair share; the rest go
-		// to the least loaded subscribed member.
+		// Uniform, sticky: each member's fair share is total/n, and
+		// total%n members may have one more. A partition stays with
+		// its previous target owner while that owner is within its
+		// share; the rest go to the least loaded subscribed member.
 		total := 0
 		for _, t := range topics {
 			total += int(t.n)
 		}
-		share := 0
+		base, extra := 0, 0
 		if len(ids) > 0 {
-			share = (total + len(ids) - 1) / len(ids)
+			base, extra = total/len(ids), total%len(ids)
 		}
 		load := make(map[string]int)
 		owner := make(map[[16]byte]map[int32]string)
@@ -466,16 +467,25 @@ func (c *Coordinator) computeTargetsLocked(g *group) {
 			t topicInfo
 			p int32
 		}
-		var rest []tpart
+		var moved, rest []tpart
 		for _, t := range topics {
 			for p := range t.n {
-				if o, ok := owner[t.id][p]; ok && subs[o][t.name] && load[o] < share {
+				if o, ok := owner[t.id][p]; ok && subs[o][t.name] && load[o] < base {
 					targets[o][t.id] = append(targets[o][t.id], p)
 					load[o]++
 					continue
 				}
-				rest = append(rest, tpart{t, p})
+				moved = append(moved, tpart{t, p})
 			}
+		}
+		for _, r := range moved {
+			if o, ok := owner[r.t.id][r.p]; ok && subs[o][r.t.name] && load[o] == base && extra > 0 {
+				targets[o][r.t.id] = append(targets[o][r.t.id], r.p)
+				load[o]++
+				extra--
+				continue
+			}
+			rest = append(rest, r)
 		}
 		for _, r := range rest {
 			best := ""
