@@ -526,13 +526,19 @@ func grCheckBalanced(t testing.TB, adm *kadm.Client, tr *grTracker, group, topic
 	if d.State != "Stable" || d.ProtocolType != "consumer" || d.Protocol != protocol || len(d.Members) != len(members) {
 		return false, desc
 	}
-	described := grAssigned(d, topic)
+	return grEachOnce(tr, grAssigned(d, topic), partitions, members), desc
+}
+
+// grEachOnce reports whether every partition is assigned to exactly one of
+// members, as described (by member id) and as each member's callbacks
+// say, and the members' shares differ by one at most.
+func grEachOnce(tr *grTracker, described map[string][]int32, partitions int32, members []*grMember) bool {
 	seen := map[int32]int{}
 	lo, hi := int(partitions), 0
 	for _, m := range members {
 		ps, ok := described[m.memberID()]
 		if !ok || !slices.Equal(ps, tr.partitionsOf(m.name)) {
-			return false, desc
+			return false
 		}
 		for _, p := range ps {
 			seen[p]++
@@ -541,10 +547,10 @@ func grCheckBalanced(t testing.TB, adm *kadm.Client, tr *grTracker, group, topic
 	}
 	for p := range partitions {
 		if seen[p] != 1 {
-			return false, desc
+			return false
 		}
 	}
-	return len(seen) == int(partitions) && hi-lo <= 1, desc
+	return len(seen) == int(partitions) && hi-lo <= 1
 }
 
 // grCheckBalanced848 is grCheckBalanced for a KIP-848 group: the broker
@@ -579,24 +585,7 @@ func grCheckBalanced848(t testing.TB, adm *kadm.Client, tr *grTracker, group str
 	if d.State != "Stable" || len(d.Members) != len(members) {
 		return false, desc
 	}
-	seen := map[int32]int{}
-	lo, hi := int(partitions), 0
-	for _, m := range members {
-		ps, ok := described[m.memberID()]
-		if !ok || !slices.Equal(ps, tr.partitionsOf(m.name)) {
-			return false, desc
-		}
-		for _, p := range ps {
-			seen[p]++
-		}
-		lo, hi = min(lo, len(ps)), max(hi, len(ps))
-	}
-	for p := range partitions {
-		if seen[p] != 1 {
-			return false, desc
-		}
-	}
-	return len(seen) == int(partitions) && hi-lo <= 1, desc
+	return grEachOnce(tr, described, partitions, members), desc
 }
 
 // grWaitBalanced waits until grCheckBalanced holds.

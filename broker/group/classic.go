@@ -576,6 +576,12 @@ func (c *Coordinator) removeMemberLocked(g *group, id string) {
 
 func (c *Coordinator) removeMemberAndRebalanceLocked(g *group, id string) {
 	c.removeMemberLocked(g, id)
+	c.rebalanceAfterRemovalLocked(g)
+}
+
+// rebalanceAfterRemovalLocked moves the group on after members went: a
+// new rebalance, or the running join completes without them.
+func (c *Coordinator) rebalanceAfterRemovalLocked(g *group) {
 	switch g.state {
 	case Stable, CompletingRebalance:
 		c.prepareRebalanceLocked(g)
@@ -791,16 +797,7 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 		resp.Members = nil
 	}
 	if removed {
-		switch g.state {
-		case Stable, CompletingRebalance:
-			c.prepareRebalanceLocked(g)
-		case PreparingRebalance:
-			if len(g.members) == 0 && len(g.pending) == 0 {
-				c.completeJoinLocked(g)
-			} else {
-				c.maybeCompleteJoinLocked(g)
-			}
-		}
+		c.rebalanceAfterRemovalLocked(g)
 	}
 	return resp
 }
