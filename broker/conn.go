@@ -78,7 +78,9 @@ func (c *conn) writeDeferred(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	var out []byte
 	for d := range c.deferred {
-		if !c.runAfter(ctx, d.after) {
+		ok := c.runAfter(ctx, d.after)
+		d.req.observe(c.s, !ok)
+		if !ok {
 			c.pmu.Lock()
 			if c.werr == nil {
 				c.werr = errors.New("panic in a deferred handler")
@@ -123,6 +125,7 @@ func (c *conn) runAfter(ctx context.Context, after func(context.Context)) (ok bo
 	defer func() {
 		if v := recover(); v != nil {
 			c.s.stats.Panics.Add(1)
+			c.s.cfg.Metrics.Panic()
 			c.s.log.Error("panic serving connection; closing it", "remote", c.remote,
 				"client", c.clientSoftware, "panic", v, "stack", string(debug.Stack()))
 			ok = false
@@ -159,6 +162,15 @@ type request struct {
 	// and may change it; the connection goes on reading meanwhile (see
 	// conn). It must not touch the request's bytes.
 	after func(ctx context.Context)
+	// failed is set by handlers that answered some partition with an
+	// error code, for the metrics.
+	failed bool
+	start  time.Time
+}
+
+// observe records the request in the metrics once its response is ready.
+func (r *request) observe(s *Server, closing bool) {
+	s.cfg.Metrics.Request(kmsg.NameForKey(r.header.Key), r.header.Version, time.Since(r.start), r.failed || closing)
 }
 
 // deferredResp is a response whose handler set request.after.
@@ -167,6 +179,7 @@ type deferredResp struct {
 	version int16
 	resp    kmsg.Response
 	after   func(ctx context.Context)
+	req     *request
 }
 
 // handler serves one API. It returns the response, or nil for none (a
@@ -176,16 +189,19 @@ type handler func(ctx context.Context, r *request) (kmsg.Response, error)
 func (c *conn) serve() {
 	s := c.s
 	s.stats.Connections.Add(1)
+	s.cfg.Metrics.Connection(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() {
 		if v := recover(); v != nil {
 			s.stats.Panics.Add(1)
+			s.cfg.Metrics.Panic()
 			s.log.Error("panic serving connection; closing it", "remote", c.remote,
 				"client", c.clientSoftware, "panic", v, "stack", string(debug.Stack()))
 		}
 		cancel()
 		c.nc.Close()
 		s.stats.Connections.Add(-1)
+		s.cfg.Metrics.Connection(-1)
 		s.forgetConn(c)
 	}()
 	if s.isClosed() {
@@ -308,12 +324,14 @@ func (c *conn) handle(ctx context.Context, frame, out []byte, busy bool) ([]byte
 	}
 	s.stats.Requests.Add(1)
 	fn := s.handlers[h.Key] // present: ParseRequest checked the table
-	r := &request{conn: c, header: h, kreq: kreq}
+	r := &request{conn: c, header: h, kreq: kreq, start: time.Now()}
 	resp, err := fn(ctx, r)
 	if err != nil {
+		r.observe(s, true)
 		return out, nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.Key), h.Version, err)
 	}
 	if resp == nil {
+		r.observe(s, false)
 		return out, nil, nil
 	}
 	if r.after != nil || busy {
@@ -321,8 +339,9 @@ func (c *conn) handle(ctx context.Context, frame, out []byte, busy bool) ([]byte
 		if after == nil {
 			after = func(context.Context) {}
 		}
-		return out, &deferredResp{corr: h.CorrelationID, version: h.Version, resp: resp, after: after}, nil
+		return out, &deferredResp{corr: h.CorrelationID, version: h.Version, resp: resp, after: after, req: r}, nil
 	}
+	r.observe(s, false)
 	resp.SetVersion(h.Version)
 	return protocol.AppendResponse(out, h.CorrelationID, resp), nil, nil
 }

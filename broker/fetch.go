@@ -155,6 +155,17 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 		buf, _, _ = s.fillFetch(ctx, req, parts, buf)
 		break
 	}
+	if s.cfg.Metrics != nil {
+		for i := range parts {
+			fp := &parts[i]
+			if fp.resp.ErrorCode != 0 {
+				r.failed = true
+			}
+			if n := len(fp.resp.RecordBatches); n > 0 && fp.t != nil {
+				s.cfg.Metrics.Out(fp.t.Name, n, countRecords(fp.resp.RecordBatches))
+			}
+		}
+	}
 	return resp, nil
 }
 

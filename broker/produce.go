@@ -99,7 +99,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 				err = s.appendBatch(ctx, req.Version, t, p, rp.Records, now, sp)
 			}
 			if err != nil {
-				failed = true
+				failed, r.failed = true, true
 				sp.ErrorCode = errorCode(err)
 				if req.Version >= 8 {
 					sp.ErrorMessage = errMessage(err)
@@ -121,6 +121,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 		r.after = func(ctx context.Context) {
 			for k, l := range toSync {
 				if err := l.Sync(ctx); err != nil {
+					r.failed = true
 					sp := &resp.Topics[syncIdx[k][0]].Partitions[syncIdx[k][1]]
 					sp.ErrorCode = logErrorCode(err)
 					if version >= 8 {
@@ -159,6 +160,7 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 	if err != nil {
 		return logError(err)
 	}
+	s.cfg.Metrics.In(t.Name, len(records), int(h.LastOffsetDelta)+1)
 	sp.BaseOffset = base
 	sp.LogAppendTime = appendTime
 	sp.LogStartOffset = p.log.LogStartOffset()

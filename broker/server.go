@@ -29,6 +29,7 @@ import (
 	"github.com/streamhouse/streamhouse/codec"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/protocol"
 	"github.com/streamhouse/streamhouse/storage"
 )
@@ -52,6 +53,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// Metrics receives the request path's measurements. Nil: none kept.
+	// New registers the broker with it for scrape-time partition and
+	// group metrics.
+	Metrics *metrics.Broker
 }
 
 // Server is a Kafka broker. Create it with New.
@@ -148,6 +153,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.topics.closeAll()
 		return nil, err
 	}
+	cfg.Metrics.Watch(metricsSource{s})
 	s.bg.Add(2)
 	go s.retentionLoop()
 	go s.offsetExpiryLoop()

@@ -133,7 +133,9 @@ func startProcWith(t testing.TB, bin string, env []string, dir, addr string, ext
 	if addr == "" {
 		addr = freePort(t)
 	}
-	args := append([]string{"--listen", addr, "--data-dir", dir}, extra...)
+	// Text logs, which tests search; the binary would pick JSON when
+	// its output is not a terminal. The ops listener is off unless asked.
+	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", ""}, extra...)
 	p := &proc{t: t, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
 	p.cmd = exec.Command(bin, args...)
 	if env != nil {

@@ -271,6 +271,18 @@ func newMemberID(clientID string) string {
 	return fmt.Sprintf("%s-%s-%s-%s-%s-%s", clientID, h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
 }
 
+// EachCommit calls fn for every committed offset of every group, for the
+// metrics. fn must not call the coordinator.
+func (c *Coordinator) EachCommit(fn func(group, topic string, partition int32, offset int64)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, g := range c.groups {
+		for k, o := range g.offsets {
+			fn(name, k.topic, k.partition, o.offset)
+		}
+	}
+}
+
 // empty reports whether the group has no members of either kind.
 func (g *group) empty() bool { return len(g.members) == 0 && len(g.cmembers) == 0 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/meta/sqlite"
+	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/storage/fs"
 )
 
@@ -49,6 +50,8 @@ type options struct {
 	logFormat      string
 	shutdownWait   time.Duration
 	fsync          bool
+	httpListen     string
+	pprof          bool
 	settings       map[string]string
 }
 
@@ -76,8 +79,10 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	str(&o.dataDir, "data-dir", "./data", "directory holding metadata.db (the catalog) and storage/ (the segments)")
 	fset.IntVar(&o.nodeID, "node-id", 1, "this broker's node.id (env "+envName("node-id")+")")
 	str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	str(&o.logFormat, "log-format", "text", "text or json")
+	str(&o.logFormat, "log-format", "auto", "text, json, or auto: text on a terminal, JSON otherwise")
 	fset.DurationVar(&o.shutdownWait, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (env "+envName("shutdown-timeout")+")")
+	str(&o.httpListen, "http-listen", "127.0.0.1:9644", "address of the HTTP listener for /metrics, /health, /ready (and /debug/pprof/); empty: off")
+	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
 
 	defs := config.BrokerDefs()
@@ -149,13 +154,22 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
-	switch o.logFormat {
+	format := o.logFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, hopts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, hopts)), nil
 	}
-	return nil, fmt.Errorf("--log-format: %q is neither text nor json", o.logFormat)
+	return nil, fmt.Errorf("--log-format: %q is not text, json or auto", o.logFormat)
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -182,6 +196,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer unlock()
 
 	start := time.Now()
+	m := metrics.New()
+	var ops *opsServer
+	if o.httpListen != "" {
+		if ops, err = startOps(o.httpListen, m, o.pprof, log); err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		defer ops.close()
+	}
 	catalog, err := sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"), sqlite.Options{Logger: log})
 	if err != nil {
 		return err
@@ -190,6 +212,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	store, err := fs.New(filepath.Join(o.dataDir, "storage"), fs.Options{
 		Logger:             log,
 		NoSync:             !o.fsync,
+		OnFsync:            m.Fsync,
 		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
 	})
 	if err != nil {
@@ -204,6 +227,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Store:          store,
 		Catalog:        catalog,
 		Logger:         log,
+		Metrics:        m,
 	})
 	if err != nil {
 		return err
@@ -221,6 +245,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	ops.setReady(true)
 
 	select {
 	case err := <-served:
@@ -229,6 +254,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	case sig := <-sigs:
 		log.Info("shutting down", "signal", sig.String())
 	}
+	ops.setReady(false)
 	sctx, cancel := context.WithTimeout(ctx, o.shutdownWait)
 	defer cancel()
 	go func() {

@@ -34,8 +34,9 @@ func rules() map[string]rule {
 		"broker/group":      {allowed: []string{"protocol", "meta", "storage", "batch"}, external: kafkaProto},
 		"meta":              {},
 		"meta/sqlite":       {allowed: []string{"meta"}, external: []string{"modernc.org/sqlite"}},
-		"broker":            {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault"}, external: kafkaProto},
-		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "meta/sqlite"}},
+		"broker":            {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "metrics"}, external: kafkaProto},
+		"metrics":           {external: []string{"github.com/prometheus/client_golang"}},
+		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "meta/sqlite", "metrics"}},
 		// Test-support packages: the conformance suites.
 		"storage/storagetest": {allowed: []string{"storage", "batch"}},
 		"meta/metatest":       {allowed: []string{"meta"}},

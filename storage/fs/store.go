@@ -40,6 +40,9 @@ type Options struct {
 	// benchmarks and for users who accept losing recent writes on power
 	// loss.
 	NoSync bool
+	// OnFsync, when set, is told how long each group-commit fsync took
+	// (metrics).
+	OnFsync func(time.Duration)
 	// CheckpointInterval is how often the checkpoints of logs that moved
 	// are written (Kafka's log.flush.offset.checkpoint.interval.ms).
 	// Zero: 60 s.
@@ -114,6 +117,7 @@ func New(dir string, opts Options) (*Store, error) {
 	if interval <= 0 {
 		interval = 60 * time.Second
 	}
+	st.commit.onFsync = opts.OnFsync
 	st.commit.start()
 	go st.checkpointLoop(interval)
 	return st, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/storage"
@@ -35,6 +36,8 @@ type committer struct {
 
 	// beforeRound is a test hook, called at the start of each round.
 	beforeRound func()
+	// onFsync is Options.OnFsync.
+	onFsync func(time.Duration)
 
 	kick   chan struct{} // buffered 1: the queue is not empty
 	quit   chan struct{}
@@ -220,10 +223,14 @@ func (c *committer) round() {
 func (c *committer) runItems(jobs []syncJob, items []syncItem) {
 	do := func(it *syncItem) {
 		var err error
+		start := time.Now()
 		if it.f != nil {
 			err = syncFile(it.f)
 		} else {
 			err = syncDir(it.dir)
+		}
+		if c.onFsync != nil {
+			c.onFsync(time.Since(start))
 		}
 		if err != nil {
 			j := &jobs[it.job]

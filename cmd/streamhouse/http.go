@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/streamhouse/streamhouse/metrics"
+)
+
+// opsServer is the HTTP listener for operators: /metrics (Prometheus),
+// /health (the process is alive: 200), /ready (200 once the catalog is open,
+// recovery is done and the Kafka listener accepts; 503 before and while
+// shutting down), and /debug/pprof/ when enabled.
+type opsServer struct {
+	srv   *http.Server
+	ready atomic.Bool
+	log   *slog.Logger
+}
+
+func startOps(addr string, m *metrics.Broker, withPprof bool, log *slog.Logger) (*opsServer, error) {
+	o := &opsServer{log: log}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{Registry: m.Registry()}))
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !o.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := o.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http listener stopped", "err", err)
+		}
+	}()
+	log.Info("http listener started", "addr", l.Addr().String(), "pprof", withPprof)
+	return o, nil
+}
+
+func (o *opsServer) setReady(v bool) {
+	if o != nil {
+		o.ready.Store(v)
+	}
+}
+
+func (o *opsServer) close() {
+	if o == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	o.srv.Shutdown(ctx)
+}

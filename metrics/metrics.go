@@ -1,0 +1,204 @@
+// Package metrics is the broker's Prometheus instrumentation: the counters
+// and histograms the request path updates, and a collector that reads
+// per-partition log sizes and offsets and consumer group lag from the
+// broker when Prometheus scrapes. A nil *Broker records nothing, so the
+// broker needs no metrics to run (tests, embedding).
+//
+// Every metric is named streamhouse_*; deploy/ holds the scrape config,
+// alert rules and dashboard that use them.
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Source is what the scrape-time collector reads from the broker.
+type Source interface {
+	// EachPartition calls fn for every partition the broker serves.
+	EachPartition(fn func(topic string, partition int32, sizeBytes, startOffset, endOffset int64))
+	// EachCommit calls fn for every committed offset of every group.
+	EachCommit(fn func(group, topic string, partition int32, offset int64))
+}
+
+// Broker holds the broker's metrics. Build it with New.
+type Broker struct {
+	reg *prometheus.Registry
+
+	requests    *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	bytesIn     *prometheus.CounterVec
+	bytesOut    *prometheus.CounterVec
+	recordsIn   *prometheus.CounterVec
+	recordsOut  *prometheus.CounterVec
+	connections prometheus.Gauge
+	fsync       prometheus.Histogram
+	panics      prometheus.Counter
+}
+
+// New returns the broker's metrics registered in a new registry, with Go
+// runtime and process metrics beside them.
+func New() *Broker {
+	b := &Broker{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhouse_requests_total",
+			Help: "Kafka requests handled, by API and version.",
+		}, []string{"api", "version"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhouse_request_errors_total",
+			Help: "Kafka requests answered with an error code (any partition) or that closed their connection, by API and version.",
+		}, []string{"api", "version"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "streamhouse_request_duration_seconds",
+			Help:    "Time from a request read to its response ready, by API (long polls and fsync waits included).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"api"}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhouse_bytes_in_total",
+			Help: "Record batch bytes appended, by topic.",
+		}, []string{"topic"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhouse_bytes_out_total",
+			Help: "Record batch bytes served to fetches, by topic.",
+		}, []string{"topic"}),
+		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhouse_records_in_total",
+			Help: "Records appended, by topic.",
+		}, []string{"topic"}),
+		recordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhouse_records_out_total",
+			Help: "Records in the batches served to fetches, by topic.",
+		}, []string{"topic"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "streamhouse_connections",
+			Help: "Open client connections.",
+		}),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "streamhouse_fsync_duration_seconds",
+			Help:    "Duration of each fsync of a segment file or directory by group commit.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18),
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamhouse_handler_panics_total",
+			Help: "Request handlers that panicked (their connection was closed).",
+		}),
+	}
+	b.reg.MustRegister(b.requests, b.errors, b.latency, b.bytesIn, b.bytesOut, b.recordsIn, b.recordsOut,
+		b.connections, b.fsync, b.panics,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return b
+}
+
+// Registry is where the metrics are registered, for the HTTP handler.
+func (b *Broker) Registry() *prometheus.Registry { return b.reg }
+
+// Watch registers a collector that reads src at every scrape: log size,
+// start and end offset per partition, and consumer group lag.
+func (b *Broker) Watch(src Source) {
+	if b != nil {
+		b.reg.MustRegister(&sourceCollector{src: src})
+	}
+}
+
+// Request records one handled request.
+func (b *Broker) Request(api string, version int16, d time.Duration, failed bool) {
+	if b == nil {
+		return
+	}
+	v := strconv.Itoa(int(version))
+	b.requests.WithLabelValues(api, v).Inc()
+	if failed {
+		b.errors.WithLabelValues(api, v).Inc()
+	}
+	b.latency.WithLabelValues(api).Observe(d.Seconds())
+}
+
+// In records an appended batch.
+func (b *Broker) In(topic string, bytes, records int) {
+	if b == nil {
+		return
+	}
+	b.bytesIn.WithLabelValues(topic).Add(float64(bytes))
+	b.recordsIn.WithLabelValues(topic).Add(float64(records))
+}
+
+// Out records batches served to a fetch.
+func (b *Broker) Out(topic string, bytes, records int) {
+	if b == nil {
+		return
+	}
+	b.bytesOut.WithLabelValues(topic).Add(float64(bytes))
+	b.recordsOut.WithLabelValues(topic).Add(float64(records))
+}
+
+// Connection records a connection opened (+1) or closed (-1).
+func (b *Broker) Connection(delta int) {
+	if b != nil {
+		b.connections.Add(float64(delta))
+	}
+}
+
+// Panic records a handler panic.
+func (b *Broker) Panic() {
+	if b != nil {
+		b.panics.Inc()
+	}
+}
+
+// Fsync records one fsync's duration; storage calls it.
+func (b *Broker) Fsync(d time.Duration) {
+	if b != nil {
+		b.fsync.Observe(d.Seconds())
+	}
+}
+
+var (
+	descLogSize = prometheus.NewDesc("streamhouse_log_size_bytes",
+		"Bytes held by a partition's segments.", []string{"topic", "partition"}, nil)
+	descLogStart = prometheus.NewDesc("streamhouse_log_start_offset",
+		"A partition's log start offset.", []string{"topic", "partition"}, nil)
+	descLogEnd = prometheus.NewDesc("streamhouse_log_end_offset",
+		"A partition's high watermark (the end offset consumers see).", []string{"topic", "partition"}, nil)
+	descLag = prometheus.NewDesc("streamhouse_consumer_group_lag",
+		"Records between a group's committed offset and the partition's high watermark.", []string{"group", "topic", "partition"}, nil)
+	descCommitted = prometheus.NewDesc("streamhouse_consumer_group_committed_offset",
+		"A group's committed offset.", []string{"group", "topic", "partition"}, nil)
+)
+
+type sourceCollector struct{ src Source }
+
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descLogSize
+	ch <- descLogStart
+	ch <- descLogEnd
+	ch <- descLag
+	ch <- descCommitted
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	ends := make(map[tp]int64)
+	c.src.EachPartition(func(topic string, p int32, size, start, end int64) {
+		ps := strconv.Itoa(int(p))
+		ch <- prometheus.MustNewConstMetric(descLogSize, prometheus.GaugeValue, float64(size), topic, ps)
+		ch <- prometheus.MustNewConstMetric(descLogStart, prometheus.GaugeValue, float64(start), topic, ps)
+		ch <- prometheus.MustNewConstMetric(descLogEnd, prometheus.GaugeValue, float64(end), topic, ps)
+		ends[tp{topic, p}] = end
+	})
+	c.src.EachCommit(func(group, topic string, p int32, off int64) {
+		ps := strconv.Itoa(int(p))
+		ch <- prometheus.MustNewConstMetric(descCommitted, prometheus.GaugeValue, float64(off), group, topic, ps)
+		if end, ok := ends[tp{topic, p}]; ok {
+			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(max(end-off, 0)), group, topic, ps)
+		}
+	})
+}
