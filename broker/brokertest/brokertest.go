@@ -19,6 +19,7 @@ import (
 	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/meta/sqlite"
+	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/storage/fs"
 )
 
@@ -45,8 +46,12 @@ type Broker struct {
 	srv     *broker.Server
 	store   *fs.Store
 	catalog *sqlite.Catalog
+	metrics *metrics.Broker
 	served  chan error
 }
+
+// Metrics returns the running broker's metrics (new at each start).
+func (b *Broker) Metrics() *metrics.Broker { return b.metrics }
 
 // New starts a broker and stops it when the test ends.
 func New(t testing.TB, opts ...Options) *Broker {
@@ -86,9 +91,12 @@ func (b *Broker) start(addr string) {
 	if err != nil {
 		t.Fatalf("brokertest: catalog: %v", err)
 	}
+	// Fresh metrics per start, as a restarted process has.
+	b.metrics = metrics.New()
 	b.store, err = fs.New(filepath.Join(b.opts.Dir, "storage"), fs.Options{
 		Logger:             b.opts.Logger,
 		NoSync:             b.opts.NoSync,
+		OnFsync:            b.metrics.Fsync,
 		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
 	})
 	if err != nil {
@@ -108,6 +116,7 @@ func (b *Broker) start(addr string) {
 		Store:          b.store,
 		Catalog:        b.catalog,
 		Logger:         b.opts.Logger,
+		Metrics:        b.metrics,
 	})
 	if err != nil {
 		l.Close()
