@@ -1,10 +1,14 @@
 // Command streamhouse runs a StreamHouse broker: the Kafka protocol on a TCP
 // port over a segment log on disk and a SQLite catalog.
 //
-// Every setting is a flag with an environment variable beside it; a flag
-// given on the command line wins over the environment, which wins over the
-// default. Broker configs use Kafka's names: --num.partitions=3 or
-// STREAMHOUSE_NUM_PARTITIONS=3. Run with --help for the list.
+// Every setting is a flag with an environment variable beside it, and may be
+// set in a TOML config file (--config or STREAMHOUSE_CONFIG; see
+// configfile.go). A flag given on the command line wins over the
+// environment, which wins over the config file, which wins over the default.
+// Broker configs use Kafka's names: --num.partitions=3,
+// STREAMHOUSE_NUM_PARTITIONS=3, or "num.partitions" = 3 in the file's [broker]
+// table. --print-config prints the effective settings as a config file and
+// exits. Run with --help for the list.
 package main
 
 import (
@@ -14,10 +18,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,7 +37,7 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stderr); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
@@ -52,7 +58,12 @@ type options struct {
 	fsync          bool
 	httpListen     string
 	pprof          bool
-	settings       map[string]string
+	settings       map[string]string // broker configs by Kafka name
+
+	configFile  string            // --config or STREAMHOUSE_CONFIG; empty: none
+	printConfig bool              // --print-config
+	sources     map[string]source // by flag name; absent: the default
+	flags       *flag.FlagSet     // parsed, for --print-config
 }
 
 // envName is the environment variable of a flag: STREAMHOUSE_ and the name
@@ -62,13 +73,13 @@ func envName(flagName string) string {
 	return "STREAMHOUSE_" + strings.ToUpper(r.Replace(flagName))
 }
 
-// processFlags are the names with their own flag rather than a broker
-// config flag.
-var processFlags = map[string]bool{"node.id": true, "listeners": true, "advertised.listeners": true, "log.dirs": true}
-
+// parseFlags reads the settings from, in order of precedence, the
+// command-line flags in args, the environment (getenv), the config file and
+// the defaults. --help is written to out.
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (*options, error) {
-	o := &options{settings: map[string]string{}}
+	o := &options{settings: map[string]string{}, sources: map[string]source{}}
 	fset := flag.NewFlagSet("streamhouse", flag.ContinueOnError)
+	o.flags = fset
 	fset.SetOutput(out)
 
 	str := func(p *string, name, def, usage string) {
@@ -84,10 +95,12 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	str(&o.httpListen, "http-listen", "127.0.0.1:9644", "address of the HTTP listener for /metrics, /health, /ready (and /debug/pprof/); empty: off")
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
+	str(&o.configFile, "config", "", "TOML config file: process settings as top-level keys named as their flags, Kafka broker configs in a [broker] table by their Kafka names; flags and environment variables win over it")
+	fset.BoolVar(&o.printConfig, "print-config", false, "print the effective settings (flags, environment, config file, defaults) as a config file for --config, and exit")
 
 	defs := config.BrokerDefs()
 	for _, d := range defs {
-		if processFlags[d.Name] {
+		if _, ok := processOwned[d.Name]; ok {
 			continue
 		}
 		name := d.Name
@@ -97,7 +110,19 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 		})
 	}
 	fset.Usage = func() {
-		fmt.Fprintf(out, "Usage: streamhouse [flags]\n\nStarts a StreamHouse broker. A flag given on the command line wins over its\nenvironment variable, which wins over the default.\n\nFlags:\n")
+		fmt.Fprint(out, `Usage: streamhouse [flags]
+
+Starts a StreamHouse broker. Each setting is taken from the first of these
+that sets it:
+  1. its flag on the command line: --fsync=false, --num.partitions=3
+  2. its environment variable: STREAMHOUSE_FSYNC=false, STREAMHOUSE_NUM_PARTITIONS=3
+  3. the config file named by --config or STREAMHOUSE_CONFIG (TOML):
+     fsync = false at the top level, "num.partitions" = 3 in its [broker] table
+  4. its default
+--print-config prints what that makes of every setting, as a config file.
+
+Flags:
+`)
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
@@ -108,21 +133,38 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	}
 
 	// Environment variables for every flag not given on the command line.
-	given := map[string]bool{}
-	fset.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fset.Visit(func(f *flag.Flag) { o.sources[f.Name] = srcFlag })
 	var envErr error
 	fset.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || envErr != nil {
+		if _, set := o.sources[f.Name]; set || envErr != nil || f.Name == "print-config" {
 			return
 		}
 		if v, ok := lookupEnv(getenv, envName(f.Name)); ok {
 			if err := fset.Set(f.Name, v); err != nil {
 				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
 			}
+			o.sources[f.Name] = srcEnv
 		}
 	})
 	if envErr != nil {
 		return nil, envErr
+	}
+
+	// The config file for every setting still unset.
+	if o.configFile != "" {
+		file, err := readConfigFile(o.configFile, o.where("config"))
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range slices.Sorted(maps.Keys(file)) {
+			if _, set := o.sources[name]; set {
+				continue
+			}
+			if err := fset.Set(name, file[name]); err != nil {
+				return nil, fmt.Errorf("config file %s: %s: %w", o.configFile, fileKey(name), err)
+			}
+			o.sources[name] = srcFile
+		}
 	}
 	o.settings["node.id"] = strconv.Itoa(o.nodeID)
 	o.settings["listeners"] = "PLAINTEXT://" + o.listen
@@ -131,6 +173,71 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	}
 	o.settings["log.dirs"] = filepath.Join(o.dataDir, "storage")
 	return o, nil
+}
+
+// origin says where the value of flag name came from, for --print-config.
+func (o *options) origin(name string) string {
+	switch o.sources[name] {
+	case srcFlag:
+		return "flag --" + name
+	case srcEnv:
+		return "env " + envName(name)
+	case srcFile:
+		return "file " + o.configFile
+	}
+	return "default"
+}
+
+// where names the flag, environment variable or config-file key that set
+// flag name, for an error about its value; "default" when none did.
+func (o *options) where(name string) string {
+	switch o.sources[name] {
+	case srcFlag:
+		return "--" + name
+	case srcEnv:
+		return envName(name)
+	case srcFile:
+		return "config file " + o.configFile + ": " + fileKey(name)
+	}
+	return "default"
+}
+
+// newBroker validates the broker configs, naming in an error the flag,
+// environment variable or config-file key that set the config at fault.
+func (o *options) newBroker() (*config.Broker, error) {
+	b, err := config.NewBroker(o.settings)
+	if err == nil {
+		return b, nil
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return nil, err
+	}
+	// The config at fault may be one a process setting sets, or one that
+	// another config set: a topic config whose default comes from a broker
+	// config (flush.ms from log.flush.interval.ms), or a broker config one
+	// of its group set (log.retention.ms from log.retention.hours).
+	name := ce.Name
+	if p, ok := processOwned[name]; ok {
+		name = p
+	} else if _, ok := o.settings[name]; !ok {
+		var synonyms []string
+		if d, ok := config.BrokerDef(name); ok {
+			synonyms = d.Synonyms
+		} else if d, ok := config.TopicDef(name); ok {
+			synonyms = d.Synonyms
+		}
+		for _, s := range synonyms {
+			if _, ok := o.settings[s]; ok {
+				name = s
+				break
+			}
+		}
+	}
+	if _, set := o.sources[name]; !set {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%s: %w", o.where(name), err)
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {
@@ -151,7 +258,7 @@ func showDefault(v *string) string {
 func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, fmt.Errorf("%s: %w", o.where("log-level"), err)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
 	format := o.logFormat
@@ -169,10 +276,12 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, hopts)), nil
 	}
-	return nil, fmt.Errorf("--log-format: %q is not text, json or auto", o.logFormat)
+	return nil, fmt.Errorf("%s: %q is not text, json or auto", o.where("log-format"), o.logFormat)
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+// run runs the broker until SIGTERM or SIGINT, or with --print-config prints
+// the effective settings to stdout and returns.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -181,9 +290,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	settings, err := config.NewBroker(o.settings)
+	settings, err := o.newBroker()
 	if err != nil {
 		return err
+	}
+	if o.printConfig {
+		return printConfig(stdout, o, settings)
 	}
 
 	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
