@@ -554,8 +554,8 @@ func (c *Coordinator) ConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeReque
 					r := m.regex
 					dm.SubscribedTopicRegex = &r
 				}
-				dm.Assignment = m.assigned.toKmsg()
-				dm.TargetAssignment = m.target.toKmsg()
+				dm.Assignment = m.assigned.toKmsg(c.cfg.Topics)
+				dm.TargetAssignment = m.target.toKmsg(c.cfg.Topics)
 				dm.MemberType = 1 // consumer protocol
 				rg.Members = append(rg.Members, dm)
 			}
@@ -576,11 +576,14 @@ func (a assignment) ids() [][16]byte {
 	return ids
 }
 
-func (a assignment) toKmsg() kmsg.Assignment {
+// toKmsg describes the assignment with the topics' names beside their IDs,
+// as Kafka does.
+func (a assignment) toKmsg(topics Topics) kmsg.Assignment {
 	out := kmsg.NewAssignment()
 	for _, id := range a.ids() {
 		tp := kmsg.NewAssignmentTopicPartition()
 		tp.TopicID, tp.Partitions = id, slices.Clone(a[id])
+		tp.Topic, _ = topics.TopicName(id)
 		out.TopicPartitions = append(out.TopicPartitions, tp)
 	}
 	return out
