@@ -586,3 +586,31 @@ func FuzzTOMLString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzConfigFile feeds readConfigFile arbitrary files: it must return
+// settings or an error naming the file, never panic, and whatever it
+// accepts must be settings the flags know.
+func FuzzConfigFile(f *testing.F) {
+	f.Add([]byte("listen = \"127.0.0.1:9092\"\n[broker]\n\"num.partitions\" = 3\n"))
+	f.Add([]byte("fsync = false\nnode-id = 7\nshutdown-timeout = \"1m\"\n"))
+	f.Add([]byte("[broker]\nnum.partitions = \"x\"\n"))
+	f.Add([]byte("data_dir = 1\n[brokr]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "f.toml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readConfigFile(path, "--config")
+		if err != nil {
+			if !strings.Contains(err.Error(), path) {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		for k := range got {
+			if k == "" {
+				t.Fatalf("empty setting name from %q", data)
+			}
+		}
+	})
+}
