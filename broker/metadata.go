@@ -160,6 +160,16 @@ func (s *Server) metadataTopic(req *kmsg.MetadataRequest, t *topic) kmsg.Metadat
 		p.Replicas = replicas
 		p.ISR = replicas
 		p.OfflineReplicas = []int32{}
+		if t.parts[i].offline != nil {
+			// Its only replica is offline (corrupt data): as Kafka
+			// after a log directory failure, no leader, the replica
+			// listed offline. Requests sent anyway get
+			// KAFKA_STORAGE_ERROR.
+			p.ErrorCode = kerr.LeaderNotAvailable.Code
+			p.Leader = -1
+			p.ISR = []int32{}
+			p.OfflineReplicas = replicas
+		}
 	}
 	return mt
 }
