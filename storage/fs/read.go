@@ -158,18 +158,34 @@ func (l *Log) readSegment(s *segment, pos, end, offset int64, maxBytes int, minO
 		}
 		total += size
 	}
-	// Every batch below the high watermark was fsynced after its CRC was
-	// checked: one that fails it now was damaged on the medium. Checking
-	// costs a pass at memory speed and guarantees no client is served
-	// garbage.
-	for at := 0; at < total; {
-		h, err := batch.Parse(r[at:])
+	if err := l.checkOnce(s, r[:total], fpos); err != nil {
+		return dst[:base], false, err
+	}
+	return out[:base+total], true, nil
+}
+
+// checkOnce checks the CRCs of the batches b read from s at pos, unless
+// that range was checked since the log opened (appended by this process,
+// scanned by recovery, or read before). Every batch below the high
+// watermark was checked before it was fsynced: one that fails now was
+// damaged on the medium, and no client is served it.
+func (l *Log) checkOnce(s *segment, b []byte, pos int64) error {
+	end := pos + int64(len(b))
+	to := s.checkedTo.Load()
+	if end <= to || pos >= s.checkedFrom.Load() {
+		return nil
+	}
+	for at := 0; at < len(b); {
+		h, err := batch.Parse(b[at:])
 		if err != nil {
-			return dst[:base], false, l.corrupted(corruptAt(s, fpos+int64(at), err))
+			return l.corrupted(corruptAt(s, pos+int64(at), err))
 		}
 		at += h.Size()
 	}
-	return out[:base+total], true, nil
+	for pos <= to && to < end && !s.checkedTo.CompareAndSwap(to, end) {
+		to = s.checkedTo.Load()
+	}
+	return nil
 }
 
 // corrupted takes the log offline after a read found damage below the high

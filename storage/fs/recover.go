@@ -278,6 +278,7 @@ func (l *Log) cutTail(i int, end, size int64, loaded bool, why error) error {
 func (l *Log) scan(s *segment, pos, next, size int64) (end int64, why, err error) {
 	w := window{f: s.f, chunk: recoverChunk}
 	s.size, s.next, s.sinceIndex = pos, next, 0
+	s.checkedFrom.Store(pos)
 	for pos < size {
 		b, err := w.at(pos, size, batch.HeaderSize)
 		if err != nil {

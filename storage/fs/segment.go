@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamhouse/streamhouse/batch"
@@ -45,6 +46,13 @@ type segment struct {
 	maxTSOff int64  // base offset of the first batch holding maxTS; -1 when empty
 
 	// Appender-only state (Log.mu); rebuilt by recovery.
+	// Byte ranges whose CRCs were checked since the log opened, so that a
+	// read checks a batch only once: [checkedFrom, size) by recovery's
+	// scan and by appends (checked before they were written), [0,
+	// checkedTo) by reads. Both only ever widen.
+	checkedFrom atomic.Int64
+	checkedTo   atomic.Int64
+
 	sinceIndex    int64     // log bytes appended since the last index entry
 	firstAt       time.Time // clock reading at the first append, for segment.ms
 	writebackFrom int64     // where the next startWriteback begins

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,8 +30,6 @@ const maxSyncWorkers = 32
 type committer struct {
 	mu      sync.Mutex
 	queue   []*Log        // logs with work for the next round; Log.queued marks them
-	started uint64        // rounds started
-	done    uint64        // rounds finished
 	wake    chan struct{} // closed, and replaced, when a round finishes
 	waiting int           // Sync callers waiting on wake, for tests
 
@@ -55,11 +54,13 @@ type syncJob struct {
 	l      *Log
 	target durablePoint // what the round makes durable
 	skip   bool         // nothing to do, or the log failed or closed
+	dirs   bool         // it needs directory entries made durable
 	mu     sync.Mutex
 	err    error
 }
 
-// syncItem is one fsync of a round: a file, or a directory by path.
+// syncItem is one fsync of a round: a file of job, or a directory by path
+// (job -1: logs of the round share directory fsyncs).
 type syncItem struct {
 	f   *os.File
 	dir string
@@ -169,8 +170,6 @@ func (c *committer) round() {
 		c.mu.Unlock()
 		return
 	}
-	c.started++
-	round := c.started
 	for _, l := range logs {
 		l.queued = false
 	}
@@ -192,7 +191,14 @@ func (c *committer) round() {
 		j := &jobs[len(jobs)-1]
 		items = l.prepareSync(j, len(jobs)-1, items, dirs)
 	}
-	c.runItems(jobs, items)
+	if err := c.runItems(jobs, items); err != nil {
+		// A directory fsync failed: no log that needed one is durable.
+		for i := range jobs {
+			if jobs[i].dirs && jobs[i].err == nil {
+				jobs[i].err = err
+			}
+		}
+	}
 	fault.Crash("sync-before-ack")
 	for i := range jobs {
 		j := &jobs[i]
@@ -206,7 +212,6 @@ func (c *committer) round() {
 	}
 
 	c.mu.Lock()
-	c.done = round
 	close(c.wake)
 	c.wake = make(chan struct{})
 	clear(logs)
@@ -219,8 +224,11 @@ func (c *committer) round() {
 	c.jobs, c.items = jobs[:0], items[:0]
 }
 
-// runItems runs a round's fsyncs, in parallel when there are several.
-func (c *committer) runItems(jobs []syncJob, items []syncItem) {
+// runItems runs a round's fsyncs, in parallel when there are several. A
+// file's failure goes to its job; it returns a directory's failure.
+func (c *committer) runItems(jobs []syncJob, items []syncItem) error {
+	var dirMu sync.Mutex
+	var dirErr error
 	do := func(it *syncItem) {
 		var err error
 		start := time.Now()
@@ -232,12 +240,16 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem) {
 		if c.onFsync != nil {
 			c.onFsync(time.Since(start))
 		}
-		if err != nil {
+		switch {
+		case err == nil:
+		case it.job < 0:
+			dirMu.Lock()
+			dirErr = cmp.Or(dirErr, err)
+			dirMu.Unlock()
+		default:
 			j := &jobs[it.job]
 			j.mu.Lock()
-			if j.err == nil {
-				j.err = err
-			}
+			j.err = cmp.Or(j.err, err)
 			j.mu.Unlock()
 		}
 	}
@@ -246,7 +258,7 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem) {
 		for i := range items {
 			do(&items[i])
 		}
-		return
+		return dirErr
 	}
 	var next sync.Mutex
 	i := 0
@@ -266,6 +278,7 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem) {
 		})
 	}
 	wg.Wait()
+	return dirErr
 }
 
 // prepareSync takes l's part of a round under the appender lock: the files
@@ -289,9 +302,10 @@ func (l *Log) prepareSync(j *syncJob, job int, items []syncItem, dirs map[string
 	}
 	items = append(items, syncItem{f: l.active.f, job: job})
 	addDir := func(d string) {
+		j.dirs = true
 		if !dirs[d] {
 			dirs[d] = true
-			items = append(items, syncItem{dir: d, job: job})
+			items = append(items, syncItem{dir: d, job: -1})
 		}
 	}
 	if l.dirDirty || l.parentsDirty {
