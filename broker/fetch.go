@@ -126,7 +126,7 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 	for attempt := 0; ; attempt++ {
 		var total int
 		var failed bool
-		buf, total, failed = s.fillFetch(ctx, req, parts, buf)
+		buf, total, failed = s.fillFetch(ctx, req, parts, buf, attempt > 0)
 		if failed || total >= int(req.MinBytes) || req.MaxWaitMillis <= 0 {
 			break
 		}
@@ -152,7 +152,7 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 		case <-s.shutdown:
 		}
 		// Out of time: answer with what there is now.
-		buf, _, _ = s.fillFetch(ctx, req, parts, buf)
+		buf, _, _ = s.fillFetch(ctx, req, parts, buf, true)
 		break
 	}
 	if s.cfg.Metrics != nil {
@@ -171,8 +171,9 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 
 // fillFetch reads every partition of the request into its response entry,
 // reusing buf for the bytes. It returns the bytes read and whether any
-// partition failed.
-func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPart, buf []byte) ([]byte, int, bool) {
+// partition failed. waited says the request waited since its topics were
+// resolved, so a topic may have been deleted meanwhile.
+func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPart, buf []byte, waited bool) ([]byte, int, bool) {
 	buf = buf[:0]
 	if buf == nil {
 		buf = make([]byte, 0, min(int(max(req.MaxBytes, 0)), fetchBufHint))
@@ -185,7 +186,7 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		sp := fp.resp
 		// Empty, not null: librdkafka rejects a null record set.
 		sp.RecordBatches = []byte{}
-		if fp.err == nil && !s.topics.live(fp.t) {
+		if waited && fp.err == nil && !s.topics.live(fp.t) {
 			// Deleted while the request waited.
 			fp.err = kerr.UnknownTopicOrPartition
 			if req.Version >= 13 {

@@ -14,10 +14,10 @@ package group
 
 import (
 	"bytes"
+	"encoding/binary"
 	"regexp"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -39,6 +39,7 @@ type cmember struct {
 	rebalanceTimeout       time.Duration
 	names                  []string
 	regex                  string
+	re                     *regexp.Regexp // regex, compiled
 	assignor               string
 
 	assigned assignment // what the member was told it owns
@@ -90,9 +91,12 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	case req.ServerAssignor != nil && *req.ServerAssignor != "" && *req.ServerAssignor != "uniform" && *req.ServerAssignor != "range":
 		return fail(kerr.UnsupportedAssignor, "Assignor "+*req.ServerAssignor+" is not supported. Supported assignors: uniform, range.")
 	}
+	var re *regexp.Regexp
 	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
-		// Kafka uses RE2J, whose syntax Go's regexp shares.
-		if _, err := regexp.Compile("^(?:" + *req.SubscribedTopicRegex + ")$"); err != nil {
+		// Kafka uses RE2J, whose syntax Go's regexp shares; it matches
+		// whole topic names.
+		var err error
+		if re, err = regexp.Compile("^(?:" + *req.SubscribedTopicRegex + ")$"); err != nil {
 			return fail(kerr.InvalidRegularExpression, err.Error())
 		}
 	}
@@ -184,7 +188,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		}
 	}
 	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != m.regex {
-		m.regex, changed = *req.SubscribedTopicRegex, true
+		m.regex, m.re, changed = *req.SubscribedTopicRegex, re, true
 	}
 	if req.ServerAssignor != nil && *req.ServerAssignor != m.assignor {
 		m.assignor, changed = *req.ServerAssignor, true
@@ -209,9 +213,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 			}
 		}
 	}
-	sig := c.topicSignatureLocked(g)
-	if changed || sig != g.topicSig {
-		g.topicSig = sig
+	if changed || c.topicSignatureLocked(g) != g.topicSig {
 		g.epoch++
 		c.computeTargetsLocked(g)
 	}
@@ -354,15 +356,13 @@ func (c *Coordinator) subscribedTopicsLocked(g *group) ([]topicInfo, map[string]
 		for _, n := range m.names {
 			s[n] = true
 		}
-		if m.regex != "" {
-			if re, err := regexp.Compile("^(?:" + m.regex + ")$"); err == nil {
-				if names == nil {
-					names = c.cfg.Topics.Names()
-				}
-				for _, n := range names {
-					if re.MatchString(n) {
-						s[n] = true
-					}
+		if m.re != nil {
+			if names == nil {
+				names = c.cfg.Topics.Names()
+			}
+			for _, n := range names {
+				if m.re.MatchString(n) {
+					s[n] = true
 				}
 			}
 		}
@@ -381,25 +381,28 @@ func (c *Coordinator) subscribedTopicsLocked(g *group) ([]topicInfo, map[string]
 	return out, subs
 }
 
+// topicSignatureLocked identifies the subscribed topics' IDs and sizes, to
+// notice on a heartbeat that one was created, deleted or grew.
 func (c *Coordinator) topicSignatureLocked(g *group) string {
 	ts, _ := c.subscribedTopicsLocked(g)
-	var b strings.Builder
+	return signature(ts)
+}
+
+func signature(ts []topicInfo) string {
+	var b []byte
 	for _, t := range ts {
-		b.WriteString(t.name)
-		b.Write(t.id[:])
-		b.WriteByte(byte(t.n))
-		b.WriteByte(byte(t.n >> 8))
-		b.WriteByte(byte(t.n >> 16))
+		b = append(b, t.id[:]...)
+		b = binary.BigEndian.AppendUint32(b, uint32(t.n))
 	}
-	return b.String()
+	return string(b)
 }
 
 // computeTargetsLocked recomputes every member's target assignment for the
 // group epoch.
 func (c *Coordinator) computeTargetsLocked(g *group) {
 	g.assignEpoch = g.epoch
-	g.topicSig = c.topicSignatureLocked(g)
 	topics, subs := c.subscribedTopicsLocked(g)
+	g.topicSig = signature(topics)
 	ids := make([]string, 0, len(g.cmembers))
 	assignor := "uniform"
 	for id, m := range g.cmembers {
