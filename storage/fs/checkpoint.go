@@ -95,7 +95,7 @@ func (l *Log) readCheckpoint() (c checkpoint, ok bool, _ error) {
 }
 
 // checkpointer is a log's checkpoint bookkeeping, guarded by Log.state
-// (written and wrote also by Log.mu, held by every writer).
+// (written and wrote also by Log.ckptMu, held by every writer).
 type checkpointer struct {
 	written checkpoint // the last one written
 	wrote   bool
@@ -104,8 +104,8 @@ type checkpointer struct {
 
 // writeCheckpoint records the durable point and the log start offset, and
 // the active segment's indexes up to the durable point so that recovery
-// scans only what follows it. Caller holds l.mu, which keeps rolls (which
-// write index files too) out.
+// scans only what follows it. Caller holds l.ckptMu, which keeps other
+// writers of these files (rolls, Close) out.
 func (l *Log) writeCheckpoint() error {
 	l.state.RLock()
 	d := l.durable
@@ -131,7 +131,7 @@ func (l *Log) writeCheckpoint() error {
 	if err := writeFileDurable(filepath.Join(l.dir, checkpointName), c.encode()); err != nil {
 		return err
 	}
-	// Written holding mu and state, so either lock reads it.
+	// Written holding ckptMu and state, so either lock reads it.
 	l.state.Lock()
 	l.ckpt.written, l.ckpt.wrote = c, true
 	l.state.Unlock()
@@ -226,16 +226,18 @@ func (st *Store) checkpointLoop(interval time.Duration) {
 			st.mu.Unlock()
 		}
 		for _, l := range logs {
-			l.mu.Lock()
+			// Not the appender lock: appends go on during the fsyncs.
+			l.ckptMu.Lock()
 			l.state.Lock()
 			l.ckpt.pending = false
+			closed := l.closed
 			l.state.Unlock()
-			if !l.closed && l.failed == nil {
+			if !closed && l.offlineErr() == nil {
 				if err := l.writeCheckpoint(); err != nil {
 					l.logger.Warn("writing the checkpoint failed; a restart after a crash will scan more", "err", err)
 				}
 			}
-			l.mu.Unlock()
+			l.ckptMu.Unlock()
 		}
 	}
 }

@@ -27,6 +27,8 @@ var _ storage.Log = (*Log)(nil)
 //	         start of a sync round. Guards active, unsynced, dataDirty,
 //	         dirDirty, parentsDirty, failed, syncFiles and the
 //	         appender-only fields of the active segment.
+//	ckptMu   the checkpoint and index files: serialises their writers
+//	         (checkpoints, rolls, Close) without holding mu across fsyncs.
 //	state    RWMutex over what readers look at: segs, hwSeg, hwPos, closed
 //	         and each segment's published fields (size, next, indexes, max
 //	         timestamp). Held exclusively only for the few instructions that
@@ -87,7 +89,11 @@ type Log struct {
 	// offline is set (with failed) when a read found corrupt data.
 	offline atomic.Pointer[error]
 
-	ckpt checkpointer
+	// ckptMu serialises writes of the checkpoint and of index files, so
+	// that a checkpoint never holds the appender lock across its fsyncs.
+	// Taken after mu, before state.
+	ckptMu sync.Mutex
+	ckpt   checkpointer
 
 	watchMu  sync.Mutex
 	watchers []chan<- struct{}
@@ -222,7 +228,10 @@ func (l *Log) rollLocked(base int64) error {
 	l.unsynced = append(l.unsynced, old)
 	l.dirDirty = true
 	fault.Crash("roll")
-	if err := old.writeIndexes(); err != nil {
+	l.ckptMu.Lock()
+	err = old.writeIndexes()
+	l.ckptMu.Unlock()
+	if err != nil {
 		l.logger.Warn("writing index files of a rolled segment failed; they will be rebuilt on open",
 			"segment", old.base, "err", err)
 	}
@@ -295,6 +304,8 @@ func (l *Log) Close() error {
 	}
 
 	var errs []error
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
 	if err := l.active.writeIndexes(); err != nil {
 		l.logger.Warn("writing index files at close failed; they will be rebuilt on open", "err", err)
 	}

@@ -119,7 +119,10 @@ func (l *Log) usableLocked(op string) error {
 func (l *Log) moveStartLocked(start int64, n int) error {
 	old := l.start.Load()
 	l.start.Store(start)
-	if err := l.writeCheckpoint(); err != nil {
+	l.ckptMu.Lock()
+	err := l.writeCheckpoint()
+	l.ckptMu.Unlock()
+	if err != nil {
 		l.start.Store(old)
 		return err
 	}
