@@ -15,6 +15,7 @@ package group
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -403,15 +404,17 @@ func (c *Coordinator) computeTargetsLocked(g *group) {
 	g.assignEpoch = g.epoch
 	topics, subs := c.subscribedTopicsLocked(g)
 	g.topicSig = signature(topics)
-	ids := make([]string, 0, len(g.cmembers))
+	ids := slices.Sorted(maps.Keys(g.cmembers))
+	// As Kafka: the assignor most members ask for, else the default.
+	votes := map[string]int{}
 	assignor := "uniform"
-	for id, m := range g.cmembers {
-		ids = append(ids, id)
-		if m.assignor != "" {
-			assignor = m.assignor
+	for _, id := range ids {
+		if a := g.cmembers[id].assignor; a != "" {
+			if votes[a]++; votes[a] > votes[assignor] {
+				assignor = a
+			}
 		}
 	}
-	slices.Sort(ids)
 	g.assignor = assignor
 	targets := make(map[string]assignment, len(ids))
 	for _, id := range ids {
@@ -535,11 +538,7 @@ func (c *Coordinator) ConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeReque
 		default:
 			rg.State = g.consumerStateLocked()
 			rg.Epoch, rg.AssignmentEpoch, rg.AssignorName = g.epoch, g.assignEpoch, g.assignor
-			ids := make([]string, 0, len(g.cmembers))
-			for id := range g.cmembers {
-				ids = append(ids, id)
-			}
-			slices.Sort(ids)
+			ids := slices.Sorted(maps.Keys(g.cmembers))
 			for _, id := range ids {
 				m := g.cmembers[id]
 				dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()

@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -259,11 +260,7 @@ func (c *Coordinator) fetchGroupLocked(name string, topics []kmsg.OffsetFetchReq
 		for k := range g.offsets {
 			byTopic[k.topic] = append(byTopic[k.topic], k.partition)
 		}
-		names := make([]string, 0, len(byTopic))
-		for n := range byTopic {
-			names = append(names, n)
-		}
-		slices.Sort(names)
+		names := slices.Sorted(maps.Keys(byTopic))
 		for _, n := range names {
 			rt := kmsg.NewOffsetFetchResponseGroupTopic()
 			rt.Topic = n
@@ -465,11 +462,7 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			if stable {
 				rg.Protocol = g.protocol
 			}
-			ids := make([]string, 0, len(g.members))
-			for id := range g.members {
-				ids = append(ids, id)
-			}
-			slices.Sort(ids)
+			ids := slices.Sorted(maps.Keys(g.members))
 			for _, id := range ids {
 				m := g.members[id]
 				dm := kmsg.NewDescribeGroupsResponseGroupMember()
@@ -501,11 +494,7 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 		resp.ErrorCode = errCoordinatorNotAvailable.Code
 		return resp
 	}
-	names := make([]string, 0, len(c.groups))
-	for n := range c.groups {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(c.groups))
 	for _, n := range names {
 		g := c.groups[n]
 		state, typ, ptype := g.state.String(), typeClassic, g.protocolType
