@@ -109,6 +109,7 @@
 // it is media corruption: Open fails with storage.ErrCorrupt and nothing is
 // cut. Batches that check but leave a gap in the offsets are corruption
 // too. After an unclean stop, what recovery kept is fsynced before the log
-// is served. Reads check every batch's CRC and take the log offline
+// is served. Reads check the CRC of every batch not checked since the log
+// opened (appends and recovery's scan were) and take the log offline
 // (storage.ErrCorrupt) on a mismatch, so no client is served damaged data.
 package fs
