@@ -57,8 +57,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	now := s.now().UnixMilli()
-	var toSync []storage.Log
-	var syncIdx [][2]int // response topic, partition index of each toSync
+	var toSync []syncTarget
 	failed := false
 
 	for i := range req.Topics {
@@ -95,8 +94,9 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 					err = p.offline
 				}
 			}
+			var next int64
 			if err == nil {
-				err = s.appendBatch(ctx, req.Version, t, p, rp.Records, now, sp)
+				next, err = s.appendBatch(ctx, req.Version, t, p, rp.Records, now, sp)
 			}
 			if err != nil {
 				failed, r.failed = true, true
@@ -107,8 +107,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 				continue
 			}
 			if req.Acks == -1 {
-				toSync = append(toSync, p.log)
-				syncIdx = append(syncIdx, [2]int{i, j})
+				toSync = append(toSync, syncTarget{p.log, next, i, j})
 			}
 		}
 	}
@@ -119,10 +118,10 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 	if len(toSync) > 0 {
 		version := req.Version
 		r.after = func(ctx context.Context) {
-			for k, l := range toSync {
-				if err := l.Sync(ctx); err != nil {
+			for _, st := range toSync {
+				if err := st.log.SyncTo(ctx, st.next); err != nil {
 					r.failed = true
-					sp := &resp.Topics[syncIdx[k][0]].Partitions[syncIdx[k][1]]
+					sp := &resp.Topics[st.topic].Partitions[st.part]
 					sp.ErrorCode = logErrorCode(err)
 					if version >= 8 {
 						sp.ErrorMessage = errMessage(err)
@@ -142,11 +141,21 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 	return resp, nil
 }
 
-// appendBatch validates records and appends them to p, filling sp.
-func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *partition, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) error {
+// syncTarget is what an acks=all produce waits for in one partition: its
+// log durable up to next, the offset after the batch it appended; topic
+// and part index the answer.
+type syncTarget struct {
+	log         storage.Log
+	next        int64
+	topic, part int
+}
+
+// appendBatch validates records and appends them to p, filling sp. It
+// returns the offset after the batch.
+func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *partition, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, error) {
 	h, err := validateBatch(version, records, t.cfg.MaxMessageBytes)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	batch.SetPartitionLeaderEpoch(records, leaderEpoch)
 	appendTime := int64(-1)
@@ -154,17 +163,17 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 		batch.SetLogAppendTime(records, now)
 		appendTime = now
 	} else if err := checkTimestamps(records, &h, now, &t.cfg); err != nil {
-		return err
+		return 0, err
 	}
 	base, err := p.log.Append(ctx, records)
 	if err != nil {
-		return logError(err)
+		return 0, logError(err)
 	}
 	s.cfg.Metrics.In(t.Name, len(records), int(h.LastOffsetDelta)+1)
 	sp.BaseOffset = base
 	sp.LogAppendTime = appendTime
 	sp.LogStartOffset = p.log.LogStartOffset()
-	return nil
+	return base + int64(h.LastOffsetDelta) + 1, nil
 }
 
 // Smallest batchLength a batch can have: Kafka's record overhead of magic 0

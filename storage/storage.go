@@ -144,6 +144,10 @@ type Log interface {
 	// high watermark. Concurrent calls, on any logs of a store, may share
 	// one fsync round.
 	Sync(ctx context.Context) error
+	// SyncTo is Sync for the batches below offset next only (next is at
+	// most NextOffset): an answer to a produce waits for its own batches,
+	// not for those appended after them.
+	SyncTo(ctx context.Context, next int64) error
 
 	// Read appends to dst whole batches starting with the one that holds
 	// offset, up to maxBytes in total, and returns the extended slice. When

@@ -351,7 +351,7 @@ func (l *Log) Close() error {
 // syncFile fsyncs f, recording it for the power-loss tests.
 func syncFile(f *os.File) error {
 	done := fault.Syncing(f.Name(), false)
-	if err := f.Sync(); err != nil {
+	if err := syncData(f); err != nil {
 		return fmt.Errorf("fs: sync %s: %w: %w", f.Name(), storage.ErrIO, err)
 	}
 	done()

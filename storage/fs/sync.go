@@ -118,12 +118,11 @@ func (c *committer) enqueueLocked(l *Log) {
 	}
 }
 
-// commit puts l in the next round and waits until what was appended to l
-// before the call is durable: usually the next round, sometimes the one
+// commit puts l in the next round and waits until every batch of l below
+// offset target is durable: usually the next round, sometimes the one
 // running already (it prepares each log after it starts, so it may have
 // taken the appends). It returns early when the log fails or closes.
-func (c *committer) commit(ctx context.Context, l *Log) error {
-	target := l.next.Load()
+func (c *committer) commit(ctx context.Context, l *Log, target int64) error {
 	c.mu.Lock()
 	c.enqueueLocked(l)
 	for l.durableNext.Load() < target {
@@ -349,7 +348,14 @@ func (l *Log) publish(p durablePoint) {
 // that hold them, and the high watermark covers them. With Options.NoSync
 // it returns at once.
 func (l *Log) Sync(ctx context.Context) error {
-	if l.store.noSync || l.durableNext.Load() >= l.next.Load() {
+	return l.SyncTo(ctx, l.next.Load())
+}
+
+// SyncTo implements storage.Log: Sync for the batches below offset next
+// only, so that a produce's answer does not wait for batches appended
+// after its own.
+func (l *Log) SyncTo(ctx context.Context, next int64) error {
+	if l.store.noSync || l.durableNext.Load() >= next {
 		if err := l.syncErr(); err != nil {
 			return err
 		}
@@ -361,12 +367,12 @@ func (l *Log) Sync(ctx context.Context) error {
 		}
 		return nil
 	}
-	return l.store.commit.commit(ctx, l)
+	return l.store.commit.commit(ctx, l, next)
 }
 
 // flush fsyncs l whatever the store's mode: flush.messages and flush.ms.
 func (l *Log) flush(ctx context.Context) error {
-	return l.store.commit.commit(ctx, l)
+	return l.store.commit.commit(ctx, l, l.next.Load())
 }
 
 // syncErr is what a Sync that found its round done returns: the sticky

@@ -11,5 +11,38 @@ import (
 // the commit round's fsync finds most of its data on the way already.
 // Errors are ignored: the fsync that follows reports what matters.
 func startWriteback(f *os.File, off, n int64) {
-	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+	_ = withFd(f, func(fd int) error {
+		return unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
+	})
+}
+
+// syncData is fdatasync: the file's data and what reading it back needs
+// (its size, its blocks), without the timestamps that fsync journals too.
+func syncData(f *os.File) error {
+	err := withFd(f, func(fd int) error {
+		for {
+			if err := unix.Fdatasync(fd); err != unix.EINTR {
+				return err
+			}
+		}
+	})
+	if err != nil && err != os.ErrClosed {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
+	}
+	return err
+}
+
+// withFd runs fn on f's descriptor, which f keeps open meanwhile; a file
+// closed already gives os.ErrClosed (as f.Sync would), never another file
+// that reused the number.
+func withFd(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return os.ErrClosed // Control fails only for a closed file
+	}
+	return ferr
 }

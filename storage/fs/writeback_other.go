@@ -7,3 +7,6 @@ import "os"
 // startWriteback is a no-op where sync_file_range does not exist; the
 // commit round's fsync writes everything.
 func startWriteback(f *os.File, off, n int64) {}
+
+// syncData is fsync where fdatasync is not offered.
+func syncData(f *os.File) error { return f.Sync() }

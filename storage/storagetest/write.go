@@ -249,6 +249,24 @@ func testSync(t *testing.T, h *harness) {
 	if got := l.HighWatermark(); got != l.NextOffset() {
 		t.Fatalf("after Sync: HighWatermark %d, NextOffset %d", got, l.NextOffset())
 	}
+
+	// SyncTo covers the batches below its offset.
+	base, err := l.Append(t.Context(), MakeBatch(3, 50, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(t.Context(), MakeBatch(2, 50, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SyncTo(t.Context(), base+3); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.HighWatermark(); got < base+3 {
+		t.Fatalf("after SyncTo(%d): HighWatermark %d", base+3, got)
+	}
+	if err := l.SyncTo(t.Context(), base); err != nil {
+		t.Fatalf("SyncTo below the high watermark: %v", err)
+	}
 }
 
 func testConcurrent(t *testing.T, h *harness) {
