@@ -15,36 +15,56 @@ import (
 
 const (
 	checkpointName   = "checkpoint"
-	checkpointMagic  = "streamhouse-checkpoint 1"
+	checkpointMagic1 = "streamhouse-checkpoint 1"
+	checkpointMagic  = "streamhouse-checkpoint 2"
 	cleanMarkerName  = ".clean-shutdown"
 	checkpointEveryB = 64 << 20 // durable bytes that trigger a checkpoint early
 )
 
 // checkpoint is what <partition>/checkpoint records:
 //
-//	streamhouse-checkpoint 1
+//	streamhouse-checkpoint 2
 //	recovery-point <offset> <segment base> <position>
 //	log-start-offset <offset>
+//	producers <base64 of storage.ProducerState.AppendSnapshot> | producers none
 //
 // The recovery point is a batch boundary below which everything was
 // fsynced: recovery checks only what follows it, and damage below it is
-// media corruption, never a torn write. The file is replaced whole (a
-// temporary file, fsync, rename, directory fsync).
+// media corruption, never a torn write. The producer snapshot is the
+// idempotent producers' state at the recovery point, so that recovery
+// replays only the batches after it ("none": replay the whole log).
+// Version 1 had no producers line. The file is replaced whole (a temporary
+// file, fsync, rename, directory fsync).
 type checkpoint struct {
 	next, segBase, pos int64
 	start              int64
+	pids               string // base64 snapshot; "" for none
 }
 
 func (c checkpoint) encode() []byte {
-	return fmt.Appendf(nil, "%s\nrecovery-point %d %d %d\nlog-start-offset %d\n",
-		checkpointMagic, c.next, c.segBase, c.pos, c.start)
+	pids := c.pids
+	if pids == "" {
+		pids = "none"
+	}
+	return fmt.Appendf(nil, "%s\nrecovery-point %d %d %d\nlog-start-offset %d\nproducers %s\n",
+		checkpointMagic, c.next, c.segBase, c.pos, c.start, pids)
 }
 
 func parseCheckpoint(b []byte) (checkpoint, error) {
 	var c checkpoint
 	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
-	if len(lines) != 3 || string(lines[0]) != checkpointMagic {
-		return c, errors.New("not a version 1 checkpoint")
+	switch {
+	case len(lines) == 3 && string(lines[0]) == checkpointMagic1:
+	case len(lines) == 4 && string(lines[0]) == checkpointMagic:
+		f := bytes.Fields(lines[3])
+		if len(f) != 2 || string(f[0]) != "producers" {
+			return c, fmt.Errorf("want \"producers\" and a snapshot, got %q", lines[3])
+		}
+		if string(f[1]) != "none" {
+			c.pids = string(f[1])
+		}
+	default:
+		return c, errors.New("not a version 1 or 2 checkpoint")
 	}
 	nums := func(line []byte, key string, n int) ([]int64, error) {
 		f := bytes.Fields(line)
@@ -107,6 +127,7 @@ type checkpointer struct {
 // scans only what follows it. Caller holds l.ckptMu, which keeps other
 // writers of these files (rolls, Close) out.
 func (l *Log) writeCheckpoint() error {
+	l.pidMu.Lock()
 	l.state.RLock()
 	d := l.durable
 	c := checkpoint{next: d.next, start: l.start.Load()}
@@ -118,6 +139,8 @@ func (l *Log) writeCheckpoint() error {
 		}
 	}
 	l.state.RUnlock()
+	c.pids = l.producerSnapshotLocked(d.next)
+	l.pidMu.Unlock()
 	if l.ckpt.wrote && c == l.ckpt.written {
 		return nil
 	}

@@ -29,6 +29,7 @@ var _ storage.Log = (*Log)(nil)
 //	         appender-only fields of the active segment.
 //	ckptMu   the checkpoint and index files: serialises their writers
 //	         (checkpoints, rolls, Close) without holding mu across fsyncs.
+//	pidMu    the idempotent producers' durable copy (producers.go).
 //	state    RWMutex over what readers look at: segs, hwSeg, hwPos, closed
 //	         and each segment's published fields (size, next, indexes, max
 //	         timestamp). Held exclusively only for the few instructions that
@@ -65,6 +66,7 @@ type Log struct {
 	failed       error      // sticky: a write or fsync failed; appends refused until reopened
 	unflushed    int64      // records appended since the last commit round took the log
 	flushTimer   *time.Timer
+	pids         storage.ProducerState // idempotent producers after every append (producers.go)
 
 	state  sync.RWMutex
 	segs   []*segment // by base offset
@@ -95,6 +97,14 @@ type Log struct {
 	ckptMu sync.Mutex
 	ckpt   checkpointer
 
+	// pidMu guards the producers' durable copy (producers.go). Taken
+	// after mu and ckptMu, before state; never held across I/O.
+	pidMu         sync.Mutex
+	pidPending    []batch.Header
+	pidsDurable   storage.ProducerState
+	pidsDurableAt int64
+	pidsLost      bool
+
 	watchMu  sync.Mutex
 	watchers []chan<- struct{}
 }
@@ -112,7 +122,16 @@ func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
 		return 0, err
 	}
 	l.mu.Lock()
+	if h.ProducerID >= 0 {
+		if off, err := l.checkProducerLocked(&h); err != nil {
+			l.mu.Unlock()
+			return off, err
+		}
+	}
 	base, err := l.appendLocked(b, &h)
+	if err == nil {
+		l.recordProducerLocked(&h)
+	}
 	flush := l.flushMsg > 0 && l.unflushed >= l.flushMsg
 	if !flush && l.flushMs > 0 && l.flushTimer == nil && l.store.noSync {
 		l.flushTimer = time.AfterFunc(l.flushMs, l.flushLater)
@@ -322,6 +341,7 @@ func (l *Log) Close() error {
 		if err := errors.Join(serr...); err != nil {
 			errs = append(errs, err)
 		} else {
+			l.producersAtClose()
 			p := durablePoint{seg: l.active, pos: l.active.size, next: l.next.Load()}
 			l.state.Lock()
 			l.durable = p

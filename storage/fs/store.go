@@ -200,6 +200,12 @@ func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage
 	l.next.Store(a.next)
 	l.hw.Store(a.next)
 	l.size.Store(size)
+	if err := l.loadProducers(); err != nil {
+		for _, s := range l.segs {
+			_ = s.f.Close()
+		}
+		return nil, err
+	}
 	return l, nil
 }
 

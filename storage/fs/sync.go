@@ -337,6 +337,7 @@ func (l *Log) publish(p durablePoint) {
 		moved = true
 	}
 	l.state.Unlock()
+	l.foldProducers(p.next)
 	if moved {
 		l.notify()
 	}

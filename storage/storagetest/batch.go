@@ -52,3 +52,15 @@ func MakeBatch(records int, valueSize int, ts int64) []byte {
 	be.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli)) // crc
 	return b
 }
+
+// MakeIdempotentBatch is MakeBatch from producer id pid at epoch, its
+// first record at sequence seq.
+func MakeIdempotentBatch(records, valueSize int, ts, pid int64, epoch int16, seq int32) []byte {
+	b := MakeBatch(records, valueSize, ts)
+	be := binary.BigEndian
+	be.PutUint64(b[43:], uint64(pid))
+	be.PutUint16(b[51:], uint16(epoch))
+	be.PutUint32(b[53:], uint32(seq))
+	be.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	return b
+}

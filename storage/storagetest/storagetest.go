@@ -110,6 +110,7 @@ var cases = []testCase{
 	{"DeleteRecords", testDeleteRecords},
 	{"Retain", testRetain},
 	{"PartitionsAreIndependent", testIndependent},
+	{"IdempotentProducers", testIdempotent},
 }
 
 // harness holds one subtest's store and clock.
