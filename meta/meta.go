@@ -73,11 +73,16 @@ type Topics interface {
 	SetPartitions(ctx context.Context, name string, partitions int32) error
 }
 
-// Cluster stores the cluster's identity.
+// Cluster stores the cluster's identity and its producer id counter.
 type Cluster interface {
 	// ClusterID returns the cluster id, generating and storing a new one
 	// (22 characters of URL-safe base64, as Kafka's) on first use.
 	ClusterID(ctx context.Context) (string, error)
+	// AllocateProducerIDs reserves n producer ids (n > 0) and returns the
+	// first: [first, first+n) is never returned again, by this catalog or
+	// after a restart, and is durable when it returns. Ids start at 0
+	// and stay below 2^63.
+	AllocateProducerIDs(ctx context.Context, n int64) (first int64, err error)
 }
 
 // GroupOffset is an offset a consumer group committed for one partition

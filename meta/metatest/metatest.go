@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}{
 		{"ClusterID", testClusterID},
 		{"ClusterIDConcurrentFirstUse", testClusterIDConcurrent},
+		{"ProducerIDs", testProducerIDs},
+		{"ProducerIDsConcurrent", testProducerIDsConcurrent},
 		{"CreateAndGet", testCreateAndGet},
 		{"CreatedAtStampedWhenZero", testCreatedAtStamped},
 		{"NoConfigsIsEmptyMap", testNoConfigs},

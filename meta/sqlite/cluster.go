@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // ClusterID returns the cluster id, generating and storing one on first use.
@@ -70,4 +71,36 @@ func newClusterID() (string, error) {
 			return s, nil
 		}
 	}
+}
+
+// AllocateProducerIDs reserves n producer ids in one write transaction.
+func (c *Catalog) AllocateProducerIDs(ctx context.Context, n int64) (int64, error) {
+	const op = "allocate producer ids"
+	if n <= 0 {
+		return 0, fmt.Errorf("%s: %d is not a positive count", op, n)
+	}
+	if err := c.enter(ctx); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	defer c.mu.RUnlock()
+	var first int64
+	err := c.write(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT next_id FROM producer_ids`).Scan(&first)
+		if errors.Is(err, sql.ErrNoRows) {
+			first, err = 0, nil
+		}
+		if err != nil {
+			return err
+		}
+		if first > math.MaxInt64-n {
+			return fmt.Errorf("producer ids exhausted at %d", first)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO producer_ids (singleton, next_id) VALUES (1, ?)
+			ON CONFLICT (singleton) DO UPDATE SET next_id = excluded.next_id`, first+n)
+		return err
+	})
+	if err != nil {
+		return 0, wrap(ctx, op, err)
+	}
+	return first, nil
 }

@@ -102,6 +102,18 @@ var migrations = []migration{
 			`CREATE INDEX group_offsets_topic ON group_offsets (topic)`,
 		},
 	},
+	{
+		version: 3,
+		name:    "producer id counter",
+		stmts: []string{
+			// The next producer id not handed out (Kafka's
+			// ProducerIdManager blocks): one row.
+			`CREATE TABLE producer_ids (
+				singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+				next_id   INTEGER NOT NULL CHECK (next_id >= 0)
+			) STRICT`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

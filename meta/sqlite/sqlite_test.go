@@ -167,11 +167,18 @@ func TestReopenPersists(t *testing.T) {
 	if err := c.DeleteTopic(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
+	pid, err := c.AllocateProducerIDs(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	c = open(t, path, Options{})
+	if again, err := c.AllocateProducerIDs(ctx, 1); err != nil || again < pid+1000 {
+		t.Errorf("producer ids after reopen start at %d (%v), below the %d allocated before", again, err, pid+1000)
+	}
 	groups, err := c.OffsetGroups(ctx)
 	if err != nil {
 		t.Fatal(err)
