@@ -500,7 +500,7 @@ func TestUnservedRequestsCloseTheConnection(t *testing.T) {
 	for _, req := range []kmsg.Request{
 		at(kmsg.NewPtrMetadataRequest(), 99),
 		at(kmsg.NewPtrProduceRequest(), 2),
-		at(kmsg.NewPtrInitProducerIDRequest(), 4), // not implemented yet
+		at(kmsg.NewPtrAddPartitionsToTxnRequest(), 3), // not implemented yet
 	} {
 		c := dialRaw(t, b.Addr())
 		c.send(req)

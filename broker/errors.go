@@ -53,6 +53,12 @@ func errorCode(err error) int16 {
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, storage.ErrInvalidBatch):
 		return kerr.CorruptMessage.Code
+	case errors.Is(err, storage.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, storage.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, storage.ErrUnknownProducerID):
+		return kerr.UnknownProducerID.Code
 	}
 	// An I/O failure of a log: the partition cannot be served. Anything
 	// else unexpected is UNKNOWN_SERVER_ERROR, which clients do not retry

@@ -28,5 +28,6 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.DeleteGroups):           s.handleDeleteGroups,
 		int16(kmsg.ConsumerGroupHeartbeat): s.handleConsumerGroupHeartbeat,
 		int16(kmsg.ConsumerGroupDescribe):  s.handleConsumerGroupDescribe,
+		int16(kmsg.InitProducerID):         s.handleInitProducerID,
 	}
 }

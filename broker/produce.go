@@ -29,12 +29,15 @@ package broker
 // responses too, and the disk gets more per fsync.
 // v13 addresses topics by ID: UNKNOWN_TOPIC_ID when unknown.
 //
-// Not implemented yet: idempotent and transactional producers (the exactly-
-// once issue). InitProducerId is not advertised, so a batch carrying a
-// producer id cannot come from a producer id this broker issued; it gets
-// UNKNOWN_PRODUCER_ID rather than being stored without the sequence checks
-// it asks for. Compressed batches are not decompressed to check each record
-// (the compression issue adds bounded decompression).
+// Idempotent batches (a producer id) are checked by the log against its
+// producer state (storage.ProducerState): a retry of one of the producer's
+// last 5 batches is answered with the offset it got and not stored again;
+// OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH and
+// UNKNOWN_PRODUCER_ID otherwise, as Kafka.
+//
+// Not implemented yet: transactional batches (INVALID_TXN_STATE; the rest of
+// the exactly-once issue). Compressed batches are not decompressed to check
+// each record (the compression issue adds bounded decompression).
 
 import (
 	"context"
@@ -166,6 +169,14 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 		return 0, err
 	}
 	base, err := p.log.Append(ctx, records)
+	if errors.Is(err, storage.ErrDuplicateBatch) {
+		// A retry of a batch stored already: answered with the offset it
+		// got, as Kafka; acks=all still waits until that batch is durable.
+		sp.BaseOffset = base
+		sp.LogAppendTime = -1
+		sp.LogStartOffset = p.log.LogStartOffset()
+		return base + int64(h.LastOffsetDelta) + 1, nil
+	}
 	if err != nil {
 		return 0, logError(err)
 	}
@@ -228,8 +239,8 @@ func validateBatch(version int16, records []byte, maxMessageBytes int32) (batch.
 	switch {
 	case h.Control():
 		return h, kafkaError(kerr.InvalidRecord, "clients cannot send control batches")
-	case h.ProducerID >= 0:
-		return h, kafkaError(kerr.UnknownProducerID, "idempotent and transactional produce are not supported yet")
+	case h.Transactional():
+		return h, kafkaError(kerr.InvalidTxnState, "transactional produce is not supported yet: the batch is not part of a transaction this broker began")
 	}
 	return h, nil
 }

@@ -71,6 +71,7 @@ type Server struct {
 	topics    *topics
 	groups    *group.Coordinator
 	codecs    codec.Codecs
+	pids      pidAllocator
 
 	// shutdown is closed when Shutdown starts; long-polling fetches
 	// answer at once when it is.

@@ -9,10 +9,13 @@ package compattests
 // Every value a producer sends is unique and can be checked on its own: it
 // starts with "<producer>/<seq>/" and continues with bytes derived from
 // those two numbers, so the ledger keeps no values and a read tells a
-// corrupted value from a stray one. Producers never retry a produce (a
-// retried non-idempotent produce may legitimately leave the value at two
-// offsets); a produce that fails is dropped and the next one carries new
-// values, so a value found twice in a log is a broker bug.
+// corrupted value from a stray one. The acks=all producers are idempotent
+// (kgo's default) and retry, across broker restarts too: the broker must
+// store each retried batch once. The acks=1 producer cannot be idempotent
+// and never retries (a retried non-idempotent produce may legitimately
+// leave the value at two offsets); its failed produces are dropped and the
+// next one carries new values. So a value found twice in a log is a broker
+// bug.
 
 import (
 	"bytes"
@@ -134,9 +137,9 @@ type crashLoad struct {
 	failed int        // records whose produce failed; guarded by mu
 }
 
-// crashProducerAcks lists the producers: six with acks=all (with a mix of
-// codecs, so that recovery sees compressed batches too) and one with
-// acks=1.
+// crashProducerAcks lists the producers: six idempotent ones with acks=all
+// (with a mix of codecs, so that recovery sees compressed batches too) and
+// one with acks=1.
 var crashProducerAcks = []struct {
 	all   bool
 	codec kgo.CompressionCodec
@@ -159,18 +162,18 @@ func crashStartLoad(t *testing.T, addr string, topics []string, partitions int32
 	l := &crashLoad{cancel: cancel}
 	t.Cleanup(l.stop)
 	for id, pa := range crashProducerAcks {
-		acks := kgo.LeaderAck()
-		if pa.all {
-			acks = kgo.AllISRAcks()
-		}
-		cl := fgClient(t, addr,
-			kgo.RequiredAcks(acks),
+		opts := []kgo.Opt{
 			kgo.ProducerBatchCompression(pa.codec),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.RecordRetries(0), // see the file comment
-			kgo.ProduceRequestTimeout(10*time.Second),
-			kgo.RecordDeliveryTimeout(15*time.Second),
-		)
+			kgo.ProduceRequestTimeout(10 * time.Second),
+			kgo.RecordDeliveryTimeout(15 * time.Second),
+		}
+		if pa.all {
+			opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks())) // idempotent, retries
+		} else {
+			opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+		}
+		cl := fgClient(t, addr, opts...)
 		rng := rand.New(rand.NewPCG(seed, uint64(id)))
 		l.wg.Add(1)
 		go func() {

@@ -42,9 +42,9 @@ func fgCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// fgClient is a kgo client of the broker at addr. Idempotent writes are off
-// (InitProducerId is not implemented yet); metadata may be refreshed as
-// often as needed and retries back off briefly, so that tests that create
+// fgClient is a kgo client of the broker at addr. Writes are idempotent, as
+// kgo's default (a client with acks other than all must turn that off with
+// kgo.DisableIdempotentWrite); metadata may be refreshed as often as needed and retries back off briefly, so that tests that create
 // and delete topics do not wait on client-side caches. No record delivery
 // timeout: kgo measures it from each record's timestamp, which some tests
 // set in the past; produce calls are bounded by their context instead.
@@ -53,7 +53,6 @@ func fgClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ClientID("streamhouse-compat-franzgo"),
-		kgo.DisableIdempotentWrite(),
 		kgo.MetadataMinAge(20 * time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }),
 		kgo.RetryTimeout(fgWait),

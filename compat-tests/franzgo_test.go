@@ -84,7 +84,11 @@ func TestFranzGoProduceConsumeCodecs(t *testing.T) {
 			topic := "codec-" + c.name
 			fgCreateTopic(t, adm, topic, 3, nil)
 
-			prod := fgClient(t, b.Addr(), append([]kgo.Opt{kgo.ProducerBatchCompression(c.codec), kgo.RequiredAcks(acks)}, cc.client...)...)
+			opts := append([]kgo.Opt{kgo.ProducerBatchCompression(c.codec), kgo.RequiredAcks(acks)}, cc.client...)
+			if cc.acks != "all" {
+				opts = append(opts, kgo.DisableIdempotentWrite()) // kgo: idempotence needs acks=all
+			}
+			prod := fgClient(t, b.Addr(), opts...)
 			recs := fgCodecRecords(topic, c.name, n)
 			fgProduceAll(t, prod, recs)
 			want := fgByPartition(recs)

@@ -84,7 +84,11 @@ func fgRestartScenario(t *testing.T, sig syscall.Signal) {
 		}
 		// acks=all: fsynced before they are acknowledged; acks=1: written
 		// to the file, which survives a crash of the process (SIGKILL).
-		fgProduceAll(t, fgClient(t, addr, kgo.ProducerBatchCompression(codec), kgo.RequiredAcks(acks)), recs)
+		opts := []kgo.Opt{kgo.ProducerBatchCompression(codec), kgo.RequiredAcks(acks)}
+		if acks != kgo.AllISRAcks() {
+			opts = append(opts, kgo.DisableIdempotentWrite())
+		}
+		fgProduceAll(t, fgClient(t, addr, opts...), recs)
 		all = append(all, recs...)
 		return recs
 	}

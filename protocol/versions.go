@@ -43,6 +43,7 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.OffsetDelete), Min: 0, Max: 0},
 		{Key: int16(kmsg.ConsumerGroupHeartbeat), Min: 0, Max: 1},
 		{Key: int16(kmsg.ConsumerGroupDescribe), Min: 0, Max: 1},
+		{Key: int16(kmsg.InitProducerID), Min: 0, Max: 5},
 	}
 }
 
