@@ -1,12 +1,16 @@
 package broker_test
 
 import (
+	"encoding/binary"
+	"hash/crc32"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/broker/brokertest"
+	"github.com/streamhouse/streamhouse/storage/storagetest"
 )
 
 func TestInitProducerID(t *testing.T) {
@@ -47,5 +51,91 @@ func TestInitProducerID(t *testing.T) {
 	c = dialRaw(t, b.Addr())
 	for range 3 {
 		init(5)
+	}
+}
+
+// Idempotent produce: a retry gets the offset the batch got; a gap, an old
+// epoch, an unknown producer get Kafka's codes; an idle producer expires.
+func TestIdempotentProduce(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t, brokertest.Options{Settings: map[string]string{
+		"producer.id.expiration.ms":                "60000",
+		"producer.id.expiration.check.interval.ms": "20",
+	}})
+	c := dialRaw(t, b.Addr())
+	createTopic(t, c, "idem", 1, nil)
+	resp := c.do(at(kmsg.NewPtrInitProducerIDRequest(), 4)).(*kmsg.InitProducerIDResponse)
+	pid := resp.ProducerID
+	now := time.Now().UnixMilli()
+	send := func(ts int64, epoch int16, seq int32, records int) kmsg.ProduceResponseTopicPartition {
+		t.Helper()
+		return produce(t, c, "idem", 0, -1, storagetest.MakeIdempotentBatch(records, 10, ts, pid, epoch, seq))
+	}
+	first := send(now, 0, 0, 3)
+	second := send(now, 0, 3, 2)
+	if first.ErrorCode != 0 || second.ErrorCode != 0 || second.BaseOffset != first.BaseOffset+3 {
+		t.Fatalf("appends: %+v, %+v", first, second)
+	}
+	if r := send(now, 0, 0, 3); r.ErrorCode != 0 || r.BaseOffset != first.BaseOffset {
+		t.Fatalf("retry: %v at %d, want no error at %d", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset, first.BaseOffset)
+	}
+	for _, c := range []struct {
+		epoch   int16
+		seq     int32
+		records int
+		want    *kerr.Error
+	}{
+		{0, 9, 1, kerr.OutOfOrderSequenceNumber},
+		{1, 5, 1, kerr.OutOfOrderSequenceNumber}, // a new epoch starts at 0
+	} {
+		if r := send(now, c.epoch, c.seq, c.records); r.ErrorCode != c.want.Code {
+			t.Fatalf("epoch %d seq %d: %v, want %v", c.epoch, c.seq, kerr.ErrorForCode(r.ErrorCode), c.want)
+		}
+	}
+	if r := send(now, 1, 0, 1); r.ErrorCode != 0 {
+		t.Fatalf("epoch bump: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := send(now, 0, 5, 1); r.ErrorCode != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("old epoch: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	// Transactional batches are not served yet.
+	txn := storagetest.MakeIdempotentBatch(1, 10, now, pid, 1, 1)
+	txn[22] |= 0x10 // attributes: transactional
+	binary.BigEndian.PutUint32(txn[17:], crc32.Checksum(txn[21:], crc32.MakeTable(crc32.Castagnoli)))
+	if r := produce(t, c, "idem", 0, -1, txn); r.ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatalf("transactional batch: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+
+	// A producer whose last batch is older than producer.id.expiration.ms
+	// is forgotten at the next check: continuing its sequence is
+	// UNKNOWN_PRODUCER_ID, starting again at 0 is fine.
+	old := now - 120_000
+	other := pid + 1
+	if r := produce(t, c, "idem", 0, -1, storagetest.MakeIdempotentBatch(1, 10, old, other, 0, 0)); r.ErrorCode != 0 {
+		t.Fatalf("old producer: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := produce(t, c, "idem", 0, -1, storagetest.MakeIdempotentBatch(1, 10, now, other, 0, 1))
+		if r.ErrorCode == kerr.UnknownProducerID.Code {
+			break
+		}
+		if r.ErrorCode != 0 || time.Now().After(deadline) {
+			t.Fatalf("expired producer: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+		// Appended before the check ran: that batch is recent, so the
+		// producer stays; start over with an old one.
+		other += 1000
+		if r := produce(t, c, "idem", 0, -1, storagetest.MakeIdempotentBatch(1, 10, old, other, 0, 0)); r.ErrorCode != 0 {
+			t.Fatalf("old producer: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := produce(t, c, "idem", 0, -1, storagetest.MakeIdempotentBatch(1, 10, now, other, 0, 0)); r.ErrorCode != 0 {
+		t.Fatalf("expired producer starting at 0: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	// The live producer was not expired.
+	if r := send(now, 1, 1, 1); r.ErrorCode != 0 {
+		t.Fatalf("live producer after expiry: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 }

@@ -53,3 +53,35 @@ func (s *Server) applyRetention(ctx context.Context) {
 		}
 	}
 }
+
+// producerExpiryLoop forgets idempotent producers idle for
+// producer.id.expiration.ms, every producer.id.expiration.check.interval.ms,
+// until Shutdown.
+func (s *Server) producerExpiryLoop() {
+	defer s.bg.Done()
+	tick := time.NewTicker(time.Duration(s.cfg.Settings.ProducerIDExpirationCheckIntervalMs()) * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.shutdown:
+			return
+		case <-tick.C:
+			s.expireProducers()
+		}
+	}
+}
+
+func (s *Server) expireProducers() {
+	now, maxAge := s.now().UnixMilli(), int64(s.cfg.Settings.ProducerIDExpirationMs())
+	n := 0
+	for _, t := range s.topics.all() {
+		for _, part := range t.parts {
+			if part.log != nil {
+				n += part.log.ExpireProducers(now, maxAge)
+			}
+		}
+	}
+	if n > 0 {
+		s.log.Info("expired idle producer ids", "producers", n, "producer_id_expiration_ms", maxAge)
+	}
+}

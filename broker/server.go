@@ -155,9 +155,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.Metrics.Watch(metricsSource{s})
-	s.bg.Add(2)
+	s.bg.Add(3)
 	go s.retentionLoop()
 	go s.offsetExpiryLoop()
+	go s.producerExpiryLoop()
 	return s, nil
 }
 

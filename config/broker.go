@@ -186,6 +186,16 @@ var brokerDefs = [...]Def{
 		Doc:   `For subscribed consumers, committed offset of a specific partition will be expired and discarded when 1) this retention period has elapsed after the consumer group loses all its consumers (i.e. becomes empty); 2) this retention period has elapsed since the last time an offset is committed for the partition and the group is no longer subscribed to the corresponding topic. For standalone consumers (using manual assignment), offsets will be expired after this retention period has elapsed since the time of last commit.`,
 	},
 	{
+		Name: "producer.id.expiration.check.interval.ms", Type: TypeInt, Default: ptr("600000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The interval at which to remove producer IDs that have expired due to <code>producer.id.expiration.ms</code> passing.`,
+	},
+	{
+		Name: "producer.id.expiration.ms", Type: TypeInt, Default: ptr("86400000"),
+		check: atLeast(1),
+		Doc:   `The time in ms that a topic partition leader will wait before expiring producer IDs. Producer IDs will not expire while a transaction associated to them is still ongoing. Note that producer IDs may expire sooner if the last write from the producer ID is deleted due to the topic's retention settings. Setting this value the same or higher than <code>delivery.timeout.ms</code> can help prevent expiration during retries and protect against message duplication, but the default should be reasonable for most use cases.`,
+	},
+	{
 		Name: "socket.request.max.bytes", Type: TypeInt, Default: ptr("104857600"), ReadOnly: true,
 		check: atLeast(1),
 		Doc:   `The maximum number of bytes in a socket request`,
@@ -527,6 +537,15 @@ func (b *Broker) OffsetMetadataMaxBytes() int32 { return get[int32](b, "offset.m
 // OffsetsRetentionCheckIntervalMs is offsets.retention.check.interval.ms.
 func (b *Broker) OffsetsRetentionCheckIntervalMs() int64 {
 	return get[int64](b, "offsets.retention.check.interval.ms")
+}
+
+// ProducerIDExpirationMs is producer.id.expiration.ms.
+func (b *Broker) ProducerIDExpirationMs() int32 { return get[int32](b, "producer.id.expiration.ms") }
+
+// ProducerIDExpirationCheckIntervalMs is
+// producer.id.expiration.check.interval.ms.
+func (b *Broker) ProducerIDExpirationCheckIntervalMs() int32 {
+	return get[int32](b, "producer.id.expiration.check.interval.ms")
 }
 
 // LogRetentionCheckIntervalMs is log.retention.check.interval.ms: how often

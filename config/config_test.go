@@ -380,7 +380,8 @@ func TestBrokerDefs(t *testing.T) {
 		"log.retention.ms", "log.roll.hours", "log.roll.ms", "log.segment.bytes",
 		"message.max.bytes", "min.insync.replicas", "node.id", "num.partitions",
 		"offset.metadata.max.bytes", "offsets.retention.check.interval.ms",
-		"offsets.retention.minutes", "socket.request.max.bytes",
+		"offsets.retention.minutes", "producer.id.expiration.check.interval.ms",
+		"producer.id.expiration.ms", "socket.request.max.bytes",
 	}
 	if !slices.Equal(names, want) {
 		t.Fatalf("BrokerDefs names\n got %q\nwant %q", names, want)

@@ -132,7 +132,10 @@ type Store interface {
 type Log interface {
 	// Append writes one batch (b, already checked with batch.Check) at the
 	// end of the log: it writes the next offset into b's base offset field
-	// in place, stores b, and returns that base offset. After Append
+	// in place, stores b, and returns that base offset. A batch with a
+	// producer id is first checked against the log's ProducerState: a
+	// retry returns the base offset it got and ErrDuplicateBatch, and is
+	// not stored again. After Append
 	// returns, the batch is in the file system (it survives a crash of the
 	// process, not of the machine). The high watermark moves over it once
 	// it is durable, which the engine does by itself soon after (group
@@ -187,6 +190,12 @@ type Log interface {
 	// least p.Bytes behind. The log start offset moves to the first offset
 	// kept, durably. It returns how many segments went.
 	Retain(ctx context.Context, p RetentionPolicy) (int, error)
+
+	// ExpireProducers forgets the idempotent producers whose last batch's
+	// max timestamp is maxAgeMs or more before nowMs
+	// (producer.id.expiration.ms) and returns how many. Their next batch
+	// must start a sequence again (ErrUnknownProducerID otherwise).
+	ExpireProducers(nowMs, maxAgeMs int64) int
 
 	// LogStartOffset is the first readable offset.
 	LogStartOffset() int64

@@ -156,3 +156,14 @@ func (l *Log) loadProducers() error {
 	l.pidsDurableAt = l.segs[len(l.segs)-1].next
 	return nil
 }
+
+// ExpireProducers implements storage.Log.
+func (l *Log) ExpireProducers(nowMs, maxAgeMs int64) int {
+	l.mu.Lock()
+	n := l.pids.Expire(nowMs, maxAgeMs)
+	l.pidMu.Lock()
+	l.pidsDurable.Expire(nowMs, maxAgeMs)
+	l.pidMu.Unlock()
+	l.mu.Unlock()
+	return n
+}

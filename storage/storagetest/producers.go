@@ -77,4 +77,20 @@ func testIdempotent(t *testing.T, h *harness) {
 	if _, err := l.Append(t.Context(), MakeIdempotentBatch(1, 10, 0, pid, 0, 25)); !errors.Is(err, storage.ErrInvalidProducerEpoch) {
 		t.Fatalf("old epoch after a bump: %v", err)
 	}
+
+	// Expiry by the last batch's max timestamp: producer pid+1's last
+	// batch has timestamp 0, pid's has 0 too; at 1000 with a maximum age
+	// of 1000 both go.
+	if n := l.ExpireProducers(999, 1000); n != 0 {
+		t.Fatalf("expired %d producers before their time", n)
+	}
+	if n := l.ExpireProducers(1000, 1000); n != 2 {
+		t.Fatalf("expired %d producers, want 2", n)
+	}
+	if _, err := l.Append(t.Context(), MakeIdempotentBatch(1, 10, 0, pid, 1, 1)); !errors.Is(err, storage.ErrUnknownProducerID) {
+		t.Fatalf("expired producer continuing its sequence: %v, want ErrUnknownProducerID", err)
+	}
+	if _, err := l.Append(t.Context(), MakeIdempotentBatch(1, 10, 0, pid, 1, 0)); err != nil {
+		t.Fatalf("expired producer starting again at 0: %v", err)
+	}
 }
