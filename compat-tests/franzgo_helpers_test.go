@@ -44,8 +44,9 @@ func fgCtx(t testing.TB) context.Context {
 
 // fgClient is a kgo client of the broker at addr. Writes are idempotent, as
 // kgo's default (a client with acks other than all must turn that off with
-// kgo.DisableIdempotentWrite); metadata may be refreshed as often as needed and retries back off briefly, so that tests that create
-// and delete topics do not wait on client-side caches. No record delivery
+// kgo.DisableIdempotentWrite); metadata may be refreshed as often as
+// needed and retries back off briefly, so that tests that create and
+// delete topics do not wait on client-side caches. No record delivery
 // timeout: kgo measures it from each record's timestamp, which some tests
 // set in the past; produce calls are bounded by their context instead.
 func fgClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
