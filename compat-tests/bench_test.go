@@ -25,12 +25,15 @@ import (
 )
 
 // benchProduce produces b.N records of size bytes round-robin over the
-// topic's partitions and reports MB/s and records/s.
-func benchProduce(b *testing.B, addr, topic string, size int, acks kgo.Acks, opts ...kgo.Opt) {
+// topic's partitions and reports MB/s and records/s. Idempotence is off
+// unless idempotent is set.
+func benchProduce(b *testing.B, addr, topic string, size int, acks kgo.Acks, idempotent bool, opts ...kgo.Opt) {
 	b.Helper()
+	if !idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
-		kgo.DisableIdempotentWrite(),
 		kgo.RequiredAcks(acks),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 		kgo.ProducerBatchMaxBytes(1 << 20),
@@ -89,7 +92,24 @@ func BenchmarkProduce1KiB6Partitions(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			br := brokertest.New(b, brokertest.Options{NoSync: mode.noSync})
 			benchTopic(b, br.Addr(), "bench", 6)
-			benchProduce(b, br.Addr(), "bench", 1024, kgo.AllISRAcks())
+			benchProduce(b, br.Addr(), "bench", 1024, kgo.AllISRAcks(), false)
+		})
+	}
+}
+
+// BenchmarkProduceIdempotent: the cost of idempotence, acks=all with
+// fsync, 1 KiB records, 6 partitions, franz-go with and without it (5
+// requests in flight either way).
+func BenchmarkProduceIdempotent(b *testing.B) {
+	for _, idempotent := range []bool{true, false} {
+		name := "plain"
+		if idempotent {
+			name = "idempotent"
+		}
+		b.Run(name, func(b *testing.B) {
+			br := brokertest.New(b)
+			benchTopic(b, br.Addr(), "bench", 6)
+			benchProduce(b, br.Addr(), "bench", 1024, kgo.AllISRAcks(), idempotent)
 		})
 	}
 }
@@ -99,7 +119,7 @@ func BenchmarkProduce1KiB6Partitions(b *testing.B) {
 func BenchmarkProduce2000Partitions(b *testing.B) {
 	br := brokertest.New(b)
 	benchTopic(b, br.Addr(), "wide", 2000)
-	benchProduce(b, br.Addr(), "wide", 100, kgo.AllISRAcks())
+	benchProduce(b, br.Addr(), "wide", 100, kgo.AllISRAcks(), false)
 }
 
 // BenchmarkRestartAfterKill: the binary holds about 1 GB of log in 6

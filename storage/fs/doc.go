@@ -87,7 +87,9 @@
 // the append and fsyncs happen only for flush.messages, flush.ms and Close.
 //
 // <partition>/checkpoint records the recovery point (a batch boundary
-// below which everything was fsynced) and the log start offset. It is
+// below which everything was fsynced), the log start offset and the
+// idempotent producers' state at the recovery point (producers.go;
+// recovery replays the batch headers after it). It is
 // replaced whole (temporary file, fsync, rename, directory fsync) every
 // Options.CheckpointInterval, after 64 MiB more became durable, at Close,
 // and before the log start offset moves (DeleteRecords, retention, which
