@@ -30,7 +30,9 @@ import (
 func benchProduce(b *testing.B, addr, topic string, size int, acks kgo.Acks, idempotent bool, opts ...kgo.Opt) {
 	b.Helper()
 	if !idempotent {
-		opts = append(opts, kgo.DisableIdempotentWrite())
+		// An idempotent producer keeps 5 requests in flight by itself;
+		// without idempotence kgo sends one at a time unless told.
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(benchInflight))
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
@@ -39,9 +41,6 @@ func benchProduce(b *testing.B, addr, topic string, size int, acks kgo.Acks, ide
 		kgo.ProducerBatchMaxBytes(1 << 20),
 		kgo.MaxBufferedRecords(200_000),
 		kgo.ProducerLinger(5 * time.Millisecond),
-		// What an idempotent producer uses; without idempotence kgo sends one
-		// request at a time unless told.
-		kgo.MaxProduceRequestsInflightPerBroker(benchInflight),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}, opts...)...)
 	if err != nil {
