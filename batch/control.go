@@ -1,0 +1,92 @@
+package batch
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+)
+
+// Control record types (Kafka's ControlRecordType): the transaction
+// markers a coordinator writes into each partition of a transaction.
+const (
+	ControlAbort  int16 = 0
+	ControlCommit int16 = 1
+)
+
+// ErrControl: a control batch whose record is not a control record this
+// package knows.
+var ErrControl = errors.New("batch: malformed control record")
+
+// MakeControl returns a transaction marker batch: one control record of
+// type typ (ControlAbort or ControlCommit) for producer id and epoch,
+// timestamp ts (milliseconds), coordinator epoch coordEpoch, base offset 0,
+// as Kafka's EndTransactionMarker writes it (key: version 0, type; value:
+// version 0, coordinator epoch).
+func MakeControl(typ int16, producerID int64, epoch int16, coordEpoch int32, ts int64) []byte {
+	var rec []byte
+	rec = append(rec, 0)                 // attributes
+	rec = binary.AppendVarint(rec, 0)    // timestampDelta
+	rec = binary.AppendVarint(rec, 0)    // offsetDelta
+	rec = binary.AppendVarint(rec, 4)    // key length
+	rec = binary.BigEndian.AppendUint16(rec, 0)
+	rec = binary.BigEndian.AppendUint16(rec, uint16(typ))
+	rec = binary.AppendVarint(rec, 6) // value length
+	rec = binary.BigEndian.AppendUint16(rec, 0)
+	rec = binary.BigEndian.AppendUint32(rec, uint32(coordEpoch))
+	rec = binary.AppendVarint(rec, 0) // headers
+
+	b := make([]byte, HeaderSize, HeaderSize+len(rec)+binary.MaxVarintLen32)
+	b = binary.AppendVarint(b, int64(len(rec)))
+	b = append(b, rec...)
+	be := binary.BigEndian
+	be.PutUint32(b[offLength:], uint32(len(b)-LengthOverhead))
+	be.PutUint32(b[offLeaderEpoch:], 0xffffffff)
+	b[offMagic] = Magic
+	be.PutUint16(b[offAttributes:], AttrTransactional|AttrControl)
+	be.PutUint32(b[offLastOffsetDelta:], 0)
+	be.PutUint64(b[offBaseTimestamp:], uint64(ts))
+	be.PutUint64(b[offMaxTimestamp:], uint64(ts))
+	be.PutUint64(b[offProducerID:], uint64(producerID))
+	be.PutUint16(b[offProducerEpoch:], uint16(epoch))
+	be.PutUint32(b[offBaseSequence:], 0xffffffff)
+	be.PutUint32(b[offRecordCount:], 1)
+	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	return b
+}
+
+// ControlType returns the type of the control record that starts the
+// records of control batch b (b holds at least the header and the first
+// record's key; the rest is not looked at).
+func ControlType(b []byte) (int16, error) {
+	if len(b) < HeaderSize {
+		return 0, ErrControl
+	}
+	r := b[HeaderSize:]
+	// length, attributes, timestampDelta, offsetDelta, key length
+	_, w := varint32(r)
+	if w <= 0 || len(r) < w+1 {
+		return 0, ErrControl
+	}
+	r = r[w+1:]
+	if _, w = binary.Varint(r); w <= 0 { // timestampDelta (varlong)
+		return 0, ErrControl
+	}
+	r = r[w:]
+	if _, w = varint32(r); w <= 0 { // offsetDelta
+		return 0, ErrControl
+	}
+	r = r[w:]
+	klen, w := varint32(r)
+	if w <= 0 || klen < 4 || len(r) < w+4 {
+		return 0, ErrControl
+	}
+	r = r[w:]
+	if version := int16(binary.BigEndian.Uint16(r)); version != 0 {
+		return 0, ErrControl
+	}
+	typ := int16(binary.BigEndian.Uint16(r[2:]))
+	if typ != ControlAbort && typ != ControlCommit {
+		return 0, ErrControl
+	}
+	return typ, nil
+}
