@@ -52,13 +52,26 @@ type ProducerEntry struct {
 	// LastTimestamp is the max timestamp of its last batch (ms), what
 	// producer.id.expiration.ms counts from, as Kafka.
 	LastTimestamp int64
+	// TxnFirstOffset is the first offset of its open transaction in this
+	// partition, -1 when none.
+	TxnFirstOffset int64
+}
+
+// AbortedTxn is an aborted transaction's range in one partition: what a
+// read_committed Fetch lists so that consumers drop its records.
+type AbortedTxn struct {
+	ProducerID  int64
+	FirstOffset int64 // its first batch
+	LastOffset  int64 // its abort marker
 }
 
 // ProducerState is a partition's idempotent producers: what Log.Append
 // checks a batch with producer id against. It is not safe for concurrent
 // use; a log guards it with its append lock.
 type ProducerState struct {
-	m map[int64]*ProducerEntry
+	m       map[int64]*ProducerEntry
+	aborted []AbortedTxn // by LastOffset
+	open    int          // entries with an open transaction
 }
 
 // Len is the number of producers held.
@@ -106,8 +119,9 @@ func (s *ProducerState) Check(h *batch.Header) (int64, error) {
 
 // Update records the batch with header h (its BaseOffset set) as
 // appended. Logs call it after Check passed, and for every batch replayed
-// at recovery.
-func (s *ProducerState) Update(h *batch.Header) {
+// at recovery. ctrl is the control record type of a control batch
+// (batch.ControlType), ignored for other batches.
+func (s *ProducerState) Update(h *batch.Header, ctrl int16) {
 	if h.ProducerID < 0 {
 		return
 	}
@@ -116,17 +130,29 @@ func (s *ProducerState) Update(h *batch.Header) {
 	}
 	e := s.m[h.ProducerID]
 	if e == nil {
-		e = &ProducerEntry{Epoch: h.ProducerEpoch}
+		e = &ProducerEntry{Epoch: h.ProducerEpoch, TxnFirstOffset: -1}
 		s.m[h.ProducerID] = e
 	}
-	if h.ProducerEpoch != e.Epoch {
+	if h.ProducerEpoch > e.Epoch || h.ProducerEpoch != e.Epoch && !h.Control() {
 		e.Epoch = h.ProducerEpoch
 		e.Batches = e.Batches[:0]
 	}
 	e.LastTimestamp = h.MaxTimestamp
 	if h.Control() {
-		// Markers carry no sequence (transactions, issue 5).
+		// A transaction marker ends the producer's transaction here; an
+		// abort is remembered for read_committed fetches.
+		if e.TxnFirstOffset >= 0 {
+			if ctrl == batch.ControlAbort {
+				s.aborted = append(s.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: e.TxnFirstOffset, LastOffset: h.BaseOffset})
+			}
+			e.TxnFirstOffset = -1
+			s.open--
+		}
 		return
+	}
+	if h.Transactional() && e.TxnFirstOffset < 0 {
+		e.TxnFirstOffset = h.BaseOffset
+		s.open++
 	}
 	if len(e.Batches) == MaxProducerBatches {
 		copy(e.Batches, e.Batches[1:])
@@ -138,12 +164,44 @@ func (s *ProducerState) Update(h *batch.Header) {
 	})
 }
 
+// FirstUnstableOffset is the first offset of the oldest open transaction,
+// or -1 when none is open: the last stable offset's bound.
+func (s *ProducerState) FirstUnstableOffset() int64 {
+	if s.open == 0 {
+		return -1
+	}
+	first := int64(-1)
+	for _, e := range s.m {
+		if e.TxnFirstOffset >= 0 && (first < 0 || e.TxnFirstOffset < first) {
+			first = e.TxnFirstOffset
+		}
+	}
+	return first
+}
+
+// Aborted returns the aborted transactions, by the offset of their abort
+// marker. The slice is shared: callers must not change it.
+func (s *ProducerState) Aborted() []AbortedTxn { return s.aborted }
+
+// TrimAborted forgets aborted transactions whose marker is below offset
+// (the log start offset: nothing of them is left to read).
+func (s *ProducerState) TrimAborted(offset int64) {
+	n := 0
+	for n < len(s.aborted) && s.aborted[n].LastOffset < offset {
+		n++
+	}
+	if n > 0 {
+		s.aborted = slices.Clone(s.aborted[n:])
+	}
+}
+
 // Expire removes producers whose last batch is older than maxAgeMs at
-// nowMs (producer.id.expiration.ms) and returns how many went.
+// nowMs (producer.id.expiration.ms), except those with an open
+// transaction, and returns how many went.
 func (s *ProducerState) Expire(nowMs, maxAgeMs int64) int {
 	n := 0
 	for id, e := range s.m {
-		if nowMs-e.LastTimestamp >= maxAgeMs {
+		if e.TxnFirstOffset < 0 && nowMs-e.LastTimestamp >= maxAgeMs {
 			delete(s.m, id)
 			n++
 		}
@@ -153,7 +211,7 @@ func (s *ProducerState) Expire(nowMs, maxAgeMs int64) int {
 
 // Clone returns a deep copy.
 func (s *ProducerState) Clone() ProducerState {
-	c := ProducerState{m: make(map[int64]*ProducerEntry, len(s.m))}
+	c := ProducerState{m: make(map[int64]*ProducerEntry, len(s.m)), aborted: slices.Clone(s.aborted), open: s.open}
 	for id, e := range s.m {
 		ce := *e
 		ce.Batches = slices.Clone(e.Batches)
@@ -179,11 +237,14 @@ func inSequence(last, first int32) bool { return first == nextSeq(last) }
 // Producer snapshot encoding: what a log writes beside its checkpoint so
 // that recovery replays only the batches after it.
 //
-//	magic "SHPS" | version u8 | offset i64 | count u32 | entries | crc32c u32
-//	entry: id i64 | epoch i16 | lastTimestamp i64 | n u8 | n × (firstSeq i32, lastSeq i32, firstOffset i64, lastOffset i64)
+//	magic "SHPS" | version u8 | offset i64 | count u32 | entries | aborted count u32 | aborted | crc32c u32
+//	entry: id i64 | epoch i16 | lastTimestamp i64 | txnFirstOffset i64 | n u8 | n × (firstSeq i32, lastSeq i32, firstOffset i64, lastOffset i64)
+//	aborted: id i64 | firstOffset i64 | lastOffset i64
+//
+// Version 1 had neither txnFirstOffset nor the aborted list.
 const (
 	snapshotMagic   = "SHPS"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -204,6 +265,7 @@ func (s *ProducerState) AppendSnapshot(dst []byte, offset int64) []byte {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(id))
 		dst = binary.BigEndian.AppendUint16(dst, uint16(e.Epoch))
 		dst = binary.BigEndian.AppendUint64(dst, uint64(e.LastTimestamp))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.TxnFirstOffset))
 		dst = append(dst, byte(len(e.Batches)))
 		for _, b := range e.Batches {
 			dst = binary.BigEndian.AppendUint32(dst, uint32(b.FirstSeq))
@@ -212,11 +274,17 @@ func (s *ProducerState) AppendSnapshot(dst []byte, offset int64) []byte {
 			dst = binary.BigEndian.AppendUint64(dst, uint64(b.LastOffset))
 		}
 	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s.aborted)))
+	for _, a := range s.aborted {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(a.ProducerID))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(a.FirstOffset))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(a.LastOffset))
+	}
 	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 
-// ParseSnapshot decodes a snapshot written by AppendSnapshot and returns
-// the state and its offset.
+// ParseSnapshot decodes a snapshot written by AppendSnapshot (version 1 or
+// 2) and returns the state and its offset.
 func ParseSnapshot(b []byte) (ProducerState, int64, error) {
 	const head = len(snapshotMagic) + 1 + 8 + 4
 	bad := func(why string) (ProducerState, int64, error) {
@@ -229,14 +297,19 @@ func ParseSnapshot(b []byte) (ProducerState, int64, error) {
 	if crc32.Checksum(body, castagnoli) != sum {
 		return bad("checksum mismatch")
 	}
-	if string(body[:4]) != snapshotMagic || body[4] != snapshotVersion {
+	version := body[4]
+	if string(body[:4]) != snapshotMagic || version != 1 && version != snapshotVersion {
 		return bad("unknown magic or version")
 	}
 	offset := int64(binary.BigEndian.Uint64(body[5:]))
 	count := binary.BigEndian.Uint32(body[13:])
-	const entryHead, batchSize = 8 + 2 + 8 + 1, 4 + 4 + 8 + 8
+	entryHead := 8 + 2 + 8 + 1
+	if version >= 2 {
+		entryHead += 8
+	}
+	const batchSize, abortedSize = 4 + 4 + 8 + 8, 8 + 8 + 8
 	rest := body[head:]
-	if uint64(count)*entryHead > uint64(len(rest)) || offset < 0 {
+	if uint64(count)*uint64(entryHead) > uint64(len(rest)) || offset < 0 {
 		return bad("count or offset out of range")
 	}
 	s := ProducerState{m: make(map[int64]*ProducerEntry, count)}
@@ -247,15 +320,22 @@ func ParseSnapshot(b []byte) (ProducerState, int64, error) {
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
 		e := &ProducerEntry{
-			Epoch:         int16(binary.BigEndian.Uint16(rest[8:])),
-			LastTimestamp: int64(binary.BigEndian.Uint64(rest[10:])),
+			Epoch:          int16(binary.BigEndian.Uint16(rest[8:])),
+			LastTimestamp:  int64(binary.BigEndian.Uint64(rest[10:])),
+			TxnFirstOffset: -1,
 		}
-		n := int(rest[18])
+		if version >= 2 {
+			e.TxnFirstOffset = int64(binary.BigEndian.Uint64(rest[18:]))
+		}
+		n := int(rest[entryHead-1])
 		rest = rest[entryHead:]
-		if id <= prev || n > MaxProducerBatches || len(rest) < n*batchSize {
+		if id <= prev || n > MaxProducerBatches || len(rest) < n*batchSize || e.TxnFirstOffset < -1 {
 			return bad("entry out of range or out of order")
 		}
 		prev = id
+		if e.TxnFirstOffset >= 0 {
+			s.open++
+		}
 		e.Batches = make([]ProducerBatch, n)
 		for i := range n {
 			e.Batches[i] = ProducerBatch{
@@ -267,6 +347,31 @@ func ParseSnapshot(b []byte) (ProducerState, int64, error) {
 			rest = rest[batchSize:]
 		}
 		s.m[id] = e
+	}
+	if version >= 2 {
+		if len(rest) < 4 {
+			return bad("aborted list cut short")
+		}
+		na := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		if uint64(na)*abortedSize != uint64(len(rest)) {
+			return bad("aborted list length")
+		}
+		if na > 0 {
+			s.aborted = make([]AbortedTxn, na)
+		}
+		for i := range s.aborted {
+			a := AbortedTxn{
+				ProducerID:  int64(binary.BigEndian.Uint64(rest)),
+				FirstOffset: int64(binary.BigEndian.Uint64(rest[8:])),
+				LastOffset:  int64(binary.BigEndian.Uint64(rest[16:])),
+			}
+			if a.ProducerID < 0 || a.FirstOffset < 0 || a.LastOffset < a.FirstOffset || i > 0 && a.LastOffset <= s.aborted[i-1].LastOffset {
+				return bad("aborted transaction out of range or out of order")
+			}
+			s.aborted[i] = a
+			rest = rest[abortedSize:]
+		}
 	}
 	if len(rest) != 0 {
 		return bad("trailing bytes")

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/streamhouse/streamhouse/batch"
@@ -22,7 +23,7 @@ func TestProducerState(t *testing.T) {
 		}
 		h.BaseOffset = next
 		next = h.NextOffset()
-		s.Update(&h)
+		s.Update(&h, -1)
 	}
 	wantErr := func(h batch.Header, want error) {
 		t.Helper()
@@ -102,7 +103,7 @@ func TestProducerState(t *testing.T) {
 func FuzzParseSnapshot(f *testing.F) {
 	var s ProducerState
 	h := hdr(3, 2, 0, 4, 10)
-	s.Update(&h)
+	s.Update(&h, -1)
 	f.Add(s.AppendSnapshot(nil, 14))
 	f.Add((&ProducerState{}).AppendSnapshot(nil, 0))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -110,8 +111,71 @@ func FuzzParseSnapshot(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if again := st.AppendSnapshot(nil, at); string(again) != string(b) {
+		again := st.AppendSnapshot(nil, at)
+		if b[4] == snapshotVersion && string(again) != string(b) {
 			t.Fatalf("accepted snapshot does not re-encode to itself")
 		}
+		st2, at2, err := ParseSnapshot(again)
+		if err != nil || at2 != at || string(st2.AppendSnapshot(nil, at2)) != string(again) {
+			t.Fatalf("re-encoded snapshot does not round-trip: %v", err)
+		}
 	})
+}
+
+func TestProducerStateTransactions(t *testing.T) {
+	var s ProducerState
+	txn := func(pid int64, seq int32, base int64) {
+		t.Helper()
+		h := hdr(pid, 0, seq, 1, base)
+		h.Attributes = batch.AttrTransactional
+		if _, err := s.Check(&h); err != nil {
+			t.Fatal(err)
+		}
+		s.Update(&h, -1)
+	}
+	marker := func(pid int64, typ int16, at int64) {
+		h := hdr(pid, 0, -1, 1, at)
+		h.Attributes = batch.AttrTransactional | batch.AttrControl
+		s.Update(&h, typ)
+	}
+	txn(5, 0, 10)
+	txn(5, 1, 11)
+	txn(6, 0, 12)
+	if got := s.FirstUnstableOffset(); got != 10 {
+		t.Fatalf("first unstable %d, want 10", got)
+	}
+	if n := s.Expire(1<<40, 1); n != 0 {
+		t.Fatalf("expired %d producers with open transactions", n)
+	}
+	marker(5, batch.ControlCommit, 13)
+	if got := s.FirstUnstableOffset(); got != 12 {
+		t.Fatalf("first unstable %d after the commit, want 12", got)
+	}
+	enc := s.AppendSnapshot(nil, 14)
+	marker(6, batch.ControlAbort, 14)
+	if got := s.FirstUnstableOffset(); got != -1 {
+		t.Fatalf("first unstable %d with none open", got)
+	}
+	want := []AbortedTxn{{ProducerID: 6, FirstOffset: 12, LastOffset: 14}}
+	if got := s.Aborted(); !slices.Equal(got, want) {
+		t.Fatalf("aborted %v, want %v", got, want)
+	}
+	// A second marker for a transaction already ended changes nothing.
+	marker(6, batch.ControlAbort, 15)
+	if got := s.Aborted(); len(got) != 1 {
+		t.Fatalf("aborted %v after a repeated marker", got)
+	}
+	// Snapshots keep open transactions and aborted ones.
+	got, at, err := ParseSnapshot(enc)
+	if err != nil || at != 14 || got.FirstUnstableOffset() != 12 {
+		t.Fatalf("snapshot with an open transaction: first unstable %d, %v", got.FirstUnstableOffset(), err)
+	}
+	got, _, err = ParseSnapshot(s.AppendSnapshot(nil, 16))
+	if err != nil || !slices.Equal(got.Aborted(), want) || got.FirstUnstableOffset() != -1 {
+		t.Fatalf("snapshot with an aborted transaction: %v, %v", got.Aborted(), err)
+	}
+	s.TrimAborted(15)
+	if len(s.Aborted()) != 0 {
+		t.Fatalf("trim left %v", s.Aborted())
+	}
 }

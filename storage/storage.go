@@ -197,6 +197,15 @@ type Log interface {
 	// must start a sequence again (ErrUnknownProducerID otherwise).
 	ExpireProducers(nowMs, maxAgeMs int64) int
 
+	// LastStableOffset is the offset below which no transaction is open
+	// (read_committed consumers read up to it): the high watermark, or the
+	// first offset of the oldest open transaction when that is lower.
+	LastStableOffset() int64
+	// AbortedTransactions returns the aborted transactions whose range
+	// ends at or after from (their abort marker) and begins before to,
+	// by marker offset: what a read_committed Fetch of [from, to) lists.
+	AbortedTransactions(from, to int64) []AbortedTxn
+
 	// LogStartOffset is the first readable offset.
 	LogStartOffset() int64
 	// HighWatermark is the offset after the last readable batch.

@@ -100,10 +100,16 @@ type Log struct {
 	// pidMu guards the producers' durable copy (producers.go). Taken
 	// after mu and ckptMu, before state; never held across I/O.
 	pidMu         sync.Mutex
-	pidPending    []batch.Header
+	pidPending    []pidBatch
 	pidsDurable   storage.ProducerState
 	pidsDurableAt int64
 	pidsLost      bool
+
+	// What readers see of transactions, refreshed under mu after each
+	// transactional batch: the first unstable offset (-1: none) and the
+	// aborted transactions.
+	firstUnstable atomic.Int64
+	aborted       atomic.Pointer[[]storage.AbortedTxn]
 
 	watchMu  sync.Mutex
 	watchers []chan<- struct{}
@@ -130,7 +136,7 @@ func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
 	}
 	base, err := l.appendLocked(b, &h)
 	if err == nil {
-		l.recordProducerLocked(&h)
+		l.recordProducerLocked(&h, b)
 	}
 	flush := l.flushMsg > 0 && l.unflushed >= l.flushMsg
 	if !flush && l.flushMs > 0 && l.flushTimer == nil && l.store.noSync {

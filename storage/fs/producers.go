@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
+	"slices"
 
 	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/storage"
@@ -36,13 +38,27 @@ func (l *Log) checkProducerLocked(h *batch.Header) (int64, error) {
 	return 0, nil
 }
 
-// recordProducerLocked updates the state after h (its base offset set) was
-// appended. Caller holds mu.
-func (l *Log) recordProducerLocked(h *batch.Header) {
+// pidBatch is a producer batch waiting to be folded into the durable copy.
+type pidBatch struct {
+	h    batch.Header
+	ctrl int16 // control record type of a control batch
+}
+
+// recordProducerLocked updates the state after the batch b with header h
+// (its base offset set) was appended. Caller holds mu.
+func (l *Log) recordProducerLocked(h *batch.Header, b []byte) {
 	if h.ProducerID < 0 {
 		return
 	}
-	l.pids.Update(h)
+	ctrl := int16(-1)
+	if h.Control() {
+		ctrl, _ = batch.ControlType(b) // the broker wrote it
+	}
+	open := l.pids.FirstUnstableOffset()
+	l.pids.Update(h, ctrl)
+	if h.Transactional() {
+		l.publishTxnLocked(open)
+	}
 	l.pidMu.Lock()
 	switch {
 	case l.pidsLost:
@@ -50,9 +66,53 @@ func (l *Log) recordProducerLocked(h *batch.Header) {
 		l.pidsLost = true
 		l.pidPending = nil
 	default:
-		l.pidPending = append(l.pidPending, *h)
+		l.pidPending = append(l.pidPending, pidBatch{*h, ctrl})
 	}
 	l.pidMu.Unlock()
+}
+
+// publishTxnLocked refreshes what readers see of transactions (the first
+// unstable offset, the aborted list) after a transactional batch; before
+// is the first unstable offset before it. Caller holds mu.
+func (l *Log) publishTxnLocked(before int64) {
+	if first := l.pids.FirstUnstableOffset(); first != before {
+		l.firstUnstable.Store(first)
+	}
+	if a := l.pids.Aborted(); len(a) != len(l.abortedView()) {
+		v := slices.Clone(a)
+		l.aborted.Store(&v)
+	}
+}
+
+func (l *Log) abortedView() []storage.AbortedTxn {
+	if p := l.aborted.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// LastStableOffset implements storage.Log.
+func (l *Log) LastStableOffset() int64 {
+	hw := l.hw.Load()
+	if first := l.firstUnstable.Load(); first >= 0 && first < hw {
+		return first
+	}
+	return hw
+}
+
+// AbortedTransactions implements storage.Log.
+func (l *Log) AbortedTransactions(from, to int64) []storage.AbortedTxn {
+	all := l.abortedView()
+	i, _ := slices.BinarySearchFunc(all, from, func(a storage.AbortedTxn, off int64) int {
+		return cmp.Compare(a.LastOffset, off)
+	})
+	var out []storage.AbortedTxn
+	for _, a := range all[i:] {
+		if a.FirstOffset < to {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // foldProducersLocked moves the pending batches below next into the
@@ -62,8 +122,8 @@ func (l *Log) foldProducersLocked(next int64) {
 		return
 	}
 	n := 0
-	for n < len(l.pidPending) && l.pidPending[n].NextOffset() <= next {
-		l.pidsDurable.Update(&l.pidPending[n])
+	for n < len(l.pidPending) && l.pidPending[n].h.NextOffset() <= next {
+		l.pidsDurable.Update(&l.pidPending[n].h, l.pidPending[n].ctrl)
 		n++
 	}
 	if n > 0 {
@@ -89,6 +149,7 @@ func (l *Log) producerSnapshotLocked(next int64) string {
 		return ""
 	}
 	l.foldProducersLocked(next)
+	l.pidsDurable.TrimAborted(l.start.Load())
 	return base64.RawURLEncoding.EncodeToString(l.pidsDurable.AppendSnapshot(nil, next))
 }
 
@@ -135,23 +196,45 @@ func (l *Log) loadProducers() error {
 	}
 	for ; i < len(l.segs); i++ {
 		s := l.segs[i]
-		w := window{chunk: 64 << 10} // a window caches one file
+		w := window{f: s.f, chunk: 64 << 10} // a window caches one file
 		pos := int64(0)
 		if from > s.base {
 			_, p := lookupIndex(s.index, uint32(from-s.base))
 			pos = int64(p)
 		}
-		_, _, err := scanHeaders(s, &w, pos, s.size, func(h *batch.Header) bool {
-			if h.BaseOffset >= from {
-				st.Update(h)
+		for pos < s.size {
+			b, err := w.at(pos, s.size, batch.HeaderSize)
+			if err != nil {
+				return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, ioErr(s, pos, err))
 			}
-			return false
-		})
-		if err != nil {
-			return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, err)
+			h, err := batch.ReadHeader(b)
+			if err != nil {
+				return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, corruptAt(s, pos, err))
+			}
+			if h.BaseOffset >= from && h.ProducerID >= 0 {
+				ctrl := int16(-1)
+				if h.Control() {
+					// Recovery checked the batch: its first record is there.
+					cb, err := w.at(pos, s.size, min(h.Size(), batch.HeaderSize+32))
+					if err != nil {
+						return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, ioErr(s, pos, err))
+					}
+					if ctrl, err = batch.ControlType(cb); err != nil {
+						return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, corruptAt(s, pos, err))
+					}
+				}
+				st.Update(&h, ctrl)
+			}
+			pos += int64(h.Size())
 		}
 	}
+	st.TrimAborted(l.start.Load())
 	l.pids = st
+	l.firstUnstable.Store(st.FirstUnstableOffset())
+	if a := st.Aborted(); len(a) > 0 {
+		v := slices.Clone(a)
+		l.aborted.Store(&v)
+	}
 	l.pidsDurable = st.Clone()
 	l.pidsDurableAt = l.segs[len(l.segs)-1].next
 	return nil

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/storage"
 	"github.com/streamhouse/streamhouse/storage/storagetest"
 )
@@ -136,4 +138,36 @@ func FuzzCheckpoint(f *testing.F) {
 			t.Fatalf("re-encoding %+v: %+v, %v", c, again, err)
 		}
 	})
+}
+
+// Without a snapshot, the replay finds open and aborted transactions in
+// the log (markers included).
+func TestTransactionsReplayed(t *testing.T) {
+	f := newFixture(t)
+	p := storage.Partition{Topic: "t"}
+	l := f.open(p, smallCfg)
+	app := func(b []byte) int64 {
+		t.Helper()
+		base, err := l.Append(t.Context(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base
+	}
+	first := app(storagetest.MakeTxnBatch(2, 300, 0, 3, 0, 0))
+	app(storagetest.MakeTxnBatch(2, 300, 0, 3, 0, 2))
+	marker := app(batch.MakeControl(batch.ControlAbort, 3, 0, 0, 0))
+	open := app(storagetest.MakeTxnBatch(2, 300, 0, 4, 0, 0))
+	mustClose(t, l)
+	f.dropCheckpoint(p)
+	f.newStore()
+	l = f.open(p, smallCfg)
+	want := []storage.AbortedTxn{{ProducerID: 3, FirstOffset: first, LastOffset: marker}}
+	if got := l.AbortedTransactions(0, l.NextOffset()); !slices.Equal(got, want) {
+		t.Fatalf("aborted after replay %v, want %v", got, want)
+	}
+	if got := l.LastStableOffset(); got != open {
+		t.Fatalf("LastStableOffset %d after replay, want %d", got, open)
+	}
+	mustClose(t, l)
 }

@@ -64,3 +64,11 @@ func MakeIdempotentBatch(records, valueSize int, ts, pid int64, epoch int16, seq
 	be.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
 	return b
 }
+
+// MakeTxnBatch is MakeIdempotentBatch marked transactional.
+func MakeTxnBatch(records, valueSize int, ts, pid int64, epoch int16, seq int32) []byte {
+	b := MakeIdempotentBatch(records, valueSize, ts, pid, epoch, seq)
+	binary.BigEndian.PutUint16(b[21:], batch.AttrTransactional)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	return b
+}

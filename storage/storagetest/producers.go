@@ -2,8 +2,10 @@ package storagetest
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
+	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/storage"
 )
 
@@ -92,5 +94,88 @@ func testIdempotent(t *testing.T, h *harness) {
 	}
 	if _, err := l.Append(t.Context(), MakeIdempotentBatch(1, 10, 0, pid, 1, 0)); err != nil {
 		t.Fatalf("expired producer starting again at 0: %v", err)
+	}
+}
+
+// testTransactions: open transactions hold the last stable offset back,
+// markers end them, aborted ones are listed; all of it survives a reopen.
+func testTransactions(t *testing.T, h *harness) {
+	p := part("t", 0)
+	cfg := storage.LogConfig{SegmentBytes: 2000}
+	l := h.open(t, p, cfg)
+	app := func(b []byte) int64 {
+		t.Helper()
+		base, err := l.Append(t.Context(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base
+	}
+	sync := func() {
+		t.Helper()
+		if err := l.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app(MakeBatch(2, 10, 0))
+	a0 := app(MakeTxnBatch(2, 300, 0, 10, 0, 0)) // producer 10: aborted later
+	app(MakeBatch(1, 10, 0))
+	c0 := app(MakeTxnBatch(1, 300, 0, 11, 0, 0)) // producer 11: committed later
+	app(MakeTxnBatch(3, 300, 0, 10, 0, 2))
+	sync()
+	if got := l.LastStableOffset(); got != a0 {
+		t.Fatalf("LastStableOffset %d with two open transactions, want %d", got, a0)
+	}
+	abortAt := app(batch.MakeControl(batch.ControlAbort, 10, 0, 0, 0))
+	sync()
+	if got := l.LastStableOffset(); got != c0 {
+		t.Fatalf("LastStableOffset %d after the abort, want %d", got, c0)
+	}
+	app(batch.MakeControl(batch.ControlCommit, 11, 0, 0, 0))
+	sync()
+	if got, hw := l.LastStableOffset(), l.HighWatermark(); got != hw {
+		t.Fatalf("LastStableOffset %d with none open, want the high watermark %d", got, hw)
+	}
+	open := app(MakeTxnBatch(1, 10, 0, 12, 0, 0)) // stays open across the reopen
+	sync()
+	want := []storage.AbortedTxn{{ProducerID: 10, FirstOffset: a0, LastOffset: abortAt}}
+	check := func(l storage.Log) {
+		t.Helper()
+		if got := l.AbortedTransactions(0, l.HighWatermark()); !slices.Equal(got, want) {
+			t.Fatalf("AbortedTransactions = %v, want %v", got, want)
+		}
+		if got := l.AbortedTransactions(abortAt+1, l.HighWatermark()); len(got) != 0 {
+			t.Fatalf("AbortedTransactions after the marker = %v", got)
+		}
+		if got := l.AbortedTransactions(0, a0); len(got) != 0 {
+			t.Fatalf("AbortedTransactions before the transaction = %v", got)
+		}
+		if got := l.AbortedTransactions(abortAt, abortAt+1); !slices.Equal(got, want) {
+			t.Fatalf("AbortedTransactions at the marker = %v", got)
+		}
+		if got := l.LastStableOffset(); got != open {
+			t.Fatalf("LastStableOffset %d, want %d (the open transaction)", got, open)
+		}
+	}
+	check(l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = h.open(t, p, cfg)
+	check(l)
+	app = func(b []byte) int64 {
+		t.Helper()
+		base, err := l.Append(t.Context(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base
+	}
+	app(batch.MakeControl(batch.ControlCommit, 12, 0, 0, 0))
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, hw := l.LastStableOffset(), l.HighWatermark(); got != hw {
+		t.Fatalf("LastStableOffset %d after the last commit, want %d", got, hw)
 	}
 }

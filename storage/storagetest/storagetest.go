@@ -111,6 +111,7 @@ var cases = []testCase{
 	{"Retain", testRetain},
 	{"PartitionsAreIndependent", testIndependent},
 	{"IdempotentProducers", testIdempotent},
+	{"Transactions", testTransactions},
 }
 
 // harness holds one subtest's store and clock.
