@@ -24,10 +24,10 @@ var ErrControl = errors.New("batch: malformed control record")
 // version 0, coordinator epoch).
 func MakeControl(typ int16, producerID int64, epoch int16, coordEpoch int32, ts int64) []byte {
 	var rec []byte
-	rec = append(rec, 0)                 // attributes
-	rec = binary.AppendVarint(rec, 0)    // timestampDelta
-	rec = binary.AppendVarint(rec, 0)    // offsetDelta
-	rec = binary.AppendVarint(rec, 4)    // key length
+	rec = append(rec, 0)              // attributes
+	rec = binary.AppendVarint(rec, 0) // timestampDelta
+	rec = binary.AppendVarint(rec, 0) // offsetDelta
+	rec = binary.AppendVarint(rec, 4) // key length
 	rec = binary.BigEndian.AppendUint16(rec, 0)
 	rec = binary.BigEndian.AppendUint16(rec, uint16(typ))
 	rec = binary.AppendVarint(rec, 6) // value length
