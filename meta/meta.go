@@ -124,6 +124,45 @@ type Offsets interface {
 	DeleteGroupOffsets(ctx context.Context, group string) error
 }
 
+// Transaction is a transactional id's state as the transaction coordinator
+// keeps it (Kafka's TransactionMetadata in __transaction_state).
+type Transaction struct {
+	ID            string // transactional.id
+	ProducerID    int64
+	ProducerEpoch int16
+	// LastProducerID and LastProducerEpoch are the pair before the last
+	// bump (KIP-360): a client retrying InitProducerId with them is the
+	// same client, not a zombie. -1 when none.
+	LastProducerID    int64
+	LastProducerEpoch int16
+	TimeoutMs         int32
+	// State is one of Kafka's: Empty, Ongoing, PrepareCommit,
+	// PrepareAbort, CompleteCommit, CompleteAbort, PrepareEpochFence.
+	State      string
+	Partitions []TopicPartition // in the transaction, in the order added
+	Groups     []string         // AddOffsetsToTxn
+	// Offsets are TxnOffsetCommit offsets waiting for the transaction's
+	// end: committed with a commit, dropped with an abort.
+	Offsets []GroupOffset
+	// StartTime is when the first partition or group was added (the
+	// timeout counts from it); zero when none.
+	StartTime  time.Time
+	UpdateTime time.Time
+}
+
+// Transactions stores the transaction coordinator's state.
+type Transactions interface {
+	// PutTransaction stores t, replacing the state of the same ID, and
+	// commits offsets (those of a transaction that commits) in the same
+	// catalog transaction: both or neither, durable when it returns.
+	PutTransaction(ctx context.Context, t Transaction, offsets []GroupOffset) error
+	// Transactions returns every stored transaction, ordered by ID.
+	Transactions(ctx context.Context) ([]Transaction, error)
+	// DeleteTransaction removes the state of id; a missing one is no
+	// error.
+	DeleteTransaction(ctx context.Context, id string) error
+}
+
 // TopicPartition names one partition.
 type TopicPartition struct {
 	Topic     string
@@ -137,6 +176,7 @@ type Catalog interface {
 	Cluster
 	Topics
 	Offsets
+	Transactions
 	// Close waits for calls in flight and releases the catalog. After
 	// Close every method returns ErrClosed; calling Close again returns
 	// nil.

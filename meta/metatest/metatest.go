@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"ClusterIDConcurrentFirstUse", testClusterIDConcurrent},
 		{"ProducerIDs", testProducerIDs},
 		{"ProducerIDsConcurrent", testProducerIDsConcurrent},
+		{"Transactions", testTransactions},
 		{"CreateAndGet", testCreateAndGet},
 		{"CreatedAtStampedWhenZero", testCreatedAtStamped},
 		{"NoConfigsIsEmptyMap", testNoConfigs},

@@ -64,6 +64,9 @@ func commitOp(offsets []meta.GroupOffset) string {
 // upsertOffsets writes offsets in tx, stamping those without a CommitTime
 // with now.
 func upsertOffsets(ctx context.Context, tx *sql.Tx, offsets []meta.GroupOffset, now time.Time) error {
+	if len(offsets) == 0 {
+		return nil
+	}
 	stmt, err := tx.PrepareContext(ctx, upsertOffset)
 	if err != nil {
 		return err

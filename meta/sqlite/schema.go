@@ -114,6 +114,19 @@ var migrations = []migration{
 			) STRICT`,
 		},
 	},
+	{
+		version: 4,
+		name:    "transactions",
+		stmts: []string{
+			// One row per transactional id; the state (partitions,
+			// groups, pending offsets) as JSON: it is read whole at
+			// startup and written whole at each change.
+			`CREATE TABLE transactions (
+				transactional_id TEXT NOT NULL PRIMARY KEY,
+				state            TEXT NOT NULL
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -1,0 +1,60 @@
+package metatest
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+func testTransactions(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	if got, err := c.Transactions(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("Transactions on a new catalog: %v, %v", got, err)
+	}
+	at := time.UnixMilli(1_700_000_000_123).UTC()
+	a := meta.Transaction{
+		ID: "b-txn", ProducerID: 7, ProducerEpoch: 2, LastProducerID: -1, LastProducerEpoch: -1,
+		TimeoutMs: 60000, State: "Ongoing",
+		Partitions: []meta.TopicPartition{{Topic: "t", Partition: 1}, {Topic: "u", Partition: 0}},
+		Groups:     []string{"g"},
+		Offsets:    []meta.GroupOffset{{Group: "g", Topic: "t", Partition: 1, Offset: 42, LeaderEpoch: -1, Metadata: "m", CommitTime: at}},
+		StartTime:  at, UpdateTime: at,
+	}
+	b := meta.Transaction{ID: "a-txn", ProducerID: 8, LastProducerID: 3, LastProducerEpoch: 9, State: "Empty", TimeoutMs: 1000, UpdateTime: at}
+	for _, tx := range []meta.Transaction{a, b} {
+		if err := c.PutTransaction(ctx, tx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.Transactions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !reflect.DeepEqual(got[0], b) || !reflect.DeepEqual(got[1], a) {
+		t.Fatalf("Transactions = %+v\nwant %+v and %+v", got, b, a)
+	}
+	// Replacing the state commits the offsets with it.
+	a.State, a.Offsets, a.Partitions, a.Groups = "CompleteCommit", nil, nil, nil
+	commit := []meta.GroupOffset{{Group: "g", Topic: "t", Partition: 1, Offset: 42, LeaderEpoch: -1, Metadata: "m", CommitTime: at}}
+	if err := c.PutTransaction(ctx, a, commit); err != nil {
+		t.Fatal(err)
+	}
+	offs, err := c.GroupOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	EqualOffsets(t, offs, commit)
+	if err := c.DeleteTransaction(ctx, "a-txn"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteTransaction(ctx, "missing"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.Transactions(ctx)
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], a) {
+		t.Fatalf("after delete: %+v, %v", got, err)
+	}
+}
