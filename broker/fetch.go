@@ -36,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/meta"
 )
 
@@ -200,13 +201,16 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		}
 		l := fp.p.log
 		hw := l.HighWatermark()
+		lso := l.LastStableOffset()
 		sp.HighWatermark = hw
-		sp.LastStableOffset = hw
+		sp.LastStableOffset = lso
 		sp.LogStartOffset = l.LogStartOffset()
-		if req.IsolationLevel == readCommitted {
+		committed := req.IsolationLevel == readCommitted
+		if committed {
 			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		}
-		if fp.req.FetchOffset == hw {
+		if fp.req.FetchOffset == hw || committed && fp.req.FetchOffset >= lso && fp.req.FetchOffset <= hw {
+			// Nothing to read (read_committed: nothing stable yet).
 			continue
 		}
 		limit := min(int(fp.req.PartitionMaxBytes), remaining)
@@ -222,6 +226,18 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			failed = true
 			continue
 		}
+		if committed {
+			// Only batches below the last stable offset, and the
+			// aborted transactions among them.
+			buf = buf[:start+stableBytes(buf[start:], lso)]
+			if last := lastOffset(buf[start:]); last >= 0 {
+				for _, a := range l.AbortedTransactions(fp.req.FetchOffset, last+1) {
+					at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+					at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+					sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+				}
+			}
+		}
 		n := len(buf) - start
 		if n > 0 {
 			sp.RecordBatches = buf[start:len(buf):len(buf)]
@@ -230,4 +246,32 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		}
 	}
 	return buf, total, failed
+}
+
+// stableBytes returns how many bytes of the whole batches in b lie below
+// offset lso.
+func stableBytes(b []byte, lso int64) int {
+	n := 0
+	for n < len(b) {
+		h, err := batch.ReadHeader(b[n:])
+		if err != nil || h.BaseOffset >= lso || n+h.Size() > len(b) {
+			break
+		}
+		n += h.Size()
+	}
+	return n
+}
+
+// lastOffset returns the last offset of the whole batches in b, or -1.
+func lastOffset(b []byte) int64 {
+	last := int64(-1)
+	for n := 0; n < len(b); {
+		h, err := batch.ReadHeader(b[n:])
+		if err != nil || n+h.Size() > len(b) {
+			break
+		}
+		last = h.LastOffset()
+		n += h.Size()
+	}
+	return last
 }

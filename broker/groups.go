@@ -74,8 +74,12 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 		OffsetMetadataMaxBytes:    int(set.OffsetMetadataMaxBytes()),
 		ConsumerHeartbeatInterval: time.Duration(set.GroupConsumerHeartbeatIntervalMs()) * time.Millisecond,
 		ConsumerSessionTimeout:    time.Duration(set.GroupConsumerSessionTimeoutMs()) * time.Millisecond,
-		Logger:                    s.log,
-		Now:                       s.now,
+		// s.txns is set before the broker serves.
+		PendingTxnOffset: func(group, topic string, partition int32) bool {
+			return s.txns.PendingOffset(group, topic, partition)
+		},
+		Logger: s.log,
+		Now:    s.now,
 	})
 }
 
@@ -108,7 +112,10 @@ func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (kmsg.Re
 			}
 			return s.nodeID, host, port, nil
 		case coordinatorTransaction:
-			return -1, "", -1, kerr.CoordinatorNotAvailable
+			if key == "" {
+				return -1, "", -1, kerr.InvalidRequest
+			}
+			return s.nodeID, host, port, nil
 		default:
 			return -1, "", -1, kerr.InvalidRequest
 		}

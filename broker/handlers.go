@@ -29,5 +29,9 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.ConsumerGroupHeartbeat): s.handleConsumerGroupHeartbeat,
 		int16(kmsg.ConsumerGroupDescribe):  s.handleConsumerGroupDescribe,
 		int16(kmsg.InitProducerID):         s.handleInitProducerID,
+		int16(kmsg.AddPartitionsToTxn):     s.handleAddPartitionsToTxn,
+		int16(kmsg.AddOffsetsToTxn):        s.handleAddOffsetsToTxn,
+		int16(kmsg.EndTxn):                 s.handleEndTxn,
+		int16(kmsg.TxnOffsetCommit):        s.handleTxnOffsetCommit,
 	}
 }

@@ -8,10 +8,9 @@ package broker
 // epoch itself or asks again. Ids come from the catalog in blocks
 // (pidBlock), so none is handed out twice, even across restarts.
 //
-// Transactions are not served yet (the rest of the exactly-once issue):
-// FindCoordinator for a transactional id answers COORDINATOR_NOT_AVAILABLE,
-// and an InitProducerId with a transactional id gets the same code, never
-// a producer id without the fencing a transactional id asks for.
+// A transactional id goes to the transaction coordinator (transactions.go,
+// broker/txn): the same producer id at the next epoch, fencing the previous
+// holder.
 
 import (
 	"context"
@@ -53,7 +52,7 @@ func (s *Server) handleInitProducerID(ctx context.Context, r *request) (kmsg.Res
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		s.initTransactionalProducerID(ctx, req, resp)
 		return resp, nil
 	}
 	id, err := s.newProducerID(ctx)

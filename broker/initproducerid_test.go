@@ -36,14 +36,23 @@ func TestInitProducerID(t *testing.T) {
 		init(v)
 	}
 
-	// Transactions are not served yet: no producer id without the
-	// coordinator a transactional id needs.
+	// A transactional id keeps its producer id and bumps the epoch.
 	req := at(kmsg.NewPtrInitProducerIDRequest(), 5)
 	txn := "txn"
 	req.TransactionalID = &txn
 	req.TransactionTimeoutMillis = 60000
-	if resp := c.do(req).(*kmsg.InitProducerIDResponse); resp.ErrorCode != kerr.CoordinatorNotAvailable.Code || resp.ProducerID != -1 {
-		t.Fatalf("transactional: %v, id %d", kerr.ErrorForCode(resp.ErrorCode), resp.ProducerID)
+	first := c.do(req).(*kmsg.InitProducerIDResponse)
+	if first.ErrorCode != 0 || first.ProducerID < 0 || first.ProducerEpoch != 0 || seen[first.ProducerID] {
+		t.Fatalf("transactional: %v, id %d epoch %d", kerr.ErrorForCode(first.ErrorCode), first.ProducerID, first.ProducerEpoch)
+	}
+	seen[first.ProducerID] = true
+	again := c.do(req).(*kmsg.InitProducerIDResponse)
+	if again.ErrorCode != 0 || again.ProducerID != first.ProducerID || again.ProducerEpoch != 1 {
+		t.Fatalf("transactional again: %v, id %d epoch %d", kerr.ErrorForCode(again.ErrorCode), again.ProducerID, again.ProducerEpoch)
+	}
+	req.TransactionTimeoutMillis = 900001 // above transaction.max.timeout.ms
+	if r := c.do(req).(*kmsg.InitProducerIDResponse); r.ErrorCode != kerr.InvalidTransactionTimeout.Code {
+		t.Fatalf("timeout above the maximum: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 
 	// After a restart, ids are never reused.

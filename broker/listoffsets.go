@@ -97,7 +97,7 @@ func (s *Server) handleListOffsets(ctx context.Context, r *request) (kmsg.Respon
 			case rp.CurrentLeaderEpoch > leaderEpoch:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				if err := s.listOffset(ctx, p, rp.Timestamp, sp); err != nil {
+				if err := s.listOffset(ctx, p, rp.Timestamp, req.IsolationLevel == readCommitted, sp); err != nil {
 					sp.ErrorCode = logErrorCode(err)
 				}
 			}
@@ -106,14 +106,18 @@ func (s *Server) handleListOffsets(ctx context.Context, r *request) (kmsg.Respon
 	return resp, nil
 }
 
-func (s *Server) listOffset(ctx context.Context, p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+func (s *Server) listOffset(ctx context.Context, p *partition, ts int64, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	l := p.log
 	switch ts {
 	case -2, -4:
 		sp.Offset, sp.LeaderEpoch = l.LogStartOffset(), leaderEpoch
 		return nil
 	case -1:
+		// read_committed: the last stable offset, as Kafka.
 		sp.Offset, sp.LeaderEpoch = l.HighWatermark(), leaderEpoch
+		if committed {
+			sp.Offset = l.LastStableOffset()
+		}
 		return nil
 	case -5, -6:
 		return nil

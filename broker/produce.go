@@ -35,8 +35,9 @@ package broker
 // OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH and
 // UNKNOWN_PRODUCER_ID otherwise, as Kafka.
 //
-// Not implemented yet: transactional batches (INVALID_TXN_STATE; the rest of
-// the exactly-once issue). Compressed batches are not decompressed to check
+// A transactional batch must come from a producer whose transaction is open
+// and added the partition (INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for
+// a fenced epoch). Compressed batches are not decompressed to check
 // each record (the compression issue adds bounded decompression).
 
 import (
@@ -168,6 +169,11 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 	} else if err := checkTimestamps(records, &h, now, &t.cfg); err != nil {
 		return 0, err
 	}
+	if h.Transactional() {
+		if e := s.txns.Verify(h.ProducerID, h.ProducerEpoch, meta.TopicPartition{Topic: t.Name, Partition: p.index}); e != nil {
+			return 0, kafkaError(e, "producer %d epoch %d has no open transaction that added %s-%d", h.ProducerID, h.ProducerEpoch, t.Name, p.index)
+		}
+	}
 	base, err := p.log.Append(ctx, records)
 	if errors.Is(err, storage.ErrDuplicateBatch) {
 		// A retry of a batch stored already: answered with the offset it
@@ -239,8 +245,6 @@ func validateBatch(version int16, records []byte, maxMessageBytes int32) (batch.
 	switch {
 	case h.Control():
 		return h, kafkaError(kerr.InvalidRecord, "clients cannot send control batches")
-	case h.Transactional():
-		return h, kafkaError(kerr.InvalidTxnState, "transactional produce is not supported yet: the batch is not part of a transaction this broker began")
 	}
 	return h, nil
 }

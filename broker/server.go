@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/streamhouse/streamhouse/broker/group"
+	"github.com/streamhouse/streamhouse/broker/txn"
 	"github.com/streamhouse/streamhouse/codec"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/meta"
@@ -70,6 +71,7 @@ type Server struct {
 	nodeID    int32
 	topics    *topics
 	groups    *group.Coordinator
+	txns      *txn.Coordinator
 	codecs    codec.Codecs
 	pids      pidAllocator
 
@@ -154,11 +156,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.topics.closeAll()
 		return nil, err
 	}
+	s.txns = s.newTxnCoordinator()
+	if err := s.txns.Load(ctx); err != nil {
+		s.groups.Close()
+		s.topics.closeAll()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	cfg.Metrics.Watch(metricsSource{s})
-	s.bg.Add(3)
+	s.bg.Add(4)
 	go s.retentionLoop()
 	go s.offsetExpiryLoop()
 	go s.producerExpiryLoop()
+	go s.txnLoop()
 	return s, nil
 }
 

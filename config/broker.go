@@ -200,6 +200,16 @@ var brokerDefs = [...]Def{
 		check: atLeast(1),
 		Doc:   `The maximum number of bytes in a socket request`,
 	},
+	{
+		Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: TypeInt, Default: ptr("10000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The interval at which to rollback transactions that have timed out`,
+	},
+	{
+		Name: "transaction.max.timeout.ms", Type: TypeInt, Default: ptr("900000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The maximum allowed timeout for transactions. If a client’s requested transaction time exceed this, then the broker will return an error in InitProducerIdRequest. This prevents a client from too large of a timeout, which can stall consumers reading from topics included in the transaction.`,
+	},
 }
 
 // retentionGroup and rollGroup are Kafka's brokerConfigSynonyms: the broker
@@ -546,6 +556,15 @@ func (b *Broker) ProducerIDExpirationMs() int32 { return get[int32](b, "producer
 // producer.id.expiration.check.interval.ms.
 func (b *Broker) ProducerIDExpirationCheckIntervalMs() int32 {
 	return get[int32](b, "producer.id.expiration.check.interval.ms")
+}
+
+// TransactionMaxTimeoutMs is transaction.max.timeout.ms.
+func (b *Broker) TransactionMaxTimeoutMs() int32 { return get[int32](b, "transaction.max.timeout.ms") }
+
+// TransactionAbortTimedOutIntervalMs is
+// transaction.abort.timed.out.transaction.cleanup.interval.ms.
+func (b *Broker) TransactionAbortTimedOutIntervalMs() int32 {
+	return get[int32](b, "transaction.abort.timed.out.transaction.cleanup.interval.ms")
 }
 
 // LogRetentionCheckIntervalMs is log.retention.check.interval.ms: how often

@@ -382,6 +382,7 @@ func TestBrokerDefs(t *testing.T) {
 		"offset.metadata.max.bytes", "offsets.retention.check.interval.ms",
 		"offsets.retention.minutes", "producer.id.expiration.check.interval.ms",
 		"producer.id.expiration.ms", "socket.request.max.bytes",
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.max.timeout.ms",
 	}
 	if !slices.Equal(names, want) {
 		t.Fatalf("BrokerDefs names\n got %q\nwant %q", names, want)

@@ -232,6 +232,16 @@ func TestAppendResponse(t *testing.T) {
 	}
 }
 
+// notYet lists the APIs served below kmsg's highest version, with the
+// highest served, until the semantics of the versions above are built:
+// EndTxn v5 and TxnOffsetCommit v5-v6 are transaction version 2 (KIP-890
+// part 2: an epoch bump at each EndTxn, groups added implicitly), open in
+// the exactly-once issue.
+var notYet = map[int16]int16{
+	int16(kmsg.EndTxn):          4,
+	int16(kmsg.TxnOffsetCommit): 4,
+}
+
 func TestTable(t *testing.T) {
 	t.Parallel()
 	table := NewTable(Implemented())
@@ -245,7 +255,11 @@ func TestTable(t *testing.T) {
 		if req == nil {
 			t.Fatalf("key %d unknown to kmsg", r.Key)
 		}
-		if r.Max != req.MaxVersion() {
+		if want, ok := notYet[r.Key]; ok {
+			if r.Max != want {
+				t.Errorf("%s: serve up to v%d, the gap notYet records is v%d", kmsg.NameForKey(r.Key), r.Max, want)
+			}
+		} else if r.Max != req.MaxVersion() {
 			t.Errorf("%s: serve up to v%d, kmsg knows v%d", kmsg.NameForKey(r.Key), r.Max, req.MaxVersion())
 		}
 		if !table.Supports(r.Key, r.Min) || !table.Supports(r.Key, r.Max) || table.Supports(r.Key, r.Max+1) || table.Supports(r.Key, r.Min-1) {

@@ -44,6 +44,10 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.ConsumerGroupHeartbeat), Min: 0, Max: 1},
 		{Key: int16(kmsg.ConsumerGroupDescribe), Min: 0, Max: 1},
 		{Key: int16(kmsg.InitProducerID), Min: 0, Max: 5},
+		{Key: int16(kmsg.AddPartitionsToTxn), Min: 0, Max: 5},
+		{Key: int16(kmsg.AddOffsetsToTxn), Min: 0, Max: 4},
+		{Key: int16(kmsg.EndTxn), Min: 0, Max: 4},
+		{Key: int16(kmsg.TxnOffsetCommit), Min: 0, Max: 4},
 	}
 }
 

@@ -97,8 +97,12 @@ type Config struct {
 	// group.consumer.heartbeat.interval.ms and
 	// group.consumer.session.timeout.ms (KIP-848 groups).
 	ConsumerHeartbeatInterval, ConsumerSessionTimeout time.Duration
-	Logger                                            *slog.Logger
-	Now                                               func() time.Time
+	// PendingTxnOffset reports whether an open transaction holds an
+	// offset of the group's partition that is not committed yet
+	// (OffsetFetch's require_stable). Nil: none ever is.
+	PendingTxnOffset func(group, topic string, partition int32) bool
+	Logger           *slog.Logger
+	Now              func() time.Time
 }
 
 // Coordinator holds every group. Build it with New.

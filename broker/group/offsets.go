@@ -185,7 +185,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		if req.Topics == nil && req.Version >= 2 {
 			topics = nil
 		}
-		rg := c.fetchGroupLocked(req.Group, topics, req.Topics == nil && req.Version >= 2, req.Version)
+		rg := c.fetchGroupLocked(req.Group, topics, req.Topics == nil && req.Version >= 2, req.Version, req.RequireStable)
 		resp.ErrorCode = rg.ErrorCode
 		for _, t := range rg.Topics {
 			rt := kmsg.NewOffsetFetchResponseTopic()
@@ -208,7 +208,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		return resp
 	}
 	for _, rg := range req.Groups {
-		out := c.fetchGroupLocked(rg.Group, rg.Topics, rg.Topics == nil, req.Version)
+		out := c.fetchGroupLocked(rg.Group, rg.Topics, rg.Topics == nil, req.Version, req.RequireStable)
 		if g := c.groups[rg.Group]; g != nil && g.typ == typeConsumer && rg.MemberID != nil && *rg.MemberID != "" {
 			// KIP-848 members fetch with their id and epoch.
 			m := g.cmembers[*rg.MemberID]
@@ -226,7 +226,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 	return resp
 }
 
-func (c *Coordinator) fetchGroupLocked(name string, topics []kmsg.OffsetFetchRequestGroupTopic, all bool, version int16) kmsg.OffsetFetchResponseGroup {
+func (c *Coordinator) fetchGroupLocked(name string, topics []kmsg.OffsetFetchRequestGroupTopic, all bool, version int16, stable bool) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = name
 	if c.closed {
@@ -248,6 +248,11 @@ func (c *Coordinator) fetchGroupLocked(name string, topics []kmsg.OffsetFetchReq
 				md := o.metadata
 				rp.Offset, rp.LeaderEpoch, rp.Metadata = o.offset, o.leaderEpoch, &md
 			}
+		}
+		if stable && version >= 7 && c.cfg.PendingTxnOffset != nil && c.cfg.PendingTxnOffset(name, topic, p) {
+			// KIP-447: a transaction is about to commit this offset.
+			rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+			rp.Offset = -1
 		}
 		return rp
 	}
@@ -559,4 +564,62 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp
+}
+
+// ApplyTxnOffsets makes offsets that a committed transaction stored in the
+// catalog (with its end) visible to OffsetFetch.
+func (c *Coordinator) ApplyTxnOffsets(offsets []meta.GroupOffset) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range offsets {
+		g := c.groups[o.Group]
+		if g == nil {
+			g = c.newGroupLocked(o.Group)
+		}
+		g.offsets[tp{o.Topic, o.Partition}] = offset{o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime}
+	}
+}
+
+// ValidateTxnCommit checks a TxnOffsetCommit's member, instance and
+// generation against the group as OffsetCommit does (KIP-447, v3+); a
+// request without them (generation -1, no member) is not checked.
+func (c *Coordinator) ValidateTxnCommit(name, memberID string, instanceID *string, generation int32) *kerr.Error {
+	if name == "" {
+		return kerr.InvalidGroupID
+	}
+	if generation < 0 && memberID == "" && instanceID == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errCoordinatorNotAvailable
+	}
+	g := c.groups[name]
+	if g == nil {
+		return kerr.IllegalGeneration
+	}
+	inst := ""
+	if instanceID != nil {
+		inst = *instanceID
+	}
+	if g.typ == typeConsumer {
+		cm := g.cmembers[memberID]
+		switch {
+		case cm == nil:
+			return kerr.UnknownMemberID
+		case generation != cm.epoch && generation != cm.prevEpoch:
+			return kerr.StaleMemberEpoch
+		}
+		return nil
+	}
+	switch {
+	case g.fencedLocked(memberID, inst):
+		return kerr.FencedInstanceID
+	case g.members[memberID] == nil:
+		return kerr.UnknownMemberID
+	case generation != g.generation:
+		return kerr.IllegalGeneration
+	}
+	return nil
 }

@@ -1,0 +1,279 @@
+package broker
+
+// Transactions (the exactly-once issue), served by the coordinator in
+// broker/txn: InitProducerId with a transactional id, AddPartitionsToTxn
+// v0-v5, AddOffsetsToTxn v0-v4, EndTxn v0-v4, TxnOffsetCommit v0-v4. The
+// broker writes the coordinator's markers into its partitions and checks
+// that a transactional batch belongs to an open transaction that added its
+// partition (KIP-890's defence against hanging transactions, for every
+// client version).
+//
+// Transaction version 2 (KIP-890 part 2: EndTxn v5 bumping the epoch at
+// each end, TxnOffsetCommit v5+ adding the group implicitly) is not served
+// yet; the broker advertises no transaction.version feature, so clients use
+// version 1.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/broker/txn"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+func (s *Server) newTxnCoordinator() *txn.Coordinator {
+	return txn.New(txn.Config{
+		Store:         s.cfg.Catalog,
+		NewProducerID: s.newProducerID,
+		WriteMarkers:  s.writeMarkers,
+		PartitionExists: func(topic string, p int32) bool {
+			t := s.topics.get(topic)
+			return t != nil && t.partition(p) != nil
+		},
+		CommittedOffsets: s.groups.ApplyTxnOffsets,
+		MaxTimeoutMs:     s.cfg.Settings.TransactionMaxTimeoutMs(),
+		Logger:           s.log,
+		Now:              s.now,
+	})
+}
+
+// writeMarkers appends a commit or abort marker to each partition and waits
+// until all are durable. A partition deleted meanwhile is skipped.
+func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, pid int64, epoch int16, commit bool) error {
+	typ := batch.ControlAbort
+	if commit {
+		typ = batch.ControlCommit
+	}
+	now := s.now().UnixMilli()
+	type written struct {
+		log  storage.Log
+		next int64
+	}
+	var done []written
+	for _, tp := range parts {
+		t := s.topics.get(tp.Topic)
+		var p *partition
+		if t != nil {
+			p = t.partition(tp.Partition)
+		}
+		if p == nil {
+			continue
+		}
+		if p.offline != nil {
+			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, p.offline)
+		}
+		base, err := p.log.Append(ctx, batch.MakeControl(typ, pid, epoch, 0, now))
+		if errors.Is(err, storage.ErrClosed) {
+			continue // deleted under us
+		}
+		if err != nil {
+			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
+		}
+		done = append(done, written{p.log, base + 1})
+	}
+	for _, w := range done {
+		if err := w.log.SyncTo(ctx, w.next); err != nil && !errors.Is(err, storage.ErrClosed) {
+			return err
+		}
+	}
+	return nil
+}
+
+// txnLoop aborts timed-out transactions every
+// transaction.abort.timed.out.transaction.cleanup.interval.ms until
+// Shutdown.
+func (s *Server) txnLoop() {
+	defer s.bg.Done()
+	tick := time.NewTicker(time.Duration(s.cfg.Settings.TransactionAbortTimedOutIntervalMs()) * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.shutdown:
+			return
+		case <-tick.C:
+			s.txns.AbortTimedOut(context.Background())
+		}
+	}
+}
+
+// fenced is PRODUCER_FENCED for versions that know it (KIP-588) and
+// INVALID_PRODUCER_EPOCH before, as Kafka answers.
+func fenced(e *kerr.Error, version, since int16) *kerr.Error {
+	if e == kerr.ProducerFenced && version < since {
+		return kerr.InvalidProducerEpoch
+	}
+	return e
+}
+
+func code(e *kerr.Error) int16 {
+	if e == nil {
+		return 0
+	}
+	return e.Code
+}
+
+func (s *Server) initTransactionalProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
+	pid, epoch, e := s.txns.InitProducerID(ctx, *req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
+	resp.ProducerID, resp.ProducerEpoch = pid, epoch
+	resp.ErrorCode = code(fenced(e, req.Version, 4))
+}
+
+func (s *Server) handleAddPartitionsToTxn(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.AddPartitionsToTxnRequest)
+	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	if req.Version < 4 {
+		var parts []meta.TopicPartition
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				parts = append(parts, meta.TopicPartition{Topic: t.Topic, Partition: p})
+			}
+		}
+		all, each := s.txns.AddPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts)
+		all = fenced(all, req.Version, 2)
+		for _, t := range req.Topics {
+			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+				rp.Partition = p
+				rp.ErrorCode = code(all)
+				if all == nil {
+					rp.ErrorCode = code(each[meta.TopicPartition{Topic: t.Topic, Partition: p}])
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil
+	}
+	// v4+: batches of transactions, sent by brokers (KIP-890); with
+	// verify_only the partitions are checked, not added.
+	for _, tr := range req.Transactions {
+		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
+		rtx.TransactionalID = tr.TransactionalID
+		var parts []meta.TopicPartition
+		for _, t := range tr.Topics {
+			for _, p := range t.Partitions {
+				parts = append(parts, meta.TopicPartition{Topic: t.Topic, Partition: p})
+			}
+		}
+		var all *kerr.Error
+		each := map[meta.TopicPartition]*kerr.Error{}
+		if tr.VerifyOnly {
+			for _, p := range parts {
+				each[p] = s.txns.Verify(tr.ProducerID, tr.ProducerEpoch, p)
+			}
+		} else {
+			all, each = s.txns.AddPartitions(ctx, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, parts)
+		}
+		for _, t := range tr.Topics {
+			rt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+				rp.Partition = p
+				rp.ErrorCode = code(all)
+				if all == nil {
+					rp.ErrorCode = code(each[meta.TopicPartition{Topic: t.Topic, Partition: p}])
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			rtx.Topics = append(rtx.Topics, rt)
+		}
+		resp.Transactions = append(resp.Transactions, rtx)
+	}
+	return resp, nil
+}
+
+func (s *Server) handleAddOffsetsToTxn(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.AddOffsetsToTxnRequest)
+	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp, nil
+	}
+	resp.ErrorCode = code(fenced(s.txns.AddOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group), req.Version, 2))
+	return resp, nil
+}
+
+func (s *Server) handleEndTxn(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.EndTxnRequest)
+	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	resp.ErrorCode = code(fenced(s.txns.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit), req.Version, 2))
+	return resp, nil
+}
+
+func (s *Server) handleTxnOffsetCommit(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.TxnOffsetCommitRequest)
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	answer := func(each func(topic string, p *kmsg.TxnOffsetCommitRequestTopicPartition) *kerr.Error) {
+		for _, t := range req.Topics {
+			rt := kmsg.NewTxnOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for i := range t.Partitions {
+				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				rp.Partition = t.Partitions[i].Partition
+				rp.ErrorCode = code(each(t.Topic, &t.Partitions[i]))
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+	}
+	all := func(e *kerr.Error) {
+		answer(func(string, *kmsg.TxnOffsetCommitRequestTopicPartition) *kerr.Error { return e })
+	}
+	if req.Version >= 3 {
+		if e := s.groups.ValidateTxnCommit(req.Group, req.MemberID, req.InstanceID, req.Generation); e != nil {
+			all(e)
+			return resp, nil
+		}
+	} else if req.Group == "" {
+		all(kerr.InvalidGroupID)
+		return resp, nil
+	}
+	now := s.now().Truncate(time.Millisecond)
+	maxMeta := int(s.cfg.Settings.OffsetMetadataMaxBytes())
+	var offsets []meta.GroupOffset
+	bad := map[*kmsg.TxnOffsetCommitRequestTopicPartition]*kerr.Error{}
+	for _, t := range req.Topics {
+		tp := s.topics.get(t.Topic)
+		for i := range t.Partitions {
+			rp := &t.Partitions[i]
+			md := ""
+			if rp.Metadata != nil {
+				md = *rp.Metadata
+			}
+			switch {
+			case tp == nil || tp.partition(rp.Partition) == nil:
+				bad[rp] = kerr.UnknownTopicOrPartition
+			case len(md) > maxMeta:
+				bad[rp] = kerr.OffsetMetadataTooLarge
+			default:
+				epoch := int32(-1)
+				if req.Version >= 2 {
+					epoch = rp.LeaderEpoch
+				}
+				offsets = append(offsets, meta.GroupOffset{Group: req.Group, Topic: t.Topic, Partition: rp.Partition,
+					Offset: rp.Offset, LeaderEpoch: epoch, Metadata: md, CommitTime: now})
+			}
+		}
+	}
+	var e *kerr.Error
+	if len(offsets) > 0 {
+		e = fenced(s.txns.CommitOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offsets), req.Version, 3)
+	}
+	answer(func(_ string, rp *kmsg.TxnOffsetCommitRequestTopicPartition) *kerr.Error {
+		if b := bad[rp]; b != nil {
+			return b
+		}
+		return e
+	})
+	return resp, nil
+}

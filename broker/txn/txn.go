@@ -1,0 +1,566 @@
+// Package txn is the transaction coordinator: Kafka's TransactionCoordinator
+// for one broker. It maps transactional ids to producer ids and epochs
+// (fencing older epochs), tracks the partitions and groups of each open
+// transaction, and ends transactions by writing commit or abort markers
+// into every partition and committing (or dropping) the transaction's
+// offsets.
+//
+// State goes to the catalog (meta.Transactions) at every change, before the
+// answer; PrepareCommit and PrepareAbort are stored before any marker is
+// written, so that a coordinator that starts after a crash finishes what
+// was decided (Load). A committing transaction's offsets are stored with its
+// CompleteCommit state, in one catalog transaction.
+//
+// The coordinator does not know the broker: it writes markers and checks
+// partitions through the functions in Config.
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// States, as Kafka names them.
+const (
+	Empty             = "Empty"
+	Ongoing           = "Ongoing"
+	PrepareCommit     = "PrepareCommit"
+	PrepareAbort      = "PrepareAbort"
+	CompleteCommit    = "CompleteCommit"
+	CompleteAbort     = "CompleteAbort"
+	PrepareEpochFence = "PrepareEpochFence"
+)
+
+// Config is what a Coordinator is built from.
+type Config struct {
+	Store meta.Transactions
+	// NewProducerID returns a producer id never handed out before.
+	NewProducerID func(ctx context.Context) (int64, error)
+	// WriteMarkers writes a commit or abort marker for producer id and
+	// epoch into each partition and returns once they are durable.
+	// Partitions that no longer exist are skipped.
+	WriteMarkers func(ctx context.Context, parts []meta.TopicPartition, producerID int64, epoch int16, commit bool) error
+	// PartitionExists reports whether topic has partition p.
+	PartitionExists func(topic string, p int32) bool
+	// CommittedOffsets tells the group coordinator about offsets a
+	// transaction committed (already stored in the catalog).
+	CommittedOffsets func(offsets []meta.GroupOffset)
+	// MaxTimeoutMs is transaction.max.timeout.ms.
+	MaxTimeoutMs int32
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Coordinator is the transaction coordinator. Its methods are safe for
+// concurrent use; requests for one transactional id run one at a time.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	txns  map[string]*txn
+	byPID map[int64]*txn
+}
+
+// txn is one transactional id. mu serialises the requests for it; state is
+// read by other requests (produce verification) under Coordinator.mu.
+type txn struct {
+	mu    sync.Mutex
+	state meta.Transaction // guarded by Coordinator.mu for writes and cross-id reads
+}
+
+// New builds a coordinator; call Load before serving.
+func New(cfg Config) *Coordinator {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxTimeoutMs <= 0 {
+		cfg.MaxTimeoutMs = 900000
+	}
+	return &Coordinator{cfg: cfg, log: cfg.Logger, txns: map[string]*txn{}, byPID: map[int64]*txn{}}
+}
+
+// Load reads the stored transactions and finishes those a crash left
+// between their decision and their end: a PrepareCommit or PrepareAbort
+// writes its markers (again) and completes.
+func (c *Coordinator) Load(ctx context.Context) error {
+	all, err := c.cfg.Store.Transactions(ctx)
+	if err != nil {
+		return fmt.Errorf("txn: load: %w", err)
+	}
+	c.mu.Lock()
+	for _, st := range all {
+		t := &txn{state: st}
+		c.txns[st.ID] = t
+		c.byPID[st.ProducerID] = t
+	}
+	c.mu.Unlock()
+	for _, st := range all {
+		if st.State != PrepareCommit && st.State != PrepareAbort {
+			continue
+		}
+		t := c.get(st.ID)
+		t.mu.Lock()
+		err := c.complete(ctx, t)
+		t.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("txn: finish %s of %q: %w", st.State, st.ID, err)
+		}
+		c.log.Info("finished a transaction a restart interrupted", "transactional_id", st.ID, "state", st.State)
+	}
+	return nil
+}
+
+func (c *Coordinator) get(id string) *txn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.txns[id]
+}
+
+// snapshot returns t's state; caller holds t.mu (so no writer runs).
+func (c *Coordinator) snapshot(t *txn) meta.Transaction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := t.state
+	st.Partitions = slices.Clone(st.Partitions)
+	st.Groups = slices.Clone(st.Groups)
+	st.Offsets = slices.Clone(st.Offsets)
+	return st
+}
+
+// store persists st (with offsets to commit) and makes it t's state.
+// Caller holds t.mu.
+func (c *Coordinator) store(ctx context.Context, t *txn, st meta.Transaction, offsets []meta.GroupOffset) error {
+	st.UpdateTime = c.cfg.Now().Truncate(time.Millisecond)
+	if err := c.cfg.Store.PutTransaction(ctx, st, offsets); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if old := t.state.ProducerID; old != st.ProducerID && c.byPID[old] == t {
+		delete(c.byPID, old)
+	}
+	t.state = st
+	c.byPID[st.ProducerID] = t
+	c.mu.Unlock()
+	return nil
+}
+
+// InitProducerID serves InitProducerId for a transactional id: a new id at
+// epoch 0 the first time, the same id at the next epoch afterwards (a new
+// id when the epoch is exhausted), fencing the previous holder. An open
+// transaction is aborted first. reqPID and reqEpoch are the client's
+// current pair (v3+, KIP-360; -1 otherwise): a pair that is neither the
+// current nor the previous one is a fenced zombie.
+func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs int32, reqPID int64, reqEpoch int16) (int64, int16, *kerr.Error) {
+	if timeoutMs <= 0 || timeoutMs > c.cfg.MaxTimeoutMs {
+		return -1, -1, kerr.InvalidTransactionTimeout
+	}
+	c.mu.Lock()
+	t := c.txns[id]
+	if t == nil {
+		t = &txn{state: meta.Transaction{ID: id, ProducerID: -1, ProducerEpoch: -1, LastProducerID: -1, LastProducerEpoch: -1, State: Empty}}
+		c.txns[id] = t
+	}
+	c.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := c.snapshot(t)
+
+	if reqPID >= 0 {
+		current := reqPID == st.ProducerID && reqEpoch == st.ProducerEpoch
+		previous := reqPID == st.LastProducerID && reqEpoch == st.LastProducerEpoch
+		switch {
+		case previous && st.State == Empty:
+			// A retry of the InitProducerId that bumped: answer the same.
+			return st.ProducerID, st.ProducerEpoch, nil
+		case !current && !previous:
+			return -1, -1, kerr.ProducerFenced
+		}
+	}
+	switch st.State {
+	case PrepareCommit, PrepareAbort:
+		return -1, -1, kerr.ConcurrentTransactions
+	case Ongoing:
+		// The previous holder of the id left a transaction open: abort it
+		// at a bumped epoch, which fences that holder.
+		if err := c.abortFenced(ctx, t, &st); err != nil {
+			c.log.Error("aborting the open transaction of a re-initialised transactional id failed", "transactional_id", id, "err", err)
+			return -1, -1, kerr.CoordinatorNotAvailable
+		}
+	}
+
+	st.LastProducerID, st.LastProducerEpoch = st.ProducerID, st.ProducerEpoch
+	if st.ProducerID < 0 || st.ProducerEpoch >= math.MaxInt16-1 {
+		pid, err := c.cfg.NewProducerID(ctx)
+		if err != nil {
+			c.log.Error("allocating a producer id failed", "err", err)
+			return -1, -1, kerr.CoordinatorNotAvailable
+		}
+		st.ProducerID, st.ProducerEpoch = pid, 0
+	} else {
+		st.ProducerEpoch++
+	}
+	st.TimeoutMs = timeoutMs
+	st.State = Empty
+	st.Partitions, st.Groups, st.Offsets, st.StartTime = nil, nil, nil, time.Time{}
+	if err := c.store(ctx, t, st, nil); err != nil {
+		c.log.Error("storing a transactional id failed", "transactional_id", id, "err", err)
+		return -1, -1, kerr.CoordinatorNotAvailable
+	}
+	return st.ProducerID, st.ProducerEpoch, nil
+}
+
+// abortFenced aborts t's open transaction at the next epoch (so that its
+// markers fence the producer that opened it) and leaves st at that epoch,
+// Empty. Caller holds t.mu.
+func (c *Coordinator) abortFenced(ctx context.Context, t *txn, st *meta.Transaction) error {
+	if st.ProducerEpoch < math.MaxInt16-1 {
+		st.ProducerEpoch++
+	}
+	st.State = PrepareAbort
+	if err := c.store(ctx, t, *st, nil); err != nil {
+		return err
+	}
+	if err := c.complete(ctx, t); err != nil {
+		return err
+	}
+	*st = c.snapshot(t)
+	return nil
+}
+
+// check validates a request's producer id and epoch against t: errors as
+// Kafka's coordinator returns them. Caller holds t.mu.
+func check(st *meta.Transaction, pid int64, epoch int16) *kerr.Error {
+	switch {
+	case st.ProducerID != pid:
+		return kerr.InvalidProducerIDMapping
+	case epoch < st.ProducerEpoch:
+		return kerr.ProducerFenced
+	case epoch > st.ProducerEpoch:
+		return kerr.InvalidProducerEpoch
+	}
+	return nil
+}
+
+// lookup returns the transaction of id for a request from pid and epoch,
+// locked, or the error to answer.
+func (c *Coordinator) lookup(id string, pid int64, epoch int16) (*txn, meta.Transaction, *kerr.Error) {
+	t := c.get(id)
+	if t == nil {
+		return nil, meta.Transaction{}, kerr.InvalidProducerIDMapping
+	}
+	t.mu.Lock()
+	st := c.snapshot(t)
+	if err := check(&st, pid, epoch); err != nil {
+		t.mu.Unlock()
+		return nil, st, err
+	}
+	if st.State == PrepareCommit || st.State == PrepareAbort || st.State == PrepareEpochFence {
+		t.mu.Unlock()
+		return nil, st, kerr.ConcurrentTransactions
+	}
+	return t, st, nil
+}
+
+// AddPartitions adds partitions to the transaction of id (AddPartitionsToTxn).
+// It returns one error for all partitions, or a per-partition map (an
+// unknown partition fails, the others are then not attempted).
+func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []meta.TopicPartition) (*kerr.Error, map[meta.TopicPartition]*kerr.Error) {
+	var unknown map[meta.TopicPartition]*kerr.Error
+	for _, p := range parts {
+		if !c.cfg.PartitionExists(p.Topic, p.Partition) {
+			if unknown == nil {
+				unknown = map[meta.TopicPartition]*kerr.Error{}
+			}
+			unknown[p] = kerr.UnknownTopicOrPartition
+		}
+	}
+	t, st, kerrv := c.lookup(id, pid, epoch)
+	if kerrv != nil {
+		return kerrv, nil
+	}
+	defer t.mu.Unlock()
+	if unknown != nil {
+		for _, p := range parts {
+			if unknown[p] == nil {
+				unknown[p] = kerr.OperationNotAttempted
+			}
+		}
+		return nil, unknown
+	}
+	added := false
+	for _, p := range parts {
+		if !slices.Contains(st.Partitions, p) {
+			st.Partitions = append(st.Partitions, p)
+			added = true
+		}
+	}
+	if !added && st.State == Ongoing {
+		return nil, nil
+	}
+	c.begin(&st)
+	if err := c.store(ctx, t, st, nil); err != nil {
+		c.log.Error("storing a transaction failed", "transactional_id", id, "err", err)
+		return kerr.CoordinatorNotAvailable, nil
+	}
+	return nil, nil
+}
+
+// begin moves st to Ongoing, starting its timeout when it was not open.
+func (c *Coordinator) begin(st *meta.Transaction) {
+	if st.State != Ongoing {
+		st.State = Ongoing
+		st.StartTime = c.cfg.Now().Truncate(time.Millisecond)
+	}
+}
+
+// AddOffsets adds group to the transaction of id (AddOffsetsToTxn).
+func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoch int16, group string) *kerr.Error {
+	t, st, kerrv := c.lookup(id, pid, epoch)
+	if kerrv != nil {
+		return kerrv
+	}
+	defer t.mu.Unlock()
+	if slices.Contains(st.Groups, group) && st.State == Ongoing {
+		return nil
+	}
+	if !slices.Contains(st.Groups, group) {
+		st.Groups = append(st.Groups, group)
+	}
+	c.begin(&st)
+	if err := c.store(ctx, t, st, nil); err != nil {
+		c.log.Error("storing a transaction failed", "transactional_id", id, "err", err)
+		return kerr.CoordinatorNotAvailable
+	}
+	return nil
+}
+
+// ErrNotInTransaction is returned by CommitOffsets for a group the
+// transaction did not add (AddOffsetsToTxn first).
+var ErrNotInTransaction = errors.New("txn: the group is not part of the transaction")
+
+// CommitOffsets records offsets of group as the transaction's, to be
+// committed at its end (TxnOffsetCommit).
+func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, offsets []meta.GroupOffset) *kerr.Error {
+	t, st, kerrv := c.lookup(id, pid, epoch)
+	if kerrv != nil {
+		return kerrv
+	}
+	defer t.mu.Unlock()
+	if st.State != Ongoing || !slices.Contains(st.Groups, group) {
+		return kerr.InvalidTxnState
+	}
+	for _, o := range offsets {
+		i := slices.IndexFunc(st.Offsets, func(p meta.GroupOffset) bool {
+			return p.Group == o.Group && p.Topic == o.Topic && p.Partition == o.Partition
+		})
+		if i >= 0 {
+			st.Offsets[i] = o
+		} else {
+			st.Offsets = append(st.Offsets, o)
+		}
+	}
+	if err := c.store(ctx, t, st, nil); err != nil {
+		c.log.Error("storing a transaction failed", "transactional_id", id, "err", err)
+		return kerr.CoordinatorNotAvailable
+	}
+	return nil
+}
+
+// EndTxn commits or aborts the transaction of id: the decision is stored,
+// the markers written and durable, the offsets committed or dropped, and
+// the end stored, before it returns.
+func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) *kerr.Error {
+	t := c.get(id)
+	if t == nil {
+		return kerr.InvalidProducerIDMapping
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := c.snapshot(t)
+	if err := check(&st, pid, epoch); err != nil {
+		return err
+	}
+	switch st.State {
+	case Ongoing:
+	case CompleteCommit:
+		if commit {
+			return nil // a retry
+		}
+		return kerr.InvalidTxnState
+	case CompleteAbort:
+		if !commit {
+			return nil
+		}
+		return kerr.InvalidTxnState
+	case PrepareCommit, PrepareAbort, PrepareEpochFence:
+		return kerr.ConcurrentTransactions
+	default: // Empty
+		return kerr.InvalidTxnState
+	}
+	if commit {
+		st.State = PrepareCommit
+	} else {
+		st.State = PrepareAbort
+	}
+	if err := c.store(ctx, t, st, nil); err != nil {
+		c.log.Error("storing a transaction failed", "transactional_id", id, "err", err)
+		return kerr.CoordinatorNotAvailable
+	}
+	if err := c.complete(ctx, t); err != nil {
+		c.log.Error("ending a transaction failed; it ends when the broker restarts", "transactional_id", id, "err", err)
+		return kerr.CoordinatorNotAvailable
+	}
+	return nil
+}
+
+// complete finishes t, which is in PrepareCommit or PrepareAbort: markers,
+// offsets, CompleteCommit or CompleteAbort. Caller holds t.mu.
+func (c *Coordinator) complete(ctx context.Context, t *txn) error {
+	st := c.snapshot(t)
+	commit := st.State == PrepareCommit
+	if len(st.Partitions) > 0 {
+		if err := c.cfg.WriteMarkers(ctx, st.Partitions, st.ProducerID, st.ProducerEpoch, commit); err != nil {
+			return err
+		}
+	}
+	var offsets []meta.GroupOffset
+	if commit {
+		offsets = st.Offsets
+		now := c.cfg.Now().Truncate(time.Millisecond)
+		for i := range offsets {
+			if offsets[i].CommitTime.IsZero() {
+				offsets[i].CommitTime = now
+			}
+		}
+		st.State = CompleteCommit
+	} else {
+		st.State = CompleteAbort
+	}
+	st.Partitions, st.Groups, st.Offsets, st.StartTime = nil, nil, nil, time.Time{}
+	if err := c.store(ctx, t, st, offsets); err != nil {
+		return err
+	}
+	if len(offsets) > 0 && c.cfg.CommittedOffsets != nil {
+		c.cfg.CommittedOffsets(offsets)
+	}
+	return nil
+}
+
+// Verify checks that a transactional batch of producer pid at epoch may be
+// written to the partition: the producer's transaction is open and added
+// the partition (Kafka's partition verification, KIP-890's defence against
+// hanging transactions). Errors: INVALID_PRODUCER_EPOCH for an old epoch
+// (a fenced producer), INVALID_TXN_STATE otherwise.
+func (c *Coordinator) Verify(pid int64, epoch int16, p meta.TopicPartition) *kerr.Error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.byPID[pid]
+	if t == nil {
+		return kerr.InvalidTxnState
+	}
+	st := &t.state
+	switch {
+	case epoch < st.ProducerEpoch:
+		return kerr.InvalidProducerEpoch
+	case epoch > st.ProducerEpoch, st.State != Ongoing, !slices.Contains(st.Partitions, p):
+		return kerr.InvalidTxnState
+	}
+	return nil
+}
+
+// PendingOffset reports whether an open transaction holds an offset of
+// group for the partition not yet committed (OffsetFetch's require_stable).
+func (c *Coordinator) PendingOffset(group, topic string, partition int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.txns {
+		for _, o := range t.state.Offsets {
+			if o.Group == group && o.Topic == topic && o.Partition == partition {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AbortTimedOut aborts every open transaction older than its timeout, at a
+// bumped epoch so that its producer is fenced (Kafka's
+// abortTimedOutTransactions), and returns how many.
+func (c *Coordinator) AbortTimedOut(ctx context.Context) int {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	var due []*txn
+	for _, t := range c.txns {
+		st := &t.state
+		if st.State == Ongoing && now.Sub(st.StartTime) > time.Duration(st.TimeoutMs)*time.Millisecond {
+			due = append(due, t)
+		}
+	}
+	c.mu.Unlock()
+	n := 0
+	for _, t := range due {
+		t.mu.Lock()
+		st := c.snapshot(t)
+		if st.State == Ongoing && now.Sub(st.StartTime) > time.Duration(st.TimeoutMs)*time.Millisecond {
+			if err := c.abortFenced(ctx, t, &st); err != nil {
+				c.log.Error("aborting a timed out transaction failed", "transactional_id", st.ID, "err", err)
+			} else {
+				c.log.Info("aborted a transaction that outlived its timeout", "transactional_id", st.ID,
+					"transaction_timeout_ms", st.TimeoutMs, "producer_id", st.ProducerID)
+				n++
+			}
+		}
+		t.mu.Unlock()
+	}
+	return n
+}
+
+// Describe returns the state of the given ids (DescribeTransactions); a
+// missing id is absent from the map.
+func (c *Coordinator) Describe(ids []string) map[string]meta.Transaction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]meta.Transaction{}
+	for _, id := range ids {
+		if t := c.txns[id]; t != nil && t.state.ProducerID >= 0 {
+			out[id] = t.state
+		}
+	}
+	return out
+}
+
+// List returns every transactional id's state (ListTransactions), by id.
+func (c *Coordinator) List() []meta.Transaction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []meta.Transaction
+	for _, t := range c.txns {
+		if t.state.ProducerID >= 0 {
+			out = append(out, t.state)
+		}
+	}
+	slices.SortFunc(out, func(a, b meta.Transaction) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}

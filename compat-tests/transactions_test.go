@@ -1,0 +1,215 @@
+package compattests
+
+// Transactions (the exactly-once issue): franz-go's GroupTransactSession
+// consumes topic A, produces a transform to topic B and commits its offsets
+// in one transaction, aborting every few; a read_committed consumer of B
+// sees every input exactly once and nothing aborted.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// eosRun runs workers GroupTransactSessions over in -> out until every
+// input is committed. Every abortEvery-th transaction of each worker is
+// aborted. It returns how many transactions committed and aborted.
+func eosRun(t *testing.T, addr, in, out, group string, workers, abortEvery int, during func()) (commits, aborts int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*fgWait)
+	defer cancel()
+	var committed, aborted atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	done := make(chan struct{})
+	for w := range workers {
+		sess, err := kgo.NewGroupTransactSession(
+			kgo.SeedBrokers(addr),
+			kgo.TransactionalID(fmt.Sprintf("%s-worker-%d", group, w)),
+			kgo.TransactionTimeout(20*time.Second),
+			kgo.ConsumerGroup(group),
+			kgo.ConsumeTopics(in),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			defer sess.Close()
+			txns := 0
+			for {
+				select {
+				case <-done:
+					return
+				case <-ctx.Done():
+					errs <- fmt.Errorf("worker %d: %v", w, ctx.Err())
+					return
+				default:
+				}
+				pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				fs := sess.PollRecords(pctx, 100)
+				pcancel()
+				if fs.IsClientClosed() {
+					return
+				}
+				var recs []*kgo.Record
+				fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+				if len(recs) == 0 {
+					continue
+				}
+				if err := sess.Begin(); err != nil {
+					errs <- fmt.Errorf("worker %d: begin: %v", w, err)
+					return
+				}
+				var perr atomic.Value
+				for _, r := range recs {
+					sess.Produce(ctx, &kgo.Record{Topic: out, Partition: r.Partition, Key: r.Key, Value: append([]byte("out-"), r.Value...)},
+						func(_ *kgo.Record, err error) {
+							if err != nil {
+								perr.CompareAndSwap(nil, err)
+							}
+						})
+				}
+				txns++
+				try := kgo.TryCommit
+				if abortEvery > 0 && txns%abortEvery == 0 || perr.Load() != nil {
+					try = kgo.TryAbort
+				}
+				ok, err := sess.End(ctx, try)
+				switch {
+				case err != nil:
+					// A rebalance or a restart: the session aborted;
+					// the records come back.
+					t.Logf("worker %d: end: %v", w, err)
+				case ok:
+					committed.Add(1)
+				default:
+					aborted.Add(1)
+				}
+			}
+		})
+	}
+	// Done when the group committed the end of every input partition.
+	adm := fgAdmin(t, addr)
+	for {
+		if during != nil {
+			during()
+		}
+		offs, err := adm.FetchOffsets(ctx, group)
+		ends, err2 := adm.ListEndOffsets(ctx, in)
+		if err == nil && err2 == nil {
+			caught := true
+			ends.Each(func(e kadm.ListedOffset) {
+				o, ok := offs.Lookup(in, e.Partition)
+				if !ok || o.At < e.Offset {
+					caught = false
+				}
+			})
+			if caught {
+				break
+			}
+		}
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatalf("the group did not commit every input within the time: %v %v", err, err2)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	close(done)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	return committed.Load(), aborted.Load()
+}
+
+// eosInput produces n records to in, spread over its partitions, and
+// returns their values.
+func eosInput(t *testing.T, addr, in string, n int, from int) []string {
+	t.Helper()
+	var recs []*kgo.Record
+	var values []string
+	for i := from; i < from+n; i++ {
+		v := fmt.Sprintf("in-%05d", i)
+		values = append(values, v)
+		recs = append(recs, &kgo.Record{Topic: in, Key: []byte(v), Value: []byte(v)})
+	}
+	fgProduceAll(t, fgClient(t, addr), recs)
+	return values
+}
+
+// eosCheck reads out read_committed and checks that it holds "out-" + each
+// input exactly once.
+func eosCheck(t *testing.T, addr, out string, partitions int32, inputs []string) {
+	t.Helper()
+	got := fgConsume(t, addr, out, partitions, len(inputs), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	count := map[string]int{}
+	for _, rs := range got {
+		for _, r := range rs {
+			count[string(r.Value)]++
+		}
+	}
+	var missing, dup []string
+	for _, v := range inputs {
+		switch count["out-"+v] {
+		case 0:
+			missing = append(missing, v)
+		case 1:
+		default:
+			dup = append(dup, v)
+		}
+		delete(count, "out-"+v)
+	}
+	var stray []string
+	for v := range count {
+		stray = append(stray, v)
+	}
+	slices.Sort(stray)
+	if len(missing)+len(dup)+len(stray) > 0 {
+		t.Fatalf("read_committed output: %d missing %v, %d twice %v, %d not from the input %v",
+			len(missing), head(missing), len(dup), head(dup), len(stray), head(stray))
+	}
+}
+
+func TestTransactionsGroupSession(t *testing.T) {
+	t.Parallel()
+	b := grBroker(t)
+	addr := b.Addr()
+	const in, out, parts, n = "eos-in", "eos-out", 3, 2000
+	adm := fgAdmin(t, addr)
+	fgCreateTopic(t, adm, in, parts, nil)
+	fgCreateTopic(t, adm, out, parts, nil)
+	inputs := eosInput(t, addr, in, n, 0)
+	commits, aborts := eosRun(t, addr, in, out, "eos-group", 2, 3, nil)
+	t.Logf("%d transactions committed, %d aborted", commits, aborts)
+	if aborts == 0 {
+		t.Fatal("no transaction was aborted: the test did not test aborts")
+	}
+	eosCheck(t, addr, out, parts, inputs)
+
+	// read_uncommitted sees the aborted copies too.
+	ends, err := adm.ListEndOffsets(fgCtx(t), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	ends.Each(func(e kadm.ListedOffset) { total += e.Offset })
+	if total <= int64(n) {
+		t.Fatalf("the output holds %d offsets for %d inputs: aborted records (and markers) should add to them", total, n)
+	}
+}
