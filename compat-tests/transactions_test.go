@@ -213,3 +213,95 @@ func TestTransactionsGroupSession(t *testing.T) {
 		t.Fatalf("the output holds %d offsets for %d inputs: aborted records (and markers) should add to them", total, n)
 	}
 }
+
+// TestTransactionsAcrossCrash: the same consume-transform-produce with the
+// broker (a child process) killed with SIGKILL and restarted mid-run,
+// several times: still every input exactly once in the read_committed
+// output.
+func TestTransactionsAcrossCrash(t *testing.T) {
+	t.Parallel()
+	b := newCrashBroker(t, binary(t))
+	if err := b.start(nil, grBrokerFlags()...); err != nil {
+		t.Fatal(err)
+	}
+	addr := b.addr
+	const in, out, parts, n = "eos-crash-in", "eos-crash-out", 3, 12000
+	adm := fgAdmin(t, addr)
+	fgCreateTopic(t, adm, in, parts, nil)
+	fgCreateTopic(t, adm, out, parts, nil)
+	inputs := eosInput(t, addr, in, n, 0)
+	kills := 0
+	next := time.Now().Add(100 * time.Millisecond)
+	during := func() {
+		if kills == 3 || time.Now().Before(next) {
+			return
+		}
+		if _, err := b.runFor(0); err != nil {
+			t.Fatal(err)
+		}
+		kills++
+		if err := b.start(nil, grBrokerFlags()...); err != nil {
+			t.Fatal(err)
+		}
+		next = time.Now().Add(400 * time.Millisecond)
+	}
+	commits, aborts := eosRun(t, addr, in, out, "eos-crash-group", 2, 4, during)
+	t.Logf("%d kills; %d transactions committed, %d aborted", kills, commits, aborts)
+	if kills == 0 {
+		t.Fatal("the run ended before the broker was killed")
+	}
+	eosCheck(t, addr, out, parts, inputs)
+}
+
+// TestTransactionsFencing: a second producer with the same transactional id
+// fences the first: the first's open transaction is aborted, its next
+// request fails, and only the second's records are committed.
+func TestTransactionsFencing(t *testing.T) {
+	t.Parallel()
+	b := grBroker(t)
+	addr := b.Addr()
+	const topic = "eos-fence"
+	fgCreateTopic(t, fgAdmin(t, addr), topic, 1, nil)
+	txnClient := func() *kgo.Client {
+		return fgClient(t, addr, kgo.TransactionalID("fenced-id"), kgo.TransactionTimeout(20*time.Second))
+	}
+	ctx := fgCtx(t)
+	first := txnClient()
+	if err := first.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("zombie")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	second := txnClient()
+	if err := second.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("winner")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// The zombie cannot write or commit any more.
+	zerr := first.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("zombie again")}).FirstErr()
+	cerr := first.EndTransaction(ctx, kgo.TryCommit)
+	if zerr == nil || cerr == nil {
+		t.Fatalf("the fenced producer could still produce (%v) or commit (%v)", zerr, cerr)
+	}
+	t.Logf("fenced producer: produce %v; commit %v", zerr, cerr)
+	if err := second.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	got := fgConsume(t, addr, topic, 1, 1, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if v := string(got[0][0].Value); v != "winner" {
+		t.Fatalf("read_committed sees %q first, want winner", v)
+	}
+	// Nothing else committed: the end of the stable part is right after
+	// the winner's marker.
+	ends, err := fgAdmin(t, addr).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := ends.Lookup(topic, 0)
+	if o.Offset < 3 {
+		t.Fatalf("end offset %d: want the zombie's record, its abort marker, the winner's record and marker", o.Offset)
+	}
+}
