@@ -33,5 +33,8 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.AddOffsetsToTxn):        s.handleAddOffsetsToTxn,
 		int16(kmsg.EndTxn):                 s.handleEndTxn,
 		int16(kmsg.TxnOffsetCommit):        s.handleTxnOffsetCommit,
+		int16(kmsg.DescribeProducers):      s.handleDescribeProducers,
+		int16(kmsg.DescribeTransactions):   s.handleDescribeTransactions,
+		int16(kmsg.ListTransactions):       s.handleListTransactions,
 	}
 }

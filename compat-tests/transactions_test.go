@@ -305,3 +305,64 @@ func TestTransactionsFencing(t *testing.T) {
 		t.Fatalf("end offset %d: want the zombie's record, its abort marker, the winner's record and marker", o.Offset)
 	}
 }
+
+// TestTransactionsAdmin: kadm's ListTransactions, DescribeTransactions and
+// DescribeProducers show an open transaction and its producer.
+func TestTransactionsAdmin(t *testing.T) {
+	t.Parallel()
+	b := grBroker(t)
+	addr := b.Addr()
+	const topic = "eos-admin"
+	adm := fgAdmin(t, addr)
+	fgCreateTopic(t, adm, topic, 2, nil)
+	ctx := fgCtx(t)
+	cl := fgClient(t, addr, kgo.TransactionalID("admin-txn"), kgo.TransactionTimeout(30*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, ok := listed["admin-txn"]
+	if !ok || lt.State != "Ongoing" || len(listed) != 1 {
+		t.Fatalf("ListTransactions(Ongoing) = %+v", listed)
+	}
+	if byPattern, err := adm.ListTransactionsByTxPattern(ctx, nil, nil, "^admin-"); err != nil || len(byPattern) != 1 {
+		t.Fatalf("ListTransactionsByTxPattern = %+v, %v", byPattern, err)
+	}
+	described, err := adm.DescribeTransactions(ctx, "admin-txn", "missing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dt := described["admin-txn"]
+	if dt.Err != nil || dt.State != "Ongoing" || dt.ProducerID != lt.ProducerID || dt.TimeoutMillis != 30000 || dt.StartTimestamp <= 0 {
+		t.Fatalf("DescribeTransactions = %+v", dt)
+	}
+	if ps := dt.Topics[topic]; len(ps) != 1 {
+		t.Fatalf("described partitions %v, want %s-1", dt.Topics, topic)
+	}
+	if described["missing"].Err == nil {
+		t.Fatal("an unknown transactional id was described")
+	}
+	prods, err := adm.DescribeProducers(ctx, kadm.TopicsSet{topic: {1: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []kadm.DescribedProducer
+	prods.EachProducer(func(p kadm.DescribedProducer) { found = append(found, p) })
+	if len(found) != 1 || found[0].ProducerID != lt.ProducerID || found[0].CurrentTxnStartOffset != 0 || found[0].LastSequence != 0 {
+		t.Fatalf("DescribeProducers = %+v", found)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	described, err = adm.DescribeTransactions(ctx, "admin-txn")
+	if err != nil || described["admin-txn"].State != "CompleteCommit" {
+		t.Fatalf("after commit: %+v, %v", described, err)
+	}
+}

@@ -48,6 +48,9 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.AddOffsetsToTxn), Min: 0, Max: 4},
 		{Key: int16(kmsg.EndTxn), Min: 0, Max: 4},
 		{Key: int16(kmsg.TxnOffsetCommit), Min: 0, Max: 4},
+		{Key: int16(kmsg.DescribeProducers), Min: 0, Max: 0},
+		{Key: int16(kmsg.DescribeTransactions), Min: 0, Max: 0},
+		{Key: int16(kmsg.ListTransactions), Min: 0, Max: 2},
 	}
 }
 

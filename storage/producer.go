@@ -378,3 +378,27 @@ func ParseSnapshot(b []byte) (ProducerState, int64, error) {
 	}
 	return s, offset, nil
 }
+
+// ActiveProducer is one producer's state in a partition, as
+// DescribeProducers shows it.
+type ActiveProducer struct {
+	ID             int64
+	Epoch          int16
+	LastSequence   int32 // -1 when it has no batch of its epoch
+	LastTimestamp  int64
+	TxnStartOffset int64 // -1 when no transaction is open
+}
+
+// Active lists the producers, by id.
+func (s *ProducerState) Active() []ActiveProducer {
+	out := make([]ActiveProducer, 0, len(s.m))
+	for _, id := range slices.Sorted(maps.Keys(s.m)) {
+		e := s.m[id]
+		last := int32(-1)
+		if n := len(e.Batches); n > 0 {
+			last = e.Batches[n-1].LastSeq
+		}
+		out = append(out, ActiveProducer{ID: id, Epoch: e.Epoch, LastSequence: last, LastTimestamp: e.LastTimestamp, TxnStartOffset: e.TxnFirstOffset})
+	}
+	return out
+}

@@ -197,6 +197,10 @@ type Log interface {
 	// must start a sequence again (ErrUnknownProducerID otherwise).
 	ExpireProducers(nowMs, maxAgeMs int64) int
 
+	// ActiveProducers lists the idempotent and transactional producers the
+	// log holds state for, by id (DescribeProducers).
+	ActiveProducers() []ActiveProducer
+
 	// LastStableOffset is the offset below which no transaction is open
 	// (read_committed consumers read up to it): the high watermark, or the
 	// first offset of the oldest open transaction when that is lower.

@@ -250,3 +250,10 @@ func (l *Log) ExpireProducers(nowMs, maxAgeMs int64) int {
 	l.mu.Unlock()
 	return n
 }
+
+// ActiveProducers implements storage.Log.
+func (l *Log) ActiveProducers() []storage.ActiveProducer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pids.Active()
+}

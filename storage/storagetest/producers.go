@@ -64,6 +64,9 @@ func testIdempotent(t *testing.T, h *harness) {
 		}
 	}
 	check(l)
+	if ap := l.ActiveProducers(); len(ap) != 2 || ap[0].ID != pid || ap[0].LastSequence != 23 || ap[1].ID != pid+1 || ap[1].Epoch != 3 || ap[0].TxnStartOffset != -1 {
+		t.Fatalf("ActiveProducers = %+v", ap)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
