@@ -13,8 +13,10 @@ package broker
 // REBOOTSTRAP_REQUIRED when either is wrong, INVALID_REQUEST when only one
 // is set.
 //
-// No features are advertised: StreamHouse has no feature-versioned
-// behaviour (metadata.version, transaction.version, group.version) yet.
+// v3+ advertises one feature, transaction.version, supported 0-2 and
+// finalized at 2: clients that know it use KIP-890 part 2 transactions
+// (transactions.go). Others (metadata.version, group.version) are not
+// advertised.
 
 import (
 	"context"
@@ -48,5 +50,14 @@ func (s *Server) handleApiVersions(_ context.Context, r *request) (kmsg.Response
 		}
 	}
 	s.table.FillApiVersions(resp)
+	if req.Version >= 3 {
+		sf := kmsg.NewApiVersionsResponseSupportedFeature()
+		sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, 2
+		resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+		ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+		ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", 2, 2
+		resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+		resp.FinalizedFeaturesEpoch = 1
+	}
 	return resp, nil
 }

@@ -500,7 +500,6 @@ func TestUnservedRequestsCloseTheConnection(t *testing.T) {
 	for _, req := range []kmsg.Request{
 		at(kmsg.NewPtrMetadataRequest(), 99),
 		at(kmsg.NewPtrProduceRequest(), 2),
-		at(kmsg.NewPtrEndTxnRequest(), 5), // transaction version 2: not yet
 	} {
 		c := dialRaw(t, b.Addr())
 		c.send(req)

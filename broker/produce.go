@@ -170,7 +170,14 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 		return 0, err
 	}
 	if h.Transactional() {
-		if e := s.txns.Verify(h.ProducerID, h.ProducerEpoch, meta.TopicPartition{Topic: t.Name, Partition: p.index}); e != nil {
+		tp := meta.TopicPartition{Topic: t.Name, Partition: p.index}
+		var e *kerr.Error
+		if version >= 12 {
+			e = s.txns.AddImplicitly(ctx, h.ProducerID, h.ProducerEpoch, tp) // transaction version 2
+		} else {
+			e = s.txns.Verify(h.ProducerID, h.ProducerEpoch, tp)
+		}
+		if e != nil {
 			return 0, kafkaError(e, "producer %d epoch %d has no open transaction that added %s-%d", h.ProducerID, h.ProducerEpoch, t.Name, p.index)
 		}
 	}

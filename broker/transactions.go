@@ -2,16 +2,17 @@ package broker
 
 // Transactions (the exactly-once issue), served by the coordinator in
 // broker/txn: InitProducerId with a transactional id, AddPartitionsToTxn
-// v0-v5, AddOffsetsToTxn v0-v4, EndTxn v0-v4, TxnOffsetCommit v0-v4. The
+// v0-v5, AddOffsetsToTxn v0-v4, EndTxn v0-v5, TxnOffsetCommit v0-v6. The
 // broker writes the coordinator's markers into its partitions and checks
 // that a transactional batch belongs to an open transaction that added its
-// partition (KIP-890's defence against hanging transactions, for every
-// client version).
+// partition (KIP-890 part 1's defence against hanging transactions, for
+// every client version).
 //
-// Transaction version 2 (KIP-890 part 2: EndTxn v5 bumping the epoch at
-// each end, TxnOffsetCommit v5+ adding the group implicitly) is not served
-// yet; the broker advertises no transaction.version feature, so clients use
-// version 1.
+// Transaction version 2 (KIP-890 part 2), advertised as the finalized
+// feature transaction.version=2: Produce v12+ adds its partition to the
+// transaction itself, TxnOffsetCommit v5+ its group, and EndTxn v5+ bumps
+// the epoch at each end (the markers carry the new one, fencing late
+// batches of the old). Clients that do not know the feature use version 1.
 
 import (
 	"context"
@@ -206,7 +207,14 @@ func (s *Server) handleAddOffsetsToTxn(ctx context.Context, r *request) (kmsg.Re
 func (s *Server) handleEndTxn(ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
-	resp.ErrorCode = code(fenced(s.txns.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit), req.Version, 2))
+	pid, epoch, e := s.txns.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, req.Version >= 5)
+	resp.ErrorCode = code(fenced(e, req.Version, 2))
+	if req.Version >= 5 {
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
+		if e != nil {
+			resp.ProducerID, resp.ProducerEpoch = -1, -1
+		}
+	}
 	return resp, nil
 }
 
@@ -216,7 +224,7 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, r *request) (kmsg.Re
 	answer := func(each func(topic string, p *kmsg.TxnOffsetCommitRequestTopicPartition) *kerr.Error) {
 		for _, t := range req.Topics {
 			rt := kmsg.NewTxnOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
 			for i := range t.Partitions {
 				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 				rp.Partition = t.Partitions[i].Partition
@@ -242,7 +250,19 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, r *request) (kmsg.Re
 	maxMeta := int(s.cfg.Settings.OffsetMetadataMaxBytes())
 	var offsets []meta.GroupOffset
 	bad := map[*kmsg.TxnOffsetCommitRequestTopicPartition]*kerr.Error{}
-	for _, t := range req.Topics {
+	for ti := range req.Topics {
+		t := &req.Topics[ti]
+		if req.Version >= 6 {
+			// v6 names topics by ID.
+			if tt := s.topics.getID(meta.TopicID(t.TopicID)); tt != nil {
+				t.Topic = tt.Name
+			} else {
+				for i := range t.Partitions {
+					bad[&t.Partitions[i]] = kerr.UnknownTopicID
+				}
+				continue
+			}
+		}
 		tp := s.topics.get(t.Topic)
 		for i := range t.Partitions {
 			rp := &t.Partitions[i]
@@ -266,7 +286,11 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, r *request) (kmsg.Re
 		}
 	}
 	var e *kerr.Error
-	if len(offsets) > 0 {
+	if len(offsets) > 0 && req.Version >= 5 {
+		// Transaction version 2: the group joins the transaction here.
+		e = s.txns.AddOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+	}
+	if len(offsets) > 0 && e == nil {
 		e = fenced(s.txns.CommitOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offsets), req.Version, 3)
 	}
 	answer(func(_ string, rp *kmsg.TxnOffsetCommitRequestTopicPartition) *kerr.Error {

@@ -16,12 +16,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // eosRun runs workers GroupTransactSessions over in -> out until every
 // input is committed. Every abortEvery-th transaction of each worker is
 // aborted. It returns how many transactions committed and aborted.
-func eosRun(t *testing.T, addr, in, out, group string, workers, abortEvery int, during func()) (commits, aborts int64) {
+func eosRun(t *testing.T, addr, in, out, group string, workers, abortEvery int, during func(), extra ...kgo.Opt) (commits, aborts int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*fgWait)
 	defer cancel()
@@ -30,18 +31,18 @@ func eosRun(t *testing.T, addr, in, out, group string, workers, abortEvery int, 
 	errs := make(chan error, workers)
 	done := make(chan struct{})
 	for w := range workers {
-		sess, err := kgo.NewGroupTransactSession(
+		sess, err := kgo.NewGroupTransactSession(append([]kgo.Opt{
 			kgo.SeedBrokers(addr),
 			kgo.TransactionalID(fmt.Sprintf("%s-worker-%d", group, w)),
-			kgo.TransactionTimeout(20*time.Second),
+			kgo.TransactionTimeout(20 * time.Second),
 			kgo.ConsumerGroup(group),
 			kgo.ConsumeTopics(in),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 			kgo.RequireStableFetchOffsets(),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.FetchMaxWait(200 * time.Millisecond),
 			kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }),
-		)
+		}, extra...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,31 +187,47 @@ func eosCheck(t *testing.T, addr, out string, partitions int32, inputs []string)
 	}
 }
 
+// txnVersions are the two transaction protocols franz-go speaks: version 2
+// (KIP-890 part 2, which the broker advertises) and version 1, which a
+// client capped at Kafka 3.9's request versions uses.
+var txnVersions = []struct {
+	name string
+	opts []kgo.Opt
+}{
+	{"v2", nil},
+	{"v1", []kgo.Opt{kgo.MaxVersions(kversion.V3_9_0())}},
+}
+
 func TestTransactionsGroupSession(t *testing.T) {
 	t.Parallel()
-	b := grBroker(t)
-	addr := b.Addr()
-	const in, out, parts, n = "eos-in", "eos-out", 3, 2000
-	adm := fgAdmin(t, addr)
-	fgCreateTopic(t, adm, in, parts, nil)
-	fgCreateTopic(t, adm, out, parts, nil)
-	inputs := eosInput(t, addr, in, n, 0)
-	commits, aborts := eosRun(t, addr, in, out, "eos-group", 2, 3, nil)
-	t.Logf("%d transactions committed, %d aborted", commits, aborts)
-	if aborts == 0 {
-		t.Fatal("no transaction was aborted: the test did not test aborts")
-	}
-	eosCheck(t, addr, out, parts, inputs)
+	for _, tv := range txnVersions {
+		t.Run(tv.name, func(t *testing.T) {
+			t.Parallel()
+			b := grBroker(t)
+			addr := b.Addr()
+			const in, out, parts, n = "eos-in", "eos-out", 3, 2000
+			adm := fgAdmin(t, addr)
+			fgCreateTopic(t, adm, in, parts, nil)
+			fgCreateTopic(t, adm, out, parts, nil)
+			inputs := eosInput(t, addr, in, n, 0)
+			commits, aborts := eosRun(t, addr, in, out, "eos-group", 2, 3, nil, tv.opts...)
+			t.Logf("%d transactions committed, %d aborted", commits, aborts)
+			if aborts == 0 {
+				t.Fatal("no transaction was aborted: the test did not test aborts")
+			}
+			eosCheck(t, addr, out, parts, inputs)
 
-	// read_uncommitted sees the aborted copies too.
-	ends, err := adm.ListEndOffsets(fgCtx(t), out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := int64(0)
-	ends.Each(func(e kadm.ListedOffset) { total += e.Offset })
-	if total <= int64(n) {
-		t.Fatalf("the output holds %d offsets for %d inputs: aborted records (and markers) should add to them", total, n)
+			// read_uncommitted sees the aborted copies too.
+			ends, err := adm.ListEndOffsets(fgCtx(t), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total := int64(0)
+			ends.Each(func(e kadm.ListedOffset) { total += e.Offset })
+			if total <= int64(n) {
+				t.Fatalf("the output holds %d offsets for %d inputs: aborted records (and markers) should add to them", total, n)
+			}
+		})
 	}
 }
 
@@ -220,37 +237,42 @@ func TestTransactionsGroupSession(t *testing.T) {
 // output.
 func TestTransactionsAcrossCrash(t *testing.T) {
 	t.Parallel()
-	b := newCrashBroker(t, binary(t))
-	if err := b.start(nil, grBrokerFlags()...); err != nil {
-		t.Fatal(err)
+	for _, tv := range txnVersions {
+		t.Run(tv.name, func(t *testing.T) {
+			t.Parallel()
+			b := newCrashBroker(t, binary(t))
+			if err := b.start(nil, grBrokerFlags()...); err != nil {
+				t.Fatal(err)
+			}
+			addr := b.addr
+			const in, out, parts, n = "eos-crash-in", "eos-crash-out", 3, 12000
+			adm := fgAdmin(t, addr)
+			fgCreateTopic(t, adm, in, parts, nil)
+			fgCreateTopic(t, adm, out, parts, nil)
+			inputs := eosInput(t, addr, in, n, 0)
+			kills := 0
+			next := time.Now().Add(100 * time.Millisecond)
+			during := func() {
+				if kills == 3 || time.Now().Before(next) {
+					return
+				}
+				if _, err := b.runFor(0); err != nil {
+					t.Fatal(err)
+				}
+				kills++
+				if err := b.start(nil, grBrokerFlags()...); err != nil {
+					t.Fatal(err)
+				}
+				next = time.Now().Add(400 * time.Millisecond)
+			}
+			commits, aborts := eosRun(t, addr, in, out, "eos-crash-group", 2, 4, during, tv.opts...)
+			t.Logf("%d kills; %d transactions committed, %d aborted", kills, commits, aborts)
+			if kills == 0 {
+				t.Fatal("the run ended before the broker was killed")
+			}
+			eosCheck(t, addr, out, parts, inputs)
+		})
 	}
-	addr := b.addr
-	const in, out, parts, n = "eos-crash-in", "eos-crash-out", 3, 12000
-	adm := fgAdmin(t, addr)
-	fgCreateTopic(t, adm, in, parts, nil)
-	fgCreateTopic(t, adm, out, parts, nil)
-	inputs := eosInput(t, addr, in, n, 0)
-	kills := 0
-	next := time.Now().Add(100 * time.Millisecond)
-	during := func() {
-		if kills == 3 || time.Now().Before(next) {
-			return
-		}
-		if _, err := b.runFor(0); err != nil {
-			t.Fatal(err)
-		}
-		kills++
-		if err := b.start(nil, grBrokerFlags()...); err != nil {
-			t.Fatal(err)
-		}
-		next = time.Now().Add(400 * time.Millisecond)
-	}
-	commits, aborts := eosRun(t, addr, in, out, "eos-crash-group", 2, 4, during)
-	t.Logf("%d kills; %d transactions committed, %d aborted", kills, commits, aborts)
-	if kills == 0 {
-		t.Fatal("the run ended before the broker was killed")
-	}
-	eosCheck(t, addr, out, parts, inputs)
 }
 
 // TestTransactionsFencing: a second producer with the same transactional id

@@ -135,7 +135,11 @@ type Transaction struct {
 	// same client, not a zombie. -1 when none.
 	LastProducerID    int64
 	LastProducerEpoch int16
-	TimeoutMs         int32
+	// NextProducerID is the id a transaction-version-2 end moves to when
+	// its epoch bump exhausts ProducerID's epochs; 0 otherwise (a next id
+	// is allocated after ProducerID, so it is never 0).
+	NextProducerID int64 `json:",omitempty"`
+	TimeoutMs      int32
 	// State is one of Kafka's: Empty, Ongoing, PrepareCommit,
 	// PrepareAbort, CompleteCommit, CompleteAbort, PrepareEpochFence.
 	State      string

@@ -233,14 +233,8 @@ func TestAppendResponse(t *testing.T) {
 }
 
 // notYet lists the APIs served below kmsg's highest version, with the
-// highest served, until the semantics of the versions above are built:
-// EndTxn v5 and TxnOffsetCommit v5-v6 are transaction version 2 (KIP-890
-// part 2: an epoch bump at each EndTxn, groups added implicitly), open in
-// the exactly-once issue.
-var notYet = map[int16]int16{
-	int16(kmsg.EndTxn):          4,
-	int16(kmsg.TxnOffsetCommit): 4,
-}
+// highest served, until the semantics of the versions above are built.
+var notYet = map[int16]int16{}
 
 func TestTable(t *testing.T) {
 	t.Parallel()

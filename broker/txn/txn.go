@@ -382,49 +382,69 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, e
 
 // EndTxn commits or aborts the transaction of id: the decision is stored,
 // the markers written and durable, the offsets committed or dropped, and
-// the end stored, before it returns.
-func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) *kerr.Error {
+// the end stored, before it returns. With bump (EndTxn v5+, transaction
+// version 2) the epoch moves on at each end: the markers carry the new
+// epoch, which fences whatever the producer sent at the old one, and the
+// new producer id and epoch are returned.
+func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit, bump bool) (int64, int16, *kerr.Error) {
 	t := c.get(id)
 	if t == nil {
-		return kerr.InvalidProducerIDMapping
+		return -1, -1, kerr.InvalidProducerIDMapping
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := c.snapshot(t)
+	if bump && pid == st.LastProducerID && epoch == st.LastProducerEpoch &&
+		(st.State == CompleteCommit && commit || st.State == CompleteAbort && !commit) {
+		// A retry of the end that bumped.
+		return st.ProducerID, st.ProducerEpoch, nil
+	}
 	if err := check(&st, pid, epoch); err != nil {
-		return err
+		return -1, -1, err
 	}
 	switch st.State {
 	case Ongoing:
-	case CompleteCommit:
-		if commit {
-			return nil // a retry
-		}
-		return kerr.InvalidTxnState
-	case CompleteAbort:
-		if !commit {
-			return nil
-		}
-		return kerr.InvalidTxnState
 	case PrepareCommit, PrepareAbort, PrepareEpochFence:
-		return kerr.ConcurrentTransactions
-	default: // Empty
-		return kerr.InvalidTxnState
+		return -1, -1, kerr.ConcurrentTransactions
+	default: // Empty, CompleteCommit, CompleteAbort
+		switch {
+		case bump && !commit:
+			// Transaction version 2 may abort what it is unsure it
+			// began (a produce that failed may still have added a
+			// partition): nothing to mark, but the epoch moves on.
+		case !bump && st.State != Empty && (st.State == CompleteCommit) == commit:
+			return st.ProducerID, st.ProducerEpoch, nil // a retry
+		default:
+			return -1, -1, kerr.InvalidTxnState
+		}
 	}
 	if commit {
 		st.State = PrepareCommit
 	} else {
 		st.State = PrepareAbort
 	}
+	if bump {
+		st.LastProducerID, st.LastProducerEpoch = st.ProducerID, st.ProducerEpoch
+		if st.ProducerEpoch >= math.MaxInt16-1 {
+			next, err := c.cfg.NewProducerID(ctx)
+			if err != nil {
+				c.log.Error("allocating a producer id failed", "err", err)
+				return -1, -1, kerr.CoordinatorNotAvailable
+			}
+			st.NextProducerID = next
+		}
+		st.ProducerEpoch++
+	}
 	if err := c.store(ctx, t, st, nil); err != nil {
 		c.log.Error("storing a transaction failed", "transactional_id", id, "err", err)
-		return kerr.CoordinatorNotAvailable
+		return -1, -1, kerr.CoordinatorNotAvailable
 	}
 	if err := c.complete(ctx, t); err != nil {
 		c.log.Error("ending a transaction failed; it ends when the broker restarts", "transactional_id", id, "err", err)
-		return kerr.CoordinatorNotAvailable
+		return -1, -1, kerr.CoordinatorNotAvailable
 	}
-	return nil
+	st = c.snapshot(t)
+	return st.ProducerID, st.ProducerEpoch, nil
 }
 
 // complete finishes t, which is in PrepareCommit or PrepareAbort: markers,
@@ -451,6 +471,12 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 		st.State = CompleteAbort
 	}
 	st.Partitions, st.Groups, st.Offsets, st.StartTime = nil, nil, nil, time.Time{}
+	if st.NextProducerID > 0 {
+		// The bump exhausted the epochs: the next transaction uses a new
+		// producer id (the markers went out under the old one).
+		st.LastProducerID, st.LastProducerEpoch = st.ProducerID, st.ProducerEpoch
+		st.ProducerID, st.ProducerEpoch, st.NextProducerID = st.NextProducerID, 0, 0
+	}
 	if err := c.store(ctx, t, st, offsets); err != nil {
 		return err
 	}
@@ -478,6 +504,43 @@ func (c *Coordinator) Verify(pid int64, epoch int16, p meta.TopicPartition) *ker
 		return kerr.InvalidProducerEpoch
 	case epoch > st.ProducerEpoch, st.State != Ongoing, !slices.Contains(st.Partitions, p):
 		return kerr.InvalidTxnState
+	}
+	return nil
+}
+
+// AddImplicitly is Verify for a produce of transaction version 2
+// (Produce v12+): a partition the producer's transaction has not added yet
+// is added, and a transaction not open yet begins, as Kafka's coordinator
+// does when the partition leader asks it to add the partition.
+func (c *Coordinator) AddImplicitly(ctx context.Context, pid int64, epoch int16, p meta.TopicPartition) *kerr.Error {
+	c.mu.Lock()
+	t := c.byPID[pid]
+	c.mu.Unlock()
+	if t == nil {
+		return kerr.InvalidTxnState
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := c.snapshot(t)
+	switch {
+	case st.ProducerID != pid:
+		return kerr.InvalidTxnState
+	case epoch < st.ProducerEpoch:
+		return kerr.InvalidProducerEpoch
+	case epoch > st.ProducerEpoch:
+		return kerr.InvalidTxnState
+	case st.State == PrepareCommit || st.State == PrepareAbort || st.State == PrepareEpochFence:
+		return kerr.ConcurrentTransactions
+	case st.State == Ongoing && slices.Contains(st.Partitions, p):
+		return nil
+	}
+	if !slices.Contains(st.Partitions, p) {
+		st.Partitions = append(st.Partitions, p)
+	}
+	c.begin(&st)
+	if err := c.store(ctx, t, st, nil); err != nil {
+		c.log.Error("storing a transaction failed", "transactional_id", st.ID, "err", err)
+		return kerr.CoordinatorNotAvailable
 	}
 	return nil
 }
