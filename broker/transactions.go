@@ -25,6 +25,7 @@ import (
 
 	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/broker/txn"
+	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/meta"
 	"github.com/streamhouse/streamhouse/storage"
 )
@@ -78,6 +79,7 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
 		}
 		done = append(done, written{p.log, base + 1})
+		fault.Crash("txn-marker")
 	}
 	for _, w := range done {
 		if err := w.log.SyncTo(ctx, w.next); err != nil && !errors.Is(err, storage.ErrClosed) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/streamhouse/streamhouse/broker/brokertest"
 )
 
 // eosRun runs workers GroupTransactSessions over in -> out until every
@@ -386,5 +389,132 @@ func TestTransactionsAdmin(t *testing.T) {
 	described, err = adm.DescribeTransactions(ctx, "admin-txn")
 	if err != nil || described["admin-txn"].State != "CompleteCommit" {
 		t.Fatalf("after commit: %+v, %v", described, err)
+	}
+}
+
+// TestTransactionsEndAcrossCrash: the broker (built with -tags faults) is
+// killed after a transaction's end is decided and stored and one marker
+// written (crash point txn-marker). The restarted broker finishes the end:
+// a commit's records become readable to read_committed consumers in every
+// partition, an abort's never do.
+func TestTransactionsEndAcrossCrash(t *testing.T) {
+	t.Parallel()
+	for _, commit := range []bool{true, false} {
+		name := "abort"
+		if commit {
+			name = "commit"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := newCrashBroker(t, binaryFaults(t))
+			if err := b.start([]string{"STREAMHOUSE_CRASH_AT=txn-marker:1"}, grBrokerFlags()...); err != nil {
+				t.Fatal(err)
+			}
+			const topic, parts = "eos-end-crash", 3
+			fgCreateTopic(t, fgAdmin(t, b.addr), topic, parts, nil)
+			cl := fgClient(t, b.addr, kgo.TransactionalID("end-crash-"+name), kgo.TransactionTimeout(60*time.Second),
+				kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			ctx := fgCtx(t)
+			if err := cl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			var recs []*kgo.Record
+			for p := range int32(parts) {
+				recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: fmt.Appendf(nil, "%s-%d", name, p)})
+			}
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			ended := make(chan error, 1)
+			go func() { ended <- cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)) }()
+			if exited, _ := b.runFor(fgWait); !exited {
+				t.Fatalf("the broker did not reach its crash point:\n%s", b.lastLogs())
+			}
+			if err := b.start(nil, grBrokerFlags()...); err != nil {
+				t.Fatal(err)
+			}
+			err := <-ended
+			t.Logf("EndTransaction across the crash: %v", err)
+			if !strings.Contains(b.p.logs.String(), "finished a transaction a restart interrupted") {
+				t.Errorf("the restarted broker did not report finishing the transaction:\n%s", b.p.logs.String())
+			}
+			if !commit {
+				// The abort is final: a later transaction's commit
+				// shows only its own record.
+				if err := cl.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("after")}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+				if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+					t.Fatal(err)
+				}
+				got := fgConsume(t, b.addr, topic, parts, 1, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+				if len(got[0]) != 1 || string(got[0][0].Value) != "after" {
+					t.Fatalf("read_committed after the aborted transaction: %v", got)
+				}
+				return
+			}
+			got := fgConsume(t, b.addr, topic, parts, parts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			for p := range int32(parts) {
+				if len(got[p]) != 1 || string(got[p][0].Value) != fmt.Sprintf("commit-%d", p) {
+					t.Fatalf("partition %d read_committed: %v", p, got[p])
+				}
+			}
+		})
+	}
+}
+
+// TestTransactionsTimeout: a transaction left open past its
+// transaction.timeout.ms is aborted by the broker, which fences its
+// producer: read_committed consumers move past it, and the producer's
+// commit fails.
+func TestTransactionsTimeout(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t, brokertest.Options{Settings: map[string]string{
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms": "50",
+	}})
+	addr := b.Addr()
+	const topic = "eos-timeout"
+	adm := fgAdmin(t, addr)
+	fgCreateTopic(t, adm, topic, 1, nil)
+	ctx := fgCtx(t)
+	cl := fgClient(t, addr, kgo.TransactionalID("slow"), kgo.TransactionTimeout(time.Second))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("too slow")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	begun := time.Now()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stable, err := adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := ends.Lookup(topic, 0)
+		s, _ := stable.Lookup(topic, 0)
+		if s.Offset == e.Offset && e.Offset == 2 { // the record and its abort marker
+			break
+		}
+		if time.Since(begun) > fgWait {
+			t.Fatalf("the open transaction was not aborted: end %d, last stable %d", e.Offset, s.Offset)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if el := time.Since(begun); el < 900*time.Millisecond {
+		t.Fatalf("aborted after %v, before its 1 s timeout", el)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the producer committed a transaction the broker aborted")
+	}
+	described, err := adm.DescribeTransactions(ctx, "slow")
+	if err != nil || described["slow"].State != "CompleteAbort" || described["slow"].ProducerEpoch < 1 {
+		t.Fatalf("after the timeout: %+v, %v", described, err)
 	}
 }

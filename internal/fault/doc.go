@@ -15,6 +15,8 @@
 //	roll                a new segment file exists, the old one's indexes not written
 //	checkpoint          a checkpoint's temporary file is written, not renamed
 //	retention           the new log start offset is checkpointed, segments not removed
+//	txn-marker          a transaction's end is decided and stored, one marker
+//	                    written (the n-th marker of the process), not the rest
 //
 // The sync log has one line per fsync, taken before the fsync and written
 // (O_APPEND) after it returned:
