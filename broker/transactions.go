@@ -90,18 +90,28 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 }
 
 // txnLoop aborts timed-out transactions every
-// transaction.abort.timed.out.transaction.cleanup.interval.ms until
+// transaction.abort.timed.out.transaction.cleanup.interval.ms and forgets
+// transactional ids idle for transactional.id.expiration.ms every
+// transaction.remove.expired.transaction.cleanup.interval.ms, until
 // Shutdown.
 func (s *Server) txnLoop() {
 	defer s.bg.Done()
-	tick := time.NewTicker(time.Duration(s.cfg.Settings.TransactionAbortTimedOutIntervalMs()) * time.Millisecond)
-	defer tick.Stop()
+	set := s.cfg.Settings
+	abort := time.NewTicker(time.Duration(set.TransactionAbortTimedOutIntervalMs()) * time.Millisecond)
+	defer abort.Stop()
+	expire := time.NewTicker(time.Duration(set.TransactionRemoveExpiredIntervalMs()) * time.Millisecond)
+	defer expire.Stop()
 	for {
 		select {
 		case <-s.shutdown:
 			return
-		case <-tick.C:
+		case <-abort.C:
 			s.txns.AbortTimedOut(context.Background())
+		case <-expire.C:
+			maxAge := time.Duration(set.TransactionalIDExpirationMs()) * time.Millisecond
+			if n := s.txns.ExpireIDs(context.Background(), maxAge); n > 0 {
+				s.log.Info("expired idle transactional ids", "transactional_ids", n, "transactional_id_expiration_ms", maxAge.Milliseconds())
+			}
 		}
 	}
 }

@@ -210,6 +210,16 @@ var brokerDefs = [...]Def{
 		check: atLeast(1),
 		Doc:   `The maximum allowed timeout for transactions. If a client’s requested transaction time exceed this, then the broker will return an error in InitProducerIdRequest. This prevents a client from too large of a timeout, which can stall consumers reading from topics included in the transaction.`,
 	},
+	{
+		Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: TypeInt, Default: ptr("3600000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The interval at which to remove transactions that have expired due to <code>transactional.id.expiration.ms</code> passing`,
+	},
+	{
+		Name: "transactional.id.expiration.ms", Type: TypeInt, Default: ptr("604800000"),
+		check: atLeast(1),
+		Doc:   `The time in ms that the transaction coordinator will wait without receiving any transaction status updates for the current transaction before expiring its transactional id. Transactional IDs will not expire while a the transaction is still ongoing.`,
+	},
 }
 
 // retentionGroup and rollGroup are Kafka's brokerConfigSynonyms: the broker
@@ -560,6 +570,17 @@ func (b *Broker) ProducerIDExpirationCheckIntervalMs() int32 {
 
 // TransactionMaxTimeoutMs is transaction.max.timeout.ms.
 func (b *Broker) TransactionMaxTimeoutMs() int32 { return get[int32](b, "transaction.max.timeout.ms") }
+
+// TransactionalIDExpirationMs is transactional.id.expiration.ms.
+func (b *Broker) TransactionalIDExpirationMs() int32 {
+	return get[int32](b, "transactional.id.expiration.ms")
+}
+
+// TransactionRemoveExpiredIntervalMs is
+// transaction.remove.expired.transaction.cleanup.interval.ms.
+func (b *Broker) TransactionRemoveExpiredIntervalMs() int32 {
+	return get[int32](b, "transaction.remove.expired.transaction.cleanup.interval.ms")
+}
 
 // TransactionAbortTimedOutIntervalMs is
 // transaction.abort.timed.out.transaction.cleanup.interval.ms.

@@ -383,6 +383,7 @@ func TestBrokerDefs(t *testing.T) {
 		"offsets.retention.minutes", "producer.id.expiration.check.interval.ms",
 		"producer.id.expiration.ms", "socket.request.max.bytes",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.max.timeout.ms",
+		"transaction.remove.expired.transaction.cleanup.interval.ms", "transactional.id.expiration.ms",
 	}
 	if !slices.Equal(names, want) {
 		t.Fatalf("BrokerDefs names\n got %q\nwant %q", names, want)

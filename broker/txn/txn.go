@@ -592,6 +592,48 @@ func (c *Coordinator) AbortTimedOut(ctx context.Context) int {
 	return n
 }
 
+// ExpireIDs forgets transactional ids whose last change is older than
+// maxAge (transactional.id.expiration.ms) and that have no transaction in
+// progress, and returns how many. Their next InitProducerId starts again
+// with a new producer id.
+func (c *Coordinator) ExpireIDs(ctx context.Context, maxAge time.Duration) int {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	var due []*txn
+	for _, t := range c.txns {
+		if st := &t.state; idle(st) && now.Sub(st.UpdateTime) >= maxAge {
+			due = append(due, t)
+		}
+	}
+	c.mu.Unlock()
+	n := 0
+	for _, t := range due {
+		t.mu.Lock()
+		st := c.snapshot(t)
+		if idle(&st) && now.Sub(st.UpdateTime) >= maxAge {
+			if err := c.cfg.Store.DeleteTransaction(ctx, st.ID); err != nil {
+				c.log.Error("removing an expired transactional id failed", "transactional_id", st.ID, "err", err)
+			} else {
+				c.mu.Lock()
+				if c.txns[st.ID] == t {
+					delete(c.txns, st.ID)
+				}
+				if c.byPID[st.ProducerID] == t {
+					delete(c.byPID, st.ProducerID)
+				}
+				c.mu.Unlock()
+				n++
+			}
+		}
+		t.mu.Unlock()
+	}
+	return n
+}
+
+func idle(st *meta.Transaction) bool {
+	return st.State == Empty || st.State == CompleteCommit || st.State == CompleteAbort
+}
+
 // Describe returns the state of the given ids (DescribeTransactions); a
 // missing id is absent from the map.
 func (c *Coordinator) Describe(ids []string) map[string]meta.Transaction {
