@@ -148,3 +148,51 @@ func TestIdempotentProduce(t *testing.T) {
 		t.Fatalf("live producer after expiry: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
+
+// AddPartitionsToTxn v3 (a producer's) and v5 (batched, with verify_only)
+// over the wire.
+func TestAddPartitionsToTxnVersions(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	c := dialRaw(t, b.Addr())
+	createTopic(t, c, "tx", 2, nil)
+	init := at(kmsg.NewPtrInitProducerIDRequest(), 5)
+	id := "apt"
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ir := c.do(init).(*kmsg.InitProducerIDResponse)
+
+	v3 := at(kmsg.NewPtrAddPartitionsToTxnRequest(), 3)
+	v3.TransactionalID, v3.ProducerID, v3.ProducerEpoch = id, ir.ProducerID, ir.ProducerEpoch
+	rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+	rt.Topic, rt.Partitions = "tx", []int32{0}
+	v3.Topics = append(v3.Topics, rt)
+	r3 := c.do(v3).(*kmsg.AddPartitionsToTxnResponse)
+	if len(r3.Topics) != 1 || r3.Topics[0].Partitions[0].ErrorCode != 0 || len(r3.Transactions) != 0 {
+		t.Fatalf("v3: %+v", r3)
+	}
+	v3.ProducerEpoch-- // an older epoch: fenced (v2+ know PRODUCER_FENCED)
+	if r := c.do(v3).(*kmsg.AddPartitionsToTxnResponse); r.Topics[0].Partitions[0].ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatalf("v3 old epoch: %v", kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+	}
+
+	v5 := at(kmsg.NewPtrAddPartitionsToTxnRequest(), 5)
+	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = id, ir.ProducerID, ir.ProducerEpoch, true
+	tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+	tt.Topic, tt.Partitions = "tx", []int32{0, 1}
+	tx.Topics = append(tx.Topics, tt)
+	v5.Transactions = append(v5.Transactions, tx)
+	r5 := c.do(v5).(*kmsg.AddPartitionsToTxnResponse)
+	ps := r5.Transactions[0].Topics[0].Partitions
+	if len(r5.Transactions) != 1 || ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatalf("v5 verify only: %+v", r5)
+	}
+	v5.Transactions[0].VerifyOnly = false
+	if r := c.do(v5).(*kmsg.AddPartitionsToTxnResponse); r.Transactions[0].Topics[0].Partitions[1].ErrorCode != 0 {
+		t.Fatalf("v5 add: %+v", r)
+	}
+	v5.Transactions[0].VerifyOnly = true
+	if r := c.do(v5).(*kmsg.AddPartitionsToTxnResponse); r.Transactions[0].Topics[0].Partitions[1].ErrorCode != 0 {
+		t.Fatalf("v5 verify after add: %+v", r)
+	}
+}

@@ -141,68 +141,74 @@ func (s *Server) initTransactionalProducerID(ctx context.Context, req *kmsg.Init
 func (s *Server) handleAddPartitionsToTxn(ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.AddPartitionsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	txns := req.Transactions
 	if req.Version < 4 {
-		var parts []meta.TopicPartition
+		// v0-v3 carry one transaction, from its producer; v4+ batches
+		// of them, sent by brokers (KIP-890). Both go the v4 way.
+		tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
+		tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch = req.TransactionalID, req.ProducerID, req.ProducerEpoch
 		for _, t := range req.Topics {
-			for _, p := range t.Partitions {
-				parts = append(parts, meta.TopicPartition{Topic: t.Topic, Partition: p})
-			}
+			tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+			tt.Topic, tt.Partitions = t.Topic, t.Partitions
+			tr.Topics = append(tr.Topics, tt)
 		}
-		all, each := s.txns.AddPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts)
-		all = fenced(all, req.Version, 2)
-		for _, t := range req.Topics {
+		txns = []kmsg.AddPartitionsToTxnRequestTransaction{tr}
+	}
+	for _, tr := range txns {
+		resp.Transactions = append(resp.Transactions, s.addPartitionsToTxn(ctx, &tr, req.Version))
+	}
+	if req.Version < 4 {
+		for _, t := range resp.Transactions[0].Topics {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
 				rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-				rp.Partition = p
-				rp.ErrorCode = code(all)
-				if all == nil {
-					rp.ErrorCode = code(each[meta.TopicPartition{Topic: t.Topic, Partition: p}])
-				}
+				rp.Partition, rp.ErrorCode = p.Partition, p.ErrorCode
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
-		return resp, nil
-	}
-	// v4+: batches of transactions, sent by brokers (KIP-890); with
-	// verify_only the partitions are checked, not added.
-	for _, tr := range req.Transactions {
-		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
-		rtx.TransactionalID = tr.TransactionalID
-		var parts []meta.TopicPartition
-		for _, t := range tr.Topics {
-			for _, p := range t.Partitions {
-				parts = append(parts, meta.TopicPartition{Topic: t.Topic, Partition: p})
-			}
-		}
-		var all *kerr.Error
-		each := map[meta.TopicPartition]*kerr.Error{}
-		if tr.VerifyOnly {
-			for _, p := range parts {
-				each[p] = s.txns.Verify(tr.ProducerID, tr.ProducerEpoch, p)
-			}
-		} else {
-			all, each = s.txns.AddPartitions(ctx, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, parts)
-		}
-		for _, t := range tr.Topics {
-			rt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
-				rp.Partition = p
-				rp.ErrorCode = code(all)
-				if all == nil {
-					rp.ErrorCode = code(each[meta.TopicPartition{Topic: t.Topic, Partition: p}])
-				}
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			rtx.Topics = append(rtx.Topics, rt)
-		}
-		resp.Transactions = append(resp.Transactions, rtx)
+		resp.Transactions = nil
 	}
 	return resp, nil
+}
+
+// addPartitionsToTxn adds (or, with verify_only, checks) one transaction's
+// partitions and answers each.
+func (s *Server) addPartitionsToTxn(ctx context.Context, tr *kmsg.AddPartitionsToTxnRequestTransaction, version int16) kmsg.AddPartitionsToTxnResponseTransaction {
+	var parts []meta.TopicPartition
+	for _, t := range tr.Topics {
+		for _, p := range t.Partitions {
+			parts = append(parts, meta.TopicPartition{Topic: t.Topic, Partition: p})
+		}
+	}
+	var all *kerr.Error
+	each := map[meta.TopicPartition]*kerr.Error{}
+	if tr.VerifyOnly {
+		for _, p := range parts {
+			each[p] = s.txns.Verify(tr.ProducerID, tr.ProducerEpoch, p)
+		}
+	} else {
+		all, each = s.txns.AddPartitions(ctx, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, parts)
+		all = fenced(all, version, 2)
+	}
+	rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
+	rtx.TransactionalID = tr.TransactionalID
+	for _, t := range tr.Topics {
+		rt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+			rp.Partition = p
+			rp.ErrorCode = code(all)
+			if all == nil {
+				rp.ErrorCode = code(each[meta.TopicPartition{Topic: t.Topic, Partition: p}])
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		rtx.Topics = append(rtx.Topics, rt)
+	}
+	return rtx
 }
 
 func (s *Server) handleAddOffsetsToTxn(ctx context.Context, r *request) (kmsg.Response, error) {

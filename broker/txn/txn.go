@@ -565,31 +565,18 @@ func (c *Coordinator) PendingOffset(group, topic string, partition int32) bool {
 // abortTimedOutTransactions), and returns how many.
 func (c *Coordinator) AbortTimedOut(ctx context.Context) int {
 	now := c.cfg.Now()
-	c.mu.Lock()
-	var due []*txn
-	for _, t := range c.txns {
-		st := &t.state
-		if st.State == Ongoing && now.Sub(st.StartTime) > time.Duration(st.TimeoutMs)*time.Millisecond {
-			due = append(due, t)
-		}
+	timedOut := func(st *meta.Transaction) bool {
+		return st.State == Ongoing && now.Sub(st.StartTime) > time.Duration(st.TimeoutMs)*time.Millisecond
 	}
-	c.mu.Unlock()
-	n := 0
-	for _, t := range due {
-		t.mu.Lock()
-		st := c.snapshot(t)
-		if st.State == Ongoing && now.Sub(st.StartTime) > time.Duration(st.TimeoutMs)*time.Millisecond {
-			if err := c.abortFenced(ctx, t, &st); err != nil {
-				c.log.Error("aborting a timed out transaction failed", "transactional_id", st.ID, "err", err)
-			} else {
-				c.log.Info("aborted a transaction that outlived its timeout", "transactional_id", st.ID,
-					"transaction_timeout_ms", st.TimeoutMs, "producer_id", st.ProducerID)
-				n++
-			}
+	return c.sweep(timedOut, func(t *txn, st meta.Transaction) bool {
+		if err := c.abortFenced(ctx, t, &st); err != nil {
+			c.log.Error("aborting a timed out transaction failed", "transactional_id", st.ID, "err", err)
+			return false
 		}
-		t.mu.Unlock()
-	}
-	return n
+		c.log.Info("aborted a transaction that outlived its timeout", "transactional_id", st.ID,
+			"transaction_timeout_ms", st.TimeoutMs, "producer_id", st.ProducerID)
+		return true
+	})
 }
 
 // ExpireIDs forgets transactional ids whose last change is older than
@@ -598,32 +585,41 @@ func (c *Coordinator) AbortTimedOut(ctx context.Context) int {
 // with a new producer id.
 func (c *Coordinator) ExpireIDs(ctx context.Context, maxAge time.Duration) int {
 	now := c.cfg.Now()
+	expired := func(st *meta.Transaction) bool { return idle(st) && now.Sub(st.UpdateTime) >= maxAge }
+	return c.sweep(expired, func(t *txn, st meta.Transaction) bool {
+		if err := c.cfg.Store.DeleteTransaction(ctx, st.ID); err != nil {
+			c.log.Error("removing an expired transactional id failed", "transactional_id", st.ID, "err", err)
+			return false
+		}
+		c.mu.Lock()
+		if c.txns[st.ID] == t {
+			delete(c.txns, st.ID)
+		}
+		if c.byPID[st.ProducerID] == t {
+			delete(c.byPID, st.ProducerID)
+		}
+		c.mu.Unlock()
+		return true
+	})
+}
+
+// sweep runs fn, holding each one's lock, on the transactions for which
+// due holds (checked again under the lock) and returns how many fn
+// reported done.
+func (c *Coordinator) sweep(due func(*meta.Transaction) bool, fn func(t *txn, st meta.Transaction) bool) int {
 	c.mu.Lock()
-	var due []*txn
+	var found []*txn
 	for _, t := range c.txns {
-		if st := &t.state; idle(st) && now.Sub(st.UpdateTime) >= maxAge {
-			due = append(due, t)
+		if due(&t.state) {
+			found = append(found, t)
 		}
 	}
 	c.mu.Unlock()
 	n := 0
-	for _, t := range due {
+	for _, t := range found {
 		t.mu.Lock()
-		st := c.snapshot(t)
-		if idle(&st) && now.Sub(st.UpdateTime) >= maxAge {
-			if err := c.cfg.Store.DeleteTransaction(ctx, st.ID); err != nil {
-				c.log.Error("removing an expired transactional id failed", "transactional_id", st.ID, "err", err)
-			} else {
-				c.mu.Lock()
-				if c.txns[st.ID] == t {
-					delete(c.txns, st.ID)
-				}
-				if c.byPID[st.ProducerID] == t {
-					delete(c.byPID, st.ProducerID)
-				}
-				c.mu.Unlock()
-				n++
-			}
+		if st := c.snapshot(t); due(&st) && fn(t, st) {
+			n++
 		}
 		t.mu.Unlock()
 	}
