@@ -36,5 +36,6 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.DescribeProducers):      s.handleDescribeProducers,
 		int16(kmsg.DescribeTransactions):   s.handleDescribeTransactions,
 		int16(kmsg.ListTransactions):       s.handleListTransactions,
+		int16(kmsg.CreatePartitions):       s.handleCreatePartitions,
 	}
 }

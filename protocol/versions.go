@@ -51,6 +51,7 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.DescribeProducers), Min: 0, Max: 0},
 		{Key: int16(kmsg.DescribeTransactions), Min: 0, Max: 0},
 		{Key: int16(kmsg.ListTransactions), Min: 0, Max: 2},
+		{Key: int16(kmsg.CreatePartitions), Min: 0, Max: 3},
 	}
 }
 

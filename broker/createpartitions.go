@@ -1,0 +1,129 @@
+package broker
+
+// CreatePartitions: v0-v3.
+//
+// A topic only grows: a count at or below the current one is
+// INVALID_PARTITIONS, as is one above maxPartitions. A manual assignment
+// must list one replica set per new partition, each exactly this broker
+// (INVALID_REPLICA_ASSIGNMENT otherwise). A topic twice in one request is
+// INVALID_REQUEST, an unknown one UNKNOWN_TOPIC_OR_PARTITION. validate_only
+// checks and changes nothing. The catalog's count moves first; the new
+// logs are opened before the topic is published with them.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+func (s *Server) handleCreatePartitions(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.CreatePartitionsRequest)
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	count := map[string]int{}
+	for _, rt := range req.Topics {
+		count[rt.Topic]++
+	}
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		var err error
+		if count[rt.Topic] > 1 {
+			err = kafkaError(kerr.InvalidRequest, "Duplicate topic in request.")
+		} else {
+			err = s.createPartitions(ctx, rt, req.ValidateOnly)
+		}
+		if err != nil {
+			st.ErrorCode = errorCode(err)
+			st.ErrorMessage = errMessage(err)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func (s *Server) createPartitions(ctx context.Context, rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	t := s.topics.get(rt.Topic)
+	if t == nil {
+		return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", rt.Topic)
+	}
+	if err := checkGrow(t, rt, s.nodeID); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	return s.topics.grow(ctx, t, rt.Count)
+}
+
+func checkGrow(t *topic, rt *kmsg.CreatePartitionsRequestTopic, node int32) error {
+	have := int32(len(t.parts))
+	switch {
+	case rt.Count < have:
+		return kafkaError(kerr.InvalidPartitions, "Topic currently has %d partitions, which is higher than the requested %d.", have, rt.Count)
+	case rt.Count == have:
+		return kafkaError(kerr.InvalidPartitions, "Topic already has %d partitions.", have)
+	case rt.Count > maxPartitions:
+		return kafkaError(kerr.InvalidPartitions, "Topic would have %d partitions; this broker allows at most %d.", rt.Count, maxPartitions)
+	}
+	if rt.Assignment != nil {
+		if len(rt.Assignment) != int(rt.Count-have) {
+			return kafkaError(kerr.InvalidReplicaAssignment, "Increasing the number of partitions by %d but %d assignments provided.", rt.Count-have, len(rt.Assignment))
+		}
+		for i, a := range rt.Assignment {
+			if !slices.Equal(a.Replicas, []int32{node}) {
+				return kafkaError(kerr.InvalidReplicaAssignment, "Assignment of new partition %d is %v; this single-broker cluster can only assign [%d].", int(have)+i, a.Replicas, node)
+			}
+		}
+	}
+	return nil
+}
+
+// grow raises t's partition count to n: the catalog first, then the new
+// logs, then the topic is published with them. A failure opening a log
+// puts the catalog's count back.
+func (ts *topics) grow(ctx context.Context, t *topic, n int32) error {
+	ts.adminMu.Lock()
+	defer ts.adminMu.Unlock()
+	cur := ts.get(t.Name)
+	if cur == nil || cur.ID != t.ID {
+		return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", t.Name)
+	}
+	t = cur // the latest value: a config change may have published one
+	old := int32(len(t.parts))
+	if n <= old {
+		return kafkaError(kerr.InvalidPartitions, "Topic currently has %d partitions, which is higher than the requested %d.", old, n)
+	}
+	for i := old; i < n; i++ {
+		// Leftovers of a topic of that name whose deletion was cut short.
+		if err := ts.s.cfg.Store.Delete(ctx, storage.Partition{Topic: t.Name, Partition: i}); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("broker: clear leftover log %s-%d: %w", t.Name, i, err)
+		}
+	}
+	if err := ts.s.cfg.Catalog.SetPartitions(ctx, t.Name, n); err != nil {
+		return err
+	}
+	nt := &topic{Topic: t.Topic, cfg: t.cfg, parts: slices.Clone(t.parts)}
+	nt.Partitions = n
+	lc := logConfig(t.cfg)
+	for i := old; i < n; i++ {
+		l, err := ts.s.cfg.Store.Open(ctx, storage.Partition{Topic: t.Name, TopicID: t.ID, Partition: i}, lc)
+		if err != nil {
+			_ = closeLogs(nt.parts[old:])
+			if uerr := ts.s.cfg.Catalog.SetPartitions(context.WithoutCancel(ctx), t.Name, old); uerr != nil {
+				ts.s.log.Error("undo partition increase failed", "topic", t.Name, "err", uerr)
+			}
+			return fmt.Errorf("broker: open %s-%d: %w", t.Name, i, err)
+		}
+		nt.parts = append(nt.parts, &partition{index: i, log: l})
+	}
+	ts.publish(nt)
+	ts.s.log.Info("partitions added", "topic", t.Name, "partitions", n, "was", old)
+	return nil
+}
