@@ -52,6 +52,12 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.DescribeTransactions), Min: 0, Max: 0},
 		{Key: int16(kmsg.ListTransactions), Min: 0, Max: 2},
 		{Key: int16(kmsg.CreatePartitions), Min: 0, Max: 3},
+		{Key: int16(kmsg.DescribeCluster), Min: 0, Max: 2},
+		{Key: int16(kmsg.OffsetForLeaderEpoch), Min: 0, Max: 4},
+		{Key: int16(kmsg.ElectLeaders), Min: 0, Max: 2},
+		{Key: int16(kmsg.AlterPartitionAssignments), Min: 0, Max: 1},
+		{Key: int16(kmsg.ListPartitionReassignments), Min: 0, Max: 0},
+		{Key: int16(kmsg.DescribeLogDirs), Min: 0, Max: 5},
 	}
 }
 

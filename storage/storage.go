@@ -123,8 +123,18 @@ type Store interface {
 	// Delete removes p's log and all its data. The log must be closed.
 	// Deleting a log that does not exist returns ErrNotFound.
 	Delete(ctx context.Context, p Partition) error
+	// Usage describes where the store keeps its data and the space there
+	// (DescribeLogDirs).
+	Usage() (Usage, error)
 	// Close closes the store. Logs must be closed first.
 	Close() error
+}
+
+// Usage is a store's place and space. Bytes unknown to the engine are -1.
+type Usage struct {
+	Dir         string // the data directory (or bucket) logs are in
+	TotalBytes  int64
+	UsableBytes int64
 }
 
 // Log is one partition's log. All methods are safe for concurrent use:

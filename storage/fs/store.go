@@ -331,3 +331,17 @@ func validate(p storage.Partition) error {
 	}
 	return nil
 }
+
+// Usage implements storage.Store: the store's directory and its file
+// system's size and free space.
+func (st *Store) Usage() (storage.Usage, error) {
+	dir, err := filepath.Abs(st.dir)
+	if err != nil {
+		dir = st.dir
+	}
+	total, usable, err := diskSpace(st.dir)
+	if err != nil {
+		return storage.Usage{Dir: dir, TotalBytes: -1, UsableBytes: -1}, fmt.Errorf("fs: statfs %s: %w", st.dir, err)
+	}
+	return storage.Usage{Dir: dir, TotalBytes: total, UsableBytes: usable}, nil
+}

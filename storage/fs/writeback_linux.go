@@ -46,3 +46,13 @@ func withFd(f *os.File, fn func(fd int) error) error {
 	}
 	return ferr
 }
+
+// diskSpace returns the size of the file system holding dir and the bytes
+// an unprivileged writer may still use there.
+func diskSpace(dir string) (total, usable int64, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return -1, -1, err
+	}
+	return int64(st.Blocks) * int64(st.Bsize), int64(st.Bavail) * int64(st.Bsize), nil
+}

@@ -1,0 +1,264 @@
+package broker
+
+// Cluster-level admin APIs, answered as a single-node Kafka answers them:
+// DescribeCluster v0-v2, OffsetForLeaderEpoch v0-v4, ElectLeaders v0-v2,
+// AlterPartitionReassignments v0-v1, ListPartitionReassignments v0,
+// DescribeLogDirs v0-v5.
+//
+// This broker is the only replica of every partition and has always led
+// it, at leader epoch 0: an election is never needed (ELECTION_NOT_NEEDED),
+// a reassignment can only name this broker (and then has nothing to move),
+// and no reassignment is ever in progress.
+
+import (
+	"context"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeCluster endpoint types (KIP-919).
+const (
+	endpointBrokers     = 1
+	endpointControllers = 2
+)
+
+func (s *Server) handleDescribeCluster(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.DescribeClusterRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.EndpointType = endpointBrokers
+	if req.Version >= 1 && req.EndpointType != endpointBrokers {
+		// A broker answers for brokers only; controllers answer for
+		// controllers, and this one is not reached as such.
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		msg := "The broker only handles DescribeCluster requests for the BROKERS endpoint type."
+		resp.ErrorMessage = &msg
+		resp.EndpointType = req.EndpointType
+		return resp, nil
+	}
+	host, port := s.advertised()
+	resp.ClusterID = s.clusterID
+	resp.ControllerID = s.nodeID
+	b := kmsg.NewDescribeClusterResponseBroker()
+	b.NodeID, b.Host, b.Port = s.nodeID, host, port
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+	resp.ClusterAuthorizedOperations = opsOmitted
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = clusterOps
+	}
+	return resp, nil
+}
+
+// partitionOf returns the partition or the error to answer for it.
+func (s *Server) partitionOf(topic string, p int32) (*partition, *kerr.Error) {
+	t := s.topics.get(topic)
+	if t == nil {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	part := t.partition(p)
+	if part == nil {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return part, nil
+}
+
+func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			part, e := s.partitionOf(rt.Topic, rp.Partition)
+			switch {
+			case e != nil:
+				sp.ErrorCode = e.Code
+			case part.offline != nil:
+				sp.ErrorCode = errorCode(part.offline)
+			case req.Version >= 2 && rp.CurrentLeaderEpoch > leaderEpoch:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < leaderEpoch:
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			case rp.LeaderEpoch == leaderEpoch:
+				// The only epoch there has been ends at the log's end.
+				sp.LeaderEpoch, sp.EndOffset = leaderEpoch, part.log.NextOffset()
+			}
+			// An epoch above ours is unknown: undefined epoch and offset,
+			// no error, as Kafka.
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// eachRequested calls fn for every partition named, or for every partition
+// of every topic when all is set (a null topic list).
+func (s *Server) eachPartition(all bool, named map[string][]int32, order []string, fn func(topic string, p int32, e *kerr.Error)) {
+	if all {
+		ts := s.topics.all()
+		slices.SortFunc(ts, func(a, b *topic) int {
+			switch {
+			case a.Name < b.Name:
+				return -1
+			case a.Name > b.Name:
+				return 1
+			}
+			return 0
+		})
+		for _, t := range ts {
+			for _, p := range t.parts {
+				fn(t.Name, p.index, nil)
+			}
+		}
+		return
+	}
+	for _, name := range order {
+		for _, p := range named[name] {
+			_, e := s.partitionOf(name, p)
+			fn(name, p, e)
+		}
+	}
+}
+
+func (s *Server) handleElectLeaders(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.ElectLeadersRequest)
+	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+	if req.Version >= 1 && req.ElectionType != 0 && req.ElectionType != 1 {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil
+	}
+	named := map[string][]int32{}
+	var order []string
+	for _, t := range req.Topics {
+		if _, ok := named[t.Topic]; !ok {
+			order = append(order, t.Topic)
+		}
+		named[t.Topic] = append(named[t.Topic], t.Partitions...)
+	}
+	if req.Topics == nil {
+		// Every partition: Kafka answers only those it elected or
+		// failed; here every one's election is not needed.
+		resp.Topics = []kmsg.ElectLeadersResponseTopic{}
+		return resp, nil
+	}
+	byTopic := map[string]int{}
+	s.eachPartition(false, named, order, func(topic string, p int32, e *kerr.Error) {
+		i, ok := byTopic[topic]
+		if !ok {
+			i = len(resp.Topics)
+			byTopic[topic] = i
+			rt := kmsg.NewElectLeadersResponseTopic()
+			rt.Topic = topic
+			resp.Topics = append(resp.Topics, rt)
+		}
+		sp := kmsg.NewElectLeadersResponseTopicPartition()
+		sp.Partition = p
+		switch {
+		case e != nil:
+			sp.ErrorCode = e.Code
+		case req.Version >= 1:
+			// The only replica leads already (v0 knows no such error:
+			// nothing to do is success there).
+			sp.ErrorCode = kerr.ElectionNotNeeded.Code
+		}
+		if sp.ErrorCode != 0 {
+			msg := kerr.ErrorForCode(sp.ErrorCode).(*kerr.Error).Description
+			sp.ErrorMessage = &msg
+		}
+		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, sp)
+	})
+	return resp, nil
+}
+
+func (s *Server) handleAlterPartitionAssignments(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.AlterPartitionAssignmentsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
+	for _, rt := range req.Topics {
+		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			var e *kerr.Error
+			var msg string
+			_, e = s.partitionOf(rt.Topic, rp.Partition)
+			switch {
+			case e != nil:
+			case rp.Replicas == nil:
+				e, msg = kerr.NoReassignmentInProgress, "No ongoing reassignment for this partition."
+			case len(rp.Replicas) == 0:
+				e, msg = kerr.InvalidReplicaAssignment, "The replica list is empty."
+			case !slices.Equal(rp.Replicas, []int32{s.nodeID}):
+				e, msg = kerr.InvalidReplicaAssignment, "The replica assignment names brokers other than this one, the only broker of the cluster."
+			}
+			// The only possible target is where the partition is: done.
+			if e != nil {
+				sp.ErrorCode = e.Code
+				if msg == "" {
+					msg = e.Description
+				}
+				sp.ErrorMessage = &msg
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func (s *Server) handleListPartitionReassignments(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.ListPartitionReassignmentsRequest)
+	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	// No reassignment is ever in progress: nothing to list, for every
+	// partition asked about (Kafka lists only ongoing ones).
+	resp.Topics = []kmsg.ListPartitionReassignmentsResponseTopic{}
+	return resp, nil
+}
+
+func (s *Server) handleDescribeLogDirs(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.DescribeLogDirsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	u, err := s.cfg.Store.Usage()
+	dir := kmsg.NewDescribeLogDirsResponseDir()
+	dir.Dir, dir.TotalBytes, dir.UsableBytes = u.Dir, u.TotalBytes, u.UsableBytes
+	if err != nil {
+		s.log.Warn("reading the data directory's space failed", "err", err)
+	}
+	named := map[string][]int32{}
+	var order []string
+	for _, t := range req.Topics {
+		if _, ok := named[t.Topic]; !ok {
+			order = append(order, t.Topic)
+		}
+		named[t.Topic] = append(named[t.Topic], t.Partitions...)
+	}
+	byTopic := map[string]int{}
+	s.eachPartition(req.Topics == nil, named, order, func(topic string, p int32, e *kerr.Error) {
+		if e != nil {
+			return // Kafka leaves out partitions it does not host
+		}
+		part, _ := s.partitionOf(topic, p)
+		if part == nil || part.log == nil {
+			return
+		}
+		i, ok := byTopic[topic]
+		if !ok {
+			i = len(dir.Topics)
+			byTopic[topic] = i
+			dt := kmsg.NewDescribeLogDirsResponseDirTopic()
+			dt.Topic = topic
+			dir.Topics = append(dir.Topics, dt)
+		}
+		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+		dp.Partition, dp.Size = p, part.log.Size()
+		dir.Topics[i].Partitions = append(dir.Topics[i].Partitions, dp)
+	})
+	resp.Dirs = []kmsg.DescribeLogDirsResponseDir{dir}
+	return resp, nil
+}
