@@ -44,6 +44,8 @@ func errorCode(err error) int16 {
 		return kerr.InvalidTopicException.Code
 	case errors.Is(err, config.ErrUnknown), errors.Is(err, config.ErrInvalid):
 		return kerr.InvalidConfig.Code
+	case errors.Is(err, config.ErrRequest):
+		return kerr.InvalidRequest.Code
 	case errors.Is(err, batch.ErrShort), errors.Is(err, batch.ErrLength),
 		errors.Is(err, batch.ErrMagic), errors.Is(err, batch.ErrCRC),
 		errors.Is(err, batch.ErrCodec), errors.Is(err, batch.ErrCount),

@@ -43,5 +43,7 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.AlterPartitionAssignments):  s.handleAlterPartitionAssignments,
 		int16(kmsg.ListPartitionReassignments): s.handleListPartitionReassignments,
 		int16(kmsg.DescribeLogDirs):            s.handleDescribeLogDirs,
+		int16(kmsg.AlterConfigs):               s.handleAlterConfigs,
+		int16(kmsg.IncrementalAlterConfigs):    s.handleIncrementalAlterConfigs,
 	}
 }

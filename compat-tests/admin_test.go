@@ -4,6 +4,7 @@ package compattests
 // ClusterAdmin.
 
 import (
+	"crypto/rand"
 	"errors"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/broker/brokertest"
 )
@@ -173,5 +175,132 @@ func TestClusterAdmin(t *testing.T) {
 	er, err := sa.ElectLeaders(sarama.PreferredElection, map[string][]int32{"adm": {1}})
 	if err != nil || er["adm"][1].ErrorCode != sarama.ErrElectionNotNeeded {
 		t.Fatalf("ElectLeaders: %+v %v", er, err)
+	}
+}
+
+// topicConfig returns a topic's effective value and source of name.
+func topicConfig(t *testing.T, adm *kadm.Client, topic, name string) (string, kmsg.ConfigSource) {
+	t.Helper()
+	rc, err := adm.DescribeTopicConfigs(fgCtx(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := rc.On(topic, nil)
+	if err != nil || r.Err != nil {
+		t.Fatalf("describe %s: %v %v", topic, err, r.Err)
+	}
+	for _, c := range r.Configs {
+		if c.Key == name {
+			v := ""
+			if c.Value != nil {
+				v = *c.Value
+			}
+			return v, c.Source
+		}
+	}
+	t.Fatalf("%s has no config %s", topic, name)
+	return "", 0
+}
+
+// TestAlterTopicConfigs: kadm's incremental and whole-state alterations and
+// sarama's are visible at once in DescribeConfigs, take effect at once (a
+// lowered max.message.bytes refuses the next batch), and survive a restart.
+func TestAlterTopicConfigs(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	addr := b.Addr()
+	adm := fgAdmin(t, addr)
+	ctx := fgCtx(t)
+	const topic = "alter"
+	fgCreateTopic(t, adm, topic, 1, map[string]string{"retention.ms": "600000"})
+	s := kadm.StringPtr
+	big := make([]byte, 4000)
+	rand.Read(big) // incompressible: the batch stays above 1000 bytes
+	cl := fgClient(t, addr, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: big}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Incremental: set, and it bites at once.
+	res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "max.message.bytes", Value: s("1000")},
+		{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: s("compact")},
+	}, topic)
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("incremental alter: %+v %v", res, err)
+	}
+	if v, src := topicConfig(t, adm, topic, "max.message.bytes"); v != "1000" || src != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("max.message.bytes %q from %v", v, src)
+	}
+	if v, _ := topicConfig(t, adm, topic, "cleanup.policy"); v != "delete,compact" {
+		t.Fatalf("cleanup.policy %q", v)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: big}).FirstErr(); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Fatalf("a batch above the lowered max.message.bytes: %v", err)
+	}
+	// Refusals change nothing.
+	for _, c := range []struct {
+		cfg  kadm.AlterConfig
+		want error
+	}{
+		{kadm.AlterConfig{Op: kadm.SetConfig, Name: "no.such.config", Value: s("1")}, kerr.InvalidConfig},
+		{kadm.AlterConfig{Op: kadm.SetConfig, Name: "retention.ms", Value: s("soon")}, kerr.InvalidConfig},
+		{kadm.AlterConfig{Op: kadm.AppendConfig, Name: "retention.ms", Value: s("1")}, kerr.InvalidConfig},
+	} {
+		res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{c.cfg}, topic)
+		if err != nil || !errors.Is(res[0].Err, c.want) {
+			t.Fatalf("%+v: %+v %v, want %v", c.cfg, res, err, c.want)
+		}
+	}
+	if res, err := adm.ValidateAlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: s("5")}}, topic); err != nil || res[0].Err != nil {
+		t.Fatalf("validate only: %+v %v", res, err)
+	}
+	if v, _ := topicConfig(t, adm, topic, "retention.ms"); v != "600000" {
+		t.Fatalf("retention.ms %q after refusals and validate_only", v)
+	}
+	if res, err := adm.AlterTopicConfigs(ctx, nil, "missing"); err == nil && len(res) > 0 && res[0].Err == nil {
+		t.Fatalf("unknown topic: %+v", res)
+	}
+
+	// Delete: back to the default, and the big batch goes in again.
+	if res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "max.message.bytes"}}, topic); err != nil || res[0].Err != nil {
+		t.Fatalf("delete: %+v %v", res, err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: big}).FirstErr(); err != nil {
+		t.Fatalf("after delete: %v", err)
+	}
+
+	// The whole-state AlterConfigs replaces every set config.
+	if res, err := adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "segment.ms", Value: s("3600000")}}, topic); err != nil || res[0].Err != nil {
+		t.Fatalf("state alter: %+v %v", res, err)
+	}
+	if _, src := topicConfig(t, adm, topic, "retention.ms"); src != kmsg.ConfigSourceDefaultConfig {
+		t.Fatalf("retention.ms still set after a whole-state alter: %v", src)
+	}
+
+	// sarama, both kinds.
+	sa := newSaramaAdmin(t, addr, saramaConfig(sarama.MaxVersion))
+	if err := sa.AlterConfig(sarama.TopicResource, topic, map[string]*string{"retention.bytes": s("1048576")}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := sa.IncrementalAlterConfig(sarama.TopicResource, topic, map[string]sarama.IncrementalAlterConfigsEntry{
+		"flush.messages": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: s("1000")},
+	}, false); err != nil {
+		t.Fatal(err)
+	}
+	err = sa.IncrementalAlterConfig(sarama.TopicResource, topic, map[string]sarama.IncrementalAlterConfigsEntry{
+		"flush.messages": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: s("-5")},
+	}, false)
+	if !errors.Is(err, sarama.ErrInvalidConfig) {
+		t.Fatalf("sarama invalid value: %v", err)
+	}
+
+	// Everything set survives a restart.
+	b.Restart()
+	adm = fgAdmin(t, b.Addr())
+	for name, want := range map[string]string{"retention.bytes": "1048576", "flush.messages": "1000"} {
+		if v, src := topicConfig(t, adm, topic, name); v != want || src != kmsg.ConfigSourceDynamicTopicConfig {
+			t.Fatalf("%s after restart: %q from %v", name, v, src)
+		}
 	}
 }

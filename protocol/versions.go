@@ -58,6 +58,8 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.AlterPartitionAssignments), Min: 0, Max: 1},
 		{Key: int16(kmsg.ListPartitionReassignments), Min: 0, Max: 0},
 		{Key: int16(kmsg.DescribeLogDirs), Min: 0, Max: 5},
+		{Key: int16(kmsg.AlterConfigs), Min: 0, Max: 2},
+		{Key: int16(kmsg.IncrementalAlterConfigs), Min: 0, Max: 1},
 	}
 }
 

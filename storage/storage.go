@@ -201,6 +201,11 @@ type Log interface {
 	// kept, durably. It returns how many segments went.
 	Retain(ctx context.Context, p RetentionPolicy) (int, error)
 
+	// Reconfigure applies a topic's changed configs to the log: later
+	// appends roll and flush by cfg (zero fields mean defaults, as in
+	// Store.Open).
+	Reconfigure(cfg LogConfig)
+
 	// ExpireProducers forgets the idempotent producers whose last batch's
 	// max timestamp is maxAgeMs or more before nowMs
 	// (producer.id.expiration.ms) and returns how many. Their next batch

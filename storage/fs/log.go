@@ -49,6 +49,7 @@ type Log struct {
 	key      partKey
 	dir      string
 	part     storage.Partition
+	// The topic's configs, guarded by mu (Reconfigure changes them).
 	segBytes int64
 	segMs    time.Duration
 	interval int64

@@ -171,3 +171,21 @@ func TestTransactionsReplayed(t *testing.T) {
 	}
 	mustClose(t, l)
 }
+
+// Reconfigure takes effect for the next appends: a smaller segment.bytes
+// rolls segments.
+func TestReconfigure(t *testing.T) {
+	f := newFixture(t)
+	p := storage.Partition{Topic: "t"}
+	l := f.open(p, storage.LogConfig{SegmentBytes: 1 << 20})
+	appendN(t, l, 5, seq)
+	if n := len(f.files(p, ".log")); n != 1 {
+		t.Fatalf("%d segments before", n)
+	}
+	l.Reconfigure(storage.LogConfig{SegmentBytes: 600})
+	appendN(t, l, 5, seq)
+	if n := len(f.files(p, ".log")); n < 4 {
+		t.Fatalf("%d segments after segment.bytes went down to 600", n)
+	}
+	mustClose(t, l)
+}

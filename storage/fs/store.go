@@ -162,20 +162,15 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage.Partition, cfg storage.LogConfig, created bool) (*Log, error) {
 	cfg = cfg.WithDefaults()
 	l := &Log{
-		store: st,
-		key:   key,
-		dir:   dir,
-		part:  p,
-		// Index positions are 32 bits; Kafka caps segment.bytes the same.
-		segBytes:     min(cfg.SegmentBytes, math.MaxInt32),
-		segMs:        segMsDuration(cfg.SegmentMs),
-		interval:     int64(cfg.IndexIntervalBytes),
-		flushMsg:     flushMessages(cfg.FlushMessages),
-		flushMs:      flushDuration(cfg.FlushMs),
+		store:        st,
+		key:          key,
+		dir:          dir,
+		part:         p,
 		now:          st.now,
 		logger:       st.logger.With("topic", p.Topic, "partition", p.Partition),
 		parentsDirty: created,
 	}
+	l.setConfig(cfg)
 	if err := l.recover(ctx); err != nil {
 		for _, s := range l.segs {
 			_ = s.f.Close()
@@ -344,4 +339,23 @@ func (st *Store) Usage() (storage.Usage, error) {
 		return storage.Usage{Dir: dir, TotalBytes: -1, UsableBytes: -1}, fmt.Errorf("fs: statfs %s: %w", st.dir, err)
 	}
 	return storage.Usage{Dir: dir, TotalBytes: total, UsableBytes: usable}, nil
+}
+
+// setConfig sets the log's configs from cfg (with defaults filled in).
+// Caller holds mu, or owns l alone.
+func (l *Log) setConfig(cfg storage.LogConfig) {
+	cfg = cfg.WithDefaults()
+	// Index positions are 32 bits; Kafka caps segment.bytes the same.
+	l.segBytes = min(cfg.SegmentBytes, math.MaxInt32)
+	l.segMs = segMsDuration(cfg.SegmentMs)
+	l.interval = int64(cfg.IndexIntervalBytes)
+	l.flushMsg = flushMessages(cfg.FlushMessages)
+	l.flushMs = flushDuration(cfg.FlushMs)
+}
+
+// Reconfigure implements storage.Log.
+func (l *Log) Reconfigure(cfg storage.LogConfig) {
+	l.mu.Lock()
+	l.setConfig(cfg)
+	l.mu.Unlock()
 }

@@ -1,0 +1,125 @@
+package broker
+
+// AlterConfigs v0-v2 and IncrementalAlterConfigs v0-v1.
+//
+// Topics: AlterConfigs replaces the topic's set configs with the request's;
+// IncrementalAlterConfigs sets, deletes, appends to or subtracts from them
+// (append and subtract on list configs only, INVALID_CONFIG otherwise).
+// The result is validated as CreateTopics validates (unknown names and bad
+// values: INVALID_CONFIG), stored in the catalog and in effect at once: the
+// produce, fetch and retention paths read the topic's new values from the
+// next request on, and its logs take the new segment and flush settings.
+// validate_only checks and changes nothing. A name twice or a null value
+// where one is needed is INVALID_REQUEST, as Kafka answers them.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/config"
+)
+
+func (s *Server) handleAlterConfigs(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.AlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for i := range req.Resources {
+		rr := &req.Resources[i]
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		err := s.alterResource(ctx, rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(current map[string]string) (map[string]string, error) {
+			next := map[string]string{}
+			for _, c := range rr.Configs {
+				if c.Value == nil {
+					return nil, &config.Error{Name: c.Name, Kind: config.ErrInvalid, Msg: "Null value not supported for topic configs: " + c.Name}
+				}
+				if _, dup := next[c.Name]; dup {
+					return nil, &config.Error{Name: c.Name, Kind: config.ErrRequest, Msg: "Error due to duplicate config keys"}
+				}
+				next[c.Name] = *c.Value
+			}
+			return next, nil
+		})
+		if err != nil {
+			sr.ErrorCode, sr.ErrorMessage = errorCode(err), errMessage(err)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}
+
+func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for i := range req.Resources {
+		rr := &req.Resources[i]
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		ops := make([]config.Alteration, len(rr.Configs))
+		for j, c := range rr.Configs {
+			ops[j] = config.Alteration{Name: c.Name, Op: config.AlterOp(c.Op), Value: c.Value}
+		}
+		err := s.alterResource(ctx, rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(current map[string]string) (map[string]string, error) {
+			return config.ApplyIncremental(config.TopicDefs(), current, ops)
+		})
+		if err != nil {
+			sr.ErrorCode, sr.ErrorMessage = errorCode(err), errMessage(err)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}
+
+// alterResource changes one resource's configs to what change makes of
+// the current ones.
+func (s *Server) alterResource(ctx context.Context, typ kmsg.ConfigResourceType, name string, validateOnly bool, change func(map[string]string) (map[string]string, error)) error {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if err := validTopicName(name); err != nil {
+			return err
+		}
+		return s.topics.reconfigure(ctx, name, validateOnly, change)
+	}
+	return kafkaError(kerr.InvalidRequest, "altering %s configs is not supported by StreamHouse yet", typ)
+}
+
+// reconfigure changes a topic's set configs: validated, stored in the
+// catalog, then published with the topic and applied to its logs.
+func (ts *topics) reconfigure(ctx context.Context, name string, validateOnly bool, change func(map[string]string) (map[string]string, error)) error {
+	ts.adminMu.Lock()
+	defer ts.adminMu.Unlock()
+	t := ts.get(name)
+	if t == nil {
+		return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
+	}
+	next, err := change(t.Configs)
+	if err != nil {
+		return err
+	}
+	if err := ts.s.cfg.Settings.ValidateTopic(next); err != nil {
+		return err
+	}
+	cfg, err := ts.s.cfg.Settings.ResolveTopic(next)
+	if err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := ts.s.cfg.Catalog.SetTopicConfigs(ctx, name, next); err != nil {
+		return fmt.Errorf("broker: store configs of %s: %w", name, err)
+	}
+	nt := &topic{Topic: t.Topic, cfg: cfg, parts: t.parts}
+	nt.Configs = next
+	lc := logConfig(cfg)
+	for _, p := range t.parts {
+		if p.log != nil {
+			p.log.Reconfigure(lc)
+		}
+	}
+	ts.publish(nt)
+	ts.s.log.Info("topic configs altered", "topic", name, "configs", next)
+	return nil
+}
