@@ -45,10 +45,10 @@ var _ storage.Log = (*Log)(nil)
 // read it. The atomics mirror values guarded by the locks for the cheap
 // getters.
 type Log struct {
-	store    *Store
-	key      partKey
-	dir      string
-	part     storage.Partition
+	store *Store
+	key   partKey
+	dir   string
+	part  storage.Partition
 	// The topic's configs, guarded by mu (Reconfigure changes them).
 	segBytes int64
 	segMs    time.Duration
