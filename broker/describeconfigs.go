@@ -1,6 +1,7 @@
 package broker
 
-// DescribeConfigs: v1-v4.
+// DescribeConfigs: v0-v4 (v0 reports is_default where later versions give
+// the source).
 //
 // Topics: every Kafka topic config with its effective value and source
 // (DYNAMIC_TOPIC_CONFIG when the topic sets it, STATIC_BROKER_CONFIG when a

@@ -38,7 +38,7 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.CreateTopics), Min: 2, Max: 7},
 		{Key: int16(kmsg.DeleteTopics), Min: 1, Max: 6},
 		{Key: int16(kmsg.DeleteRecords), Min: 0, Max: 2},
-		{Key: int16(kmsg.DescribeConfigs), Min: 1, Max: 4},
+		{Key: int16(kmsg.DescribeConfigs), Min: 0, Max: 4},
 		{Key: int16(kmsg.DeleteGroups), Min: 0, Max: 3},
 		{Key: int16(kmsg.OffsetDelete), Min: 0, Max: 0},
 		{Key: int16(kmsg.ConsumerGroupHeartbeat), Min: 0, Max: 1},
