@@ -3,7 +3,8 @@ package main
 // config get and config set for a topic or a broker: DescribeConfigs, and
 // IncrementalAlterConfigs through kadm's AlterTopicConfigs and
 // AlterBrokerConfigs. A broker that does not serve IncrementalAlterConfigs
-// (StreamHouse does not yet) gets a clear error, never a silent success.
+// (or, as StreamHouse for broker resources so far, refuses it) gets a
+// clear error, never a silent success.
 
 import (
 	"context"
