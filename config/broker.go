@@ -328,6 +328,7 @@ func advertisedListeners(name string, v any) error {
 type derived struct {
 	v   any
 	set bool
+	src Source // the source of the synonym that set it, when set
 }
 
 // Broker is a broker's configuration: the broker configs set at startup (from
@@ -336,7 +337,9 @@ type derived struct {
 // A Broker never changes after NewBroker, so it is safe for concurrent use;
 // a broker that learns to alter its configs swaps in a new one.
 type Broker struct {
-	set        map[string]string  // rendered value of each config set at startup
+	set        map[string]string  // rendered value of each config set, at any level
+	src        map[string]Source  // where each config in set comes from
+	layers     [3]layer           // static, dynamic default, dynamic for this broker
 	vals       map[string]any     // parsed value of each config that has one: set, else default
 	topic      map[string]derived // by topic config name
 	listeners  []Endpoint
@@ -351,21 +354,71 @@ type Broker struct {
 // log.flush.interval.ms of -1 is rejected as flush.ms), as Kafka rejects it
 // when it builds its default LogConfig. A nil map sets nothing.
 func NewBroker(set map[string]string) (*Broker, error) {
+	return build([3]map[string]string{set})
+}
+
+// layer is the configs set at one level, rendered.
+type layer struct {
+	src  Source
+	vals map[string]string
+}
+
+// layerSources are the levels of broker configs, lowest precedence first.
+var layerSources = [3]Source{SourceStaticBroker, SourceDynamicDefaultBroker, SourceDynamicBroker}
+
+// WithDynamic returns b with the dynamic broker configs set as Kafka's
+// IncrementalAlterConfigs and AlterConfigs set them: def for every broker
+// of the cluster (the resource with the empty name), node for this one.
+// Precedence, highest first: node, def, the configs set at startup, the
+// defaults. Only configs that are not read-only can be set dynamically
+// ([ErrRequest]: "Cannot update these configs dynamically"); the result is
+// checked as NewBroker checks its configs.
+func (b *Broker) WithDynamic(def, node map[string]string) (*Broker, error) {
+	for _, m := range []map[string]string{def, node} {
+		var static []string
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			d, ok := findDef(brokerDefs[:], name)
+			if !ok {
+				return nil, &Error{Name: name, Kind: ErrUnknown, Msg: "Unknown broker config name: " + name}
+			}
+			if d.ReadOnly {
+				static = append(static, name)
+			}
+		}
+		if len(static) > 0 {
+			return nil, &Error{Name: static[0], Kind: ErrRequest, Msg: "Cannot update these configs dynamically: Set(" + strings.Join(static, ", ") + ")"}
+		}
+	}
+	return build([3]map[string]string{b.layers[0].vals, def, node})
+}
+
+// Dynamic returns the dynamic configs of b: the cluster-wide defaults and
+// this broker's, rendered.
+func (b *Broker) Dynamic() (def, node map[string]string) {
+	return maps.Clone(b.layers[1].vals), maps.Clone(b.layers[2].vals)
+}
+
+func build(levels [3]map[string]string) (*Broker, error) {
 	b := &Broker{
-		set:   make(map[string]string, len(set)),
+		set:   make(map[string]string),
+		src:   make(map[string]Source),
 		vals:  make(map[string]any, len(brokerDefs)),
 		topic: make(map[string]derived, len(topicDefs)),
 	}
-	for _, name := range slices.Sorted(maps.Keys(set)) {
-		d, ok := findDef(brokerDefs[:], name)
-		if !ok {
-			return nil, &Error{Name: name, Kind: ErrUnknown, Msg: "Unknown broker config name: " + name}
+	for i, set := range levels {
+		b.layers[i] = layer{src: layerSources[i], vals: make(map[string]string, len(set))}
+		for _, name := range slices.Sorted(maps.Keys(set)) {
+			d, ok := findDef(brokerDefs[:], name)
+			if !ok {
+				return nil, &Error{Name: name, Kind: ErrUnknown, Msg: "Unknown broker config name: " + name}
+			}
+			v, err := d.parse(set[name])
+			if err != nil {
+				return nil, err
+			}
+			b.layers[i].vals[name] = render(v)
+			b.set[name], b.src[name], b.vals[name] = render(v), layerSources[i], v
 		}
-		v, err := d.parse(set[name])
-		if err != nil {
-			return nil, err
-		}
-		b.set[name], b.vals[name] = render(v), v
 	}
 	for i := range brokerDefs {
 		d := &brokerDefs[i]
@@ -409,19 +462,41 @@ func NewBroker(set map[string]string) (*Broker, error) {
 // fromBroker computes what the broker configs make of topic config d, as
 // Kafka's KafkaConfig.extractLogConfigMap does.
 func (b *Broker) fromBroker(d *Def) derived {
-	set := slices.ContainsFunc(d.Synonyms, func(s string) bool { _, ok := b.set[s]; return ok })
+	src := SourceDefault
+	set := false
+	for _, s := range d.Synonyms {
+		if _, ok := b.set[s]; ok {
+			src, set = b.src[s], true
+			break
+		}
+	}
 	switch d.Name {
 	case "retention.ms": // its synonyms are in three units
-		return derived{b.LogRetentionMs(), set}
+		return derived{b.LogRetentionMs(), set, src}
 	case "segment.ms":
-		return derived{b.LogRollMs(), set}
+		return derived{b.LogRollMs(), set, src}
 	}
 	for _, s := range d.Synonyms {
 		if _, ok := b.set[s]; ok {
-			return derived{b.vals[s], true}
+			return derived{b.vals[s], true, src}
 		}
 	}
-	return derived{d.defaultValue(), false}
+	return derived{d.defaultValue(), false, src}
+}
+
+// setSynonyms lists the synonyms of group that are set, highest precedence
+// level first (this broker's dynamic, the cluster's dynamic default, set at
+// startup), in group order within a level.
+func (b *Broker) setSynonyms(group []string) []Synonym {
+	var out []Synonym
+	for i := len(b.layers) - 1; i >= 0; i-- {
+		for _, s := range group {
+			if v, ok := b.layers[i].vals[s]; ok {
+				out = append(out, Synonym{Name: s, Value: ptr(v), Source: b.layers[i].src})
+			}
+		}
+	}
+	return out
 }
 
 // get returns the parsed value of broker config name, the zero T when it has
@@ -432,13 +507,14 @@ func get[T any](b *Broker, name string) T {
 }
 
 // Value returns the value of broker config name as DescribeConfigs shows it,
-// and its source: STATIC_BROKER_CONFIG when it was set at startup,
+// and its source: DYNAMIC_BROKER_CONFIG or DYNAMIC_DEFAULT_BROKER_CONFIG
+// when set dynamically, STATIC_BROKER_CONFIG when set at startup,
 // DEFAULT_CONFIG otherwise. ok is false when name is not a broker config
 // (source UNKNOWN) and when it has no value, being unset with a null default
 // (source DEFAULT_CONFIG), as log.retention.ms usually is.
 func (b *Broker) Value(name string) (value string, source Source, ok bool) {
 	if v, ok := b.set[name]; ok {
-		return v, SourceStaticBroker, true
+		return v, b.src[name], true
 	}
 	d, ok := findDef(brokerDefs[:], name)
 	if !ok {

@@ -52,11 +52,7 @@ func (b *Broker) DescribeTopic(explicit map[string]string) ([]Entry, error) {
 		if src == SourceDynamicTopic {
 			syns = append(syns, Synonym{Name: d.Name, Value: ptr(val), Source: SourceDynamicTopic})
 		}
-		for _, s := range d.Synonyms {
-			if sv, ok := b.set[s]; ok {
-				syns = append(syns, Synonym{Name: s, Value: ptr(sv), Source: SourceStaticBroker})
-			}
-		}
+		syns = append(syns, b.setSynonyms(d.Synonyms)...)
 		for _, s := range d.Synonyms {
 			if dv, ok := brokerDefault(s); ok {
 				syns = append(syns, Synonym{Name: s, Value: ptr(dv), Source: SourceDefault})
@@ -81,12 +77,7 @@ func (b *Broker) DescribeBroker() []Entry {
 		if group == nil {
 			group = []string{d.Name}
 		}
-		var syns []Synonym
-		for _, s := range group {
-			if sv, ok := b.set[s]; ok {
-				syns = append(syns, Synonym{Name: s, Value: ptr(sv), Source: SourceStaticBroker})
-			}
-		}
+		syns := b.setSynonyms(group)
 		for _, s := range group {
 			if dv, ok := brokerDefault(s); ok {
 				syns = append(syns, Synonym{Name: s, Value: ptr(dv), Source: SourceDefault})
@@ -102,7 +93,7 @@ func (b *Broker) DescribeBroker() []Entry {
 		var val *string
 		src := SourceDefault
 		if v, ok := b.set[d.Name]; ok {
-			val, src = ptr(v), SourceStaticBroker
+			val, src = ptr(v), b.src[d.Name]
 		} else if d.Default != nil {
 			val = ptr(*d.Default)
 		}
@@ -123,4 +114,28 @@ func entry(d *Def, val *string, src Source, readOnly bool, syns []Synonym) Entry
 		Name: d.Name, Value: val, Source: src, ReadOnly: readOnly, Sensitive: d.Sensitive,
 		Type: d.Type, Doc: d.Doc, Synonyms: syns,
 	}
+}
+
+// DescribeBrokerDefault returns the cluster-wide dynamic broker configs (the
+// resource with the empty name), as DescribeConfigs describes them: only
+// those set, each DYNAMIC_DEFAULT_BROKER_CONFIG, with its synonyms from the
+// dynamic default level down.
+func (b *Broker) DescribeBrokerDefault() []Entry {
+	var entries []Entry
+	for i := range brokerDefs {
+		d := &brokerDefs[i]
+		v, ok := b.layers[1].vals[d.Name]
+		if !ok {
+			continue
+		}
+		syns := []Synonym{{Name: d.Name, Value: ptr(v), Source: SourceDynamicDefaultBroker}}
+		if sv, ok := b.layers[0].vals[d.Name]; ok {
+			syns = append(syns, Synonym{Name: d.Name, Value: ptr(sv), Source: SourceStaticBroker})
+		}
+		if dv, ok := brokerDefault(d.Name); ok {
+			syns = append(syns, Synonym{Name: d.Name, Value: ptr(dv), Source: SourceDefault})
+		}
+		entries = append(entries, entry(d, ptr(v), SourceDynamicDefaultBroker, d.ReadOnly, syns))
+	}
+	return entries
 }

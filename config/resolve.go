@@ -76,7 +76,7 @@ func (b *Broker) effective(d *Def, explicit map[string]string) (any, Source, err
 	}
 	t := b.topic[d.Name]
 	if t.set {
-		return t.v, SourceStaticBroker, nil
+		return t.v, t.src, nil
 	}
 	return t.v, SourceDefault, nil
 }
