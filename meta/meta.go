@@ -124,6 +124,18 @@ type Offsets interface {
 	DeleteGroupOffsets(ctx context.Context, group string) error
 }
 
+// BrokerConfigs stores dynamic broker configs (Kafka's IncrementalAlterConfigs
+// on a broker resource): per scope, "" for the cluster-wide defaults or a
+// broker's node id.
+type BrokerConfigs interface {
+	// BrokerConfigs returns every scope's configs; scopes without any are
+	// absent.
+	BrokerConfigs(ctx context.Context) (map[string]map[string]string, error)
+	// SetBrokerConfigs replaces the configs of scope with configs (nil or
+	// empty removes them all), durably.
+	SetBrokerConfigs(ctx context.Context, scope string, configs map[string]string) error
+}
+
 // Transaction is a transactional id's state as the transaction coordinator
 // keeps it (Kafka's TransactionMetadata in __transaction_state).
 type Transaction struct {
@@ -181,6 +193,7 @@ type Catalog interface {
 	Topics
 	Offsets
 	Transactions
+	BrokerConfigs
 	// Close waits for calls in flight and releases the catalog. After
 	// Close every method returns ErrClosed; calling Close again returns
 	// nil.

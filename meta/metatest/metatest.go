@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"ProducerIDs", testProducerIDs},
 		{"ProducerIDsConcurrent", testProducerIDsConcurrent},
 		{"Transactions", testTransactions},
+		{"BrokerConfigs", testBrokerConfigs},
 		{"CreateAndGet", testCreateAndGet},
 		{"CreatedAtStampedWhenZero", testCreatedAtStamped},
 		{"NoConfigsIsEmptyMap", testNoConfigs},

@@ -127,6 +127,19 @@ var migrations = []migration{
 			) STRICT, WITHOUT ROWID`,
 		},
 	},
+	{
+		version: 5,
+		name:    "dynamic broker configs",
+		stmts: []string{
+			// scope: '' for the cluster-wide defaults, else a node id.
+			`CREATE TABLE broker_configs (
+				scope TEXT NOT NULL,
+				name  TEXT NOT NULL,
+				value TEXT NOT NULL,
+				PRIMARY KEY (scope, name)
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.
