@@ -11,10 +11,18 @@ package broker
 // next request on, and its logs take the new segment and flush settings.
 // validate_only checks and changes nothing. A name twice or a null value
 // where one is needed is INVALID_REQUEST, as Kafka answers them.
+//
+// Brokers: the resource with the empty name holds the cluster-wide dynamic
+// defaults, the one named by this broker's id its own values
+// (DYNAMIC_DEFAULT_BROKER_CONFIG and DYNAMIC_BROKER_CONFIG); another id is
+// INVALID_REQUEST. Only configs that are not read-only can be set ("Cannot
+// update these configs dynamically", INVALID_REQUEST); the values are
+// stored in the catalog and in effect at once, topics' defaults included.
 
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -61,8 +69,12 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, r *request) 
 		for j, c := range rr.Configs {
 			ops[j] = config.Alteration{Name: c.Name, Op: config.AlterOp(c.Op), Value: c.Value}
 		}
+		defs := config.TopicDefs()
+		if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
+			defs = config.BrokerDefs()
+		}
 		err := s.alterResource(ctx, rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(current map[string]string) (map[string]string, error) {
-			return config.ApplyIncremental(config.TopicDefs(), current, ops)
+			return config.ApplyIncremental(defs, current, ops)
 		})
 		if err != nil {
 			sr.ErrorCode, sr.ErrorMessage = errorCode(err), errMessage(err)
@@ -81,8 +93,77 @@ func (s *Server) alterResource(ctx context.Context, typ kmsg.ConfigResourceType,
 			return err
 		}
 		return s.topics.reconfigure(ctx, name, validateOnly, change)
+	case kmsg.ConfigResourceTypeBroker:
+		scope := ""
+		if name != "" {
+			id, err := strconv.ParseInt(name, 10, 32)
+			if err != nil || int32(id) != s.nodeID {
+				return kafkaError(kerr.InvalidRequest, "unexpected broker id, expected %d or empty string, but received %s", s.nodeID, name)
+			}
+			scope = name
+		}
+		return s.alterBroker(ctx, scope, validateOnly, change)
 	}
 	return kafkaError(kerr.InvalidRequest, "altering %s configs is not supported by StreamHouse yet", typ)
+}
+
+// alterBroker changes the dynamic broker configs of scope ("" for the
+// cluster-wide defaults, else this broker's id): validated over the
+// startup configs, stored, then in effect, with every topic's defaults
+// resolved again.
+func (s *Server) alterBroker(ctx context.Context, scope string, validateOnly bool, change func(map[string]string) (map[string]string, error)) error {
+	s.dynMu.Lock()
+	defer s.dynMu.Unlock()
+	def, node := s.settings().Dynamic()
+	cur := node
+	if scope == "" {
+		cur = def
+	}
+	next, err := change(cur)
+	if err != nil {
+		return err
+	}
+	if scope == "" {
+		def = next
+	} else {
+		node = next
+	}
+	b, err := s.cfg.Settings.WithDynamic(def, node)
+	if err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := s.cfg.Catalog.SetBrokerConfigs(ctx, scope, next); err != nil {
+		return fmt.Errorf("broker: store broker configs: %w", err)
+	}
+	s.dyn.Store(b)
+	s.topics.refresh()
+	s.log.Info("broker configs altered", "scope", scope, "configs", next)
+	return nil
+}
+
+// refresh resolves every topic's configs again (the broker's changed) and
+// applies them.
+func (ts *topics) refresh() {
+	ts.adminMu.Lock()
+	defer ts.adminMu.Unlock()
+	for _, t := range ts.all() {
+		cfg, err := ts.s.settings().ResolveTopic(t.Configs)
+		if err != nil {
+			ts.s.log.Error("resolving a topic's configs after a broker config change failed; it keeps its values", "topic", t.Name, "err", err)
+			continue
+		}
+		nt := &topic{Topic: t.Topic, cfg: cfg, parts: t.parts}
+		lc := logConfig(cfg)
+		for _, p := range t.parts {
+			if p.log != nil {
+				p.log.Reconfigure(lc)
+			}
+		}
+		ts.publish(nt)
+	}
 }
 
 // reconfigure changes a topic's set configs: validated, stored in the
@@ -98,10 +179,10 @@ func (ts *topics) reconfigure(ctx context.Context, name string, validateOnly boo
 	if err != nil {
 		return err
 	}
-	if err := ts.s.cfg.Settings.ValidateTopic(next); err != nil {
+	if err := ts.s.settings().ValidateTopic(next); err != nil {
 		return err
 	}
-	cfg, err := ts.s.cfg.Settings.ResolveTopic(next)
+	cfg, err := ts.s.settings().ResolveTopic(next)
 	if err != nil {
 		return err
 	}

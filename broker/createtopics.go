@@ -76,7 +76,7 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (kmsg.Respo
 			st.TopicID = t.ID
 		}
 		if req.Version >= 5 {
-			entries, err := s.cfg.Settings.DescribeTopic(spec.configs)
+			entries, err := s.settings().DescribeTopic(spec.configs)
 			if err != nil {
 				s.log.Error("describe new topic configs", "topic", spec.name, "err", err)
 			}
@@ -127,7 +127,7 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 	} else {
 		switch {
 		case rt.NumPartitions == -1:
-			spec.partitions = s.cfg.Settings.NumPartitions()
+			spec.partitions = s.settings().NumPartitions()
 		case rt.NumPartitions <= 0:
 			return spec, kafkaError(kerr.InvalidPartitions, "number of partitions was set to an invalid non-positive value")
 		case rt.NumPartitions > maxPartitions:
@@ -135,7 +135,7 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 		}
 		rf := rt.ReplicationFactor
 		if rf == -1 {
-			rf = s.cfg.Settings.DefaultReplicationFactor()
+			rf = s.settings().DefaultReplicationFactor()
 		}
 		if rf != 1 {
 			return spec, kafkaError(kerr.InvalidReplicationFactor, "unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only 1 broker(s) are registered", rf, rf)
@@ -149,7 +149,7 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 			}
 			spec.configs[c.Name] = *c.Value
 		}
-		if err := s.cfg.Settings.ValidateTopic(spec.configs); err != nil {
+		if err := s.settings().ValidateTopic(spec.configs); err != nil {
 			return spec, err
 		}
 	}

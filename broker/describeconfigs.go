@@ -10,9 +10,10 @@ package broker
 // INVALID_TOPIC_EXCEPTION.
 //
 // Broker: the resource name must be this broker's node id, answered with
-// every broker config StreamHouse has; the empty name (cluster-wide dynamic
-// defaults) is answered with none, since none can be set yet. Another id is
-// INVALID_REQUEST, as Kafka answers it.
+// every broker config StreamHouse has and its source (DYNAMIC_BROKER_CONFIG,
+// DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG or DEFAULT_CONFIG), or
+// empty, answered with the cluster-wide dynamic defaults that are set.
+// Another id is INVALID_REQUEST, as Kafka answers it.
 //
 // config_names filters (names that do not exist are left out, as Kafka
 // does); synonyms (v1+) and documentation (v3+) are included when asked for.
@@ -71,16 +72,16 @@ func (s *Server) describeResource(rr *kmsg.DescribeConfigsRequestResource) ([]co
 		if t == nil {
 			return nil, kerr.UnknownTopicOrPartition
 		}
-		return s.cfg.Settings.DescribeTopic(t.Configs)
+		return s.settings().DescribeTopic(t.Configs)
 	case kmsg.ConfigResourceTypeBroker:
 		if rr.ResourceName == "" {
-			return nil, nil
+			return s.settings().DescribeBrokerDefault(), nil
 		}
 		id, err := strconv.ParseInt(rr.ResourceName, 10, 32)
 		if err != nil || int32(id) != s.nodeID {
 			return nil, kafkaError(kerr.InvalidRequest, "unexpected broker id, expected %d or empty string, but received %s", s.nodeID, rr.ResourceName)
 		}
-		return s.cfg.Settings.DescribeBroker(), nil
+		return s.settings().DescribeBroker(), nil
 	}
 	return nil, kafkaError(kerr.InvalidRequest, "resource type %s is not supported by StreamHouse yet", rr.ResourceType)
 }

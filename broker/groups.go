@@ -62,7 +62,7 @@ func (g groupTopics) Names() []string {
 }
 
 func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error) {
-	set := s.cfg.Settings
+	set := s.settings()
 	return group.New(ctx, group.Config{
 		Store:                     s.cfg.Catalog,
 		Topics:                    groupTopics{s.topics},
@@ -87,7 +87,7 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 // offsets.retention.check.interval.ms until Shutdown.
 func (s *Server) offsetExpiryLoop() {
 	defer s.bg.Done()
-	every := time.Duration(s.cfg.Settings.OffsetsRetentionCheckIntervalMs()) * time.Millisecond
+	every := time.Duration(s.settings().OffsetsRetentionCheckIntervalMs()) * time.Millisecond
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

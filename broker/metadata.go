@@ -72,7 +72,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 		}
 	}
 
-	autoCreate := s.cfg.Settings.AutoCreateTopics() && (req.Version < 4 || req.AllowAutoTopicCreation)
+	autoCreate := s.settings().AutoCreateTopics() && (req.Version < 4 || req.AllowAutoTopicCreation)
 	seenName := make(map[string]bool, len(req.Topics))
 	seenID := make(map[meta.TopicID]bool)
 	for _, rt := range req.Topics {
@@ -128,7 +128,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 // (later) FindCoordinator request may. A concurrent creation of the same
 // topic is not an error.
 func (s *Server) autoCreate(ctx context.Context, name string) (*topic, error) {
-	t, err := s.topics.create(ctx, createSpec{name: name, partitions: s.cfg.Settings.NumPartitions()})
+	t, err := s.topics.create(ctx, createSpec{name: name, partitions: s.settings().NumPartitions()})
 	if errors.Is(err, meta.ErrTopicExists) {
 		if t = s.topics.get(name); t != nil {
 			return t, nil

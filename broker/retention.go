@@ -14,7 +14,7 @@ import (
 // include delete keep everything.
 func (s *Server) retentionLoop() {
 	defer s.bg.Done()
-	every := time.Duration(s.cfg.Settings.LogRetentionCheckIntervalMs()) * time.Millisecond
+	every := time.Duration(s.settings().LogRetentionCheckIntervalMs()) * time.Millisecond
 	if every <= 0 {
 		every = 5 * time.Minute
 	}
@@ -59,7 +59,7 @@ func (s *Server) applyRetention(ctx context.Context) {
 // until Shutdown.
 func (s *Server) producerExpiryLoop() {
 	defer s.bg.Done()
-	tick := time.NewTicker(time.Duration(s.cfg.Settings.ProducerIDExpirationCheckIntervalMs()) * time.Millisecond)
+	tick := time.NewTicker(time.Duration(s.settings().ProducerIDExpirationCheckIntervalMs()) * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -72,7 +72,7 @@ func (s *Server) producerExpiryLoop() {
 }
 
 func (s *Server) expireProducers() {
-	now, maxAge := s.now().UnixMilli(), int64(s.cfg.Settings.ProducerIDExpirationMs())
+	now, maxAge := s.now().UnixMilli(), int64(s.settings().ProducerIDExpirationMs())
 	n := 0
 	for _, t := range s.topics.all() {
 		for _, part := range t.parts {

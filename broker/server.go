@@ -70,10 +70,15 @@ type Server struct {
 	clusterID string
 	nodeID    int32
 	topics    *topics
-	groups    *group.Coordinator
-	txns      *txn.Coordinator
-	codecs    codec.Codecs
-	pids      pidAllocator
+	// dyn is the broker configs in effect: Config.Settings with the
+	// dynamic ones from the catalog (AlterConfigs on a broker resource);
+	// read it with settings.
+	dyn    atomic.Pointer[config.Broker]
+	dynMu  sync.Mutex // serialises changes of dyn
+	groups *group.Coordinator
+	txns   *txn.Coordinator
+	codecs codec.Codecs
+	pids   pidAllocator
 
 	// shutdown is closed when Shutdown starts; long-polling fetches
 	// answer at once when it is.
@@ -147,6 +152,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("broker: cluster id: %w", err)
 	}
 	s.clusterID = id
+	if err := s.loadDynamicConfigs(ctx); err != nil {
+		return nil, err
+	}
 	s.topics = newTopics(s)
 	if err := s.topics.load(ctx); err != nil {
 		s.topics.closeAll()
@@ -340,4 +348,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // isEOF reports whether err is a peer closing its side.
 func isEOF(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}
+
+// settings returns the broker configs in effect.
+func (s *Server) settings() *config.Broker { return s.dyn.Load() }
+
+// loadDynamicConfigs applies the dynamic broker configs stored in the
+// catalog over Config.Settings. Stored values this binary refuses (a config
+// that became read-only, say) are logged and left out, as Kafka does with
+// invalid dynamic configs.
+func (s *Server) loadDynamicConfigs(ctx context.Context) error {
+	scopes, err := s.cfg.Catalog.BrokerConfigs(ctx)
+	if err != nil {
+		return fmt.Errorf("broker: dynamic configs: %w", err)
+	}
+	b, err := s.cfg.Settings.WithDynamic(scopes[""], scopes[strconv.Itoa(int(s.nodeID))])
+	if err != nil {
+		s.log.Error("stored dynamic broker configs are invalid; starting with the static ones", "err", err)
+		b = s.cfg.Settings
+	}
+	s.dyn.Store(b)
+	return nil
 }

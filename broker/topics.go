@@ -82,7 +82,7 @@ func (ts *topics) load(ctx context.Context) error {
 
 // open opens the logs of a catalog topic.
 func (ts *topics) open(ctx context.Context, mt meta.Topic) (*topic, error) {
-	cfg, err := ts.s.cfg.Settings.ResolveTopic(mt.Configs)
+	cfg, err := ts.s.settings().ResolveTopic(mt.Configs)
 	if err != nil {
 		return nil, fmt.Errorf("broker: topic %s: stored configs: %w", mt.Name, err)
 	}

@@ -40,7 +40,7 @@ func (s *Server) newTxnCoordinator() *txn.Coordinator {
 			return t != nil && t.partition(p) != nil
 		},
 		CommittedOffsets: s.groups.ApplyTxnOffsets,
-		MaxTimeoutMs:     s.cfg.Settings.TransactionMaxTimeoutMs(),
+		MaxTimeoutMs:     s.settings().TransactionMaxTimeoutMs(),
 		Logger:           s.log,
 		Now:              s.now,
 	})
@@ -96,7 +96,7 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 // Shutdown.
 func (s *Server) txnLoop() {
 	defer s.bg.Done()
-	set := s.cfg.Settings
+	set := s.settings()
 	abort := time.NewTicker(time.Duration(set.TransactionAbortTimedOutIntervalMs()) * time.Millisecond)
 	defer abort.Stop()
 	expire := time.NewTicker(time.Duration(set.TransactionRemoveExpiredIntervalMs()) * time.Millisecond)
@@ -265,7 +265,7 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, r *request) (kmsg.Re
 		return resp, nil
 	}
 	now := s.now().Truncate(time.Millisecond)
-	maxMeta := int(s.cfg.Settings.OffsetMetadataMaxBytes())
+	maxMeta := int(s.settings().OffsetMetadataMaxBytes())
 	var offsets []meta.GroupOffset
 	bad := map[*kmsg.TxnOffsetCommitRequestTopicPartition]*kerr.Error{}
 	for ti := range req.Topics {

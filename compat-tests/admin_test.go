@@ -304,3 +304,97 @@ func TestAlterTopicConfigs(t *testing.T) {
 		}
 	}
 }
+
+// brokerConfig returns a broker resource's value and source of name, ok
+// false when the resource does not list it.
+func brokerConfig(t *testing.T, adm *kadm.Client, broker int32, all bool, name string) (string, kmsg.ConfigSource, bool) {
+	t.Helper()
+	var rc kadm.ResourceConfigs
+	var err error
+	if all {
+		rc, err = adm.DescribeBrokerConfigs(fgCtx(t))
+	} else {
+		rc, err = adm.DescribeBrokerConfigs(fgCtx(t), broker)
+	}
+	if err != nil || len(rc) != 1 || rc[0].Err != nil {
+		t.Fatalf("describe broker configs: %+v %v", rc, err)
+	}
+	for _, c := range rc[0].Configs {
+		if c.Key == name {
+			v := ""
+			if c.Value != nil {
+				v = *c.Value
+			}
+			return v, c.Source, true
+		}
+	}
+	return "", 0, false
+}
+
+// TestAlterBrokerConfigs: dynamic broker configs, per broker and
+// cluster-wide, change the broker's values and the topics' defaults at
+// once, are refused for read-only configs, and survive a restart.
+func TestAlterBrokerConfigs(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	addr := b.Addr()
+	adm := fgAdmin(t, addr)
+	ctx := fgCtx(t)
+	fgCreateTopic(t, adm, "dyn", 1, nil)
+	s := kadm.StringPtr
+
+	res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "log.retention.ms", Value: s("7200000")}}, fgNode)
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter broker: %+v %v", res, err)
+	}
+	if v, src, _ := brokerConfig(t, adm, fgNode, false, "log.retention.ms"); v != "7200000" || src != kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatalf("log.retention.ms %q from %v", v, src)
+	}
+	if v, src := topicConfig(t, adm, "dyn", "retention.ms"); v != "7200000" || src != kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatalf("topic retention.ms %q from %v", v, src)
+	}
+
+	// Cluster-wide default: message.max.bytes, which the topic's
+	// max.message.bytes follows; a big batch is refused at once.
+	res, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "message.max.bytes", Value: s("1000")}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter cluster default: %+v %v", res, err)
+	}
+	if v, src, ok := brokerConfig(t, adm, 0, true, "message.max.bytes"); !ok || v != "1000" || src != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Fatalf("default message.max.bytes %q from %v (%v)", v, src, ok)
+	}
+	big := make([]byte, 4000)
+	rand.Read(big)
+	cl := fgClient(t, addr, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "dyn", Value: big}).FirstErr(); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Fatalf("a batch above the cluster's message.max.bytes: %v", err)
+	}
+
+	// Read-only configs and other brokers are refused.
+	res, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "num.partitions", Value: s("3")}, {Name: "node.id", Value: s("2")}}, fgNode)
+	if err != nil || !errors.Is(res[0].Err, kerr.InvalidRequest) {
+		t.Fatalf("read-only: %+v %v", res, err)
+	}
+	if v, _, _ := brokerConfig(t, adm, fgNode, false, "node.id"); v != "1" {
+		t.Fatalf("node.id %q after a refused change", v)
+	}
+
+	// sarama's whole-state AlterConfigs on this broker replaces its set.
+	sa := newSaramaAdmin(t, addr, saramaConfig(sarama.MaxVersion))
+	if err := sa.AlterConfig(sarama.BrokerResource, "1", map[string]*string{"log.segment.bytes": s("2097152")}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, src, _ := brokerConfig(t, adm, fgNode, false, "log.retention.ms"); src == kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatal("log.retention.ms still dynamic after a whole-state alter")
+	}
+
+	// After a restart the dynamic values are back.
+	b.Restart()
+	adm = fgAdmin(t, b.Addr())
+	if v, src := topicConfig(t, adm, "dyn", "segment.bytes"); v != "2097152" || src != kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatalf("topic segment.bytes after restart %q from %v", v, src)
+	}
+	if v, src := topicConfig(t, adm, "dyn", "max.message.bytes"); v != "1000" || src != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Fatalf("topic max.message.bytes after restart %q from %v", v, src)
+	}
+}

@@ -465,20 +465,19 @@ func TestStreamctlConfigAndCluster(t *testing.T) {
 	ctlFail(t, addr, 1, []string{`topic "nope" does not exist`}, "config", "get", "topic", "nope")
 	ctlFail(t, addr, 1, []string{`broker "7"`}, "config", "get", "broker", "7")
 
-	// A topic's configs change; a broker's are not served yet: set fails,
-	// says why, and nothing changed.
+	// Topic and broker configs change; a read-only one is refused and
+	// nothing changes.
 	ctl(t, addr, "config", "set", "topic", "c", "retention.ms=5000")
 	if c := ctlJSON[ctlResourceConfigs](t, addr, "config", "get", "topic", "c").config(t, "retention.ms"); *c.Value != "5000" || c.Source != "DYNAMIC_TOPIC_CONFIG" {
 		t.Fatalf("after config set, retention.ms is %+v", c)
 	}
-	for _, args := range [][]string{
-		{"config", "set", "broker", "log.retention.ms=5000"},
-		{"config", "set", "broker", "1", "log.retention.ms=5000", "--output", "json"},
-	} {
-		ctlFail(t, addr, 1, []string{"INVALID_REQUEST", "not supported"}, args...)
+	ctl(t, addr, "config", "set", "broker", "1", "log.retention.ms=5000", "--output", "json")
+	if c := ctlJSON[ctlResourceConfigs](t, addr, "config", "get", "broker").config(t, "log.retention.ms"); *c.Value != "5000" || c.Source != "DYNAMIC_BROKER_CONFIG" {
+		t.Fatalf("after config set broker, log.retention.ms is %+v", c)
 	}
-	if c := ctlJSON[ctlResourceConfigs](t, addr, "config", "get", "broker").config(t, "log.retention.ms"); c.Source == "DYNAMIC_BROKER_CONFIG" {
-		t.Fatalf("after a refused config set, log.retention.ms is %+v", c)
+	ctlFail(t, addr, 1, []string{"INVALID_REQUEST", "Cannot update these configs dynamically"}, "config", "set", "broker", "num.partitions=4")
+	if c := ctlJSON[ctlResourceConfigs](t, addr, "config", "get", "broker").config(t, "num.partitions"); *c.Value != "1" {
+		t.Fatalf("after a refused config set, num.partitions is %+v", c)
 	}
 	ctlFail(t, addr, 1, []string{`topic "nope" does not exist`}, "config", "set", "topic", "nope", "retention.ms=5000")
 
