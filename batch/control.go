@@ -90,3 +90,18 @@ func ControlType(b []byte) (int16, error) {
 	}
 	return typ, nil
 }
+
+// Reencode returns a new batch with b's header (h, from Parse) and records,
+// the records section given as section, compressed with codec c (the
+// section must already be in that codec): the attributes' codec bits, the
+// length and the CRC follow. b is not changed.
+func Reencode(b []byte, h *Header, c Codec, section []byte) []byte {
+	out := make([]byte, HeaderSize, HeaderSize+len(section))
+	copy(out, b[:HeaderSize])
+	out = append(out, section...)
+	attrs := binary.BigEndian.Uint16(out[offAttributes:])&^uint16(AttrCodecMask) | uint16(c)&AttrCodecMask
+	binary.BigEndian.PutUint16(out[offAttributes:], attrs)
+	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)-LengthOverhead))
+	binary.BigEndian.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], castagnoli))
+	return out
+}

@@ -42,3 +42,23 @@ func FuzzControlType(f *testing.F) {
 		}
 	})
 }
+
+func TestReencode(t *testing.T) {
+	b := MakeControl(ControlCommit, 1, 0, 0, 5) // any valid batch
+	h, err := Check(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := []byte("not really snappy, but framing is the caller's")
+	out := Reencode(b, &h, CodecSnappy, sec)
+	h2, err := Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h2.Codec() != CodecSnappy || h2.Size() != HeaderSize+len(sec) || h2.ProducerID != 1 || h2.Control() != h.Control() || string(out[HeaderSize:]) != string(sec) {
+		t.Fatalf("reencoded %+v", h2)
+	}
+	if _, err := Check(b); err != nil {
+		t.Fatal("the original changed")
+	}
+}

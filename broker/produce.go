@@ -17,7 +17,10 @@ package broker
 //     hour by default, as Kafka 4) or before.max.ms: INVALID_TIMESTAMP
 //
 // The batch is stored byte for byte, with the base offset and partition
-// leader epoch written in. Topics with message.timestamp.type=LogAppendTime
+// leader epoch written in, unless the topic's compression.type names another
+// codec (compression.go, which also decompresses compressed batches, bounded
+// by max.message.bytes, to check their records). Topics with
+// message.timestamp.type=LogAppendTime
 // get the broker's time as the batch's max timestamp (CRC recomputed), and it
 // is returned as log_append_time; otherwise log_append_time is -1.
 //
@@ -160,6 +163,12 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 	h, err := validateBatch(version, records, t.cfg.MaxMessageBytes)
 	if err != nil {
 		return 0, err
+	}
+	if stored, err := s.checkCompressed(t, records, &h); err != nil {
+		return 0, err
+	} else if len(stored) != len(records) || &stored[0] != &records[0] {
+		records = stored // re-encoded for the topic's compression.type
+		h, _ = batch.ReadHeader(records)
 	}
 	batch.SetPartitionLeaderEpoch(records, leaderEpoch)
 	appendTime := int64(-1)

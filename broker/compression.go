@@ -1,0 +1,87 @@
+package broker
+
+// Compressed batches and topic-level compression.type (the configs issue).
+//
+// Every compressed batch a producer sends is decompressed once, bounded by
+// the topic's max.message.bytes: a batch whose records would expand past it
+// is refused as CORRUPT_MESSAGE without being expanded further (a
+// compression bomb costs at most that much memory), as is one that does not
+// decompress. Its records are then counted and checked as an uncompressed
+// batch's are (INVALID_RECORD when they disagree with the header).
+//
+// A topic whose compression.type names a codec stores every batch in it:
+// a batch that arrives in another codec (or uncompressed) is re-encoded
+// with github.com/klauspost/compress or pierrec/lz4, its header kept
+// (offsets, timestamps, producer id and sequence) and its CRC recomputed.
+// "producer" keeps what the producer sent.
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/codec"
+)
+
+// topicCodec is the codec compression.type asks for, ok false for
+// "producer".
+func topicCodec(compressionType string) (batch.Codec, bool) {
+	switch compressionType {
+	case "uncompressed":
+		return batch.CodecNone, true
+	case "gzip":
+		return batch.CodecGzip, true
+	case "snappy":
+		return batch.CodecSnappy, true
+	case "lz4":
+		return batch.CodecLZ4, true
+	case "zstd":
+		return batch.CodecZstd, true
+	}
+	return 0, false
+}
+
+// checkCompressed decompresses a compressed batch (bounded), checks its
+// records, and re-encodes it when the topic stores another codec. It
+// returns the batch to store, records itself when nothing changes.
+func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]byte, error) {
+	src := h.Codec()
+	target, fixed := topicCodec(t.cfg.CompressionType)
+	if !fixed {
+		target = src
+	}
+	if src == batch.CodecNone && target == batch.CodecNone {
+		return records, nil // batch.Check walked the records already
+	}
+	section := batch.RecordsSection(records, h)
+	plain := section
+	if src != batch.CodecNone {
+		var err error
+		plain, err = s.codecs.Decompress(int8(src), nil, section, int(t.cfg.MaxMessageBytes))
+		switch {
+		case errors.Is(err, codec.ErrTooLarge):
+			return nil, kafkaError(kerr.CorruptMessage, "the %s batch's records expand past max.message.bytes (%d)", src, t.cfg.MaxMessageBytes)
+		case err != nil:
+			return nil, kafkaError(kerr.CorruptMessage, "the %s batch does not decompress: %v", src, err)
+		}
+		n := int32(0)
+		if err := batch.Records(plain, func(batch.Record) bool { n++; return true }); err != nil {
+			return nil, kafkaError(kerr.InvalidRecord, "the %s batch's records are malformed: %v", src, err)
+		}
+		if n != h.RecordCount {
+			return nil, kafkaError(kerr.InvalidRecord, "the %s batch holds %d records, its header says %d", src, n, h.RecordCount)
+		}
+	}
+	if target == src {
+		return records, nil
+	}
+	out := plain
+	if target != batch.CodecNone {
+		var err error
+		if out, err = s.codecs.Compress(int8(target), nil, plain); err != nil {
+			return nil, kafkaError(kerr.UnknownServerError, "re-encoding the batch with %s: %v", target, err)
+		}
+	}
+	return batch.Reencode(records, h, target, out), nil
+}
