@@ -136,6 +136,29 @@ type BrokerConfigs interface {
 	SetBrokerConfigs(ctx context.Context, scope string, configs map[string]string) error
 }
 
+// QuotaEntityPart is one component of a client quota entity: a type
+// ("user", "client-id" or "ip") and a name, nil for the type's default.
+type QuotaEntityPart struct {
+	Type string
+	Name *string
+}
+
+// ClientQuota is the quota values (producer_byte_rate, ...) set for one
+// entity.
+type ClientQuota struct {
+	Entity []QuotaEntityPart // sorted by type
+	Values map[string]float64
+}
+
+// ClientQuotas stores client quotas (Kafka's AlterClientQuotas).
+type ClientQuotas interface {
+	// ClientQuotas returns every entity's values.
+	ClientQuotas(ctx context.Context) ([]ClientQuota, error)
+	// SetClientQuota replaces the values of q.Entity with q.Values (empty
+	// removes the entity), durably.
+	SetClientQuota(ctx context.Context, q ClientQuota) error
+}
+
 // Transaction is a transactional id's state as the transaction coordinator
 // keeps it (Kafka's TransactionMetadata in __transaction_state).
 type Transaction struct {
@@ -194,6 +217,7 @@ type Catalog interface {
 	Offsets
 	Transactions
 	BrokerConfigs
+	ClientQuotas
 	// Close waits for calls in flight and releases the catalog. After
 	// Close every method returns ErrClosed; calling Close again returns
 	// nil.

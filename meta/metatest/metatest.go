@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"ProducerIDsConcurrent", testProducerIDsConcurrent},
 		{"Transactions", testTransactions},
 		{"BrokerConfigs", testBrokerConfigs},
+		{"ClientQuotas", testClientQuotas},
 		{"CreateAndGet", testCreateAndGet},
 		{"CreatedAtStampedWhenZero", testCreatedAtStamped},
 		{"NoConfigsIsEmptyMap", testNoConfigs},

@@ -140,6 +140,18 @@ var migrations = []migration{
 			) STRICT, WITHOUT ROWID`,
 		},
 	},
+	{
+		version: 6,
+		name:    "client quotas",
+		stmts: []string{
+			// entity: the entity's parts as JSON, sorted by type (the
+			// key); quota: its values as JSON.
+			`CREATE TABLE client_quotas (
+				entity TEXT NOT NULL PRIMARY KEY,
+				quota  TEXT NOT NULL
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

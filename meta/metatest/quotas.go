@@ -1,0 +1,45 @@
+package metatest
+
+import (
+	"testing"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+func testClientQuotas(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	name := "app"
+	a := meta.ClientQuota{Entity: []meta.QuotaEntityPart{{Type: "user", Name: nil}, {Type: "client-id", Name: &name}},
+		Values: map[string]float64{"producer_byte_rate": 1024, "consumer_byte_rate": 2048.5}}
+	if err := c.SetClientQuota(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	// The same entity with its parts in another order replaces it.
+	a2 := meta.ClientQuota{Entity: []meta.QuotaEntityPart{a.Entity[1], a.Entity[0]}, Values: map[string]float64{"producer_byte_rate": 10}}
+	if err := c.SetClientQuota(ctx, a2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetClientQuota(ctx, meta.ClientQuota{Entity: []meta.QuotaEntityPart{{Type: "client-id"}}, Values: map[string]float64{"request_percentage": 50}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ClientQuotas(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("ClientQuotas = %+v, %v", got, err)
+	}
+	var found bool
+	for _, q := range got {
+		if len(q.Entity) == 2 {
+			found = q.Entity[0].Type == "client-id" && *q.Entity[0].Name == "app" && q.Entity[1].Name == nil && q.Values["producer_byte_rate"] == 10 && len(q.Values) == 1
+		}
+	}
+	if !found {
+		t.Fatalf("replaced entity not as set: %+v", got)
+	}
+	if err := c.SetClientQuota(ctx, meta.ClientQuota{Entity: a.Entity}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.ClientQuotas(ctx); err != nil || len(got) != 1 {
+		t.Fatalf("after removing: %+v, %v", got, err)
+	}
+}
