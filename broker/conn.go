@@ -53,6 +53,17 @@ type conn struct {
 
 	// Set from ApiVersions v3+, for logs.
 	clientSoftware string
+	// mutedUntil is when the connection may read again after a quota
+	// throttled its client; owned by the reader.
+	mutedUntil time.Time
+}
+
+// muteFor stops reading from the client for d (called by the reader's
+// handlers).
+func (c *conn) muteFor(d time.Duration) {
+	if until := time.Now().Add(d); until.After(c.mutedUntil) {
+		c.mutedUntil = until
+	}
 }
 
 // maxDeferred is how many produce responses may wait for their fsync on
@@ -217,6 +228,21 @@ func (c *conn) serve() {
 
 	var frame, out []byte
 	for !c.stopping.Load() {
+		if d := time.Until(c.mutedUntil); d > 0 {
+			// A quota throttled the client: read nothing more from it
+			// until the throttle time is over (KIP-219).
+			if c.br.Buffered() == 0 && c.bw.Buffered() > 0 && c.drain() == nil {
+				c.bw.Flush()
+			}
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			case <-s.shutdown:
+				t.Stop()
+			}
+		}
 		var err error
 		frame, err = protocol.ReadFrame(c.br, s.cfg.MaxRequestSize, frame)
 		if err != nil {

@@ -167,6 +167,11 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 			}
 		}
 	}
+	fetched := 0
+	for i := range parts {
+		fetched += len(parts[i].resp.RecordBatches)
+	}
+	s.throttle(r, resp, "consumer_byte_rate", fetched)
 	return resp, nil
 }
 

@@ -45,5 +45,7 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.DescribeLogDirs):            s.handleDescribeLogDirs,
 		int16(kmsg.AlterConfigs):               s.handleAlterConfigs,
 		int16(kmsg.IncrementalAlterConfigs):    s.handleIncrementalAlterConfigs,
+		int16(kmsg.DescribeClientQuotas):       s.handleDescribeClientQuotas,
+		int16(kmsg.AlterClientQuotas):          s.handleAlterClientQuotas,
 	}
 }

@@ -139,12 +139,20 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 		}
 	}
 
+	produced := 0
+	for i := range req.Topics {
+		for j := range req.Topics[i].Partitions {
+			produced += len(req.Topics[i].Partitions[j].Records)
+		}
+	}
 	if req.Acks == 0 {
+		s.throttle(r, nil, "producer_byte_rate", produced)
 		if failed {
 			return nil, errors.New("produce with acks=0 failed; closing the connection so the client notices")
 		}
 		return nil, nil
 	}
+	s.throttle(r, resp, "producer_byte_rate", produced)
 	return resp, nil
 }
 

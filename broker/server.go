@@ -79,6 +79,7 @@ type Server struct {
 	txns   *txn.Coordinator
 	codecs codec.Codecs
 	pids   pidAllocator
+	quotas *quotas
 
 	// shutdown is closed when Shutdown starts; long-polling fetches
 	// answer at once when it is.
@@ -153,6 +154,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.clusterID = id
 	if err := s.loadDynamicConfigs(ctx); err != nil {
+		return nil, err
+	}
+	s.quotas = newQuotas()
+	if err := s.loadQuotas(ctx); err != nil {
 		return nil, err
 	}
 	s.topics = newTopics(s)

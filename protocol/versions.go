@@ -60,6 +60,8 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.DescribeLogDirs), Min: 0, Max: 5},
 		{Key: int16(kmsg.AlterConfigs), Min: 0, Max: 2},
 		{Key: int16(kmsg.IncrementalAlterConfigs), Min: 0, Max: 1},
+		{Key: int16(kmsg.DescribeClientQuotas), Min: 0, Max: 1},
+		{Key: int16(kmsg.AlterClientQuotas), Min: 0, Max: 1},
 	}
 }
 

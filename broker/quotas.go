@@ -1,0 +1,371 @@
+package broker
+
+// Client quotas: DescribeClientQuotas v0-v1 and AlterClientQuotas v0-v1,
+// stored in the catalog; producer_byte_rate and consumer_byte_rate are
+// enforced.
+//
+// Entities are Kafka's: user, client-id (together or alone, each with a
+// name or the type's default) and ip. Without authentication every client
+// is the user ANONYMOUS, as in Kafka. A client's quota is the first entity
+// that sets the key in Kafka's order: user and client-id, user and default
+// client-id, user, default user and client-id, default user and default
+// client-id, default user, client-id, default client-id. A default applies
+// to each client on its own.
+//
+// Enforcement is Kafka's: bytes are counted per user and client-id in 11
+// one-second samples; when the rate over the samples (never less than 10
+// seconds) passes the quota, the answer carries throttle_time_ms =
+// (rate - quota) / quota x window, and the connection reads nothing more
+// from the client for that long (KIP-219). request_percentage and
+// controller_mutation_rate are stored, not enforced; ip quotas
+// (connection_creation_rate) likewise.
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+const anonymousUser = "ANONYMOUS"
+
+// quotaKeys are the keys each entity kind takes.
+var (
+	clientQuotaKeys = []string{"consumer_byte_rate", "controller_mutation_rate", "producer_byte_rate", "request_percentage"}
+	ipQuotaKeys     = []string{"connection_creation_rate"}
+)
+
+const (
+	quotaSamples  = 11
+	quotaSampleMs = 1000
+)
+
+// quotas is the broker's quota state.
+type quotas struct {
+	mu      sync.Mutex
+	byKey   map[string]meta.ClientQuota // entityKey -> values
+	windows map[windowKey]*rateWindow
+}
+
+type windowKey struct {
+	kind         string // producer_byte_rate or consumer_byte_rate
+	user, client string
+}
+
+// rateWindow is Kafka's Rate over quotaSamples samples.
+type rateWindow struct {
+	start  [quotaSamples]int64 // sample start, ms
+	bytes  [quotaSamples]float64
+	cur    int
+	oldest int64 // start of the first sample ever
+}
+
+func newQuotas() *quotas {
+	return &quotas{byKey: map[string]meta.ClientQuota{}, windows: map[windowKey]*rateWindow{}}
+}
+
+// entityKey is the canonical key of an entity: parts sorted by type, a
+// default name marked.
+func entityKey(parts []meta.QuotaEntityPart) string {
+	ps := slices.Clone(parts)
+	slices.SortFunc(ps, func(a, b meta.QuotaEntityPart) int { return strings.Compare(a.Type, b.Type) })
+	var sb strings.Builder
+	for _, p := range ps {
+		sb.WriteString(p.Type)
+		if p.Name == nil {
+			sb.WriteString("\x00default;")
+		} else {
+			sb.WriteString("=" + *p.Name + ";")
+		}
+	}
+	return sb.String()
+}
+
+func (s *Server) loadQuotas(ctx context.Context) error {
+	all, err := s.cfg.Catalog.ClientQuotas(ctx)
+	if err != nil {
+		return fmt.Errorf("broker: client quotas: %w", err)
+	}
+	for _, q := range all {
+		s.quotas.byKey[entityKey(q.Entity)] = q
+	}
+	return nil
+}
+
+// quotaFor returns the quota of key for a client, or 0 for none.
+func (q *quotas) quotaFor(key, user, client string) float64 {
+	u, c := user, client
+	for _, e := range [][]meta.QuotaEntityPart{
+		{{Type: "user", Name: &u}, {Type: "client-id", Name: &c}},
+		{{Type: "user", Name: &u}, {Type: "client-id"}},
+		{{Type: "user", Name: &u}},
+		{{Type: "user"}, {Type: "client-id", Name: &c}},
+		{{Type: "user"}, {Type: "client-id"}},
+		{{Type: "user"}},
+		{{Type: "client-id", Name: &c}},
+		{{Type: "client-id"}},
+	} {
+		if v, ok := q.byKey[entityKey(e)].Values[key]; ok {
+			return v
+		}
+	}
+	return 0
+}
+
+// record counts n bytes of kind for a client at now and returns how long
+// to throttle it, 0 when within its quota or without one.
+func (q *quotas) record(kind, user, client string, n int, now time.Time) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.byKey) == 0 {
+		return 0
+	}
+	quota := q.quotaFor(kind, user, client)
+	if quota <= 0 {
+		return 0
+	}
+	k := windowKey{kind, user, client}
+	w := q.windows[k]
+	ms := now.UnixMilli()
+	if w == nil {
+		w = &rateWindow{oldest: ms}
+		w.start[0] = ms
+		q.windows[k] = w
+	}
+	if ms-w.start[w.cur] >= quotaSampleMs {
+		w.cur = (w.cur + 1) % quotaSamples
+		w.start[w.cur], w.bytes[w.cur] = ms, 0
+	}
+	w.bytes[w.cur] += float64(n)
+	// Kafka's Rate: the samples within the window, over their span, at
+	// least (samples - 1) sample windows.
+	var total float64
+	oldest := ms
+	for i := range quotaSamples {
+		if w.start[i] != 0 && ms-w.start[i] < quotaSamples*quotaSampleMs {
+			total += w.bytes[i]
+			oldest = min(oldest, w.start[i])
+		}
+	}
+	window := float64(ms - oldest)
+	if minWindow := float64((quotaSamples - 1) * quotaSampleMs); window < minWindow {
+		window = minWindow
+	}
+	rate := total / (window / 1000)
+	if rate <= quota {
+		return 0
+	}
+	throttle := (rate - quota) / quota * window
+	return time.Duration(min(throttle, math.MaxInt32)) * time.Millisecond
+}
+
+// throttle records n bytes of kind for the request's client and, when it
+// passes its quota, sets the response's throttle time and mutes the
+// connection for it.
+func (s *Server) throttle(r *request, resp kmsg.Response, kind string, n int) {
+	d := s.quotas.record(kind, anonymousUser, r.header.ClientID, n, s.now())
+	if d <= 0 {
+		return
+	}
+	if tr, ok := resp.(kmsg.SetThrottleResponse); ok {
+		tr.SetThrottle(int32(d / time.Millisecond))
+	}
+	r.conn.muteFor(d)
+}
+
+// validQuotaEntity checks an entity as Kafka's ClientQuotaEntity does.
+func validQuotaEntity(parts []meta.QuotaEntityPart) (keys []string, err error) {
+	if len(parts) == 0 {
+		return nil, kafkaError(kerr.InvalidRequest, "Invalid empty client quota entity")
+	}
+	seen := map[string]bool{}
+	for _, p := range parts {
+		switch p.Type {
+		case "user", "client-id", "ip":
+		default:
+			return nil, kafkaError(kerr.InvalidRequest, "Unhandled client quota entity type: %s", p.Type)
+		}
+		if seen[p.Type] {
+			return nil, kafkaError(kerr.InvalidRequest, "Duplicate %s entity type in the request", p.Type)
+		}
+		seen[p.Type] = true
+	}
+	if seen["ip"] {
+		if len(parts) > 1 {
+			return nil, kafkaError(kerr.InvalidRequest, "Invalid quota entity combination, IP entity should not be combined with User or ClientId")
+		}
+		return ipQuotaKeys, nil
+	}
+	return clientQuotaKeys, nil
+}
+
+func (s *Server) handleAlterClientQuotas(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.AlterClientQuotasRequest)
+	resp := req.ResponseKind().(*kmsg.AlterClientQuotasResponse)
+	for _, e := range req.Entries {
+		se := kmsg.NewAlterClientQuotasResponseEntry()
+		var parts []meta.QuotaEntityPart
+		for _, p := range e.Entity {
+			sp := kmsg.NewAlterClientQuotasResponseEntryEntity()
+			sp.Type, sp.Name = p.Type, p.Name
+			se.Entity = append(se.Entity, sp)
+			parts = append(parts, meta.QuotaEntityPart{Type: p.Type, Name: p.Name})
+		}
+		if err := s.alterQuota(ctx, parts, e.Ops, req.ValidateOnly); err != nil {
+			se.ErrorCode, se.ErrorMessage = errorCode(err), errMessage(err)
+		}
+		resp.Entries = append(resp.Entries, se)
+	}
+	return resp, nil
+}
+
+func (s *Server) alterQuota(ctx context.Context, parts []meta.QuotaEntityPart, ops []kmsg.AlterClientQuotasRequestEntryOp, validateOnly bool) error {
+	keys, err := validQuotaEntity(parts)
+	if err != nil {
+		return err
+	}
+	q := s.quotas
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := entityKey(parts)
+	vals := map[string]float64{}
+	for key, v := range q.byKey[k].Values {
+		vals[key] = v
+	}
+	seen := map[string]bool{}
+	for _, op := range ops {
+		switch {
+		case seen[op.Key]:
+			return kafkaError(kerr.InvalidRequest, "Duplicate quota key %s in the request", op.Key)
+		case !slices.Contains(keys, op.Key):
+			return kafkaError(kerr.InvalidRequest, "Invalid configuration key %s", op.Key)
+		case !op.Remove && (op.Value <= 0 || math.IsNaN(op.Value) || math.IsInf(op.Value, 0)):
+			return kafkaError(kerr.InvalidRequest, "Illegal value for quota %s: %v, it must be positive", op.Key, op.Value)
+		}
+		seen[op.Key] = true
+		if op.Remove {
+			delete(vals, op.Key)
+		} else {
+			vals[op.Key] = op.Value
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	cq := meta.ClientQuota{Entity: parts, Values: vals}
+	if err := s.cfg.Catalog.SetClientQuota(ctx, cq); err != nil {
+		return fmt.Errorf("broker: store client quota: %w", err)
+	}
+	if len(vals) == 0 {
+		delete(q.byKey, k)
+	} else {
+		q.byKey[k] = cq
+	}
+	return nil
+}
+
+// Quota match types of DescribeClientQuotas.
+const (
+	matchExact   = 0
+	matchDefault = 1
+	matchAny     = 2
+)
+
+func (s *Server) handleDescribeClientQuotas(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.DescribeClientQuotasRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
+	fail := func(format string, args ...any) (kmsg.Response, error) {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		msg := fmt.Sprintf(format, args...)
+		resp.ErrorMessage = &msg
+		return resp, nil
+	}
+	seen := map[string]bool{}
+	for _, c := range req.Components {
+		switch c.EntityType {
+		case "user", "client-id", "ip":
+		default:
+			return fail("Custom entity type '%s' not supported", c.EntityType)
+		}
+		if seen[c.EntityType] {
+			return fail("Duplicate filter component entity type %s", c.EntityType)
+		}
+		seen[c.EntityType] = true
+		if c.MatchType == matchExact && c.Match == nil || c.MatchType > matchAny {
+			return fail("Unknown match type %d for entity type %s", c.MatchType, c.EntityType)
+		}
+	}
+	if seen["ip"] && len(seen) > 1 {
+		return fail("Invalid entity filter component combination, IP filter component should not be used with user or clientId filter component.")
+	}
+	q := s.quotas
+	q.mu.Lock()
+	all := make([]meta.ClientQuota, 0, len(q.byKey))
+	for _, cq := range q.byKey {
+		all = append(all, cq)
+	}
+	q.mu.Unlock()
+	slices.SortFunc(all, func(a, b meta.ClientQuota) int { return strings.Compare(entityKey(a.Entity), entityKey(b.Entity)) })
+	for _, cq := range all {
+		if !quotaMatches(cq.Entity, req.Components, req.Strict) {
+			continue
+		}
+		e := kmsg.NewDescribeClientQuotasResponseEntry()
+		for _, p := range cq.Entity {
+			ee := kmsg.NewDescribeClientQuotasResponseEntryEntity()
+			ee.Type, ee.Name = p.Type, p.Name
+			e.Entity = append(e.Entity, ee)
+		}
+		keys := make([]string, 0, len(cq.Values))
+		for k := range cq.Values {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			v := kmsg.NewDescribeClientQuotasResponseEntryValue()
+			v.Key, v.Value = k, cq.Values[k]
+			e.Values = append(e.Values, v)
+		}
+		resp.Entries = append(resp.Entries, e)
+	}
+	return resp, nil
+}
+
+// quotaMatches applies DescribeClientQuotas' filter to an entity: every
+// component must match a part of its type; with strict, the entity may
+// have no other parts.
+func quotaMatches(entity []meta.QuotaEntityPart, comps []kmsg.DescribeClientQuotasRequestComponent, strict bool) bool {
+	if strict && len(entity) != len(comps) {
+		return false
+	}
+	for _, c := range comps {
+		i := slices.IndexFunc(entity, func(p meta.QuotaEntityPart) bool { return p.Type == c.EntityType })
+		if i < 0 {
+			return false
+		}
+		name := entity[i].Name
+		switch c.MatchType {
+		case matchExact:
+			if name == nil || *name != *c.Match {
+				return false
+			}
+		case matchDefault:
+			if name != nil {
+				return false
+			}
+		case matchAny:
+			if name == nil {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,117 @@
+package compattests
+
+// Client quotas (the configs issue): kadm stores and describes them, and
+// a producer past its producer_byte_rate is throttled as Kafka throttles.
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamhouse/streamhouse/broker/brokertest"
+)
+
+// throttleHook counts the throttle brokers reported.
+type throttleHook struct{ total atomic.Int64 }
+
+func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+	h.total.Add(int64(d))
+}
+
+func TestClientQuotas(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	addr := b.Addr()
+	adm := fgAdmin(t, addr)
+	ctx := fgCtx(t)
+	fgCreateTopic(t, adm, "quota", 1, nil)
+	s := kadm.StringPtr
+	ent := func(kv ...*string) kadm.ClientQuotaEntity {
+		var e kadm.ClientQuotaEntity
+		for i := 0; i < len(kv); i += 2 {
+			e = append(e, kadm.ClientQuotaEntityComponent{Type: *kv[i], Name: kv[i+1]})
+		}
+		return e
+	}
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{
+		{Entity: ent(s("client-id"), s("slow")), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 50_000}}},
+		{Entity: ent(s("client-id"), nil), Ops: []kadm.AlterClientQuotaOp{{Key: "consumer_byte_rate", Value: 1e9}}},
+		{Entity: ent(s("user"), nil, s("client-id"), s("slow")), Ops: []kadm.AlterClientQuotaOp{{Key: "request_percentage", Value: 50}}},
+		{Entity: ent(s("client-id"), s("bad")), Ops: []kadm.AlterClientQuotaOp{{Key: "no_such_quota", Value: 1}}},
+		{Entity: ent(s("ip"), s("127.0.0.1"), s("user"), s("u")), Ops: []kadm.AlterClientQuotaOp{{Key: "connection_creation_rate", Value: 1}}},
+		{Entity: ent(s("client-id"), s("neg")), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: -1}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if wantErr := i >= 3; (r.Err != nil) != wantErr || wantErr && !errors.Is(r.Err, kerr.InvalidRequest) {
+			t.Fatalf("alter entry %d (%v): %v", i, r.Entity, r.Err)
+		}
+	}
+	// Describe: exact, default, any, strict.
+	for _, c := range []struct {
+		strict bool
+		comps  []kadm.DescribeClientQuotaComponent
+		want   int
+	}{
+		{false, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: s("slow"), MatchType: 0}}, 2},
+		{true, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: s("slow"), MatchType: 0}}, 1},
+		{false, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchType: 1}}, 1},
+		{false, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchType: 1}}, 1},
+		{false, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchType: 2}}, 2},
+		{false, nil, 3},
+	} {
+		got, err := adm.DescribeClientQuotas(ctx, c.strict, c.comps)
+		if err != nil || len(got) != c.want {
+			t.Fatalf("describe %+v strict %v: %+v %v, want %d entries", c.comps, c.strict, got, err, c.want)
+		}
+	}
+
+	// Enforcement: 600 KB from client "slow" against 50 KB/s is throttled;
+	// the same from another client is not.
+	for _, cc := range []struct {
+		id        string
+		throttled bool
+	}{{"slow", true}, {"fast", false}} {
+		h := &throttleHook{}
+		cl := fgClient(t, addr, kgo.ClientID(cc.id), kgo.WithHooks(h), kgo.ProducerBatchCompression(kgo.NoCompression()))
+		var recs []*kgo.Record
+		for range 6 {
+			value := make([]byte, 100_000)
+			rand.Read(value)
+			recs = append(recs, &kgo.Record{Topic: "quota", Value: value})
+		}
+		pctx, cancel := context.WithTimeout(ctx, fgWait)
+		err := cl.ProduceSync(pctx, recs...).FirstErr()
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Duration(h.total.Load()); (got > 0) != cc.throttled {
+			t.Fatalf("client %s: throttled %v, want throttled %v", cc.id, got, cc.throttled)
+		}
+		t.Logf("client %s: throttled %v", cc.id, time.Duration(h.total.Load()))
+		cl.Close()
+	}
+
+	// Quotas survive a restart; removing the last key removes the entity.
+	b.Restart()
+	adm = fgAdmin(t, b.Addr())
+	if got, err := adm.DescribeClientQuotas(ctx, false, nil); err != nil || len(got) != 3 {
+		t.Fatalf("after restart: %+v %v", got, err)
+	}
+	if res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: ent(s("client-id"), nil), Ops: []kadm.AlterClientQuotaOp{{Key: "consumer_byte_rate", Remove: true}}}}); err != nil || res[0].Err != nil {
+		t.Fatalf("remove: %+v %v", res, err)
+	}
+	if got, err := adm.DescribeClientQuotas(ctx, false, nil); err != nil || len(got) != 2 {
+		t.Fatalf("after remove: %+v %v", got, err)
+	}
+}
