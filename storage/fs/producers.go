@@ -54,10 +54,9 @@ func (l *Log) recordProducerLocked(h *batch.Header, b []byte) {
 	if h.Control() {
 		ctrl, _ = batch.ControlType(b) // the broker wrote it
 	}
-	open := l.pids.FirstUnstableOffset()
 	l.pids.Update(h, ctrl)
 	if h.Transactional() {
-		l.publishTxnLocked(open)
+		l.publishTxnLocked(h)
 	}
 	l.pidMu.Lock()
 	switch {
@@ -72,11 +71,17 @@ func (l *Log) recordProducerLocked(h *batch.Header, b []byte) {
 }
 
 // publishTxnLocked refreshes what readers see of transactions (the first
-// unstable offset, the aborted list) after a transactional batch; before
-// is the first unstable offset before it. Caller holds mu.
-func (l *Log) publishTxnLocked(before int64) {
-	if first := l.pids.FirstUnstableOffset(); first != before {
-		l.firstUnstable.Store(first)
+// unstable offset, the aborted list) after the transactional batch h: a
+// data batch can only lower the first unstable offset (its transaction's
+// first offset is at or after any open one's), so only a marker costs a
+// walk over the producers. Caller holds mu.
+func (l *Log) publishTxnLocked(h *batch.Header) {
+	if h.Control() {
+		l.firstUnstable.Store(l.pids.FirstUnstableOffset())
+	} else if e := l.pids.Entry(h.ProducerID); e != nil && e.TxnFirstOffset >= 0 {
+		if before := l.firstUnstable.Load(); before < 0 || e.TxnFirstOffset < before {
+			l.firstUnstable.Store(e.TxnFirstOffset)
+		}
 	}
 	if a := l.pids.Aborted(); len(a) != len(l.abortedView()) {
 		v := slices.Clone(a)
