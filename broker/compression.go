@@ -14,6 +14,9 @@ package broker
 // with github.com/klauspost/compress or pierrec/lz4, its header kept
 // (offsets, timestamps, producer id and sequence) and its CRC recomputed.
 // "producer" keeps what the producer sent.
+//
+// A compacted topic (cleanup.policy with compact) refuses records without a
+// key, as Kafka does (INVALID_RECORD).
 
 import (
 	"errors"
@@ -51,10 +54,11 @@ func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]b
 	if !fixed {
 		target = src
 	}
-	if src == batch.CodecNone && target == batch.CodecNone {
-		return records, nil // batch.Check walked the records already
-	}
 	section := batch.RecordsSection(records, h)
+	if src == batch.CodecNone && target == batch.CodecNone {
+		// batch.Check walked the records already.
+		return records, checkKeys(t, section)
+	}
 	plain := section
 	if src != batch.CodecNone {
 		var err error
@@ -73,6 +77,9 @@ func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]b
 			return nil, kafkaError(kerr.InvalidRecord, "the %s batch holds %d records, its header says %d", src, n, h.RecordCount)
 		}
 	}
+	if err := checkKeys(t, plain); err != nil {
+		return nil, err
+	}
 	if target == src {
 		return records, nil
 	}
@@ -84,4 +91,21 @@ func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]b
 		}
 	}
 	return batch.Reencode(records, h, target, out), nil
+}
+
+// checkKeys refuses a record without a key on a compacted topic, as Kafka
+// does (INVALID_RECORD): compaction keeps the latest record per key.
+func checkKeys(t *topic, plain []byte) error {
+	if !t.cfg.CleanupCompact {
+		return nil
+	}
+	var bad bool
+	_ = batch.Records(plain, func(r batch.Record) bool {
+		bad = r.Key == nil
+		return !bad
+	})
+	if bad {
+		return kafkaError(kerr.InvalidRecord, "Compacted topic cannot accept message without key in topic partition %s.", t.Name)
+	}
+	return nil
 }

@@ -266,7 +266,7 @@ func TestAlterTopicConfigs(t *testing.T) {
 	if res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "max.message.bytes"}}, topic); err != nil || res[0].Err != nil {
 		t.Fatalf("delete: %+v %v", res, err)
 	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: big}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("k"), Value: big}).FirstErr(); err != nil { // keyed: compacted now
 		t.Fatalf("after delete: %v", err)
 	}
 

@@ -8,6 +8,7 @@ package compattests
 import (
 	"bytes"
 	bin "encoding/binary"
+	"errors"
 	"runtime"
 	"slices"
 	"testing"
@@ -173,5 +174,23 @@ func TestCompressionBomb(t *testing.T) {
 	e.kgoProduce(t, topic, kgo.ZstdCompression(), []string{"k:after the bomb"})
 	if got := e.consume(t, topic, "-e"); len(got) != 1 || got[0].Value != "after the bomb" {
 		t.Fatalf("after the bomb: %v", got)
+	}
+}
+
+// TestCompactedTopicNeedsKeys: a compacted topic refuses a record without
+// a key, compressed or not, as Kafka does; keyed records pass.
+func TestCompactedTopicNeedsKeys(t *testing.T) {
+	t.Parallel()
+	e := newKcatEnv(t)
+	fgCreateTopic(t, e.adm, "compacted", 1, map[string]string{"cleanup.policy": "compact"})
+	for _, c := range []kgo.CompressionCodec{kgo.NoCompression(), kgo.ZstdCompression()} {
+		cl := fgClient(t, e.addr, kgo.ProducerBatchCompression(c), kgo.RecordRetries(0))
+		ctx := fgCtx(t)
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "compacted", Value: []byte("no key")}).FirstErr(); !errors.Is(err, kerr.InvalidRecord) {
+			t.Fatalf("%v: a record without a key: %v", c, err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "compacted", Key: []byte("k"), Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatalf("%v: a keyed record: %v", c, err)
+		}
 	}
 }

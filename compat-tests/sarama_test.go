@@ -797,7 +797,8 @@ func TestSaramaClusterAdmin(t *testing.T) {
 			p := newSaramaSyncProducer(t, b.Addr(), pc)
 			var old []*sarama.ProducerMessage
 			for i := range 10 {
-				old = append(old, &sarama.ProducerMessage{Topic: topic, Partition: int32(i % 2), Value: sarama.StringEncoder("old")})
+				// Keyed: the topic is compacted.
+				old = append(old, &sarama.ProducerMessage{Topic: topic, Partition: int32(i % 2), Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder("old")})
 			}
 			saramaSendAll(t, p, old)
 
