@@ -231,6 +231,14 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			failed = true
 			continue
 		}
+		if req.Version < 10 && hasZstd(buf[start:]) {
+			// Consumers before Fetch v10 cannot read zstd (KIP-110):
+			// Kafka answers UNSUPPORTED_COMPRESSION_TYPE.
+			buf = buf[:start]
+			sp.ErrorCode = kerr.UnsupportedCompressionType.Code
+			failed = true
+			continue
+		}
 		if committed {
 			// Only batches below the last stable offset, and the
 			// aborted transactions among them.
@@ -279,4 +287,19 @@ func lastOffset(b []byte) int64 {
 		n += h.Size()
 	}
 	return last
+}
+
+// hasZstd reports whether one of the whole batches in b is zstd-compressed.
+func hasZstd(b []byte) bool {
+	for n := 0; n < len(b); {
+		h, err := batch.ReadHeader(b[n:])
+		if err != nil || n+h.Size() > len(b) {
+			return false
+		}
+		if h.Codec() == batch.CodecZstd {
+			return true
+		}
+		n += h.Size()
+	}
+	return false
 }
