@@ -132,14 +132,7 @@ func (s *Server) handleElectLeaders(ctx context.Context, r *request) (kmsg.Respo
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil
 	}
-	named := map[string][]int32{}
-	var order []string
-	for _, t := range req.Topics {
-		if _, ok := named[t.Topic]; !ok {
-			order = append(order, t.Topic)
-		}
-		named[t.Topic] = append(named[t.Topic], t.Partitions...)
-	}
+	named, order := namedPartitions(req.Topics, func(t kmsg.ElectLeadersRequestTopic) (string, []int32) { return t.Topic, t.Partitions })
 	if req.Topics == nil {
 		// Every partition: Kafka answers only those it elected or
 		// failed; here every one's election is not needed.
@@ -230,14 +223,7 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, r *request) (kmsg.Re
 	if err != nil {
 		s.log.Warn("reading the data directory's space failed", "err", err)
 	}
-	named := map[string][]int32{}
-	var order []string
-	for _, t := range req.Topics {
-		if _, ok := named[t.Topic]; !ok {
-			order = append(order, t.Topic)
-		}
-		named[t.Topic] = append(named[t.Topic], t.Partitions...)
-	}
+	named, order := namedPartitions(req.Topics, func(t kmsg.DescribeLogDirsRequestTopic) (string, []int32) { return t.Topic, t.Partitions })
 	byTopic := map[string]int{}
 	s.eachPartition(req.Topics == nil, named, order, func(topic string, p int32, e *kerr.Error) {
 		if e != nil {
@@ -261,4 +247,19 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, r *request) (kmsg.Re
 	})
 	resp.Dirs = []kmsg.DescribeLogDirsResponseDir{dir}
 	return resp, nil
+}
+
+// namedPartitions gathers a request's topics' partitions by name (a topic
+// may be listed twice) and the names in request order.
+func namedPartitions[T any](topics []T, of func(T) (string, []int32)) (map[string][]int32, []string) {
+	named := map[string][]int32{}
+	var order []string
+	for _, t := range topics {
+		name, parts := of(t)
+		if _, ok := named[name]; !ok {
+			order = append(order, name)
+		}
+		named[name] = append(named[name], parts...)
+	}
+	return named, order
 }
