@@ -56,6 +56,8 @@ type conn struct {
 	// mutedUntil is when the connection may read again after a quota
 	// throttled its client; owned by the reader.
 	mutedUntil time.Time
+	ip         string // the client's address, for max.connections.per.ip
+	served     bool   // a request was answered: the full frame limit applies
 }
 
 // muteFor stops reading from the client for d (called by the reader's
@@ -244,12 +246,13 @@ func (c *conn) serve() {
 			}
 		}
 		var err error
-		frame, err = protocol.ReadFrame(c.br, s.cfg.MaxRequestSize, frame)
+		frame, err = c.readFrame(frame)
 		if err != nil {
 			c.drain()
 			c.readFailed(err)
 			return
 		}
+		c.served = true
 		// Only a produce may overtake the writer's answers.
 		if key, ok := protocol.FrameKey(frame); !ok || key != int16(kmsg.Produce) {
 			if err := c.drain(); err != nil {
@@ -308,10 +311,51 @@ func (c *conn) serve() {
 	}
 }
 
+// readFrame reads the next request frame. The connection may sit idle
+// between requests for connections.max.idle.ms; once a frame has begun it
+// must arrive whole within Config.FrameReadTimeout (a client trickling
+// bytes is cut off). Before the first request is answered a frame may be
+// at most sasl.server.max.receive.size, as before authentication in Kafka.
+func (c *conn) readFrame(buf []byte) ([]byte, error) {
+	s := c.s
+	set := s.settings()
+	if c.br.Buffered() == 0 {
+		if idle := time.Duration(set.ConnectionsMaxIdleMs()) * time.Millisecond; idle > 0 {
+			c.deadline(time.Now().Add(idle))
+			if _, err := c.br.Peek(1); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() && !c.stopping.Load() {
+					return buf[:0], errIdle
+				}
+				return buf[:0], err
+			}
+		}
+	}
+	c.deadline(time.Now().Add(s.frameTimeout()))
+	limit := s.cfg.MaxRequestSize
+	if !c.served {
+		limit = min(limit, set.SaslServerMaxReceiveSize())
+	}
+	return protocol.ReadFrame(c.br, limit, buf)
+}
+
+// deadline sets the read deadline, unless Shutdown set its own meanwhile.
+func (c *conn) deadline(t time.Time) {
+	c.nc.SetReadDeadline(t)
+	if c.stopping.Load() {
+		c.nc.SetReadDeadline(time.Now())
+	}
+}
+
+// errIdle is a connection closed for connections.max.idle.ms.
+var errIdle = errors.New("idle for connections.max.idle.ms")
+
 func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
 	case isEOF(err):
+	case errors.Is(err, errIdle):
+		c.s.log.Debug("closing idle connection", "remote", c.remote, "client", c.clientSoftware)
 	case c.stopping.Load() && errors.As(err, &ne) && ne.Timeout():
 	default:
 		c.logClose("bad request frame", err)

@@ -36,17 +36,7 @@ func dialRaw(t testing.TB, addr string) *rawConn {
 func (r *rawConn) send(req kmsg.Request) int32 {
 	r.t.Helper()
 	r.corr++
-	b := make([]byte, 4, 256)
-	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(r.corr))
-	b = binary.BigEndian.AppendUint16(b, 4)
-	b = append(b, "test"...)
-	if req.IsFlexible() {
-		b = append(b, 0)
-	}
-	b = req.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	b := rawFrame(req, r.corr)
 	r.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := r.c.Write(b); err != nil {
 		r.t.Fatalf("write: %v", err)
@@ -99,4 +89,20 @@ func (r *rawConn) closed() bool {
 func at[T kmsg.Request](req T, v int16) T {
 	req.SetVersion(v)
 	return req
+}
+
+// rawFrame encodes req as a request frame with client id "test".
+func rawFrame(req kmsg.Request, corr int32) []byte {
+	b := make([]byte, 4, 256)
+	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
+	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	b = binary.BigEndian.AppendUint16(b, 4)
+	b = append(b, "test"...)
+	if req.IsFlexible() {
+		b = append(b, 0)
+	}
+	b = req.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
 }

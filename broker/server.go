@@ -54,6 +54,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// FrameReadTimeout bounds how long a request frame may take to arrive
+	// once its first byte has (a client trickling bytes is cut off).
+	// Zero: 30 s.
+	FrameReadTimeout time.Duration
 	// Metrics receives the request path's measurements. Nil: none kept.
 	// New registers the broker with it for scrape-time partition and
 	// group metrics.
@@ -86,9 +90,11 @@ type Server struct {
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 
-	mu        sync.Mutex // guards listeners, conns, advertised, closed
+	mu        sync.Mutex // guards listeners, conns, perIP, advertised, closed
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	perIP     map[string]int // open connections by client address
+	connFreed *sync.Cond     // on mu: a connection closed, or the server did
 	advHost   string
 	advPort   int32
 	closed    bool
@@ -136,7 +142,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		shutdown:  make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
+		perIP:     make(map[string]int),
 	}
+	s.connFreed = sync.NewCond(&s.mu)
 	s.handlers = s.handlerTable()
 	if err := s.checkTable(); err != nil {
 		return nil, err
@@ -242,6 +250,13 @@ func (s *Server) Serve(l net.Listener) error {
 
 	var backoff time.Duration
 	for {
+		// max.connections: stop accepting while the broker is full, as
+		// Kafka's acceptor does; new clients wait in the listen backlog.
+		s.mu.Lock()
+		for !s.closed && int64(len(s.conns)) >= int64(s.settings().MaxConnections()) {
+			s.connFreed.Wait()
+		}
+		s.mu.Unlock()
 		nc, err := l.Accept()
 		if err != nil {
 			if s.isClosed() {
@@ -265,6 +280,16 @@ func (s *Server) Serve(l net.Listener) error {
 			s.mu.Unlock()
 			nc.Close()
 			return ErrServerClosed
+		}
+		if ip := connIP(nc); s.perIP[ip] >= int(s.settings().MaxConnectionsPerIP()) {
+			// max.connections.per.ip: dropped at once, as Kafka drops them.
+			s.mu.Unlock()
+			s.log.Info("connection refused: max.connections.per.ip reached", "remote", nc.RemoteAddr().String())
+			nc.Close()
+			continue
+		} else {
+			s.perIP[ip]++
+			c.ip = ip
 		}
 		s.conns[c] = struct{}{}
 		s.connWG.Add(1)
@@ -305,8 +330,21 @@ func (s *Server) advertised() (string, int32) {
 func (s *Server) forgetConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
+	s.connFreed.Broadcast()
 	s.mu.Unlock()
 	s.connWG.Done()
+}
+
+// connIP is the client's address without its port.
+func connIP(nc net.Conn) string {
+	a := nc.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(a); err == nil {
+		return host
+	}
+	return a
 }
 
 // Shutdown stops the server gracefully: it closes the listeners, wakes
@@ -317,6 +355,7 @@ func (s *Server) forgetConn(c *conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
+	s.connFreed.Broadcast()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -374,4 +413,12 @@ func (s *Server) loadDynamicConfigs(ctx context.Context) error {
 	}
 	s.dyn.Store(b)
 	return nil
+}
+
+// frameTimeout is Config.FrameReadTimeout or its default.
+func (s *Server) frameTimeout() time.Duration {
+	if s.cfg.FrameReadTimeout > 0 {
+		return s.cfg.FrameReadTimeout
+	}
+	return 30 * time.Second
 }

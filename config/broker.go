@@ -28,6 +28,10 @@ var brokerDefs = [...]Def{
 		Doc:   `Specify the final compression type for a given topic. This configuration accepts the standard compression codecs ('gzip', 'snappy', 'lz4', 'zstd'). It additionally accepts 'uncompressed' which is equivalent to no compression; and 'producer' which means retain the original compression codec set by the producer.`,
 	},
 	{
+		Name: "connections.max.idle.ms", Type: TypeLong, Default: ptr("600000"), ReadOnly: true,
+		Doc: `Idle connections timeout: the server socket processor threads close the connections that idle more than this`,
+	},
+	{
 		// Kafka has no validator here and fails at topic creation instead;
 		// StreamHouse checks at startup that the value fits the INT16 that
 		// CreateTopics carries.
@@ -151,6 +155,16 @@ var brokerDefs = [...]Def{
 		Doc:   `The maximum size of a single log file`,
 	},
 	{
+		Name: "max.connections", Type: TypeInt, Default: ptr("2147483647"),
+		check: atLeast(0),
+		Doc:   `The maximum number of connections we allow in the broker at any time. This limit is applied in addition to any per-ip limits configured using max.connections.per.ip. Listener-level limits may also be configured by prefixing the config name with the listener prefix, for example, <code>listener.name.internal.max.connections</code>. Broker-wide limit should be configured based on broker capacity while listener limits should be configured based on application requirements. New connections are blocked if either the listener or broker limit is reached. Connections on the inter-broker listener are permitted even if broker-wide limit is reached. The least recently used connection on another listener will be closed in this case.`,
+	},
+	{
+		Name: "max.connections.per.ip", Type: TypeInt, Default: ptr("2147483647"),
+		check: atLeast(0),
+		Doc:   `The maximum number of connections we allow from each ip address. This can be set to 0 if there are overrides configured using max.connections.per.ip.overrides property. New connections from the ip address are dropped if the limit is reached.`,
+	},
+	{
 		Name: "message.max.bytes", Type: TypeInt, Default: ptr(maxMessage),
 		check: atLeast(0),
 		Doc:   `The largest record batch size allowed by Kafka (after compression if compression is enabled). This can be set per topic with the topic level max.message.bytes config.`,
@@ -194,6 +208,10 @@ var brokerDefs = [...]Def{
 		Name: "producer.id.expiration.ms", Type: TypeInt, Default: ptr("86400000"),
 		check: atLeast(1),
 		Doc:   `The time in ms that a topic partition leader will wait before expiring producer IDs. Producer IDs will not expire while a transaction associated to them is still ongoing. Note that producer IDs may expire sooner if the last write from the producer ID is deleted due to the topic's retention settings. Setting this value the same or higher than <code>delivery.timeout.ms</code> can help prevent expiration during retries and protect against message duplication, but the default should be reasonable for most use cases.`,
+	},
+	{
+		Name: "sasl.server.max.receive.size", Type: TypeInt, Default: ptr("524288"), ReadOnly: true,
+		Doc: `The maximum receive size allowed before and during initial SASL authentication. Default receive size is 512KB. GSSAPI limits requests to 64K, but we allow upto 512KB by default for custom SASL mechanisms. In practice, PLAIN, SCRAM and OAUTH mechanisms can use much smaller limits.`,
 	},
 	{
 		Name: "socket.request.max.bytes", Type: TypeInt, Default: ptr("104857600"), ReadOnly: true,
@@ -642,6 +660,21 @@ func (b *Broker) ProducerIDExpirationMs() int32 { return get[int32](b, "producer
 // producer.id.expiration.check.interval.ms.
 func (b *Broker) ProducerIDExpirationCheckIntervalMs() int32 {
 	return get[int32](b, "producer.id.expiration.check.interval.ms")
+}
+
+// ConnectionsMaxIdleMs is connections.max.idle.ms.
+func (b *Broker) ConnectionsMaxIdleMs() int64 { return get[int64](b, "connections.max.idle.ms") }
+
+// MaxConnections is max.connections.
+func (b *Broker) MaxConnections() int32 { return get[int32](b, "max.connections") }
+
+// MaxConnectionsPerIP is max.connections.per.ip.
+func (b *Broker) MaxConnectionsPerIP() int32 { return get[int32](b, "max.connections.per.ip") }
+
+// SaslServerMaxReceiveSize is sasl.server.max.receive.size: the largest
+// frame a connection may send before its first request was served.
+func (b *Broker) SaslServerMaxReceiveSize() int32 {
+	return get[int32](b, "sasl.server.max.receive.size")
 }
 
 // TransactionMaxTimeoutMs is transaction.max.timeout.ms.

@@ -370,7 +370,7 @@ func TestBrokerDefs(t *testing.T) {
 	}
 	want := []string{
 		"advertised.listeners", "auto.create.topics.enable", "compression.type",
-		"default.replication.factor", "group.consumer.heartbeat.interval.ms",
+		"connections.max.idle.ms", "default.replication.factor", "group.consumer.heartbeat.interval.ms",
 		"group.consumer.session.timeout.ms", "group.initial.rebalance.delay.ms",
 		"group.max.session.timeout.ms", "group.max.size", "group.min.session.timeout.ms",
 		"listeners", "log.cleaner.delete.retention.ms",
@@ -378,10 +378,10 @@ func TestBrokerDefs(t *testing.T) {
 		"log.flush.offset.checkpoint.interval.ms", "log.index.interval.bytes", "log.message.timestamp.type", "log.retention.bytes",
 		"log.retention.check.interval.ms", "log.retention.hours", "log.retention.minutes",
 		"log.retention.ms", "log.roll.hours", "log.roll.ms", "log.segment.bytes",
-		"message.max.bytes", "min.insync.replicas", "node.id", "num.partitions",
+		"max.connections", "max.connections.per.ip", "message.max.bytes", "min.insync.replicas", "node.id", "num.partitions",
 		"offset.metadata.max.bytes", "offsets.retention.check.interval.ms",
 		"offsets.retention.minutes", "producer.id.expiration.check.interval.ms",
-		"producer.id.expiration.ms", "socket.request.max.bytes",
+		"producer.id.expiration.ms", "sasl.server.max.receive.size", "socket.request.max.bytes",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.max.timeout.ms",
 		"transaction.remove.expired.transaction.cleanup.interval.ms", "transactional.id.expiration.ms",
 	}

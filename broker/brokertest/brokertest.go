@@ -35,6 +35,8 @@ type Options struct {
 	Logger *slog.Logger
 	// NoSync runs the storage without fsync (streamhouse --fsync=false).
 	NoSync bool
+	// FrameReadTimeout is broker.Config.FrameReadTimeout.
+	FrameReadTimeout time.Duration
 }
 
 // Broker is a running broker.
@@ -111,12 +113,13 @@ func (b *Broker) start(addr string) {
 		}
 	}
 	b.srv, err = broker.New(ctx, broker.Config{
-		Settings:       settings,
-		MaxRequestSize: settings.SocketRequestMaxBytes(),
-		Store:          b.store,
-		Catalog:        b.catalog,
-		Logger:         b.opts.Logger,
-		Metrics:        b.metrics,
+		Settings:         settings,
+		MaxRequestSize:   settings.SocketRequestMaxBytes(),
+		FrameReadTimeout: b.opts.FrameReadTimeout,
+		Store:            b.store,
+		Catalog:          b.catalog,
+		Logger:           b.opts.Logger,
+		Metrics:          b.metrics,
 	})
 	if err != nil {
 		l.Close()
