@@ -3,8 +3,10 @@ package broker
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime/debug"
 	"sync"
@@ -57,6 +59,7 @@ type conn struct {
 	// throttled its client; owned by the reader.
 	mutedUntil time.Time
 	ip         string // the client's address, for max.connections.per.ip
+	held       int64  // bytes of queued.max.request.bytes the request in hand holds
 	served     bool   // a request was answered: the full frame limit applies
 }
 
@@ -94,6 +97,9 @@ func (c *conn) writeDeferred(ctx context.Context, done chan<- struct{}) {
 		ok := c.runAfter(ctx, d.after)
 		d.req.observe(c.s, !ok)
 		if !ok {
+			if d.held > 0 {
+				c.s.queued.release(d.held)
+			}
 			c.pmu.Lock()
 			if c.werr == nil {
 				c.werr = errors.New("panic in a deferred handler")
@@ -108,6 +114,9 @@ func (c *conn) writeDeferred(ctx context.Context, done chan<- struct{}) {
 		}
 		d.resp.SetVersion(d.version)
 		out = protocol.AppendResponse(out[:0], d.corr, d.resp)
+		if d.held > 0 {
+			c.s.queued.release(d.held) // the answer no longer needs the request
+		}
 		c.pmu.Lock()
 		err := c.werr
 		c.pmu.Unlock()
@@ -193,6 +202,7 @@ type deferredResp struct {
 	resp    kmsg.Response
 	after   func(ctx context.Context)
 	req     *request
+	held    int64 // queued.max.request.bytes taken by the request
 }
 
 // handler serves one API. It returns the response, or nil for none (a
@@ -246,8 +256,9 @@ func (c *conn) serve() {
 			}
 		}
 		var err error
-		frame, err = c.readFrame(frame)
+		frame, err = c.readFrame(ctx, frame)
 		if err != nil {
+			c.release()
 			c.drain()
 			c.readFailed(err)
 			return
@@ -266,6 +277,7 @@ func (c *conn) serve() {
 		var d *deferredResp
 		out, d, err = c.handle(ctx, frame, out[:0], busy)
 		if err != nil {
+			c.release()
 			c.drain()
 			c.logClose("closing connection", err)
 			return
@@ -282,6 +294,7 @@ func (c *conn) serve() {
 			c.pmu.Lock()
 			c.pending++
 			c.pmu.Unlock()
+			d.held, c.held = c.held, 0 // the writer releases it
 			c.deferred <- *d
 			continue
 		}
@@ -295,10 +308,12 @@ func (c *conn) serve() {
 		// pipelined requests share one write.
 		if c.br.Buffered() == 0 && c.bw.Buffered() > 0 {
 			if err := c.bw.Flush(); err != nil {
+				c.release()
 				c.logClose("write failed", err)
 				return
 			}
 		}
+		c.release()
 		if cap(frame) > keepFrameBuf {
 			frame = nil
 		}
@@ -316,7 +331,7 @@ func (c *conn) serve() {
 // must arrive whole within Config.FrameReadTimeout (a client trickling
 // bytes is cut off). Before the first request is answered a frame may be
 // at most sasl.server.max.receive.size, as before authentication in Kafka.
-func (c *conn) readFrame(buf []byte) ([]byte, error) {
+func (c *conn) readFrame(ctx context.Context, buf []byte) ([]byte, error) {
 	s := c.s
 	set := s.settings()
 	if c.br.Buffered() == 0 {
@@ -336,7 +351,29 @@ func (c *conn) readFrame(buf []byte) ([]byte, error) {
 	if !c.served {
 		limit = min(limit, set.SaslServerMaxReceiveSize())
 	}
+	if s.queued != nil {
+		// queued.max.request.bytes: take the request's size from the
+		// budget before reading its body (see byteBudget).
+		hdr, err := c.br.Peek(4)
+		if err != nil {
+			return buf[:0], err
+		}
+		if n := int32(binary.BigEndian.Uint32(hdr)); n > 0 && n <= limit {
+			if !s.queued.acquire(ctx, int64(n), s.shutdown) {
+				return buf[:0], io.EOF
+			}
+			c.held = int64(n)
+		}
+	}
 	return protocol.ReadFrame(c.br, limit, buf)
+}
+
+// release gives the current request's bytes back to the budget.
+func (c *conn) release() {
+	if c.held > 0 {
+		c.s.queued.release(c.held)
+		c.held = 0
+	}
 }
 
 // deadline sets the read deadline, unless Shutdown set its own meanwhile.

@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/broker/brokertest"
+	"github.com/streamhouse/streamhouse/storage/storagetest"
 )
 
 // closedWithin reports whether the broker closes c within d.
@@ -135,3 +137,32 @@ func TestConnectionLimits(t *testing.T) {
 		rc.do(md) // above 1000 bytes
 	})
 }
+
+// With queued.max.request.bytes far below what clients send at once,
+// requests wait their turn and every one is served.
+func TestQueuedMaxRequestBytes(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t, brokertest.Options{Settings: map[string]string{"queued.max.request.bytes": "3000"}})
+	admin := dialRaw(t, b.Addr())
+	createTopic(t, admin, "q", 1, nil)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			c := dialRaw(t, b.Addr())
+			for range 5 {
+				if r := produce(t, c, "q", 0, -1, storagetest.MakeBatch(1, 2000, time.Now().UnixMilli())); r.ErrorCode != 0 {
+					errs <- kerrFor(r.ErrorCode)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func kerrFor(code int16) error { return kerr.ErrorForCode(code) }

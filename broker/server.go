@@ -84,6 +84,7 @@ type Server struct {
 	codecs codec.Codecs
 	pids   pidAllocator
 	quotas *quotas
+	queued *byteBudget // queued.max.request.bytes; nil: no limit
 
 	// shutdown is closed when Shutdown starts; long-polling fetches
 	// answer at once when it is.
@@ -163,6 +164,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.clusterID = id
 	if err := s.loadDynamicConfigs(ctx); err != nil {
 		return nil, err
+	}
+	if n := s.settings().QueuedMaxRequestBytes(); n > 0 {
+		s.queued = newByteBudget(n)
 	}
 	s.quotas = newQuotas()
 	if err := s.loadQuotas(ctx); err != nil {

@@ -210,6 +210,10 @@ var brokerDefs = [...]Def{
 		Doc:   `The time in ms that a topic partition leader will wait before expiring producer IDs. Producer IDs will not expire while a transaction associated to them is still ongoing. Note that producer IDs may expire sooner if the last write from the producer ID is deleted due to the topic's retention settings. Setting this value the same or higher than <code>delivery.timeout.ms</code> can help prevent expiration during retries and protect against message duplication, but the default should be reasonable for most use cases.`,
 	},
 	{
+		Name: "queued.max.request.bytes", Type: TypeLong, Default: ptr("-1"), ReadOnly: true,
+		Doc: `The number of queued bytes allowed before no more requests are read`,
+	},
+	{
 		Name: "sasl.server.max.receive.size", Type: TypeInt, Default: ptr("524288"), ReadOnly: true,
 		Doc: `The maximum receive size allowed before and during initial SASL authentication. Default receive size is 512KB. GSSAPI limits requests to 64K, but we allow upto 512KB by default for custom SASL mechanisms. In practice, PLAIN, SCRAM and OAUTH mechanisms can use much smaller limits.`,
 	},
@@ -670,6 +674,10 @@ func (b *Broker) MaxConnections() int32 { return get[int32](b, "max.connections"
 
 // MaxConnectionsPerIP is max.connections.per.ip.
 func (b *Broker) MaxConnectionsPerIP() int32 { return get[int32](b, "max.connections.per.ip") }
+
+// QueuedMaxRequestBytes is queued.max.request.bytes: the bytes of requests
+// the broker holds at once, -1 (or less than 1) for no limit.
+func (b *Broker) QueuedMaxRequestBytes() int64 { return get[int64](b, "queued.max.request.bytes") }
 
 // SaslServerMaxReceiveSize is sasl.server.max.receive.size: the largest
 // frame a connection may send before its first request was served.

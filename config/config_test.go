@@ -381,7 +381,7 @@ func TestBrokerDefs(t *testing.T) {
 		"max.connections", "max.connections.per.ip", "message.max.bytes", "min.insync.replicas", "node.id", "num.partitions",
 		"offset.metadata.max.bytes", "offsets.retention.check.interval.ms",
 		"offsets.retention.minutes", "producer.id.expiration.check.interval.ms",
-		"producer.id.expiration.ms", "sasl.server.max.receive.size", "socket.request.max.bytes",
+		"producer.id.expiration.ms", "queued.max.request.bytes", "sasl.server.max.receive.size", "socket.request.max.bytes",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.max.timeout.ms",
 		"transaction.remove.expired.transaction.cleanup.interval.ms", "transactional.id.expiration.ms",
 	}
