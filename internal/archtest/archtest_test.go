@@ -32,6 +32,7 @@ func rules() map[string]rule {
 		"storage/fs":        {allowed: []string{"storage", "batch", "internal/fault"}, external: []string{"golang.org/x/sys/unix"}},
 		"internal/fault":    {},
 		"broker/group":      {allowed: []string{"protocol", "meta", "storage", "batch"}, external: kafkaProto},
+		"broker/txn":        {allowed: []string{"protocol", "meta", "storage", "batch"}, external: kafkaProto},
 		"meta":              {},
 		"meta/sqlite":       {allowed: []string{"meta"}, external: []string{"modernc.org/sqlite"}},
 		"broker":            {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "metrics"}, external: kafkaProto},
