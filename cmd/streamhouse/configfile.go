@@ -59,6 +59,7 @@ var processKeys = []struct {
 	{"log-level", kindString},
 	{"log-format", kindString},
 	{"shutdown-timeout", kindDuration},
+	{"frame-read-timeout", kindDuration},
 	{"fsync", kindBool},
 	{"http-listen", kindString},
 	{"pprof", kindBool},

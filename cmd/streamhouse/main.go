@@ -55,6 +55,7 @@ type options struct {
 	logLevel       string
 	logFormat      string
 	shutdownWait   time.Duration
+	frameTimeout   time.Duration
 	fsync          bool
 	httpListen     string
 	pprof          bool
@@ -92,6 +93,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	str(&o.logFormat, "log-format", "auto", "text, json, or auto: text on a terminal, JSON otherwise")
 	fset.DurationVar(&o.shutdownWait, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (env "+envName("shutdown-timeout")+")")
+	fset.DurationVar(&o.frameTimeout, "frame-read-timeout", 30*time.Second, "how long a request may take to arrive once its first byte has; a client trickling bytes slower is disconnected (env "+envName("frame-read-timeout")+")")
 	str(&o.httpListen, "http-listen", "127.0.0.1:9644", "address of the HTTP listener for /metrics, /health, /ready (and /debug/pprof/); empty: off")
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
@@ -333,13 +335,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer store.Close()
 
 	srv, err := broker.New(ctx, broker.Config{
-		AdvertisedAddr: o.advertisedAddr,
-		Settings:       settings,
-		MaxRequestSize: settings.SocketRequestMaxBytes(),
-		Store:          store,
-		Catalog:        catalog,
-		Logger:         log,
-		Metrics:        m,
+		AdvertisedAddr:   o.advertisedAddr,
+		Settings:         settings,
+		MaxRequestSize:   settings.SocketRequestMaxBytes(),
+		FrameReadTimeout: o.frameTimeout,
+		Store:            store,
+		Catalog:          catalog,
+		Logger:           log,
+		Metrics:          m,
 	})
 	if err != nil {
 		return err
