@@ -27,13 +27,14 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/streamhouse/streamhouse/internal/bootstrap"
 )
 
 const (
@@ -224,7 +225,7 @@ func (c *config) check(set map[string]bool) error {
 			return usagef("--%s does not apply to %s (only to %s)", name, c.mode, strings.Join(modes, ", "))
 		}
 	}
-	seeds, err := seedBrokers(c.bootstrap)
+	seeds, err := bootstrap.Seeds(c.bootstrap)
 	if err != nil {
 		return usagef("--bootstrap: %v", err)
 	}
@@ -311,32 +312,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-}
-
-// seedBrokers splits --bootstrap into host:port addresses; a missing port
-// is Kafka's 9092.
-func seedBrokers(s string) ([]string, error) {
-	var out []string
-	for _, addr := range strings.Split(s, ",") {
-		addr = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(addr), "http://"), "/")
-		if addr == "" {
-			continue
-		}
-		if strings.Contains(addr, "://") {
-			return nil, fmt.Errorf("%q: want host:port", addr)
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			addr = net.JoinHostPort(addr, "9092")
-			if _, _, err := net.SplitHostPort(addr); err != nil {
-				return nil, fmt.Errorf("%q: want host:port", addr)
-			}
-		}
-		out = append(out, addr)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no address given")
-	}
-	return out, nil
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {

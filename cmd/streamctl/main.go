@@ -25,6 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamhouse/streamhouse/internal/bootstrap"
 )
 
 const (
@@ -238,7 +240,7 @@ func (a *app) checkGlobals(cmd string) error {
 	if a.timeout <= 0 {
 		return usagef(cmd, "--timeout must be positive")
 	}
-	seeds, err := seedBrokers(a.bootstrap)
+	seeds, err := bootstrap.Seeds(a.bootstrap)
 	if err != nil {
 		return usagef(cmd, "--bootstrap: %v", err)
 	}
@@ -303,35 +305,6 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
-}
-
-// seedBrokers splits --bootstrap into host:port addresses. A leading
-// http:// (which older scripts pass) is dropped, and a missing port is
-// Kafka's 9092.
-func seedBrokers(s string) ([]string, error) {
-	var out []string
-	for _, addr := range strings.Split(s, ",") {
-		addr = strings.TrimSpace(addr)
-		addr = strings.TrimPrefix(addr, "http://")
-		addr = strings.TrimSuffix(addr, "/")
-		if addr == "" {
-			continue
-		}
-		if strings.Contains(addr, "://") {
-			return nil, fmt.Errorf("%q: want host:port", addr)
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			addr = net.JoinHostPort(addr, "9092")
-			if _, _, err := net.SplitHostPort(addr); err != nil {
-				return nil, fmt.Errorf("%q: want host:port", addr)
-			}
-		}
-		out = append(out, addr)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no address given")
-	}
-	return out, nil
 }
 
 // client is a kgo client of the bootstrap brokers. Produce requests wait
