@@ -34,7 +34,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/streamhouse/streamhouse/internal/bootstrap"
+	"github.com/streamhouse/streamhouse/internal/cli"
 )
 
 const (
@@ -194,7 +194,7 @@ func parseArgs(args []string, getenv func(string) string) (config, *flag.FlagSet
 		cfg.bootstrap = v
 	}
 	fs := newFlagSet(&cfg)
-	pos, err := parseInterspersed(fs, args)
+	pos, err := cli.ParseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return cfg, fs, err
 	}
@@ -225,7 +225,7 @@ func (c *config) check(set map[string]bool) error {
 			return usagef("--%s does not apply to %s (only to %s)", name, c.mode, strings.Join(modes, ", "))
 		}
 	}
-	seeds, err := bootstrap.Seeds(c.bootstrap)
+	seeds, err := cli.Seeds(c.bootstrap)
 	if err != nil {
 		return usagef("--bootstrap: %v", err)
 	}
@@ -292,26 +292,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// parseInterspersed parses flags that may come before or after the mode;
-// after "--" everything is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {

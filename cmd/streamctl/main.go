@@ -26,7 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamhouse/streamhouse/internal/bootstrap"
+	"github.com/streamhouse/streamhouse/internal/cli"
 )
 
 const (
@@ -155,7 +155,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	fs.SetOutput(io.Discard)
 	a.globalFlags(fs)
 	runner := c.setup(fs)
-	pos, err := parseInterspersed(fs, rest)
+	pos, err := cli.ParseInterspersed(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		commandUsage(a.stdout, c, fs)
 		return err
@@ -204,27 +204,6 @@ func lookup(words []string) (command, []string, error) {
 	return command{}, nil, usagef("", "unknown command %q", words[0])
 }
 
-// parseInterspersed parses flags that may come before, between or after
-// positional arguments (topic create NAME --partitions 3), as users of
-// Kafka's tools expect; after "--" everything is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 // globalFlags declares the flags every command takes, with the values so
 // far as defaults, so that they may come before or after the command.
 func (a *app) globalFlags(fs *flag.FlagSet) {
@@ -240,7 +219,7 @@ func (a *app) checkGlobals(cmd string) error {
 	if a.timeout <= 0 {
 		return usagef(cmd, "--timeout must be positive")
 	}
-	seeds, err := bootstrap.Seeds(a.bootstrap)
+	seeds, err := cli.Seeds(a.bootstrap)
 	if err != nil {
 		return usagef(cmd, "--bootstrap: %v", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"slices"
 	"testing"
+
+	"github.com/streamhouse/streamhouse/internal/cli"
 )
 
 func TestParseInterspersed(t *testing.T) {
@@ -27,9 +29,9 @@ func TestParseInterspersed(t *testing.T) {
 			n := fs.Int("partitions", 0, "")
 			var configs kvFlag
 			fs.Var(&configs, "config", "")
-			pos, err := parseInterspersed(fs, c.args)
+			pos, err := cli.ParseInterspersed(fs, c.args)
 			if err != nil || !slices.Equal(pos, c.pos) || *n != c.n || !slices.Equal(configs, c.configs) {
-				t.Fatalf("parseInterspersed(%q) = %q, %v; partitions %d, configs %q", c.args, pos, err, *n, configs)
+				t.Fatalf("ParseInterspersed(%q) = %q, %v; partitions %d, configs %q", c.args, pos, err, *n, configs)
 			}
 		})
 	}

@@ -1,9 +1,11 @@
-// Package bootstrap reads the --bootstrap flag of the command-line tools
-// (streamctl, streambench): Kafka's comma-separated host:port list.
-package bootstrap
+// Package cli holds what the command-line tools (streamctl, streambench)
+// share: reading the --bootstrap flag (Kafka's comma-separated host:port
+// list) and flags interspersed with positional arguments.
+package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"strings"
@@ -36,4 +38,26 @@ func Seeds(s string) ([]string, error) {
 		return nil, errors.New("no address given")
 	}
 	return out, nil
+}
+
+// ParseInterspersed parses flags that may come before, between or after
+// positional arguments (topic create NAME --partitions 3), as users of
+// Kafka's tools expect; after "--" everything is positional. It returns
+// the positional arguments.
+func ParseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
