@@ -23,10 +23,12 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -48,12 +50,19 @@ const (
 	quotaSampleMs = 1000
 )
 
-// quotas is the broker's quota state.
+// quotas is the broker's quota state. The quotas set are a copy-on-write
+// map read without a lock on every produce and fetch; AlterClientQuotas
+// writes the catalog holding alterMu only, so requests never wait on it.
 type quotas struct {
-	mu      sync.Mutex
-	byKey   map[string]meta.ClientQuota // entityKey -> values
+	alterMu sync.Mutex                                  // serialises alterations
+	set     atomic.Pointer[map[string]meta.ClientQuota] // entityKey -> values
+
+	mu      sync.Mutex // guards windows
 	windows map[windowKey]*rateWindow
 }
+
+// current returns the quotas set; callers must not change the map.
+func (q *quotas) current() map[string]meta.ClientQuota { return *q.set.Load() }
 
 type windowKey struct {
 	kind         string // producer_byte_rate or consumer_byte_rate
@@ -69,7 +78,9 @@ type rateWindow struct {
 }
 
 func newQuotas() *quotas {
-	return &quotas{byKey: map[string]meta.ClientQuota{}, windows: map[windowKey]*rateWindow{}}
+	q := &quotas{windows: map[windowKey]*rateWindow{}}
+	q.set.Store(&map[string]meta.ClientQuota{})
+	return q
 }
 
 // entityKey is the canonical key of an entity: parts sorted by type, a
@@ -94,14 +105,16 @@ func (s *Server) loadQuotas(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("broker: client quotas: %w", err)
 	}
+	m := make(map[string]meta.ClientQuota, len(all))
 	for _, q := range all {
-		s.quotas.byKey[entityKey(q.Entity)] = q
+		m[entityKey(q.Entity)] = q
 	}
+	s.quotas.set.Store(&m)
 	return nil
 }
 
-// quotaFor returns the quota of key for a client, or 0 for none.
-func (q *quotas) quotaFor(key, user, client string) float64 {
+// quotaFor returns the quota of key for a client in set, or 0 for none.
+func quotaFor(set map[string]meta.ClientQuota, key, user, client string) float64 {
 	u, c := user, client
 	for _, e := range [][]meta.QuotaEntityPart{
 		{{Type: "user", Name: &u}, {Type: "client-id", Name: &c}},
@@ -113,7 +126,7 @@ func (q *quotas) quotaFor(key, user, client string) float64 {
 		{{Type: "client-id", Name: &c}},
 		{{Type: "client-id"}},
 	} {
-		if v, ok := q.byKey[entityKey(e)].Values[key]; ok {
+		if v, ok := set[entityKey(e)].Values[key]; ok {
 			return v
 		}
 	}
@@ -123,15 +136,16 @@ func (q *quotas) quotaFor(key, user, client string) float64 {
 // record counts n bytes of kind for a client at now and returns how long
 // to throttle it, 0 when within its quota or without one.
 func (q *quotas) record(kind, user, client string, n int, now time.Time) time.Duration {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.byKey) == 0 {
-		return 0
+	set := q.current()
+	if len(set) == 0 {
+		return 0 // no quota anywhere: nothing to count
 	}
-	quota := q.quotaFor(kind, user, client)
+	quota := quotaFor(set, kind, user, client)
 	if quota <= 0 {
 		return 0
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	k := windowKey{kind, user, client}
 	w := q.windows[k]
 	ms := now.UnixMilli()
@@ -233,12 +247,12 @@ func (s *Server) alterQuota(ctx context.Context, parts []meta.QuotaEntityPart, o
 		return err
 	}
 	q := s.quotas
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	q.alterMu.Lock()
+	defer q.alterMu.Unlock()
 	k := entityKey(parts)
-	vals := map[string]float64{}
-	for key, v := range q.byKey[k].Values {
-		vals[key] = v
+	vals := maps.Clone(q.current()[k].Values)
+	if vals == nil {
+		vals = map[string]float64{}
 	}
 	seen := map[string]bool{}
 	for _, op := range ops {
@@ -264,11 +278,13 @@ func (s *Server) alterQuota(ctx context.Context, parts []meta.QuotaEntityPart, o
 	if err := s.cfg.Catalog.SetClientQuota(ctx, cq); err != nil {
 		return fmt.Errorf("broker: store client quota: %w", err)
 	}
+	next := maps.Clone(q.current())
 	if len(vals) == 0 {
-		delete(q.byKey, k)
+		delete(next, k)
 	} else {
-		q.byKey[k] = cq
+		next[k] = cq
 	}
+	q.set.Store(&next)
 	return nil
 }
 
@@ -306,13 +322,11 @@ func (s *Server) handleDescribeClientQuotas(ctx context.Context, r *request) (km
 	if seen["ip"] && len(seen) > 1 {
 		return fail("Invalid entity filter component combination, IP filter component should not be used with user or clientId filter component.")
 	}
-	q := s.quotas
-	q.mu.Lock()
-	all := make([]meta.ClientQuota, 0, len(q.byKey))
-	for _, cq := range q.byKey {
+	set := s.quotas.current()
+	all := make([]meta.ClientQuota, 0, len(set))
+	for _, cq := range set {
 		all = append(all, cq)
 	}
-	q.mu.Unlock()
 	slices.SortFunc(all, func(a, b meta.ClientQuota) int { return strings.Compare(entityKey(a.Entity), entityKey(b.Entity)) })
 	for _, cq := range all {
 		if !quotaMatches(cq.Entity, req.Components, req.Strict) {
