@@ -89,8 +89,9 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 	return nil
 }
 
-// txnLoop aborts timed-out transactions every
-// transaction.abort.timed.out.transaction.cleanup.interval.ms and forgets
+// txnLoop finishes decided ends whose markers failed and aborts timed-out
+// transactions every
+// transaction.abort.timed.out.transaction.cleanup.interval.ms, and forgets
 // transactional ids idle for transactional.id.expiration.ms every
 // transaction.remove.expired.transaction.cleanup.interval.ms, until
 // Shutdown.
@@ -106,6 +107,7 @@ func (s *Server) txnLoop() {
 		case <-s.shutdown:
 			return
 		case <-abort.C:
+			s.txns.RetryPrepared(context.Background())
 			s.txns.AbortTimedOut(context.Background())
 		case <-expire.C:
 			maxAge := time.Duration(set.TransactionalIDExpirationMs()) * time.Millisecond

@@ -579,6 +579,22 @@ func (c *Coordinator) AbortTimedOut(ctx context.Context) int {
 	})
 }
 
+// RetryPrepared finishes the ends that were decided but whose markers could
+// not all be written (a partition offline, a write that failed), as
+// Kafka's coordinator keeps retrying markers, and returns how many it
+// finished. Until then the transactional id answers CONCURRENT_TRANSACTIONS.
+func (c *Coordinator) RetryPrepared(ctx context.Context) int {
+	prepared := func(st *meta.Transaction) bool { return st.State == PrepareCommit || st.State == PrepareAbort }
+	return c.sweep(prepared, func(t *txn, st meta.Transaction) bool {
+		if err := c.complete(ctx, t); err != nil {
+			c.log.Warn("finishing a decided transaction failed; retrying later", "transactional_id", st.ID, "state", st.State, "err", err)
+			return false
+		}
+		c.log.Info("finished a decided transaction", "transactional_id", st.ID, "state", st.State)
+		return true
+	})
+}
+
 // ExpireIDs forgets transactional ids whose last change is older than
 // maxAge (transactional.id.expiration.ms) and that have no transaction in
 // progress, and returns how many. Their next InitProducerId starts again

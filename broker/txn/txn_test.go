@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"sync"
@@ -246,5 +247,39 @@ func TestTimeoutAndExpiry(t *testing.T) {
 	}
 	if p, ep, e := f.c.InitProducerID(ctx, "e", 1000, -1, -1); e != nil || p == pid || ep != 0 {
 		t.Fatalf("after expiry: %d/%d %v", p, ep, e)
+	}
+}
+
+// An end whose markers fail stays decided, answers CONCURRENT_TRANSACTIONS,
+// and is finished by RetryPrepared once the markers go through.
+func TestRetryPrepared(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	pid, _, _ := f.c.InitProducerID(ctx, "r", 1000, -1, -1)
+	if all, _ := f.c.AddPartitions(ctx, "r", pid, 0, []meta.TopicPartition{tp}); all != nil {
+		t.Fatal(all)
+	}
+	write := f.c.cfg.WriteMarkers
+	f.c.cfg.WriteMarkers = func(context.Context, []meta.TopicPartition, int64, int16, bool) error {
+		return errors.New("partition offline")
+	}
+	if _, _, e := f.c.EndTxn(ctx, "r", pid, 0, true, false); e != kerr.CoordinatorNotAvailable {
+		t.Fatalf("end with failing markers: %v", e)
+	}
+	if st := f.store.txns["r"]; st.State != PrepareCommit {
+		t.Fatalf("stored state %s, want PrepareCommit kept", st.State)
+	}
+	if _, _, e := f.c.EndTxn(ctx, "r", pid, 0, true, false); e != kerr.ConcurrentTransactions {
+		t.Fatalf("retried end while prepared: %v", e)
+	}
+	if n := f.c.RetryPrepared(ctx); n != 0 {
+		t.Fatal("finished while the markers still fail")
+	}
+	f.c.cfg.WriteMarkers = write
+	if n := f.c.RetryPrepared(ctx); n != 1 || f.store.txns["r"].State != CompleteCommit {
+		t.Fatalf("RetryPrepared: %d, state %s", n, f.store.txns["r"].State)
+	}
+	if _, _, e := f.c.EndTxn(ctx, "r", pid, 0, true, false); e != nil {
+		t.Fatalf("end after the retry finished it: %v", e)
 	}
 }
