@@ -155,15 +155,22 @@ func (ts *topics) refresh() {
 			ts.s.log.Error("resolving a topic's configs after a broker config change failed; it keeps its values", "topic", t.Name, "err", err)
 			continue
 		}
-		nt := &topic{Topic: t.Topic, cfg: cfg, parts: t.parts}
-		lc := logConfig(cfg)
-		for _, p := range t.parts {
-			if p.log != nil {
-				p.log.Reconfigure(lc)
-			}
-		}
-		ts.publish(nt)
+		ts.republish(t, t.Configs, cfg)
 	}
+}
+
+// republish publishes t with its set configs and their effective values
+// changed, and applies those to its logs. Caller holds adminMu.
+func (ts *topics) republish(t *topic, configs map[string]string, cfg config.Topic) {
+	nt := &topic{Topic: t.Topic, cfg: cfg, parts: t.parts}
+	nt.Configs = configs
+	lc := logConfig(cfg)
+	for _, p := range t.parts {
+		if p.log != nil {
+			p.log.Reconfigure(lc)
+		}
+	}
+	ts.publish(nt)
 }
 
 // reconfigure changes a topic's set configs: validated, stored in the
@@ -192,15 +199,7 @@ func (ts *topics) reconfigure(ctx context.Context, name string, validateOnly boo
 	if err := ts.s.cfg.Catalog.SetTopicConfigs(ctx, name, next); err != nil {
 		return fmt.Errorf("broker: store configs of %s: %w", name, err)
 	}
-	nt := &topic{Topic: t.Topic, cfg: cfg, parts: t.parts}
-	nt.Configs = next
-	lc := logConfig(cfg)
-	for _, p := range t.parts {
-		if p.log != nil {
-			p.log.Reconfigure(lc)
-		}
-	}
-	ts.publish(nt)
+	ts.republish(t, next, cfg)
 	ts.s.log.Info("topic configs altered", "topic", name, "configs", next)
 	return nil
 }
