@@ -79,32 +79,8 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	defer g.commitMu.Unlock()
 
 	c.mu.Lock()
-	var gerr *kerr.Error
-	cm := g.cmembers[req.MemberID]
-	switch m := g.members[req.MemberID]; {
-	case g.typ == typeConsumer:
-		// KIP-848: the generation field carries the member epoch.
-		switch {
-		case simple && len(g.cmembers) == 0:
-		case simple || cm == nil:
-			gerr = kerr.UnknownMemberID
-		case req.Generation != cm.epoch && req.Generation != cm.prevEpoch:
-			gerr = kerr.StaleMemberEpoch
-		}
-	case g.state == Dead:
-		gerr = errCoordinatorNotAvailable
-	case simple && g.state == Empty:
-	case simple:
-		gerr = kerr.UnknownMemberID
-	case g.fencedLocked(req.MemberID, instanceID):
-		gerr = kerr.FencedInstanceID
-	case g.state == CompletingRebalance:
-		gerr = kerr.RebalanceInProgress
-	case m == nil:
-		gerr = kerr.UnknownMemberID
-	case req.Generation != g.generation:
-		gerr = kerr.IllegalGeneration
-	default:
+	gerr := g.commitErrLocked(req.MemberID, instanceID, req.Generation, simple, false)
+	if m := g.members[req.MemberID]; gerr == nil && !simple && g.typ != typeConsumer && m != nil {
 		c.heartbeatLocked(g, m)
 	}
 	c.mu.Unlock()
@@ -603,10 +579,20 @@ func (c *Coordinator) ValidateTxnCommit(name, memberID string, instanceID *strin
 	if instanceID != nil {
 		inst = *instanceID
 	}
+	return g.commitErrLocked(memberID, inst, generation, false, true)
+}
+
+// commitErrLocked validates an offset commit's member, static instance and
+// generation against g, as Kafka's validateOffsetCommit: simple is a commit
+// without member or generation (allowed while the group is empty); txn is a
+// TxnOffsetCommit, which a rebalance in progress does not refuse. KIP-848
+// groups carry the member epoch in the generation field. Caller holds mu.
+func (g *group) commitErrLocked(memberID, instanceID string, generation int32, simple, txn bool) *kerr.Error {
 	if g.typ == typeConsumer {
 		cm := g.cmembers[memberID]
 		switch {
-		case cm == nil:
+		case simple && len(g.cmembers) == 0:
+		case simple || cm == nil:
 			return kerr.UnknownMemberID
 		case generation != cm.epoch && generation != cm.prevEpoch:
 			return kerr.StaleMemberEpoch
@@ -614,8 +600,15 @@ func (c *Coordinator) ValidateTxnCommit(name, memberID string, instanceID *strin
 		return nil
 	}
 	switch {
-	case g.fencedLocked(memberID, inst):
+	case g.state == Dead:
+		return errCoordinatorNotAvailable
+	case simple && g.state == Empty:
+	case simple:
+		return kerr.UnknownMemberID
+	case g.fencedLocked(memberID, instanceID):
 		return kerr.FencedInstanceID
+	case !txn && g.state == CompletingRebalance:
+		return kerr.RebalanceInProgress
 	case g.members[memberID] == nil:
 		return kerr.UnknownMemberID
 	case generation != g.generation:
