@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -19,15 +20,7 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 	c.SetReadDeadline(time.Now().Add(d))
 	_, err := c.Read(make([]byte, 1))
 	var ne net.Error
-	return err != nil && !(asNetErr(err, &ne) && ne.Timeout())
-}
-
-func asNetErr(err error, ne *net.Error) bool {
-	e, ok := err.(net.Error)
-	if ok {
-		*ne = e
-	}
-	return ok
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
 func TestConnectionLimits(t *testing.T) {
