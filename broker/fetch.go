@@ -242,8 +242,9 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		if committed {
 			// Only batches below the last stable offset, and the
 			// aborted transactions among them.
-			buf = buf[:start+stableBytes(buf[start:], lso)]
-			if last := lastOffset(buf[start:]); last >= 0 {
+			n, last := stablePrefix(buf[start:], lso)
+			buf = buf[:start+n]
+			if last >= 0 {
 				for _, a := range l.AbortedTransactions(fp.req.FetchOffset, last+1) {
 					at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 					at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
@@ -261,32 +262,19 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 	return buf, total, failed
 }
 
-// stableBytes returns how many bytes of the whole batches in b lie below
-// offset lso.
-func stableBytes(b []byte, lso int64) int {
-	n := 0
+// stablePrefix returns how many bytes of the whole batches in b lie below
+// offset lso, and the last offset among them (-1 for none).
+func stablePrefix(b []byte, lso int64) (n int, last int64) {
+	last = -1
 	for n < len(b) {
 		h, err := batch.ReadHeader(b[n:])
 		if err != nil || h.BaseOffset >= lso || n+h.Size() > len(b) {
 			break
 		}
-		n += h.Size()
-	}
-	return n
-}
-
-// lastOffset returns the last offset of the whole batches in b, or -1.
-func lastOffset(b []byte) int64 {
-	last := int64(-1)
-	for n := 0; n < len(b); {
-		h, err := batch.ReadHeader(b[n:])
-		if err != nil || n+h.Size() > len(b) {
-			break
-		}
 		last = h.LastOffset()
 		n += h.Size()
 	}
-	return last
+	return n, last
 }
 
 // hasZstd reports whether one of the whole batches in b is zstd-compressed.
