@@ -13,6 +13,7 @@ package broker
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -101,15 +102,7 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (km
 func (s *Server) eachPartition(all bool, named map[string][]int32, order []string, fn func(topic string, p int32, e *kerr.Error)) {
 	if all {
 		ts := s.topics.all()
-		slices.SortFunc(ts, func(a, b *topic) int {
-			switch {
-			case a.Name < b.Name:
-				return -1
-			case a.Name > b.Name:
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(ts, func(a, b *topic) int { return strings.Compare(a.Name, b.Name) })
 		for _, t := range ts {
 			for _, p := range t.parts {
 				fn(t.Name, p.index, nil)

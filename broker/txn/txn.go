@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -513,6 +514,9 @@ func (c *Coordinator) Verify(pid int64, epoch int16, p meta.TopicPartition) *ker
 // is added, and a transaction not open yet begins, as Kafka's coordinator
 // does when the partition leader asks it to add the partition.
 func (c *Coordinator) AddImplicitly(ctx context.Context, pid int64, epoch int16, p meta.TopicPartition) *kerr.Error {
+	if c.Verify(pid, epoch, p) == nil {
+		return nil // added already: the common case, without copying the state
+	}
 	c.mu.Lock()
 	t := c.byPID[pid]
 	c.mu.Unlock()
@@ -670,14 +674,6 @@ func (c *Coordinator) List() []meta.Transaction {
 			out = append(out, t.state)
 		}
 	}
-	slices.SortFunc(out, func(a, b meta.Transaction) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b meta.Transaction) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
