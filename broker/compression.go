@@ -6,8 +6,9 @@ package broker
 // the topic's max.message.bytes: a batch whose records would expand past it
 // is refused as CORRUPT_MESSAGE without being expanded further (a
 // compression bomb costs at most that much memory), as is one that does not
-// decompress. Its records are then counted and checked as an uncompressed
-// batch's are (INVALID_RECORD when they disagree with the header).
+// decompress. Every batch's records, compressed or not, are then decoded
+// one by one and counted, as Kafka's LogValidator iterates them
+// (INVALID_RECORD when one is malformed or they disagree with the header).
 //
 // A topic whose compression.type names a codec stores every batch in it:
 // a batch that arrives in another codec (or uncompressed) is re-encoded
@@ -45,8 +46,8 @@ func topicCodec(compressionType string) (batch.Codec, bool) {
 	return 0, false
 }
 
-// checkCompressed decompresses a compressed batch (bounded), checks its
-// records, and re-encodes it when the topic stores another codec. It
+// checkCompressed decodes every record of a batch (decompressing a
+// compressed one, bounded), and re-encodes it when the topic stores another codec. It
 // returns the batch to store, records itself when nothing changes.
 func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]byte, error) {
 	src := h.Codec()
@@ -54,28 +55,26 @@ func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]b
 	if !fixed {
 		target = src
 	}
-	section := batch.RecordsSection(records, h)
-	if src == batch.CodecNone && target == batch.CodecNone {
-		// batch.Check walked the records already.
-		return records, checkKeys(t, section)
-	}
-	plain := section
+	plain := batch.RecordsSection(records, h)
 	if src != batch.CodecNone {
 		var err error
-		plain, err = s.codecs.Decompress(int8(src), nil, section, int(t.cfg.MaxMessageBytes))
+		plain, err = s.codecs.Decompress(int8(src), nil, plain, int(t.cfg.MaxMessageBytes))
 		switch {
 		case errors.Is(err, codec.ErrTooLarge):
 			return nil, kafkaError(kerr.CorruptMessage, "the %s batch's records expand past max.message.bytes (%d)", src, t.cfg.MaxMessageBytes)
 		case err != nil:
 			return nil, kafkaError(kerr.CorruptMessage, "the %s batch does not decompress: %v", src, err)
 		}
-		n := int32(0)
-		if err := batch.Records(plain, func(batch.Record) bool { n++; return true }); err != nil {
-			return nil, kafkaError(kerr.InvalidRecord, "the %s batch's records are malformed: %v", src, err)
-		}
-		if n != h.RecordCount {
-			return nil, kafkaError(kerr.InvalidRecord, "the %s batch holds %d records, its header says %d", src, n, h.RecordCount)
-		}
+	}
+	// batch.Check only counted an uncompressed batch's length prefixes: a
+	// record malformed inside its length would be stored and break every
+	// consumer.
+	n := int32(0)
+	if err := batch.Records(plain, func(batch.Record) bool { n++; return true }); err != nil {
+		return nil, kafkaError(kerr.InvalidRecord, "the batch's records (%s) are malformed: %v", src, err)
+	}
+	if n != h.RecordCount {
+		return nil, kafkaError(kerr.InvalidRecord, "the batch (%s) holds %d records, its header says %d", src, n, h.RecordCount)
 	}
 	if err := checkKeys(t, plain); err != nil {
 		return nil, err
