@@ -120,16 +120,11 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	if isTerminal(stderr) {
 		fmt.Fprintln(stderr, s.text())
 	}
-	fatal := context.Cause(r.abortCtx)
-	if errors.Is(fatal, context.Canceled) {
-		fatal = nil // the run ended normally
-	}
+	fatal := r.fatal()
 	if s.Errors == 0 && fatal == nil {
 		return 0
 	}
-	r.mu.Lock()
-	first := r.firstErr
-	r.mu.Unlock()
+	first := r.firstError()
 	var msgs []string
 	if fatal != nil {
 		msgs = append(msgs, fatal.Error())
@@ -143,6 +138,22 @@ func bench(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "streambench: %s\n", oneLine(strings.Join(msgs, "; ")))
 	return 1
+}
+
+// fatal is why a finished run was aborted (a stall); nil if it was not.
+func (r *runner) fatal() error {
+	err := context.Cause(r.abortCtx)
+	if errors.Is(err, context.Canceled) {
+		return nil // the run ended normally
+	}
+	return err
+}
+
+// firstError is the first record or fetch error of the run; nil if none.
+func (r *runner) firstError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.firstErr
 }
 
 // run sets up, runs and sums up. An error means there is no run to sum up.

@@ -1,11 +1,12 @@
 // Command streambench is a load generator for Kafka-protocol brokers, in
 // the manner of kafka-producer-perf-test and kafka-consumer-perf-test. It
-// is a franz-go client and imports no server package, so it measures
+// is a franz-go client and imports no StreamHouse package, so it measures
 // StreamHouse and any Kafka broker alike, side by side.
 //
 //	streambench produce --records 1000000 --record-size 1024 --partitions 6
 //	streambench consume --topic streambench
 //	streambench e2e --rate 2000 --duration 10s
+//	streambench compare --records 2000000 --record-size 1024 --partitions 6 --rounds 3
 //
 // produce sends records and measures each from its scheduled send time to
 // its acknowledgement; consume reads a topic back; e2e does both at once
@@ -14,10 +15,21 @@
 // stall is charged to every record that fell due during it (no
 // coordinated omission).
 //
+// compare runs the produce workload against StreamHouse and franz-go's
+// kfake side by side on loopback: each round starts a fresh broker of
+// each kind as a child process (StreamHouse from --streamhouse-bin, with
+// and without fsync; kfake from this program's hidden kfake-server
+// mode), produces to it, measures its CPU and RSS by process id, and
+// stops it. The order turns each round, so that neither broker always
+// runs first on a warm (or tired) machine. It reports each run and the
+// ratio of the medians, StreamHouse / kfake, of MB/s and records/s. kfake
+// keeps its log in memory and never fsyncs.
+//
 // Standard output gets one line at the end: a JSON summary. Standard error
 // gets a progress line every second and a readable summary when it is a
-// terminal, and errors. The exit code is 0 on success, 1 when a record
-// failed or the run could not be made, and 2 on a usage error.
+// terminal (compare: each run's line and the medians, always), and
+// errors. The exit code is 0 on success, 1 when a record failed or the
+// run could not be made, and 2 on a usage error.
 package main
 
 import (
@@ -42,15 +54,20 @@ const (
 	addrEnv     = "STREAMHOUSE_ADDR"
 )
 
-func main() {
+func main() { os.Exit(runMain(os.Args[1:])) }
+
+// runMain runs streambench with this process's signals, environment and
+// standard streams, and returns the exit code.
+func runMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	go func() {
 		// The first interrupt ends the run (and its summary is printed);
 		// the next one kills the process as usual.
 		<-ctx.Done()
 		stop()
 	}()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	return run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
 }
 
 // The modes, and the flags each takes.
@@ -58,6 +75,11 @@ const (
 	modeProduce = "produce"
 	modeConsume = "consume"
 	modeE2E     = "e2e"
+	modeCompare = "compare"
+
+	// modeKfakeServer is compare's peer broker, run as a child process;
+	// not listed in the usage.
+	modeKfakeServer = "kfake-server"
 )
 
 // modes lists the modes with what each does.
@@ -66,6 +88,7 @@ func modes() [][2]string {
 		{modeProduce, "Produce records and measure throughput and latency to the acknowledgement."},
 		{modeConsume, "Consume a topic (by default from its start to its end offsets) and measure throughput."},
 		{modeE2E, "Produce and consume at once; latency is from each record's scheduled send to its consumption."},
+		{modeCompare, "Produce to StreamHouse and to franz-go's kfake, each started fresh on loopback, over several rounds; compare."},
 	}
 }
 
@@ -74,9 +97,13 @@ func modes() [][2]string {
 func flagModes(name string) []string {
 	switch name {
 	case "partitions", "record-size", "acks", "compression", "linger", "batch-bytes", "rate", "producers", "idempotent":
-		return []string{modeProduce, modeE2E}
+		return []string{modeProduce, modeE2E, modeCompare}
 	case "consumers":
 		return []string{modeConsume, modeE2E}
+	case "bootstrap", "pid":
+		return []string{modeProduce, modeConsume, modeE2E}
+	case "rounds", "fsync", "streamhouse-bin", "data-dir":
+		return []string{modeCompare}
 	}
 	return nil
 }
@@ -98,6 +125,12 @@ func argName(name string) string {
 		return "D"
 	case "pid":
 		return "PID"
+	case "fsync":
+		return "both|on|off"
+	case "streamhouse-bin":
+		return "PATH"
+	case "data-dir":
+		return "DIR"
 	case "idempotent":
 		return ""
 	}
@@ -124,6 +157,12 @@ type config struct {
 	idempotent  bool
 	pid         int
 	timeout     time.Duration
+
+	// compare
+	rounds         int
+	fsync          string // both, on, off
+	streamhouseBin string // "": build one
+	dataDir        string // where the runs' temporary directories go; "": the system's
 }
 
 // Limits of the flags.
@@ -134,6 +173,11 @@ const (
 	batchOverhead = 128       // a batch header and one record's framing, generously
 	e2eHeader     = 16        // the send time and run id e2e writes into each value
 	maxPartitions = 1 << 20
+	maxRounds     = 1000
+
+	// comparePartitions is compare's --partitions when not given: the
+	// brokers' own defaults differ.
+	comparePartitions = 6
 )
 
 // usageError is a mistake on the command line: exit code 2.
@@ -148,6 +192,9 @@ func usagef(format string, args ...any) error {
 // run runs streambench with args (without the program name) and returns
 // the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == modeKfakeServer {
+		return kfakeServer(ctx, args[1:], stdout, stderr)
+	}
 	cfg, fs, err := parseArgs(args, getenv)
 	var ue *usageError
 	switch {
@@ -161,6 +208,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "streambench: %v\n", err)
 		return 1
 	}
+	if cfg.mode == modeCompare {
+		return compare(ctx, cfg, stdout, stderr)
+	}
 	return bench(ctx, cfg, stdout, stderr)
 }
 
@@ -170,7 +220,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.bootstrap, "bootstrap", cfg.bootstrap, "the broker, comma-separated for several (env "+addrEnv+")")
 	fs.StringVar(&cfg.topic, "topic", "streambench", "the topic")
-	fs.IntVar(&cfg.partitions, "partitions", 0, "create the topic with this many partitions if it does not exist (0: the broker's num.partitions)")
+	fs.IntVar(&cfg.partitions, "partitions", 0, "create the topic with this many partitions if it does not exist (0: the broker's num.partitions; compare: 6)")
 	fs.IntVar(&cfg.recordSize, "record-size", 1024, "bytes of each record's value (e2e: at least 16)")
 	fs.Int64Var(&cfg.records, "records", 0, "stop after this many records (0: no count bound)")
 	fs.DurationVar(&cfg.duration, "duration", 0, "stop after this long (0: no time bound); with --records, whichever comes first")
@@ -183,7 +233,11 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.consumers, "consumers", 1, "consumer clients; the partitions are dealt out among them")
 	fs.BoolVar(&cfg.idempotent, "idempotent", true, "idempotent producers (default true with --acks all, and only possible then)")
 	fs.IntVar(&cfg.pid, "pid", 0, "the broker's process id: report its CPU seconds during the run and its peak RSS (Linux)")
-	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "how long to wait for the broker: to connect, and for progress before giving up")
+	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "how long to wait for the broker: to connect (compare: to start), and for progress before giving up")
+	fs.IntVar(&cfg.rounds, "rounds", 5, "rounds, each running every broker once, in an order that turns each round")
+	fs.StringVar(&cfg.fsync, "fsync", "both", "StreamHouse's --fsync: on, off, or both (two StreamHouse runs per round, each compared with kfake)")
+	fs.StringVar(&cfg.streamhouseBin, "streamhouse-bin", "", "the streamhouse binary to run (default: go build ./cmd/streamhouse into a temporary directory)")
+	fs.StringVar(&cfg.dataDir, "data-dir", "", "the directory under which each StreamHouse run gets a fresh data directory (default: the system's temporary directory)")
 	return fs
 }
 
@@ -205,13 +259,13 @@ func parseArgs(args []string, getenv func(string) string) (config, *flag.FlagSet
 	case len(pos) == 1 && pos[0] == "help":
 		return cfg, fs, flag.ErrHelp
 	case len(pos) == 0:
-		return cfg, fs, usagef("no mode given: produce, consume or e2e")
+		return cfg, fs, usagef("no mode given: produce, consume, e2e or compare")
 	case len(pos) > 1:
 		return cfg, fs, usagef("one mode only, not %q", strings.Join(pos, " "))
 	}
 	cfg.mode = pos[0]
-	if cfg.mode != modeProduce && cfg.mode != modeConsume && cfg.mode != modeE2E {
-		return cfg, fs, usagef("unknown mode %q: produce, consume or e2e", cfg.mode)
+	if !contains([]string{modeProduce, modeConsume, modeE2E, modeCompare}, cfg.mode) {
+		return cfg, fs, usagef("unknown mode %q: produce, consume, e2e or compare", cfg.mode)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -282,6 +336,23 @@ func (c *config) check(set map[string]bool) error {
 		}
 		c.idempotent = false
 	}
+	if c.mode == modeCompare {
+		return c.checkCompare()
+	}
+	return nil
+}
+
+// checkCompare validates compare's own flags.
+func (c *config) checkCompare() error {
+	switch {
+	case c.rounds < 1 || c.rounds > maxRounds:
+		return usagef("--rounds must be between 1 and %d", maxRounds)
+	case c.fsync != "both" && c.fsync != "on" && c.fsync != "off":
+		return usagef("--fsync must be both, on or off, not %q", c.fsync)
+	}
+	if c.partitions == 0 {
+		c.partitions = comparePartitions
+	}
 	return nil
 }
 
@@ -319,7 +390,8 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	})
 	tw.Flush()
 	fmt.Fprint(w, `
-produce and e2e need --records or --duration (or both: whichever comes first).
+produce, e2e and compare need --records or --duration (or both: whichever
+comes first).
 consume reads from each partition's start: by default up to the end offsets
 it finds when it starts; with --records or --duration, until that bound.
 
@@ -327,6 +399,14 @@ Latency counts from each record's scheduled send time: with --rate, record
 i is due at start + i/rate (a stall is charged to every record due during
 it); without, when it is handed to the client. MB is 10^6 bytes of record
 values. The summary is one JSON line on standard output.
+
+compare starts its brokers itself (so it takes no --bootstrap or --pid):
+each round, StreamHouse (--fsync on, off, or both) and franz-go's kfake,
+each fresh as a child process on a loopback port, in an order that turns
+each round; it produces the same workload to each and reports each run's
+throughput, latency and broker CPU and peak RSS on standard error, then the
+medians and their ratio StreamHouse / kfake. kfake keeps everything in
+memory and never fsyncs.
 `)
 }
 

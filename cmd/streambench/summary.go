@@ -71,29 +71,35 @@ type summary struct {
 	Config configJSON `json:"config"`
 }
 
-// summarize sums up a run that took elapsed.
-func (r *runner) summarize(elapsed time.Duration, interrupted bool) *summary {
-	cfg := r.cfg
-	s := &summary{Mode: cfg.mode, Topic: cfg.topic, Interrupted: interrupted}
-	s.Config = configJSON{
-		Partitions:      r.partitions,
+// summary is what cfg asks for, on a topic of partitions.
+func (cfg config) summary(partitions int) configJSON {
+	c := configJSON{
+		Partitions:      partitions,
 		Records:         cfg.records,
 		DurationSeconds: cfg.duration.Seconds(),
 	}
 	if cfg.mode != modeConsume {
-		s.Config.RecordSize = cfg.recordSize
-		s.Config.Rate = cfg.rate
-		s.Config.Acks = cfg.acks
-		s.Config.Idempotent = &cfg.idempotent
-		s.Config.Compression = cfg.compression
+		c.RecordSize = cfg.recordSize
+		c.Rate = cfg.rate
+		c.Acks = cfg.acks
+		c.Idempotent = &cfg.idempotent
+		c.Compression = cfg.compression
 		linger := ms(cfg.linger.Nanoseconds())
-		s.Config.LingerMS = &linger
-		s.Config.BatchBytes = cfg.batchBytes
-		s.Config.Producers = cfg.producers
+		c.LingerMS = &linger
+		c.BatchBytes = cfg.batchBytes
+		c.Producers = cfg.producers
 	}
-	if cfg.mode != modeProduce {
-		s.Config.Consumers = cfg.consumers
+	if cfg.mode == modeConsume || cfg.mode == modeE2E {
+		c.Consumers = cfg.consumers
 	}
+	return c
+}
+
+// summarize sums up a run that took elapsed.
+func (r *runner) summarize(elapsed time.Duration, interrupted bool) *summary {
+	cfg := r.cfg
+	s := &summary{Mode: cfg.mode, Topic: cfg.topic, Interrupted: interrupted}
+	s.Config = cfg.summary(r.partitions)
 
 	sent, acked := r.sent.Load(), r.acked.Load()
 	switch cfg.mode {
