@@ -509,3 +509,58 @@ func TestCompactSwapCrash(t *testing.T) {
 		mustClose(t, l)
 	}
 }
+
+// BenchmarkCompact cleans a log of STREAMHOUSE_BENCH_COMPACT_BYTES (1 GB
+// by default) of 1 KiB records over 10,000 keys, in 64 MiB segments: one
+// pass, timed alone (building the log is not). It reports the key index's
+// bytes per key. Run it with -benchtime 1x:
+//
+//	go test ./storage/fs -run '^$' -bench Compact -benchtime 1x
+func BenchmarkCompact(b *testing.B) {
+	total := int64(1 << 30)
+	if s := os.Getenv("STREAMHOUSE_BENCH_COMPACT_BYTES"); s != "" {
+		if _, err := fmt.Sscan(s, &total); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const keys, perBatch = 10_000, 16
+	value := bytes.Repeat([]byte{'v'}, 1000)
+	b.SetBytes(total)
+	b.ReportAllocs()
+	var res storage.CompactResult
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		st, err := New(b.TempDir(), Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lg, err := st.Open(b.Context(), storage.Partition{Topic: "bench", Partition: 0}, storage.LogConfig{SegmentBytes: 64 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		l := lg.(*Log)
+		k := 0
+		kvs := make([]storagetest.KV, perBatch)
+		for l.Size() < total {
+			for j := range kvs {
+				kvs[j] = storagetest.KV{Key: fmt.Appendf(nil, "key-%05d", (k*7919)%keys), Value: value}
+				k++
+			}
+			if _, err := l.Append(b.Context(), storagetest.MakeKeyedBatch(1000, kvs...)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		p := compactPolicy(time.UnixMilli(2000))
+		p.MaxKeys = 128 << 20 / 24 // log.cleaner.dedupe.buffer.size's default
+		b.StartTimer()
+		res, err = l.Compact(b.Context(), p)
+		b.StopTimer()
+		if err != nil || res.Segments == 0 {
+			b.Fatalf("%+v, %v", res, err)
+		}
+		_ = l.Close()
+		_ = st.Close()
+	}
+	b.ReportMetric(float64(res.KeyIndexBytes)/float64(res.Keys), "index-B/key")
+	b.ReportMetric(float64(res.BytesBefore)/float64(res.BytesAfter), "shrink-x")
+}
