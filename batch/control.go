@@ -96,12 +96,25 @@ func ControlType(b []byte) (int16, error) {
 // section must already be in that codec): the attributes' codec bits, the
 // length and the CRC follow. b is not changed.
 func Reencode(b []byte, h *Header, c Codec, section []byte) []byte {
-	out := make([]byte, HeaderSize, HeaderSize+len(section))
-	copy(out, b[:HeaderSize])
-	out = append(out, section...)
+	return AppendRebuilt(make([]byte, 0, HeaderSize+len(section)), b, h.RecordCount, c, section)
+}
+
+// AppendRebuilt appends to dst a batch with the header of b (a batch, or at
+// least its HeaderSize bytes) but count records, given as section in codec
+// c: the record count, the attributes' codec bits, the length and the CRC
+// are set; everything else (base offset, lastOffsetDelta, timestamps,
+// producer fields) is b's. The log cleaner uses it to write a batch with
+// some records removed, as Kafka keeps a cleaned batch's offsets and
+// producer fields.
+func AppendRebuilt(dst, b []byte, count int32, c Codec, section []byte) []byte {
+	at := len(dst)
+	dst = append(dst, b[:HeaderSize]...)
+	dst = append(dst, section...)
+	out := dst[at:]
 	attrs := binary.BigEndian.Uint16(out[offAttributes:])&^uint16(AttrCodecMask) | uint16(c)&AttrCodecMask
 	binary.BigEndian.PutUint16(out[offAttributes:], attrs)
+	binary.BigEndian.PutUint32(out[offRecordCount:], uint32(count))
 	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)-LengthOverhead))
 	binary.BigEndian.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], castagnoli))
-	return out
+	return dst
 }

@@ -28,7 +28,14 @@ type Record struct {
 	Value          []byte
 	HeaderCount    int
 	headers        []byte
+	encoded        []byte
 }
+
+// Encoded is the record as it is in the batch, its length varint included:
+// what a batch rebuilt from some of its records (AppendRebuilt) carries,
+// unchanged, since offset and timestamp deltas stay relative to the same
+// base.
+func (r *Record) Encoded() []byte { return r.encoded }
 
 // RecordHeader is one record header.
 type RecordHeader struct {
@@ -73,6 +80,7 @@ func Records(b []byte, fn func(Record) bool) error {
 		if err != nil {
 			return err
 		}
+		r.encoded = b[:w+int(l)]
 		b = b[w+int(l):]
 		if !fn(r) {
 			return nil

@@ -189,6 +189,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	cfg.Metrics.Watch(metricsSource{s})
 	s.bg.Add(4)
+	if s.settings().LogCleanerEnable() {
+		s.bg.Add(1)
+		go s.cleanerLoop()
+	}
 	go s.retentionLoop()
 	go s.offsetExpiryLoop()
 	go s.producerExpiryLoop()

@@ -75,9 +75,23 @@ var brokerDefs = [...]Def{
 		Doc:   `Listener List - Comma-separated list of URIs we will listen on and the listener names. If the listener name is not a security protocol, listener.security.protocol.map must also be set. Listener names and port numbers must be unique unless one listener is an IPv4 address and the other listener is an IPv6 address (for the same port). Specify hostname as 0.0.0.0 to bind to all interfaces. Leave hostname empty to bind to default interface. Examples of legal listener lists: PLAINTEXT://myhost:9092,SSL://:9091 CLIENT://0.0.0.0:9092,REPLICATION://localhost:9093 PLAINTEXT://127.0.0.1:9092,SSL://[::1]:9092`,
 	},
 	{
+		Name: "log.cleaner.backoff.ms", Type: TypeLong, Default: ptr("15000"),
+		check: atLeast(0),
+		Doc:   `The amount of time to sleep when there are no logs to clean`,
+	},
+	{
+		Name: "log.cleaner.dedupe.buffer.size", Type: TypeLong, Default: ptr("134217728"),
+		check: atLeast(1 << 20),
+		Doc:   `The total memory used for log deduplication across all cleaner threads`,
+	},
+	{
 		Name: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: ptr("86400000"),
 		check: atLeast(0),
 		Doc:   `The amount of time to retain tombstone message markers for log compacted topics. This setting also gives a bound on the time in which a consumer must complete a read if they begin from offset 0 to ensure that they get a valid snapshot of the final stage (otherwise tombstones messages may be collected before a consumer completes their scan).`,
+	},
+	{
+		Name: "log.cleaner.enable", Type: TypeBoolean, Default: ptr("true"), ReadOnly: true,
+		Doc: `Enable the log cleaner process to run on the server. Should be enabled if using any topics with a cleanup.policy=compact including the internal offsets topic. If disabled those topics will not be compacted and continually grow in size.`,
 	},
 	{
 		Name: "log.cleanup.policy", Type: TypeList, Default: ptr(CleanupPolicyDelete),
@@ -703,6 +717,19 @@ func (b *Broker) TransactionRemoveExpiredIntervalMs() int32 {
 // transaction.abort.timed.out.transaction.cleanup.interval.ms.
 func (b *Broker) TransactionAbortTimedOutIntervalMs() int32 {
 	return get[int32](b, "transaction.abort.timed.out.transaction.cleanup.interval.ms")
+}
+
+// LogCleanerEnable is log.cleaner.enable.
+func (b *Broker) LogCleanerEnable() bool { return get[bool](b, "log.cleaner.enable") }
+
+// LogCleanerBackoffMs is log.cleaner.backoff.ms: how long the cleaner
+// sleeps when no log is due a pass.
+func (b *Broker) LogCleanerBackoffMs() int64 { return get[int64](b, "log.cleaner.backoff.ms") }
+
+// LogCleanerDedupeBufferSize is log.cleaner.dedupe.buffer.size: the memory
+// of the cleaner's key index.
+func (b *Broker) LogCleanerDedupeBufferSize() int64 {
+	return get[int64](b, "log.cleaner.dedupe.buffer.size")
 }
 
 // LogRetentionCheckIntervalMs is log.retention.check.interval.ms: how often

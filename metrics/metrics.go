@@ -38,6 +38,11 @@ type Broker struct {
 	connections prometheus.Gauge
 	fsync       prometheus.Histogram
 	panics      prometheus.Counter
+
+	cleanerPasses   prometheus.Counter
+	cleanerRead     prometheus.Counter
+	cleanerRemoved  prometheus.Counter
+	cleanerDuration prometheus.Histogram
 }
 
 // New returns the broker's metrics registered in a new registry, with Go
@@ -87,9 +92,26 @@ func New() *Broker {
 			Name: "streamhouse_handler_panics_total",
 			Help: "Request handlers that panicked (their connection was closed).",
 		}),
+		cleanerPasses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamhouse_log_cleaner_passes_total",
+			Help: "Log compaction passes that rewrote segments.",
+		}),
+		cleanerRead: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamhouse_log_cleaner_bytes_read_total",
+			Help: "Bytes of segments the log cleaner rewrote, before cleaning.",
+		}),
+		cleanerRemoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamhouse_log_cleaner_bytes_removed_total",
+			Help: "Bytes the log cleaner removed (superseded records, expired tombstones, aborted transactions).",
+		}),
+		cleanerDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "streamhouse_log_cleaner_pass_duration_seconds",
+			Help:    "Duration of each log compaction pass that rewrote segments.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
 	}
 	b.reg.MustRegister(b.requests, b.errors, b.latency, b.bytesIn, b.bytesOut, b.recordsIn, b.recordsOut,
-		b.connections, b.fsync, b.panics,
+		b.connections, b.fsync, b.panics, b.cleanerPasses, b.cleanerRead, b.cleanerRemoved, b.cleanerDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return b
 }
@@ -147,6 +169,17 @@ func (b *Broker) Connection(delta int) {
 func (b *Broker) Panic() {
 	if b != nil {
 		b.panics.Inc()
+	}
+}
+
+// Cleaned records a log compaction pass that rewrote before bytes of
+// segments into after bytes in d.
+func (b *Broker) Cleaned(before, after int64, d time.Duration) {
+	if b != nil {
+		b.cleanerPasses.Inc()
+		b.cleanerRead.Add(float64(before))
+		b.cleanerRemoved.Add(float64(max(before-after, 0)))
+		b.cleanerDuration.Observe(d.Seconds())
 	}
 }
 

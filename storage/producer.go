@@ -389,6 +389,20 @@ type ActiveProducer struct {
 	TxnStartOffset int64 // -1 when no transaction is open
 }
 
+// LastOffsets maps each producer with a batch of its current epoch to the
+// last offset of its last batch: the batch that log compaction must keep
+// (empty if need be) so that the producer's sequence survives a rebuild of
+// the state from the log.
+func (s *ProducerState) LastOffsets() map[int64]int64 {
+	out := make(map[int64]int64, len(s.m))
+	for id, e := range s.m {
+		if n := len(e.Batches); n > 0 {
+			out[id] = e.Batches[n-1].LastOffset
+		}
+	}
+	return out
+}
+
 // Active lists the producers, by id.
 func (s *ProducerState) Active() []ActiveProducer {
 	out := make([]ActiveProducer, 0, len(s.m))

@@ -3,8 +3,10 @@
 //
 // A Log is an append-only sequence of Kafka RecordBatch v2 batches, stored
 // byte for byte as producers sent them except for the base offset, which the
-// log writes in. Offsets are dense: each batch takes the offsets
-// [base, base+lastOffsetDelta]. Reads return whole raw batches, never decoded
+// log writes in. Each batch takes the offsets [base, base+lastOffsetDelta],
+// and appends leave no gaps; compaction (Log.Compact) removes records and
+// whole batches, and so leaves gaps below the offset it cleaned to, as in
+// Kafka. Reads return whole raw batches, never decoded
 // records, so that a fetch serves bytes without touching them.
 //
 // Three offsets describe a log:
@@ -113,6 +115,62 @@ type RetentionPolicy struct {
 	Bytes int64
 }
 
+// CompactPolicy is a compacted topic's cleaner settings at one moment
+// (cleanup.policy includes compact).
+type CompactPolicy struct {
+	Now time.Time
+	// DeleteRetentionMs is delete.retention.ms: a tombstone (a record
+	// with a null value) is removed once its batch's max timestamp is
+	// older than Now minus this.
+	DeleteRetentionMs int64
+	// MinCleanableRatio is min.cleanable.dirty.ratio: a log is cleaned
+	// when the bytes not cleaned yet are at least this share of the
+	// cleanable bytes.
+	MinCleanableRatio float64
+	// MinLagMs and MaxLagMs are min.compaction.lag.ms (a record stays
+	// uncleaned at least this long, by its segment's max timestamp) and
+	// max.compaction.lag.ms (a log whose oldest uncleaned record is older
+	// than this is cleaned whatever its dirty ratio).
+	MinLagMs, MaxLagMs int64
+	// MaxKeys bounds the cleaner's key index (Kafka's
+	// log.cleaner.dedupe.buffer.size): a pass cleans as much of the dirty
+	// part of the log as that many keys cover.
+	MaxKeys int
+	// MaxBatchBytes bounds a decompressed batch.
+	MaxBatchBytes int
+	// Codecs decompresses and compresses record sections.
+	Codecs Codecs
+}
+
+// Codecs compresses and decompresses the records section of a batch with
+// the batch attributes' codec (codec.Codecs is one).
+type Codecs interface {
+	// Decompress appends src decompressed to dst, failing past limit
+	// bytes.
+	Decompress(c int8, dst, src []byte, limit int) ([]byte, error)
+	// Compress appends src compressed to dst.
+	Compress(c int8, dst, src []byte) ([]byte, error)
+}
+
+// CompactResult is what one cleaning pass did. A pass that found nothing
+// to clean returns the zero value.
+type CompactResult struct {
+	// Segments is how many segments were read and rewritten, into
+	// Groups new ones.
+	Segments, Groups int
+	// BytesBefore and BytesAfter are their sizes before and after.
+	BytesBefore, BytesAfter int64
+	// RecordsRead and RecordsKept count the records of those segments.
+	RecordsRead, RecordsKept int64
+	// Keys is how many distinct keys the key index held, in
+	// KeyIndexBytes of memory.
+	Keys          int
+	KeyIndexBytes int64
+	// CleanedTo is the offset below which the log is now clean: the next
+	// pass indexes only the keys from there on.
+	CleanedTo int64
+}
+
 // Store holds the logs of all partitions a broker serves.
 type Store interface {
 	// Open returns the log of p, creating an empty one when none exists,
@@ -200,6 +258,16 @@ type Log interface {
 	// least p.Bytes behind. The log start offset moves to the first offset
 	// kept, durably. It returns how many segments went.
 	Retain(ctx context.Context, p RetentionPolicy) (int, error)
+
+	// Compact runs one pass of log compaction (cleanup.policy=compact) if
+	// the log is due one by p: it keeps the latest record of each key
+	// in the closed, durable segments below the first unstable offset,
+	// drops tombstones older than p.DeleteRetentionMs and the records
+	// of aborted transactions, keeps every batch's offsets (a removed
+	// batch leaves a gap) and each active producer's last batch (empty
+	// if need be), and replaces the segments so that a crash leaves
+	// either the old ones or the new ones.
+	Compact(ctx context.Context, p CompactPolicy) (CompactResult, error)
 
 	// Reconfigure applies a topic's changed configs to the log: later
 	// appends roll and flush by cfg (zero fields mean defaults, as in

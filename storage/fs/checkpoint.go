@@ -16,29 +16,35 @@ import (
 const (
 	checkpointName   = "checkpoint"
 	checkpointMagic1 = "streamhouse-checkpoint 1"
-	checkpointMagic  = "streamhouse-checkpoint 2"
+	checkpointMagic2 = "streamhouse-checkpoint 2"
+	checkpointMagic  = "streamhouse-checkpoint 3"
 	cleanMarkerName  = ".clean-shutdown"
 	checkpointEveryB = 64 << 20 // durable bytes that trigger a checkpoint early
 )
 
 // checkpoint is what <partition>/checkpoint records:
 //
-//	streamhouse-checkpoint 2
+//	streamhouse-checkpoint 3
 //	recovery-point <offset> <segment base> <position>
 //	log-start-offset <offset>
 //	producers <base64 of storage.ProducerState.AppendSnapshot> | producers none
+//	cleaned-offset <offset> <gaps below>
 //
 // The recovery point is a batch boundary below which everything was
 // fsynced: recovery checks only what follows it, and damage below it is
 // media corruption, never a torn write. The producer snapshot is the
 // idempotent producers' state at the recovery point, so that recovery
-// replays only the batches after it ("none": replay the whole log).
-// Version 1 had no producers line. The file is replaced whole (a temporary
-// file, fsync, rename, directory fsync).
+// replays only the batches after it ("none": replay the whole log). The
+// cleaned offset is where the log cleaner (compact.go) has cleaned to (the
+// next pass indexes keys from there); below the second number batches may
+// start after a gap, which recovery accepts there only. Version 1 had no
+// producers line, version 2 no cleaned offset. The file is replaced whole
+// (a temporary file, fsync, rename, directory fsync).
 type checkpoint struct {
 	next, segBase, pos int64
 	start              int64
 	pids               string // base64 snapshot; "" for none
+	cleaned, gaps      int64
 }
 
 func (c checkpoint) encode() []byte {
@@ -46,8 +52,8 @@ func (c checkpoint) encode() []byte {
 	if pids == "" {
 		pids = "none"
 	}
-	return fmt.Appendf(nil, "%s\nrecovery-point %d %d %d\nlog-start-offset %d\nproducers %s\n",
-		checkpointMagic, c.next, c.segBase, c.pos, c.start, pids)
+	return fmt.Appendf(nil, "%s\nrecovery-point %d %d %d\nlog-start-offset %d\nproducers %s\ncleaned-offset %d %d\n",
+		checkpointMagic, c.next, c.segBase, c.pos, c.start, pids, c.cleaned, c.gaps)
 }
 
 func parseCheckpoint(b []byte) (checkpoint, error) {
@@ -55,7 +61,8 @@ func parseCheckpoint(b []byte) (checkpoint, error) {
 	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
 	switch {
 	case len(lines) == 3 && string(lines[0]) == checkpointMagic1:
-	case len(lines) == 4 && string(lines[0]) == checkpointMagic:
+	case len(lines) == 4 && string(lines[0]) == checkpointMagic2,
+		len(lines) == 5 && string(lines[0]) == checkpointMagic:
 		f := bytes.Fields(lines[3])
 		if len(f) != 2 || string(f[0]) != "producers" {
 			return c, fmt.Errorf("want \"producers\" and a snapshot, got %q", lines[3])
@@ -64,7 +71,7 @@ func parseCheckpoint(b []byte) (checkpoint, error) {
 			c.pids = string(f[1])
 		}
 	default:
-		return c, errors.New("not a version 1 or 2 checkpoint")
+		return c, errors.New("not a version 1, 2 or 3 checkpoint")
 	}
 	nums := func(line []byte, key string, n int) ([]int64, error) {
 		f := bytes.Fields(line)
@@ -90,6 +97,13 @@ func parseCheckpoint(b []byte) (checkpoint, error) {
 		return c, err
 	}
 	c.next, c.segBase, c.pos, c.start = rp[0], rp[1], rp[2], st[0]
+	if len(lines) == 5 {
+		cl, err := nums(lines[4], "cleaned-offset", 2)
+		if err != nil {
+			return c, err
+		}
+		c.cleaned, c.gaps = cl[0], cl[1]
+	}
 	if c.pos > 0 && c.next <= c.segBase || c.next < c.segBase {
 		return c, fmt.Errorf("recovery point %d inconsistent with segment %d position %d", c.next, c.segBase, c.pos)
 	}
@@ -130,7 +144,7 @@ func (l *Log) writeCheckpoint() error {
 	l.pidMu.Lock()
 	l.state.RLock()
 	d := l.durable
-	c := checkpoint{next: d.next, start: l.start.Load()}
+	c := checkpoint{next: d.next, start: l.start.Load(), cleaned: l.cleanedTo.Load(), gaps: l.gapsTo.Load()}
 	var idx, tidx []byte
 	if d.seg != nil {
 		c.segBase, c.pos = d.seg.base, d.pos

@@ -11,8 +11,10 @@
 // <base> is the base offset of the segment's first batch as 20 decimal
 // digits, zero-padded, as Kafka names its files: 00000000000000000042.log.
 // The segment with the highest base is the active one, the only one that
-// is appended to. Files ending in .tmp or .swap are leftovers of an
-// interrupted write and are removed when the log is opened.
+// is appended to. Files ending in .tmp or .cleaned are leftovers of an
+// interrupted write and are removed when the log is opened; a
+// <first>.log.<last>.swap file is a cleaned segment that a crash left
+// half swapped in, and opening the log finishes the swap (compact.go).
 //
 // # Segment (.log)
 //
@@ -28,8 +30,11 @@
 //	| ... n bytes in all, CRC-32C'd    | ...                              |
 //	+----------------------------------+----------------------------------+--
 //
-// Offsets are dense: a batch holds [baseOffset, baseOffset+lastOffsetDelta]
-// and the next batch starts at the offset after. No batch spans two
+// A batch holds [baseOffset, baseOffset+lastOffsetDelta] and an append
+// starts the next batch at the offset after. Compaction removes records
+// and whole batches but keeps each remaining batch's offsets, so below the
+// checkpoint's cleaned offset a batch may start after a gap (as in Kafka);
+// a segment still ends where the next begins. No batch spans two
 // segments. A segment is rolled (a new one started) before an append that
 // would take it past segment.bytes, or when its first append is older than
 // segment.ms; a batch larger than segment.bytes gets a segment to itself.
@@ -110,8 +115,18 @@
 // removed, and a warning says how many bytes went. Below the recovery point
 // it is media corruption: Open fails with storage.ErrCorrupt and nothing is
 // cut. Batches that check but leave a gap in the offsets are corruption
-// too. After an unclean stop, what recovery kept is fsynced before the log
-// is served. Reads check the CRC of every batch not checked since the log
+// too, except below the cleaned offset, where compaction made them (or
+// anywhere when the checkpoint is missing). After an unclean stop, what
+// recovery kept is fsynced before the log is served. Reads check the CRC of every batch not checked since the log
 // opened (appends and recovery's scan were) and take the log offline
 // (storage.ErrCorrupt) on a mismatch, so no client is served damaged data.
+//
+// # Compaction
+//
+// Log.Compact is Kafka's log cleaner for one partition: a key index (64-bit
+// key hashes to offsets, keyindex.go) over the segments not yet cleaned,
+// then every cleanable segment rewritten, in groups of at most
+// segment.bytes, keeping each key's latest record; the new segment is
+// swapped in so that a crash leaves the old segments or the new one.
+// compact.go has the steps.
 package fs

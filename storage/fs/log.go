@@ -23,6 +23,8 @@ var _ storage.Log = (*Log)(nil)
 //
 // Locks, in the order they are taken (never the other way round):
 //
+//	cleanMu  the cleaner (compact.go) against whatever else removes or
+//	         replaces segments: retention, DeleteRecords, Close.
 //	mu       the appender lock: serialises Append, rolls, Close and the
 //	         start of a sync round. Guards active, unsynced, dataDirty,
 //	         dirDirty, parentsDirty, failed, syncFiles and the
@@ -80,8 +82,19 @@ type Log struct {
 
 	queued bool // in the committer's queue; guarded by store.commit.mu
 
-	// recoveryPoint is the checkpoint read at open (zero without one).
-	recoveryPoint checkpoint
+	// recoveryPoint is the checkpoint read at open (zero without one);
+	// haveCheckpoint says whether there was a usable one.
+	recoveryPoint  checkpoint
+	haveCheckpoint bool
+
+	// cleanMu serialises the cleaner (compact.go) with whatever else
+	// removes or replaces segments (retention, DeleteRecords, Close).
+	// Taken before mu. cleanedTo is the offset the log is cleaned to,
+	// gapsTo the one below which cleaning may have left gaps (both
+	// checkpointed).
+	cleanMu   sync.Mutex
+	cleanedTo atomic.Int64
+	gapsTo    atomic.Int64
 
 	start atomic.Int64
 	hw    atomic.Int64
@@ -315,6 +328,8 @@ func (l *Log) notify() {
 // fsyncs what is not yet durable, writes the checkpoint and closes every
 // file.
 func (l *Log) Close() error {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

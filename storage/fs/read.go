@@ -30,6 +30,32 @@ const (
 // for a read within a segment (a probe to find the batch, then the rest
 // straight into dst), with no lock held.
 func (l *Log) Read(ctx context.Context, offset int64, maxBytes int, minOne bool, dst []byte) ([]byte, error) {
+	for tries := 1; ; tries++ {
+		out, err := l.read(ctx, offset, maxBytes, minOne, dst)
+		if !l.replacedUnder(err, tries) {
+			return out, err
+		}
+	}
+}
+
+// maxReplacedRetries bounds the retries of a read whose segment the cleaner
+// replaced under it: each swap is of segments older than the read's, so a
+// retry that meets another is all but impossible.
+const maxReplacedRetries = 4
+
+// replacedUnder reports whether a read failed only because the cleaner
+// swapped its segment out and closed the file (compact.go), so that a
+// retry will find the new one.
+func (l *Log) replacedUnder(err error, tries int) bool {
+	if tries >= maxReplacedRetries || !errors.Is(err, storage.ErrClosed) {
+		return false
+	}
+	l.state.RLock()
+	defer l.state.RUnlock()
+	return !l.closed
+}
+
+func (l *Log) read(ctx context.Context, offset int64, maxBytes int, minOne bool, dst []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return dst, err
 	}
@@ -214,6 +240,15 @@ func (l *Log) offlineErr() error {
 // index gives an offset before which every batch is older than ts, the
 // offset index gives its position, and batch headers are scanned from there.
 func (l *Log) FindTimestamp(ctx context.Context, ts int64, dst []byte) ([]byte, error) {
+	for tries := 1; ; tries++ {
+		out, err := l.findTimestamp(ctx, ts, dst)
+		if !l.replacedUnder(err, tries) {
+			return out, err
+		}
+	}
+}
+
+func (l *Log) findTimestamp(ctx context.Context, ts int64, dst []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return dst, err
 	}
@@ -255,6 +290,15 @@ func (l *Log) FindTimestamp(ctx context.Context, ts int64, dst []byte) ([]byte, 
 // MaxTimestamp implements storage.Log. Each segment knows its maximum and
 // the first batch holding it, so only that batch is looked for.
 func (l *Log) MaxTimestamp(ctx context.Context, dst []byte) ([]byte, error) {
+	for tries := 1; ; tries++ {
+		out, err := l.maxTimestamp(ctx, dst)
+		if !l.replacedUnder(err, tries) {
+			return out, err
+		}
+	}
+}
+
+func (l *Log) maxTimestamp(ctx context.Context, dst []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return dst, err
 	}

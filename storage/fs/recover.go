@@ -11,13 +11,26 @@ import (
 	"strings"
 
 	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/storage"
 )
 
 // errGap is a batch whose CRC checks but whose base offset does not follow
-// the one before. A torn write cannot produce it, so it is corruption: the
-// log refuses to open rather than cut it off.
+// the one before: below it (always), or after a gap where the log was not
+// cleaned (see gapAllowed). A torn write cannot produce it, so it is
+// corruption: the log refuses to open rather than cut it off.
 var errGap = errors.New("base offset does not follow the previous batch")
+
+// gapAllowed reports whether a batch may start at offset after a gap in its
+// segment: compaction removes whole batches below the offset that the
+// checkpoint records. Without a usable checkpoint nothing tells a cleaned
+// log from another, so such gaps are accepted anywhere rather than refusing
+// to open a log that compaction made; a torn write cannot make one. A
+// segment still ends where the next begins: the cleaner keeps the last
+// batch of what it rewrites, empty if need be.
+func (l *Log) gapAllowed(offset int64) bool {
+	return !l.haveCheckpoint || offset <= l.gapsTo.Load()
+}
 
 // recover loads the partition directory into l.segs and sets the offsets.
 //
@@ -30,6 +43,9 @@ var errGap = errors.New("base offset does not follow the previous batch")
 // it. The same holds for a segment that ends cleanly before the next
 // segment's base (its last blocks lost whole).
 func (l *Log) recover(ctx context.Context) error {
+	if err := l.finishSwaps(); err != nil {
+		return err
+	}
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("fs: open %s: %w", l.dir, err)
@@ -41,7 +57,7 @@ func (l *Log) recover(ctx context.Context) error {
 		if e.IsDir() {
 			continue
 		}
-		if strings.HasSuffix(name, extTmp) || strings.HasSuffix(name, extSwap) {
+		if strings.HasSuffix(name, extTmp) || strings.HasSuffix(name, extCleaned) || strings.HasSuffix(name, extSwap) {
 			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
 				return fmt.Errorf("fs: open %s: remove leftover %s: %w", l.dir, name, err)
 			}
@@ -77,7 +93,10 @@ func (l *Log) recover(ctx context.Context) error {
 	if haveCk {
 		l.start.Store(ck.start)
 		l.recoveryPoint = ck
+		l.cleanedTo.Store(ck.cleaned)
+		l.gapsTo.Store(ck.gaps)
 	}
+	l.haveCheckpoint = haveCk
 	// Segments wholly below the log start offset are what a retention or
 	// DeleteRecords interrupted by a crash had still to remove.
 	for len(bases) > 1 && haveCk && bases[1] <= ck.start {
@@ -300,7 +319,7 @@ func (l *Log) scan(s *segment, pos, next, size int64) (end int64, why, err error
 		if perr != nil {
 			return pos, perr, nil
 		}
-		if h.BaseOffset != next {
+		if h.BaseOffset < next || h.BaseOffset > next && !l.gapAllowed(h.BaseOffset) {
 			return pos, nil, fmt.Errorf("fs: open %s: %w at position %d: %w: batch at offset %d, expected %d",
 				s.path, storage.ErrCorrupt, pos, errGap, h.BaseOffset, next)
 		}
@@ -363,4 +382,51 @@ func (l *Log) checkIndexes(s *segment, idx, tidx []byte, size, span int64, close
 		return fmt.Errorf("%w: last entry (%d, %d) does not point at its batch", errIndex, rel, pos)
 	}
 	return nil
+}
+
+// finishSwaps completes the segment swaps of a cleaning pass that a crash
+// interrupted (compact.go). A <first>.log.<last>.swap file is a cleaned
+// replacement, fsynced before it got that name, for the segments with
+// bases first to last: they and their indexes go, and the swap file
+// becomes <first>.log.
+func (l *Log) finishSwaps() error {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("fs: open %s: %w", l.dir, err)
+	}
+	for _, e := range entries {
+		first, last, ok := parseSwapName(e.Name())
+		if !ok {
+			continue
+		}
+		var doomed []string
+		for _, e := range entries {
+			base, ext, ok := parseSegmentName(e.Name())
+			if ok && base >= first && base <= last && (ext == extIndex || ext == extTimeIndex || ext == extLog && base != first) {
+				doomed = append(doomed, e.Name())
+			}
+		}
+		if err := l.swapIn(doomed, first, last); err != nil {
+			return fmt.Errorf("fs: open %s: finish the swap of %s: %w", l.dir, e.Name(), err)
+		}
+		l.logger.Info("finished swapping in a cleaned segment", "segment", first, "replaced_through", last)
+	}
+	return nil
+}
+
+// swapIn replaces the segments with bases first to last by the swap file:
+// doomed (their index files and the segments after first) go, then the
+// swap file is renamed over <first>.log, then the directory is fsynced.
+// Every step can be redone after a crash.
+func (l *Log) swapIn(doomed []string, first, last int64) error {
+	for _, name := range doomed {
+		if err := os.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	fault.Crash("clean-swap")
+	if err := os.Rename(filepath.Join(l.dir, swapName(first, last)), filepath.Join(l.dir, segmentName(first, extLog))); err != nil {
+		return err
+	}
+	return syncDir(l.dir)
 }

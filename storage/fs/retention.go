@@ -21,6 +21,8 @@ func (l *Log) Retain(ctx context.Context, p storage.RetentionPolicy) (int, error
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked("retain"); err != nil {
@@ -80,6 +82,8 @@ func (l *Log) DeleteRecords(ctx context.Context, offset int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked("delete records"); err != nil {

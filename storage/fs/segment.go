@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,8 @@ const (
 	extIndex     = ".index"
 	extTimeIndex = ".timeindex"
 	extTmp       = ".tmp"
-	extSwap      = ".swap"
+	extSwap      = ".swap"    // <first>.log.<last>.swap: a cleaned segment ready to replace first..last
+	extCleaned   = ".cleaned" // a cleaned segment being written
 
 	baseDigits = 20 // a base offset is named as Kafka names it: %020d
 )
@@ -93,6 +95,30 @@ func parseSegmentName(name string) (base int64, ext string, ok bool) {
 		return 0, "", false
 	}
 	return base, ext, true
+}
+
+// swapName is the name of the cleaned segment that replaces the segments
+// with bases first to last.
+func swapName(first, last int64) string {
+	return fmt.Sprintf("%0*d%s.%0*d%s", baseDigits, first, extLog, baseDigits, last, extSwap)
+}
+
+// parseSwapName is swapName's inverse.
+func parseSwapName(name string) (first, last int64, ok bool) {
+	first, ext, ok := parseSegmentName(name)
+	rest, found := strings.CutPrefix(ext, extLog+".")
+	if !ok || !found {
+		return 0, 0, false
+	}
+	rest, found = strings.CutSuffix(rest, extSwap)
+	if !found || len(rest) != baseDigits {
+		return 0, 0, false
+	}
+	last, _, ok = parseSegmentName(rest + extLog)
+	if !ok || last < first {
+		return 0, 0, false
+	}
+	return first, last, true
 }
 
 // sidePath is the path of the segment's file with extension ext.

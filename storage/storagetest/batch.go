@@ -36,6 +36,45 @@ func MakeBatch(records int, valueSize int, ts int64) []byte {
 		b = binary.AppendVarint(b, int64(len(rec)))
 		b = append(b, rec...)
 	}
+	return finishBatch(b, records, ts)
+}
+
+// KV is one record of MakeKeyedBatch: a nil Key or Value is a null one (a
+// nil Value with a key is a tombstone).
+type KV struct{ Key, Value []byte }
+
+// MakeKeyedBatch is a batch of the records kvs, as MakeBatch makes them
+// but with keys.
+func MakeKeyedBatch(ts int64, kvs ...KV) []byte {
+	if len(kvs) == 0 {
+		panic("storagetest: MakeKeyedBatch needs a record")
+	}
+	b := make([]byte, batch.HeaderSize)
+	var rec []byte
+	appendBytes := func(v []byte) {
+		if v == nil {
+			rec = binary.AppendVarint(rec, -1)
+			return
+		}
+		rec = binary.AppendVarint(rec, int64(len(v)))
+		rec = append(rec, v...)
+	}
+	for i, kv := range kvs {
+		rec = rec[:0]
+		rec = append(rec, 0)                     // attributes
+		rec = binary.AppendVarint(rec, 0)        // timestampDelta
+		rec = binary.AppendVarint(rec, int64(i)) // offsetDelta
+		appendBytes(kv.Key)
+		appendBytes(kv.Value)
+		rec = binary.AppendVarint(rec, 0) // header count
+		b = binary.AppendVarint(b, int64(len(rec)))
+		b = append(b, rec...)
+	}
+	return finishBatch(b, len(kvs), ts)
+}
+
+// finishBatch writes the header of a batch of records, every timestamp ts.
+func finishBatch(b []byte, records int, ts int64) []byte {
 	be := binary.BigEndian
 	be.PutUint64(b[0:], 0)                                   // baseOffset
 	be.PutUint32(b[8:], uint32(len(b)-batch.LengthOverhead)) // batchLength
