@@ -23,11 +23,13 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/internal/loglevel"
 )
 
 func (s *Server) handleAlterConfigs(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -65,6 +67,13 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, r *request) 
 		rr := &req.Resources[i]
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger {
+			if err := s.alterLoggers(rr, req.ValidateOnly); err != nil {
+				sr.ErrorCode, sr.ErrorMessage = errorCode(err), errMessage(err)
+			}
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		ops := make([]config.Alteration, len(rr.Configs))
 		for j, c := range rr.Configs {
 			ops[j] = config.Alteration{Name: c.Name, Op: config.AlterOp(c.Op), Value: c.Value}
@@ -104,7 +113,66 @@ func (s *Server) alterResource(ctx context.Context, typ kmsg.ConfigResourceType,
 		}
 		return s.alterBroker(ctx, scope, validateOnly, change)
 	}
+	if typ == kmsg.ConfigResourceTypeBrokerLogger {
+		// As Kafka: loggers change only incrementally.
+		return kafkaError(kerr.InvalidRequest, "AlterConfigs is not supported for %s; use IncrementalAlterConfigs", typ)
+	}
 	return kafkaError(kerr.InvalidRequest, "altering %s configs is not supported by StreamHouse yet", typ)
+}
+
+// alterLoggers applies IncrementalAlterConfigs to the BROKER_LOGGER
+// resource, as Kafka does: SET gives a logger a level, DELETE makes it
+// follow the root logger again (not the root itself); APPEND and SUBTRACT
+// are INVALID_REQUEST; an unknown logger or level is INVALID_CONFIG. Every
+// operation is checked before any is applied. Levels are not stored: a
+// restart starts from --log-level.
+func (s *Server) alterLoggers(rr *kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	if err := s.checkLoggerResource(rr.ResourceName); err != nil {
+		return err
+	}
+	lv := s.cfg.LogLevels
+	seen := map[string]bool{}
+	for _, c := range rr.Configs {
+		if seen[c.Name] {
+			return kafkaError(kerr.InvalidRequest, "Error due to duplicate config keys")
+		}
+		seen[c.Name] = true
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			if c.Value == nil {
+				return kafkaError(kerr.InvalidConfig, "Null value not supported for logger %s", c.Name)
+			}
+			if err := lv.Check(c.Name, *c.Value); err != nil {
+				return kafkaError(kerr.InvalidConfig, "%s", strings.TrimPrefix(err.Error(), "loglevel: "))
+			}
+		case kmsg.IncrementalAlterConfigOpDelete:
+			if c.Name == loglevel.Root {
+				return kafkaError(kerr.InvalidConfig, "Removing the log level of the root logger is not allowed")
+			}
+			if _, ok := lv.Level(c.Name); !ok {
+				return kafkaError(kerr.InvalidConfig, "Logger %s does not exist!", c.Name)
+			}
+		default:
+			return kafkaError(kerr.InvalidRequest, "%s operation is not allowed for the %s resource", c.Op, rr.ResourceType)
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	for _, c := range rr.Configs {
+		var err error
+		if c.Op == kmsg.IncrementalAlterConfigOpSet {
+			err = lv.Set(c.Name, *c.Value)
+		} else {
+			err = lv.Reset(c.Name)
+		}
+		if err != nil {
+			return kafkaError(kerr.InvalidConfig, "%v", err)
+		}
+		level, _ := lv.Level(c.Name)
+		s.log.Info("logger level changed", "logger", c.Name, "level", level)
+	}
+	return nil
 }
 
 // alterBroker changes the dynamic broker configs of scope ("" for the

@@ -455,7 +455,7 @@ func TestDescribeConfigs(t *testing.T) {
 		{kmsg.ConfigResourceTypeTopic, "missing", nil},
 		{kmsg.ConfigResourceTypeBroker, "1", []string{"log.retention.ms"}},
 		{kmsg.ConfigResourceTypeBroker, "2", nil},
-		{kmsg.ConfigResourceTypeBrokerLogger, "1", nil},
+		{kmsg.ConfigResourceTypeClientMetrics, "m", nil},
 	} {
 		rr := kmsg.NewDescribeConfigsRequestResource()
 		rr.ResourceType, rr.ResourceName, rr.ConfigNames = r.typ, r.name, r.names

@@ -17,7 +17,10 @@ package broker
 //
 // config_names filters (names that do not exist are left out, as Kafka
 // does); synonyms (v1+) and documentation (v3+) are included when asked for.
-// Broker loggers, client metrics and group configs are not implemented:
+// Broker loggers (the resource named by this broker's id): every named
+// logger with its effective level (log4j's names: TRACE, DEBUG, INFO, WARN,
+// ERROR, ...), source DYNAMIC_BROKER_LOGGER_CONFIG, as Kafka lists its
+// log4j loggers. Client metrics and group configs are not implemented:
 // INVALID_REQUEST with a message saying so.
 
 import (
@@ -82,6 +85,16 @@ func (s *Server) describeResource(rr *kmsg.DescribeConfigsRequestResource) ([]co
 			return nil, kafkaError(kerr.InvalidRequest, "unexpected broker id, expected %d or empty string, but received %s", s.nodeID, rr.ResourceName)
 		}
 		return s.settings().DescribeBroker(), nil
+	case kmsg.ConfigResourceTypeBrokerLogger:
+		if err := s.checkLoggerResource(rr.ResourceName); err != nil {
+			return nil, err
+		}
+		var out []config.Entry
+		for _, name := range s.cfg.LogLevels.Names() {
+			lv, _ := s.cfg.LogLevels.Level(name)
+			out = append(out, config.Entry{Name: name, Value: &lv, Source: config.SourceDynamicBrokerLogger})
+		}
+		return out, nil
 	}
 	return nil, kafkaError(kerr.InvalidRequest, "resource type %s is not supported by StreamHouse yet", rr.ResourceType)
 }
@@ -107,4 +120,19 @@ func describeEntry(req *kmsg.DescribeConfigsRequest, e config.Entry) kmsg.Descri
 		c.Documentation = &doc
 	}
 	return c
+}
+
+// checkLoggerResource checks a BROKER_LOGGER resource name: this broker's
+// id, never empty, as Kafka checks it.
+func (s *Server) checkLoggerResource(name string) error {
+	if s.cfg.LogLevels == nil {
+		return kafkaError(kerr.InvalidRequest, "this broker has no named loggers")
+	}
+	if name == "" {
+		return kafkaError(kerr.InvalidRequest, "Broker id must not be empty")
+	}
+	if id, err := strconv.ParseInt(name, 10, 32); err != nil || int32(id) != s.nodeID {
+		return kafkaError(kerr.InvalidRequest, "Unexpected broker id, expected %d but received %s", s.nodeID, name)
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/streamhouse/streamhouse/broker/txn"
 	"github.com/streamhouse/streamhouse/codec"
 	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/internal/loglevel"
 	"github.com/streamhouse/streamhouse/meta"
 	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/protocol"
@@ -52,6 +53,9 @@ type Config struct {
 	Catalog meta.Catalog
 	// Logger receives the broker's logs. Nil: discarded.
 	Logger *slog.Logger
+	// LogLevels are the named loggers' levels, the BROKER_LOGGER config
+	// resource. Nil: that resource is refused (INVALID_REQUEST).
+	LogLevels *loglevel.Levels
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 	// FrameReadTimeout bounds how long a request frame may take to arrive

@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/internal/loglevel"
 	"github.com/streamhouse/streamhouse/meta/sqlite"
 	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/storage/fs"
@@ -112,13 +113,15 @@ func (b *Broker) start(addr string) {
 			t.Fatalf("brokertest: listen: %v", err)
 		}
 	}
+	levels := loglevel.New(slog.LevelDebug, b.opts.Logger.Handler())
 	b.srv, err = broker.New(ctx, broker.Config{
 		Settings:         settings,
 		MaxRequestSize:   settings.SocketRequestMaxBytes(),
 		FrameReadTimeout: b.opts.FrameReadTimeout,
 		Store:            b.store,
 		Catalog:          b.catalog,
-		Logger:           b.opts.Logger,
+		Logger:           levels.Logger("streamhouse.broker"),
+		LogLevels:        levels,
 		Metrics:          b.metrics,
 	})
 	if err != nil {

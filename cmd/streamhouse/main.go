@@ -31,6 +31,7 @@ import (
 
 	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/internal/loglevel"
 	"github.com/streamhouse/streamhouse/meta/sqlite"
 	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/storage/fs"
@@ -257,12 +258,14 @@ func showDefault(v *string) string {
 	return *v
 }
 
-func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
+// newLogger returns the root logger and the levels of the named loggers
+// (BROKER_LOGGER): the handler lets every level through, the levels decide.
+func newLogger(o *options, w io.Writer) (*slog.Logger, *loglevel.Levels, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return nil, fmt.Errorf("%s: %w", o.where("log-level"), err)
+		return nil, nil, fmt.Errorf("%s: %w", o.where("log-level"), err)
 	}
-	hopts := &slog.HandlerOptions{Level: level}
+	hopts := &slog.HandlerOptions{Level: slog.LevelDebug - 8}
 	format := o.logFormat
 	if format == "auto" {
 		format = "json"
@@ -272,13 +275,17 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 			}
 		}
 	}
+	var h slog.Handler
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, hopts)), nil
+		h = slog.NewTextHandler(w, hopts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+		h = slog.NewJSONHandler(w, hopts)
+	default:
+		return nil, nil, fmt.Errorf("%s: %q is not text, json or auto", o.where("log-format"), o.logFormat)
 	}
-	return nil, fmt.Errorf("%s: %q is not text, json or auto", o.where("log-format"), o.logFormat)
+	levels := loglevel.New(level, h)
+	return levels.Logger(loglevel.Root), levels, nil
 }
 
 // run runs the broker until SIGTERM or SIGINT, or with --print-config prints
@@ -288,7 +295,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o, stderr)
+	log, levels, err := newLogger(o, stderr)
 	if err != nil {
 		return err
 	}
@@ -318,13 +325,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer ops.close()
 	}
-	catalog, err := sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"), sqlite.Options{Logger: log})
+	catalog, err := sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"), sqlite.Options{Logger: levels.Logger("streamhouse.catalog")})
 	if err != nil {
 		return err
 	}
 	defer catalog.Close()
 	store, err := fs.New(filepath.Join(o.dataDir, "storage"), fs.Options{
-		Logger:             log,
+		Logger:             levels.Logger("streamhouse.storage"),
 		NoSync:             !o.fsync,
 		OnFsync:            m.Fsync,
 		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
@@ -341,7 +348,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		FrameReadTimeout: o.frameTimeout,
 		Store:            store,
 		Catalog:          catalog,
-		Logger:           log,
+		Logger:           levels.Logger("streamhouse.broker"),
+		LogLevels:        levels,
 		Metrics:          m,
 	})
 	if err != nil {
