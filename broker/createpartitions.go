@@ -29,6 +29,8 @@ func (s *Server) handleCreatePartitions(ctx context.Context, r *request) (kmsg.R
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
+	mq := s.mutationQuota(r, req.Version >= 3)
+	defer func() { mq.throttle(r, resp, s.now()) }()
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewCreatePartitionsResponseTopic()
@@ -37,7 +39,7 @@ func (s *Server) handleCreatePartitions(ctx context.Context, r *request) (kmsg.R
 		if count[rt.Topic] > 1 {
 			err = kafkaError(kerr.InvalidRequest, "Duplicate topic in request.")
 		} else {
-			err = s.createPartitions(ctx, rt, req.ValidateOnly)
+			err = s.createPartitions(ctx, rt, req.ValidateOnly, mq)
 		}
 		if err != nil {
 			st.ErrorCode = errorCode(err)
@@ -48,7 +50,7 @@ func (s *Server) handleCreatePartitions(ctx context.Context, r *request) (kmsg.R
 	return resp, nil
 }
 
-func (s *Server) createPartitions(ctx context.Context, rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+func (s *Server) createPartitions(ctx context.Context, rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool, mq *mutationQuota) error {
 	t := s.topics.get(rt.Topic)
 	if t == nil {
 		return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", rt.Topic)
@@ -58,6 +60,9 @@ func (s *Server) createPartitions(ctx context.Context, rt *kmsg.CreatePartitions
 	}
 	if validateOnly {
 		return nil
+	}
+	if err := mq.admit(int(rt.Count)-len(t.parts), s.now()); err != nil {
+		return err
 	}
 	return s.topics.grow(ctx, t, rt.Count)
 }

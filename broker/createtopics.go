@@ -44,6 +44,8 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (kmsg.Respo
 		count[rt.Topic]++
 	}
 	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, len(req.Topics))
+	mq := s.mutationQuota(r, req.Version >= 6)
+	defer func() { mq.throttle(r, resp, s.now()) }()
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
@@ -61,7 +63,7 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (kmsg.Respo
 		if err == nil {
 			if req.ValidateOnly {
 				err = s.topics.checkNew(spec.name)
-			} else {
+			} else if err = mq.admit(int(spec.partitions), s.now()); err == nil {
 				t, err = s.topics.create(ctx, spec)
 			}
 		}

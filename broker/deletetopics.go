@@ -30,6 +30,8 @@ func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (kmsg.Respo
 		}
 	}
 	resp.Topics = make([]kmsg.DeleteTopicsResponseTopic, len(wanted))
+	mq := s.mutationQuota(r, req.Version >= 5)
+	defer func() { mq.throttle(r, resp, s.now()) }()
 	for i, rt := range wanted {
 		st := &resp.Topics[i]
 		st.Default()
@@ -55,7 +57,9 @@ func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (kmsg.Respo
 		if err == nil {
 			name := t.Name
 			st.Topic, st.TopicID = &name, t.ID
-			err = s.topics.delete(ctx, t)
+			if err = mq.admit(len(t.parts), s.now()); err == nil {
+				err = s.topics.delete(ctx, t)
+			}
 		}
 		if err != nil {
 			st.ErrorCode = errorCode(err)

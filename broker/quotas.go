@@ -16,9 +16,18 @@ package broker
 // one-second samples; when the rate over the samples (never less than 10
 // seconds) passes the quota, the answer carries throttle_time_ms =
 // (rate - quota) / quota x window, and the connection reads nothing more
-// from the client for that long (KIP-219). request_percentage and
-// controller_mutation_rate are stored, not enforced; ip quotas
-// (connection_creation_rate) likewise.
+// from the client for that long (KIP-219).
+//
+// controller_mutation_rate is KIP-599's: partitions created or deleted
+// (CreateTopics, CreatePartitions, DeleteTopics) take tokens from a bucket
+// that refills at the quota per second and holds 11 seconds' worth; once
+// it is empty, the strict versions (CreateTopics v6+, CreatePartitions
+// v3+, DeleteTopics v5+) refuse each further topic with
+// THROTTLING_QUOTA_EXCEEDED, older ones are only throttled, and the answer
+// carries the time until the bucket is level again.
+//
+// request_percentage and ip quotas (connection_creation_rate) are stored,
+// not enforced.
 
 import (
 	"context"
@@ -57,8 +66,15 @@ type quotas struct {
 	alterMu sync.Mutex                                  // serialises alterations
 	set     atomic.Pointer[map[string]meta.ClientQuota] // entityKey -> values
 
-	mu      sync.Mutex // guards windows
+	mu      sync.Mutex // guards windows and buckets
 	windows map[windowKey]*rateWindow
+	buckets map[windowKey]*tokenBucket
+}
+
+// tokenBucket is Kafka's TokenBucket for controller mutations.
+type tokenBucket struct {
+	tokens float64
+	last   int64 // ms
 }
 
 // current returns the quotas set; callers must not change the map.
@@ -78,7 +94,7 @@ type rateWindow struct {
 }
 
 func newQuotas() *quotas {
-	q := &quotas{windows: map[windowKey]*rateWindow{}}
+	q := &quotas{windows: map[windowKey]*rateWindow{}, buckets: map[windowKey]*tokenBucket{}}
 	q.set.Store(&map[string]meta.ClientQuota{})
 	return q
 }
@@ -191,6 +207,81 @@ func (s *Server) throttle(r *request, resp kmsg.Response, kind string, n int) {
 	}
 	if tr, ok := resp.(kmsg.SetThrottleResponse); ok {
 		tr.SetThrottle(int32(d / time.Millisecond))
+	}
+	r.conn.muteFor(d)
+}
+
+// mutationQuota is one request's view of its client's
+// controller_mutation_rate; nil when the client has none.
+type mutationQuota struct {
+	q      *quotas
+	key    windowKey
+	quota  float64
+	strict bool // refuse (THROTTLING_QUOTA_EXCEEDED) rather than only throttle
+}
+
+// mutationQuota returns the request's client's controller mutation quota.
+func (s *Server) mutationQuota(r *request, strict bool) *mutationQuota {
+	set := s.quotas.current()
+	if len(set) == 0 {
+		return nil
+	}
+	quota := quotaFor(set, "controller_mutation_rate", anonymousUser, r.header.ClientID)
+	if quota <= 0 {
+		return nil
+	}
+	return &mutationQuota{q: s.quotas, key: windowKey{"controller_mutation_rate", anonymousUser, r.header.ClientID}, quota: quota, strict: strict}
+}
+
+// bucketLocked returns the client's bucket refilled to now. Caller holds
+// q.mu.
+func (m *mutationQuota) bucketLocked(now time.Time) *tokenBucket {
+	burst := m.quota * quotaSamples * quotaSampleMs / 1000
+	ms := now.UnixMilli()
+	b := m.q.buckets[m.key]
+	if b == nil {
+		b = &tokenBucket{tokens: burst, last: ms}
+		m.q.buckets[m.key] = b
+	}
+	b.tokens = min(burst, b.tokens+m.quota*float64(ms-b.last)/1000)
+	b.last = ms
+	return b
+}
+
+// admit takes n partition mutations from the bucket, or, for a strict
+// request whose bucket is already empty, refuses them.
+func (m *mutationQuota) admit(n int, now time.Time) error {
+	if m == nil || n <= 0 {
+		return nil
+	}
+	m.q.mu.Lock()
+	defer m.q.mu.Unlock()
+	b := m.bucketLocked(now)
+	if m.strict && b.tokens < 0 {
+		return kafkaError(kerr.ThrottlingQuotaExceeded, "The throttling quota has been exceeded.")
+	}
+	b.tokens -= float64(n)
+	return nil
+}
+
+// throttle sets the response's throttle time to how long the bucket takes
+// to be level again, and mutes the connection for it.
+func (m *mutationQuota) throttle(r *request, resp kmsg.Response, now time.Time) {
+	if m == nil {
+		return
+	}
+	m.q.mu.Lock()
+	b := m.bucketLocked(now)
+	d := time.Duration(0)
+	if b.tokens < 0 {
+		d = time.Duration(-b.tokens / m.quota * float64(time.Second))
+	}
+	m.q.mu.Unlock()
+	if d <= 0 {
+		return
+	}
+	if tr, ok := resp.(kmsg.SetThrottleResponse); ok {
+		tr.SetThrottle(int32(min(d/time.Millisecond, math.MaxInt32)))
 	}
 	r.conn.muteFor(d)
 }

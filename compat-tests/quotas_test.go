@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,5 +114,56 @@ func TestClientQuotas(t *testing.T) {
 	}
 	if got, err := adm.DescribeClientQuotas(ctx, false, nil); err != nil || len(got) != 2 {
 		t.Fatalf("after remove: %+v %v", got, err)
+	}
+}
+
+// TestControllerMutationQuota: KIP-599's controller_mutation_rate. A client
+// allowed one partition mutation a second has a bucket of 11; CreateTopics
+// v6+ (what kadm sends) creates topics of 2 partitions while the bucket is
+// not empty, refuses the rest with THROTTLING_QUOTA_EXCEEDED and throttles
+// the client until the bucket is level; other clients are not held back.
+func TestControllerMutationQuota(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	adm := fgAdmin(t, b.Addr())
+	ctx := fgCtx(t)
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: kadm.StringPtr("mutator")}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "controller_mutation_rate", Value: 1}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter quotas: %v %v", err, res)
+	}
+	hook := &throttleHook{}
+	mut := kadm.NewClient(fgClient(t, b.Addr(), kgo.ClientID("mutator"), kgo.WithHooks(hook)))
+	var topics []string
+	for i := range 8 {
+		topics = append(topics, fmt.Sprintf("mutated-%d", i))
+	}
+	created, err := mut.CreateTopics(ctx, 2, 1, nil, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, throttled int
+	for _, r := range created.Sorted() {
+		switch {
+		case r.Err == nil:
+			ok++
+		case errors.Is(r.Err, kerr.ThrottlingQuotaExceeded):
+			throttled++
+		default:
+			t.Fatalf("topic %s: %v", r.Topic, r.Err)
+		}
+	}
+	// 11 tokens: five topics take 10, the sixth finds 1 and takes 2.
+	if ok != 6 || throttled != 2 {
+		t.Fatalf("%d created, %d refused; want 6 and 2", ok, throttled)
+	}
+	if got := time.Duration(hook.total.Load()); got < 500*time.Millisecond || got > 2*time.Second {
+		t.Fatalf("throttled for %v, want about 1s (the bucket is one token short)", got)
+	}
+	// Another client is not limited.
+	if r, err := adm.CreateTopics(ctx, 20, 1, nil, "unlimited"); err != nil || r["unlimited"].Err != nil {
+		t.Fatalf("another client: %v %v", err, r)
 	}
 }
