@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/streamhouse/streamhouse/broker/group"
@@ -274,10 +275,11 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.isClosed() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors and the like: back off as
-				// net/http does rather than spin.
+			if acceptRetryable(err) {
+				// Out of file descriptors and the like: the client
+				// waits in the listen backlog, as past
+				// max.connections; back off as net/http does rather
+				// than spin.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
 				time.Sleep(backoff)
@@ -308,6 +310,18 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		go c.serve()
 	}
+}
+
+// acceptRetryable reports whether an Accept error passes: the process or
+// the system is out of file descriptors (EMFILE, ENFILE) or the kernel out
+// of buffers (ENOBUFS, ENOMEM), or a timeout. net.Error's Timeout is false
+// for EMFILE, and a client opening more connections than the descriptor
+// limit stopped the broker.
+func acceptRetryable(err error) bool {
+	var ne net.Error
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.As(err, &ne) && ne.Timeout()
 }
 
 // advertisedFrom picks the address to advertise for a listener: its own,
