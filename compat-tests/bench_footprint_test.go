@@ -1,0 +1,332 @@
+package compattests
+
+// Footprint benchmarks (issue 8, "Performance and limits"): the broker
+// binary's resident memory idle and per partition, and its startup time to
+// the first ApiVersions answer, fresh and with 10,000 partitions on disk.
+// RSS is VmRSS of the broker process from /proc/<pid>/status once it has
+// stopped moving; the binary runs as `streamhouse` does by default (the
+// HTTP listener on, fsync on). Each figure is the median of
+// STREAMHOUSE_FOOTPRINT_RUNS runs (default 5).
+//
+//	go test ./compat-tests -run '^$' -bench Footprint -benchtime 1x
+//
+// STREAMHOUSE_FOOTPRINT_PARTITIONS (default 10,000, in topics of 100
+// partitions) sizes the partition run.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fpBroker is the binary started by fpStart, with the address of its HTTP
+// listener.
+type fpBroker struct {
+	*proc
+	http string
+}
+
+// fpStart execs the binary on dir and returns once it has answered
+// ApiVersions over TCP, with the time from exec to that answer.
+func fpStart(tb testing.TB, dir string) (fpBroker, time.Duration) {
+	tb.Helper()
+	bin := binary(tb)
+	addr, httpAddr := freePort(tb), freePort(tb)
+	p := &proc{t: tb, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
+	p.cmd = exec.Command(bin, "--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", httpAddr)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	start := time.Now()
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	tb.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	if err := fpFirstAnswer(p, 2*time.Minute); err != nil {
+		tb.Fatalf("%v\n%s", err, tail(p.logs.String(), 4000))
+	}
+	return fpBroker{p, httpAddr}, time.Since(start)
+}
+
+// scrape reads /metrics once, as Prometheus would.
+func (b fpBroker) scrape(tb testing.TB) {
+	tb.Helper()
+	resp, err := http.Get("http://" + b.http + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET /metrics: %s, %v", resp.Status, err)
+	}
+}
+
+// fpFirstAnswer dials p until it answers ApiVersions, polling every 200µs
+// so that the poll adds little to what it measures.
+func fpFirstAnswer(p *proc, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "footprint", "1"
+	for {
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		if err == nil {
+			err = rawRoundTrip(c, req)
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		select {
+		case werr := <-p.done:
+			p.done <- werr
+			return fmt.Errorf("streamhouse exited before answering ApiVersions: %v", werr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no ApiVersions answer from %s within %v: %v", p.addr, limit, err)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// fpMem is what /proc/<pid>/status says of a process's memory, in KiB,
+// and its thread count.
+type fpMem struct {
+	rss, anon, file int64
+	threads         int64
+}
+
+func fpStatus(pid int) (fpMem, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return fpMem{}, err
+	}
+	var m fpMem
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			m.rss = n
+		case "RssAnon":
+			m.anon = n
+		case "RssFile":
+			m.file = n
+		case "Threads":
+			m.threads = n
+		}
+	}
+	if m.rss == 0 {
+		return m, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return m, nil
+}
+
+// fpSettled waits until p's RSS has stopped moving (five samples 200 ms
+// apart within 1% of each other), at most 30 s, and returns the last
+// sample. A process that keeps moving after that is measured as it is.
+func fpSettled(tb testing.TB, p fpBroker) fpMem {
+	tb.Helper()
+	var window []fpMem
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m, err := fpStatus(p.cmd.Process.Pid)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		window = append(window, m)
+		if len(window) > 5 {
+			window = window[1:]
+		}
+		if len(window) == 5 {
+			lo, hi := window[0].rss, window[0].rss
+			for _, w := range window {
+				lo, hi = min(lo, w.rss), max(hi, w.rss)
+			}
+			if hi-lo <= hi/100 || time.Now().After(deadline) {
+				return m
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// fpFDs counts the open file descriptors of p.
+func fpFDs(p *proc) int {
+	es, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+	return len(es)
+}
+
+func fpMedian[T int64 | float64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func fpMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// fpRuns is how many runs each figure is the median of.
+var fpRuns = envInt("STREAMHOUSE_FOOTPRINT_RUNS", 5)
+
+// BenchmarkFootprintIdle starts the binary on a fresh data directory,
+// reports the time to its first ApiVersions answer and its settled RSS,
+// and stops it.
+func BenchmarkFootprintIdle(b *testing.B) {
+	var starts []time.Duration
+	var rss, anon []int64
+	for range b.N {
+		for range fpRuns {
+			p, took := fpStart(b, b.TempDir())
+			m := fpSettled(b, p)
+			starts, rss, anon = append(starts, took), append(rss, m.rss), append(anon, m.anon)
+			p.stop()
+		}
+	}
+	b.ReportMetric(fpMs(fpMedian(starts)), "startup-ms")
+	b.ReportMetric(float64(fpMedian(rss))/1024, "idle-RSS-MB")
+	b.ReportMetric(float64(fpMedian(anon))/1024, "idle-anon-MB")
+}
+
+// BenchmarkFootprint10kPartitions creates topics totalling 10,000
+// partitions on a fresh broker, produces one small record to each, and
+// reports the RSS each partition adds over the idle broker's (settled
+// before and after), and again after one /metrics scrape, whose
+// per-partition series cost memory that the Go runtime keeps a while. Then it stops the broker and starts it again on the
+// same directory fpRuns times, reporting the time to the first ApiVersions
+// answer and the RSS per partition after the restart (the idle figure of
+// the fresh broker subtracted).
+func BenchmarkFootprint10kPartitions(b *testing.B) {
+	parts := envInt("STREAMHOUSE_FOOTPRINT_PARTITIONS", 10_000)
+	const perTopic = 100
+	topics := (parts + perTopic - 1) / perTopic
+	parts = topics * perTopic
+	var live, scraped, restarted []float64
+	var starts []time.Duration
+	var fds, threads int64
+	for range b.N {
+		dir := b.TempDir()
+		p, _ := fpStart(b, dir)
+		idle := fpSettled(b, p)
+		fpCreateTopics(b, p.addr, topics, perTopic)
+		fpProduceEach(b, p.addr, topics, perTopic)
+		full := fpSettled(b, p)
+		live = append(live, float64(full.rss-idle.rss)/float64(parts))
+		fds, threads = int64(fpFDs(p.proc)), full.threads
+		p.scrape(b)
+		s := fpSettled(b, p)
+		scraped = append(scraped, float64(s.rss-idle.rss)/float64(parts))
+		b.Logf("fresh: idle RSS %d KiB (anon %d), with %d partitions %d KiB (anon %d), after a /metrics scrape %d KiB, %d fds, %d threads",
+			idle.rss, idle.anon, parts, full.rss, full.anon, s.rss, fds, threads)
+		for i := range fpRuns {
+			stopAt := time.Now()
+			p.stop()
+			stopped := time.Since(stopAt)
+			var took time.Duration
+			p, took = fpStart(b, dir)
+			starts = append(starts, took)
+			m := fpSettled(b, p)
+			restarted = append(restarted, float64(m.rss-idle.rss)/float64(parts))
+			b.Logf("restart %d: stop took %v, startup %v, RSS %d KiB (anon %d)", i, stopped.Round(time.Millisecond), took.Round(time.Microsecond), m.rss, m.anon)
+		}
+		p.stop()
+	}
+	b.ReportMetric(fpMedian(live), "KiB/partition")
+	b.ReportMetric(fpMedian(scraped), "KiB/partition-scraped")
+	b.ReportMetric(fpMedian(restarted), "KiB/partition-restarted")
+	b.ReportMetric(fpMs(fpMedian(starts)), "startup-ms")
+	b.ReportMetric(float64(fds), "fds")
+	b.ReportMetric(float64(threads), "threads")
+}
+
+// fpTopic names the footprint benchmark's topics.
+func fpTopic(i int) string { return fmt.Sprintf("fp-%03d", i) }
+
+// fpCreateTopics creates topics of perTopic partitions each, 25 topics a
+// request.
+func fpCreateTopics(tb testing.TB, addr string, topics, perTopic int) {
+	tb.Helper()
+	adm := fgAdmin(tb, addr)
+	adm.SetTimeoutMillis(int32((2 * time.Minute).Milliseconds()))
+	for first := 0; first < topics; first += 25 {
+		var names []string
+		for i := first; i < min(first+25, topics); i++ {
+			names = append(names, fpTopic(i))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		resps, err := adm.CreateTopics(ctx, int32(perTopic), 1, nil, names...)
+		cancel()
+		if err == nil {
+			err = resps.Error()
+		}
+		if err != nil {
+			tb.Fatalf("create topics %s..: %v", names[0], err)
+		}
+	}
+}
+
+// fpProduceEach produces one 100-byte record (acks=all, idempotent, as
+// kgo's default) to every partition of the topics.
+func fpProduceEach(tb testing.TB, addr string, topics, perTopic int) {
+	tb.Helper()
+	cl := fgClient(tb, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(topics*perTopic+1))
+	var failed atomic.Int64
+	var first atomic.Value
+	value := make([]byte, 100)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for t := range topics {
+		for part := range perTopic {
+			cl.Produce(ctx, &kgo.Record{Topic: fpTopic(t), Partition: int32(part), Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil && failed.Add(1) == 1 {
+					first.Store(err)
+				}
+			})
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if n := failed.Load(); n > 0 {
+		tb.Fatalf("%d of %d produces failed, first: %v", n, topics*perTopic, first.Load())
+	}
+	// Every partition has its record.
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset == 1 {
+			n++
+		}
+	})
+	if n != topics*perTopic {
+		tb.Fatalf("%d of %d partitions end at offset 1", n, topics*perTopic)
+	}
+}
