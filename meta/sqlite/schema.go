@@ -157,48 +157,42 @@ var migrations = []migration{
 // schemaVersion is the newest schema this binary understands.
 func schemaVersion() int { return len(migrations) }
 
-// migrate brings the catalog in db up to schemaVersion, one transaction per
-// migration. Each transaction reads the version again under the write lock
-// (db begins IMMEDIATE), so a process that opens the file at the same time
-// cannot apply a migration twice.
+// migrate brings the catalog in db up to schemaVersion: every pending
+// migration in one transaction, so that a new catalog costs one commit (one
+// fsync of the WAL) rather than one per migration, and a failure leaves the
+// schema at the version it had. The transaction reads the version under the
+// write lock (db begins IMMEDIATE), so a process that opens the file at the
+// same time cannot apply a migration twice.
 func migrate(ctx context.Context, db *sql.DB, path string, log *slog.Logger) error {
-	for {
-		var applied *migration
-		err := func() error {
-			tx, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = tx.Rollback() }() // after Commit: sql.ErrTxDone, nothing to undo
-
-			v, err := checkHeader(ctx, tx, path)
-			if err != nil || v == schemaVersion() {
-				return err
-			}
-			m := &migrations[v]
-			for _, stmt := range m.stmts {
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("migrate schema to version %d (%s): %w", m.version, m.name, err)
-				}
-			}
-			// PRAGMA takes no bound parameters; the version is ours.
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
-				return fmt.Errorf("migrate schema to version %d: %w", m.version, err)
-			}
-			if err := tx.Commit(); err != nil {
-				return fmt.Errorf("migrate schema to version %d: %w", m.version, err)
-			}
-			applied = m
-			return nil
-		}()
-		if err != nil {
-			return err
-		}
-		if applied == nil {
-			return nil
-		}
-		log.InfoContext(ctx, "migrated catalog schema", "path", path, "version", applied.version, "migration", applied.name)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
 	}
+	defer func() { _ = tx.Rollback() }() // after Commit: sql.ErrTxDone, nothing to undo
+
+	v, err := checkHeader(ctx, tx, path)
+	if err != nil || v == schemaVersion() {
+		return err
+	}
+	pending := migrations[v:]
+	for _, m := range pending {
+		for _, stmt := range m.stmts {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate schema to version %d (%s): %w", m.version, m.name, err)
+			}
+		}
+	}
+	// PRAGMA takes no bound parameters; the version is ours.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion())); err != nil {
+		return fmt.Errorf("migrate schema to version %d: %w", schemaVersion(), err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate schema to version %d: %w", schemaVersion(), err)
+	}
+	for _, m := range pending {
+		log.InfoContext(ctx, "migrated catalog schema", "path", path, "version", m.version, "migration", m.name)
+	}
+	return nil
 }
 
 // checkHeader returns the catalog's schema version after checking that the

@@ -48,9 +48,10 @@
 //
 // The schema version is PRAGMA user_version, which SQLite keeps in the file
 // header and changes transactionally; PRAGMA application_id marks the file as
-// a StreamHouse catalog. Migrations (schema.go) are an ordered list, each
-// applied in its own transaction that re-reads the version first, so two
-// processes opening one new file apply each migration once. A catalog whose
+// a StreamHouse catalog. Migrations (schema.go) are an ordered list; the
+// pending ones are applied together in one transaction that reads the
+// version first, so two processes opening one new file apply each migration
+// once, and a new file costs one commit. A catalog whose
 // version is newer than this binary knows is refused with meta.ErrSchemaTooNew
 // rather than read with a schema it does not understand.
 package sqlite
