@@ -149,9 +149,10 @@ func quotaFor(set map[string]meta.ClientQuota, key, user, client string) float64
 	return 0
 }
 
-// record counts n bytes of kind for a client at now and returns how long
-// to throttle it, 0 when within its quota or without one.
-func (q *quotas) record(kind, user, client string, n int, now time.Time) time.Duration {
+// record counts n (bytes, or percent-seconds of request time) of kind for a
+// client at now and returns how long to throttle it, 0 when within its
+// quota or without one.
+func (q *quotas) record(kind, user, client string, n float64, now time.Time) time.Duration {
 	set := q.current()
 	if len(set) == 0 {
 		return 0 // no quota anywhere: nothing to count
@@ -160,9 +161,41 @@ func (q *quotas) record(kind, user, client string, n int, now time.Time) time.Du
 	if quota <= 0 {
 		return 0
 	}
+	return q.recordRate(windowKey{kind, user, client}, quota, n, now)
+}
+
+// ipQuota returns the connection_creation_rate of a client address: its
+// own entity's, else the default ip entity's; 0 for none.
+func ipQuota(set map[string]meta.ClientQuota, ip string) float64 {
+	for _, e := range [][]meta.QuotaEntityPart{{{Type: "ip", Name: &ip}}, {{Type: "ip"}}} {
+		if v, ok := set[entityKey(e)].Values["connection_creation_rate"]; ok {
+			return v
+		}
+	}
+	return 0
+}
+
+// connection counts a new connection from ip and returns how long to hold
+// it before closing it when ip is past its connection_creation_rate, 0
+// when it may be served.
+func (q *quotas) connection(ip string, now time.Time) time.Duration {
+	set := q.current()
+	if len(set) == 0 {
+		return 0
+	}
+	quota := ipQuota(set, ip)
+	if quota <= 0 {
+		return 0
+	}
+	d := q.recordRate(windowKey{"connection_creation_rate", "", ip}, quota, 1, now)
+	return min(d, quotaSamples*quotaSampleMs*time.Millisecond)
+}
+
+// recordRate adds n to the rate window k at now and returns the throttle
+// time of a rate past quota (Kafka's Rate and throttle formula).
+func (q *quotas) recordRate(k windowKey, quota, n float64, now time.Time) time.Duration {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	k := windowKey{kind, user, client}
 	w := q.windows[k]
 	ms := now.UnixMilli()
 	if w == nil {
@@ -174,7 +207,7 @@ func (q *quotas) record(kind, user, client string, n int, now time.Time) time.Du
 		w.cur = (w.cur + 1) % quotaSamples
 		w.start[w.cur], w.bytes[w.cur] = ms, 0
 	}
-	w.bytes[w.cur] += float64(n)
+	w.bytes[w.cur] += n
 	// Kafka's Rate: the samples within the window, over their span, at
 	// least (samples - 1) sample windows.
 	var total float64
@@ -201,7 +234,7 @@ func (q *quotas) record(kind, user, client string, n int, now time.Time) time.Du
 // passes its quota, sets the response's throttle time and mutes the
 // connection for it.
 func (s *Server) throttle(r *request, resp kmsg.Response, kind string, n int) {
-	d := s.quotas.record(kind, anonymousUser, r.header.ClientID, n, s.now())
+	d := s.quotas.record(kind, anonymousUser, r.header.ClientID, float64(n), s.now())
 	if d <= 0 {
 		return
 	}

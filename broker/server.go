@@ -301,6 +301,13 @@ func (s *Server) Serve(l net.Listener) error {
 			s.log.Info("connection refused: max.connections.per.ip reached", "remote", nc.RemoteAddr().String())
 			nc.Close()
 			continue
+		} else if d := s.quotas.connection(ip, s.now()); d > 0 {
+			// connection_creation_rate (KIP-612): as Kafka, the
+			// connection is held for the throttle time, then closed.
+			s.mu.Unlock()
+			s.log.Info("connection throttled: connection_creation_rate exceeded", "remote", nc.RemoteAddr().String(), "close_after", d)
+			time.AfterFunc(d, func() { nc.Close() })
+			continue
 		} else {
 			s.perIP[ip]++
 			c.ip = ip

@@ -4,10 +4,13 @@ package compattests
 // a producer past its producer_byte_rate is throttled as Kafka throttles.
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/broker/brokertest"
 )
@@ -165,5 +169,67 @@ func TestControllerMutationQuota(t *testing.T) {
 	// Another client is not limited.
 	if r, err := adm.CreateTopics(ctx, 20, 1, nil, "unlimited"); err != nil || r["unlimited"].Err != nil {
 		t.Fatalf("another client: %v %v", err, r)
+	}
+}
+
+// TestConnectionCreationRate: an ip quota (KIP-612). 127.0.0.1 may open 2
+// connections a second; opening 40 at once, the first ones (the rate is
+// taken over at least 10 seconds) are served and the rest held and then
+// closed unserved, as Kafka closes a throttled connection. 127.0.0.2, with
+// no quota of its own, is served throughout.
+func TestConnectionCreationRate(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	adm := fgAdmin(t, b.Addr())
+	res, err := adm.AlterClientQuotas(fgCtx(t), []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "ip", Name: kadm.StringPtr("127.0.0.1")}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "connection_creation_rate", Value: 2}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter quotas: %v %v", err, res)
+	}
+	// Dial all first, then ask each for ApiVersions: a throttled
+	// connection is held open until its throttle time passes.
+	dial := func(from string) *fgRaw {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		return &fgRaw{t: t, c: c, br: bufio.NewReader(c), f: kmsg.NewRequestFormatter(kmsg.FormatterClientID("rate"))}
+	}
+	servedAll := func(conns []*fgRaw) (ok int) {
+		var wg sync.WaitGroup
+		var n atomic.Int64
+		for _, r := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := r.try(kmsg.NewPtrApiVersionsRequest(), 3); err == nil {
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return int(n.Load())
+	}
+	var conns []*fgRaw
+	for range 40 {
+		conns = append(conns, dial("127.0.0.1"))
+	}
+	ok := servedAll(conns)
+	refused := len(conns) - ok
+	// The admin client's connection counted too.
+	if ok < 15 || ok > 25 || refused == 0 {
+		t.Fatalf("of 40 connections from 127.0.0.1, %d served and %d closed; want about 20 served (2/s over 10 s)", ok, refused)
+	}
+	conns = conns[:0]
+	for range 5 {
+		conns = append(conns, dial("127.0.0.2"))
+	}
+	if n := servedAll(conns); n != 5 {
+		t.Fatalf("%d of 5 connections from 127.0.0.2, which has no quota, served", n)
 	}
 }
