@@ -196,6 +196,10 @@ type request struct {
 	// error code, for the metrics.
 	failed bool
 	start  time.Time
+	// waited is how long the handler waited for data (a fetch's long
+	// poll): not request time for request_percentage, as Kafka does not
+	// count time in purgatory.
+	waited time.Duration
 }
 
 // observe records the request in the metrics once its response is ready.
@@ -449,6 +453,7 @@ func (c *conn) handle(ctx context.Context, frame, out []byte, busy bool) ([]byte
 		r.observe(s, false)
 		return out, nil, nil
 	}
+	s.throttleRequestTime(r, resp)
 	if r.after != nil || busy {
 		after := r.after
 		if after == nil {

@@ -145,12 +145,18 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 			// Data may have arrived between the read and Watch.
 			continue
 		}
+		began := time.Now()
+		woke := false
 		select {
 		case <-wake:
-			continue
+			woke = true
 		case <-deadline:
 		case <-ctx.Done():
 		case <-s.shutdown:
+		}
+		r.waited += time.Since(began)
+		if woke {
+			continue
 		}
 		// Out of time: answer with what there is now.
 		buf, _, _ = s.fillFetch(ctx, req, parts, buf, true)

@@ -26,8 +26,9 @@ package broker
 // THROTTLING_QUOTA_EXCEEDED, older ones are only throttled, and the answer
 // carries the time until the bucket is level again.
 //
-// request_percentage and ip quotas (connection_creation_rate) are stored,
-// not enforced.
+// request_percentage counts the time each request kept the broker busy
+// (throttleRequestTime); ip quotas (connection_creation_rate) hold and
+// close connections past the rate (connection).
 
 import (
 	"context"
@@ -315,6 +316,33 @@ func (m *mutationQuota) throttle(r *request, resp kmsg.Response, now time.Time) 
 	}
 	if tr, ok := resp.(kmsg.SetThrottleResponse); ok {
 		tr.SetThrottle(int32(min(d/time.Millisecond, math.MaxInt32)))
+	}
+	r.conn.muteFor(d)
+}
+
+// throttleRequestTime is request_percentage, Kafka's request quota: the
+// time a request kept the broker busy (its handler's, without a long
+// poll's wait; an acks=all produce's wait for fsync runs after the
+// handler) counts as a percentage of one second; past the quota the
+// response is throttled (the larger of this and a byte-rate throttle) and
+// the connection muted. ApiVersions is exempt, as in Kafka.
+func (s *Server) throttleRequestTime(r *request, resp kmsg.Response) {
+	if r.header.Key == int16(kmsg.ApiVersions) {
+		return
+	}
+	busy := time.Since(r.start) - r.waited
+	d := s.quotas.record("request_percentage", anonymousUser, r.header.ClientID, busy.Seconds()*100, s.now())
+	if d <= 0 {
+		return
+	}
+	ms := int32(min(d/time.Millisecond, math.MaxInt32))
+	if tr, ok := resp.(kmsg.ThrottleResponse); ok {
+		if cur, _ := tr.Throttle(); cur >= ms {
+			return
+		}
+	}
+	if tr, ok := resp.(kmsg.SetThrottleResponse); ok {
+		tr.SetThrottle(ms)
 	}
 	r.conn.muteFor(d)
 }

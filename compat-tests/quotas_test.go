@@ -233,3 +233,40 @@ func TestConnectionCreationRate(t *testing.T) {
 		t.Fatalf("%d of 5 connections from 127.0.0.2, which has no quota, served", n)
 	}
 }
+
+// TestRequestPercentage: Kafka's request quota. A client allowed 1% of a
+// request thread (10 ms of broker time a second, over at least 10 s) that
+// keeps the broker busy with 1 MiB produces is throttled; the same load
+// from a client without the quota is not.
+func TestRequestPercentage(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t, brokertest.Options{NoSync: true})
+	adm := fgAdmin(t, b.Addr())
+	fgCreateTopic(t, adm, "busy", 1, nil)
+	res, err := adm.AlterClientQuotas(fgCtx(t), []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: kadm.StringPtr("busy")}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "request_percentage", Value: 1}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter quotas: %v %v", err, res)
+	}
+	value := make([]byte, 512<<10)
+	load := func(client string) time.Duration {
+		hook := &throttleHook{}
+		cl := fgClient(t, b.Addr(), kgo.ClientID(client), kgo.WithHooks(hook), kgo.RequiredAcks(kgo.LeaderAck()),
+			kgo.DisableIdempotentWrite(), kgo.ProducerBatchMaxBytes(2<<20), kgo.MaxBufferedBytes(64<<20))
+		for range 200 {
+			fgProduceSync(t, cl, &kgo.Record{Topic: "busy", Value: value})
+			if hook.total.Load() > 0 {
+				break
+			}
+		}
+		return time.Duration(hook.total.Load())
+	}
+	if d := load("busy"); d <= 0 {
+		t.Fatal("200 produces of 512 KiB at 1% of a request thread were never throttled")
+	}
+	if d := load("free"); d > 0 {
+		t.Fatalf("a client without a request quota was throttled for %v", d)
+	}
+}
