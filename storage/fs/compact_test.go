@@ -564,3 +564,19 @@ func BenchmarkCompact(b *testing.B) {
 	b.ReportMetric(float64(res.KeyIndexBytes)/float64(res.Keys), "index-B/key")
 	b.ReportMetric(float64(res.BytesBefore)/float64(res.BytesAfter), "shrink-x")
 }
+
+func FuzzSwapName(f *testing.F) {
+	f.Add(swapName(0, 0))
+	f.Add(swapName(42, 1000))
+	f.Add("00000000000000000000.log.swap")
+	f.Add("00000000000000000042.log.00000000000000000041.swap")
+	f.Fuzz(func(t *testing.T, name string) {
+		first, last, ok := parseSwapName(name)
+		if !ok {
+			return
+		}
+		if first < 0 || last < first || swapName(first, last) != name {
+			t.Fatalf("%q parsed as (%d, %d)", name, first, last)
+		}
+	})
+}

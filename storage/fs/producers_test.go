@@ -113,7 +113,11 @@ func TestCheckpointVersion1(t *testing.T) {
 	if err != nil || c.next != 5 || c.pos != 300 || c.start != 2 || c.pids != "" {
 		t.Fatalf("version 1: %+v, %v", c, err)
 	}
-	c2 := checkpoint{next: 9, segBase: 4, pos: 10, start: 1, pids: "AAAA"}
+	c, err = parseCheckpoint([]byte("streamhouse-checkpoint 2\nrecovery-point 5 0 300\nlog-start-offset 2\nproducers none\n"))
+	if err != nil || c.next != 5 || c.cleaned != 0 || c.gaps != 0 {
+		t.Fatalf("version 2: %+v, %v", c, err)
+	}
+	c2 := checkpoint{next: 9, segBase: 4, pos: 10, start: 1, pids: "AAAA", cleaned: 7, gaps: 8}
 	if got, err := parseCheckpoint(c2.encode()); err != nil || got != c2 {
 		t.Fatalf("round trip: %+v, %v", got, err)
 	}
@@ -126,6 +130,8 @@ func TestCheckpointVersion1(t *testing.T) {
 func FuzzCheckpoint(f *testing.F) {
 	f.Add([]byte("streamhouse-checkpoint 1\nrecovery-point 5 0 300\nlog-start-offset 2\n"))
 	f.Add(checkpoint{next: 9, segBase: 4, pos: 10, start: 1, pids: "AAAA"}.encode())
+	f.Add([]byte("streamhouse-checkpoint 2\nrecovery-point 5 0 300\nlog-start-offset 2\nproducers none\n"))
+	f.Add(checkpoint{next: 9, segBase: 4, pos: 10, start: 1, cleaned: 3, gaps: 9}.encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := parseCheckpoint(b)
 		if err != nil {
