@@ -122,6 +122,7 @@ func (c *conn) writeDeferred(ctx context.Context, done chan<- struct{}) {
 		}
 		d.resp.SetVersion(d.version)
 		out = protocol.AppendResponse(out[:0], d.corr, d.resp)
+		d.req.done()
 		if d.held > 0 {
 			c.s.queued.release(d.held) // the answer no longer needs the request
 		}
@@ -196,6 +197,9 @@ type request struct {
 	// error code, for the metrics.
 	failed bool
 	start  time.Time
+	// release, when a handler sets it, runs once the response is encoded
+	// (or dropped): the fetch handler returns its pooled buffer.
+	release func()
 	// waited is how long the handler waited for data (a fetch's long
 	// poll): not request time for request_percentage, as Kafka does not
 	// count time in purgatory.
@@ -463,5 +467,15 @@ func (c *conn) handle(ctx context.Context, frame, out []byte, busy bool) ([]byte
 	}
 	r.observe(s, false)
 	resp.SetVersion(h.Version)
-	return protocol.AppendResponse(out, h.CorrelationID, resp), nil, nil
+	out = protocol.AppendResponse(out, h.CorrelationID, resp)
+	r.done()
+	return out, nil, nil
+}
+
+// done runs the request's release, once its response is encoded.
+func (r *request) done() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
 }

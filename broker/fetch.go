@@ -45,6 +45,8 @@ const (
 	// fetchBufHint bounds the buffer allocated up front for a fetch's
 	// records; it grows as reads need.
 	fetchBufHint = 1 << 20
+	// maxPooledFetchBuf is the largest fetch buffer kept for reuse.
+	maxPooledFetchBuf = 128 << 20
 )
 
 // fetchPart is one partition of a fetch request, resolved.
@@ -123,7 +125,22 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 
 	var deadline <-chan time.Time
 	var wake chan struct{}
-	var buf []byte
+	// The records are read into a pooled buffer, returned once the
+	// response is encoded: a consumer's fetches reuse the same memory
+	// instead of allocating, zeroing and growing tens of MiB each.
+	bp, _ := s.fetchBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= maxPooledFetchBuf {
+			r.release = func() {
+				*bp = buf[:0]
+				s.fetchBufs.Put(bp)
+			}
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		var total int
 		var failed bool
@@ -187,7 +204,7 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 // resolved, so a topic may have been deleted meanwhile.
 func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPart, buf []byte, waited bool) ([]byte, int, bool) {
 	buf = buf[:0]
-	if buf == nil {
+	if cap(buf) == 0 {
 		buf = make([]byte, 0, min(int(max(req.MaxBytes, 0)), fetchBufHint))
 	}
 	remaining := int(req.MaxBytes)

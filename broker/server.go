@@ -87,6 +87,8 @@ type Server struct {
 	groups *group.Coordinator
 	txns   *txn.Coordinator
 	codecs codec.Codecs
+	// fetchBufs are fetch responses' record buffers (*[]byte), reused.
+	fetchBufs sync.Pool
 	pids   pidAllocator
 	quotas *quotas
 	queued *byteBudget // queued.max.request.bytes; nil: no limit
