@@ -89,9 +89,9 @@ type Server struct {
 	codecs codec.Codecs
 	// fetchBufs are fetch responses' record buffers (*[]byte), reused.
 	fetchBufs sync.Pool
-	pids   pidAllocator
-	quotas *quotas
-	queued *byteBudget // queued.max.request.bytes; nil: no limit
+	pids      pidAllocator
+	quotas    *quotas
+	queued    *byteBudget // queued.max.request.bytes; nil: no limit
 
 	// shutdown is closed when Shutdown starts; long-polling fetches
 	// answer at once when it is.
