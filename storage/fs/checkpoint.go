@@ -113,7 +113,7 @@ func parseCheckpoint(b []byte) (checkpoint, error) {
 // readCheckpoint returns the partition's checkpoint; ok is false when there
 // is none or it cannot be used (which is logged).
 func (l *Log) readCheckpoint() (c checkpoint, ok bool, _ error) {
-	b, err := os.ReadFile(filepath.Join(l.dir, checkpointName))
+	b, err := readFile(filepath.Join(l.dir, checkpointName))
 	if errors.Is(err, os.ErrNotExist) {
 		return c, false, nil
 	}
@@ -219,7 +219,7 @@ func (l *Log) maybeCheckpoint() {
 // rename, fsync of the directory.
 func writeFileDurable(path string, data []byte) error {
 	tmp := path + extTmp
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("fs: write %s: %w: %w", path, storage.ErrIO, err)
 	}

@@ -377,7 +377,7 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.Com
 	first, last := g[0], g[len(g)-1]
 	out := newSegment(l.dir, first.base)
 	tmp := out.path + extCleaned
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := openFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("fs: compact %s: %w: %w", l.dir, storage.ErrIO, err)
 	}

@@ -43,12 +43,16 @@ func (l *Log) gapAllowed(offset int64) bool {
 // it. The same holds for a segment that ends cleanly before the next
 // segment's base (its last blocks lost whole).
 func (l *Log) recover(ctx context.Context) error {
-	if err := l.finishSwaps(); err != nil {
-		return err
-	}
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("fs: open %s: %w", l.dir, err)
+	}
+	if swapped, err := l.finishSwaps(entries); err != nil {
+		return err
+	} else if swapped {
+		if entries, err = os.ReadDir(l.dir); err != nil {
+			return fmt.Errorf("fs: open %s: %w", l.dir, err)
+		}
 	}
 	var bases []int64
 	var sides []string
@@ -121,7 +125,7 @@ func (l *Log) recover(ctx context.Context) error {
 	}
 	for _, base := range bases {
 		s := newSegment(l.dir, base)
-		f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+		f, err := openFile(s.path, os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("fs: open segment: %w", err)
 		}
@@ -336,10 +340,10 @@ func (l *Log) scan(s *segment, pos, next, size int64) (end int64, why, err error
 // left from before the file was cut and rewritten. A closed segment with
 // batches must have a time entry: its last one is the segment's maximum.
 func (l *Log) loadIndexes(s *segment, size, span int64, closed bool) bool {
-	idx, err := os.ReadFile(s.sidePath(extIndex))
+	idx, err := readFile(s.sidePath(extIndex))
 	if err == nil {
 		var tidx []byte
-		tidx, err = os.ReadFile(s.sidePath(extTimeIndex))
+		tidx, err = readFile(s.sidePath(extTimeIndex))
 		if err == nil {
 			err = l.checkIndexes(s, idx, tidx, size, span, closed)
 		}
@@ -385,15 +389,12 @@ func (l *Log) checkIndexes(s *segment, idx, tidx []byte, size, span int64, close
 }
 
 // finishSwaps completes the segment swaps of a cleaning pass that a crash
-// interrupted (compact.go). A <first>.log.<last>.swap file is a cleaned
-// replacement, fsynced before it got that name, for the segments with
-// bases first to last: they and their indexes go, and the swap file
-// becomes <first>.log.
-func (l *Log) finishSwaps() error {
-	entries, err := os.ReadDir(l.dir)
-	if err != nil {
-		return fmt.Errorf("fs: open %s: %w", l.dir, err)
-	}
+// interrupted (compact.go), given the partition directory's entries. A
+// <first>.log.<last>.swap file is a cleaned replacement, fsynced before it
+// got that name, for the segments with bases first to last: they and their
+// indexes go, and the swap file becomes <first>.log. swapped reports that
+// the directory changed.
+func (l *Log) finishSwaps(entries []os.DirEntry) (swapped bool, _ error) {
 	for _, e := range entries {
 		first, last, ok := parseSwapName(e.Name())
 		if !ok {
@@ -407,11 +408,12 @@ func (l *Log) finishSwaps() error {
 			}
 		}
 		if err := l.swapIn(doomed, first, last); err != nil {
-			return fmt.Errorf("fs: open %s: finish the swap of %s: %w", l.dir, e.Name(), err)
+			return swapped, fmt.Errorf("fs: open %s: finish the swap of %s: %w", l.dir, e.Name(), err)
 		}
+		swapped = true
 		l.logger.Info("finished swapping in a cleaned segment", "segment", first, "replaced_through", last)
 	}
-	return nil
+	return swapped, nil
 }
 
 // swapIn replaces the segments with bases first to last by the swap file:

@@ -3,6 +3,7 @@ package fs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -131,7 +132,7 @@ func (s *segment) sidePath(ext string) string {
 // must not be silently overwritten.
 func createSegment(dir string, base int64) (*segment, error) {
 	s := newSegment(dir, base)
-	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := openFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("fs: create segment: %w", err)
 	}
@@ -208,7 +209,7 @@ func (s *segment) removeIndexes() error {
 
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + extTmp
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("fs: write %s: %w", path, err)
 	}
@@ -240,4 +241,25 @@ func syncDir(dir string) error {
 	}
 	done()
 	return nil
+}
+
+// readFile is os.ReadFile through openFile, for the small files a log
+// reads when it opens (checkpoint, index files): one read of the size that
+// fstat gives. The files it reads are replaced by rename, never rewritten
+// in place, so the size holds while the file is open.
+func readFile(name string) ([]byte, error) {
+	f, err := openFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, &os.PathError{Op: "read", Path: name, Err: err}
+	}
+	return b, nil
 }

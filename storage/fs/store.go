@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamhouse/streamhouse/storage"
@@ -139,9 +140,13 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 	}
 	// Under st.mu so that Delete's removal of an empty topic directory
 	// cannot slip between the two levels MkdirAll creates.
-	_, statErr := os.Stat(dir)
-	created := errors.Is(statErr, os.ErrNotExist)
-	mkErr := os.MkdirAll(dir, 0o755)
+	created, mkErr := true, os.Mkdir(dir, 0o755)
+	switch {
+	case errors.Is(mkErr, os.ErrExist):
+		created, mkErr = false, nil
+	case errors.Is(mkErr, os.ErrNotExist): // a new topic
+		mkErr = os.MkdirAll(dir, 0o755)
+	}
 	st.mu.Unlock()
 	if mkErr != nil {
 		st.release(key)
@@ -255,7 +260,8 @@ func (st *Store) Delete(ctx context.Context, p storage.Partition) error {
 	return nil
 }
 
-// Close implements storage.Store. Logs still open are closed.
+// Close implements storage.Store. Logs still open are closed, up to
+// maxSyncWorkers at a time.
 func (st *Store) Close() error {
 	st.mu.Lock()
 	if st.closed {
@@ -270,12 +276,23 @@ func (st *Store) Close() error {
 		}
 	}
 	st.mu.Unlock()
+	// Each close fsyncs: several at a time, as a commit round does.
+	var errMu sync.Mutex
 	var errs []error
-	for _, l := range open {
-		if err := l.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
-			errs = append(errs, err)
-		}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(open), maxSyncWorkers) {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(open)); i = next.Add(1) - 1 {
+				if err := open[i].Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+					errMu.Lock()
+					errs = append(errs, err)
+					errMu.Unlock()
+				}
+			}
+		})
 	}
+	wg.Wait()
 	close(st.ckptQuit)
 	<-st.ckptExited
 	st.commit.stop()
