@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/meta"
@@ -69,40 +72,132 @@ func (ts *topics) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("broker: load topics: %w", err)
 	}
-	for _, mt := range all {
-		t, err := ts.open(ctx, mt)
-		if err != nil {
-			return err
-		}
-		ts.publish(t)
+	start := time.Now()
+	opened, err := ts.openAll(ctx, all)
+	if err != nil {
+		return err
 	}
-	ts.s.log.Info("topics loaded", "topics", len(all))
+	n := 0
+	for _, t := range opened {
+		ts.publish(t)
+		n += len(t.parts)
+	}
+	ts.s.log.Info("topics loaded", "topics", len(all), "partitions", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
 // open opens the logs of a catalog topic.
 func (ts *topics) open(ctx context.Context, mt meta.Topic) (*topic, error) {
-	cfg, err := ts.s.settings().ResolveTopic(mt.Configs)
+	opened, err := ts.openAll(ctx, []meta.Topic{mt})
 	if err != nil {
-		return nil, fmt.Errorf("broker: topic %s: stored configs: %w", mt.Name, err)
+		return nil, err
 	}
-	t := &topic{Topic: mt, cfg: cfg}
-	lc := logConfig(t.cfg)
-	for i := int32(0); i < mt.Partitions; i++ {
-		l, err := ts.s.cfg.Store.Open(ctx, storage.Partition{Topic: mt.Name, TopicID: mt.ID, Partition: i}, lc)
-		if errors.Is(err, storage.ErrCorrupt) {
-			ts.s.log.Error("PARTITION OFFLINE: corrupt data below the recovery point; it answers KAFKA_STORAGE_ERROR until its files are repaired or restored and the broker restarted",
-				"topic", mt.Name, "partition", i, "err", err)
-			t.parts = append(t.parts, &partition{index: i, offline: err})
-			continue
-		}
+	return opened[0], nil
+}
+
+// openWorkers bounds how many logs openAll opens at once. Opening a log
+// is a few dozen small file system calls (directory listing, checkpoint,
+// index files); at startup with thousands of partitions the cores share
+// them, and a disk that must be read gets several requests at a time.
+func openWorkers() int { return min(16, 2*runtime.GOMAXPROCS(0)) }
+
+// closeWorkers bounds how many logs closeLogs closes at once. Closing a log
+// fsyncs its data, its checkpoint and its directory: a disk completes many
+// fsyncs issued together in far less time than one after another (storage/fs
+// syncs 32 files at a time for the same reason), and a clean stop of
+// 10,000 partitions took 10-15 s one at a time.
+const closeWorkers = 32
+
+// inParallel calls fn(i) for each i in [0, n), up to workers at a time, and
+// returns when every call has. Once ctx is done no call starts; it returns
+// how many were started.
+func inParallel(ctx context.Context, n, workers int, fn func(i int)) int {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				fn(int(i))
+			}
+		})
+	}
+	wg.Wait()
+	return int(min(next.Load(), int64(n)))
+}
+
+// openAll opens the logs of the catalog topics mts, several at a time
+// (openWorkers), and returns the topics in the order of mts. A partition
+// whose data is corrupt below its recovery point is kept offline; any
+// other failure closes every log opened and is returned.
+func (ts *topics) openAll(ctx context.Context, mts []meta.Topic) ([]*topic, error) {
+	type job struct {
+		t  *topic
+		lc storage.LogConfig
+		i  int32
+	}
+	out := make([]*topic, len(mts))
+	var jobs []job
+	for k, mt := range mts {
+		cfg, err := ts.s.settings().ResolveTopic(mt.Configs)
 		if err != nil {
-			closeLogs(t.parts)
-			return nil, fmt.Errorf("broker: open %s-%d: %w", mt.Name, i, err)
+			return nil, fmt.Errorf("broker: topic %s: stored configs: %w", mt.Name, err)
 		}
-		t.parts = append(t.parts, &partition{index: i, log: l})
+		t := &topic{Topic: mt, cfg: cfg, parts: make([]*partition, mt.Partitions)}
+		out[k] = t
+		lc := logConfig(cfg)
+		for i := range mt.Partitions {
+			jobs = append(jobs, job{t, lc, i})
+		}
 	}
-	return t, nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var firstErr error
+	started := inParallel(ctx, len(jobs), openWorkers(), func(k int) {
+		j := jobs[k]
+		p, err := ts.openPartition(ctx, j.t.Topic, j.i, j.lc)
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+			cancel()
+			return
+		}
+		j.t.parts[j.i] = p
+	})
+	if firstErr == nil && started < len(jobs) {
+		firstErr = ctx.Err() // the caller's: it stopped the opening
+	}
+	if firstErr != nil {
+		var all []*partition
+		for _, t := range out {
+			all = append(all, t.parts...)
+		}
+		closeLogs(all)
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+// openPartition opens partition i of mt. Corrupt data below the log's
+// recovery point leaves the partition offline rather than failing.
+func (ts *topics) openPartition(ctx context.Context, mt meta.Topic, i int32, lc storage.LogConfig) (*partition, error) {
+	l, err := ts.s.cfg.Store.Open(ctx, storage.Partition{Topic: mt.Name, TopicID: mt.ID, Partition: i}, lc)
+	if errors.Is(err, storage.ErrCorrupt) {
+		ts.s.log.Error("PARTITION OFFLINE: corrupt data below the recovery point; it answers KAFKA_STORAGE_ERROR until its files are repaired or restored and the broker restarted",
+			"topic", mt.Name, "partition", i, "err", err)
+		return &partition{index: i, offline: err}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("broker: open %s-%d: %w", mt.Name, i, err)
+	}
+	return &partition{index: i, log: l}, nil
 }
 
 func logConfig(c config.Topic) storage.LogConfig {
@@ -115,16 +210,22 @@ func logConfig(c config.Topic) storage.LogConfig {
 	}
 }
 
+// closeLogs closes the logs of ps, several at a time (closeWorkers). A nil
+// partition (one openAll did not get to) is skipped.
 func closeLogs(ps []*partition) error {
+	var mu sync.Mutex
 	var errs []error
-	for _, p := range ps {
-		if p.log == nil {
-			continue
+	inParallel(context.Background(), len(ps), closeWorkers, func(i int) {
+		p := ps[i]
+		if p == nil || p.log == nil {
+			return
 		}
 		if err := p.log.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			mu.Lock()
 			errs = append(errs, err)
+			mu.Unlock()
 		}
-	}
+	})
 	return errors.Join(errs...)
 }
 
@@ -263,15 +364,13 @@ func (ts *topics) closeAll() error {
 	defer ts.adminMu.Unlock()
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	var errs []error
+	var all []*partition
 	for name, t := range ts.byName {
-		if err := closeLogs(t.parts); err != nil {
-			errs = append(errs, err)
-		}
+		all = append(all, t.parts...)
 		delete(ts.byName, name)
 		delete(ts.byID, t.ID)
 	}
-	return errors.Join(errs...)
+	return closeLogs(all)
 }
 
 // newTopicID returns a random (version 4) UUID, as Kafka's
