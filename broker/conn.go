@@ -121,7 +121,7 @@ func (c *conn) writeDeferred(ctx context.Context, done chan<- struct{}) {
 			continue
 		}
 		d.resp.SetVersion(d.version)
-		out = protocol.AppendResponse(out[:0], d.corr, d.resp)
+		out = c.s.appendResponse(out[:0], d.corr, d.resp)
 		d.req.done()
 		if d.held > 0 {
 			c.s.queued.release(d.held) // the answer no longer needs the request
@@ -145,6 +145,7 @@ func (c *conn) writeDeferred(ctx context.Context, done chan<- struct{}) {
 		}
 		c.pmu.Unlock()
 		if cap(out) > keepOutBuf {
+			c.s.putOut(out)
 			out = nil
 		}
 	}
@@ -334,6 +335,7 @@ func (c *conn) serve() {
 			frame = nil
 		}
 		if cap(out) > keepOutBuf {
+			s.putOut(out)
 			out = nil
 		}
 	}
@@ -467,9 +469,61 @@ func (c *conn) handle(ctx context.Context, frame, out []byte, busy bool) ([]byte
 	}
 	r.observe(s, false)
 	resp.SetVersion(h.Version)
-	out = protocol.AppendResponse(out, h.CorrelationID, resp)
+	out = s.appendResponse(out, h.CorrelationID, resp)
 	r.done()
 	return out, nil, nil
+}
+
+// appendResponse encodes resp after out. A fetch response, whose records
+// may be tens of MiB, first gets room for all of it in one step, from a
+// pool of large buffers, rather than growing out by doubling: each
+// doubling would allocate, zero and copy again.
+func (s *Server) appendResponse(out []byte, corr int32, resp kmsg.Response) []byte {
+	if fr, ok := resp.(*kmsg.FetchResponse); ok {
+		if need := len(out) + fetchEncodedBound(fr); need > cap(out) && need > keepOutBuf {
+			out = s.growOut(out, need)
+		}
+	}
+	return protocol.AppendResponse(out, corr, resp)
+}
+
+// fetchEncodedBound is an upper bound of a fetch response's encoded size:
+// its record bytes and generous room for every other field.
+func fetchEncodedBound(fr *kmsg.FetchResponse) int {
+	n := 1024
+	for i := range fr.Topics {
+		t := &fr.Topics[i]
+		n += 64 + len(t.Topic)
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			n += 128 + 24*len(p.AbortedTransactions) + len(p.RecordBatches)
+		}
+	}
+	return n
+}
+
+// growOut returns out's bytes in a buffer of capacity need or more, taken
+// from the pool when one there is large enough.
+func (s *Server) growOut(out []byte, need int) []byte {
+	var nb []byte
+	if bp, _ := s.outBufs.Get().(*[]byte); bp != nil && cap(*bp) >= need {
+		nb = append((*bp)[:0], out...)
+	} else {
+		if bp != nil {
+			s.outBufs.Put(bp)
+		}
+		nb = append(make([]byte, 0, need), out...)
+	}
+	s.putOut(out)
+	return nb
+}
+
+// putOut gives a large response buffer back for reuse.
+func (s *Server) putOut(b []byte) {
+	if cap(b) > keepOutBuf && cap(b) <= maxPooledFetchBuf {
+		b = b[:0]
+		s.outBufs.Put(&b)
+	}
 }
 
 // done runs the request's release, once its response is encoded.

@@ -89,9 +89,11 @@ type Server struct {
 	codecs codec.Codecs
 	// fetchBufs are fetch responses' record buffers (*[]byte), reused.
 	fetchBufs sync.Pool
-	pids      pidAllocator
-	quotas    *quotas
-	queued    *byteBudget // queued.max.request.bytes; nil: no limit
+	// outBufs are large encoded responses' buffers (*[]byte), reused.
+	outBufs sync.Pool
+	pids    pidAllocator
+	quotas  *quotas
+	queued  *byteBudget // queued.max.request.bytes; nil: no limit
 
 	// shutdown is closed when Shutdown starts; long-polling fetches
 	// answer at once when it is.
