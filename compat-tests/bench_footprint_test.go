@@ -193,6 +193,31 @@ func fpMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // fpRuns is how many runs each figure is the median of.
 var fpRuns = envInt("STREAMHOUSE_FOOTPRINT_RUNS", 5)
 
+// TestFootprint holds the binary's memory to loose bounds, well above the
+// issue's targets (20 MB idle, 10 KB a partition) so that only a gross
+// regression fails it; the benchmarks below give the figures. Idle, then
+// with 1,000 partitions of one record each.
+func TestFootprint(t *testing.T) {
+	t.Parallel()
+	const (
+		idleMax     = 30 << 10 // KiB
+		perPartMax  = 20       // KiB
+		topics, per = 10, 100
+	)
+	p, _ := fpStart(t, t.TempDir())
+	idle := fpSettled(t, p)
+	if idle.rss > idleMax {
+		t.Errorf("idle RSS %d KiB (anon %d), want at most %d KiB", idle.rss, idle.anon, idleMax)
+	}
+	fpCreateTopics(t, p.addr, topics, per)
+	fpProduceEach(t, p.addr, topics, per)
+	full := fpSettled(t, p)
+	if perPart := float64(full.rss-idle.rss) / (topics * per); perPart > perPartMax {
+		t.Errorf("%.1f KiB RSS a partition (idle %d KiB, with %d partitions %d KiB), want at most %d", perPart, idle.rss, topics*per, full.rss, perPartMax)
+	}
+	// The cleanup kills the broker: a clean stop is not what this tests.
+}
+
 // BenchmarkFootprintIdle starts the binary on a fresh data directory,
 // reports the time to its first ApiVersions answer and its settled RSS,
 // and stops it.
