@@ -244,14 +244,14 @@ func BenchmarkFootprintIdle(b *testing.B) {
 // per-partition series cost memory that the Go runtime keeps a while. Then it stops the broker and starts it again on the
 // same directory fpRuns times, reporting the time to the first ApiVersions
 // answer and the RSS per partition after the restart (the idle figure of
-// the fresh broker subtracted).
+// the fresh broker subtracted), and then once after kill -9.
 func BenchmarkFootprint10kPartitions(b *testing.B) {
 	parts := envInt("STREAMHOUSE_FOOTPRINT_PARTITIONS", 10_000)
 	const perTopic = 100
 	topics := (parts + perTopic - 1) / perTopic
 	parts = topics * perTopic
 	var live, scraped, restarted []float64
-	var starts []time.Duration
+	var starts, killed []time.Duration
 	var fds, threads int64
 	for range b.N {
 		dir := b.TempDir()
@@ -278,12 +278,21 @@ func BenchmarkFootprint10kPartitions(b *testing.B) {
 			restarted = append(restarted, float64(m.rss-idle.rss)/float64(parts))
 			b.Logf("restart %d: stop took %v, startup %v, RSS %d KiB (anon %d)", i, stopped.Round(time.Millisecond), took.Round(time.Microsecond), m.rss, m.anon)
 		}
+		// Once more after kill -9: every log is checked from its
+		// checkpoint and its segments fsynced before it is served.
+		p.cmd.Process.Kill()
+		<-p.done
+		var took time.Duration
+		p, took = fpStart(b, dir)
+		killed = append(killed, took)
+		b.Logf("after kill -9: startup %v", took.Round(time.Microsecond))
 		p.stop()
 	}
 	b.ReportMetric(fpMedian(live), "KiB/partition")
 	b.ReportMetric(fpMedian(scraped), "KiB/partition-scraped")
 	b.ReportMetric(fpMedian(restarted), "KiB/partition-restarted")
 	b.ReportMetric(fpMs(fpMedian(starts)), "startup-ms")
+	b.ReportMetric(fpMs(fpMedian(killed)), "startup-after-kill-ms")
 	b.ReportMetric(float64(fds), "fds")
 	b.ReportMetric(float64(threads), "threads")
 }
