@@ -204,7 +204,11 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 // resolved, so a topic may have been deleted meanwhile.
 func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPart, buf []byte, waited bool) ([]byte, int, bool) {
 	buf = buf[:0]
-	if cap(buf) == 0 {
+	if est := fetchEstimate(req, parts); cap(buf) < est {
+		// Room for the whole read at once: growing by doubling as
+		// partitions are read would allocate, zero and copy again.
+		buf = make([]byte, 0, est)
+	} else if cap(buf) == 0 {
 		buf = make([]byte, 0, min(int(max(req.MaxBytes, 0)), fetchBufHint))
 	}
 	remaining := int(req.MaxBytes)
@@ -283,6 +287,29 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		}
 	}
 	return buf, total, failed
+}
+
+// fetchEstimate guesses how many bytes a fetch reads: for each partition
+// with records past its fetch offset, the offsets up to the high watermark
+// at the log's average bytes an offset, a little over, within the
+// partition's and the request's limits.
+func fetchEstimate(req *kmsg.FetchRequest, parts []fetchPart) int {
+	total := 0
+	for i := range parts {
+		fp := &parts[i]
+		if fp.err != nil || fp.p == nil {
+			continue
+		}
+		l := fp.p.log
+		off, hw := fp.req.FetchOffset, l.HighWatermark()
+		span := l.NextOffset() - l.LogStartOffset()
+		if off < 0 || off >= hw || span <= 0 {
+			continue
+		}
+		est := float64(l.Size())/float64(span)*float64(hw-off)*1.1 + 16<<10
+		total += int(min(est, float64(max(fp.req.PartitionMaxBytes, 0))))
+	}
+	return min(total, int(max(req.MaxBytes, 0)))
 }
 
 // stablePrefix returns how many bytes of the whole batches in b lie below
