@@ -28,16 +28,7 @@ import (
 // without, 1 KiB records, 6 partitions, a librdkafka producer with its
 // default linger (5 ms), batches up to 1 MiB, no compression.
 func BenchmarkProduceLibrdkafka1KiB6Partitions(b *testing.B) {
-	for _, mode := range []struct {
-		name   string
-		noSync bool
-	}{{"fsync", false}, {"nofsync", true}} {
-		b.Run(mode.name, func(b *testing.B) {
-			br := brokertest.New(b, brokertest.Options{NoSync: mode.noSync})
-			benchTopic(b, br.Addr(), "bench", 6)
-			benchProduceLibrdkafka(b, br.Addr())
-		})
-	}
+	benchSyncModes(b, benchProduceLibrdkafka)
 }
 
 // benchProduceLibrdkafka produces b.N records of 1 KiB round-robin over 6

@@ -84,6 +84,15 @@ func benchTopic(b *testing.B, addr, topic string, partitions int32) {
 // BenchmarkProduce1KiB6Partitions: acks=all with fsync (the promise) and
 // without (--fsync=false), 1 KiB records, 6 partitions, franz-go.
 func BenchmarkProduce1KiB6Partitions(b *testing.B) {
+	benchSyncModes(b, func(b *testing.B, addr string) {
+		benchProduce(b, addr, "bench", 1024, kgo.AllISRAcks(), false)
+	})
+}
+
+// benchSyncModes runs bench as two sub-benchmarks, against a broker that
+// fsyncs (the promise) and one started with --fsync=false, each with a
+// topic "bench" of 6 partitions.
+func benchSyncModes(b *testing.B, bench func(b *testing.B, addr string)) {
 	for _, mode := range []struct {
 		name   string
 		noSync bool
@@ -91,7 +100,7 @@ func BenchmarkProduce1KiB6Partitions(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			br := brokertest.New(b, brokertest.Options{NoSync: mode.noSync})
 			benchTopic(b, br.Addr(), "bench", 6)
-			benchProduce(b, br.Addr(), "bench", 1024, kgo.AllISRAcks(), false)
+			bench(b, br.Addr())
 		})
 	}
 }

@@ -108,34 +108,10 @@ func readRecords(t *testing.T, l storage.Log) []record {
 	return out
 }
 
-// readLogGaps is readLog for a log with gaps: batches may start after the
-// offset asked for, never before it.
+// readLogGaps is readLog for a log with gaps.
 func readLogGaps(t *testing.T, l storage.Log) [][]byte {
 	t.Helper()
-	var out [][]byte
-	off := l.LogStartOffset()
-	for off < l.HighWatermark() {
-		got, err := l.Read(t.Context(), off, 1<<20, true, nil)
-		if err != nil {
-			t.Fatalf("read %d: %v", off, err)
-		}
-		if len(got) == 0 {
-			t.Fatalf("read %d below HW %d: nothing", off, l.HighWatermark())
-		}
-		for len(got) > 0 {
-			h, err := batch.Parse(got)
-			if err != nil {
-				t.Fatalf("read %d: %v", off, err)
-			}
-			if h.LastOffset() < off {
-				t.Fatalf("read %d: batch [%d, %d] before it", off, h.BaseOffset, h.LastOffset())
-			}
-			out = append(out, got[:h.Size()])
-			got = got[h.Size():]
-			off = h.NextOffset()
-		}
-	}
-	return out
+	return readBatches(t, l, true)
 }
 
 // keyedLoad appends n batches of 1-3 records over keys keys (every 10th
@@ -363,6 +339,11 @@ func TestCompactTransactions(t *testing.T) {
 	for i := range 200 {
 		app(storagetest.MakeKeyedBatch(1000, kv("c", fmt.Sprint("new ", i)), kv("a", "plain")))
 	}
+	// An open transaction: nothing from its first offset on is cleaned.
+	app(txn(5, 0, kv("z", "open")))
+	for i := range 200 {
+		app(storagetest.MakeKeyedBatch(1000, kv("z", fmt.Sprint("after ", i))))
+	}
 	if err := l.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -386,10 +367,17 @@ func TestCompactTransactions(t *testing.T) {
 	if markers != 2 {
 		t.Fatalf("%d markers after cleaning, want 2", markers)
 	}
+	zs := 0
 	for _, r := range readRecords(t, l) {
 		if r.value == "aborted" || r.value == "old" {
 			t.Fatalf("record %+v survived", r)
 		}
+		if r.key == "z" {
+			zs++
+		}
+	}
+	if zs != 201 {
+		t.Fatalf("%d records of key z, written from an open transaction on; want all 201, uncleaned", zs)
 	}
 	mustClose(t, l)
 	f.dropCheckpoint(p) // replay the producers from the log
