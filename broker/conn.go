@@ -248,11 +248,15 @@ func (c *conn) serve() {
 		return
 	}
 
-	wdone := make(chan struct{})
-	go c.writeDeferred(ctx, wdone)
+	// The writer goroutine starts with the first deferred answer: a
+	// connection that never produces with acks=all (an idle one, a
+	// consumer) costs one goroutine, not two.
+	var wdone chan struct{}
 	defer func() {
 		close(c.deferred)
-		<-wdone
+		if wdone != nil {
+			<-wdone
+		}
 	}()
 
 	var frame, out []byte
@@ -312,6 +316,10 @@ func (c *conn) serve() {
 			c.pending++
 			c.pmu.Unlock()
 			d.held, c.held = c.held, 0 // the writer releases it
+			if wdone == nil {
+				wdone = make(chan struct{})
+				go c.writeDeferred(ctx, wdone)
+			}
 			c.deferred <- *d
 			continue
 		}
