@@ -201,9 +201,16 @@ func (ts *topics) openPartition(ctx context.Context, mt meta.Topic, i int32, lc 
 }
 
 func logConfig(c config.Topic) storage.LogConfig {
+	segMs := c.SegmentMs
+	if c.CleanupCompact && c.MaxCompactionLagMs > 0 {
+		// KIP-354: a compacted topic's active segment rolls by
+		// max.compaction.lag.ms too, so that no record stays out of the
+		// cleaner's reach longer than that (Kafka's LogConfig.maxSegmentMs).
+		segMs = min(segMs, c.MaxCompactionLagMs)
+	}
 	return storage.LogConfig{
 		SegmentBytes:       int64(c.SegmentBytes),
-		SegmentMs:          c.SegmentMs,
+		SegmentMs:          segMs,
 		IndexIntervalBytes: c.IndexIntervalBytes,
 		FlushMessages:      c.FlushMessages,
 		FlushMs:            c.FlushMs,

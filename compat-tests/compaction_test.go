@@ -287,3 +287,26 @@ func cpCheckKcat(t *testing.T, addr string, want []*kgo.Record) {
 		}
 	}
 }
+
+// TestCompactionMaxLag: KIP-354. With max.compaction.lag.ms=1000 and
+// segment.ms at its default (7 days), the active segment still rolls once
+// its first record is a second old, and the cleaner then removes the
+// superseded value: no record escapes compaction for longer than the lag.
+func TestCompactionMaxLag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := startProc(t, dir, "", cpCleanerFlag)
+	fgCreateTopic(t, fgAdmin(t, p.addr), "lagged", 1, map[string]string{
+		"cleanup.policy":        "compact",
+		"max.compaction.lag.ms": "1000",
+	})
+	cl := fgClient(t, p.addr, kgo.DefaultProduceTopic("lagged"))
+	fgProduceSync(t, cl, &kgo.Record{Key: []byte("k"), Value: []byte("v1")}, &kgo.Record{Key: []byte("k"), Value: []byte("v2")})
+	time.Sleep(1100 * time.Millisecond)
+	fgProduceSync(t, cl, &kgo.Record{Key: []byte("other"), Value: []byte("x")})
+	pd := rcPartDir(dir, "lagged", 0)
+	rcEventually(t, 20*time.Second, "the superseded value removed", func() (bool, string) {
+		n := cpRecordsOnDisk(t, pd)
+		return n == 2, fmt.Sprintf("%d records on disk in %d segments", n, len(rcSegments(t, pd)))
+	})
+}
