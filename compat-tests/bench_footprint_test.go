@@ -14,8 +14,6 @@ package compattests
 // partitions) sizes the partition run.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -24,8 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,29 +114,11 @@ type fpMem struct {
 }
 
 func fpStatus(pid int) (fpMem, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procStatus(pid)
 	if err != nil {
 		return fpMem{}, err
 	}
-	var m fpMem
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			m.rss = n
-		case "RssAnon":
-			m.anon = n
-		case "RssFile":
-			m.file = n
-		case "Threads":
-			m.threads = n
-		}
-	}
+	m := fpMem{rss: st["VmRSS"], anon: st["RssAnon"], file: st["RssFile"], threads: st["Threads"]}
 	if m.rss == 0 {
 		return m, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 	}

@@ -19,7 +19,6 @@ package compattests
 // not the disk's. Clients and broker share the machine's cores.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -43,30 +42,38 @@ const (
 	loadRSSLimit   = 512 << 20 // bytes of broker RSS, at most
 )
 
-// procStatusBytes returns a "Field:  N kB" line of /proc/<pid>/status in
-// bytes (VmRSS: resident now; VmHWM: the most it has been).
-func procStatusBytes(pid int, field string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// procStatus reads /proc/<pid>/status: each numeric field as it is there
+// (kB for sizes, a count for Threads).
+func procStatus(pid int) (map[string]int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), field+":")
+	m := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
 		}
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %q: %w", field, v, err)
+		if n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+			m[k] = n
 		}
-		return kb << 10, nil
 	}
-	if err := sc.Err(); err != nil {
+	return m, nil
+}
+
+// procStatusBytes returns a "Field:  N kB" line of /proc/<pid>/status in
+// bytes (VmRSS: resident now; VmHWM: the most it has been).
+func procStatusBytes(pid int, field string) (int64, error) {
+	m, err := procStatus(pid)
+	if err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("no %s line in /proc/%d/status", field, pid)
+	kb, ok := m[field]
+	if !ok {
+		return 0, fmt.Errorf("no %s line in /proc/%d/status", field, pid)
+	}
+	return kb << 10, nil
 }
 
 func mustStatus(t testing.TB, pid int, field string) int64 {
