@@ -17,7 +17,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,7 +27,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // fpBroker is the binary started by fpStart, with the address of its HTTP
@@ -58,7 +56,7 @@ func fpStart(tb testing.TB, dir string) (fpBroker, time.Duration) {
 			<-p.done
 		}
 	})
-	if err := fpFirstAnswer(p, 2*time.Minute); err != nil {
+	if err := firstApiVersions(p, 2*time.Minute); err != nil {
 		tb.Fatalf("%v\n%s", err, tail(p.logs.String(), 4000))
 	}
 	return fpBroker{p, httpAddr}, time.Since(start)
@@ -74,35 +72,6 @@ func (b fpBroker) scrape(tb testing.TB) {
 	defer resp.Body.Close()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != http.StatusOK {
 		tb.Fatalf("GET /metrics: %s, %v", resp.Status, err)
-	}
-}
-
-// fpFirstAnswer dials p until it answers ApiVersions, polling every 200µs
-// so that the poll adds little to what it measures.
-func fpFirstAnswer(p *proc, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	req := kmsg.NewPtrApiVersionsRequest()
-	req.Version = 3
-	req.ClientSoftwareName, req.ClientSoftwareVersion = "footprint", "1"
-	for {
-		c, err := net.DialTimeout("tcp", p.addr, time.Second)
-		if err == nil {
-			err = rawRoundTrip(c, req)
-			c.Close()
-			if err == nil {
-				return nil
-			}
-		}
-		select {
-		case werr := <-p.done:
-			p.done <- werr
-			return fmt.Errorf("streamhouse exited before answering ApiVersions: %v", werr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no ApiVersions answer from %s within %v: %v", p.addr, limit, err)
-		}
-		time.Sleep(200 * time.Microsecond)
 	}
 }
 

@@ -207,7 +207,7 @@ func TestHostileFileDescriptors(t *testing.T) {
 			t.Fatalf("the broker exited with %d of %d connections answered: %v\n%s", i, n, err, tail(p.logs.String(), 4000))
 		}
 	}
-	if err := firstApiVersions(p.addr, 10*time.Second); err != nil {
+	if err := firstApiVersions(p, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -220,7 +220,7 @@ func TestLoadIdleConnections(t *testing.T) {
 	b := opsStart(t, "--fsync=false")
 	pid := b.cmd.Process.Pid
 	fgCreateTopic(t, fgAdmin(t, b.addr), "load", loadPairs, nil)
-	if err := firstApiVersions(b.addr, 5*time.Second); err != nil {
+	if err := firstApiVersions(b.proc, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
