@@ -386,11 +386,14 @@ func readFull(s *segment, b []byte, pos int64) error {
 	return ioErr(s, pos, err)
 }
 
+// ioErr wraps a failed read of s at pos: storage.ErrClosed when the file
+// was closed under the read (retention, the cleaner or Close), else
+// storage.ErrIO, so that the broker answers KAFKA_STORAGE_ERROR.
 func ioErr(s *segment, pos int64, err error) error {
 	if errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("fs: read %s at %d: %w", s.path, pos, storage.ErrClosed)
 	}
-	return fmt.Errorf("fs: read %s at %d: %w", s.path, pos, err)
+	return fmt.Errorf("fs: read %s at %d: %w: %w", s.path, pos, storage.ErrIO, err)
 }
 
 func corruptAt(s *segment, pos int64, err error) error {

@@ -305,7 +305,7 @@ func (l *Log) scan(s *segment, pos, next, size int64) (end int64, why, err error
 	for pos < size {
 		b, err := w.at(pos, size, batch.HeaderSize)
 		if err != nil {
-			return pos, nil, fmt.Errorf("fs: open %s: read at %d: %w", s.path, pos, err)
+			return pos, nil, fmt.Errorf("fs: open %s: read at %d: %w: %w", s.path, pos, storage.ErrIO, err)
 		}
 		h, perr := batch.ReadHeader(b)
 		if perr == nil && int64(h.Size()) > size-pos {
@@ -313,7 +313,7 @@ func (l *Log) scan(s *segment, pos, next, size int64) (end int64, why, err error
 		}
 		if perr == nil {
 			if b, err = w.at(pos, size, h.Size()); err != nil {
-				return pos, nil, fmt.Errorf("fs: open %s: read at %d: %w", s.path, pos, err)
+				return pos, nil, fmt.Errorf("fs: open %s: read at %d: %w: %w", s.path, pos, storage.ErrIO, err)
 			}
 			h, perr = batch.Parse(b)
 		}
