@@ -61,11 +61,11 @@ const (
 )
 
 // quotas is the broker's quota state. The quotas set are a copy-on-write
-// map read without a lock on every produce and fetch; AlterClientQuotas
+// snapshot read without a lock on every produce and fetch; AlterClientQuotas
 // writes the catalog holding alterMu only, so requests never wait on it.
 type quotas struct {
-	alterMu sync.Mutex                                  // serialises alterations
-	set     atomic.Pointer[map[string]meta.ClientQuota] // entityKey -> values
+	alterMu sync.Mutex               // serialises alterations
+	set     atomic.Pointer[quotaSet] // replaced whole on each change
 
 	mu      sync.Mutex // guards windows and buckets
 	windows map[windowKey]*rateWindow
@@ -78,8 +78,42 @@ type tokenBucket struct {
 	last   int64 // ms
 }
 
-// current returns the quotas set; callers must not change the map.
-func (q *quotas) current() map[string]meta.ClientQuota { return *q.set.Load() }
+// quotaSet is one snapshot of the quotas set, with each client's quotas
+// as resolved against it: resolving walks Kafka's eight entities, and it
+// would otherwise run on every request once any quota exists. A new
+// snapshot starts with nothing resolved, so a change applies at once.
+type quotaSet struct {
+	byEntity map[string]meta.ClientQuota // entityKey -> values; never changed
+
+	mu       sync.RWMutex
+	resolved map[resolvedKey]float64
+}
+
+type resolvedKey struct{ key, user, client string }
+
+func newQuotaSet(byEntity map[string]meta.ClientQuota) *quotaSet {
+	return &quotaSet{byEntity: byEntity, resolved: map[resolvedKey]float64{}}
+}
+
+// clientQuota is quotaFor against this snapshot, resolved once per key,
+// user and client.
+func (s *quotaSet) clientQuota(key, user, client string) float64 {
+	k := resolvedKey{key, user, client}
+	s.mu.RLock()
+	v, ok := s.resolved[k]
+	s.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = quotaFor(s.byEntity, key, user, client)
+	s.mu.Lock()
+	s.resolved[k] = v
+	s.mu.Unlock()
+	return v
+}
+
+// current returns the quotas set; callers must not change its map.
+func (q *quotas) current() *quotaSet { return q.set.Load() }
 
 type windowKey struct {
 	kind         string // producer_byte_rate or consumer_byte_rate
@@ -96,7 +130,7 @@ type rateWindow struct {
 
 func newQuotas() *quotas {
 	q := &quotas{windows: map[windowKey]*rateWindow{}, buckets: map[windowKey]*tokenBucket{}}
-	q.set.Store(&map[string]meta.ClientQuota{})
+	q.set.Store(newQuotaSet(map[string]meta.ClientQuota{}))
 	return q
 }
 
@@ -126,7 +160,7 @@ func (s *Server) loadQuotas(ctx context.Context) error {
 	for _, q := range all {
 		m[entityKey(q.Entity)] = q
 	}
-	s.quotas.set.Store(&m)
+	s.quotas.set.Store(newQuotaSet(m))
 	return nil
 }
 
@@ -155,10 +189,10 @@ func quotaFor(set map[string]meta.ClientQuota, key, user, client string) float64
 // quota or without one.
 func (q *quotas) record(kind, user, client string, n float64, now time.Time) time.Duration {
 	set := q.current()
-	if len(set) == 0 {
+	if len(set.byEntity) == 0 {
 		return 0 // no quota anywhere: nothing to count
 	}
-	quota := quotaFor(set, kind, user, client)
+	quota := set.clientQuota(kind, user, client)
 	if quota <= 0 {
 		return 0
 	}
@@ -180,7 +214,7 @@ func ipQuota(set map[string]meta.ClientQuota, ip string) float64 {
 // it before closing it when ip is past its connection_creation_rate, 0
 // when it may be served.
 func (q *quotas) connection(ip string, now time.Time) time.Duration {
-	set := q.current()
+	set := q.current().byEntity
 	if len(set) == 0 {
 		return 0
 	}
@@ -257,10 +291,10 @@ type mutationQuota struct {
 // mutationQuota returns the request's client's controller mutation quota.
 func (s *Server) mutationQuota(r *request, strict bool) *mutationQuota {
 	set := s.quotas.current()
-	if len(set) == 0 {
+	if len(set.byEntity) == 0 {
 		return nil
 	}
-	quota := quotaFor(set, "controller_mutation_rate", anonymousUser, r.header.ClientID)
+	quota := set.clientQuota("controller_mutation_rate", anonymousUser, r.header.ClientID)
 	if quota <= 0 {
 		return nil
 	}
@@ -402,7 +436,7 @@ func (s *Server) alterQuota(ctx context.Context, parts []meta.QuotaEntityPart, o
 	q.alterMu.Lock()
 	defer q.alterMu.Unlock()
 	k := entityKey(parts)
-	vals := maps.Clone(q.current()[k].Values)
+	vals := maps.Clone(q.current().byEntity[k].Values)
 	if vals == nil {
 		vals = map[string]float64{}
 	}
@@ -430,13 +464,13 @@ func (s *Server) alterQuota(ctx context.Context, parts []meta.QuotaEntityPart, o
 	if err := s.cfg.Catalog.SetClientQuota(ctx, cq); err != nil {
 		return fmt.Errorf("broker: store client quota: %w", err)
 	}
-	next := maps.Clone(q.current())
+	next := maps.Clone(q.current().byEntity)
 	if len(vals) == 0 {
 		delete(next, k)
 	} else {
 		next[k] = cq
 	}
-	q.set.Store(&next)
+	q.set.Store(newQuotaSet(next))
 	return nil
 }
 
@@ -474,7 +508,7 @@ func (s *Server) handleDescribeClientQuotas(ctx context.Context, r *request) (km
 	if seen["ip"] && len(seen) > 1 {
 		return fail("Invalid entity filter component combination, IP filter component should not be used with user or clientId filter component.")
 	}
-	set := s.quotas.current()
+	set := s.quotas.current().byEntity
 	all := make([]meta.ClientQuota, 0, len(set))
 	for _, cq := range set {
 		all = append(all, cq)
