@@ -227,23 +227,14 @@ func (c *cleaner) eachBatch(ctx context.Context, s *segment, fn func(b []byte, h
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b, err := c.w.at(pos, s.size, batch.HeaderSize)
+		b, h, perr, err := c.w.checkedBatch(pos, s.size)
 		if err != nil {
 			return ioErr(s, pos, err)
 		}
-		h, err := batch.ReadHeader(b)
-		if err == nil && int64(h.Size()) <= s.size-pos {
-			if b, err = c.w.at(pos, s.size, h.Size()); err != nil {
-				return ioErr(s, pos, err)
-			}
-			h, err = batch.Parse(b)
-		} else if err == nil {
-			err = batch.ErrShort
+		if perr != nil {
+			return c.l.corrupted(corruptAt(s, pos, perr))
 		}
-		if err != nil {
-			return c.l.corrupted(corruptAt(s, pos, err))
-		}
-		if err := fn(b[:h.Size()], &h); err != nil {
+		if err := fn(b, &h); err != nil {
 			return err
 		}
 		pos += int64(h.Size())

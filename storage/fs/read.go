@@ -435,3 +435,24 @@ func (w *window) at(pos, end int64, want int) ([]byte, error) {
 	}
 	return w.buf[:min(want, n)], nil
 }
+
+// checkedBatch returns the batch at pos, checked with batch.Parse, reading
+// nothing at or past end: the scan that recovery and the cleaner share. perr
+// says why the bytes at pos are not a valid batch (cut short by end, or
+// failing a check); err is a failed read. b stays valid until the next call.
+func (w *window) checkedBatch(pos, end int64) (b []byte, h batch.Header, perr, err error) {
+	if b, err = w.at(pos, end, batch.HeaderSize); err != nil {
+		return nil, h, nil, err
+	}
+	if h, perr = batch.ReadHeader(b); perr != nil {
+		return nil, h, perr, nil
+	}
+	if int64(h.Size()) > end-pos {
+		return nil, h, batch.ErrShort, nil
+	}
+	if b, err = w.at(pos, end, h.Size()); err != nil {
+		return nil, h, nil, err
+	}
+	h, perr = batch.Parse(b)
+	return b, h, perr, nil
+}

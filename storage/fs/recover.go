@@ -303,19 +303,9 @@ func (l *Log) scan(s *segment, pos, next, size int64) (end int64, why, err error
 	s.size, s.next, s.sinceIndex = pos, next, 0
 	s.checkedFrom.Store(pos)
 	for pos < size {
-		b, err := w.at(pos, size, batch.HeaderSize)
+		_, h, perr, err := w.checkedBatch(pos, size)
 		if err != nil {
 			return pos, nil, fmt.Errorf("fs: open %s: read at %d: %w: %w", s.path, pos, storage.ErrIO, err)
-		}
-		h, perr := batch.ReadHeader(b)
-		if perr == nil && int64(h.Size()) > size-pos {
-			perr = batch.ErrShort
-		}
-		if perr == nil {
-			if b, err = w.at(pos, size, h.Size()); err != nil {
-				return pos, nil, fmt.Errorf("fs: open %s: read at %d: %w: %w", s.path, pos, storage.ErrIO, err)
-			}
-			h, perr = batch.Parse(b)
 		}
 		if perr == nil && h.LastOffsetDelta < 0 {
 			perr = fmt.Errorf("%w: negative lastOffsetDelta %d", batch.ErrCount, h.LastOffsetDelta)
