@@ -70,14 +70,21 @@ func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]b
 	// record malformed inside its length would be stored and break every
 	// consumer.
 	n := int32(0)
-	if err := batch.Records(plain, func(batch.Record) bool { n++; return true }); err != nil {
+	keyless := false
+	if err := batch.Records(plain, func(r batch.Record) bool {
+		n++
+		keyless = keyless || r.Key == nil
+		return true
+	}); err != nil {
 		return nil, kafkaError(kerr.InvalidRecord, "the batch's records (%s) are malformed: %v", src, err)
 	}
 	if n != h.RecordCount {
 		return nil, kafkaError(kerr.InvalidRecord, "the batch (%s) holds %d records, its header says %d", src, n, h.RecordCount)
 	}
-	if err := checkKeys(t, plain); err != nil {
-		return nil, err
+	if keyless && t.cfg.CleanupCompact {
+		// Compaction keeps the latest record per key: Kafka refuses a
+		// record without one on a compacted topic.
+		return nil, kafkaError(kerr.InvalidRecord, "Compacted topic cannot accept message without key in topic partition %s.", t.Name)
 	}
 	if target == src {
 		return records, nil
@@ -90,21 +97,4 @@ func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]b
 		}
 	}
 	return batch.Reencode(records, h, target, out), nil
-}
-
-// checkKeys refuses a record without a key on a compacted topic, as Kafka
-// does (INVALID_RECORD): compaction keeps the latest record per key.
-func checkKeys(t *topic, plain []byte) error {
-	if !t.cfg.CleanupCompact {
-		return nil
-	}
-	var bad bool
-	_ = batch.Records(plain, func(r batch.Record) bool {
-		bad = r.Key == nil
-		return !bad
-	})
-	if bad {
-		return kafkaError(kerr.InvalidRecord, "Compacted topic cannot accept message without key in topic partition %s.", t.Name)
-	}
-	return nil
 }
