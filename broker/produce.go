@@ -40,8 +40,7 @@ package broker
 //
 // A transactional batch must come from a producer whose transaction is open
 // and added the partition (INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for
-// a fenced epoch). Compressed batches are not decompressed to check
-// each record (the compression issue adds bounded decompression).
+// a fenced epoch).
 
 import (
 	"context"
