@@ -36,8 +36,8 @@ func (s *Server) newTxnCoordinator() *txn.Coordinator {
 		NewProducerID: s.newProducerID,
 		WriteMarkers:  s.writeMarkers,
 		PartitionExists: func(topic string, p int32) bool {
-			t := s.topics.get(topic)
-			return t != nil && t.partition(p) != nil
+			_, e := s.partitionOf(topic, p)
+			return e == nil
 		},
 		CommittedOffsets: s.groups.ApplyTxnOffsets,
 		MaxTimeoutMs:     s.settings().TransactionMaxTimeoutMs(),
@@ -60,11 +60,7 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 	}
 	var done []written
 	for _, tp := range parts {
-		t := s.topics.get(tp.Topic)
-		var p *partition
-		if t != nil {
-			p = t.partition(tp.Partition)
-		}
+		p, _ := s.partitionOf(tp.Topic, tp.Partition)
 		if p == nil {
 			continue
 		}

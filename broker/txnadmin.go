@@ -21,17 +21,13 @@ func (s *Server) handleDescribeProducers(ctx context.Context, r *request) (kmsg.
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
-		t := s.topics.get(rt.Topic)
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
-			var part *partition
-			if t != nil {
-				part = t.partition(p)
-			}
+			part, e := s.partitionOf(rt.Topic, p)
 			switch {
-			case part == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case e != nil:
+				sp.ErrorCode = e.Code
 			case part.offline != nil:
 				sp.ErrorCode = errorCode(part.offline)
 			default:
