@@ -97,23 +97,24 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (km
 	return resp, nil
 }
 
-// eachRequested calls fn for every partition named, or for every partition
-// of every topic when all is set (a null topic list).
-func (s *Server) eachPartition(all bool, named map[string][]int32, order []string, fn func(topic string, p int32, e *kerr.Error)) {
+// eachPartition calls fn for every partition named, or for every partition
+// of every topic when all is set (a null topic list), with the partition,
+// or the error to answer when there is none.
+func (s *Server) eachPartition(all bool, named map[string][]int32, order []string, fn func(topic string, p int32, part *partition, e *kerr.Error)) {
 	if all {
 		ts := s.topics.all()
 		slices.SortFunc(ts, func(a, b *topic) int { return strings.Compare(a.Name, b.Name) })
 		for _, t := range ts {
 			for _, p := range t.parts {
-				fn(t.Name, p.index, nil)
+				fn(t.Name, p.index, p, nil)
 			}
 		}
 		return
 	}
 	for _, name := range order {
 		for _, p := range named[name] {
-			_, e := s.partitionOf(name, p)
-			fn(name, p, e)
+			part, e := s.partitionOf(name, p)
+			fn(name, p, part, e)
 		}
 	}
 }
@@ -133,7 +134,7 @@ func (s *Server) handleElectLeaders(ctx context.Context, r *request) (kmsg.Respo
 		return resp, nil
 	}
 	byTopic := map[string]int{}
-	s.eachPartition(false, named, order, func(topic string, p int32, e *kerr.Error) {
+	s.eachPartition(false, named, order, func(topic string, p int32, _ *partition, e *kerr.Error) {
 		i, ok := byTopic[topic]
 		if !ok {
 			i = len(resp.Topics)
@@ -218,13 +219,9 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, r *request) (kmsg.Re
 	}
 	named, order := namedPartitions(req.Topics, func(t kmsg.DescribeLogDirsRequestTopic) (string, []int32) { return t.Topic, t.Partitions })
 	byTopic := map[string]int{}
-	s.eachPartition(req.Topics == nil, named, order, func(topic string, p int32, e *kerr.Error) {
-		if e != nil {
+	s.eachPartition(req.Topics == nil, named, order, func(topic string, p int32, part *partition, e *kerr.Error) {
+		if e != nil || part.log == nil {
 			return // Kafka leaves out partitions it does not host
-		}
-		part, _ := s.partitionOf(topic, p)
-		if part == nil || part.log == nil {
-			return
 		}
 		i, ok := byTopic[topic]
 		if !ok {
