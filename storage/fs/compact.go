@@ -184,8 +184,10 @@ func (l *Log) checkpointCleaner(cleaned, gaps int64) error {
 	l.cleanedTo.Store(cleaned)
 	l.gapsTo.Store(gaps)
 	if err := l.writeCheckpoint(); err != nil {
+		// cleanedTo goes back; gapsTo keeps the higher bound, which the
+		// failed write may have put on disk.
 		l.cleanedTo.Store(oldC)
-		l.gapsTo.Store(max(oldG, min(gaps, l.gapsTo.Load())))
+		l.gapsTo.Store(max(oldG, gaps))
 		return err
 	}
 	return nil
