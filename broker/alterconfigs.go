@@ -22,7 +22,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -103,15 +102,10 @@ func (s *Server) alterResource(ctx context.Context, typ kmsg.ConfigResourceType,
 		}
 		return s.topics.reconfigure(ctx, name, validateOnly, change)
 	case kmsg.ConfigResourceTypeBroker:
-		scope := ""
-		if name != "" {
-			id, err := strconv.ParseInt(name, 10, 32)
-			if err != nil || int32(id) != s.nodeID {
-				return kafkaError(kerr.InvalidRequest, "unexpected broker id, expected %d or empty string, but received %s", s.nodeID, name)
-			}
-			scope = name
+		if err := s.checkBrokerResource(name); err != nil {
+			return err
 		}
-		return s.alterBroker(ctx, scope, validateOnly, change)
+		return s.alterBroker(ctx, name, validateOnly, change)
 	}
 	if typ == kmsg.ConfigResourceTypeBrokerLogger {
 		// As Kafka: loggers change only incrementally.

@@ -80,9 +80,8 @@ func (s *Server) describeResource(rr *kmsg.DescribeConfigsRequestResource) ([]co
 		if rr.ResourceName == "" {
 			return s.settings().DescribeBrokerDefault(), nil
 		}
-		id, err := strconv.ParseInt(rr.ResourceName, 10, 32)
-		if err != nil || int32(id) != s.nodeID {
-			return nil, kafkaError(kerr.InvalidRequest, "unexpected broker id, expected %d or empty string, but received %s", s.nodeID, rr.ResourceName)
+		if err := s.checkBrokerResource(rr.ResourceName); err != nil {
+			return nil, err
 		}
 		return s.settings().DescribeBroker(), nil
 	case kmsg.ConfigResourceTypeBrokerLogger:
@@ -120,6 +119,18 @@ func describeEntry(req *kmsg.DescribeConfigsRequest, e config.Entry) kmsg.Descri
 		c.Documentation = &doc
 	}
 	return c
+}
+
+// checkBrokerResource checks a BROKER resource name: this broker's id or
+// empty (the cluster-wide defaults), as Kafka checks it.
+func (s *Server) checkBrokerResource(name string) error {
+	if name == "" {
+		return nil
+	}
+	if id, err := strconv.ParseInt(name, 10, 32); err != nil || int32(id) != s.nodeID {
+		return kafkaError(kerr.InvalidRequest, "unexpected broker id, expected %d or empty string, but received %s", s.nodeID, name)
+	}
+	return nil
 }
 
 // checkLoggerResource checks a BROKER_LOGGER resource name: this broker's
