@@ -104,8 +104,7 @@ func (l *Log) recover(ctx context.Context) error {
 	// Segments wholly below the log start offset are what a retention or
 	// DeleteRecords interrupted by a crash had still to remove.
 	for len(bases) > 1 && haveCk && bases[1] <= ck.start {
-		d := newSegment(l.dir, bases[0])
-		if err := errors.Join(d.removeIndexes(), os.Remove(d.path)); err != nil {
+		if err := newSegment(l.dir, bases[0]).removeFiles(); err != nil {
 			return fmt.Errorf("fs: open %s: remove segment below the log start offset: %w", l.dir, err)
 		}
 		l.logger.Info("removed a segment below the log start offset", "segment", bases[0], "log_start_offset", ck.start)
@@ -249,7 +248,7 @@ func (l *Log) cutTail(i int, end, size int64, loaded bool, why error) error {
 			droppedBytes += fi.Size()
 		}
 		_ = d.f.Close()
-		if err := errors.Join(d.removeIndexes(), os.Remove(d.path)); err != nil {
+		if err := d.removeFiles(); err != nil {
 			return fmt.Errorf("fs: open %s: remove segment after the torn tail: %w", l.dir, err)
 		}
 	}

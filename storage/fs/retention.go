@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/storage"
@@ -148,10 +147,7 @@ func (l *Log) moveStartLocked(start int64, n int) error {
 		freed += s.size
 		// A read that picked the segment before it left segs fails on
 		// the closed file and finds the offset below the start (Read).
-		errs = append(errs, s.f.Close(), s.removeIndexes())
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+		errs = append(errs, s.f.Close(), s.removeFiles())
 	}
 	l.size.Add(-freed)
 	l.logger.Info("segments deleted", "segments", n, "bytes", freed, "log_start_offset", start)

@@ -207,6 +207,16 @@ func (s *segment) removeIndexes() error {
 	return errors.Join(errs...)
 }
 
+// removeFiles removes the segment and its index files; a file already
+// gone is no error, so that a removal a crash interrupted can be redone.
+func (s *segment) removeFiles() error {
+	err := s.removeIndexes()
+	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
+
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + extTmp
 	f, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
