@@ -207,30 +207,29 @@ func (l *Log) loadProducers() error {
 			_, p := lookupIndex(s.index, uint32(from-s.base))
 			pos = int64(p)
 		}
-		for pos < s.size {
-			b, err := w.at(pos, s.size, batch.HeaderSize)
-			if err != nil {
-				return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, ioErr(s, pos, err))
+		var cerr error
+		_, _, err := scanHeaders(s, &w, pos, s.size, func(pos int64, h *batch.Header) bool {
+			if h.BaseOffset < from || h.ProducerID < 0 {
+				return false
 			}
-			h, err := batch.ReadHeader(b)
-			if err != nil {
-				return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, corruptAt(s, pos, err))
-			}
-			if h.BaseOffset >= from && h.ProducerID >= 0 {
-				ctrl := int16(-1)
-				if h.Control() {
-					// Recovery checked the batch: its first record is there.
-					cb, err := w.at(pos, s.size, min(h.Size(), batch.HeaderSize+32))
-					if err != nil {
-						return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, ioErr(s, pos, err))
-					}
-					if ctrl, err = batch.ControlType(cb); err != nil {
-						return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, corruptAt(s, pos, err))
-					}
+			ctrl := int16(-1)
+			if h.Control() {
+				// Recovery checked the batch: its first record is there.
+				var cb []byte
+				if cb, cerr = w.at(pos, s.size, min(h.Size(), batch.HeaderSize+32)); cerr != nil {
+					cerr = ioErr(s, pos, cerr)
+					return true
 				}
-				st.Update(&h, ctrl)
+				if ctrl, cerr = batch.ControlType(cb); cerr != nil {
+					cerr = corruptAt(s, pos, cerr)
+					return true
+				}
 			}
-			pos += int64(h.Size())
+			st.Update(h, ctrl)
+			return false
+		})
+		if err = cmp.Or(err, cerr); err != nil {
+			return fmt.Errorf("fs: open %s: rebuild producer state: %w", l.dir, err)
 		}
 	}
 	st.TrimAborted(l.start.Load())

@@ -276,7 +276,7 @@ func (l *Log) findTimestamp(ctx context.Context, ts int64, dst []byte) ([]byte, 
 		end := l.readableEndLocked(s)
 		l.state.RUnlock()
 
-		fpos, h, err := scanHeaders(s, &w, pos, end, func(h *batch.Header) bool { return h.MaxTimestamp >= ts })
+		fpos, h, err := scanHeaders(s, &w, pos, end, func(_ int64, h *batch.Header) bool { return h.MaxTimestamp >= ts })
 		if err != nil {
 			return dst, err
 		}
@@ -328,7 +328,7 @@ func (l *Log) maxTimestamp(ctx context.Context, dst []byte) ([]byte, error) {
 	l.state.RUnlock()
 
 	w := window{chunk: scanChunk}
-	fpos, h, err := scanHeaders(best, &w, int64(p), end, func(h *batch.Header) bool { return h.BaseOffset >= off })
+	fpos, h, err := scanHeaders(best, &w, int64(p), end, func(_ int64, h *batch.Header) bool { return h.BaseOffset >= off })
 	if err != nil {
 		return dst, err
 	}
@@ -339,8 +339,9 @@ func (l *Log) maxTimestamp(ctx context.Context, dst []byte) ([]byte, error) {
 }
 
 // scanHeaders walks the batch headers of s from pos to end and returns the
-// position and header of the first batch for which match is true, or -1.
-func scanHeaders(s *segment, w *window, pos, end int64, match func(*batch.Header) bool) (int64, batch.Header, error) {
+// position and header of the first batch for which match, given each
+// batch's position and header, is true, or -1.
+func scanHeaders(s *segment, w *window, pos, end int64, match func(pos int64, h *batch.Header) bool) (int64, batch.Header, error) {
 	w.f = s.f
 	for pos < end {
 		b, err := w.at(pos, end, batch.HeaderSize)
@@ -354,7 +355,7 @@ func scanHeaders(s *segment, w *window, pos, end int64, match func(*batch.Header
 		if pos+int64(h.Size()) > end {
 			return -1, h, corruptAt(s, pos, errors.New("batch runs past the end of the log"))
 		}
-		if match(&h) {
+		if match(pos, &h) {
 			return pos, h, nil
 		}
 		pos += int64(h.Size())
