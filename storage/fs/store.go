@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/streamhouse/streamhouse/storage"
@@ -279,20 +278,13 @@ func (st *Store) Close() error {
 	// Each close fsyncs: several at a time, as a commit round does.
 	var errMu sync.Mutex
 	var errs []error
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(len(open), maxSyncWorkers) {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(len(open)); i = next.Add(1) - 1 {
-				if err := open[i].Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
-					errMu.Lock()
-					errs = append(errs, err)
-					errMu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
+	forEachParallel(len(open), func(i int) {
+		if err := open[i].Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			errMu.Lock()
+			errs = append(errs, err)
+			errMu.Unlock()
+		}
+	})
 	close(st.ckptQuit)
 	<-st.ckptExited
 	st.commit.stop()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamhouse/streamhouse/internal/fault"
@@ -252,32 +253,32 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem) error {
 			j.mu.Unlock()
 		}
 	}
-	workers := min(len(items), maxSyncWorkers)
+	forEachParallel(len(items), func(i int) { do(&items[i]) })
+	return dirErr
+}
+
+// forEachParallel calls do(i) for every i in [0, n), on up to
+// maxSyncWorkers goroutines (in the caller's when n is at most 1), and
+// returns when every call has: fsyncs of different files, several at a
+// time.
+func forEachParallel(n int, do func(i int)) {
+	workers := min(n, maxSyncWorkers)
 	if workers <= 1 {
-		for i := range items {
-			do(&items[i])
+		for i := range n {
+			do(i)
 		}
-		return dirErr
+		return
 	}
-	var next sync.Mutex
-	i := 0
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for {
-				next.Lock()
-				k := i
-				i++
-				next.Unlock()
-				if k >= len(items) {
-					return
-				}
-				do(&items[k])
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				do(i)
 			}
 		})
 	}
 	wg.Wait()
-	return dirErr
 }
 
 // prepareSync takes l's part of a round under the appender lock: the files
