@@ -84,7 +84,10 @@ func (l *Log) publishTxnLocked(h *batch.Header) {
 		}
 	}
 	if a := l.pids.Aborted(); len(a) != len(l.abortedView()) {
-		v := slices.Clone(a)
+		// ProducerState only appends to the list (TrimAborted makes a new
+		// one), so readers share it up to its length rather than each
+		// abort marker copying it under mu.
+		v := a[:len(a):len(a)]
 		l.aborted.Store(&v)
 	}
 }
