@@ -77,6 +77,7 @@ type producer struct {
 	cl   *kgo.Client
 	mu   sync.Mutex
 	hist histogram // scheduled send to acknowledgement
+	lag  histogram // with a rate: scheduled send to the hand-over to the client
 }
 
 // consumer is one consumer client and the partitions dealt to it.
@@ -524,6 +525,12 @@ func (r *runner) produce(ctx context.Context, p *producer, first int64) {
 			copy(v[e2eHeader:], r.value[e2eHeader:])
 			binary.BigEndian.PutUint64(v[0:], uint64(due))
 			binary.BigEndian.PutUint64(v[8:], r.nonce)
+		}
+		if r.cfg.rate > 0 {
+			lag := int64(r.clk.now() - due)
+			p.mu.Lock()
+			p.lag.record(lag)
+			p.mu.Unlock()
 		}
 		r.sent.Add(1)
 		// Produce's context is not ctx: records handed over before an

@@ -77,6 +77,9 @@ func TestProduceThenConsume(t *testing.T) {
 		t.Fatalf("produce: %+v", p)
 	}
 	checkLatency(t, "produce", p.Latency)
+	if p.SendLag != nil {
+		t.Fatalf("produce without a rate reported a send lag %+v", p.SendLag)
+	}
 	if runtime.GOOS == "linux" && (p.BrokerCPUSeconds == nil || *p.BrokerCPUSeconds <= 0 || p.BrokerPeakRSSBytes == nil || *p.BrokerPeakRSSBytes <= 0) {
 		t.Fatalf("--pid: broker cpu %v rss %v", p.BrokerCPUSeconds, p.BrokerPeakRSSBytes)
 	}
@@ -115,6 +118,10 @@ func TestE2EWithRate(t *testing.T) {
 	}
 	checkLatency(t, "end-to-end", s.Latency)
 	checkLatency(t, "produce", s.ProduceLatency)
+	// The send lag is part of each record's latency: never above it.
+	if s.SendLag == nil || s.SendLag.Max > s.ProduceLatency.Max || s.SendLag.P50 < 0 {
+		t.Fatalf("send lag %+v against produce latency %+v", s.SendLag, s.ProduceLatency)
+	}
 	// 2000 records due over 1s: the run lasts about that, plus the last
 	// one's trip.
 	if s.Seconds < 0.999 || s.Seconds > 3 || s.RecordsPerSec < 2000/3.0 || s.RecordsPerSec > 2001 {

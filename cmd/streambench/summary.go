@@ -61,9 +61,14 @@ type summary struct {
 	MBPerSec       float64      `json:"mb_per_sec"` // 10^6 bytes
 	Latency        *latencyJSON `json:"latency_ms"`
 	ProduceLatency *latencyJSON `json:"produce_latency_ms,omitempty"` // e2e: to the acknowledgement
-	Produced       *int64       `json:"produced,omitempty"`           // e2e: records acknowledged
-	Errors         int64        `json:"errors"`
-	Interrupted    bool         `json:"interrupted,omitempty"`
+	// SendLag is how late, against its schedule, the generator handed
+	// each record to the client (with --rate only): part of every
+	// latency, and a lag near the latency says the generator, not the
+	// broker, fell behind.
+	SendLag     *latencyJSON `json:"send_lag_ms,omitempty"`
+	Produced    *int64       `json:"produced,omitempty"` // e2e: records acknowledged
+	Errors      int64        `json:"errors"`
+	Interrupted bool         `json:"interrupted,omitempty"`
 
 	BrokerCPUSeconds   *float64 `json:"broker_cpu_seconds,omitempty"` // during the run
 	BrokerPeakRSSBytes *int64   `json:"broker_peak_rss_bytes,omitempty"`
@@ -121,6 +126,15 @@ func (r *runner) summarize(elapsed time.Duration, interrupted bool) *summary {
 		s.Errors = sent - acked + r.fetchErrors.Load()
 		s.Errors += max(acked-s.Records, 0) // acknowledged, never consumed
 	}
+	if cfg.rate > 0 && cfg.mode != modeConsume {
+		h := &histogram{}
+		for _, p := range r.prods {
+			p.mu.Lock()
+			h.merge(&p.lag)
+			p.mu.Unlock()
+		}
+		s.SendLag = latencyOf(h)
+	}
 	s.Seconds = round3(elapsed.Seconds())
 	if sec := elapsed.Seconds(); sec > 0 {
 		s.RecordsPerSec = math.Round(float64(s.Records)/sec*10) / 10
@@ -168,6 +182,9 @@ func (s *summary) text() string {
 	fmt.Fprintf(&b, "%s: %d records in %.2fs: %.0f records/s, %.1f MB/s", s.Mode, s.Records, s.Seconds, s.RecordsPerSec, s.MBPerSec)
 	if l := s.Latency; l != nil {
 		fmt.Fprintf(&b, "; latency ms p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f", l.P50, l.P90, l.P99, l.P999, l.Max)
+	}
+	if l := s.SendLag; l != nil {
+		fmt.Fprintf(&b, "; sent late by ms p50 %.2f p99 %.2f", l.P50, l.P99)
 	}
 	fmt.Fprintf(&b, "; %d errors", s.Errors)
 	if s.BrokerCPUSeconds != nil {
