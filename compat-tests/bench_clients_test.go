@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamhouse/streamhouse/broker/brokertest"
+	"github.com/streamhouse/streamhouse/internal/precise"
 )
 
 // BenchmarkProduceLibrdkafka1KiB6Partitions: acks=all with fsync and
@@ -166,7 +167,7 @@ func BenchmarkProduceLatency(b *testing.B) {
 			for i := range b.N {
 				due := start.Add(time.Duration(i) * interval)
 				if d := time.Until(due); d > 0 {
-					time.Sleep(d)
+					precise.Sleep(context.Background(), d) // a timer would be up to 1 ms late
 				}
 				cl.Produce(context.Background(), &kgo.Record{Topic: "bench", Value: value}, func(_ *kgo.Record, err error) {
 					if err != nil {

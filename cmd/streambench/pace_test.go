@@ -128,25 +128,3 @@ func TestNoCoordinatedOmission(t *testing.T) {
 		t.Errorf("without a rate: p99 %v, want the 10us round trip", got)
 	}
 }
-
-// TestWallClockSleep: the real clock never wakes a record before it is due,
-// for waits in each of its regimes (spin only, precise sleep, timer
-// first), and an ended context ends a long wait early with false.
-func TestWallClockSleep(t *testing.T) {
-	clk := wallClock{time.Now()}
-	ctx := context.Background()
-	for _, d := range []time.Duration{10 * time.Microsecond, 700 * time.Microsecond, 3 * time.Millisecond, 6 * time.Millisecond} {
-		start := clk.now()
-		if !clk.sleep(ctx, d) {
-			t.Fatalf("sleep(%v) reported an ended context", d)
-		}
-		if got := clk.now() - start; got < d {
-			t.Errorf("sleep(%v) returned after %v", d, got)
-		}
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	go func() { time.Sleep(5 * time.Millisecond); cancel() }()
-	if clk.sleep(cctx, time.Hour) {
-		t.Fatal("sleep(1h) with a context cancelled after 5ms reported it slept")
-	}
-}

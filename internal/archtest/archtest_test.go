@@ -33,6 +33,7 @@ func rules() map[string]rule {
 		"internal/fault":    {},
 		"internal/cli":      {},
 		"internal/loglevel": {},
+		"internal/precise":  {external: []string{"golang.org/x/sys/unix"}},
 		"broker/group":      {allowed: []string{"protocol", "meta", "storage", "batch"}, external: kafkaProto},
 		"broker/txn":        {allowed: []string{"protocol", "meta", "storage", "batch"}, external: kafkaProto},
 		"meta":              {},
