@@ -158,10 +158,9 @@ func (l *Log) writeCheckpoint() error {
 	if l.ckpt.wrote && c == l.ckpt.written {
 		return nil
 	}
-	if idx != nil || tidx != nil {
+	if (idx != nil || tidx != nil) && (len(idx) != d.seg.diskIndex || len(tidx) != d.seg.diskTimeIndex) {
 		// Hints, checked before use: no fsync.
-		if err := errors.Join(writeFileAtomic(d.seg.sidePath(extIndex), idx),
-			writeFileAtomic(d.seg.sidePath(extTimeIndex), tidx)); err != nil {
+		if err := d.seg.writeIndexFiles(idx, tidx); err != nil {
 			l.logger.Warn("writing index files at a checkpoint failed", "err", err)
 		}
 	}

@@ -352,9 +352,15 @@ func (l *Log) Close() error {
 	}
 	if l.failed == nil {
 		var serr []error
-		for _, s := range append(l.unsynced, l.active) {
-			if err := syncFile(s.f); err != nil {
-				serr = append(serr, err)
+		if l.dataDirty || len(l.unsynced) > 0 || l.durableNext.Load() < l.next.Load() {
+			// Else a finished commit round made every byte durable (or
+			// the log was not written since it opened). A round that
+			// took the log but is still fsyncing has not published: it
+			// leaves durableNext behind, and Close fsyncs itself.
+			for _, s := range append(l.unsynced, l.active) {
+				if err := syncFile(s.f); err != nil {
+					serr = append(serr, err)
+				}
 			}
 		}
 		if l.dirDirty || l.parentsDirty {

@@ -95,6 +95,9 @@ func (l *Log) recover(ctx context.Context) error {
 		return err
 	}
 	if haveCk {
+		// What the file holds: a checkpoint that would say the same
+		// (an idle partition's, at close) is not written again.
+		l.ckpt.written, l.ckpt.wrote = ck, true
 		l.start.Store(ck.start)
 		l.recoveryPoint = ck
 		l.cleanedTo.Store(ck.cleaned)
@@ -338,6 +341,7 @@ func (l *Log) loadIndexes(s *segment, size, span int64, closed bool) bool {
 		}
 		if err == nil {
 			s.index, s.tindex = idx, tidx
+			s.diskIndex, s.diskTimeIndex = len(idx), len(tidx)
 			if ts, rel, ok := lastTimeEntry(tidx); ok {
 				s.maxTS, s.maxTSOff = ts, s.base+int64(rel)
 			}
