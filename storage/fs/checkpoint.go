@@ -115,6 +115,7 @@ func parseCheckpoint(b []byte) (checkpoint, error) {
 func (l *Log) readCheckpoint() (c checkpoint, ok bool, _ error) {
 	b, err := readFile(filepath.Join(l.dir, checkpointName))
 	if errors.Is(err, os.ErrNotExist) {
+		l.ckpt.absent = true
 		return c, false, nil
 	}
 	if err != nil {
@@ -134,6 +135,7 @@ type checkpointer struct {
 	written checkpoint // the last one written
 	wrote   bool
 	pending bool // queued with the store's checkpoint loop; guarded by Log.state
+	absent  bool // there was no checkpoint file when the log opened
 }
 
 // writeCheckpoint records the durable point and the log start offset, and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -315,6 +316,44 @@ func TestIdleCloseRewritesNothing(t *testing.T) {
 	mustClose(t, l)
 	if r := replaced(); len(r) != len(names) {
 		t.Errorf("closing a log written since it opened rewrote %v, want %v", r, names)
+	}
+	l = f.open(p, cfg)
+	equalBatches(t, readLog(t, l), want)
+	mustClose(t, l)
+}
+
+// TestCloseCreatedEmpty: a log closed as it was created (no record ever)
+// leaves no checkpoint or index file behind and fsyncs nothing, since losing
+// it loses nothing; it opens again empty and quietly, and once written it
+// closes as any log does.
+func TestCloseCreatedEmpty(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := storage.Partition{Topic: "empty", Partition: 3}
+	cfg := storage.LogConfig{SegmentBytes: 1 << 20, IndexIntervalBytes: 100}
+	mustClose(t, f.open(p, cfg))
+	for _, ext := range []string{extIndex, extTimeIndex} {
+		if names := f.files(p, ext); len(names) != 0 {
+			t.Errorf("closing an empty log wrote %v", names)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(f.partDir(p), checkpointName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("closing an empty log wrote a checkpoint: %v", err)
+	}
+
+	l := f.open(p, cfg)
+	if l.NextOffset() != 0 || l.LogStartOffset() != 0 {
+		t.Fatalf("reopened: start %d, next %d", l.LogStartOffset(), l.NextOffset())
+	}
+	if strings.Contains(f.logged(), "index files") {
+		t.Errorf("reopening an empty log logged about its index files:\n%s", f.logged())
+	}
+	want := appendN(t, l, 5, seq)
+	mustClose(t, l)
+	for _, name := range []string{checkpointName, segmentName(0, extIndex), segmentName(0, extTimeIndex)} {
+		if _, err := os.Stat(filepath.Join(f.partDir(p), name)); err != nil {
+			t.Errorf("closing a written log: %v", err)
+		}
 	}
 	l = f.open(p, cfg)
 	equalBatches(t, readLog(t, l), want)

@@ -104,6 +104,12 @@ func (l *Log) recover(ctx context.Context) error {
 		l.gapsTo.Store(ck.gaps)
 	}
 	l.haveCheckpoint = haveCk
+	if l.ckpt.absent {
+		// A log closed as it was created made nothing durable, its
+		// directory entries included (createdEmpty): its first commit
+		// round fsyncs them, as for a new partition.
+		l.dirDirty, l.parentsDirty = true, true
+	}
 	// Segments wholly below the log start offset are what a retention or
 	// DeleteRecords interrupted by a crash had still to remove.
 	for len(bases) > 1 && haveCk && bases[1] <= ck.start {
@@ -347,6 +353,9 @@ func (l *Log) loadIndexes(s *segment, size, span int64, closed bool) bool {
 			}
 			return true
 		}
+	}
+	if errors.Is(err, os.ErrNotExist) && size == 0 {
+		return true // an empty segment needs none (see Log.createdEmpty)
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		l.logger.Info("index files missing; rebuilding them from the segment", "segment", s.base)
