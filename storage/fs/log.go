@@ -358,11 +358,14 @@ func (l *Log) Close() error {
 		errs = append(errs, l.failed)
 	case !empty:
 		var serr []error
-		if l.dataDirty || len(l.unsynced) > 0 || l.durableNext.Load() < l.next.Load() {
+		if l.store.noSync || l.dataDirty || len(l.unsynced) > 0 || l.durableNext.Load() < l.next.Load() {
 			// Else a finished commit round made every byte durable (or
 			// the log was not written since it opened). A round that
 			// took the log but is still fsyncing has not published: it
 			// leaves durableNext behind, and Close fsyncs itself.
+			// Without fsync nothing says what reached the disk (a log
+			// recovered after a crash holds what the page cache had):
+			// the checkpoint that follows claims it all, so fsync.
 			for _, s := range append(l.unsynced, l.active) {
 				if err := syncFile(s.f); err != nil {
 					serr = append(serr, err)
