@@ -78,8 +78,8 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (km
 			switch {
 			case e != nil:
 				sp.ErrorCode = e.Code
-			case part.offline != nil:
-				sp.ErrorCode = errorCode(part.offline)
+			case part.down() != nil:
+				sp.ErrorCode = errorCode(part.down())
 			case req.Version >= 2 && rp.CurrentLeaderEpoch > leaderEpoch:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < leaderEpoch:

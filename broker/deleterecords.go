@@ -39,8 +39,8 @@ func (s *Server) handleDeleteRecords(ctx context.Context, r *request) (kmsg.Resp
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p.offline != nil:
-				sp.ErrorCode = errorCode(p.offline)
+			case p.down() != nil:
+				sp.ErrorCode = errorCode(p.down())
 			case !t.cfg.CleanupDelete:
 				sp.ErrorCode = kerr.PolicyViolation.Code
 			case rp.Offset < -1:

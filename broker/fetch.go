@@ -111,8 +111,8 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 			default:
 				if fp.p = t.partition(rp.Partition); fp.p == nil {
 					fp.err = kerr.UnknownTopicOrPartition
-				} else if fp.p.offline != nil {
-					fp.err, fp.p = fp.p.offline, nil
+				} else if down := fp.p.down(); down != nil {
+					fp.err, fp.p = down, nil
 				} else {
 					fp.t = t
 				}

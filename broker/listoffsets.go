@@ -92,8 +92,8 @@ func (s *Server) handleListOffsets(ctx context.Context, r *request) (kmsg.Respon
 				sp.ErrorCode = kerr.UnsupportedVersion.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p.offline != nil:
-				sp.ErrorCode = errorCode(p.offline)
+			case p.down() != nil:
+				sp.ErrorCode = errorCode(p.down())
 			case rp.CurrentLeaderEpoch > leaderEpoch:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:

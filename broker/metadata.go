@@ -160,8 +160,9 @@ func (s *Server) metadataTopic(req *kmsg.MetadataRequest, t *topic) kmsg.Metadat
 		p.Replicas = replicas
 		p.ISR = replicas
 		p.OfflineReplicas = []int32{}
-		if t.parts[i].offline != nil {
-			// Its only replica is offline (corrupt data): as Kafka
+		if t.parts[i].down() != nil {
+			// Its only replica is offline (corrupt data, a failed
+			// write or fsync): as Kafka
 			// after a log directory failure, no leader, the replica
 			// listed offline. Requests sent anyway get
 			// KAFKA_STORAGE_ERROR.

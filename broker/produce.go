@@ -96,8 +96,8 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 			default:
 				if p = t.partition(rp.Partition); p == nil {
 					err = kerr.UnknownTopicOrPartition
-				} else if p.offline != nil {
-					err = p.offline
+				} else if down := p.down(); down != nil {
+					err = down
 				}
 			}
 			var next int64

@@ -35,6 +35,19 @@ type partition struct {
 	offline error
 }
 
+// down is why the partition cannot be served: its log could not be opened
+// (offline), or it failed since (corrupt data found by a read, a write or
+// an fsync that failed). Nil when it serves.
+func (p *partition) down() error {
+	if p.offline != nil {
+		return p.offline
+	}
+	if p.log != nil {
+		return p.log.Offline()
+	}
+	return nil
+}
+
 func (t *topic) partition(p int32) *partition {
 	if p < 0 || int(p) >= len(t.parts) {
 		return nil

@@ -64,8 +64,8 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 		if p == nil {
 			continue
 		}
-		if p.offline != nil {
-			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, p.offline)
+		if down := p.down(); down != nil {
+			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, down)
 		}
 		base, err := p.log.Append(ctx, batch.MakeControl(typ, pid, epoch, 0, now))
 		if errors.Is(err, storage.ErrClosed) {

@@ -28,8 +28,8 @@ func (s *Server) handleDescribeProducers(ctx context.Context, r *request) (kmsg.
 			switch {
 			case e != nil:
 				sp.ErrorCode = e.Code
-			case part.offline != nil:
-				sp.ErrorCode = errorCode(part.offline)
+			case part.down() != nil:
+				sp.ErrorCode = errorCode(part.down())
 			default:
 				for _, a := range part.log.ActiveProducers() {
 					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()

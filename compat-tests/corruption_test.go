@@ -12,6 +12,7 @@ package compattests
 import (
 	"bytes"
 	enc "encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -247,6 +249,29 @@ func TestRecoveryCorruptBelowCheckpoint(t *testing.T) {
 		t.Errorf("%s: %d bytes after the start, %d before: corruption below the recovery point must not be cut off", segs[0].path, got, size)
 	}
 	rcCheckLog(t, p, "a loud line about the corruption", "level=ERROR", "corrupt")
+
+	// Metadata now reports the partition as Kafka does after a log
+	// directory failure (as it does for damage found when a log opens):
+	// no leader, its replica offline; the others as before.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	md, err := kadm.NewClient(cl).Metadata(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part, pd := range md.Topics[topic].Partitions {
+		if part == damaged {
+			if !errors.Is(pd.Err, kerr.LeaderNotAvailable) || pd.Leader != -1 || !slices.Equal(pd.OfflineReplicas, []int32{1}) {
+				t.Errorf("metadata of %s-%d once the corruption was found: err %v, leader %d, offline %v; want LEADER_NOT_AVAILABLE, -1, [1]",
+					topic, part, pd.Err, pd.Leader, pd.OfflineReplicas)
+			}
+		} else if pd.Err != nil || pd.Leader != 1 || len(pd.OfflineReplicas) != 0 {
+			t.Errorf("metadata of %s-%d: err %v, leader %d, offline %v; want it served by 1", topic, part, pd.Err, pd.Leader, pd.OfflineReplicas)
+		}
+	}
 
 	// The other partitions serve as before and take new records.
 	want := map[int32][]*kgo.Record{0: pr.recs[0], 2: pr.recs[2]}

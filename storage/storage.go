@@ -293,6 +293,12 @@ type Log interface {
 	// by marker offset: what a read_committed Fetch of [from, to) lists.
 	AbortedTransactions(from, to int64) []AbortedTxn
 
+	// Offline returns why the log cannot be served since it opened (a
+	// read found corrupt data below what was durable, a write or an
+	// fsync failed: errors wrapping ErrCorrupt or ErrIO), or nil. It
+	// stays so until the broker restarts; appends fail with it.
+	Offline() error
+
 	// LogStartOffset is the first readable offset.
 	LogStartOffset() int64
 	// HighWatermark is the offset after the last readable batch.

@@ -449,7 +449,7 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.Com
 		err = fmt.Errorf("fs: compact %s: swap: %w: %w", l.dir, storage.ErrIO, err)
 		l.mu.Lock()
 		if l.failed == nil {
-			l.failed = err
+			l.setFailed(err)
 		}
 		l.mu.Unlock()
 		_ = f.Close()

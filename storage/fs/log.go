@@ -104,6 +104,8 @@ type Log struct {
 	durableNext atomic.Int64
 	// offline is set (with failed) when a read found corrupt data.
 	offline atomic.Pointer[error]
+	// down is failed, readable without mu (Offline); set with it, once.
+	down atomic.Pointer[error]
 
 	// ckptMu serialises writes of the checkpoint and of index files, so
 	// that a checkpoint never holds the appender lock across its fsyncs.
@@ -220,7 +222,7 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	if _, err := s.f.WriteAt(b, pos); err != nil {
 		// Part of the batch may be in the file. Nothing after it may be
 		// written until recovery has cut it off, so the error sticks.
-		l.failed = fmt.Errorf("fs: append to %s: %w: %w", s.path, storage.ErrIO, err)
+		l.setFailed(fmt.Errorf("fs: append to %s: %w: %w", s.path, storage.ErrIO, err))
 		return 0, l.failed
 	}
 	if pos == 0 {
@@ -401,6 +403,21 @@ func (l *Log) Close() error {
 	// their max_wait.
 	l.notify()
 	return errors.Join(errs...)
+}
+
+// setFailed makes err the log's sticky failure (see syncFailed). Caller
+// holds mu, and l.failed is nil.
+func (l *Log) setFailed(err error) {
+	l.failed = err
+	l.down.Store(&err)
+}
+
+// Offline implements storage.Log.
+func (l *Log) Offline() error {
+	if p := l.down.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // createdEmpty reports whether l is as it was created and never held a

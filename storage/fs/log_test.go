@@ -165,10 +165,16 @@ func TestWriteErrorSticks(t *testing.T) {
 	if l.NextOffset() != next {
 		t.Fatalf("NextOffset moved to %d after failed appends", l.NextOffset())
 	}
+	if err := l.Offline(); !errors.Is(err, storage.ErrIO) {
+		t.Fatalf("Offline() after a write error = %v, want ErrIO", err)
+	}
 	if err := l.Close(); err == nil {
 		t.Fatal("Close after a write error reported nothing")
 	}
 	l = f.open(p, storage.LogConfig{})
+	if err := l.Offline(); err != nil {
+		t.Fatalf("Offline() after reopening = %v, want nil", err)
+	}
 	equalBatches(t, readLog(t, l), want)
 	mustClose(t, l)
 }

@@ -219,7 +219,7 @@ func (l *Log) checkOnce(s *segment, b []byte, pos int64) error {
 func (l *Log) corrupted(err error) error {
 	l.mu.Lock()
 	if l.failed == nil {
-		l.failed = err
+		l.setFailed(err)
 		l.offline.Store(&err)
 		l.logger.Error("corrupt data in the log: the partition is offline; restore it from a backup or delete the topic", "err", err)
 	}

@@ -401,7 +401,7 @@ func (l *Log) syncFailed(err error) {
 	}
 	l.mu.Lock()
 	if l.failed == nil {
-		l.failed = err
+		l.setFailed(err)
 		l.logger.Error("fsync failed; the partition is offline until the broker restarts", "err", err)
 	}
 	l.mu.Unlock()

@@ -60,6 +60,10 @@ func testAppendInvalid(t *testing.T, h *harness) {
 	if l.NextOffset() != 0 || l.Size() != 0 {
 		t.Fatalf("after rejected appends: NextOffset %d, Size %d; want 0, 0", l.NextOffset(), l.Size())
 	}
+	// A batch refused is the client's fault: the log stays online.
+	if err := l.Offline(); err != nil {
+		t.Fatalf("after rejected appends: Offline() = %v, want nil", err)
+	}
 	readAll(t, l, appendAll(t, l, good))
 }
 
