@@ -13,4 +13,8 @@ func Crash(name string) {}
 // succeeded.
 func Syncing(path string, dir bool) func() { return nop }
 
+// SyncingTree is Syncing for every file and directory below root (root
+// included), before a syncfs of its file system.
+func SyncingTree(root string) func() { return nop }
+
 func nop() {}

@@ -98,3 +98,25 @@ func Syncing(path string, dir bool) func() {
 		syncLog.WriteString(line)
 	}
 }
+
+// SyncingTree is Syncing for every file and directory below root (root
+// included), before a syncfs of its file system: once it succeeded, all of
+// them are recorded as fsynced as they were when it began.
+func SyncingTree(root string) func() {
+	if syncLog == nil {
+		return func() {}
+	}
+	var dones []func()
+	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil // gone meanwhile: nothing to record
+		}
+		dones = append(dones, Syncing(path, d.IsDir()))
+		return nil
+	})
+	return func() {
+		for _, done := range dones {
+			done()
+		}
+	}
+}

@@ -140,15 +140,17 @@ func (l *Log) recover(ctx context.Context) error {
 		s.f = f
 		l.segs = append(l.segs, s)
 	}
+	cut := false // a torn tail was cut off
 	for i := 0; i < len(l.segs); i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		cut, err := l.recoverSegment(i)
+		c, err := l.recoverSegment(i)
 		if err != nil {
 			return err
 		}
-		if cut {
+		if c {
+			cut = true
 			break
 		}
 	}
@@ -159,9 +161,11 @@ func (l *Log) recover(ctx context.Context) error {
 				l.dir, storage.ErrCorrupt, last.next, ck.next)
 		}
 	}
-	if !l.store.clean && !l.store.noSync {
+	if !l.store.clean && !l.store.noSync && (!l.store.fsSynced || cut) {
 		// What a crashed process wrote is in the page cache, maybe not on
-		// disk: make it durable before readers see it.
+		// disk: make it durable before readers see it (the store's
+		// syncfs did, unless it was not offered; a cut made since is
+		// this log's to make durable).
 		for _, s := range l.segs {
 			if s.base >= ck.segBase {
 				if err := syncFile(s.f); err != nil {

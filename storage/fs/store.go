@@ -26,6 +26,9 @@ var (
 	// ErrInUse: the partition is open (or being opened or deleted) and
 	// cannot be opened again or deleted.
 	ErrInUse = errors.New("fs: partition in use")
+
+	// errNoSyncFS: the system offers no syncfs (syncFS).
+	errNoSyncFS = errors.New("fs: syncfs is not offered here")
 )
 
 // Options are a Store's dependencies.
@@ -58,6 +61,10 @@ type Store struct {
 	noSync bool
 	// clean: the last stop wrote the clean-shutdown marker.
 	clean bool
+	// fsSynced: after an unclean stop, New made everything in the
+	// store's file system durable at once (syncfs), so logs opening need
+	// not fsync what the crashed process left in the page cache.
+	fsSynced bool
 
 	commit committer
 
@@ -110,6 +117,22 @@ func New(dir string, opts Options) (*Store, error) {
 		st.logger.Info("storage: the last stop was clean")
 	case errors.Is(err, os.ErrNotExist):
 		st.logger.Info("storage: no clean-shutdown marker; each partition is checked from its checkpoint as it opens")
+		if !st.noSync {
+			// What the crashed process wrote may be in the page cache
+			// only: one syncfs makes all of it durable, instead of an
+			// fsync of each log's files and directory as it opens
+			// (10,000 partitions: 1.5 s of restart). PostgreSQL's
+			// recovery_init_sync_method=syncfs does the same.
+			start := time.Now()
+			switch err := syncFS(dir); {
+			case err == nil:
+				st.fsSynced = true
+				st.logger.Info("storage: synced the file system after an unclean stop", "took", time.Since(start).Round(time.Millisecond))
+			case errors.Is(err, errNoSyncFS):
+			default:
+				return nil, fmt.Errorf("fs: new store: %w", err)
+			}
+		}
 	default:
 		return nil, fmt.Errorf("fs: new store: %w", err)
 	}

@@ -3,6 +3,8 @@ package fs
 import (
 	"os"
 
+	"github.com/streamhouse/streamhouse/internal/fault"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -30,6 +32,22 @@ func syncData(f *os.File) error {
 		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
 	}
 	return err
+}
+
+// syncFS makes every write to the file system that holds dir durable, its
+// files and directories alike (syncfs(2)).
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	done := fault.SyncingTree(dir)
+	if err := withFd(f, unix.Syncfs); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
+	}
+	done()
+	return nil
 }
 
 // withFd runs fn on f's descriptor, which f keeps open meanwhile; a file

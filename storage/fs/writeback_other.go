@@ -13,3 +13,7 @@ func syncData(f *os.File) error { return f.Sync() }
 
 // diskSpace is unknown where statfs is not offered.
 func diskSpace(dir string) (total, usable int64, err error) { return -1, -1, nil }
+
+// syncFS is not offered here: each log fsyncs its own files after an
+// unclean stop (see Store.fsSynced).
+func syncFS(dir string) error { return errNoSyncFS }
