@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -364,4 +365,36 @@ func TestCloseCreatedEmpty(t *testing.T) {
 	l = f.open(p, cfg)
 	equalBatches(t, readLog(t, l), want)
 	mustClose(t, l)
+}
+
+// TestUncleanStopSyncsOnce: a store opened without the clean-shutdown
+// marker over existing data makes its file system durable once (syncfs)
+// rather than log by log; a new, empty store has nothing to sync; and the
+// logs of a store reopened after an unclean stop read back whole.
+func TestUncleanStopSyncsOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if f.st.fsSynced {
+		t.Fatal("a new store synced its file system")
+	}
+	p := storage.Partition{Topic: "crash", Partition: 0}
+	l := f.open(p, storage.LogConfig{})
+	want := appendN(t, l, 10, seq)
+	// An unclean stop: the log is never closed and the store writes no
+	// marker; another store opens the directory.
+	st, err := New(f.dir, Options{Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if st.clean || (runtime.GOOS == "linux" && !st.fsSynced) {
+		t.Fatalf("reopened after an unclean stop: clean %v, fsSynced %v", st.clean, st.fsSynced)
+	}
+	mustClose(t, l)
+	l2, err := st.Open(t.Context(), p, storage.LogConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalBatches(t, readLog(t, l2), want)
+	mustClose(t, l2)
 }

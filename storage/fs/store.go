@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -117,12 +118,13 @@ func New(dir string, opts Options) (*Store, error) {
 		st.logger.Info("storage: the last stop was clean")
 	case errors.Is(err, os.ErrNotExist):
 		st.logger.Info("storage: no clean-shutdown marker; each partition is checked from its checkpoint as it opens")
-		if !st.noSync {
+		if !st.noSync && !dirEmpty(dir) {
 			// What the crashed process wrote may be in the page cache
 			// only: one syncfs makes all of it durable, instead of an
 			// fsync of each log's files and directory as it opens
 			// (10,000 partitions: 1.5 s of restart). PostgreSQL's
-			// recovery_init_sync_method=syncfs does the same.
+			// recovery_init_sync_method=syncfs does the same. A new
+			// store has nothing to make durable.
 			start := time.Now()
 			switch err := syncFS(dir); {
 			case err == nil:
@@ -144,6 +146,18 @@ func New(dir string, opts Options) (*Store, error) {
 	st.commit.start()
 	go st.checkpointLoop(interval)
 	return st, nil
+}
+
+// dirEmpty reports whether dir holds no entry; an unreadable dir counts as
+// not empty.
+func dirEmpty(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	return len(names) == 0 && errors.Is(err, io.EOF)
 }
 
 // Open implements storage.Store. It refuses a partition that is open
