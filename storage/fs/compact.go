@@ -447,11 +447,7 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.Com
 		// The swap file is durable: the next open finishes it. Until
 		// then the log must not change its files under it.
 		err = fmt.Errorf("fs: compact %s: swap: %w: %w", l.dir, storage.ErrIO, err)
-		l.mu.Lock()
-		if l.failed == nil {
-			l.setFailed(err)
-		}
-		l.mu.Unlock()
+		l.setFailed(err)
 		_ = f.Close()
 		return err
 	}

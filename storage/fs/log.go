@@ -27,7 +27,7 @@ var _ storage.Log = (*Log)(nil)
 //	         replaces segments: retention, DeleteRecords, Close.
 //	mu       the appender lock: serialises Append, rolls, Close and the
 //	         start of a sync round. Guards active, unsynced, dataDirty,
-//	         dirDirty, parentsDirty, failed, syncFiles and the
+//	         dirDirty, parentsDirty, syncFiles and the
 //	         appender-only fields of the active segment.
 //	ckptMu   the checkpoint and index files: serialises their writers
 //	         (checkpoints, rolls, Close) without holding mu across fsyncs.
@@ -66,7 +66,6 @@ type Log struct {
 	dataDirty    bool       // a batch was written since the last sync round began
 	dirDirty     bool       // a file was created since the last sync round began
 	parentsDirty bool       // the partition directory itself is new
-	failed       error      // sticky: a write or fsync failed; appends refused until reopened
 	unflushed    int64      // records appended since the last commit round took the log
 	flushTimer   *time.Timer
 	pids         storage.ProducerState // idempotent producers after every append (producers.go)
@@ -102,10 +101,10 @@ type Log struct {
 	size  atomic.Int64
 	// durableNext mirrors durable.next.
 	durableNext atomic.Int64
-	// offline is set (with failed) when a read found corrupt data.
-	offline atomic.Pointer[error]
-	// down is failed, readable without mu (Offline); set with it, once.
-	down atomic.Pointer[error]
+	// failure is sticky, set once (setFailed): a write or an fsync
+	// failed, or corrupt data was found (then reads are refused too,
+	// offlineErr); appends are refused until the log is reopened.
+	failure atomic.Pointer[error]
 
 	// ckptMu serialises writes of the checkpoint and of index files, so
 	// that a checkpoint never holds the appender lock across its fsyncs.
@@ -201,8 +200,8 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	if l.closed {
 		return 0, fmt.Errorf("fs: append to %s: %w", l.dir, storage.ErrClosed)
 	}
-	if l.failed != nil {
-		return 0, l.failed
+	if err := l.failed(); err != nil {
+		return 0, err
 	}
 	base := l.next.Load()
 	size := int64(len(b))
@@ -222,8 +221,9 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	if _, err := s.f.WriteAt(b, pos); err != nil {
 		// Part of the batch may be in the file. Nothing after it may be
 		// written until recovery has cut it off, so the error sticks.
-		l.setFailed(fmt.Errorf("fs: append to %s: %w: %w", s.path, storage.ErrIO, err))
-		return 0, l.failed
+		err = fmt.Errorf("fs: append to %s: %w: %w", s.path, storage.ErrIO, err)
+		l.setFailed(err)
+		return 0, err
 	}
 	if pos == 0 {
 		s.firstAt = now
@@ -356,8 +356,8 @@ func (l *Log) Close() error {
 		}
 	}
 	switch {
-	case l.failed != nil:
-		errs = append(errs, l.failed)
+	case l.failed() != nil:
+		errs = append(errs, l.failed())
 	case !empty:
 		var serr []error
 		if l.store.noSync || l.dataDirty || len(l.unsynced) > 0 || l.durableNext.Load() < l.next.Load() {
@@ -405,20 +405,22 @@ func (l *Log) Close() error {
 	return errors.Join(errs...)
 }
 
-// setFailed makes err the log's sticky failure (see syncFailed). Caller
-// holds mu, and l.failed is nil.
-func (l *Log) setFailed(err error) {
-	l.failed = err
-	l.down.Store(&err)
+// setFailed makes err the log's sticky failure (see syncFailed) unless it
+// has one, and reports whether it did.
+func (l *Log) setFailed(err error) bool {
+	return l.failure.CompareAndSwap(nil, &err)
 }
 
-// Offline implements storage.Log.
-func (l *Log) Offline() error {
-	if p := l.down.Load(); p != nil {
+// failed is the log's sticky failure, or nil.
+func (l *Log) failed() error {
+	if p := l.failure.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
+
+// Offline implements storage.Log.
+func (l *Log) Offline() error { return l.failed() }
 
 // createdEmpty reports whether l is as it was created and never held a
 // record: one empty segment at offset 0 and no checkpoint, ever. Every

@@ -217,20 +217,17 @@ func (l *Log) checkOnce(s *segment, b []byte, pos int64) error {
 // corrupted takes the log offline after a read found damage below the high
 // watermark: appends and reads fail with err from now on.
 func (l *Log) corrupted(err error) error {
-	l.mu.Lock()
-	if l.failed == nil {
-		l.setFailed(err)
-		l.offline.Store(&err)
+	if l.setFailed(err) {
 		l.logger.Error("corrupt data in the log: the partition is offline; restore it from a backup or delete the topic", "err", err)
 	}
-	l.mu.Unlock()
 	return err
 }
 
-// offlineErr is the error that took the log offline, or nil.
+// offlineErr is the corruption that took the log offline for reads too, or
+// nil (a failed write or fsync refuses appends only).
 func (l *Log) offlineErr() error {
-	if p := l.offline.Load(); p != nil {
-		return *p
+	if err := l.failed(); errors.Is(err, storage.ErrCorrupt) {
+		return err
 	}
 	return nil
 }

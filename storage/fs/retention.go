@@ -112,7 +112,7 @@ func (l *Log) usableLocked(op string) error {
 	if l.closed {
 		return fmt.Errorf("fs: %s %s: %w", op, l.dir, storage.ErrClosed)
 	}
-	return l.failed
+	return l.failed()
 }
 
 // moveStartLocked makes start the log start offset, durably (the

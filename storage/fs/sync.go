@@ -142,7 +142,7 @@ func (c *committer) commit(ctx context.Context, l *Log, target int64) error {
 			// A round went by without covering l: it failed or closed
 			// (prepareSync skips such logs), or it was not in it.
 			l.mu.Lock()
-			stuck := l.closed || l.failed != nil
+			stuck := l.closed || l.failed() != nil
 			l.mu.Unlock()
 			if stuck {
 				c.mu.Lock()
@@ -288,7 +288,7 @@ func forEachParallel(n int, do func(i int)) {
 func (l *Log) prepareSync(j *syncJob, job int, items []syncItem, dirs map[string]bool) []syncItem {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || l.failed != nil {
+	if l.closed || l.failed() != nil {
 		j.skip = true
 		return items
 	}
@@ -382,8 +382,8 @@ func (l *Log) flush(ctx context.Context) error {
 func (l *Log) syncErr() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.failed != nil {
-		return l.failed
+	if err := l.failed(); err != nil {
+		return err
 	}
 	if l.closed && l.durableNext.Load() < l.next.Load() {
 		return fmt.Errorf("fs: sync %s: %w", l.dir, storage.ErrClosed)
@@ -399,10 +399,7 @@ func (l *Log) syncFailed(err error) {
 	if errors.Is(err, os.ErrClosed) {
 		return
 	}
-	l.mu.Lock()
-	if l.failed == nil {
-		l.setFailed(err)
+	if l.setFailed(err) {
 		l.logger.Error("fsync failed; the partition is offline until the broker restarts", "err", err)
 	}
-	l.mu.Unlock()
 }
