@@ -107,10 +107,18 @@ func (s *quotaSet) clientQuota(key, user, client string) float64 {
 	}
 	v = quotaFor(s.byEntity, key, user, client)
 	s.mu.Lock()
+	if len(s.resolved) >= maxResolved {
+		// Client ids are the client's to choose: start over rather
+		// than grow without bound.
+		clear(s.resolved)
+	}
 	s.resolved[k] = v
 	s.mu.Unlock()
 	return v
 }
+
+// maxResolved bounds a snapshot's resolved quotas (about 100 bytes each).
+const maxResolved = 1 << 14
 
 // current returns the quotas set; callers must not change its map.
 func (q *quotas) current() *quotaSet { return q.set.Load() }
@@ -122,10 +130,9 @@ type windowKey struct {
 
 // rateWindow is Kafka's Rate over quotaSamples samples.
 type rateWindow struct {
-	start  [quotaSamples]int64 // sample start, ms
-	bytes  [quotaSamples]float64
-	cur    int
-	oldest int64 // start of the first sample ever
+	start [quotaSamples]int64 // sample start, ms
+	bytes [quotaSamples]float64
+	cur   int
 }
 
 func newQuotas() *quotas {
@@ -234,7 +241,10 @@ func (q *quotas) recordRate(k windowKey, quota, n float64, now time.Time) time.D
 	w := q.windows[k]
 	ms := now.UnixMilli()
 	if w == nil {
-		w = &rateWindow{oldest: ms}
+		if len(q.windows) >= maxResolved {
+			q.dropExpiredLocked(ms)
+		}
+		w = &rateWindow{}
 		w.start[0] = ms
 		q.windows[k] = w
 	}
@@ -263,6 +273,18 @@ func (q *quotas) recordRate(k windowKey, quota, n float64, now time.Time) time.D
 	}
 	throttle := (rate - quota) / quota * window
 	return time.Duration(min(throttle, math.MaxInt32)) * time.Millisecond
+}
+
+// dropExpiredLocked forgets the rate windows none of whose samples is
+// within the window any more: their rate is 0, and a window made anew
+// for the next record counts it exactly as the expired one would. Kafka
+// expires idle quota sensors likewise. Caller holds q.mu.
+func (q *quotas) dropExpiredLocked(ms int64) {
+	for k, w := range q.windows {
+		if ms-w.start[w.cur] >= quotaSamples*quotaSampleMs {
+			delete(q.windows, k)
+		}
+	}
 }
 
 // throttle records n bytes of kind for the request's client and, when it
