@@ -224,13 +224,12 @@ func (ts *topics) refresh() {
 // republish publishes t with its set configs and their effective values
 // changed, and applies those to its logs. Caller holds adminMu.
 func (ts *topics) republish(t *topic, configs map[string]string, cfg config.Topic) {
-	nt := &topic{Topic: t.Topic, cfg: cfg, parts: t.parts}
+	nt := &topic{Topic: t.Topic, cfg: cfg, src: t.src, parts: t.parts}
 	nt.Configs = configs
 	lc := logConfig(cfg)
+	t.src.lc.Store(&lc)
 	for _, p := range t.parts {
-		if p.log != nil {
-			p.log.Reconfigure(lc)
-		}
+		p.reconfigure(lc)
 	}
 	ts.publish(nt)
 }

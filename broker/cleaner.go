@@ -59,14 +59,15 @@ func (s *Server) cleanLogs(ctx context.Context) bool {
 			Codecs:            &s.codecs,
 		}
 		for _, part := range t.parts {
-			if part.log == nil {
-				continue
+			l, err := part.get(ctx)
+			if err != nil {
+				continue // offline, or failing to open: its requests say so
 			}
 			if ctx.Err() != nil {
 				return false
 			}
 			began := time.Now()
-			res, err := part.log.Compact(ctx, p)
+			res, err := l.Compact(ctx, p)
 			switch {
 			case err != nil && !errors.Is(err, storage.ErrClosed) && !errors.Is(err, context.Canceled):
 				s.log.Warn("log cleaning failed", "topic", t.Name, "partition", part.index, "err", err)

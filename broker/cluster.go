@@ -17,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/storage"
 )
 
 // DescribeCluster endpoint types (KIP-919).
@@ -75,18 +77,23 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (km
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			part, e := s.partitionOf(rt.Topic, rp.Partition)
+			var l storage.Log
+			var err error
+			if e == nil {
+				l, err = part.get(ctx)
+			}
 			switch {
 			case e != nil:
 				sp.ErrorCode = e.Code
-			case part.down() != nil:
-				sp.ErrorCode = errorCode(part.down())
+			case err != nil:
+				sp.ErrorCode = errorCode(err)
 			case req.Version >= 2 && rp.CurrentLeaderEpoch > leaderEpoch:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < leaderEpoch:
 				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 			case rp.LeaderEpoch == leaderEpoch:
 				// The only epoch there has been ends at the log's end.
-				sp.LeaderEpoch, sp.EndOffset = leaderEpoch, part.log.NextOffset()
+				sp.LeaderEpoch, sp.EndOffset = leaderEpoch, l.NextOffset()
 			}
 			// An epoch above ours is unknown: undefined epoch and offset,
 			// no error, as Kafka.
@@ -220,8 +227,12 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, r *request) (kmsg.Re
 	named, order := namedPartitions(req.Topics, func(t kmsg.DescribeLogDirsRequestTopic) (string, []int32) { return t.Topic, t.Partitions })
 	byTopic := map[string]int{}
 	s.eachPartition(req.Topics == nil, named, order, func(topic string, p int32, part *partition, e *kerr.Error) {
-		if e != nil || part.log == nil {
+		if e != nil {
 			return // Kafka leaves out partitions it does not host
+		}
+		l, err := part.get(ctx)
+		if err != nil {
+			return // nor those of a log directory that failed
 		}
 		i, ok := byTopic[topic]
 		if !ok {
@@ -232,7 +243,7 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, r *request) (kmsg.Re
 			dir.Topics = append(dir.Topics, dt)
 		}
 		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-		dp.Partition, dp.Size = p, part.log.Size()
+		dp.Partition, dp.Size = p, l.Size()
 		dir.Topics[i].Partitions = append(dir.Topics[i].Partitions, dp)
 	})
 	resp.Dirs = []kmsg.DescribeLogDirsResponseDir{dir}

@@ -114,19 +114,16 @@ func (ts *topics) grow(ctx context.Context, t *topic, n int32) error {
 	if err := ts.s.cfg.Catalog.SetPartitions(ctx, t.Name, n); err != nil {
 		return err
 	}
-	nt := &topic{Topic: t.Topic, cfg: t.cfg, parts: slices.Clone(t.parts)}
+	nt := &topic{Topic: t.Topic, cfg: t.cfg, src: t.src, parts: slices.Clone(t.parts)}
 	nt.Partitions = n
-	lc := logConfig(t.cfg)
 	for i := old; i < n; i++ {
-		l, err := ts.s.cfg.Store.Open(ctx, storage.Partition{Topic: t.Name, TopicID: t.ID, Partition: i}, lc)
-		if err != nil {
-			_ = closeLogs(nt.parts[old:])
-			if uerr := ts.s.cfg.Catalog.SetPartitions(context.WithoutCancel(ctx), t.Name, old); uerr != nil {
-				ts.s.log.Error("undo partition increase failed", "topic", t.Name, "err", uerr)
-			}
-			return fmt.Errorf("broker: open %s-%d: %w", t.Name, i, err)
+		nt.parts = append(nt.parts, &partition{index: i, src: t.src})
+	}
+	if err := openLogs(ctx, nt.parts[old:]); err != nil {
+		if uerr := ts.s.cfg.Catalog.SetPartitions(context.WithoutCancel(ctx), t.Name, old); uerr != nil {
+			ts.s.log.Error("undo partition increase failed", "topic", t.Name, "err", uerr)
 		}
-		nt.parts = append(nt.parts, &partition{index: i, log: l})
+		return err
 	}
 	ts.publish(nt)
 	ts.s.log.Info("partitions added", "topic", t.Name, "partitions", n, "was", old)

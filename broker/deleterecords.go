@@ -15,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/storage"
 )
 
 func (s *Server) handleDeleteRecords(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -36,11 +38,16 @@ func (s *Server) handleDeleteRecords(ctx context.Context, r *request) (kmsg.Resp
 			if t != nil {
 				p = t.partition(rp.Partition)
 			}
+			var l storage.Log
+			var err error
+			if p != nil {
+				l, err = p.get(ctx)
+			}
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p.down() != nil:
-				sp.ErrorCode = errorCode(p.down())
+			case err != nil:
+				sp.ErrorCode = errorCode(err)
 			case !t.cfg.CleanupDelete:
 				sp.ErrorCode = kerr.PolicyViolation.Code
 			case rp.Offset < -1:
@@ -48,9 +55,9 @@ func (s *Server) handleDeleteRecords(ctx context.Context, r *request) (kmsg.Resp
 			default:
 				off := rp.Offset
 				if off == -1 {
-					off = p.log.HighWatermark()
+					off = l.HighWatermark()
 				}
-				low, err := p.log.DeleteRecords(ctx, off)
+				low, err := l.DeleteRecords(ctx, off)
 				if err != nil {
 					sp.ErrorCode = logErrorCode(err)
 					continue

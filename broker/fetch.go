@@ -38,6 +38,7 @@ import (
 
 	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
 )
 
 const (
@@ -53,9 +54,9 @@ const (
 type fetchPart struct {
 	resp *kmsg.FetchResponseTopicPartition
 	req  *kmsg.FetchRequestTopicPartition
-	t    *topic     // nil when err is set
-	p    *partition // nil when err is set
-	err  error      // set for the whole request's life
+	t    *topic      // nil when err is set
+	l    storage.Log // nil when err is set
+	err  error       // set for the whole request's life
 }
 
 func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -109,11 +110,9 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 			case rp.CurrentLeaderEpoch > leaderEpoch:
 				fp.err = kerr.UnknownLeaderEpoch
 			default:
-				if fp.p = t.partition(rp.Partition); fp.p == nil {
+				if p := t.partition(rp.Partition); p == nil {
 					fp.err = kerr.UnknownTopicOrPartition
-				} else if down := fp.p.down(); down != nil {
-					fp.err, fp.p = down, nil
-				} else {
+				} else if fp.l, fp.err = p.get(ctx); fp.err == nil {
 					fp.t = t
 				}
 			}
@@ -154,9 +153,9 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 			deadline = timer.C
 			wake = make(chan struct{}, 1)
 			for _, fp := range parts {
-				if fp.p != nil {
-					fp.p.log.Watch(wake)
-					defer fp.p.log.Unwatch(wake)
+				if fp.l != nil {
+					fp.l.Watch(wake)
+					defer fp.l.Unwatch(wake)
 				}
 			}
 			// Data may have arrived between the read and Watch.
@@ -231,7 +230,7 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			failed = true
 			continue
 		}
-		l := fp.p.log
+		l := fp.l
 		hw := l.HighWatermark()
 		lso := l.LastStableOffset()
 		sp.HighWatermark = hw
@@ -297,10 +296,10 @@ func fetchEstimate(req *kmsg.FetchRequest, parts []fetchPart) int {
 	total := 0
 	for i := range parts {
 		fp := &parts[i]
-		if fp.err != nil || fp.p == nil {
+		if fp.err != nil || fp.l == nil {
 			continue
 		}
-		l := fp.p.log
+		l := fp.l
 		off, hw := fp.req.FetchOffset, l.HighWatermark()
 		span := l.NextOffset() - l.LogStartOffset()
 		if off < 0 || off >= hw || span <= 0 {

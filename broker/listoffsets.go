@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/storage"
 )
 
 // specialTimestampVersion is the request version each special timestamp
@@ -92,12 +93,12 @@ func (s *Server) handleListOffsets(ctx context.Context, r *request) (kmsg.Respon
 				sp.ErrorCode = kerr.UnsupportedVersion.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p.down() != nil:
-				sp.ErrorCode = errorCode(p.down())
 			case rp.CurrentLeaderEpoch > leaderEpoch:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				if err := s.listOffset(ctx, p, rp.Timestamp, req.IsolationLevel == readCommitted, sp); err != nil {
+				if l, err := p.get(ctx); err != nil {
+					sp.ErrorCode = errorCode(err)
+				} else if err := s.listOffset(ctx, l, rp.Timestamp, req.IsolationLevel == readCommitted, sp); err != nil {
 					sp.ErrorCode = logErrorCode(err)
 				}
 			}
@@ -106,8 +107,7 @@ func (s *Server) handleListOffsets(ctx context.Context, r *request) (kmsg.Respon
 	return resp, nil
 }
 
-func (s *Server) listOffset(ctx context.Context, p *partition, ts int64, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) error {
-	l := p.log
+func (s *Server) listOffset(ctx context.Context, l storage.Log, ts int64, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	switch ts {
 	case -2, -4:
 		sp.Offset, sp.LeaderEpoch = l.LogStartOffset(), leaderEpoch

@@ -59,7 +59,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 		ts := s.topics.all()
 		slices.SortFunc(ts, func(a, b *topic) int { return strings.Compare(a.Name, b.Name) })
 		for _, t := range ts {
-			resp.Topics = append(resp.Topics, s.metadataTopic(req, t))
+			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, req, t))
 		}
 		return resp, nil
 	}
@@ -89,7 +89,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
-			resp.Topics = append(resp.Topics, s.metadataTopic(req, t))
+			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, req, t))
 			continue
 		}
 		name := *rt.Topic
@@ -116,7 +116,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 				continue
 			}
 		}
-		resp.Topics = append(resp.Topics, s.metadataTopic(req, t))
+		resp.Topics = append(resp.Topics, s.metadataTopic(ctx, req, t))
 	}
 	slices.SortStableFunc(resp.Topics, func(a, b kmsg.MetadataResponseTopic) int {
 		return strings.Compare(deref(a.Topic), deref(b.Topic))
@@ -140,7 +140,7 @@ func (s *Server) autoCreate(ctx context.Context, name string) (*topic, error) {
 	return t, err
 }
 
-func (s *Server) metadataTopic(req *kmsg.MetadataRequest, t *topic) kmsg.MetadataResponseTopic {
+func (s *Server) metadataTopic(ctx context.Context, req *kmsg.MetadataRequest, t *topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.Name)
 	mt.TopicID = t.ID
@@ -149,6 +149,9 @@ func (s *Server) metadataTopic(req *kmsg.MetadataRequest, t *topic) kmsg.Metadat
 	} else {
 		mt.AuthorizedOperations = opsOmitted
 	}
+	// A log not opened yet (after a restart) is opened now, so that the
+	// answer says whether it can be served.
+	openNeeded(ctx, t.parts)
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(t.parts))
 	replicas := []int32{s.nodeID}
 	for i := range t.parts {
@@ -160,7 +163,7 @@ func (s *Server) metadataTopic(req *kmsg.MetadataRequest, t *topic) kmsg.Metadat
 		p.Replicas = replicas
 		p.ISR = replicas
 		p.OfflineReplicas = []int32{}
-		if t.parts[i].down() != nil {
+		if _, err := t.parts[i].opened(); err != nil && !errors.Is(err, errNotOpened) {
 			// Its only replica is offline (corrupt data, a failed
 			// write or fsync): as Kafka
 			// after a log directory failure, no leader, the replica

@@ -8,8 +8,8 @@ type metricsSource struct{ s *Server }
 func (m metricsSource) EachPartition(fn func(topic string, partition int32, size, start, end int64)) {
 	for _, t := range m.s.topics.all() {
 		for _, p := range t.parts {
-			if p.log != nil {
-				fn(t.Name, p.index, p.log.Size(), p.log.LogStartOffset(), p.log.HighWatermark())
+			if l, err := p.opened(); err == nil {
+				fn(t.Name, p.index, l.Size(), l.LogStartOffset(), l.HighWatermark())
 			}
 		}
 	}

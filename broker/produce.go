@@ -88,6 +88,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 			sp.Partition = rp.Partition
 			var err error
 			var p *partition
+			var l storage.Log
 			switch {
 			case !validAcks:
 				err = kerr.InvalidRequiredAcks
@@ -96,13 +97,13 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 			default:
 				if p = t.partition(rp.Partition); p == nil {
 					err = kerr.UnknownTopicOrPartition
-				} else if down := p.down(); down != nil {
-					err = down
+				} else {
+					l, err = p.get(ctx)
 				}
 			}
 			var next int64
 			if err == nil {
-				next, err = s.appendBatch(ctx, req.Version, t, p, rp.Records, now, sp)
+				next, err = s.appendBatch(ctx, req.Version, t, p.index, l, rp.Records, now, sp)
 			}
 			if err != nil {
 				failed, r.failed = true, true
@@ -113,7 +114,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 				continue
 			}
 			if req.Acks == -1 {
-				toSync = append(toSync, syncTarget{p.log, next, i, j})
+				toSync = append(toSync, syncTarget{l, next, i, j})
 			}
 		}
 	}
@@ -164,9 +165,9 @@ type syncTarget struct {
 	topic, part int
 }
 
-// appendBatch validates records and appends them to p, filling sp. It
-// returns the offset after the batch.
-func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *partition, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, error) {
+// appendBatch validates records and appends them to l, partition part of
+// t, filling sp. It returns the offset after the batch.
+func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, part int32, l storage.Log, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, error) {
 	h, err := validateBatch(version, records, t.cfg.MaxMessageBytes)
 	if err != nil {
 		return 0, err
@@ -186,7 +187,7 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 		return 0, err
 	}
 	if h.Transactional() {
-		tp := meta.TopicPartition{Topic: t.Name, Partition: p.index}
+		tp := meta.TopicPartition{Topic: t.Name, Partition: part}
 		var e *kerr.Error
 		if version >= 12 {
 			e = s.txns.AddImplicitly(ctx, h.ProducerID, h.ProducerEpoch, tp) // transaction version 2
@@ -194,16 +195,16 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 			e = s.txns.Verify(h.ProducerID, h.ProducerEpoch, tp)
 		}
 		if e != nil {
-			return 0, kafkaError(e, "producer %d epoch %d has no open transaction that added %s-%d", h.ProducerID, h.ProducerEpoch, t.Name, p.index)
+			return 0, kafkaError(e, "producer %d epoch %d has no open transaction that added %s-%d", h.ProducerID, h.ProducerEpoch, t.Name, part)
 		}
 	}
-	base, err := p.log.Append(ctx, records)
+	base, err := l.Append(ctx, records)
 	if errors.Is(err, storage.ErrDuplicateBatch) {
 		// A retry of a batch stored already: answered with the offset it
 		// got, as Kafka; acks=all still waits until that batch is durable.
 		sp.BaseOffset = base
 		sp.LogAppendTime = -1
-		sp.LogStartOffset = p.log.LogStartOffset()
+		sp.LogStartOffset = l.LogStartOffset()
 		return base + int64(h.LastOffsetDelta) + 1, nil
 	}
 	if err != nil {
@@ -212,7 +213,7 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, p *pa
 	s.cfg.Metrics.In(t.Name, len(records), int(h.LastOffsetDelta)+1)
 	sp.BaseOffset = base
 	sp.LogAppendTime = appendTime
-	sp.LogStartOffset = p.log.LogStartOffset()
+	sp.LogStartOffset = l.LogStartOffset()
 	return base + int64(h.LastOffsetDelta) + 1, nil
 }
 

@@ -38,16 +38,17 @@ func (s *Server) applyRetention(ctx context.Context) {
 		}
 		p := storage.RetentionPolicy{Now: now, Ms: t.cfg.RetentionMs, Bytes: t.cfg.RetentionBytes}
 		for _, part := range t.parts {
-			if part.log == nil {
-				continue
-			}
 			select {
 			case <-s.shutdown:
 				return
 			default:
 			}
+			l, err := part.get(ctx)
+			if err != nil {
+				continue // offline, or failing to open: its requests say so
+			}
 			// The log reports what it deleted.
-			if _, err := part.log.Retain(ctx, p); err != nil && !errors.Is(err, storage.ErrClosed) {
+			if _, err := l.Retain(ctx, p); err != nil && !errors.Is(err, storage.ErrClosed) {
 				s.log.Warn("retention failed", "topic", t.Name, "partition", part.index, "err", err)
 			}
 		}
@@ -76,8 +77,9 @@ func (s *Server) expireProducers() {
 	n := 0
 	for _, t := range s.topics.all() {
 		for _, part := range t.parts {
-			if part.log != nil {
-				n += part.log.ExpireProducers(now, maxAge)
+			// A log not opened yet has its producers expired once it is.
+			if l, err := part.opened(); err == nil {
+				n += l.ExpireProducers(now, maxAge)
 			}
 		}
 	}

@@ -99,6 +99,7 @@ type Server struct {
 	// answer at once when it is.
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
+	warmOnce     sync.Once // the first Serve starts the warm-up
 
 	mu        sync.Mutex // guards listeners, conns, perIP, advertised, closed
 	listeners map[net.Listener]struct{}
@@ -122,7 +123,9 @@ type Stats struct {
 }
 
 // New builds a Server: it reads the cluster id and the topics from the
-// catalog and opens every partition's log.
+// catalog. The partitions' logs open in the background once Serve is
+// called (or when a request needs one first), so that a broker with many
+// partitions serves at once.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Catalog == nil {
 		return nil, errors.New("broker: Store and Catalog are required")
@@ -258,6 +261,12 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.advHost == "" {
 		s.advHost, s.advPort = advertisedFrom(l.Addr())
 	}
+	// The logs open in the background once the broker accepts: the
+	// first clients are not kept waiting behind it.
+	s.warmOnce.Do(func() {
+		s.bg.Add(1)
+		go s.warmLoop()
+	})
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()

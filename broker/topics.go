@@ -16,34 +16,142 @@ import (
 )
 
 // topic is a topic as the broker serves it: the catalog's record, its
-// resolved configuration and an open log per partition. A topic value is
-// immutable once published in topics; a change (configs, partitions)
-// publishes a new value.
+// resolved configuration and its partitions. A topic value is immutable
+// once published in topics; a change (configs, partitions) publishes a new
+// value, which shares the partitions and the log source of the old one.
 type topic struct {
 	meta.Topic
 	cfg   config.Topic
+	src   *logSource
 	parts []*partition
 }
 
-// partition is one partition of a topic.
+// logSource is what a topic's partitions need to open their logs: the
+// topic's name and id and its current log config, which a config change
+// replaces (before it reconfigures the logs already open, so a log opened
+// meanwhile gets the new config one way or the other).
+type logSource struct {
+	ts   *topics
+	name string
+	id   meta.TopicID
+	lc   atomic.Pointer[storage.LogConfig]
+}
+
+// partition is one partition of a topic. Its log is opened when first
+// needed: by a request for it, or by the warm-up that opens every log in
+// the background after startup. A broker with 10,000 partitions on disk so
+// answers as soon as its catalog is read, and a request for one partition
+// waits for that partition's log only.
 type partition struct {
 	index int32
-	log   storage.Log // nil when offline
+	src   *logSource
+	mu    sync.Mutex                // serialises opening, reconfiguring and closing
+	st    atomic.Pointer[partState] // nil until opened (or found corrupt, or closed)
+}
+
+// partState is what became of a partition's log.
+type partState struct {
+	log storage.Log // nil when offline or closed
 	// offline is why the log could not be opened (corrupt data below its
 	// recovery point): requests for the partition get
 	// KAFKA_STORAGE_ERROR until an operator repairs it and restarts.
 	offline error
+	closed  bool // deleted, or the broker stopped
 }
 
-// down is why the partition cannot be served: its log could not be opened
-// (offline), or it failed since (corrupt data found by a read, a write or
-// an fsync that failed). Nil when it serves.
-func (p *partition) down() error {
-	if p.offline != nil {
-		return p.offline
+// errNotOpened is the answer of partition.opened for a log not opened yet.
+var errNotOpened = errors.New("broker: log not opened yet")
+
+// get returns the partition's log, opening it first if nothing has. The
+// error is why it cannot be served: corrupt when opened (offline),
+// failing since (corrupt data found by a read, a write or an fsync that
+// failed), storage.ErrClosed once deleted or stopping, or the failure to
+// open it, which the next request tries again.
+func (p *partition) get(ctx context.Context) (storage.Log, error) {
+	st := p.st.Load()
+	if st == nil {
+		var err error
+		if st, err = p.open(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if p.log != nil {
-		return p.log.Offline()
+	return st.serve()
+}
+
+// opened is get without the opening: errNotOpened when no log is open yet.
+// The background loops (retention, cleaning, metrics) use it, and leave a
+// log to the warm-up.
+func (p *partition) opened() (storage.Log, error) {
+	st := p.st.Load()
+	if st == nil {
+		return nil, errNotOpened
+	}
+	return st.serve()
+}
+
+func (st *partState) serve() (storage.Log, error) {
+	switch {
+	case st.closed:
+		return nil, storage.ErrClosed
+	case st.offline != nil:
+		return nil, st.offline
+	}
+	if err := st.log.Offline(); err != nil {
+		return nil, err
+	}
+	return st.log, nil
+}
+
+// open opens the log, once: callers that come meanwhile wait for it. Corrupt
+// data below the log's recovery point leaves the partition offline, which
+// is remembered; any other failure is returned and not.
+func (p *partition) open(ctx context.Context) (*partState, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st := p.st.Load(); st != nil {
+		return st, nil
+	}
+	s := p.src.ts.s
+	l, err := s.cfg.Store.Open(ctx, storage.Partition{Topic: p.src.name, TopicID: p.src.id, Partition: p.index}, *p.src.lc.Load())
+	var st *partState
+	switch {
+	case errors.Is(err, storage.ErrCorrupt):
+		s.log.Error("PARTITION OFFLINE: corrupt data below the recovery point; it answers KAFKA_STORAGE_ERROR until its files are repaired or restored and the broker restarted",
+			"topic", p.src.name, "partition", p.index, "err", err)
+		st = &partState{offline: err}
+	case err != nil && ctx.Err() != nil:
+		return nil, err
+	case err != nil:
+		// Kafka's answer for a log it cannot read: KAFKA_STORAGE_ERROR.
+		return nil, fmt.Errorf("broker: open %s-%d: %w: %w", p.src.name, p.index, storage.ErrIO, err)
+	default:
+		st = &partState{log: l}
+	}
+	p.st.Store(st)
+	return st, nil
+}
+
+// reconfigure applies the topic's log config to the log if it is open; one
+// opened later reads it from the source.
+func (p *partition) reconfigure(lc storage.LogConfig) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st := p.st.Load(); st != nil && st.log != nil && !st.closed {
+		st.log.Reconfigure(lc)
+	}
+}
+
+// close closes the log if it is open; after it the partition never opens.
+func (p *partition) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.st.Load()
+	p.st.Store(&partState{closed: true})
+	if st == nil || st.log == nil || st.closed {
+		return nil
+	}
+	if err := st.log.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+		return err
 	}
 	return nil
 }
@@ -79,40 +187,103 @@ func newTopics(s *Server) *topics {
 	}
 }
 
-// load reads every topic from the catalog and opens its logs.
+// load reads every topic from the catalog and publishes it; the logs open
+// when first needed, or by warm (Server.New starts it) in the background.
 func (ts *topics) load(ctx context.Context) error {
 	all, err := ts.s.cfg.Catalog.Topics(ctx)
 	if err != nil {
 		return fmt.Errorf("broker: load topics: %w", err)
 	}
-	start := time.Now()
-	opened, err := ts.openAll(ctx, all)
-	if err != nil {
-		return err
-	}
 	n := 0
-	for _, t := range opened {
+	for _, mt := range all {
+		t, err := ts.newTopic(mt)
+		if err != nil {
+			return err
+		}
 		ts.publish(t)
 		n += len(t.parts)
 	}
-	ts.s.log.Info("topics loaded", "topics", len(all), "partitions", n, "took", time.Since(start).Round(time.Millisecond))
+	ts.s.log.Info("topics loaded; their logs open in the background", "topics", len(all), "partitions", n)
 	return nil
 }
 
-// open opens the logs of a catalog topic.
+// warm opens every log not opened yet, several at a time (openWorkers), so
+// that the broker soon holds what it held before a restart (retention and
+// cleaning run on open logs) and a partition found corrupt is reported
+// offline. It stops when ctx is done.
+func (ts *topics) warm(ctx context.Context) {
+	start := time.Now()
+	var parts []*partition
+	for _, t := range ts.all() {
+		parts = append(parts, t.parts...)
+	}
+	var failed atomic.Int64
+	inParallel(ctx, len(parts), warmWorkers(), func(i int) {
+		p := parts[i]
+		if _, err := p.get(ctx); err != nil && !errors.Is(err, storage.ErrCorrupt) && !errors.Is(err, storage.ErrClosed) && ctx.Err() == nil {
+			failed.Add(1)
+			ts.s.log.Error("opening a log failed; requests for the partition try again", "topic", p.src.name, "partition", p.index, "err", err)
+		}
+	})
+	if ctx.Err() == nil {
+		ts.s.log.Info("logs opened", "partitions", len(parts), "failed", failed.Load(), "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// warmLoop opens every log after startup (topics.warm), and stops at
+// Shutdown.
+func (s *Server) warmLoop() {
+	defer s.bg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.shutdown:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	s.topics.warm(ctx)
+}
+
+// newTopic makes the served topic of a catalog topic, its logs not opened.
+func (ts *topics) newTopic(mt meta.Topic) (*topic, error) {
+	cfg, err := ts.s.settings().ResolveTopic(mt.Configs)
+	if err != nil {
+		return nil, fmt.Errorf("broker: topic %s: stored configs: %w", mt.Name, err)
+	}
+	src := &logSource{ts: ts, name: mt.Name, id: mt.ID}
+	lc := logConfig(cfg)
+	src.lc.Store(&lc)
+	t := &topic{Topic: mt, cfg: cfg, src: src, parts: make([]*partition, mt.Partitions)}
+	for i := range t.parts {
+		t.parts[i] = &partition{index: int32(i), src: src}
+	}
+	return t, nil
+}
+
+// open makes the served topic of a catalog topic and opens its logs.
 func (ts *topics) open(ctx context.Context, mt meta.Topic) (*topic, error) {
-	opened, err := ts.openAll(ctx, []meta.Topic{mt})
+	t, err := ts.newTopic(mt)
 	if err != nil {
 		return nil, err
 	}
-	return opened[0], nil
+	if err := openLogs(ctx, t.parts); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
-// openWorkers bounds how many logs openAll opens at once. Opening a log
+// openWorkers bounds how many logs are opened at once. Opening a log
 // is a few dozen small file system calls (directory listing, checkpoint,
-// index files); at startup with thousands of partitions the cores share
-// them, and a disk that must be read gets several requests at a time.
+// index files); with thousands of partitions the cores share them, and a
+// disk that must be read gets several requests at a time.
 func openWorkers() int { return min(16, 2*runtime.GOMAXPROCS(0)) }
+
+// warmWorkers bounds the warm-up's openings: fewer than the cores, so that
+// one stays free for the requests of a broker that just started (a Go
+// scheduler whose every P is busy looks at the network only every 10 ms).
+func warmWorkers() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // closeWorkers bounds how many logs closeLogs closes at once. Closing a log
 // fsyncs its data, its checkpoint and its directory: a disk completes many
@@ -142,75 +313,49 @@ func inParallel(ctx context.Context, n, workers int, fn func(i int)) int {
 	return int(min(next.Load(), int64(n)))
 }
 
-// openAll opens the logs of the catalog topics mts, several at a time
-// (openWorkers), and returns the topics in the order of mts. A partition
-// whose data is corrupt below its recovery point is kept offline; any
-// other failure closes every log opened and is returned.
-func (ts *topics) openAll(ctx context.Context, mts []meta.Topic) ([]*topic, error) {
-	type job struct {
-		t  *topic
-		lc storage.LogConfig
-		i  int32
-	}
-	out := make([]*topic, len(mts))
-	var jobs []job
-	for k, mt := range mts {
-		cfg, err := ts.s.settings().ResolveTopic(mt.Configs)
-		if err != nil {
-			return nil, fmt.Errorf("broker: topic %s: stored configs: %w", mt.Name, err)
-		}
-		t := &topic{Topic: mt, cfg: cfg, parts: make([]*partition, mt.Partitions)}
-		out[k] = t
-		lc := logConfig(cfg)
-		for i := range mt.Partitions {
-			jobs = append(jobs, job{t, lc, i})
-		}
-	}
+// openLogs opens the logs of ps, several at a time (openWorkers). A
+// partition whose data is corrupt below its recovery point is kept
+// offline; any other failure closes the logs of ps and is returned.
+func openLogs(ctx context.Context, ps []*partition) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
 	var firstErr error
-	started := inParallel(ctx, len(jobs), openWorkers(), func(k int) {
-		j := jobs[k]
-		p, err := ts.openPartition(ctx, j.t.Topic, j.i, j.lc)
-		if err != nil {
+	started := inParallel(ctx, len(ps), openWorkers(), func(i int) {
+		if _, err := ps[i].open(ctx); err != nil {
 			mu.Lock()
 			if firstErr == nil {
 				firstErr = err
 			}
 			mu.Unlock()
 			cancel()
-			return
 		}
-		j.t.parts[j.i] = p
 	})
-	if firstErr == nil && started < len(jobs) {
+	if firstErr == nil && started < len(ps) {
 		firstErr = ctx.Err() // the caller's: it stopped the opening
 	}
 	if firstErr != nil {
-		var all []*partition
-		for _, t := range out {
-			all = append(all, t.parts...)
-		}
-		closeLogs(all)
-		return nil, firstErr
+		closeLogs(ps)
+		return firstErr
 	}
-	return out, nil
+	return nil
 }
 
-// openPartition opens partition i of mt. Corrupt data below the log's
-// recovery point leaves the partition offline rather than failing.
-func (ts *topics) openPartition(ctx context.Context, mt meta.Topic, i int32, lc storage.LogConfig) (*partition, error) {
-	l, err := ts.s.cfg.Store.Open(ctx, storage.Partition{Topic: mt.Name, TopicID: mt.ID, Partition: i}, lc)
-	if errors.Is(err, storage.ErrCorrupt) {
-		ts.s.log.Error("PARTITION OFFLINE: corrupt data below the recovery point; it answers KAFKA_STORAGE_ERROR until its files are repaired or restored and the broker restarted",
-			"topic", mt.Name, "partition", i, "err", err)
-		return &partition{index: i, offline: err}, nil
+// openNeeded opens, several at a time, the logs of ps not opened yet; a
+// request that reports on many partitions (Metadata) so waits for them
+// together rather than one after another. Failures are left to the
+// caller's get.
+func openNeeded(ctx context.Context, ps []*partition) {
+	var need []*partition
+	for _, p := range ps {
+		if p.st.Load() == nil {
+			need = append(need, p)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("broker: open %s-%d: %w", mt.Name, i, err)
+	if len(need) <= 1 {
+		return
 	}
-	return &partition{index: i, log: l}, nil
+	inParallel(ctx, len(need), openWorkers(), func(i int) { need[i].open(ctx) })
 }
 
 func logConfig(c config.Topic) storage.LogConfig {
@@ -230,17 +375,13 @@ func logConfig(c config.Topic) storage.LogConfig {
 	}
 }
 
-// closeLogs closes the logs of ps, several at a time (closeWorkers). A nil
-// partition (one openAll did not get to) is skipped.
+// closeLogs closes the logs of ps, several at a time (closeWorkers); none
+// of ps opens a log after it.
 func closeLogs(ps []*partition) error {
 	var mu sync.Mutex
 	var errs []error
 	inParallel(context.Background(), len(ps), closeWorkers, func(i int) {
-		p := ps[i]
-		if p == nil || p.log == nil {
-			return
-		}
-		if err := p.log.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+		if err := ps[i].close(); err != nil {
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()

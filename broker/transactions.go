@@ -64,17 +64,21 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 		if p == nil {
 			continue
 		}
-		if down := p.down(); down != nil {
-			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, down)
-		}
-		base, err := p.log.Append(ctx, batch.MakeControl(typ, pid, epoch, 0, now))
+		l, err := p.get(ctx)
 		if errors.Is(err, storage.ErrClosed) {
 			continue // deleted under us
 		}
 		if err != nil {
 			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
 		}
-		done = append(done, written{p.log, base + 1})
+		base, err := l.Append(ctx, batch.MakeControl(typ, pid, epoch, 0, now))
+		if errors.Is(err, storage.ErrClosed) {
+			continue // deleted under us
+		}
+		if err != nil {
+			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
+		}
+		done = append(done, written{l, base + 1})
 		fault.Crash("txn-marker")
 	}
 	for _, w := range done {

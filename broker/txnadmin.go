@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamhouse/streamhouse/broker/txn"
 	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
 )
 
 func (s *Server) handleDescribeProducers(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -25,13 +26,18 @@ func (s *Server) handleDescribeProducers(ctx context.Context, r *request) (kmsg.
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
 			part, e := s.partitionOf(rt.Topic, p)
+			var l storage.Log
+			var err error
+			if e == nil {
+				l, err = part.get(ctx)
+			}
 			switch {
 			case e != nil:
 				sp.ErrorCode = e.Code
-			case part.down() != nil:
-				sp.ErrorCode = errorCode(part.down())
+			case err != nil:
+				sp.ErrorCode = errorCode(err)
 			default:
-				for _, a := range part.log.ActiveProducers() {
+				for _, a := range l.ActiveProducers() {
 					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
 					ap.ProducerID, ap.ProducerEpoch = a.ID, int32(a.Epoch)
 					ap.LastSequence, ap.LastTimestamp = a.LastSequence, a.LastTimestamp

@@ -76,6 +76,14 @@ func (f *fixture) newStore() {
 	f.t.Cleanup(func() { _ = st.Close() })
 }
 
+// resetLogs forgets what the store logged so far (a store's background
+// syncfs may be logging meanwhile).
+func (f *fixture) resetLogs() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logs.Reset()
+}
+
 func (f *fixture) logged() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

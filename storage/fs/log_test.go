@@ -387,6 +387,7 @@ func TestUncleanStopSyncsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
+	<-st.synced
 	if st.clean || (runtime.GOOS == "linux" && !st.fsSynced) {
 		t.Fatalf("reopened after an unclean stop: clean %v, fsSynced %v", st.clean, st.fsSynced)
 	}

@@ -64,7 +64,7 @@ func TestProducerStateSnapshotAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.newStore()
-	f.logs.Reset()
+	f.resetLogs()
 	l = f.open(p, smallCfg)
 	for seq := int32(40 - 2*storage.MaxProducerBatches); seq < 40; seq += 2 {
 		wantDuplicate(t, l, seq, bases[seq])

@@ -190,7 +190,7 @@ func TestRecoverTail(t *testing.T) {
 				want = append(want, more...)
 				mustClose(t, l)
 				f.newStore()
-				f.logs.Reset()
+				f.resetLogs()
 				l = f.open(p, smallCfg)
 				equalBatches(t, readLog(t, l), want)
 				if strings.Contains(f.logged(), "truncating") {

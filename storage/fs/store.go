@@ -64,8 +64,14 @@ type Store struct {
 	clean bool
 	// fsSynced: after an unclean stop, New made everything in the
 	// store's file system durable at once (syncfs), so logs opening need
-	// not fsync what the crashed process left in the page cache.
+	// not fsync what the crashed process left in the page cache. Set
+	// before synced is closed.
 	fsSynced bool
+	// synced is closed once that syncfs is done (at once when none is
+	// needed). It runs in the background so that a broker restarted
+	// after a crash answers at once; Open waits for it, so nothing is
+	// served before it is durable.
+	synced chan struct{}
 
 	commit committer
 
@@ -98,6 +104,7 @@ func New(dir string, opts Options) (*Store, error) {
 		ckptKick:   make(chan struct{}, 1),
 		ckptQuit:   make(chan struct{}),
 		ckptExited: make(chan struct{}),
+		synced:     make(chan struct{}),
 	}
 	if st.now == nil {
 		st.now = time.Now
@@ -112,6 +119,7 @@ func New(dir string, opts Options) (*Store, error) {
 	switch err := os.Remove(marker); {
 	case err == nil:
 		st.clean = true
+		close(st.synced)
 		if err := syncDir(dir); err != nil {
 			return nil, err
 		}
@@ -125,15 +133,9 @@ func New(dir string, opts Options) (*Store, error) {
 			// (10,000 partitions: 1.5 s of restart). PostgreSQL's
 			// recovery_init_sync_method=syncfs does the same. A new
 			// store has nothing to make durable.
-			start := time.Now()
-			switch err := syncFS(dir); {
-			case err == nil:
-				st.fsSynced = true
-				st.logger.Info("storage: synced the file system after an unclean stop", "took", time.Since(start).Round(time.Millisecond))
-			case errors.Is(err, errNoSyncFS):
-			default:
-				return nil, fmt.Errorf("fs: new store: %w", err)
-			}
+			go st.syncAll()
+		} else {
+			close(st.synced)
 		}
 	default:
 		return nil, fmt.Errorf("fs: new store: %w", err)
@@ -146,6 +148,23 @@ func New(dir string, opts Options) (*Store, error) {
 	st.commit.start()
 	go st.checkpointLoop(interval)
 	return st, nil
+}
+
+// syncAll makes the store's file system durable after an unclean stop
+// (syncfs) and closes st.synced. Where syncfs is not offered, or fails,
+// each log fsyncs its own files as it opens instead (a failed write-back
+// shows there again, on the files it concerns).
+func (st *Store) syncAll() {
+	defer close(st.synced)
+	start := time.Now()
+	switch err := syncFS(st.dir); {
+	case err == nil:
+		st.fsSynced = true
+		st.logger.Info("storage: synced the file system after an unclean stop", "took", time.Since(start).Round(time.Millisecond))
+	case errors.Is(err, errNoSyncFS):
+	default:
+		st.logger.Warn("storage: syncfs after an unclean stop failed; each log fsyncs its files as it opens", "err", err)
+	}
 }
 
 // dirEmpty reports whether dir holds no entry; an unreadable dir counts as
@@ -165,6 +184,11 @@ func dirEmpty(dir string) bool {
 func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogConfig) (storage.Log, error) {
 	if err := validate(p); err != nil {
 		return nil, err
+	}
+	select {
+	case <-st.synced:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	key := partKey{p.Topic, p.Partition}
 	dir := st.partitionDir(p)
@@ -299,6 +323,7 @@ func (st *Store) Delete(ctx context.Context, p storage.Partition) error {
 // Close implements storage.Store. Logs still open are closed, up to
 // maxSyncWorkers at a time.
 func (st *Store) Close() error {
+	<-st.synced // its goroutine does not outlive the store
 	st.mu.Lock()
 	if st.closed {
 		st.mu.Unlock()
