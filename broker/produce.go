@@ -65,6 +65,12 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 	now := s.now().UnixMilli()
 	var toSync []syncTarget
 	failed := false
+	// acks=-1: every append of the request goes into one commit round,
+	// started by the waits below once all are in.
+	actx := ctx
+	if req.Acks == -1 {
+		actx = storage.HoldCommit(ctx)
+	}
 
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -103,7 +109,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 			}
 			var next int64
 			if err == nil {
-				next, err = s.appendBatch(ctx, req.Version, t, p.index, l, rp.Records, now, sp)
+				next, err = s.appendBatch(actx, req.Version, t, p.index, l, rp.Records, now, sp)
 			}
 			if err != nil {
 				failed, r.failed = true, true

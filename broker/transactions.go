@@ -59,6 +59,10 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 		next int64
 	}
 	var done []written
+	var failed error
+	// One commit round for all the markers, started by the SyncTo calls
+	// below, which run whatever happens.
+	actx := storage.HoldCommit(ctx)
 	for _, tp := range parts {
 		p, _ := s.partitionOf(tp.Topic, tp.Partition)
 		if p == nil {
@@ -69,24 +73,26 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 			continue // deleted under us
 		}
 		if err != nil {
-			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
+			failed = fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
+			break
 		}
-		base, err := l.Append(ctx, batch.MakeControl(typ, pid, epoch, 0, now))
+		base, err := l.Append(actx, batch.MakeControl(typ, pid, epoch, 0, now))
 		if errors.Is(err, storage.ErrClosed) {
 			continue // deleted under us
 		}
 		if err != nil {
-			return fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
+			failed = fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
+			break
 		}
 		done = append(done, written{l, base + 1})
 		fault.Crash("txn-marker")
 	}
 	for _, w := range done {
-		if err := w.log.SyncTo(ctx, w.next); err != nil && !errors.Is(err, storage.ErrClosed) {
-			return err
+		if err := w.log.SyncTo(ctx, w.next); err != nil && !errors.Is(err, storage.ErrClosed) && failed == nil {
+			failed = err
 		}
 	}
-	return nil
+	return failed
 }
 
 // txnLoop finishes decided ends whose markers failed and aborts timed-out

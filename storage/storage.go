@@ -319,3 +319,23 @@ type Log interface {
 	// signals every watcher once. Further calls return ErrClosed.
 	Close() error
 }
+
+type holdCommitKey struct{}
+
+// HoldCommit returns a context under which appends do not start making
+// themselves durable: the caller is about to append to several logs and
+// then wait (SyncTo) for all of them, and one group-commit round that
+// covers every append is quicker than a first round started by the first
+// append, holding it alone, and a second for the rest. What was appended
+// is made durable at the caller's SyncTo, or at the next round anything
+// else starts, whichever comes first; a caller that will not call SyncTo
+// must not hold. Engines without group commit ignore it.
+func HoldCommit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, holdCommitKey{}, true)
+}
+
+// CommitHeld reports whether ctx came from HoldCommit.
+func CommitHeld(ctx context.Context) bool {
+	held, _ := ctx.Value(holdCommitKey{}).(bool)
+	return held
+}

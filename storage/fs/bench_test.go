@@ -222,3 +222,52 @@ func BenchmarkOpenPartitions(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/partition")
 }
+
+// BenchmarkCommitSixLogs is an acks=all produce of 6 partitions: 64 KiB
+// appended to each of 6 logs, then SyncTo on each, one op. "held" appends
+// under storage.HoldCommit (the broker's way), so that one commit round
+// covers the six; "kicked" lets the first append start a round alone.
+func BenchmarkCommitSixLogs(b *testing.B) {
+	for _, held := range []bool{true, false} {
+		name := "kicked"
+		if held {
+			name = "held"
+		}
+		b.Run(name, func(b *testing.B) {
+			st, err := New(b.TempDir(), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = st.Close() })
+			var logs []storage.Log
+			for i := range int32(6) {
+				l, err := st.Open(b.Context(), storage.Partition{Topic: "bench", Partition: i}, storage.LogConfig{SegmentBytes: 1 << 30})
+				if err != nil {
+					b.Fatal(err)
+				}
+				logs = append(logs, l)
+			}
+			batch, n := batchOfSize(b, 64, 64<<10)
+			ctx := b.Context()
+			if held {
+				ctx = storage.HoldCommit(ctx)
+			}
+			next := make([]int64, len(logs))
+			b.SetBytes(int64(len(batch) * len(logs)))
+			for b.Loop() {
+				for i, l := range logs {
+					base, err := l.Append(ctx, batch)
+					if err != nil {
+						b.Fatal(err)
+					}
+					next[i] = base + int64(n)
+				}
+				for i, l := range logs {
+					if err := l.SyncTo(b.Context(), next[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -162,9 +162,12 @@ func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
 		return 0, err
 	}
 	fault.Crash("append-before-sync")
-	if l.store.noSync {
+	switch {
+	case l.store.noSync:
 		l.notify()
-	} else {
+	case storage.CommitHeld(ctx) && !flush:
+		l.store.commit.hold(l) // the caller's SyncTo starts the round
+	default:
 		l.store.commit.enqueue(l)
 	}
 	if flush {

@@ -108,11 +108,22 @@ func (c *committer) enqueue(l *Log) {
 	c.mu.Unlock()
 }
 
-func (c *committer) enqueueLocked(l *Log) {
+// hold puts l in the next round without starting one (storage.HoldCommit).
+func (c *committer) hold(l *Log) {
+	c.mu.Lock()
+	c.holdLocked(l)
+	c.mu.Unlock()
+}
+
+func (c *committer) holdLocked(l *Log) {
 	if !l.queued {
 		l.queued = true
 		c.queue = append(c.queue, l)
 	}
+}
+
+func (c *committer) enqueueLocked(l *Log) {
+	c.holdLocked(l)
 	select {
 	case c.kick <- struct{}{}:
 	default:
