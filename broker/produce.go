@@ -65,10 +65,11 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 	now := s.now().UnixMilli()
 	var toSync []syncTarget
 	failed := false
-	// acks=-1: every append of the request goes into one commit round,
-	// started by the waits below once all are in.
+	// acks=-1 over several partitions: every append of the request goes
+	// into one commit round, started by the waits below once all are in.
+	// One partition's append starts its round at once.
 	actx := ctx
-	if req.Acks == -1 {
+	if req.Acks == -1 && (len(req.Topics) > 1 || len(req.Topics) == 1 && len(req.Topics[0].Partitions) > 1) {
 		actx = storage.HoldCommit(ctx)
 	}
 
