@@ -112,6 +112,32 @@ func TestCrashPowerLoss(t *testing.T) {
 	})
 }
 
+// TestCrashPowerLossSyncFS is TestCrashPowerLoss with commit rounds made
+// durable by one syncfs each (--sync-method=syncfs; the first incarnation
+// runs with the default): the power-loss model keeps what syncfs covered,
+// and nothing acknowledged may be lost.
+func TestCrashPowerLossSyncFS(t *testing.T) {
+	t.Parallel()
+	rel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	var major, minor int
+	if _, err := fmt.Sscanf(string(rel), "%d.%d", &major, &minor); err != nil || major < 5 || major == 5 && minor < 8 {
+		t.Skipf("syncfs commit rounds need Linux 5.8 or later (%q)", rel)
+	}
+	cycles := 5
+	if crashSoak() {
+		cycles = 30
+	}
+	runCrashScenario(t, crashScenario{
+		bin:     binaryFaults(t),
+		cycles:  cycles,
+		configs: map[string]string{"segment.bytes": "1048576"},
+		plan: func(_ int, rng *rand.Rand) crashPlan {
+			return crashPlan{window: crashWindow(rng), flags: []string{"--sync-method=syncfs"}}
+		},
+		powerLoss: true,
+	})
+}
+
 // crashPoints are the crash points of internal/fault, with how many times
 // one may be passed before it fires (from 1 to max) and the flags that make
 // the broker pass it at all.

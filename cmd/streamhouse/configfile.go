@@ -61,6 +61,7 @@ var processKeys = []struct {
 	{"shutdown-timeout", kindDuration},
 	{"frame-read-timeout", kindDuration},
 	{"fsync", kindBool},
+	{"sync-method", kindString},
 	{"http-listen", kindString},
 	{"pprof", kindBool},
 }

@@ -58,6 +58,7 @@ type options struct {
 	shutdownWait   time.Duration
 	frameTimeout   time.Duration
 	fsync          bool
+	syncMethod     string
 	httpListen     string
 	pprof          bool
 	settings       map[string]string // broker configs by Kafka name
@@ -98,6 +99,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	str(&o.httpListen, "http-listen", "127.0.0.1:9644", "address of the HTTP listener for /metrics, /health, /ready (and /debug/pprof/); empty: off")
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
+	str(&o.syncMethod, "sync-method", "fdatasync", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own)")
 	str(&o.configFile, "config", "", "TOML config file: process settings as top-level keys named as their flags, Kafka broker configs in a [broker] table by their Kafka names; flags and environment variables win over it")
 	fset.BoolVar(&o.printConfig, "print-config", false, "print the effective settings (flags, environment, config file, defaults) as a config file for --config, and exit")
 
@@ -330,9 +332,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer catalog.Close()
+	if o.syncMethod != "fdatasync" && o.syncMethod != "syncfs" {
+		return fmt.Errorf("%s: %q is not fdatasync or syncfs", o.where("sync-method"), o.syncMethod)
+	}
 	store, err := fs.New(filepath.Join(o.dataDir, "storage"), fs.Options{
 		Logger:             levels.Logger("streamhouse.storage"),
 		NoSync:             !o.fsync,
+		SyncFS:             o.syncMethod == "syncfs",
 		OnFsync:            m.Fsync,
 		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
 	})

@@ -399,3 +399,71 @@ func TestUncleanStopSyncsOnce(t *testing.T) {
 	equalBatches(t, readLog(t, l2), want)
 	mustClose(t, l2)
 }
+
+// TestSyncFSRounds: with Options.SyncFS a commit round of several files is
+// one syncfs (one fsync callback), a round of one file its fdatasync, and
+// what the rounds covered is visible and reads back after a reopen.
+func TestSyncFSRounds(t *testing.T) {
+	t.Parallel()
+	if syncFSReportsErrors() != nil {
+		t.Skip("no syncfs that reports errors here")
+	}
+	dir := t.TempDir()
+	var fsyncs atomic.Int64
+	st, err := New(dir, Options{SyncFS: true, OnFsync: func(time.Duration) { fsyncs.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []storage.Log
+	for i := range int32(3) {
+		l, err := st.Open(t.Context(), storage.Partition{Topic: "fs", Partition: i}, storage.LogConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, l)
+	}
+	ctx := storage.HoldCommit(t.Context())
+	b := storagetest.MakeBatch(3, 10, 1)
+	for _, l := range logs {
+		if _, err := l.Append(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range logs {
+		if err := l.SyncTo(t.Context(), 3); err != nil {
+			t.Fatal(err)
+		}
+		if hw := l.HighWatermark(); hw != 3 {
+			t.Fatalf("high watermark %d after the round, want 3", hw)
+		}
+	}
+	if n := fsyncs.Load(); n != 1 {
+		t.Fatalf("a round of 3 logs made %d fsync calls, want one syncfs", n)
+	}
+	if _, err := logs[0].Append(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := logs[0].SyncTo(t.Context(), 6); err != nil {
+		t.Fatal(err)
+	}
+	if n := fsyncs.Load(); n != 2 {
+		t.Fatalf("a round of one log made %d fsync calls in all, want 2", n-1)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = New(dir, Options{SyncFS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i, want := range []int64{6, 3, 3} {
+		l, err := st.Open(t.Context(), storage.Partition{Topic: "fs", Partition: int32(i)}, storage.LogConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hw := l.HighWatermark(); hw != want {
+			t.Errorf("partition %d reopened at %d, want %d", i, hw, want)
+		}
+	}
+}

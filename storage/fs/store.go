@@ -51,6 +51,17 @@ type Options struct {
 	// are written (Kafka's log.flush.offset.checkpoint.interval.ms).
 	// Zero: 60 s.
 	CheckpointInterval time.Duration
+	// SyncFS makes a commit round of two files or more one syncfs(2) of
+	// the store's file system instead of an fdatasync of each file: one
+	// journal commit and one device flush instead of one per file. On
+	// the development machine (a virtual machine) a round of 5 files took
+	// 0.6-0.7 ms instead of 1.0 and half the kernel CPU. The round also
+	// writes back whatever else is dirty on that file system, so it
+	// suits a data directory on a file system of its own. Write-back
+	// errors are attributed by fdatasyncing the round's files after a
+	// failed syncfs. Linux 5.8 or later (syncfs reports write-back errors
+	// since); New refuses it elsewhere.
+	SyncFS bool
 }
 
 // Store keeps partition logs under one directory, as
@@ -111,6 +122,16 @@ func New(dir string, opts Options) (*Store, error) {
 	}
 	if st.logger == nil {
 		st.logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SyncFS && !st.noSync {
+		if err := syncFSReportsErrors(); err != nil {
+			return nil, fmt.Errorf("fs: new store: syncfs commit rounds: %w", err)
+		}
+		root, err := os.Open(dir)
+		if err != nil {
+			return nil, fmt.Errorf("fs: new store: %w", err)
+		}
+		st.commit.root, st.commit.logger = root, st.logger
 	}
 	// The marker says the last stop closed every log (final fsyncs and
 	// checkpoints). It goes now, durably, so that a crash from here on is
@@ -350,6 +371,9 @@ func (st *Store) Close() error {
 	close(st.ckptQuit)
 	<-st.ckptExited
 	st.commit.stop()
+	if st.commit.root != nil {
+		st.commit.root.Close()
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,10 @@ type committer struct {
 	beforeRound func()
 	// onFsync is Options.OnFsync.
 	onFsync func(time.Duration)
+	// root is the store's directory, open, when rounds of several files
+	// are one syncfs (Options.SyncFS); nil otherwise.
+	root   *os.File
+	logger *slog.Logger
 
 	kick   chan struct{} // buffered 1: the queue is not empty
 	quit   chan struct{}
@@ -263,6 +268,20 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem) error {
 			j.err = cmp.Or(j.err, err)
 			j.mu.Unlock()
 		}
+	}
+	if c.root != nil && len(items) >= 2 {
+		start := time.Now()
+		err := syncWholeFS(c.root)
+		if c.onFsync != nil {
+			c.onFsync(time.Since(start))
+		}
+		if err == nil {
+			return nil
+		}
+		// Some write-back on the file system failed, maybe not of these
+		// files: their own fdatasyncs say which (a file's write-back
+		// error is reported to its fsync whatever syncfs saw).
+		c.logger.Warn("storage: syncfs failed; fsyncing the round's files one by one", "err", err)
 	}
 	forEachParallel(len(items), func(i int) { do(&items[i]) })
 	return dirErr

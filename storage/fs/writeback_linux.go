@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/streamhouse/streamhouse/internal/fault"
@@ -47,6 +48,33 @@ func syncFS(dir string) error {
 		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
 	}
 	done()
+	return nil
+}
+
+// syncWholeFS is syncFS through an open directory of the file system.
+func syncWholeFS(dir *os.File) error {
+	done := fault.SyncingTree(dir.Name())
+	if err := withFd(dir, unix.Syncfs); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir.Name(), Err: err}
+	}
+	done()
+	return nil
+}
+
+// syncFSReportsErrors says why syncfs cannot stand in for fsync here: it
+// returns write-back errors only since Linux 5.8.
+func syncFSReportsErrors() error {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return err
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return fmt.Errorf("kernel release %q: %w", unix.ByteSliceToString(u.Release[:]), err)
+	}
+	if major < 5 || major == 5 && minor < 8 {
+		return fmt.Errorf("the syncfs of Linux %d.%d does not report write-back errors (5.8 and later do)", major, minor)
+	}
 	return nil
 }
 
