@@ -2,8 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,11 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/broker/brokertest"
-	"github.com/streamhouse/streamhouse/meta/sqlite"
 	"github.com/streamhouse/streamhouse/storage"
-	"github.com/streamhouse/streamhouse/storage/fs"
 	"github.com/streamhouse/streamhouse/storage/storagetest"
 )
 
@@ -81,7 +76,6 @@ func (l cfgLog) Reconfigure(cfg storage.LogConfig) {
 // logs is opening is gone with it.
 func TestLogsOpenLazily(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	dir := t.TempDir()
 	b := brokertest.New(t, brokertest.Options{Dir: dir})
 	c := dialRaw(t, b.Addr())
@@ -95,34 +89,12 @@ func TestLogsOpenLazily(t *testing.T) {
 	}
 	b.Stop()
 
-	cat, err := sqlite.Open(ctx, filepath.Join(dir, "metadata.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	fst, err := fs.New(filepath.Join(dir, "storage"), fs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fst.Close()
-	st := &gateStore{Store: fst, held: storage.Partition{Topic: "lazy", Partition: 1}, gate: make(chan struct{}), cfgs: map[int32]storage.LogConfig{}}
-	srv, err := broker.New(ctx, broker.Config{Store: st, Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			t.Error(err)
-		}
-	}()
-	c = dialRaw(t, l.Addr().String())
+	st := &gateStore{held: storage.Partition{Topic: "lazy", Partition: 1}, gate: make(chan struct{}), cfgs: map[int32]storage.LogConfig{}}
+	addr, _ := serveStore(t, dir, func(fst storage.Store) storage.Store {
+		st.Store = fst
+		return st
+	})
+	c = dialRaw(t, addr)
 
 	// lazy-1 cannot open; its neighbours serve.
 	if r := produce(t, c, "lazy", 0, -1, storagetest.MakeBatch(1, 10, now)); r.ErrorCode != 0 || r.BaseOffset != 2 {
@@ -139,7 +111,7 @@ func TestLogsOpenLazily(t *testing.T) {
 	// A config change while lazy-1 is still opening: it waits for that
 	// log, which ends up with the new config.
 	altered := make(chan *kmsg.IncrementalAlterConfigsResponse, 1)
-	ac := dialRaw(t, l.Addr().String())
+	ac := dialRaw(t, addr)
 	go func() {
 		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 		rr := kmsg.NewIncrementalAlterConfigsRequestResource()

@@ -33,23 +33,23 @@ type panicLog struct{ storage.Log }
 
 func (panicLog) Append(context.Context, []byte) (int64, error) { panic("injected append panic") }
 
-// A panic in a handler closes that connection, is counted, and the broker
-// keeps serving.
-func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
-	t.Parallel()
+// serveStore runs a broker over the data directory dir (catalog and
+// storage as the binary keeps them) with its store wrapped by wrap, on
+// 127.0.0.1, until the test ends, and returns its address and server.
+func serveStore(t *testing.T, dir string, wrap func(storage.Store) storage.Store) (string, *broker.Server) {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	cat, err := sqlite.Open(ctx, filepath.Join(dir, "metadata.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cat.Close()
+	t.Cleanup(func() { cat.Close() })
 	st, err := fs.New(filepath.Join(dir, "storage"), fs.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	srv, err := broker.New(ctx, broker.Config{Store: panicStore{st}, Catalog: cat})
+	t.Cleanup(func() { st.Close() })
+	srv, err := broker.New(ctx, broker.Config{Store: wrap(st), Catalog: cat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,17 +58,27 @@ func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve(l)
-	defer func() {
+	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
-	}()
+		if err := srv.Shutdown(sctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return l.Addr().String(), srv
+}
 
-	admin := dialRaw(t, l.Addr().String())
+// A panic in a handler closes that connection, is counted, and the broker
+// keeps serving.
+func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
+	t.Parallel()
+	addr, srv := serveStore(t, t.TempDir(), func(st storage.Store) storage.Store { return panicStore{st} })
+
+	admin := dialRaw(t, addr)
 	createTopic(t, admin, "boom", 1, nil)
 	createTopic(t, admin, "fine", 1, nil)
 
-	victim := dialRaw(t, l.Addr().String())
+	victim := dialRaw(t, addr)
 	req := at(kmsg.NewPtrProduceRequest(), 9)
 	req.Acks = 1
 	rp := kmsg.NewProduceRequestTopicPartition()

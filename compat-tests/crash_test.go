@@ -94,48 +94,37 @@ func TestCrashRecovery(t *testing.T) {
 // of the unsynced tail or zeros in its place, and every entry not in its
 // directory's last synced listing is removed; metadata.db is left alone
 // (SQLite fsyncs it itself). acks=all writes must all be there; acks=1
-// writes may be lost, but never found at another offset.
+// writes may be lost, but never found at another offset. It runs once with
+// each --sync-method (syncfs: a commit round of several files is one
+// syncfs, which the model counts as an fsync of everything below storage/;
+// the first incarnation runs with the default).
 func TestCrashPowerLoss(t *testing.T) {
 	t.Parallel()
 	cycles := 5
 	if crashSoak() {
 		cycles = 30
 	}
-	runCrashScenario(t, crashScenario{
-		bin:     binaryFaults(t),
-		cycles:  cycles,
-		configs: map[string]string{"segment.bytes": "1048576"},
-		plan: func(_ int, rng *rand.Rand) crashPlan {
-			return crashPlan{window: crashWindow(rng)}
-		},
-		powerLoss: true,
-	})
-}
-
-// TestCrashPowerLossSyncFS is TestCrashPowerLoss with commit rounds made
-// durable by one syncfs each (--sync-method=syncfs; the first incarnation
-// runs with the default): the power-loss model keeps what syncfs covered,
-// and nothing acknowledged may be lost.
-func TestCrashPowerLossSyncFS(t *testing.T) {
-	t.Parallel()
-	rel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	var major, minor int
-	if _, err := fmt.Sscanf(string(rel), "%d.%d", &major, &minor); err != nil || major < 5 || major == 5 && minor < 8 {
-		t.Skipf("syncfs commit rounds need Linux 5.8 or later (%q)", rel)
+	for _, method := range []string{"fdatasync", "syncfs"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			if method == "syncfs" {
+				rel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+				var major, minor int
+				if _, err := fmt.Sscanf(string(rel), "%d.%d", &major, &minor); err != nil || major < 5 || major == 5 && minor < 8 {
+					t.Skipf("syncfs commit rounds need Linux 5.8 or later (%q)", rel)
+				}
+			}
+			runCrashScenario(t, crashScenario{
+				bin:     binaryFaults(t),
+				cycles:  cycles,
+				configs: map[string]string{"segment.bytes": "1048576"},
+				plan: func(_ int, rng *rand.Rand) crashPlan {
+					return crashPlan{window: crashWindow(rng), flags: []string{"--sync-method=" + method}}
+				},
+				powerLoss: true,
+			})
+		})
 	}
-	cycles := 5
-	if crashSoak() {
-		cycles = 30
-	}
-	runCrashScenario(t, crashScenario{
-		bin:     binaryFaults(t),
-		cycles:  cycles,
-		configs: map[string]string{"segment.bytes": "1048576"},
-		plan: func(_ int, rng *rand.Rand) crashPlan {
-			return crashPlan{window: crashWindow(rng), flags: []string{"--sync-method=syncfs"}}
-		},
-		powerLoss: true,
-	})
 }
 
 // crashPoints are the crash points of internal/fault, with how many times
