@@ -73,7 +73,7 @@ import (
 	"github.com/streamhouse/streamhouse/meta"
 
 	// The driver registers itself as "sqlite" with database/sql.
-	_ "modernc.org/sqlite"
+	driver "modernc.org/sqlite"
 )
 
 var _ meta.Catalog = (*Catalog)(nil)
@@ -135,7 +135,34 @@ func Open(ctx context.Context, path string, opts Options) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
 	}
+	// Processes (or catalogs) opening one new file at once race to put
+	// it in WAL mode, and the loser's first statement fails with
+	// SQLITE_BUSY without waiting under busy_timeout: try again, within
+	// that timeout.
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		c, err := openOnce(ctx, abs, created, opts)
+		if !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
 
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var e *driver.Error
+	return errors.As(err, &e) && e.Code()&0xff == 5
+}
+
+// openOnce is one attempt of Open, on the directory it made sure of; created
+// are the directories it made, whose entries become durable here.
+func openOnce(ctx context.Context, abs string, created []string, opts Options) (*Catalog, error) {
+	dir := filepath.Dir(abs)
 	c := &Catalog{path: abs, log: opts.Logger, now: opts.Now}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -146,6 +173,7 @@ func Open(ctx context.Context, path string, opts Options) (*Catalog, error) {
 
 	// sql.Open only validates its arguments; the first connection opens
 	// the file (and runs the DSN pragmas) in migrate.
+	var err error
 	c.w, err = sql.Open("sqlite", dsn(abs, false))
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", abs, err)
