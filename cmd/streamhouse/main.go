@@ -282,6 +282,14 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, *loglevel.Levels, error) 
 	case "text":
 		h = slog.NewTextHandler(w, hopts)
 	case "json":
+		// A duration reads as text does ("6ms"), not as slog's JSON
+		// default, integer nanoseconds.
+		hopts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
 		h = slog.NewJSONHandler(w, hopts)
 	default:
 		return nil, nil, fmt.Errorf("%s: %q is not text, json or auto", o.where("log-format"), o.logFormat)

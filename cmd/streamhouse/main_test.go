@@ -614,3 +614,18 @@ func FuzzConfigFile(f *testing.F) {
 		}
 	})
 }
+
+// TestJSONLogDurations: a duration in a JSON log line reads as in a text
+// one ("6ms"), not as integer nanoseconds.
+func TestJSONLogDurations(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	log, _, err := newLogger(&options{logLevel: "info", logFormat: "json"}, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("streamhouse started", "startup", 6*time.Millisecond)
+	if !strings.Contains(b.String(), `"startup":"6ms"`) {
+		t.Fatalf("log line %s, want \"startup\":\"6ms\"", b.String())
+	}
+}
