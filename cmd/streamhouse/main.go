@@ -99,7 +99,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	str(&o.httpListen, "http-listen", "127.0.0.1:9644", "address of the HTTP listener for /metrics, /health, /ready (and /debug/pprof/); empty: off")
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
-	str(&o.syncMethod, "sync-method", "fdatasync", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own)")
+	str(&o.syncMethod, "sync-method", "auto", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own); auto, syncfs when the data directory is a mount point (a volume of its own) and syncfs reports errors, fdatasync otherwise")
 	str(&o.configFile, "config", "", "TOML config file: process settings as top-level keys named as their flags, Kafka broker configs in a [broker] table by their Kafka names; flags and environment variables win over it")
 	fset.BoolVar(&o.printConfig, "print-config", false, "print the effective settings (flags, environment, config file, defaults) as a config file for --config, and exit")
 
@@ -340,13 +340,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer catalog.Close()
-	if o.syncMethod != "fdatasync" && o.syncMethod != "syncfs" {
-		return fmt.Errorf("%s: %q is not fdatasync or syncfs", o.where("sync-method"), o.syncMethod)
+	syncFS, err := useSyncFS(o)
+	if err != nil {
+		return err
+	}
+	if o.fsync {
+		method := "fdatasync"
+		if syncFS {
+			method = "syncfs"
+		}
+		log.Info("storage: commit rounds make their files durable by "+method, "sync_method", o.syncMethod)
 	}
 	store, err := fs.New(filepath.Join(o.dataDir, "storage"), fs.Options{
 		Logger:             levels.Logger("streamhouse.storage"),
 		NoSync:             !o.fsync,
-		SyncFS:             o.syncMethod == "syncfs",
+		SyncFS:             syncFS,
 		OnFsync:            m.Fsync,
 		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
 	})
@@ -409,6 +417,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	<-served
 	log.Info("stopped")
 	return nil
+}
+
+// useSyncFS resolves --sync-method: auto is syncfs when the data directory
+// is a mount point (a volume given to the broker: syncfs then writes back
+// nothing of anyone else's) and this kernel's syncfs reports write-back
+// errors.
+func useSyncFS(o *options) (bool, error) {
+	switch o.syncMethod {
+	case "fdatasync":
+		return false, nil
+	case "syncfs":
+		return true, nil
+	case "auto":
+		own, err := mountPoint(o.dataDir)
+		return err == nil && own && fs.SyncFSSupported() == nil, nil
+	}
+	return false, fmt.Errorf("%s: %q is not auto, fdatasync or syncfs", o.where("sync-method"), o.syncMethod)
+}
+
+// mountPoint reports whether dir is the root of a file system: its device
+// differs from its parent's (or it is /).
+func mountPoint(dir string) (bool, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false, err
+	}
+	parent := filepath.Dir(abs)
+	if parent == abs {
+		return true, nil
+	}
+	var st, pst syscall.Stat_t
+	if err := syscall.Stat(abs, &st); err != nil {
+		return false, err
+	}
+	if err := syscall.Stat(parent, &pst); err != nil {
+		return false, err
+	}
+	return st.Dev != pst.Dev, nil
 }
 
 // lockDir takes an exclusive lock on dir so that two brokers never share a

@@ -629,3 +629,33 @@ func TestJSONLogDurations(t *testing.T) {
 		t.Fatalf("log line %s, want \"startup\":\"6ms\"", b.String())
 	}
 }
+
+// TestSyncMethod: --sync-method auto takes syncfs only for a data directory
+// that is a mount point; the explicit methods are taken as given.
+func TestSyncMethod(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		method  string
+		want    bool
+		wantErr bool
+	}{
+		{"fdatasync", false, false},
+		{"syncfs", true, false},
+		{"auto", false, false}, // a temporary directory is no mount point
+		{"fsync", false, true},
+	} {
+		got, err := useSyncFS(&options{syncMethod: tc.method, dataDir: dir})
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("--sync-method=%s: syncfs %v, err %v; want %v, error %v", tc.method, got, err, tc.want, tc.wantErr)
+		}
+	}
+	for _, tc := range []struct {
+		dir  string
+		want bool
+	}{{"/", true}, {"/proc", true}, {dir, false}} {
+		if got, err := mountPoint(tc.dir); err != nil || got != tc.want {
+			t.Errorf("mountPoint(%s) = %v, %v; want %v", tc.dir, got, err, tc.want)
+		}
+	}
+}

@@ -64,6 +64,9 @@ type Options struct {
 	SyncFS bool
 }
 
+// SyncFSSupported says why Options.SyncFS cannot be used here, or nil.
+func SyncFSSupported() error { return syncFSReportsErrors() }
+
 // Store keeps partition logs under one directory, as
 // <dir>/<topic>/<partition>/.
 type Store struct {
