@@ -19,12 +19,8 @@ const keyIndexEntryBytes = 24
 // did, until Shutdown (which cancels a pass under way).
 func (s *Server) cleanerLoop() {
 	defer s.bg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := s.untilShutdown(context.Background()) // a pass under way stops at Shutdown
 	defer cancel()
-	go func() {
-		<-s.shutdown
-		cancel()
-	}()
 	for {
 		worked := s.cleanLogs(ctx)
 		backoff := time.Duration(s.settings().LogCleanerBackoffMs()) * time.Millisecond

@@ -66,6 +66,16 @@ func (s *Server) partitionOf(topic string, p int32) (*partition, *kerr.Error) {
 	return part, nil
 }
 
+// logOf is partitionOf and then the partition's log (partition.get,
+// opening it if need be); the error is what to answer for the partition.
+func (s *Server) logOf(ctx context.Context, topic string, p int32) (storage.Log, error) {
+	part, e := s.partitionOf(topic, p)
+	if e != nil {
+		return nil, e
+	}
+	return part.get(ctx)
+}
+
 func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
@@ -76,15 +86,8 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (km
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			part, e := s.partitionOf(rt.Topic, rp.Partition)
-			var l storage.Log
-			var err error
-			if e == nil {
-				l, err = part.get(ctx)
-			}
+			l, err := s.logOf(ctx, rt.Topic, rp.Partition)
 			switch {
-			case e != nil:
-				sp.ErrorCode = e.Code
 			case err != nil:
 				sp.ErrorCode = errorCode(err)
 			case req.Version >= 2 && rp.CurrentLeaderEpoch > leaderEpoch:

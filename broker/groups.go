@@ -153,13 +153,13 @@ func clientHost(r *request) string {
 }
 
 func (s *Server) handleJoinGroup(ctx context.Context, r *request) (kmsg.Response, error) {
-	ctx, cancel := s.groupCtx(ctx)
+	ctx, cancel := s.untilShutdown(ctx)
 	defer cancel()
 	return s.groups.JoinGroup(ctx, r.kreq.(*kmsg.JoinGroupRequest), r.header.ClientID, clientHost(r)), nil
 }
 
 func (s *Server) handleSyncGroup(ctx context.Context, r *request) (kmsg.Response, error) {
-	ctx, cancel := s.groupCtx(ctx)
+	ctx, cancel := s.untilShutdown(ctx)
 	defer cancel()
 	return s.groups.SyncGroup(ctx, r.kreq.(*kmsg.SyncGroupRequest)), nil
 }
@@ -204,9 +204,10 @@ func (s *Server) handleConsumerGroupDescribe(ctx context.Context, r *request) (k
 	return s.groups.ConsumerGroupDescribe(r.kreq.(*kmsg.ConsumerGroupDescribeRequest)), nil
 }
 
-// groupCtx ends a waiting JoinGroup or SyncGroup when the connection goes
-// or the broker shuts down; the caller cancels it when the call returns.
-func (s *Server) groupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+// untilShutdown is ctx ended at Shutdown too: a waiting JoinGroup or
+// SyncGroup ends when the connection goes or the broker stops, background
+// work when the broker stops. The caller cancels it when done.
+func (s *Server) untilShutdown(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {

@@ -136,7 +136,7 @@ func (p *partition) open(ctx context.Context) (*partState, error) {
 func (p *partition) reconfigure(lc storage.LogConfig) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if st := p.st.Load(); st != nil && st.log != nil && !st.closed {
+	if st := p.st.Load(); st != nil && st.log != nil { // a closed state has none
 		st.log.Reconfigure(lc)
 	}
 }
@@ -147,7 +147,7 @@ func (p *partition) close() error {
 	defer p.mu.Unlock()
 	st := p.st.Load()
 	p.st.Store(&partState{closed: true})
-	if st == nil || st.log == nil || st.closed {
+	if st == nil || st.log == nil { // never opened, offline, or closed already
 		return nil
 	}
 	if err := st.log.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
@@ -188,7 +188,8 @@ func newTopics(s *Server) *topics {
 }
 
 // load reads every topic from the catalog and publishes it; the logs open
-// when first needed, or by warm (Server.New starts it) in the background.
+// when first needed, or by warm (the first Serve starts it) in the
+// background.
 func (ts *topics) load(ctx context.Context) error {
 	all, err := ts.s.cfg.Catalog.Topics(ctx)
 	if err != nil {
@@ -234,15 +235,8 @@ func (ts *topics) warm(ctx context.Context) {
 // Shutdown.
 func (s *Server) warmLoop() {
 	defer s.bg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := s.untilShutdown(context.Background())
 	defer cancel()
-	go func() {
-		select {
-		case <-s.shutdown:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	s.topics.warm(ctx)
 }
 

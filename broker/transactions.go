@@ -64,12 +64,8 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 	// below, which run whatever happens.
 	actx := storage.HoldCommit(ctx)
 	for _, tp := range parts {
-		p, _ := s.partitionOf(tp.Topic, tp.Partition)
-		if p == nil {
-			continue
-		}
-		l, err := p.get(ctx)
-		if errors.Is(err, storage.ErrClosed) {
+		l, err := s.logOf(ctx, tp.Topic, tp.Partition)
+		if errors.Is(err, storage.ErrClosed) || errors.Is(err, kerr.UnknownTopicOrPartition) {
 			continue // deleted under us
 		}
 		if err != nil {

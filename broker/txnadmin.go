@@ -13,7 +13,6 @@ import (
 
 	"github.com/streamhouse/streamhouse/broker/txn"
 	"github.com/streamhouse/streamhouse/meta"
-	"github.com/streamhouse/streamhouse/storage"
 )
 
 func (s *Server) handleDescribeProducers(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -25,15 +24,8 @@ func (s *Server) handleDescribeProducers(ctx context.Context, r *request) (kmsg.
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
-			part, e := s.partitionOf(rt.Topic, p)
-			var l storage.Log
-			var err error
-			if e == nil {
-				l, err = part.get(ctx)
-			}
+			l, err := s.logOf(ctx, rt.Topic, p)
 			switch {
-			case e != nil:
-				sp.ErrorCode = e.Code
 			case err != nil:
 				sp.ErrorCode = errorCode(err)
 			default:
