@@ -38,6 +38,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamhouse/streamhouse/storage/fs"
 )
 
 var crashTopics = []string{"durable-a", "durable-b"}
@@ -107,12 +109,8 @@ func TestCrashPowerLoss(t *testing.T) {
 	for _, method := range []string{"fdatasync", "syncfs"} {
 		t.Run(method, func(t *testing.T) {
 			t.Parallel()
-			if method == "syncfs" {
-				rel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-				var major, minor int
-				if _, err := fmt.Sscanf(string(rel), "%d.%d", &major, &minor); err != nil || major < 5 || major == 5 && minor < 8 {
-					t.Skipf("syncfs commit rounds need Linux 5.8 or later (%q)", rel)
-				}
+			if err := fs.SyncFSSupported(); method == "syncfs" && err != nil {
+				t.Skip(err)
 			}
 			runCrashScenario(t, crashScenario{
 				bin:     binaryFaults(t),

@@ -160,7 +160,7 @@ func (l *Log) writeCheckpoint() error {
 	if l.ckpt.wrote && c == l.ckpt.written {
 		return nil
 	}
-	if (idx != nil || tidx != nil) && (len(idx) != d.seg.diskIndex || len(tidx) != d.seg.diskTimeIndex) {
+	if idx != nil || tidx != nil {
 		// Hints, checked before use: no fsync.
 		if err := d.seg.writeIndexFiles(idx, tidx); err != nil {
 			l.logger.Warn("writing index files at a checkpoint failed", "err", err)

@@ -204,15 +204,16 @@ func (s *segment) resetIndexes() {
 // costs a scan, never data. Files known to hold the indexes already are
 // left alone. The caller must keep the indexes still.
 func (s *segment) writeIndexes() error {
-	if len(s.index) == s.diskIndex && len(s.tindex) == s.diskTimeIndex {
-		return nil
-	}
 	return s.writeIndexFiles(s.index, s.tindex)
 }
 
 // writeIndexFiles writes idx and tidx, prefixes of s's indexes, to the
-// index files (see writeIndexes), and remembers what the files hold.
+// index files (see writeIndexes) unless they hold them already, and
+// remembers what the files hold.
 func (s *segment) writeIndexFiles(idx, tidx []byte) error {
+	if len(idx) == s.diskIndex && len(tidx) == s.diskTimeIndex {
+		return nil
+	}
 	err := errors.Join(
 		writeFileAtomic(s.sidePath(extIndex), idx),
 		writeFileAtomic(s.sidePath(extTimeIndex), tidx),

@@ -126,15 +126,11 @@ func New(dir string, opts Options) (*Store, error) {
 	if st.logger == nil {
 		st.logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.SyncFS && !st.noSync {
+	syncFSRounds := opts.SyncFS && !st.noSync
+	if syncFSRounds {
 		if err := syncFSReportsErrors(); err != nil {
 			return nil, fmt.Errorf("fs: new store: syncfs commit rounds: %w", err)
 		}
-		root, err := os.Open(dir)
-		if err != nil {
-			return nil, fmt.Errorf("fs: new store: %w", err)
-		}
-		st.commit.root, st.commit.logger = root, st.logger
 	}
 	// The marker says the last stop closed every log (final fsyncs and
 	// checkpoints). It goes now, durably, so that a crash from here on is
@@ -169,6 +165,13 @@ func New(dir string, opts Options) (*Store, error) {
 		interval = 60 * time.Second
 	}
 	st.commit.onFsync = opts.OnFsync
+	if syncFSRounds {
+		root, err := os.Open(dir)
+		if err != nil {
+			return nil, fmt.Errorf("fs: new store: %w", err)
+		}
+		st.commit.root, st.commit.logger = root, st.logger
+	}
 	st.commit.start()
 	go st.checkpointLoop(interval)
 	return st, nil

@@ -43,12 +43,7 @@ func syncFS(dir string) error {
 		return err
 	}
 	defer f.Close()
-	done := fault.SyncingTree(dir)
-	if err := withFd(f, unix.Syncfs); err != nil {
-		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
-	}
-	done()
-	return nil
+	return syncWholeFS(f)
 }
 
 // syncWholeFS is syncFS through an open directory of the file system.
