@@ -74,6 +74,7 @@ import (
 
 	// The driver registers itself as "sqlite" with database/sql.
 	driver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 var _ meta.Catalog = (*Catalog)(nil)
@@ -156,7 +157,7 @@ func Open(ctx context.Context, path string, opts Options) (*Catalog, error) {
 // isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
 func isBusy(err error) bool {
 	var e *driver.Error
-	return errors.As(err, &e) && e.Code()&0xff == 5
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // openOnce is one attempt of Open, on the directory it made sure of; created
