@@ -99,7 +99,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	str(&o.httpListen, "http-listen", "127.0.0.1:9644", "address of the HTTP listener for /metrics, /health, /ready (and /debug/pprof/); empty: off")
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
-	str(&o.syncMethod, "sync-method", "auto", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own); auto, syncfs when the data directory is a mount point (a volume of its own) and syncfs reports errors, fdatasync otherwise")
+	str(&o.syncMethod, "sync-method", "auto", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own); auto, where syncfs reports errors: syncfs when the data directory is a mount point (a volume of its own), and otherwise for each round that finds at most 64 MiB of other programs' data dirty in the page cache; fdatasync elsewhere")
 	str(&o.configFile, "config", "", "TOML config file: process settings as top-level keys named as their flags, Kafka broker configs in a [broker] table by their Kafka names; flags and environment variables win over it")
 	fset.BoolVar(&o.printConfig, "print-config", false, "print the effective settings (flags, environment, config file, defaults) as a config file for --config, and exit")
 
@@ -340,13 +340,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer catalog.Close()
-	syncFS, err := useSyncFS(o)
+	syncFS, foreignDirty, err := useSyncFS(o)
 	if err != nil {
 		return err
 	}
 	if o.fsync {
 		method := "fdatasync"
-		if syncFS {
+		switch {
+		case foreignDirty > 0:
+			method = fmt.Sprintf("syncfs while other programs have at most %d MiB dirty in the page cache, fdatasync otherwise", foreignDirty>>20)
+		case syncFS:
 			method = "syncfs"
 		}
 		log.Info("storage: commit rounds make their files durable by "+method, "sync_method", o.syncMethod)
@@ -355,6 +358,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger:             levels.Logger("streamhouse.storage"),
 		NoSync:             !o.fsync,
 		SyncFS:             syncFS,
+		SyncFSForeignDirty: foreignDirty,
 		OnFsync:            m.Fsync,
 		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
 	})
@@ -419,21 +423,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// useSyncFS resolves --sync-method: auto is syncfs when the data directory
-// is a mount point (a volume given to the broker: syncfs then writes back
-// nothing of anyone else's) and this kernel's syncfs reports write-back
-// errors.
-func useSyncFS(o *options) (bool, error) {
+// autoForeignDirty is the most dirty page cache, besides the broker's own,
+// under which --sync-method=auto makes a round one syncfs when the data
+// directory shares its file system: at ~1 GB/s of write-back, a round
+// that finds it all waits ~60 ms once.
+const autoForeignDirty = 64 << 20
+
+// useSyncFS resolves --sync-method into fs.Options' SyncFS and
+// SyncFSForeignDirty: auto is syncfs where this kernel's syncfs reports
+// write-back errors; unconditionally when the data directory is a mount
+// point (a volume given to the broker: syncfs then writes back nothing of
+// anyone else's), else for rounds that find at most autoForeignDirty of
+// others' data dirty.
+func useSyncFS(o *options) (bool, int64, error) {
 	switch o.syncMethod {
 	case "fdatasync":
-		return false, nil
+		return false, 0, nil
 	case "syncfs":
-		return true, nil
+		return true, 0, nil
 	case "auto":
-		own, err := mountPoint(o.dataDir)
-		return err == nil && own && fs.SyncFSSupported() == nil, nil
+		if fs.SyncFSSupported() != nil {
+			return false, 0, nil
+		}
+		if own, err := mountPoint(o.dataDir); err == nil && own {
+			return true, 0, nil
+		}
+		return true, autoForeignDirty, nil
 	}
-	return false, fmt.Errorf("%s: %q is not auto, fdatasync or syncfs", o.where("sync-method"), o.syncMethod)
+	return false, 0, fmt.Errorf("%s: %q is not auto, fdatasync or syncfs", o.where("sync-method"), o.syncMethod)
 }
 
 // mountPoint reports whether dir is the root of a file system: its device

@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/storage/fs"
 )
 
 // environ is a getenv over a map.
@@ -630,24 +631,31 @@ func TestJSONLogDurations(t *testing.T) {
 	}
 }
 
-// TestSyncMethod: --sync-method auto takes syncfs only for a data directory
-// that is a mount point; the explicit methods are taken as given.
+// TestSyncMethod: --sync-method auto takes syncfs unconditionally for a
+// data directory that is a mount point, and while others' dirty data is
+// small for one that is not; the explicit methods are taken as given.
 func TestSyncMethod(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	auto, autoForeign := false, int64(0)
+	if fs.SyncFSSupported() == nil {
+		auto, autoForeign = true, autoForeignDirty // a temporary directory is no mount point
+	}
 	for _, tc := range []struct {
-		method  string
-		want    bool
-		wantErr bool
+		method      string
+		want        bool
+		wantForeign int64
+		wantErr     bool
 	}{
-		{"fdatasync", false, false},
-		{"syncfs", true, false},
-		{"auto", false, false}, // a temporary directory is no mount point
-		{"fsync", false, true},
+		{"fdatasync", false, 0, false},
+		{"syncfs", true, 0, false},
+		{"auto", auto, autoForeign, false},
+		{"fsync", false, 0, true},
 	} {
-		got, err := useSyncFS(&options{syncMethod: tc.method, dataDir: dir})
-		if got != tc.want || (err != nil) != tc.wantErr {
-			t.Errorf("--sync-method=%s: syncfs %v, err %v; want %v, error %v", tc.method, got, err, tc.want, tc.wantErr)
+		got, foreign, err := useSyncFS(&options{syncMethod: tc.method, dataDir: dir})
+		if got != tc.want || foreign != tc.wantForeign || (err != nil) != tc.wantErr {
+			t.Errorf("--sync-method=%s: syncfs %v, foreign dirty limit %d, err %v; want %v, %d, error %v",
+				tc.method, got, foreign, err, tc.want, tc.wantForeign, tc.wantErr)
 		}
 	}
 	for _, tc := range []struct {

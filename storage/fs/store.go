@@ -62,6 +62,14 @@ type Options struct {
 	// failed syncfs. Linux 5.8 or later (syncfs reports write-back errors
 	// since); New refuses it elsewhere.
 	SyncFS bool
+	// SyncFSForeignDirty, when positive, makes SyncFS conditional for a
+	// data directory that shares its file system: a round is one syncfs
+	// only while the machine's page cache holds at most this many dirty
+	// or under-write-back bytes besides what the store wrote since the
+	// previous round (/proc/meminfo), and fdatasyncs each file otherwise,
+	// so that no round waits for another program's write-back. Where the
+	// page cache cannot be read, rounds fdatasync each file.
+	SyncFSForeignDirty int64
 }
 
 // SyncFSSupported says why Options.SyncFS cannot be used here, or nil.
@@ -171,6 +179,11 @@ func New(dir string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("fs: new store: %w", err)
 		}
 		st.commit.root, st.commit.logger = root, st.logger
+		if opts.SyncFSForeignDirty > 0 {
+			st.commit.foreignLimit = opts.SyncFSForeignDirty
+			probe := &dirtyProbe{}
+			st.commit.dirty, st.commit.closeDirty = probe.read, probe.close
+		}
 	}
 	st.commit.start()
 	go st.checkpointLoop(interval)
@@ -377,6 +390,9 @@ func (st *Store) Close() error {
 	close(st.ckptQuit)
 	<-st.ckptExited
 	st.commit.stop()
+	if st.commit.closeDirty != nil {
+		st.commit.closeDirty()
+	}
 	if st.commit.root != nil {
 		st.commit.root.Close()
 	}

@@ -43,10 +43,27 @@ type committer struct {
 	// are one syncfs (Options.SyncFS); nil otherwise.
 	root   *os.File
 	logger *slog.Logger
+	// foreignLimit is Options.SyncFSForeignDirty and dirty reads the
+	// machine's dirty page cache for it; nil dirty: rounds are one syncfs
+	// whatever else is dirty. closeDirty releases what dirty holds.
+	foreignLimit int64
+	dirty        func() (int64, error)
+	closeDirty   func()
+	// written counts the bytes appended to the store's logs since the
+	// running round began: the store's own share of the dirty page cache.
+	written atomic.Int64
 
 	kick   chan struct{} // buffered 1: the queue is not empty
 	quit   chan struct{}
 	exited chan struct{}
+
+	// Owned by the committer goroutine: whether the last round that
+	// could have been one syncfs fdatasynced its files instead, because
+	// of others' write-back (or an unreadable page cache), and when
+	// that was last logged.
+	fellBack     bool
+	fellBackSaid bool
+	fellBackAt   time.Time
 
 	// Round scratch, owned by the committer goroutine.
 	spare []*Log
@@ -191,6 +208,7 @@ func (c *committer) round() {
 	}
 	hook := c.beforeRound
 	c.mu.Unlock()
+	ours := c.written.Swap(0)
 	if hook != nil {
 		hook()
 	}
@@ -207,7 +225,7 @@ func (c *committer) round() {
 		j := &jobs[len(jobs)-1]
 		items = l.prepareSync(j, len(jobs)-1, items, dirs)
 	}
-	if err := c.runItems(jobs, items); err != nil {
+	if err := c.runItems(jobs, items, ours); err != nil {
 		// A directory fsync failed: no log that needed one is durable.
 		for i := range jobs {
 			if jobs[i].dirs && jobs[i].err == nil {
@@ -240,9 +258,11 @@ func (c *committer) round() {
 	c.jobs, c.items = jobs[:0], items[:0]
 }
 
-// runItems runs a round's fsyncs, in parallel when there are several. A
-// file's failure goes to its job; it returns a directory's failure.
-func (c *committer) runItems(jobs []syncJob, items []syncItem) error {
+// runItems runs a round's fsyncs, in parallel when there are several, or
+// one syncfs for them all (Options.SyncFS). A file's failure goes to its
+// job; it returns a directory's failure. ours is what the store wrote
+// since the previous round began.
+func (c *committer) runItems(jobs []syncJob, items []syncItem, ours int64) error {
 	var dirMu sync.Mutex
 	var dirErr error
 	do := func(it *syncItem) {
@@ -269,7 +289,7 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem) error {
 			j.mu.Unlock()
 		}
 	}
-	if c.root != nil && len(items) >= 2 {
+	if c.root != nil && len(items) >= 2 && c.syncFSServes(ours) {
 		start := time.Now()
 		err := syncWholeFS(c.root)
 		if c.onFsync != nil {
@@ -285,6 +305,39 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem) error {
 	}
 	forEachParallel(len(items), func(i int) { do(&items[i]) })
 	return dirErr
+}
+
+// syncFSServes says whether a round may be one syncfs: always, unless
+// Options.SyncFSForeignDirty asks that the page cache hold little dirty
+// data besides the store's own (ours bytes). Switches are logged, at most
+// once a minute.
+func (c *committer) syncFSServes(ours int64) bool {
+	if c.dirty == nil {
+		return true
+	}
+	d, err := c.dirty()
+	foreign := d - ours
+	ok := err == nil && foreign <= c.foreignLimit
+	switch {
+	case !ok && !c.fellBack:
+		c.fellBack = true
+		if now := time.Now(); now.Sub(c.fellBackAt) >= time.Minute {
+			c.fellBackAt, c.fellBackSaid = now, true
+			if err != nil {
+				c.logger.Warn("storage: cannot read the page cache's dirty bytes; commit rounds fdatasync each file", "err", err)
+			} else {
+				c.logger.Info("storage: other write-back is pending on the machine; commit rounds fdatasync each file until it drains",
+					"dirty_mib", d>>20, "store_mib", max(ours, 0)>>20, "limit_mib", c.foreignLimit>>20)
+			}
+		}
+	case ok && c.fellBack:
+		c.fellBack = false
+		if c.fellBackSaid {
+			c.fellBackSaid = false
+			c.logger.Info("storage: commit rounds are one syncfs again")
+		}
+	}
+	return ok
 }
 
 // forEachParallel calls do(i) for every i in [0, n), on up to
