@@ -239,14 +239,7 @@ func BenchmarkCommitSixLogs(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = st.Close() })
-			var logs []storage.Log
-			for i := range int32(6) {
-				l, err := st.Open(b.Context(), storage.Partition{Topic: "bench", Partition: i}, storage.LogConfig{SegmentBytes: 1 << 30})
-				if err != nil {
-					b.Fatal(err)
-				}
-				logs = append(logs, l)
-			}
+			logs := openLogs(b, st, 6, storage.LogConfig{SegmentBytes: 1 << 30})
 			batch, n := batchOfSize(b, 64, 64<<10)
 			ctx := b.Context()
 			if held {

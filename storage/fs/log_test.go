@@ -403,6 +403,20 @@ func TestUncleanStopSyncsOnce(t *testing.T) {
 // TestSyncFSRounds: with Options.SyncFS a commit round of several files is
 // one syncfs (one fsync callback), a round of one file its fdatasync, and
 // what the rounds covered is visible and reads back after a reopen.
+// openLogs opens partitions 0 to n-1 of topic "fs" in st.
+func openLogs(tb testing.TB, st *Store, n int32, cfg storage.LogConfig) []storage.Log {
+	tb.Helper()
+	var logs []storage.Log
+	for i := range n {
+		l, err := st.Open(tb.Context(), storage.Partition{Topic: "fs", Partition: i}, cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		logs = append(logs, l)
+	}
+	return logs
+}
+
 func TestSyncFSRounds(t *testing.T) {
 	t.Parallel()
 	if syncFSReportsErrors() != nil {
@@ -414,14 +428,7 @@ func TestSyncFSRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs []storage.Log
-	for i := range int32(3) {
-		l, err := st.Open(t.Context(), storage.Partition{Topic: "fs", Partition: i}, storage.LogConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs = append(logs, l)
-	}
+	logs := openLogs(t, st, 3, storage.LogConfig{})
 	ctx := storage.HoldCommit(t.Context())
 	b := storagetest.MakeBatch(3, 10, 1)
 	for _, l := range logs {

@@ -78,14 +78,7 @@ func TestSyncFSForeignDirty(t *testing.T) {
 		}
 		return dirty.Load(), nil
 	}
-	var logs []storage.Log
-	for i := range int32(3) {
-		l, err := st.Open(t.Context(), storage.Partition{Topic: "fs", Partition: i}, storage.LogConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs = append(logs, l)
-	}
+	logs := openLogs(t, st, 3, storage.LogConfig{})
 	b := storagetest.MakeBatch(3, 10, 1)
 	var next int64
 	round := func() int64 {
