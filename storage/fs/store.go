@@ -65,10 +65,11 @@ type Options struct {
 	// SyncFSForeignDirty, when positive, makes SyncFS conditional for a
 	// data directory that shares its file system: a round is one syncfs
 	// only while the machine's page cache holds at most this many dirty
-	// or under-write-back bytes besides what the store wrote since the
+	// or under-write-back bytes besides what the logs appended since the
 	// previous round (/proc/meminfo), and fdatasyncs each file otherwise,
-	// so that no round waits for another program's write-back. Where the
-	// page cache cannot be read, rounds fdatasync each file.
+	// so that no round waits for another program's write-back, nor for a
+	// compaction pass's output (which the cleaner fsyncs itself). Where
+	// the page cache cannot be read, rounds fdatasync each file.
 	SyncFSForeignDirty int64
 }
 
