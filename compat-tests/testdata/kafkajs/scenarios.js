@@ -141,6 +141,15 @@ function byPartition (records) {
 }
 
 // Sums fetchTopicOffsets' high watermarks; kafkajs gives offsets as strings.
+// adminWithTopics connects an admin client and creates the topics, waiting
+// for their leaders; the caller disconnects it.
+async function adminWithTopics (...topics) {
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ waitForLeaders: true, topics })
+  return admin
+}
+
 async function endOffsets (admin, topic) {
   const offs = await admin.fetchTopicOffsets(topic)
   const ends = {}
@@ -220,9 +229,7 @@ const scenarios = {
   async produce () {
     const topic = 'js-produce'
     const group = 'js-produce-group'
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] })
+    const admin = await adminWithTopics({ topic, numPartitions: 3 })
     const out = {}
 
     const plain = messages('plain', 500)
@@ -292,9 +299,7 @@ const scenarios = {
   async groups () {
     const topic = 'js-groups'
     const group = 'js-share'
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] })
+    const admin = await adminWithTopics({ topic, numPartitions: 3 })
     const out = {}
     const p = newProducer()
     await p.connect()
@@ -348,9 +353,7 @@ const scenarios = {
   async transactions () {
     const topic = 'js-txn'
     const group = 'js-txn-offsets'
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }, { topic: 'js-txn-src', numPartitions: 1 }] })
+    const admin = await adminWithTopics({ topic, numPartitions: 3 }, { topic: 'js-txn-src', numPartitions: 1 })
     const out = {}
     const p = newProducer({ transactionalId: 'js-txn-producer', idempotent: true, maxInFlightRequests: 1 })
     await p.connect()
@@ -391,9 +394,7 @@ const scenarios = {
   // and a group that reads them all and commits.
   async 'restart-before' () {
     const topic = 'js-restart'
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] })
+    const admin = await adminWithTopics({ topic, numPartitions: 3 })
     const p = newProducer()
     await p.connect()
     await p.send({ topic, messages: messages('restart', 150) })
