@@ -41,7 +41,7 @@ func rules() map[string]rule {
 		"broker":            {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "internal/loglevel", "metrics"}, external: kafkaProto},
 		"metrics":           {external: []string{"github.com/prometheus/client_golang"}},
 		// auth is pure: TLS settings, SASL mechanisms, the authorizer.
-		"auth": {},
+		"auth":              {},
 		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "meta/sqlite", "metrics", "internal/loglevel"}},
 		// Test-support packages: the conformance suites.
 		"storage/storagetest": {allowed: []string{"storage", "batch"}},
