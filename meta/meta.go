@@ -218,6 +218,8 @@ type Catalog interface {
 	Transactions
 	BrokerConfigs
 	ClientQuotas
+	ScramCredentials
+	ACLs
 	// Close waits for calls in flight and releases the catalog. After
 	// Close every method returns ErrClosed; calling Close again returns
 	// nil.

@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"Transactions", testTransactions},
 		{"BrokerConfigs", testBrokerConfigs},
 		{"ClientQuotas", testClientQuotas},
+		{"ScramCredentials", testScramCredentials},
+		{"ACLs", testACLs},
 		{"CreateAndGet", testCreateAndGet},
 		{"CreatedAtStampedWhenZero", testCreatedAtStamped},
 		{"NoConfigsIsEmptyMap", testNoConfigs},

@@ -152,6 +152,34 @@ var migrations = []migration{
 			) STRICT, WITHOUT ROWID`,
 		},
 	},
+	{
+		version: 7,
+		name:    "SCRAM credentials and ACLs",
+		stmts: []string{
+			// Never a password: the salt, the iteration count and
+			// the keys RFC 5802 derives from the salted password.
+			`CREATE TABLE scram_credentials (
+				user_name  TEXT NOT NULL CHECK (user_name <> ''),
+				mechanism  INTEGER NOT NULL CHECK (mechanism IN (1, 2)),
+				salt       BLOB NOT NULL,
+				stored_key BLOB NOT NULL,
+				server_key BLOB NOT NULL,
+				iterations INTEGER NOT NULL CHECK (iterations > 0),
+				PRIMARY KEY (user_name, mechanism)
+			) STRICT, WITHOUT ROWID`,
+			// A binding is its whole row: equal bindings are one.
+			`CREATE TABLE acls (
+				resource_type INTEGER NOT NULL,
+				resource_name TEXT NOT NULL,
+				pattern_type  INTEGER NOT NULL,
+				principal     TEXT NOT NULL,
+				host          TEXT NOT NULL,
+				operation     INTEGER NOT NULL,
+				permission    INTEGER NOT NULL,
+				PRIMARY KEY (resource_type, resource_name, pattern_type, principal, host, operation, permission)
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.
