@@ -8,11 +8,12 @@ import (
 	"strings"
 )
 
-// brokerDefs is the broker-level configs StreamHouse has, as Kafka 4.2
-// defines them, sorted by name. It is never written: BrokerDef and
+// coreBrokerDefs and securityDefs (security.go) are the broker-level configs
+// StreamHouse has, as Kafka 4.2 defines them, each sorted by name;
+// brokerDefs is the two merged. It is never written: BrokerDef and
 // BrokerDefs hand out clones. ReadOnly follows Kafka's dynamic update mode:
 // configs that Kafka can change per broker or cluster-wide are not read-only.
-var brokerDefs = [...]Def{
+var coreBrokerDefs = [...]Def{
 	{
 		Name: "advertised.listeners", Type: TypeString,
 		check: advertisedListeners,
@@ -270,10 +271,19 @@ func rollGroup() []string { return []string{"log.roll.ms", "log.roll.hours"} }
 // name. The slice is the caller's.
 func BrokerDefs() []Def { return cloneDefs(brokerDefs[:]) }
 
+// lookupDef finds a broker config by name, listener-prefixed ones
+// included.
+func lookupDef(name string) (*Def, bool) {
+	if d, ok := findDef(brokerDefs, name); ok {
+		return d, true
+	}
+	return listenerDef(name)
+}
+
 // BrokerDef returns the broker-level config named name, and whether
 // StreamHouse has one.
 func BrokerDef(name string) (Def, bool) {
-	d, ok := findDef(brokerDefs[:], name)
+	d, ok := lookupDef(name)
 	if !ok {
 		return Def{}, false
 	}
@@ -298,15 +308,17 @@ type Endpoint struct {
 	Listener string // listener name, upper-cased as Kafka normalises it
 	Host     string // empty: the default interface
 	Port     int32
+	// Protocol is the listener's security protocol (PLAINTEXT, SSL,
+	// SASL_PLAINTEXT, SASL_SSL), from listener.security.protocol.map.
+	Protocol string
 }
 
 // parseEndpoints parses a listener list as Kafka's
-// SocketServerConfigs.listenerListToEndPoints does, with its messages. The
-// listener name must be a security protocol, since StreamHouse has no
-// listener.security.protocol.map and Kafka's default maps each protocol to
-// itself. StreamHouse also refuses a port outside [0, 65535], which Kafka
-// leaves to the socket.
-func parseEndpoints(name, value string) ([]Endpoint, error) {
+// SocketServerConfigs.listenerListToEndPoints does, with its messages, each
+// listener's name mapped to its security protocol by protocols
+// (listener.security.protocol.map). StreamHouse also refuses a port outside
+// [0, 65535], which Kafka leaves to the socket.
+func parseEndpoints(name, value string, protocols protocolMap) ([]Endpoint, error) {
 	// Kafka's URI_PARSE_REGEXP, anchored as Matcher.matches anchors it.
 	re := regexp.MustCompile(`^(.*)://\[?([0-9a-zA-Z\-%._:]*)\]?:(-?[0-9]+)$`)
 	var eps []Endpoint
@@ -325,29 +337,29 @@ func parseEndpoints(name, value string) ([]Endpoint, error) {
 			return nil, invalidMsg(name, "Unable to parse "+entry+" to a broker endpoint")
 		}
 		l := strings.ToUpper(m[1])
-		switch l {
-		case "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL":
-		default:
+		proto, ok := protocols.protocol(l)
+		if !ok {
 			return nil, invalidMsg(name, "No security protocol defined for listener "+l)
 		}
 		if slices.ContainsFunc(eps, func(e Endpoint) bool { return e.Listener == l }) {
 			return nil, invalidMsg(name, "Each listener must have a different name, listeners: "+value)
 		}
-		eps = append(eps, Endpoint{Listener: l, Host: m[2], Port: int32(port)})
+		eps = append(eps, Endpoint{Listener: l, Host: m[2], Port: int32(port), Protocol: proto})
 	}
 	return eps, nil
 }
 
-// listeners is the validator of listeners.
+// listeners is the validator of listeners, on its own: names are checked
+// against listener.security.protocol.map by NewBroker.
 func listeners(name string, v any) error {
-	_, err := parseEndpoints(name, v.(string))
+	_, err := parseEndpoints(name, v.(string), anyProtocol{})
 	return err
 }
 
 // advertisedListeners is the validator of advertised.listeners, which may
 // not advertise the meta-address.
 func advertisedListeners(name string, v any) error {
-	eps, err := parseEndpoints(name, v.(string))
+	eps, err := parseEndpoints(name, v.(string), anyProtocol{})
 	if err != nil {
 		return err
 	}
@@ -413,7 +425,7 @@ func (b *Broker) WithDynamic(def, node map[string]string) (*Broker, error) {
 	for _, m := range []map[string]string{def, node} {
 		var static []string
 		for _, name := range slices.Sorted(maps.Keys(m)) {
-			d, ok := findDef(brokerDefs[:], name)
+			d, ok := lookupDef(name)
 			if !ok {
 				return nil, &Error{Name: name, Kind: ErrUnknown, Msg: "Unknown broker config name: " + name}
 			}
@@ -444,7 +456,7 @@ func build(levels [3]map[string]string) (*Broker, error) {
 	for i, set := range levels {
 		b.layers[i] = layer{src: layerSources[i], vals: make(map[string]string, len(set))}
 		for _, name := range slices.Sorted(maps.Keys(set)) {
-			d, ok := findDef(brokerDefs[:], name)
+			d, ok := lookupDef(name)
 			if !ok {
 				return nil, &Error{Name: name, Kind: ErrUnknown, Msg: "Unknown broker config name: " + name}
 			}
@@ -476,10 +488,8 @@ func build(levels [3]map[string]string) (*Broker, error) {
 	if ms := b.LogRetentionMs(); ms < 1 && ms != -1 {
 		return nil, invalidMsg("log.retention.ms", "log.retention.ms must be unlimited (-1) or, greater than or equal to 1")
 	}
-	b.listeners, _ = parseEndpoints("listeners", get[string](b, "listeners"))
-	b.advertised = b.listeners
-	if v, ok := b.vals["advertised.listeners"]; ok {
-		b.advertised, _ = parseEndpoints("advertised.listeners", v.(string))
+	if err := b.buildListeners(); err != nil {
+		return nil, err
 	}
 
 	for i := range topicDefs {

@@ -98,7 +98,7 @@ func TestBrokerDefaults(t *testing.T) {
 	if d := b.LogDirs(); d != nil {
 		t.Errorf("LogDirs = %q, want nil", d)
 	}
-	want := []config.Endpoint{{Listener: "PLAINTEXT", Host: "", Port: 9092}}
+	want := []config.Endpoint{{Listener: "PLAINTEXT", Host: "", Port: 9092, Protocol: "PLAINTEXT"}}
 	if l := b.Listeners(); !slices.Equal(l, want) {
 		t.Errorf("Listeners = %v, want %v", l, want)
 	}
@@ -148,11 +148,11 @@ func TestBrokerSet(t *testing.T) {
 	if d := b.LogDirs(); d[0] != "/data/a" {
 		t.Errorf("LogDirs shares its slice")
 	}
-	wantL := []config.Endpoint{{"PLAINTEXT", "127.0.0.1", 9092}, {"SSL", "::1", 9093}}
+	wantL := []config.Endpoint{{"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"}, {"SSL", "::1", 9093, "SSL"}}
 	if l := b.Listeners(); !slices.Equal(l, wantL) {
 		t.Errorf("Listeners = %v, want %v", l, wantL)
 	}
-	wantA := []config.Endpoint{{"PLAINTEXT", "broker-3.example", 19092}}
+	wantA := []config.Endpoint{{"PLAINTEXT", "broker-3.example", 19092, "PLAINTEXT"}}
 	if l := b.AdvertisedListeners(); !slices.Equal(l, wantA) {
 		t.Errorf("AdvertisedListeners = %v, want %v", l, wantA)
 	}

@@ -369,11 +369,11 @@ func TestBrokerDefs(t *testing.T) {
 		names = append(names, d.Name)
 	}
 	want := []string{
-		"advertised.listeners", "auto.create.topics.enable", "compression.type",
-		"connections.max.idle.ms", "default.replication.factor", "group.consumer.heartbeat.interval.ms",
+		"advertised.listeners", "allow.everyone.if.no.acl.found", "authorizer.class.name", "auto.create.topics.enable", "compression.type",
+		"connection.failed.authentication.delay.ms", "connections.max.idle.ms", "connections.max.reauth.ms", "default.replication.factor", "group.consumer.heartbeat.interval.ms",
 		"group.consumer.session.timeout.ms", "group.initial.rebalance.delay.ms",
 		"group.max.session.timeout.ms", "group.max.size", "group.min.session.timeout.ms",
-		"listeners", "log.cleaner.backoff.ms", "log.cleaner.dedupe.buffer.size", "log.cleaner.delete.retention.ms", "log.cleaner.enable",
+		"listener.security.protocol.map", "listeners", "log.cleaner.backoff.ms", "log.cleaner.dedupe.buffer.size", "log.cleaner.delete.retention.ms", "log.cleaner.enable",
 		"log.cleanup.policy", "log.dirs", "log.flush.interval.messages", "log.flush.interval.ms",
 		"log.flush.offset.checkpoint.interval.ms", "log.index.interval.bytes", "log.message.timestamp.type", "log.retention.bytes",
 		"log.retention.check.interval.ms", "log.retention.hours", "log.retention.minutes",
@@ -381,7 +381,13 @@ func TestBrokerDefs(t *testing.T) {
 		"max.connections", "max.connections.per.ip", "message.max.bytes", "min.insync.replicas", "node.id", "num.partitions",
 		"offset.metadata.max.bytes", "offsets.retention.check.interval.ms",
 		"offsets.retention.minutes", "producer.id.expiration.check.interval.ms",
-		"producer.id.expiration.ms", "queued.max.request.bytes", "sasl.server.max.receive.size", "socket.request.max.bytes",
+		"producer.id.expiration.ms", "queued.max.request.bytes", "sasl.enabled.mechanisms",
+		"sasl.oauthbearer.clock.skew.seconds", "sasl.oauthbearer.expected.audience", "sasl.oauthbearer.expected.issuer",
+		"sasl.oauthbearer.jwks.endpoint.refresh.ms", "sasl.oauthbearer.jwks.endpoint.url", "sasl.oauthbearer.scope.claim.name",
+		"sasl.oauthbearer.sub.claim.name", "sasl.server.max.receive.size", "socket.request.max.bytes",
+		"ssl.cipher.suites", "ssl.client.auth", "ssl.enabled.protocols", "ssl.key.password", "ssl.keystore.certificate.chain",
+		"ssl.keystore.key", "ssl.keystore.location", "ssl.keystore.password", "ssl.keystore.type", "ssl.principal.mapping.rules",
+		"ssl.truststore.certificates", "ssl.truststore.location", "ssl.truststore.type", "super.users",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.max.timeout.ms",
 		"transaction.remove.expired.transaction.cleanup.interval.ms", "transactional.id.expiration.ms",
 	}
@@ -481,7 +487,9 @@ func TestBrokerDefValidate(t *testing.T) {
 		{"listeners", "localhost:9092", "Unable to parse localhost:9092 to a broker endpoint"},
 		{"listeners", "PLAINTEXT://host", "Unable to parse PLAINTEXT://host to a broker endpoint"},
 		{"listeners", "PLAINTEXT://:70000", "Unable to parse PLAINTEXT://:70000 to a broker endpoint"},
-		{"listeners", "CLIENT://:9092", "No security protocol defined for listener CLIENT"},
+		// CLIENT is checked against listener.security.protocol.map by
+		// NewBroker (config/security_test.go).
+		{"listeners", "CLIENT://:9092", ""},
 		{"listeners", "PLAINTEXT://:9092,plaintext://:9093", "Each listener must have a different name, listeners: PLAINTEXT://:9092,plaintext://:9093"},
 		{"advertised.listeners", "PLAINTEXT://broker1:9092", ""},
 		{"advertised.listeners", "PLAINTEXT://0.0.0.0:9092", "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0. Use a routable IP address."},
