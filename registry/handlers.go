@@ -1,0 +1,810 @@
+package registry
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// maxRefDepth bounds how deep references may nest (and so a cycle).
+const maxRefDepth = 32
+
+// resolveRefs appends to out the content of refs and of what they
+// reference, dependencies first, each name once. A reference to version -1
+// is to the subject's latest version; fixed returns refs with that
+// version filled in.
+func (st *state) resolveRefs(refs []Reference, out []resolved, seen map[string]bool, depth int) (fixed []Reference, _ []resolved, _ error) {
+	if depth > maxRefDepth {
+		return nil, nil, errInvalidSchema("references nest more than %d deep", maxRefDepth)
+	}
+	for _, ref := range refs {
+		if ref.Name == "" || ref.Subject == "" {
+			return nil, nil, errInvalidSchema("a reference needs a name and a subject: %+v", ref)
+		}
+		s := st.subjects[ref.Subject]
+		var v *version
+		if s != nil {
+			if ref.Version == -1 {
+				v = s.latest(false)
+			} else if i, ok := s.find(ref.Version); ok {
+				v = &s.versions[i]
+			}
+		}
+		if v == nil {
+			return nil, nil, errInvalidSchema("reference %q: subject %q has no version %d", ref.Name, ref.Subject, ref.Version)
+		}
+		ref.Version = v.v
+		fixed = append(fixed, ref)
+		if seen[ref.Name] {
+			continue
+		}
+		seen[ref.Name] = true
+		sc := st.schemas[v.id]
+		var err error
+		if _, out, err = st.resolveRefs(sc.refs, out, seen, depth+1); err != nil {
+			return nil, nil, err
+		}
+		out = append(out, resolved{Reference: ref, format: sc.format, text: sc.text})
+	}
+	return fixed, out, nil
+}
+
+// parseRequest parses a request's schema with its references resolved.
+func (st *state) parseRequest(rr *registerRequest, normalize bool) (parsed, []Reference, error) {
+	f, _ := formatOf(rr.SchemaType)
+	refs, deps, err := st.resolveRefs(rr.References, nil, map[string]bool{}, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := f.parse(rr.Schema, deps, normalize)
+	if err != nil {
+		return nil, nil, errInvalidSchema("%s: %v", rr.Schema, err)
+	}
+	return p, refs, nil
+}
+
+// parseStored parses a registered schema for a compatibility check.
+func (st *state) parseStored(id int32) (format, parsed, error) {
+	sc := st.schemas[id]
+	if sc == nil {
+		return nil, nil, fmt.Errorf("schema %d is missing", id)
+	}
+	f, ok := formatOf(sc.format)
+	if !ok {
+		return nil, nil, fmt.Errorf("schema %d has unknown type %s", id, sc.format)
+	}
+	_, deps, err := st.resolveRefs(sc.refs, nil, map[string]bool{}, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := f.parse(sc.text, deps, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("schema %d no longer parses: %w", id, err)
+	}
+	return f, p, nil
+}
+
+// check lists why next may not be registered under sub: its compatibility
+// level against the live versions (newest first), or against only the
+// versions in against when that is not nil.
+func (st *state) check(sub string, f Format, next parsed, against []version) ([]string, error) {
+	s := st.subjects[sub]
+	level := st.compatOf(sub)
+	if s == nil || level == None {
+		return nil, nil
+	}
+	if against == nil {
+		for i := len(s.versions) - 1; i >= 0; i-- {
+			if !s.versions[i].deleted {
+				against = append(against, s.versions[i])
+			}
+		}
+	}
+	var prev []parsed
+	var nums []int
+	for _, v := range against {
+		if !strings.HasSuffix(level, "_TRANSITIVE") && len(prev) == 1 {
+			break
+		}
+		of, p, err := st.parseStored(v.id)
+		if err != nil {
+			return nil, err
+		}
+		if st.schemas[v.id].format != f {
+			return []string{fmt.Sprintf("version %d is a %s schema; the new one is %s", v.v, st.schemas[v.id].format, f)}, nil
+		}
+		_ = of
+		prev = append(prev, p)
+		nums = append(nums, v.v)
+	}
+	fm, _ := formatOf(f)
+	return checkLevel(fm, level, next, prev, nums), nil
+}
+
+func incompatible(sub string, msgs []string) error {
+	return &apiError{409, 409, fmt.Sprintf("Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", sub, strings.Join(msgs, "; "))}
+}
+
+func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	rr, err := readRegisterRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	normalize := boolParam(req, "normalize")
+	var id int32
+	err = r.write(req.Context(), func(st *state) ([]*kgo.Record, error) {
+		mode := st.modeOf(sub)
+		if mode == ReadOnly {
+			return nil, errNotPermitted("Subject %s is in read-only mode", sub)
+		}
+		if rr.ID != 0 && mode != Import {
+			return nil, errNotPermitted("Subject %s is not in import mode; a schema id may only be given in IMPORT mode", sub)
+		}
+		p, refs, err := st.parseRequest(rr, normalize)
+		if err != nil {
+			return nil, err
+		}
+		text := p.canonical()
+		s := st.subjects[sub]
+		existing, known := st.idOf(rr.SchemaType, text, refs)
+		if known && s != nil && (rr.ID == 0 || rr.ID == existing) {
+			for i := len(s.versions) - 1; i >= 0; i-- {
+				if v := s.versions[i]; !v.deleted && v.id == existing && (rr.Version == 0 || rr.Version == v.v) {
+					id = existing
+					return nil, nil // registered already: the same id
+				}
+			}
+		}
+		newVersion := 1
+		if s != nil && len(s.versions) > 0 {
+			newVersion = s.versions[len(s.versions)-1].v + 1
+		}
+		newID := st.maxID + 1
+		if known {
+			newID = existing
+		}
+		if mode == Import {
+			if rr.ID != 0 {
+				if sc := st.schemas[rr.ID]; sc != nil && keyOf(sc.format, sc.text, sc.refs) != keyOf(rr.SchemaType, text, refs) {
+					return nil, errNotPermitted("Overwrite new schema with id %d is not permitted.", rr.ID)
+				}
+				newID = rr.ID
+			}
+			if rr.Version != 0 {
+				if s != nil {
+					if _, found := s.find(rr.Version); found {
+						return nil, errNotPermitted("Version %d of subject %s exists already", rr.Version, sub)
+					}
+				}
+				newVersion = rr.Version
+			}
+		} else {
+			msgs, err := st.check(sub, rr.SchemaType, p, nil)
+			if err != nil {
+				return nil, err
+			}
+			if len(msgs) > 0 {
+				return nil, incompatible(sub, msgs)
+			}
+		}
+		id = newID
+		val := schemaValue{Subject: sub, Version: newVersion, ID: newID, References: refs, Schema: text}
+		if rr.SchemaType != Avro {
+			val.SchemaType = rr.SchemaType
+		}
+		return []*kgo.Record{{Key: schemaKey(sub, newVersion), Value: encodeValue(val)}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.metrics.registeredOne()
+	return map[string]int32{"id": id}, nil
+}
+
+func (r *Registry) lookup(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	rr, err := readRegisterRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	deleted := boolParam(req, "deleted")
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	st := r.st
+	s := st.subjects[sub]
+	if s == nil || (!deleted && !s.live()) {
+		return nil, errSubjectNotFound(sub)
+	}
+	p, refs, err := st.parseRequest(rr, boolParam(req, "normalize"))
+	if err != nil {
+		return nil, err
+	}
+	if id, ok := st.idOf(rr.SchemaType, p.canonical(), refs); ok {
+		for i := len(s.versions) - 1; i >= 0; i-- {
+			if v := s.versions[i]; v.id == id && (deleted || !v.deleted) {
+				return infoOf(sub, v, st.schemas[id]), nil
+			}
+		}
+	}
+	return nil, &apiError{404, 40403, "Schema not found"}
+}
+
+// findVersion returns version vs of sub (live unless deleted).
+func (st *state) findVersion(sub, vs string, deleted bool) (version, error) {
+	n, latest, err := versionParam(vs)
+	if err != nil {
+		return version{}, err
+	}
+	s := st.subjects[sub]
+	if s == nil || (!deleted && !s.live()) {
+		return version{}, errSubjectNotFound(sub)
+	}
+	if latest {
+		if v := s.latest(deleted); v != nil {
+			return *v, nil
+		}
+		return version{}, errSubjectNotFound(sub)
+	}
+	i, ok := s.find(n)
+	if !ok || (s.versions[i].deleted && !deleted) {
+		return version{}, errVersionNotFound(n)
+	}
+	return s.versions[i], nil
+}
+
+func (r *Registry) getVersion(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, err := r.st.findVersion(sub, req.PathValue("version"), boolParam(req, "deleted"))
+	if err != nil {
+		return nil, err
+	}
+	return infoOf(sub, v, r.st.schemas[v.id]), nil
+}
+
+func (r *Registry) getRawVersion(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, err := r.st.findVersion(sub, req.PathValue("version"), boolParam(req, "deleted"))
+	if err != nil {
+		return nil, err
+	}
+	return rawSchema(r.st.schemas[v.id].text), nil
+}
+
+func (r *Registry) getReferencedBy(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, err := r.st.findVersion(sub, req.PathValue("version"), true)
+	if err != nil {
+		return nil, err
+	}
+	ids := r.st.referencedBy(sub, v.v)
+	if ids == nil {
+		ids = []int32{}
+	}
+	return ids, nil
+}
+
+func (r *Registry) getVersions(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	deleted, deletedOnly := boolParam(req, "deleted"), boolParam(req, "deletedOnly")
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := r.st.subjects[sub]
+	out := []int{}
+	if s != nil {
+		for _, v := range s.versions {
+			if (deletedOnly && v.deleted) || (!deletedOnly && (deleted || !v.deleted)) {
+				out = append(out, v.v)
+			}
+		}
+	}
+	if len(out) == 0 && !deletedOnly {
+		return nil, errSubjectNotFound(sub)
+	}
+	return out, nil
+}
+
+func (r *Registry) getSubjects(_ http.ResponseWriter, req *http.Request) (any, error) {
+	q := req.URL.Query()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.st.subjectNames(q.Get("subjectPrefix"), boolParam(req, "deleted"), boolParam(req, "deletedOnly")), nil
+}
+
+// getSchemas lists subject versions: ?subjectPrefix, ?deleted,
+// ?latestOnly, ?offset and ?limit, as Confluent's GET /schemas.
+func (r *Registry) getSchemas(_ http.ResponseWriter, req *http.Request) (any, error) {
+	q := req.URL.Query()
+	deleted, latestOnly := boolParam(req, "deleted"), boolParam(req, "latestOnly")
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := []schemaInfo{}
+	for _, sub := range r.st.subjectNames(q.Get("subjectPrefix"), deleted, false) {
+		s := r.st.subjects[sub]
+		for i := len(s.versions) - 1; i >= 0; i-- {
+			v := s.versions[i]
+			if v.deleted && !deleted {
+				continue
+			}
+			out = append(out, infoOf(sub, v, r.st.schemas[v.id]))
+			if latestOnly {
+				break
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b schemaInfo) int {
+		return cmp.Or(strings.Compare(a.Subject, b.Subject), cmp.Compare(a.Version, b.Version))
+	})
+	if offset > 0 {
+		out = out[min(offset, len(out)):]
+	}
+	if limit > 0 && limit < len(out) {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (r *Registry) getSchemaByID(_ http.ResponseWriter, req *http.Request) (any, error) {
+	id, err := idParam(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	sc := r.st.schemas[id]
+	if sc == nil {
+		return nil, errSchemaNotFound(strconv.Itoa(int(id)))
+	}
+	si := infoOf("", version{}, sc)
+	if f := req.URL.Query().Get("format"); f != "" && sc.format == Protobuf {
+		text, err := protobufFormatted(r.st, sc, f)
+		if err != nil {
+			return nil, err
+		}
+		si.Schema = text
+	}
+	return si, nil
+}
+
+func (r *Registry) getRawSchemaByID(_ http.ResponseWriter, req *http.Request) (any, error) {
+	id, err := idParam(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	sc := r.st.schemas[id]
+	if sc == nil {
+		return nil, errSchemaNotFound(strconv.Itoa(int(id)))
+	}
+	return rawSchema(sc.text), nil
+}
+
+// versionsOf lists the subject versions holding id (live ones unless
+// deleted), by subject and version.
+func (st *state) versionsOf(id int32, deleted bool) []schemaInfo {
+	var out []schemaInfo
+	for name, s := range st.subjects {
+		for _, v := range s.versions {
+			if v.id == id && (deleted || !v.deleted) {
+				out = append(out, schemaInfo{Subject: name, Version: v.v})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b schemaInfo) int {
+		return cmp.Or(strings.Compare(a.Subject, b.Subject), cmp.Compare(a.Version, b.Version))
+	})
+	return out
+}
+
+func (r *Registry) getSubjectsByID(_ http.ResponseWriter, req *http.Request) (any, error) {
+	id, err := idParam(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.st.schemas[id] == nil {
+		return nil, errSchemaNotFound(strconv.Itoa(int(id)))
+	}
+	subs := []string{}
+	for _, si := range r.st.versionsOf(id, boolParam(req, "deleted")) {
+		if len(subs) == 0 || subs[len(subs)-1] != si.Subject {
+			subs = append(subs, si.Subject)
+		}
+	}
+	return subs, nil
+}
+
+func (r *Registry) getVersionsByID(_ http.ResponseWriter, req *http.Request) (any, error) {
+	id, err := idParam(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.st.schemas[id] == nil {
+		return nil, errSchemaNotFound(strconv.Itoa(int(id)))
+	}
+	type sv struct {
+		Subject string `json:"subject"`
+		Version int    `json:"version"`
+	}
+	out := []sv{}
+	for _, si := range r.st.versionsOf(id, boolParam(req, "deleted")) {
+		out = append(out, sv{si.Subject, si.Version})
+	}
+	return out, nil
+}
+
+// liveReferrers lists the ids of schemas held by a live version that
+// reference version v of sub: what blocks deleting it.
+func (st *state) liveReferrers(sub string, v int) []int32 {
+	ids := st.referencedBy(sub, v)
+	if len(ids) == 0 {
+		return nil
+	}
+	live := map[int32]bool{}
+	for _, s := range st.subjects {
+		for _, ver := range s.versions {
+			if !ver.deleted {
+				live[ver.id] = true
+			}
+		}
+	}
+	return slices.DeleteFunc(ids, func(id int32) bool { return !live[id] })
+}
+
+func errReferenced(sub string, v int) error {
+	return &apiError{422, 42206, fmt.Sprintf("One or more references exist to the schema {magic=1,keytype=SCHEMA,subject=%s,version=%d}.", sub, v)}
+}
+
+// watermark is the ID_WATERMARK record that keeps ids up to st.maxID taken
+// after a permanent delete.
+func (st *state) watermark() *kgo.Record {
+	return &kgo.Record{Key: encodeKey(recordKey{KeyType: keyIDWatermark}), Value: encodeValue(watermarkValue{MaxID: st.maxID})}
+}
+
+func (r *Registry) deleteVersion(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	permanent := boolParam(req, "permanent")
+	var deleted int
+	err = r.write(req.Context(), func(st *state) ([]*kgo.Record, error) {
+		// latest is the newest live version, unless permanent.
+		vs := req.PathValue("version")
+		v, err := st.findVersion(sub, vs, permanent || (vs != "latest" && vs != "-1"))
+		if err != nil {
+			return nil, err
+		}
+		deleted = v.v
+		if st.modeOf(sub) == ReadOnly {
+			return nil, errNotPermitted("Subject %s is in read-only mode", sub)
+		}
+		if len(st.liveReferrers(sub, v.v)) > 0 {
+			return nil, errReferenced(sub, v.v)
+		}
+		if permanent {
+			if !v.deleted {
+				return nil, &apiError{404, 40407, fmt.Sprintf("Subject '%s' Version %d was not deleted first before being permanently deleted", sub, v.v)}
+			}
+			return []*kgo.Record{st.watermark(), {Key: schemaKey(sub, v.v)}}, nil
+		}
+		if v.deleted {
+			return nil, &apiError{404, 40406, fmt.Sprintf("Subject '%s' Version %d was soft deleted.Set permanent=true to delete permanently", sub, v.v)}
+		}
+		v.deleted = true
+		return []*kgo.Record{st.schemaRecord(sub, v)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
+}
+
+func (r *Registry) deleteSubject(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	permanent := boolParam(req, "permanent")
+	var out []int
+	err = r.write(req.Context(), func(st *state) ([]*kgo.Record, error) {
+		out = nil
+		s := st.subjects[sub]
+		if s == nil || len(s.versions) == 0 {
+			return nil, errSubjectNotFound(sub)
+		}
+		if st.modeOf(sub) == ReadOnly {
+			return nil, errNotPermitted("Subject %s is in read-only mode", sub)
+		}
+		live := s.live()
+		if permanent {
+			if live {
+				return nil, &apiError{404, 40405, fmt.Sprintf("Subject '%s' was not deleted first before being permanently deleted", sub)}
+			}
+			recs := []*kgo.Record{st.watermark()}
+			for _, v := range s.versions {
+				out = append(out, v.v)
+				recs = append(recs, &kgo.Record{Key: schemaKey(sub, v.v)})
+			}
+			if s.compat != "" {
+				recs = append(recs, &kgo.Record{Key: subjectKey(keyConfig, &sub)})
+			}
+			if s.mode != "" {
+				recs = append(recs, &kgo.Record{Key: subjectKey(keyMode, &sub)})
+			}
+			return recs, nil
+		}
+		if !live {
+			return nil, &apiError{404, 40404, fmt.Sprintf("Subject '%s' was soft deleted.Set permanent=true to delete permanently", sub)}
+		}
+		for _, v := range s.versions {
+			if v.deleted {
+				continue
+			}
+			if len(st.liveReferrers(sub, v.v)) > 0 {
+				return nil, errReferenced(sub, v.v)
+			}
+			out = append(out, v.v)
+		}
+		last := s.versions[len(s.versions)-1].v
+		return []*kgo.Record{{
+			Key:   encodeKey(recordKey{KeyType: keyDeleteSubject, Subject: &sub}),
+			Value: encodeValue(deleteSubjectValue{Subject: sub, Version: last}),
+		}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+type compatResult struct {
+	IsCompatible bool `json:"is_compatible"`
+}
+
+type verboseCompatResult struct {
+	IsCompatible bool     `json:"is_compatible"`
+	Messages     []string `json:"messages"`
+}
+
+func (r *Registry) checkVersion(w http.ResponseWriter, req *http.Request) (any, error) {
+	return r.checkCompat(req, true)
+}
+
+func (r *Registry) checkAll(w http.ResponseWriter, req *http.Request) (any, error) {
+	return r.checkCompat(req, false)
+}
+
+// checkCompat answers the compatibility endpoints: against one version
+// (its level's directions) or against what registering would check.
+func (r *Registry) checkCompat(req *http.Request, one bool) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	rr, err := readRegisterRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	st := r.st
+	var against []version
+	if one {
+		v, err := st.findVersion(sub, req.PathValue("version"), false)
+		if err != nil {
+			return nil, err
+		}
+		against = []version{v}
+	}
+	p, _, err := st.parseRequest(rr, boolParam(req, "normalize"))
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := st.check(sub, rr.SchemaType, p, against)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if !boolParam(req, "verbose") {
+		return compatResult{IsCompatible: len(msgs) == 0}, nil
+	}
+	if msgs == nil {
+		msgs = []string{}
+	}
+	return verboseCompatResult{IsCompatible: len(msgs) == 0, Messages: msgs}, nil
+}
+
+// optionalSubject is the path's subject, nil for the global resource.
+func optionalSubject(req *http.Request) (*string, error) {
+	if req.PathValue("subject") == "" {
+		return nil, nil
+	}
+	s, err := subjectParam(req)
+	return &s, err
+}
+
+func (r *Registry) getConfig(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := optionalSubject(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	st := r.st
+	if sub != nil {
+		if s := st.subjects[*sub]; s != nil && s.compat != "" {
+			return map[string]string{"compatibilityLevel": s.compat}, nil
+		}
+		if !boolParam(req, "defaultToGlobal") {
+			return nil, &apiError{404, 40408, fmt.Sprintf("Subject '%s' does not have subject-level compatibility configured", *sub)}
+		}
+	}
+	return map[string]string{"compatibilityLevel": st.compatOf("")}, nil
+}
+
+func (r *Registry) putConfig(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := optionalSubject(req)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Compatibility string `json:"compatibility"`
+	}
+	if err := decodeBody(req, &body); err != nil {
+		return nil, err
+	}
+	level := strings.ToUpper(body.Compatibility)
+	if !validLevel(level) {
+		return nil, errInvalidLevel
+	}
+	err = r.write(req.Context(), func(*state) ([]*kgo.Record, error) {
+		return []*kgo.Record{{Key: subjectKey(keyConfig, sub), Value: encodeValue(configValue{CompatibilityLevel: level})}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"compatibility": level}, nil
+}
+
+func (r *Registry) deleteConfig(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := optionalSubject(req)
+	if err != nil {
+		return nil, err
+	}
+	var prev string
+	err = r.write(req.Context(), func(st *state) ([]*kgo.Record, error) {
+		prev = st.compatOf("")
+		if sub != nil {
+			s := st.subjects[*sub]
+			if s == nil {
+				return nil, errSubjectNotFound(*sub)
+			}
+			if s.compat == "" {
+				return nil, &apiError{404, 40408, fmt.Sprintf("Subject '%s' does not have subject-level compatibility configured", *sub)}
+			}
+			prev = s.compat
+		}
+		return []*kgo.Record{{Key: subjectKey(keyConfig, sub)}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"compatibilityLevel": prev}, nil
+}
+
+func (r *Registry) getMode(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := optionalSubject(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	st := r.st
+	if sub != nil {
+		if s := st.subjects[*sub]; s != nil && s.mode != "" {
+			return map[string]string{"mode": s.mode}, nil
+		}
+		if !boolParam(req, "defaultToGlobal") {
+			return nil, &apiError{404, 40409, fmt.Sprintf("Subject '%s' does not have subject-level mode configured", *sub)}
+		}
+	}
+	return map[string]string{"mode": st.modeOf("")}, nil
+}
+
+func (r *Registry) putMode(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := optionalSubject(req)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Mode string `json:"mode"`
+	}
+	if err := decodeBody(req, &body); err != nil {
+		return nil, err
+	}
+	mode := strings.ToUpper(body.Mode)
+	if !validMode(mode) {
+		return nil, errInvalidMode
+	}
+	force := boolParam(req, "force")
+	err = r.write(req.Context(), func(st *state) ([]*kgo.Record, error) {
+		if mode == Import && !force {
+			if sub == nil && len(st.subjectNames("", true, false)) > 0 {
+				return nil, errNotPermitted("Cannot import since found existing subjects")
+			}
+			if s := st.subjects[deref(sub)]; sub != nil && s != nil && len(s.versions) > 0 {
+				return nil, errNotPermitted("Cannot import since found existing subjects")
+			}
+		}
+		return []*kgo.Record{{Key: subjectKey(keyMode, sub), Value: encodeValue(modeValue{Mode: mode})}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"mode": mode}, nil
+}
+
+func (r *Registry) deleteMode(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	var prev string
+	err = r.write(req.Context(), func(st *state) ([]*kgo.Record, error) {
+		s := st.subjects[sub]
+		if s == nil {
+			return nil, errSubjectNotFound(sub)
+		}
+		if s.mode == "" {
+			return nil, &apiError{404, 40409, fmt.Sprintf("Subject '%s' does not have subject-level mode configured", sub)}
+		}
+		prev = s.mode
+		return []*kgo.Record{{Key: subjectKey(keyMode, &sub)}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"mode": prev}, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,182 @@
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The key types of `_schemas` records (Confluent's, and ID_WATERMARK).
+const (
+	keySchema        = "SCHEMA"
+	keyConfig        = "CONFIG"
+	keyMode          = "MODE"
+	keyDeleteSubject = "DELETE_SUBJECT"
+	keyClearSubject  = "CLEAR_SUBJECT"
+	keyNoop          = "NOOP"
+	keyIDWatermark   = "ID_WATERMARK"
+)
+
+// recordKey is a `_schemas` record's key. Subject is null for the global
+// CONFIG and MODE.
+type recordKey struct {
+	KeyType string  `json:"keytype"`
+	Subject *string `json:"subject,omitempty"`
+	Version int     `json:"version,omitempty"`
+	Magic   int     `json:"magic"`
+}
+
+// schemaValue is a SCHEMA record's value.
+type schemaValue struct {
+	Subject    string      `json:"subject"`
+	Version    int         `json:"version"`
+	ID         int32       `json:"id"`
+	SchemaType Format      `json:"schemaType,omitempty"`
+	References []Reference `json:"references,omitempty"`
+	Schema     string      `json:"schema"`
+	Deleted    bool        `json:"deleted"`
+}
+
+type configValue struct {
+	CompatibilityLevel string `json:"compatibilityLevel"`
+}
+
+type modeValue struct {
+	Mode string `json:"mode"`
+}
+
+type deleteSubjectValue struct {
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+type watermarkValue struct {
+	MaxID int32 `json:"maxId"`
+}
+
+func encodeKey(k recordKey) []byte {
+	b, err := json.Marshal(k)
+	if err != nil {
+		panic(err) // plain structs always encode
+	}
+	return b
+}
+
+func encodeValue(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func schemaKey(sub string, v int) []byte {
+	return encodeKey(recordKey{KeyType: keySchema, Subject: &sub, Version: v, Magic: 1})
+}
+
+// subjectKey is the key of a CONFIG or MODE record; sub nil for the
+// global one. Confluent writes "subject":null there.
+func subjectKey(keyType string, sub *string) []byte {
+	if sub == nil {
+		return fmt.Appendf(nil, `{"keytype":%q,"subject":null,"magic":0}`, keyType)
+	}
+	return encodeKey(recordKey{KeyType: keyType, Subject: sub})
+}
+
+// apply applies one `_schemas` record to st. A record it cannot read is an
+// error (logged and skipped by the caller); errConflict means the record
+// lost to an earlier one and changed nothing.
+func (st *state) apply(key, value []byte) error {
+	var k recordKey
+	if err := json.Unmarshal(key, &k); err != nil {
+		return fmt.Errorf("registry: record key %q: %w", key, err)
+	}
+	switch k.KeyType {
+	case keySchema:
+		if k.Subject == nil {
+			return fmt.Errorf("registry: SCHEMA key without a subject: %s", key)
+		}
+		if value == nil {
+			st.removeSchema(*k.Subject, k.Version)
+			return nil
+		}
+		var v schemaValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return fmt.Errorf("registry: SCHEMA value: %w", err)
+		}
+		if v.SchemaType == "" {
+			v.SchemaType = Avro
+		}
+		if len(v.References) == 0 {
+			v.References = nil
+		}
+		return st.putSchema(v.Subject, v.Version, v.ID, v.SchemaType, v.Schema, v.References, v.Deleted)
+	case keyConfig:
+		level := ""
+		if value != nil {
+			var v configValue
+			if err := json.Unmarshal(value, &v); err != nil {
+				return fmt.Errorf("registry: CONFIG value: %w", err)
+			}
+			level = v.CompatibilityLevel
+		}
+		st.setCompat(k.Subject, level)
+	case keyMode:
+		mode := ""
+		if value != nil {
+			var v modeValue
+			if err := json.Unmarshal(value, &v); err != nil {
+				return fmt.Errorf("registry: MODE value: %w", err)
+			}
+			mode = v.Mode
+		}
+		st.setMode(k.Subject, mode)
+	case keyDeleteSubject:
+		if value == nil || k.Subject == nil {
+			return nil
+		}
+		var v deleteSubjectValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return fmt.Errorf("registry: DELETE_SUBJECT value: %w", err)
+		}
+		st.deleteSubject(*k.Subject, v.Version)
+	case keyIDWatermark:
+		if value == nil {
+			return nil
+		}
+		var v watermarkValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return fmt.Errorf("registry: ID_WATERMARK value: %w", err)
+		}
+		st.maxID = max(st.maxID, v.MaxID)
+	case keyClearSubject, keyNoop:
+		// CLEAR_SUBJECT accompanies the tombstones of a permanent
+		// delete, which do the work; NOOP is Confluent's leader sync.
+	default:
+		return fmt.Errorf("registry: unknown record key type %q", k.KeyType)
+	}
+	return nil
+}
+
+func decodeSchemaValue(b []byte) (schemaValue, bool) {
+	var v schemaValue
+	if b == nil || json.Unmarshal(b, &v) != nil {
+		return v, false
+	}
+	return v, true
+}
+
+// schemaRecord is the SCHEMA record of version v of sub as the index
+// holds it.
+func (st *state) schemaRecord(sub string, v version) *kgo.Record {
+	sc := st.schemas[v.id]
+	val := schemaValue{Subject: sub, Version: v.v, ID: v.id, Deleted: v.deleted}
+	if sc != nil {
+		val.Schema, val.References = sc.text, sc.refs
+		if sc.format != Avro {
+			val.SchemaType = sc.format
+		}
+	}
+	return &kgo.Record{Key: schemaKey(sub, v.v), Value: encodeValue(val)}
+}

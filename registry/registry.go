@@ -1,0 +1,392 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// DefaultTopic is the topic the registry keeps its state in, as Confluent
+// Schema Registry and Redpanda do.
+const DefaultTopic = "_schemas"
+
+// Config configures a Registry.
+type Config struct {
+	// Brokers are the Kafka addresses the registry's client bootstraps
+	// from: the broker's own listener.
+	Brokers []string
+	// ClientOpts are more options for that client (SASL and TLS once the
+	// listener asks for them).
+	ClientOpts []kgo.Opt
+	// Topic holds the registry's records. Empty: DefaultTopic.
+	Topic string
+	// Logger receives the registry's logs. Nil: discarded.
+	Logger *slog.Logger
+	// Registerer receives the registry's metrics. Nil: none kept.
+	Registerer prometheus.Registerer
+	// Auth authenticates and authorizes each HTTP request. Nil: every
+	// request is allowed (the broker has no security configured).
+	Auth Auth
+	// MaxBodyBytes bounds a request body. Zero: 16 MiB.
+	MaxBodyBytes int64
+}
+
+// Op is what a request does, for Auth: reads, and writes (which Kafka's
+// authorization model maps to ALTER on the CLUSTER resource).
+type Op int
+
+const (
+	OpRead Op = iota
+	OpWrite
+)
+
+// Auth is the security hook: it sees each request before its handler and
+// says who may do what.
+type Auth interface {
+	// Authorize returns nil to serve r, ErrUnauthenticated to answer 401
+	// (with a WWW-Authenticate challenge for HTTP basic), or ErrForbidden
+	// (wrapped, with a reason) to answer 403.
+	Authorize(r *http.Request, op Op) error
+}
+
+// The errors an Auth returns.
+var (
+	ErrUnauthenticated = errors.New("registry: unauthenticated")
+	ErrForbidden       = errors.New("registry: forbidden")
+)
+
+// Registry is a schema registry over a `_schemas` topic. Create it with
+// New, call Start, serve Handler, and Close it.
+type Registry struct {
+	cfg     Config
+	log     *slog.Logger
+	cl      *kgo.Client
+	adm     *kadm.Client
+	metrics *metrics
+
+	// mu guards st, next, conflicts and progress.
+	mu   sync.RWMutex
+	st   *state
+	next int64 // the offset after the last record applied
+	// conflicts are the offsets of records that lost to an earlier one
+	// (errConflict), for the writer waiting on them; pruned as they age.
+	conflicts map[int64]bool
+	progress  chan struct{} // closed (and replaced) when next moves
+
+	wmu sync.Mutex // serialises this registry's writes
+
+	ready    chan struct{} // closed once the topic has been read to its end at start
+	startErr error         // why Start failed, read after ready closes
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the consuming goroutine ends
+}
+
+// New returns a registry that has not started reading its topic.
+func New(cfg Config) (*Registry, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("registry: no broker address")
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = DefaultTopic
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 20
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID("streamhouse-schema-registry"),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+		kgo.FetchMaxWait(time.Second),
+		kgo.RecordRetries(10),
+	}, cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("registry: kafka client: %w", err)
+	}
+	r := &Registry{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		cl:        cl,
+		adm:       kadm.NewClient(cl),
+		st:        newState(),
+		conflicts: map[int64]bool{},
+		progress:  make(chan struct{}),
+		ready:     make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	r.metrics = newMetrics(cfg.Registerer, r)
+	return r, nil
+}
+
+// Start creates the topic if it is missing, starts reading it, and returns
+// once the registry has applied every record the topic held: from then on
+// it serves. Requests that arrive before wait.
+func (r *Registry) Start(ctx context.Context) error {
+	begin := time.Now()
+	err := r.start(ctx)
+	if err != nil {
+		r.startErr = err
+	}
+	close(r.ready)
+	if err == nil {
+		r.mu.RLock()
+		r.log.Info("schema registry loaded", "topic", r.cfg.Topic, "subjects", len(r.st.subjects),
+			"schemas", len(r.st.schemas), "records_through", r.next, "took", time.Since(begin).Round(time.Millisecond))
+		r.mu.RUnlock()
+	}
+	return err
+}
+
+func (r *Registry) start(ctx context.Context) error {
+	if err := r.ensureTopic(ctx); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go r.consume(cctx)
+	return r.catchUp(ctx)
+}
+
+// ensureTopic creates the topic (one partition, compacted) unless it
+// exists, retrying while the broker is not yet answering.
+func (r *Registry) ensureTopic(ctx context.Context) error {
+	for {
+		resp, err := r.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": new("compact")}, r.cfg.Topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+			break
+		}
+		r.log.Warn("schema registry: creating its topic failed; retrying", "topic", r.cfg.Topic, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("registry: create topic %s: %w", r.cfg.Topic, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	for {
+		topics, err := r.adm.ListTopics(ctx, r.cfg.Topic)
+		if err != nil {
+			return fmt.Errorf("registry: describe topic %s: %w", r.cfg.Topic, err)
+		}
+		td := topics[r.cfg.Topic]
+		if td.Err == nil {
+			if len(td.Partitions) != 1 {
+				return fmt.Errorf("registry: topic %s has %d partitions; the registry needs exactly 1", r.cfg.Topic, len(td.Partitions))
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("registry: describe topic %s: %w", r.cfg.Topic, td.Err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// consume applies the topic's records as they come, until ctx ends.
+func (r *Registry) consume(ctx context.Context) {
+	defer close(r.done)
+	for {
+		fs := r.cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			r.log.Warn("schema registry: reading its topic", "topic", t, "partition", p, "err", err)
+		})
+		r.mu.Lock()
+		moved := false
+		fs.EachRecord(func(rec *kgo.Record) {
+			switch err := r.st.apply(rec.Key, rec.Value); {
+			case errors.Is(err, errConflict):
+				r.conflicts[rec.Offset] = true
+			case err != nil:
+				r.log.Warn("schema registry: skipping a record it cannot read", "offset", rec.Offset, "err", err)
+			}
+			r.next = rec.Offset + 1
+			moved = true
+		})
+		if moved {
+			for off := range r.conflicts {
+				if off < r.next-100_000 {
+					delete(r.conflicts, off)
+				}
+			}
+			close(r.progress)
+			r.progress = make(chan struct{})
+		}
+		r.mu.Unlock()
+	}
+}
+
+// waitApplied waits until the record at offset off has been applied.
+func (r *Registry) waitApplied(ctx context.Context, off int64) error {
+	for {
+		r.mu.RLock()
+		next, progress := r.next, r.progress
+		r.mu.RUnlock()
+		if next > off {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.done:
+			return errors.New("registry: closed")
+		case <-progress:
+		}
+	}
+}
+
+// catchUp waits until every record the topic holds now has been applied.
+func (r *Registry) catchUp(ctx context.Context) error {
+	ends, err := r.adm.ListEndOffsets(ctx, r.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("registry: end offset of %s: %w", r.cfg.Topic, err)
+	}
+	o, ok := ends.Lookup(r.cfg.Topic, 0)
+	if !ok {
+		return fmt.Errorf("registry: end offset of %s: no partition 0", r.cfg.Topic)
+	}
+	if o.Err != nil {
+		return fmt.Errorf("registry: end offset of %s: %w", r.cfg.Topic, o.Err)
+	}
+	if o.Offset == 0 {
+		return nil
+	}
+	return r.waitApplied(ctx, o.Offset-1)
+}
+
+// Close stops reading the topic and closes the Kafka client.
+func (r *Registry) Close() {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+	r.cl.Close()
+}
+
+// waitReady waits for Start to have loaded the topic.
+func (r *Registry) waitReady(ctx context.Context) error {
+	select {
+	case <-r.ready:
+		if r.startErr != nil {
+			return r.startErr
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// write runs one change: under the write lock, with the index caught up
+// with the topic, decide looks at the index (read-locked) and returns the
+// records to produce and nil, or an error to answer. The records are
+// produced (acks=all) and write returns once they are applied. If one
+// lost to a record another registry wrote meanwhile, the winner's record
+// is written again under that key (so compaction keeps it) and decide runs
+// again.
+func (r *Registry) write(ctx context.Context, decide func(st *state) ([]*kgo.Record, error)) error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	for attempt := 0; ; attempt++ {
+		if err := r.catchUp(ctx); err != nil {
+			return storeError(err)
+		}
+		r.mu.RLock()
+		recs, err := decide(r.st)
+		r.mu.RUnlock()
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		for _, rec := range recs {
+			rec.Topic, rec.Partition = r.cfg.Topic, 0
+		}
+		if err := r.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return storeError(err)
+		}
+		last := recs[len(recs)-1].Offset
+		if err := r.waitApplied(ctx, last); err != nil {
+			return storeError(err)
+		}
+		var lost []*kgo.Record
+		r.mu.Lock()
+		for _, rec := range recs {
+			if r.conflicts[rec.Offset] {
+				delete(r.conflicts, rec.Offset)
+				lost = append(lost, rec)
+			}
+		}
+		r.mu.Unlock()
+		if len(lost) == 0 {
+			return nil
+		}
+		if attempt >= 5 {
+			return &apiError{status: 500, code: 50001, msg: "Error while registering the schema: other registries keep writing the same versions"}
+		}
+		r.log.Info("schema registry: a write lost to another registry's; trying again", "records", len(lost))
+		if err := r.rewriteWinners(ctx, lost); err != nil {
+			return storeError(err)
+		}
+	}
+}
+
+// rewriteWinners writes again, for each lost SCHEMA record's key, the
+// record that holds that key in the index, so that the key's last record
+// in the topic (what compaction keeps) is the winner.
+func (r *Registry) rewriteWinners(ctx context.Context, lost []*kgo.Record) error {
+	var again []*kgo.Record
+	r.mu.RLock()
+	for _, rec := range lost {
+		v, ok := decodeSchemaValue(rec.Value)
+		if !ok {
+			continue
+		}
+		s := r.st.subjects[v.Subject]
+		if s == nil {
+			continue
+		}
+		i, found := s.find(v.Version)
+		if !found {
+			continue
+		}
+		again = append(again, r.st.schemaRecord(v.Subject, s.versions[i]))
+	}
+	r.mu.RUnlock()
+	if len(again) == 0 {
+		return nil
+	}
+	for _, rec := range again {
+		rec.Topic, rec.Partition = r.cfg.Topic, 0
+	}
+	return r.cl.ProduceSync(ctx, again...).FirstErr()
+}
+
+func storeError(err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &apiError{status: 500, code: 50002, msg: "Operation timed out: " + err.Error()}
+	}
+	return &apiError{status: 500, code: 50001, msg: "Error in the backend data store: " + err.Error()}
+}
