@@ -21,6 +21,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -29,6 +30,7 @@ import (
 
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/internal/loglevel"
+	"github.com/streamhouse/streamhouse/meta"
 )
 
 func (s *Server) handleAlterConfigs(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -176,34 +178,46 @@ func (s *Server) alterLoggers(rr *kmsg.IncrementalAlterConfigsRequestResource, v
 func (s *Server) alterBroker(ctx context.Context, scope string, validateOnly bool, change func(map[string]string) (map[string]string, error)) error {
 	s.dynMu.Lock()
 	defer s.dynMu.Unlock()
-	def, node := s.settings().Dynamic()
-	cur := node
-	if scope == "" {
-		cur = def
-	}
-	next, err := change(cur)
-	if err != nil {
-		return err
-	}
-	if scope == "" {
-		def = next
-	} else {
-		node = next
-	}
-	b, err := s.cfg.Settings.WithDynamic(def, node)
-	if err != nil {
-		return err
-	}
-	if validateOnly {
+	for try := 1; ; try++ {
+		def, node := s.settings().Dynamic()
+		cur := node
+		if scope == "" {
+			cur = def
+		}
+		next, err := change(cur)
+		if err != nil {
+			return err
+		}
+		if scope == "" {
+			def = next
+		} else {
+			node = next
+		}
+		b, err := s.cfg.Settings.WithDynamic(def, node)
+		if err != nil {
+			return err
+		}
+		if validateOnly {
+			return nil
+		}
+		err = s.cfg.Catalog.SetBrokerConfigs(ctx, scope, s.dynVersions[scope], next)
+		if errors.Is(err, meta.ErrConflict) && try < maxConflicts {
+			// Changed through another broker: apply theirs, then
+			// compute this change again over it.
+			if err := s.loadDynamicLocked(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("broker: store broker configs: %w", err)
+		}
+		s.dynVersions[scope]++
+		s.dyn.Store(b)
+		s.topics.refresh()
+		s.log.Info("broker configs altered", "scope", scope, "configs", next)
 		return nil
 	}
-	if err := s.cfg.Catalog.SetBrokerConfigs(ctx, scope, next); err != nil {
-		return fmt.Errorf("broker: store broker configs: %w", err)
-	}
-	s.dyn.Store(b)
-	s.topics.refresh()
-	s.log.Info("broker configs altered", "scope", scope, "configs", next)
-	return nil
 }
 
 // refresh resolves every topic's configs again (the broker's changed) and
@@ -217,15 +231,16 @@ func (ts *topics) refresh() {
 			ts.s.log.Error("resolving a topic's configs after a broker config change failed; it keeps its values", "topic", t.Name, "err", err)
 			continue
 		}
-		ts.republish(t, t.Configs, cfg)
+		ts.republish(t, t.Topic, cfg)
 	}
 }
 
-// republish publishes t with its set configs and their effective values
-// changed, and applies those to its logs. Caller holds adminMu.
-func (ts *topics) republish(t *topic, configs map[string]string, cfg config.Topic) {
-	nt := &topic{Topic: t.Topic, cfg: cfg, src: t.src, parts: t.parts}
-	nt.Configs = configs
+// republish publishes mt, a newer catalog record of t's topic with the
+// same partitions, with cfg its effective configs, and applies those to
+// its logs. Caller holds adminMu.
+func (ts *topics) republish(t *topic, mt meta.Topic, cfg config.Topic) {
+	nt := &topic{Topic: mt, cfg: cfg, src: t.src, parts: t.parts}
+	nt.Partitions = int32(len(t.parts))
 	lc := logConfig(cfg)
 	t.src.lc.Store(&lc)
 	for _, p := range t.parts {
@@ -239,28 +254,43 @@ func (ts *topics) republish(t *topic, configs map[string]string, cfg config.Topi
 func (ts *topics) reconfigure(ctx context.Context, name string, validateOnly bool, change func(map[string]string) (map[string]string, error)) error {
 	ts.adminMu.Lock()
 	defer ts.adminMu.Unlock()
-	t := ts.get(name)
-	if t == nil {
-		return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
-	}
-	next, err := change(t.Configs)
-	if err != nil {
-		return err
-	}
-	if err := ts.s.settings().ValidateTopic(next); err != nil {
-		return err
-	}
-	cfg, err := ts.s.settings().ResolveTopic(next)
-	if err != nil {
-		return err
-	}
-	if validateOnly {
+	for try := 1; ; try++ {
+		t := ts.get(name)
+		if t == nil {
+			return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
+		}
+		next, err := change(t.Configs)
+		if err != nil {
+			return err
+		}
+		if err := ts.s.settings().ValidateTopic(next); err != nil {
+			return err
+		}
+		cfg, err := ts.s.settings().ResolveTopic(next)
+		if err != nil {
+			return err
+		}
+		if validateOnly {
+			return nil
+		}
+		err = ts.s.cfg.Catalog.SetTopicConfigs(ctx, t.ID, t.Version, next)
+		switch {
+		case errors.Is(err, meta.ErrConflict) && try < maxConflicts:
+			if err := ts.syncLocked(ctx, t.ID); err != nil {
+				return err
+			}
+			continue
+		case errors.Is(err, meta.ErrTopicNotFound):
+			ts.removeLocked(ctx, t, "deleted through another broker")
+			return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
+		case err != nil:
+			return fmt.Errorf("broker: store configs of %s: %w", name, err)
+		}
+		mt := t.Topic
+		mt.Configs = next
+		mt.Version++
+		ts.republish(t, mt, cfg)
+		ts.s.log.Info("topic configs altered", "topic", name, "configs", next)
 		return nil
 	}
-	if err := ts.s.cfg.Catalog.SetTopicConfigs(ctx, name, next); err != nil {
-		return fmt.Errorf("broker: store configs of %s: %w", name, err)
-	}
-	ts.republish(t, next, cfg)
-	ts.s.log.Info("topic configs altered", "topic", name, "configs", next)
-	return nil
 }

@@ -13,13 +13,12 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/meta"
 )
 
 func (s *Server) handleCreatePartitions(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -96,36 +95,48 @@ func checkGrow(t *topic, rt *kmsg.CreatePartitionsRequestTopic, node int32) erro
 func (ts *topics) grow(ctx context.Context, t *topic, n int32) error {
 	ts.adminMu.Lock()
 	defer ts.adminMu.Unlock()
-	cur := ts.get(t.Name)
-	if cur == nil || cur.ID != t.ID {
-		return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", t.Name)
-	}
-	t = cur // the latest value: a config change may have published one
-	old := int32(len(t.parts))
-	if n <= old {
-		return kafkaError(kerr.InvalidPartitions, "Topic currently has %d partitions, which is higher than the requested %d.", old, n)
-	}
-	for i := old; i < n; i++ {
-		// Leftovers of a topic of that name whose deletion was cut short.
-		if err := ts.s.cfg.Store.Delete(ctx, storage.Partition{Topic: t.Name, Partition: i}); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("broker: clear leftover log %s-%d: %w", t.Name, i, err)
+	for try := 1; ; try++ {
+		cur := ts.getID(t.ID)
+		if cur == nil {
+			return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", t.Name)
 		}
-	}
-	if err := ts.s.cfg.Catalog.SetPartitions(ctx, t.Name, n); err != nil {
-		return err
-	}
-	nt := &topic{Topic: t.Topic, cfg: t.cfg, src: t.src, parts: slices.Clone(t.parts)}
-	nt.Partitions = n
-	for i := old; i < n; i++ {
-		nt.parts = append(nt.parts, &partition{index: i, src: t.src})
-	}
-	if err := openLogs(ctx, nt.parts[old:]); err != nil {
-		if uerr := ts.s.cfg.Catalog.SetPartitions(context.WithoutCancel(ctx), t.Name, old); uerr != nil {
-			ts.s.log.Error("undo partition increase failed", "topic", t.Name, "err", uerr)
+		t = cur // the latest value: a config change may have published one
+		old := int32(len(t.parts))
+		if n <= old {
+			return kafkaError(kerr.InvalidPartitions, "Topic currently has %d partitions, which is higher than the requested %d.", old, n)
 		}
-		return err
+		if err := ts.clearLeftovers(ctx, t.Name, old, n); err != nil {
+			return err
+		}
+		err := ts.s.cfg.Catalog.SetPartitions(ctx, t.ID, t.Version, n)
+		switch {
+		case errors.Is(err, meta.ErrConflict) && try < maxConflicts:
+			if err := ts.syncLocked(ctx, t.ID); err != nil {
+				return err
+			}
+			continue
+		case errors.Is(err, meta.ErrTopicNotFound):
+			ts.removeLocked(ctx, t, "deleted through another broker")
+			return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", t.Name)
+		case err != nil:
+			return err
+		}
+		nt := &topic{Topic: t.Topic, cfg: t.cfg, src: t.src, parts: slices.Clone(t.parts)}
+		nt.Partitions = n
+		nt.Version++
+		for i := old; i < n; i++ {
+			nt.parts = append(nt.parts, &partition{index: i, src: t.src})
+		}
+		if err := openLogs(ctx, nt.parts[old:]); err != nil {
+			// Put the count back; the topic's next change reads the
+			// version this leaves.
+			if uerr := ts.s.cfg.Catalog.SetPartitions(context.WithoutCancel(ctx), t.ID, nt.Version, old); uerr != nil {
+				ts.s.log.Error("undo partition increase failed", "topic", t.Name, "err", uerr)
+			}
+			return err
+		}
+		ts.publish(nt)
+		ts.s.log.Info("partitions added", "topic", t.Name, "partitions", n, "was", old)
+		return nil
 	}
-	ts.publish(nt)
-	ts.s.log.Info("partitions added", "topic", t.Name, "partitions", n, "was", old)
-	return nil
 }

@@ -32,6 +32,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -458,42 +459,55 @@ func (s *Server) alterQuota(ctx context.Context, parts []meta.QuotaEntityPart, o
 	q.alterMu.Lock()
 	defer q.alterMu.Unlock()
 	k := entityKey(parts)
-	vals := maps.Clone(q.current().byEntity[k].Values)
-	if vals == nil {
-		vals = map[string]float64{}
-	}
-	seen := map[string]bool{}
-	for _, op := range ops {
-		switch {
-		case seen[op.Key]:
-			return kafkaError(kerr.InvalidRequest, "Duplicate quota key %s in the request", op.Key)
-		case !slices.Contains(keys, op.Key):
-			return kafkaError(kerr.InvalidRequest, "Invalid configuration key %s", op.Key)
-		case !op.Remove && (op.Value <= 0 || math.IsNaN(op.Value) || math.IsInf(op.Value, 0)):
-			return kafkaError(kerr.InvalidRequest, "Illegal value for quota %s: %v, it must be positive", op.Key, op.Value)
+	for try := 1; ; try++ {
+		cur := q.current().byEntity[k]
+		vals := maps.Clone(cur.Values)
+		if vals == nil {
+			vals = map[string]float64{}
 		}
-		seen[op.Key] = true
-		if op.Remove {
-			delete(vals, op.Key)
+		seen := map[string]bool{}
+		for _, op := range ops {
+			switch {
+			case seen[op.Key]:
+				return kafkaError(kerr.InvalidRequest, "Duplicate quota key %s in the request", op.Key)
+			case !slices.Contains(keys, op.Key):
+				return kafkaError(kerr.InvalidRequest, "Invalid configuration key %s", op.Key)
+			case !op.Remove && (op.Value <= 0 || math.IsNaN(op.Value) || math.IsInf(op.Value, 0)):
+				return kafkaError(kerr.InvalidRequest, "Illegal value for quota %s: %v, it must be positive", op.Key, op.Value)
+			}
+			seen[op.Key] = true
+			if op.Remove {
+				delete(vals, op.Key)
+			} else {
+				vals[op.Key] = op.Value
+			}
+		}
+		if validateOnly {
+			return nil
+		}
+		cq := meta.ClientQuota{Entity: parts, Values: vals, Version: cur.Version}
+		err := s.cfg.Catalog.SetClientQuota(ctx, cq)
+		if errors.Is(err, meta.ErrConflict) && try < maxConflicts {
+			// Changed through another broker: take the stored
+			// quotas and apply the operations over them.
+			if err := s.loadQuotas(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("broker: store client quota: %w", err)
+		}
+		cq.Version++
+		next := maps.Clone(q.current().byEntity)
+		if len(vals) == 0 {
+			delete(next, k)
 		} else {
-			vals[op.Key] = op.Value
+			next[k] = cq
 		}
-	}
-	if validateOnly {
+		q.set.Store(newQuotaSet(next))
 		return nil
 	}
-	cq := meta.ClientQuota{Entity: parts, Values: vals}
-	if err := s.cfg.Catalog.SetClientQuota(ctx, cq); err != nil {
-		return fmt.Errorf("broker: store client quota: %w", err)
-	}
-	next := maps.Clone(q.current().byEntity)
-	if len(vals) == 0 {
-		delete(next, k)
-	} else {
-		next[k] = cq
-	}
-	q.set.Store(newQuotaSet(next))
-	return nil
 }
 
 // Quota match types of DescribeClientQuotas.

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"strconv"
@@ -82,11 +83,15 @@ type Server struct {
 	// dyn is the broker configs in effect: Config.Settings with the
 	// dynamic ones from the catalog (AlterConfigs on a broker resource);
 	// read it with settings.
-	dyn    atomic.Pointer[config.Broker]
-	dynMu  sync.Mutex // serialises changes of dyn
-	groups *group.Coordinator
-	txns   *txn.Coordinator
-	codecs codec.Codecs
+	dyn   atomic.Pointer[config.Broker]
+	dynMu sync.Mutex // serialises changes of dyn; guards dynVersions
+	// dynVersions are the catalog versions of the dynamic configs in
+	// dyn, by scope ("" and this node's id): the versions a change is
+	// conditional on.
+	dynVersions map[string]int64
+	groups      *group.Coordinator
+	txns        *txn.Coordinator
+	codecs      codec.Codecs
 	// fetchBufs are fetch responses' record buffers (*[]byte), reused.
 	fetchBufs sync.Pool
 	// outBufs are large encoded responses' buffers (*[]byte), reused.
@@ -174,6 +179,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("broker: cluster id: %w", err)
 	}
 	s.clusterID = id
+	// The feed's position before anything is read: a change committed
+	// while the broker reads is applied again, which changes nothing, and
+	// none is missed.
+	seq, err := cfg.Catalog.LastChange(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("broker: catalog changes: %w", err)
+	}
 	if err := s.loadDynamicConfigs(ctx); err != nil {
 		return nil, err
 	}
@@ -200,7 +212,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	cfg.Metrics.Watch(metricsSource{s})
-	s.bg.Add(4)
+	s.bg.Add(5)
+	go s.followLoop(seq)
 	if s.settings().LogCleanerEnable() {
 		s.bg.Add(1)
 		go s.cleanerLoop()
@@ -448,16 +461,35 @@ func (s *Server) settings() *config.Broker { return s.dyn.Load() }
 // that became read-only, say) are logged and left out, as Kafka does with
 // invalid dynamic configs.
 func (s *Server) loadDynamicConfigs(ctx context.Context) error {
+	s.dynMu.Lock()
+	defer s.dynMu.Unlock()
+	return s.loadDynamicLocked(ctx)
+}
+
+// loadDynamicLocked is loadDynamicConfigs for a caller that holds dynMu.
+// Topics' effective configs are resolved again when the broker's changed.
+func (s *Server) loadDynamicLocked(ctx context.Context) error {
 	scopes, err := s.cfg.Catalog.BrokerConfigs(ctx)
 	if err != nil {
 		return fmt.Errorf("broker: dynamic configs: %w", err)
 	}
-	b, err := s.cfg.Settings.WithDynamic(scopes[""], scopes[strconv.Itoa(int(s.nodeID))])
+	node := strconv.Itoa(int(s.nodeID))
+	versions := map[string]int64{"": scopes[""].Version, node: scopes[node].Version}
+	if maps.Equal(versions, s.dynVersions) {
+		return nil
+	}
+	b, err := s.cfg.Settings.WithDynamic(scopes[""].Configs, scopes[node].Configs)
 	if err != nil {
 		s.log.Error("stored dynamic broker configs are invalid; starting with the static ones", "err", err)
 		b = s.cfg.Settings
 	}
+	first := s.dynVersions == nil
+	s.dynVersions = versions
 	s.dyn.Store(b)
+	if !first {
+		s.topics.refresh()
+		s.log.Info("broker configs changed through another broker", "cluster_default", scopes[""].Configs, "node", scopes[node].Configs)
+	}
 	return nil
 }
 

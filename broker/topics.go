@@ -448,21 +448,23 @@ func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 		Partitions: spec.partitions,
 		Configs:    spec.configs,
 		CreatedAt:  ts.s.now(),
+		Version:    1,
 	}
-	for i := int32(0); i < spec.partitions; i++ {
-		err := ts.s.cfg.Store.Delete(ctx, storage.Partition{Topic: mt.Name, Partition: i})
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("broker: clear leftover log %s-%d: %w", mt.Name, i, err)
-		}
+	if err := ts.clearLeftovers(ctx, mt.Name, 0, mt.Partitions); err != nil {
+		return nil, err
 	}
 	if err := ts.s.cfg.Catalog.CreateTopic(ctx, mt); err != nil {
+		if errors.Is(err, meta.ErrTopicExists) {
+			// Created through another broker, not seen here yet.
+			ts.syncNameLocked(ctx, mt.Name)
+		}
 		return nil, err
 	}
 	t, err := ts.open(ctx, mt)
 	if err != nil {
 		// Undo the catalog row so the name is free again; the error
 		// that matters is the one that made us undo.
-		if derr := ts.s.cfg.Catalog.DeleteTopic(context.WithoutCancel(ctx), mt.Name); derr != nil {
+		if derr := ts.s.cfg.Catalog.DeleteTopic(context.WithoutCancel(ctx), mt.ID, mt.Version); derr != nil {
 			ts.s.log.Error("undo topic creation failed", "topic", mt.Name, "err", derr)
 		}
 		return nil, err
@@ -472,25 +474,66 @@ func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 	return t, nil
 }
 
-// delete removes a topic: from the cache (so no new request sees it), from
-// the catalog, then its logs. Requests in flight on its logs fail with
-// storage.ErrClosed.
+// clearLeftovers removes partitions [from, to) of a topic named name from
+// the store: data left under the name by a topic whose deletion was cut
+// short, which a new topic or partition must not show.
+func (ts *topics) clearLeftovers(ctx context.Context, name string, from, to int32) error {
+	for i := from; i < to; i++ {
+		err := ts.s.cfg.Store.Delete(ctx, storage.Partition{Topic: name, Partition: i})
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("broker: clear leftover log %s-%d: %w", name, i, err)
+		}
+	}
+	return nil
+}
+
+// maxConflicts bounds how many times an admin change is computed again
+// after the catalog refused it as conflicting (another broker changed the
+// topic meanwhile): each retry first reads the topic again, so it is
+// judged against the latest state, as Kafka's one controller would judge
+// it. Past the bound the request fails with the conflict.
+const maxConflicts = 3
+
+// delete removes a topic: from the catalog, then from the cache (so no new
+// request sees it), then its logs. Requests in flight on its logs fail
+// with storage.ErrClosed.
 func (ts *topics) delete(ctx context.Context, t *topic) error {
 	ts.adminMu.Lock()
 	defer ts.adminMu.Unlock()
-	ts.mu.Lock()
-	if ts.byName[t.Name] != t {
-		ts.mu.Unlock()
-		return meta.ErrTopicNotFound
+	for try := 1; ; try++ {
+		cur := ts.getID(t.ID)
+		if cur == nil {
+			return meta.ErrTopicNotFound
+		}
+		err := ts.s.cfg.Catalog.DeleteTopic(ctx, cur.ID, cur.Version)
+		switch {
+		case errors.Is(err, meta.ErrConflict) && try < maxConflicts:
+			if err := ts.syncLocked(ctx, cur.ID); err != nil {
+				return err
+			}
+			continue
+		case errors.Is(err, meta.ErrTopicNotFound):
+			// Deleted through another broker meanwhile.
+			ts.removeLocked(ctx, cur, "deleted through another broker")
+			return err
+		case err != nil:
+			return err
+		}
+		ts.removeLocked(ctx, cur, "topic deleted")
+		return nil
 	}
-	delete(ts.byName, t.Name)
+}
+
+// removeLocked takes a topic the catalog no longer has out of the cache,
+// closes its logs and deletes its data. Caller holds adminMu.
+func (ts *topics) removeLocked(ctx context.Context, t *topic, why string) {
+	ts.mu.Lock()
+	if cur := ts.byName[t.Name]; cur != nil && cur.ID == t.ID {
+		delete(ts.byName, t.Name)
+	}
 	delete(ts.byID, t.ID)
 	ts.mu.Unlock()
 
-	if err := ts.s.cfg.Catalog.DeleteTopic(ctx, t.Name); err != nil && !errors.Is(err, meta.ErrTopicNotFound) {
-		ts.publish(t) // still in the catalog: keep serving it
-		return err
-	}
 	if ts.s.groups != nil {
 		ts.s.groups.DeleteTopic(t.Name)
 	}
@@ -499,7 +542,7 @@ func (ts *topics) delete(ctx context.Context, t *topic) error {
 		errs = append(errs, err)
 	}
 	for _, p := range t.parts {
-		err := ts.s.cfg.Store.Delete(ctx, storage.Partition{Topic: t.Name, TopicID: t.ID, Partition: p.index})
+		err := ts.s.cfg.Store.Delete(context.WithoutCancel(ctx), storage.Partition{Topic: t.Name, TopicID: t.ID, Partition: p.index})
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			errs = append(errs, err)
 		}
@@ -509,8 +552,7 @@ func (ts *topics) delete(ctx context.Context, t *topic) error {
 		// when a topic of that name is created again.
 		ts.s.log.Error("topic deleted but its logs were not all removed", "topic", t.Name, "err", err)
 	}
-	ts.s.log.Info("topic deleted", "topic", t.Name, "id", uuidString(t.ID))
-	return nil
+	ts.s.log.Info(why, "topic", t.Name, "id", uuidString(t.ID))
 }
 
 // closeAll closes every log; the server is stopping.

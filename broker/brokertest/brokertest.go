@@ -38,6 +38,10 @@ type Options struct {
 	NoSync bool
 	// FrameReadTimeout is broker.Config.FrameReadTimeout.
 	FrameReadTimeout time.Duration
+	// CatalogPath is the SQLite catalog's file. Empty: metadata.db in
+	// Dir. Two brokers given one path share a catalog, as brokers
+	// sharing a PostgreSQL catalog do.
+	CatalogPath string
 }
 
 // Broker is a running broker.
@@ -90,7 +94,11 @@ func (b *Broker) start(addr string) {
 	if err != nil {
 		t.Fatalf("brokertest: settings: %v", err)
 	}
-	b.catalog, err = sqlite.Open(ctx, filepath.Join(b.opts.Dir, "metadata.db"), sqlite.Options{Logger: b.opts.Logger})
+	path := b.opts.CatalogPath
+	if path == "" {
+		path = filepath.Join(b.opts.Dir, "metadata.db")
+	}
+	b.catalog, err = sqlite.Open(ctx, path, sqlite.Options{Logger: b.opts.Logger})
 	if err != nil {
 		t.Fatalf("brokertest: catalog: %v", err)
 	}

@@ -144,11 +144,44 @@ func (c *Coordinator) snapshot(t *txn) meta.Transaction {
 
 // store persists st (with offsets to commit) and makes it t's state.
 // Caller holds t.mu.
+//
+// The write is conditional on the version st was computed from (t's):
+// when the catalog holds another (a write whose outcome was lost did land,
+// or another coordinator wrote), nothing is stored and t's state is read
+// again, so that the client's retry is judged against what is stored.
 func (c *Coordinator) store(ctx context.Context, t *txn, st meta.Transaction, offsets []meta.GroupOffset) error {
 	st.UpdateTime = c.cfg.Now().Truncate(time.Millisecond)
 	if err := c.cfg.Store.PutTransaction(ctx, st, offsets); err != nil {
+		if errors.Is(err, meta.ErrConflict) {
+			c.reload(ctx, t, st.ID)
+		}
 		return err
 	}
+	st.Version++
+	c.set(t, st)
+	return nil
+}
+
+// reload replaces t's state with the stored one after a conflict. Caller
+// holds t.mu. A failed read leaves t as it is: the next write conflicts
+// again and reads again.
+func (c *Coordinator) reload(ctx context.Context, t *txn, id string) {
+	stored, ok, err := c.cfg.Store.Transaction(ctx, id)
+	if err != nil {
+		c.log.Warn("reading a transactional id's state after a conflicting write failed", "transactional_id", id, "err", err)
+		return
+	}
+	if !ok {
+		stored = c.snapshot(t)
+		stored.Version = 0
+	}
+	c.log.Warn("a transactional id's stored state changed under this coordinator; read it again",
+		"transactional_id", id, "state", stored.State, "producer_id", stored.ProducerID, "epoch", stored.ProducerEpoch)
+	c.set(t, stored)
+}
+
+// set makes st t's state. Caller holds t.mu.
+func (c *Coordinator) set(t *txn, st meta.Transaction) {
 	c.mu.Lock()
 	if old := t.state.ProducerID; old != st.ProducerID && c.byPID[old] == t {
 		delete(c.byPID, old)
@@ -156,7 +189,6 @@ func (c *Coordinator) store(ctx context.Context, t *txn, st meta.Transaction, of
 	t.state = st
 	c.byPID[st.ProducerID] = t
 	c.mu.Unlock()
-	return nil
 }
 
 // InitProducerID serves InitProducerId for a transactional id: a new id at
@@ -607,7 +639,7 @@ func (c *Coordinator) ExpireIDs(ctx context.Context, maxAge time.Duration) int {
 	now := c.cfg.Now()
 	expired := func(st *meta.Transaction) bool { return idle(st) && now.Sub(st.UpdateTime) >= maxAge }
 	return c.sweep(expired, func(t *txn, st meta.Transaction) bool {
-		if err := c.cfg.Store.DeleteTransaction(ctx, st.ID); err != nil {
+		if err := c.cfg.Store.DeleteTransaction(ctx, st.ID, st.Version); err != nil {
 			c.log.Error("removing an expired transactional id failed", "transactional_id", st.ID, "err", err)
 			return false
 		}

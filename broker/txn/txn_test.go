@@ -24,9 +24,20 @@ type fakeStore struct {
 func (f *fakeStore) PutTransaction(_ context.Context, t meta.Transaction, offsets []meta.GroupOffset) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.txns[t.ID].Version != t.Version {
+		return meta.ErrConflict
+	}
+	t.Version++
 	f.txns[t.ID] = t
 	f.offsets = append(f.offsets, offsets...)
 	return nil
+}
+
+func (f *fakeStore) Transaction(_ context.Context, id string) (meta.Transaction, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.txns[id]
+	return t, ok, nil
 }
 
 func (f *fakeStore) Transactions(context.Context) ([]meta.Transaction, error) {
@@ -39,9 +50,12 @@ func (f *fakeStore) Transactions(context.Context) ([]meta.Transaction, error) {
 	return out, nil
 }
 
-func (f *fakeStore) DeleteTransaction(_ context.Context, id string) error {
+func (f *fakeStore) DeleteTransaction(_ context.Context, id string, version int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if t, ok := f.txns[id]; ok && t.Version != version {
+		return meta.ErrConflict
+	}
 	delete(f.txns, id)
 	return nil
 }

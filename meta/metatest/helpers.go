@@ -60,7 +60,7 @@ func EqualTopics(t testing.TB, got, want []meta.Topic) {
 }
 
 func sameTopic(a, b meta.Topic) bool {
-	return a.Name == b.Name && a.ID == b.ID && a.Partitions == b.Partitions &&
+	return a.Name == b.Name && a.ID == b.ID && a.Partitions == b.Partitions && a.Version == b.Version &&
 		maps.Equal(a.Configs, b.Configs) && // nil and empty compare equal
 		a.CreatedAt.Truncate(time.Millisecond).Equal(b.CreatedAt.Truncate(time.Millisecond))
 }
@@ -71,7 +71,8 @@ func show(t meta.Topic) string {
 		"id=" + base64.RawURLEncoding.EncodeToString(t.ID[:]),
 		"partitions=" + strconv.FormatInt(int64(t.Partitions), 10),
 		"configs=" + showConfigs(t.Configs),
-		"created=" + t.CreatedAt.UTC().Format(time.RFC3339Nano) + "}",
+		"created=" + t.CreatedAt.UTC().Format(time.RFC3339Nano),
+		"version=" + strconv.FormatInt(t.Version, 10) + "}",
 	}, " ")
 }
 
@@ -92,7 +93,7 @@ func showConfigs(m map[string]string) string {
 }
 
 // topic returns a topic with a fresh ID and a CreatedAt the catalog keeps
-// exactly (whole milliseconds, UTC).
+// exactly (whole milliseconds, UTC), at version 1, as CreateTopic stores it.
 func topic(t testing.TB, name string, partitions int32, configs map[string]string) meta.Topic {
 	t.Helper()
 	return meta.Topic{
@@ -101,6 +102,7 @@ func topic(t testing.TB, name string, partitions int32, configs map[string]strin
 		Partitions: partitions,
 		Configs:    configs,
 		CreatedAt:  time.UnixMilli(1_700_000_000_000 + int64(partitions)).UTC(),
+		Version:    1,
 	}
 }
 

@@ -66,6 +66,9 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"ConcurrentCreateSameName", testConcurrentSameName},
 		{"ConcurrentCreateSameID", testConcurrentSameID},
 		{"ConcurrentSetConfigs", testConcurrentSetConfigs},
+		{"TopicConflicts", testTopicConflicts},
+		{"Changes", testChanges},
+		{"WaitChange", testWaitChange},
 		{"OffsetsRoundTrip", testOffsetsRoundTrip},
 		{"OffsetsOrderedByTopicAndPartition", testOffsetsOrdered},
 		{"OffsetsCommitTimeStampedWhenZero", testOffsetsCommitTimeStamped},
@@ -162,6 +165,7 @@ func testCreateAndGet(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		Partitions: 12,
 		Configs:    map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "empty.value": ""},
 		CreatedAt:  time.UnixMilli(1_700_000_000_123).UTC(),
+		Version:    1,
 	}
 	if err := c.CreateTopic(ctx, want); err != nil {
 		t.Fatalf("CreateTopic: %v", err)
@@ -196,7 +200,8 @@ func testNoConfigs(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	ctx := t.Context()
 	c := open(t)
 	for _, configs := range []map[string]string{nil, {}} {
-		CreateTopic(t, c, meta.Topic{Name: "t", ID: NewTopicID(t), Partitions: 1, Configs: configs})
+		id := NewTopicID(t)
+		CreateTopic(t, c, meta.Topic{Name: "t", ID: id, Partitions: 1, Configs: configs})
 		got, err := c.Topic(ctx, "t")
 		if err != nil {
 			t.Fatalf("Topic: %v", err)
@@ -211,7 +216,7 @@ func testNoConfigs(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		if len(list) != 1 || list[0].Configs == nil || len(list[0].Configs) != 0 {
 			t.Errorf("created with configs %#v: Topics returned %+v, want one topic with an empty non-nil map", configs, list)
 		}
-		if err := c.DeleteTopic(ctx, "t"); err != nil {
+		if err := c.DeleteTopic(ctx, id, 1); err != nil {
 			t.Fatalf("DeleteTopic: %v", err)
 		}
 	}
@@ -232,6 +237,7 @@ func testListOrdered(t *testing.T, open func(t *testing.T) meta.Catalog) {
 			Partitions: int32(i + 1),
 			Configs:    map[string]string{"index": string(rune('a' + i))},
 			CreatedAt:  time.UnixMilli(int64(1_700_000_000_000 + i)).UTC(),
+			Version:    1,
 		}
 		CreateTopic(t, c, tp)
 		want = append(want, tp)
@@ -315,15 +321,17 @@ func testMissingTopic(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	c := open(t)
 	// Another topic exists, so that "not found" is about the name.
 	CreateTopic(t, c, topic(t, "present", 1, nil))
+	absent := NewTopicID(t)
 	tests := []struct {
 		name string
 		call func() error
 	}{
 		{"Topic", func() error { _, err := c.Topic(ctx, "absent"); return err }},
-		{"DeleteTopic", func() error { return c.DeleteTopic(ctx, "absent") }},
-		{"SetTopicConfigs", func() error { return c.SetTopicConfigs(ctx, "absent", map[string]string{"a": "1"}) }},
-		{"SetTopicConfigsNil", func() error { return c.SetTopicConfigs(ctx, "absent", nil) }},
-		{"SetPartitions", func() error { return c.SetPartitions(ctx, "absent", 2) }},
+		{"TopicByID", func() error { _, err := c.TopicByID(ctx, absent); return err }},
+		{"DeleteTopic", func() error { return c.DeleteTopic(ctx, absent, 1) }},
+		{"SetTopicConfigs", func() error { return c.SetTopicConfigs(ctx, absent, 1, map[string]string{"a": "1"}) }},
+		{"SetTopicConfigsNil", func() error { return c.SetTopicConfigs(ctx, absent, 1, nil) }},
+		{"SetPartitions", func() error { return c.SetPartitions(ctx, absent, 1, 2) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,13 +353,16 @@ func testDelete(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	kept := topic(t, "kept", 1, map[string]string{"retention.ms": "5"})
 	CreateTopic(t, c, gone)
 	CreateTopic(t, c, kept)
-	if err := c.DeleteTopic(ctx, "gone"); err != nil {
+	if err := c.DeleteTopic(ctx, gone.ID, 1); err != nil {
 		t.Fatalf("DeleteTopic: %v", err)
 	}
 	if _, err := c.Topic(ctx, "gone"); !errors.Is(err, meta.ErrTopicNotFound) {
 		t.Errorf("Topic after delete: err = %v, want %v", err, meta.ErrTopicNotFound)
 	}
-	if err := c.DeleteTopic(ctx, "gone"); !errors.Is(err, meta.ErrTopicNotFound) {
+	if _, err := c.TopicByID(ctx, gone.ID); !errors.Is(err, meta.ErrTopicNotFound) {
+		t.Errorf("TopicByID after delete: err = %v, want %v", err, meta.ErrTopicNotFound)
+	}
+	if err := c.DeleteTopic(ctx, gone.ID, 1); !errors.Is(err, meta.ErrTopicNotFound) {
 		t.Errorf("DeleteTopic twice: err = %v, want %v", err, meta.ErrTopicNotFound)
 	}
 	list, err := c.Topics(ctx)
@@ -375,7 +386,7 @@ func testRecreate(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	c := open(t)
 	old := topic(t, "t", 3, map[string]string{"a": "1"})
 	CreateTopic(t, c, old)
-	if err := c.DeleteTopic(ctx, "t"); err != nil {
+	if err := c.DeleteTopic(ctx, old.ID, 1); err != nil {
 		t.Fatalf("DeleteTopic: %v", err)
 	}
 	renewed := topic(t, "t", 5, map[string]string{"b": "2"})
@@ -412,12 +423,13 @@ func testSetConfigs(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"nil clears", nil, map[string]string{}},
 	}
 	// Steps, not parallel cases: each starts from the one before.
+	want := base
 	for _, s := range steps {
-		if err := c.SetTopicConfigs(ctx, "t", s.set); err != nil {
+		if err := c.SetTopicConfigs(ctx, base.ID, want.Version, s.set); err != nil {
 			t.Fatalf("%s: SetTopicConfigs: %v", s.name, err)
 		}
-		want := base
 		want.Configs = s.want
+		want.Version++
 		got, err := c.Topic(ctx, "t")
 		if err != nil {
 			t.Fatalf("%s: Topic: %v", s.name, err)
@@ -439,10 +451,11 @@ func testSetPartitions(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	CreateTopic(t, c, want)
 	CreateTopic(t, c, other)
 	for _, n := range []int32{6, 6, 100} {
-		if err := c.SetPartitions(ctx, "t", n); err != nil {
+		if err := c.SetPartitions(ctx, want.ID, want.Version, n); err != nil {
 			t.Fatalf("SetPartitions(%d): %v", n, err)
 		}
 		want.Partitions = n
+		want.Version++
 		got, err := c.Topic(ctx, "t")
 		if err != nil {
 			t.Fatalf("Topic: %v", err)
@@ -470,7 +483,7 @@ func testMapsAreCopies(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}
 	got.Configs["a"] = "changed too"
 	set := map[string]string{"x": "1"}
-	if err := c.SetTopicConfigs(ctx, "t", set); err != nil {
+	if err := c.SetTopicConfigs(ctx, tp.ID, 1, set); err != nil {
 		t.Fatalf("SetTopicConfigs: %v", err)
 	}
 	set["x"] = "changed"
@@ -532,7 +545,7 @@ func testConcurrentSameID(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	id := NewTopicID(t)
 	tries := make([]meta.Topic, 16)
 	for i := range tries {
-		tries[i] = meta.Topic{Name: "t-" + string(rune('a'+i)), ID: id, Partitions: 1}
+		tries[i] = meta.Topic{Name: "t-" + string(rune('a'+i)), ID: id, Partitions: 1, Version: 1}
 	}
 	errs := make([]error, len(tries))
 	parallel(len(tries), func(i int) {
@@ -551,9 +564,12 @@ func testConcurrentSameID(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}
 }
 
+// testConcurrentSetConfigs: writes computed from the same version race;
+// exactly one lands, whole, and every other fails with ErrConflict.
 func testConcurrentSetConfigs(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	c := open(t)
-	CreateTopic(t, c, topic(t, "t", 1, map[string]string{"start": "1"}))
+	tp := topic(t, "t", 1, map[string]string{"start": "1"})
+	CreateTopic(t, c, tp)
 	sets := make([]map[string]string, 8)
 	for i := range sets {
 		// Overlapping keys, so that a merge of two writes shows.
@@ -562,19 +578,18 @@ func testConcurrentSetConfigs(t *testing.T, open func(t *testing.T) meta.Catalog
 	}
 	errs := make([]error, len(sets))
 	parallel(len(sets), func(i int) {
-		errs[i] = c.SetTopicConfigs(t.Context(), "t", sets[i])
+		errs[i] = c.SetTopicConfigs(t.Context(), tp.ID, 1, sets[i])
 	})
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("SetTopicConfigs %d: %v", i, err)
-		}
+	winner := oneWinner(t, errs, meta.ErrConflict)
+	if winner < 0 {
+		return
 	}
 	got, err := c.Topic(t.Context(), "t")
 	if err != nil {
 		t.Fatalf("Topic: %v", err)
 	}
-	if !slices.ContainsFunc(sets, func(m map[string]string) bool { return maps.Equal(m, got.Configs) }) {
-		t.Errorf("Configs = %v after concurrent replaces, want exactly one of the maps written", got.Configs)
+	if !maps.Equal(got.Configs, sets[winner]) || got.Version != 2 {
+		t.Errorf("Configs = %v at version %d after concurrent replaces, want the winner's %v at version 2", got.Configs, got.Version, sets[winner])
 	}
 }
 
@@ -592,11 +607,19 @@ func testCancelled(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}{
 		{"ClusterID", func() error { _, err := c.ClusterID(ctx); return err }},
 		{"CreateTopic", func() error { return c.CreateTopic(ctx, topic(t, "new", 1, map[string]string{"a": "1"})) }},
-		{"DeleteTopic", func() error { return c.DeleteTopic(ctx, "present") }},
+		{"DeleteTopic", func() error { return c.DeleteTopic(ctx, present.ID, 1) }},
 		{"Topic", func() error { _, err := c.Topic(ctx, "present"); return err }},
+		{"TopicByID", func() error { _, err := c.TopicByID(ctx, present.ID); return err }},
 		{"Topics", func() error { _, err := c.Topics(ctx); return err }},
-		{"SetTopicConfigs", func() error { return c.SetTopicConfigs(ctx, "present", map[string]string{"b": "2"}) }},
-		{"SetPartitions", func() error { return c.SetPartitions(ctx, "present", 9) }},
+		{"SetTopicConfigs", func() error { return c.SetTopicConfigs(ctx, present.ID, 1, map[string]string{"b": "2"}) }},
+		{"SetPartitions", func() error { return c.SetPartitions(ctx, present.ID, 1, 9) }},
+		{"Changes", func() error { _, err := c.Changes(ctx, 0, 10); return err }},
+		{"LastChange", func() error { _, err := c.LastChange(ctx); return err }},
+		{"SetBrokerConfigs", func() error { return c.SetBrokerConfigs(ctx, "", 0, map[string]string{"a": "1"}) }},
+		{"SetClientQuota", func() error {
+			return c.SetClientQuota(ctx, meta.ClientQuota{Entity: []meta.QuotaEntityPart{{Type: "user"}}, Values: map[string]float64{"producer_byte_rate": 1}})
+		}},
+		{"PutTransaction", func() error { return c.PutTransaction(ctx, meta.Transaction{ID: "x", State: "Empty"}, nil) }},
 		{"CommitOffsets", func() error {
 			return c.CommitOffsets(ctx, []meta.GroupOffset{offset("g", "present", 0, 7), offset("new", "present", 0, 8)})
 		}},
@@ -631,7 +654,8 @@ func testCancelled(t *testing.T, open func(t *testing.T) meta.Catalog) {
 func testClosed(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	ctx := t.Context()
 	c := open(t)
-	CreateTopic(t, c, topic(t, "present", 1, nil))
+	present := topic(t, "present", 1, nil)
+	CreateTopic(t, c, present)
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -641,11 +665,17 @@ func testClosed(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}{
 		{"ClusterID", func() error { _, err := c.ClusterID(ctx); return err }},
 		{"CreateTopic", func() error { return c.CreateTopic(ctx, topic(t, "new", 1, nil)) }},
-		{"DeleteTopic", func() error { return c.DeleteTopic(ctx, "present") }},
+		{"DeleteTopic", func() error { return c.DeleteTopic(ctx, present.ID, 1) }},
 		{"Topic", func() error { _, err := c.Topic(ctx, "present"); return err }},
+		{"TopicByID", func() error { _, err := c.TopicByID(ctx, present.ID); return err }},
 		{"Topics", func() error { _, err := c.Topics(ctx); return err }},
-		{"SetTopicConfigs", func() error { return c.SetTopicConfigs(ctx, "present", nil) }},
-		{"SetPartitions", func() error { return c.SetPartitions(ctx, "present", 2) }},
+		{"SetTopicConfigs", func() error { return c.SetTopicConfigs(ctx, present.ID, 1, nil) }},
+		{"SetPartitions", func() error { return c.SetPartitions(ctx, present.ID, 1, 2) }},
+		{"Changes", func() error { _, err := c.Changes(ctx, 0, 10); return err }},
+		{"LastChange", func() error { _, err := c.LastChange(ctx); return err }},
+		{"BrokerConfigs", func() error { _, err := c.BrokerConfigs(ctx); return err }},
+		{"ClientQuotas", func() error { _, err := c.ClientQuotas(ctx); return err }},
+		{"Transactions", func() error { _, err := c.Transactions(ctx); return err }},
 		{"CommitOffsets", func() error { return c.CommitOffsets(ctx, []meta.GroupOffset{offset("g", "present", 0, 1)}) }},
 		{"CommitNoOffsets", func() error { return c.CommitOffsets(ctx, nil) }},
 		{"GroupOffsets", func() error { _, err := c.GroupOffsets(ctx, "g"); return err }},
@@ -669,7 +699,8 @@ func testClosed(t *testing.T, open func(t *testing.T) meta.Catalog) {
 
 func testCloseDuringCalls(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	c := open(t)
-	CreateTopic(t, c, topic(t, "present", 1, nil))
+	present := topic(t, "present", 1, nil)
+	CreateTopic(t, c, present)
 	// Calls racing Close either complete or report ErrClosed; none may
 	// fail otherwise, hang or touch released resources (-race).
 	const callers = 8
@@ -685,7 +716,15 @@ func testCloseDuringCalls(t *testing.T, open func(t *testing.T) meta.Catalog) {
 			case 0:
 				_, err = c.Topics(t.Context())
 			case 1:
-				err = c.SetPartitions(t.Context(), "present", int32(j+1))
+				// Each caller's write may race another's: a
+				// conflict is an answer like any other.
+				var tp meta.Topic
+				if tp, err = c.TopicByID(t.Context(), present.ID); err == nil {
+					err = c.SetPartitions(t.Context(), present.ID, tp.Version, int32(j+1))
+					if errors.Is(err, meta.ErrConflict) {
+						err = nil
+					}
+				}
 			case 2:
 				_, err = c.ClusterID(t.Context())
 			case 3:

@@ -266,8 +266,11 @@ func testDeleteTopicRemovesOffsets(t *testing.T, open func(t *testing.T) meta.Ca
 	c := open(t)
 	// "a" is a prefix of "a.b" and "A" differs only in case: neither may
 	// lose offsets when "a" goes.
+	ids := map[string]meta.TopicID{}
 	for _, name := range []string{"a", "a.b", "A"} {
-		CreateTopic(t, c, topic(t, name, 3, nil))
+		tp := topic(t, name, 3, nil)
+		CreateTopic(t, c, tp)
+		ids[name] = tp.ID
 	}
 	var kept []meta.GroupOffset
 	for _, g := range []string{"g1", "g2", "g3"} {
@@ -279,7 +282,7 @@ func testDeleteTopicRemovesOffsets(t *testing.T, open func(t *testing.T) meta.Ca
 	// A group with offsets of the deleted topic only.
 	CommitOffsets(t, c, offset("only-a", "a", 1, 6))
 
-	if err := c.DeleteTopic(ctx, "a"); err != nil {
+	if err := c.DeleteTopic(ctx, ids["a"], 1); err != nil {
 		t.Fatalf("DeleteTopic: %v", err)
 	}
 	for _, g := range []string{"g1", "g2", "g3"} {

@@ -1,6 +1,7 @@
 package metatest
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ func testTransactions(t *testing.T, open func(t *testing.T) meta.Catalog) {
 			t.Fatal(err)
 		}
 	}
+	a.Version, b.Version = 1, 1
 	got, err := c.Transactions(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -36,21 +38,41 @@ func testTransactions(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	if len(got) != 2 || !reflect.DeepEqual(got[0], b) || !reflect.DeepEqual(got[1], a) {
 		t.Fatalf("Transactions = %+v\nwant %+v and %+v", got, b, a)
 	}
+	if one, ok, err := c.Transaction(ctx, "b-txn"); err != nil || !ok || !reflect.DeepEqual(one, a) {
+		t.Fatalf("Transaction(b-txn) = %+v, %v, %v; want %+v", one, ok, err, a)
+	}
+	if _, ok, err := c.Transaction(ctx, "missing"); err != nil || ok {
+		t.Fatalf("Transaction(missing) = %v, %v; want none", ok, err)
+	}
 	// Replacing the state commits the offsets with it.
 	a.State, a.Offsets, a.Partitions, a.Groups = "CompleteCommit", nil, nil, nil
 	commit := []meta.GroupOffset{{Group: "g", Topic: "t", Partition: 1, Offset: 42, LeaderEpoch: -1, Metadata: "m", CommitTime: at}}
+	// A state computed from a stale version changes nothing, offsets
+	// included.
+	stale := a
+	stale.Version = 0
+	if err := c.PutTransaction(ctx, stale, commit); !errors.Is(err, meta.ErrConflict) {
+		t.Fatalf("PutTransaction at a stale version: err = %v, want %v", err, meta.ErrConflict)
+	}
+	if offs, err := c.GroupOffsets(ctx, "g"); err != nil || len(offs) != 0 {
+		t.Fatalf("offsets after a conflicting PutTransaction: %v, %v", offs, err)
+	}
 	if err := c.PutTransaction(ctx, a, commit); err != nil {
 		t.Fatal(err)
 	}
+	a.Version = 2
 	offs, err := c.GroupOffsets(ctx, "g")
 	if err != nil {
 		t.Fatal(err)
 	}
 	EqualOffsets(t, offs, commit)
-	if err := c.DeleteTransaction(ctx, "a-txn"); err != nil {
+	if err := c.DeleteTransaction(ctx, "a-txn", 2); !errors.Is(err, meta.ErrConflict) {
+		t.Fatalf("DeleteTransaction at a stale version: err = %v, want %v", err, meta.ErrConflict)
+	}
+	if err := c.DeleteTransaction(ctx, "a-txn", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteTransaction(ctx, "missing"); err != nil {
+	if err := c.DeleteTransaction(ctx, "missing", 1); err != nil {
 		t.Fatal(err)
 	}
 	got, err = c.Transactions(ctx)

@@ -92,6 +92,7 @@ func TestMigrateToOffsets(t *testing.T) {
 		Partitions: 3,
 		Configs:    map[string]string{"retention.ms": "5"},
 		CreatedAt:  time.UnixMilli(1_700_000_000_000),
+		Version:    1,
 	})
 	want := []meta.GroupOffset{{Group: "g", Topic: "old", Partition: 1, Offset: 4, LeaderEpoch: -1, CommitTime: time.UnixMilli(1).UTC()}}
 	metatest.CommitOffsets(t, c, want...)

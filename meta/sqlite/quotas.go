@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,7 +27,7 @@ func (c *Catalog) ClientQuotas(ctx context.Context) ([]meta.ClientQuota, error) 
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.mu.RUnlock()
-	rows, err := c.r.QueryContext(ctx, `SELECT entity, quota FROM client_quotas ORDER BY entity`)
+	rows, err := c.r.QueryContext(ctx, `SELECT entity, quota, version FROM client_quotas ORDER BY entity`)
 	if err != nil {
 		return nil, wrap(ctx, op, err)
 	}
@@ -34,10 +35,10 @@ func (c *Catalog) ClientQuotas(ctx context.Context) ([]meta.ClientQuota, error) 
 	var out []meta.ClientQuota
 	for rows.Next() {
 		var entity, quota string
-		if err := rows.Scan(&entity, &quota); err != nil {
+		var q meta.ClientQuota
+		if err := rows.Scan(&entity, &quota, &q.Version); err != nil {
 			return nil, wrap(ctx, op, err)
 		}
-		var q meta.ClientQuota
 		if err := json.Unmarshal([]byte(entity), &q.Entity); err != nil {
 			return nil, fmt.Errorf("%s: entity %s: %w", op, entity, err)
 		}
@@ -52,7 +53,7 @@ func (c *Catalog) ClientQuotas(ctx context.Context) ([]meta.ClientQuota, error) 
 	return out, nil
 }
 
-// SetClientQuota replaces one entity's values.
+// SetClientQuota replaces one entity's values if it is at q.Version.
 func (c *Catalog) SetClientQuota(ctx context.Context, q meta.ClientQuota) error {
 	const op = "set client quota"
 	key, err := quotaKey(q.Entity)
@@ -67,13 +68,21 @@ func (c *Catalog) SetClientQuota(ctx context.Context, q meta.ClientQuota) error 
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.mu.RUnlock()
-	err = c.write(ctx, func(tx *sql.Tx) error {
+	err = c.change(ctx, meta.ChangeClientQuota, meta.EntityKey(q.Entity), func(tx *sql.Tx) error {
+		var have int64
+		err := tx.QueryRowContext(ctx, `SELECT version FROM client_quotas WHERE entity = ?`, key).Scan(&have)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if have != q.Version {
+			return fmt.Errorf("entity at version %d, not %d: %w", have, q.Version, meta.ErrConflict)
+		}
 		if len(q.Values) == 0 {
 			_, err := tx.ExecContext(ctx, `DELETE FROM client_quotas WHERE entity = ?`, key)
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO client_quotas (entity, quota) VALUES (?, ?)
-			ON CONFLICT (entity) DO UPDATE SET quota = excluded.quota`, key, string(vals))
+		_, err = tx.ExecContext(ctx, `INSERT INTO client_quotas (entity, quota, version) VALUES (?, ?, 1)
+			ON CONFLICT (entity) DO UPDATE SET quota = excluded.quota, version = version + 1`, key, string(vals))
 		return err
 	})
 	if err != nil {

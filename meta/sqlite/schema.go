@@ -180,6 +180,33 @@ var migrations = []migration{
 			) STRICT, WITHOUT ROWID`,
 		},
 	},
+	{
+		version: 8,
+		name:    "row versions and the change feed",
+		stmts: []string{
+			// meta's conditional writes: each row that two brokers
+			// could change counts its writes. Rows already stored
+			// were written once as far as anyone can tell.
+			`ALTER TABLE topics ADD COLUMN version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1)`,
+			`ALTER TABLE client_quotas ADD COLUMN version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1)`,
+			`ALTER TABLE transactions ADD COLUMN version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1)`,
+			// A scope's version outlives its configs: removing them
+			// all is a change like any other.
+			`CREATE TABLE broker_config_scopes (
+				scope   TEXT NOT NULL PRIMARY KEY,
+				version INTEGER NOT NULL CHECK (version >= 1)
+			) STRICT, WITHOUT ROWID`,
+			`INSERT INTO broker_config_scopes (scope, version) SELECT DISTINCT scope, 1 FROM broker_configs`,
+			// The change feed (meta.Changes): seq is max+1 under the
+			// one writer, so the feed has no gaps and commit order is
+			// seq order.
+			`CREATE TABLE changes (
+				seq  INTEGER PRIMARY KEY CHECK (seq >= 1),
+				kind TEXT NOT NULL,
+				key  TEXT NOT NULL
+			) STRICT`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -116,6 +116,11 @@ type Catalog struct {
 	// Close would deadlock.
 	mu     sync.RWMutex
 	closed bool
+
+	// changedMu guards changed, a channel closed (and replaced) after
+	// each commit that recorded a change, for WaitChange.
+	changedMu sync.Mutex
+	changed   chan struct{}
 }
 
 // Open opens the catalog in the file at path, creating the file and its
@@ -164,7 +169,7 @@ func isBusy(err error) bool {
 // are the directories it made, whose entries become durable here.
 func openOnce(ctx context.Context, abs string, created []string, opts Options) (*Catalog, error) {
 	dir := filepath.Dir(abs)
-	c := &Catalog{path: abs, log: opts.Logger, now: opts.Now}
+	c := &Catalog{path: abs, log: opts.Logger, now: opts.Now, changed: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -281,6 +286,22 @@ func (c *Catalog) write(ctx context.Context, f func(tx *sql.Tx) error) error {
 		return errors.Join(err, ignoreDone(tx.Rollback()))
 	}
 	return tx.Commit()
+}
+
+// change is write for a transaction that records a change in the feed:
+// f's change of kind and key, recorded in the same transaction, and the
+// feed's waiters woken once it commits.
+func (c *Catalog) change(ctx context.Context, kind meta.ChangeKind, key string, f func(tx *sql.Tx) error) error {
+	err := c.write(ctx, func(tx *sql.Tx) error {
+		if err := f(tx); err != nil {
+			return err
+		}
+		return recordChange(ctx, tx, kind, key)
+	})
+	if err == nil {
+		c.signalChange()
+	}
+	return err
 }
 
 // ignoreDone drops the error of rolling back a transaction that database/sql

@@ -126,8 +126,8 @@ func TestReopenPersists(t *testing.T) {
 	}
 	created := time.UnixMilli(1_700_000_000_042).UTC()
 	want := []meta.Topic{
-		{Name: "a", ID: metatest.NewTopicID(t), Partitions: 6, Configs: map[string]string{"retention.ms": "1000", "x": "replaced"}, CreatedAt: created},
-		{Name: "b", ID: metatest.NewTopicID(t), Partitions: 1, Configs: map[string]string{}, CreatedAt: created},
+		{Name: "a", ID: metatest.NewTopicID(t), Partitions: 6, Configs: map[string]string{"retention.ms": "1000", "x": "replaced"}, CreatedAt: created, Version: 3},
+		{Name: "b", ID: metatest.NewTopicID(t), Partitions: 1, Configs: map[string]string{}, CreatedAt: created, Version: 1},
 	}
 	gone := meta.Topic{Name: "gone", ID: metatest.NewTopicID(t), Partitions: 2, Configs: map[string]string{"k": "v"}, CreatedAt: created}
 	for _, tp := range []meta.Topic{want[0], want[1], gone} {
@@ -136,10 +136,10 @@ func TestReopenPersists(t *testing.T) {
 		}
 		metatest.CreateTopic(t, c, tp)
 	}
-	if err := c.SetPartitions(ctx, "a", 6); err != nil {
+	if err := c.SetPartitions(ctx, want[0].ID, 1, 6); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetTopicConfigs(ctx, "a", want[0].Configs); err != nil {
+	if err := c.SetTopicConfigs(ctx, want[0].ID, 2, want[0].Configs); err != nil {
 		t.Fatal(err)
 	}
 	// Offsets: committed, recommitted, some deleted, one group deleted,
@@ -164,7 +164,7 @@ func TestReopenPersists(t *testing.T) {
 	if err := c.DeleteGroupOffsets(ctx, "dropped"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteTopic(ctx, "gone"); err != nil {
+	if err := c.DeleteTopic(ctx, gone.ID, 1); err != nil {
 		t.Fatal(err)
 	}
 	pid, err := c.AllocateProducerIDs(ctx, 1000)
@@ -217,7 +217,7 @@ func TestCrashPersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := meta.Topic{Name: "t", ID: metatest.NewTopicID(t), Partitions: 3, Configs: map[string]string{"a": "1"}, CreatedAt: time.UnixMilli(1).UTC()}
+	want := meta.Topic{Name: "t", ID: metatest.NewTopicID(t), Partitions: 3, Configs: map[string]string{"a": "1"}, CreatedAt: time.UnixMilli(1).UTC(), Version: 1}
 	metatest.CreateTopic(t, c, want)
 	wantOffsets := []meta.GroupOffset{{Group: "g", Topic: "t", Partition: 2, Offset: 9, LeaderEpoch: -1, CommitTime: time.UnixMilli(2).UTC()}}
 	metatest.CommitOffsets(t, c, wantOffsets...)
@@ -389,8 +389,9 @@ func TestDeleteLeavesNoConfigs(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	c := open(t, filepath.Join(t.TempDir(), "metadata.db"), Options{})
-	metatest.CreateTopic(t, c, meta.Topic{Name: "t", ID: metatest.NewTopicID(t), Partitions: 1, Configs: map[string]string{"a": "1", "b": "2"}})
-	if err := c.DeleteTopic(ctx, "t"); err != nil {
+	id := metatest.NewTopicID(t)
+	metatest.CreateTopic(t, c, meta.Topic{Name: "t", ID: id, Partitions: 1, Configs: map[string]string{"a": "1", "b": "2"}})
+	if err := c.DeleteTopic(ctx, id, 1); err != nil {
 		t.Fatal(err)
 	}
 	var n int

@@ -10,8 +10,8 @@ import (
 	"github.com/streamhouse/streamhouse/meta"
 )
 
-// CreateTopic stores t and its configs. It stamps CreatedAt from the
-// catalog's clock when t leaves it zero.
+// CreateTopic stores t and its configs at version 1. It stamps CreatedAt
+// from the catalog's clock when t leaves it zero.
 func (c *Catalog) CreateTopic(ctx context.Context, t meta.Topic) error {
 	op := fmt.Sprintf("create topic %q", t.Name)
 	if err := c.enter(ctx); err != nil {
@@ -23,7 +23,7 @@ func (c *Catalog) CreateTopic(ctx context.Context, t meta.Topic) error {
 	if created.IsZero() {
 		created = c.now()
 	}
-	err := c.write(ctx, func(tx *sql.Tx) error {
+	err := c.change(ctx, meta.ChangeTopic, t.ID.String(), func(tx *sql.Tx) error {
 		// The writer holds the write lock from BEGIN, so nothing can
 		// come between these checks and the insert. Checking rather
 		// than decoding the constraint error tells name from ID apart
@@ -43,7 +43,7 @@ func (c *Catalog) CreateTopic(ctx context.Context, t meta.Topic) error {
 			return fmt.Errorf("id %x: %w", t.ID[:], meta.ErrTopicIDExists)
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO topics (name, id, partitions, created_at) VALUES (?, ?, ?, ?)`,
+			`INSERT INTO topics (name, id, partitions, created_at, version) VALUES (?, ?, ?, ?, 1)`,
 			t.Name, t.ID[:], t.Partitions, created.UnixMilli()); err != nil {
 			return err
 		}
@@ -55,21 +55,40 @@ func (c *Catalog) CreateTopic(ctx context.Context, t meta.Topic) error {
 	return nil
 }
 
-// DeleteTopic removes the topic; its configs go with it (ON DELETE CASCADE),
-// and every group's offsets of it go in the same transaction.
-func (c *Catalog) DeleteTopic(ctx context.Context, name string) error {
-	op := fmt.Sprintf("delete topic %q", name)
+// topicAt returns the name of the topic with ID id, checking that it is at
+// version: meta.ErrTopicNotFound when there is none, meta.ErrConflict when
+// it is at another version.
+func topicAt(ctx context.Context, tx *sql.Tx, id meta.TopicID, version int64) (string, error) {
+	var name string
+	var have int64
+	err := tx.QueryRowContext(ctx, `SELECT name, version FROM topics WHERE id = ?`, id[:]).Scan(&name, &have)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", meta.ErrTopicNotFound
+	case err != nil:
+		return "", err
+	case have != version:
+		return "", fmt.Errorf("topic %q is at version %d, not %d: %w", name, have, version, meta.ErrConflict)
+	}
+	return name, nil
+}
+
+// DeleteTopic removes the topic at version; its configs go with it (ON
+// DELETE CASCADE), and every group's offsets of it go in the same
+// transaction.
+func (c *Catalog) DeleteTopic(ctx context.Context, id meta.TopicID, version int64) error {
+	op := fmt.Sprintf("delete topic %s", id)
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.mu.RUnlock()
 
-	err := c.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM topics WHERE name = ?`, name)
+	err := c.change(ctx, meta.ChangeTopic, id.String(), func(tx *sql.Tx) error {
+		name, err := topicAt(ctx, tx, id, version)
 		if err != nil {
 			return err
 		}
-		if err := mustAffect(res); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM topics WHERE id = ?`, id[:]); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, deleteTopicOffsets, name)
@@ -81,21 +100,21 @@ func (c *Catalog) DeleteTopic(ctx context.Context, name string) error {
 	return nil
 }
 
-// SetTopicConfigs replaces the topic's explicit configs with configs.
-func (c *Catalog) SetTopicConfigs(ctx context.Context, name string, configs map[string]string) error {
-	op := fmt.Sprintf("set configs of topic %q", name)
+// SetTopicConfigs replaces the explicit configs of the topic at version.
+func (c *Catalog) SetTopicConfigs(ctx context.Context, id meta.TopicID, version int64, configs map[string]string) error {
+	op := fmt.Sprintf("set configs of topic %s", id)
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.mu.RUnlock()
 
-	err := c.write(ctx, func(tx *sql.Tx) error {
-		ok, err := exists(ctx, tx, `SELECT 1 FROM topics WHERE name = ?`, name)
+	err := c.change(ctx, meta.ChangeTopic, id.String(), func(tx *sql.Tx) error {
+		name, err := topicAt(ctx, tx, id, version)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return meta.ErrTopicNotFound
+		if _, err := tx.ExecContext(ctx, `UPDATE topics SET version = version + 1 WHERE id = ?`, id[:]); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM topic_configs WHERE topic = ?`, name); err != nil {
 			return err
@@ -108,21 +127,22 @@ func (c *Catalog) SetTopicConfigs(ctx context.Context, name string, configs map[
 	return nil
 }
 
-// SetPartitions changes the topic's partition count. Whether the change is
-// allowed (Kafka only ever adds partitions) is the broker's to decide.
-func (c *Catalog) SetPartitions(ctx context.Context, name string, partitions int32) error {
-	op := fmt.Sprintf("set partitions of topic %q to %d", name, partitions)
+// SetPartitions changes the partition count of the topic at version.
+// Whether the change is allowed (Kafka only ever adds partitions) is the
+// broker's to decide.
+func (c *Catalog) SetPartitions(ctx context.Context, id meta.TopicID, version int64, partitions int32) error {
+	op := fmt.Sprintf("set partitions of topic %s to %d", id, partitions)
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.mu.RUnlock()
 
-	err := c.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE topics SET partitions = ? WHERE name = ?`, partitions, name)
-		if err != nil {
+	err := c.change(ctx, meta.ChangeTopic, id.String(), func(tx *sql.Tx) error {
+		if _, err := topicAt(ctx, tx, id, version); err != nil {
 			return err
 		}
-		return mustAffect(res)
+		_, err := tx.ExecContext(ctx, `UPDATE topics SET partitions = ?, version = version + 1 WHERE id = ?`, partitions, id[:])
+		return err
 	})
 	if err != nil {
 		return wrap(ctx, op, err)
@@ -134,7 +154,7 @@ func (c *Catalog) SetPartitions(ctx context.Context, name string, partitions int
 // for a topic without any. One statement is one snapshot: a topic never
 // comes back with the configs of a concurrent write half applied.
 const topicQuery = `
-	SELECT t.name, t.id, t.partitions, t.created_at, c.name, c.value
+	SELECT t.name, t.id, t.partitions, t.created_at, t.version, c.name, c.value
 	FROM topics AS t LEFT JOIN topic_configs AS c ON c.topic = t.name`
 
 // Topic returns the topic of that name.
@@ -146,6 +166,24 @@ func (c *Catalog) Topic(ctx context.Context, name string) (meta.Topic, error) {
 	defer c.mu.RUnlock()
 
 	ts, err := c.queryTopics(ctx, topicQuery+` WHERE t.name = ?`, name)
+	if err != nil {
+		return meta.Topic{}, wrap(ctx, op, err)
+	}
+	if len(ts) == 0 {
+		return meta.Topic{}, fmt.Errorf("%s: %w", op, meta.ErrTopicNotFound)
+	}
+	return ts[0], nil
+}
+
+// TopicByID returns the topic with that ID.
+func (c *Catalog) TopicByID(ctx context.Context, id meta.TopicID) (meta.Topic, error) {
+	op := fmt.Sprintf("read topic %s", id)
+	if err := c.enter(ctx); err != nil {
+		return meta.Topic{}, fmt.Errorf("%s: %w", op, err)
+	}
+	defer c.mu.RUnlock()
+
+	ts, err := c.queryTopics(ctx, topicQuery+` WHERE t.id = ?`, id[:])
 	if err != nil {
 		return meta.Topic{}, wrap(ctx, op, err)
 	}
@@ -187,9 +225,10 @@ func (c *Catalog) queryTopics(ctx context.Context, query string, args ...any) ([
 			id         []byte
 			partitions int32
 			created    int64
+			version    int64
 			key, value sql.NullString
 		)
-		if err := rows.Scan(&name, &id, &partitions, &created, &key, &value); err != nil {
+		if err := rows.Scan(&name, &id, &partitions, &created, &version, &key, &value); err != nil {
 			return nil, err
 		}
 		if n := len(ts); n == 0 || ts[n-1].Name != name {
@@ -201,6 +240,7 @@ func (c *Catalog) queryTopics(ctx context.Context, query string, args ...any) ([
 				Partitions: partitions,
 				Configs:    map[string]string{},
 				CreatedAt:  time.UnixMilli(created).UTC(),
+				Version:    version,
 			}
 			copy(t.ID[:], id)
 			ts = append(ts, t)
@@ -242,16 +282,4 @@ func exists(ctx context.Context, tx *sql.Tx, query string, args ...any) (bool, e
 	default:
 		return false, err
 	}
-}
-
-// mustAffect turns a statement that touched no topic into ErrTopicNotFound.
-func mustAffect(res sql.Result) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return meta.ErrTopicNotFound
-	}
-	return nil
 }
