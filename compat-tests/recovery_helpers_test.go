@@ -8,6 +8,7 @@ package compattests
 
 import (
 	enc "encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -58,6 +59,9 @@ func rcBase(name string) (int64, bool) {
 }
 
 // rcSegments lists the .log files of a partition directory by base offset.
+// A running broker may remove a segment (retention, DeleteRecords, the
+// cleaner's swap) between the listing and the stat of its file: such a
+// file is not listed.
 func rcSegments(t testing.TB, dir string) []rcSegment {
 	t.Helper()
 	es, err := os.ReadDir(dir)
@@ -71,6 +75,9 @@ func rcSegments(t testing.TB, dir string) []rcSegment {
 			continue
 		}
 		fi, err := e.Info()
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed since the listing
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
