@@ -525,11 +525,17 @@ func rcLogHas(p *proc, words ...string) bool {
 }
 
 // rcCheckLog fails the test unless the broker's log has a line holding
-// every one of words; what says what the line should report.
+// every one of words within 10 s; what says what the line should report.
+// It waits because the logs open in the background after the broker
+// starts (the warm-up): what recovery reports comes after startProc
+// returns, unless a request opened the log first.
 func rcCheckLog(t testing.TB, p *proc, what string, words ...string) {
 	t.Helper()
-	if !rcLogHas(p, words...) {
-		t.Errorf("the broker's log has no line with %q (%s):\n%s", words, what, tail(p.logs.String(), 4000))
+	for deadline := time.Now().Add(10 * time.Second); !rcLogHas(p, words...); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("the broker's log has no line with %q (%s):\n%s", words, what, tail(p.logs.String(), 4000))
+			return
+		}
 	}
 }
 
