@@ -11,6 +11,7 @@ package compattests
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -127,12 +128,31 @@ func startProc(t testing.TB, dir, addr string, extra ...string) *proc {
 }
 
 // startProcWith starts the binary at bin with env added to the test's
-// environment (KEY=value entries).
+// environment (KEY=value entries). The broker is up once its log says it
+// started: a dial alone can reach another test's listener that took the
+// port freePort handed out. When the port was freePort's and the broker
+// found it taken, it starts again on another.
 func startProcWith(t testing.TB, bin string, env []string, dir, addr string, extra ...string) *proc {
 	t.Helper()
-	if addr == "" {
-		addr = freePort(t)
+	for tries := 1; ; tries++ {
+		chosen := addr
+		if chosen == "" {
+			chosen = freePort(t)
+		}
+		p, err := tryStartProc(t, bin, env, dir, chosen, extra...)
+		if err == nil {
+			return p
+		}
+		if addr != "" || tries == 3 || !strings.Contains(p.logs.String(), "address already in use") {
+			t.Fatalf("%v\n%s", err, p.logs.String())
+		}
 	}
+}
+
+// tryStartProc starts the binary listening on addr and waits until it has
+// started, or fails.
+func tryStartProc(t testing.TB, bin string, env []string, dir, addr string, extra ...string) (*proc, error) {
+	t.Helper()
 	// Text logs, which tests search; the binary would pick JSON when
 	// its output is not a terminal. The ops listener is off unless asked.
 	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", ""}, extra...)
@@ -155,18 +175,21 @@ func startProcWith(t testing.TB, bin string, env []string, dir, addr string, ext
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return p
+		if strings.Contains(p.logs.String(), "streamhouse started") {
+			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+				return p, nil
+			}
 		}
 		select {
 		case err := <-p.done:
-			t.Fatalf("streamhouse exited before listening: %v\n%s", err, p.logs.String())
+			p.done <- err // for whoever waits on it next
+			return p, fmt.Errorf("streamhouse exited before listening: %v", err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("streamhouse did not listen on %s within 20s\n%s", addr, p.logs.String())
+			return p, fmt.Errorf("streamhouse did not listen on %s within 20s", addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
