@@ -44,7 +44,7 @@ func fpStart(tb testing.TB, dir string) (fpBroker, time.Duration) {
 	bin := binary(tb)
 	addr, httpAddr := freePort(tb), freePort(tb)
 	p := &proc{t: tb, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
-	p.cmd = exec.Command(bin, "--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", httpAddr)
+	p.cmd = exec.Command(bin, "--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", httpAddr, "--schema-registry-listen", "")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	start := time.Now()
 	if err := p.cmd.Start(); err != nil {

@@ -155,7 +155,7 @@ func tryStartProc(t testing.TB, bin string, env []string, dir, addr string, extr
 	t.Helper()
 	// Text logs, which tests search; the binary would pick JSON when
 	// its output is not a terminal. The ops listener is off unless asked.
-	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", ""}, extra...)
+	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, extra...)
 	p := &proc{t: t, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
 	p.cmd = exec.Command(bin, args...)
 	if env != nil {

@@ -339,7 +339,7 @@ func (b *crashBroker) start(env []string, extra ...string) error {
 }
 
 func (b *crashBroker) try(env []string, extra []string) (*proc, error) {
-	args := append([]string{"--listen", b.addr, "--data-dir", b.dir, "--log-format", "text", "--http-listen", ""}, extra...)
+	args := append([]string{"--listen", b.addr, "--data-dir", b.dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, extra...)
 	p := &proc{t: b.t, addr: b.addr, dir: b.dir, done: make(chan error, 1), logs: &syncBuffer{}}
 	b.cycleOf[p] = b.cycle
 	p.cmd = exec.Command(b.bin, args...)

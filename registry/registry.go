@@ -86,8 +86,12 @@ type Registry struct {
 
 	ready    chan struct{} // closed once the topic has been read to its end at start
 	startErr error         // why Start failed, read after ready closes
-	cancel   context.CancelFunc
-	done     chan struct{} // closed when the consuming goroutine ends
+	// base ends at Close: it bounds Start and the consuming goroutine.
+	base      context.Context
+	cancel    context.CancelFunc
+	consumer  sync.WaitGroup // the consuming goroutine
+	done      chan struct{}  // closed at Close, once the consuming goroutine has ended
+	closeOnce sync.Once
 }
 
 // New returns a registry that has not started reading its topic.
@@ -119,7 +123,10 @@ func New(cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: kafka client: %w", err)
 	}
+	base, cancel := context.WithCancel(context.Background())
 	r := &Registry{
+		base:      base,
+		cancel:    cancel,
 		cfg:       cfg,
 		log:       cfg.Logger,
 		cl:        cl,
@@ -136,9 +143,12 @@ func New(cfg Config) (*Registry, error) {
 
 // Start creates the topic if it is missing, starts reading it, and returns
 // once the registry has applied every record the topic held: from then on
-// it serves. Requests that arrive before wait.
+// it serves. Requests that arrive before wait. Close ends it too.
 func (r *Registry) Start(ctx context.Context) error {
 	begin := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.base, cancel)()
 	err := r.start(ctx)
 	if err != nil {
 		r.startErr = err
@@ -157,9 +167,8 @@ func (r *Registry) start(ctx context.Context) error {
 	if err := r.ensureTopic(ctx); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go r.consume(cctx)
+	r.consumer.Add(1)
+	go r.consume(r.base)
 	return r.catchUp(ctx)
 }
 
@@ -203,7 +212,7 @@ func (r *Registry) ensureTopic(ctx context.Context) error {
 
 // consume applies the topic's records as they come, until ctx ends.
 func (r *Registry) consume(ctx context.Context) {
-	defer close(r.done)
+	defer r.consumer.Done()
 	for {
 		fs := r.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -277,11 +286,12 @@ func (r *Registry) catchUp(ctx context.Context) error {
 
 // Close stops reading the topic and closes the Kafka client.
 func (r *Registry) Close() {
-	if r.cancel != nil {
+	r.closeOnce.Do(func() {
 		r.cancel()
-		<-r.done
-	}
-	r.cl.Close()
+		r.consumer.Wait()
+		close(r.done)
+		r.cl.Close()
+	})
 }
 
 // waitReady waits for Start to have loaded the topic.

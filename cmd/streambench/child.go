@@ -204,6 +204,7 @@ func startStreamhouse(ctx context.Context, name, bin, dataDir string, fsync bool
 		"--data-dir", dataDir,
 		"--fsync="+strconv.FormatBool(fsync),
 		"--http-listen=",
+		"--schema-registry-listen=",
 		"--log-format", "json",
 		"--log-level", "info",
 	)

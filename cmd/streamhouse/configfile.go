@@ -63,6 +63,7 @@ var processKeys = []struct {
 	{"fsync", kindBool},
 	{"sync-method", kindString},
 	{"http-listen", kindString},
+	{"schema-registry-listen", kindString},
 	{"pprof", kindBool},
 }
 

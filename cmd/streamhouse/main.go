@@ -60,6 +60,7 @@ type options struct {
 	fsync          bool
 	syncMethod     string
 	httpListen     string
+	registryListen string
 	pprof          bool
 	settings       map[string]string // broker configs by Kafka name
 
@@ -97,6 +98,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	fset.DurationVar(&o.shutdownWait, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests (env "+envName("shutdown-timeout")+")")
 	fset.DurationVar(&o.frameTimeout, "frame-read-timeout", 30*time.Second, "how long a request may take to arrive once its first byte has; a client trickling bytes slower is disconnected (env "+envName("frame-read-timeout")+")")
 	str(&o.httpListen, "http-listen", "127.0.0.1:9644", "address of the HTTP listener for /metrics, /health, /ready (and /debug/pprof/); empty: off")
+	str(&o.registryListen, "schema-registry-listen", "127.0.0.1:8081", "address of the Confluent-compatible schema registry's HTTP listener; empty: off")
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
 	str(&o.syncMethod, "sync-method", "auto", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own); auto, where syncfs reports errors: syncfs when the data directory is a mount point (a volume of its own), and otherwise for each round that finds at most 64 MiB of other programs' data dirty in the page cache; fdatasync elsewhere")
@@ -394,10 +396,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	var sr *schemaRegistry
+	if o.registryListen != "" {
+		if sr, err = startSchemaRegistry(o.registryListen, l.Addr(), m.Registry(), levels.Logger("streamhouse.registry")); err != nil {
+			srv.Shutdown(ctx)
+			<-served
+			return fmt.Errorf("schema registry listener: %w", err)
+		}
+	}
 	ops.setReady(true)
 
 	select {
 	case err := <-served:
+		sr.close(ctx)
 		srv.Shutdown(ctx)
 		return fmt.Errorf("serve: %w", err)
 	case sig := <-sigs:
@@ -415,6 +426,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case <-sctx.Done():
 		}
 	}()
+	sr.close(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not finish cleanly", "err", err)
 	}
