@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs/vfs"
 )
 
 const (
@@ -113,7 +114,7 @@ func parseCheckpoint(b []byte) (checkpoint, error) {
 // readCheckpoint returns the partition's checkpoint; ok is false when there
 // is none or it cannot be used (which is logged).
 func (l *Log) readCheckpoint() (c checkpoint, ok bool, _ error) {
-	b, err := readFile(filepath.Join(l.dir, checkpointName))
+	b, err := readFile(l.store.fsys, filepath.Join(l.dir, checkpointName))
 	if errors.Is(err, os.ErrNotExist) {
 		l.ckpt.absent = true
 		return c, false, nil
@@ -166,7 +167,7 @@ func (l *Log) writeCheckpoint() error {
 			l.logger.Warn("writing index files at a checkpoint failed", "err", err)
 		}
 	}
-	if err := writeFileDurable(filepath.Join(l.dir, checkpointName), c.encode()); err != nil {
+	if err := writeFileDurable(l.store.fsys, filepath.Join(l.dir, checkpointName), c.encode()); err != nil {
 		return err
 	}
 	// Written holding ckptMu and state, so either lock reads it.
@@ -218,9 +219,9 @@ func (l *Log) maybeCheckpoint() {
 
 // writeFileDurable replaces path with data: a temporary file, fsync,
 // rename, fsync of the directory.
-func writeFileDurable(path string, data []byte) error {
+func writeFileDurable(fsys vfs.FS, path string, data []byte) error {
 	tmp := path + extTmp
-	f, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("fs: write %s: %w: %w", path, storage.ErrIO, err)
 	}
@@ -228,15 +229,15 @@ func writeFileDurable(path string, data []byte) error {
 	serr := syncFile(f)
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp)
+		_ = fsys.Remove(tmp)
 		return fmt.Errorf("fs: write %s: %w: %w", path, storage.ErrIO, err)
 	}
 	fault.Crash("checkpoint")
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := fsys.Rename(tmp, path); err != nil {
+		_ = fsys.Remove(tmp)
 		return fmt.Errorf("fs: write %s: %w: %w", path, storage.ErrIO, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return syncDir(fsys, filepath.Dir(path))
 }
 
 // checkpointLoop writes the checkpoints of logs whose durable point moved,

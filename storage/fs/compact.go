@@ -368,9 +368,10 @@ func (c *cleaner) filter(b []byte, h *batch.Header, last bool, res *storage.Comp
 func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.CompactResult) (err error) {
 	l := c.l
 	first, last := g[0], g[len(g)-1]
-	out := newSegment(l.dir, first.base)
+	fsys := l.store.fsys
+	out := newSegment(fsys, l.dir, first.base)
 	tmp := out.path + extCleaned
-	f, err := openFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("fs: compact %s: %w: %w", l.dir, storage.ErrIO, err)
 	}
@@ -379,7 +380,7 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.Com
 	defer func() {
 		if !swapped {
 			_ = f.Close()
-			_ = os.Remove(tmp)
+			_ = fsys.Remove(tmp)
 		}
 	}()
 	var before int64
@@ -429,10 +430,10 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.Com
 		return err
 	}
 	fault.Crash("clean-before-swap")
-	if err := os.Rename(tmp, filepath.Join(l.dir, swapName(first.base, last.base))); err != nil {
+	if err := fsys.Rename(tmp, filepath.Join(l.dir, swapName(first.base, last.base))); err != nil {
 		return fmt.Errorf("fs: compact %s: %w: %w", l.dir, storage.ErrIO, err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(fsys, l.dir); err != nil {
 		return err
 	}
 	swapped = true

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs/vfs"
 )
 
 var _ storage.Log = (*Log)(nil)
@@ -232,7 +232,9 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 		s.firstAt = now
 	}
 	if end := pos + size; !l.store.noSync && end-s.writebackFrom >= writebackChunk {
-		startWriteback(s.f, s.writebackFrom, end-s.writebackFrom)
+		// The commit round's fsync then finds most of the data on its
+		// way to the device already.
+		s.f.StartWriteback(s.writebackFrom, end-s.writebackFrom)
 		s.writebackFrom = end
 	}
 	l.dataDirty = true
@@ -262,7 +264,7 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 // write them costs a rebuild at the next open, so it is logged, not returned.
 func (l *Log) rollLocked(base int64) error {
 	old := l.active
-	seg, err := createSegment(l.dir, base)
+	seg, err := createSegment(l.store.fsys, l.dir, base)
 	if err != nil {
 		return fmt.Errorf("fs: roll %s at offset %d: %w", l.dir, base, err)
 	}
@@ -441,10 +443,10 @@ func (l *Log) createdEmpty() bool {
 		l.cleanedTo.Load() == 0 && l.gapsTo.Load() == 0
 }
 
-// syncFile fsyncs f, recording it for the power-loss tests.
-func syncFile(f *os.File) error {
+// syncFile fsyncs f (fdatasync), recording it for the power-loss tests.
+func syncFile(f vfs.File) error {
 	done := fault.Syncing(f.Name(), false)
-	if err := syncData(f); err != nil {
+	if err := f.SyncData(); err != nil {
 		return fmt.Errorf("fs: sync %s: %w: %w", f.Name(), storage.ErrIO, err)
 	}
 	done()
@@ -454,16 +456,17 @@ func syncFile(f *os.File) error {
 // syncDirs fsyncs the partition directory and, when it was created by this
 // log, the directories above it up to the store's root.
 func (l *Log) syncDirs(parents bool) error {
-	if err := syncDir(l.dir); err != nil {
+	fsys := l.store.fsys
+	if err := syncDir(fsys, l.dir); err != nil {
 		return err
 	}
 	if !parents {
 		return nil
 	}
-	if err := syncDir(l.store.topicDir(l.part.Topic)); err != nil {
+	if err := syncDir(fsys, l.store.topicDir(l.part.Topic)); err != nil {
 		return err
 	}
-	return syncDir(l.store.dir)
+	return syncDir(fsys, l.store.dir)
 }
 
 // segmentAfterLocked returns the first segment whose base is above base, or

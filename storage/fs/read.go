@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs/vfs"
 )
 
 const (
@@ -401,7 +402,7 @@ func corruptAt(s *segment, pos int64, err error) error {
 // window is a read buffer over one file, for sequential scans: at returns a
 // view of the file that stays valid until the next call.
 type window struct {
-	f     *os.File
+	f     vfs.File
 	buf   []byte
 	off   int64 // file position of buf[0]
 	chunk int   // least bytes read at a time

@@ -43,14 +43,15 @@ func (l *Log) gapAllowed(offset int64) bool {
 // it. The same holds for a segment that ends cleanly before the next
 // segment's base (its last blocks lost whole).
 func (l *Log) recover(ctx context.Context) error {
-	entries, err := os.ReadDir(l.dir)
+	fsys := l.store.fsys
+	entries, err := fsys.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("fs: open %s: %w", l.dir, err)
 	}
 	if swapped, err := l.finishSwaps(entries); err != nil {
 		return err
 	} else if swapped {
-		if entries, err = os.ReadDir(l.dir); err != nil {
+		if entries, err = fsys.ReadDir(l.dir); err != nil {
 			return fmt.Errorf("fs: open %s: %w", l.dir, err)
 		}
 	}
@@ -62,7 +63,7 @@ func (l *Log) recover(ctx context.Context) error {
 			continue
 		}
 		if strings.HasSuffix(name, extTmp) || strings.HasSuffix(name, extCleaned) || strings.HasSuffix(name, extSwap) {
-			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := fsys.Remove(filepath.Join(l.dir, name)); err != nil {
 				return fmt.Errorf("fs: open %s: remove leftover %s: %w", l.dir, name, err)
 			}
 			l.logger.Warn("removed leftover temporary file", "file", name)
@@ -84,7 +85,7 @@ func (l *Log) recover(ctx context.Context) error {
 	for _, name := range sides {
 		base, _, _ := parseSegmentName(name)
 		if _, found := slices.BinarySearch(bases, base); !found {
-			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := fsys.Remove(filepath.Join(l.dir, name)); err != nil {
 				return fmt.Errorf("fs: open %s: remove orphan %s: %w", l.dir, name, err)
 			}
 		}
@@ -113,7 +114,7 @@ func (l *Log) recover(ctx context.Context) error {
 	// Segments wholly below the log start offset are what a retention or
 	// DeleteRecords interrupted by a crash had still to remove.
 	for len(bases) > 1 && haveCk && bases[1] <= ck.start {
-		if err := newSegment(l.dir, bases[0]).removeFiles(); err != nil {
+		if err := newSegment(fsys, l.dir, bases[0]).removeFiles(); err != nil {
 			return fmt.Errorf("fs: open %s: remove segment below the log start offset: %w", l.dir, err)
 		}
 		l.logger.Info("removed a segment below the log start offset", "segment", bases[0], "log_start_offset", ck.start)
@@ -123,7 +124,7 @@ func (l *Log) recover(ctx context.Context) error {
 		if haveCk && ck.pos > 0 {
 			return fmt.Errorf("fs: open %s: %w: no segment, but the checkpoint says offset %d was durable", l.dir, storage.ErrCorrupt, ck.next)
 		}
-		s, err := createSegment(l.dir, max(0, l.start.Load()))
+		s, err := createSegment(fsys, l.dir, max(0, l.start.Load()))
 		if err != nil {
 			return fmt.Errorf("fs: open %s: %w", l.dir, err)
 		}
@@ -132,8 +133,8 @@ func (l *Log) recover(ctx context.Context) error {
 		return nil
 	}
 	for _, base := range bases {
-		s := newSegment(l.dir, base)
-		f, err := openFile(s.path, os.O_RDWR, 0)
+		s := newSegment(fsys, l.dir, base)
+		f, err := fsys.OpenFile(s.path, os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("fs: open segment: %w", err)
 		}
@@ -173,7 +174,7 @@ func (l *Log) recover(ctx context.Context) error {
 				}
 			}
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := syncDir(fsys, l.dir); err != nil {
 			return err
 		}
 	}
@@ -342,10 +343,10 @@ func (l *Log) scan(s *segment, pos, next, size int64) (end int64, why, err error
 // left from before the file was cut and rewritten. A closed segment with
 // batches must have a time entry: its last one is the segment's maximum.
 func (l *Log) loadIndexes(s *segment, size, span int64, closed bool) bool {
-	idx, err := readFile(s.sidePath(extIndex))
+	idx, err := readFile(l.store.fsys, s.sidePath(extIndex))
 	if err == nil {
 		var tidx []byte
-		tidx, err = readFile(s.sidePath(extTimeIndex))
+		tidx, err = readFile(l.store.fsys, s.sidePath(extTimeIndex))
 		if err == nil {
 			err = l.checkIndexes(s, idx, tidx, size, span, closed)
 		}
@@ -427,14 +428,15 @@ func (l *Log) finishSwaps(entries []os.DirEntry) (swapped bool, _ error) {
 // swap file is renamed over <first>.log, then the directory is fsynced.
 // Every step can be redone after a crash.
 func (l *Log) swapIn(doomed []string, first, last int64) error {
+	fsys := l.store.fsys
 	for _, name := range doomed {
-		if err := os.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
 	fault.Crash("clean-swap")
-	if err := os.Rename(filepath.Join(l.dir, swapName(first, last)), filepath.Join(l.dir, segmentName(first, extLog))); err != nil {
+	if err := fsys.Rename(filepath.Join(l.dir, swapName(first, last)), filepath.Join(l.dir, segmentName(first, extLog))); err != nil {
 		return err
 	}
-	return syncDir(l.dir)
+	return syncDir(fsys, l.dir)
 }

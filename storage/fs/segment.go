@@ -3,7 +3,6 @@ package fs
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs/vfs"
 )
 
 // File name extensions of a segment's three files.
@@ -31,15 +31,16 @@ const (
 
 // segment is one <base>.log file and its in-memory indexes.
 //
-// base, path and f are set before the segment is shared and never change (f
-// is closed by Log.Close). The fields below them are written only by the
+// base, path, fsys and f are set before the segment is shared and never
+// change (f is closed by Log.Close). The fields below them are written only by the
 // goroutine holding Log.mu, and while the segment is shared only while also
 // holding Log.state: the appender may read them holding Log.mu alone,
 // anyone else holds Log.state (shared).
 type segment struct {
 	base int64
 	path string // the .log file; the indexes sit beside it
-	f    *os.File
+	fsys vfs.FS // the file system it is in
+	f    vfs.File
 
 	size     int64  // bytes of whole batches in the file
 	next     int64  // offset after the last batch (base when empty)
@@ -74,10 +75,11 @@ type segment struct {
 // writeback is started early (see startWriteback).
 const writebackChunk = 256 << 10
 
-func newSegment(dir string, base int64) *segment {
+func newSegment(fsys vfs.FS, dir string, base int64) *segment {
 	return &segment{
 		base:     base,
 		path:     filepath.Join(dir, segmentName(base, extLog)),
+		fsys:     fsys,
 		next:     base,
 		maxTS:    math.MinInt64,
 		maxTSOff: -1,
@@ -142,9 +144,9 @@ func (s *segment) sidePath(ext string) string {
 // createSegment makes an empty segment file. O_EXCL: a file of that name is
 // either a live segment or something recovery should have dealt with, and
 // must not be silently overwritten.
-func createSegment(dir string, base int64) (*segment, error) {
-	s := newSegment(dir, base)
-	f, err := openFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+func createSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
+	s := newSegment(fsys, dir, base)
+	f, err := fsys.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("fs: create segment: %w", err)
 	}
@@ -215,8 +217,8 @@ func (s *segment) writeIndexFiles(idx, tidx []byte) error {
 		return nil
 	}
 	err := errors.Join(
-		writeFileAtomic(s.sidePath(extIndex), idx),
-		writeFileAtomic(s.sidePath(extTimeIndex), tidx),
+		writeFileAtomic(s.fsys, s.sidePath(extIndex), idx),
+		writeFileAtomic(s.fsys, s.sidePath(extTimeIndex), tidx),
 	)
 	s.diskIndex, s.diskTimeIndex = len(idx), len(tidx)
 	if err != nil {
@@ -229,7 +231,7 @@ func (s *segment) writeIndexFiles(idx, tidx []byte) error {
 func (s *segment) removeIndexes() error {
 	var errs []error
 	for _, ext := range []string{extIndex, extTimeIndex} {
-		if err := os.Remove(s.sidePath(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fsys.Remove(s.sidePath(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -240,26 +242,26 @@ func (s *segment) removeIndexes() error {
 // gone is no error, so that a removal a crash interrupted can be redone.
 func (s *segment) removeFiles() error {
 	err := s.removeIndexes()
-	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+	if rerr := s.fsys.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		err = errors.Join(err, rerr)
 	}
 	return err
 }
 
-func writeFileAtomic(path string, data []byte) error {
+func writeFileAtomic(fsys vfs.FS, path string, data []byte) error {
 	tmp := path + extTmp
-	f, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("fs: write %s: %w", path, err)
 	}
 	_, werr := f.Write(data)
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
-		_ = os.Remove(tmp)
+		_ = fsys.Remove(tmp)
 		return fmt.Errorf("fs: write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := fsys.Rename(tmp, path); err != nil {
+		_ = fsys.Remove(tmp)
 		return fmt.Errorf("fs: write %s: %w", path, err)
 	}
 	return nil
@@ -267,8 +269,8 @@ func writeFileAtomic(path string, data []byte) error {
 
 // syncDir fsyncs a directory, making the entries of files created in it
 // durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func syncDir(fsys vfs.FS, dir string) error {
+	d, err := fsys.OpenDir(dir)
 	if err != nil {
 		return fmt.Errorf("fs: sync directory: %w: %w", storage.ErrIO, err)
 	}
@@ -282,12 +284,35 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// readFile is os.ReadFile through openFile, for the small files a log
-// reads when it opens (checkpoint, index files): one read of the size that
-// fstat gives. The files it reads are replaced by rename, never rewritten
-// in place, so the size holds while the file is open.
-func readFile(name string) ([]byte, error) {
-	f, err := openFile(name, os.O_RDONLY, 0)
+// syncFS makes every write to the file system that holds dir durable, its
+// files and directories alike (syncfs(2)); vfs.ErrNoSyncFS where the system
+// has none.
+func syncFS(fsys vfs.FS, dir string) error {
+	d, err := fsys.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return syncWholeFS(d)
+}
+
+// syncWholeFS is syncFS through an open directory of the file system,
+// recorded for the power-loss tests.
+func syncWholeFS(dir vfs.File) error {
+	done := fault.SyncingTree(dir.Name())
+	if err := dir.SyncFS(); err != nil {
+		return err
+	}
+	done()
+	return nil
+}
+
+// readFile is os.ReadFile through fsys, for the small files a log reads
+// when it opens (checkpoint, index files): one read of the size that fstat
+// gives. The files it reads are replaced by rename, never rewritten in
+// place, so the size holds while the file is open.
+func readFile(fsys vfs.FS, name string) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +322,7 @@ func readFile(name string) ([]byte, error) {
 		return nil, err
 	}
 	b := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, b); err != nil {
+	if _, err := f.ReadAt(b, 0); err != nil {
 		return nil, &os.PathError{Op: "read", Path: name, Err: err}
 	}
 	return b, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs/vfs"
 )
 
 var _ storage.Store = (*Store)(nil)
@@ -27,13 +27,13 @@ var (
 	// ErrInUse: the partition is open (or being opened or deleted) and
 	// cannot be opened again or deleted.
 	ErrInUse = errors.New("fs: partition in use")
-
-	// errNoSyncFS: the system offers no syncfs (syncFS).
-	errNoSyncFS = errors.New("fs: syncfs is not offered here")
 )
 
 // Options are a Store's dependencies.
 type Options struct {
+	// FS is the file system the store works in; nil means vfs.Default,
+	// the operating system's. Tests inject errors through vfs/errorfs.
+	FS vfs.FS
 	// Now is the clock segment.ms is measured with; nil means time.Now.
 	Now func() time.Time
 	// Logger receives recovery reports; nil discards them.
@@ -80,6 +80,7 @@ func SyncFSSupported() error { return syncFSReportsErrors() }
 // <dir>/<topic>/<partition>/.
 type Store struct {
 	dir    string
+	fsys   vfs.FS
 	now    func() time.Time
 	logger *slog.Logger
 	noSync bool
@@ -115,11 +116,16 @@ type partKey struct {
 
 // New returns a Store over dir, creating the directory when missing.
 func New(dir string, opts Options) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fsys := opts.FS
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fs: new store: %w", err)
 	}
 	st := &Store{
 		dir:        dir,
+		fsys:       fsys,
 		now:        opts.Now,
 		logger:     opts.Logger,
 		noSync:     opts.NoSync,
@@ -145,17 +151,17 @@ func New(dir string, opts Options) (*Store, error) {
 	// checkpoints). It goes now, durably, so that a crash from here on is
 	// seen as one.
 	marker := filepath.Join(dir, cleanMarkerName)
-	switch err := os.Remove(marker); {
+	switch err := fsys.Remove(marker); {
 	case err == nil:
 		st.clean = true
 		close(st.synced)
-		if err := syncDir(dir); err != nil {
+		if err := syncDir(fsys, dir); err != nil {
 			return nil, err
 		}
 		st.logger.Info("storage: the last stop was clean")
 	case errors.Is(err, os.ErrNotExist):
 		st.logger.Info("storage: no clean-shutdown marker; each partition is checked from its checkpoint as it opens")
-		if !st.noSync && !dirEmpty(dir) {
+		if !st.noSync && !dirEmpty(fsys, dir) {
 			// What the crashed process wrote may be in the page cache
 			// only: one syncfs makes all of it durable, instead of an
 			// fsync of each log's files and directory as it opens
@@ -174,8 +180,9 @@ func New(dir string, opts Options) (*Store, error) {
 		interval = 60 * time.Second
 	}
 	st.commit.onFsync = opts.OnFsync
+	st.commit.fsys = fsys
 	if syncFSRounds {
-		root, err := os.Open(dir)
+		root, err := fsys.OpenDir(dir)
 		if err != nil {
 			return nil, fmt.Errorf("fs: new store: %w", err)
 		}
@@ -198,11 +205,11 @@ func New(dir string, opts Options) (*Store, error) {
 func (st *Store) syncAll() {
 	defer close(st.synced)
 	start := time.Now()
-	switch err := syncFS(st.dir); {
+	switch err := syncFS(st.fsys, st.dir); {
 	case err == nil:
 		st.fsSynced = true
 		st.logger.Info("storage: synced the file system after an unclean stop", "took", time.Since(start).Round(time.Millisecond))
-	case errors.Is(err, errNoSyncFS):
+	case errors.Is(err, vfs.ErrNoSyncFS):
 	default:
 		st.logger.Warn("storage: syncfs after an unclean stop failed; each log fsyncs its files as it opens", "err", err)
 	}
@@ -210,14 +217,9 @@ func (st *Store) syncAll() {
 
 // dirEmpty reports whether dir holds no entry; an unreadable dir counts as
 // not empty.
-func dirEmpty(dir string) bool {
-	f, err := os.Open(dir)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(1)
-	return len(names) == 0 && errors.Is(err, io.EOF)
+func dirEmpty(fsys vfs.FS, dir string) bool {
+	es, err := fsys.ReadDir(dir)
+	return err == nil && len(es) == 0
 }
 
 // Open implements storage.Store. It refuses a partition that is open
@@ -241,12 +243,12 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 	}
 	// Under st.mu so that Delete's removal of an empty topic directory
 	// cannot slip between the two levels MkdirAll creates.
-	created, mkErr := true, os.Mkdir(dir, 0o755)
+	created, mkErr := true, st.fsys.Mkdir(dir, 0o755)
 	switch {
 	case errors.Is(mkErr, os.ErrExist):
 		created, mkErr = false, nil
 	case errors.Is(mkErr, os.ErrNotExist): // a new topic
-		mkErr = os.MkdirAll(dir, 0o755)
+		mkErr = st.fsys.MkdirAll(dir, 0o755)
 	}
 	st.mu.Unlock()
 	if mkErr != nil {
@@ -345,18 +347,18 @@ func (st *Store) Delete(ctx context.Context, p storage.Partition) error {
 	defer st.release(key)
 
 	dir := st.partitionDir(p)
-	if _, err := os.Lstat(dir); err != nil {
+	if _, err := st.fsys.Lstat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("fs: delete %s/%d: %w", p.Topic, p.Partition, storage.ErrNotFound)
 		}
 		return fmt.Errorf("fs: delete %s: %w", dir, err)
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := st.fsys.RemoveAll(dir); err != nil {
 		return fmt.Errorf("fs: delete %s: %w", dir, err)
 	}
 	st.mu.Lock()
 	// Fails, as it should, while other partitions of the topic remain.
-	_ = os.Remove(st.topicDir(p.Topic))
+	_ = st.fsys.Remove(st.topicDir(p.Topic))
 	st.mu.Unlock()
 	return nil
 }
@@ -401,7 +403,7 @@ func (st *Store) Close() error {
 		return errors.Join(errs...)
 	}
 	// Every log closed cleanly: fsynced, checkpointed.
-	if err := writeFileDurable(filepath.Join(st.dir, cleanMarkerName), nil); err != nil {
+	if err := writeFileDurable(st.fsys, filepath.Join(st.dir, cleanMarkerName), nil); err != nil {
 		return fmt.Errorf("fs: close store: clean-shutdown marker: %w", err)
 	}
 	return nil
@@ -452,7 +454,7 @@ func (st *Store) Usage() (storage.Usage, error) {
 	if err != nil {
 		dir = st.dir
 	}
-	total, usable, err := diskSpace(st.dir)
+	total, usable, err := st.fsys.DiskSpace(st.dir)
 	if err != nil {
 		return storage.Usage{Dir: dir, TotalBytes: -1, UsableBytes: -1}, fmt.Errorf("fs: statfs %s: %w", st.dir, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs/vfs"
 )
 
 // maxSyncWorkers bounds the fsyncs a commit round runs at once. Parallel
@@ -41,7 +42,8 @@ type committer struct {
 	onFsync func(time.Duration)
 	// root is the store's directory, open, when rounds of several files
 	// are one syncfs (Options.SyncFS); nil otherwise.
-	root   *os.File
+	root   vfs.File
+	fsys   vfs.FS
 	logger *slog.Logger
 	// foreignLimit is Options.SyncFSForeignDirty and dirty reads the
 	// machine's dirty page cache for it; nil dirty: rounds are one syncfs
@@ -85,7 +87,7 @@ type syncJob struct {
 // syncItem is one fsync of a round: a file of job, or a directory by path
 // (job -1: logs of the round share directory fsyncs).
 type syncItem struct {
-	f   *os.File
+	f   vfs.File
 	dir string
 	job int
 }
@@ -271,7 +273,7 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem, ours int64) error
 		if it.f != nil {
 			err = syncFile(it.f)
 		} else {
-			err = syncDir(it.dir)
+			err = syncDir(c.fsys, it.dir)
 		}
 		if c.onFsync != nil {
 			c.onFsync(time.Since(start))
