@@ -71,7 +71,15 @@ func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]b
 	// consumer.
 	n := int32(0)
 	keyless := false
+	sc, err := s.newSchemaCheck(t)
+	if err != nil {
+		return nil, err
+	}
+	var schemaErr error
 	if err := batch.Records(plain, func(r batch.Record) bool {
+		if sc != nil && schemaErr == nil && !sc.cached(r.Key, r.Value) {
+			schemaErr = sc.record(int(n), r.Key, r.Value)
+		}
 		n++
 		keyless = keyless || r.Key == nil
 		return true
@@ -80,6 +88,9 @@ func (s *Server) checkCompressed(t *topic, records []byte, h *batch.Header) ([]b
 	}
 	if n != h.RecordCount {
 		return nil, kafkaError(kerr.InvalidRecord, "the batch (%s) holds %d records, its header says %d", src, n, h.RecordCount)
+	}
+	if schemaErr != nil {
+		return nil, schemaErr
 	}
 	if keyless && t.cfg.CleanupCompact {
 		// Compaction keeps the latest record per key: Kafka refuses a

@@ -98,6 +98,9 @@ type Server struct {
 	outBufs sync.Pool
 	pids    pidAllocator
 	quotas  *quotas
+	// schemas validates schema ids for topics with
+	// confluent.*.schema.validation (schemavalidation.go); nil: none.
+	schemas atomic.Pointer[SchemaValidator]
 	queued  *byteBudget // queued.max.request.bytes; nil: no limit
 
 	// shutdown is closed when Shutdown starts; long-polling fetches

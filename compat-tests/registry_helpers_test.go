@@ -6,8 +6,11 @@ package compattests
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/streamhouse/streamhouse/registry"
 )
 
 // srBroker is the binary with its schema registry on.
@@ -41,4 +44,13 @@ func srStart(t testing.TB, dir string, extra ...string) *srBroker {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// newLoopbackHTTP serves reg's REST API on a loopback port for the test
+// and returns its URL.
+func newLoopbackHTTP(t testing.TB, reg *registry.Registry) string {
+	t.Helper()
+	srv := httptest.NewServer(reg.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

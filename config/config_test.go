@@ -218,7 +218,7 @@ func TestTopicDefs(t *testing.T) {
 	}
 	want := []string{
 		"cleanup.policy", "compression.gzip.level", "compression.lz4.level", "compression.type",
-		"compression.zstd.level", "delete.retention.ms", "file.delete.delay.ms", "flush.messages",
+		"compression.zstd.level", "confluent.key.schema.validation", "confluent.value.schema.validation", "delete.retention.ms", "file.delete.delay.ms", "flush.messages",
 		"flush.ms", "follower.replication.throttled.replicas", "index.interval.bytes",
 		"leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
 		"max.compaction.lag.ms", "max.message.bytes", "message.timestamp.after.max.ms",

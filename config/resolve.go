@@ -20,6 +20,12 @@ type Topic struct {
 	CompressionLz4Level  int32
 	CompressionZstdLevel int32
 
+	// KeySchemaValidation and ValueSchemaValidation are Confluent
+	// Server's confluent.key.schema.validation and
+	// confluent.value.schema.validation.
+	KeySchemaValidation   bool
+	ValueSchemaValidation bool
+
 	DeleteRetentionMs int64
 	FileDeleteDelayMs int64
 	FlushMessages     int64
@@ -146,6 +152,10 @@ func (b *Broker) ResolveTopic(explicit map[string]string) (Topic, error) {
 			t.CompressionType = v.(string)
 		case "compression.zstd.level":
 			t.CompressionZstdLevel = v.(int32)
+		case "confluent.key.schema.validation":
+			t.KeySchemaValidation = v.(bool)
+		case "confluent.value.schema.validation":
+			t.ValueSchemaValidation = v.(bool)
 		case "delete.retention.ms":
 			t.DeleteRetentionMs = v.(int64)
 		case "file.delete.delay.ms":

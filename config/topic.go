@@ -65,6 +65,18 @@ var topicDefs = [...]Def{
 		Doc:      `The compression level to use if compression.type is set to zstd.`,
 	},
 	{
+		// Confluent Server's broker-side schema validation, acted on when
+		// the broker runs its schema registry: a record's key must carry
+		// the Confluent wire header (magic byte 0, a 4-byte schema id)
+		// with an id registered under the subject <topic>-key.
+		Name: "confluent.key.schema.validation", Type: TypeBoolean, Default: ptr("false"),
+		Doc: `True if schema validation at broker side is enabled for the key: a record whose key does not start with the Confluent wire header naming a schema id registered under the subject <topic>-key (TopicNameStrategy) is refused with INVALID_RECORD. Null keys are accepted.`,
+	},
+	{
+		Name: "confluent.value.schema.validation", Type: TypeBoolean, Default: ptr("false"),
+		Doc: `True if schema validation at broker side is enabled for the value: a record whose value does not start with the Confluent wire header naming a schema id registered under the subject <topic>-value (TopicNameStrategy) is refused with INVALID_RECORD. Null values (tombstones) are accepted.`,
+	},
+	{
 		Name: "delete.retention.ms", Type: TypeLong, Default: ptr("86400000"),
 		Synonyms: []string{"log.cleaner.delete.retention.ms"},
 		check:    atLeast(0),

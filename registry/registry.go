@@ -400,3 +400,30 @@ func storeError(err error) error {
 	}
 	return &apiError{status: 500, code: 50001, msg: "Error in the backend data store: " + err.Error()}
 }
+
+// CheckSchemaID returns nil when schema id is registered under subject by
+// a version that is not soft-deleted, and an error saying why not
+// otherwise: the broker's produce path asks it for topics with
+// confluent.value.schema.validation or confluent.key.schema.validation
+// (it implements broker.SchemaValidator). Until the registry has loaded
+// its topic it refuses every id.
+func (r *Registry) CheckSchemaID(subject string, id int32) error {
+	select {
+	case <-r.ready:
+	default:
+		return errors.New("the schema registry is still loading")
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if s := r.st.subjects[subject]; s != nil {
+		for i := len(s.versions) - 1; i >= 0; i-- {
+			if v := &s.versions[i]; v.id == id && !v.deleted {
+				return nil
+			}
+		}
+	}
+	if r.st.schemas[id] == nil {
+		return fmt.Errorf("no schema has id %d", id)
+	}
+	return fmt.Errorf("schema %d is not registered under subject %s", id, subject)
+}

@@ -403,6 +403,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			<-served
 			return fmt.Errorf("schema registry listener: %w", err)
 		}
+		srv.SetSchemaValidator(sr.reg)
 	}
 	ops.setReady(true)
 
