@@ -68,6 +68,11 @@ func commands() []command {
 		{"config get", "topic NAME | broker [ID]", "Show the configs of a topic or a broker, with their sources.", [2]int{1, 2}, false, configGetCmd},
 		{"config set", "topic NAME | broker [ID]  k=v [k=v ...]", "Change configs of a topic or a broker.", [2]int{2, -1}, false, configSetCmd},
 		{"cluster info", "", "Show the cluster id, controller, brokers and topic count.", [2]int{0, 0}, false, clusterInfoCmd},
+		{"schema list", "[--prefix P] [--deleted]", "List the schema registry's subjects with their latest version.", [2]int{0, 0}, false, schemaListCmd},
+		{"schema get", "SUBJECT [--version V] | --id N", "Show a schema: a subject's version, or by id.", [2]int{0, 1}, false, schemaGetCmd},
+		{"schema register", "SUBJECT [--schema S | --file F] [--type T] [--reference N=S:V ...]", "Register a schema under a subject (from standard input by default).", [2]int{1, 1}, false, schemaRegisterCmd},
+		{"schema check", "SUBJECT [--schema S | --file F] [--type T] [--version V]", "Check a schema's compatibility with a subject; exit 1 when it is not.", [2]int{1, 1}, false, schemaCheckCmd},
+		{"schema delete", "SUBJECT [--version V] [--permanent]", "Delete a subject or one of its versions (soft, or --permanent).", [2]int{1, 1}, false, schemaDeleteCmd},
 	}
 }
 
