@@ -40,7 +40,7 @@ func (s *Server) handleDescribeCluster(ctx context.Context, r *request) (kmsg.Re
 		resp.EndpointType = req.EndpointType
 		return resp, nil
 	}
-	host, port := s.advertised()
+	host, port := r.conn.advertised()
 	resp.ClusterID = s.clusterID
 	resp.ControllerID = s.nodeID
 	b := kmsg.NewDescribeClusterResponseBroker()

@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -69,6 +70,16 @@ type conn struct {
 	ip         string // the client's address, for max.connections.per.ip
 	held       int64  // bytes of queued.max.request.bytes the request in hand holds
 	served     bool   // a request was answered: the full frame limit applies
+
+	li *listener // the listener the connection arrived on
+	// principal is who the connection is ("User:alice"): User:ANONYMOUS
+	// until authenticated, and for PLAINTEXT listeners; owned by the
+	// reader.
+	principal string
+	sasl      saslState // owned by the reader
+	// closeAfter makes the reader close the connection once the
+	// response in hand is written (a failed authentication).
+	closeAfter bool
 }
 
 // muteFor stops reading from the client for d (called by the reader's
@@ -83,9 +94,14 @@ func (c *conn) muteFor(d time.Duration) {
 // one connection before the reader stops reading.
 const maxDeferred = 8
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc net.Conn, li *listener) *conn {
+	if li.tls != nil {
+		// No I/O until the handshake in serve.
+		nc = tls.Server(nc, li.tls)
+	}
 	c := &conn{
 		s:        s,
+		li:       li,
 		nc:       nc,
 		br:       bufio.NewReaderSize(nc, ioBufSize),
 		bw:       bufio.NewWriterSize(nc, ioBufSize),
@@ -120,6 +136,7 @@ func (c *conn) writeDeferred(ctx context.Context, done chan<- struct{}) {
 			c.pmu.Unlock()
 			continue
 		}
+		d.req.finish(d.resp)
 		d.resp.SetVersion(d.version)
 		out = c.s.appendResponse(out[:0], d.corr, d.resp)
 		d.req.done()
@@ -205,6 +222,18 @@ type request struct {
 	// poll): not request time for request_percentage, as Kafka does not
 	// count time in purgatory.
 	waited time.Duration
+	// post, when authorization set it, completes the response with what
+	// the handler was not given (denied topics' errors), once the
+	// response is final.
+	post func(kmsg.Response)
+}
+
+// finish runs the request's post on its final response.
+func (r *request) finish(resp kmsg.Response) {
+	if r.post != nil {
+		r.post(resp)
+		r.post = nil
+	}
 }
 
 // observe records the request in the metrics once its response is ready.
@@ -245,6 +274,10 @@ func (c *conn) serve() {
 		s.forgetConn(c)
 	}()
 	if s.isClosed() {
+		return
+	}
+	if err := c.startTLS(ctx); err != nil {
+		s.log.Info("closing connection", "remote", c.remote, "listener", c.li.Name, "err", err)
 		return
 	}
 
@@ -329,6 +362,12 @@ func (c *conn) serve() {
 				return
 			}
 		}
+		if c.closeAfter {
+			// A failed authentication: answered, then closed.
+			c.bw.Flush()
+			c.release()
+			return
+		}
 		// Flush when no further request is already waiting, so that
 		// pipelined requests share one write.
 		if c.br.Buffered() == 0 && c.bw.Buffered() > 0 {
@@ -374,7 +413,7 @@ func (c *conn) readFrame(ctx context.Context, buf []byte) ([]byte, error) {
 	}
 	c.deadline(time.Now().Add(s.frameTimeout()))
 	limit := s.cfg.MaxRequestSize
-	if !c.served {
+	if !c.served || !c.sasl.authenticated || c.sasl.raw {
 		limit = min(limit, set.SaslServerMaxReceiveSize())
 	}
 	if s.queued != nil {
@@ -438,7 +477,14 @@ func (c *conn) logClose(msg string, err error) {
 // response without after then goes through the writer too, in order).
 func (c *conn) handle(ctx context.Context, frame, out []byte, busy bool) ([]byte, *deferredResp, error) {
 	s := c.s
+	if c.sasl.raw {
+		out, err := c.rawToken(ctx, frame, out)
+		return out, nil, err
+	}
 	h, kreq, err := protocol.ParseRequest(frame, s.table)
+	if err == nil {
+		err = c.gate(h.Key)
+	}
 	if err != nil {
 		var uv *protocol.UnsupportedVersionError
 		if errors.As(err, &uv) && h.Key == int16(kmsg.ApiVersions) {
@@ -458,7 +504,10 @@ func (c *conn) handle(ctx context.Context, frame, out []byte, busy bool) ([]byte
 	s.stats.Requests.Add(1)
 	fn := s.handlers[h.Key] // present: ParseRequest checked the table
 	r := &request{conn: c, header: h, kreq: kreq, start: time.Now()}
-	resp, err := fn(ctx, r)
+	var resp kmsg.Response
+	if resp = s.authorize(ctx, r); resp == nil {
+		resp, err = fn(ctx, r)
+	}
 	if err != nil {
 		r.observe(s, true)
 		return out, nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.Key), h.Version, err)
@@ -476,6 +525,7 @@ func (c *conn) handle(ctx context.Context, frame, out []byte, busy bool) ([]byte
 		return out, &deferredResp{corr: h.CorrelationID, version: h.Version, resp: resp, after: after, req: r}, nil
 	}
 	r.observe(s, false)
+	r.finish(resp)
 	resp.SetVersion(h.Version)
 	out = s.appendResponse(out, h.CorrelationID, resp)
 	r.done()

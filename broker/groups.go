@@ -103,7 +103,7 @@ func (s *Server) offsetExpiryLoop() {
 func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	host, port := s.advertised()
+	host, port := r.conn.advertised()
 	answer := func(key string) (int32, string, int32, *kerr.Error) {
 		switch req.CoordinatorType {
 		case coordinatorGroup:

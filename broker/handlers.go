@@ -47,5 +47,13 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.IncrementalAlterConfigs):    s.handleIncrementalAlterConfigs,
 		int16(kmsg.DescribeClientQuotas):       s.handleDescribeClientQuotas,
 		int16(kmsg.AlterClientQuotas):          s.handleAlterClientQuotas,
+		// Security (sasl.go, acls.go, scram.go).
+		int16(kmsg.SASLHandshake):                s.handleSaslHandshake,
+		int16(kmsg.SASLAuthenticate):             s.handleSaslAuthenticate,
+		int16(kmsg.DescribeACLs):                 s.handleDescribeAcls,
+		int16(kmsg.CreateACLs):                   s.handleCreateAcls,
+		int16(kmsg.DeleteACLs):                   s.handleDeleteAcls,
+		int16(kmsg.DescribeUserSCRAMCredentials): s.handleDescribeUserScramCredentials,
+		int16(kmsg.AlterUserSCRAMCredentials):    s.handleAlterUserScramCredentials,
 	}
 }

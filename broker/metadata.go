@@ -44,7 +44,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 	req := r.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 
-	host, port := s.advertised()
+	host, port := r.conn.advertised()
 	b := kmsg.NewMetadataResponseBroker()
 	b.NodeID, b.Host, b.Port = s.nodeID, host, port
 	resp.Brokers = []kmsg.MetadataResponseBroker{b}

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/streamhouse/streamhouse/auth"
 	"github.com/streamhouse/streamhouse/broker/group"
 	"github.com/streamhouse/streamhouse/broker/txn"
 	"github.com/streamhouse/streamhouse/codec"
@@ -68,6 +69,13 @@ type Config struct {
 	// New registers the broker with it for scrape-time partition and
 	// group metrics.
 	Metrics *metrics.Broker
+	// Authorizer decides every request (authorizer.class.name); New
+	// loads the ACLs from the catalog into it. Nil: no authorization,
+	// every principal may do everything, as Kafka without an authorizer.
+	Authorizer *auth.Authorizer
+	// OAuthBearer validates OAUTHBEARER tokens. Nil: OAUTHBEARER cannot
+	// be enabled on a listener.
+	OAuthBearer OAuthValidator
 }
 
 // Server is a Kafka broker. Create it with New.
@@ -118,6 +126,12 @@ type Server struct {
 	advPort   int32
 	closed    bool
 
+	// scramSecret makes unknown users' SCRAM salts (auth.NewSecret).
+	scramSecret []byte
+	authLog     rateLimit // authentication failure log lines
+	denyLog     rateLimit // authorization denial (audit) log lines
+	aclMu       sync.Mutex // serialises ACL changes (catalog, then index)
+
 	connWG sync.WaitGroup // one per connection goroutine
 	bg     sync.WaitGroup // background loops (retention)
 	stats  Stats
@@ -166,6 +180,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		perIP:     make(map[string]int),
 	}
 	s.connFreed = sync.NewCond(&s.mu)
+	s.scramSecret = auth.NewSecret()
 	s.handlers = s.handlerTable()
 	if err := s.checkTable(); err != nil {
 		return nil, err
@@ -190,6 +205,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("broker: catalog changes: %w", err)
 	}
 	if err := s.loadDynamicConfigs(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadACLs(ctx); err != nil {
 		return nil, err
 	}
 	if n := s.settings().QueuedMaxRequestBytes(); n > 0 {
@@ -265,12 +283,23 @@ func (s *Server) Stats() *Stats { return &s.stats }
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("broker: server closed")
 
-// Serve accepts connections on l, one goroutine each, until Shutdown. It
-// always returns a non-nil error: ErrServerClosed after Shutdown.
+// Serve accepts connections on l, one goroutine each, until Shutdown, as a
+// PLAINTEXT listener (ServeListener serves the other security protocols).
+// It always returns a non-nil error: ErrServerClosed after Shutdown.
 func (s *Server) Serve(l net.Listener) error {
+	return s.ServeListener(l, Listener{Name: "PLAINTEXT", Protocol: "PLAINTEXT"})
+}
+
+// ServeListener is Serve for a listener of any security protocol.
+func (s *Server) ServeListener(l net.Listener, li Listener) error {
+	lc, err := s.newListener(li)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		l.Close() // as Serve would have at Shutdown
 		return ErrServerClosed
 	}
 	s.listeners[l] = struct{}{}
@@ -317,7 +346,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := newConn(s, nc)
+		c := newConn(s, nc, lc)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()

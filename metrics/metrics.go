@@ -43,6 +43,8 @@ type Broker struct {
 	cleanerRead     prometheus.Counter
 	cleanerRemoved  prometheus.Counter
 	cleanerDuration prometheus.Histogram
+
+	sec security // security.go
 }
 
 // New returns the broker's metrics registered in a new registry, with Go
@@ -110,6 +112,7 @@ func New() *Broker {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
 	}
+	b.sec = newSecurity(b.reg)
 	b.reg.MustRegister(b.requests, b.errors, b.latency, b.bytesIn, b.bytesOut, b.recordsIn, b.recordsOut,
 		b.connections, b.fsync, b.panics, b.cleanerPasses, b.cleanerRead, b.cleanerRemoved, b.cleanerDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -62,6 +62,13 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.IncrementalAlterConfigs), Min: 0, Max: 1},
 		{Key: int16(kmsg.DescribeClientQuotas), Min: 0, Max: 1},
 		{Key: int16(kmsg.AlterClientQuotas), Min: 0, Max: 1},
+		{Key: int16(kmsg.SASLHandshake), Min: 0, Max: 1},
+		{Key: int16(kmsg.SASLAuthenticate), Min: 0, Max: 2},
+		{Key: int16(kmsg.DescribeACLs), Min: 1, Max: 3},
+		{Key: int16(kmsg.CreateACLs), Min: 1, Max: 3},
+		{Key: int16(kmsg.DeleteACLs), Min: 1, Max: 3},
+		{Key: int16(kmsg.DescribeUserSCRAMCredentials), Min: 0, Max: 0},
+		{Key: int16(kmsg.AlterUserSCRAMCredentials), Min: 0, Max: 0},
 	}
 }
 

@@ -9,6 +9,7 @@ package brokertest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -42,6 +43,12 @@ type Options struct {
 	// Dir. Two brokers given one path share a catalog, as brokers
 	// sharing a PostgreSQL catalog do.
 	CatalogPath string
+	// ScramUsers are created (both SCRAM mechanisms) before the broker
+	// starts, as streamhouse --add-scram does: user name to password.
+	ScramUsers map[string]string
+	// OAuthBearer validates OAUTHBEARER tokens; nil: built from the
+	// sasl.oauthbearer.* settings when the JWKS URL is set.
+	OAuthBearer broker.OAuthValidator
 }
 
 // Broker is a running broker.
@@ -49,12 +56,16 @@ type Broker struct {
 	t    testing.TB
 	opts Options
 	addr string
+	// addrs are the bound addresses by listener name, when Settings
+	// name listeners; kept for Restart.
+	addrs map[string]string
 
 	srv     *broker.Server
 	store   *fs.Store
 	catalog *sqlite.Catalog
 	metrics *metrics.Broker
 	served  chan error
+	nserved int
 }
 
 // Metrics returns the running broker's metrics (new at each start).
@@ -77,6 +88,27 @@ func New(t testing.TB, opts ...Options) *Broker {
 		}
 	}
 	b := &Broker{t: t, opts: o}
+	if len(o.ScramUsers) > 0 {
+		// As streamhouse --add-scram: in the catalog before the
+		// broker starts.
+		ctx := context.Background()
+		path := o.CatalogPath
+		if path == "" {
+			path = filepath.Join(o.Dir, "metadata.db")
+		}
+		cat, err := sqlite.Open(ctx, path, sqlite.Options{})
+		if err != nil {
+			t.Fatalf("brokertest: catalog: %v", err)
+		}
+		for user, pw := range o.ScramUsers {
+			for _, m := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512"} {
+				if err := broker.BootstrapScram(ctx, cat, m, user, pw, 0); err != nil {
+					t.Fatalf("brokertest: scram user %s: %v", user, err)
+				}
+			}
+		}
+		cat.Close()
+	}
 	b.start("127.0.0.1:0")
 	t.Cleanup(func() { b.Stop() })
 	return b
@@ -113,16 +145,58 @@ func (b *Broker) start(addr string) {
 	if err != nil {
 		t.Fatalf("brokertest: store: %v", err)
 	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		// The port of a restarted broker may be taken meanwhile.
-		l, err = net.Listen("tcp", "127.0.0.1:0")
+	var listeners []broker.Listener
+	var ls []net.Listener
+	if _, ok := b.opts.Settings["listeners"]; ok {
+		listeners, err = broker.ListenersFromSettings(settings, nil)
 		if err != nil {
-			t.Fatalf("brokertest: listen: %v", err)
+			t.Fatalf("brokertest: listeners: %v", err)
+		}
+		if b.addrs == nil {
+			b.addrs = map[string]string{}
+		}
+		for i, e := range settings.Listeners() {
+			a := b.addrs[e.Listener]
+			if a == "" {
+				a = net.JoinHostPort(e.Host, fmt.Sprint(e.Port))
+			}
+			l, err := net.Listen("tcp", a)
+			if err != nil {
+				t.Fatalf("brokertest: listen %s: %v", a, err)
+			}
+			b.addrs[e.Listener] = l.Addr().String()
+			listeners[i].Advertised = l.Addr().String()
+			ls = append(ls, l)
+		}
+	} else {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			// The port of a restarted broker may be taken meanwhile.
+			l, err = net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatalf("brokertest: listen: %v", err)
+			}
+		}
+		ls = append(ls, l)
+		listeners = append(listeners, broker.Listener{Name: "PLAINTEXT", Protocol: "PLAINTEXT"})
+	}
+	oauth := b.opts.OAuthBearer
+	if oauth == nil {
+		o, err := broker.OAuthFromSettings(settings, b.opts.Logger)
+		if err != nil {
+			t.Fatalf("brokertest: oauth: %v", err)
+		}
+		if o != nil {
+			octx, cancel := context.WithCancel(ctx)
+			go o.Run(octx)
+			t.Cleanup(cancel)
+			oauth = o
 		}
 	}
 	levels := loglevel.New(slog.LevelDebug, b.opts.Logger.Handler())
 	b.srv, err = broker.New(ctx, broker.Config{
+		Authorizer:       broker.AuthorizerFromSettings(settings),
+		OAuthBearer:      oauth,
 		Settings:         settings,
 		MaxRequestSize:   settings.SocketRequestMaxBytes(),
 		FrameReadTimeout: b.opts.FrameReadTimeout,
@@ -133,13 +207,22 @@ func (b *Broker) start(addr string) {
 		Metrics:          b.metrics,
 	})
 	if err != nil {
-		l.Close()
+		for _, l := range ls {
+			l.Close()
+		}
 		t.Fatalf("brokertest: broker: %v", err)
 	}
-	b.addr = l.Addr().String()
-	b.served = make(chan error, 1)
-	go func() { b.served <- b.srv.Serve(l) }()
+	b.addr = ls[0].Addr().String()
+	b.served = make(chan error, len(ls))
+	b.nserved = len(ls)
+	for i, l := range ls {
+		go func() { b.served <- b.srv.ServeListener(l, listeners[i]) }()
+	}
 }
+
+// ListenerAddr is the bound address of the listener named name (when
+// Settings name listeners).
+func (b *Broker) ListenerAddr(name string) string { return b.addrs[name] }
 
 // Addr is the broker's host:port.
 func (b *Broker) Addr() string { return b.addr }
@@ -161,7 +244,9 @@ func (b *Broker) Stop() {
 	if err := b.srv.Shutdown(ctx); err != nil {
 		b.t.Errorf("brokertest: shutdown: %v", err)
 	}
-	<-b.served
+	for range b.nserved {
+		<-b.served
+	}
 	if err := b.store.Close(); err != nil {
 		b.t.Errorf("brokertest: close store: %v", err)
 	}

@@ -41,13 +41,13 @@ func rules() map[string]rule {
 		"broker/txn":             {allowed: []string{"protocol", "meta", "storage", "batch"}, external: kafkaProto},
 		"meta":                   {},
 		"meta/sqlite":            {allowed: []string{"meta"}, external: []string{"modernc.org/sqlite"}},
-		"broker":                 {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "internal/loglevel", "metrics"}, external: kafkaProto},
+		"broker":                 {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "internal/loglevel", "metrics", "auth"}, external: kafkaProto},
 		"metrics":                {external: []string{"github.com/prometheus/client_golang"}},
 		// auth is pure: TLS settings, SASL mechanisms, the authorizer.
 		"auth": {},
 		// The schema registry knows the broker only as a Kafka address.
 		"registry":          {external: []string{"github.com/twmb/franz-go/pkg/kgo", "github.com/twmb/franz-go/pkg/kadm", "github.com/twmb/franz-go/pkg/kerr", "github.com/prometheus/client_golang", "github.com/hamba/avro/v2", "github.com/bufbuild/protocompile", "google.golang.org/protobuf", "github.com/santhosh-tekuri/jsonschema/v6"}},
-		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "meta/sqlite", "metrics", "internal/loglevel"}},
+		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "meta/sqlite", "metrics", "internal/loglevel", "auth"}},
 		// Test-support packages: the conformance suites.
 		"storage/storagetest": {allowed: []string{"storage", "batch"}},
 		"meta/metatest":       {allowed: []string{"meta"}},
