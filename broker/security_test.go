@@ -25,8 +25,8 @@ import (
 func saslBroker(t *testing.T, extra map[string]string) *brokertest.Broker {
 	t.Helper()
 	set := map[string]string{
-		"listeners":                   "SASL_PLAINTEXT://127.0.0.1:0",
-		"sasl.enabled.mechanisms":     "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		"listeners":               "SASL_PLAINTEXT://127.0.0.1:0",
+		"sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
 		"connection.failed.authentication.delay.ms": "10",
 	}
 	for k, v := range extra {

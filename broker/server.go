@@ -128,8 +128,8 @@ type Server struct {
 
 	// scramSecret makes unknown users' SCRAM salts (auth.NewSecret).
 	scramSecret []byte
-	authLog     rateLimit // authentication failure log lines
-	denyLog     rateLimit // authorization denial (audit) log lines
+	authLog     rateLimit  // authentication failure log lines
+	denyLog     rateLimit  // authorization denial (audit) log lines
 	aclMu       sync.Mutex // serialises ACL changes (catalog, then index)
 
 	connWG sync.WaitGroup // one per connection goroutine
