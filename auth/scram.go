@@ -171,6 +171,7 @@ type ScramServer struct {
 	clientFirstBare string
 	serverFirst     string
 	nonce           string // client nonce + server nonce
+	clientNonce     string
 	user            string
 	cred            Credential
 	known           bool
@@ -374,6 +375,7 @@ func (s *ScramServer) first(ctx context.Context, msg string) ([]byte, error) {
 	s.cred, s.known = cred, ok
 	var sn [24]byte
 	rand.Read(sn[:])
+	s.clientNonce = cf.Nonce
 	s.nonce = cf.Nonce + base64.RawURLEncoding.EncodeToString(sn[:])
 	s.serverFirst = "r=" + s.nonce + ",s=" + base64.StdEncoding.EncodeToString(cred.Salt) + ",i=" + strconv.Itoa(cred.Iterations)
 	return []byte(s.serverFirst), nil
@@ -391,6 +393,19 @@ func (s *ScramServer) unknownCredential(user string) Credential {
 	rand.Read(keys)
 	return Credential{Mechanism: s.mech, Salt: salt, Iterations: MinIterations,
 		StoredKey: keys[:s.mech.size()], ServerKey: keys[s.mech.size():]}
+}
+
+// LibrdkafkaDoubledNonce reports whether final is the nonce librdkafka
+// (2.0.2, Debian's kcat among its users) sends in its client-final-message:
+// its own nonce again in front of the combined one the server sent
+// (client nonce + client nonce + server nonce), where RFC 5802 wants the
+// combined nonce alone. Kafka's ScramSaslServer only checks that the final
+// nonce ends with the combined one, so Kafka accepts it; StreamHouse
+// accepts this one form exactly, and nothing else that merely ends right.
+// The proof covers the message as sent, so it is checked all the same.
+func LibrdkafkaDoubledNonce(final, clientNonce, combined string) bool {
+	return len(final) == len(clientNonce)+len(combined) &&
+		final[:len(clientNonce)] == clientNonce && final[len(clientNonce):] == combined
 }
 
 // ClientFinal is a parsed client-final-message.
@@ -443,7 +458,7 @@ func (s *ScramServer) final(msg string) ([]byte, error) {
 	if f.ChannelBinding != base64.StdEncoding.EncodeToString([]byte(s.gs2Header)) {
 		return nil, failf("scram: channel binding %q does not match the gs2 header sent first", f.ChannelBinding)
 	}
-	if f.Nonce != s.nonce {
+	if f.Nonce != s.nonce && !LibrdkafkaDoubledNonce(f.Nonce, s.clientNonce, s.nonce) {
 		return nil, failf("scram: final nonce is not the client's and the server's nonce")
 	}
 	if len(f.Proof) != s.mech.size() {

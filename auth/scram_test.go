@@ -193,6 +193,12 @@ func TestScramNegative(t *testing.T) {
 		{"final nonce with extra bytes", nil, func(sf, final string) string {
 			return respell(final, func(n string) string { return n + "x" })
 		}},
+		{"final nonce with a prefix other than the client nonce", nil, func(sf, final string) string {
+			return respell(final, func(n string) string { return "x" + n })
+		}},
+		{"final nonce with the client nonce twice but a truncated rest", nil, func(sf, final string) string {
+			return respell(final, func(n string) string { return "fyko+d2lbbFgONRv9qkxdawL" + n[:len(n)-1] })
+		}},
 		{"channel binding flag y instead of n", nil, func(sf, final string) string {
 			return strings.Replace(final, "c=biws", "c="+base64.StdEncoding.EncodeToString([]byte("y,,")), 1)
 		}},
@@ -239,6 +245,27 @@ func respell(final string, f func(string) string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// TestScramLibrdkafka202DoubledNonce: librdkafka 2.0.2 (Debian's kcat)
+// sends its client nonce again before the combined nonce in the final
+// message, and signs that message; Kafka accepts it (it checks only that
+// the final nonce ends with the combined one), so this form, and only it,
+// is accepted.
+func TestScramLibrdkafka202DoubledNonce(t *testing.T) {
+	t.Parallel()
+	u := newUsers(t, map[string]string{"alice": "s3cret"})
+	c := newClient(ScramSHA256, "alice", "s3cret")
+	srv := NewScramServer(ScramSHA256, u.lookup, NewSecret())
+	sf, _, err := srv.Step(t.Context(), []byte(c.first()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	combined := strings.TrimPrefix(strings.Split(string(sf), ",")[0], "r=")
+	final := c.final(t, string(sf), "", c.nonce+combined) // signed as librdkafka signs it
+	if _, done, err := srv.Step(t.Context(), []byte(final)); err != nil || !done {
+		t.Fatalf("librdkafka 2.0.2's final message: done=%v err=%v", done, err)
+	}
 }
 
 // TestScramReplayedProof: a proof that authenticated one connection is

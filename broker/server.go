@@ -306,6 +306,14 @@ func (s *Server) ServeListener(l net.Listener, li Listener) error {
 	if s.advHost == "" {
 		s.advHost, s.advPort = advertisedFrom(l.Addr())
 	}
+	if lc.advHost == "" {
+		// Each listener answers with its own address, unless
+		// Config.AdvertisedAddr names the broker's.
+		lc.advHost, lc.advPort = advertisedFrom(l.Addr())
+		if s.cfg.AdvertisedAddr != "" {
+			lc.advHost, lc.advPort = s.advHost, s.advPort
+		}
+	}
 	// The logs open in the background once the broker accepts: the
 	// first clients are not kept waiting behind it.
 	s.warmOnce.Do(func() {

@@ -65,6 +65,7 @@ var processKeys = []struct {
 	{"http-listen", kindString},
 	{"schema-registry-listen", kindString},
 	{"pprof", kindBool},
+	{"http-tls", kindBool},
 }
 
 func processKind(name string) (kind, bool) {
@@ -80,10 +81,16 @@ func processKind(name string) (kind, bool) {
 // the process setting (flag and top-level key) that sets it. They have no
 // flag of their own, and the [broker] table may not hold them.
 var processOwned = map[string]string{
-	"node.id":              "node-id",
+	"node.id":  "node-id",
+	"log.dirs": "data-dir",
+}
+
+// shorthands are the broker configs a process setting may set instead:
+// --listen HOST:PORT is listeners=PLAINTEXT://HOST:PORT, --advertised-addr
+// the same for advertised.listeners. Setting both is an error.
+var shorthands = map[string]string{
 	"listeners":            "listen",
 	"advertised.listeners": "advertised-addr",
-	"log.dirs":             "data-dir",
 }
 
 // source is where a setting's effective value came from, in increasing
@@ -340,6 +347,9 @@ func printConfig(w io.Writer, o *options, b *config.Broker) error {
 		if f == nil {
 			return fmt.Errorf("print config: no flag %s", k.name) // a programmer error, caught by the tests
 		}
+		if o.longhand(k.name) {
+			continue // the broker config it stands for is set itself
+		}
 		v := f.Value.String()
 		if k.kind == kindString || k.kind == kindDuration {
 			if !utf8.ValidString(v) {
@@ -352,6 +362,10 @@ func printConfig(w io.Writer, o *options, b *config.Broker) error {
 	for _, name := range slices.Sorted(maps.Keys(o.settings)) {
 		if _, ok := processOwned[name]; ok {
 			continue
+		}
+		if p, ok := shorthands[name]; ok && !o.set(name) {
+			_ = p
+			continue // written as its shorthand's top-level key
 		}
 		d, _ := config.BrokerDef(name) // NewBroker accepted name
 		v, _, _ := b.Value(name)

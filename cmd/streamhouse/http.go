@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -25,7 +26,7 @@ type opsServer struct {
 	log   *slog.Logger
 }
 
-func startOps(addr string, m *metrics.Broker, withPprof bool, log *slog.Logger) (*opsServer, error) {
+func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config, log *slog.Logger) (*opsServer, error) {
 	o := &opsServer{log: log}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{Registry: m.Registry()}))
@@ -53,13 +54,16 @@ func startOps(addr string, m *metrics.Broker, withPprof bool, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	if tlsCfg != nil {
+		l = tls.NewListener(l, tlsCfg)
+	}
 	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := o.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http listener stopped", "err", err)
 		}
 	}()
-	log.Info("http listener started", "addr", l.Addr().String(), "pprof", withPprof)
+	log.Info("http listener started", "addr", l.Addr().String(), "pprof", withPprof, "tls", tlsCfg != nil)
 	return o, nil
 }
 

@@ -19,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -63,6 +62,8 @@ type options struct {
 	registryListen string
 	pprof          bool
 	settings       map[string]string // broker configs by Kafka name
+	addScram       []scramUser       // --add-scram
+	httpTLS        bool
 
 	configFile  string            // --config or STREAMHOUSE_CONFIG; empty: none
 	printConfig bool              // --print-config
@@ -102,6 +103,14 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
 	str(&o.syncMethod, "sync-method", "auto", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own); auto, where syncfs reports errors: syncfs when the data directory is a mount point (a volume of its own), and otherwise for each round that finds at most 64 MiB of other programs' data dirty in the page cache; fdatasync elsewhere")
+	fset.Func("add-scram", "create or replace a SCRAM user at start, as Kafka's storage tool: 'SCRAM-SHA-256=[name=admin,password=admin-secret]' (iterations=N optional; repeatable; env "+envName("add-scram")+")", func(v string) error {
+		u, err := parseAddScram(v)
+		if err == nil {
+			o.addScram = append(o.addScram, u)
+		}
+		return err
+	})
+	fset.BoolVar(&o.httpTLS, "http-tls", false, "serve the HTTP listener over TLS with the broker's ssl.keystore.* settings (and ssl.client.auth, ssl.truststore.*) (env "+envName("http-tls")+")")
 	str(&o.configFile, "config", "", "TOML config file: process settings as top-level keys named as their flags, Kafka broker configs in a [broker] table by their Kafka names; flags and environment variables win over it")
 	fset.BoolVar(&o.printConfig, "print-config", false, "print the effective settings (flags, environment, config file, defaults) as a config file for --config, and exit")
 
@@ -110,11 +119,17 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 		if _, ok := processOwned[d.Name]; ok {
 			continue
 		}
-		name := d.Name
-		fset.Func(name, fmt.Sprintf("Kafka broker config %s, default %s (env %s)", name, showDefault(d.Default), envName(name)), func(v string) error {
-			o.settings[name] = v
-			return nil
-		})
+		o.brokerFlag(d)
+	}
+	// Per-listener configs (listener.name.<listener>.ssl.keystore.location)
+	// have a flag each when given.
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && strings.HasPrefix(name, "listener.name.") && fset.Lookup(name) == nil {
+			if d, ok := config.BrokerDef(name); ok {
+				o.brokerFlag(d)
+			}
+		}
 	}
 	fset.Usage = func() {
 		fmt.Fprint(out, `Usage: streamhouse [flags]
@@ -167,6 +182,9 @@ Flags:
 			if _, set := o.sources[name]; set {
 				continue
 			}
+			if d, ok := config.BrokerDef(name); ok && fset.Lookup(name) == nil {
+				o.brokerFlag(d) // a listener.name. config
+			}
 			if err := fset.Set(name, file[name]); err != nil {
 				return nil, fmt.Errorf("config file %s: %s: %w", o.configFile, fileKey(name), err)
 			}
@@ -174,12 +192,20 @@ Flags:
 		}
 	}
 	o.settings["node.id"] = strconv.Itoa(o.nodeID)
-	o.settings["listeners"] = "PLAINTEXT://" + o.listen
-	if o.advertisedAddr != "" {
-		o.settings["advertised.listeners"] = "PLAINTEXT://" + o.advertisedAddr
+	if err := o.applyShorthands(); err != nil {
+		return nil, err
 	}
 	o.settings["log.dirs"] = filepath.Join(o.dataDir, "storage")
 	return o, nil
+}
+
+// brokerFlag defines the flag of broker config d.
+func (o *options) brokerFlag(d config.Def) {
+	name := d.Name
+	o.flags.Func(name, fmt.Sprintf("Kafka broker config %s, default %s (env %s)", name, showDefault(d.Default), envName(name)), func(v string) error {
+		o.settings[name] = v
+		return nil
+	})
 }
 
 // origin says where the value of flag name came from, for --print-config.
@@ -226,6 +252,8 @@ func (o *options) newBroker() (*config.Broker, error) {
 	// of its group set (log.retention.ms from log.retention.hours).
 	name := ce.Name
 	if p, ok := processOwned[name]; ok {
+		name = p
+	} else if p, ok := shorthands[name]; ok && !o.set(name) {
 		name = p
 	} else if _, ok := o.settings[name]; !ok {
 		var synonyms []string
@@ -332,7 +360,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	m := metrics.New()
 	var ops *opsServer
 	if o.httpListen != "" {
-		if ops, err = startOps(o.httpListen, m, o.pprof, log); err != nil {
+		tlsCfg, err := o.httpTLSConfig(settings)
+		if err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		if ops, err = startOps(o.httpListen, m, o.pprof, tlsCfg, log); err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}
 		defer ops.close()
@@ -342,6 +374,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer catalog.Close()
+	if err := addScramUsers(ctx, catalog, o.addScram, log); err != nil {
+		return err
+	}
 	syncFS, foreignDirty, err := useSyncFS(o)
 	if err != nil {
 		return err
@@ -369,7 +404,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer store.Close()
 
+	listeners, err := broker.ListenersFromSettings(settings, func(l string, err error) {
+		log.Error("tls: new certificates did not load; serving the previous ones", "listener", l, "err", err)
+	})
+	if err != nil {
+		return err
+	}
+	var oauth broker.OAuthValidator
+	if ov, err := broker.OAuthFromSettings(settings, log); err != nil {
+		return err
+	} else if ov != nil {
+		octx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go ov.Run(octx)
+		oauth = ov
+	}
 	srv, err := broker.New(ctx, broker.Config{
+		Authorizer:       broker.AuthorizerFromSettings(settings),
+		OAuthBearer:      oauth,
 		AdvertisedAddr:   o.advertisedAddr,
 		Settings:         settings,
 		MaxRequestSize:   settings.SocketRequestMaxBytes(),
@@ -383,24 +435,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", o.listen)
+	ls, err := listen(settings, listeners)
 	if err != nil {
 		srv.Shutdown(ctx)
 		return err
 	}
-	log.Info("streamhouse started", "listen", l.Addr().String(), "data_dir", o.dataDir,
-		"cluster_id", srv.ClusterID(), "node_id", o.nodeID, "startup", time.Since(start).Round(time.Millisecond))
+	var addrs []string
+	for i, l := range ls {
+		addrs = append(addrs, listeners[i].Name+"://"+l.Addr().String())
+	}
+	log.Info("streamhouse started", "listeners", strings.Join(addrs, ","), "data_dir", o.dataDir,
+		"cluster_id", srv.ClusterID(), "node_id", o.nodeID, "authorizer", settings.AuthorizerEnabled(),
+		"startup", time.Since(start).Round(time.Millisecond))
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	served := make(chan error, len(ls))
+	for i, l := range ls {
+		go func() { served <- srv.ServeListener(l, listeners[i]) }()
+	}
 	var sr *schemaRegistry
 	if o.registryListen != "" {
-		if sr, err = startSchemaRegistry(o.registryListen, l.Addr(), m.Registry(), levels.Logger("streamhouse.registry")); err != nil {
+		// The registry is a Kafka client of the first listener.
+		if sr, err = startSchemaRegistry(o.registryListen, ls[0].Addr(), m.Registry(), levels.Logger("streamhouse.registry")); err != nil {
 			srv.Shutdown(ctx)
-			<-served
+			for range ls {
+				<-served
+			}
 			return fmt.Errorf("schema registry listener: %w", err)
 		}
 		srv.SetSchemaValidator(sr.reg)
@@ -431,7 +493,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not finish cleanly", "err", err)
 	}
-	<-served
+	for range ls {
+		<-served
+	}
 	log.Info("stopped")
 	return nil
 }
