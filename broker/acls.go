@@ -13,8 +13,9 @@ package broker
 // the authorization table (ALTER or DESCRIBE on the cluster).
 //
 // In a cluster of brokers sharing a catalog, a change made through another
-// broker reaches this one's index when it reloads the ACLs (loadACLs);
-// following the catalog's change feed is left for when that feed exists.
+// broker reaches this one through the catalog's change feed (follow.go):
+// each ACL change is a ChangeACLs, on which every broker reads the ACLs
+// again.
 
 import (
 	"context"
@@ -42,6 +43,14 @@ func (s *Server) loadACLs(ctx context.Context) error {
 	}
 	s.cfg.Authorizer.Set(acls)
 	return nil
+}
+
+// reloadACLs is loadACLs under the lock that orders ACL changes, for the
+// change feed (follow.go): another broker changed them.
+func (s *Server) reloadACLs(ctx context.Context) error {
+	s.aclMu.Lock()
+	defer s.aclMu.Unlock()
+	return s.loadACLs(ctx)
 }
 
 func aclFromMeta(a meta.ACL) auth.ACL {

@@ -98,6 +98,8 @@ func (s *Server) apply(ctx context.Context, ch meta.Change) error {
 		s.quotas.alterMu.Lock()
 		defer s.quotas.alterMu.Unlock()
 		return s.loadQuotas(ctx)
+	case meta.ChangeACLs:
+		return s.reloadACLs(ctx)
 	}
 	// A kind this binary does not know (a newer broker's): nothing of
 	// it is cached here.
@@ -120,6 +122,9 @@ func (s *Server) resync(ctx context.Context, from int64) (int64, error) {
 	err = s.loadQuotas(ctx)
 	s.quotas.alterMu.Unlock()
 	if err != nil {
+		return from, err
+	}
+	if err := s.reloadACLs(ctx); err != nil {
 		return from, err
 	}
 	if err := s.topics.syncAll(ctx); err != nil {

@@ -61,10 +61,10 @@ func TestOAuthBearer(t *testing.T) {
 	t.Parallel()
 	iss := newJWTIssuer(t)
 	b := brokertest.New(t, brokertest.Options{Settings: map[string]string{
-		"listeners":                          "SASL_PLAINTEXT://127.0.0.1:0",
-		"sasl.enabled.mechanisms":            "OAUTHBEARER",
-		"sasl.oauthbearer.jwks.endpoint.url": iss.srv.URL,
-		"sasl.oauthbearer.expected.audience": "streamhouse",
+		"listeners":                                 "SASL_PLAINTEXT://127.0.0.1:0",
+		"sasl.enabled.mechanisms":                   "OAUTHBEARER",
+		"sasl.oauthbearer.jwks.endpoint.url":        iss.srv.URL,
+		"sasl.oauthbearer.expected.audience":        "streamhouse",
 		"connection.failed.authentication.delay.ms": "0",
 	}})
 	addr := b.ListenerAddr("SASL_PLAINTEXT")

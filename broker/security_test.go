@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -359,5 +360,57 @@ func TestAuthorizationACLsApplyToOpenConnections(t *testing.T) {
 	res, err := kadm.NewClient(aliceCl).CreateACLs(ctx, kadm.NewACLs().Allow("User:alice").Topics("*").Operations(kadm.OpAll))
 	if err == nil && (len(res) == 0 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed)) {
 		t.Fatalf("alice created an ACL: %+v", res)
+	}
+}
+
+// TestACLChangeFollowedByAnotherBroker: two brokers share a catalog; an ACL
+// created through one applies to a connection open on the other, through
+// the catalog's change feed.
+func TestACLChangeFollowedByAnotherBroker(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	settings := func(node string) map[string]string {
+		return map[string]string{
+			"node.id":                 node,
+			"listeners":               "SASL_PLAINTEXT://127.0.0.1:0",
+			"sasl.enabled.mechanisms": "PLAIN",
+			"authorizer.class.name":   "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+			"super.users":             "User:admin",
+		}
+	}
+	users := map[string]string{"alice": "alice-secret", "admin": "admin-secret"}
+	a := brokertest.New(t, brokertest.Options{CatalogPath: path, Settings: settings("1"), ScramUsers: users})
+	b := brokertest.New(t, brokertest.Options{CatalogPath: path, Settings: settings("2")})
+
+	alice := dialRaw(t, b.ListenerAddr("SASL_PLAINTEXT"))
+	if r := saslPlain(t, alice, "", "alice", "alice-secret"); r.ErrorCode != 0 {
+		t.Fatalf("alice on broker 2: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	describe := func() int16 {
+		req := at(kmsg.NewPtrDescribeConfigsRequest(), 4)
+		res := kmsg.NewDescribeConfigsRequestResource()
+		res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "orders"
+		req.Resources = append(req.Resources, res)
+		return alice.do(req).(*kmsg.DescribeConfigsResponse).Resources[0].ErrorCode
+	}
+	if code := describe(); code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("before the ACL: %v", kerr.ErrorForCode(code))
+	}
+	admin := dialRaw(t, a.ListenerAddr("SASL_PLAINTEXT"))
+	saslPlain(t, admin, "", "admin", "admin-secret")
+	creq := at(kmsg.NewPtrCreateACLsRequest(), 3)
+	c := kmsg.NewCreateACLsRequestCreation()
+	c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLResourcePatternTypeLiteral
+	c.Principal, c.Host, c.Operation, c.PermissionType = "User:alice", "*", kmsg.ACLOperationDescribeConfigs, kmsg.ACLPermissionTypeAllow
+	creq.Creations = append(creq.Creations, c)
+	if r := admin.do(creq).(*kmsg.CreateACLsResponse); r.Results[0].ErrorCode != 0 {
+		t.Fatalf("create acl on broker 1: %v", kerr.ErrorForCode(r.Results[0].ErrorCode))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for describe() != kerr.UnknownTopicOrPartition.Code {
+		if time.Now().After(deadline) {
+			t.Fatal("broker 2 did not apply the ACL created through broker 1 within 5 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -55,7 +55,9 @@ type ACL struct {
 }
 
 // ACLs stores ACL bindings (Kafka's CreateAcls and DeleteAcls). Two equal
-// bindings are one: storing one again changes nothing.
+// bindings are one: storing one again changes nothing. Each call that
+// changes bindings records a ChangeACLs in the change feed, so that every
+// broker sharing the catalog applies it.
 type ACLs interface {
 	// ACLs returns every binding, in a stable order (by resource type,
 	// name, pattern type, principal, host, operation, permission).
@@ -66,3 +68,8 @@ type ACLs interface {
 	// no error) in one transaction, durably.
 	DeleteACLs(ctx context.Context, acls []ACL) error
 }
+
+// ChangeACLs: ACL bindings were created or deleted (CreateACLs,
+// DeleteACLs). Key is empty: a follower reads every ACL again, as a broker
+// holds them in one index.
+const ChangeACLs ChangeKind = "acls"

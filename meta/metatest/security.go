@@ -63,6 +63,10 @@ func testACLs(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	if got, err := c.ACLs(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("empty catalog: %+v, %v", got, err)
 	}
+	before, err := c.LastChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := meta.ACL{ResourceType: 2, ResourceName: "orders", PatternType: 3, Principal: "User:alice", Host: "*", Operation: 3, Permission: 3}
 	b := a
 	b.Operation = 4
@@ -86,5 +90,19 @@ func testACLs(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}
 	if got, err := c.ACLs(ctx); err != nil || len(got) != 2 || got[0] != b || got[1] != d {
 		t.Fatalf("after delete: %+v, %v", got, err)
+	}
+	// Every change is in the feed, for the other brokers.
+	changes, err := c.Changes(ctx, before, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ch := range changes {
+		if ch.Kind == meta.ChangeACLs {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d ACL changes in the feed after three calls: %+v", n, changes)
 	}
 }

@@ -129,7 +129,7 @@ func (c *Catalog) changeACLs(ctx context.Context, op, stmt string, acls []meta.A
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.mu.RUnlock()
-	err := c.write(ctx, func(tx *sql.Tx) error {
+	err := c.change(ctx, meta.ChangeACLs, "", func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, stmt)
 		if err != nil {
 			return err
