@@ -856,3 +856,21 @@ func TestErrorsAreDistinct(t *testing.T) {
 		}
 	}
 }
+
+// MakeEmpty's batch parses, holds no record and takes the offsets asked.
+func TestMakeEmpty(t *testing.T) {
+	b := batch.MakeEmpty(9)
+	batch.SetBaseOffset(b, 100)
+	h, err := batch.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.BaseOffset != 100 || h.NextOffset() != 110 || h.RecordCount != 0 || h.ProducerID != -1 ||
+		h.MaxTimestamp != -1 || h.Codec() != batch.CodecNone || h.Control() || h.Size() != batch.HeaderSize {
+		t.Fatalf("header %+v", h)
+	}
+	n := 0
+	if err := batch.Records(batch.RecordsSection(b, &h), func(batch.Record) bool { n++; return true }); err != nil || n != 0 {
+		t.Fatalf("records: %d, %v", n, err)
+	}
+}

@@ -118,3 +118,25 @@ func AppendRebuilt(dst, b []byte, count int32, c Codec, section []byte) []byte {
 	binary.BigEndian.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], castagnoli))
 	return dst
 }
+
+// MakeEmpty returns a batch that holds no record but takes the offsets
+// [0, lastOffsetDelta] (from its base offset, once SetBaseOffset wrote
+// it), as the batches that log compaction empties do: no producer, no
+// timestamp (-1), uncompressed, a valid CRC. storage/fs writes one over
+// the offsets of appends that an I/O failure dropped before they were
+// durable, so that those offsets never name other records.
+func MakeEmpty(lastOffsetDelta int32) []byte {
+	b := make([]byte, HeaderSize)
+	be := binary.BigEndian
+	be.PutUint32(b[offLength:], uint32(HeaderSize-LengthOverhead))
+	be.PutUint32(b[offLeaderEpoch:], 0xffffffff)
+	b[offMagic] = Magic
+	be.PutUint32(b[offLastOffsetDelta:], uint32(lastOffsetDelta))
+	be.PutUint64(b[offBaseTimestamp:], ^uint64(0))
+	be.PutUint64(b[offMaxTimestamp:], ^uint64(0))
+	be.PutUint64(b[offProducerID:], ^uint64(0))
+	be.PutUint16(b[offProducerEpoch:], 0xffff)
+	be.PutUint32(b[offBaseSequence:], 0xffffffff)
+	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	return b
+}

@@ -43,9 +43,18 @@ var (
 	// (KAFKA_STORAGE_ERROR); it is never silently truncated.
 	ErrCorrupt = errors.New("storage: corrupt data")
 	// ErrIO: a write or fsync failed. The log refuses appends until it
-	// is reopened: after a failed fsync the kernel may have dropped the
-	// data, and the partition must go offline (KAFKA_STORAGE_ERROR).
+	// has been reopened from what is on disk: after a failed fsync the
+	// kernel may have dropped the data, so what was not durable before
+	// is not trusted, and the partition is offline (KAFKA_STORAGE_ERROR)
+	// meanwhile. An engine may reopen the log by itself (storage/fs
+	// does).
 	ErrIO = errors.New("storage: I/O error")
+	// ErrNoSpace: the log's volume is full, or below the free space the
+	// engine keeps (storage.min.free.bytes). The append was refused or
+	// failed without changing the log, which stays online and serves
+	// reads; retry once space is back (KAFKA_STORAGE_ERROR, which
+	// producers retry).
+	ErrNoSpace = errors.New("storage: no space left on the volume")
 	// ErrInvalidBatch: Append was given bytes that are not one whole,
 	// valid batch. Callers validate with package batch first; this guards
 	// the log against programming errors.
@@ -217,7 +226,10 @@ type Log interface {
 	Sync(ctx context.Context) error
 	// SyncTo is Sync for the batches below offset next only (next is at
 	// most NextOffset): an answer to a produce waits for its own batches,
-	// not for those appended after them.
+	// not for those appended after them. When an I/O failure made the
+	// engine drop batches below next that were not yet durable, SyncTo
+	// fails with ErrIO, however long after; it never reports them
+	// durable.
 	SyncTo(ctx context.Context, next int64) error
 
 	// Read appends to dst whole batches starting with the one that holds
@@ -293,10 +305,12 @@ type Log interface {
 	// by marker offset: what a read_committed Fetch of [from, to) lists.
 	AbortedTransactions(from, to int64) []AbortedTxn
 
-	// Offline returns why the log cannot be served since it opened (a
-	// read found corrupt data below what was durable, a write or an
-	// fsync failed: errors wrapping ErrCorrupt or ErrIO), or nil. It
-	// stays so until the broker restarts; appends fail with it.
+	// Offline returns why the log cannot be served (a read found corrupt
+	// data below what was durable, a write or an fsync failed: errors
+	// wrapping ErrCorrupt or ErrIO), or nil; appends fail with it.
+	// Corruption stays until the broker restarts; an I/O failure lasts
+	// until the engine has reopened the log from what is on disk, which
+	// storage/fs does by itself, retrying while the failure lasts.
 	Offline() error
 
 	// LogStartOffset is the first readable offset.

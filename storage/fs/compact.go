@@ -430,11 +430,16 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.Com
 		return err
 	}
 	fault.Crash("clean-before-swap")
-	if err := fsys.Rename(tmp, filepath.Join(l.dir, swapName(first.base, last.base))); err != nil {
+	swap := filepath.Join(l.dir, swapName(first.base, last.base))
+	if err := fsys.Rename(tmp, swap); err != nil {
 		return fmt.Errorf("fs: compact %s: %w: %w", l.dir, storage.ErrIO, err)
 	}
 	if err := syncDir(fsys, l.dir); err != nil {
-		return err
+		// Not committed: undone, so that no open finishes it.
+		if rerr := fsys.Remove(swap); rerr != nil {
+			l.logger.Warn("removing an uncommitted swap file failed; the next open finishes the swap it stands for", "file", swap, "err", rerr)
+		}
+		return fmt.Errorf("fs: compact %s: %w", l.dir, err)
 	}
 	swapped = true
 	var doomed []string
@@ -444,34 +449,46 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.Com
 			doomed = append(doomed, segmentName(s.base, extLog))
 		}
 	}
+	// install puts out in the place of g. Caller holds mu.
+	install := func() {
+		if err := out.writeIndexes(); err != nil {
+			l.logger.Warn("writing a cleaned segment's index files failed; they will be rebuilt on open", "segment", out.base, "err", err)
+		}
+		l.state.Lock()
+		i := 0
+		for i < len(l.segs) && l.segs[i] != first {
+			i++
+		}
+		l.segs[i] = out
+		n := copy(l.segs[i+1:], l.segs[i+len(g):])
+		clear(l.segs[i+1+n:])
+		l.segs = l.segs[:i+1+n]
+		l.state.Unlock()
+		l.unsynced = deleteSegs(l.unsynced, g)
+		l.size.Add(out.size - before)
+		for _, s := range g {
+			_ = s.f.Close()
+		}
+	}
 	if err := l.swapIn(doomed, first.base, last.base); err != nil {
-		// The swap file is durable: the next open finishes it. Until
-		// then the log must not change its files under it.
+		// The swap file is durable (the commit point): the log must not
+		// change its files until the swap is finished, which heal
+		// retries (heal.go); a restart would finish it too.
 		err = fmt.Errorf("fs: compact %s: swap: %w: %w", l.dir, storage.ErrIO, err)
-		l.setFailed(err)
-		_ = f.Close()
+		l.mu.Lock()
+		l.pendingSwap = func() error {
+			if err := l.swapIn(doomed, first.base, last.base); err != nil {
+				return fmt.Errorf("fs: compact %s: finish the swap: %w", l.dir, err)
+			}
+			install()
+			return nil
+		}
+		l.mu.Unlock()
+		l.fail(err)
 		return err
 	}
-	if err := out.writeIndexes(); err != nil {
-		l.logger.Warn("writing a cleaned segment's index files failed; they will be rebuilt on open", "segment", out.base, "err", err)
-	}
-
 	l.mu.Lock()
-	l.state.Lock()
-	i := 0
-	for i < len(l.segs) && l.segs[i] != first {
-		i++
-	}
-	l.segs[i] = out
-	n := copy(l.segs[i+1:], l.segs[i+len(g):])
-	clear(l.segs[i+1+n:])
-	l.segs = l.segs[:i+1+n]
-	l.state.Unlock()
-	l.unsynced = deleteSegs(l.unsynced, g)
+	install()
 	l.mu.Unlock()
-	l.size.Add(out.size - before)
-	for _, s := range g {
-		_ = s.f.Close()
-	}
 	return nil
 }

@@ -121,6 +121,19 @@
 // opened (appends and recovery's scan were) and take the log offline
 // (storage.ErrCorrupt) on a mismatch, so no client is served damaged data.
 //
+// # Write and fsync failures
+//
+// heal.go has the details. A write that meets a full file system (ENOSPC)
+// is cut off and fails with storage.ErrNoSpace; the log stays online. Any
+// other write failure, and a failed fsync, take the log offline
+// (storage.ErrIO) until it reopens itself from what is on disk: the tail
+// past the durable point is cut off (after a failed fsync it is not
+// trusted), an empty batch is written over the offsets it had taken, so
+// that a late SyncTo for them fails instead of finding other batches
+// there, and the producers' state is reloaded. A read that fails fails
+// that read only. Every call goes through vfs.FS (Options.FS), which
+// tests replace with vfs/errorfs to inject these failures.
+//
 // # Compaction
 //
 // Log.Compact is Kafka's log cleaner for one partition: a key index (64-bit

@@ -103,8 +103,20 @@ type Log struct {
 	durableNext atomic.Int64
 	// failure is sticky, set once (setFailed): a write or an fsync
 	// failed, or corrupt data was found (then reads are refused too,
-	// offlineErr); appends are refused until the log is reopened.
+	// offlineErr); appends are refused until heal (heal.go) reopens the
+	// log from what is on disk, which clears it, or, for corruption,
+	// until the broker restarts.
 	failure atomic.Pointer[error]
+	// gen counts heals; a commit round publishes what it fsynced for a
+	// log only if no heal came in between (syncJob.gen). Written
+	// holding mu and state, so either lock reads it.
+	gen uint64
+	// lost are the offsets heals dropped (heal.go), for SyncTo; guarded
+	// by state.
+	lost []lostRange
+	// pendingSwap finishes a cleaner's swap that failed half way
+	// (compact.go); heal runs it first. Guarded by mu.
+	pendingSwap func() error
 
 	// ckptMu serialises writes of the checkpoint and of index files, so
 	// that a checkpoint never holds the appender lock across its fsyncs.
@@ -222,11 +234,9 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	h.BaseOffset = base
 	pos := s.size
 	if _, err := s.f.WriteAt(b, pos); err != nil {
-		// Part of the batch may be in the file. Nothing after it may be
-		// written until recovery has cut it off, so the error sticks.
-		err = fmt.Errorf("fs: append to %s: %w: %w", s.path, storage.ErrIO, err)
-		l.setFailed(err)
-		return 0, err
+		// Part of the batch may be in the file: cut off, or the log
+		// fails (heal.go).
+		return 0, l.writeFailedLocked(s, pos, err)
 	}
 	if pos == 0 {
 		s.firstAt = now
@@ -265,8 +275,12 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 func (l *Log) rollLocked(base int64) error {
 	old := l.active
 	seg, err := createSegment(l.store.fsys, l.dir, base)
-	if err != nil {
-		return fmt.Errorf("fs: roll %s at offset %d: %w", l.dir, base, err)
+	switch {
+	case err != nil && isNoSpace(err):
+		return noSpaceErr("roll", l.dir, err)
+	case err != nil:
+		// Nothing changed: the append fails, the log goes on.
+		return fmt.Errorf("fs: roll %s at offset %d: %w: %w", l.dir, base, storage.ErrIO, err)
 	}
 	l.state.Lock()
 	old.addTimeEntry()
@@ -366,6 +380,19 @@ func (l *Log) Close() error {
 	switch {
 	case l.failed() != nil:
 		errs = append(errs, l.failed())
+		if !errors.Is(l.failed(), storage.ErrCorrupt) {
+			// A write or an fsync failed and the log was not reopened
+			// yet: what was not durable is not trusted, and must not
+			// be found by the next open's recovery (heal.go).
+			l.state.RLock()
+			d := l.durable
+			l.state.RUnlock()
+			if _, _, err := l.cutLocked(d); err != nil {
+				errs = append(errs, err)
+			} else if err := syncFile(d.seg.f); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	case !empty:
 		var serr []error
 		if l.store.noSync || l.dataDirty || len(l.unsynced) > 0 || l.durableNext.Load() < l.next.Load() {

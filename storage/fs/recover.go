@@ -435,7 +435,8 @@ func (l *Log) swapIn(doomed []string, first, last int64) error {
 		}
 	}
 	fault.Crash("clean-swap")
-	if err := fsys.Rename(filepath.Join(l.dir, swapName(first, last)), filepath.Join(l.dir, segmentName(first, extLog))); err != nil {
+	// A swap file gone is a rename done by a try that failed after it.
+	if err := fsys.Rename(filepath.Join(l.dir, swapName(first, last)), filepath.Join(l.dir, segmentName(first, extLog))); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return syncDir(fsys, l.dir)

@@ -107,6 +107,11 @@ type Store struct {
 	ckptKick   chan struct{}
 	ckptQuit   chan struct{}
 	ckptExited chan struct{}
+
+	// healers are the heal loops of failed logs (heal.go); healQuit
+	// stops them at Close.
+	healers  sync.WaitGroup
+	healQuit chan struct{}
 }
 
 type partKey struct {
@@ -134,6 +139,7 @@ func New(dir string, opts Options) (*Store, error) {
 		ckptQuit:   make(chan struct{}),
 		ckptExited: make(chan struct{}),
 		synced:     make(chan struct{}),
+		healQuit:   make(chan struct{}),
 	}
 	if st.now == nil {
 		st.now = time.Now
@@ -392,6 +398,8 @@ func (st *Store) Close() error {
 	})
 	close(st.ckptQuit)
 	<-st.ckptExited
+	close(st.healQuit)
+	st.healers.Wait()
 	st.commit.stop()
 	if st.commit.closeDirty != nil {
 		st.commit.closeDirty()

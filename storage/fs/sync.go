@@ -77,6 +77,7 @@ type committer struct {
 // syncJob is one log's part of a round.
 type syncJob struct {
 	l      *Log
+	gen    uint64       // l.gen when the round took it
 	target durablePoint // what the round makes durable
 	skip   bool         // nothing to do, or the log failed or closed
 	dirs   bool         // it needs directory entries made durable
@@ -193,6 +194,9 @@ func (c *committer) commit(ctx context.Context, l *Log, target int64) error {
 		}
 	}
 	c.mu.Unlock()
+	if err := l.lostErr(target); err != nil {
+		return err
+	}
 	return l.syncErr()
 }
 
@@ -241,9 +245,9 @@ func (c *committer) round() {
 		switch {
 		case j.skip:
 		case j.err != nil:
-			j.l.syncFailed(j.err)
+			j.l.syncFailed(j.err, j.gen)
 		default:
-			j.l.publish(j.target)
+			j.l.publish(j.target, j.gen)
 		}
 	}
 
@@ -377,6 +381,7 @@ func (l *Log) prepareSync(j *syncJob, job int, items []syncItem, dirs map[string
 		j.skip = true
 		return items
 	}
+	j.gen = l.gen
 	l.unflushed = 0
 	if !l.dataDirty && len(l.unsynced) == 0 && !l.dirDirty && !l.parentsDirty {
 		j.skip = true
@@ -409,9 +414,14 @@ func (l *Log) prepareSync(j *syncJob, job int, items []syncItem, dirs map[string
 
 // publish makes what a round fsynced visible: the high watermark moves
 // (unless the store does not wait for fsync, when it moved at the append)
-// and watchers are signalled.
-func (l *Log) publish(p durablePoint) {
+// and watchers are signalled. A heal since the round took the log (gen
+// moved) cut the files under it: nothing is published.
+func (l *Log) publish(p durablePoint, gen uint64) {
 	l.state.Lock()
+	if gen != l.gen {
+		l.state.Unlock()
+		return
+	}
 	if p.next > l.durable.next || l.durable.seg == nil {
 		l.durable = p
 		l.durableNext.Store(p.next)
@@ -443,6 +453,9 @@ func (l *Log) Sync(ctx context.Context) error {
 // after its own.
 func (l *Log) SyncTo(ctx context.Context, next int64) error {
 	if l.store.noSync || l.durableNext.Load() >= next {
+		if err := l.lostErr(next); err != nil {
+			return err
+		}
 		if err := l.syncErr(); err != nil {
 			return err
 		}
@@ -478,13 +491,17 @@ func (l *Log) syncErr() error {
 
 // syncFailed makes an fsync failure sticky: after a failed fsync the kernel
 // may have dropped the dirty pages, and a later fsync that succeeds proves
-// nothing about them. A file closed under the round by Close is not a
-// failure of the data.
-func (l *Log) syncFailed(err error) {
+// nothing about them; the log heals by reopening from what is on disk
+// (heal.go). A file closed under the round by Close, or cut under it by a
+// heal (gen moved), is not a failure of the data.
+func (l *Log) syncFailed(err error, gen uint64) {
 	if errors.Is(err, os.ErrClosed) {
 		return
 	}
-	if l.setFailed(err) {
-		l.logger.Error("fsync failed; the partition is offline until the broker restarts", "err", err)
+	l.state.RLock()
+	stale := gen != l.gen
+	l.state.RUnlock()
+	if !stale {
+		l.fail(err)
 	}
 }
