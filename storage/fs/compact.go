@@ -369,6 +369,16 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.Com
 	l := c.l
 	first, last := g[0], g[len(g)-1]
 	fsys := l.store.fsys
+	var size int64
+	for _, s := range g {
+		size += s.size
+	}
+	if !l.store.space.fits(size) {
+		// Below storage.min.free.bytes the cleaner goes on (it is one
+		// way space comes back), but only with groups whose output fits
+		// in what the guard keeps free.
+		return fmt.Errorf("fs: compact %s: %w: a group of %d bytes does not fit in the free space the guard keeps", l.dir, storage.ErrNoSpace, size)
+	}
 	out := newSegment(fsys, l.dir, first.base)
 	tmp := out.path + extCleaned
 	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -395,6 +405,9 @@ func (c *cleaner) cleanGroup(ctx context.Context, g []*segment, res *storage.Com
 			at += h.Size()
 		}
 		if _, err := f.WriteAt(c.out, pos); err != nil {
+			if isNoSpace(err) {
+				return noSpaceErr("compact", l.dir, err)
+			}
 			return fmt.Errorf("fs: compact %s: %w: %w", l.dir, storage.ErrIO, err)
 		}
 		c.out = c.out[:0]

@@ -63,11 +63,16 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
+// logger writes to the fixture's log (logged).
+func (f *fixture) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(lockedWriter{f.mu, f.logs}, nil))
+}
+
 // newStore (re)creates the store over the fixture's directory, as a broker
 // restart does.
 func (f *fixture) newStore() {
 	f.t.Helper()
-	logger := slog.New(slog.NewTextHandler(lockedWriter{f.mu, f.logs}, nil))
+	logger := f.logger()
 	st, err := New(f.dir, Options{Now: f.clock.Now, Logger: logger})
 	if err != nil {
 		f.t.Fatal(err)

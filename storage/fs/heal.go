@@ -76,6 +76,7 @@ func noSpaceErr(op, path string, err error) error {
 func (l *Log) writeFailedLocked(s *segment, pos int64, err error) error {
 	terr := s.f.Truncate(pos)
 	if terr == nil && isNoSpace(err) {
+		l.store.space.noSpace(err)
 		return noSpaceErr("append to", s.path, err)
 	}
 	err = fmt.Errorf("fs: append to %s: %w: %w", s.path, storage.ErrIO, errors.Join(err, terr))

@@ -154,6 +154,9 @@ func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if err := l.store.space.admit(len(b), l.dir); err != nil {
+		return 0, err
+	}
 	l.mu.Lock()
 	if h.ProducerID >= 0 {
 		if off, err := l.checkProducerLocked(&h); err != nil {
@@ -238,6 +241,7 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 		// fails (heal.go).
 		return 0, l.writeFailedLocked(s, pos, err)
 	}
+	l.store.space.wrote()
 	if pos == 0 {
 		s.firstAt = now
 	}
@@ -277,6 +281,7 @@ func (l *Log) rollLocked(base int64) error {
 	seg, err := createSegment(l.store.fsys, l.dir, base)
 	switch {
 	case err != nil && isNoSpace(err):
+		l.store.space.noSpace(err)
 		return noSpaceErr("roll", l.dir, err)
 	case err != nil:
 		// Nothing changed: the append fails, the log goes on.

@@ -34,6 +34,12 @@ type Options struct {
 	// FS is the file system the store works in; nil means vfs.Default,
 	// the operating system's. Tests inject errors through vfs/errorfs.
 	FS vfs.FS
+	// MinFreeBytes is the free-space guard's threshold, the broker's
+	// storage.min.free.bytes (space.go): appends are refused with
+	// storage.ErrNoSpace while the volume has less free space. Zero
+	// turns the guard off; negative means the default, 5% of the
+	// volume, at most 5 GiB.
+	MinFreeBytes int64
 	// Now is the clock segment.ms is measured with; nil means time.Now.
 	Now func() time.Time
 	// Logger receives recovery reports; nil discards them.
@@ -98,6 +104,7 @@ type Store struct {
 	synced chan struct{}
 
 	commit committer
+	space  spaceGuard
 
 	mu        sync.Mutex
 	logs      map[partKey]*Log // a nil value reserves the key while it is opened or deleted
@@ -180,6 +187,9 @@ func New(dir string, opts Options) (*Store, error) {
 		}
 	default:
 		return nil, fmt.Errorf("fs: new store: %w", err)
+	}
+	if err := st.space.init(fsys, dir, st.logger, opts.MinFreeBytes); err != nil {
+		return nil, err
 	}
 	interval := opts.CheckpointInterval
 	if interval <= 0 {
@@ -401,6 +411,7 @@ func (st *Store) Close() error {
 	close(st.healQuit)
 	st.healers.Wait()
 	st.commit.stop()
+	st.space.stop()
 	if st.commit.closeDirty != nil {
 		st.commit.closeDirty()
 	}
