@@ -68,6 +68,12 @@ func commands() []command {
 		{"config get", "topic NAME | broker [ID]", "Show the configs of a topic or a broker, with their sources.", [2]int{1, 2}, false, configGetCmd},
 		{"config set", "topic NAME | broker [ID]  k=v [k=v ...]", "Change configs of a topic or a broker.", [2]int{2, -1}, false, configSetCmd},
 		{"cluster info", "", "Show the cluster id, controller, brokers and topic count.", [2]int{0, 0}, false, clusterInfoCmd},
+		{"user list", "", "List SCRAM users with their mechanisms and iterations.", [2]int{0, 0}, false, userListCmd},
+		{"user set", "NAME [--mechanism M] [--iterations N]", "Create a SCRAM user or change its password (from " + userPasswordEnv + ", a prompt or standard input).", [2]int{1, 1}, false, userSetCmd},
+		{"user delete", "NAME [--mechanism M]", "Delete a SCRAM user's credentials.", [2]int{1, 1}, false, userDeleteCmd},
+		{"acl list", "[--principal P] [--topic T | --group G | --transactional-id X | --cluster] [--resource-pattern-type any|match|literal|prefixed]", "List ACLs.", [2]int{0, 0}, false, aclListCmd},
+		{"acl create", "--allow-principal P | --deny-principal P --operation OP (--topic T | --group G | --transactional-id X | --cluster) [--resource-pattern-type literal|prefixed]", "Create ACLs, as kafka-acls --add.", [2]int{0, 0}, false, aclCreateCmd},
+		{"acl delete", "(--topic T | --group G | --transactional-id X | --cluster) [--allow-principal P] [--deny-principal P] [--operation OP] [--resource-pattern-type ...]", "Delete the ACLs that match, as kafka-acls --remove.", [2]int{0, 0}, false, aclDeleteCmd},
 		{"schema list", "[--prefix P] [--deleted]", "List the schema registry's subjects with their latest version.", [2]int{0, 0}, false, schemaListCmd},
 		{"schema get", "SUBJECT [--version V] | --id N", "Show a schema: a subject's version, or by id.", [2]int{0, 1}, false, schemaGetCmd},
 		{"schema register", "SUBJECT [--schema S | --file F] [--type T] [--reference N=S:V ...]", "Register a schema under a subject (from standard input by default).", [2]int{1, 1}, false, schemaRegisterCmd},
@@ -87,6 +93,9 @@ type app struct {
 	seeds     []string // bootstrap as host:port addresses
 
 	dials dialWatch
+
+	sec    secFlags // security.go
+	getenv func(string) string
 }
 
 // usageError is a mistake on the command line: exit code 2.
@@ -104,7 +113,7 @@ func usagef(cmd, format string, args ...any) error {
 // run runs streamctl with args (without the program name) and returns the
 // exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, bootstrap: defaultAddr, timeout: 10 * time.Second, output: "text"}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, bootstrap: defaultAddr, timeout: 10 * time.Second, output: "text", getenv: getenv}
 	if v := getenv(addrEnv); v != "" {
 		a.bootstrap = v
 	}
@@ -215,6 +224,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.bootstrap, "bootstrap", a.bootstrap, "the broker's `host:port`, comma-separated for several (env "+addrEnv+"; a leading http:// is ignored)")
 	fs.DurationVar(&a.timeout, "timeout", a.timeout, "how long to wait for the broker")
 	fs.StringVar(&a.output, "output", a.output, "the output format: `text|json`")
+	a.sec.declare(fs)
 }
 
 func (a *app) checkGlobals(cmd string) error {
@@ -260,7 +270,7 @@ func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
 
 // isGlobal reports whether a flag is one of globalFlags'.
 func isGlobal(f *flag.Flag) bool {
-	return f.Name == "bootstrap" || f.Name == "timeout" || f.Name == "output"
+	return f.Name == "bootstrap" || f.Name == "timeout" || f.Name == "output" || slices.Contains(secFlagNames, f.Name)
 }
 
 // printFlags lists the global flags of fs, or the others, as --name ARG
@@ -295,6 +305,14 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // for all in-sync replicas; idempotent writes are off, as the broker does
 // not serve InitProducerId yet.
 func (a *app) client(opts ...kgo.Opt) (*kgo.Client, error) {
+	sec, err := a.security(a.getenv)
+	if err != nil {
+		return nil, err
+	}
+	secOpts, err := sec.opts()
+	if err != nil {
+		return nil, err
+	}
 	base := []kgo.Opt{
 		kgo.SeedBrokers(a.seeds...),
 		kgo.ClientID("streamctl"),
@@ -304,7 +322,7 @@ func (a *app) client(opts ...kgo.Opt) (*kgo.Client, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DisableIdempotentWrite(),
 	}
-	return kgo.NewClient(append(base, opts...)...)
+	return kgo.NewClient(append(append(base, secOpts...), opts...)...)
 }
 
 // admin is a kadm client over a new kgo client; Close closes both.
