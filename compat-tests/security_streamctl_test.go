@@ -1,0 +1,80 @@
+package compattests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSecurityStreamctl follows the README's steps: a SASL_SSL broker with
+// ACLs and an admin from --add-scram; streamctl, with the admin's Kafka
+// client properties, creates a user, a topic and ACLs; the user produces
+// where the ACLs allow and is refused elsewhere; a wrong password and a
+// non-admin are refused.
+func TestSecurityStreamctl(t *testing.T) {
+	t.Parallel()
+	pki := newSecPKI(t)
+	b := startSecure(t, [][2]string{{"SASL_SSL", "SASL_SSL"}},
+		"--ssl.keystore.location="+pki.Broker,
+		"--sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+		"--authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"--super.users=User:admin",
+		"--add-scram=SCRAM-SHA-512=[name=admin,password=admin-secret]")
+	addr := b.addrs["SASL_SSL"]
+	props := filepath.Join(t.TempDir(), "admin.properties")
+	os.WriteFile(props, []byte(`security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";
+ssl.truststore.type=PEM
+ssl.truststore.location=`+pki.CA+"\n"), 0o600)
+	admin := func(env []string, args ...string) ctlResult {
+		t.Helper()
+		r := ctlRun(t, env, "", append([]string{"--bootstrap", addr, "--timeout", "10s", "--command-config", props}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("streamctl %v: exit %d\n%s", args, r.code, r.stderr)
+		}
+		return r
+	}
+	admin([]string{"STREAMHOUSE_USER_PASSWORD=app-secret"}, "user", "set", "app", "--mechanism", "SCRAM-SHA-512")
+	if out := admin(nil, "user", "list").stdout; !strings.Contains(out, "app") || !strings.Contains(out, "SCRAM-SHA-512") {
+		t.Fatalf("user list:\n%s", out)
+	}
+	admin(nil, "topic", "create", "orders-eu", "--partitions", "2")
+	admin(nil, "topic", "create", "payroll", "--partitions", "1")
+	admin(nil, "acl", "create", "--allow-principal", "User:app", "--operation", "Write", "--operation", "Describe",
+		"--topic", "orders", "--resource-pattern-type", "prefixed")
+	if out := admin(nil, "acl", "list", "--principal", "User:app").stdout; strings.Count(out, "User:app") != 2 {
+		t.Fatalf("acl list:\n%s", out)
+	}
+	app := func(pass string, args ...string) ctlResult {
+		return ctlRun(t, []string{"STREAMHOUSE_SASL_PASSWORD=" + pass}, "", append([]string{"--bootstrap", addr, "--timeout", "5s",
+			"--security-protocol", "SASL_SSL", "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "app", "--tls-ca", pki.CA}, args...)...)
+	}
+	if r := app("app-secret", "produce", "orders-eu", "--value", "v1"); r.code != 0 {
+		t.Fatalf("app produces to orders-eu: %d\n%s", r.code, r.stderr)
+	}
+	if r := app("app-secret", "produce", "payroll", "--value", "v1"); r.code == 0 || !strings.Contains(r.stderr, "TOPIC_AUTHORIZATION_FAILED") {
+		t.Fatalf("app produces to payroll: %d\n%s", r.code, r.stderr)
+	}
+	if r := app("app-secret", "topic", "list"); r.code != 0 || strings.Contains(r.stdout, "payroll") || !strings.Contains(r.stdout, "orders-eu") {
+		t.Fatalf("app's topic list: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := app("app-secret", "acl", "create", "--allow-principal", "User:app", "--operation", "All", "--topic", "*"); r.code == 0 {
+		t.Fatal("app created an ACL")
+	}
+	start := time.Now()
+	if r := app("wrong", "topic", "list"); r.code == 0 {
+		t.Fatalf("a wrong password listed topics:\n%s", r.stdout)
+	}
+	t.Logf("a wrong password was refused after %v", time.Since(start).Round(time.Millisecond))
+	admin(nil, "acl", "delete", "--topic", "orders", "--resource-pattern-type", "prefixed", "--allow-principal", "User:app")
+	if r := app("app-secret", "produce", "orders-eu", "--value", "v2"); r.code == 0 {
+		t.Fatal("app produced after its ACLs were deleted")
+	}
+	admin(nil, "user", "delete", "app")
+	if r := app("app-secret", "topic", "list"); r.code == 0 {
+		t.Fatal("a deleted user listed topics")
+	}
+}
