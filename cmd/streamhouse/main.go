@@ -444,7 +444,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for i, l := range ls {
 		addrs = append(addrs, listeners[i].Name+"://"+l.Addr().String())
 	}
-	log.Info("streamhouse started", "listeners", strings.Join(addrs, ","), "data_dir", o.dataDir,
+	// listen is the first listener's address, as before listeners: tools
+	// (streambench) read it.
+	log.Info("streamhouse started", "listen", ls[0].Addr().String(), "listeners", strings.Join(addrs, ","), "data_dir", o.dataDir,
 		"cluster_id", srv.ClusterID(), "node_id", o.nodeID, "authorizer", settings.AuthorizerEnabled(),
 		"startup", time.Since(start).Round(time.Millisecond))
 
