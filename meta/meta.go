@@ -324,6 +324,9 @@ const (
 	// ChangeClientQuota: an entity's client quotas. Key is the entity in
 	// the form EntityKey gives.
 	ChangeClientQuota ChangeKind = "client-quota"
+	// ChangeScramCredentials: users' SCRAM credentials were altered. Key
+	// is empty.
+	ChangeScramCredentials ChangeKind = "scram-credentials"
 )
 
 // Change is one committed change, as the feed records it.

@@ -41,8 +41,11 @@ func rules() map[string]rule {
 		"broker/txn":             {allowed: []string{"protocol", "meta", "storage", "batch"}, external: kafkaProto},
 		"meta":                   {},
 		"meta/sqlite":            {allowed: []string{"meta"}, external: []string{"modernc.org/sqlite"}},
-		"broker":                 {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "internal/loglevel", "metrics", "auth"}, external: kafkaProto},
-		"metrics":                {external: []string{"github.com/prometheus/client_golang"}},
+		"meta/postgres":          {allowed: []string{"meta"}, external: []string{"github.com/jackc/pgx/v5"}},
+		// Tests' PostgreSQL schemas.
+		"internal/pgtest": {external: []string{"github.com/jackc/pgx/v5"}},
+		"broker":          {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "internal/loglevel", "metrics", "auth"}, external: kafkaProto},
+		"metrics":         {external: []string{"github.com/prometheus/client_golang"}},
 		// auth is pure: TLS settings, SASL mechanisms, the authorizer.
 		"auth": {},
 		// The schema registry knows the broker only as a Kafka address.

@@ -62,7 +62,7 @@ func (c *Catalog) AlterScramCredentials(ctx context.Context, upserts []meta.Scra
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.mu.RUnlock()
-	err := c.write(ctx, func(tx *sql.Tx) error {
+	err := c.change(ctx, meta.ChangeScramCredentials, "", func(tx *sql.Tx) error {
 		for _, d := range deletions {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM scram_credentials WHERE user_name = ? AND mechanism = ?`, d.User, d.Mechanism); err != nil {
 				return err

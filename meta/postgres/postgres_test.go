@@ -1,0 +1,400 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/streamhouse/streamhouse/internal/pgtest"
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// open opens a catalog on url and closes it when the test ends.
+func open(t *testing.T, url string, opts Options) *Catalog {
+	t.Helper()
+	c, err := Open(t.Context(), url, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// logBuffer is a concurrency-safe buffer for a test's logger.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestMigrateOnce: brokers starting at once on an empty schema apply each
+// migration exactly once, and all open.
+func TestMigrateOnce(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	var logs logBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	const n = 6
+	cs := make([]*Catalog, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { cs[i], errs[i] = Open(t.Context(), url, Options{Logger: log}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		defer cs[i].Close()
+	}
+	if got := strings.Count(logs.String(), "migrated catalog schema"); got != len(migrations) {
+		t.Errorf("%d migrations logged by %d catalogs opened at once, want %d:\n%s", got, n, len(migrations), logs.String())
+	}
+	var v int
+	if err := cs[0].pool.QueryRow(t.Context(), `SELECT version FROM streamhouse_schema`).Scan(&v); err != nil || v != schemaVersion() {
+		t.Errorf("schema version %d (%v), want %d", v, err, schemaVersion())
+	}
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	t.Parallel()
+	schema := pgtest.Schema(t)
+	url := pgtest.WithSchema(t, pgtest.AdminURL(), schema)
+	open(t, url, Options{}).Close()
+	pgtest.Exec(t, `UPDATE `+schema+`.streamhouse_schema SET version = 999`)
+	_, err := Open(t.Context(), url, Options{})
+	if !errors.Is(err, meta.ErrSchemaTooNew) {
+		t.Fatalf("Open of a newer schema: err = %v, want %v", err, meta.ErrSchemaTooNew)
+	}
+	if !strings.Contains(err.Error(), "999") || !strings.Contains(err.Error(), schema) {
+		t.Errorf("error %q does not say which schema and version", err)
+	}
+}
+
+// TestOpenErrors: every way DATABASE_URL can be wrong gives one clear error
+// that names host and database, never the password, within 10 s.
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	pgtest.Require(t)
+	admin, err := pgconn.ParseConfig(pgtest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPort := net.JoinHostPort(admin.Host, itoa(int(admin.Port)))
+	// A port nothing listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	tests := []struct {
+		name string
+		url  string
+		want []string
+	}{
+		{"unreachable", "postgres://u:s3cret-pw@" + closed + "/somedb", []string{closed, "somedb", "cannot be reached"}},
+		{"wrong password", "postgres://" + admin.User + ":s3cret-pw@" + hostPort + "/" + admin.Database, []string{hostPort, admin.Database, "password"}},
+		{"no database", "postgres://" + admin.User + ":s3cret-pw@" + hostPort, []string{hostPort, "names no database"}},
+		{"missing database", "postgres://" + admin.User + ":" + admin.Password + "@" + hostPort + "/no_such_db_x", []string{"no_such_db_x", "does not exist"}},
+		{"not a URL", "postgres://u:s3cret-pw@[::1", []string{"not a valid"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			c, err := Open(ctx, tt.url, Options{ConnectTimeout: 3 * time.Second})
+			if err == nil {
+				c.Close()
+				t.Fatal("Open succeeded")
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v", d)
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not say %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "s3cret-pw") || (admin.Password != "" && strings.Contains(msg, ":"+admin.Password+"@")) {
+				t.Errorf("error %q shows the password", msg)
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"postgres://u:pw@h:5432/db?sslmode=disable", "postgres://u:xxxxx@h:5432/db?sslmode=disable"},
+		{"postgresql://u@h/db", "postgresql://u@h/db"},
+		{"postgres://u:p@ss:w@h/db", "postgres://u:xxxxx@h/db"},
+		{"postgres://h/db?user=u&password=pw&sslmode=require", "postgres://h/db?user=u&password=xxxxx&sslmode=require"},
+		{"host=h user=u password=pw dbname=db", "host=h user=u password=xxxxx dbname=db"},
+		{"host=h password='p w' dbname=db", "host=h password=xxxxx dbname=db"},
+		{"host=h dbname=db", "host=h dbname=db"},
+		{"host=h mypassword=x", "host=h mypassword=x"},
+	}
+	for _, tt := range tests {
+		if got := Redact(tt.in); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestRetriesSerializationFailures: a transaction that fails with 40001 or
+// 40P01 runs again; another error does not.
+func TestRetriesSerializationFailures(t *testing.T) {
+	t.Parallel()
+	c := open(t, pgtest.URL(t), Options{})
+	for _, code := range []string{"40001", "40P01"} {
+		calls := 0
+		err := c.write(t.Context(), func(tx pgx.Tx) error {
+			calls++
+			if calls < 3 {
+				return &pgconn.PgError{Code: code}
+			}
+			return nil
+		})
+		if err != nil || calls != 3 {
+			t.Errorf("%s: err %v after %d calls, want success on the third", code, err, calls)
+		}
+	}
+	calls := 0
+	err := c.write(t.Context(), func(tx pgx.Tx) error { calls++; return &pgconn.PgError{Code: "23505"} })
+	if err == nil || calls != 1 {
+		t.Errorf("unique violation: err %v after %d calls, want it returned at once", err, calls)
+	}
+}
+
+// proxy forwards TCP connections to PostgreSQL and can cut them: all at
+// once (cut), or each right after it forwards a COMMIT, before the answer
+// comes back (arm): the one fault a client cannot tell from a lost
+// network.
+type proxy struct {
+	l      net.Listener
+	target string
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	refuse   bool
+	commits  atomic.Int32 // COMMITs still to cut after
+	cutCount atomic.Int32
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l, target: target, conns: map[net.Conn]struct{}{}}
+	go p.accept()
+	t.Cleanup(func() { l.Close(); p.cut() })
+	return p
+}
+
+func (p *proxy) addr() string { return p.l.Addr().String() }
+
+func (p *proxy) accept() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		refuse := p.refuse
+		p.mu.Unlock()
+		if refuse {
+			c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		var mute atomic.Bool
+		go p.pipe(s, c, true, &mute)
+		go p.pipe(c, s, false, &mute)
+	}
+}
+
+// pipe copies src to dst. From the client (toServer), it looks for a
+// simple-query COMMIT and, when armed, stops relaying the server's answers
+// (mute), forwards the COMMIT, and cuts the pair once the server has had
+// time to commit.
+func (p *proxy) pipe(dst, src net.Conn, toServer bool, mute *atomic.Bool) {
+	defer func() { dst.Close(); src.Close() }()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			armed := toServer && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit\x00")) && p.commits.Load() > 0
+			if armed {
+				p.commits.Add(-1)
+				p.cutCount.Add(1)
+				mute.Store(true)
+			}
+			if !toServer && mute.Load() {
+				continue // the answer is lost
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			if armed {
+				time.Sleep(50 * time.Millisecond)
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// cut closes every connection through the proxy.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// setRefuse makes the proxy refuse (or accept again) new connections.
+func (p *proxy) setRefuse(v bool) {
+	p.mu.Lock()
+	p.refuse = v
+	p.mu.Unlock()
+}
+
+// proxied returns the test database's URL for a new schema, through p.
+func proxied(t *testing.T) (*proxy, string) {
+	t.Helper()
+	admin, err := pgconn.ParseConfig(pgtest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy(t, net.JoinHostPort(admin.Host, itoa(int(admin.Port))))
+	url := pgtest.WithSchema(t, pgtest.AdminURL(), pgtest.Schema(t))
+	url = strings.Replace(url, net.JoinHostPort(admin.Host, itoa(int(admin.Port))), p.addr(), 1)
+	return p, url
+}
+
+// TestLostCommitFoundOut: the answer to COMMIT is lost with its connection;
+// the catalog asks the server and reports what happened, never a guess.
+func TestLostCommitFoundOut(t *testing.T) {
+	t.Parallel()
+	p, url := proxied(t)
+	c := open(t, url, Options{})
+	ctx := t.Context()
+	for i := range 3 {
+		p.commits.Store(1)
+		tp := meta.Topic{Name: "t" + itoa(i), ID: meta.TopicID{1, byte(i + 1)}, Partitions: 1}
+		err := c.CreateTopic(ctx, tp)
+		if p.cutCount.Load() != int32(i+1) {
+			t.Fatalf("round %d: the proxy cut no COMMIT", i)
+		}
+		got, gerr := c.Topic(ctx, tp.Name)
+		switch {
+		case err == nil && gerr != nil:
+			t.Fatalf("round %d: CreateTopic reported success, but the topic is not there: %v", i, gerr)
+		case err != nil && gerr == nil:
+			t.Fatalf("round %d: CreateTopic failed (%v), but the topic is there: %+v", i, err, got)
+		case err != nil:
+			t.Fatalf("round %d: CreateTopic: %v (the server had the COMMIT; its outcome should be found)", i, err)
+		}
+	}
+	// Offsets go through the committer's transaction: the same.
+	p.commits.Store(1)
+	if err := c.CommitOffsets(ctx, []meta.GroupOffset{{Group: "g", Topic: "t0", Partition: 0, Offset: 7, LeaderEpoch: -1}}); err != nil {
+		t.Fatalf("CommitOffsets with a lost COMMIT answer: %v", err)
+	}
+	offs, err := c.GroupOffsets(ctx, "g")
+	if err != nil || len(offs) != 1 || offs[0].Offset != 7 {
+		t.Fatalf("GroupOffsets = %+v, %v", offs, err)
+	}
+}
+
+// TestOutage: PostgreSQL out of reach (the proxy refuses and cuts): calls
+// fail with meta.ErrUnavailable within their deadline, one ERROR line says
+// so, Unavailable reports it; back, calls succeed without a reopen, one
+// INFO line says so.
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	p, url := proxied(t)
+	var logs logBuffer
+	c := open(t, url, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), ConnectTimeout: time.Second})
+	ctx := t.Context()
+	if _, err := c.ClusterID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.setRefuse(true)
+	p.cut()
+	for i := range 5 {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		start := time.Now()
+		err := c.CommitOffsets(cctx, []meta.GroupOffset{{Group: "g", Topic: "t", Partition: 0, Offset: int64(i), LeaderEpoch: -1}})
+		cancel()
+		if !errors.Is(err, meta.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("commit %d during the outage: err = %v, want ErrUnavailable", i, err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("commit %d took %v past its 2 s deadline", i, d)
+		}
+	}
+	if c.Unavailable() == nil {
+		t.Error("Unavailable() = nil during the outage")
+	}
+	p.setRefuse(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Unavailable() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the catalog did not see the database back within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.CommitOffsets(ctx, []meta.GroupOffset{{Group: "g", Topic: "t", Partition: 0, Offset: 99, LeaderEpoch: -1}}); err != nil {
+		t.Fatalf("commit after the outage: %v", err)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "CATALOG UNAVAILABLE"); n != 1 {
+		t.Errorf("%d outage ERROR lines, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, "catalog available again"); n != 1 {
+		t.Errorf("%d recovery INFO lines, want 1:\n%s", n, out)
+	}
+}

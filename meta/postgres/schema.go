@@ -1,0 +1,205 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// A migration takes the schema from version-1 to version. Migrations are
+// never edited once released; a change is a new migration appended to the
+// list.
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+}
+
+// migrations, in order; migrations[i].version is i+1.
+//
+// Conventions:
+//   - Text keys that meta orders bytewise (topic names, group ids,
+//     transactional ids) are COLLATE "C", so that ORDER BY and the primary
+//     key's order are byte order whatever the database's locale.
+//   - Times are bigint Unix milliseconds, as Kafka's timestamps are.
+//   - Topic ids are 16-byte bytea, the all-zero UUID refused.
+//   - Rows two brokers could change carry a version (meta's conditional
+//     writes); the change feed's counter is one row that every change
+//     transaction updates, so that they commit in its order.
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "the catalog",
+		stmts: []string{
+			`CREATE TABLE cluster (
+				singleton  int PRIMARY KEY CHECK (singleton = 1),
+				cluster_id text NOT NULL CHECK (length(cluster_id) = 22)
+			)`,
+			`CREATE TABLE producer_ids (
+				singleton int PRIMARY KEY CHECK (singleton = 1),
+				next_id   bigint NOT NULL CHECK (next_id >= 0)
+			)`,
+			`CREATE TABLE topics (
+				name       text COLLATE "C" PRIMARY KEY CHECK (name <> ''),
+				id         bytea NOT NULL UNIQUE CHECK (length(id) = 16 AND id <> '\x00000000000000000000000000000000'::bytea),
+				partitions int NOT NULL CHECK (partitions >= 1),
+				created_at bigint NOT NULL,
+				version    bigint NOT NULL CHECK (version >= 1)
+			)`,
+			// Configs belong to a topic by ID: a topic deleted and
+			// created again never inherits them.
+			`CREATE TABLE topic_configs (
+				topic_id bytea NOT NULL REFERENCES topics (id) ON DELETE CASCADE,
+				name     text COLLATE "C" NOT NULL,
+				value    text NOT NULL,
+				PRIMARY KEY (topic_id, name)
+			)`,
+			// No foreign key: offsets of topics that do not exist are
+			// stored (the coordinator decides); DeleteTopic deletes a
+			// topic's offsets in its own transaction.
+			`CREATE TABLE group_offsets (
+				group_id     text COLLATE "C" NOT NULL,
+				topic        text COLLATE "C" NOT NULL,
+				partition    int NOT NULL,
+				"offset"     bigint NOT NULL,
+				leader_epoch int NOT NULL,
+				metadata     text NOT NULL,
+				commit_ms    bigint NOT NULL,
+				PRIMARY KEY (group_id, topic, partition)
+			)`,
+			`CREATE INDEX group_offsets_topic ON group_offsets (topic)`,
+			`CREATE TABLE transactions (
+				transactional_id text COLLATE "C" PRIMARY KEY,
+				state            text NOT NULL,
+				version          bigint NOT NULL CHECK (version >= 1)
+			)`,
+			`CREATE TABLE broker_config_scopes (
+				scope   text COLLATE "C" PRIMARY KEY,
+				version bigint NOT NULL CHECK (version >= 1)
+			)`,
+			`CREATE TABLE broker_configs (
+				scope text COLLATE "C" NOT NULL REFERENCES broker_config_scopes (scope),
+				name  text COLLATE "C" NOT NULL,
+				value text NOT NULL,
+				PRIMARY KEY (scope, name)
+			)`,
+			`CREATE TABLE client_quotas (
+				entity  text COLLATE "C" PRIMARY KEY,
+				quota   text NOT NULL,
+				version bigint NOT NULL CHECK (version >= 1)
+			)`,
+			`CREATE TABLE change_seq (
+				singleton int PRIMARY KEY CHECK (singleton = 1),
+				seq       bigint NOT NULL
+			)`,
+			`INSERT INTO change_seq (singleton, seq) VALUES (1, 0)`,
+			`CREATE TABLE changes (
+				seq  bigint PRIMARY KEY CHECK (seq >= 1),
+				kind text NOT NULL,
+				key  text NOT NULL
+			)`,
+			// Never a password: the salt, the iteration count and the
+			// keys RFC 5802 derives from the salted password.
+			`CREATE TABLE scram_credentials (
+				user_name  text COLLATE "C" NOT NULL CHECK (user_name <> ''),
+				mechanism  smallint NOT NULL CHECK (mechanism IN (1, 2)),
+				salt       bytea NOT NULL,
+				stored_key bytea NOT NULL,
+				server_key bytea NOT NULL,
+				iterations int NOT NULL CHECK (iterations > 0),
+				PRIMARY KEY (user_name, mechanism)
+			)`,
+			// A binding is its whole row: equal bindings are one.
+			`CREATE TABLE acls (
+				resource_type smallint NOT NULL,
+				resource_name text COLLATE "C" NOT NULL,
+				pattern_type  smallint NOT NULL,
+				principal     text COLLATE "C" NOT NULL,
+				host          text COLLATE "C" NOT NULL,
+				operation     smallint NOT NULL,
+				permission    smallint NOT NULL,
+				PRIMARY KEY (resource_type, resource_name, pattern_type, principal, host, operation, permission)
+			)`,
+		},
+	},
+}
+
+// schemaVersion is the newest schema this binary understands.
+func schemaVersion() int { return len(migrations) }
+
+// lockKey is the advisory lock that serialises migrations of one schema: a
+// hash of its name, so that catalogs in other schemas of the database (a
+// test's each) migrate without waiting for each other.
+func lockKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("streamhouse migrate " + schema))
+	return int64(h.Sum64())
+}
+
+// migrate creates the schema and its version table if missing and applies
+// the pending migrations, each in a transaction of its own that holds the
+// schema's advisory lock and reads the version again under it.
+func (c *Catalog) migrate(ctx context.Context) error {
+	for {
+		done, err := c.migrateOne(ctx)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateOne applies the next pending migration; done once there is none.
+func (c *Catalog) migrateOne(ctx context.Context) (done bool, err error) {
+	var applied *migration
+	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(c.schema)); err != nil {
+			return fmt.Errorf("lock the schema for migration: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+quoteIdent(c.schema)); err != nil {
+			return fmt.Errorf("create schema %s: %w", c.schema, err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS streamhouse_schema (
+				singleton int PRIMARY KEY CHECK (singleton = 1),
+				version   int NOT NULL
+			)`); err != nil {
+			return fmt.Errorf("create the schema version table: %w", err)
+		}
+		var v int
+		err := tx.QueryRow(ctx, `SELECT version FROM streamhouse_schema`).Scan(&v)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if v > schemaVersion() {
+			return fmt.Errorf("catalog schema %s has version %d; this StreamHouse understands up to %d; upgrade StreamHouse: %w",
+				c.schema, v, schemaVersion(), meta.ErrSchemaTooNew)
+		}
+		if v == schemaVersion() {
+			done = true
+			return nil
+		}
+		m := migrations[v]
+		for _, stmt := range m.stmts {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate schema %s to version %d (%s): %w", c.schema, m.version, m.name, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO streamhouse_schema (singleton, version) VALUES (1, $1)
+			ON CONFLICT (singleton) DO UPDATE SET version = excluded.version`, m.version); err != nil {
+			return fmt.Errorf("migrate schema %s to version %d: %w", c.schema, m.version, err)
+		}
+		applied = &m
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if applied != nil {
+		c.log.InfoContext(ctx, "migrated catalog schema", "at", c.where, "schema", c.schema, "version", applied.version, "migration", applied.name)
+	}
+	return done, nil
+}

@@ -1,0 +1,116 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// PutTransaction stores t, if its ID is at t.Version, and commits offsets in
+// one transaction.
+func (c *Catalog) PutTransaction(ctx context.Context, t meta.Transaction, offsets []meta.GroupOffset) error {
+	op := fmt.Sprintf("store transaction %q", t.ID)
+	state, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	now := c.now()
+	return c.call(ctx, op, func() error {
+		return c.write(ctx, func(tx pgx.Tx) error {
+			var have int64
+			err := tx.QueryRow(ctx, `SELECT version FROM transactions WHERE transactional_id = $1 FOR UPDATE`, t.ID).Scan(&have)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if have != t.Version {
+				return fmt.Errorf("at version %d, not %d: %w", have, t.Version, meta.ErrConflict)
+			}
+			if have == 0 {
+				tag, err := tx.Exec(ctx, `INSERT INTO transactions (transactional_id, state, version) VALUES ($1, $2, 1) ON CONFLICT DO NOTHING`, t.ID, string(state))
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					return fmt.Errorf("stored meanwhile: %w", meta.ErrConflict)
+				}
+			} else if _, err := tx.Exec(ctx, `UPDATE transactions SET state = $2, version = version + 1 WHERE transactional_id = $1`, t.ID, string(state)); err != nil {
+				return err
+			}
+			return upsertOffsets(ctx, tx, offsets, now)
+		})
+	})
+}
+
+// Transaction returns the state of id.
+func (c *Catalog) Transaction(ctx context.Context, id string) (meta.Transaction, bool, error) {
+	var out []meta.Transaction
+	err := c.query(ctx, fmt.Sprintf("read transaction %q", id), func() error {
+		var err error
+		out, err = c.queryTxns(ctx, `SELECT transactional_id, state, version FROM transactions WHERE transactional_id = $1`, id)
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		return meta.Transaction{}, false, err
+	}
+	return out[0], true, nil
+}
+
+// Transactions returns every stored transaction, ordered by ID.
+func (c *Catalog) Transactions(ctx context.Context) ([]meta.Transaction, error) {
+	var out []meta.Transaction
+	err := c.query(ctx, "read transactions", func() error {
+		var err error
+		out, err = c.queryTxns(ctx, `SELECT transactional_id, state, version FROM transactions ORDER BY transactional_id`)
+		return err
+	})
+	return out, err
+}
+
+func (c *Catalog) queryTxns(ctx context.Context, query string, args ...any) ([]meta.Transaction, error) {
+	rows, err := c.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []meta.Transaction
+	for rows.Next() {
+		var id, state string
+		var version int64
+		if err := rows.Scan(&id, &state, &version); err != nil {
+			return nil, err
+		}
+		var t meta.Transaction
+		if err := json.Unmarshal([]byte(state), &t); err != nil {
+			return nil, fmt.Errorf("transaction %q: %w", id, err)
+		}
+		t.ID, t.Version = id, version
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteTransaction removes the state of id if it is at version.
+func (c *Catalog) DeleteTransaction(ctx context.Context, id string, version int64) error {
+	return c.call(ctx, fmt.Sprintf("delete transaction %q", id), func() error {
+		return c.write(ctx, func(tx pgx.Tx) error {
+			var have int64
+			err := tx.QueryRow(ctx, `DELETE FROM transactions WHERE transactional_id = $1 AND version = $2 RETURNING version`, id, version).Scan(&have)
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			err = tx.QueryRow(ctx, `SELECT version FROM transactions WHERE transactional_id = $1`, id).Scan(&have)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("at version %d, not %d: %w", have, version, meta.ErrConflict)
+		})
+	})
+}
