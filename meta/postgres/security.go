@@ -60,7 +60,9 @@ func (c *Catalog) ScramCredentials(ctx context.Context) ([]meta.ScramCredential,
 // AlterScramCredentials applies deletions, then upserts, in one
 // transaction, in key order.
 func (c *Catalog) AlterScramCredentials(ctx context.Context, upserts []meta.ScramCredential, deletions []meta.ScramUser) error {
-	byKey := func(u1 string, m1 int8, u2 string, m2 int8) int { return cmp.Or(strings.Compare(u1, u2), cmp.Compare(m1, m2)) }
+	byKey := func(u1 string, m1 int8, u2 string, m2 int8) int {
+		return cmp.Or(strings.Compare(u1, u2), cmp.Compare(m1, m2))
+	}
 	dels := slices.Clone(deletions)
 	slices.SortFunc(dels, func(a, b meta.ScramUser) int { return byKey(a.User, a.Mechanism, b.User, b.Mechanism) })
 	// The last upsert of a user and mechanism wins, as one at a time.
