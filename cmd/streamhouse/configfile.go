@@ -34,6 +34,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/streamhouse/streamhouse/config"
+	"github.com/streamhouse/streamhouse/meta/postgres"
 )
 
 // kind is the TOML type a process setting takes in a config file.
@@ -66,6 +67,8 @@ var processKeys = []struct {
 	{"schema-registry-listen", kindString},
 	{"pprof", kindBool},
 	{"http-tls", kindBool},
+	{"metadata", kindString},
+	{"database-url", kindString},
 }
 
 func processKind(name string) (kind, bool) {
@@ -351,6 +354,9 @@ func printConfig(w io.Writer, o *options, b *config.Broker) error {
 			continue // the broker config it stands for is set itself
 		}
 		v := f.Value.String()
+		if k.name == "database-url" {
+			v = postgres.Redact(v)
+		}
 		if k.kind == kindString || k.kind == kindDuration {
 			if !utf8.ValidString(v) {
 				return fmt.Errorf("print config: %s is not valid UTF-8, which TOML cannot hold", k.name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,9 @@ type opsServer struct {
 	srv   *http.Server
 	ready atomic.Bool
 	log   *slog.Logger
+	// check, once set, says why the broker cannot serve what it should
+	// although it runs (the catalog unreachable); nil error: ready.
+	check atomic.Pointer[func() error]
 }
 
 func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config, log *slog.Logger) (*opsServer, error) {
@@ -40,6 +44,13 @@ func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte("not ready\n"))
 			return
+		}
+		if check := o.check.Load(); check != nil {
+			if err := (*check)(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintf(w, "not ready: the catalog is unavailable: %v\n", err)
+				return
+			}
 		}
 		w.Write([]byte("ready\n"))
 	})
@@ -65,6 +76,13 @@ func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config
 	}()
 	log.Info("http listener started", "addr", l.Addr().String(), "pprof", withPprof, "tls", tlsCfg != nil)
 	return o, nil
+}
+
+// setCheck makes /ready also ask check.
+func (o *opsServer) setCheck(check func() error) {
+	if o != nil {
+		o.check.Store(&check)
+	}
 }
 
 func (o *opsServer) setReady(v bool) {

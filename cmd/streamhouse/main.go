@@ -31,7 +31,6 @@ import (
 	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/internal/loglevel"
-	"github.com/streamhouse/streamhouse/meta/sqlite"
 	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/storage/fs"
 )
@@ -61,6 +60,8 @@ type options struct {
 	httpListen     string
 	registryListen string
 	pprof          bool
+	metadata       string            // sqlite or postgres
+	databaseURL    string            // with metadata postgres
 	settings       map[string]string // broker configs by Kafka name
 	addScram       []scramUser       // --add-scram
 	httpTLS        bool
@@ -101,6 +102,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	str(&o.httpListen, "http-listen", "127.0.0.1:9644", "address of the HTTP listener for /metrics, /health, /ready (and /debug/pprof/); empty: off")
 	str(&o.registryListen, "schema-registry-listen", "127.0.0.1:8081", "address of the Confluent-compatible schema registry's HTTP listener; empty: off")
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
+	str(&o.metadata, "metadata", metadataSQLite, "the catalog: sqlite (a file in the data directory) or postgres (the database --database-url names)")
+	fset.StringVar(&o.databaseURL, "database-url", "", "with --metadata=postgres, the PostgreSQL connection string: postgresql://user:password@host:5432/database?sslmode=..., pgx's syntax, PG* environment variables for what it leaves out (env "+envName("database-url")+" or DATABASE_URL)")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
 	str(&o.syncMethod, "sync-method", "auto", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own); auto, where syncfs reports errors: syncfs when the data directory is a mount point (a volume of its own), and otherwise for each round that finds at most 64 MiB of other programs' data dirty in the page cache; fdatasync elsewhere")
 	fset.Func("add-scram", "create or replace a SCRAM user at start, as Kafka's storage tool: 'SCRAM-SHA-256=[name=admin,password=admin-secret]' (iterations=N optional; repeatable; env "+envName("add-scram")+")", func(v string) error {
@@ -161,7 +164,11 @@ Flags:
 		if _, set := o.sources[f.Name]; set || envErr != nil || f.Name == "print-config" {
 			return
 		}
-		if v, ok := lookupEnv(getenv, envName(f.Name)); ok {
+		v, ok := lookupEnv(getenv, envName(f.Name))
+		if alias, has := envAliases[f.Name]; has && !ok {
+			v, ok = lookupEnv(getenv, alias)
+		}
+		if ok {
 			if err := fset.Set(f.Name, v); err != nil {
 				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
 			}
@@ -275,6 +282,13 @@ func (o *options) newBroker() (*config.Broker, error) {
 	return nil, fmt.Errorf("%s: %w", o.where(name), err)
 }
 
+// envAliases are the environment variables a setting is also read from when
+// its STREAMHOUSE_ one is unset: the names the product's documentation and
+// common deployments use.
+var envAliases = map[string]string{
+	"database-url": "DATABASE_URL",
+}
+
 func lookupEnv(getenv func(string) string, name string) (string, bool) {
 	v := getenv(name)
 	return v, v != ""
@@ -369,11 +383,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer ops.close()
 	}
-	catalog, err := sqlite.Open(ctx, filepath.Join(o.dataDir, "metadata.db"), sqlite.Options{Logger: levels.Logger("streamhouse.catalog")})
+	catalog, err := openCatalog(ctx, o, levels, m)
 	if err != nil {
 		return err
 	}
 	defer catalog.Close()
+	log.Info("catalog open", "metadata", o.metadata, "at", catalog.where)
 	if err := addScramUsers(ctx, catalog, o.addScram, log); err != nil {
 		return err
 	}
@@ -427,7 +442,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxRequestSize:   settings.SocketRequestMaxBytes(),
 		FrameReadTimeout: o.frameTimeout,
 		Store:            store,
-		Catalog:          catalog,
+		Catalog:          catalog.Catalog,
 		Logger:           levels.Logger("streamhouse.broker"),
 		LogLevels:        levels,
 		Metrics:          m,
@@ -469,6 +484,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		srv.SetSchemaValidator(sr.reg)
 	}
+	ops.setCheck(catalog.unavailable)
 	ops.setReady(true)
 
 	select {

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/streamhouse/streamhouse/internal/loglevel"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/meta/postgres"
+	"github.com/streamhouse/streamhouse/meta/sqlite"
+	"github.com/streamhouse/streamhouse/metrics"
+)
+
+// The catalogs --metadata chooses between.
+const (
+	metadataSQLite   = "sqlite"
+	metadataPostgres = "postgres"
+)
+
+// catalog is the catalog the broker runs on, with what the rest of main
+// needs to know of it.
+type catalog struct {
+	meta.Catalog
+	// where names it for logs: the SQLite file, or PostgreSQL's host,
+	// port, database and schema (never the password).
+	where string
+	// unavailable is why the catalog cannot be reached now, nil while it
+	// can: /ready's answer.
+	unavailable func() error
+}
+
+// openCatalog opens the catalog --metadata names.
+func openCatalog(ctx context.Context, o *options, levels *loglevel.Levels, m *metrics.Broker) (*catalog, error) {
+	clog := levels.Logger("streamhouse.catalog")
+	switch o.metadata {
+	case metadataSQLite:
+		path := filepath.Join(o.dataDir, "metadata.db")
+		c, err := sqlite.Open(ctx, path, sqlite.Options{Logger: clog})
+		if err != nil {
+			return nil, err
+		}
+		m.Catalog(nil)
+		return &catalog{Catalog: c, where: c.Path(), unavailable: func() error { return nil }}, nil
+	case metadataPostgres:
+		if o.databaseURL == "" {
+			return nil, fmt.Errorf("%s: --metadata=postgres needs --database-url or DATABASE_URL (postgresql://user:password@host:5432/database)", o.where("metadata"))
+		}
+		var opened atomic.Pointer[postgres.Catalog]
+		cm := m.Catalog(func() bool { c := opened.Load(); return c != nil && c.Unavailable() == nil })
+		c, err := postgres.Open(ctx, o.databaseURL, postgres.Options{Logger: clog, Observe: cm.Observe})
+		if err != nil {
+			return nil, err
+		}
+		opened.Store(c)
+		return &catalog{Catalog: c, where: "postgres " + c.Where(), unavailable: c.Unavailable}, nil
+	}
+	return nil, fmt.Errorf("%s: %q is not sqlite or postgres", o.where("metadata"), o.metadata)
+}
