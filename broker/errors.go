@@ -53,6 +53,16 @@ func errorCode(err error) int16 {
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kerr.RequestTimedOut.Code
+	case errors.Is(err, meta.ErrUnavailable), errors.Is(err, meta.ErrOutcomeUnknown):
+		// The catalog could not be reached in time: what a client of
+		// Kafka sees when the controller does not answer. Retriable;
+		// group and transaction handlers answer
+		// COORDINATOR_NOT_AVAILABLE instead.
+		return kerr.RequestTimedOut.Code
+	case errors.Is(err, meta.ErrConflict):
+		// Another broker kept changing the same row while this one
+		// retried its change over the latest state: retriable.
+		return kerr.RequestTimedOut.Code
 	case errors.Is(err, storage.ErrInvalidBatch):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, storage.ErrOutOfOrderSequence):

@@ -15,10 +15,13 @@ package broker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/meta"
 )
 
 // pidBlock is how many producer ids a broker takes from the catalog at a
@@ -57,7 +60,7 @@ func (s *Server) handleInitProducerID(ctx context.Context, r *request) (kmsg.Res
 	}
 	id, err := s.newProducerID(ctx)
 	if err != nil {
-		s.log.Error("InitProducerId failed", "err", err)
+		s.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "InitProducerId failed", "err", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil
 	}

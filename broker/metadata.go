@@ -21,6 +21,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -112,6 +113,13 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.Topic = kmsg.StringPtr(name)
 				mt.ErrorCode = errorCode(err)
+				if errors.Is(err, meta.ErrUnavailable) || errors.Is(err, meta.ErrOutcomeUnknown) || errors.Is(err, meta.ErrTopicExists) {
+					// Being created (here or through another
+					// broker), or the catalog is down: Kafka's
+					// answer for a topic not ready yet, which
+					// clients retry.
+					mt.ErrorCode = kerr.LeaderNotAvailable.Code
+				}
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
@@ -135,7 +143,7 @@ func (s *Server) autoCreate(ctx context.Context, name string) (*topic, error) {
 		}
 	}
 	if err != nil {
-		s.log.Warn("auto-creating topic failed", "topic", name, "err", err)
+		s.log.Log(ctx, meta.LogLevel(err, slog.LevelWarn), "auto-creating topic failed", "topic", name, "err", err)
 	}
 	return t, err
 }

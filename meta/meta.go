@@ -44,6 +44,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -77,6 +78,17 @@ var (
 	// the version asked for; the caller reads everything again.
 	ErrChangesPruned = errors.New("meta: change feed pruned past that version")
 )
+
+// LogLevel is the level to log a failed catalog call at: Debug when the
+// catalog is unavailable, since the catalog logs the outage itself, once
+// when it starts and once when it ends, and a line per request would
+// bury them; level otherwise.
+func LogLevel(err error, level slog.Level) slog.Level {
+	if errors.Is(err, ErrUnavailable) {
+		return slog.LevelDebug
+	}
+	return level
+}
 
 // TopicID is a topic's 16-byte UUID, as Kafka's protocol carries it.
 type TopicID [16]byte

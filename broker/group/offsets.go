@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -125,7 +126,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		return resp
 	}
 	if err := c.cfg.Store.CommitOffsets(ctx, commits); err != nil {
-		c.log.Error("storing committed offsets failed", "group", req.Group, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing committed offsets failed", "group", req.Group, "err", err)
 		// Nothing stored for sure: every partition that passed its
 		// checks fails. KAFKA_STORAGE_ERROR is not an OffsetCommit
 		// error clients know; COORDINATOR_NOT_AVAILABLE makes them
@@ -344,7 +345,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	g.commitMu.Lock()
 	defer g.commitMu.Unlock()
 	if err := c.cfg.Store.DeleteOffsets(ctx, req.Group, del); err != nil {
-		c.log.Error("deleting committed offsets failed", "group", req.Group, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "deleting committed offsets failed", "group", req.Group, "err", err)
 		resp.ErrorCode, resp.Topics = errCoordinatorNotAvailable.Code, nil
 		return resp
 	}
@@ -403,7 +404,7 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context) {
 			c.mu.Unlock()
 			c.log.Info("expired committed offsets", "group", e.g.name, "partitions", len(e.del))
 		} else {
-			c.log.Warn("expiring committed offsets failed", "group", e.g.name, "err", err)
+			c.log.Log(ctx, meta.LogLevel(err, slog.LevelWarn), "expiring committed offsets failed", "group", e.g.name, "err", err)
 		}
 		e.g.commitMu.Unlock()
 	}
@@ -519,7 +520,7 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 		if e == nil {
 			g.commitMu.Lock()
 			if err := c.cfg.Store.DeleteGroupOffsets(ctx, name); err != nil {
-				c.log.Error("deleting a group's offsets failed", "group", name, "err", err)
+				c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "deleting a group's offsets failed", "group", name, "err", err)
 				e = errCoordinatorNotAvailable
 			} else {
 				c.mu.Lock()

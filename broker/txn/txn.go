@@ -230,7 +230,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 		// The previous holder of the id left a transaction open: abort it
 		// at a bumped epoch, which fences that holder.
 		if err := c.abortFenced(ctx, t, &st); err != nil {
-			c.log.Error("aborting the open transaction of a re-initialised transactional id failed", "transactional_id", id, "err", err)
+			c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "aborting the open transaction of a re-initialised transactional id failed", "transactional_id", id, "err", err)
 			return -1, -1, kerr.CoordinatorNotAvailable
 		}
 	}
@@ -239,7 +239,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 	if st.ProducerID < 0 || st.ProducerEpoch >= math.MaxInt16-1 {
 		pid, err := c.cfg.NewProducerID(ctx)
 		if err != nil {
-			c.log.Error("allocating a producer id failed", "err", err)
+			c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "allocating a producer id failed", "err", err)
 			return -1, -1, kerr.CoordinatorNotAvailable
 		}
 		st.ProducerID, st.ProducerEpoch = pid, 0
@@ -250,7 +250,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 	st.State = Empty
 	st.Partitions, st.Groups, st.Offsets, st.StartTime = nil, nil, nil, time.Time{}
 	if err := c.store(ctx, t, st, nil); err != nil {
-		c.log.Error("storing a transactional id failed", "transactional_id", id, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transactional id failed", "transactional_id", id, "err", err)
 		return -1, -1, kerr.CoordinatorNotAvailable
 	}
 	return st.ProducerID, st.ProducerEpoch, nil
@@ -346,7 +346,7 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 	}
 	c.begin(&st)
 	if err := c.store(ctx, t, st, nil); err != nil {
-		c.log.Error("storing a transaction failed", "transactional_id", id, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
 		return kerr.CoordinatorNotAvailable, nil
 	}
 	return nil, nil
@@ -375,7 +375,7 @@ func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoc
 	}
 	c.begin(&st)
 	if err := c.store(ctx, t, st, nil); err != nil {
-		c.log.Error("storing a transaction failed", "transactional_id", id, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
 		return kerr.CoordinatorNotAvailable
 	}
 	return nil
@@ -407,7 +407,7 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, e
 		}
 	}
 	if err := c.store(ctx, t, st, nil); err != nil {
-		c.log.Error("storing a transaction failed", "transactional_id", id, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
 		return kerr.CoordinatorNotAvailable
 	}
 	return nil
@@ -461,7 +461,7 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 		if st.ProducerEpoch >= math.MaxInt16-1 {
 			next, err := c.cfg.NewProducerID(ctx)
 			if err != nil {
-				c.log.Error("allocating a producer id failed", "err", err)
+				c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "allocating a producer id failed", "err", err)
 				return -1, -1, kerr.CoordinatorNotAvailable
 			}
 			st.NextProducerID = next
@@ -469,11 +469,11 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 		st.ProducerEpoch++
 	}
 	if err := c.store(ctx, t, st, nil); err != nil {
-		c.log.Error("storing a transaction failed", "transactional_id", id, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
 		return -1, -1, kerr.CoordinatorNotAvailable
 	}
 	if err := c.complete(ctx, t); err != nil {
-		c.log.Error("ending a transaction failed; it ends when the broker restarts", "transactional_id", id, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "ending a transaction failed; it ends when the broker restarts", "transactional_id", id, "err", err)
 		return -1, -1, kerr.CoordinatorNotAvailable
 	}
 	st = c.snapshot(t)
@@ -575,7 +575,7 @@ func (c *Coordinator) AddImplicitly(ctx context.Context, pid int64, epoch int16,
 	}
 	c.begin(&st)
 	if err := c.store(ctx, t, st, nil); err != nil {
-		c.log.Error("storing a transaction failed", "transactional_id", st.ID, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", st.ID, "err", err)
 		return kerr.CoordinatorNotAvailable
 	}
 	return nil
@@ -606,7 +606,7 @@ func (c *Coordinator) AbortTimedOut(ctx context.Context) int {
 	}
 	return c.sweep(timedOut, func(t *txn, st meta.Transaction) bool {
 		if err := c.abortFenced(ctx, t, &st); err != nil {
-			c.log.Error("aborting a timed out transaction failed", "transactional_id", st.ID, "err", err)
+			c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "aborting a timed out transaction failed", "transactional_id", st.ID, "err", err)
 			return false
 		}
 		c.log.Info("aborted a transaction that outlived its timeout", "transactional_id", st.ID,
@@ -623,7 +623,7 @@ func (c *Coordinator) RetryPrepared(ctx context.Context) int {
 	prepared := func(st *meta.Transaction) bool { return st.State == PrepareCommit || st.State == PrepareAbort }
 	return c.sweep(prepared, func(t *txn, st meta.Transaction) bool {
 		if err := c.complete(ctx, t); err != nil {
-			c.log.Warn("finishing a decided transaction failed; retrying later", "transactional_id", st.ID, "state", st.State, "err", err)
+			c.log.Log(ctx, meta.LogLevel(err, slog.LevelWarn), "finishing a decided transaction failed; retrying later", "transactional_id", st.ID, "state", st.State, "err", err)
 			return false
 		}
 		c.log.Info("finished a decided transaction", "transactional_id", st.ID, "state", st.State)
@@ -640,7 +640,7 @@ func (c *Coordinator) ExpireIDs(ctx context.Context, maxAge time.Duration) int {
 	expired := func(st *meta.Transaction) bool { return idle(st) && now.Sub(st.UpdateTime) >= maxAge }
 	return c.sweep(expired, func(t *txn, st meta.Transaction) bool {
 		if err := c.cfg.Store.DeleteTransaction(ctx, st.ID, st.Version); err != nil {
-			c.log.Error("removing an expired transactional id failed", "transactional_id", st.ID, "err", err)
+			c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "removing an expired transactional id failed", "transactional_id", st.ID, "err", err)
 			return false
 		}
 		c.mu.Lock()

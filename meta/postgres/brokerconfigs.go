@@ -15,7 +15,7 @@ import (
 // BrokerConfigs returns every scope ever set, with its configs and version.
 func (c *Catalog) BrokerConfigs(ctx context.Context) (map[string]meta.ScopeConfigs, error) {
 	out := map[string]meta.ScopeConfigs{}
-	err := c.query(ctx, "read broker configs", func() error {
+	err := c.query(ctx, "BrokerConfigs", "read broker configs", func(ctx context.Context) error {
 		clear(out)
 		rows, err := c.pool.Query(ctx, `
 			SELECT s.scope, s.version, c.name, c.value
@@ -51,7 +51,7 @@ func (c *Catalog) BrokerConfigs(ctx context.Context) (map[string]meta.ScopeConfi
 
 // SetBrokerConfigs replaces the configs of scope at version.
 func (c *Catalog) SetBrokerConfigs(ctx context.Context, scope string, version int64, configs map[string]string) error {
-	return c.call(ctx, fmt.Sprintf("set broker configs of scope %q", scope), func() error {
+	return c.call(ctx, "SetBrokerConfigs", fmt.Sprintf("set broker configs of scope %q", scope), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			// Lock the scope's row, or the gap where it would be: a
 			// concurrent first write of the scope waits on the

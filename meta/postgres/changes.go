@@ -42,7 +42,7 @@ func recordChange(ctx context.Context, tx pgx.Tx, channel string, kind meta.Chan
 // Changes returns up to limit changes committed after seq after.
 func (c *Catalog) Changes(ctx context.Context, after int64, limit int) ([]meta.Change, error) {
 	var out []meta.Change
-	err := c.query(ctx, fmt.Sprintf("read changes after %d", after), func() error {
+	err := c.query(ctx, "Changes", fmt.Sprintf("read changes after %d", after), func(ctx context.Context) error {
 		out = nil
 		if limit <= 0 {
 			return nil
@@ -79,7 +79,7 @@ func (c *Catalog) Changes(ctx context.Context, after int64, limit int) ([]meta.C
 // LastChange returns the seq of the latest committed change, 0 for none.
 func (c *Catalog) LastChange(ctx context.Context) (int64, error) {
 	var seq int64
-	err := c.query(ctx, "read the last change", func() error {
+	err := c.query(ctx, "LastChange", "read the last change", func(ctx context.Context) error {
 		return c.pool.QueryRow(ctx, `SELECT seq FROM change_seq`).Scan(&seq)
 	})
 	return seq, err

@@ -15,7 +15,7 @@ import (
 // Brokers racing on first use all return the one that was stored.
 func (c *Catalog) ClusterID(ctx context.Context) (string, error) {
 	var id string
-	err := c.query(ctx, "read cluster id", func() error {
+	err := c.query(ctx, "ClusterID", "read cluster id", func(ctx context.Context) error {
 		err := c.pool.QueryRow(ctx, `SELECT cluster_id FROM cluster`).Scan(&id)
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
@@ -66,7 +66,7 @@ func (c *Catalog) AllocateProducerIDs(ctx context.Context, n int64) (int64, erro
 		return 0, fmt.Errorf("%s: %d is not a positive count", op, n)
 	}
 	var first int64
-	err := c.call(ctx, op, func() error {
+	err := c.call(ctx, "AllocateProducerIDs", op, func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			var next int64
 			err := tx.QueryRow(ctx, `INSERT INTO producer_ids (singleton, next_id) VALUES (1, $1)

@@ -21,7 +21,7 @@ import (
 // transaction is in flight at a time, so that commits of one partition are
 // applied in the order of the calls.
 func (c *Catalog) CommitOffsets(ctx context.Context, offsets []meta.GroupOffset) error {
-	return c.call(ctx, commitOp(offsets), func() error {
+	return c.call(ctx, "CommitOffsets", commitOp(offsets), func(ctx context.Context) error {
 		if len(offsets) == 0 {
 			return nil
 		}
@@ -207,7 +207,7 @@ func upsertOffsets(ctx context.Context, tx pgx.Tx, offsets []meta.GroupOffset, n
 // (COLLATE "C"), and partition.
 func (c *Catalog) GroupOffsets(ctx context.Context, group string) ([]meta.GroupOffset, error) {
 	var out []meta.GroupOffset
-	err := c.query(ctx, fmt.Sprintf("read offsets of group %q", group), func() error {
+	err := c.query(ctx, "GroupOffsets", fmt.Sprintf("read offsets of group %q", group), func(ctx context.Context) error {
 		out = nil
 		rows, err := c.pool.Query(ctx, `
 			SELECT topic, partition, "offset", leader_epoch, metadata, commit_ms
@@ -234,7 +234,7 @@ func (c *Catalog) GroupOffsets(ctx context.Context, group string) ([]meta.GroupO
 // a loose index scan (one index probe per group, not a read of every row).
 func (c *Catalog) OffsetGroups(ctx context.Context) ([]string, error) {
 	var out []string
-	err := c.query(ctx, "list groups with offsets", func() error {
+	err := c.query(ctx, "OffsetGroups", "list groups with offsets", func(ctx context.Context) error {
 		out = nil
 		rows, err := c.pool.Query(ctx, `
 			WITH RECURSIVE g (id) AS (
@@ -262,7 +262,7 @@ func (c *Catalog) OffsetGroups(ctx context.Context) ([]string, error) {
 
 // DeleteOffsets removes the group's offsets of parts.
 func (c *Catalog) DeleteOffsets(ctx context.Context, group string, parts []meta.TopicPartition) error {
-	return c.call(ctx, fmt.Sprintf("delete %d offsets of group %q", len(parts), group), func() error {
+	return c.call(ctx, "DeleteOffsets", fmt.Sprintf("delete %d offsets of group %q", len(parts), group), func(ctx context.Context) error {
 		if len(parts) == 0 {
 			return nil
 		}
@@ -280,7 +280,7 @@ func (c *Catalog) DeleteOffsets(ctx context.Context, group string, parts []meta.
 
 // DeleteGroupOffsets removes every offset of the group.
 func (c *Catalog) DeleteGroupOffsets(ctx context.Context, group string) error {
-	return c.call(ctx, fmt.Sprintf("delete offsets of group %q", group), func() error {
+	return c.call(ctx, "DeleteGroupOffsets", fmt.Sprintf("delete offsets of group %q", group), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, `DELETE FROM group_offsets WHERE group_id = $1`, group)
 			return err

@@ -102,9 +102,15 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// MaxConns is the pool's size. Zero: 8.
 	MaxConns int32
-	// Observe, when set, is called after each call with its operation
-	// ("commit offsets", "create topic", ...), how long it took and its
-	// error: for metrics.
+	// CallTimeout bounds every call whose context allows longer (or
+	// sets no deadline), so that a database that does not answer (its
+	// traffic dropped) fails a request with meta.ErrUnavailable before
+	// the client gives up on it. Zero: 5 s, Kafka's
+	// offsets.commit.timeout.ms.
+	CallTimeout time.Duration
+	// Observe, when set, is called after each call with the method's
+	// name ("CommitOffsets", "CreateTopic", ...), how long it took and
+	// its error: for metrics.
 	Observe func(op string, took time.Duration, err error)
 }
 
@@ -119,6 +125,7 @@ type Catalog struct {
 	log     *slog.Logger
 	now     func() time.Time
 	observe func(op string, took time.Duration, err error)
+	timeout time.Duration // Options.CallTimeout
 
 	// mu makes Close wait for calls in flight: every method holds it
 	// shared, Close exclusively. Methods take it once, at their entry.
@@ -188,6 +195,10 @@ func Open(ctx context.Context, url string, opts Options) (*Catalog, error) {
 		log:     opts.Logger,
 		now:     opts.Now,
 		observe: opts.Observe,
+		timeout: opts.CallTimeout,
+	}
+	if c.timeout <= 0 {
+		c.timeout = 5 * time.Second
 	}
 	if len(c.channel) > 63 {
 		c.channel = c.channel[:63] // PostgreSQL truncates identifiers so
@@ -273,31 +284,35 @@ func (c *Catalog) enter(ctx context.Context) error {
 	return nil
 }
 
-// call runs f as the operation op: admitted by enter, its error wrapped with
-// op (and ctx.Err() when ctx ended during it, and meta.ErrUnavailable when
-// the database could not be reached), observed, and counted for the outage
-// tracker.
-func (c *Catalog) call(ctx context.Context, op string, f func() error) error {
+// call runs f as the operation op of method: admitted by enter, its error
+// wrapped with op (and ctx.Err() when ctx ended during it, and
+// meta.ErrUnavailable when the database could not be reached), observed
+// under method's name, and counted for the outage tracker.
+func (c *Catalog) call(ctx context.Context, method, op string, f func(ctx context.Context) error) error {
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.mu.RUnlock()
 	start := time.Now()
-	err := f()
+	bounded, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	err := f(bounded)
 	if err != nil {
+		// Judged by the caller's context: when only the call's own
+		// bound passed, the database did not answer in time.
 		err = c.wrap(ctx, op, err)
 	}
 	c.outage.note(err)
 	if c.observe != nil {
-		c.observe(op, time.Since(start), err)
+		c.observe(method, time.Since(start), err)
 	}
 	return err
 }
 
 // query is call for a read: f runs once more when it failed on a lost
 // connection (read). f must start from nothing each time it runs.
-func (c *Catalog) query(ctx context.Context, op string, f func() error) error {
-	return c.call(ctx, op, func() error { return c.read(ctx, f) })
+func (c *Catalog) query(ctx context.Context, method, op string, f func(ctx context.Context) error) error {
+	return c.call(ctx, method, op, func(ctx context.Context) error { return c.read(ctx, f) })
 }
 
 // wrap names the operation in err and adds the sentinels callers test for.
@@ -421,10 +436,10 @@ func (c *Catalog) writeOnce(ctx context.Context, f func(tx pgx.Tx) error) (err e
 
 // read runs f, a read, once more when it failed on a lost connection: the
 // pool may have handed out one the server had dropped.
-func (c *Catalog) read(ctx context.Context, f func() error) error {
-	err := f()
+func (c *Catalog) read(ctx context.Context, f func(ctx context.Context) error) error {
+	err := f(ctx)
 	if err != nil && ctx.Err() == nil && isUnavailable(err) {
-		err = f()
+		err = f(ctx)
 	}
 	return err
 }
@@ -603,7 +618,7 @@ func (o *outage) probe() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := o.c.call(ctx, "probe the catalog", func() error { return o.c.pool.Ping(ctx) })
+		err := o.c.call(ctx, "Ping", "probe the catalog", func(ctx context.Context) error { return o.c.pool.Ping(ctx) })
 		cancel()
 		_ = err // noted by call
 	}

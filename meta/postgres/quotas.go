@@ -25,7 +25,7 @@ func quotaKey(entity []meta.QuotaEntityPart) (string, error) {
 // ClientQuotas returns every entity that has values.
 func (c *Catalog) ClientQuotas(ctx context.Context) ([]meta.ClientQuota, error) {
 	var out []meta.ClientQuota
-	err := c.query(ctx, "read client quotas", func() error {
+	err := c.query(ctx, "ClientQuotas", "read client quotas", func(ctx context.Context) error {
 		out = nil
 		rows, err := c.pool.Query(ctx, `SELECT entity, quota, version FROM client_quotas ORDER BY entity`)
 		if err != nil {
@@ -62,7 +62,7 @@ func (c *Catalog) SetClientQuota(ctx context.Context, q meta.ClientQuota) error 
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return c.call(ctx, op, func() error {
+	return c.call(ctx, "SetClientQuota", op, func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			var have int64
 			err := tx.QueryRow(ctx, `SELECT version FROM client_quotas WHERE entity = $1 FOR UPDATE`, key).Scan(&have)

@@ -17,7 +17,7 @@ import (
 func (c *Catalog) ScramCredential(ctx context.Context, user string, mechanism int8) (meta.ScramCredential, bool, error) {
 	cred := meta.ScramCredential{User: user, Mechanism: mechanism}
 	var found bool
-	err := c.query(ctx, "read scram credential", func() error {
+	err := c.query(ctx, "ScramCredential", "read scram credential", func(ctx context.Context) error {
 		err := c.pool.QueryRow(ctx, `SELECT salt, stored_key, server_key, iterations FROM scram_credentials
 			WHERE user_name = $1 AND mechanism = $2`, user, int16(mechanism)).Scan(&cred.Salt, &cred.StoredKey, &cred.ServerKey, &cred.Iterations)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -35,7 +35,7 @@ func (c *Catalog) ScramCredential(ctx context.Context, user string, mechanism in
 // ScramCredentials returns every credential, by user and mechanism.
 func (c *Catalog) ScramCredentials(ctx context.Context) ([]meta.ScramCredential, error) {
 	var out []meta.ScramCredential
-	err := c.query(ctx, "read scram credentials", func() error {
+	err := c.query(ctx, "ScramCredentials", "read scram credentials", func(ctx context.Context) error {
 		out = nil
 		rows, err := c.pool.Query(ctx, `SELECT user_name, mechanism, salt, stored_key, server_key, iterations
 			FROM scram_credentials ORDER BY user_name, mechanism`)
@@ -73,7 +73,7 @@ func (c *Catalog) AlterScramCredentials(ctx context.Context, upserts []meta.Scra
 		}
 	}
 	slices.SortFunc(ups, func(a, b meta.ScramCredential) int { return byKey(a.User, a.Mechanism, b.User, b.Mechanism) })
-	return c.call(ctx, "alter scram credentials", func() error {
+	return c.call(ctx, "AlterScramCredentials", "alter scram credentials", func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			for _, d := range dels {
 				if _, err := tx.Exec(ctx, `DELETE FROM scram_credentials WHERE user_name = $1 AND mechanism = $2`, d.User, int16(d.Mechanism)); err != nil {
@@ -97,7 +97,7 @@ func (c *Catalog) AlterScramCredentials(ctx context.Context, upserts []meta.Scra
 // ACLs returns every binding, in key order.
 func (c *Catalog) ACLs(ctx context.Context) ([]meta.ACL, error) {
 	var out []meta.ACL
-	err := c.query(ctx, "read acls", func() error {
+	err := c.query(ctx, "ACLs", "read acls", func(ctx context.Context) error {
 		out = nil
 		rows, err := c.pool.Query(ctx, `SELECT resource_type, resource_name, pattern_type, principal, host, operation, permission
 			FROM acls ORDER BY resource_type, resource_name, pattern_type, principal, host, operation, permission`)
@@ -121,14 +121,14 @@ func (c *Catalog) ACLs(ctx context.Context) ([]meta.ACL, error) {
 
 // CreateACLs stores bindings; one stored already stays one.
 func (c *Catalog) CreateACLs(ctx context.Context, acls []meta.ACL) error {
-	return c.changeACLs(ctx, "create acls", `INSERT INTO acls (resource_type, resource_name, pattern_type, principal, host, operation, permission)
+	return c.changeACLs(ctx, "CreateACLs", "create acls", `INSERT INTO acls (resource_type, resource_name, pattern_type, principal, host, operation, permission)
 		SELECT * FROM unnest($1::smallint[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::smallint[], $7::smallint[])
 		ORDER BY 1, 2, 3, 4, 5, 6, 7 ON CONFLICT DO NOTHING`, acls)
 }
 
 // DeleteACLs removes bindings.
 func (c *Catalog) DeleteACLs(ctx context.Context, acls []meta.ACL) error {
-	return c.changeACLs(ctx, "delete acls", `DELETE FROM acls AS a
+	return c.changeACLs(ctx, "DeleteACLs", "delete acls", `DELETE FROM acls AS a
 		USING unnest($1::smallint[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::smallint[], $7::smallint[])
 			AS d (rt, rn, pt, pr, h, op, perm)
 		WHERE a.resource_type = d.rt AND a.resource_name = d.rn AND a.pattern_type = d.pt AND a.principal = d.pr
@@ -137,14 +137,14 @@ func (c *Catalog) DeleteACLs(ctx context.Context, acls []meta.ACL) error {
 
 // changeACLs runs stmt over acls as columns, in one transaction recorded in
 // the change feed.
-func (c *Catalog) changeACLs(ctx context.Context, op, stmt string, acls []meta.ACL) error {
+func (c *Catalog) changeACLs(ctx context.Context, method, op, stmt string, acls []meta.ACL) error {
 	n := len(acls)
 	rt, pt, ops, perm := make([]int16, n), make([]int16, n), make([]int16, n), make([]int16, n)
 	rn, pr, h := make([]string, n), make([]string, n), make([]string, n)
 	for i, a := range acls {
 		rt[i], rn[i], pt[i], pr[i], h[i], ops[i], perm[i] = int16(a.ResourceType), a.ResourceName, int16(a.PatternType), a.Principal, a.Host, int16(a.Operation), int16(a.Permission)
 	}
-	return c.call(ctx, op, func() error {
+	return c.call(ctx, method, op, func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, stmt, rt, rn, pt, pr, h, ops, perm); err != nil {
 				return err

@@ -19,7 +19,7 @@ func (c *Catalog) CreateTopic(ctx context.Context, t meta.Topic) error {
 	if created.IsZero() {
 		created = c.now()
 	}
-	return c.call(ctx, fmt.Sprintf("create topic %q", t.Name), func() error {
+	return c.call(ctx, "CreateTopic", fmt.Sprintf("create topic %q", t.Name), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			// ON CONFLICT DO NOTHING waits for a concurrent insert of
 			// the same name or id to settle, then skips; which of the
@@ -84,7 +84,7 @@ func lockTopic(ctx context.Context, tx pgx.Tx, id meta.TopicID, version int64) (
 // DeleteTopic removes the topic at version with its configs and every
 // group's offsets of it.
 func (c *Catalog) DeleteTopic(ctx context.Context, id meta.TopicID, version int64) error {
-	return c.call(ctx, fmt.Sprintf("delete topic %s", id), func() error {
+	return c.call(ctx, "DeleteTopic", fmt.Sprintf("delete topic %s", id), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			name, err := lockTopic(ctx, tx, id, version)
 			if err != nil {
@@ -103,7 +103,7 @@ func (c *Catalog) DeleteTopic(ctx context.Context, id meta.TopicID, version int6
 
 // SetTopicConfigs replaces the explicit configs of the topic at version.
 func (c *Catalog) SetTopicConfigs(ctx context.Context, id meta.TopicID, version int64, configs map[string]string) error {
-	return c.call(ctx, fmt.Sprintf("set configs of topic %s", id), func() error {
+	return c.call(ctx, "SetTopicConfigs", fmt.Sprintf("set configs of topic %s", id), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			if _, err := lockTopic(ctx, tx, id, version); err != nil {
 				return err
@@ -124,7 +124,7 @@ func (c *Catalog) SetTopicConfigs(ctx context.Context, id meta.TopicID, version 
 
 // SetPartitions changes the partition count of the topic at version.
 func (c *Catalog) SetPartitions(ctx context.Context, id meta.TopicID, version int64, partitions int32) error {
-	return c.call(ctx, fmt.Sprintf("set partitions of topic %s to %d", id, partitions), func() error {
+	return c.call(ctx, "SetPartitions", fmt.Sprintf("set partitions of topic %s to %d", id, partitions), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			if _, err := lockTopic(ctx, tx, id, version); err != nil {
 				return err
@@ -145,17 +145,17 @@ const topicQuery = `
 
 // Topic returns the topic of that name.
 func (c *Catalog) Topic(ctx context.Context, name string) (meta.Topic, error) {
-	return c.oneTopic(ctx, fmt.Sprintf("read topic %q", name), topicQuery+` WHERE t.name = $1`, name)
+	return c.oneTopic(ctx, "Topic", fmt.Sprintf("read topic %q", name), topicQuery+` WHERE t.name = $1`, name)
 }
 
 // TopicByID returns the topic with that ID.
 func (c *Catalog) TopicByID(ctx context.Context, id meta.TopicID) (meta.Topic, error) {
-	return c.oneTopic(ctx, fmt.Sprintf("read topic %s", id), topicQuery+` WHERE t.id = $1`, id[:])
+	return c.oneTopic(ctx, "TopicByID", fmt.Sprintf("read topic %s", id), topicQuery+` WHERE t.id = $1`, id[:])
 }
 
-func (c *Catalog) oneTopic(ctx context.Context, op, query string, arg any) (meta.Topic, error) {
+func (c *Catalog) oneTopic(ctx context.Context, method, op, query string, arg any) (meta.Topic, error) {
 	var t meta.Topic
-	err := c.query(ctx, op, func() error {
+	err := c.query(ctx, method, op, func(ctx context.Context) error {
 		ts, err := c.queryTopics(ctx, query, arg)
 		if err != nil {
 			return err
@@ -172,7 +172,7 @@ func (c *Catalog) oneTopic(ctx context.Context, op, query string, arg any) (meta
 // Topics returns every topic ordered by name, bytewise (COLLATE "C").
 func (c *Catalog) Topics(ctx context.Context) ([]meta.Topic, error) {
 	var ts []meta.Topic
-	err := c.query(ctx, "list topics", func() error {
+	err := c.query(ctx, "Topics", "list topics", func(ctx context.Context) error {
 		var err error
 		ts, err = c.queryTopics(ctx, topicQuery+` ORDER BY t.name, c.name`)
 		return err

@@ -20,7 +20,7 @@ func (c *Catalog) PutTransaction(ctx context.Context, t meta.Transaction, offset
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	now := c.now()
-	return c.call(ctx, op, func() error {
+	return c.call(ctx, "PutTransaction", op, func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			var have int64
 			err := tx.QueryRow(ctx, `SELECT version FROM transactions WHERE transactional_id = $1 FOR UPDATE`, t.ID).Scan(&have)
@@ -49,7 +49,7 @@ func (c *Catalog) PutTransaction(ctx context.Context, t meta.Transaction, offset
 // Transaction returns the state of id.
 func (c *Catalog) Transaction(ctx context.Context, id string) (meta.Transaction, bool, error) {
 	var out []meta.Transaction
-	err := c.query(ctx, fmt.Sprintf("read transaction %q", id), func() error {
+	err := c.query(ctx, "Transaction", fmt.Sprintf("read transaction %q", id), func(ctx context.Context) error {
 		var err error
 		out, err = c.queryTxns(ctx, `SELECT transactional_id, state, version FROM transactions WHERE transactional_id = $1`, id)
 		return err
@@ -63,7 +63,7 @@ func (c *Catalog) Transaction(ctx context.Context, id string) (meta.Transaction,
 // Transactions returns every stored transaction, ordered by ID.
 func (c *Catalog) Transactions(ctx context.Context) ([]meta.Transaction, error) {
 	var out []meta.Transaction
-	err := c.query(ctx, "read transactions", func() error {
+	err := c.query(ctx, "Transactions", "read transactions", func(ctx context.Context) error {
 		var err error
 		out, err = c.queryTxns(ctx, `SELECT transactional_id, state, version FROM transactions ORDER BY transactional_id`)
 		return err
@@ -96,7 +96,7 @@ func (c *Catalog) queryTxns(ctx context.Context, query string, args ...any) ([]m
 
 // DeleteTransaction removes the state of id if it is at version.
 func (c *Catalog) DeleteTransaction(ctx context.Context, id string, version int64) error {
-	return c.call(ctx, fmt.Sprintf("delete transaction %q", id), func() error {
+	return c.call(ctx, "DeleteTransaction", fmt.Sprintf("delete transaction %q", id), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			var have int64
 			err := tx.QueryRow(ctx, `DELETE FROM transactions WHERE transactional_id = $1 AND version = $2 RETURNING version`, id, version).Scan(&have)
