@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/broker"
-	"github.com/streamhouse/streamhouse/meta/sqlite"
+	"github.com/streamhouse/streamhouse/broker/brokertest"
 	"github.com/streamhouse/streamhouse/storage"
 	"github.com/streamhouse/streamhouse/storage/fs"
 	"github.com/streamhouse/streamhouse/storage/storagetest"
@@ -39,11 +39,7 @@ func (panicLog) Append(context.Context, []byte) (int64, error) { panic("injected
 func serveStore(t *testing.T, dir string, wrap func(storage.Store) storage.Store) (string, *broker.Server) {
 	t.Helper()
 	ctx := context.Background()
-	cat, err := sqlite.Open(ctx, filepath.Join(dir, "metadata.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
+	cat := brokertest.OpenCatalog(t, dir)
 	st, err := fs.New(filepath.Join(dir, "storage"), fs.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streamhouse/streamhouse/internal/pgtest"
 )
 
 // requireTool returns the path of a command-line client, skipping the test
@@ -108,6 +110,18 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// catalogFlags are the flags that put a broker's catalog where the test run
+// asks: none for SQLite in the data directory (the default), or, with
+// STREAMHOUSE_TEST_METADATA=postgres, a PostgreSQL schema of the data
+// directory's own, the same at each restart.
+func catalogFlags(t testing.TB, dir string) []string {
+	t.Helper()
+	if !pgtest.Enabled() {
+		return nil
+	}
+	return []string{"--metadata", "postgres", "--database-url", pgtest.URLFor(t, dir)}
+}
+
 // freePort returns a loopback address with a port that was free a moment
 // ago.
 func freePort(t testing.TB) string {
@@ -155,7 +169,8 @@ func tryStartProc(t testing.TB, bin string, env []string, dir, addr string, extr
 	t.Helper()
 	// Text logs, which tests search; the binary would pick JSON when
 	// its output is not a terminal. The ops listener is off unless asked.
-	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, extra...)
+	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, catalogFlags(t, dir)...)
+	args = append(args, extra...)
 	p := &proc{t: t, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
 	p.cmd = exec.Command(bin, args...)
 	if env != nil {

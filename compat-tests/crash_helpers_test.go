@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -339,7 +340,8 @@ func (b *crashBroker) start(env []string, extra ...string) error {
 }
 
 func (b *crashBroker) try(env []string, extra []string) (*proc, error) {
-	args := append([]string{"--listen", b.addr, "--data-dir", b.dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, extra...)
+	args := append([]string{"--listen", b.addr, "--data-dir", b.dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, catalogFlags(b.t, b.dir)...)
+	args = append(args, extra...)
 	p := &proc{t: b.t, addr: b.addr, dir: b.dir, done: make(chan error, 1), logs: &syncBuffer{}}
 	b.cycleOf[p] = b.cycle
 	p.cmd = exec.Command(b.bin, args...)
@@ -975,4 +977,28 @@ func crashSegments(dir string) (segments, partitions int) {
 	logs, _ := filepath.Glob(filepath.Join(dir, "storage", "*", "*", "*.log"))
 	parts, _ := filepath.Glob(filepath.Join(dir, "storage", "*", "*"))
 	return len(logs), len(parts)
+}
+
+// restartDialer makes a franz-go client keep dialing a broker that refuses
+// connections for up to fgWait, as a client behind a load balancer or with
+// several seeds would: franz-go fails a request whose only seed refuses
+// the dial at once, so without it a test across a broker restart measures
+// how fast the broker process starts against franz-go's dial policy rather
+// than what the restarted broker does.
+func restartDialer() kgo.Opt {
+	return kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
+		var d net.Dialer
+		deadline := time.Now().Add(fgWait)
+		for {
+			c, err := d.DialContext(ctx, network, host)
+			if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+				return c, err
+			}
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
 }

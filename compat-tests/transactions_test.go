@@ -277,7 +277,7 @@ func TestTransactionsAcrossCrash(t *testing.T) {
 				}
 				next = time.Now().Add(400 * time.Millisecond)
 			}
-			commits, aborts := eosRun(t, addr, in, out, "eos-crash-group", 2, 4, during, tv.opts...)
+			commits, aborts := eosRun(t, addr, in, out, "eos-crash-group", 2, 4, during, append(tv.opts, restartDialer())...)
 			t.Logf("%d kills; %d transactions committed, %d aborted", kills, commits, aborts)
 			if kills == 0 {
 				t.Fatal("the run ended before the broker was killed")
@@ -422,7 +422,7 @@ func TestTransactionsEndAcrossCrash(t *testing.T) {
 			const topic, parts = "eos-end-crash", 3
 			fgCreateTopic(t, fgAdmin(t, b.addr), topic, parts, nil)
 			cl := fgClient(t, b.addr, kgo.TransactionalID("end-crash-"+name), kgo.TransactionTimeout(60*time.Second),
-				kgo.RecordPartitioner(kgo.ManualPartitioner()))
+				kgo.RecordPartitioner(kgo.ManualPartitioner()), restartDialer())
 			ctx := fgCtx(t)
 			if err := cl.BeginTransaction(); err != nil {
 				t.Fatal(err)

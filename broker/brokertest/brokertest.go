@@ -20,6 +20,9 @@ import (
 	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/internal/loglevel"
+	"github.com/streamhouse/streamhouse/internal/pgtest"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/meta/postgres"
 	"github.com/streamhouse/streamhouse/meta/sqlite"
 	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/storage/fs"
@@ -49,6 +52,11 @@ type Options struct {
 	// OAuthBearer validates OAUTHBEARER tokens; nil: built from the
 	// sasl.oauthbearer.* settings when the JWKS URL is set.
 	OAuthBearer broker.OAuthValidator
+	// DatabaseURL puts the catalog in PostgreSQL (meta/postgres) at that
+	// connection string. Empty: SQLite, unless STREAMHOUSE_TEST_METADATA
+	// is postgres, which gives each data directory a schema of its own
+	// in the test database (internal/pgtest).
+	DatabaseURL string
 }
 
 // Broker is a running broker.
@@ -62,7 +70,7 @@ type Broker struct {
 
 	srv     *broker.Server
 	store   *fs.Store
-	catalog *sqlite.Catalog
+	catalog meta.Catalog
 	metrics *metrics.Broker
 	served  chan error
 	nserved int
@@ -80,6 +88,9 @@ func New(t testing.TB, opts ...Options) *Broker {
 	}
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
+	}
+	if o.DatabaseURL == "" && o.CatalogPath == "" && pgtest.Enabled() {
+		o.DatabaseURL = pgtest.URLFor(t, o.Dir)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -130,7 +141,7 @@ func (b *Broker) start(addr string) {
 	if path == "" {
 		path = filepath.Join(b.opts.Dir, "metadata.db")
 	}
-	b.catalog, err = sqlite.Open(ctx, path, sqlite.Options{Logger: b.opts.Logger})
+	b.catalog, err = openCatalog(ctx, path, b.opts.DatabaseURL, b.opts.Logger)
 	if err != nil {
 		t.Fatalf("brokertest: catalog: %v", err)
 	}
@@ -223,6 +234,33 @@ func (b *Broker) start(addr string) {
 // ListenerAddr is the bound address of the listener named name (when
 // Settings name listeners).
 func (b *Broker) ListenerAddr(name string) string { return b.addrs[name] }
+
+// openCatalog opens the SQLite catalog at path, or the PostgreSQL one at url
+// when it is set.
+func openCatalog(ctx context.Context, path, url string, log *slog.Logger) (meta.Catalog, error) {
+	if url != "" {
+		return postgres.Open(ctx, url, postgres.Options{Logger: log})
+	}
+	return sqlite.Open(ctx, path, sqlite.Options{Logger: log})
+}
+
+// OpenCatalog opens the catalog a broker on data directory dir runs on, as
+// New does: metadata.db in dir, or with STREAMHOUSE_TEST_METADATA=postgres
+// the directory's schema in the test database. It is closed when the test
+// ends. For tests that build a broker.Server themselves.
+func OpenCatalog(t testing.TB, dir string) meta.Catalog {
+	t.Helper()
+	url := ""
+	if pgtest.Enabled() {
+		url = pgtest.URLFor(t, dir)
+	}
+	c, err := openCatalog(context.Background(), filepath.Join(dir, "metadata.db"), url, nil)
+	if err != nil {
+		t.Fatalf("brokertest: catalog: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
 
 // Addr is the broker's host:port.
 func (b *Broker) Addr() string { return b.addr }

@@ -15,6 +15,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"hash/fnv"
 	"net/url"
 	"os"
 	"strings"
@@ -78,6 +80,25 @@ func Schema(t testing.TB) string {
 	exec(t, `CREATE SCHEMA `+name)
 	t.Cleanup(func() { exec(t, `DROP SCHEMA `+name+` CASCADE`) })
 	return name
+}
+
+// Enabled reports whether tests should run brokers on PostgreSQL catalogs:
+// STREAMHOUSE_TEST_METADATA=postgres.
+func Enabled() bool { return os.Getenv("STREAMHOUSE_TEST_METADATA") == "postgres" }
+
+// URLFor returns a connection string for the schema that stands for key (a
+// data directory, say) in this test: the same schema for the same key, so
+// that a broker restarted on its data directory finds its catalog again.
+// The schema is dropped when the test ends.
+func URLFor(t testing.TB, key string) string {
+	t.Helper()
+	Require(t)
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	name := fmt.Sprintf("k_%016x", h.Sum64())
+	exec(t, `CREATE SCHEMA IF NOT EXISTS `+name)
+	t.Cleanup(func() { exec(t, `DROP SCHEMA IF EXISTS `+name+` CASCADE`) })
+	return WithSchema(t, AdminURL(), name)
 }
 
 // URL returns a connection string for the test database whose search_path
