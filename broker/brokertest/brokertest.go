@@ -107,7 +107,7 @@ func New(t testing.TB, opts ...Options) *Broker {
 		if path == "" {
 			path = filepath.Join(o.Dir, "metadata.db")
 		}
-		cat, err := sqlite.Open(ctx, path, sqlite.Options{})
+		cat, err := openCatalog(ctx, path, o.DatabaseURL, nil)
 		if err != nil {
 			t.Fatalf("brokertest: catalog: %v", err)
 		}
