@@ -88,9 +88,12 @@ func subjectKey(keyType string, sub *string) []byte {
 // error (logged and skipped by the caller); errConflict means the record
 // lost to an earlier one and changed nothing.
 func (st *state) apply(key, value []byte) error {
-	var k recordKey
-	if err := json.Unmarshal(key, &k); err != nil {
-		return fmt.Errorf("registry: record key %q: %w", key, err)
+	k, ok := fastKey(key)
+	if !ok {
+		k = recordKey{}
+		if err := json.Unmarshal(key, &k); err != nil {
+			return fmt.Errorf("registry: record key %q: %w", key, err)
+		}
 	}
 	switch k.KeyType {
 	case keySchema:
@@ -101,9 +104,12 @@ func (st *state) apply(key, value []byte) error {
 			st.removeSchema(*k.Subject, k.Version)
 			return nil
 		}
-		var v schemaValue
-		if err := json.Unmarshal(value, &v); err != nil {
-			return fmt.Errorf("registry: SCHEMA value: %w", err)
+		v, ok := fastSchemaValue(value)
+		if !ok {
+			v = schemaValue{}
+			if err := json.Unmarshal(value, &v); err != nil {
+				return fmt.Errorf("registry: SCHEMA value: %w", err)
+			}
 		}
 		if v.SchemaType == "" {
 			v.SchemaType = Avro

@@ -46,6 +46,13 @@ func (e *env) start() {
 	e.srv = httptest.NewServer(reg.Handler())
 }
 
+// newServer serves reg's REST API on loopback until the test ends.
+func newServer(t testing.TB, reg *registry.Registry) *httptest.Server {
+	srv := httptest.NewServer(reg.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func (e *env) stop() {
 	if e.srv != nil {
 		e.srv.Close()
