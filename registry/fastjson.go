@@ -91,8 +91,13 @@ func (s *scanner) str() (string, bool) {
 		case c < 0x20:
 			return "", false
 		case c != '\\':
-			out = append(out, c)
-			s.i++
+			// A run of plain bytes, appended at once.
+			j := s.i + 1
+			for j < len(s.b) && s.b[j] != '\\' && s.b[j] != '"' && s.b[j] >= 0x20 {
+				j++
+			}
+			out = append(out, s.b[s.i:j]...)
+			s.i = j
 			continue
 		}
 		if s.i+1 >= len(s.b) {
