@@ -18,8 +18,9 @@
 // reader: a SCHEMA record that would give a (subject, version) another id,
 // or an id another schema, is ignored (the first in the log wins). A
 // writer whose record lost that race sees it when its record is applied,
-// rewrites the winner's record under the key (so that compaction, which
-// keeps the last record of a key, keeps the winner) and tries again.
+// rewrites the winner's record under the key, or a tombstone when no record
+// holds the key (so that compaction, which keeps the last record of a key,
+// never keeps the loser alone), and tries again.
 //
 // Records (key, value; JSON, as Confluent writes them):
 //

@@ -9,6 +9,8 @@ import (
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/linker"
 	"github.com/bufbuild/protocompile/reporter"
+	"github.com/jhump/protoreflect/desc"
+	"github.com/jhump/protoreflect/desc/protoprint"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -16,7 +18,9 @@ import (
 
 // protobufFormat parses .proto text with github.com/bufbuild/protocompile
 // (references are the files it imports, by their reference names; the
-// google/protobuf well-known types are built in) and checks compatibility
+// google/protobuf well-known types are built in), normalizes by printing
+// the parsed file again with github.com/jhump/protoreflect's protoprint,
+// and checks compatibility
 // by Confluent's documented Protobuf rules, on the wire's terms:
 //   - the package changed, a message removed: incompatible
 //   - a field's kind changed (scalar, message, enum), its scalar type
@@ -66,7 +70,16 @@ func (protobufFormat) parse(text string, refs []resolved, normalize bool) (parse
 	}
 	stored := text
 	if normalize {
-		stored = strings.TrimSpace(text)
+		// The schema printed again from its descriptor, without comments:
+		// the same definitions differently written or laid out print the
+		// same.
+		fd, err := desc.WrapFile(out[0])
+		if err != nil {
+			return nil, err
+		}
+		if stored, err = (&protoprint.Printer{OmitComments: protoprint.CommentsAll}).PrintProtoToString(fd); err != nil {
+			return nil, err
+		}
 	}
 	return &protobufSchema{text: stored, file: out[0]}, nil
 }

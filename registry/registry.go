@@ -361,7 +361,8 @@ func (r *Registry) write(ctx context.Context, decide func(st *state) ([]*kgo.Rec
 
 // rewriteWinners writes again, for each lost SCHEMA record's key, the
 // record that holds that key in the index, so that the key's last record
-// in the topic (what compaction keeps) is the winner.
+// in the topic (what compaction keeps) is the winner; or a tombstone when
+// no record holds the key.
 func (r *Registry) rewriteWinners(ctx context.Context, lost []*kgo.Record) error {
 	var again []*kgo.Record
 	r.mu.RLock()
@@ -370,15 +371,16 @@ func (r *Registry) rewriteWinners(ctx context.Context, lost []*kgo.Record) error
 		if !ok {
 			continue
 		}
-		s := r.st.subjects[v.Subject]
-		if s == nil {
-			continue
+		if s := r.st.subjects[v.Subject]; s != nil {
+			if i, found := s.find(v.Version); found {
+				again = append(again, r.st.schemaRecord(v.Subject, s.versions[i]))
+				continue
+			}
 		}
-		i, found := s.find(v.Version)
-		if !found {
-			continue
-		}
-		again = append(again, r.st.schemaRecord(v.Subject, s.versions[i]))
+		// Nobody holds the key (the record lost on its id): a tombstone,
+		// so that compaction cannot leave the lost record alone under it,
+		// where a replay could apply it before the id's winner.
+		again = append(again, &kgo.Record{Key: schemaKey(v.Subject, v.Version)})
 	}
 	r.mu.RUnlock()
 	if len(again) == 0 {

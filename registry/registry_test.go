@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -346,4 +348,126 @@ func TestReferences(t *testing.T) {
 	e.wantCode("DELETE", "/subjects/address", "", 42206)
 	e.want("DELETE", "/subjects/person", "", 200, `[1]`)
 	e.want("DELETE", "/subjects/address", "", 200, `[1]`)
+}
+
+// Two registries over one `_schemas` (as two brokers sharing it would be)
+// register into the same subject at once: every registration gets its own
+// id and version, both registries end with the same index, and a third,
+// started afterwards, reads the same from the topic.
+func TestConcurrentRegistries(t *testing.T) {
+	t.Parallel()
+	a := newEnv(t)
+	b := &env{t: t, b: a.b}
+	b.start()
+	t.Cleanup(b.stop)
+	a.want("PUT", "/config/s", `{"compatibility":"NONE"}`, 200, "")
+	const each = 15
+	type result struct {
+		schema string
+		id     string
+	}
+	results := make(chan result, 2*each)
+	errs := make(chan string, 2*each)
+	var wg sync.WaitGroup
+	for w, e := range []*env{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				schema := fmt.Sprintf(`{"type":"record","name":"W%dN%d","fields":[{"name":"a","type":"string"}]}`, w, i)
+				status, out := e.doNoFatal("POST", "/subjects/s/versions", body(schema))
+				if status != 200 {
+					errs <- fmt.Sprintf("writer %d: %d %s", w, status, out)
+					return
+				}
+				results <- result{schema, out}
+			}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	ids := map[string]string{}
+	for r := range results {
+		if prev, dup := ids[r.id]; dup {
+			t.Fatalf("%s given to two schemas: %s and %s", r.id, prev, r.schema)
+		}
+		ids[r.id] = r.schema
+	}
+	c := &env{t: t, b: a.b}
+	c.start()
+	t.Cleanup(c.stop)
+	var versions []string
+	for i := 1; i <= 2*each; i++ {
+		versions = append(versions, strconv.Itoa(i))
+	}
+	for _, e := range []*env{a, b, c} {
+		// a and b may not have read each other's last records yet.
+		e.waitFor("GET", "/subjects/s/versions", "["+strings.Join(versions, ",")+"]")
+		for id, schema := range ids {
+			var got struct{ ID int }
+			json.Unmarshal([]byte(id), &got)
+			e.want("GET", fmt.Sprintf("/schemas/ids/%d/schema", got.ID), "", 200, schema)
+		}
+	}
+}
+
+// doNoFatal is do for other goroutines than the test's.
+func (e *env) doNoFatal(method, path, body string) (int, string) {
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		return 0, err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// waitFor polls a GET until it answers 200 with want (bounded: 10 s).
+func (e *env) waitFor(method, path, want string) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, got := e.do(method, path, "")
+		if status == 200 && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s %s: %d %s, want %s", method, path, status, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// normalize=true stores a canonical form: the same schema written
+// differently gets the same id.
+func TestNormalize(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	protoA := "syntax = \"proto3\";\npackage p;\n// a comment\nmessage M {\n  string a = 1;\n  int32 b = 2;\n}\n"
+	protoB := "syntax=\"proto3\"; package p;   message M { string a = 1; int32 b = 2; }"
+	e.want("POST", "/subjects/p/versions?normalize=true", body(protoA, `,"schemaType":"PROTOBUF"`), 200, `{"id":1}`)
+	e.want("POST", "/subjects/p/versions?normalize=true", body(protoB, `,"schemaType":"PROTOBUF"`), 200, `{"id":1}`)
+	e.want("POST", "/subjects/p?normalize=true", body(protoB, `,"schemaType":"PROTOBUF"`), 200, "")
+	e.want("GET", "/subjects/p/versions", "", 200, `[1]`)
+	if _, s := e.do("GET", "/schemas/ids/1/schema", ""); strings.Contains(s, "comment") || !strings.Contains(s, "message M") {
+		t.Errorf("normalized protobuf schema: %q", s)
+	}
+	avroA := `{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}`
+	avroB := `{"fields":[{"type":"string","name":"a"}],"name":"R","type":"record"}`
+	e.want("POST", "/subjects/a/versions?normalize=true", body(avroA), 200, `{"id":2}`)
+	e.want("POST", "/subjects/a/versions?normalize=true", body(avroB), 200, `{"id":2}`)
+	jsonA := `{"type":"object","properties":{"a":{"type":"string"}}}`
+	jsonB := `{"properties":{"a":{"type":"string"}},"type":"object"}`
+	e.want("POST", "/subjects/j/versions?normalize=true", body(jsonA, `,"schemaType":"JSON"`), 200, `{"id":3}`)
+	e.want("POST", "/subjects/j/versions?normalize=true", body(jsonB, `,"schemaType":"JSON"`), 200, `{"id":3}`)
+	// Without normalize, only white space is ignored.
+	e.want("POST", "/subjects/a2/versions", body(avroB), 200, `{"id":4}`)
 }
