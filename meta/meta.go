@@ -382,6 +382,7 @@ type Catalog interface {
 	ScramCredentials
 	ACLs
 	Changes
+	Snapshots
 	// Close waits for calls in flight and releases the catalog. After
 	// Close every method returns ErrClosed; calling Close again returns
 	// nil.

@@ -345,6 +345,9 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, *loglevel.Levels, error) 
 // run runs the broker until SIGTERM or SIGINT, or with --print-config prints
 // the effective settings to stdout and returns.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "catalog" {
+		return runCatalog(ctx, args[1:], getenv, stdout, stderr)
+	}
 	o, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"TopicConflicts", testTopicConflicts},
 		{"Changes", testChanges},
 		{"WaitChange", testWaitChange},
+		{"Snapshot", testSnapshot},
 		{"OffsetsRoundTrip", testOffsetsRoundTrip},
 		{"OffsetsOrderedByTopicAndPartition", testOffsetsOrdered},
 		{"OffsetsCommitTimeStampedWhenZero", testOffsetsCommitTimeStamped},

@@ -183,7 +183,17 @@ func (c *Catalog) Topics(ctx context.Context) ([]meta.Topic, error) {
 // queryTopics runs a topicQuery and folds its rows into topics, in row
 // order; the rows of one topic must be adjacent.
 func (c *Catalog) queryTopics(ctx context.Context, query string, args ...any) ([]meta.Topic, error) {
-	rows, err := c.pool.Query(ctx, query, args...)
+	return scanTopics(ctx, c.pool, query, args...)
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// scanTopics is queryTopics through q.
+func scanTopics(ctx context.Context, q querier, query string, args ...any) ([]meta.Topic, error) {
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -212,7 +212,12 @@ func (c *Catalog) Topics(ctx context.Context) ([]meta.Topic, error) {
 // queryTopics runs a topicQuery on a reader and folds its rows into topics,
 // in row order. The rows of one topic must be adjacent.
 func (c *Catalog) queryTopics(ctx context.Context, query string, args ...any) ([]meta.Topic, error) {
-	rows, err := c.r.QueryContext(ctx, query, args...)
+	return scanTopics(ctx, c.r, query, args...)
+}
+
+// scanTopics is queryTopics through q.
+func scanTopics(ctx context.Context, q querier, query string, args ...any) ([]meta.Topic, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
