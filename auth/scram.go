@@ -369,8 +369,11 @@ func (s *ScramServer) first(ctx context.Context, msg string) ([]byte, error) {
 	if ok && (cred.Mechanism != s.mech || len(cred.StoredKey) != s.mech.size() || len(cred.ServerKey) != s.mech.size()) {
 		ok = false // a damaged credential authenticates nobody
 	}
+	// Made up for every user, so that a known and an unknown one cost
+	// the same.
+	dummy := s.unknownCredential(cf.User)
 	if !ok {
-		cred = s.unknownCredential(cf.User)
+		cred = dummy
 	}
 	s.cred, s.known = cred, ok
 	var sn [24]byte
@@ -383,15 +386,19 @@ func (s *ScramServer) first(ctx context.Context, msg string) ([]byte, error) {
 
 // unknownCredential makes up a credential for a user without one: a salt
 // that is the same at each try for the name (an attacker asking twice sees
-// no difference from a real user) and keys that no password matches.
+// no difference from a real user) and keys that no password matches, all
+// from one HMAC of the server's secret. first computes it for every user,
+// known or not, so that both cost the same.
 func (s *ScramServer) unknownCredential(user string) Credential {
-	mac := hmac.New(sha256.New, s.secret)
+	mac := hmac.New(sha512.New, s.secret)
 	mac.Write([]byte{byte(s.mech)})
 	mac.Write([]byte(user))
-	salt := mac.Sum(nil)
+	sum := mac.Sum(nil) // 64 bytes: salt, then key material
 	keys := make([]byte, 2*s.mech.size())
-	rand.Read(keys)
-	return Credential{Mechanism: s.mech, Salt: salt, Iterations: MinIterations,
+	for i := range keys {
+		keys[i] = sum[32+i%32] ^ byte(i)
+	}
+	return Credential{Mechanism: s.mech, Salt: sum[:32], Iterations: MinIterations,
 		StoredKey: keys[:s.mech.size()], ServerKey: keys[s.mech.size():]}
 }
 

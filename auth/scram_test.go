@@ -118,6 +118,15 @@ func (c *client) first() string { return c.gs2 + c.bare }
 // channel binding and nonce (the right ones when empty).
 func (c *client) final(t *testing.T, serverFirst, cbind, nonce string) string {
 	t.Helper()
+	return c.finalTB(t, serverFirst, cbind, nonce)
+}
+
+func (c *client) finalFor(t testing.TB, serverFirst string) string {
+	return c.finalTB(t, serverFirst, "", "")
+}
+
+func (c *client) finalTB(t testing.TB, serverFirst, cbind, nonce string) string {
+	t.Helper()
 	var salt []byte
 	var iters int
 	var snonce string
@@ -373,5 +382,32 @@ func TestCredentialRFC7677(t *testing.T) {
 	}
 	if want := "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="; string(resp) != want {
 		t.Fatalf("server-final %q, want %q", resp, want)
+	}
+}
+
+// BenchmarkScramServer: the server's side of one exchange that fails at
+// the proof, for a known user with a wrong password and for an unknown
+// user: the two should cost the same (no timing tells a prober which
+// users exist).
+func BenchmarkScramServer(b *testing.B) {
+	u := newUsers(b, map[string]string{"alice": "s3cret"})
+	secret := NewSecret()
+	for _, user := range []string{"alice", "mallory"} {
+		b.Run(user, func(b *testing.B) {
+			c := newClient(ScramSHA512, user, "wrong")
+			srv := NewScramServer(ScramSHA512, u.lookup, secret)
+			sf, _, _ := srv.Step(b.Context(), []byte(c.first()))
+			final := []byte(c.finalFor(b, string(sf)))
+			b.ResetTimer()
+			for range b.N {
+				srv := NewScramServer(ScramSHA512, u.lookup, secret)
+				srv.Step(b.Context(), []byte(c.first()))
+				srv.nonce = strings.TrimPrefix(strings.Split(string(sf), ",")[0], "r=")
+				srv.serverFirst = string(sf)
+				if _, _, err := srv.Step(b.Context(), final); err == nil {
+					b.Fatal("authenticated")
+				}
+			}
+		})
 	}
 }

@@ -69,7 +69,9 @@ func NewTLS(s TLSSettings) (*TLS, error) {
 	if s.TruststoreLocation != "" && s.TruststoreCerts != "" {
 		return nil, errors.New("tls: ssl.truststore.location and ssl.truststore.certificates are exclusive")
 	}
-	base := &tls.Config{MinVersion: tls.VersionTLS13, MaxVersion: tls.VersionTLS12}
+	// Full-size records from the first byte: the dynamic sizing that helps
+	// a browser paint early only costs a broker streaming fetches.
+	base := &tls.Config{MinVersion: tls.VersionTLS13, MaxVersion: tls.VersionTLS12, DynamicRecordSizingDisabled: true}
 	for _, p := range s.Protocols {
 		var v uint16
 		switch p {
