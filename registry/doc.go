@@ -38,9 +38,10 @@
 // checked by Confluent's documented rules; JSON Schema by Confluent's
 // documented rules for the keywords it compares.
 //
-// Security: Config.Auth is the hook through which HTTP basic
-// authentication and authorization (reads, and writes needing ALTER on the
-// cluster) are checked; without it every request is allowed.
+// Security: Config.Auth sees every request before its handler (cmd/
+// streamhouse checks HTTP basic credentials against the broker's SCRAM
+// users and, for writes, ALTER on the CLUSTER); without it every request
+// is allowed.
 //
 // The package imports franz-go (kgo, kadm), the schema libraries above,
 // prometheus/client_golang and the standard library; never storage/*,

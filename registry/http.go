@@ -121,8 +121,10 @@ func (r *Registry) serveStatus(w http.ResponseWriter, req *http.Request, op Op, 
 		case errors.Is(aerr, ErrUnauthenticated):
 			w.Header().Set("WWW-Authenticate", `Basic realm="StreamHouse schema registry"`)
 			err = &apiError{401, 401, "Unauthorized"}
-		default:
+		case errors.Is(aerr, ErrForbidden):
 			err = &apiError{403, 40301, aerr.Error()}
+		default:
+			err = &apiError{500, 50001, "Checking the request's credentials failed: " + aerr.Error()}
 		}
 	}
 	if err == nil {

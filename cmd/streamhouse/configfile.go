@@ -65,6 +65,9 @@ var processKeys = []struct {
 	{"sync-method", kindString},
 	{"http-listen", kindString},
 	{"schema-registry-listen", kindString},
+	{"schema-registry-tls", kindBool},
+	{"schema-registry-kafka-user", kindString},
+	{"schema-registry-kafka-password", kindString},
 	{"pprof", kindBool},
 	{"http-tls", kindBool},
 	{"metadata", kindString},
@@ -356,6 +359,9 @@ func printConfig(w io.Writer, o *options, b *config.Broker) error {
 		v := f.Value.String()
 		if k.name == "database-url" {
 			v = postgres.Redact(v)
+		}
+		if k.name == "schema-registry-kafka-password" && v != "" {
+			v = "[hidden]"
 		}
 		if k.kind == kindString || k.kind == kindDuration {
 			if !utf8.ValidString(v) {

@@ -59,6 +59,9 @@ type options struct {
 	syncMethod     string
 	httpListen     string
 	registryListen string
+	registryTLS    bool
+	registryUser   string
+	registryPass   string
 	pprof          bool
 	metadata       string            // sqlite or postgres
 	databaseURL    string            // with metadata postgres
@@ -101,6 +104,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	fset.DurationVar(&o.frameTimeout, "frame-read-timeout", 30*time.Second, "how long a request may take to arrive once its first byte has; a client trickling bytes slower is disconnected (env "+envName("frame-read-timeout")+")")
 	str(&o.httpListen, "http-listen", "127.0.0.1:9644", "address of the HTTP listener for /metrics, /health, /ready (and /debug/pprof/); empty: off")
 	str(&o.registryListen, "schema-registry-listen", "127.0.0.1:8081", "address of the Confluent-compatible schema registry's HTTP listener; empty: off")
+	fset.BoolVar(&o.registryTLS, "schema-registry-tls", false, "serve the schema registry over TLS with the broker's ssl.keystore.* settings (and ssl.client.auth, ssl.truststore.*) (env "+envName("schema-registry-tls")+")")
+	str(&o.registryUser, "schema-registry-kafka-user", "", "the user the schema registry's Kafka client authenticates as on a SASL_PLAINTEXT listener; empty: it uses a PLAINTEXT listener")
+	str(&o.registryPass, "schema-registry-kafka-password", "", "that user's password")
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	str(&o.metadata, "metadata", metadataSQLite, "the catalog: sqlite (a file in the data directory) or postgres (the database --database-url names)")
 	fset.StringVar(&o.databaseURL, "database-url", "", "with --metadata=postgres, the PostgreSQL connection string: postgresql://user:password@host:5432/database?sslmode=..., pgx's syntax, PG* environment variables for what it leaves out (env "+envName("database-url")+" or DATABASE_URL)")
@@ -437,8 +443,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		go ov.Run(octx)
 		oauth = ov
 	}
+	authorizer := broker.AuthorizerFromSettings(settings)
 	srv, err := broker.New(ctx, broker.Config{
-		Authorizer:       broker.AuthorizerFromSettings(settings),
+		Authorizer:       authorizer,
 		OAuthBearer:      oauth,
 		AdvertisedAddr:   o.advertisedAddr,
 		Settings:         settings,
@@ -477,8 +484,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var sr *schemaRegistry
 	if o.registryListen != "" {
-		// The registry is a Kafka client of the first listener.
-		if sr, err = startSchemaRegistry(o.registryListen, ls[0].Addr(), m.Registry(), levels.Logger("streamhouse.registry")); err != nil {
+		rs := registrySetup{listen: o.registryListen, listeners: listeners, bound: ls, user: o.registryUser, password: o.registryPass,
+			passwords: srv.Passwords(), authorizer: authorizer, metrics: m.Registry(), log: levels.Logger("streamhouse.registry")}
+		if o.registryTLS {
+			if rs.tls, err = brokerTLS(settings); err == nil {
+				sr, err = startSchemaRegistry(rs)
+			}
+		} else {
+			sr, err = startSchemaRegistry(rs)
+		}
+		if err != nil {
 			srv.Shutdown(ctx)
 			for range ls {
 				<-served

@@ -175,6 +175,16 @@ func (o *options) httpTLSConfig(b *config.Broker) (*tls.Config, error) {
 	if !o.httpTLS {
 		return nil, nil
 	}
+	t, err := brokerTLS(b)
+	if err != nil {
+		return nil, fmt.Errorf("--http-tls: %w", err)
+	}
+	return t, nil
+}
+
+// brokerTLS is a server TLS configuration from the broker's ssl.*
+// settings, for its HTTP listeners (--http-tls, --schema-registry-tls).
+func brokerTLS(b *config.Broker) (*tls.Config, error) {
 	get := func(name string) string { s, _ := b.ListenerValue("", name).(string); return s }
 	list := func(name string) []string { l, _ := b.ListenerValue("", name).([]string); return l }
 	t, err := auth.NewTLS(auth.TLSSettings{
@@ -189,7 +199,7 @@ func (o *options) httpTLSConfig(b *config.Broker) (*tls.Config, error) {
 		CipherSuites:       list("ssl.cipher.suites"),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("--http-tls: %w", err)
+		return nil, err
 	}
 	return t.Config(), nil
 }
