@@ -493,14 +493,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		} else {
 			sr, err = startSchemaRegistry(rs)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoRegistryListener) && !o.set("schema-registry-listen"):
+			// On by default only: a secured broker without a listener
+			// the registry can use starts without it.
+			log.Warn("schema registry off", "why", err)
+		case err != nil:
 			srv.Shutdown(ctx)
 			for range ls {
 				<-served
 			}
 			return fmt.Errorf("schema registry listener: %w", err)
+		default:
+			srv.SetSchemaValidator(sr.reg)
 		}
-		srv.SetSchemaValidator(sr.reg)
 	}
 	ops.setCheck(catalog.unavailable)
 	ops.setReady(true)

@@ -144,10 +144,13 @@ func registryClient(listeners []broker.Listener, bound []net.Listener, user, pas
 			return dialable(bound[i].Addr()), nil, nil
 		}
 	}
-	return "", nil, errors.New("the schema registry is a Kafka client of this broker and needs a PLAINTEXT listener, " +
-		"or a SASL_PLAINTEXT one (SCRAM or PLAIN) with --schema-registry-kafka-user and --schema-registry-kafka-password; " +
-		"a loopback listener will do (or turn it off: --schema-registry-listen=)")
+	return "", nil, errNoRegistryListener
 }
+
+// errNoRegistryListener: no listener the registry's Kafka client can use.
+var errNoRegistryListener = errors.New("the schema registry is a Kafka client of this broker and needs a PLAINTEXT listener, " +
+	"or a SASL_PLAINTEXT one (SCRAM or PLAIN) with --schema-registry-kafka-user and --schema-registry-kafka-password; " +
+	"a loopback listener will do (or turn it off: --schema-registry-listen=)")
 
 // registryAuth is the registry's security hook (registry.Auth).
 type registryAuth struct {
