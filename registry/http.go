@@ -57,7 +57,7 @@ var errInvalidMode = &apiError{422, 42204, "Invalid mode. Valid values are READW
 // has loaded the topic wait for it.
 func (r *Registry) Handler() http.Handler {
 	mux := http.NewServeMux()
-	route := func(pattern string, op Op, h func(w http.ResponseWriter, req *http.Request) (any, error)) {
+	route := func(pattern string, op Op, h handlerFunc) {
 		name := pattern
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) {
 			r.serve(w, req, name, op, h)
@@ -83,17 +83,17 @@ func (r *Registry) Handler() http.Handler {
 	route("DELETE /subjects/{subject}/versions/{version}", OpWrite, r.deleteVersion)
 	route("POST /compatibility/subjects/{subject}/versions", OpRead, r.checkAll)
 	route("POST /compatibility/subjects/{subject}/versions/{version}", OpRead, r.checkVersion)
-	route("GET /config", OpRead, r.getConfig)
-	route("PUT /config", OpWrite, r.putConfig)
-	route("DELETE /config", OpWrite, r.deleteConfig)
-	route("GET /config/{subject}", OpRead, r.getConfig)
-	route("PUT /config/{subject}", OpWrite, r.putConfig)
-	route("DELETE /config/{subject}", OpWrite, r.deleteConfig)
-	route("GET /mode", OpRead, r.getMode)
-	route("PUT /mode", OpWrite, r.putMode)
-	route("GET /mode/{subject}", OpRead, r.getMode)
-	route("PUT /mode/{subject}", OpWrite, r.putMode)
-	route("DELETE /mode/{subject}", OpWrite, r.deleteMode)
+	route("GET /config", OpRead, compatibilitySetting.get(r))
+	route("PUT /config", OpWrite, compatibilitySetting.put(r))
+	route("DELETE /config", OpWrite, compatibilitySetting.del(r))
+	route("GET /config/{subject}", OpRead, compatibilitySetting.get(r))
+	route("PUT /config/{subject}", OpWrite, compatibilitySetting.put(r))
+	route("DELETE /config/{subject}", OpWrite, compatibilitySetting.del(r))
+	route("GET /mode", OpRead, modeSetting.get(r))
+	route("PUT /mode", OpWrite, modeSetting.put(r))
+	route("GET /mode/{subject}", OpRead, modeSetting.get(r))
+	route("PUT /mode/{subject}", OpWrite, modeSetting.put(r))
+	route("DELETE /mode/{subject}", OpWrite, modeSetting.del(r))
 	route("/", OpRead, func(_ http.ResponseWriter, req *http.Request) (any, error) {
 		return nil, &apiError{404, 404, "HTTP 404 Not Found"}
 	})
@@ -103,13 +103,13 @@ func (r *Registry) Handler() http.Handler {
 // serve runs handler h for a request: waits for the registry to be
 // loaded, asks Auth, bounds the body, and writes the answer or the error
 // as Confluent does.
-func (r *Registry) serve(w http.ResponseWriter, req *http.Request, name string, op Op, h func(http.ResponseWriter, *http.Request) (any, error)) {
+func (r *Registry) serve(w http.ResponseWriter, req *http.Request, name string, op Op, h handlerFunc) {
 	start := time.Now()
 	status := r.serveStatus(w, req, op, h)
 	r.metrics.request(name, status, time.Since(start))
 }
 
-func (r *Registry) serveStatus(w http.ResponseWriter, req *http.Request, op Op, h func(http.ResponseWriter, *http.Request) (any, error)) int {
+func (r *Registry) serveStatus(w http.ResponseWriter, req *http.Request, op Op, h handlerFunc) int {
 	var out any
 	err := r.waitReady(req.Context())
 	if err != nil {
@@ -151,6 +151,10 @@ func (r *Registry) serveStatus(w http.ResponseWriter, req *http.Request, op Op, 
 	writeJSON(w, out)
 	return 200
 }
+
+// handlerFunc answers a request with a value to write as JSON (or a
+// rawSchema), or an error (an *apiError, or anything else: 500).
+type handlerFunc func(w http.ResponseWriter, req *http.Request) (any, error)
 
 // rawSchema is an answer written as is: a schema's text.
 type rawSchema string

@@ -2,16 +2,21 @@ package registry_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	proto2 "google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/streamhouse/streamhouse/broker/brokertest"
 	"github.com/streamhouse/streamhouse/registry"
@@ -470,4 +475,62 @@ func TestNormalize(t *testing.T) {
 	e.want("POST", "/subjects/j/versions?normalize=true", body(jsonB, `,"schemaType":"JSON"`), 200, `{"id":3}`)
 	// Without normalize, only white space is ignored.
 	e.want("POST", "/subjects/a2/versions", body(avroB), 200, `{"id":4}`)
+}
+
+// The endpoints' less common parameters.
+func TestParameters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	proto := "syntax = \"proto3\";\npackage p;\nmessage M { string a = 1; }\n"
+	e.want("POST", "/subjects/p/versions", body(proto, `,"schemaType":"PROTOBUF"`), 200, `{"id":1}`)
+	// ?format=serialized: the FileDescriptorProto, base64, as Confluent.
+	_, out := e.do("GET", "/schemas/ids/1?format=serialized", "")
+	var got struct {
+		Schema     string `json:"schema"`
+		SchemaType string `json:"schemaType"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.SchemaType != "PROTOBUF" {
+		t.Fatalf("format=serialized: %s (%v)", out, err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(got.Schema)
+	var fdp descriptorpb.FileDescriptorProto
+	if err != nil || proto2.Unmarshal(raw, &fdp) != nil || fdp.GetPackage() != "p" || fdp.GetMessageType()[0].GetName() != "M" {
+		t.Fatalf("format=serialized does not hold the file descriptor: %s", out)
+	}
+
+	e.want("GET", "/mode/p?defaultToGlobal=true", "", 200, `{"mode":"READWRITE"}`)
+	e.wantCode("DELETE", "/mode/p", "", 40409)
+	e.wantCode("DELETE", "/config/p", "", 40408)
+	e.wantCode("DELETE", "/config/nope", "", 40401)
+	e.wantCode("DELETE", "/mode/nope", "", 40401)
+	e.want("DELETE", "/subjects/p/versions/1", "", 200, `1`)
+	e.wantCode("POST", "/subjects/p", body(proto, `,"schemaType":"PROTOBUF"`), 40401)
+	e.want("POST", "/subjects/p?deleted=true", body(proto, `,"schemaType":"PROTOBUF"`), 200,
+		`{"subject":"p","version":1,"id":1,"schemaType":"PROTOBUF","schema":`+jsonString(proto)+`}`)
+	e.want("GET", "/subjects/p/versions/1/referencedby", "", 200, `[]`)
+	e.want("GET", "/schemas/ids/1/subjects", "", 200, `[]`)
+	e.want("GET", "/schemas/ids/1/subjects?deleted=true", "", 200, `["p"]`)
+	e.want("GET", "/schemas?deleted=true", "", 200, `[{"subject":"p","version":1,"id":1,"schemaType":"PROTOBUF","schema":`+jsonString(proto)+`}]`)
+	e.want("GET", "/schemas", "", 200, `[]`)
+	e.want("GET", "/", "", 200, `{}`)
+}
+
+// A copy of a stopped broker's data directory holds the same registry.
+func TestDataDirCopy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.want("POST", "/subjects/a/versions", body(userV1), 200, `{"id":1}`)
+	e.want("PUT", "/config/a", `{"compatibility":"FULL"}`, 200, "")
+	e.stop()
+	e.b.Stop()
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS(e.b.Dir())); err != nil {
+		t.Fatal(err)
+	}
+	c := &env{t: t, b: brokertest.New(t, brokertest.Options{Dir: dst, NoSync: true})}
+	c.start()
+	t.Cleanup(c.stop)
+	c.want("GET", "/subjects/a/versions/1", "", 200, `{"subject":"a","version":1,"id":1,"schema":`+jsonString(userV1)+`}`)
+	c.want("GET", "/config/a", "", 200, `{"compatibilityLevel":"FULL"}`)
+	c.want("POST", "/subjects/b/versions", body(userV2), 200, `{"id":2}`)
 }
