@@ -32,6 +32,14 @@ func errorCode(err error) int16 {
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, storage.ErrCorrupt), errors.Is(err, storage.ErrIO):
 		return kerr.KafkaStorageError.Code
+	case errors.Is(err, storage.ErrNoSpace):
+		// A full volume, or one below storage.min.free.bytes: Kafka's
+		// answer when a log directory cannot be written, and one that
+		// franz-go, sarama, librdkafka and kafkajs all retry, as not
+		// persisted (NOT_ENOUGH_REPLICAS would be retried too, but says
+		// something untrue; REQUEST_TIMED_OUT makes librdkafka and
+		// franz-go treat the batch as possibly written).
+		return kerr.KafkaStorageError.Code
 	case errors.Is(err, storage.ErrClosed):
 		// The partition went away under the request: deleted, or the
 		// broker is stopping. Clients refresh metadata and retry.

@@ -168,8 +168,12 @@ func startProcWith(t testing.TB, bin string, env []string, dir, addr string, ext
 func tryStartProc(t testing.TB, bin string, env []string, dir, addr string, extra ...string) (*proc, error) {
 	t.Helper()
 	// Text logs, which tests search; the binary would pick JSON when
-	// its output is not a terminal. The ops listener is off unless asked.
-	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, catalogFlags(t, dir)...)
+	// its output is not a terminal. The ops listener is off unless asked,
+	// and so is the free-space guard (5% of the volume by default): a
+	// test must not depend on the free space of the machine it runs on
+	// (diskfull_*_test.go test the guard on a volume of their own).
+	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", "",
+		"--storage.min.free.bytes=0"}, catalogFlags(t, dir)...)
 	args = append(args, extra...)
 	p := &proc{t: t, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
 	p.cmd = exec.Command(bin, args...)

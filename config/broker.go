@@ -238,6 +238,15 @@ var coreBrokerDefs = [...]Def{
 		Doc:   `The maximum number of bytes in a socket request`,
 	},
 	{
+		// StreamHouse's, not Kafka's (Redpanda's storage_min_free_bytes is
+		// the model): Kafka lets a full disk take its log directory
+		// offline. Null by default: the threshold is then a share of the
+		// volume, which only the storage engine knows.
+		Name: "storage.min.free.bytes", Type: TypeLong, ReadOnly: true,
+		check: atLeast(0),
+		Doc:   `The free space, in bytes, below which the broker refuses produce requests (and transaction markers) with the retriable error KAFKA_STORAGE_ERROR, so that the data directory's volume never fills: fetches, offset commits, DeleteRecords, topic deletion, retention and compaction go on, and produce resumes by itself once the free space is back above this plus a margin (a quarter of it, at most 256 MiB). If not set: 5% of the volume, at most 5 GiB. 0 turns the guard off.`,
+	},
+	{
 		Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: TypeInt, Default: ptr("10000"), ReadOnly: true,
 		check: atLeast(1),
 		Doc:   `The interval at which to rollback transactions that have timed out`,
@@ -702,6 +711,13 @@ func (b *Broker) MaxConnectionsPerIP() int32 { return get[int32](b, "max.connect
 // QueuedMaxRequestBytes is queued.max.request.bytes: the bytes of requests
 // the broker holds at once, -1 (or less than 1) for no limit.
 func (b *Broker) QueuedMaxRequestBytes() int64 { return get[int64](b, "queued.max.request.bytes") }
+
+// StorageMinFreeBytes is storage.min.free.bytes; set is false when it is
+// not set (the storage engine's default: 5% of the volume, at most 5 GiB).
+func (b *Broker) StorageMinFreeBytes() (v int64, set bool) {
+	v, set = b.vals["storage.min.free.bytes"].(int64)
+	return v, set
+}
 
 // SaslServerMaxReceiveSize is sasl.server.max.receive.size: the largest
 // frame a connection may send before its first request was served.

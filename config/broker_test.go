@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -236,5 +238,22 @@ func TestBrokerValue(t *testing.T) {
 		if v != tc.value || src != tc.source || ok != tc.ok {
 			t.Errorf("Value(%s) = %q, %s, %v; want %q, %s, %v", tc.name, v, src, ok, tc.value, tc.source, tc.ok)
 		}
+	}
+}
+
+// storage.min.free.bytes: unset by default (the storage engine's share of
+// the volume), 0 off, never negative.
+func TestStorageMinFreeBytes(t *testing.T) {
+	t.Parallel()
+	if v, set := newBroker(t, nil).StorageMinFreeBytes(); set || v != 0 {
+		t.Errorf("unset: %d, %v", v, set)
+	}
+	for _, s := range []string{"0", "1048576"} {
+		if v, set := newBroker(t, map[string]string{"storage.min.free.bytes": s}).StorageMinFreeBytes(); !set || fmt.Sprint(v) != s {
+			t.Errorf("%s: %d, %v", s, v, set)
+		}
+	}
+	if _, err := config.NewBroker(map[string]string{"node.id": "1", "storage.min.free.bytes": "-1"}); !errors.Is(err, config.ErrInvalid) {
+		t.Errorf("-1: %v, want ErrInvalid", err)
 	}
 }

@@ -238,3 +238,63 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	})
 }
+
+// Storage is the state of the data directory's volume and of the broker's
+// free-space guard (storage.min.free.bytes), read at scrape time.
+type Storage struct {
+	// TotalBytes and FreeBytes: the volume's size and the bytes the
+	// broker may still use there; -1 when unknown.
+	TotalBytes, FreeBytes int64
+	// MinFreeBytes is the guard's threshold, 0 when it is off.
+	MinFreeBytes int64
+	// Low: produce is refused for lack of space (the guard tripped, or a
+	// write met a full volume and none has succeeded since).
+	Low bool
+	// RefusedAppends counts appends refused for lack of space.
+	RefusedAppends int64
+}
+
+var (
+	descVolume = prometheus.NewDesc("streamhouse_storage_volume_bytes",
+		"Size of the volume that holds the data directory.", nil, nil)
+	descFree = prometheus.NewDesc("streamhouse_storage_free_bytes",
+		"Bytes the broker may still use on the data directory's volume.", nil, nil)
+	descMinFree = prometheus.NewDesc("streamhouse_storage_min_free_bytes",
+		"storage.min.free.bytes in effect: produce is refused below this free space (0: the guard is off).", nil, nil)
+	descLow = prometheus.NewDesc("streamhouse_storage_disk_low",
+		"1 while produce is refused for lack of space (free space below storage.min.free.bytes, or the volume full), 0 otherwise.", nil, nil)
+	descRefused = prometheus.NewDesc("streamhouse_storage_refused_appends_total",
+		"Appends (produce batches, transaction markers) refused for lack of space.", nil, nil)
+)
+
+// WatchStorage registers a collector that reads fn at every scrape: the
+// volume's size and free space, the guard's threshold and state, and the
+// appends refused for lack of space.
+func (b *Broker) WatchStorage(fn func() Storage) {
+	if b != nil {
+		b.reg.MustRegister(storageCollector(fn))
+	}
+}
+
+type storageCollector func() Storage
+
+func (c storageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descVolume
+	ch <- descFree
+	ch <- descMinFree
+	ch <- descLow
+	ch <- descRefused
+}
+
+func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c()
+	low := 0.0
+	if s.Low {
+		low = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descVolume, prometheus.GaugeValue, float64(s.TotalBytes))
+	ch <- prometheus.MustNewConstMetric(descFree, prometheus.GaugeValue, float64(s.FreeBytes))
+	ch <- prometheus.MustNewConstMetric(descMinFree, prometheus.GaugeValue, float64(s.MinFreeBytes))
+	ch <- prometheus.MustNewConstMetric(descLow, prometheus.GaugeValue, low)
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(s.RefusedAppends))
+}

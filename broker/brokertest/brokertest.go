@@ -26,6 +26,7 @@ import (
 	"github.com/streamhouse/streamhouse/meta/sqlite"
 	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/storage/fs"
+	"github.com/streamhouse/streamhouse/storage/fs/vfs"
 )
 
 // Options change the broker New starts.
@@ -57,6 +58,9 @@ type Options struct {
 	// is postgres, which gives each data directory a schema of its own
 	// in the test database (internal/pgtest).
 	DatabaseURL string
+	// FS is the file system the storage works in (fs.Options.FS): nil,
+	// the operating system's; vfs/errorfs injects faults.
+	FS vfs.FS
 }
 
 // Broker is a running broker.
@@ -137,6 +141,7 @@ func (b *Broker) start(addr string) {
 	if err != nil {
 		t.Fatalf("brokertest: settings: %v", err)
 	}
+	minFree, _ := settings.StorageMinFreeBytes()
 	path := b.opts.CatalogPath
 	if path == "" {
 		path = filepath.Join(b.opts.Dir, "metadata.db")
@@ -152,6 +157,10 @@ func (b *Broker) start(addr string) {
 		NoSync:             b.opts.NoSync,
 		OnFsync:            b.metrics.Fsync,
 		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
+		FS:                 b.opts.FS,
+		// Off unless Settings sets storage.min.free.bytes: a test must not
+		// depend on the free space of the machine it runs on.
+		MinFreeBytes: minFree,
 	})
 	if err != nil {
 		t.Fatalf("brokertest: store: %v", err)

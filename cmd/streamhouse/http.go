@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,16 +19,29 @@ import (
 )
 
 // opsServer is the HTTP listener for operators: /metrics (Prometheus),
-// /health (the process is alive: 200), /ready (200 once the catalog is open,
-// recovery is done and the Kafka listener accepts; 503 before and while
-// shutting down), and /debug/pprof/ when enabled.
+// /health (the process is alive: 200, with "ok" or, while something is
+// wrong that does not stop the broker, "degraded" and a line for each
+// condition in the body), /ready (200 once the catalog is open, recovery is
+// done and the Kafka listener accepts; 503 before, while shutting down, and
+// while the catalog cannot be reached), and /debug/pprof/ when enabled.
+//
+// A volume below storage.min.free.bytes (or full) is such a condition: the
+// broker refuses produce with a retriable error but serves everything
+// else, fetches and the requests that give space back (DeleteRecords,
+// topic deletion) included, so it stays ready: taking it out of a load
+// balancer's rotation would cut its consumers off and the remedies with
+// them, and send its producers nowhere better (README, "Disk full").
 type opsServer struct {
 	srv   *http.Server
+	addr  string // the address it listens on
 	ready atomic.Bool
 	log   *slog.Logger
 	// check, once set, says why the broker cannot serve what it should
 	// although it runs (the catalog unreachable); nil error: ready.
 	check atomic.Pointer[func() error]
+	// conditions, once set, lists what is wrong, one line each; none:
+	// healthy.
+	conditions atomic.Pointer[func() []string]
 }
 
 func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config, log *slog.Logger) (*opsServer, error) {
@@ -36,7 +50,7 @@ func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{Registry: m.Registry()}))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
+		w.Write([]byte(o.status("ok", "degraded")))
 	})
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -52,7 +66,7 @@ func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config
 				return
 			}
 		}
-		w.Write([]byte("ready\n"))
+		w.Write([]byte(o.status("ready", "ready, degraded")))
 	})
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -69,6 +83,7 @@ func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config
 		l = tls.NewListener(l, tlsCfg)
 	}
 	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	o.addr = l.Addr().String()
 	go func() {
 		if err := o.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http listener stopped", "err", err)
@@ -82,6 +97,26 @@ func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config
 func (o *opsServer) setCheck(check func() error) {
 	if o != nil {
 		o.check.Store(&check)
+	}
+}
+
+// status is what /health and /ready answer: ok when nothing is wrong,
+// else degraded and a line for each condition.
+func (o *opsServer) status(ok, degraded string) string {
+	var lines []string
+	if fn := o.conditions.Load(); fn != nil {
+		lines = (*fn)()
+	}
+	if len(lines) == 0 {
+		return ok + "\n"
+	}
+	return degraded + "\n" + strings.Join(lines, "\n") + "\n"
+}
+
+// watch makes fn the source of the conditions /health and /ready report.
+func (o *opsServer) watch(fn func() []string) {
+	if o != nil {
+		o.conditions.Store(&fn)
 	}
 }
 

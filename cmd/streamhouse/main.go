@@ -422,11 +422,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SyncFSForeignDirty: foreignDirty,
 		OnFsync:            m.Fsync,
 		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
+		MinFreeBytes:       minFreeBytes(settings),
 	})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	m.WatchStorage(storageMetrics(store))
+	ops.watch(storageConditions(store))
 
 	listeners, err := broker.ListenersFromSettings(settings, func(l string, err error) {
 		log.Error("tls: new certificates did not load; serving the previous ones", "listener", l, "err", err)

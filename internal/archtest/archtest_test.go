@@ -50,7 +50,7 @@ func rules() map[string]rule {
 		"auth": {},
 		// The schema registry knows the broker only as a Kafka address.
 		"registry":          {external: []string{"github.com/twmb/franz-go/pkg/kgo", "github.com/twmb/franz-go/pkg/kadm", "github.com/twmb/franz-go/pkg/kerr", "github.com/prometheus/client_golang", "github.com/hamba/avro/v2", "github.com/bufbuild/protocompile", "github.com/jhump/protoreflect", "google.golang.org/protobuf", "github.com/santhosh-tekuri/jsonschema/v6"}},
-		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "meta", "meta/sqlite", "meta/postgres", "metrics", "internal/loglevel", "internal/pgtest", "auth"}},
+		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "storage/fs/vfs", "meta", "meta/sqlite", "meta/postgres", "metrics", "internal/loglevel", "internal/pgtest", "auth"}},
 		// Test-support packages: the conformance suites.
 		"storage/storagetest": {allowed: []string{"storage", "batch"}},
 		"meta/metatest":       {allowed: []string{"meta"}},

@@ -126,10 +126,13 @@ func (g *spaceGuard) init(fsys vfs.FS, dir string, logger *slog.Logger, minFree 
 	}
 	if minFree == 0 || total < 0 {
 		// Off, or a system that cannot tell free space (vfs returns -1).
+		logger.Info("storage: the free-space guard is off (storage.min.free.bytes=0): a full volume fails appends as they come", "dir", dir)
 		return nil
 	}
 	g.min = minFree
 	g.resume = minFree + min(minFree/4, spaceMarginMax)
+	logger.Info("storage: free-space guard: produce is refused while the volume has less free space than storage.min.free.bytes",
+		"dir", dir, "min_free_bytes", g.min, "resume_bytes", g.resume, "free_bytes", free, "total_bytes", total)
 	g.kick = make(chan struct{}, 1)
 	g.quit = make(chan struct{})
 	g.exited = make(chan struct{})
