@@ -54,6 +54,17 @@ func (st *state) resolveRefs(refs []Reference, out []resolved, seen map[string]b
 	return fixed, out, nil
 }
 
+// safeParse is f.parse, with a parser's panic (a library's bug met by odd
+// input) turned into an error: the schema is refused, the registry goes on.
+func safeParse(f format, text string, refs []resolved, normalize bool) (p parsed, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p, err = nil, fmt.Errorf("the parser failed on it: %v", v)
+		}
+	}()
+	return f.parse(text, refs, normalize)
+}
+
 // parseRequest parses a request's schema with its references resolved.
 func (st *state) parseRequest(rr *registerRequest, normalize bool) (parsed, []Reference, error) {
 	f, _ := formatOf(rr.SchemaType)
@@ -61,7 +72,7 @@ func (st *state) parseRequest(rr *registerRequest, normalize bool) (parsed, []Re
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := f.parse(rr.Schema, deps, normalize)
+	p, err := safeParse(f, rr.Schema, deps, normalize)
 	if err != nil {
 		return nil, nil, errInvalidSchema("%s: %v", rr.Schema, err)
 	}
@@ -82,7 +93,7 @@ func (st *state) parseStored(id int32) (format, parsed, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := f.parse(sc.text, deps, false)
+	p, err := safeParse(f, sc.text, deps, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("schema %d no longer parses: %w", id, err)
 	}
@@ -92,7 +103,12 @@ func (st *state) parseStored(id int32) (format, parsed, error) {
 // check lists why next may not be registered under sub: its compatibility
 // level against the live versions (newest first), or against only the
 // versions in against when that is not nil.
-func (st *state) check(sub string, f Format, next parsed, against []version) ([]string, error) {
+func (st *state) check(sub string, f Format, next parsed, against []version) (msgs []string, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			msgs, err = nil, fmt.Errorf("the compatibility check failed: %v", v)
+		}
+	}()
 	s := st.subjects[sub]
 	level := st.compatOf(sub)
 	if s == nil || level == None {

@@ -252,7 +252,7 @@ func protobufFormatted(st *state, sc *schema, f string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, err := protobufFormat{}.parse(sc.text, deps, false)
+	p, err := safeParse(protobufFormat{}, sc.text, deps, false)
 	if err != nil {
 		return "", storeError(err)
 	}

@@ -321,9 +321,7 @@ func (r *Registry) write(ctx context.Context, decide func(st *state) ([]*kgo.Rec
 		if err := r.catchUp(ctx); err != nil {
 			return storeError(err)
 		}
-		r.mu.RLock()
-		recs, err := decide(r.st)
-		r.mu.RUnlock()
+		recs, err := r.decide(decide)
 		if err != nil || len(recs) == 0 {
 			return err
 		}
@@ -357,6 +355,13 @@ func (r *Registry) write(ctx context.Context, decide func(st *state) ([]*kgo.Rec
 			return storeError(err)
 		}
 	}
+}
+
+// decide runs fn over the index, read-locked (unlocked even if it panics).
+func (r *Registry) decide(fn func(st *state) ([]*kgo.Record, error)) ([]*kgo.Record, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return fn(r.st)
 }
 
 // rewriteWinners writes again, for each lost SCHEMA record's key, the
