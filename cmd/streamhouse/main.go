@@ -497,10 +497,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			sr, err = startSchemaRegistry(rs)
 		}
 		switch {
-		case errors.Is(err, errNoRegistryListener) && !o.set("schema-registry-listen"):
-			// On by default only: a secured broker without a listener
-			// the registry can use starts without it.
-			log.Warn("schema registry off", "why", err)
+		case (errors.Is(err, errNoRegistryListener) || errors.Is(err, errRegistryBind)) && !o.set("schema-registry-listen"):
+			// On by default only: a broker whose default registry
+			// port is taken, or that has no listener the registry can
+			// use, starts without it.
+			log.Warn("schema registry off", "why", err.Error())
 		case err != nil:
 			srv.Shutdown(ctx)
 			for range ls {

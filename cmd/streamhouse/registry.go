@@ -89,7 +89,7 @@ func startSchemaRegistry(c registrySetup) (*schemaRegistry, error) {
 	l, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		r.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errRegistryBind, err)
 	}
 	if c.tls != nil {
 		l = tls.NewListener(l, c.tls)
@@ -146,6 +146,9 @@ func registryClient(listeners []broker.Listener, bound []net.Listener, user, pas
 	}
 	return "", nil, errNoRegistryListener
 }
+
+// errRegistryBind: the registry's address could not be bound.
+var errRegistryBind = errors.New("binding the schema registry's address")
 
 // errNoRegistryListener: no listener the registry's Kafka client can use.
 var errNoRegistryListener = errors.New("the schema registry is a Kafka client of this broker and needs a PLAINTEXT listener, " +
