@@ -11,7 +11,8 @@ package compattests
 //	go test ./compat-tests -run '^$' -bench Footprint -benchtime 1x
 //
 // STREAMHOUSE_FOOTPRINT_PARTITIONS (default 10,000, in topics of 100
-// partitions) sizes the partition run.
+// partitions) sizes the partition run. With STREAMHOUSE_TEST_METADATA=postgres
+// the broker's catalog is in PostgreSQL (issue 17's start target).
 
 import (
 	"context"
@@ -44,7 +45,8 @@ func fpStart(tb testing.TB, dir string) (fpBroker, time.Duration) {
 	bin := binary(tb)
 	addr, httpAddr := freePort(tb), freePort(tb)
 	p := &proc{t: tb, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
-	p.cmd = exec.Command(bin, "--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", httpAddr, "--schema-registry-listen", "")
+	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", httpAddr, "--schema-registry-listen", ""}, catalogFlags(tb, dir)...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	start := time.Now()
 	if err := p.cmd.Start(); err != nil {
