@@ -27,6 +27,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/streamhouse/streamhouse/internal/fault"
+
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/meta"
 )
@@ -91,6 +93,12 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (kmsg.Respo
 				c.IsSensitive = e.Sensitive
 				st.Configs = append(st.Configs, c)
 			}
+		}
+	}
+	for _, st := range resp.Topics {
+		if st.ErrorCode == 0 && !req.ValidateOnly {
+			fault.Crash("catalog-answer")
+			break
 		}
 	}
 	return resp, nil

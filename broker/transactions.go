@@ -230,6 +230,9 @@ func (s *Server) handleEndTxn(ctx context.Context, r *request) (kmsg.Response, e
 	req := r.kreq.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 	pid, epoch, e := s.txns.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, req.Version >= 5)
+	if e == nil {
+		fault.Crash("catalog-answer")
+	}
 	resp.ErrorCode = code(fenced(e, req.Version, 2))
 	if req.Version >= 5 {
 		resp.ProducerID, resp.ProducerEpoch = pid, epoch

@@ -21,6 +21,9 @@ import (
 // commit, and the open transaction commits.
 func TestCatalogCopyToPostgres(t *testing.T) {
 	t.Parallel()
+	if pgtest.Enabled() {
+		t.Skip("runs on PostgreSQL in the default pass already")
+	}
 	url := pgtest.URL(t)
 	bin := binary(t)
 	dir := t.TempDir()

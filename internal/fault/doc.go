@@ -17,6 +17,8 @@
 //	retention           the new log start offset is checkpointed, segments not removed
 //	txn-marker          a transaction's end is decided and stored, one marker
 //	                    written (the n-th marker of the process), not the rest
+//	catalog-answer      an OffsetCommit, EndTxn or CreateTopics succeeded in the
+//	                    catalog, its answer not sent
 //
 // The sync log has one line per fsync, taken before the fsync and written
 // (O_APPEND) after it returned:

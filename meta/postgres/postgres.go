@@ -574,13 +574,17 @@ type outage struct {
 }
 
 // note counts a call's outcome: an error wrapping meta.ErrUnavailable starts
-// an outage, any other outcome (success, or an error the server gave) ends
-// one.
+// an outage; success, or an error that took the server's answer (a
+// conflict, a missing row, a refused statement), ends one. A call cut short
+// by its caller's context proves nothing either way.
 func (o *outage) note(err error) {
 	if errors.Is(err, meta.ErrClosed) {
 		return
 	}
 	unavailable := errors.Is(err, meta.ErrUnavailable)
+	if !unavailable && err != nil && isUnavailable(err) {
+		return
+	}
 	if unavailable == o.down.Load() {
 		return
 	}

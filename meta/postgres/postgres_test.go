@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,137 +194,18 @@ func TestRetriesSerializationFailures(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to PostgreSQL and can cut them: all at
-// once (cut), or each right after it forwards a COMMIT, before the answer
-// comes back (arm): the one fault a client cannot tell from a lost
-// network.
-type proxy struct {
-	l      net.Listener
-	target string
-
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	refuse   bool
-	commits  atomic.Int32 // COMMITs still to cut after
-	cutCount atomic.Int32
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l, target: target, conns: map[net.Conn]struct{}{}}
-	go p.accept()
-	t.Cleanup(func() { l.Close(); p.cut() })
-	return p
-}
-
-func (p *proxy) addr() string { return p.l.Addr().String() }
-
-func (p *proxy) accept() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		refuse := p.refuse
-		p.mu.Unlock()
-		if refuse {
-			c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		var mute atomic.Bool
-		go p.pipe(s, c, true, &mute)
-		go p.pipe(c, s, false, &mute)
-	}
-}
-
-// pipe copies src to dst. From the client (toServer), it looks for a
-// simple-query COMMIT and, when armed, stops relaying the server's answers
-// (mute), forwards the COMMIT, and cuts the pair once the server has had
-// time to commit.
-func (p *proxy) pipe(dst, src net.Conn, toServer bool, mute *atomic.Bool) {
-	defer func() { dst.Close(); src.Close() }()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			armed := toServer && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit\x00")) && p.commits.Load() > 0
-			if armed {
-				p.commits.Add(-1)
-				p.cutCount.Add(1)
-				mute.Store(true)
-			}
-			if !toServer && mute.Load() {
-				continue // the answer is lost
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-			if armed {
-				time.Sleep(50 * time.Millisecond)
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// cut closes every connection through the proxy.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// setRefuse makes the proxy refuse (or accept again) new connections.
-func (p *proxy) setRefuse(v bool) {
-	p.mu.Lock()
-	p.refuse = v
-	p.mu.Unlock()
-}
-
-// proxied returns the test database's URL for a new schema, through p.
-func proxied(t *testing.T) (*proxy, string) {
-	t.Helper()
-	admin, err := pgconn.ParseConfig(pgtest.AdminURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newProxy(t, net.JoinHostPort(admin.Host, itoa(int(admin.Port))))
-	url := pgtest.WithSchema(t, pgtest.AdminURL(), pgtest.Schema(t))
-	url = strings.Replace(url, net.JoinHostPort(admin.Host, itoa(int(admin.Port))), p.addr(), 1)
-	return p, url
-}
-
 // TestLostCommitFoundOut: the answer to COMMIT is lost with its connection;
 // the catalog asks the server and reports what happened, never a guess.
 func TestLostCommitFoundOut(t *testing.T) {
 	t.Parallel()
-	p, url := proxied(t)
-	c := open(t, url, Options{})
+	p := pgtest.NewProxy(t)
+	c := open(t, p.URL(t), Options{})
 	ctx := t.Context()
 	for i := range 3 {
-		p.commits.Store(1)
+		p.LoseCommits(1)
 		tp := meta.Topic{Name: "t" + itoa(i), ID: meta.TopicID{1, byte(i + 1)}, Partitions: 1}
 		err := c.CreateTopic(ctx, tp)
-		if p.cutCount.Load() != int32(i+1) {
+		if p.Lost() != i+1 {
 			t.Fatalf("round %d: the proxy cut no COMMIT", i)
 		}
 		got, gerr := c.Topic(ctx, tp.Name)
@@ -339,7 +219,7 @@ func TestLostCommitFoundOut(t *testing.T) {
 		}
 	}
 	// Offsets go through the committer's transaction: the same.
-	p.commits.Store(1)
+	p.LoseCommits(1)
 	if err := c.CommitOffsets(ctx, []meta.GroupOffset{{Group: "g", Topic: "t0", Partition: 0, Offset: 7, LeaderEpoch: -1}}); err != nil {
 		t.Fatalf("CommitOffsets with a lost COMMIT answer: %v", err)
 	}
@@ -355,15 +235,15 @@ func TestLostCommitFoundOut(t *testing.T) {
 // INFO line says so.
 func TestOutage(t *testing.T) {
 	t.Parallel()
-	p, url := proxied(t)
+	p := pgtest.NewProxy(t)
 	var logs logBuffer
-	c := open(t, url, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), ConnectTimeout: time.Second})
+	c := open(t, p.URL(t), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), ConnectTimeout: time.Second})
 	ctx := t.Context()
 	if _, err := c.ClusterID(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p.setRefuse(true)
-	p.cut()
+	p.Refuse(true)
+	p.Cut()
 	for i := range 5 {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		start := time.Now()
@@ -379,7 +259,7 @@ func TestOutage(t *testing.T) {
 	if c.Unavailable() == nil {
 		t.Error("Unavailable() = nil during the outage")
 	}
-	p.setRefuse(false)
+	p.Refuse(false)
 	deadline := time.Now().Add(10 * time.Second)
 	for c.Unavailable() != nil {
 		if time.Now().After(deadline) {
@@ -396,5 +276,49 @@ func TestOutage(t *testing.T) {
 	}
 	if n := strings.Count(out, "catalog available again"); n != 1 {
 		t.Errorf("%d recovery INFO lines, want 1:\n%s", n, out)
+	}
+}
+
+// TestBlackhole: the network drops PostgreSQL's traffic without closing
+// anything; calls fail with meta.ErrUnavailable at the call's bound instead
+// of hanging, and succeed again once the traffic flows.
+func TestBlackhole(t *testing.T) {
+	t.Parallel()
+	p := pgtest.NewProxy(t)
+	c := open(t, p.URL(t), Options{CallTimeout: time.Second, ConnectTimeout: time.Second})
+	ctx := t.Context()
+	if _, err := c.ClusterID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Blackhole(true)
+	for i := range 3 {
+		start := time.Now()
+		err := c.CommitOffsets(ctx, []meta.GroupOffset{{Group: "g", Topic: "t", Partition: 0, Offset: int64(i), LeaderEpoch: -1}})
+		if !errors.Is(err, meta.ErrUnavailable) && !errors.Is(err, meta.ErrOutcomeUnknown) {
+			t.Fatalf("commit %d with the traffic dropped: err = %v, want ErrUnavailable", i, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("commit %d took %v against a 1 s bound", i, d)
+		}
+		if _, err := c.Topics(ctx); !errors.Is(err, meta.ErrUnavailable) {
+			t.Fatalf("read with the traffic dropped: err = %v, want ErrUnavailable", err)
+		}
+	}
+	p.Blackhole(false)
+	p.Cut() // what TCP keepalive or the server's timeout would do in time
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := c.CommitOffsets(ctx, []meta.GroupOffset{{Group: "g", Topic: "t", Partition: 0, Offset: 99, LeaderEpoch: -1}})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("commits still fail 15 s after the traffic flows again: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	offs, err := c.GroupOffsets(ctx, "g")
+	if err != nil || len(offs) != 1 || offs[0].Offset != 99 {
+		t.Fatalf("GroupOffsets = %+v, %v", offs, err)
 	}
 }
