@@ -35,7 +35,8 @@
 //
 // Compatibility: AVRO through github.com/hamba/avro/v2's schema
 // compatibility; PROTOBUF parsed by github.com/bufbuild/protocompile and
-// checked by Confluent's documented rules; JSON Schema by Confluent's
+// checked by Confluent's documented rules (normalized by jhump/protoreflect's
+// protoprint); JSON Schema by Confluent's
 // documented rules for the keywords it compares.
 //
 // Security: Config.Auth sees every request before its handler (cmd/
