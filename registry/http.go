@@ -67,6 +67,9 @@ func (r *Registry) Handler() http.Handler {
 	route("GET /schemas/types", OpRead, func(http.ResponseWriter, *http.Request) (any, error) {
 		return []Format{JSON, Protobuf, Avro}, nil
 	})
+	// Only the default context exists (subjects named ":.ctx:..." are
+	// plain subjects here).
+	route("GET /contexts", OpRead, func(http.ResponseWriter, *http.Request) (any, error) { return []string{"."}, nil })
 	route("GET /schemas", OpRead, r.getSchemas)
 	route("GET /schemas/ids/{id}", OpRead, r.getSchemaByID)
 	route("GET /schemas/ids/{id}/schema", OpRead, r.getRawSchemaByID)

@@ -513,6 +513,7 @@ func TestParameters(t *testing.T) {
 	e.want("GET", "/schemas?deleted=true", "", 200, `[{"subject":"p","version":1,"id":1,"schemaType":"PROTOBUF","schema":`+jsonString(proto)+`}]`)
 	e.want("GET", "/schemas", "", 200, `[]`)
 	e.want("GET", "/", "", 200, `{}`)
+	e.want("GET", "/contexts", "", 200, `["."]`)
 }
 
 // A copy of a stopped broker's data directory holds the same registry.
