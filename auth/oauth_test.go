@@ -263,3 +263,30 @@ func FuzzParseOAuthBearerInitial(f *testing.F) {
 		}
 	})
 }
+
+// TestOAuthUnsecured: unsigned tokens pass only with Unsecured, and their
+// claims are still checked.
+func TestOAuthUnsecured(t *testing.T) {
+	t.Parallel()
+	iss := newTestIssuer(t)
+	claims := map[string]any{"sub": "dev", "exp": time.Now().Add(time.Hour).Unix()}
+	unsigned := iss.sign(t, "none", "", claims)
+	o, err := NewOAuth(OAuthConfig{Unsecured: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub, _, err := o.Validate(t.Context(), unsigned); err != nil || sub != "dev" {
+		t.Fatalf("unsecured: %q %v", sub, err)
+	}
+	expired := iss.sign(t, "none", "", map[string]any{"sub": "dev", "exp": time.Now().Add(-time.Hour).Unix()})
+	if _, _, err := o.Validate(t.Context(), expired); err == nil {
+		t.Fatal("an expired unsecured token passed")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(iss.jwks()) }))
+	defer srv.Close()
+	secured, _ := NewOAuth(OAuthConfig{JWKSURL: srv.URL})
+	secured.Refresh(t.Context())
+	if _, _, err := secured.Validate(t.Context(), unsigned); err == nil {
+		t.Fatal("an unsigned token passed without Unsecured")
+	}
+}

@@ -191,10 +191,12 @@ func AuthorizerFromSettings(b *config.Broker) *auth.Authorizer {
 
 // OAuthFromSettings returns the OAUTHBEARER validator of the
 // sasl.oauthbearer.* settings; nil when no JWKS endpoint is set (OAUTHBEARER
-// then authenticates nobody). Its Run fetches and refreshes the keys.
-func OAuthFromSettings(b *config.Broker, log *slog.Logger) (*auth.OAuth, error) {
+// then authenticates nobody) and unsecured is off. unsecured (a development
+// setting) also accepts unsigned tokens, as Kafka's unsecured validator
+// does. Its Run fetches and refreshes the keys.
+func OAuthFromSettings(b *config.Broker, log *slog.Logger, unsecured bool) (*auth.OAuth, error) {
 	url, _ := b.OAuthBearer("jwks.endpoint.url").(string)
-	if url == "" {
+	if url == "" && !unsecured {
 		return nil, nil
 	}
 	refresh, _ := b.OAuthBearer("jwks.endpoint.refresh.ms").(int64)
@@ -212,5 +214,6 @@ func OAuthFromSettings(b *config.Broker, log *slog.Logger) (*auth.OAuth, error) 
 		ScopeClaim: scope,
 		ClockSkew:  time.Duration(skew) * time.Second,
 		Logger:     log,
+		Unsecured:  unsecured,
 	})
 }

@@ -1,6 +1,8 @@
 package compattests
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,5 +78,55 @@ ssl.truststore.location=`+pki.CA+"\n"), 0o600)
 	admin(nil, "user", "delete", "app")
 	if r := app("app-secret", "topic", "list"); r.code == 0 {
 		t.Fatal("a deleted user listed topics")
+	}
+}
+
+// TestSecurityHTTPTLS: --http-tls serves /health and /metrics over TLS
+// with the broker's PEM key store; plain HTTP is refused. The metrics
+// count authentications by listener, mechanism and outcome.
+func TestSecurityHTTPTLS(t *testing.T) {
+	t.Parallel()
+	pki := newSecPKI(t)
+	httpAddr := freePort(t)
+	b := startSecure(t, [][2]string{{"SASL_PLAINTEXT", "SASL_PLAINTEXT"}},
+		"--ssl.keystore.location="+pki.Broker, "--http-tls", "--http-listen="+httpAddr,
+		"--sasl.enabled.mechanisms=PLAIN", "--add-scram=SCRAM-SHA-512=[name=alice,password=alice-secret]")
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.tlsConfig(t, "", "")}, Timeout: 10 * time.Second}
+	var resp *http.Response
+	var err error
+	for range 50 {
+		if resp, err = cl.Get("https://" + httpAddr + "/health"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("GET /health over TLS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/health: %s", resp.Status)
+	}
+	if r, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + httpAddr + "/health"); err == nil && r.StatusCode == http.StatusOK {
+		t.Fatal("plain HTTP answered on the TLS listener")
+	}
+	// One failed and one good PLAIN authentication, then the counters.
+	for _, pw := range []string{"wrong", "alice-secret"} {
+		ctlRun(t, []string{"STREAMHOUSE_SASL_PASSWORD=" + pw}, "", "--bootstrap", b.addrs["SASL_PLAINTEXT"], "--timeout", "3s",
+			"--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", "PLAIN", "--sasl-username", "alice", "topic", "list")
+	}
+	resp, err = cl.Get("https://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`streamhouse_authentications_total{listener="SASL_PLAINTEXT",mechanism="PLAIN",outcome="failure"}`,
+		`streamhouse_authentications_total{listener="SASL_PLAINTEXT",mechanism="PLAIN",outcome="success"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

@@ -202,7 +202,7 @@ func (b *Broker) start(addr string) {
 	}
 	oauth := b.opts.OAuthBearer
 	if oauth == nil {
-		o, err := broker.OAuthFromSettings(settings, b.opts.Logger)
+		o, err := broker.OAuthFromSettings(settings, b.opts.Logger, false)
 		if err != nil {
 			t.Fatalf("brokertest: oauth: %v", err)
 		}

@@ -70,6 +70,7 @@ var processKeys = []struct {
 	{"schema-registry-kafka-password", kindString},
 	{"pprof", kindBool},
 	{"http-tls", kindBool},
+	{"oauthbearer-unsecured-dev", kindBool},
 	{"metadata", kindString},
 	{"database-url", kindString},
 }

@@ -68,6 +68,7 @@ type options struct {
 	settings       map[string]string // broker configs by Kafka name
 	addScram       []scramUser       // --add-scram
 	httpTLS        bool
+	oauthUnsecured bool // --oauthbearer-unsecured-dev
 
 	configFile  string            // --config or STREAMHOUSE_CONFIG; empty: none
 	printConfig bool              // --print-config
@@ -119,6 +120,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 		}
 		return err
 	})
+	fset.BoolVar(&o.oauthUnsecured, "oauthbearer-unsecured-dev", false, "DEVELOPMENT ONLY: OAUTHBEARER also accepts unsigned tokens (alg none), as Kafka's unsecured validator; anyone can then authenticate as anyone (env "+envName("oauthbearer-unsecured-dev")+")")
 	fset.BoolVar(&o.httpTLS, "http-tls", false, "serve the HTTP listener over TLS with the broker's ssl.keystore.* settings (and ssl.client.auth, ssl.truststore.*) (env "+envName("http-tls")+")")
 	str(&o.configFile, "config", "", "TOML config file: process settings as top-level keys named as their flags, Kafka broker configs in a [broker] table by their Kafka names; flags and environment variables win over it")
 	fset.BoolVar(&o.printConfig, "print-config", false, "print the effective settings (flags, environment, config file, defaults) as a config file for --config, and exit")
@@ -438,7 +440,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	var oauth broker.OAuthValidator
-	if ov, err := broker.OAuthFromSettings(settings, log); err != nil {
+	if o.oauthUnsecured {
+		log.Warn("OAUTHBEARER ACCEPTS UNSIGNED TOKENS (--oauthbearer-unsecured-dev): anyone can authenticate as anyone; for development only, never on a network")
+	}
+	if ov, err := broker.OAuthFromSettings(settings, log, o.oauthUnsecured); err != nil {
 		return err
 	} else if ov != nil {
 		octx, cancel := context.WithCancel(ctx)
