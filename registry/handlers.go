@@ -280,52 +280,6 @@ func (st *state) findVersion(sub, vs string, deleted bool) (version, error) {
 	return s.versions[i], nil
 }
 
-func (r *Registry) getVersion(_ http.ResponseWriter, req *http.Request) (any, error) {
-	sub, err := subjectParam(req)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	v, err := r.st.findVersion(sub, req.PathValue("version"), boolParam(req, "deleted"))
-	if err != nil {
-		return nil, err
-	}
-	return infoOf(sub, v, r.st.schemas[v.id]), nil
-}
-
-func (r *Registry) getRawVersion(_ http.ResponseWriter, req *http.Request) (any, error) {
-	sub, err := subjectParam(req)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	v, err := r.st.findVersion(sub, req.PathValue("version"), boolParam(req, "deleted"))
-	if err != nil {
-		return nil, err
-	}
-	return rawSchema(r.st.schemas[v.id].text), nil
-}
-
-func (r *Registry) getReferencedBy(_ http.ResponseWriter, req *http.Request) (any, error) {
-	sub, err := subjectParam(req)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	v, err := r.st.findVersion(sub, req.PathValue("version"), true)
-	if err != nil {
-		return nil, err
-	}
-	ids := r.st.referencedBy(sub, v.v)
-	if ids == nil {
-		ids = []int32{}
-	}
-	return ids, nil
-}
-
 func (r *Registry) getVersions(_ http.ResponseWriter, req *http.Request) (any, error) {
 	sub, err := subjectParam(req)
 	if err != nil {
@@ -391,42 +345,6 @@ func (r *Registry) getSchemas(_ http.ResponseWriter, req *http.Request) (any, er
 	return out, nil
 }
 
-func (r *Registry) getSchemaByID(_ http.ResponseWriter, req *http.Request) (any, error) {
-	id, err := idParam(req)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	sc := r.st.schemas[id]
-	if sc == nil {
-		return nil, errSchemaNotFound(strconv.Itoa(int(id)))
-	}
-	si := infoOf("", version{}, sc)
-	if f := req.URL.Query().Get("format"); f != "" && sc.format == Protobuf {
-		text, err := protobufFormatted(r.st, sc, f)
-		if err != nil {
-			return nil, err
-		}
-		si.Schema = text
-	}
-	return si, nil
-}
-
-func (r *Registry) getRawSchemaByID(_ http.ResponseWriter, req *http.Request) (any, error) {
-	id, err := idParam(req)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	sc := r.st.schemas[id]
-	if sc == nil {
-		return nil, errSchemaNotFound(strconv.Itoa(int(id)))
-	}
-	return rawSchema(sc.text), nil
-}
-
 // versionsOf lists the subject versions holding id (live ones unless
 // deleted), by subject and version.
 func (st *state) versionsOf(id int32, deleted bool) []schemaInfo {
@@ -442,46 +360,6 @@ func (st *state) versionsOf(id int32, deleted bool) []schemaInfo {
 		return cmp.Or(strings.Compare(a.Subject, b.Subject), cmp.Compare(a.Version, b.Version))
 	})
 	return out
-}
-
-func (r *Registry) getSubjectsByID(_ http.ResponseWriter, req *http.Request) (any, error) {
-	id, err := idParam(req)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.st.schemas[id] == nil {
-		return nil, errSchemaNotFound(strconv.Itoa(int(id)))
-	}
-	subs := []string{}
-	for _, si := range r.st.versionsOf(id, boolParam(req, "deleted")) {
-		if len(subs) == 0 || subs[len(subs)-1] != si.Subject {
-			subs = append(subs, si.Subject)
-		}
-	}
-	return subs, nil
-}
-
-func (r *Registry) getVersionsByID(_ http.ResponseWriter, req *http.Request) (any, error) {
-	id, err := idParam(req)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.st.schemas[id] == nil {
-		return nil, errSchemaNotFound(strconv.Itoa(int(id)))
-	}
-	type sv struct {
-		Subject string `json:"subject"`
-		Version int    `json:"version"`
-	}
-	out := []sv{}
-	for _, si := range r.st.versionsOf(id, boolParam(req, "deleted")) {
-		out = append(out, sv{si.Subject, si.Version})
-	}
-	return out, nil
 }
 
 // liveReferrers lists the ids of schemas held by a live version that
@@ -663,4 +541,92 @@ func (r *Registry) checkCompat(req *http.Request, one bool) (any, error) {
 		msgs = []string{}
 	}
 	return verboseCompatResult{IsCompatible: len(msgs) == 0, Messages: msgs}, nil
+}
+
+// byVersion is a handler of one subject version: it reads the subject and
+// the version (a number or latest) from the path and finds it, soft-deleted
+// too when ?deleted=true or always is set, under the index's read lock.
+func (r *Registry) byVersion(always bool, h func(st *state, sub string, v version) any) handlerFunc {
+	return func(_ http.ResponseWriter, req *http.Request) (any, error) {
+		sub, err := subjectParam(req)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		v, err := r.st.findVersion(sub, req.PathValue("version"), always || boolParam(req, "deleted"))
+		if err != nil {
+			return nil, err
+		}
+		return h(r.st, sub, v), nil
+	}
+}
+
+// byID is a handler of one schema by id: 40403 when there is none.
+func (r *Registry) byID(h func(req *http.Request, st *state, id int32, sc *schema) (any, error)) handlerFunc {
+	return func(_ http.ResponseWriter, req *http.Request) (any, error) {
+		id, err := idParam(req)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		sc := r.st.schemas[id]
+		if sc == nil {
+			return nil, errSchemaNotFound(strconv.Itoa(int(id)))
+		}
+		return h(req, r.st, id, sc)
+	}
+}
+
+func getVersion(st *state, sub string, v version) any { return infoOf(sub, v, st.schemas[v.id]) }
+
+func getRawVersion(st *state, _ string, v version) any { return rawSchema(st.schemas[v.id].text) }
+
+func getReferencedBy(st *state, sub string, v version) any {
+	ids := st.referencedBy(sub, v.v)
+	if ids == nil {
+		ids = []int32{}
+	}
+	return ids
+}
+
+// getSchemaByID answers the schema; ?format=serialized gives a Protobuf
+// one as its FileDescriptorProto.
+func getSchemaByID(req *http.Request, st *state, _ int32, sc *schema) (any, error) {
+	si := infoOf("", version{}, sc)
+	if f := req.URL.Query().Get("format"); f != "" && sc.format == Protobuf {
+		text, err := protobufFormatted(st, sc, f)
+		if err != nil {
+			return nil, err
+		}
+		si.Schema = text
+	}
+	return si, nil
+}
+
+func getRawSchemaByID(_ *http.Request, _ *state, _ int32, sc *schema) (any, error) {
+	return rawSchema(sc.text), nil
+}
+
+func getSubjectsByID(req *http.Request, st *state, id int32, _ *schema) (any, error) {
+	subs := []string{}
+	for _, si := range st.versionsOf(id, boolParam(req, "deleted")) {
+		if len(subs) == 0 || subs[len(subs)-1] != si.Subject {
+			subs = append(subs, si.Subject)
+		}
+	}
+	return subs, nil
+}
+
+func getVersionsByID(req *http.Request, st *state, id int32, _ *schema) (any, error) {
+	type sv struct {
+		Subject string `json:"subject"`
+		Version int    `json:"version"`
+	}
+	out := []sv{}
+	for _, si := range st.versionsOf(id, boolParam(req, "deleted")) {
+		out = append(out, sv{si.Subject, si.Version})
+	}
+	return out, nil
 }
