@@ -368,7 +368,11 @@ type ctlCluster struct {
 		Address string  `json:"address"`
 		Rack    *string `json:"rack"`
 	} `json:"brokers"`
-	Topics int `json:"topics"`
+	Topics  int `json:"topics"`
+	Catalog *struct {
+		Store    string `json:"store"`
+		Location string `json:"location"`
+	} `json:"catalog"`
 }
 
 // ctlTableRow returns the fields of the first line of a text table whose

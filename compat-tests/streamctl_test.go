@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamhouse/streamhouse/internal/pgtest"
 )
 
 func TestStreamctlTopics(t *testing.T) {
@@ -485,8 +487,15 @@ func TestStreamctlConfigAndCluster(t *testing.T) {
 	if ci.ClusterID == "" || ci.Controller != fgNode || ci.Topics != 1 || len(ci.Brokers) != 1 || ci.Brokers[0].ID != fgNode || ci.Brokers[0].Address != addr || ci.Brokers[0].Rack != nil {
 		t.Fatalf("cluster info: %+v", ci)
 	}
+	store := "sqlite"
+	if pgtest.Enabled() {
+		store = "postgres"
+	}
+	if ci.Catalog == nil || ci.Catalog.Store != store || ci.Catalog.Location == "" {
+		t.Fatalf("cluster info: catalog %+v, want %s", ci.Catalog, store)
+	}
 	text := ctl(t, addr, "cluster", "info")
-	if row := ctlTableRow(t, text, ci.ClusterID); !slices.Equal(row, []string{ci.ClusterID, "1", "1"}) {
+	if row := ctlTableRow(t, text, ci.ClusterID); !slices.Equal(row[:4], []string{ci.ClusterID, "1", "1", store}) {
 		t.Fatalf("cluster info: row %q", row)
 	}
 	if row := ctlTableRow(t, text, "1", addr); len(row) != 3 {

@@ -247,6 +247,18 @@ var coreBrokerDefs = [...]Def{
 		Doc:   `The free space, in bytes, below which the broker refuses produce requests (and transaction markers) with the retriable error KAFKA_STORAGE_ERROR, so that the data directory's volume never fills: fetches, offset commits, DeleteRecords, topic deletion, retention and compaction go on, and produce resumes by itself once the free space is back above this plus a margin (a quarter of it, at most 256 MiB). If not set: 5% of the volume, at most 5 GiB. 0 turns the guard off.`,
 	},
 	{
+		// StreamHouse's own, set by the process (--metadata), so that
+		// a client can see which catalog a broker runs on
+		// (streamctl cluster info).
+		Name: "streamhouse.metadata", Type: TypeString, Default: ptr("sqlite"), ReadOnly: true,
+		check: oneOf("sqlite", "postgres"),
+		Doc:   `Where this broker keeps its catalog (topics, configs, offsets, transactions): sqlite, a file in its data directory, or postgres, a PostgreSQL database (--metadata).`,
+	},
+	{
+		Name: "streamhouse.metadata.location", Type: TypeString, ReadOnly: true,
+		Doc: `The catalog's location: the SQLite file's path, or PostgreSQL's host:port/database and schema (never the password).`,
+	},
+	{
 		Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: TypeInt, Default: ptr("10000"), ReadOnly: true,
 		check: atLeast(1),
 		Doc:   `The interval at which to rollback transactions that have timed out`,

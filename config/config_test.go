@@ -388,7 +388,7 @@ func TestBrokerDefs(t *testing.T) {
 		"ssl.cipher.suites", "ssl.client.auth", "ssl.enabled.protocols", "ssl.key.password", "ssl.keystore.certificate.chain",
 		"ssl.keystore.key", "ssl.keystore.location", "ssl.keystore.password", "ssl.keystore.type", "ssl.principal.mapping.rules",
 		"ssl.truststore.certificates", "ssl.truststore.location", "ssl.truststore.type",
-		"storage.min.free.bytes",
+		"storage.min.free.bytes", "streamhouse.metadata", "streamhouse.metadata.location",
 		"super.users",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.max.timeout.ms",
 		"transaction.remove.expired.transaction.cleanup.interval.ms", "transactional.id.expiration.ms",

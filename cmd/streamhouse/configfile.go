@@ -88,8 +88,10 @@ func processKind(name string) (kind, bool) {
 // the process setting (flag and top-level key) that sets it. They have no
 // flag of their own, and the [broker] table may not hold them.
 var processOwned = map[string]string{
-	"node.id":  "node-id",
-	"log.dirs": "data-dir",
+	"node.id":                       "node-id",
+	"log.dirs":                      "data-dir",
+	"streamhouse.metadata":          "metadata",
+	"streamhouse.metadata.location": "database-url",
 }
 
 // shorthands are the broker configs a process setting may set instead:

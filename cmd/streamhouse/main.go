@@ -31,6 +31,7 @@ import (
 	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/internal/loglevel"
+	"github.com/streamhouse/streamhouse/meta/postgres"
 	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/storage/fs"
 )
@@ -211,6 +212,15 @@ Flags:
 		return nil, err
 	}
 	o.settings["log.dirs"] = filepath.Join(o.dataDir, "storage")
+	o.settings["streamhouse.metadata"] = o.metadata
+	switch o.metadata {
+	case metadataSQLite:
+		if abs, err := filepath.Abs(filepath.Join(o.dataDir, "metadata.db")); err == nil {
+			o.settings["streamhouse.metadata.location"] = abs
+		}
+	case metadataPostgres:
+		o.settings["streamhouse.metadata.location"] = postgres.Describe(o.databaseURL, postgres.Options{})
+	}
 	return o, nil
 }
 

@@ -161,15 +161,17 @@ log.segment.bytes = 1048576
 		t.Errorf("process settings = %+v, want %+v", got, want)
 	}
 	wantSettings := map[string]string{
-		"node.id":                   "7",
-		"listeners":                 "PLAINTEXT://0.0.0.0:19092",
-		"advertised.listeners":      "PLAINTEXT://broker.example:19092",
-		"log.dirs":                  filepath.Join("/var/lib/streamhouse", "storage"),
-		"auto.create.topics.enable": "false",
-		"log.retention.ms":          "3600000",
-		"log.cleanup.policy":        "compact,delete",
-		"compression.type":          "zstd",
-		"log.segment.bytes":         "1048576", // an unquoted dotted key reads as the quoted one
+		"node.id":                       "7",
+		"listeners":                     "PLAINTEXT://0.0.0.0:19092",
+		"advertised.listeners":          "PLAINTEXT://broker.example:19092",
+		"log.dirs":                      filepath.Join("/var/lib/streamhouse", "storage"),
+		"auto.create.topics.enable":     "false",
+		"log.retention.ms":              "3600000",
+		"log.cleanup.policy":            "compact,delete",
+		"compression.type":              "zstd",
+		"log.segment.bytes":             "1048576", // an unquoted dotted key reads as the quoted one
+		"streamhouse.metadata":          "sqlite",
+		"streamhouse.metadata.location": filepath.Join("/var/lib/streamhouse", "metadata.db"),
 	}
 	if !reflect.DeepEqual(o.settings, wantSettings) {
 		t.Errorf("settings = %v, want %v", o.settings, wantSettings)

@@ -253,6 +253,25 @@ func (c *Catalog) openErr(err error) error {
 // Where returns host:port/database and the schema, for logs.
 func (c *Catalog) Where() string { return c.where + " schema " + c.schema }
 
+// Describe returns where a catalog opened on url would be, as Where says
+// it (host:port/database and the schema), without connecting; "" when url
+// does not parse.
+func Describe(url string, opts Options) string {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return ""
+	}
+	cc := cfg.ConnConfig
+	schema := opts.Schema
+	if schema == "" {
+		schema = firstSearchPath(cc.RuntimeParams["search_path"])
+	}
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	return fmt.Sprintf("%s/%s schema %s", net.JoinHostPort(cc.Host, fmt.Sprint(cc.Port)), cc.Database, schema)
+}
+
 // Close waits for calls in flight, then closes the catalog's connections.
 // After Close every method returns meta.ErrClosed; calling Close again
 // returns nil.
