@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/broker/brokertest"
+	"github.com/streamhouse/streamhouse/internal/pgtest"
 )
 
 // benchProduce produces b.N records of size bytes round-robin over the
@@ -226,4 +228,26 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// BenchmarkProduceCatalogs: the catalog is off the data path (issue 17):
+// acks=all with fsync, 1 KiB records, 6 partitions, an idempotent franz-go
+// producer (it asks the catalog for its producer id once), against a
+// broker on SQLite and one on PostgreSQL, alternating in one run.
+//
+//	go test ./compat-tests -run '^$' -bench ProduceCatalogs -benchtime 200000x -count 6
+func BenchmarkProduceCatalogs(b *testing.B) {
+	for _, catalog := range []string{"sqlite", "postgres"} {
+		b.Run(catalog, func(b *testing.B) {
+			opts := brokertest.Options{}
+			if catalog == "postgres" {
+				opts.DatabaseURL = pgtest.URL(b)
+			} else {
+				opts.CatalogPath = filepath.Join(b.TempDir(), "metadata.db")
+			}
+			br := brokertest.New(b, opts)
+			benchTopic(b, br.Addr(), "bench", 6)
+			benchProduce(b, br.Addr(), "bench", 1024, kgo.AllISRAcks(), true)
+		})
+	}
 }
