@@ -10,16 +10,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/broker/brokertest"
+	"github.com/streamhouse/streamhouse/internal/pgtest"
 )
 
 // sharedPair starts two brokers on one catalog, each with a data directory
 // of its own, as two brokers sharing a PostgreSQL catalog run.
+// With STREAMHOUSE_TEST_METADATA=postgres the catalog is one PostgreSQL
+// schema; otherwise one SQLite file.
 func sharedPair(t *testing.T) (a, b *brokertest.Broker) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "metadata.db")
-	a = brokertest.New(t, brokertest.Options{CatalogPath: path, Settings: map[string]string{"node.id": "1"}})
-	b = brokertest.New(t, brokertest.Options{CatalogPath: path, Settings: map[string]string{"node.id": "2"}})
-	return a, b
+	opts := brokertest.Options{CatalogPath: filepath.Join(t.TempDir(), "metadata.db")}
+	if pgtest.Enabled() {
+		opts = brokertest.Options{DatabaseURL: pgtest.URL(t)}
+	}
+	oa, ob := opts, opts
+	oa.Settings, ob.Settings = map[string]string{"node.id": "1"}, map[string]string{"node.id": "2"}
+	return brokertest.New(t, oa), brokertest.New(t, ob)
 }
 
 // eventually polls cond every 20 ms for up to 5 s and reports how long it
