@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/protocol"
 )
 
 // The authorization matrix, as Kafka's AuthorizerIntegrationTest: each API
@@ -184,7 +186,7 @@ func matrixCases() []matrixCase {
 			req.Groups = []string{n}
 			return req
 		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.DeleteGroupsResponse).Groups[0].ErrorCode }},
-		{name: "InitProducerId", rt: txn, op: kmsg.ACLOperationWrite, deny: xAuth, req: func(n string) kmsg.Request {
+		{name: "InitProducerID", rt: txn, op: kmsg.ACLOperationWrite, deny: xAuth, req: func(n string) kmsg.Request {
 			req := at(kmsg.NewPtrInitProducerIDRequest(), 3)
 			req.TransactionalID, req.TransactionTimeoutMillis = kmsg.StringPtr(n), 60000
 			req.ProducerID, req.ProducerEpoch = -1, -1
@@ -208,16 +210,142 @@ func matrixCases() []matrixCase {
 		}, code: func(r kmsg.Response) int16 {
 			return r.(*kmsg.DescribeTransactionsResponse).TransactionStates[0].ErrorCode
 		}},
+		{name: "JoinGroup", rt: group, op: kmsg.ACLOperationRead, deny: gAuth, req: func(n string) kmsg.Request {
+			req := at(kmsg.NewPtrJoinGroupRequest(), 5)
+			// A static member id the group does not know: answered
+			// at once (UNKNOWN_MEMBER_ID) when allowed.
+			req.Group, req.MemberID, req.ProtocolType = n, "nobody", "consumer"
+			req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10000, 10000
+			p := kmsg.NewJoinGroupRequestProtocol()
+			p.Name = "range"
+			req.Protocols = append(req.Protocols, p)
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.JoinGroupResponse).ErrorCode }},
+		{name: "SyncGroup", rt: group, op: kmsg.ACLOperationRead, deny: gAuth, req: func(n string) kmsg.Request {
+			req := at(kmsg.NewPtrSyncGroupRequest(), 3)
+			req.Group, req.Generation, req.MemberID = n, 1, "nobody"
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.SyncGroupResponse).ErrorCode }},
+		{name: "LeaveGroup", rt: group, op: kmsg.ACLOperationRead, deny: gAuth, req: func(n string) kmsg.Request {
+			req := at(kmsg.NewPtrLeaveGroupRequest(), 2)
+			req.Group, req.MemberID = n, "nobody"
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.LeaveGroupResponse).ErrorCode }},
+		{name: "OffsetDelete", rt: group, op: kmsg.ACLOperationDelete, deny: gAuth,
+			extra: []matrixACL{{topic, mxTopic, kmsg.ACLOperationRead}}, prepare: groupState, req: func(n string) kmsg.Request {
+				req := at(kmsg.NewPtrOffsetDeleteRequest(), 0)
+				req.Group = n
+				rt := kmsg.NewOffsetDeleteRequestTopic()
+				rt.Topic = mxTopic
+				rt.Partitions = append(rt.Partitions, kmsg.NewOffsetDeleteRequestTopicPartition())
+				req.Topics = append(req.Topics, rt)
+				return req
+			}, code: func(r kmsg.Response) int16 {
+				od := r.(*kmsg.OffsetDeleteResponse)
+				if od.ErrorCode != 0 || len(od.Topics) == 0 {
+					return od.ErrorCode
+				}
+				return od.Topics[0].Partitions[0].ErrorCode
+			}},
+		{name: "ConsumerGroupDescribe", rt: group, op: kmsg.ACLOperationDescribe, deny: gAuth, req: func(n string) kmsg.Request {
+			req := at(kmsg.NewPtrConsumerGroupDescribeRequest(), 0)
+			req.Groups = []string{n}
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.ConsumerGroupDescribeResponse).Groups[0].ErrorCode }},
+		{name: "AlterConfigs", rt: topic, op: kmsg.ACLOperationAlterConfigs, deny: tAuth, req: func(n string) kmsg.Request {
+			req := at(kmsg.NewPtrAlterConfigsRequest(), 1)
+			res := kmsg.NewAlterConfigsRequestResource()
+			res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, n
+			req.Resources, req.ValidateOnly = append(req.Resources, res), true
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterConfigsResponse).Resources[0].ErrorCode }},
+		{name: "DescribeProducers", rt: topic, op: kmsg.ACLOperationRead, deny: tAuth, req: func(n string) kmsg.Request {
+			req := at(kmsg.NewPtrDescribeProducersRequest(), 0)
+			rt := kmsg.NewDescribeProducersRequestTopic()
+			rt.Topic, rt.Partitions = n, []int32{0}
+			req.Topics = append(req.Topics, rt)
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0].ErrorCode }},
+		{name: "DeleteTopics", rt: topic, op: kmsg.ACLOperationDelete, deny: tAuth, prepare: topicState, req: func(n string) kmsg.Request {
+			req := at(kmsg.NewPtrDeleteTopicsRequest(), 5)
+			req.TopicNames, req.TimeoutMillis = []string{n}, 5000
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode }},
+		{name: "AddPartitionsToTxn", rt: txn, op: kmsg.ACLOperationWrite, deny: xAuth,
+			extra: []matrixACL{{topic, mxTopic, kmsg.ACLOperationWrite}}, req: func(n string) kmsg.Request {
+				req := at(kmsg.NewPtrAddPartitionsToTxnRequest(), 3)
+				req.TransactionalID, req.ProducerID, req.ProducerEpoch = n, 999999, 0
+				rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+				rt.Topic, rt.Partitions = mxTopic, []int32{0}
+				req.Topics = append(req.Topics, rt)
+				return req
+			}, code: func(r kmsg.Response) int16 { return r.(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode }},
+		{name: "TxnOffsetCommit", rt: txn, op: kmsg.ACLOperationWrite, deny: xAuth,
+			extra: []matrixACL{{group, mxGroup, kmsg.ACLOperationRead}, {topic, mxTopic, kmsg.ACLOperationRead}}, req: func(n string) kmsg.Request {
+				req := at(kmsg.NewPtrTxnOffsetCommitRequest(), 3)
+				req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, req.Generation = n, 999999, 0, mxGroup, -1
+				rt := kmsg.NewTxnOffsetCommitRequestTopic()
+				rt.Topic = mxTopic
+				rt.Partitions = append(rt.Partitions, kmsg.NewTxnOffsetCommitRequestTopicPartition())
+				req.Topics = append(req.Topics, rt)
+				return req
+			}, code: func(r kmsg.Response) int16 { return r.(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode }},
+		{name: "AlterPartitionAssignments", rt: cluster, op: kmsg.ACLOperationAlter, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
+			req := at(kmsg.NewPtrAlterPartitionAssignmentsRequest(), 0)
+			req.TimeoutMillis = 5000
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterPartitionAssignmentsResponse).ErrorCode }},
+		{name: "AlterClientQuotas", rt: cluster, op: kmsg.ACLOperationAlterConfigs, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
+			req := at(kmsg.NewPtrAlterClientQuotasRequest(), 1)
+			e := kmsg.NewAlterClientQuotasRequestEntry()
+			en := kmsg.NewAlterClientQuotasRequestEntryEntity()
+			en.Type, en.Name = "client-id", kmsg.StringPtr("mx")
+			op := kmsg.NewAlterClientQuotasRequestEntryOp()
+			op.Key, op.Value = "producer_byte_rate", 1e6
+			e.Entity, e.Ops = append(e.Entity, en), append(e.Ops, op)
+			req.Entries, req.ValidateOnly = append(req.Entries, e), true
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode }},
+		{name: "CreateACLs", rt: cluster, op: kmsg.ACLOperationAlter, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
+			req := at(kmsg.NewPtrCreateACLsRequest(), 2)
+			c := kmsg.NewCreateACLsRequestCreation()
+			c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "mx-other", kmsg.ACLResourcePatternTypeLiteral
+			c.Principal, c.Host, c.Operation, c.PermissionType = "User:nobody", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+			req.Creations = append(req.Creations, c)
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.CreateACLsResponse).Results[0].ErrorCode }},
+		{name: "DeleteACLs", rt: cluster, op: kmsg.ACLOperationAlter, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
+			req := at(kmsg.NewPtrDeleteACLsRequest(), 2)
+			f := kmsg.NewDeleteACLsRequestFilter()
+			f.ResourceType, f.ResourceName, f.ResourcePatternType = kmsg.ACLResourceTypeTopic, kmsg.StringPtr("mx-other"), kmsg.ACLResourcePatternTypeLiteral
+			f.Principal, f.Operation, f.PermissionType = kmsg.StringPtr("User:nobody"), kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+			req.Filters = append(req.Filters, f)
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.DeleteACLsResponse).Results[0].ErrorCode }},
+		{name: "AlterUserSCRAMCredentials", rt: cluster, op: kmsg.ACLOperationAlter, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
+			req := at(kmsg.NewPtrAlterUserSCRAMCredentialsRequest(), 0)
+			d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+			d.Name, d.Mechanism = "nobody", 1
+			req.Deletions = append(req.Deletions, d)
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode }},
+		{name: "ConsumerGroupHeartbeat", rt: group, op: kmsg.ACLOperationRead, deny: gAuth, req: func(n string) kmsg.Request {
+			// A member that leaves (epoch -1) without having joined:
+			// nothing changes whoever asks.
+			req := at(kmsg.NewPtrConsumerGroupHeartbeatRequest(), 0)
+			req.Group, req.MemberID, req.MemberEpoch = n, "mx-member-0000000000", -1
+			return req
+		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode }},
 		{name: "DescribeCluster", rt: cluster, op: kmsg.ACLOperationDescribe, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
 			return at(kmsg.NewPtrDescribeClusterRequest(), 1)
 		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeClusterResponse).ErrorCode }},
-		{name: "DescribeAcls", rt: cluster, op: kmsg.ACLOperationDescribe, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
+		{name: "DescribeACLs", rt: cluster, op: kmsg.ACLOperationDescribe, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
 			req := at(kmsg.NewPtrDescribeACLsRequest(), 2)
 			req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
 			req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
 			return req
 		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeACLsResponse).ErrorCode }},
-		{name: "DescribeUserScramCredentials", rt: cluster, op: kmsg.ACLOperationDescribe, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
+		{name: "DescribeUserSCRAMCredentials", rt: cluster, op: kmsg.ACLOperationDescribe, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
 			return at(kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), 0)
 		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode }},
 		{name: "DescribeLogDirs", rt: cluster, op: kmsg.ACLOperationDescribe, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
@@ -254,6 +382,42 @@ func groupState(t *testing.T, admin *rawConn, name string, exists bool) {
 	oc.Topics = append(oc.Topics, ot)
 	if code := admin.do(oc).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
 		t.Fatalf("admin commit to %s: %v", name, kerr.ErrorForCode(code))
+	}
+}
+
+// topicState makes the topic exist or not.
+func topicState(t *testing.T, admin *rawConn, name string, exists bool) {
+	t.Helper()
+	if exists {
+		req := at(kmsg.NewPtrCreateTopicsRequest(), 7)
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 1, 1
+		req.Topics = append(req.Topics, rt)
+		if code := admin.do(req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 && code != kerr.TopicAlreadyExists.Code {
+			t.Fatalf("create %s: %v", name, kerr.ErrorForCode(code))
+		}
+		return
+	}
+	req := at(kmsg.NewPtrDeleteTopicsRequest(), 5)
+	req.TopicNames, req.TimeoutMillis = []string{name}, 5000
+	admin.do(req)
+}
+
+// TestAuthorizationMatrixCoversEveryAPI: every API with checks in the
+// authorization table has a case in the matrix, or is a listing tested
+// below (Metadata for all topics, ListGroups, ListTransactions).
+func TestAuthorizationMatrixCoversEveryAPI(t *testing.T) {
+	t.Parallel()
+	have := map[string]bool{"ApiVersions": true, "SASLHandshake": true, "SASLAuthenticate": true,
+		"ListGroups": true, "ListTransactions": true}
+	for _, mc := range matrixCases() {
+		have[mc.name] = true
+	}
+	for _, r := range protocol.Implemented() {
+		name := kmsg.NameForKey(r.Key)
+		if !have[name] {
+			t.Errorf("%s has no case in the authorization matrix", name)
+		}
 	}
 }
 
