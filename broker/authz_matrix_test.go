@@ -265,7 +265,9 @@ func matrixCases() []matrixCase {
 			rt.Topic, rt.Partitions = n, []int32{0}
 			req.Topics = append(req.Topics, rt)
 			return req
-		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0].ErrorCode }},
+		}, code: func(r kmsg.Response) int16 {
+			return r.(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0].ErrorCode
+		}},
 		{name: "DeleteTopics", rt: topic, op: kmsg.ACLOperationDelete, deny: tAuth, prepare: topicState, req: func(n string) kmsg.Request {
 			req := at(kmsg.NewPtrDeleteTopicsRequest(), 5)
 			req.TopicNames, req.TimeoutMillis = []string{n}, 5000
@@ -279,7 +281,9 @@ func matrixCases() []matrixCase {
 				rt.Topic, rt.Partitions = mxTopic, []int32{0}
 				req.Topics = append(req.Topics, rt)
 				return req
-			}, code: func(r kmsg.Response) int16 { return r.(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode }},
+			}, code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode
+			}},
 		{name: "TxnOffsetCommit", rt: txn, op: kmsg.ACLOperationWrite, deny: xAuth,
 			extra: []matrixACL{{group, mxGroup, kmsg.ACLOperationRead}, {topic, mxTopic, kmsg.ACLOperationRead}}, req: func(n string) kmsg.Request {
 				req := at(kmsg.NewPtrTxnOffsetCommitRequest(), 3)
@@ -289,7 +293,9 @@ func matrixCases() []matrixCase {
 				rt.Partitions = append(rt.Partitions, kmsg.NewTxnOffsetCommitRequestTopicPartition())
 				req.Topics = append(req.Topics, rt)
 				return req
-			}, code: func(r kmsg.Response) int16 { return r.(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode }},
+			}, code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+			}},
 		{name: "AlterPartitionAssignments", rt: cluster, op: kmsg.ACLOperationAlter, deny: cAuth, noMissing: true, req: func(string) kmsg.Request {
 			req := at(kmsg.NewPtrAlterPartitionAssignmentsRequest(), 0)
 			req.TimeoutMillis = 5000
