@@ -133,17 +133,30 @@ func TestTLSKeystoreAndReload(t *testing.T) {
 	if _, err := handshake(t, tl.Config(), &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{otherCert}}); err == nil {
 		t.Fatal("an untrusted client certificate was accepted")
 	}
-	// Renew the broker's certificate: the next handshake serves it.
+	// Renew the broker's certificate: a handshake after the once-a-second
+	// check finds the file changed and serves the new one, with no call
+	// to Reload.
 	c2, k2 := ca.issue(t, pkix.Name{CommonName: "broker-1-renewed"}, false)
 	os.WriteFile(ks, append(k2, c2...), 0o600)
-	if err := tl.Reload(); err != nil {
-		t.Fatal(err)
-	}
+	tl.mu.Lock()
+	tl.checked = time.Now().Add(-2 * time.Second) // as if a second had passed
+	tl.mu.Unlock()
 	var seen string
 	cfg := &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{clientCert},
 		VerifyConnection: func(cs tls.ConnectionState) error { seen = cs.PeerCertificates[0].Subject.CommonName; return nil }}
 	if _, err := handshake(t, tl.Config(), cfg); err != nil || seen != "broker-1-renewed" {
-		t.Fatalf("after reload: %q, %v", seen, err)
+		t.Fatalf("after the file changed: %q, %v", seen, err)
+	}
+	// A broken file keeps the old certificates in service and is
+	// reported.
+	var reported error
+	tl.OnReloadError = func(err error) { reported = err }
+	os.WriteFile(ks, []byte("not PEM"), 0o600)
+	tl.mu.Lock()
+	tl.checked = time.Now().Add(-2 * time.Second)
+	tl.mu.Unlock()
+	if _, err := handshake(t, tl.Config(), cfg); err != nil || seen != "broker-1-renewed" || reported == nil {
+		t.Fatalf("after a broken file: %q, %v, reported %v", seen, err, reported)
 	}
 }
 
