@@ -555,3 +555,63 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthorizedOperations: KIP-430's bit sets in Metadata, DescribeCluster
+// and DescribeGroups say what the principal may do.
+func TestAuthorizedOperations(t *testing.T) {
+	t.Parallel()
+	b := saslBroker(t, map[string]string{
+		"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":           "User:admin",
+	})
+	addr := b.ListenerAddr("SASL_PLAINTEXT")
+	admin := dialRaw(t, addr)
+	saslPlain(t, admin, "", "admin", "admin-secret")
+	createTopic(t, admin, mxTopic, 1, nil)
+	createTopic(t, admin, "ops", 1, nil)
+	groupState(t, admin, "ops-group", true)
+	cr := at(kmsg.NewPtrCreateACLsRequest(), 2)
+	for _, a := range []matrixACL{
+		{kmsg.ACLResourceTypeTopic, "ops", kmsg.ACLOperationRead},
+		{kmsg.ACLResourceTypeTopic, "ops", kmsg.ACLOperationAlterConfigs},
+		{kmsg.ACLResourceTypeGroup, "ops-group", kmsg.ACLOperationRead},
+		{kmsg.ACLResourceTypeCluster, "kafka-cluster", kmsg.ACLOperationDescribe},
+	} {
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType = a.rt, a.name, kmsg.ACLResourcePatternTypeLiteral
+		c.Principal, c.Host, c.Operation, c.PermissionType = "User:alice", "*", a.op, kmsg.ACLPermissionTypeAllow
+		cr.Creations = append(cr.Creations, c)
+	}
+	admin.do(cr)
+	alice := dialRaw(t, addr)
+	saslPlain(t, alice, "", "alice", "alice-secret")
+	bits := func(ops ...kmsg.ACLOperation) int32 {
+		var b int32
+		for _, op := range ops {
+			b |= 1 << op
+		}
+		return b
+	}
+	md := at(kmsg.NewPtrMetadataRequest(), 10)
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("ops")
+	md.Topics, md.IncludeTopicAuthorizedOperations, md.IncludeClusterAuthorizedOperations = append(md.Topics, mt), true, true
+	mr := alice.do(md).(*kmsg.MetadataResponse)
+	// READ implies DESCRIBE, ALTER_CONFIGS implies DESCRIBE_CONFIGS.
+	if want := bits(kmsg.ACLOperationRead, kmsg.ACLOperationDescribe, kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationDescribeConfigs); mr.Topics[0].AuthorizedOperations != want {
+		t.Errorf("topic operations %b, want %b", mr.Topics[0].AuthorizedOperations, want)
+	}
+	if want := bits(kmsg.ACLOperationDescribe); mr.AuthorizedOperations != want {
+		t.Errorf("cluster operations (Metadata v10) %b, want %b", mr.AuthorizedOperations, want)
+	}
+	dc := at(kmsg.NewPtrDescribeClusterRequest(), 1)
+	dc.IncludeClusterAuthorizedOperations = true
+	if got := alice.do(dc).(*kmsg.DescribeClusterResponse).ClusterAuthorizedOperations; got != bits(kmsg.ACLOperationDescribe) {
+		t.Errorf("DescribeCluster operations %b", got)
+	}
+	dg := at(kmsg.NewPtrDescribeGroupsRequest(), 4)
+	dg.Groups, dg.IncludeAuthorizedOperations = []string{"ops-group"}, true
+	if got := alice.do(dg).(*kmsg.DescribeGroupsResponse).Groups[0].AuthorizedOperations; got != bits(kmsg.ACLOperationRead, kmsg.ACLOperationDescribe) {
+		t.Errorf("group operations %b", got)
+	}
+}
