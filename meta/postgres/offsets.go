@@ -130,7 +130,7 @@ func (m *committer) write(batch []*commitReq) {
 	ctx, cancel := groupContext(live)
 	defer cancel()
 	now := m.c.now()
-	err := m.c.write(ctx, func(tx pgx.Tx) error { return upsertOffsets(ctx, tx, all, now) })
+	err := m.c.writeBatch(ctx, func(b *pgx.Batch) { queueUpsertOffsets(b, all, now) })
 	for _, r := range live {
 		r.done <- err
 	}
@@ -162,6 +162,16 @@ func upsertOffsets(ctx context.Context, tx pgx.Tx, offsets []meta.GroupOffset, n
 	if len(offsets) == 0 {
 		return nil
 	}
+	b := &pgx.Batch{}
+	queueUpsertOffsets(b, offsets, now)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueUpsertOffsets queues upsertOffsets' statement in b.
+func queueUpsertOffsets(b *pgx.Batch, offsets []meta.GroupOffset, now time.Time) {
+	if len(offsets) == 0 {
+		return
+	}
 	type key struct {
 		group, topic string
 		partition    int32
@@ -190,7 +200,7 @@ func upsertOffsets(ctx context.Context, tx pgx.Tx, offsets []meta.GroupOffset, n
 		groups[i], topics[i], parts[i] = o.Group, o.Topic, o.Partition
 		offs[i], epochs[i], metas[i], times[i] = o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime.UnixMilli()
 	}
-	_, err := tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO group_offsets (group_id, topic, partition, "offset", leader_epoch, metadata, commit_ms)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::int[], $6::text[], $7::bigint[])
 		ORDER BY 1, 2, 3
@@ -200,7 +210,6 @@ func upsertOffsets(ctx context.Context, tx pgx.Tx, offsets []meta.GroupOffset, n
 			metadata = excluded.metadata,
 			commit_ms = excluded.commit_ms`,
 		groups, topics, parts, offs, epochs, metas, times)
-	return err
 }
 
 // GroupOffsets returns the group's offsets ordered by topic, bytewise

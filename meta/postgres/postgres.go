@@ -453,6 +453,66 @@ func (c *Catalog) writeOnce(ctx context.Context, f func(tx pgx.Tx) error) (err e
 	return c.resolveCommit(ctx, xid, err), true
 }
 
+// writeBatch is write for a transaction of statements that need no
+// answer before the next: BEGIN, queue's statements and the transaction's
+// id go to the server in one round trip (pgx's pipeline), COMMIT in a
+// second, against four or more for write. A lost COMMIT answer is looked
+// up as write does; a serialization failure or deadlock is retried.
+func (c *Catalog) writeBatch(ctx context.Context, queue func(b *pgx.Batch)) error {
+	backoff := 2 * time.Millisecond
+	reconnected := false
+	for {
+		err, committing := c.writeBatchOnce(ctx, queue)
+		switch {
+		case retriable(err):
+		case !committing && !reconnected && ctx.Err() == nil && isUnavailable(err):
+			reconnected = true
+			continue
+		default:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+func (c *Catalog) writeBatchOnce(ctx context.Context, queue func(b *pgx.Batch)) (err error, committing bool) {
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return err, false
+	}
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	queue(b)
+	var xid string
+	b.Queue(`SELECT pg_current_xact_id()::text`).QueryRow(func(row pgx.Row) error { return row.Scan(&xid) })
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		// Whatever ran is undone: a failed statement aborted the
+		// transaction, and ROLLBACK ends it (or the connection is
+		// gone, and the server rolls it back).
+		_, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		if rerr != nil && !isUnavailable(rerr) {
+			conn.Conn().PgConn().Close(context.Background())
+		}
+		return err, false
+	}
+	_, err = conn.Exec(ctx, "COMMIT")
+	if err == nil {
+		return nil, true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) || pgconn.SafeToRetry(err) {
+		return err, !pgconn.SafeToRetry(err)
+	}
+	conn.Conn().PgConn().Close(context.Background())
+	return c.resolveCommit(ctx, xid, err), true
+}
+
 // read runs f, a read, once more when it failed on a lost connection: the
 // pool may have handed out one the server had dropped.
 func (c *Catalog) read(ctx context.Context, f func(ctx context.Context) error) error {
