@@ -89,3 +89,25 @@ func TestCatalogBadDatabaseURL(t *testing.T) {
 		})
 	}
 }
+
+// TestCatalogSecondBrokerRefused: a broker serving its own data directory
+// on a PostgreSQL catalog claims it; a second broker pointed at the same
+// catalog from another directory exits at once naming the first, and once
+// the first stops the second starts.
+func TestCatalogSecondBrokerRefused(t *testing.T) {
+	t.Parallel()
+	if pgtest.Enabled() {
+		t.Skip("runs in the default pass already")
+	}
+	url := pgtest.URL(t)
+	first := startProcWith(t, binary(t), nil, t.TempDir(), "", "--metadata", "postgres", "--database-url", url)
+	second := freePort(t)
+	cmd := exec.Command(binary(t), "--listen", second, "--data-dir", t.TempDir(), "--http-listen", "", "--schema-registry-listen", "",
+		"--log-format", "text", "--metadata", "postgres", "--database-url", url)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another broker") || !strings.Contains(string(out), first.addr) {
+		t.Fatalf("a second broker on the catalog: %v\n%s", err, out)
+	}
+	first.stop()
+	startProcWith(t, binary(t), nil, t.TempDir(), second, "--metadata", "postgres", "--database-url", url).stop()
+}

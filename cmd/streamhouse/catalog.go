@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 
 	"github.com/streamhouse/streamhouse/internal/loglevel"
@@ -29,6 +30,18 @@ type catalog struct {
 	// unavailable is why the catalog cannot be reached now, nil while it
 	// can: /ready's answer.
 	unavailable func() error
+	// lost is closed when another broker took a claimed catalog (nil:
+	// never); release gives the claim up.
+	lost    <-chan struct{}
+	release func()
+}
+
+// Close releases the claim, then the catalog.
+func (c *catalog) Close() error {
+	if c.release != nil {
+		c.release()
+	}
+	return c.Catalog.Close()
 }
 
 // openCatalog opens the catalog --metadata names.
@@ -42,7 +55,7 @@ func openCatalog(ctx context.Context, o *options, levels *loglevel.Levels, m *me
 			return nil, err
 		}
 		m.Catalog(nil)
-		return &catalog{Catalog: c, where: c.Path(), unavailable: func() error { return nil }}, nil
+		return &catalog{Catalog: c, where: c.Path(), unavailable: func() error { return nil }, release: func() {}}, nil
 	case metadataPostgres:
 		if o.databaseURL == "" {
 			return nil, fmt.Errorf("%s: --metadata=postgres needs --database-url or DATABASE_URL (postgresql://user:password@host:5432/database)", o.where("metadata"))
@@ -54,7 +67,33 @@ func openCatalog(ctx context.Context, o *options, levels *loglevel.Levels, m *me
 			return nil, err
 		}
 		opened.Store(c)
-		return &catalog{Catalog: c, where: "postgres " + c.Where(), unavailable: c.Unavailable}, nil
+		// This broker serves the partitions in its own data directory:
+		// it claims the catalog, so that a second broker pointed at it
+		// is refused rather than serve every topic from another
+		// directory.
+		claim, err := c.Claim(ctx, postgres.Owner{NodeID: int32(o.nodeID), Address: ownAddress(o)})
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("claim the catalog: %w", err)
+		}
+		return &catalog{Catalog: c, where: "postgres " + c.Where(), unavailable: c.Unavailable, lost: claim.Lost(), release: claim.Release}, nil
 	}
 	return nil, fmt.Errorf("%s: %q is not sqlite or postgres", o.where("metadata"), o.metadata)
+}
+
+// ownAddress is the address this broker tells clients: the first advertised
+// listener's, else the first listener's, for another broker's error.
+func ownAddress(o *options) string {
+	for _, key := range []string{"advertised.listeners", "listeners"} {
+		v := o.settings[key]
+		if v == "" {
+			continue
+		}
+		first, _, _ := strings.Cut(v, ",")
+		if _, hostPort, ok := strings.Cut(first, "://"); ok {
+			return hostPort
+		}
+		return first
+	}
+	return o.listen
 }

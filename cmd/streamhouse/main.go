@@ -537,6 +537,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("serve: %w", err)
 	case sig := <-sigs:
 		log.Info("shutting down", "signal", sig.String())
+	case <-catalog.lost:
+		// Another broker took the catalog while this one's claim was
+		// lost: serving on would be two brokers on one catalog.
+		log.Error("stopping: another broker took the catalog")
+		ops.setReady(false)
+		sctx, cancel := context.WithTimeout(ctx, o.shutdownWait)
+		defer cancel()
+		sr.close(sctx)
+		srv.Shutdown(sctx)
+		for range ls {
+			<-served
+		}
+		return errors.New("another broker took the catalog while this one's claim on it was lost")
 	}
 	ops.setReady(false)
 	sctx, cancel := context.WithTimeout(ctx, o.shutdownWait)

@@ -322,3 +322,57 @@ func TestBlackhole(t *testing.T) {
 		t.Fatalf("GroupOffsets = %+v, %v", offs, err)
 	}
 }
+
+// TestClaim: one broker holds the catalog; a second is refused, told who
+// holds it; released, the second takes it. A holder whose connection is
+// cut while another takes the catalog learns it has lost it.
+func TestClaim(t *testing.T) {
+	t.Parallel()
+	p := pgtest.NewProxy(t)
+	url := p.URL(t)
+	a := open(t, url, Options{})
+	b := open(t, pgtest.WithSchema(t, pgtest.AdminURL(), a.schema), Options{})
+	ctx := t.Context()
+	ca, err := a.Claim(ctx, Owner{NodeID: 1, Address: "broker-1:9092"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Claim(ctx, Owner{NodeID: 2, Address: "broker-2:9092"})
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "node 1 at broker-1:9092") {
+		t.Fatalf("a second claim: err = %v, want ErrInUse naming node 1", err)
+	}
+	ca.Release()
+	cb, err := b.Claim(ctx, Owner{NodeID: 2, Address: "broker-2:9092"})
+	if err != nil {
+		t.Fatalf("a claim after the release: %v", err)
+	}
+	cb.Release()
+
+	// a holds it again, through the proxy; its connection is cut and
+	// b takes the catalog before a can take it back.
+	ca, err = a.Claim(ctx, Owner{NodeID: 1, Address: "broker-1:9092"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Release()
+	p.Refuse(true)
+	p.Cut()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cb, err = b.Claim(ctx, Owner{NodeID: 2, Address: "broker-2:9092"})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b could not take the catalog after a's connection was cut: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer cb.Release()
+	p.Refuse(false)
+	select {
+	case <-ca.Lost():
+	case <-time.After(45 * time.Second):
+		t.Fatal("a was not told it lost the catalog")
+	}
+}

@@ -127,6 +127,20 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 2,
+		name:    "the claiming broker",
+		stmts: []string{
+			// Who holds the catalog's claim (Claim): what a second
+			// broker is told. The claim itself is an advisory lock.
+			`CREATE TABLE catalog_owner (
+				singleton int PRIMARY KEY CHECK (singleton = 1),
+				node_id   int NOT NULL,
+				address   text NOT NULL,
+				since     timestamptz NOT NULL
+			)`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.
