@@ -172,9 +172,8 @@ func tryStartProc(t testing.TB, bin string, env []string, dir, addr string, extr
 	// and so is the free-space guard (5% of the volume by default): a
 	// test must not depend on the free space of the machine it runs on
 	// (diskfull_*_test.go test the guard on a volume of their own).
-	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", "",
-		"--storage.min.free.bytes=0"}, catalogFlags(t, dir)...)
-	args = append(args, extra...)
+	args := append([]string{"--listen", addr, "--data-dir", dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, catalogFlags(t, dir)...)
+	args = append(args, dfGuardArgs(extra)...)
 	p := &proc{t: t, addr: addr, dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
 	p.cmd = exec.Command(bin, args...)
 	if env != nil {
