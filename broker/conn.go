@@ -71,7 +71,8 @@ type conn struct {
 	held       int64  // bytes of queued.max.request.bytes the request in hand holds
 	served     bool   // a request was answered: the full frame limit applies
 
-	li *listener // the listener the connection arrived on
+	li   *listener // the listener the connection arrived on
+	cork *corkConn // under a TLS connection (cork.go); nil otherwise
 	// principal is who the connection is ("User:alice"): User:ANONYMOUS
 	// until authenticated, and for PLAINTEXT listeners; owned by the
 	// reader.
@@ -95,9 +96,11 @@ func (c *conn) muteFor(d time.Duration) {
 const maxDeferred = 8
 
 func newConn(s *Server, nc net.Conn, li *listener) *conn {
+	var cork *corkConn
 	if li.tls != nil {
 		// No I/O until the handshake in serve.
-		nc = tls.Server(nc, li.tls)
+		cork = &corkConn{Conn: nc, pool: &s.corkBufs}
+		nc = tls.Server(cork, li.tls)
 	}
 	c := &conn{
 		s:        s,
@@ -106,6 +109,7 @@ func newConn(s *Server, nc net.Conn, li *listener) *conn {
 		br:       bufio.NewReaderSize(nc, ioBufSize),
 		bw:       bufio.NewWriterSize(nc, ioBufSize),
 		remote:   nc.RemoteAddr().String(),
+		cork:     cork,
 		deferred: make(chan deferredResp, maxDeferred),
 	}
 	c.drained = sync.NewCond(&c.pmu)
@@ -147,7 +151,7 @@ func (c *conn) writeDeferred(ctx context.Context, done chan<- struct{}) {
 		err := c.werr
 		c.pmu.Unlock()
 		if err == nil {
-			if _, err = c.bw.Write(out); err == nil && len(c.deferred) == 0 {
+			if err = c.writeLarge(out); err == nil && len(c.deferred) == 0 {
 				err = c.bw.Flush()
 			}
 		}
@@ -357,7 +361,7 @@ func (c *conn) serve() {
 			continue
 		}
 		if len(out) > 0 {
-			if _, err := c.bw.Write(out); err != nil {
+			if err := c.writeLarge(out); err != nil {
 				c.logClose("write failed", err)
 				return
 			}

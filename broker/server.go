@@ -104,8 +104,11 @@ type Server struct {
 	fetchBufs sync.Pool
 	// outBufs are large encoded responses' buffers (*[]byte), reused.
 	outBufs sync.Pool
-	pids    pidAllocator
-	quotas  *quotas
+	// corkBufs gather a TLS connection's records of a large answer
+	// (cork.go).
+	corkBufs sync.Pool
+	pids     pidAllocator
+	quotas   *quotas
 	// schemas validates schema ids for topics with
 	// confluent.*.schema.validation (schemavalidation.go); nil: none.
 	schemas atomic.Pointer[SchemaValidator]
