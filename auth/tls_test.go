@@ -214,3 +214,48 @@ func TestPrincipalMappingRules(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSProtocolsAndSuites(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t)
+	c, k := ca.issue(t, pkix.Name{CommonName: "broker"}, false)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	only13, err := NewTLS(TLSSettings{KeystoreCertChain: string(c), KeystoreKey: string(k), Protocols: []string{"TLSv1.3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := handshake(t, only13.Config(), &tls.Config{RootCAs: pool, ServerName: "localhost", MaxVersion: tls.VersionTLS12}); err == nil {
+		t.Fatal("a TLS 1.2 client passed ssl.enabled.protocols=TLSv1.3")
+	}
+	st, err := handshake(t, only13.Config(), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil || st.Version != tls.VersionTLS13 {
+		t.Fatalf("TLS 1.3 client: %v %x", err, st.Version)
+	}
+	suite := "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+	one, err := NewTLS(TLSSettings{KeystoreCertChain: string(c), KeystoreKey: string(k), Protocols: []string{"TLSv1.2"}, CipherSuites: []string{suite}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = handshake(t, one.Config(), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil || tls.CipherSuiteName(st.CipherSuite) != suite {
+		t.Fatalf("suite %s, %v", tls.CipherSuiteName(st.CipherSuite), err)
+	}
+	for name, s := range map[string]TLSSettings{
+		"unknown suite":       {KeystoreCertChain: string(c), KeystoreKey: string(k), CipherSuites: []string{"TLS_RSA_WITH_RC4_128_SHA"}},
+		"TLSv1.1":             {KeystoreCertChain: string(c), KeystoreKey: string(k), Protocols: []string{"TLSv1.1"}},
+		"no key store":        {},
+		"client auth no CAs":  {KeystoreCertChain: string(c), KeystoreKey: string(k), ClientAuth: "required"},
+		"truststore inline":   {KeystoreCertChain: string(c), KeystoreKey: string(k), ClientAuth: "required", TruststoreCerts: "not PEM"},
+		"bad client auth":     {KeystoreCertChain: string(c), KeystoreKey: string(k), ClientAuth: "always"},
+		"key without a chain": {KeystoreKey: string(k)},
+	} {
+		if _, err := NewTLS(s); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// The trust store given inline works as a file does.
+	if _, err := NewTLS(TLSSettings{KeystoreCertChain: string(c), KeystoreKey: string(k), ClientAuth: "required", TruststoreCerts: string(ca.pem)}); err != nil {
+		t.Fatal(err)
+	}
+}
