@@ -44,6 +44,12 @@ func rules() map[string]rule {
 		"meta/postgres":          {allowed: []string{"meta"}, external: []string{"github.com/jackc/pgx/v5"}},
 		// Tests' PostgreSQL schemas.
 		"internal/pgtest": {external: []string{"github.com/jackc/pgx/v5"}},
+		// The object-store interface (stdlib only) and its S3 client.
+		"storage/objstore":         {},
+		"storage/objstore/s3":      {allowed: []string{"storage/objstore"}, external: []string{"github.com/minio/minio-go/v7"}},
+		"storage/objstore/objtest": {allowed: []string{"storage/objstore"}},
+		// Tests' S3 server (versitygw).
+		"internal/s3test": {external: []string{"github.com/minio/minio-go/v7"}},
 		"broker":          {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "internal/loglevel", "metrics", "auth"}, external: kafkaProto},
 		"metrics":         {external: []string{"github.com/prometheus/client_golang"}},
 		// auth is pure: TLS settings, SASL mechanisms, the authorizer.

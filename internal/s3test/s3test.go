@@ -1,0 +1,172 @@
+// Package s3test runs a real S3-compatible server for tests: versitygw
+// (github.com/versity/versitygw, its posix backend over a temporary
+// directory) on a loopback port, one process per call, stopped when the
+// test ends, so that a test may stop and restart its server. It imports
+// minio-go (to create buckets) and the standard library.
+//
+// The binary is versitygw in PATH or in $GOPATH/bin (.ci/run installs it
+// with go install github.com/versity/versitygw/cmd/versitygw@v1.8.0). When
+// it is missing the test is skipped, and fails under
+// STREAMHOUSE_COMPAT_REQUIRE=1.
+package s3test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// The test server's credentials.
+const (
+	AccessKey = "streamhouse-test"
+	SecretKey = "streamhouse-test-secret"
+)
+
+// Server is a running versitygw.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	addr string
+
+	mu   sync.Mutex // guards cmd, done
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  bytes.Buffer
+}
+
+// Binary returns the versitygw binary, skipping (or, under
+// STREAMHOUSE_COMPAT_REQUIRE=1, failing) t when there is none.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p
+	}
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			gopath = filepath.Join(home, "go")
+		}
+	}
+	if p := filepath.Join(gopath, "bin", "versitygw"); gopath != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	msg := "versitygw not installed (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)"
+	if os.Getenv("STREAMHOUSE_COMPAT_REQUIRE") != "" {
+		t.Fatal(msg + " and STREAMHOUSE_COMPAT_REQUIRE is set")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Start runs a server over a new temporary directory, stopped when the
+// test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir()}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = l.Addr().String()
+	l.Close()
+	s.Restart()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Endpoint is the server's URL.
+func (s *Server) Endpoint() string { return "http://" + s.addr }
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// Env is what a broker process needs to reach the server: the AWS
+// variables of its credentials.
+func (s *Server) Env() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + AccessKey, "AWS_SECRET_ACCESS_KEY=" + SecretKey, "AWS_REGION=us-east-1"}
+}
+
+// Credentials are the server's, for objstore/s3.Options.
+func Credentials() *credentials.Credentials {
+	return credentials.NewStaticV4(AccessKey, SecretKey, "")
+}
+
+// Restart starts the server (again, after Stop or Kill) on the same port
+// and directory, and waits until it answers.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return
+	}
+	cmd := exec.Command(s.bin, "--access", AccessKey, "--secret", SecretKey, "--port", s.addr, "posix", s.dir)
+	cmd.Stdout, cmd.Stderr = &s.out, &s.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("s3test: start versitygw: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.cmd, s.done = cmd, done
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-done:
+			s.t.Fatalf("s3test: versitygw exited:\n%s", s.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("s3test: versitygw did not listen on %s within 20 s:\n%s", s.addr, s.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the server (its data stays for Restart).
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}
+
+// Bucket creates a new bucket and returns its name.
+func (s *Server) Bucket(t testing.TB) string {
+	t.Helper()
+	cl, err := minio.New(s.addr, &minio.Options{Creds: Credentials(), BucketLookup: minio.BucketLookupPath, Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.ToLower(fmt.Sprintf("b-%d", time.Now().UnixNano()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.MakeBucket(ctx, name, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
+		t.Fatalf("s3test: create bucket %s: %v", name, err)
+	}
+	return name
+}

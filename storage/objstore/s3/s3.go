@@ -1,0 +1,276 @@
+// Package s3 is objstore.Store over S3 and S3-compatible servers (MinIO,
+// versitygw, Ceph, R2...), through github.com/minio/minio-go/v7. It may
+// import objstore and its SDK; nothing else of the repository.
+//
+// Credentials come from the AWS default chain: AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), the shared credentials
+// file and AWS_PROFILE, then the instance or task role. A non-AWS endpoint
+// is addressed path-style (http://host:port/bucket/key), as S3-compatible
+// servers expect.
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/streamhouse/streamhouse/storage/objstore"
+)
+
+var _ objstore.Store = (*Store)(nil)
+
+// Options configures a Store.
+type Options struct {
+	// Endpoint is the server's URL (http://127.0.0.1:9000); empty: AWS
+	// S3 in Region.
+	Endpoint string
+	// Bucket is the bucket; it must exist.
+	Bucket string
+	// Prefix goes before every key (no leading or trailing slash
+	// needed).
+	Prefix string
+	// Region is the bucket's region; empty: us-east-1.
+	Region string
+	// Credentials overrides the default chain (tests).
+	Credentials *credentials.Credentials
+	// PartSize is the size of a multipart upload's parts; zero: 16 MiB.
+	// An upload holds one part in memory.
+	PartSize uint64
+}
+
+// Store is an objstore.Store in one bucket under a prefix.
+type Store struct {
+	cl     *minio.Client
+	bucket string
+	prefix string
+	part   uint64
+	where  string
+}
+
+// New returns a store for opts; it does not contact the server (Check
+// does).
+func New(opts Options) (*Store, error) {
+	if opts.Bucket == "" {
+		return nil, errors.New("s3: no bucket (S3_BUCKET)")
+	}
+	host, secure := "s3.amazonaws.com", true
+	lookup := minio.BucketLookupAuto
+	if opts.Endpoint != "" {
+		u, err := url.Parse(opts.Endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("s3: endpoint %q: want http://host:port or https://host", opts.Endpoint)
+		}
+		host, secure = u.Host, u.Scheme == "https"
+		lookup = minio.BucketLookupPath
+	}
+	creds := opts.Credentials
+	if creds == nil {
+		creds = credentials.NewChainCredentials([]credentials.Provider{
+			&credentials.EnvAWS{},
+			&credentials.FileAWSCredentials{},
+			&credentials.IAM{Client: &http.Client{Transport: http.DefaultTransport}},
+		})
+	}
+	region := opts.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	cl, err := minio.New(host, &minio.Options{
+		Creds:        creds,
+		Secure:       secure,
+		Region:       region,
+		BucketLookup: lookup,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		// The callers retry with their own policy (backoff, the
+		// upload backlog); the SDK's own retries would hide a stall
+		// behind minutes of attempts.
+		MaxRetries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3: %w", err)
+	}
+	part := opts.PartSize
+	if part == 0 {
+		part = 16 << 20
+	}
+	where := "s3://" + opts.Bucket
+	if opts.Prefix != "" {
+		where += "/" + strings.Trim(opts.Prefix, "/")
+	}
+	if opts.Endpoint != "" {
+		where += " at " + opts.Endpoint
+	}
+	return &Store{cl: cl, bucket: opts.Bucket, prefix: strings.Trim(opts.Prefix, "/"), part: part, where: where}, nil
+}
+
+// Where names the bucket, prefix and endpoint, for logs.
+func (s *Store) Where() string { return s.where }
+
+func (s *Store) key(k string) string {
+	if s.prefix == "" {
+		return k
+	}
+	return path.Join(s.prefix, k)
+}
+
+// classify wraps err with the objstore sentinel that says what a caller
+// may do about it.
+func classify(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	resp := minio.ToErrorResponse(err)
+	switch {
+	case resp.Code == "AccessDenied" || resp.Code == "InvalidAccessKeyId" || resp.Code == "SignatureDoesNotMatch" ||
+		resp.Code == "XAdminUserNotFound" || // versitygw's answer for an unknown access key
+		resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("%s %s: %w: %w", op, key, objstore.ErrDenied, err)
+	case resp.Code == "NoSuchKey" || resp.Code == "NoSuchBucket" || resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%s %s: %w: %w", op, key, objstore.ErrNotFound, err)
+	}
+	return fmt.Errorf("%s %s: %w: %w", op, key, objstore.ErrUnavailable, err)
+}
+
+// Put uploads size bytes of r; an object larger than a part goes in parts
+// of PartSize, one in memory at a time.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	_, err := s.cl.PutObject(ctx, s.bucket, s.key(key), r, size, minio.PutObjectOptions{
+		ContentType:      "application/octet-stream",
+		PartSize:         s.part,
+		NumThreads:       1,
+		DisableMultipart: size < int64(s.part),
+		SendContentMd5:   true,
+	})
+	return classify("put", key, err)
+}
+
+// Get returns a ranged read of the object.
+func (s *Store) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if n == 0 {
+		if _, err := s.Stat(ctx, key); err != nil {
+			return nil, err
+		}
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	opts := minio.GetObjectOptions{}
+	switch {
+	case n > 0:
+		if err := opts.SetRange(off, off+n-1); err != nil {
+			return nil, classify("get", key, err)
+		}
+	case off > 0:
+		if err := opts.SetRange(off, 0); err != nil {
+			return nil, classify("get", key, err)
+		}
+	}
+	obj, err := s.cl.GetObject(ctx, s.bucket, s.key(key), opts)
+	if err != nil {
+		return nil, classify("get", key, err)
+	}
+	// GetObject is lazy: Stat makes the request, so that a missing key
+	// or a refused range fails here and not at the first Read.
+	if _, err := obj.Stat(); err != nil {
+		obj.Close()
+		resp := minio.ToErrorResponse(err)
+		if resp.Code == "InvalidRange" {
+			// Past the end: nothing there, as the contract says.
+			return io.NopCloser(bytes.NewReader(nil)), nil
+		}
+		return nil, classify("get", key, err)
+	}
+	return &reader{obj: obj, key: key}, nil
+}
+
+// reader classifies a ranged read's errors.
+type reader struct {
+	obj *minio.Object
+	key string
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.obj.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = classify("get", r.key, err)
+	}
+	return n, err
+}
+
+func (r *reader) Close() error { return r.obj.Close() }
+
+// Stat returns the object's size and modification time.
+func (s *Store) Stat(ctx context.Context, key string) (objstore.Object, error) {
+	info, err := s.cl.StatObject(ctx, s.bucket, s.key(key), minio.StatObjectOptions{})
+	if err != nil {
+		return objstore.Object{}, classify("stat", key, err)
+	}
+	return objstore.Object{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+}
+
+// List calls fn for each object under prefix, in key order.
+func (s *Store) List(ctx context.Context, prefix string, fn func(objstore.Object) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing goroutine when fn stops early
+	full := s.key(prefix)
+	if strings.HasSuffix(prefix, "/") && !strings.HasSuffix(full, "/") {
+		full += "/"
+	}
+	strip := ""
+	if s.prefix != "" {
+		strip = s.prefix + "/"
+	}
+	for info := range s.cl.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: full, Recursive: true}) {
+		if info.Err != nil {
+			return classify("list", prefix, info.Err)
+		}
+		if err := fn(objstore.Object{Key: strings.TrimPrefix(info.Key, strip), Size: info.Size, Modified: info.LastModified}); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// Delete removes the object; a missing one is no error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	err := s.cl.RemoveObject(ctx, s.bucket, s.key(key), minio.RemoveObjectOptions{})
+	if err != nil && errors.Is(classify("delete", key, err), objstore.ErrNotFound) && minio.ToErrorResponse(err).Code != "NoSuchBucket" {
+		return nil
+	}
+	return classify("delete", key, err)
+}
+
+// Check verifies that the bucket exists and that an object can be written
+// and removed under the prefix, with the credentials given.
+func (s *Store) Check(ctx context.Context) error {
+	probe := fmt.Sprintf(".streamhouse-check-%d", time.Now().UnixNano())
+	err := s.Put(ctx, probe, strings.NewReader("ok"), 2)
+	if err != nil {
+		var resp minio.ErrorResponse
+		if errors.As(err, &resp) && resp.Code == "NoSuchBucket" {
+			return fmt.Errorf("%s: bucket %q does not exist (create it first): %w", s.where, s.bucket, objstore.ErrNotFound)
+		}
+		return fmt.Errorf("%s: write a probe object: %w", s.where, err)
+	}
+	if err := s.Delete(ctx, probe); err != nil {
+		return fmt.Errorf("%s: remove the probe object: %w", s.where, err)
+	}
+	return nil
+}
