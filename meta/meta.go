@@ -383,6 +383,7 @@ type Catalog interface {
 	ACLs
 	Changes
 	Snapshots
+	RemoteSegments
 	// Close waits for calls in flight and releases the catalog. After
 	// Close every method returns ErrClosed; calling Close again returns
 	// nil.

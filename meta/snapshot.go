@@ -23,6 +23,18 @@ type Snapshot struct {
 	ClientQuotas     []ClientQuota // by entity, with their versions
 	ScramCredentials []ScramCredential
 	ACLs             []ACL
+	// RemoteSegments are tiered storage's, by topic ID, partition, base
+	// offset and ID; RemoteLogStarts its partitions' log starts.
+	RemoteSegments  []RemoteSegment
+	RemoteLogStarts []RemoteLogStart
+}
+
+// RemoteLogStart is one partition's log start offset as tiered storage
+// keeps it.
+type RemoteLogStart struct {
+	TopicID   TopicID
+	Partition int32
+	Offset    int64
 }
 
 // Snapshots exports and imports a catalog whole.

@@ -195,6 +195,8 @@ func sections(s meta.Snapshot) []section {
 		{"client quotas", len(s.ClientQuotas), sum(s.ClientQuotas)},
 		{"scram credentials", len(s.ScramCredentials), sum(s.ScramCredentials)},
 		{"acls", len(s.ACLs), sum(s.ACLs)},
+		{"remote segments", len(s.RemoteSegments), sum(s.RemoteSegments)},
+		{"remote log starts", len(s.RemoteLogStarts), sum(s.RemoteLogStarts)},
 	}
 }
 

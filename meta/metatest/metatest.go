@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"Changes", testChanges},
 		{"WaitChange", testWaitChange},
 		{"Snapshot", testSnapshot},
+		{"RemoteSegments", testRemoteSegments},
 		{"OffsetsRoundTrip", testOffsetsRoundTrip},
 		{"OffsetsOrderedByTopicAndPartition", testOffsetsOrdered},
 		{"OffsetsCommitTimeStampedWhenZero", testOffsetsCommitTimeStamped},

@@ -56,6 +56,10 @@ func Fill(t testing.TB, c meta.Catalog) {
 		{User: "alice", Mechanism: 1, Salt: []byte("salt"), StoredKey: []byte("stored"), ServerKey: []byte("server"), Iterations: 4096},
 		{User: "alice", Mechanism: 2, Salt: []byte("salt2"), StoredKey: []byte("stored2"), ServerKey: []byte("server2"), Iterations: 8192},
 	}, nil))
+	tid := NewTopicID(t)
+	must("remote segment", c.AddRemoteSegment(ctx, meta.RemoteSegment{TopicID: tid, Partition: 3, ID: "u1", BaseOffset: 0, EndOffset: 100,
+		MaxTimestamp: 1_700_000_000_000, Size: 4096, Checksum: "abc", CreatedAt: at}))
+	must("remote log start", c.SetRemoteLogStart(ctx, tid, 3, 40))
 	must("acls", c.CreateACLs(ctx, []meta.ACL{
 		{ResourceType: 2, ResourceName: "orders", PatternType: 3, Principal: "User:alice", Host: "*", Operation: 3, Permission: 3},
 		{ResourceType: 3, ResourceName: "bill", PatternType: 4, Principal: "User:bob", Host: "10.0.0.1", Operation: 2, Permission: 2},
@@ -89,7 +93,8 @@ func testSnapshot(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		t.Fatalf("Export: %v", err)
 	}
 	if len(snap.Topics) != 3 || len(snap.Offsets) != 3 || len(snap.Transactions) != 1 || len(snap.BrokerConfigs) != 2 ||
-		len(snap.ClientQuotas) != 1 || len(snap.ScramCredentials) != 2 || len(snap.ACLs) != 2 || snap.ClusterID == "" || snap.NextProducerID < 1000 {
+		len(snap.ClientQuotas) != 1 || len(snap.ScramCredentials) != 2 || len(snap.ACLs) != 2 || snap.ClusterID == "" || snap.NextProducerID < 1000 ||
+		len(snap.RemoteSegments) != 1 || len(snap.RemoteLogStarts) != 1 {
 		t.Fatalf("Export missed something: %+v", snap)
 	}
 	dst := open(t)

@@ -141,6 +141,31 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 3,
+		name:    "tiered storage's remote segments",
+		stmts: []string{
+			`CREATE TABLE remote_segments (
+				topic_id      bytea NOT NULL CHECK (length(topic_id) = 16),
+				partition     int NOT NULL,
+				id            text COLLATE "C" NOT NULL,
+				base_offset   bigint NOT NULL,
+				end_offset    bigint NOT NULL CHECK (end_offset > base_offset),
+				max_timestamp bigint NOT NULL,
+				size          bigint NOT NULL,
+				checksum      text NOT NULL,
+				created_ms    bigint NOT NULL,
+				deleting_ms   bigint,
+				PRIMARY KEY (topic_id, partition, id)
+			)`,
+			`CREATE TABLE remote_log_starts (
+				topic_id  bytea NOT NULL CHECK (length(topic_id) = 16),
+				partition int NOT NULL,
+				log_start bigint NOT NULL,
+				PRIMARY KEY (topic_id, partition)
+			)`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -150,6 +150,21 @@ func export(ctx context.Context, tx pgx.Tx) (meta.Snapshot, error) {
 	}); err != nil {
 		return s, err
 	}
+	if s.RemoteSegments, err = scanRemote(ctx, tx, `SELECT `+remoteColumns+` FROM remote_segments ORDER BY topic_id, partition, base_offset, id`); err != nil {
+		return s, fmt.Errorf("remote segments: %w", err)
+	}
+	if err := each("remote log starts", `SELECT topic_id, partition, log_start FROM remote_log_starts ORDER BY topic_id, partition`, func(rows pgx.Rows) error {
+		var r meta.RemoteLogStart
+		var tid []byte
+		if err := rows.Scan(&tid, &r.Partition, &r.Offset); err != nil {
+			return err
+		}
+		copy(r.TopicID[:], tid)
+		s.RemoteLogStarts = append(s.RemoteLogStarts, r)
+		return nil
+	}); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
@@ -159,7 +174,7 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 	return c.call(ctx, "Import", "import catalog", func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `LOCK TABLE cluster, producer_ids, topics, topic_configs, group_offsets, transactions,
-				broker_config_scopes, broker_configs, client_quotas, scram_credentials, acls IN EXCLUSIVE MODE`); err != nil {
+				broker_config_scopes, broker_configs, client_quotas, scram_credentials, acls, remote_segments, remote_log_starts IN EXCLUSIVE MODE`); err != nil {
 				return err
 			}
 			var n int64
@@ -167,7 +182,8 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 				(SELECT count(*) FROM cluster) + (SELECT count(*) FROM producer_ids) + (SELECT count(*) FROM topics) +
 				(SELECT count(*) FROM group_offsets) + (SELECT count(*) FROM transactions) +
 				(SELECT count(*) FROM broker_config_scopes) + (SELECT count(*) FROM client_quotas) +
-				(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls)`).Scan(&n); err != nil {
+				(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls) +
+				(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts)`).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -244,6 +260,17 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s meta.Snapshot) error {
 	for _, sc := range s.ScramCredentials {
 		if err := exec("scram credential of "+sc.User, `INSERT INTO scram_credentials (user_name, mechanism, salt, stored_key, server_key, iterations) VALUES ($1, $2, $3, $4, $5, $6)`,
 			sc.User, int16(sc.Mechanism), sc.Salt, sc.StoredKey, sc.ServerKey, sc.Iterations); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.RemoteSegments {
+		if err := exec("remote segment "+r.ID, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			remoteArgs(r, r.CreatedAt)...); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.RemoteLogStarts {
+		if err := exec("remote log start", `INSERT INTO remote_log_starts (topic_id, partition, log_start) VALUES ($1, $2, $3)`, r.TopicID[:], r.Partition, r.Offset); err != nil {
 			return err
 		}
 	}

@@ -207,6 +207,35 @@ var migrations = []migration{
 			) STRICT`,
 		},
 	},
+	{
+		version: 9,
+		name:    "tiered storage's remote segments",
+		stmts: []string{
+			// One row per uploaded segment (meta.RemoteSegment), by
+			// topic ID: a topic deleted and created again under its
+			// name has segments of its own. deleting_ms is NULL while
+			// the segment is read.
+			`CREATE TABLE remote_segments (
+				topic_id      BLOB NOT NULL CHECK (length(topic_id) = 16),
+				partition     INTEGER NOT NULL,
+				id            TEXT NOT NULL,
+				base_offset   INTEGER NOT NULL,
+				end_offset    INTEGER NOT NULL CHECK (end_offset > base_offset),
+				max_timestamp INTEGER NOT NULL,
+				size          INTEGER NOT NULL,
+				checksum      TEXT NOT NULL,
+				created_ms    INTEGER NOT NULL,
+				deleting_ms   INTEGER,
+				PRIMARY KEY (topic_id, partition, id)
+			) STRICT, WITHOUT ROWID`,
+			`CREATE TABLE remote_log_starts (
+				topic_id  BLOB NOT NULL CHECK (length(topic_id) = 16),
+				partition INTEGER NOT NULL,
+				log_start INTEGER NOT NULL,
+				PRIMARY KEY (topic_id, partition)
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

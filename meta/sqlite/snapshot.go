@@ -139,6 +139,21 @@ func export(ctx context.Context, q querier) (meta.Snapshot, error) {
 	}); err != nil {
 		return s, fmt.Errorf("acls: %w", err)
 	}
+	if s.RemoteSegments, err = scanRemote(ctx, q, `SELECT `+remoteColumns+` FROM remote_segments ORDER BY topic_id, partition, base_offset, id`); err != nil {
+		return s, fmt.Errorf("remote segments: %w", err)
+	}
+	if err := each(ctx, q, `SELECT topic_id, partition, log_start FROM remote_log_starts ORDER BY topic_id, partition`, func(rows *sql.Rows) error {
+		var r meta.RemoteLogStart
+		var tid []byte
+		if err := rows.Scan(&tid, &r.Partition, &r.Offset); err != nil {
+			return err
+		}
+		copy(r.TopicID[:], tid)
+		s.RemoteLogStarts = append(s.RemoteLogStarts, r)
+		return nil
+	}); err != nil {
+		return s, fmt.Errorf("remote log starts: %w", err)
+	}
 	return s, nil
 }
 
@@ -170,7 +185,8 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 			(SELECT count(*) FROM cluster) + (SELECT count(*) FROM producer_ids) + (SELECT count(*) FROM topics) +
 			(SELECT count(*) FROM group_offsets) + (SELECT count(*) FROM transactions) +
 			(SELECT count(*) FROM broker_config_scopes) + (SELECT count(*) FROM client_quotas) +
-			(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls)`).Scan(&n); err != nil {
+			(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls) +
+			(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts)`).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -256,6 +272,16 @@ func importSnapshot(ctx context.Context, tx *sql.Tx, s meta.Snapshot) error {
 	for _, a := range s.ACLs {
 		if err := exec("acl", `INSERT INTO acls (resource_type, resource_name, pattern_type, principal, host, operation, permission) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			a.ResourceType, a.ResourceName, a.PatternType, a.Principal, a.Host, a.Operation, a.Permission); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.RemoteSegments {
+		if err := insertRemote(ctx, tx, r, r.CreatedAt); err != nil {
+			return fmt.Errorf("remote segment %s: %w", r.ID, err)
+		}
+	}
+	for _, r := range s.RemoteLogStarts {
+		if err := exec("remote log start", `INSERT INTO remote_log_starts (topic_id, partition, log_start) VALUES (?, ?, ?)`, r.TopicID[:], r.Partition, r.Offset); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,67 @@
+package meta
+
+import (
+	"context"
+	"time"
+)
+
+// RemoteSegment is one log segment copied to object storage, as the
+// catalog records it once its objects are all uploaded (Kafka's
+// RemoteLogSegmentMetadata). Its objects are named by topic ID, partition,
+// base offset and ID (storage/tiered), so that an upload retried after a
+// failure never overwrites a recorded one.
+type RemoteSegment struct {
+	TopicID   TopicID
+	Partition int32
+	// ID is the upload's random name, unique among the partition's.
+	ID string
+	// BaseOffset is the segment's first offset and EndOffset the one
+	// after its last: it holds [BaseOffset, EndOffset).
+	BaseOffset, EndOffset int64
+	// MaxTimestamp is the largest timestamp of its batches, for
+	// retention.ms and timestamp lookups.
+	MaxTimestamp int64
+	// Size is the bytes of its log object.
+	Size int64
+	// Checksum is the SHA-256 of its log object, hex.
+	Checksum string
+	// CreatedAt is when it was recorded.
+	CreatedAt time.Time
+	// Deleting is set once retention (or DeleteRecords, or a topic's
+	// deletion) gave the segment up: it is no longer read, and its
+	// objects go after a grace period, then the record.
+	Deleting bool
+	// DeletingSince is when Deleting was set.
+	DeletingSince time.Time
+}
+
+// RemoteSegments stores the remote segment metadata of tiered storage.
+type RemoteSegments interface {
+	// AddRemoteSegment records s (its objects already uploaded).
+	// Recording one whose ID is recorded already is ErrConflict.
+	AddRemoteSegment(ctx context.Context, s RemoteSegment) error
+	// RemoteSegments returns the partition's segments, deleting ones
+	// included, by base offset (then ID).
+	RemoteSegments(ctx context.Context, id TopicID, partition int32) ([]RemoteSegment, error)
+	// RemotePartitions returns every partition that has segments.
+	RemotePartitions(ctx context.Context) ([]RemotePartition, error)
+	// MarkRemoteSegmentsDeleting marks the partition's segments with
+	// these IDs Deleting (missing ones are ignored).
+	MarkRemoteSegmentsDeleting(ctx context.Context, id TopicID, partition int32, ids []string) error
+	// DeleteRemoteSegments removes the records of these IDs (their
+	// objects are gone).
+	DeleteRemoteSegments(ctx context.Context, id TopicID, partition int32, ids []string) error
+	// RemoteLogStart returns the partition's log start offset as tiered
+	// storage keeps it (DeleteRecords and retention move it), and false
+	// when none is stored.
+	RemoteLogStart(ctx context.Context, id TopicID, partition int32) (int64, bool, error)
+	// SetRemoteLogStart stores it; it only ever moves up (a lower value
+	// changes nothing).
+	SetRemoteLogStart(ctx context.Context, id TopicID, partition int32, offset int64) error
+}
+
+// RemotePartition names a partition by topic ID.
+type RemotePartition struct {
+	TopicID   TopicID
+	Partition int32
+}
