@@ -90,6 +90,27 @@ type LogConfig struct {
 	// for engines that do not fsync every append anyway. Zero or
 	// math.MaxInt64: never.
 	FlushMs int64
+	// InitialOffset is where a log created empty starts (tiered storage:
+	// after what is in object storage, when the local data is gone). A
+	// log that exists keeps its offsets.
+	InitialOffset int64
+	// Remote configures tiered storage for the log; engines without it
+	// ignore it.
+	Remote RemoteConfig
+}
+
+// RemoteConfig is a topic's tiered-storage configs (KIP-405).
+type RemoteConfig struct {
+	// Enable is remote.storage.enable.
+	Enable bool
+	// LocalRetentionMs and LocalRetentionBytes are local.retention.ms
+	// and local.retention.bytes, resolved (-2, the whole retention, is
+	// replaced by retention.ms and retention.bytes); negative: no limit.
+	LocalRetentionMs, LocalRetentionBytes int64
+	// CopyDisable is remote.log.copy.disable: nothing more is uploaded.
+	CopyDisable bool
+	// DeleteOnDisable is remote.log.delete.on.disable.
+	DeleteOnDisable bool
 }
 
 // Kafka's defaults for LogConfig.

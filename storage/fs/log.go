@@ -85,6 +85,9 @@ type Log struct {
 	// haveCheckpoint says whether there was a usable one.
 	recoveryPoint  checkpoint
 	haveCheckpoint bool
+	// initial is where a log created empty starts
+	// (storage.LogConfig.InitialOffset); set before recover.
+	initial int64
 
 	// cleanMu serialises the cleaner (compact.go) with whatever else
 	// removes or replaces segments (retention, DeleteRecords, Close).

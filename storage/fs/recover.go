@@ -124,7 +124,7 @@ func (l *Log) recover(ctx context.Context) error {
 		if haveCk && ck.pos > 0 {
 			return fmt.Errorf("fs: open %s: %w: no segment, but the checkpoint says offset %d was durable", l.dir, storage.ErrCorrupt, ck.next)
 		}
-		s, err := createSegment(fsys, l.dir, max(0, l.start.Load()))
+		s, err := createSegment(fsys, l.dir, max(l.initial, l.start.Load()))
 		if err != nil {
 			return fmt.Errorf("fs: open %s: %w", l.dir, err)
 		}

@@ -17,6 +17,11 @@ import (
 // that stays, never removes the active segment, and removes nothing that is
 // not below the high watermark.
 func (l *Log) Retain(ctx context.Context, p storage.RetentionPolicy) (int, error) {
+	return l.retain(ctx, p, math.MaxInt64)
+}
+
+// retain is Retain over the segments wholly below limit only.
+func (l *Log) retain(ctx context.Context, p storage.RetentionPolicy, limit int64) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -33,7 +38,7 @@ func (l *Log) Retain(ctx context.Context, p storage.RetentionPolicy) (int, error
 	diff := l.size.Load() - p.Bytes
 	n := 0
 	for _, s := range l.segs[:len(l.segs)-1] {
-		if s.next > hw || !l.expired(s, start, now, p, diff) {
+		if s.next > hw || s.next > limit || !l.expired(s, start, now, p, diff) {
 			break
 		}
 		diff -= s.size

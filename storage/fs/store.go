@@ -295,6 +295,7 @@ func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage
 		parentsDirty: created,
 	}
 	l.setConfig(cfg)
+	l.initial = max(0, cfg.InitialOffset)
 	if err := l.recover(ctx); err != nil {
 		for _, s := range l.segs {
 			_ = s.f.Close()

@@ -1,0 +1,79 @@
+package fs
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/storagetest"
+)
+
+// TestTierHooks: what tiered storage asks of a local log: its closed
+// segments and their content, retention that never goes past a limit, and
+// a new log that starts at an offset.
+func TestTierHooks(t *testing.T) {
+	t.Parallel()
+	st, err := New(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	lg, err := st.Open(ctx, storage.Partition{Topic: "t", Partition: 0}, storage.LogConfig{SegmentBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := lg.(*Log)
+	defer l.Close()
+	now := time.Now().UnixMilli()
+	for range 20 {
+		if _, err := l.Append(ctx, storagetest.MakeBatch(2, 200, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closed := l.ClosedSegments()
+	if len(closed) < 3 {
+		t.Fatalf("ClosedSegments = %+v, want several at 1 KiB segments", closed)
+	}
+	for i, s := range closed {
+		if s.Next <= s.Base || (i > 0 && s.Base != closed[i-1].Next) || s.Size == 0 {
+			t.Fatalf("segment %d = %+v", i, s)
+		}
+		d, err := l.SegmentData(s.Base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(io.NewSectionReader(d.Log, 0, d.Info.Size))
+		if err != nil || int64(len(b)) != s.Size {
+			t.Fatalf("segment %d: read %d bytes (%v), want %d", i, len(b), err, s.Size)
+		}
+		d.Release()
+	}
+	if _, err := l.SegmentData(closed[len(closed)-1].Next + 100); err == nil {
+		t.Error("SegmentData of no segment succeeded")
+	}
+	// Everything is older than 1 ms by now: retention removes only what
+	// is below the limit.
+	time.Sleep(5 * time.Millisecond)
+	n, err := l.RetainBelow(ctx, storage.RetentionPolicy{Now: time.Now(), Ms: 1, Bytes: -1}, closed[1].Next)
+	if err != nil || n != 2 || l.LogStartOffset() != closed[2].Base {
+		t.Fatalf("RetainBelow = %d, %v; log start %d, want 2 segments gone and the start at %d", n, err, l.LogStartOffset(), closed[2].Base)
+	}
+
+	// A new log starts where it is told.
+	lg2, err := st.Open(ctx, storage.Partition{Topic: "t", Partition: 1}, storage.LogConfig{InitialOffset: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lg2.Close()
+	if lg2.LogStartOffset() != 1000 || lg2.NextOffset() != 1000 {
+		t.Fatalf("new log at 1000: start %d, next %d", lg2.LogStartOffset(), lg2.NextOffset())
+	}
+	if base, err := lg2.Append(ctx, storagetest.MakeBatch(1, 10, now)); err != nil || base != 1000 {
+		t.Fatalf("first append of a log at 1000: %d, %v", base, err)
+	}
+}
