@@ -85,6 +85,15 @@ func dfFree(t testing.TB, dir string) int64 {
 	return int64(st.Bavail) * st.Bsize
 }
 
+// dfTotal is the size of the file system holding dir.
+func dfTotal(t testing.TB, dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Blocks) * st.Bsize
+}
+
 // dfGet GETs url and returns the status and body.
 func dfGet(t testing.TB, url string) (int, string) {
 	t.Helper()
