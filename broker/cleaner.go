@@ -19,8 +19,7 @@ const keyIndexEntryBytes = 24
 // did, until Shutdown (which cancels a pass under way).
 func (s *Server) cleanerLoop() {
 	defer s.bg.Done()
-	ctx, cancel := s.untilShutdown(context.Background()) // a pass under way stops at Shutdown
-	defer cancel()
+	ctx := s.base // a pass under way stops at Shutdown
 	for {
 		worked := s.cleanLogs(ctx)
 		backoff := time.Duration(s.settings().LogCleanerBackoffMs()) * time.Millisecond

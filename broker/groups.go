@@ -97,7 +97,7 @@ func (s *Server) offsetExpiryLoop() {
 		case <-s.shutdown:
 			return
 		case <-tick.C:
-			s.groups.ExpireOffsets(context.Background())
+			s.groups.ExpireOffsets(s.base)
 		}
 	}
 }
@@ -221,12 +221,9 @@ func (s *Server) handleConsumerGroupDescribe(ctx context.Context, r *request) (k
 // work when the broker stops. The caller cancels it when done.
 func (s *Server) untilShutdown(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-s.shutdown:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	stop := context.AfterFunc(s.base, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }

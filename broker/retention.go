@@ -25,7 +25,7 @@ func (s *Server) retentionLoop() {
 		case <-s.shutdown:
 			return
 		case <-tick.C:
-			s.applyRetention(context.Background())
+			s.applyRetention(s.base)
 		}
 	}
 }

@@ -119,6 +119,11 @@ type Server struct {
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	warmOnce     sync.Once // the first Serve starts the warm-up
+	// base is the context of the broker's own work (background loops,
+	// waits that outlive no request), cancelled with shutdown. Not the
+	// connections': a request in flight at Shutdown is let finish.
+	base     context.Context
+	stopBase context.CancelFunc
 
 	mu        sync.Mutex // guards listeners, conns, perIP, advertised, closed
 	listeners map[net.Listener]struct{}
@@ -182,6 +187,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
 	}
+	s.base, s.stopBase = context.WithCancel(context.Background())
 	s.connFreed = sync.NewCond(&s.mu)
 	s.scramSecret = auth.NewSecret()
 	s.handlers = s.handlerTable()
@@ -465,7 +471,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.stopReading()
 	}
 	s.mu.Unlock()
-	s.shutdownOnce.Do(func() { close(s.shutdown) })
+	s.shutdownOnce.Do(func() {
+		close(s.shutdown)
+		s.stopBase()
+	})
 	// Waiting joins and syncs answer COORDINATOR_NOT_AVAILABLE now rather
 	// than hold the shutdown for a rebalance timeout.
 	s.groups.Close()

@@ -235,9 +235,7 @@ func (ts *topics) warm(ctx context.Context) {
 // Shutdown.
 func (s *Server) warmLoop() {
 	defer s.bg.Done()
-	ctx, cancel := s.untilShutdown(context.Background())
-	defer cancel()
-	s.topics.warm(ctx)
+	s.topics.warm(s.base)
 }
 
 // newTopic makes the served topic of a catalog topic, its logs not opened.

@@ -109,11 +109,11 @@ func (s *Server) txnLoop() {
 		case <-s.shutdown:
 			return
 		case <-abort.C:
-			s.txns.RetryPrepared(context.Background())
-			s.txns.AbortTimedOut(context.Background())
+			s.txns.RetryPrepared(s.base)
+			s.txns.AbortTimedOut(s.base)
 		case <-expire.C:
 			maxAge := time.Duration(set.TransactionalIDExpirationMs()) * time.Millisecond
-			if n := s.txns.ExpireIDs(context.Background(), maxAge); n > 0 {
+			if n := s.txns.ExpireIDs(s.base, maxAge); n > 0 {
 				s.log.Info("expired idle transactional ids", "transactional_ids", n, "transactional_id_expiration_ms", maxAge.Milliseconds())
 			}
 		}
