@@ -82,6 +82,7 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 		},
 		Logger: s.log,
 		Now:    s.now,
+		Clock:  s.cfg.Clock,
 	})
 }
 

@@ -59,8 +59,12 @@ type Config struct {
 	// LogLevels are the named loggers' levels, the BROKER_LOGGER config
 	// resource. Nil: that resource is refused (INVALID_REQUEST).
 	LogLevels *loglevel.Levels
-	// Now is the clock. Nil: time.Now.
+	// Now is the clock. Nil: Clock's Now.
 	Now func() time.Time
+	// Clock is the broker's clock, with the timers of its consumer
+	// groups (sessions, rebalances), which Shutdown stops. Nil: the
+	// system clock.
+	Clock group.Clock
 	// FrameReadTimeout bounds how long a request frame may take to arrive
 	// once its first byte has (a client trickling bytes is cut off).
 	// Zero: 30 s.
@@ -173,8 +177,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = group.SystemClock{}
+	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	s := &Server{
 		cfg:       cfg,

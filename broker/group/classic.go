@@ -121,7 +121,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 			return fail(kerr.GroupMaxSizeReached)
 		}
 		id := newMemberID(clientID)
-		g.pending[id] = time.AfterFunc(session, func() { c.expirePending(g, id) })
+		g.pending[id] = c.afterFunc(session, func() { c.expirePending(g, id) })
 		c.mu.Unlock()
 		resp.MemberID = id
 		return fail(kerr.MemberIDRequired)
@@ -351,11 +351,11 @@ func (c *Coordinator) prepareRebalanceLocked(g *group) {
 	}
 	if wasEmpty && c.cfg.InitialRebalanceDelay > 0 {
 		g.joinDeadline = c.now().Add(g.maxRebalanceTimeoutLocked())
-		g.joinTimer = time.AfterFunc(c.cfg.InitialRebalanceDelay, func() { c.initialDelayDone(g) })
+		g.joinTimer = c.afterFunc(c.cfg.InitialRebalanceDelay, func() { c.initialDelayDone(g) })
 		return
 	}
 	g.joinDeadline = time.Time{}
-	g.joinTimer = time.AfterFunc(g.maxRebalanceTimeoutLocked(), func() { c.joinTimeout(g) })
+	g.joinTimer = c.afterFunc(g.maxRebalanceTimeoutLocked(), func() { c.joinTimeout(g) })
 	c.maybeCompleteJoinLocked(g)
 }
 
@@ -379,7 +379,7 @@ func (c *Coordinator) initialDelayDone(g *group) {
 		for _, m := range g.members {
 			m.isNew = false
 		}
-		g.joinTimer = time.AfterFunc(c.cfg.InitialRebalanceDelay, func() { c.initialDelayDone(g) })
+		g.joinTimer = c.afterFunc(c.cfg.InitialRebalanceDelay, func() { c.initialDelayDone(g) })
 		return
 	}
 	g.joinDeadline = time.Time{}
@@ -531,7 +531,7 @@ func (c *Coordinator) heartbeatLocked(g *group, m *member) {
 		m.session.Stop()
 	}
 	id := m.id
-	m.session = time.AfterFunc(m.sessionTimeout, func() { c.expireMember(g, id) })
+	m.session = c.afterFunc(m.sessionTimeout, func() { c.expireMember(g, id) })
 }
 
 func (c *Coordinator) expireMember(g *group, id string) {

@@ -46,7 +46,10 @@ type cmember struct {
 	assigned assignment // what the member was told it owns
 	revoking assignment // what it must release before it moves on
 	target   assignment
-	session  *time.Timer
+	session  *timer
+	// revokeTimer removes the member if it has not revoked partitions
+	// within its rebalance timeout.
+	revokeTimer *timer
 }
 
 // consumerState is the group's state as ConsumerGroupDescribe and
@@ -262,7 +265,7 @@ func (c *Coordinator) consumerHeartbeatLocked(g *group, m *cmember) {
 		m.session.Stop()
 	}
 	id := m.id
-	m.session = time.AfterFunc(c.cfg.ConsumerSessionTimeout, func() {
+	m.session = c.afterFunc(c.cfg.ConsumerSessionTimeout, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if mm := g.cmembers[id]; mm != nil && !c.closed {
@@ -275,6 +278,9 @@ func (c *Coordinator) consumerHeartbeatLocked(g *group, m *cmember) {
 func (c *Coordinator) removeCMemberLocked(g *group, m *cmember) {
 	if m.session != nil {
 		m.session.Stop()
+	}
+	if m.revokeTimer != nil {
+		m.revokeTimer.Stop()
 	}
 	delete(g.cmembers, m.id)
 	g.epoch++
@@ -298,7 +304,10 @@ func (c *Coordinator) reconcileLocked(g *group, m *cmember) {
 		// rebalance timeout is removed, so the others can have them.
 		if m.rebalanceTimeout > 0 {
 			id, revoking := m.id, m.revoking
-			time.AfterFunc(m.rebalanceTimeout, func() {
+			if m.revokeTimer != nil {
+				m.revokeTimer.Stop()
+			}
+			m.revokeTimer = c.afterFunc(m.rebalanceTimeout, func() {
 				c.mu.Lock()
 				defer c.mu.Unlock()
 				if mm := g.cmembers[id]; mm != nil && !c.closed && len(mm.revoking) > 0 && sameMap(mm.revoking, revoking) {

@@ -102,14 +102,19 @@ type Config struct {
 	// (OffsetFetch's require_stable). Nil: none ever is.
 	PendingTxnOffset func(group, topic string, partition int32) bool
 	Logger           *slog.Logger
-	Now              func() time.Time
+	// Clock is the broker's clock, the coordinator's timers included.
+	// Nil: SystemClock. Now, when set, is used for timestamps instead of
+	// Clock's.
+	Clock Clock
+	Now   func() time.Time
 }
 
 // Coordinator holds every group. Build it with New.
 type Coordinator struct {
-	cfg Config
-	log *slog.Logger
-	now func() time.Time
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	clock Clock
 
 	mu     sync.Mutex
 	groups map[string]*group
@@ -137,10 +142,10 @@ type group struct {
 	generation   int32
 	leader       string
 	members      map[string]*member
-	static       map[string]string      // group.instance.id -> member id
-	pending      map[string]*time.Timer // member ids handed out with MEMBER_ID_REQUIRED
-	joinTimer    *time.Timer            // rebalance or initial delay
-	joinDeadline time.Time              // end of the initial delay's extension
+	static       map[string]string // group.instance.id -> member id
+	pending      map[string]*timer // member ids handed out with MEMBER_ID_REQUIRED
+	joinTimer    *timer            // rebalance or initial delay
+	joinDeadline time.Time         // end of the initial delay's extension
 	offsets      map[tp]offset
 	emptySince   time.Time
 
@@ -171,7 +176,7 @@ type member struct {
 
 	join    chan joinResult // a JoinGroup waiting for the rebalance
 	sync    chan syncResult // a SyncGroup waiting for the leader
-	session *time.Timer
+	session *timer
 	isNew   bool // joined in the running rebalance, not yet through a generation
 }
 
@@ -186,8 +191,11 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = 1 << 31
@@ -201,7 +209,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if cfg.ConsumerSessionTimeout <= 0 {
 		cfg.ConsumerSessionTimeout = 45 * time.Second
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, now: cfg.Now, groups: make(map[string]*group)}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, now: cfg.Now, clock: cfg.Clock, groups: make(map[string]*group)}
 	names, err := cfg.Store.OffsetGroups(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("group: load: %w", err)
@@ -237,6 +245,9 @@ func (c *Coordinator) Close() {
 			if m.session != nil {
 				m.session.Stop()
 			}
+			if m.revokeTimer != nil {
+				m.revokeTimer.Stop()
+			}
 		}
 		for _, m := range g.members {
 			if m.session != nil {
@@ -259,7 +270,7 @@ func (c *Coordinator) newGroupLocked(name string) *group {
 		name:       name,
 		members:    make(map[string]*member),
 		static:     make(map[string]string),
-		pending:    make(map[string]*time.Timer),
+		pending:    make(map[string]*timer),
 		offsets:    make(map[tp]offset),
 		emptySince: c.now(),
 	}
