@@ -3,6 +3,7 @@ package s3_test
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -17,10 +18,9 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t)
 	bucket := srv.Bucket(t)
-	n := 0
+	var n atomic.Int64 // the conformance cases run in parallel
 	objtest.Run(t, func(t *testing.T) objstore.Store {
-		n++
-		st, err := s3.New(s3.Options{Endpoint: srv.Endpoint(), Bucket: bucket, Prefix: "t" + strings.Repeat("x", n), Credentials: s3test.Credentials()})
+		st, err := s3.New(s3.Options{Endpoint: srv.Endpoint(), Bucket: bucket, Prefix: "t" + strings.Repeat("x", int(n.Add(1))), Credentials: s3test.Credentials()})
 		if err != nil {
 			t.Fatal(err)
 		}
