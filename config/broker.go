@@ -33,6 +33,17 @@ var coreBrokerDefs = [...]Def{
 		Doc: `Idle connections timeout: the server socket processor threads close the connections that idle more than this`,
 	},
 	{
+		// StreamHouse's own (Redpanda Console's and kafbat kafka-ui's
+		// read-only and message-viewing switches are the model): the
+		// web console on the HTTP listener.
+		Name: "console.messages.enable", Type: TypeBoolean, Default: ptr("true"), ReadOnly: true,
+		Doc: `Whether the web console on the HTTP listener shows messages: false turns its message browser (and its export) off, for brokers whose data the console's users must not read.`,
+	},
+	{
+		Name: "console.read.only", Type: TypeBoolean, Default: ptr("false"), ReadOnly: true,
+		Doc: `Whether the web console on the HTTP listener is read-only: true hides and refuses every change through it (creating, deleting or configuring topics, producing, resetting or deleting offsets and groups, ACLs, users, quotas).`,
+	},
+	{
 		// Kafka has no validator here and fails at topic creation instead;
 		// StreamHouse checks at startup that the value fits the INT16 that
 		// CreateTopics carries.
@@ -598,6 +609,12 @@ func (b *Broker) NodeID() int32 { return get[int32](b, "node.id") }
 
 // AutoCreateTopics is auto.create.topics.enable.
 func (b *Broker) AutoCreateTopics() bool { return get[bool](b, "auto.create.topics.enable") }
+
+// ConsoleReadOnly is console.read.only.
+func (b *Broker) ConsoleReadOnly() bool { return get[bool](b, "console.read.only") }
+
+// ConsoleMessages is console.messages.enable.
+func (b *Broker) ConsoleMessages() bool { return get[bool](b, "console.messages.enable") }
 
 // NumPartitions is num.partitions: the partition count of a topic created
 // automatically or with -1 partitions.

@@ -370,7 +370,7 @@ func TestBrokerDefs(t *testing.T) {
 	}
 	want := []string{
 		"advertised.listeners", "allow.everyone.if.no.acl.found", "authorizer.class.name", "auto.create.topics.enable", "compression.type",
-		"connection.failed.authentication.delay.ms", "connections.max.idle.ms", "connections.max.reauth.ms", "default.replication.factor", "group.consumer.heartbeat.interval.ms",
+		"connection.failed.authentication.delay.ms", "connections.max.idle.ms", "connections.max.reauth.ms", "console.messages.enable", "console.read.only", "default.replication.factor", "group.consumer.heartbeat.interval.ms",
 		"group.consumer.session.timeout.ms", "group.initial.rebalance.delay.ms",
 		"group.max.session.timeout.ms", "group.max.size", "group.min.session.timeout.ms",
 		"listener.security.protocol.map", "listeners", "log.cleaner.backoff.ms", "log.cleaner.dedupe.buffer.size", "log.cleaner.delete.retention.ms", "log.cleaner.enable",

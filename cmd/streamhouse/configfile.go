@@ -70,6 +70,8 @@ var processKeys = []struct {
 	{"schema-registry-kafka-password", kindString},
 	{"pprof", kindBool},
 	{"http-tls", kindBool},
+	{"console", kindBool},
+	{"console-idle-close", kindDuration},
 	{"oauthbearer-unsecured-dev", kindBool},
 	{"metadata", kindString},
 	{"database-url", kindString},

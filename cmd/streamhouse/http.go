@@ -42,6 +42,9 @@ type opsServer struct {
 	// conditions, once set, lists what is wrong, one line each; none:
 	// healthy.
 	conditions atomic.Pointer[func() []string]
+	// console, once set, serves every other path (the web console, or
+	// why it is off).
+	console atomic.Pointer[http.Handler]
 }
 
 func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config, log *slog.Logger) (*opsServer, error) {
@@ -68,6 +71,13 @@ func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config
 		}
 		w.Write([]byte(o.status("ready", "ready, degraded")))
 	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if h := o.console.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "the console starts with the broker: try again in a moment", http.StatusServiceUnavailable)
+	})
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -91,6 +101,13 @@ func startOps(addr string, m *metrics.Broker, withPprof bool, tlsCfg *tls.Config
 	}()
 	log.Info("http listener started", "addr", l.Addr().String(), "pprof", withPprof, "tls", tlsCfg != nil)
 	return o, nil
+}
+
+// setConsole makes h serve every path besides the operators' ones.
+func (o *opsServer) setConsole(h http.Handler) {
+	if o != nil {
+		o.console.Store(&h)
+	}
 }
 
 // setCheck makes /ready also ask check.

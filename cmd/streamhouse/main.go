@@ -71,6 +71,9 @@ type options struct {
 	httpTLS        bool
 	oauthUnsecured bool // --oauthbearer-unsecured-dev
 
+	console     bool          // --console
+	consoleIdle time.Duration // --console-idle-close
+
 	configFile  string            // --config or STREAMHOUSE_CONFIG; empty: none
 	printConfig bool              // --print-config
 	sources     map[string]source // by flag name; absent: the default
@@ -123,6 +126,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	})
 	fset.BoolVar(&o.oauthUnsecured, "oauthbearer-unsecured-dev", false, "DEVELOPMENT ONLY: OAUTHBEARER also accepts unsigned tokens (alg none), as Kafka's unsecured validator; anyone can then authenticate as anyone (env "+envName("oauthbearer-unsecured-dev")+")")
 	fset.BoolVar(&o.httpTLS, "http-tls", false, "serve the HTTP listener over TLS with the broker's ssl.keystore.* settings (and ssl.client.auth, ssl.truststore.*) (env "+envName("http-tls")+")")
+	fset.BoolVar(&o.console, "console", true, "serve the web console at the root of the HTTP listener (console.read.only and console.messages.enable limit it) (env "+envName("console")+")")
+	fset.DurationVar(&o.consoleIdle, "console-idle-close", time.Minute, "how long the console keeps its Kafka client open after its last request; nothing of the console runs while nobody looks (env "+envName("console-idle-close")+")")
 	str(&o.configFile, "config", "", "TOML config file: process settings as top-level keys named as their flags, Kafka broker configs in a [broker] table by their Kafka names; flags and environment variables win over it")
 	fset.BoolVar(&o.printConfig, "print-config", false, "print the effective settings (flags, environment, config file, defaults) as a config file for --config, and exit")
 
@@ -526,6 +531,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		default:
 			srv.SetSchemaValidator(sr.reg)
 		}
+	}
+	if ops != nil {
+		con := startConsole(o, consoleSetup{settings: settings, listeners: listeners, bound: ls, gatherer: m.Registry(),
+			registry: sr.handler(), secure: o.httpTLS, started: start, idle: o.consoleIdle, log: levels.Logger("streamhouse.console")}, ops)
+		defer con.Close()
 	}
 	ops.setCheck(catalog.unavailable)
 	ops.setReady(true)

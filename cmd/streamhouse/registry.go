@@ -219,6 +219,14 @@ func (a *registryAuth) check(ctx context.Context, user, pass string) error {
 	return nil
 }
 
+// handler is the registry's HTTP handler; nil without a registry.
+func (sr *schemaRegistry) handler() http.Handler {
+	if sr == nil {
+		return nil
+	}
+	return sr.reg.Handler()
+}
+
 // close stops the listener, then the registry's Kafka client: before the
 // broker shuts down, since the registry is its client.
 func (sr *schemaRegistry) close(ctx context.Context) {
