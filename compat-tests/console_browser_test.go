@@ -103,6 +103,15 @@ func TestConsoleBrowser(t *testing.T) {
 		br.noDialogs(t)
 	})
 
+	t.Run("live tail", func(t *testing.T) {
+		conRun(t, ctx, "tail", chromedp.Navigate(conURL(b.http, "/topics/orders/messages?value=tailed")), conAppears("#tail"),
+			chromedp.Click(chromedp.ID("tail")))
+		conWaitJS(t, ctx, "tail started", `document.querySelector('#tail').dataset.cursor !== undefined`, 5*time.Second)
+		fgProduceSync(t, cl, &kgo.Record{Value: []byte("not this one")}, &kgo.Record{Value: []byte("tailed record")})
+		conWaitJS(t, ctx, "the new record on top", conRowCount("messages")+` === 1 && document.querySelector('#messages .val').textContent.includes('tailed record')`, 10*time.Second)
+		conRun(t, ctx, "stop", chromedp.Click(chromedp.ID("tail")))
+	})
+
 	t.Run("seek by timestamp", func(t *testing.T) {
 		fgCreateTopic(t, adm, "events", 2, nil)
 		old := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -29,9 +29,9 @@ type site struct {
 	http *http.Client
 }
 
-func newSite(t *testing.T, cfg console.Config) *site {
+func newSite(t *testing.T, cfg console.Config, opts ...brokertest.Options) *site {
 	t.Helper()
-	b := brokertest.New(t)
+	b := brokertest.New(t, opts...)
 	cfg.Brokers = []string{b.Addr()}
 	c, err := console.New(cfg)
 	if err != nil {
@@ -250,6 +250,36 @@ func TestViews(t *testing.T) {
 	})
 }
 
+// TestConsumerGroupView: a KIP-848 group (the consumer protocol) is
+// described with ConsumerGroupDescribe: its members and assignment.
+func TestConsumerGroupView(t *testing.T) {
+	s := newSite(t, console.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := s.client(kgo.DefaultProduceTopic("ng-topic"), kgo.AllowAutoTopicCreation())
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	member := s.client(kgo.ConsumerGroup("ng"), kgo.ConsumeTopics("ng-topic"), kgo.ServerSideBalancer(), kgo.ClientID("ng-member"))
+	for n := 0; n < 1; {
+		fs := member.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		n += fs.NumRecords()
+	}
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := s.get("/groups"); !strings.Contains(body, "<td>consumer</td>") {
+		t.Errorf("the group list does not say the group is of type consumer:\n%s", body)
+	}
+	code, body := s.get("/groups/ng")
+	if code != http.StatusOK || !strings.Contains(body, "ng-member") || !strings.Contains(body, "ng-topic: 0") || !strings.Contains(body, ">consumer<") {
+		t.Errorf("group page: %d\n%s", code, body)
+	}
+}
+
 func TestReadOnlyAndNoMessages(t *testing.T) {
 	s := newSite(t, console.Config{ReadOnly: true, NoMessages: true})
 	tok := s.csrf("/topics")
@@ -262,5 +292,84 @@ func TestReadOnlyAndNoMessages(t *testing.T) {
 	}
 	if code, _ := s.get("/topics/x/messages"); code != http.StatusForbidden {
 		t.Errorf("messages turned off: %d", code)
+	}
+}
+
+// TestAdminViews: ACLs, users and quotas through their forms, and the
+// deletes of a topic and a group.
+func TestAdminViews(t *testing.T) {
+	s := newSite(t, console.Config{}, brokertest.Options{Settings: map[string]string{
+		"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":           "User:ANONYMOUS",
+	}})
+	ctx := context.Background()
+	tok := s.csrf("/acls")
+	acl := url.Values{"csrf": {tok}, "principal": {"User:bob"}, "host": {"*"}, "type": {"TOPIC"}, "name": {"bob-"},
+		"pattern": {"PREFIXED"}, "operation": {"READ"}, "permission": {"ALLOW"}}
+	if code, body, _ := s.post("/acls", acl); code != http.StatusSeeOther {
+		t.Fatalf("create ACL: %d\n%s", code, body)
+	}
+	if _, body := s.get("/acls"); !strings.Contains(body, "<td>User:bob</td>") || !strings.Contains(body, "<td>PREFIXED</td>") {
+		t.Fatalf("ACL not listed:\n%s", body)
+	}
+	bad := url.Values{"csrf": {tok}, "principal": {"bob"}, "type": {"TOPIC"}, "name": {"x"}, "pattern": {"LITERAL"}, "operation": {"READ"}, "permission": {"ALLOW"}}
+	if code, body, _ := s.post("/acls", bad); code != http.StatusBadRequest || !strings.Contains(body, "type:name") {
+		t.Errorf("an ACL without a principal type: %d", code)
+	}
+	if code, _, _ := s.post("/acls/delete", acl); code != http.StatusSeeOther {
+		t.Fatalf("delete ACL: %d", code)
+	}
+	if _, body := s.get("/acls"); strings.Contains(body, "<td>User:bob</td>") {
+		t.Error("ACL still listed after its delete")
+	}
+
+	if code, body, _ := s.post("/users", url.Values{"csrf": {tok}, "name": {"carol"}, "mechanism": {"SCRAM-SHA-256"}, "password": {"pw"}}); code != http.StatusSeeOther {
+		t.Fatalf("create user: %d\n%s", code, body)
+	}
+	if _, body := s.get("/users"); !strings.Contains(body, "<td>carol</td>") || !strings.Contains(body, "SCRAM-SHA-256") {
+		t.Fatalf("user not listed:\n%s", body)
+	}
+	if code, _, _ := s.post("/users/delete", url.Values{"csrf": {tok}, "name": {"carol"}, "mechanism": {"SCRAM-SHA-256"}}); code != http.StatusSeeOther {
+		t.Fatalf("delete user: %d", code)
+	}
+	if _, body := s.get("/users"); strings.Contains(body, "<td>carol</td>") {
+		t.Error("user still listed after its delete")
+	}
+
+	if code, body, _ := s.post("/quotas", url.Values{"csrf": {tok}, "client-id": {"app"}, "key": {"producer_byte_rate"}, "value": {"1048576"}}); code != http.StatusSeeOther {
+		t.Fatalf("set quota: %d\n%s", code, body)
+	}
+	if _, body := s.get("/quotas"); !strings.Contains(body, "client-id=app") || !strings.Contains(body, "producer_byte_rate") {
+		t.Fatalf("quota not listed:\n%s", body)
+	}
+	if code, _, _ := s.post("/quotas", url.Values{"csrf": {tok}, "client-id": {"app"}, "key": {"producer_byte_rate"}, "value": {""}}); code != http.StatusSeeOther {
+		t.Fatalf("remove quota: %d", code)
+	}
+	if _, body := s.get("/quotas"); strings.Contains(body, "client-id=app") {
+		t.Error("quota still listed after its removal")
+	}
+
+	// Deletes need the name typed again.
+	adm := kadm.NewClient(s.client())
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := s.post("/topics/doomed/delete", url.Values{"csrf": {tok}, "confirm": {"other"}}); code != http.StatusBadRequest {
+		t.Errorf("delete without confirming: %d", code)
+	}
+	if code, _, loc := s.post("/topics/doomed/delete", url.Values{"csrf": {tok}, "confirm": {"doomed"}}); code != http.StatusSeeOther || !strings.Contains(loc, "deleted=doomed") {
+		t.Errorf("delete topic: %d %s", code, loc)
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CommitOffsets(ctx, "old-group", kadm.OffsetsFromRecords(kgo.Record{Topic: "kept", Partition: 0, Offset: 0})); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := s.post("/groups/old-group/delete", url.Values{"csrf": {tok}, "confirm": {"old-group"}}); code != http.StatusSeeOther {
+		t.Errorf("delete group: %d\n%s", code, body)
+	}
+	if code, _ := s.get("/groups/old-group"); code != http.StatusNotFound {
+		t.Errorf("deleted group's page: %d", code)
 	}
 }

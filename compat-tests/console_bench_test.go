@@ -1,0 +1,163 @@
+package compattests
+
+// The web console's speed targets (issue 24), against the binary:
+//
+//	go test ./compat-tests -run '^$' -bench Console -benchtime 20x
+//
+// BenchmarkConsoleLists: with 10,000 partitions (one topic of 5,000 and
+// 100 of 50) and 1,000 consumer groups, each list view's time to the last
+// byte of its page and the page's size (html-bytes); the targets are
+// <= 200 ms and < 1 MB.
+//
+// BenchmarkConsoleScan: the message browser's filter over a topic of
+// STREAMHOUSE_CONSOLE_SCAN_MB MiB (default 1024) of 1 KiB values: a
+// substring found nowhere, so the whole topic is read (MB/s, target >= 100);
+// and a substring whose matches are near the start (first-ms, the time to
+// the page with the first 50, target <= 1 s).
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// conGet fetches path and returns its body; a non-200 answer fails.
+func conGet(tb testing.TB, hc *http.Client, url string) []byte {
+	tb.Helper()
+	resp, err := hc.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET %s: %s %v\n%.2000s", url, resp.Status, err, body)
+	}
+	return body
+}
+
+func BenchmarkConsoleLists(b *testing.B) {
+	br := opsStart(b, "--fsync=false", "--console-idle-close=10m")
+	adm := fgAdmin(b, br.addr)
+	ctx := fgCtx(b)
+	if _, err := adm.CreateTopic(ctx, 5000, 1, nil, "wide"); err != nil {
+		b.Fatal(err)
+	}
+	var names []string
+	for i := range 100 {
+		names = append(names, fmt.Sprintf("topic-%03d", i))
+	}
+	if _, err := adm.CreateTopics(ctx, 50, 1, nil, names...); err != nil {
+		b.Fatal(err)
+	}
+	// 1,000 groups, each with offsets committed on 5 partitions.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for g := range 1000 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			os := kadm.Offsets{}
+			for p := range 5 {
+				os.Add(kadm.Offset{Topic: names[g%100], Partition: int32(p), At: 0, LeaderEpoch: -1})
+			}
+			if err := adm.CommitAllOffsets(ctx, fmt.Sprintf("group-%04d", g), os); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	hc := &http.Client{Timeout: time.Minute}
+	for _, view := range []struct{ name, path string }{
+		{"overview", "/"},
+		{"topics", "/topics"},
+		{"topics-page2", "/topics?page=2"},
+		{"topic-5000-partitions", "/topics/wide"},
+		{"topic-5000-partitions-page25", "/topics/wide?page=25"},
+		{"configs", "/topics/wide/configs"},
+		{"groups", "/groups"},
+		{"groups-page10", "/groups?page=10"},
+		{"group", "/groups/group-0500"},
+		{"acls", "/acls"},
+		{"users", "/users"},
+		{"quotas", "/quotas"},
+	} {
+		b.Run(view.name, func(b *testing.B) {
+			url := "http://" + br.http + view.path
+			size := len(conGet(b, hc, url)) // warm: the client, the templates
+			b.ResetTimer()
+			for b.Loop() {
+				size = len(conGet(b, hc, url))
+			}
+			b.ReportMetric(float64(size), "html-bytes")
+		})
+	}
+}
+
+var conScanStats = regexp.MustCompile(`(\d[\d,]*) messages read \(([^ ]+ [KMG]?i?B) in ([^,]+), ([\d-]+) MB/s\)`)
+
+func BenchmarkConsoleScan(b *testing.B) {
+	mib := 1024
+	if v := os.Getenv("STREAMHOUSE_CONSOLE_SCAN_MB"); v != "" {
+		mib, _ = strconv.Atoi(v)
+	}
+	br := opsStart(b, "--fsync=false", "--console-idle-close=10m")
+	cl := fgClient(b, br.addr, kgo.DefaultProduceTopic("big"), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	fgCreateTopic(b, kadm.NewClient(cl), "big", 1, nil)
+	value := []byte(strings.Repeat("abcdefghijklmnopqrstuvwxyz012345", 32)) // 1 KiB
+	n := mib << 10
+	var recs []*kgo.Record
+	for i := range n {
+		v := value
+		if i%1000 == 0 && i < 100_000 {
+			v = append([]byte(fmt.Sprintf("NEEDLE-%d ", i)), value...)
+		}
+		recs = append(recs, &kgo.Record{Value: v})
+		if len(recs) == 10_000 || i == n-1 {
+			fgProduceAll(b, cl, recs)
+			recs = recs[:0]
+		}
+	}
+	hc := &http.Client{Timeout: 5 * time.Minute}
+	base := "http://" + br.http + "/topics/big/messages?from=start&seconds=30&budget=" + strconv.Itoa(mib+64)
+	b.Run("full", func(b *testing.B) {
+		var mbps float64
+		for b.Loop() {
+			start := time.Now()
+			page := conGet(b, hc, base+"&value=NOWHERE")
+			took := time.Since(start)
+			m := conScanStats.FindSubmatch(page)
+			if m == nil || !strings.Contains(string(page), "read to the end") {
+				b.Fatalf("the scan did not read to the end: %s", m)
+			}
+			mbps = float64(mib) * (1 << 20) / 1e6 / took.Seconds()
+		}
+		b.SetBytes(int64(mib) << 20)
+		b.ReportMetric(mbps, "page-MB/s")
+	})
+	b.Run("first-matches", func(b *testing.B) {
+		var took time.Duration
+		for b.Loop() {
+			start := time.Now()
+			page := conGet(b, hc, base+"&value=NEEDLE-&limit=50")
+			took = time.Since(start)
+			if c := strings.Count(string(page), `<tr class="msg"`); c != 50 {
+				b.Fatalf("%d matches shown, want 50", c)
+			}
+		}
+		b.ReportMetric(float64(took.Milliseconds()), "first-ms")
+	})
+}
