@@ -55,6 +55,10 @@ var (
 	// reads; retry once space is back (KAFKA_STORAGE_ERROR, which
 	// producers retry).
 	ErrNoSpace = errors.New("storage: no space left on the volume")
+	// ErrUnavailable: data held in remote (object) storage could not be
+	// read now (the bucket unreachable or failing). Retriable; the log
+	// stays online.
+	ErrUnavailable = errors.New("storage: remote storage unavailable")
 	// ErrInvalidBatch: Append was given bytes that are not one whole,
 	// valid batch. Callers validate with package batch first; this guards
 	// the log against programming errors.

@@ -36,6 +36,10 @@ type SegmentData struct {
 type Segmented interface {
 	// ClosedSegments returns the closed segments, oldest first.
 	ClosedSegments() []SegmentInfo
+	// ActiveSegment returns the segment being appended to (its Next is
+	// the log's next offset; it may hold batches above the high
+	// watermark).
+	ActiveSegment() SegmentInfo
 	// SegmentData opens the closed segment that starts at base for
 	// reading; ErrNotFound when there is none (retention removed it).
 	SegmentData(base int64) (SegmentData, error)

@@ -48,6 +48,8 @@ func rules() map[string]rule {
 		"storage/objstore":         {},
 		"storage/objstore/s3":      {allowed: []string{"storage/objstore"}, external: []string{"github.com/minio/minio-go/v7"}},
 		"storage/objstore/objtest": {allowed: []string{"storage/objstore"}},
+		// Tiered storage: a local engine and a bucket behind storage.Store.
+		"storage/tiered": {allowed: []string{"storage", "storage/objstore", "meta", "batch", "internal/fault"}},
 		// Tests' S3 server (versitygw).
 		"internal/s3test": {external: []string{"github.com/minio/minio-go/v7"}},
 		"broker":          {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "internal/loglevel", "metrics", "auth"}, external: kafkaProto},

@@ -26,6 +26,14 @@ func (l *Log) ClosedSegments() []storage.SegmentInfo {
 	return out
 }
 
+// ActiveSegment implements storage.Segmented.
+func (l *Log) ActiveSegment() storage.SegmentInfo {
+	l.state.RLock()
+	defer l.state.RUnlock()
+	s := l.segs[len(l.segs)-1]
+	return storage.SegmentInfo{Base: s.base, Next: s.next, Size: s.size, MaxTimestamp: s.maxTS}
+}
+
 // SegmentData implements storage.Segmented. The segment's indexes are
 // copied from memory (the authoritative ones: index files are hints); its
 // batches are read from the open file. Retention below what tiered storage

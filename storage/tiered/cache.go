@@ -1,0 +1,221 @@
+package tiered
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// chunkSize is the unit remote objects are fetched and cached in: a ranged
+// GET each. 4 MiB keeps requests few for sequential readers (300 MB/s is
+// 75 GETs a second) and waste small for a fetch that wants a few KiB.
+const chunkSize = 4 << 20
+
+// cache holds chunks of remote objects in files under dir, at most budget
+// bytes, least recently used out first. Concurrent misses of one chunk
+// share one fetch. Objects are immutable, so a chunk never goes stale. The
+// directory is emptied at start: a chunk written half before a crash is
+// never served.
+type cache struct {
+	dir    string
+	budget int64
+	fetch  func(ctx context.Context, key string, off, n int64) ([]byte, error)
+
+	mu      sync.Mutex // guards entries, lru, used, loading
+	entries map[chunkID]*list.Element
+	lru     *list.List // of *entry, most recent at the front
+	used    int64
+	loading map[chunkID]*load
+
+	ahead chan struct{} // bounds read-ahead fetches
+}
+
+type chunkID struct {
+	key   string
+	index int64
+}
+
+type entry struct {
+	id   chunkID
+	path string
+	size int64
+}
+
+// load is one fetch of a chunk under way; waiters wait on done.
+type load struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+func newCache(dir string, budget int64, fetch func(ctx context.Context, key string, off, n int64) ([]byte, error)) (*cache, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("tiered: empty the cache %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("tiered: cache %s: %w", dir, err)
+	}
+	return &cache{
+		dir: dir, budget: budget, fetch: fetch,
+		entries: map[chunkID]*list.Element{}, lru: list.New(), loading: map[chunkID]*load{},
+		ahead: make(chan struct{}, 4),
+	}, nil
+}
+
+// readAt returns n bytes of the object key (objSize bytes long) from off,
+// fewer at its end.
+func (c *cache) readAt(ctx context.Context, key string, objSize, off int64, n int) ([]byte, error) {
+	end := min(objSize, off+int64(n))
+	if off >= end {
+		return nil, nil
+	}
+	out := make([]byte, 0, end-off)
+	for pos := off; pos < end; {
+		idx := pos / chunkSize
+		data, err := c.chunk(ctx, key, objSize, idx)
+		if err != nil {
+			return nil, err
+		}
+		from := pos - idx*chunkSize
+		to := min(int64(len(data)), end-idx*chunkSize)
+		if from >= to {
+			return nil, fmt.Errorf("tiered: %s: chunk %d holds %d bytes, short of %d", key, idx, len(data), to)
+		}
+		out = append(out, data[from:to]...)
+		pos = idx*chunkSize + to
+	}
+	return out, nil
+}
+
+// readAhead fetches chunk idx of key in the background if it is not
+// cached, when a read-ahead slot is free.
+func (c *cache) readAhead(key string, objSize, idx int64) {
+	if idx*chunkSize >= objSize {
+		return
+	}
+	c.mu.Lock()
+	_, have := c.entries[chunkID{key, idx}]
+	_, busy := c.loading[chunkID{key, idx}]
+	c.mu.Unlock()
+	if have || busy {
+		return
+	}
+	select {
+	case c.ahead <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-c.ahead }()
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		defer cancel()
+		_, _ = c.chunk(ctx, key, objSize, idx)
+	}()
+}
+
+// chunk returns chunk idx of key, from the cache or fetched.
+func (c *cache) chunk(ctx context.Context, key string, objSize, idx int64) ([]byte, error) {
+	id := chunkID{key, idx}
+	c.mu.Lock()
+	if el, ok := c.entries[id]; ok {
+		c.lru.MoveToFront(el)
+		e := el.Value.(*entry)
+		c.mu.Unlock()
+		data, err := os.ReadFile(e.path)
+		if err == nil {
+			return data, nil
+		}
+		// Gone (evicted meanwhile, or removed by hand): fetch again.
+		c.mu.Lock()
+		c.dropLocked(id)
+	}
+	if l, ok := c.loading[id]; ok {
+		c.mu.Unlock()
+		select {
+		case <-l.done:
+			return l.data, l.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	l := &load{done: make(chan struct{})}
+	c.loading[id] = l
+	c.mu.Unlock()
+
+	off := idx * chunkSize
+	l.data, l.err = c.fetch(ctx, key, off, min(chunkSize, objSize-off))
+	if l.err == nil && int64(len(l.data)) != min(chunkSize, objSize-off) {
+		l.err = fmt.Errorf("tiered: %s: chunk %d: %d bytes, want %d", key, idx, len(l.data), min(chunkSize, objSize-off))
+	}
+	if l.err == nil {
+		c.store(id, l.data)
+	}
+	c.mu.Lock()
+	delete(c.loading, id)
+	c.mu.Unlock()
+	close(l.done)
+	return l.data, l.err
+}
+
+// store writes a fetched chunk to its file and evicts the least recently
+// used ones past the budget. A chunk that cannot be written is served
+// uncached.
+func (c *cache) store(id chunkID, data []byte) {
+	sum := sha256.Sum256([]byte(id.key))
+	path := filepath.Join(c.dir, fmt.Sprintf("%s-%d", hex.EncodeToString(sum[:12]), id.index))
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		os.Remove(tmp)
+		return
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[id]; ok {
+		return
+	}
+	c.entries[id] = c.lru.PushFront(&entry{id: id, path: path, size: int64(len(data))})
+	c.used += int64(len(data))
+	for c.used > c.budget && c.lru.Len() > 1 {
+		c.dropLocked(c.lru.Back().Value.(*entry).id)
+	}
+}
+
+// dropLocked removes a chunk from the cache. Caller holds mu.
+func (c *cache) dropLocked(id chunkID) {
+	el, ok := c.entries[id]
+	if !ok {
+		return
+	}
+	e := el.Value.(*entry)
+	c.lru.Remove(el)
+	delete(c.entries, id)
+	c.used -= e.size
+	os.Remove(e.path)
+}
+
+// evict drops every chunk of key (its object is being deleted).
+func (c *cache) evict(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.entries {
+		if id.key == key {
+			c.dropLocked(id)
+		}
+	}
+}
+
+// bytes returns how much the cache holds.
+func (c *cache) bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
+}

@@ -1,0 +1,139 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/streamhouse/streamhouse/internal/fault"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage/objstore"
+)
+
+// sweepLoop sweeps at start and then every half grace period (at least
+// every 10 s, at most every 5 minutes) until Close.
+func (st *Store) sweepLoop() {
+	defer st.bg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-st.stop; cancel() }()
+	every := min(max(st.opts.Grace/2, 10*time.Second), 5*time.Minute)
+	if st.opts.Grace < 20*time.Second {
+		every = max(st.opts.Grace/2, 100*time.Millisecond) // tests
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := st.Sweep(ctx); err != nil && ctx.Err() == nil {
+			st.log.Warn("sweeping object storage failed; retrying at the next sweep", "err", err)
+		}
+		t.Reset(every)
+	}
+}
+
+// Sweep removes what is past its grace period: the objects of segments
+// given up (their records marked Deleting), then those records; and objects
+// no record names (an upload whose record never landed).
+func (st *Store) Sweep(ctx context.Context) error {
+	parts, err := st.opts.Catalog.RemotePartitions(ctx)
+	if err != nil {
+		return err
+	}
+	seen := map[meta.RemotePartition]bool{}
+	var errs []error
+	for _, p := range parts {
+		seen[p] = true
+		errs = append(errs, st.sweepPartition(ctx, p))
+	}
+	// Partitions whose uploads never recorded a segment have objects no
+	// record names, and no row to find them by: the open logs'.
+	for _, l := range st.openLogs() {
+		p := meta.RemotePartition{TopicID: l.part.TopicID, Partition: l.part.Partition}
+		if !seen[p] {
+			errs = append(errs, st.sweepPartition(ctx, p))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (st *Store) sweepPartition(ctx context.Context, p meta.RemotePartition) error {
+	segs, err := st.opts.Catalog.RemoteSegments(ctx, p.TopicID, p.Partition)
+	if err != nil {
+		return err
+	}
+	start, _, err := st.opts.Catalog.RemoteLogStart(ctx, p.TopicID, p.Partition)
+	if err != nil {
+		return err
+	}
+	now := st.now()
+	known := map[string]bool{}
+	var below []string // live records wholly below the log start: give them up
+	var gone []string  // Deleting records past the grace period: their objects go
+	for _, s := range segs {
+		known[s.ID] = true
+		switch {
+		case !s.Deleting && s.EndOffset <= start:
+			below = append(below, s.ID)
+		case s.Deleting && now.Sub(s.DeletingSince) >= st.opts.Grace:
+			gone = append(gone, s.ID)
+		}
+	}
+	if len(below) > 0 {
+		if err := st.opts.Catalog.MarkRemoteSegmentsDeleting(ctx, p.TopicID, p.Partition, below); err != nil {
+			return err
+		}
+	}
+	// Every object of the partition: those of gone segments, and those no
+	// record names once they are older than the grace period.
+	var remove []string
+	goneSet := map[string]bool{}
+	for _, id := range gone {
+		goneSet[id] = true
+	}
+	err = st.opts.Bucket.List(ctx, prefix(p.TopicID, p.Partition), func(o objstore.Object) error {
+		id, ok := uploadOf(o.Key)
+		switch {
+		case !ok:
+		case goneSet[id]:
+			remove = append(remove, o.Key)
+		case !known[id] && now.Sub(o.Modified) >= st.opts.Grace:
+			remove = append(remove, o.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, key := range remove {
+		st.cache.evict(key)
+		start := time.Now()
+		err := st.opts.Bucket.Delete(ctx, key)
+		st.observe("delete", start, 0, err)
+		if err != nil {
+			return err
+		}
+		fault.Crash("tier-delete")
+	}
+	if len(gone) > 0 {
+		return st.opts.Catalog.DeleteRemoteSegments(ctx, p.TopicID, p.Partition, gone)
+	}
+	return nil
+}
+
+// uploadOf returns the upload ID in an object's key
+// (<topic>/<partition>/<base>-<id>.<ext>).
+func uploadOf(key string) (string, bool) {
+	name := key[strings.LastIndexByte(key, '/')+1:]
+	dash := strings.IndexByte(name, '-')
+	dot := strings.LastIndexByte(name, '.')
+	if dash < 0 || dot < dash {
+		return "", false
+	}
+	return name[dash+1 : dot], true
+}

@@ -1,0 +1,366 @@
+package tiered_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/meta/sqlite"
+	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs"
+	"github.com/streamhouse/streamhouse/storage/objstore"
+	"github.com/streamhouse/streamhouse/storage/storagetest"
+	"github.com/streamhouse/streamhouse/storage/tiered"
+)
+
+// env is a tiered store's surroundings that outlive it: the catalog, the
+// bucket and the directories.
+type env struct {
+	cat    *sqlite.Catalog
+	bucket *objstore.Memory
+	dir    string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	cat, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "metadata.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	return &env{cat: cat, bucket: objstore.NewMemory(), dir: t.TempDir()}
+}
+
+// open opens a tiered store over a local store in dir (a new empty one:
+// the data directory lost).
+func (e *env) open(t *testing.T, dir string, force *storage.RemoteConfig) *tiered.Store {
+	t.Helper()
+	local, err := fs.New(filepath.Join(dir, "storage"), fs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tiered.New(tiered.Options{
+		Local: local, Bucket: e.bucket, Catalog: e.cat,
+		CacheDir: filepath.Join(dir, "remote-cache"), CacheBytes: 64 << 20,
+		UploadInterval: 20 * time.Millisecond, Grace: 200 * time.Millisecond,
+		ForceRemote: force,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestConformancePassthrough(t *testing.T) {
+	t.Parallel()
+	storagetest.Run(t, func(t *testing.T, envt storagetest.Env) storage.Store {
+		e := newEnv(t)
+		local, err := fs.New(t.TempDir(), fs.Options{Now: envt.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := tiered.New(tiered.Options{Local: local, Bucket: e.bucket, Catalog: e.cat, CacheDir: t.TempDir(), Now: envt.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
+
+// allTiered: every log tiered, local copies kept only until uploaded.
+var allTiered = &storage.RemoteConfig{Enable: true, LocalRetentionMs: -1, LocalRetentionBytes: 0}
+
+var part = storage.Partition{Topic: "t", TopicID: [16]byte{1, 2, 3}, Partition: 0}
+
+// fill appends n batches of k records and returns them as appended, their
+// base offsets set.
+func fill(t *testing.T, l storage.Log, n, k int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	now := time.Now().UnixMilli()
+	for i := range n {
+		b := storagetest.MakeBatch(k, 100, now+int64(i))
+		if _, err := l.Append(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// readAll reads the log from offset 0 to its high watermark.
+func readAll(t *testing.T, l storage.Log) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for off := l.LogStartOffset(); off < l.HighWatermark(); {
+		b, err := l.Read(t.Context(), off, 64<<10, true, nil)
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if len(b) == 0 {
+			t.Fatalf("read at %d below the high watermark %d returned nothing", off, l.HighWatermark())
+		}
+		for len(b) > 0 {
+			h, err := batch.ReadHeader(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.NextOffset() > off {
+				out = append(out, b[:h.Size()])
+				off = h.NextOffset()
+			}
+			b = b[h.Size():]
+		}
+	}
+	return out
+}
+
+func equalBatches(t *testing.T, got, want [][]byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d batches, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("batch %d differs", i)
+		}
+	}
+}
+
+// waitUploaded waits until the local log start passes offset: uploaded,
+// then let go by local retention.
+func waitUploaded(t *testing.T, l storage.Log, offset int64) {
+	t.Helper()
+	tl := l.(*tiered.Log)
+	deadline := time.Now().Add(10 * time.Second)
+	for tl.LocalLogStartOffset() < offset {
+		if _, err := l.Retain(t.Context(), storage.RetentionPolicy{Now: time.Now(), Ms: -1, Bytes: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			segs, bytes := tl.UploadBacklog()
+			t.Fatalf("local start %d, want past %d (backlog %d segments, %d bytes)", tl.LocalLogStartOffset(), offset, segs, bytes)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRemoteReads: closed segments go to the bucket, their local copies
+// go, and every batch reads back from offset 0 as appended; again after a
+// restart, and again from an empty data directory (the catalog and the
+// bucket kept).
+func TestRemoteReads(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	st := e.open(t, e.dir, allTiered)
+	cfg := storage.LogConfig{SegmentBytes: 4096}
+	l, err := st.Open(t.Context(), part, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fill(t, l, 200, 3)
+	waitUploaded(t, l, 400)
+	if l.LogStartOffset() != 0 {
+		t.Fatalf("log start %d, want 0 (in the bucket)", l.LogStartOffset())
+	}
+	equalBatches(t, readAll(t, l), want)
+	puts, gets := e.bucket.Counts()
+	t.Logf("%d puts, %d gets; remote %d bytes, local %d", puts, gets, l.(*tiered.Log).RemoteSize(), l.Size())
+	next := l.NextOffset()
+	l.Close()
+	st.Close()
+
+	st = e.open(t, e.dir, allTiered)
+	l, err = st.Open(t.Context(), part, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalBatches(t, readAll(t, l), want)
+	l.Close()
+	st.Close()
+
+	// The data directory is lost: what was uploaded is served, and the
+	// log goes on after it.
+	st = e.open(t, t.TempDir(), allTiered)
+	defer st.Close()
+	l, err = st.Open(t.Context(), part, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := readAll(t, l)
+	if len(got) == 0 || len(got) >= len(want) || l.NextOffset() > next {
+		t.Fatalf("after losing the data directory: %d batches (of %d), next offset %d (was %d)", len(got), len(want), l.NextOffset(), next)
+	}
+	equalBatches(t, got, want[:len(got)])
+	if base, err := l.Append(t.Context(), storagetest.MakeBatch(1, 10, time.Now().UnixMilli())); err != nil || base != l.NextOffset()-1 {
+		t.Fatalf("append after the restore: %d, %v", base, err)
+	}
+}
+
+// TestRetentionOverTiers: retention.bytes counts both tiers; DeleteRecords
+// below the local start moves the start into the bucket.
+func TestRetentionOverTiers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	st := e.open(t, e.dir, allTiered)
+	defer st.Close()
+	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fill(t, l, 200, 3)
+	waitUploaded(t, l, 400)
+	tl := l.(*tiered.Log)
+	if start, err := l.DeleteRecords(t.Context(), 100); err != nil || start != 100 || l.LogStartOffset() != 100 {
+		t.Fatalf("DeleteRecords(100) = %d, %v; log start %d", start, err, l.LogStartOffset())
+	}
+	if _, err := l.Read(t.Context(), 99, 1<<20, true, nil); !errors.Is(err, storage.ErrOffsetOutOfRange) {
+		t.Fatalf("read below the new start: %v", err)
+	}
+	if b, err := l.Read(t.Context(), 100, 1<<20, true, nil); err != nil || len(b) == 0 {
+		t.Fatalf("read at the new start: %d bytes, %v", len(b), err)
+	}
+	before := tl.RemoteSize()
+	n, err := l.Retain(t.Context(), storage.RetentionPolicy{Now: time.Now(), Ms: -1, Bytes: before / 2})
+	if err != nil || n == 0 || tl.RemoteSize() > before/2+8192 {
+		t.Fatalf("retention.bytes %d: %d removed, %v; remote %d bytes", before/2, n, err, tl.RemoteSize())
+	}
+	// The given-up segments' objects go after the grace period.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		puts, _ := e.bucket.Counts()
+		var objects int
+		e.bucket.List(context.Background(), "", func(objstore.Object) error { objects++; return nil })
+		segs, _ := e.cat.RemoteSegments(t.Context(), part.TopicID, 0)
+		if objects == 5*len(segs) && objects < puts {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d objects for %d records after the sweep", objects, len(segs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestBucketFaults: half the bucket's calls fail; uploads retry and reads
+// complete (a read that fails is retriable, ErrUnavailable).
+func TestBucketFaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var calls atomic.Int64
+	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+		if calls.Add(1)%2 == 0 {
+			return 0, objstore.ErrUnavailable
+		}
+		return 0, nil
+	}
+	st := e.open(t, e.dir, allTiered)
+	defer st.Close()
+	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	want := fill(t, l, 100, 3)
+	waitUploaded(t, l, 200)
+	var got [][]byte
+	for off := int64(0); off < l.HighWatermark(); {
+		b, err := l.Read(t.Context(), off, 64<<10, true, nil)
+		if errors.Is(err, storage.ErrUnavailable) {
+			continue // a retry, as a consumer's next fetch
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(b) > 0 {
+			h, _ := batch.ReadHeader(b)
+			got = append(got, b[:h.Size()])
+			off = h.NextOffset()
+			b = b[h.Size():]
+		}
+	}
+	equalBatches(t, got, want)
+}
+
+// TestSweepOrphans: an object no record names (an upload whose record
+// never landed) goes once older than the grace period; recorded ones stay.
+func TestSweepOrphans(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	st := e.open(t, e.dir, allTiered)
+	defer st.Close()
+	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fill(t, l, 50, 3)
+	waitUploaded(t, l, 50)
+	orphan := meta.TopicID(part.TopicID).String() + "/0/00000000000000000000-deadbeef.log"
+	e.bucket.Put(t.Context(), orphan, bytes.NewReader([]byte("x")), 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := e.bucket.Stat(t.Context(), orphan); errors.Is(err, objstore.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the orphan is still there")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Everything recorded still reads.
+	if _, err := l.Read(t.Context(), 0, 1<<20, true, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// idStore gives each topic a topic ID of its own, as the broker does (the
+// suite leaves them zero; tiered storage names everything by them).
+type idStore struct{ storage.Store }
+
+func withID(p storage.Partition) storage.Partition {
+	if p.TopicID == ([16]byte{}) {
+		sum := sha256.Sum256([]byte(p.Topic))
+		copy(p.TopicID[:], sum[:16])
+	}
+	return p
+}
+
+func (s idStore) Open(ctx context.Context, p storage.Partition, cfg storage.LogConfig) (storage.Log, error) {
+	return s.Store.Open(ctx, withID(p), cfg)
+}
+
+func (s idStore) Delete(ctx context.Context, p storage.Partition) error {
+	return s.Store.Delete(ctx, withID(p))
+}
+
+// TestConformanceTiered runs the storage suite with every log tiered and
+// local copies let go as soon as they are uploaded.
+func TestConformanceTiered(t *testing.T) {
+	t.Parallel()
+	storagetest.Run(t, func(t *testing.T, envt storagetest.Env) storage.Store {
+		e := newEnv(t)
+		local, err := fs.New(t.TempDir(), fs.Options{Now: envt.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := tiered.New(tiered.Options{Local: local, Bucket: e.bucket, Catalog: e.cat, CacheDir: t.TempDir(),
+			Now: envt.Now, UploadInterval: 10 * time.Millisecond, ForceRemote: allTiered})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return idStore{st}
+	})
+}

@@ -1,0 +1,320 @@
+package tiered
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/streamhouse/streamhouse/internal/fault"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+// uploadLoop looks for closed segments to upload at each roll and every
+// UploadInterval, and uploads them, Uploaders logs at a time, until Close.
+func (st *Store) uploadLoop() {
+	defer st.bg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-st.stop; cancel() }()
+	tick := time.NewTicker(st.opts.UploadInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-st.wake:
+		case <-tick.C:
+		}
+		st.uploadAll(ctx)
+	}
+}
+
+// uploadAll uploads what every open log has pending.
+func (st *Store) uploadAll(ctx context.Context) {
+	logs := st.openLogs()
+	work := make(chan *Log, len(logs))
+	for _, l := range logs {
+		work <- l
+	}
+	close(work)
+	var wg sync.WaitGroup
+	for range min(st.opts.Uploaders, len(logs)) {
+		wg.Go(func() {
+			for l := range work {
+				if ctx.Err() != nil {
+					return
+				}
+				l.uploadPending(ctx)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// uploadPending uploads the log's closed segments past the remote end, in
+// order, until one fails (then it backs off, up to 30 s between tries).
+func (l *Log) uploadPending(ctx context.Context) {
+	cfg := l.cfg.Load()
+	if !cfg.Remote.Enable || cfg.Remote.CopyDisable {
+		return
+	}
+	l.uploadMu.Lock()
+	defer l.uploadMu.Unlock()
+	if l.closed || l.st.now().Before(l.retryAfter) {
+		return
+	}
+	for _, s := range l.seg.ClosedSegments() {
+		if ctx.Err() != nil {
+			return
+		}
+		end := l.remote.end()
+		if s.Next <= end {
+			continue
+		}
+		if s.Base > end && len(l.remote.live()) > 0 {
+			// Retention removed local segments before they were
+			// uploaded (expired, they needed no upload): the
+			// remote ones below them are older still.
+			if err := l.moveRemoteStart(ctx, s.Base); err != nil {
+				l.st.log.Warn("moving the remote log start past expired data failed", "topic", l.part.Topic, "partition", l.part.Partition, "err", err)
+				return
+			}
+		}
+		if err := l.upload(ctx, s); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.backoff = min(max(2*l.backoff, 500*time.Millisecond), 30*time.Second)
+			l.retryAfter = l.st.now().Add(l.backoff)
+			l.st.log.Warn("uploading a segment failed; retrying", "topic", l.part.Topic, "partition", l.part.Partition,
+				"segment", s.Base, "retry_in", l.backoff, "err", err)
+			return
+		}
+		l.backoff = 0
+	}
+}
+
+// upload copies closed segment s to the bucket and records it. Caller
+// holds uploadMu.
+func (l *Log) upload(ctx context.Context, s storage.SegmentInfo) error {
+	d, err := l.seg.SegmentData(s.Base)
+	if err != nil {
+		return err
+	}
+	defer d.Release()
+	id, err := uploadID()
+	if err != nil {
+		return err
+	}
+	p := l.part
+	key := func(ext string) string { return objectKey(p.TopicID, p.Partition, s.Base, id, ext) }
+
+	// The batches, hashed as they go. A segment that starts below the
+	// remote end (a log restored from an older copy) is uploaded whole
+	// all the same: reads find offsets by segment.
+	h := sha256.New()
+	err = retry(ctx, func() error {
+		h.Reset()
+		r := io.TeeReader(io.NewSectionReader(d.Log, 0, d.Info.Size), h)
+		return l.st.put(ctx, key(".log"), l.st.throttle(ctx, r), d.Info.Size)
+	})
+	if err != nil {
+		return err
+	}
+	if err := l.st.putBytes(ctx, key(".index"), d.Index); err != nil {
+		return err
+	}
+	if err := l.st.putBytes(ctx, key(".timeindex"), d.TimeIndex); err != nil {
+		return err
+	}
+	aborted := l.Log.AbortedTransactions(s.Base, s.Next)
+	txn, err := json.Marshal(nonNil(aborted))
+	if err != nil {
+		return err
+	}
+	if err := l.st.putBytes(ctx, key(".txnindex"), txn); err != nil {
+		return err
+	}
+	snap, err := json.Marshal(nonNil(l.Log.ActiveProducers()))
+	if err != nil {
+		return err
+	}
+	if err := l.st.putBytes(ctx, key(".snapshot"), snap); err != nil {
+		return err
+	}
+	fault.Crash("tier-upload")
+	rec := meta.RemoteSegment{
+		TopicID: p.TopicID, Partition: p.Partition, ID: id,
+		BaseOffset: s.Base, EndOffset: s.Next, MaxTimestamp: s.MaxTimestamp,
+		Size: d.Info.Size, Checksum: hex.EncodeToString(h.Sum(nil)), CreatedAt: l.st.now(),
+	}
+	if err := l.st.opts.Catalog.AddRemoteSegment(ctx, rec); err != nil {
+		return fmt.Errorf("record segment %d: %w", s.Base, err)
+	}
+	fault.Crash("tier-record")
+	l.tierMu.Lock()
+	if l.Log.LogStartOffset() >= s.Next {
+		// Retention removed the segment while it uploaded (it
+		// expired): the copy goes too.
+		l.tierMu.Unlock()
+		return l.st.opts.Catalog.MarkRemoteSegmentsDeleting(ctx, p.TopicID, p.Partition, []string{id})
+	}
+	gone := l.remote.add(rec, aborted)
+	l.tierMu.Unlock()
+	if len(gone) > 0 {
+		ids := make([]string, len(gone))
+		for i, g := range gone {
+			ids[i] = g.ID
+		}
+		if err := l.st.opts.Catalog.MarkRemoteSegmentsDeleting(ctx, p.TopicID, p.Partition, ids); err != nil {
+			// Both are recorded and hold the same batches; the
+			// next upload of this log, or a restart, reads them
+			// again.
+			l.st.log.Warn("giving up remote segments a new upload covers failed", "topic", p.Topic, "partition", p.Partition, "err", err)
+		}
+	}
+	l.st.log.Debug("segment uploaded", "topic", p.Topic, "partition", p.Partition, "base", s.Base, "next", s.Next, "bytes", d.Info.Size)
+	return nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// uploadID is a random name for an upload.
+func uploadID() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// put uploads size bytes of r, observed.
+func (st *Store) put(ctx context.Context, key string, r io.Reader, size int64) error {
+	start := time.Now()
+	err := st.opts.Bucket.Put(ctx, key, r, size)
+	st.observe("put", start, size, err)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", key, err)
+	}
+	return nil
+}
+
+// putBytes uploads b, trying again a few times within the call (retry): a
+// 503 or a reset connection costs a second try of one object, not of the
+// whole segment.
+func (st *Store) putBytes(ctx context.Context, key string, b []byte) error {
+	return retry(ctx, func() error { return st.put(ctx, key, bytes.NewReader(b), int64(len(b))) })
+}
+
+// retry runs f up to four times, 50, 100, 200 ms apart, while it fails.
+func retry(ctx context.Context, f func() error) error {
+	var err error
+	for try, wait := 0, 50*time.Millisecond; try < 4; try, wait = try+1, 2*wait {
+		if err = f(); err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+	return err
+}
+
+// fetch is the cache's GET: n bytes of key from off.
+func (st *Store) fetch(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	defer cancel()
+	start := time.Now()
+	r, err := st.opts.Bucket.Get(ctx, key, off, n)
+	if err != nil {
+		st.observe("get", start, 0, err)
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	st.observe("get", start, int64(len(b)), err)
+	return b, err
+}
+
+// stat returns an object's size, from memory after the first time (objects
+// never change).
+func (st *Store) stat(ctx context.Context, key string) (int64, error) {
+	if v, ok := st.sizes.Load(key); ok {
+		return v.(int64), nil
+	}
+	start := time.Now()
+	o, err := st.opts.Bucket.Stat(ctx, key)
+	st.observe("stat", start, 0, err)
+	if err != nil {
+		return 0, err
+	}
+	st.sizes.Store(key, o.Size)
+	return o.Size, nil
+}
+
+// throttle limits r to UploadBytesPerSecond, shared by every upload.
+func (st *Store) throttle(ctx context.Context, r io.Reader) io.Reader {
+	if st.opts.UploadBytesPerSecond <= 0 {
+		return r
+	}
+	return &throttled{ctx: ctx, r: r, st: st}
+}
+
+type throttled struct {
+	ctx context.Context
+	r   io.Reader
+	st  *Store
+}
+
+func (t *throttled) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		if werr := t.st.bucketRate.wait(t.ctx, int64(n), t.st.opts.UploadBytesPerSecond); werr != nil {
+			return n, werr
+		}
+	}
+	return n, err
+}
+
+// rate is a token bucket over bytes.
+type rate struct {
+	mu   sync.Mutex
+	next time.Time // when the bytes taken so far are paid for
+}
+
+func (r *rate) wait(ctx context.Context, n, perSecond int64) error {
+	r.mu.Lock()
+	now := time.Now()
+	if r.next.Before(now) {
+		r.next = now
+	}
+	r.next = r.next.Add(time.Duration(n) * time.Second / time.Duration(perSecond))
+	d := r.next.Sub(now) - time.Second // a second's burst
+	r.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
