@@ -247,6 +247,9 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, r *request) (kmsg.Re
 		}
 		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 		dp.Partition, dp.Size = p, l.Size()
+		if tl, ok := l.(tieredLog); ok {
+			dp.Size = tl.LocalSize() // the directory's: the bucket holds the rest
+		}
 		dir.Topics[i].Partitions = append(dir.Topics[i].Partitions, dp)
 	})
 	resp.Dirs = []kmsg.DescribeLogDirsResponseDir{dir}

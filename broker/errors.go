@@ -30,7 +30,9 @@ func errorCode(err error) int16 {
 		return ke.Code
 	case errors.Is(err, storage.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
-	case errors.Is(err, storage.ErrCorrupt), errors.Is(err, storage.ErrIO):
+	case errors.Is(err, storage.ErrCorrupt), errors.Is(err, storage.ErrIO), errors.Is(err, storage.ErrUnavailable):
+		// ErrUnavailable: a read of remote storage failed; Kafka
+		// answers KAFKA_STORAGE_ERROR, which clients retry.
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, storage.ErrNoSpace):
 		// A full volume, or one below storage.min.free.bytes: Kafka's

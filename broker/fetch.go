@@ -213,6 +213,28 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 	remaining := int(req.MaxBytes)
 	total := 0
 	failed := false
+	// A read that goes to object storage (tiered storage) is bounded by
+	// the fetch's max wait (at least a second): a slow bucket fails the
+	// partition with a retriable error rather than hold the answer past
+	// the client's patience. Made only when a read needs it: local reads
+	// never come near it, and the fetch path allocates nothing for them.
+	var remoteCtx context.Context
+	var cancelRemote context.CancelFunc
+	defer func() {
+		if cancelRemote != nil {
+			cancelRemote()
+		}
+	}()
+	readCtx := func(l storage.Log, off int64) context.Context {
+		tl, ok := l.(tieredLog)
+		if !ok || off >= tl.LocalLogStartOffset() {
+			return ctx
+		}
+		if remoteCtx == nil {
+			remoteCtx, cancelRemote = context.WithTimeout(ctx, max(time.Duration(req.MaxWaitMillis)*time.Millisecond, time.Second))
+		}
+		return remoteCtx
+	}
 	for i := range parts {
 		fp := &parts[i]
 		sp := fp.resp
@@ -250,7 +272,7 @@ func (s *Server) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		}
 		start := len(buf)
 		var err error
-		buf, err = l.Read(ctx, fp.req.FetchOffset, max(limit, 0), total == 0, buf)
+		buf, err = l.Read(readCtx(l, fp.req.FetchOffset), fp.req.FetchOffset, max(limit, 0), total == 0, buf)
 		if err != nil {
 			buf = buf[:start]
 			sp.ErrorCode = logErrorCode(err)

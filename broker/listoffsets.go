@@ -109,8 +109,16 @@ func (s *Server) handleListOffsets(ctx context.Context, r *request) (kmsg.Respon
 
 func (s *Server) listOffset(ctx context.Context, l storage.Log, ts int64, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	switch ts {
-	case -2, -4:
+	case -2:
 		sp.Offset, sp.LeaderEpoch = l.LogStartOffset(), leaderEpoch
+		return nil
+	case -4:
+		// EARLIEST_LOCAL_TIMESTAMP (KIP-405): the first offset on the
+		// local disk, the log start when nothing is tiered.
+		sp.Offset, sp.LeaderEpoch = l.LogStartOffset(), leaderEpoch
+		if tl, ok := l.(tieredLog); ok {
+			sp.Offset = tl.LocalLogStartOffset()
+		}
 		return nil
 	case -1:
 		// read_committed: the last stable offset, as Kafka.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -358,13 +359,34 @@ func logConfig(c config.Topic) storage.LogConfig {
 		// cleaner's reach longer than that (Kafka's LogConfig.maxSegmentMs).
 		segMs = min(segMs, c.MaxCompactionLagMs)
 	}
+	local := func(v, whole int64) int64 {
+		if v == -2 { // as the whole log's
+			return whole
+		}
+		return v
+	}
 	return storage.LogConfig{
 		SegmentBytes:       int64(c.SegmentBytes),
 		SegmentMs:          segMs,
 		IndexIntervalBytes: c.IndexIntervalBytes,
 		FlushMessages:      c.FlushMessages,
 		FlushMs:            c.FlushMs,
+		Remote: storage.RemoteConfig{
+			Enable:              c.RemoteStorageEnable,
+			LocalRetentionMs:    local(c.LocalRetentionMs, c.RetentionMs),
+			LocalRetentionBytes: local(c.LocalRetentionBytes, c.RetentionBytes),
+			CopyDisable:         c.RemoteLogCopyDisable,
+			DeleteOnDisable:     c.RemoteLogDeleteOnDisable,
+		},
 	}
+}
+
+// tieredLog is a log tiered storage serves: its local part and its remote
+// part told apart.
+type tieredLog interface {
+	LocalLogStartOffset() int64
+	LocalSize() int64
+	RemoteSize() int64
 }
 
 // closeLogs closes the logs of ps, several at a time (closeWorkers); none
@@ -440,11 +462,15 @@ func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 	if err := ts.checkNew(spec.name); err != nil {
 		return nil, err
 	}
+	configs := spec.configs
+	if ts.s.settings().RemoteLogStorageSystemEnable() {
+		configs = ts.s.tieredByDefault(configs)
+	}
 	mt := meta.Topic{
 		Name:       spec.name,
 		ID:         newTopicID(),
 		Partitions: spec.partitions,
-		Configs:    spec.configs,
+		Configs:    configs,
 		CreatedAt:  ts.s.now(),
 		Version:    1,
 	}
@@ -470,6 +496,26 @@ func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 	ts.publish(t)
 	ts.s.log.Info("topic created", "topic", mt.Name, "partitions", mt.Partitions, "id", uuidString(mt.ID))
 	return t, nil
+}
+
+// tieredByDefault is a new topic's configs on a broker with tiered storage:
+// remote.storage.enable=true unless the request set it or the topic is
+// compacted (which tiered storage does not serve), so that a topic created
+// without a thought for it moves to the bucket. The setting is the topic's
+// own (DescribeConfigs shows it), to turn off as any other.
+func (s *Server) tieredByDefault(configs map[string]string) map[string]string {
+	if _, set := configs["remote.storage.enable"]; set {
+		return configs
+	}
+	if cfg, err := s.settings().ResolveTopic(configs); err != nil || cfg.CleanupCompact {
+		return configs
+	}
+	out := maps.Clone(configs)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out["remote.storage.enable"] = "true"
+	return out
 }
 
 // clearLeftovers removes partitions [from, to) of a topic named name from

@@ -240,6 +240,12 @@ var coreBrokerDefs = [...]Def{
 		Doc: `The number of queued bytes allowed before no more requests are read`,
 	},
 	{
+		// Set by the process (--storage=s3), as Kafka's operator sets
+		// it with a remote storage manager's class.
+		Name: "remote.log.storage.system.enable", Type: TypeBoolean, Default: ptr("false"), ReadOnly: true,
+		Doc: `Whether to enable tiered storage functionality in a broker or not. When it is true broker starts all the services required for the tiered storage functionality.`,
+	},
+	{
 		Name: "sasl.server.max.receive.size", Type: TypeInt, Default: ptr("524288"), ReadOnly: true,
 		Doc: `The maximum receive size allowed before and during initial SASL authentication. Default receive size is 512KB. GSSAPI limits requests to 64K, but we allow upto 512KB by default for custom SASL mechanisms. In practice, PLAIN, SCRAM and OAUTH mechanisms can use much smaller limits.`,
 	},
@@ -740,6 +746,12 @@ func (b *Broker) MaxConnectionsPerIP() int32 { return get[int32](b, "max.connect
 // QueuedMaxRequestBytes is queued.max.request.bytes: the bytes of requests
 // the broker holds at once, -1 (or less than 1) for no limit.
 func (b *Broker) QueuedMaxRequestBytes() int64 { return get[int64](b, "queued.max.request.bytes") }
+
+// RemoteLogStorageSystemEnable is remote.log.storage.system.enable: tiered
+// storage is on in this broker.
+func (b *Broker) RemoteLogStorageSystemEnable() bool {
+	return get[bool](b, "remote.log.storage.system.enable")
+}
 
 // StorageMinFreeBytes is storage.min.free.bytes; set is false when it is
 // not set (the storage engine's default: 5% of the volume, at most 5 GiB).

@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/streamhouse/streamhouse/config"
@@ -381,7 +382,7 @@ func TestBrokerDefs(t *testing.T) {
 		"max.connections", "max.connections.per.ip", "message.max.bytes", "min.insync.replicas", "node.id", "num.partitions",
 		"offset.metadata.max.bytes", "offsets.retention.check.interval.ms",
 		"offsets.retention.minutes", "producer.id.expiration.check.interval.ms",
-		"producer.id.expiration.ms", "queued.max.request.bytes", "sasl.enabled.mechanisms",
+		"producer.id.expiration.ms", "queued.max.request.bytes", "remote.log.storage.system.enable", "sasl.enabled.mechanisms",
 		"sasl.oauthbearer.clock.skew.seconds", "sasl.oauthbearer.expected.audience", "sasl.oauthbearer.expected.issuer",
 		"sasl.oauthbearer.jwks.endpoint.refresh.ms", "sasl.oauthbearer.jwks.endpoint.url", "sasl.oauthbearer.scope.claim.name",
 		"sasl.oauthbearer.sub.claim.name", "sasl.server.max.receive.size", "socket.request.max.bytes",
@@ -503,6 +504,49 @@ func TestBrokerDefValidate(t *testing.T) {
 				t.Fatalf("no broker config %s", tc.name)
 			}
 			wantErr(t, d.Validate(tc.value), config.ErrInvalid, tc.err)
+		})
+	}
+}
+
+// TestValidateTieredTopic: remote.storage.enable as Kafka's LogConfig
+// validates it: refused while the broker has no tiered storage, with a
+// compacted topic, and with a local retention larger than the whole.
+func TestValidateTieredTopic(t *testing.T) {
+	t.Parallel()
+	off, err := config.NewBroker(map[string]string{"node.id": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	on, err := config.NewBroker(map[string]string{"node.id": "1", "remote.log.storage.system.enable": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		b       *config.Broker
+		configs map[string]string
+		want    string
+	}{
+		{"system off", off, map[string]string{"remote.storage.enable": "true"}, "Tiered Storage functionality is disabled in the broker"},
+		{"system on", on, map[string]string{"remote.storage.enable": "true"}, ""},
+		{"compacted", on, map[string]string{"remote.storage.enable": "true", "cleanup.policy": "compact"}, "Remote log storage is unsupported for the compacted topics"},
+		{"local bytes above the whole", on, map[string]string{"remote.storage.enable": "true", "retention.bytes": "100", "local.retention.bytes": "200"},
+			"Invalid value 200 for configuration local.retention.bytes: Value must not be more than retention.bytes property value: 100"},
+		{"local ms unlimited under a limit", on, map[string]string{"remote.storage.enable": "true", "retention.ms": "1000", "local.retention.ms": "-1"},
+			"Invalid value -1 for configuration local.retention.ms: Value must not be -1 as retention.ms value is set as 1000."},
+		{"local within", on, map[string]string{"remote.storage.enable": "true", "retention.bytes": "1000", "local.retention.bytes": "100"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.b.ValidateTopic(tc.configs)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("err = %v, want none", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
 		})
 	}
 }

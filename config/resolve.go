@@ -121,7 +121,26 @@ func (b *Broker) ValidateTopic(explicit map[string]string) error {
 			strconv.FormatInt(lo, 10)+") > max.compaction.lag.ms ("+strconv.FormatInt(hi, 10)+")")
 	}
 	if value("remote.storage.enable").(bool) {
-		return invalidMsg("remote.storage.enable", "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.")
+		if !b.RemoteLogStorageSystemEnable() {
+			return invalidMsg("remote.storage.enable", "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.")
+		}
+		if slices.Contains(value("cleanup.policy").([]string), CleanupPolicyCompact) {
+			return invalidMsg("remote.storage.enable", "Remote log storage is unsupported for the compacted topics")
+		}
+		// Kafka's LogConfig.validateRemoteStorageRetentionSize and
+		// ...RetentionTime: the local part no larger than the whole.
+		for _, pair := range [][2]string{{"retention.bytes", "local.retention.bytes"}, {"retention.ms", "local.retention.ms"}} {
+			whole, local := value(pair[0]).(int64), value(pair[1]).(int64)
+			if whole <= -1 || local == -2 {
+				continue
+			}
+			if local == -1 {
+				return invalid(pair[1], strconv.FormatInt(local, 10), "Value must not be -1 as "+pair[0]+" value is set as "+strconv.FormatInt(whole, 10)+".")
+			}
+			if local > whole {
+				return invalid(pair[1], strconv.FormatInt(local, 10), "Value must not be more than "+pair[0]+" property value: "+strconv.FormatInt(whole, 10))
+			}
+		}
 	}
 	return nil
 }

@@ -75,6 +75,13 @@ var processKeys = []struct {
 	{"oauthbearer-unsecured-dev", kindBool},
 	{"metadata", kindString},
 	{"database-url", kindString},
+	{"storage", kindString},
+	{"s3-endpoint", kindString},
+	{"s3-bucket", kindString},
+	{"s3-prefix", kindString},
+	{"s3-region", kindString},
+	{"s3-cache-bytes", kindInt},
+	{"s3-upload-bytes-per-second", kindInt},
 }
 
 func processKind(name string) (kind, bool) {
@@ -90,10 +97,11 @@ func processKind(name string) (kind, bool) {
 // the process setting (flag and top-level key) that sets it. They have no
 // flag of their own, and the [broker] table may not hold them.
 var processOwned = map[string]string{
-	"node.id":                       "node-id",
-	"log.dirs":                      "data-dir",
-	"streamhouse.metadata":          "metadata",
-	"streamhouse.metadata.location": "database-url",
+	"node.id":                          "node-id",
+	"log.dirs":                         "data-dir",
+	"streamhouse.metadata":             "metadata",
+	"streamhouse.metadata.location":    "database-url",
+	"remote.log.storage.system.enable": "storage",
 }
 
 // shorthands are the broker configs a process setting may set instead:

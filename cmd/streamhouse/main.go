@@ -33,6 +33,7 @@ import (
 	"github.com/streamhouse/streamhouse/internal/loglevel"
 	"github.com/streamhouse/streamhouse/meta/postgres"
 	"github.com/streamhouse/streamhouse/metrics"
+	"github.com/streamhouse/streamhouse/storage"
 	"github.com/streamhouse/streamhouse/storage/fs"
 )
 
@@ -64,8 +65,15 @@ type options struct {
 	registryUser   string
 	registryPass   string
 	pprof          bool
-	metadata       string            // sqlite or postgres
-	databaseURL    string            // with metadata postgres
+	metadata       string // sqlite or postgres
+	databaseURL    string // with metadata postgres
+	storage        string // local or s3
+	s3Endpoint     string // with storage s3
+	s3Bucket       string
+	s3Prefix       string
+	s3Region       string
+	s3CacheBytes   int64
+	s3UploadRate   int64             // bytes per second; 0: no limit
 	settings       map[string]string // broker configs by Kafka name
 	addScram       []scramUser       // --add-scram
 	httpTLS        bool
@@ -115,6 +123,13 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	fset.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the HTTP listener (env "+envName("pprof")+")")
 	str(&o.metadata, "metadata", metadataSQLite, "the catalog: sqlite (a file in the data directory) or postgres (the database --database-url names)")
 	fset.StringVar(&o.databaseURL, "database-url", "", "with --metadata=postgres, the PostgreSQL connection string: postgresql://user:password@host:5432/database?sslmode=..., pgx's syntax, PG* environment variables for what it leaves out (env "+envName("database-url")+" or DATABASE_URL)")
+	str(&o.storage, "storage", storageLocal, "where partition data lives: local (the data directory only) or s3 (tiered: closed segments are uploaded to the bucket --s3-bucket names and read back from it; the data directory keeps the recent part, local.retention.*)")
+	str(&o.s3Endpoint, "s3-endpoint", "", "with --storage=s3, the S3 API's URL: http://127.0.0.1:9000 for MinIO or versitygw; empty: AWS S3 in --s3-region (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ~/.aws, or the instance's role; env "+envName("s3-endpoint")+" or S3_ENDPOINT)")
+	fset.StringVar(&o.s3Bucket, "s3-bucket", "", "with --storage=s3, the bucket, which must exist (env "+envName("s3-bucket")+" or S3_BUCKET)")
+	str(&o.s3Prefix, "s3-prefix", "", "with --storage=s3, a prefix for every object key, so that several clusters share a bucket")
+	fset.StringVar(&o.s3Region, "s3-region", "", "with --storage=s3, the bucket's region; empty: us-east-1 (env "+envName("s3-region")+" or AWS_REGION)")
+	fset.Int64Var(&o.s3CacheBytes, "s3-cache-bytes", 1<<30, "with --storage=s3, the most bytes of remote data kept on local disk for reads (env "+envName("s3-cache-bytes")+")")
+	fset.Int64Var(&o.s3UploadRate, "s3-upload-bytes-per-second", 0, "with --storage=s3, the most bytes per second uploaded to the bucket, all partitions together; 0: no limit (env "+envName("s3-upload-bytes-per-second")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
 	str(&o.syncMethod, "sync-method", "auto", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own); auto, where syncfs reports errors: syncfs when the data directory is a mount point (a volume of its own), and otherwise for each round that finds at most 64 MiB of other programs' data dirty in the page cache; fdatasync elsewhere")
 	fset.Func("add-scram", "create or replace a SCRAM user at start, as Kafka's storage tool: 'SCRAM-SHA-256=[name=admin,password=admin-secret]' (iterations=N optional; repeatable; env "+envName("add-scram")+")", func(v string) error {
@@ -226,6 +241,17 @@ Flags:
 	case metadataPostgres:
 		o.settings["streamhouse.metadata.location"] = postgres.Describe(o.databaseURL, postgres.Options{})
 	}
+	switch o.storage {
+	case storageLocal:
+		o.settings["remote.log.storage.system.enable"] = "false"
+	case storageS3:
+		if o.s3Bucket == "" {
+			return nil, fmt.Errorf("%s: --storage=s3 needs --s3-bucket or S3_BUCKET", o.where("storage"))
+		}
+		o.settings["remote.log.storage.system.enable"] = "true"
+	default:
+		return nil, fmt.Errorf("%s: %q is not local or s3", o.where("storage"), o.storage)
+	}
 	return o, nil
 }
 
@@ -310,6 +336,9 @@ func (o *options) newBroker() (*config.Broker, error) {
 // common deployments use.
 var envAliases = map[string]string{
 	"database-url": "DATABASE_URL",
+	"s3-endpoint":  "S3_ENDPOINT",
+	"s3-bucket":    "S3_BUCKET",
+	"s3-region":    "AWS_REGION",
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {
@@ -447,6 +476,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer store.Close()
 	m.WatchStorage(storageMetrics(store))
 	ops.watch(storageConditions(store))
+	var data storage.Store = store
+	if o.storage == storageS3 {
+		ts, err := openTiered(ctx, o, store, catalog.Catalog, m, levels.Logger("streamhouse.tiered"))
+		if err != nil {
+			return err
+		}
+		defer ts.Close()
+		data = ts
+	}
 
 	listeners, err := broker.ListenersFromSettings(settings, func(l string, err error) {
 		log.Error("tls: new certificates did not load; serving the previous ones", "listener", l, "err", err)
@@ -474,7 +512,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Settings:         settings,
 		MaxRequestSize:   settings.SocketRequestMaxBytes(),
 		FrameReadTimeout: o.frameTimeout,
-		Store:            store,
+		Store:            data,
 		Catalog:          catalog.Catalog,
 		Logger:           levels.Logger("streamhouse.broker"),
 		LogLevels:        levels,

@@ -161,17 +161,18 @@ log.segment.bytes = 1048576
 		t.Errorf("process settings = %+v, want %+v", got, want)
 	}
 	wantSettings := map[string]string{
-		"node.id":                       "7",
-		"listeners":                     "PLAINTEXT://0.0.0.0:19092",
-		"advertised.listeners":          "PLAINTEXT://broker.example:19092",
-		"log.dirs":                      filepath.Join("/var/lib/streamhouse", "storage"),
-		"auto.create.topics.enable":     "false",
-		"log.retention.ms":              "3600000",
-		"log.cleanup.policy":            "compact,delete",
-		"compression.type":              "zstd",
-		"log.segment.bytes":             "1048576", // an unquoted dotted key reads as the quoted one
-		"streamhouse.metadata":          "sqlite",
-		"streamhouse.metadata.location": filepath.Join("/var/lib/streamhouse", "metadata.db"),
+		"node.id":                          "7",
+		"listeners":                        "PLAINTEXT://0.0.0.0:19092",
+		"advertised.listeners":             "PLAINTEXT://broker.example:19092",
+		"log.dirs":                         filepath.Join("/var/lib/streamhouse", "storage"),
+		"auto.create.topics.enable":        "false",
+		"log.retention.ms":                 "3600000",
+		"log.cleanup.policy":               "compact,delete",
+		"compression.type":                 "zstd",
+		"log.segment.bytes":                "1048576", // an unquoted dotted key reads as the quoted one
+		"streamhouse.metadata":             "sqlite",
+		"streamhouse.metadata.location":    filepath.Join("/var/lib/streamhouse", "metadata.db"),
+		"remote.log.storage.system.enable": "false",
 	}
 	if !reflect.DeepEqual(o.settings, wantSettings) {
 		t.Errorf("settings = %v, want %v", o.settings, wantSettings)
@@ -295,6 +296,10 @@ func TestBadValueNamesItsSource(t *testing.T) {
 			want: "config file FILE: node-id: Invalid value 3000000000 for configuration node.id"},
 		{name: "log level", file: `log-level = "loud"`, want: "config file FILE: log-level:"},
 		{name: "log format from env", env: map[string]string{"STREAMHOUSE_LOG_FORMAT": "xml"}, want: `STREAMHOUSE_LOG_FORMAT: "xml" is not text, json or auto`},
+		{name: "storage", env: map[string]string{"STREAMHOUSE_STORAGE": "disk"}, want: `STREAMHOUSE_STORAGE: "disk" is not local or s3`},
+		{name: "s3 without a bucket", args: []string{"--storage=s3"}, want: "--storage: --storage=s3 needs --s3-bucket or S3_BUCKET"},
+		{name: "s3 bucket from S3_BUCKET", env: map[string]string{"STREAMHOUSE_STORAGE": "s3", "S3_BUCKET": "b", "S3_ENDPOINT": "http://127.0.0.1:1"}},
+		{name: "tiered storage is the process's", file: "[broker]\n\"remote.log.storage.system.enable\" = true", want: "remote.log.storage.system.enable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,6 +47,10 @@ type Log struct {
 	closed     bool // guarded by uploadMu: no upload after Close
 	// warned is when the upload backlog was last warned of.
 	warned atomic.Int64
+	// remoteOnly is the bytes only the bucket holds (its segments less
+	// those with local copies), as recount last counted them: Size adds the
+	// local log's size to it.
+	remoteOnly atomic.Int64
 }
 
 // LocalLogStartOffset is the first offset on the local disk (ListOffsets
@@ -363,6 +367,9 @@ func (l *Log) DeleteRecords(ctx context.Context, offset int64) (int64, error) {
 			return l.LogStartOffset(), err
 		}
 	}
+	l.tierMu.Lock()
+	l.recount()
+	l.tierMu.Unlock()
 	return offset, nil
 }
 
@@ -437,14 +444,17 @@ func (l *Log) Retain(ctx context.Context, p storage.RetentionPolicy) (int, error
 	k, err := l.Log.Retain(ctx, storage.RetentionPolicy{Now: p.Now, Ms: p.Ms, Bytes: localBytes})
 	n += k
 	if err != nil {
+		l.recount()
 		return n, err
 	}
 	if !cfg.Remote.Enable {
+		l.recount()
 		return n, nil
 	}
 	// Local copies that go are still in the log (in the bucket): not
 	// counted.
 	_, err = l.seg.RetainBelow(ctx, storage.RetentionPolicy{Now: p.Now, Ms: cfg.Remote.LocalRetentionMs, Bytes: cfg.Remote.LocalRetentionBytes}, l.remote.end())
+	l.recount()
 	l.warnBacklog(cfg)
 	return n, err
 }
@@ -466,14 +476,18 @@ func (l *Log) warnBacklog(cfg *storage.LogConfig) {
 }
 
 // Size is the bytes the log holds, in either tier (a segment in both
-// counted once); LocalSize and RemoteSize are each tier's.
+// counted once); LocalSize and RemoteSize are each tier's. It is cheap (the
+// fetch path asks it): what both tiers hold is counted when it changes
+// (recount), not here.
 func (l *Log) Size() int64 {
-	if len(l.remote.live()) == 0 {
-		return l.Log.Size()
-	}
-	l.tierMu.Lock()
-	defer l.tierMu.Unlock()
-	return l.sizeLocked()
+	return l.Log.Size() + l.remoteOnly.Load()
+}
+
+// recount counts again what only the bucket holds, in one store: a Size
+// racing an upload sees the segment in one tier or in both, never twice.
+// Caller holds tierMu.
+func (l *Log) recount() {
+	l.remoteOnly.Store(max(0, l.remote.size()-l.overlapLocked()))
 }
 
 // sizeLocked is Size; caller holds tierMu. What is in both tiers counts
@@ -481,21 +495,26 @@ func (l *Log) Size() int64 {
 // segment that took appends again after a restart (the active one, reopened
 // where an uploaded segment ended the log).
 func (l *Log) sizeLocked() int64 {
+	return l.Log.Size() + l.remote.size() - l.overlapLocked()
+}
+
+// overlapLocked is the bytes both tiers hold. Caller holds tierMu.
+func (l *Log) overlapLocked() int64 {
 	end := l.remote.end()
-	total := l.Log.Size() + l.remote.size()
+	var n int64
 	for _, s := range l.seg.ClosedSegments() {
 		if s.Next <= end {
-			total -= s.Size // in the bucket too
+			n += s.Size // in the bucket too
 		}
 	}
 	if a := l.seg.ActiveSegment(); a.Base < end {
 		for _, r := range l.remote.live() {
 			if r.BaseOffset >= a.Base {
-				total -= r.Size
+				n += r.Size
 			}
 		}
 	}
-	return total
+	return n
 }
 
 // LocalSize is the bytes on the local disk.

@@ -18,6 +18,7 @@ type remote struct {
 	mu    sync.RWMutex
 	segs  []meta.RemoteSegment // live, by base offset
 	start int64                // the catalog's remote log start; 0 when none
+	bytes int64                // of segs
 	// aborted caches segments' aborted transactions (.txnindex objects),
 	// by upload ID, once read.
 	aborted map[string][]storage.AbortedTxn
@@ -56,6 +57,9 @@ func (st *Store) loadRemote(ctx context.Context, p storage.Partition) (*remote, 
 		keep = append(keep, s)
 	}
 	r.segs = keep
+	for _, s := range r.segs {
+		r.bytes += s.Size
+	}
 	if len(covered) > 0 {
 		if err := st.opts.Catalog.MarkRemoteSegmentsDeleting(ctx, p.TopicID, p.Partition, covered); err != nil {
 			st.log.Warn("giving up remote segments others cover failed", "topic", p.Topic, "partition", p.Partition, "err", err)
@@ -123,11 +127,7 @@ func (r *remote) live() []meta.RemoteSegment {
 func (r *remote) size() int64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var n int64
-	for _, s := range r.segs {
-		n += s.Size
-	}
-	return n
+	return r.bytes
 }
 
 // add appends a segment just recorded, and returns the live segments it
@@ -142,11 +142,13 @@ func (r *remote) add(s meta.RemoteSegment, aborted []storage.AbortedTxn) []meta.
 		if o.BaseOffset >= s.BaseOffset && o.EndOffset <= s.EndOffset {
 			gone = append(gone, o)
 			delete(r.aborted, o.ID)
+			r.bytes -= o.Size
 			continue
 		}
 		keep = append(keep, o)
 	}
 	r.segs = append(keep, s)
+	r.bytes += s.Size
 	r.aborted[s.ID] = aborted
 	return gone
 }
@@ -165,6 +167,7 @@ func (r *remote) moveStart(start int64) []meta.RemoteSegment {
 	r.segs = slices.Delete(r.segs, 0, n)
 	for _, s := range dead {
 		delete(r.aborted, s.ID)
+		r.bytes -= s.Size
 	}
 	return dead
 }

@@ -206,6 +206,9 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 	}
 	l := &Log{Log: local, seg: seg, st: st, part: p, remote: r}
 	l.cfg.Store(&cfg)
+	l.tierMu.Lock()
+	l.recount()
+	l.tierMu.Unlock()
 	if end := r.end(); local.NextOffset() < end {
 		st.log.Warn("the local log ends below what object storage holds; it was restored from an older copy",
 			"topic", p.Topic, "partition", p.Partition, "local_next", local.NextOffset(), "remote_end", end)
@@ -309,4 +312,24 @@ func (st *Store) observe(op string, start time.Time, bytes int64, err error) {
 	if st.opts.Observe != nil {
 		st.opts.Observe(op, time.Since(start), bytes, err)
 	}
+}
+
+// Backlog is what the open logs have not uploaded yet: closed segments and
+// their bytes.
+func (st *Store) Backlog() (segments int, bytes int64) {
+	for _, l := range st.openLogs() {
+		n, b := l.UploadBacklog()
+		segments += n
+		bytes += b
+	}
+	return segments, bytes
+}
+
+// RemoteBytes is what the bucket holds for the open logs.
+func (st *Store) RemoteBytes() int64 {
+	var n int64
+	for _, l := range st.openLogs() {
+		n += l.RemoteSize()
+	}
+	return n
 }

@@ -87,6 +87,9 @@ func (l *Log) uploadPending(ctx context.Context) {
 				l.st.log.Warn("moving the remote log start past expired data failed", "topic", l.part.Topic, "partition", l.part.Partition, "err", err)
 				return
 			}
+			l.tierMu.Lock()
+			l.recount()
+			l.tierMu.Unlock()
 		}
 		if err := l.upload(ctx, s); err != nil {
 			if ctx.Err() != nil {
@@ -168,6 +171,7 @@ func (l *Log) upload(ctx context.Context, s storage.SegmentInfo) error {
 		return l.st.opts.Catalog.MarkRemoteSegmentsDeleting(ctx, p.TopicID, p.Partition, []string{id})
 	}
 	gone := l.remote.add(rec, aborted)
+	l.recount()
 	l.tierMu.Unlock()
 	if len(gone) > 0 {
 		ids := make([]string, len(gone))

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/metrics"
+	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/objstore/s3"
+	"github.com/streamhouse/streamhouse/storage/tiered"
+)
+
+// The storage --storage chooses between.
+const (
+	storageLocal = "local"
+	storageS3    = "s3"
+)
+
+// openTiered wraps the local store in tiered storage over the bucket
+// --s3-* name, after checking that the bucket is there and may be written
+// (a missing bucket or refused credentials stop the broker at start).
+func openTiered(ctx context.Context, o *options, local storage.Store, cat meta.Catalog, m *metrics.Broker, log *slog.Logger) (*tiered.Store, error) {
+	bucket, err := s3.New(s3.Options{Endpoint: o.s3Endpoint, Bucket: o.s3Bucket, Prefix: o.s3Prefix, Region: o.s3Region})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.where("storage"), err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := bucket.Check(cctx); err != nil {
+		return nil, fmt.Errorf("object storage: %w", err)
+	}
+	tm := m.Tiered()
+	st, err := tiered.New(tiered.Options{
+		Local:                local,
+		Bucket:               bucket,
+		Catalog:              cat,
+		CacheDir:             filepath.Join(o.dataDir, "remote-cache"),
+		CacheBytes:           o.s3CacheBytes,
+		UploadBytesPerSecond: o.s3UploadRate,
+		Logger:               log,
+		Observe:              tm.Observe,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tm.Watch(st)
+	log.Info("tiered storage on", "bucket", bucket.Where(), "cache_bytes", o.s3CacheBytes)
+	return st, nil
+}
