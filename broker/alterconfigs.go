@@ -266,6 +266,9 @@ func (ts *topics) reconfigure(ctx context.Context, name string, validateOnly boo
 		if err := ts.s.settings().ValidateTopic(next); err != nil {
 			return err
 		}
+		if err := ts.s.settings().ValidateTopicChange(t.Configs, next); err != nil {
+			return err
+		}
 		cfg, err := ts.s.settings().ResolveTopic(next)
 		if err != nil {
 			return err

@@ -550,3 +550,35 @@ func TestValidateTieredTopic(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateTieredTopicChange: tiered storage turns off only with
+// remote.log.delete.on.disable (KIP-950).
+func TestValidateTieredTopicChange(t *testing.T) {
+	t.Parallel()
+	b, err := config.NewBroker(map[string]string{"node.id": "1", "remote.log.storage.system.enable": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := map[string]string{"remote.storage.enable": "true"}
+	for _, tc := range []struct {
+		name      string
+		old, next map[string]string
+		ok        bool
+	}{
+		{"off without delete", on, map[string]string{"remote.storage.enable": "false"}, false},
+		{"unset without delete", on, nil, false},
+		{"off with delete", on, map[string]string{"remote.storage.enable": "false", "remote.log.delete.on.disable": "true"}, true},
+		{"copy off", on, map[string]string{"remote.storage.enable": "true", "remote.log.copy.disable": "true"}, true},
+		{"on", nil, on, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := b.ValidateTopicChange(tc.old, tc.next)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok %v", err, tc.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "remote.log.delete.on.disable=true") {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}

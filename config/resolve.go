@@ -92,9 +92,11 @@ func (b *Broker) effective(d *Def, explicit map[string]string) (any, Source, err
 // a topic config ([ErrUnknown], "Unknown topic config name: x"), every value
 // valid ([ErrInvalid]), and the result, with this broker's values for what
 // the topic does not set, consistent: min.compaction.lag.ms no more than
-// max.compaction.lag.ms, and no remote.storage.enable, since StreamHouse has
-// no tiered storage. For an alteration, pass the topic's configs as they
-// would be after it. A nil or empty map is valid.
+// max.compaction.lag.ms; remote.storage.enable only on a broker with tiered
+// storage (remote.log.storage.system.enable), never with compaction, and
+// with local.retention.* within retention.*. For an alteration, pass the
+// topic's configs as they would be after it, and check the change with
+// ValidateTopicChange too. A nil or empty map is valid.
 //
 // A null value, which CreateTopics can carry, is for the caller to refuse;
 // Kafka answers it with INVALID_CONFIG too.
@@ -141,6 +143,28 @@ func (b *Broker) ValidateTopic(explicit map[string]string) error {
 				return invalid(pair[1], strconv.FormatInt(local, 10), "Value must not be more than "+pair[0]+" property value: "+strconv.FormatInt(whole, 10))
 			}
 		}
+	}
+	return nil
+}
+
+// ValidateTopicChange validates an alteration of a topic's configs from old
+// to next (both as set on the topic) beyond what ValidateTopic(next) checks:
+// as Kafka (KIP-950), tiered storage may be turned off only with
+// remote.log.delete.on.disable=true, which gives up the remote data; to keep
+// it readable, remote.log.copy.disable=true stops uploads instead.
+func (b *Broker) ValidateTopicChange(old, next map[string]string) error {
+	was, err := b.ResolveTopic(old)
+	if err != nil {
+		return nil // old no longer resolves: nothing to compare with
+	}
+	now, err := b.ResolveTopic(next)
+	if err != nil {
+		return err
+	}
+	if was.RemoteStorageEnable && !now.RemoteStorageEnable && !now.RemoteLogDeleteOnDisable {
+		return invalidMsg("remote.storage.enable", "It is invalid to disable remote storage without deleting remote data. "+
+			"If you want to keep the remote data and turn to read only, please set `remote.log.copy.disable=true`. "+
+			"If you want to disable remote storage and delete all remote data, please set `remote.storage.enable=false, remote.log.delete.on.disable=true`.")
 	}
 	return nil
 }

@@ -82,6 +82,7 @@ var processKeys = []struct {
 	{"s3-region", kindString},
 	{"s3-cache-bytes", kindInt},
 	{"s3-upload-bytes-per-second", kindInt},
+	{"s3-delete-grace", kindDuration},
 }
 
 func processKind(name string) (kind, bool) {

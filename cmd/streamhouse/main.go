@@ -73,7 +73,8 @@ type options struct {
 	s3Prefix       string
 	s3Region       string
 	s3CacheBytes   int64
-	s3UploadRate   int64             // bytes per second; 0: no limit
+	s3UploadRate   int64 // bytes per second; 0: no limit
+	s3DeleteGrace  time.Duration
 	settings       map[string]string // broker configs by Kafka name
 	addScram       []scramUser       // --add-scram
 	httpTLS        bool
@@ -130,6 +131,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	fset.StringVar(&o.s3Region, "s3-region", "", "with --storage=s3, the bucket's region; empty: us-east-1 (env "+envName("s3-region")+" or AWS_REGION)")
 	fset.Int64Var(&o.s3CacheBytes, "s3-cache-bytes", 1<<30, "with --storage=s3, the most bytes of remote data kept on local disk for reads (env "+envName("s3-cache-bytes")+")")
 	fset.Int64Var(&o.s3UploadRate, "s3-upload-bytes-per-second", 0, "with --storage=s3, the most bytes per second uploaded to the bucket, all partitions together; 0: no limit (env "+envName("s3-upload-bytes-per-second")+")")
+	fset.DurationVar(&o.s3DeleteGrace, "s3-delete-grace", 5*time.Minute, "with --storage=s3, how long an object retention or DeleteRecords gave up stays in the bucket (a fetch under way may still read it), and how old an object no catalog record names (an upload cut short) must be before the sweep deletes it (env "+envName("s3-delete-grace")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
 	str(&o.syncMethod, "sync-method", "auto", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own); auto, where syncfs reports errors: syncfs when the data directory is a mount point (a volume of its own), and otherwise for each round that finds at most 64 MiB of other programs' data dirty in the page cache; fdatasync elsewhere")
 	fset.Func("add-scram", "create or replace a SCRAM user at start, as Kafka's storage tool: 'SCRAM-SHA-256=[name=admin,password=admin-secret]' (iterations=N optional; repeatable; env "+envName("add-scram")+")", func(v string) error {
@@ -477,7 +479,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	m.WatchStorage(storageMetrics(store))
 	ops.watch(storageConditions(store))
 	var data storage.Store = store
-	if o.storage == storageS3 {
+	if o.storage == storageLocal {
+		if err := checkNoRemoteData(ctx, catalog.Catalog); err != nil {
+			return err
+		}
+	} else {
 		ts, err := openTiered(ctx, o, store, catalog.Catalog, m, levels.Logger("streamhouse.tiered"))
 		if err != nil {
 			return err

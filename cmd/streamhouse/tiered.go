@@ -41,6 +41,7 @@ func openTiered(ctx context.Context, o *options, local storage.Store, cat meta.C
 		CacheDir:             filepath.Join(o.dataDir, "remote-cache"),
 		CacheBytes:           o.s3CacheBytes,
 		UploadBytesPerSecond: o.s3UploadRate,
+		Grace:                o.s3DeleteGrace,
 		Logger:               log,
 		Observe:              tm.Observe,
 	})
@@ -50,4 +51,36 @@ func openTiered(ctx context.Context, o *options, local storage.Store, cat meta.C
 	tm.Watch(st)
 	log.Info("tiered storage on", "bucket", bucket.Where(), "cache_bytes", o.s3CacheBytes)
 	return st, nil
+}
+
+// checkNoRemoteData refuses to start on local storage a catalog that
+// records partition data in object storage: the broker would serve those
+// partitions without it, as if it were gone.
+func checkNoRemoteData(ctx context.Context, cat meta.Catalog) error {
+	parts, err := cat.RemotePartitions(ctx)
+	if err != nil {
+		return fmt.Errorf("catalog: remote segments: %w", err)
+	}
+	n := 0
+	for _, p := range parts {
+		segs, err := cat.RemoteSegments(ctx, p.TopicID, p.Partition)
+		if err != nil {
+			return fmt.Errorf("catalog: remote segments: %w", err)
+		}
+		start, _, err := cat.RemoteLogStart(ctx, p.TopicID, p.Partition)
+		if err != nil {
+			return fmt.Errorf("catalog: remote log start: %w", err)
+		}
+		for _, s := range segs {
+			if !s.Deleting && s.EndOffset > start {
+				n++
+				break
+			}
+		}
+	}
+	if n > 0 {
+		return fmt.Errorf("the catalog records data of %d partitions in object storage: start with --storage=s3 and the same bucket "+
+			"(or first turn tiered storage off on their topics with remote.storage.enable=false and remote.log.delete.on.disable=true, which gives that data up)", n)
+	}
+	return nil
 }

@@ -93,8 +93,9 @@ func (l *Log) Reconfigure(cfg storage.LogConfig) {
 	old := l.cfg.Load()
 	l.cfg.Store(&cfg)
 	l.Log.Reconfigure(cfg)
-	if cfg.Remote.Enable && (!old.Remote.Enable || old.Remote.CopyDisable) {
-		l.st.wakeUploads()
+	if cfg.Remote.Enable && (!old.Remote.Enable || old.Remote.CopyDisable) ||
+		!cfg.Remote.Enable && cfg.Remote.DeleteOnDisable {
+		l.st.wakeUploads() // the upload loop also drops remote data
 	}
 }
 
@@ -447,7 +448,9 @@ func (l *Log) Retain(ctx context.Context, p storage.RetentionPolicy) (int, error
 		l.recount()
 		return n, err
 	}
-	if !cfg.Remote.Enable {
+	if !cfg.Remote.Enable || cfg.Remote.CopyDisable {
+		// With copying off (KIP-950), local.retention.* no longer
+		// applies: the local log keeps what retention.* keeps.
 		l.recount()
 		return n, nil
 	}

@@ -63,6 +63,10 @@ func (st *Store) uploadAll(ctx context.Context) {
 // order, until one fails (then it backs off, up to 30 s between tries).
 func (l *Log) uploadPending(ctx context.Context) {
 	cfg := l.cfg.Load()
+	if !cfg.Remote.Enable && cfg.Remote.DeleteOnDisable {
+		l.dropRemote(ctx)
+		return
+	}
 	if !cfg.Remote.Enable || cfg.Remote.CopyDisable {
 		return
 	}
@@ -103,6 +107,25 @@ func (l *Log) uploadPending(ctx context.Context) {
 		}
 		l.backoff = 0
 	}
+}
+
+// dropRemote gives up every remote segment: tiered storage was turned off
+// with remote.log.delete.on.disable (KIP-950), and the log is now what the
+// local disk holds. The sweep deletes the objects.
+func (l *Log) dropRemote(ctx context.Context) {
+	if len(l.remote.live()) == 0 {
+		return
+	}
+	l.tierMu.Lock()
+	defer l.tierMu.Unlock()
+	end := l.remote.end()
+	if err := l.moveRemoteStart(ctx, end); err != nil {
+		l.st.log.Warn("deleting remote data after tiered storage was turned off failed; retrying", "topic", l.part.Topic, "partition", l.part.Partition, "err", err)
+		return
+	}
+	l.recount()
+	l.st.log.Info("tiered storage turned off: remote data given up", "topic", l.part.Topic, "partition", l.part.Partition,
+		"log_start", l.LogStartOffset())
 }
 
 // upload copies closed segment s to the bucket and records it. Caller
