@@ -124,6 +124,13 @@ func (cl *Claim) hold(conn *pgx.Conn) {
 	defer close(cl.done)
 	defer func() {
 		if conn != nil {
+			// Unlocked before the connection closes: the server ends
+			// a closed session (and frees its locks) a moment after
+			// the client hangs up, and a broker started right after
+			// this one stopped would find the catalog still held.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, cl.key)
+			cancel()
 			conn.Close(context.Background())
 		}
 	}()
