@@ -106,7 +106,7 @@ func BenchmarkConsoleLists(b *testing.B) {
 	}
 }
 
-var conScanStats = regexp.MustCompile(`(\d[\d,]*) messages read \(([^ ]+ [KMG]?i?B) in ([^,]+), ([\d-]+) MB/s\)`)
+var conScanStats = regexp.MustCompile(`([\d,]+)</b> messages read \(([^)]*) in ([^,]+), ([\d-]+) MB/s\)`)
 
 func BenchmarkConsoleScan(b *testing.B) {
 	mib := 1024
@@ -141,8 +141,9 @@ func BenchmarkConsoleScan(b *testing.B) {
 			took := time.Since(start)
 			m := conScanStats.FindSubmatch(page)
 			if m == nil || !strings.Contains(string(page), "read to the end") {
-				b.Fatalf("the scan did not read to the end: %s", m)
+				b.Fatalf("the scan did not read to the end: %s", conScanStats.Find(page))
 			}
+			b.Logf("%s", m[0])
 			mbps = float64(mib) * (1 << 20) / 1e6 / took.Seconds()
 		}
 		b.SetBytes(int64(mib) << 20)

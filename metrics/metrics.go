@@ -27,6 +27,10 @@ type Source interface {
 // Broker holds the broker's metrics. Build it with New.
 type Broker struct {
 	reg *prometheus.Registry
+	// summary holds the broker-wide request, traffic and connection
+	// metrics only: cheap to gather, whatever the number of partitions
+	// and groups (the web console's overview samples it).
+	summary *prometheus.Registry
 
 	requests    *prometheus.CounterVec
 	errors      *prometheus.CounterVec
@@ -112,6 +116,8 @@ func New() *Broker {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
 	}
+	b.summary = prometheus.NewRegistry()
+	b.summary.MustRegister(b.requests, b.bytesIn, b.bytesOut, b.recordsIn, b.recordsOut, b.connections)
 	b.sec = newSecurity(b.reg)
 	b.reg.MustRegister(b.requests, b.errors, b.latency, b.bytesIn, b.bytesOut, b.recordsIn, b.recordsOut,
 		b.connections, b.fsync, b.panics, b.cleanerPasses, b.cleanerRead, b.cleanerRemoved, b.cleanerDuration,
@@ -121,6 +127,12 @@ func New() *Broker {
 
 // Registry is where the metrics are registered, for the HTTP handler.
 func (b *Broker) Registry() *prometheus.Registry { return b.reg }
+
+// Summary gathers only streamhouse_requests_total, the bytes and records
+// in and out, and streamhouse_connections: what an overview samples every
+// few seconds, without the scrape-time collectors' pass over every
+// partition and group.
+func (b *Broker) Summary() prometheus.Gatherer { return b.summary }
 
 // Watch registers a collector that reads src at every scrape: log size,
 // start and end offset per partition, and consumer group lag.

@@ -22,6 +22,7 @@ import (
 	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/console"
+	"github.com/streamhouse/streamhouse/storage/fs"
 )
 
 // startConsole serves the console on the HTTP listener, or there says
@@ -48,8 +49,9 @@ func startConsole(o *options, c consoleSetup, ops *opsServer) *console.Console {
 type consoleSetup struct {
 	settings  *config.Broker
 	listeners []broker.Listener
-	bound     []net.Listener // the listeners' sockets, in the same order
-	gatherer  prometheus.Gatherer
+	bound     []net.Listener      // the listeners' sockets, in the same order
+	gatherer  prometheus.Gatherer // the broker's summary metrics
+	disk      func() (total, free int64)
 	registry  http.Handler // the schema registry's; nil: none
 	secure    bool         // the HTTP listener serves TLS
 	started   time.Time
@@ -76,7 +78,7 @@ func newConsole(c consoleSetup) (*console.Console, error) {
 		SecureCookies: c.secure,
 		Logger:        c.log,
 		IdleClose:     c.idle,
-		Stats:         statsFrom(c.gatherer),
+		Stats:         statsFrom(c.gatherer, c.disk),
 	}
 	if tlsCfg != nil {
 		cfg.ClientOpts = []kgo.Opt{kgo.DialTLSConfig(tlsCfg)}
@@ -178,13 +180,17 @@ func pinnedTLS(server *tls.Config) (*tls.Config, bool) {
 	}, true
 }
 
-// statsFrom reads the overview's counters from the broker's metrics.
-func statsFrom(g prometheus.Gatherer) func() console.Stats {
+// statsFrom reads the overview's counters from the broker's summary
+// metrics, and the volume's size and free space from disk.
+func statsFrom(g prometheus.Gatherer, disk func() (int64, int64)) func() console.Stats {
 	if g == nil {
 		return nil
 	}
 	return func() console.Stats {
 		s := console.Stats{DiskTotal: -1, DiskFree: -1}
+		if disk != nil {
+			s.DiskTotal, s.DiskFree = disk()
+		}
 		mfs, err := g.Gather()
 		if err != nil && len(mfs) == 0 {
 			return s
@@ -212,10 +218,6 @@ func statsFrom(g prometheus.Gatherer) func() console.Stats {
 				s.RecordsOut = sum
 			case "streamhouse_connections":
 				s.Connections = sum
-			case "streamhouse_storage_volume_bytes":
-				s.DiskTotal = int64(sum)
-			case "streamhouse_storage_free_bytes":
-				s.DiskFree = int64(sum)
 			}
 		}
 		return s
@@ -256,4 +258,14 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.wrote = true
 	return r.body.Write(b)
+}
+
+// consoleDisk is the volume's size and the bytes the broker may still use
+// there, for the console's overview.
+func consoleDisk(store *fs.Store) func() (int64, int64) {
+	read := storageMetrics(store)
+	return func() (int64, int64) {
+		s := read()
+		return s.TotalBytes, s.FreeBytes
+	}
 }
