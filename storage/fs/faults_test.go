@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/storage"
 	"github.com/streamhouse/streamhouse/storage/fs/vfs"
 	"github.com/streamhouse/streamhouse/storage/fs/vfs/errorfs"
@@ -534,4 +535,52 @@ func settleCheckpoints(l *Log) {
 	l.ckptMu.Lock()
 	_ = l.writeCheckpoint()
 	l.ckptMu.Unlock()
+}
+
+// Transactions across a heal: a transaction open before the failure is
+// open after it (its abort marker was dropped with the tail, and is no
+// longer listed), and one that began in the dropped tail is forgotten.
+func TestHealTransactions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var rules errorfs.Rules
+	st := faultStore(t, dir, &rules, Options{})
+	l := openLog(t, st, storage.Partition{Topic: "t"}, storage.LogConfig{})
+	app := func(b []byte) int64 {
+		t.Helper()
+		base, err := l.Append(t.Context(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base
+	}
+	app(storagetest.MakeBatch(1, 10, 0))
+	first := app(storagetest.MakeTxnBatch(2, 100, 0, 3, 0, 0))
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rules.Add(errorfs.Rule{Kind: errorfs.OpSyncData, Path: extLog, Err: syscall.EIO, Times: 1})
+	app(batch.MakeControl(batch.ControlAbort, 3, 0, 0, 0))
+	app(storagetest.MakeTxnBatch(2, 100, 0, 5, 0, 0)) // a transaction the failure drops
+	if got := l.AbortedTransactions(0, l.NextOffset()); len(got) != 1 {
+		t.Fatalf("test setup: aborted before the failure %v", got)
+	}
+	if err := l.Sync(t.Context()); !errors.Is(err, storage.ErrIO) {
+		t.Fatalf("Sync: %v, want ErrIO", err)
+	}
+	waitOnline(t, l)
+	if got := l.AbortedTransactions(0, l.NextOffset()); len(got) != 0 {
+		t.Fatalf("aborted after the heal: %v, want none (the marker was dropped)", got)
+	}
+	if got := l.LastStableOffset(); got != first {
+		t.Fatalf("LastStableOffset %d after the heal, want %d: producer 3's transaction is open again", got, first)
+	}
+	// Producer 3 aborts again; producer 5's transaction is gone: a new
+	// one may begin.
+	marker := app(batch.MakeControl(batch.ControlAbort, 3, 0, 0, 0))
+	app(storagetest.MakeTxnBatch(1, 10, 0, 5, 0, 0))
+	want := []storage.AbortedTxn{{ProducerID: 3, FirstOffset: first, LastOffset: marker}}
+	if got := l.AbortedTransactions(0, l.NextOffset()); !slices.Equal(got, want) {
+		t.Fatalf("aborted: %v, want %v", got, want)
+	}
 }

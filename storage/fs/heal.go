@@ -354,6 +354,7 @@ func (l *Log) reloadLocked(d durablePoint, lost int64) error {
 	l.pidMu.Lock()
 	defer l.pidMu.Unlock()
 	l.pidPending, l.pidsLost = nil, false
+	l.aborted.Store(nil) // loadProducers sets it only when there are some
 	return l.loadProducers()
 }
 
