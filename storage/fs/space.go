@@ -184,21 +184,23 @@ func (g *spaceGuard) check(now time.Time) {
 	g.readFailed = false
 	g.total.Store(total)
 	g.free.Store(free)
+	// Each change is logged before it takes effect, so that whoever
+	// sees its effect finds its line.
 	switch {
 	case !g.low.Load() && free < g.min:
 		g.since.Store(&now)
-		g.low.Store(true)
 		g.logger.Error("storage: DISK LOW: free space is below storage.min.free.bytes; produce is refused (KAFKA_STORAGE_ERROR, retried by producers) until space is freed; fetches, DeleteRecords, topic deletion and retention go on",
 			"dir", g.dir, "free_bytes", free, "total_bytes", total, "min_free_bytes", g.min, "resume_bytes", g.resume)
+		g.low.Store(true)
 	case g.low.Load() && free >= g.resume:
 		low := now
 		if p := g.since.Load(); p != nil {
 			low = *p
 		}
-		g.low.Store(false)
 		g.logger.Info("storage: free space is back above storage.min.free.bytes; produce resumes",
 			"dir", g.dir, "free_bytes", free, "total_bytes", total, "min_free_bytes", g.min,
 			"refused_appends", g.refused.Load(), "low_for", now.Sub(low).Round(time.Millisecond))
+		g.low.Store(false)
 	}
 	// The next reading comes after half the room left above the
 	// threshold was appended, so that the store alone cannot pass the
