@@ -319,8 +319,12 @@ type partitionRow struct {
 	Leader                 int32
 	Replicas, ISR, Offline []int32
 	Start, End             int64
-	Size                   int64 // local bytes; -1 unknown
-	Err                    string
+	// LocalStart is the first offset still on the broker's disk (tiered
+	// storage holds those below it); Tiered the last offset uploaded,
+	// -1 when none is.
+	LocalStart, Tiered int64
+	Size               int64 // local bytes; -1 unknown
+	Err                string
 }
 
 type topicData struct {
@@ -331,6 +335,11 @@ type topicData struct {
 	Count      int
 	Records    int64
 	Size       int64
+	// RemoteOnly counts the records only the bucket holds (below each
+	// partition's local start); Tiered says whether any partition has
+	// records there.
+	RemoteOnly int64
+	Tiered     bool
 }
 
 // topic: a topic's partitions (paged), their offsets, leader and size.
@@ -367,6 +376,11 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request, st *reqState) er
 		if err != nil {
 			return err
 		}
+		// Tiered storage (KIP-405): the earliest local offset and the
+		// latest uploaded one (KIP-1005); a broker without them answers
+		// an error, and the columns stay empty.
+		locals, _ := adm.ListLocalLogStartOffsets(ctx, name)
+		tiered, _ := adm.ListLatestRemoteOffsets(ctx, name)
 		sizes := map[int32]int64{}
 		if dirs, err := adm.DescribeAllLogDirs(ctx, topicsSet([]string{name})); err == nil {
 			dirs.Each(func(ld kadm.DescribedLogDir) {
@@ -379,12 +393,28 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request, st *reqState) er
 		for _, s := range sizes {
 			d.Size = max(d.Size, 0) + s
 		}
+		localStart := func(p int32, start int64) int64 {
+			if l, ok := locals.Lookup(name, p); ok && l.Err == nil && l.Offset >= start {
+				return l.Offset
+			}
+			return start
+		}
+		tieredTo := func(p int32) int64 {
+			if t, ok := tiered.Lookup(name, p); ok && t.Err == nil {
+				return t.Offset
+			}
+			return -1
+		}
 		for _, p := range all {
 			s, _ := starts.Lookup(name, p.Partition)
 			e, _ := ends.Lookup(name, p.Partition)
 			if s.Err == nil && e.Err == nil {
 				d.Records += e.Offset - s.Offset
+				ls := localStart(p.Partition, s.Offset)
+				d.RemoteOnly += ls - s.Offset
+				d.Tiered = d.Tiered || ls > s.Offset
 			}
+			d.Tiered = d.Tiered || tieredTo(p.Partition) >= 0
 		}
 		for _, p := range page {
 			row := partitionRow{Partition: p.Partition, Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR, Offline: p.OfflineReplicas, Size: -1}
@@ -394,6 +424,7 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request, st *reqState) er
 			if s, ok := starts.Lookup(name, p.Partition); ok && s.Err == nil {
 				row.Start = s.Offset
 			}
+			row.LocalStart, row.Tiered = localStart(p.Partition, row.Start), tieredTo(p.Partition)
 			if e, ok := ends.Lookup(name, p.Partition); ok && e.Err == nil {
 				row.End = e.Offset
 			}
