@@ -6,8 +6,11 @@ package compattests
 // logs each change; console.read.only and console.messages.enable.
 
 import (
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +143,58 @@ func TestConsoleBrowserSecurity(t *testing.T) {
 			t.Errorf("message browser off: %q", msg)
 		}
 	})
+}
+
+// TestConsoleSASLSSL: a broker whose only listener is SASL_SSL; the
+// console logs in over TLS, trusting exactly the broker's certificate, and
+// serves itself over TLS (--http-tls) with Secure cookies; a logged-in
+// change without the session's CSRF token is refused.
+func TestConsoleSASLSSL(t *testing.T) {
+	t.Parallel()
+	pki := newSecPKI(t)
+	httpAddr := freePort(t)
+	startSecure(t, [][2]string{{"SASL_SSL", "SASL_SSL"}},
+		"--sasl.enabled.mechanisms=SCRAM-SHA-256",
+		"--ssl.keystore.location="+pki.Broker,
+		"--add-scram=SCRAM-SHA-256=[name=dora,password=dora-secret]",
+		"--http-listen="+httpAddr, "--http-tls")
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.tlsConfig(t, "", "")},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	base := "https://" + httpAddr
+	post := func(path string, form url.Values) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post("/login", url.Values{"username": {"dora"}, "password": {"wrong"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a wrong password: %s", resp.Status)
+	}
+	resp := post("/login", url.Values{"username": {"dora"}, "password": {"dora-secret"}})
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure {
+		t.Fatalf("login over SASL_SSL: %s, cookies %+v", resp.Status, resp.Cookies())
+	}
+	get, err := hc.Get(base + "/topics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(get.Body)
+	get.Body.Close()
+	if get.StatusCode != http.StatusOK || !strings.Contains(string(body), "User:dora") {
+		t.Fatalf("topics as dora: %s\n%s", get.Status, body)
+	}
+	if resp := post("/topics", url.Values{"name": {"sneaky"}, "partitions": {"1"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a logged-in change without the CSRF token: %s", resp.Status)
+	}
+	tok := regexp.MustCompile(`data-csrf="([^"]+)"`).FindSubmatch(body)
+	if resp := post("/topics", url.Values{"csrf": {string(tok[1])}, "name": {"allowed"}, "partitions": {"1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a logged-in change with the token: %s", resp.Status)
+	}
 }
