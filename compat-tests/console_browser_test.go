@@ -216,7 +216,8 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		conWaitJS(t, ctx, "lag fell to 0", `document.querySelector('#lag-chart').dataset.last === '0'`, 10*time.Second)
 		conWaitJS(t, ctx, "the chart has the rise and the fall", `+document.querySelector('#lag-chart').dataset.samples >= 3 &&
-			document.querySelector('#lag-chart .max').textContent === '1,000' && document.querySelector('#lag-chart polyline') !== null`, 5*time.Second)
+			document.querySelector('#lag-chart .max').textContent === '1,000' && document.querySelectorAll('#lag-chart polyline').length === 3 &&
+			document.querySelector('#lag-chart').dataset.partitions === '2'`, 5*time.Second)
 		conRun(t, ctx, "reload", chromedp.Reload(), conAppears("#members"))
 		conWaitJS(t, ctx, "members listed", conRowCount("members")+" === 1", 10*time.Second)
 		conShot(t, ctx, "group")
@@ -247,17 +248,31 @@ func TestConsoleBrowser(t *testing.T) {
 
 	t.Run("views", func(t *testing.T) {
 		conRun(t, ctx, "overview", chromedp.Navigate(conURL(b.http, "/")), conAppears("#brokers"))
-		// Some traffic while the page samples (every 2 s).
-		for round := range 3 {
-			var more []*kgo.Record
-			for i := range 100 * (round + 1) {
-				more = append(more, &kgo.Record{Value: []byte(fmt.Sprintf("more-%d", i))})
+		// Traffic while the page samples (every 2 s): a producer, at
+		// most 40 rounds of 100 records, stopped after the screenshot.
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for round := range 40 {
+				var more []*kgo.Record
+				for i := range 100 {
+					more = append(more, &kgo.Record{Value: []byte(fmt.Sprintf("more-%d-%d", round, i))})
+				}
+				if err := cl.ProduceSync(bg, more...).FirstErr(); err != nil {
+					return
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(250 * time.Millisecond):
+				}
 			}
-			fgProduceSync(t, cl, more...)
-			time.Sleep(2 * time.Second)
-		}
-		conWaitJS(t, ctx, "sparklines drawn", `document.querySelectorAll('#sparklines polyline').length === 4 && +document.querySelector('#sparklines').dataset.samples >= 4`, 10*time.Second)
+		}()
+		conWaitJS(t, ctx, "sparklines drawn", `document.querySelectorAll('#sparklines polyline').length === 4 && +document.querySelector('#sparklines').dataset.samples >= 5`, 15*time.Second)
 		conShot(t, ctx, "overview")
+		close(stop)
+		<-done
 		conRun(t, ctx, "topics", chromedp.Navigate(conURL(b.http, "/topics")), conAppears("#topics"))
 		conWaitJS(t, ctx, "topics listed", conRowCount("topics")+" >= 3", 5*time.Second)
 		conShot(t, ctx, "topics")

@@ -53,22 +53,29 @@
   }
 
   var SVG = 'http://www.w3.org/2000/svg';
-  // line(svg, values): a polyline of values scaled to the svg's viewBox.
-  function line(svg, values) {
+  // line(svg, values, extra): a polyline of values scaled to the svg's
+  // viewBox, and a thinner one for each series of extra (same scale).
+  function line(svg, values, extra) {
     var vb = svg.viewBox.baseVal, w = vb.width, h = vb.height;
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
     if (values.length < 2) { return; }
-    var top = Math.max.apply(null, values), pts = [];
+    var top = Math.max.apply(null, values);
     if (top <= 0) { top = 1; }
-    for (var i = 0; i < values.length; i++) {
-      var x = w * i / (values.length - 1), y = h - 1 - (h - 2) * values[i] / top;
-      pts.push(x.toFixed(1) + ',' + y.toFixed(1));
+    function draw(vals, cls) {
+      var pts = [];
+      for (var i = 0; i < vals.length; i++) {
+        var x = w * i / (values.length - 1), y = h - 1 - (h - 2) * (vals[i] || 0) / top;
+        pts.push(x.toFixed(1) + ',' + y.toFixed(1));
+      }
+      var pl = document.createElementNS(SVG, 'polyline');
+      pl.setAttribute('points', pts.join(' '));
+      pl.setAttribute('fill', 'none');
+      pl.setAttribute('vector-effect', 'non-scaling-stroke');
+      if (cls) { pl.setAttribute('class', cls); }
+      svg.appendChild(pl);
     }
-    var pl = document.createElementNS(SVG, 'polyline');
-    pl.setAttribute('points', pts.join(' '));
-    pl.setAttribute('fill', 'none');
-    pl.setAttribute('vector-effect', 'non-scaling-stroke');
-    svg.appendChild(pl);
+    (extra || []).forEach(function (vals) { draw(vals, 'part'); });
+    draw(values, '');
   }
 
   // Overview sparklines: rates between consecutive samples of the
@@ -131,11 +138,19 @@
       return getJSON(chart.dataset.src).then(function (s) {
         var samples = history(lkey);
         if (samples.length && s.t - samples[samples.length - 1].t > 120000) { samples = []; }
-        samples = remember(lkey, samples.concat([{ t: s.t, lag: s.lag }]), 300);
+        // Each partition's lag too, for groups of up to 20 partitions.
+        var parts = Object.keys(s.partitions || {}).length <= 20 ? s.partitions : null;
+        samples = remember(lkey, samples.concat([{ t: s.t, lag: s.lag, p: parts }]), 300);
         if (total) { total.textContent = s.lag.toLocaleString('en'); }
         chart.dataset.samples = samples.length;
         chart.dataset.last = s.lag;
-        line(chart.querySelector('svg'), samples.map(function (x) { return x.lag; }));
+        var names = {};
+        samples.forEach(function (x) { Object.keys(x.p || {}).forEach(function (k) { names[k] = true; }); });
+        var series = Object.keys(names).sort().map(function (k) {
+          return samples.map(function (x) { return x.p ? x.p[k] : 0; });
+        });
+        chart.dataset.partitions = series.length;
+        line(chart.querySelector('svg'), samples.map(function (x) { return x.lag; }), series.length > 1 ? series : null);
         var max = chart.querySelector('.max');
         if (max) { max.textContent = Math.max.apply(null, samples.map(function (x) { return x.lag; })).toLocaleString('en'); }
       });
