@@ -553,8 +553,8 @@ func (c *Console) resetApply(w http.ResponseWriter, r *http.Request, st *reqStat
 
 func (c *Console) deleteGroup(w http.ResponseWriter, r *http.Request, st *reqState) error {
 	name := r.PathValue("group")
-	if r.PostFormValue("confirm") != name {
-		return badRequest("To delete group %s, type its name to confirm.", name)
+	if err := confirmed(r, "group", name); err != nil {
+		return err
 	}
 	ctx, cancel := ctx10(r)
 	defer cancel()

@@ -92,6 +92,14 @@ func readBrowseQuery(r *http.Request) (*browseQuery, error) {
 	return q, nil
 }
 
+// browseQuery is the message browser's query, or why there is none.
+func (c *Console) browseQuery(r *http.Request) (*browseQuery, error) {
+	if c.cfg.NoMessages {
+		return nil, errNoMessages
+	}
+	return readBrowseQuery(r)
+}
+
 // parseTimestamp reads RFC 3339 (with or without seconds and zone, UTC
 // when none), a date, or Unix milliseconds.
 func parseTimestamp(s string) (int64, error) {
@@ -153,8 +161,11 @@ func (q *browseQuery) url(path string, set map[string]string) string {
 	return path + "?" + v.Encode()
 }
 
-// target reads the topic's id, partitions and leaders, and its offsets.
+// target reads the topic's id, partitions and leaders, and its offsets,
+// within 10 s.
 func target(ctx context.Context, adm *kadm.Client, topic string) (scanTarget, []int32, kadm.ListedOffsets, kadm.ListedOffsets, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	t := scanTarget{topic: topic, leaders: map[int32]int32{}}
 	m, err := adm.Metadata(fresh(ctx), topic)
 	if err != nil {
@@ -258,10 +269,7 @@ type messagesData struct {
 
 // messages is the message browser.
 func (c *Console) messages(w http.ResponseWriter, r *http.Request, st *reqState) error {
-	if c.cfg.NoMessages {
-		return errNoMessages
-	}
-	q, err := readBrowseQuery(r)
+	q, err := c.browseQuery(r)
 	if err != nil {
 		return err
 	}
@@ -306,9 +314,7 @@ type browseResult struct {
 func (c *Console) browse(ctx context.Context, cl *kgo.Client, q *browseQuery) (browseResult, []int32, string, error) {
 	var res browseResult
 	adm := kadm.NewClient(cl)
-	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	t, parts, starts, ends, err := target(mctx, adm, q.Topic)
-	cancel()
+	t, parts, starts, ends, err := target(ctx, adm, q.Topic)
 	if err != nil {
 		return res, nil, "", err
 	}
@@ -374,15 +380,7 @@ func (c *Console) browse(ctx context.Context, cl *kgo.Client, q *browseQuery) (b
 	if err != nil {
 		return res, parts, "", err
 	}
-	slices.SortStableFunc(res.kept, func(a, b kept) int {
-		if c := a.ts.Compare(b.ts); c != 0 {
-			return c
-		}
-		if a.partition != b.partition {
-			return int(a.partition - b.partition)
-		}
-		return int(a.offset - b.offset)
-	})
+	sortKept(res.kept, false)
 	next := map[int32]int64{}
 	for p, r := range ranges {
 		if r.next < r.end && r.err == nil {
@@ -469,15 +467,7 @@ func (c *Console) browseNewest(ctx context.Context, cl *kgo.Client, t scanTarget
 	for _, ks := range perPart {
 		res.kept = append(res.kept, ks...)
 	}
-	slices.SortStableFunc(res.kept, func(a, b kept) int {
-		if c := b.ts.Compare(a.ts); c != 0 {
-			return c
-		}
-		if a.partition != b.partition {
-			return int(a.partition - b.partition)
-		}
-		return int(b.offset - a.offset)
-	})
+	sortKept(res.kept, true)
 	next := map[int32]int64{}
 	for p, e := range pos {
 		if e > start(p) {
@@ -496,6 +486,24 @@ func (c *Console) browseNewest(ctx context.Context, cl *kgo.Client, t scanTarget
 		return res, "", nil
 	}
 	return res, formatCursor(next), nil
+}
+
+// sortKept orders records by timestamp (newest first or oldest first),
+// then partition, then offset in the same direction.
+func sortKept(ks []kept, newestFirst bool) {
+	dir := 1
+	if newestFirst {
+		dir = -1
+	}
+	slices.SortStableFunc(ks, func(a, b kept) int {
+		if c := a.ts.Compare(b.ts); c != 0 {
+			return c * dir
+		}
+		if a.partition != b.partition {
+			return int(a.partition - b.partition)
+		}
+		return int(a.offset-b.offset) * dir
+	})
 }
 
 // row renders a kept record for the list.
@@ -517,10 +525,7 @@ func (c *Console) row(r *http.Request, st *reqState, q *browseQuery, k kept) msg
 // from the cursor, answered as rows of HTML and the cursor to poll
 // from next. Without a cursor it answers the end offsets.
 func (c *Console) tail(w http.ResponseWriter, r *http.Request, st *reqState) error {
-	if c.cfg.NoMessages {
-		return errNoMessages
-	}
-	q, err := readBrowseQuery(r)
+	q, err := c.browseQuery(r)
 	if err != nil {
 		return err
 	}
@@ -528,9 +533,7 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request, st *reqState) err
 	var cursor string
 	err = st.pool.with(func(cl *kgo.Client) error {
 		adm := kadm.NewClient(cl)
-		mctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		t, parts, _, ends, err := target(mctx, adm, q.Topic)
-		cancel()
+		t, parts, _, ends, err := target(r.Context(), adm, q.Topic)
 		if err != nil {
 			return err
 		}
@@ -560,7 +563,7 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request, st *reqState) err
 			if err != nil {
 				return err
 			}
-			slices.SortStableFunc(ks, func(a, b kept) int { return b.ts.Compare(a.ts) })
+			sortKept(ks, true)
 			for _, k := range ks {
 				rows = append(rows, c.row(r, st, q, k))
 			}
@@ -622,10 +625,7 @@ func text(b []byte) (*string, []byte) {
 // JSON lines, whole: it runs the query for their positions, then reads
 // them again from the log, writing each as it comes.
 func (c *Console) export(w http.ResponseWriter, r *http.Request, st *reqState) error {
-	if c.cfg.NoMessages {
-		return errNoMessages
-	}
-	q, err := readBrowseQuery(r)
+	q, err := c.browseQuery(r)
 	if err != nil {
 		return err
 	}
@@ -648,9 +648,7 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, st *reqState) e
 			}
 			rg.next, rg.end = min(rg.next, k.offset), max(rg.end, k.offset+1)
 		}
-		mctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		t, _, _, _, err := target(mctx, kadm.NewClient(cl), q.Topic)
-		cancel()
+		t, _, _, _, err := target(r.Context(), kadm.NewClient(cl), q.Topic)
 		if err != nil {
 			return err
 		}
@@ -707,9 +705,7 @@ func (c *Console) message(w http.ResponseWriter, r *http.Request, st *reqState) 
 	format := or(r.FormValue("format"), fmtAuto)
 	var rec *kgo.Record
 	err := st.pool.with(func(cl *kgo.Client) error {
-		mctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		t, _, _, _, err := target(mctx, kadm.NewClient(cl), topic)
-		cancel()
+		t, _, _, _, err := target(r.Context(), kadm.NewClient(cl), topic)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -302,8 +303,20 @@ func (c *Console) upsertUser(w http.ResponseWriter, r *http.Request, st *reqStat
 	}
 	ctx, cancel := ctx10(r)
 	defer cancel()
-	err := st.pool.do(func(adm *kadm.Client) error {
-		res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: name, Mechanism: m, Iterations: 8192, Password: pass}})
+	err := alterSCRAMs(ctx, st, nil, []kadm.UpsertSCRAM{{User: name, Mechanism: m, Iterations: 8192, Password: pass}})
+	c.audit(r, st, "user.upsert", name+" "+mech, err)
+	if err != nil {
+		return fail(err.Error())
+	}
+	http.Redirect(w, r, "/users?notice="+url.QueryEscape("User "+name+" set ("+mech+")."), http.StatusSeeOther)
+	return nil
+}
+
+// alterSCRAMs deletes and upserts credentials; the broker's refusal of
+// any is the error.
+func alterSCRAMs(ctx context.Context, st *reqState, del []kadm.DeleteSCRAM, upsert []kadm.UpsertSCRAM) error {
+	return st.pool.do(func(adm *kadm.Client) error {
+		res, err := adm.AlterUserSCRAMs(ctx, del, upsert)
 		if err != nil {
 			return err
 		}
@@ -314,12 +327,6 @@ func (c *Console) upsertUser(w http.ResponseWriter, r *http.Request, st *reqStat
 		}
 		return nil
 	})
-	c.audit(r, st, "user.upsert", name+" "+mech, err)
-	if err != nil {
-		return fail(err.Error())
-	}
-	http.Redirect(w, r, "/users?notice="+url.QueryEscape("User "+name+" set ("+mech+")."), http.StatusSeeOther)
-	return nil
 }
 
 func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, st *reqState) error {
@@ -331,18 +338,7 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, st *reqStat
 	}
 	ctx, cancel := ctx10(r)
 	defer cancel()
-	err := st.pool.do(func(adm *kadm.Client) error {
-		res, err := adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: name, Mechanism: m}}, nil)
-		if err != nil {
-			return err
-		}
-		for _, u := range res {
-			if u.Err != nil {
-				return &userError{statusOf(u.Err), kafkaMessage(u.Err, u.ErrMessage)}
-			}
-		}
-		return nil
-	})
+	err := alterSCRAMs(ctx, st, []kadm.DeleteSCRAM{{User: name, Mechanism: m}}, nil)
 	c.audit(r, st, "user.delete", name+" "+mech, err)
 	if err != nil {
 		return err

@@ -292,8 +292,8 @@ func kafkaMessage(err error, msg string) string {
 
 func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request, st *reqState) error {
 	topic := r.PathValue("topic")
-	if r.PostFormValue("confirm") != topic {
-		return badRequest("To delete topic %s, type its name to confirm.", topic)
+	if err := confirmed(r, "topic", topic); err != nil {
+		return err
 	}
 	ctx, cancel := ctx10(r)
 	defer cancel()
@@ -569,6 +569,15 @@ func (c *Console) alterTopicConfig(w http.ResponseWriter, r *http.Request, st *r
 		return nil
 	}
 	http.Redirect(w, r, "/topics/"+url.PathEscape(topic)+"/configs?set="+url.QueryEscape(name), http.StatusSeeOther)
+	return nil
+}
+
+// confirmed checks that a delete's form repeats the name of what it
+// deletes.
+func confirmed(r *http.Request, kind, name string) error {
+	if r.PostFormValue("confirm") != name {
+		return badRequest("To delete %s %s, type its name to confirm.", kind, name)
+	}
 	return nil
 }
 
