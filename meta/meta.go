@@ -376,6 +376,7 @@ type Catalog interface {
 	Cluster
 	Topics
 	Offsets
+	Groups
 	Transactions
 	BrokerConfigs
 	ClientQuotas

@@ -16,9 +16,10 @@ type Snapshot struct {
 	ClusterID string // "" when none was generated yet
 	// NextProducerID is the first producer id never handed out.
 	NextProducerID   int64
-	Topics           []Topic       // by name
-	Offsets          []GroupOffset // by group, topic, partition
-	Transactions     []Transaction // by ID, with their versions
+	Topics           []Topic         // by name
+	Offsets          []GroupOffset   // by group, topic, partition
+	Groups           []GroupMetadata // by group
+	Transactions     []Transaction   // by ID, with their versions
 	BrokerConfigs    map[string]ScopeConfigs
 	ClientQuotas     []ClientQuota // by entity, with their versions
 	ScramCredentials []ScramCredential

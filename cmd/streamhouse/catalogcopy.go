@@ -190,6 +190,7 @@ func sections(s meta.Snapshot) []section {
 		{"producer ids", btoi(s.NextProducerID > 0), sum(s.NextProducerID)},
 		{"topics", len(s.Topics), sum(topics)},
 		{"offsets", len(s.Offsets), sum(offsets)},
+		{"groups", len(s.Groups), sum(s.Groups)},
 		{"transactions", len(s.Transactions), sum(txns)},
 		{"broker configs", len(s.BrokerConfigs), sum(s.BrokerConfigs)},
 		{"client quotas", len(s.ClientQuotas), sum(s.ClientQuotas)},

@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"Closed", testClosed},
 		{"CloseDuringCalls", testCloseDuringCalls},
 	}
+	tests = append(tests, groupCases()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -10,9 +10,10 @@ import (
 )
 
 // Fill stores some of everything a catalog holds in c: topics with configs
-// and changed versions, offsets, transactions, broker configs, client
-// quotas, SCRAM credentials, ACLs, producer ids and the cluster id. For
-// tests of whole-catalog operations (Export and Import, catalog copy).
+// and changed versions, offsets, groups' metadata, transactions, broker
+// configs, client quotas, SCRAM credentials, ACLs, producer ids and the
+// cluster id. For tests of whole-catalog operations (Export and Import,
+// catalog copy).
 func Fill(t testing.TB, c meta.Catalog) {
 	t.Helper()
 	ctx := t.Context()
@@ -60,6 +61,7 @@ func Fill(t testing.TB, c meta.Catalog) {
 	must("remote segment", c.AddRemoteSegment(ctx, meta.RemoteSegment{TopicID: tid, Partition: 3, ID: "u1", BaseOffset: 0, EndOffset: 100,
 		MaxTimestamp: 1_700_000_000_000, Size: 4096, Checksum: "abc", CreatedAt: at}))
 	must("remote log start", c.SetRemoteLogStart(ctx, tid, 3, 40))
+	must("groups", c.PutGroups(ctx, SampleGroups(t)))
 	must("acls", c.CreateACLs(ctx, []meta.ACL{
 		{ResourceType: 2, ResourceName: "orders", PatternType: 3, Principal: "User:alice", Host: "*", Operation: 3, Permission: 3},
 		{ResourceType: 3, ResourceName: "bill", PatternType: 4, Principal: "User:bob", Host: "10.0.0.1", Operation: 2, Permission: 2},
@@ -94,7 +96,7 @@ func testSnapshot(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}
 	if len(snap.Topics) != 3 || len(snap.Offsets) != 3 || len(snap.Transactions) != 1 || len(snap.BrokerConfigs) != 2 ||
 		len(snap.ClientQuotas) != 1 || len(snap.ScramCredentials) != 2 || len(snap.ACLs) != 2 || snap.ClusterID == "" || snap.NextProducerID < 1000 ||
-		len(snap.RemoteSegments) != 1 || len(snap.RemoteLogStarts) != 1 {
+		len(snap.RemoteSegments) != 1 || len(snap.RemoteLogStarts) != 1 || len(snap.Groups) != 3 {
 		t.Fatalf("Export missed something: %+v", snap)
 	}
 	dst := open(t)

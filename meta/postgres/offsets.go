@@ -43,14 +43,17 @@ func commitOp(offsets []meta.GroupOffset) string {
 	return fmt.Sprintf("commit %d offsets of group %q", len(offsets), group)
 }
 
-// commitReq is one CommitOffsets call waiting for the committer.
+// commitReq is one CommitOffsets (or PutGroups) call waiting for the
+// committer.
 type commitReq struct {
 	ctx     context.Context
 	offsets []meta.GroupOffset
+	groups  []meta.GroupMetadata
 	done    chan error
 }
 
-// committer groups concurrent CommitOffsets calls into one transaction.
+// committer groups concurrent CommitOffsets and PutGroups calls into one
+// transaction.
 type committer struct {
 	c    *Catalog
 	reqs chan *commitReq
@@ -63,7 +66,11 @@ func newCommitter(c *Catalog) *committer {
 // commit hands offsets to the committer and waits for its transaction. The
 // wait ends with ctx too; the offsets may then still be written.
 func (m *committer) commit(ctx context.Context, offsets []meta.GroupOffset) error {
-	r := &commitReq{ctx: ctx, offsets: offsets, done: make(chan error, 1)}
+	return m.submit(ctx, &commitReq{ctx: ctx, offsets: offsets, done: make(chan error, 1)})
+}
+
+// submit hands r to the committer and waits for its transaction.
+func (m *committer) submit(ctx context.Context, r *commitReq) error {
 	select {
 	case m.reqs <- r:
 	case <-ctx.Done():
@@ -122,15 +129,20 @@ func (m *committer) write(batch []*commitReq) {
 		return
 	}
 	var all []meta.GroupOffset
+	var groups []meta.GroupMetadata
 	for _, r := range live {
 		all = append(all, r.offsets...)
+		groups = append(groups, r.groups...)
 	}
 	// The transaction runs on behalf of every call in it: bounded by the
 	// latest deadline among them, never by one caller's cancellation.
 	ctx, cancel := groupContext(live)
 	defer cancel()
 	now := m.c.now()
-	err := m.c.writeBatch(ctx, func(b *pgx.Batch) { queueUpsertOffsets(b, all, now) })
+	err := m.c.writeBatch(ctx, func(b *pgx.Batch) {
+		queueUpsertOffsets(b, all, now)
+		queuePutGroups(b, groups, now)
+	})
 	for _, r := range live {
 		r.done <- err
 	}

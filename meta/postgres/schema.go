@@ -166,6 +166,21 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 4,
+		name:    "groups' membership",
+		stmts: []string{
+			// One row per group (meta.GroupMetadata): its state as
+			// JSON, read whole at startup and written whole at each
+			// change of membership.
+			`CREATE TABLE group_metadata (
+				group_id   text COLLATE "C" PRIMARY KEY,
+				type       text NOT NULL,
+				state      text NOT NULL,
+				updated_ms bigint NOT NULL
+			)`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -71,6 +71,9 @@ func export(ctx context.Context, tx pgx.Tx) (meta.Snapshot, error) {
 		}); err != nil {
 		return s, err
 	}
+	if s.Groups, err = scanGroups(ctx, tx); err != nil {
+		return s, fmt.Errorf("groups: %w", err)
+	}
 	if err := each("transactions", `SELECT transactional_id, state, version FROM transactions ORDER BY transactional_id`, func(rows pgx.Rows) error {
 		var id, state string
 		var version int64
@@ -174,7 +177,7 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 	return c.call(ctx, "Import", "import catalog", func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `LOCK TABLE cluster, producer_ids, topics, topic_configs, group_offsets, transactions,
-				broker_config_scopes, broker_configs, client_quotas, scram_credentials, acls, remote_segments, remote_log_starts IN EXCLUSIVE MODE`); err != nil {
+				broker_config_scopes, broker_configs, client_quotas, scram_credentials, acls, remote_segments, remote_log_starts, group_metadata IN EXCLUSIVE MODE`); err != nil {
 				return err
 			}
 			var n int64
@@ -183,7 +186,8 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 				(SELECT count(*) FROM group_offsets) + (SELECT count(*) FROM transactions) +
 				(SELECT count(*) FROM broker_config_scopes) + (SELECT count(*) FROM client_quotas) +
 				(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls) +
-				(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts)`).Scan(&n); err != nil {
+				(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts) +
+				(SELECT count(*) FROM group_metadata)`).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -222,6 +226,13 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s meta.Snapshot) error {
 	}
 	if err := upsertOffsets(ctx, tx, s.Offsets, time.Now()); err != nil {
 		return fmt.Errorf("offsets: %w", err)
+	}
+	if len(s.Groups) > 0 {
+		b := &pgx.Batch{}
+		queuePutGroups(b, s.Groups, time.Now())
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("groups: %w", err)
+		}
 	}
 	for _, t := range s.Transactions {
 		state, err := json.Marshal(t)

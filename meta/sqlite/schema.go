@@ -236,6 +236,21 @@ var migrations = []migration{
 			) STRICT, WITHOUT ROWID`,
 		},
 	},
+	{
+		version: 10,
+		name:    "groups' membership",
+		stmts: []string{
+			// One row per group (meta.GroupMetadata): its state as
+			// JSON, read whole at startup and written whole at each
+			// change of membership, as transactions are.
+			`CREATE TABLE group_metadata (
+				group_id   TEXT NOT NULL PRIMARY KEY,
+				type       TEXT NOT NULL,
+				state      TEXT NOT NULL,
+				updated_ms INTEGER NOT NULL
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -64,6 +64,9 @@ func export(ctx context.Context, q querier) (meta.Snapshot, error) {
 		}); err != nil {
 		return s, fmt.Errorf("offsets: %w", err)
 	}
+	if s.Groups, err = scanGroups(ctx, q); err != nil {
+		return s, fmt.Errorf("groups: %w", err)
+	}
 	if err := each(ctx, q, `SELECT transactional_id, state, version FROM transactions ORDER BY transactional_id`, func(rows *sql.Rows) error {
 		var id, state string
 		var version int64
@@ -186,7 +189,8 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 			(SELECT count(*) FROM group_offsets) + (SELECT count(*) FROM transactions) +
 			(SELECT count(*) FROM broker_config_scopes) + (SELECT count(*) FROM client_quotas) +
 			(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls) +
-			(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts)`).Scan(&n); err != nil {
+			(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts) +
+			(SELECT count(*) FROM group_metadata)`).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -228,6 +232,9 @@ func importSnapshot(ctx context.Context, tx *sql.Tx, s meta.Snapshot) error {
 	}
 	if err := upsertOffsets(ctx, tx, s.Offsets, time.Now()); err != nil {
 		return fmt.Errorf("offsets: %w", err)
+	}
+	if err := putGroups(ctx, tx, s.Groups, time.Now()); err != nil {
+		return fmt.Errorf("groups: %w", err)
 	}
 	for _, t := range s.Transactions {
 		state, err := json.Marshal(t)
