@@ -67,6 +67,7 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 	set := s.settings()
 	return group.New(ctx, group.Config{
 		Store:                     s.cfg.Catalog,
+		Groups:                    s.cfg.Catalog,
 		Topics:                    groupTopics{s.topics},
 		InitialRebalanceDelay:     time.Duration(set.GroupInitialRebalanceDelayMs()) * time.Millisecond,
 		MinSessionTimeout:         time.Duration(set.GroupMinSessionTimeoutMs()) * time.Millisecond,
@@ -210,7 +211,7 @@ func (s *Server) handleDeleteGroups(ctx context.Context, r *request) (kmsg.Respo
 }
 
 func (s *Server) handleConsumerGroupHeartbeat(ctx context.Context, r *request) (kmsg.Response, error) {
-	return s.groups.ConsumerGroupHeartbeat(r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest), r.header.ClientID, clientHost(r)), nil
+	return s.groups.ConsumerGroupHeartbeat(ctx, r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest), r.header.ClientID, clientHost(r)), nil
 }
 
 func (s *Server) handleConsumerGroupDescribe(ctx context.Context, r *request) (kmsg.Response, error) {

@@ -24,6 +24,7 @@ type joinResult struct {
 type syncResult struct {
 	err        *kerr.Error
 	assignment []byte
+	seq        uint64 // the membership state to be durable before the answer
 }
 
 // JoinGroup serves JoinGroup v0-v9. It blocks until the rebalance it takes
@@ -150,8 +151,11 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 			c.mu.Unlock()
 			return fail(kerr.UnknownMemberID)
 		}
-		m.sessionTimeout, m.rebalanceTimeout = session, rebalance
-		m.clientID, m.clientHost = clientID, clientHost
+		if m.sessionTimeout != session || m.rebalanceTimeout != rebalance || m.clientID != clientID || m.clientHost != clientHost {
+			m.sessionTimeout, m.rebalanceTimeout = session, rebalance
+			m.clientID, m.clientHost = clientID, clientHost
+			c.touchLocked(g)
+		}
 		switch g.state {
 		case CompletingRebalance, Stable:
 			if protocolsEqual(m.protocols, protos) && (g.state == CompletingRebalance || m.id != g.leader) {
@@ -213,6 +217,7 @@ func (c *Coordinator) addMemberLocked(g *group, id, instanceID, clientID, client
 	if instanceID != "" {
 		g.static[instanceID] = id
 	}
+	c.touchLocked(g)
 	return m
 }
 
@@ -238,6 +243,7 @@ func (c *Coordinator) replaceStaticLocked(g *group, old *member, clientID, clien
 	if g.leader == old.id {
 		g.leader = m.id
 	}
+	c.touchLocked(g)
 	return &m
 }
 
@@ -340,6 +346,7 @@ func (c *Coordinator) prepareRebalanceLocked(g *group) {
 	}
 	wasEmpty := g.state == Empty
 	g.state = PreparingRebalance
+	c.touchLocked(g)
 	if wasEmpty {
 		// The initial delay extends only for members that come after.
 		for _, m := range g.members {
@@ -432,6 +439,7 @@ func (c *Coordinator) completeJoinLocked(g *group) {
 		}
 	}
 	g.generation++
+	c.touchLocked(g)
 	if len(g.members) == 0 {
 		// As Kafka, an empty group keeps its protocol type.
 		g.state, g.protocol, g.leader = Empty, "", ""
@@ -572,6 +580,7 @@ func (c *Coordinator) removeMemberLocked(g *group, id string) {
 	if m.instanceID != "" && g.static[m.instanceID] == id {
 		delete(g.static, m.instanceID)
 	}
+	c.touchLocked(g)
 }
 
 func (c *Coordinator) removeMemberAndRebalanceLocked(g *group, id string) {
@@ -636,9 +645,14 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	}
 	c.heartbeatLocked(g, m)
 	if g.state == Stable {
-		a := m.assignment
+		a, seq := m.assignment, g.seq
+		pt, p := g.protocolType, g.protocol
 		c.mu.Unlock()
-		return syncResponse(resp, g, syncResult{assignment: a})
+		if e := c.durable(ctx, g, seq); e != nil {
+			return fail(e)
+		}
+		resp.ProtocolType, resp.Protocol = &pt, &p
+		return syncResponse(resp, syncResult{assignment: a})
 	}
 	// CompletingRebalance.
 	if m.sync != nil {
@@ -651,17 +665,22 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 		for _, a := range req.GroupAssignment {
 			given[a.MemberID] = bytes.Clone(a.MemberAssignment)
 		}
+		g.state = Stable
 		for _, mm := range g.members {
 			mm.assignment = given[mm.id]
 			if mm.assignment == nil {
 				mm.assignment = []byte{}
 			}
+		}
+		// Each answer waits until the assignments are durable, so
+		// that the members find them again after a restart.
+		seq := c.touchLocked(g)
+		for _, mm := range g.members {
 			if mm.sync != nil {
-				mm.sync <- syncResult{assignment: mm.assignment}
+				mm.sync <- syncResult{assignment: mm.assignment, seq: seq}
 				mm.sync = nil
 			}
 		}
-		g.state = Stable
 	}
 	protocolType, protocolName := g.protocolType, g.protocol
 	c.mu.Unlock()
@@ -669,9 +688,12 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	select {
 	case r := <-ch:
 		if r.err == nil {
+			if e := c.durable(ctx, g, r.seq); e != nil {
+				return fail(e)
+			}
 			resp.ProtocolType, resp.Protocol = &protocolType, &protocolName
 		}
-		return syncResponse(resp, nil, r)
+		return syncResponse(resp, r)
 	case <-ctx.Done():
 		c.mu.Lock()
 		if m.sync == ch {
@@ -682,14 +704,10 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	}
 }
 
-func syncResponse(resp *kmsg.SyncGroupResponse, g *group, r syncResult) *kmsg.SyncGroupResponse {
+func syncResponse(resp *kmsg.SyncGroupResponse, r syncResult) *kmsg.SyncGroupResponse {
 	if r.err != nil {
 		resp.ErrorCode = r.err.Code
 		return resp
-	}
-	if g != nil {
-		pt, p := g.protocolType, g.protocol
-		resp.ProtocolType, resp.Protocol = &pt, &p
 	}
 	resp.MemberAssignment = r.assignment
 	return resp

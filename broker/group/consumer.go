@@ -14,8 +14,10 @@ package group
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -23,6 +25,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/meta"
 )
 
 const (
@@ -69,8 +73,9 @@ func (g *group) consumerStateLocked() string {
 	return "Stable"
 }
 
-// ConsumerGroupHeartbeat serves ConsumerGroupHeartbeat v0-v1.
-func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string) *kmsg.ConsumerGroupHeartbeatResponse {
+// ConsumerGroupHeartbeat serves ConsumerGroupHeartbeat v0-v1. An answer
+// that changed the group's state waits until the state is stored.
+func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string) *kmsg.ConsumerGroupHeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 	fail := func(e *kerr.Error, msg string) *kmsg.ConsumerGroupHeartbeatResponse {
 		resp.ErrorCode = e.Code
@@ -132,12 +137,20 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 			return fail(kerr.UnknownMemberID, "")
 		}
 		c.removeCMemberLocked(g, m)
+		if e := c.durableLocked(ctx, g); e != nil {
+			return fail(e, "")
+		}
 		resp.MemberID, resp.MemberEpoch = &memberID, req.MemberEpoch
 		return resp
 	}
 
 	m := g.cmembers[memberID]
 	changed := false
+	groupEpoch := g.epoch
+	var was meta.GroupMember
+	if m != nil {
+		was = m.stored()
+	}
 	switch {
 	case req.MemberEpoch == 0:
 		if memberID == "" {
@@ -226,6 +239,16 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	before := m.assigned.clone()
 	epochBefore := m.epoch
 	c.reconcileLocked(g, m)
+	if g.epoch != groupEpoch || !reflect.DeepEqual(was, m.stored()) {
+		c.touchLocked(g)
+	}
+	if e := c.durableLocked(ctx, g); e != nil {
+		return fail(e, "")
+	}
+	if g.cmembers[m.id] != m {
+		// Removed while the state was stored (a timer).
+		return fail(kerr.UnknownMemberID, "")
+	}
 	resp.MemberID = &m.id
 	resp.MemberEpoch = m.epoch
 	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval.Milliseconds())
@@ -241,6 +264,18 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		resp.Assignment = &a
 	}
 	return resp
+}
+
+// stored is what the catalog keeps of m, to tell whether a heartbeat
+// changed it.
+func (m *cmember) stored() meta.GroupMember {
+	return meta.GroupMember{
+		ID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost, RackID: m.rackID,
+		RebalanceTimeoutMs: int32(m.rebalanceTimeout.Milliseconds()),
+		Epoch:              m.epoch, PreviousEpoch: m.prevEpoch,
+		SubscribedTopics: m.names, SubscribedRegex: m.regex, ServerAssignor: m.assignor,
+		Assigned: m.assigned.toMeta(), Revoking: m.revoking.toMeta(), Target: m.target.toMeta(),
+	}
 }
 
 // sameMap reports whether a and b are the same map value (the revocation a
@@ -283,11 +318,33 @@ func (c *Coordinator) removeCMemberLocked(g *group, m *cmember) {
 		m.revokeTimer.Stop()
 	}
 	delete(g.cmembers, m.id)
+	c.touchLocked(g)
 	g.epoch++
 	c.computeTargetsLocked(g)
 	if len(g.cmembers) == 0 {
 		g.emptySince = c.now()
 	}
+}
+
+// revocationTimerLocked removes m, as Kafka does, if it has not released
+// the partitions it is revoking within its rebalance timeout, so the others
+// can have them.
+func (c *Coordinator) revocationTimerLocked(g *group, m *cmember) {
+	if m.rebalanceTimeout <= 0 {
+		return
+	}
+	id, revoking := m.id, m.revoking
+	if m.revokeTimer != nil {
+		m.revokeTimer.Stop()
+	}
+	m.revokeTimer = c.afterFunc(m.rebalanceTimeout, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if mm := g.cmembers[id]; mm != nil && !c.closed && len(mm.revoking) > 0 && sameMap(mm.revoking, revoking) {
+			c.log.Info("group member did not revoke partitions within its rebalance timeout; removing it", "group", g.name, "member", id)
+			c.removeCMemberLocked(g, mm)
+		}
+	})
 }
 
 // reconcileLocked moves m towards its target: revoke first, then assign
@@ -300,22 +357,7 @@ func (c *Coordinator) reconcileLocked(g *group, m *cmember) {
 	if len(revoke) > 0 {
 		m.assigned = m.assigned.minus(revoke)
 		m.revoking = revoke
-		// As Kafka: a member that has not released them within its
-		// rebalance timeout is removed, so the others can have them.
-		if m.rebalanceTimeout > 0 {
-			id, revoking := m.id, m.revoking
-			if m.revokeTimer != nil {
-				m.revokeTimer.Stop()
-			}
-			m.revokeTimer = c.afterFunc(m.rebalanceTimeout, func() {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				if mm := g.cmembers[id]; mm != nil && !c.closed && len(mm.revoking) > 0 && sameMap(mm.revoking, revoking) {
-					c.log.Info("group member did not revoke partitions within its rebalance timeout; removing it", "group", g.name, "member", id)
-					c.removeCMemberLocked(g, mm)
-				}
-			})
-		}
+		c.revocationTimerLocked(g, m)
 		return
 	}
 	held := make(map[[16]byte]map[int32]bool)

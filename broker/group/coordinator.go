@@ -78,6 +78,9 @@ type Topics interface {
 type Config struct {
 	// Store persists committed offsets.
 	Store meta.Offsets
+	// Groups persists groups' membership (persist.go); nil keeps it in
+	// memory only.
+	Groups meta.Groups
 	// Topics answers which partitions exist.
 	Topics Topics
 	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: how long
@@ -119,6 +122,7 @@ type Coordinator struct {
 	mu     sync.Mutex
 	groups map[string]*group
 	closed bool
+	p      persistence
 }
 
 type tp struct {
@@ -158,6 +162,11 @@ type group struct {
 	cmembers    map[string]*cmember
 	topicSig    string // subscribed topics' IDs and sizes at the last target computation
 
+	// seq counts changes of the membership state, written says up to
+	// which the catalog holds, failed up to which a write failed
+	// (persist.go).
+	seq, written, failed uint64
+
 	// commitMu orders a group's commits: validate, write to the store,
 	// update offsets, so that the store and memory agree.
 	commitMu sync.Mutex
@@ -186,7 +195,7 @@ type protocol struct {
 }
 
 // New returns a Coordinator and loads the groups that have committed
-// offsets from the store.
+// offsets or stored membership from the store. Close stops it.
 func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -210,6 +219,13 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		cfg.ConsumerSessionTimeout = 45 * time.Second
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, now: cfg.Now, clock: cfg.Clock, groups: make(map[string]*group)}
+	c.p = persistence{
+		dirty: make(map[*group]struct{}),
+		round: make(chan struct{}),
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
 	names, err := cfg.Store.OffsetGroups(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("group: load: %w", err)
@@ -224,15 +240,45 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 			g.offsets[tp{o.Topic, o.Partition}] = offset{o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime}
 		}
 	}
+	if cfg.Groups == nil {
+		close(c.p.done)
+		return c, nil
+	}
+	stored, err := cfg.Groups.Groups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("group: load membership: %w", err)
+	}
+	c.mu.Lock()
+	for _, md := range stored {
+		c.loadLocked(md)
+	}
+	c.mu.Unlock()
+	if len(stored) > 0 {
+		c.log.Info("loaded groups' membership", "groups", len(stored))
+	}
+	go c.writeLoop()
 	return c, nil
 }
 
-// Close stops the timers and answers waiting joins and syncs with
+// Close stops the timers, answers waiting joins and syncs with
 // COORDINATOR_NOT_AVAILABLE, so that clients look for the coordinator again
-// (after a restart).
+// (after a restart), and stores the membership not yet stored. Calling it
+// again does nothing.
 func (c *Coordinator) Close() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closeLocked()
+	c.mu.Unlock()
+	if c.cfg.Groups != nil {
+		close(c.p.stop)
+		<-c.p.done
+	}
+}
+
+func (c *Coordinator) closeLocked() {
 	c.closed = true
 	for _, g := range c.groups {
 		if g.joinTimer != nil {

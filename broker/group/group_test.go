@@ -12,10 +12,59 @@ import (
 	"github.com/streamhouse/streamhouse/meta"
 )
 
-// memStore is meta.Offsets in memory.
+// memStore is meta.Offsets and meta.Groups in memory; failing, when set,
+// fails the Groups writes.
 type memStore struct {
-	mu   sync.Mutex
-	offs map[string]map[tp]meta.GroupOffset
+	mu      sync.Mutex
+	offs    map[string]map[tp]meta.GroupOffset
+	groups  map[string]meta.GroupMetadata
+	failing error
+	writes  int
+	// gate, when set, holds PutGroups until it is closed; entered
+	// gets a value as each such call starts.
+	gate, entered chan struct{}
+}
+
+func (s *memStore) PutGroups(_ context.Context, gs []meta.GroupMetadata) error {
+	s.mu.Lock()
+	gate, entered := s.gate, s.entered
+	s.mu.Unlock()
+	if gate != nil {
+		entered <- struct{}{}
+		<-gate
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing != nil {
+		return s.failing
+	}
+	s.writes++
+	for _, g := range gs {
+		s.groups[g.Group] = g
+	}
+	return nil
+}
+
+func (s *memStore) Groups(context.Context) ([]meta.GroupMetadata, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []meta.GroupMetadata
+	for _, g := range s.groups {
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func (s *memStore) DeleteGroups(_ context.Context, gs []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing != nil {
+		return s.failing
+	}
+	for _, g := range gs {
+		delete(s.groups, g)
+	}
+	return nil
 }
 
 func (s *memStore) CommitOffsets(_ context.Context, offs []meta.GroupOffset) error {
@@ -79,17 +128,23 @@ func (oneTopic) Names() []string { return []string{"t"} }
 
 func newCoordinator(t *testing.T) (*Coordinator, *memStore) {
 	t.Helper()
-	st := &memStore{offs: map[string]map[tp]meta.GroupOffset{}}
+	st := &memStore{offs: map[string]map[tp]meta.GroupOffset{}, groups: map[string]meta.GroupMetadata{}}
+	return openCoordinator(t, st), st
+}
+
+// openCoordinator starts a coordinator on st, as a broker does at start.
+func openCoordinator(t *testing.T, st *memStore) *Coordinator {
+	t.Helper()
 	c, err := New(t.Context(), Config{
-		Store: st, Topics: oneTopic{},
-		MinSessionTimeout: time.Second, MaxSessionTimeout: time.Minute,
+		Store: st, Groups: st, Topics: oneTopic{},
+		MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute,
 		ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return c, st
+	return c
 }
 
 func join(c *Coordinator, member string) *kmsg.JoinGroupResponse {
@@ -231,7 +286,7 @@ func TestConsumerGroupReconcile(t *testing.T) {
 		if len(owned) > 0 {
 			req.Topics = append(req.Topics, rt)
 		}
-		return c.ConsumerGroupHeartbeat(req, "client", "/127.0.0.1")
+		return c.ConsumerGroupHeartbeat(context.Background(), req, "client", "/127.0.0.1")
 	}
 	parts := func(r *kmsg.ConsumerGroupHeartbeatResponse) []int32 {
 		if r.Assignment == nil || len(r.Assignment.Topics) == 0 {

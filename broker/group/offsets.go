@@ -400,6 +400,7 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context) {
 			if e.g.state == Empty && len(e.g.offsets) == 0 && e.g.empty() {
 				e.g.state = Dead
 				delete(c.groups, e.g.name)
+				c.touchLocked(e.g)
 			}
 			c.mu.Unlock()
 			c.log.Info("expired committed offsets", "group", e.g.name, "partitions", len(e.del))
@@ -525,13 +526,16 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 			} else {
 				c.mu.Lock()
 				g.offsets = map[tp]offset{}
+				var seq uint64
 				if g.state == Empty && g.empty() {
 					g.state = Dead
 					delete(c.groups, name)
+					seq = c.touchLocked(g)
 				}
 				// else a member joined meanwhile: the group stays,
 				// without the offsets, which are gone from the store.
 				c.mu.Unlock()
+				e = c.durable(ctx, g, seq)
 			}
 			g.commitMu.Unlock()
 		}

@@ -1,0 +1,324 @@
+package group
+
+// Membership in the catalog (meta.Groups), so that a broker that starts
+// again knows its groups and their members carry on without a rebalance,
+// as Kafka's coordinator does when it loads __consumer_offsets.
+//
+// Every change of a group's membership state (a member joins, leaves or
+// expires, a generation or epoch moves, an assignment is handed out) marks
+// the group dirty under c.mu (touchLocked) and wakes the writer: one
+// goroutine that takes every dirty group, snapshots each under c.mu, and
+// stores them in one PutGroups call (deleted groups with DeleteGroups
+// first), so concurrent changes share a catalog commit. Each change has a
+// sequence number per group; a group's written number says what is
+// durable. An answer that tells a client a state it must find again after
+// a restart (a SyncGroup's assignment, a KIP-848 heartbeat's epoch and
+// partitions, a deleted group) waits until that state is durable (durable);
+// other answers do not wait, as in Kafka, where a JoinGroup's new
+// generation is stored only with the leader's assignment.
+//
+// A write that fails is retried a second later; the answers waiting for it
+// get COORDINATOR_NOT_AVAILABLE, which clients retry.
+//
+// Loading (loadLocked): a classic group stored Stable is Stable again with
+// its generation, leader and assignments, and each member's session timer
+// starts at the load; one stored while a rebalance ran is loaded preparing
+// a rebalance (its joins were lost with the connections) with the rebalance
+// timer running; one without members is Empty. KIP-848 members keep their
+// epochs, assignments and pending revocations, with their session (and
+// revocation) timers started at the load. A member that does not come back
+// is removed when its timer fires, as Kafka removes it.
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// writeTimeout bounds one round of the writer.
+const writeTimeout = 10 * time.Second
+
+// retryDelay is how long the writer waits after a failed round.
+const retryDelay = time.Second
+
+// persistence is the writer's state. Guarded by Coordinator.mu, except the
+// channels, which are set once in New.
+type persistence struct {
+	dirty map[*group]struct{}
+	// round is closed at the end of the writer's round running now (or
+	// of the next one), and replaced.
+	round chan struct{}
+
+	wake chan struct{} // cap 1: the writer has work
+	stop chan struct{} // closed by Close: write what is dirty and end
+	done chan struct{} // closed when the writer has ended
+}
+
+// touchLocked records a change of g's membership state and returns its
+// sequence number. Caller holds c.mu.
+func (c *Coordinator) touchLocked(g *group) uint64 {
+	if c.cfg.Groups == nil {
+		return 0
+	}
+	g.seq++
+	c.p.dirty[g] = struct{}{}
+	select {
+	case c.p.wake <- struct{}{}:
+	default:
+	}
+	return g.seq
+}
+
+// durable waits until g's state is durable up to seq: nil once it is, the
+// write's error if the write of that state failed, COORDINATOR_NOT_AVAILABLE
+// if the coordinator closed first, ctx's error if ctx ends.
+func (c *Coordinator) durable(ctx context.Context, g *group, seq uint64) *kerr.Error {
+	for {
+		c.mu.Lock()
+		if c.cfg.Groups == nil || g.written >= seq {
+			c.mu.Unlock()
+			return nil
+		}
+		if g.failed >= seq {
+			c.mu.Unlock()
+			return errCoordinatorNotAvailable
+		}
+		round := c.p.round
+		c.mu.Unlock()
+		select {
+		case <-round:
+		case <-c.p.done:
+			c.mu.Lock()
+			ok := g.written >= seq
+			c.mu.Unlock()
+			if ok {
+				return nil
+			}
+			return errCoordinatorNotAvailable
+		case <-ctx.Done():
+			return errCoordinatorNotAvailable
+		}
+	}
+}
+
+// durableLocked is durable for the state g has now; the caller holds c.mu
+// and gets it back held.
+func (c *Coordinator) durableLocked(ctx context.Context, g *group) *kerr.Error {
+	if c.cfg.Groups == nil || g.written >= g.seq {
+		return nil
+	}
+	seq := g.seq
+	c.mu.Unlock()
+	defer c.mu.Lock()
+	return c.durable(ctx, g, seq)
+}
+
+// writeLoop is the writer: a round for each wake-up until Close, then a last
+// round for what is still dirty.
+func (c *Coordinator) writeLoop() {
+	defer close(c.p.done)
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-c.p.wake:
+		case <-retry:
+		case <-c.p.stop:
+			c.writeRound()
+			return
+		}
+		retry = nil
+		if !c.writeRound() {
+			retry = time.After(retryDelay)
+		}
+	}
+}
+
+// writeRound stores every dirty group and reports whether it succeeded.
+func (c *Coordinator) writeRound() bool {
+	c.mu.Lock()
+	if len(c.p.dirty) == 0 {
+		c.mu.Unlock()
+		return true
+	}
+	var puts []meta.GroupMetadata
+	var dels []string
+	seqs := make(map[*group]uint64, len(c.p.dirty))
+	for g := range c.p.dirty {
+		seqs[g] = g.seq
+		switch {
+		case g.state == Dead:
+			dels = append(dels, g.name)
+		case g.typ != "":
+			puts = append(puts, c.metadataLocked(g))
+		}
+	}
+	clear(c.p.dirty)
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	var err error
+	// A group deleted and created again under its name is in dels and
+	// puts: the delete goes first.
+	if len(dels) > 0 {
+		err = c.cfg.Groups.DeleteGroups(ctx, dels)
+	}
+	if err == nil && len(puts) > 0 {
+		err = c.cfg.Groups.PutGroups(ctx, puts)
+	}
+
+	c.mu.Lock()
+	for g, seq := range seqs {
+		if err == nil {
+			g.written = max(g.written, seq)
+			continue
+		}
+		g.failed = max(g.failed, seq)
+		c.p.dirty[g] = struct{}{}
+	}
+	// A waiter whose change came after this round's snapshot waits on
+	// for the next round: its group is dirty again, the writer awake.
+	close(c.p.round)
+	c.p.round = make(chan struct{})
+	c.mu.Unlock()
+	if err != nil {
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing groups' membership failed; retrying", "groups", len(seqs), "err", err)
+		return false
+	}
+	return true
+}
+
+// metadataLocked is g's state as the catalog stores it.
+func (c *Coordinator) metadataLocked(g *group) meta.GroupMetadata {
+	md := meta.GroupMetadata{Group: g.name, Type: g.typ, UpdateTime: c.now().Truncate(time.Millisecond)}
+	switch g.typ {
+	case typeClassic:
+		md.State = g.state.String()
+		md.ProtocolType, md.Protocol, md.Generation, md.Leader = g.protocolType, g.protocol, g.generation, g.leader
+		for _, id := range slices.Sorted(maps.Keys(g.members)) {
+			m := g.members[id]
+			gm := meta.GroupMember{
+				ID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost,
+				SessionTimeoutMs:   int32(m.sessionTimeout.Milliseconds()),
+				RebalanceTimeoutMs: int32(m.rebalanceTimeout.Milliseconds()),
+				ProtocolType:       m.protocolType, Assignment: m.assignment,
+			}
+			for _, p := range m.protocols {
+				gm.Protocols = append(gm.Protocols, meta.GroupProtocol{Name: p.name, Metadata: p.metadata})
+			}
+			md.Members = append(md.Members, gm)
+		}
+	case typeConsumer:
+		md.State = g.consumerStateLocked()
+		md.Epoch, md.AssignmentEpoch, md.Assignor, md.SubscriptionHash = g.epoch, g.assignEpoch, g.assignor, []byte(g.topicSig)
+		for _, id := range slices.Sorted(maps.Keys(g.cmembers)) {
+			sm := g.cmembers[id].stored()
+			sm.SubscribedTopics = slices.Clone(sm.SubscribedTopics)
+			md.Members = append(md.Members, sm)
+		}
+	}
+	return md
+}
+
+func (a assignment) toMeta() []meta.GroupPartitions {
+	var out []meta.GroupPartitions
+	for _, id := range a.ids() {
+		out = append(out, meta.GroupPartitions{TopicID: id, Partitions: slices.Clone(a[id])})
+	}
+	return out
+}
+
+func fromMeta(ps []meta.GroupPartitions) assignment {
+	a := make(assignment, len(ps))
+	for _, p := range ps {
+		if len(p.Partitions) > 0 {
+			a[p.TopicID] = slices.Clone(p.Partitions)
+		}
+	}
+	return a
+}
+
+// loadLocked rebuilds a stored group, its timers started now. Caller holds
+// c.mu.
+func (c *Coordinator) loadLocked(md meta.GroupMetadata) {
+	g := c.groups[md.Group]
+	if g == nil {
+		g = c.newGroupLocked(md.Group)
+	}
+	switch md.Type {
+	case typeClassic:
+		g.typ = typeClassic
+		g.protocolType, g.protocol, g.generation, g.leader = md.ProtocolType, md.Protocol, md.Generation, md.Leader
+		for _, sm := range md.Members {
+			m := &member{
+				id: sm.ID, instanceID: sm.InstanceID, clientID: sm.ClientID, clientHost: sm.ClientHost,
+				sessionTimeout:   time.Duration(sm.SessionTimeoutMs) * time.Millisecond,
+				rebalanceTimeout: time.Duration(sm.RebalanceTimeoutMs) * time.Millisecond,
+				protocolType:     sm.ProtocolType, assignment: sm.Assignment,
+			}
+			for _, p := range sm.Protocols {
+				m.protocols = append(m.protocols, protocol{p.Name, p.Metadata})
+			}
+			g.members[m.id] = m
+			if m.instanceID != "" {
+				g.static[m.instanceID] = m.id
+			}
+		}
+		switch {
+		case len(g.members) == 0:
+			g.state, g.leader = Empty, ""
+			g.emptySince = md.UpdateTime
+		case md.State == Stable.String():
+			g.state = Stable
+		default:
+			// The joins and syncs of the rebalance went with the
+			// connections: the members rejoin (their heartbeats
+			// say REBALANCE_IN_PROGRESS) or go when it times out.
+			g.state = PreparingRebalance
+			for _, m := range g.members {
+				m.assignment = nil
+			}
+			g.joinTimer = c.afterFunc(g.maxRebalanceTimeoutLocked(), func() { c.joinTimeout(g) })
+		}
+		for _, m := range g.members {
+			c.heartbeatLocked(g, m)
+		}
+	case typeConsumer:
+		g.typ = typeConsumer
+		g.cmembers = make(map[string]*cmember, len(md.Members))
+		g.epoch, g.assignEpoch, g.assignor, g.topicSig = md.Epoch, md.AssignmentEpoch, md.Assignor, string(md.SubscriptionHash)
+		for _, sm := range md.Members {
+			m := &cmember{
+				id: sm.ID, instanceID: sm.InstanceID, rackID: sm.RackID, clientID: sm.ClientID, clientHost: sm.ClientHost,
+				epoch: sm.Epoch, prevEpoch: sm.PreviousEpoch,
+				rebalanceTimeout: time.Duration(sm.RebalanceTimeoutMs) * time.Millisecond,
+				names:            sm.SubscribedTopics, regex: sm.SubscribedRegex, assignor: sm.ServerAssignor,
+				assigned: fromMeta(sm.Assigned), revoking: fromMeta(sm.Revoking), target: fromMeta(sm.Target),
+			}
+			if m.regex != "" {
+				// Compiled when it was stored: it compiles again.
+				m.re, _ = regexp.Compile("^(?:" + m.regex + ")$")
+			}
+			g.cmembers[m.id] = m
+			c.consumerHeartbeatLocked(g, m)
+			if len(m.revoking) > 0 {
+				c.revocationTimerLocked(g, m)
+			}
+		}
+		if len(g.cmembers) == 0 {
+			g.emptySince = md.UpdateTime
+		}
+	default:
+		c.log.Warn("stored group of an unknown type ignored", "group", md.Group, "type", md.Type)
+		return
+	}
+	// What was loaded is what is stored.
+	g.seq, g.written = 1, 1
+}

@@ -1,0 +1,125 @@
+//go:build cgo
+
+package compattests
+
+// The librdkafka case of groups_restart_test.go: two confluent-kafka-go
+// members (range assignor, autocommit) keep their assignments across a
+// SIGTERM restart and a kill -9 of the broker.
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestGroupsSurviveRestartLibrdkafka(t *testing.T) {
+	t.Parallel()
+	rsScenario(t, rsLibrdkafka)
+}
+
+// rsRdMember is a librdkafka member: each AssignedPartitions event is one
+// assignment.
+type rsRdMember struct {
+	c     *kafka.Consumer
+	stopc chan struct{}
+	done  chan struct{}
+	once  sync.Once
+
+	mu      sync.Mutex
+	assign  []int32
+	assigns int
+}
+
+func (m *rsRdMember) assigned() []int32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.assign)
+}
+
+func (m *rsRdMember) rebalances() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.assigns
+}
+
+func (m *rsRdMember) stop(t *testing.T) {
+	m.once.Do(func() {
+		close(m.stopc)
+		<-m.done
+		if err := m.c.Close(); err != nil && t != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+}
+
+func rsLibrdkafka(t *testing.T, addr string, tr *grTracker, name, group, topic string) rsMember {
+	t.Helper()
+	m := &rsRdMember{stopc: make(chan struct{}), done: make(chan struct{})}
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{
+		"bootstrap.servers":             addr,
+		"client.id":                     "streamhouse-compat-restart-" + name,
+		"group.id":                      group,
+		"session.timeout.ms":            int(grSession / time.Millisecond),
+		"heartbeat.interval.ms":         int(grHeartbeat / time.Millisecond),
+		"max.poll.interval.ms":          int(grRebalance / time.Millisecond),
+		"partition.assignment.strategy": "range",
+		"auto.offset.reset":             "earliest",
+		"enable.auto.commit":            true,
+		"auto.commit.interval.ms":       100,
+		"fetch.wait.max.ms":             100,
+		"broker.address.family":         "v4",
+		"log_level":                     3, // errors only: the restarts log warnings
+	})
+	if err != nil {
+		t.Fatalf("kafka.NewConsumer for %s: %v", name, err)
+	}
+	m.c = c
+	err = c.SubscribeTopics([]string{topic}, func(c *kafka.Consumer, ev kafka.Event) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		switch e := ev.(type) {
+		case kafka.AssignedPartitions:
+			m.assign = nil
+			for _, tp := range e.Partitions {
+				m.assign = append(m.assign, tp.Partition)
+			}
+			slices.Sort(m.assign)
+			m.assigns++
+		case kafka.RevokedPartitions:
+			m.assign = nil
+		}
+		return nil
+	})
+	if err != nil {
+		c.Close()
+		t.Fatalf("subscribe %s: %v", name, err)
+	}
+	go func() {
+		defer close(m.done)
+		deadline := time.Now().Add(3 * fgWait)
+		for polls := 0; polls < 1_000_000 && time.Now().Before(deadline); polls++ {
+			select {
+			case <-m.stopc:
+				return
+			default:
+			}
+			switch e := c.Poll(20).(type) {
+			case *kafka.Message:
+				if e.TopicPartition.Error != nil {
+					tr.clientErr(name, e.TopicPartition.Error)
+					continue
+				}
+				tr.record(&kgo.Record{Topic: topic, Partition: e.TopicPartition.Partition, Offset: int64(e.TopicPartition.Offset), Value: e.Value})
+			case kafka.Error:
+				tr.clientErr(name, fmt.Errorf("%v (code %v)", e, e.Code()))
+			}
+		}
+	}()
+	t.Cleanup(func() { m.stop(nil) })
+	return m
+}
