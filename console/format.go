@@ -147,7 +147,7 @@ func (c *Console) show(r *http.Request, st *reqState, b []byte, null bool, forma
 		s.Err = "not UTF-8 text"
 		return withErr(hexShown(b, limit), s.Err)
 	case fmtJSON:
-		if json.Valid(b) {
+		if isJSON(b) {
 			s.Text, s.Kind = pretty(b, limit), "json"
 			return cut(s, limit)
 		}
@@ -159,7 +159,7 @@ func (c *Console) show(r *http.Request, st *reqState, b []byte, null bool, forma
 		return withErr(hexShown(b, limit), s.Err)
 	}
 	// auto (and schema that could not decode)
-	if (b[0] == '{' || b[0] == '[') && json.Valid(b) {
+	if (b[0] == '{' || b[0] == '[') && isJSON(b) {
 		s.Text, s.Kind = pretty(b, limit), "json"
 		return cut(s, limit)
 	}
@@ -171,6 +171,10 @@ func (c *Console) show(r *http.Request, st *reqState, b []byte, null bool, forma
 	h.Err = s.Err
 	return h
 }
+
+// isJSON: valid JSON in valid UTF-8 (encoding/json accepts invalid UTF-8
+// inside strings, which would then be shown as text that is not).
+func isJSON(b []byte) bool { return utf8.Valid(b) && json.Valid(b) }
 
 // pretty indents JSON shown whole; a list's preview stays on one line.
 func pretty(b []byte, limit int) string {
