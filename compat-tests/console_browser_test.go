@@ -248,13 +248,14 @@ func TestConsoleBrowser(t *testing.T) {
 
 	t.Run("views", func(t *testing.T) {
 		conRun(t, ctx, "overview", chromedp.Navigate(conURL(b.http, "/")), conAppears("#brokers"))
-		// Traffic while the page samples (every 2 s): a producer, at
-		// most 40 rounds of 100 records, stopped after the screenshot.
+		// Traffic while the pages sample (every 2 s, 5 s for topic
+		// rates): a producer, at most 80 rounds of 100 records, stopped
+		// after the screenshots.
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			for round := range 40 {
+			for round := range 80 {
 				var more []*kgo.Record
 				for i := range 100 {
 					more = append(more, &kgo.Record{Value: []byte(fmt.Sprintf("more-%d-%d", round, i))})
@@ -271,11 +272,13 @@ func TestConsoleBrowser(t *testing.T) {
 		}()
 		conWaitJS(t, ctx, "sparklines drawn", `document.querySelectorAll('#sparklines polyline').length === 4 && +document.querySelector('#sparklines').dataset.samples >= 5`, 15*time.Second)
 		conShot(t, ctx, "overview")
-		close(stop)
-		<-done
+		// The topic list's records per second, sampled by the page.
 		conRun(t, ctx, "topics", chromedp.Navigate(conURL(b.http, "/topics")), conAppears("#topics"))
 		conWaitJS(t, ctx, "topics listed", conRowCount("topics")+" >= 3", 5*time.Second)
+		conWaitJS(t, ctx, "a record rate", `+document.querySelector('td[data-rate-of="orders"]').textContent.replace(/,/g, '') > 0`, 15*time.Second)
 		conShot(t, ctx, "topics")
+		close(stop)
+		<-done
 		conRun(t, ctx, "partitions", chromedp.Navigate(conURL(b.http, "/topics/orders")), conAppears("#partitions"))
 		conShot(t, ctx, "topic")
 		conRun(t, ctx, "groups", chromedp.Navigate(conURL(b.http, "/groups")), conAppears("#groups"))

@@ -123,6 +123,13 @@ func TestViews(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Sizes come from DescribeLogDirs.
+	if _, body := s.get("/topics"); !regexp.MustCompile(`<td class="num">\d+(\.\d)? KiB</td>`).MatchString(body) {
+		t.Errorf("no topic size on the topic list:\n%s", body)
+	}
+	if _, body := s.get("/topics/orders"); strings.Contains(body, `<td class="num">-</td></tr>`) {
+		t.Errorf("a partition without its size:\n%s", body)
+	}
 	for _, path := range []string{"/", "/topics", "/topics/orders", "/topics/orders/configs", "/groups", "/acls", "/users", "/quotas"} {
 		if code, body := s.get(path); code != http.StatusOK {
 			t.Errorf("GET %s: %d\n%s", path, code, body)

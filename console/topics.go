@@ -142,7 +142,7 @@ func (c *Console) topicsList(r *http.Request, st *reqState) (*topicsData, error)
 			return err
 		}
 		sizes := map[string]int64{}
-		if dirs, err := adm.DescribeAllLogDirs(ctx, topicsSet(page)); err == nil {
+		if dirs, err := adm.DescribeAllLogDirs(ctx, topicsSet(m.Topics, page)); err == nil {
 			dirs.Each(func(ld kadm.DescribedLogDir) {
 				for t, ps := range ld.Topics {
 					for _, p := range ps {
@@ -174,11 +174,15 @@ func (c *Console) topicsList(r *http.Request, st *reqState) (*topicsData, error)
 	return d, err
 }
 
-// topicsSet is a set of whole topics (DescribeLogDirs: every partition).
-func topicsSet(names []string) kadm.TopicsSet {
+// topicsSet is every partition of the named topics (DescribeLogDirs
+// describes the partitions it is asked for, none when a topic's list is
+// empty).
+func topicsSet(td kadm.TopicDetails, names []string) kadm.TopicsSet {
 	s := kadm.TopicsSet{}
 	for _, n := range names {
-		s[n] = map[int32]struct{}{}
+		for p := range td[n].Partitions {
+			s.Add(n, p)
+		}
 	}
 	return s
 }
@@ -382,7 +386,7 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request, st *reqState) er
 		locals, _ := adm.ListLocalLogStartOffsets(ctx, name)
 		tiered, _ := adm.ListLatestRemoteOffsets(ctx, name)
 		sizes := map[int32]int64{}
-		if dirs, err := adm.DescribeAllLogDirs(ctx, topicsSet([]string{name})); err == nil {
+		if dirs, err := adm.DescribeAllLogDirs(ctx, topicsSet(m.Topics, []string{name})); err == nil {
 			dirs.Each(func(ld kadm.DescribedLogDir) {
 				for _, p := range ld.Topics[name] {
 					sizes[p.Partition] += p.Size
