@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/streamhouse/streamhouse/protocol"
 	"github.com/streamhouse/streamhouse/storage"
 )
 
@@ -249,6 +250,9 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, r *request) (kmsg.Re
 		dp.Partition, dp.Size = p, l.Size()
 		if tl, ok := l.(tieredLog); ok {
 			dp.Size = tl.LocalSize() // the directory's: the bucket holds the rest
+			if r := tl.RemoteSize(); r > 0 && req.Version >= 2 {
+				dp.UnknownTags.Set(protocol.TagRemoteLogSize, protocol.AppendInt64(nil, r))
+			}
 		}
 		dir.Topics[i].Partitions = append(dir.Topics[i].Partitions, dp)
 	})

@@ -267,6 +267,8 @@ type ctlTopicInfo struct {
 		ISR            []int32 `json:"isr"`
 		LogStartOffset int64   `json:"log_start_offset"`
 		EndOffset      int64   `json:"end_offset"`
+		LocalBytes     *int64  `json:"local_bytes"`
+		RemoteBytes    *int64  `json:"remote_bytes"`
 		Error          string  `json:"error"`
 	} `json:"partitions"`
 	Configs []ctlConfig `json:"configs"`

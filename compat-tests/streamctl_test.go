@@ -74,6 +74,10 @@ func TestStreamctlTopics(t *testing.T) {
 		if got := [2]int64{p.LogStartOffset, p.EndOffset}; got != wantOffsets[i] {
 			t.Fatalf("topic describe: partition %d log start and end %v, want %v", i, got, wantOffsets[i])
 		}
+		// Local bytes from DescribeLogDirs; nothing tiered.
+		if p.LocalBytes == nil || (*p.LocalBytes > 0) != (p.EndOffset > 0) || p.RemoteBytes == nil || *p.RemoteBytes != 0 {
+			t.Fatalf("topic describe: partition %d local bytes %v, remote bytes %v", i, p.LocalBytes, p.RemoteBytes)
+		}
 	}
 	for name, want := range map[string]ctlConfig{
 		"retention.ms":   {Name: "retention.ms", Value: ctlPtr("3600000"), Source: "DYNAMIC_TOPIC_CONFIG"},
@@ -85,7 +89,7 @@ func TestStreamctlTopics(t *testing.T) {
 		}
 	}
 	text = ctl(t, addr, "topic", "describe", "orders")
-	if row := ctlTableRow(t, text, "0", "1"); !slices.Equal(row, []string{"0", "1", "1", "1", "1", "2"}) {
+	if row := ctlTableRow(t, text, "0", "1"); len(row) != 8 || !slices.Equal(row[:6], []string{"0", "1", "1", "1", "1", "2"}) || row[7] != "0" {
 		t.Fatalf("topic describe: partition 0 row %q", row)
 	}
 	if row := ctlTableRow(t, text, "retention.ms"); !slices.Equal(row, []string{"retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG"}) {

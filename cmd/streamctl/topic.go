@@ -1,7 +1,8 @@
 package main
 
 // topic list, create, describe, delete: Metadata, CreateTopics,
-// ListOffsets, DescribeConfigs and DeleteTopics through kadm.
+// ListOffsets, DescribeConfigs and DeleteTopics through kadm; DescribeLogDirs
+// (for local and remote bytes) raw, for its tagged field.
 
 import (
 	"context"
@@ -9,9 +10,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/protocol"
 )
 
 type topicSummary struct {
@@ -110,7 +117,12 @@ type partitionInfo struct {
 	ISR            []int32 `json:"isr"`
 	LogStartOffset int64   `json:"log_start_offset"`
 	EndOffset      int64   `json:"end_offset"`
-	Error          string  `json:"error,omitempty"`
+	// LocalBytes is what the broker's log directory holds of the
+	// partition, RemoteBytes what object storage holds (tiered storage);
+	// absent when DescribeLogDirs was refused.
+	LocalBytes  *int64 `json:"local_bytes,omitempty"`
+	RemoteBytes *int64 `json:"remote_bytes,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 type topicInfo struct {
@@ -124,10 +136,12 @@ type topicInfo struct {
 func topicDescribeCmd(fs *flag.FlagSet) runFunc {
 	return func(ctx context.Context, a *app, args []string) error {
 		name := args[0]
-		adm, err := a.admin()
+		cl, err := a.client()
 		if err != nil {
 			return err
 		}
+		adm := kadm.NewClient(cl)
+		adm.SetTimeoutMillis(int32(min(a.timeout, time.Minute).Milliseconds()))
 		defer adm.Close()
 		td, err := lookupTopic(ctx, adm, name)
 		if err != nil {
@@ -137,6 +151,7 @@ func topicDescribeCmd(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
+		local, remote := logDirSizes(ctx, cl, name, sortedKeys(td.Partitions))
 		rcs, err := adm.DescribeTopicConfigs(ctx, name)
 		if err != nil {
 			return fmt.Errorf("describe configs of topic %q: %w", name, err)
@@ -153,6 +168,10 @@ func topicDescribeCmd(fs *flag.FlagSet) runFunc {
 		for _, p := range sortedKeys(td.Partitions) {
 			pd := td.Partitions[p]
 			pi := partitionInfo{Partition: p, Leader: pd.Leader, Replicas: pd.Replicas, ISR: pd.ISR, LogStartOffset: starts[p], EndOffset: ends[p]}
+			if n, ok := local[p]; ok {
+				r := remote[p]
+				pi.LocalBytes, pi.RemoteBytes = &n, &r
+			}
 			if pd.Err != nil {
 				pi.Error = pd.Err.Error()
 			}
@@ -165,9 +184,9 @@ func topicDescribeCmd(fs *flag.FlagSet) runFunc {
 			tw.Flush()
 			fmt.Fprintln(w)
 			tw = newTable(w)
-			row(tw, "PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START-OFFSET", "END-OFFSET")
+			row(tw, "PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START-OFFSET", "END-OFFSET", "LOCAL-BYTES", "REMOTE-BYTES")
 			for _, p := range out.Partitions {
-				row(tw, p.Partition, p.Leader, int32List(p.Replicas), int32List(p.ISR), p.LogStartOffset, p.EndOffset)
+				row(tw, p.Partition, p.Leader, int32List(p.Replicas), int32List(p.ISR), p.LogStartOffset, p.EndOffset, optInt(p.LocalBytes), optInt(p.RemoteBytes))
 			}
 			tw.Flush()
 			fmt.Fprintln(w)
@@ -251,4 +270,50 @@ func offsetsOf(topic string, l kadm.ListedOffsets, err error) (map[int32]int64, 
 		out[p] = o.Offset
 	}
 	return out, nil
+}
+
+// logDirSizes returns the bytes of each partition of topic in the brokers'
+// log directories and in object storage (StreamHouse's tiered storage
+// reports those in a tagged field of DescribeLogDirs), from every broker
+// that hosts it. Sizes are extra: a broker that refuses DescribeLogDirs
+// (it needs DESCRIBE on the cluster) leaves them out, not the topic.
+func logDirSizes(ctx context.Context, cl *kgo.Client, topic string, partitions []int32) (local, remote map[int32]int64) {
+	req := kmsg.NewPtrDescribeLogDirsRequest()
+	rt := kmsg.NewDescribeLogDirsRequestTopic()
+	rt.Topic, rt.Partitions = topic, partitions
+	req.Topics = []kmsg.DescribeLogDirsRequestTopic{rt}
+	local, remote = map[int32]int64{}, map[int32]int64{}
+	for _, shard := range cl.RequestSharded(ctx, req) {
+		resp, ok := shard.Resp.(*kmsg.DescribeLogDirsResponse)
+		if shard.Err != nil || !ok || resp.ErrorCode != 0 {
+			continue
+		}
+		for _, d := range resp.Dirs {
+			if d.ErrorCode != 0 {
+				continue
+			}
+			for _, t := range d.Topics {
+				if t.Topic != topic {
+					continue
+				}
+				for _, p := range t.Partitions {
+					local[p.Partition] += p.Size
+					p.UnknownTags.Each(func(tag uint32, v []byte) {
+						if n, ok := protocol.ReadInt64(v); ok && tag == protocol.TagRemoteLogSize {
+							remote[p.Partition] += n
+						}
+					})
+				}
+			}
+		}
+	}
+	return local, remote
+}
+
+// optInt renders an optional count, "-" when unknown.
+func optInt(n *int64) string {
+	if n == nil {
+		return "-"
+	}
+	return strconv.FormatInt(*n, 10)
 }
