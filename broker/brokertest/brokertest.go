@@ -25,8 +25,11 @@ import (
 	"github.com/streamhouse/streamhouse/meta/postgres"
 	"github.com/streamhouse/streamhouse/meta/sqlite"
 	"github.com/streamhouse/streamhouse/metrics"
+	"github.com/streamhouse/streamhouse/storage"
 	"github.com/streamhouse/streamhouse/storage/fs"
 	"github.com/streamhouse/streamhouse/storage/fs/vfs"
+	"github.com/streamhouse/streamhouse/storage/objstore"
+	"github.com/streamhouse/streamhouse/storage/tiered"
 )
 
 // Options change the broker New starts.
@@ -61,6 +64,12 @@ type Options struct {
 	// FS is the file system the storage works in (fs.Options.FS): nil,
 	// the operating system's; vfs/errorfs injects faults.
 	FS vfs.FS
+	// Bucket, when set, tiers the storage to it as streamhouse
+	// --storage=s3 does (storage/tiered; remote.log.storage.system.enable
+	// on, so new topics are tiered), with Tiered's options (its Local,
+	// Bucket, Catalog, CacheDir and Logger are the broker's).
+	Bucket objstore.Store
+	Tiered tiered.Options
 }
 
 // Broker is a running broker.
@@ -74,6 +83,7 @@ type Broker struct {
 
 	srv     *broker.Server
 	store   *fs.Store
+	tiered  *tiered.Store // with Options.Bucket
 	catalog meta.Catalog
 	metrics *metrics.Broker
 	served  chan error
@@ -134,6 +144,9 @@ func (b *Broker) start(addr string) {
 	t.Helper()
 	ctx := context.Background()
 	set := map[string]string{"node.id": "1"}
+	if b.opts.Bucket != nil {
+		set["remote.log.storage.system.enable"] = "true"
+	}
 	for k, v := range b.opts.Settings {
 		set[k] = v
 	}
@@ -164,6 +177,17 @@ func (b *Broker) start(addr string) {
 	})
 	if err != nil {
 		t.Fatalf("brokertest: store: %v", err)
+	}
+	var data storage.Store = b.store
+	b.tiered = nil
+	if b.opts.Bucket != nil {
+		to := b.opts.Tiered
+		to.Local, to.Bucket, to.Catalog, to.Logger = b.store, b.opts.Bucket, b.catalog, b.opts.Logger
+		to.CacheDir = filepath.Join(b.opts.Dir, "remote-cache")
+		if b.tiered, err = tiered.New(to); err != nil {
+			t.Fatalf("brokertest: tiered store: %v", err)
+		}
+		data = b.tiered
 	}
 	var listeners []broker.Listener
 	var ls []net.Listener
@@ -220,7 +244,7 @@ func (b *Broker) start(addr string) {
 		Settings:         settings,
 		MaxRequestSize:   settings.SocketRequestMaxBytes(),
 		FrameReadTimeout: b.opts.FrameReadTimeout,
-		Store:            b.store,
+		Store:            data,
 		Catalog:          b.catalog,
 		Logger:           levels.Logger("streamhouse.broker"),
 		LogLevels:        levels,
@@ -277,6 +301,9 @@ func (b *Broker) Addr() string { return b.addr }
 // Dir is the broker's data directory.
 func (b *Broker) Dir() string { return b.opts.Dir }
 
+// Tiered is the tiered store, with Options.Bucket; nil otherwise.
+func (b *Broker) Tiered() *tiered.Store { return b.tiered }
+
 // Server is the running broker.Server.
 func (b *Broker) Server() *broker.Server { return b.srv }
 
@@ -294,7 +321,11 @@ func (b *Broker) Stop() {
 	for range b.nserved {
 		<-b.served
 	}
-	if err := b.store.Close(); err != nil {
+	var closer interface{ Close() error } = b.store
+	if b.tiered != nil {
+		closer = b.tiered // closes the local store too
+	}
+	if err := closer.Close(); err != nil {
 		b.t.Errorf("brokertest: close store: %v", err)
 	}
 	if err := b.catalog.Close(); err != nil {

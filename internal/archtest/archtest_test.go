@@ -61,7 +61,7 @@ func rules() map[string]rule {
 		// The web console knows the broker only as a Kafka address (and
 		// the schema registry as an HTTP one).
 		"console":           {external: []string{"github.com/twmb/franz-go/pkg/kgo", "github.com/twmb/franz-go/pkg/kadm", "github.com/twmb/franz-go/pkg/kerr", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/sasl", "github.com/hamba/avro/v2", "github.com/bufbuild/protocompile", "google.golang.org/protobuf"}},
-		"broker/brokertest": {allowed: []string{"broker", "config", "storage/fs", "storage/fs/vfs", "meta", "meta/sqlite", "meta/postgres", "metrics", "internal/loglevel", "internal/pgtest", "auth"}},
+		"broker/brokertest": {allowed: []string{"broker", "config", "storage", "storage/fs", "storage/fs/vfs", "storage/objstore", "storage/tiered", "meta", "meta/sqlite", "meta/postgres", "metrics", "internal/loglevel", "internal/pgtest", "auth"}},
 		// Test-support packages: the conformance suites.
 		"storage/storagetest": {allowed: []string{"storage", "batch"}},
 		"meta/metatest":       {allowed: []string{"meta"}},

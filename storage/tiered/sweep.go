@@ -11,8 +11,10 @@ import (
 	"github.com/streamhouse/streamhouse/storage/objstore"
 )
 
-// sweepLoop sweeps at start and then every half grace period (at least
-// every 10 s, at most every 5 minutes) until Close.
+// sweepLoop sweeps every half grace period (at least every 10 s, at most
+// every 5 minutes) until Close; the first time at most 30 s after start,
+// not at once: the start (every log opening, reading its remote segments
+// from the catalog) is not made to share the catalog with it.
 func (st *Store) sweepLoop() {
 	defer st.bg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -22,7 +24,7 @@ func (st *Store) sweepLoop() {
 	if st.opts.Grace < 20*time.Second {
 		every = max(st.opts.Grace/2, 100*time.Millisecond) // tests
 	}
-	t := time.NewTimer(0)
+	t := time.NewTimer(min(every, 30*time.Second))
 	defer t.Stop()
 	for {
 		select {
