@@ -25,6 +25,7 @@ import (
 	"github.com/streamhouse/streamhouse/internal/s3test"
 	"github.com/streamhouse/streamhouse/meta"
 	"github.com/streamhouse/streamhouse/storage/objstore/s3"
+	"github.com/streamhouse/streamhouse/storage/tiered"
 )
 
 // benchBucket starts a versitygw with a bucket and returns the object store
@@ -49,9 +50,10 @@ func benchTiered(b *testing.B, tiered bool, opts brokertest.Options) *brokertest
 }
 
 // benchBacklog samples the broker's upload backlog every 50 ms until stop
-// is closed, and returns the most segments and bytes it saw.
-func benchBacklog(br *brokertest.Broker, stop <-chan struct{}) func() (int, int64) {
-	var maxSegs atomic.Int64
+// is closed, and returns the most segments (all partitions, and any one)
+// and bytes it saw.
+func benchBacklog(br *brokertest.Broker, stop <-chan struct{}) func() (int, int, int64) {
+	var maxSegs, maxPart atomic.Int64
 	var maxBytes atomic.Int64
 	done := make(chan struct{})
 	go func() {
@@ -72,12 +74,15 @@ func benchBacklog(br *brokertest.Broker, stop <-chan struct{}) func() (int, int6
 				if bytes > maxBytes.Load() {
 					maxBytes.Store(bytes)
 				}
+				if n := int64(ts.MaxPartitionBacklog()); n > maxPart.Load() {
+					maxPart.Store(n)
+				}
 			}
 		}
 	}()
-	return func() (int, int64) {
+	return func() (int, int, int64) {
 		<-done
-		return int(maxSegs.Load()), maxBytes.Load()
+		return int(maxSegs.Load()), int(maxPart.Load()), maxBytes.Load()
 	}
 }
 
@@ -97,30 +102,33 @@ func BenchmarkProduceTiered(b *testing.B) {
 			backlog := benchBacklog(br, stop)
 			benchProduce(b, br.Addr(), "bench", 1024, kgo.AllISRAcks(), true)
 			close(stop)
-			segs, bytes := backlog()
+			segs, part, bytes := backlog()
 			b.ReportMetric(float64(segs), "max-backlog-segments")
+			b.ReportMetric(float64(part), "max-partition-backlog-segments")
 			b.ReportMetric(float64(bytes)/1e6, "max-backlog-MB")
 		})
 	}
 }
 
-// BenchmarkTieredUploadBacklog: 200 MB/s of produce (1 MiB records, fixed
+// BenchmarkTieredUploadBacklog: 200 MiB/s of produce (256 KiB records, fixed
 // rate, 6 partitions, acks=all with fsync, 64 MiB segments, 128 MiB kept
 // locally per partition) for 60 s; the target is an upload backlog under 3
 // segments all along. Reports the largest backlog, the produce rate
 // reached, and the time the backlog took to drain after the load.
 func BenchmarkTieredUploadBacklog(b *testing.B) {
-	const rate, recSize = 200 << 20, 1 << 20
+	const rate, recSize = 200 << 20, 256 << 10
 	dur := 60 * time.Second
 	if testing.Short() {
 		dur = 10 * time.Second
 	}
-	br := benchTiered(b, true, brokertest.Options{Settings: map[string]string{"log.retention.check.interval.ms": "500"}})
+	uploaders, _ := strconv.Atoi(os.Getenv("STREAMHOUSE_BENCH_UPLOADERS")) // zero: the default
+	br := benchTiered(b, true, brokertest.Options{Settings: map[string]string{"log.retention.check.interval.ms": "500"},
+		Tiered: tiered.Options{Uploaders: uploaders}})
 	fgCreateTopic(b, fgAdmin(b, br.Addr()), "bench", 6, map[string]string{
 		"segment.bytes": strconv.Itoa(64 << 20), "local.retention.bytes": strconv.Itoa(128 << 20),
 	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(br.Addr()), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(2<<20),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1_000_000),
 		kgo.MaxBufferedBytes(256<<20), kgo.ProducerLinger(time.Millisecond), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		b.Fatal(err)
@@ -135,6 +143,7 @@ func BenchmarkTieredUploadBacklog(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		var failed atomic.Int64
+		var firstErr atomic.Value
 		start := time.Now()
 		sent := 0
 		for time.Since(start) < dur {
@@ -143,8 +152,8 @@ func BenchmarkTieredUploadBacklog(b *testing.B) {
 				time.Sleep(d)
 			}
 			cl.Produce(context.Background(), &kgo.Record{Topic: "bench", Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
+				if err != nil && failed.Add(1) == 1 {
+					firstErr.Store(err)
 				}
 			})
 			sent++
@@ -154,7 +163,7 @@ func BenchmarkTieredUploadBacklog(b *testing.B) {
 		}
 		el := time.Since(start)
 		if n := failed.Load(); n > 0 {
-			b.Fatalf("%d produces failed", n)
+			b.Fatalf("%d produces failed, first: %v", n, firstErr.Load())
 		}
 		b.ReportMetric(float64(sent)*recSize/1e6/el.Seconds(), "produce-MB/s")
 		drain := time.Now()
@@ -171,8 +180,9 @@ func BenchmarkTieredUploadBacklog(b *testing.B) {
 	}
 	b.StopTimer()
 	close(stop)
-	segs, bytes := backlog()
+	segs, part, bytes := backlog()
 	b.ReportMetric(float64(segs), "max-backlog-segments")
+	b.ReportMetric(float64(part), "max-partition-backlog-segments")
 	b.ReportMetric(float64(bytes)/1e6, "max-backlog-MB")
 }
 

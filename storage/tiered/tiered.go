@@ -325,6 +325,17 @@ func (st *Store) Backlog() (segments int, bytes int64) {
 	return segments, bytes
 }
 
+// MaxPartitionBacklog is the most closed segments any one open log has
+// not uploaded yet.
+func (st *Store) MaxPartitionBacklog() int {
+	n := 0
+	for _, l := range st.openLogs() {
+		segs, _ := l.UploadBacklog()
+		n = max(n, segs)
+	}
+	return n
+}
+
 // RemoteBytes is what the bucket holds for the open logs.
 func (st *Store) RemoteBytes() int64 {
 	var n int64

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -56,6 +57,11 @@ type Store struct {
 	prefix string
 	part   uint64
 	where  string
+	// signed is set by Check when the server refuses uploads whose body
+	// is checksummed in a trailer (CRC32C, unsigned): they then go
+	// signed chunk by chunk (SigV4 streaming), which costs a SHA-256 of
+	// every byte on both sides.
+	signed atomic.Bool
 }
 
 // New returns a store for opts; it does not contact the server (Check
@@ -91,6 +97,10 @@ func New(opts Options) (*Store, error) {
 		Secure:       secure,
 		Region:       region,
 		BucketLookup: lookup,
+		// Uploads carry their CRC32C in a trailer (aws-chunked), as
+		// AWS's own SDKs send them: the server checks it, and no
+		// SHA-256 of the body is computed to sign it.
+		TrailingHeaders: true,
 		Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -150,18 +160,29 @@ func classify(op, key string, err error) error {
 	return fmt.Errorf("%s %s: %w: %w", op, key, objstore.ErrUnavailable, err)
 }
 
-// Put uploads size bytes of r; an object larger than a part goes in parts
-// of PartSize, one in memory at a time.
+// Put uploads size bytes of r in one request (up to 5 GiB, S3's limit for
+// one; larger objects go in parts of PartSize, one in memory at a time),
+// streamed: nothing is held in memory. The body's CRC32C travels in a
+// trailer and the server checks it (unsigned payload); against a server
+// that does not take that (Check finds out), the body is signed chunk by
+// chunk instead.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	_, err := s.cl.PutObject(ctx, s.bucket, s.key(key), r, size, minio.PutObjectOptions{
+	opts := minio.PutObjectOptions{
 		ContentType:      "application/octet-stream",
 		PartSize:         s.part,
 		NumThreads:       1,
-		DisableMultipart: size < int64(s.part),
-		SendContentMd5:   true,
-	})
+		DisableMultipart: size <= maxSinglePut,
+	}
+	if !s.signed.Load() {
+		opts.DisableContentSha256 = true
+		opts.Checksum = minio.ChecksumCRC32C
+	}
+	_, err := s.cl.PutObject(ctx, s.bucket, s.key(key), r, size, opts)
 	return classify("put", key, err)
 }
+
+// maxSinglePut is the largest object S3 takes in one PUT.
+const maxSinglePut = 5 << 30
 
 // Get returns a ranged read of the object.
 func (s *Store) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
@@ -262,6 +283,18 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 func (s *Store) Check(ctx context.Context) error {
 	probe := fmt.Sprintf(".streamhouse-check-%d", time.Now().UnixNano())
 	err := s.Put(ctx, probe, strings.NewReader("ok"), 2)
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && !s.signed.Load() && (resp.StatusCode >= 400 && resp.StatusCode < 500 || resp.StatusCode == http.StatusNotImplemented) &&
+		resp.Code != "NoSuchBucket" && !errors.Is(err, objstore.ErrDenied) {
+		// Refused, but not for the bucket or the credentials: most
+		// likely a server that does not take trailing checksums.
+		s.signed.Store(true)
+		if err2 := s.Put(ctx, probe, strings.NewReader("ok"), 2); err2 == nil {
+			err = nil
+		} else {
+			s.signed.Store(false)
+		}
+	}
 	if err != nil {
 		var resp minio.ErrorResponse
 		if errors.As(err, &resp) && resp.Code == "NoSuchBucket" {

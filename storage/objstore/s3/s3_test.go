@@ -1,7 +1,13 @@
 package s3_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -57,4 +63,52 @@ func TestCheck(t *testing.T) {
 
 func s3Creds(access, secret string) *credentials.Credentials {
 	return credentials.NewStaticV4(access, secret, "")
+}
+
+// TestCheckFallsBackToSignedUploads: against a server that refuses
+// uploads with a trailing checksum (older S3-compatible servers), Check
+// switches to signed streaming uploads, and they work.
+func TestCheckFallsBackToSignedUploads(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	target, err := url.Parse(srv.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused atomic.Int64
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Trailer") != "" {
+			refused.Add(1)
+			w.WriteHeader(http.StatusNotImplemented)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>trailing checksums are not supported</Message></Error>`)
+			return
+		}
+		rp.ServeHTTP(w, r) // the Host header is passed on: SigV4 signs it
+	}))
+	defer proxy.Close()
+	st, err := s3.New(s3.Options{Endpoint: proxy.URL, Bucket: bucket, Credentials: s3test.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Check(t.Context()); err != nil {
+		t.Fatalf("Check through a server without trailing checksums: %v", err)
+	}
+	if refused.Load() == 0 {
+		t.Fatal("no upload with a trailing checksum was tried")
+	}
+	data := bytes.Repeat([]byte("segment "), 1<<17)
+	if err := st.Put(t.Context(), "k", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("Put after the fallback: %v", err)
+	}
+	rc, err := st.Get(t.Context(), "k", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get = %d bytes, %v; want the %d put", len(got), err, len(data))
+	}
 }
