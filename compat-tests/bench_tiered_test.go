@@ -238,6 +238,12 @@ func BenchmarkTieredReads(b *testing.B) {
 			el := read()
 			b.StopTimer()
 			b.ReportMetric(float64(total)*1024/1e6/el.Seconds(), "consume-MB/s")
+			if ts := br.Tiered(); ts != nil {
+				hits, misses, ahead, _ := ts.CacheStats()
+				b.ReportMetric(float64(hits), "cache-hits")
+				b.ReportMetric(float64(misses), "cache-misses")
+				b.ReportMetric(float64(ahead), "prefetches")
+			}
 		})
 	}
 }

@@ -24,6 +24,9 @@ type TieredSource interface {
 	Backlog() (segments int, bytes int64)
 	// RemoteBytes is what the bucket holds for the open logs.
 	RemoteBytes() int64
+	// CacheStats counts reads of remote chunks: served from the cache,
+	// fetched for a waiting read, fetched ahead; and the bytes cached.
+	CacheStats() (hits, misses, prefetches, bytes int64)
 }
 
 // Tiered registers tiered storage's metrics with b and returns them.
@@ -84,6 +87,22 @@ func (t *Tiered) Watch(src TieredSource) {
 			Name: "streamhouse_remote_upload_backlog_segments",
 			Help: "Closed local segments not uploaded yet.",
 		}, func() float64 { n, _ := src.Backlog(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "streamhouse_remote_cache_hits_total",
+			Help: "Reads of remote data served from the local cache.",
+		}, func() float64 { h, _, _, _ := src.CacheStats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "streamhouse_remote_cache_misses_total",
+			Help: "Reads of remote data that waited for a download.",
+		}, func() float64 { _, m, _, _ := src.CacheStats(); return float64(m) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "streamhouse_remote_cache_prefetches_total",
+			Help: "Chunks of remote data downloaded ahead of sequential readers.",
+		}, func() float64 { _, _, p, _ := src.CacheStats(); return float64(p) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "streamhouse_remote_cache_bytes",
+			Help: "Bytes of remote data in the local cache (--s3-cache-bytes bounds it).",
+		}, func() float64 { _, _, _, b := src.CacheStats(); return float64(b) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "streamhouse_remote_log_size_bytes",
 			Help: "Bytes the bucket holds for the partitions this broker serves.",

@@ -6,15 +6,24 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // chunkSize is the unit remote objects are fetched and cached in: a ranged
 // GET each. 4 MiB keeps requests few for sequential readers (300 MB/s is
 // 75 GETs a second) and waste small for a fetch that wants a few KiB.
 const chunkSize = 4 << 20
+
+// readAheadChunks is how many chunks past a sequential read are fetched in
+// the background; readAheadSlots bounds such fetches store-wide.
+const (
+	readAheadChunks = 4
+	readAheadSlots  = 16
+)
 
 // cache holds chunks of remote objects in files under dir, at most budget
 // bytes, least recently used out first. Concurrent misses of one chunk
@@ -33,7 +42,29 @@ type cache struct {
 	loading map[chunkID]*load
 
 	ahead chan struct{} // bounds read-ahead fetches
+
+	// What reads found: a cached chunk, a chunk to fetch and wait for;
+	// and the chunks fetched ahead.
+	hits, misses, prefetches atomic.Int64
+
+	// Small objects (segments' indexes) are kept whole in memory, at
+	// most smallBudget bytes, least recently used out first: one GET each
+	// (no HEAD for its size), never a file.
+	smallMu      sync.Mutex // guards small, smallLRU, smallUsed, smallLoading
+	small        map[string]*list.Element
+	smallLRU     *list.List // of *smallEntry
+	smallUsed    int64
+	smallLoading map[string]*load
 }
+
+type smallEntry struct {
+	key  string
+	data []byte
+}
+
+// smallBudget bounds the small objects kept in memory: the indexes of a few
+// hundred segments of 1 GiB.
+const smallBudget = 64 << 20
 
 type chunkID struct {
 	key   string
@@ -63,33 +94,134 @@ func newCache(dir string, budget int64, fetch func(ctx context.Context, key stri
 	return &cache{
 		dir: dir, budget: budget, fetch: fetch,
 		entries: map[chunkID]*list.Element{}, lru: list.New(), loading: map[chunkID]*load{},
-		ahead: make(chan struct{}, 4),
+		small: map[string]*list.Element{}, smallLRU: list.New(), smallLoading: map[string]*load{},
+		ahead: make(chan struct{}, readAheadSlots),
 	}, nil
 }
 
 // readAt returns n bytes of the object key (objSize bytes long) from off,
-// fewer at its end.
+// fewer at its end. A cached chunk is read for the bytes wanted only.
 func (c *cache) readAt(ctx context.Context, key string, objSize, off int64, n int) ([]byte, error) {
 	end := min(objSize, off+int64(n))
 	if off >= end {
 		return nil, nil
 	}
-	out := make([]byte, 0, end-off)
+	out := make([]byte, end-off)
 	for pos := off; pos < end; {
 		idx := pos / chunkSize
-		data, err := c.chunk(ctx, key, objSize, idx)
-		if err != nil {
+		from := pos - idx*chunkSize
+		to := min(chunkSize, end-idx*chunkSize)
+		dst := out[pos-off : pos-off+(to-from)]
+		if err := c.chunkRange(ctx, key, objSize, idx, from, dst); err != nil {
 			return nil, err
 		}
-		from := pos - idx*chunkSize
-		to := min(int64(len(data)), end-idx*chunkSize)
-		if from >= to {
-			return nil, fmt.Errorf("tiered: %s: chunk %d holds %d bytes, short of %d", key, idx, len(data), to)
-		}
-		out = append(out, data[from:to]...)
 		pos = idx*chunkSize + to
 	}
 	return out, nil
+}
+
+// object returns the whole object key (a small one: an index), from memory
+// or fetched, once for every reader that wants it meanwhile.
+func (c *cache) object(ctx context.Context, key string) ([]byte, error) {
+	c.smallMu.Lock()
+	if el, ok := c.small[key]; ok {
+		c.smallLRU.MoveToFront(el)
+		c.smallMu.Unlock()
+		c.hits.Add(1)
+		return el.Value.(*smallEntry).data, nil
+	}
+	if l, ok := c.smallLoading[key]; ok {
+		c.smallMu.Unlock()
+		c.misses.Add(1)
+		select {
+		case <-l.done:
+			return l.data, l.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	l := &load{done: make(chan struct{})}
+	c.smallLoading[key] = l
+	c.smallMu.Unlock()
+	c.misses.Add(1)
+	l.data, l.err = c.fetch(ctx, key, 0, -1)
+	c.smallMu.Lock()
+	delete(c.smallLoading, key)
+	if l.err == nil && int64(len(l.data)) <= smallBudget/4 {
+		c.small[key] = c.smallLRU.PushFront(&smallEntry{key: key, data: l.data})
+		c.smallUsed += int64(len(l.data))
+		for c.smallUsed > smallBudget && c.smallLRU.Len() > 1 {
+			c.dropSmallLocked(c.smallLRU.Back().Value.(*smallEntry).key)
+		}
+	}
+	c.smallMu.Unlock()
+	close(l.done)
+	return l.data, l.err
+}
+
+// dropSmallLocked forgets a small object. Caller holds smallMu.
+func (c *cache) dropSmallLocked(key string) {
+	el, ok := c.small[key]
+	if !ok {
+		return
+	}
+	c.smallLRU.Remove(el)
+	delete(c.small, key)
+	c.smallUsed -= int64(len(el.Value.(*smallEntry).data))
+}
+
+// background runs f in a read-ahead slot, with fetchTimeout, when one is
+// free; otherwise not at all (read-ahead is an optimisation).
+func (c *cache) background(f func(ctx context.Context)) {
+	select {
+	case c.ahead <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-c.ahead }()
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		defer cancel()
+		f(ctx)
+	}()
+}
+
+// chunkRange fills dst with chunk idx of key from byte from: read from the
+// chunk's file when it is cached, else fetched (once for every reader that
+// misses it meanwhile).
+func (c *cache) chunkRange(ctx context.Context, key string, objSize, idx, from int64, dst []byte) error {
+	id := chunkID{key, idx}
+	c.mu.Lock()
+	if el, ok := c.entries[id]; ok {
+		c.lru.MoveToFront(el)
+		e := el.Value.(*entry)
+		c.mu.Unlock()
+		if f, err := os.Open(e.path); err == nil {
+			n, err := f.ReadAt(dst, from)
+			f.Close()
+			if n == len(dst) {
+				c.hits.Add(1)
+				return nil
+			}
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+		}
+		// Gone (evicted meanwhile, or removed by hand): fetch again.
+		c.mu.Lock()
+		c.dropLocked(id)
+	}
+	c.mu.Unlock()
+	c.misses.Add(1)
+	data, err := c.chunk(ctx, key, objSize, idx)
+	if err != nil {
+		return err
+	}
+	if from+int64(len(dst)) > int64(len(data)) {
+		return fmt.Errorf("tiered: %s: chunk %d holds %d bytes, short of %d", key, idx, len(data), from+int64(len(dst)))
+	}
+	copy(dst, data[from:])
+	return nil
 }
 
 // readAhead fetches chunk idx of key in the background if it is not
@@ -105,20 +237,14 @@ func (c *cache) readAhead(key string, objSize, idx int64) {
 	if have || busy {
 		return
 	}
-	select {
-	case c.ahead <- struct{}{}:
-	default:
-		return
-	}
-	go func() {
-		defer func() { <-c.ahead }()
-		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-		defer cancel()
+	c.background(func(ctx context.Context) {
+		c.prefetches.Add(1)
 		_, _ = c.chunk(ctx, key, objSize, idx)
-	}()
+	})
 }
 
-// chunk returns chunk idx of key, from the cache or fetched.
+// chunk returns chunk idx of key, fetched, or the one fetch of it under
+// way; a chunk cached meanwhile is read from its file.
 func (c *cache) chunk(ctx context.Context, key string, objSize, idx int64) ([]byte, error) {
 	id := chunkID{key, idx}
 	c.mu.Lock()
@@ -130,7 +256,6 @@ func (c *cache) chunk(ctx context.Context, key string, objSize, idx int64) ([]by
 		if err == nil {
 			return data, nil
 		}
-		// Gone (evicted meanwhile, or removed by hand): fetch again.
 		c.mu.Lock()
 		c.dropLocked(id)
 	}
@@ -202,8 +327,12 @@ func (c *cache) dropLocked(id chunkID) {
 	os.Remove(e.path)
 }
 
-// evict drops every chunk of key (its object is being deleted).
+// evict drops every chunk of key, and key if it is a small object kept
+// (its object is being deleted).
 func (c *cache) evict(key string) {
+	c.smallMu.Lock()
+	c.dropSmallLocked(key)
+	c.smallMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id := range c.entries {

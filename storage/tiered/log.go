@@ -47,6 +47,8 @@ type Log struct {
 	closed     bool // guarded by uploadMu: no upload after Close
 	// warned is when the upload backlog was last warned of.
 	warned atomic.Int64
+	// lastIndex is the offset index of the remote segment last read.
+	lastIndex atomic.Pointer[segIndex]
 	// remoteOnly is the bytes only the bucket holds (its segments less
 	// those with local copies), as recount last counted them: Size adds the
 	// local log's size to it.
@@ -128,7 +130,9 @@ func (l *Log) Read(ctx context.Context, offset int64, maxBytes int, minOne bool,
 }
 
 // readRemote reads whole batches from segment s, from the one holding
-// offset, as Read does; it stops at the segment's end.
+// offset, as Read does; it stops at the segment's end. The object is read
+// in windows of what the fetch may still take (one ranged read of the
+// cache each), not batch by batch.
 func (l *Log) readRemote(ctx context.Context, s meta.RemoteSegment, offset int64, maxBytes int, minOne bool, dst []byte) ([]byte, error) {
 	logKey := objectKey(s.TopicID, s.Partition, s.BaseOffset, s.ID, ".log")
 	// A read_committed fetch asks AbortedTransactions next: have them.
@@ -141,10 +145,28 @@ func (l *Log) readRemote(ctx context.Context, s meta.RemoteSegment, offset int64
 	}
 	c := l.st.cache
 	start := len(dst)
-	for pos < s.Size {
-		hdr, err := c.readAt(ctx, logKey, s.Size, pos, batch.HeaderSize)
+	// win holds the object's bytes [winPos, winPos+len(win)).
+	var win []byte
+	winPos := pos
+	bytesAt := func(at int64, n int) ([]byte, error) {
+		if at >= winPos && at+int64(n) <= winPos+int64(len(win)) {
+			return win[at-winPos : at-winPos+int64(n)], nil
+		}
+		want := max(int64(n), int64(maxBytes-(len(dst)-start))+batch.HeaderSize, minWindow)
+		b, err := c.readAt(ctx, logKey, s.Size, at, int(min(want, s.Size-at)))
 		if err != nil {
-			return dst[:start], remoteErr(l.part, err)
+			return nil, remoteErr(l.part, err)
+		}
+		win, winPos = b, at
+		if len(b) < n {
+			return nil, fmt.Errorf("tiered: %s at %d: %d bytes wanted, %d there: %w", logKey, at, n, len(b), storage.ErrCorrupt)
+		}
+		return b[:n], nil
+	}
+	for pos < s.Size {
+		hdr, err := bytesAt(pos, batch.HeaderSize)
+		if err != nil {
+			return dst[:start], err
 		}
 		h, err := batch.ReadHeader(hdr)
 		if err != nil {
@@ -161,12 +183,9 @@ func (l *Log) readRemote(ctx context.Context, s meta.RemoteSegment, offset int64
 		if len(dst) == start && int(size) > maxBytes && !minOne {
 			break
 		}
-		b, err := c.readAt(ctx, logKey, s.Size, pos, int(size))
+		b, err := bytesAt(pos, int(size))
 		if err != nil {
-			return dst[:start], remoteErr(l.part, err)
-		}
-		if int64(len(b)) != size {
-			return dst[:start], fmt.Errorf("tiered: %s at %d: a batch of %d bytes, %d there: %w", logKey, pos, size, len(b), storage.ErrCorrupt)
+			return dst[:start], err
 		}
 		dst = append(dst, b...)
 		pos += size
@@ -174,16 +193,59 @@ func (l *Log) readRemote(ctx context.Context, s meta.RemoteSegment, offset int64
 			break
 		}
 	}
-	// A sequential reader comes back for what follows.
-	c.readAhead(logKey, s.Size, pos/chunkSize+1)
+	l.readAhead(s, pos)
 	return dst, nil
 }
+
+// readAhead fetches in the background what a sequential reader of segment
+// s that stopped at pos asks for next: readAheadChunks chunks, past the
+// end of s into the next segment, whose index and aborted transactions
+// come first (a read of it needs them before any batch).
+func (l *Log) readAhead(s meta.RemoteSegment, pos int64) {
+	c := l.st.cache
+	left := int64(readAheadChunks)
+	first := pos / chunkSize
+	if (first+left)*chunkSize >= s.Size {
+		// The window reaches the next segment: its index and aborted
+		// transactions first (small, and every read of it needs them).
+		if next, ok := l.remote.find(s.EndOffset); ok && !l.abortedLoaded(next) {
+			c.background(func(ctx context.Context) {
+				if _, err := l.objectBytes(ctx, objectKey(next.TopicID, next.Partition, next.BaseOffset, next.ID, ".index")); err == nil {
+					l.loadAborted(ctx, next)
+				}
+			})
+		}
+	}
+	for idx := first; left > 0 && idx*chunkSize < s.Size; idx++ {
+		c.readAhead(objectKey(s.TopicID, s.Partition, s.BaseOffset, s.ID, ".log"), s.Size, idx)
+		left--
+	}
+	if left == 0 {
+		return
+	}
+	if next, ok := l.remote.find(s.EndOffset); ok {
+		for idx := range min(left, (next.Size+chunkSize-1)/chunkSize) {
+			c.readAhead(objectKey(next.TopicID, next.Partition, next.BaseOffset, next.ID, ".log"), next.Size, idx)
+		}
+	}
+}
+
+// abortedLoaded reports whether segment s's aborted transactions are
+// loaded: a read or a read-ahead of it got that far.
+func (l *Log) abortedLoaded(s meta.RemoteSegment) bool {
+	l.remote.mu.RLock()
+	defer l.remote.mu.RUnlock()
+	_, ok := l.remote.aborted[s.ID]
+	return ok
+}
+
+// minWindow is the least readRemote reads of an object at once.
+const minWindow = 64 << 10
 
 // indexPosition returns where in segment s's log object to start looking
 // for offset: the last offset index entry at or below it.
 func (l *Log) indexPosition(ctx context.Context, s meta.RemoteSegment, offset int64) (int64, error) {
-	key := objectKey(s.TopicID, s.Partition, s.BaseOffset, s.ID, ".index")
-	idx, err := l.objectBytes(ctx, key)
+	idx, err := l.segmentIndex(ctx, s)
 	if err != nil {
 		return 0, remoteErr(l.part, err)
 	}
@@ -198,13 +260,29 @@ func (l *Log) indexPosition(ctx context.Context, s meta.RemoteSegment, offset in
 	return pos, nil
 }
 
-// objectBytes reads a small object whole, through the cache.
-func (l *Log) objectBytes(ctx context.Context, key string) ([]byte, error) {
-	o, err := l.st.stat(ctx, key)
+// segmentIndex returns segment s's offset index: the one last read, kept
+// (a sequential reader asks for the same segment's many times), else read
+// through the cache.
+func (l *Log) segmentIndex(ctx context.Context, s meta.RemoteSegment) ([]byte, error) {
+	if c := l.lastIndex.Load(); c != nil && c.id == s.ID {
+		return c.data, nil
+	}
+	data, err := l.objectBytes(ctx, objectKey(s.TopicID, s.Partition, s.BaseOffset, s.ID, ".index"))
 	if err != nil {
 		return nil, err
 	}
-	return l.st.cache.readAt(ctx, key, o, 0, int(o))
+	l.lastIndex.Store(&segIndex{id: s.ID, data: data})
+	return data, nil
+}
+
+type segIndex struct {
+	id   string
+	data []byte
+}
+
+// objectBytes reads a small object whole, through the cache.
+func (l *Log) objectBytes(ctx context.Context, key string) ([]byte, error) {
+	return l.st.cache.object(ctx, key)
 }
 
 // remoteErr is a failed read of object storage: retriable, and answered as

@@ -114,6 +114,7 @@ func (st *Store) sweepPartition(ctx context.Context, p meta.RemotePartition) err
 	}
 	for _, key := range remove {
 		st.cache.evict(key)
+		st.sizes.Delete(key)
 		start := time.Now()
 		err := st.opts.Bucket.Delete(ctx, key)
 		st.observe("delete", start, 0, err)

@@ -336,6 +336,14 @@ func (st *Store) MaxPartitionBacklog() int {
 	return n
 }
 
+// CacheStats counts the reads of remote chunks served from the cache, those
+// that waited for a download, the chunks downloaded ahead of readers, and
+// says how many bytes the cache holds.
+func (st *Store) CacheStats() (hits, misses, prefetches, bytes int64) {
+	c := st.cache
+	return c.hits.Load(), c.misses.Load(), c.prefetches.Load(), c.bytes()
+}
+
 // RemoteBytes is what the bucket holds for the open logs.
 func (st *Store) RemoteBytes() int64 {
 	var n int64

@@ -28,7 +28,7 @@ type env struct {
 	dir    string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	cat, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "metadata.db"), sqlite.Options{})
 	if err != nil {
@@ -40,7 +40,7 @@ func newEnv(t *testing.T) *env {
 
 // open opens a tiered store over a local store in dir (a new empty one:
 // the data directory lost).
-func (e *env) open(t *testing.T, dir string, force *storage.RemoteConfig) *tiered.Store {
+func (e *env) open(t testing.TB, dir string, force *storage.RemoteConfig) *tiered.Store {
 	t.Helper()
 	local, err := fs.New(filepath.Join(dir, "storage"), fs.Options{})
 	if err != nil {
@@ -81,7 +81,7 @@ var part = storage.Partition{Topic: "t", TopicID: [16]byte{1, 2, 3}, Partition: 
 
 // fill appends n batches of k records and returns them as appended, their
 // base offsets set.
-func fill(t *testing.T, l storage.Log, n, k int) [][]byte {
+func fill(t testing.TB, l storage.Log, n, k int) [][]byte {
 	t.Helper()
 	var out [][]byte
 	now := time.Now().UnixMilli()
@@ -139,7 +139,7 @@ func equalBatches(t *testing.T, got, want [][]byte) {
 
 // waitUploaded waits until the local log start passes offset: uploaded,
 // then let go by local retention.
-func waitUploaded(t *testing.T, l storage.Log, offset int64) {
+func waitUploaded(t testing.TB, l storage.Log, offset int64) {
 	t.Helper()
 	tl := l.(*tiered.Log)
 	deadline := time.Now().Add(10 * time.Second)

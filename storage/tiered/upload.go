@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -273,7 +274,20 @@ func (st *Store) fetch(ctx context.Context, key string, off, n int64) ([]byte, e
 		return nil, err
 	}
 	defer r.Close()
-	b, err := io.ReadAll(r)
+	var b []byte
+	if n > 0 {
+		// One buffer of the size asked for: ReadAll would grow one
+		// from 512 bytes, copying 4 MiB several times.
+		b = make([]byte, n)
+		var k int
+		k, err = io.ReadFull(r, b)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = nil // a short object: the caller checks the length
+		}
+		b = b[:k]
+	} else {
+		b, err = io.ReadAll(r)
+	}
 	st.observe("get", start, int64(len(b)), err)
 	return b, err
 }
