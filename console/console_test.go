@@ -2,12 +2,15 @@ package console_test
 
 import (
 	"context"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -284,6 +287,64 @@ func TestConsumerGroupView(t *testing.T) {
 	code, body := s.get("/groups/ng")
 	if code != http.StatusOK || !strings.Contains(body, "ng-member") || !strings.Contains(body, "ng-topic: 0") || !strings.Contains(body, ">consumer<") {
 		t.Errorf("group page: %d\n%s", code, body)
+	}
+}
+
+// TestBrowsePages: following "continue" from the end (newest first) and
+// from the start, with a filter over several partitions, shows every
+// matching message once.
+func TestBrowsePages(t *testing.T) {
+	s := newSite(t, console.Config{})
+	ctx := context.Background()
+	adm := kadm.NewClient(s.client())
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "paged"); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	want := map[string]bool{}
+	for i := range 90 {
+		v := "skip"
+		if i%3 != 1 {
+			v = "match"
+		}
+		recs = append(recs, &kgo.Record{Topic: "paged", Partition: int32(i % 3), Value: []byte(v + "-" + strconv.Itoa(i))})
+	}
+	cl := s.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	res := cl.ProduceSync(ctx, recs...)
+	if err := res.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if strings.HasPrefix(string(r.Record.Value), "match") {
+			want[fmt.Sprintf("%d/%d", r.Record.Partition, r.Record.Offset)] = true
+		}
+	}
+	rowRE := regexp.MustCompile(`data-partition="(\d+)" data-offset="(\d+)"`)
+	nextRE := regexp.MustCompile(`<a href="([^"]+)" id="continue">`)
+	for _, from := range []string{"newest", "start"} {
+		got := map[string]int{}
+		path := "/topics/paged/messages?from=" + from + "&value=match&limit=7"
+		for pages := 0; path != ""; pages++ {
+			if pages > 50 {
+				t.Fatalf("%s: more than 50 pages", from)
+			}
+			_, body := s.get(path)
+			for _, m := range rowRE.FindAllStringSubmatch(body, -1) {
+				got[m[1]+"/"+m[2]]++
+			}
+			path = ""
+			if m := nextRE.FindStringSubmatch(body); m != nil {
+				path = html.UnescapeString(m[1])
+			}
+		}
+		for k := range want {
+			if got[k] != 1 {
+				t.Errorf("%s: message %s shown %d times", from, k, got[k])
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d messages shown, want %d", from, len(got), len(want))
+		}
 	}
 }
 

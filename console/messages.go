@@ -392,9 +392,8 @@ func (c *Console) browse(ctx context.Context, cl *kgo.Client, q *browseQuery) (b
 
 // browseNewest reads back from the end: windows of offsets just below
 // each partition's position, read forward, each round twice as wide,
-// keeping the newest q.Limit matches of each partition, until q.Limit
-// matches are found or the budget is spent. The cursor continues below
-// what was shown.
+// keeping the newest q.Limit matches, until it has q.Limit of them or the
+// budget is spent. The cursor continues below what was shown.
 func (c *Console) browseNewest(ctx context.Context, cl *kgo.Client, t scanTarget, q *browseQuery, selected []int32,
 	start, end func(int32) int64, cursor map[int32]int64, b budget) (browseResult, string, error) {
 	var res browseResult
@@ -408,8 +407,17 @@ func (c *Console) browseNewest(ctx context.Context, cl *kgo.Client, t scanTarget
 		}
 		pos[p] = e
 	}
-	perPart := map[int32][]kept{}
-	total := 0
+	// The newest q.Limit matches so far, over every partition: at most
+	// 2*q.Limit previews are held at once, whatever the partitions.
+	var shown []kept
+	dropped := map[int32]int64{} // per partition, past the newest match read but not kept
+	trim := func() {
+		sortKept(shown, true)
+		for _, k := range shown[min(q.Limit, len(shown)):] {
+			dropped[k.partition] = max(dropped[k.partition], k.offset+1)
+		}
+		shown = shown[:min(q.Limit, len(shown))]
+	}
 	window := int64(q.Limit)
 	if len(selected) > 1 && q.filter().empty() {
 		window = max(1, int64(q.Limit)/int64(len(selected))+1)
@@ -433,13 +441,10 @@ func (c *Console) browseNewest(ctx context.Context, cl *kgo.Client, t scanTarget
 		rb := b
 		rb.bytes = b.bytes - res.stats.Scanned
 		st, err := c.scan(ctx, cl, t, ranges, q.filter(), rb, func(r *kgo.Record) bool {
-			ks := append(perPart[r.Partition], keep(r))
-			if len(ks) > q.Limit {
-				ks = ks[1:]
-			} else {
-				total++
+			shown = append(shown, keep(r))
+			if len(shown) >= 2*q.Limit {
+				trim()
 			}
-			perPart[r.Partition] = ks
 			return true
 		})
 		res.stats.Scanned += st.Scanned
@@ -458,29 +463,24 @@ func (c *Console) browseNewest(ctx context.Context, cl *kgo.Client, t scanTarget
 		for p := range ranges {
 			pos[p] = from[p]
 		}
-		if total >= q.Limit {
+		if len(shown) >= q.Limit {
 			res.stats.Stopped = "enough messages"
 			break
 		}
 		window *= 2
 	}
-	for _, ks := range perPart {
-		res.kept = append(res.kept, ks...)
-	}
-	sortKept(res.kept, true)
+	trim()
+	res.kept = shown
 	next := map[int32]int64{}
 	for p, e := range pos {
 		if e > start(p) {
 			next[p] = e
 		}
 	}
-	if len(res.kept) > q.Limit {
-		// Matches read but not shown are older than those shown: go on
-		// from the newest of them in each partition.
-		for _, k := range res.kept[q.Limit:] {
-			next[k.partition] = max(next[k.partition], k.offset+1)
-		}
-		res.kept = res.kept[:q.Limit]
+	// Matches read but not shown are older than those shown: go on from
+	// the newest of them in each partition.
+	for p, o := range dropped {
+		next[p] = max(next[p], o)
 	}
 	if len(next) == 0 {
 		return res, "", nil
