@@ -3,6 +3,7 @@ package tiered
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"time"
 
@@ -65,6 +66,11 @@ func (st *Store) Sweep(ctx context.Context) error {
 }
 
 func (st *Store) sweepPartition(ctx context.Context, p meta.RemotePartition) error {
+	// The uploads under way, taken before the records are read: one that
+	// records its segment after they were read is still in this set.
+	st.mu.Lock()
+	uploading := maps.Clone(st.uploading)
+	st.mu.Unlock()
 	segs, err := st.opts.Catalog.RemoteSegments(ctx, p.TopicID, p.Partition)
 	if err != nil {
 		return err
@@ -104,7 +110,7 @@ func (st *Store) sweepPartition(ctx context.Context, p meta.RemotePartition) err
 		case !ok:
 		case goneSet[id]:
 			remove = append(remove, o.Key)
-		case !known[id] && now.Sub(o.Modified) >= st.opts.Grace:
+		case !known[id] && !uploading[id] && now.Sub(o.Modified) >= st.opts.Grace:
 			remove = append(remove, o.Key)
 		}
 		return nil

@@ -110,8 +110,11 @@ type Store struct {
 	now   func() time.Time
 	cache *cache
 
-	mu   sync.Mutex // guards logs, closed
+	mu   sync.Mutex // guards logs, closed, uploading
 	logs map[partKey]*Log
+	// uploading holds the upload IDs under way: the sweep leaves their
+	// objects alone, however long an upload takes.
+	uploading map[string]bool
 	// closed is set by Close.
 	closed bool
 
@@ -159,12 +162,13 @@ func New(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("tiered: cache: %w", err)
 	}
 	st := &Store{
-		opts: opts,
-		log:  opts.Logger,
-		now:  opts.Now,
-		logs: map[partKey]*Log{},
-		wake: make(chan struct{}, 1),
-		stop: make(chan struct{}),
+		opts:      opts,
+		log:       opts.Logger,
+		now:       opts.Now,
+		logs:      map[partKey]*Log{},
+		uploading: map[string]bool{},
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
 	}
 	c, err := newCache(opts.CacheDir, opts.CacheBytes, st.fetch)
 	if err != nil {

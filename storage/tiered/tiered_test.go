@@ -2,10 +2,12 @@ package tiered_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ import (
 type env struct {
 	cat    *sqlite.Catalog
 	bucket *objstore.Memory
+	store  objstore.Store // the store the tiered store uses: bucket unless set
 	dir    string
 }
 
@@ -47,7 +50,7 @@ func (e *env) open(t testing.TB, dir string, force *storage.RemoteConfig) *tiere
 		t.Fatal(err)
 	}
 	st, err := tiered.New(tiered.Options{
-		Local: local, Bucket: e.bucket, Catalog: e.cat,
+		Local: local, Bucket: cmp.Or[objstore.Store](e.store, e.bucket), Catalog: e.cat,
 		CacheDir: filepath.Join(dir, "remote-cache"), CacheBytes: 64 << 20,
 		UploadInterval: 20 * time.Millisecond, Grace: 200 * time.Millisecond,
 		ForceRemote: force,
@@ -324,6 +327,32 @@ func TestSweepOrphans(t *testing.T) {
 	if _, err := l.Read(t.Context(), 0, 1<<20, true, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSweepSpareSlowUploads: an upload that takes longer than the grace
+// period keeps its objects: the sweep leaves an upload under way alone
+// (without it, its first objects would go as orphans before its record).
+func TestSweepSpareSlowUploads(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var slowed atomic.Bool
+	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+		if op == "put" && strings.HasSuffix(key, ".snapshot") && slowed.CompareAndSwap(false, true) {
+			return time.Second, nil // five grace periods, the sweep every 100 ms
+		}
+		return 0, nil
+	}
+	st := e.open(t, e.dir, allTiered)
+	defer st.Close()
+	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	want := fill(t, l, 50, 3)
+	waitUploaded(t, l, 50)
+	time.Sleep(500 * time.Millisecond) // sweeps go by
+	equalBatches(t, readAll(t, l), want)
 }
 
 // idStore gives each topic a topic ID of its own, as the broker does (the

@@ -141,6 +141,16 @@ func (l *Log) upload(ctx context.Context, s storage.SegmentInfo) error {
 	if err != nil {
 		return err
 	}
+	// Until its record is written (or it failed, leaving orphans for
+	// the sweep), the sweep does not touch this upload's objects.
+	l.st.mu.Lock()
+	l.st.uploading[id] = true
+	l.st.mu.Unlock()
+	defer func() {
+		l.st.mu.Lock()
+		delete(l.st.uploading, id)
+		l.st.mu.Unlock()
+	}()
 	p := l.part
 	key := func(ext string) string { return objectKey(p.TopicID, p.Partition, s.Base, id, ext) }
 
