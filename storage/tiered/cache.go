@@ -41,7 +41,8 @@ type cache struct {
 	used    int64
 	loading map[chunkID]*load
 
-	ahead chan struct{} // bounds read-ahead fetches
+	ahead      chan struct{} // bounds read-ahead fetches of chunks
+	aheadSmall chan struct{} // and of small objects, apart: they come first
 
 	// What reads found: a cached chunk, a chunk to fetch and wait for;
 	// and the chunks fetched ahead.
@@ -95,29 +96,42 @@ func newCache(dir string, budget int64, fetch func(ctx context.Context, key stri
 		dir: dir, budget: budget, fetch: fetch,
 		entries: map[chunkID]*list.Element{}, lru: list.New(), loading: map[chunkID]*load{},
 		small: map[string]*list.Element{}, smallLRU: list.New(), smallLoading: map[string]*load{},
-		ahead: make(chan struct{}, readAheadSlots),
+		ahead: make(chan struct{}, readAheadSlots), aheadSmall: make(chan struct{}, readAheadSlots),
 	}, nil
 }
 
 // readAt returns n bytes of the object key (objSize bytes long) from off,
-// fewer at its end. A cached chunk is read for the bytes wanted only.
+// fewer at its end.
 func (c *cache) readAt(ctx context.Context, key string, objSize, off int64, n int) ([]byte, error) {
 	end := min(objSize, off+int64(n))
 	if off >= end {
 		return nil, nil
 	}
 	out := make([]byte, end-off)
+	if err := c.readInto(ctx, key, objSize, off, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readInto fills dst with the bytes of the object key (objSize bytes long)
+// from off, which must all be there. A cached chunk is read for the bytes
+// wanted only.
+func (c *cache) readInto(ctx context.Context, key string, objSize, off int64, dst []byte) error {
+	end := off + int64(len(dst))
+	if end > objSize {
+		return fmt.Errorf("tiered: %s: %d bytes from %d, past its end %d", key, len(dst), off, objSize)
+	}
 	for pos := off; pos < end; {
 		idx := pos / chunkSize
 		from := pos - idx*chunkSize
 		to := min(chunkSize, end-idx*chunkSize)
-		dst := out[pos-off : pos-off+(to-from)]
-		if err := c.chunkRange(ctx, key, objSize, idx, from, dst); err != nil {
-			return nil, err
+		if err := c.chunkRange(ctx, key, objSize, idx, from, dst[pos-off:pos-off+(to-from)]); err != nil {
+			return err
 		}
 		pos = idx*chunkSize + to
 	}
-	return out, nil
+	return nil
 }
 
 // object returns the whole object key (a small one: an index), from memory
@@ -170,16 +184,17 @@ func (c *cache) dropSmallLocked(key string) {
 	c.smallUsed -= int64(len(el.Value.(*smallEntry).data))
 }
 
-// background runs f in a read-ahead slot, with fetchTimeout, when one is
-// free; otherwise not at all (read-ahead is an optimisation).
-func (c *cache) background(f func(ctx context.Context)) {
+// background runs f in a slot of slots (c.ahead for chunks, c.aheadSmall
+// for small objects), with fetchTimeout, when one is free; otherwise not
+// at all (read-ahead is an optimisation).
+func (c *cache) background(slots chan struct{}, f func(ctx context.Context)) {
 	select {
-	case c.ahead <- struct{}{}:
+	case slots <- struct{}{}:
 	default:
 		return
 	}
 	go func() {
-		defer func() { <-c.ahead }()
+		defer func() { <-slots }()
 		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 		defer cancel()
 		f(ctx)
@@ -237,7 +252,7 @@ func (c *cache) readAhead(key string, objSize, idx int64) {
 	if have || busy {
 		return
 	}
-	c.background(func(ctx context.Context) {
+	c.background(c.ahead, func(ctx context.Context) {
 		c.prefetches.Add(1)
 		_, _ = c.chunk(ctx, key, objSize, idx)
 	})

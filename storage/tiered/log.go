@@ -130,9 +130,10 @@ func (l *Log) Read(ctx context.Context, offset int64, maxBytes int, minOne bool,
 }
 
 // readRemote reads whole batches from segment s, from the one holding
-// offset, as Read does; it stops at the segment's end. The object is read
-// in windows of what the fetch may still take (one ranged read of the
-// cache each), not batch by batch.
+// offset, as Read does; it stops at the segment's end. Batches before
+// offset (from the index entry to it) are stepped over by their headers;
+// the rest is read in one read of the cache into dst, then cut at the last
+// whole batch that fits.
 func (l *Log) readRemote(ctx context.Context, s meta.RemoteSegment, offset int64, maxBytes int, minOne bool, dst []byte) ([]byte, error) {
 	logKey := objectKey(s.TopicID, s.Partition, s.BaseOffset, s.ID, ".log")
 	// A read_committed fetch asks AbortedTransactions next: have them.
@@ -144,57 +145,58 @@ func (l *Log) readRemote(ctx context.Context, s meta.RemoteSegment, offset int64
 		return dst, err
 	}
 	c := l.st.cache
-	start := len(dst)
-	// win holds the object's bytes [winPos, winPos+len(win)).
-	var win []byte
-	winPos := pos
-	bytesAt := func(at int64, n int) ([]byte, error) {
-		if at >= winPos && at+int64(n) <= winPos+int64(len(win)) {
-			return win[at-winPos : at-winPos+int64(n)], nil
+	var hdr [batch.HeaderSize]byte
+	header := func(at int64) (*batch.Header, error) {
+		if s.Size-at < batch.HeaderSize {
+			return nil, fmt.Errorf("tiered: %s at %d: %d bytes left, short of a batch header: %w", logKey, at, s.Size-at, storage.ErrCorrupt)
 		}
-		want := max(int64(n), int64(maxBytes-(len(dst)-start))+batch.HeaderSize, minWindow)
-		b, err := c.readAt(ctx, logKey, s.Size, at, int(min(want, s.Size-at)))
-		if err != nil {
+		if err := c.readInto(ctx, logKey, s.Size, at, hdr[:]); err != nil {
 			return nil, remoteErr(l.part, err)
 		}
-		win, winPos = b, at
-		if len(b) < n {
-			return nil, fmt.Errorf("tiered: %s at %d: %d bytes wanted, %d there: %w", logKey, at, n, len(b), storage.ErrCorrupt)
+		h, err := batch.ReadHeader(hdr[:])
+		if err != nil {
+			return nil, fmt.Errorf("tiered: %s at %d: %w: %w", logKey, at, storage.ErrCorrupt, err)
 		}
-		return b[:n], nil
+		return &h, nil
 	}
+	// Step over the batches wholly before offset.
+	var first *batch.Header
 	for pos < s.Size {
-		hdr, err := bytesAt(pos, batch.HeaderSize)
+		h, err := header(pos)
 		if err != nil {
-			return dst[:start], err
+			return dst, err
 		}
-		h, err := batch.ReadHeader(hdr)
-		if err != nil {
-			return dst[:start], fmt.Errorf("tiered: %s at %d: %w: %w", logKey, pos, storage.ErrCorrupt, err)
-		}
-		size := int64(h.Size())
-		if h.NextOffset() <= offset {
-			pos += size
-			continue
-		}
-		if len(dst) > start && len(dst)-start+int(size) > maxBytes {
+		if h.NextOffset() > offset {
+			first = h
 			break
 		}
-		if len(dst) == start && int(size) > maxBytes && !minOne {
-			break
-		}
-		b, err := bytesAt(pos, int(size))
-		if err != nil {
-			return dst[:start], err
-		}
-		dst = append(dst, b...)
-		pos += size
-		if len(dst)-start >= maxBytes {
-			break
-		}
+		pos += int64(h.Size())
 	}
-	l.readAhead(s, pos)
-	return dst, nil
+	if first == nil || int(first.Size()) > maxBytes && !minOne {
+		return dst, nil
+	}
+	// One read of what the fetch may take, at least the first batch.
+	want := min(s.Size-pos, max(int64(maxBytes), int64(first.Size())))
+	start := len(dst)
+	dst = slices.Grow(dst, int(want))[:start+int(want)]
+	if err := c.readInto(ctx, logKey, s.Size, pos, dst[start:]); err != nil {
+		return dst[:start], remoteErr(l.part, err)
+	}
+	// Whole batches only.
+	got := dst[start:]
+	n := 0
+	for n+batch.HeaderSize <= len(got) {
+		h, err := batch.ReadHeader(got[n:])
+		if err != nil {
+			return dst[:start], fmt.Errorf("tiered: %s at %d: %w: %w", logKey, pos+int64(n), storage.ErrCorrupt, err)
+		}
+		if n+int(h.Size()) > len(got) {
+			break
+		}
+		n += int(h.Size())
+	}
+	l.readAhead(s, pos+int64(n))
+	return dst[:start+n], nil
 }
 
 // readAhead fetches in the background what a sequential reader of segment
@@ -209,7 +211,7 @@ func (l *Log) readAhead(s meta.RemoteSegment, pos int64) {
 		// The window reaches the next segment: its index and aborted
 		// transactions first (small, and every read of it needs them).
 		if next, ok := l.remote.find(s.EndOffset); ok && !l.abortedLoaded(next) {
-			c.background(func(ctx context.Context) {
+			c.background(c.aheadSmall, func(ctx context.Context) {
 				if _, err := l.objectBytes(ctx, objectKey(next.TopicID, next.Partition, next.BaseOffset, next.ID, ".index")); err == nil {
 					l.loadAborted(ctx, next)
 				}
@@ -238,9 +240,6 @@ func (l *Log) abortedLoaded(s meta.RemoteSegment) bool {
 	_, ok := l.remote.aborted[s.ID]
 	return ok
 }
-
-// minWindow is the least readRemote reads of an object at once.
-const minWindow = 64 << 10
 
 // indexPosition returns where in segment s's log object to start looking
 // for offset: the last offset index entry at or below it.
