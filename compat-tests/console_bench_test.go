@@ -13,7 +13,8 @@ package compattests
 // STREAMHOUSE_CONSOLE_SCAN_MB MiB (default 1024) of 1 KiB values: a
 // substring found nowhere, so the whole topic is read (MB/s, target >= 100);
 // and a substring whose matches are near the start (first-ms, the time to
-// the page with the first 50, target <= 1 s).
+// the page with the first 50, target <= 1 s). rss-growth-MiB is how much
+// the broker's resident memory grew over the full scans.
 
 import (
 	"fmt"
@@ -135,6 +136,11 @@ func BenchmarkConsoleScan(b *testing.B) {
 	base := "http://" + br.http + "/topics/big/messages?from=start&seconds=30&budget=" + strconv.Itoa(mib+64)
 	b.Run("full", func(b *testing.B) {
 		var mbps float64
+		before, err := fpStatus(br.cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak := before.rss
 		for b.Loop() {
 			start := time.Now()
 			page := conGet(b, hc, base+"&value=NOWHERE")
@@ -145,9 +151,16 @@ func BenchmarkConsoleScan(b *testing.B) {
 			}
 			b.Logf("%s", m[0])
 			mbps = float64(mib) * (1 << 20) / 1e6 / took.Seconds()
+			if m, err := fpStatus(br.cmd.Process.Pid); err == nil {
+				peak = max(peak, m.rss)
+			}
 		}
 		b.SetBytes(int64(mib) << 20)
 		b.ReportMetric(mbps, "page-MB/s")
+		// The broker's resident memory after each scan against before
+		// any: a scan holds one fetch response at a time, never the
+		// topic.
+		b.ReportMetric(float64(peak-before.rss)/1024, "rss-growth-MiB")
 	})
 	b.Run("first-matches", func(b *testing.B) {
 		var took time.Duration
