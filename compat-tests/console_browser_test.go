@@ -78,6 +78,11 @@ func TestConsoleBrowser(t *testing.T) {
 			conAppears("#stats"),
 		)
 		conWaitJS(t, ctx, "one match", conRowCount("messages")+` === 1 && document.querySelector('#messages .val').textContent.includes('"order":142')`, 5*time.Second)
+		// Export the shown messages: JSON lines, the whole value.
+		lines := conEval[string](t, ctx, `fetch(document.querySelector('#export').href).then(r => r.text())`)
+		if n := strings.Count(lines, "\n"); n != 1 || !strings.Contains(lines, `"value":"{\"order\":142,\"item\":\"widget-142\"}"`) || !strings.Contains(lines, `{"key":"trace","value":"t142"}`) {
+			t.Errorf("export: %d lines:\n%s", n, lines)
+		}
 	})
 	t.Run("find by header", func(t *testing.T) {
 		conRun(t, ctx, "search",
