@@ -385,6 +385,8 @@ type Catalog interface {
 	Changes
 	Snapshots
 	RemoteSegments
+	Members
+	Leases
 	// Close waits for calls in flight and releases the catalog. After
 	// Close every method returns ErrClosed; calling Close again returns
 	// nil.

@@ -39,6 +39,7 @@ func RunShared(t *testing.T, openPair func(t *testing.T) (meta.Catalog, meta.Cat
 		{"ProducerIDsDisjoint", testSharedProducerIDs},
 		{"ChangeSeenWithinASecond", testSharedFollow},
 		{"TransactionConflict", testSharedTransaction},
+		{"LeaseRace", testSharedLeaseRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -181,6 +181,39 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 5,
+		name:    "cluster membership and leases",
+		stmts: []string{
+			// A broker's session: live while expires is ahead of the
+			// database's clock and it has not ended. Epochs come from
+			// one sequence: a node's next registration is always
+			// higher than its last.
+			`CREATE SEQUENCE broker_epochs`,
+			`CREATE TABLE brokers (
+				node_id    int PRIMARY KEY,
+				epoch      bigint NOT NULL,
+				rack       text NOT NULL,
+				listeners  jsonb NOT NULL,
+				registered timestamptz NOT NULL,
+				expires    timestamptz NOT NULL,
+				ended      boolean NOT NULL DEFAULT false
+			)`,
+			// A lease is held while its holder's session (holder,
+			// holder_epoch) is live; released or not, the row keeps
+			// the epoch for the next holder to raise.
+			`CREATE TABLE leases (
+				kind         smallint NOT NULL,
+				topic_id     bytea NOT NULL CHECK (length(topic_id) = 16),
+				partition    int NOT NULL,
+				holder       int,
+				holder_epoch bigint,
+				epoch        int NOT NULL,
+				PRIMARY KEY (kind, topic_id, partition)
+			)`,
+			`CREATE INDEX leases_holder ON leases (holder, holder_epoch)`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -251,6 +251,32 @@ var migrations = []migration{
 			) STRICT, WITHOUT ROWID`,
 		},
 	},
+	{
+		version: 11,
+		name:    "cluster membership and leases",
+		stmts: []string{
+			// As meta/postgres's, with this process's clock as the
+			// catalog's (one writer). Epochs: one more than any so far.
+			`CREATE TABLE brokers (
+				node_id       INTEGER NOT NULL PRIMARY KEY,
+				epoch         INTEGER NOT NULL,
+				rack          TEXT NOT NULL,
+				listeners     TEXT NOT NULL,
+				registered_ms INTEGER NOT NULL,
+				expires_ms    INTEGER NOT NULL,
+				ended         INTEGER NOT NULL DEFAULT 0
+			) STRICT`,
+			`CREATE TABLE leases (
+				kind         INTEGER NOT NULL,
+				topic_id     BLOB NOT NULL CHECK (length(topic_id) = 16),
+				partition    INTEGER NOT NULL,
+				holder       INTEGER,
+				holder_epoch INTEGER,
+				epoch        INTEGER NOT NULL,
+				PRIMARY KEY (kind, topic_id, partition)
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.
