@@ -49,6 +49,9 @@ func rules() map[string]rule {
 		"storage/objstore/s3":      {allowed: []string{"storage/objstore"}, external: []string{"github.com/minio/minio-go/v7"}},
 		"storage/objstore/objtest": {allowed: []string{"storage/objstore"}},
 		// Tiered storage: a local engine and a bucket behind storage.Store.
+		// The cluster's membership, leases and placement, over the
+		// catalog's interfaces.
+		"cluster":        {allowed: []string{"meta"}},
 		"storage/tiered": {allowed: []string{"storage", "storage/objstore", "meta", "batch", "internal/fault"}},
 		// Tests' S3 server (versitygw).
 		"internal/s3test": {external: []string{"github.com/minio/minio-go/v7"}},
