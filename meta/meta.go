@@ -387,6 +387,7 @@ type Catalog interface {
 	RemoteSegments
 	Members
 	Leases
+	WAL
 	// Close waits for calls in flight and releases the catalog. After
 	// Close every method returns ErrClosed; calling Close again returns
 	// nil.

@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"Members", testMembers},
 		{"MemberExpiry", testMemberExpiry},
 		{"Leases", testLeases},
+		{"WAL", testWAL},
 		{"OffsetsRoundTrip", testOffsetsRoundTrip},
 		{"OffsetsOrderedByTopicAndPartition", testOffsetsOrdered},
 		{"OffsetsCommitTimeStampedWhenZero", testOffsetsCommitTimeStamped},

@@ -40,6 +40,7 @@ func RunShared(t *testing.T, openPair func(t *testing.T) (meta.Catalog, meta.Cat
 		{"ChangeSeenWithinASecond", testSharedFollow},
 		{"TransactionConflict", testSharedTransaction},
 		{"LeaseRace", testSharedLeaseRace},
+		{"WALRace", testSharedWALRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

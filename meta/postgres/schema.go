@@ -214,6 +214,37 @@ var migrations = []migration{
 			`CREATE INDEX leases_holder ON leases (holder, holder_epoch)`,
 		},
 	},
+	{
+		version: 6,
+		name:    "the cluster mode's WAL objects",
+		stmts: []string{
+			// Per partition, the end of what is committed: a commit
+			// must start there.
+			`CREATE TABLE wal_ends (
+				topic_id   bytea NOT NULL CHECK (length(topic_id) = 16),
+				partition  int NOT NULL,
+				end_offset bigint NOT NULL CHECK (end_offset >= 0),
+				PRIMARY KEY (topic_id, partition)
+			)`,
+			`CREATE TABLE wal_objects (
+				key       text COLLATE "C" PRIMARY KEY,
+				committed timestamptz NOT NULL
+			)`,
+			`CREATE TABLE wal_batches (
+				topic_id      bytea NOT NULL CHECK (length(topic_id) = 16),
+				partition     int NOT NULL,
+				base_offset   bigint NOT NULL,
+				next_offset   bigint NOT NULL CHECK (next_offset > base_offset),
+				leader_epoch  int NOT NULL,
+				object        text COLLATE "C" NOT NULL,
+				position      bigint NOT NULL,
+				size          bigint NOT NULL,
+				max_timestamp bigint NOT NULL,
+				PRIMARY KEY (topic_id, partition, base_offset)
+			)`,
+			`CREATE INDEX wal_batches_object ON wal_batches (object)`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -277,6 +277,35 @@ var migrations = []migration{
 			) STRICT, WITHOUT ROWID`,
 		},
 	},
+	{
+		version: 12,
+		name:    "the cluster mode's WAL objects",
+		stmts: []string{
+			`CREATE TABLE wal_ends (
+				topic_id   BLOB NOT NULL CHECK (length(topic_id) = 16),
+				partition  INTEGER NOT NULL,
+				end_offset INTEGER NOT NULL CHECK (end_offset >= 0),
+				PRIMARY KEY (topic_id, partition)
+			) STRICT, WITHOUT ROWID`,
+			`CREATE TABLE wal_objects (
+				key          TEXT NOT NULL PRIMARY KEY,
+				committed_ms INTEGER NOT NULL
+			) STRICT, WITHOUT ROWID`,
+			`CREATE TABLE wal_batches (
+				topic_id      BLOB NOT NULL CHECK (length(topic_id) = 16),
+				partition     INTEGER NOT NULL,
+				base_offset   INTEGER NOT NULL,
+				next_offset   INTEGER NOT NULL CHECK (next_offset > base_offset),
+				leader_epoch  INTEGER NOT NULL,
+				object        TEXT NOT NULL,
+				position      INTEGER NOT NULL,
+				size          INTEGER NOT NULL,
+				max_timestamp INTEGER NOT NULL,
+				PRIMARY KEY (topic_id, partition, base_offset)
+			) STRICT, WITHOUT ROWID`,
+			`CREATE INDEX wal_batches_object ON wal_batches (object)`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.
