@@ -77,6 +77,26 @@ type Options struct {
 	// compaction pass's output (which the cleaner fsyncs itself). Where
 	// the page cache cannot be read, rounds fdatasync each file.
 	SyncFSForeignDirty int64
+	// Commit, when set, makes appends durable in place of fsync (the
+	// cluster mode: one object in a bucket and one catalog transaction
+	// per round): each commit round calls it once with every log's
+	// batches appended since the round before it, and publishes (moves
+	// the high watermark of) the logs it returns no error for; a log it
+	// returns an error for fails as after a failed fsync, and heals. The
+	// files are not fsynced: the local disk is a cache of what Commit
+	// made durable. CommitInterval is the least time between two rounds'
+	// starts, so that a round gathers the appends of that long.
+	Commit         func(ctx context.Context, appends []Appended) []error
+	CommitInterval time.Duration
+}
+
+// Appended is one log's part of a commit round under Options.Commit: the
+// whole batches [Base, Next), as stored.
+type Appended struct {
+	Partition storage.Partition
+	Base      int64
+	Next      int64
+	Data      []byte
 }
 
 // SyncFSSupported says why Options.SyncFS cannot be used here, or nil.
@@ -197,6 +217,7 @@ func New(dir string, opts Options) (*Store, error) {
 	}
 	st.commit.onFsync = opts.OnFsync
 	st.commit.fsys = fsys
+	st.commit.commitFn, st.commit.interval = opts.Commit, opts.CommitInterval
 	if syncFSRounds {
 		root, err := fsys.OpenDir(dir)
 		if err != nil {

@@ -67,6 +67,13 @@ type committer struct {
 	fellBackSaid bool
 	fellBackAt   time.Time
 
+	// commitFn is Options.Commit: it makes a round's appends durable
+	// instead of fsync; interval is Options.CommitInterval, lastRound
+	// when the last round started (committer goroutine's).
+	commitFn  func(ctx context.Context, appends []Appended) []error
+	interval  time.Duration
+	lastRound time.Time
+
 	// Round scratch, owned by the committer goroutine.
 	spare []*Log
 	jobs  []syncJob
@@ -79,10 +86,20 @@ type syncJob struct {
 	l      *Log
 	gen    uint64       // l.gen when the round took it
 	target durablePoint // what the round makes durable
+	// from is what was durable before (Options.Commit), and spans the
+	// bytes from it to target, segment by segment.
+	from  durablePoint
+	spans []span
 	skip   bool         // nothing to do, or the log failed or closed
 	dirs   bool         // it needs directory entries made durable
 	mu     sync.Mutex
 	err    error
+}
+
+// span is bytes [from, to) of a segment's file.
+type span struct {
+	seg      *segment
+	from, to int64
 }
 
 // syncItem is one fsync of a round: a file of job, or a directory by path
@@ -119,6 +136,18 @@ func (c *committer) run() {
 	for {
 		select {
 		case <-c.kick:
+			if c.interval > 0 {
+				// Gather the appends of an interval into one
+				// round (Options.CommitInterval).
+				if wait := c.interval - time.Since(c.lastRound); wait > 0 {
+					select {
+					case <-time.After(wait):
+					case <-c.quit:
+						return
+					}
+				}
+				c.lastRound = time.Now()
+			}
 			c.round()
 		case <-c.quit:
 			return
@@ -229,9 +258,15 @@ func (c *committer) round() {
 	for _, l := range logs {
 		jobs = append(jobs, syncJob{l: l})
 		j := &jobs[len(jobs)-1]
+		if c.commitFn != nil {
+			l.prepareCommit(j)
+			continue
+		}
 		items = l.prepareSync(j, len(jobs)-1, items, dirs)
 	}
-	if err := c.runItems(jobs, items, ours); err != nil {
+	if c.commitFn != nil {
+		c.commitRound(jobs)
+	} else if err := c.runItems(jobs, items, ours); err != nil {
 		// A directory fsync failed: no log that needed one is durable.
 		for i := range jobs {
 			if jobs[i].dirs && jobs[i].err == nil {
@@ -368,6 +403,95 @@ func forEachParallel(n int, do func(i int)) {
 		})
 	}
 	wg.Wait()
+}
+
+// prepareCommit takes l's part of a round under Options.Commit, under the
+// appender lock: the bytes from its durable point to its end.
+func (l *Log) prepareCommit(j *syncJob) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.failed() != nil {
+		j.skip = true
+		return
+	}
+	j.gen = l.gen
+	l.unflushed = 0
+	l.state.RLock()
+	from := l.durable
+	segs := l.segs
+	l.state.RUnlock()
+	j.from = from
+	j.target = durablePoint{seg: l.active, pos: l.active.size, next: l.next.Load()}
+	clear(l.unsynced)
+	l.unsynced = l.unsynced[:0]
+	l.dataDirty, l.dirDirty, l.parentsDirty = false, false, false
+	if j.target.next <= from.next {
+		j.skip = true
+		return
+	}
+	for _, s := range segs {
+		if from.seg != nil && s.base < from.seg.base {
+			continue
+		}
+		sp := span{seg: s, to: s.size}
+		if s == from.seg {
+			sp.from = from.pos
+		}
+		if s == j.target.seg {
+			sp.to = j.target.pos
+		}
+		if sp.to > sp.from {
+			j.spans = append(j.spans, sp)
+		}
+		if s == j.target.seg {
+			break
+		}
+	}
+}
+
+// commitRound makes a round's appends durable through Options.Commit: each
+// log's new bytes read back from its files (the page cache), handed over
+// at once, and each log's error set on its job.
+func (c *committer) commitRound(jobs []syncJob) {
+	var appends []Appended
+	var of []int
+	for i := range jobs {
+		j := &jobs[i]
+		if j.skip {
+			continue
+		}
+		var n int64
+		for _, sp := range j.spans {
+			n += sp.to - sp.from
+		}
+		data := make([]byte, n)
+		var at int64
+		for _, sp := range j.spans {
+			if _, err := sp.seg.f.ReadAt(data[at:at+sp.to-sp.from], sp.from); err != nil {
+				j.err = fmt.Errorf("fs: read %s back for commit: %w", sp.seg.path, err)
+				break
+			}
+			at += sp.to - sp.from
+		}
+		if j.err != nil {
+			continue
+		}
+		appends = append(appends, Appended{Partition: j.l.part, Base: j.from.next, Next: j.target.next, Data: data})
+		of = append(of, i)
+	}
+	if len(appends) == 0 {
+		return
+	}
+	start := time.Now()
+	errs := c.commitFn(context.Background(), appends)
+	if c.onFsync != nil {
+		c.onFsync(time.Since(start))
+	}
+	for k, i := range of {
+		if k < len(errs) && errs[k] != nil {
+			jobs[i].err = errs[k]
+		}
+	}
 }
 
 // prepareSync takes l's part of a round under the appender lock: the files
