@@ -60,6 +60,16 @@ func TestConsoleTiered(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The overview says what the bucket holds.
+	resp, err := http.Get("http://" + httpAddr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	overview, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if m := regexp.MustCompile(`id="remote-bytes">([\d.]+) ([KM]iB)<`).FindSubmatch(overview); m == nil {
+		t.Errorf("the overview does not show the bucket's bytes:\n%s", overview)
+	}
 	// The partition's row: start 0, its local start past it. (The last
 	// offset uploaded, ListOffsets -5, is answered -1 by the broker
 	// today: that column shows "-".)

@@ -67,6 +67,10 @@ type Stats struct {
 	// DiskTotal and DiskFree are the data directory's volume's size and
 	// the bytes still usable there; -1: unknown.
 	DiskTotal, DiskFree int64
+	// With tiered storage: the bytes the bucket holds for this broker's
+	// partitions and those of closed segments not uploaded yet; -1:
+	// tiered storage is off.
+	RemoteBytes, UploadBacklog int64
 }
 
 // Console serves the web console. Build it with New; it is safe for

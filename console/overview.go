@@ -67,7 +67,7 @@ func (c *Console) overviewStats(w http.ResponseWriter, r *http.Request, st *reqS
 	writeJSON(w, http.StatusOK, map[string]any{
 		"t": time.Now().UnixMilli(), "requests": s.Requests, "bytesIn": s.BytesIn, "bytesOut": s.BytesOut,
 		"recordsIn": s.RecordsIn, "recordsOut": s.RecordsOut, "connections": s.Connections,
-		"diskTotal": s.DiskTotal, "diskFree": s.DiskFree,
+		"diskTotal": s.DiskTotal, "diskFree": s.DiskFree, "remoteBytes": s.RemoteBytes, "uploadBacklog": s.UploadBacklog,
 	})
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/streamhouse/streamhouse/broker"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/console"
+	"github.com/streamhouse/streamhouse/storage"
 	"github.com/streamhouse/streamhouse/storage/fs"
 )
 
@@ -52,8 +53,9 @@ type consoleSetup struct {
 	bound     []net.Listener      // the listeners' sockets, in the same order
 	gatherer  prometheus.Gatherer // the broker's summary metrics
 	disk      func() (total, free int64)
-	registry  http.Handler // the schema registry's; nil: none
-	secure    bool         // the HTTP listener serves TLS
+	remote    func() (remote, backlog int64) // nil: no tiered storage
+	registry  http.Handler                   // the schema registry's; nil: none
+	secure    bool                           // the HTTP listener serves TLS
 	started   time.Time
 	idle      time.Duration
 	log       *slog.Logger
@@ -78,7 +80,7 @@ func newConsole(c consoleSetup) (*console.Console, error) {
 		SecureCookies: c.secure,
 		Logger:        c.log,
 		IdleClose:     c.idle,
-		Stats:         statsFrom(c.gatherer, c.disk),
+		Stats:         statsFrom(c.gatherer, c.disk, c.remote),
 	}
 	if tlsCfg != nil {
 		cfg.ClientOpts = []kgo.Opt{kgo.DialTLSConfig(tlsCfg)}
@@ -182,14 +184,17 @@ func pinnedTLS(server *tls.Config) (*tls.Config, bool) {
 
 // statsFrom reads the overview's counters from the broker's summary
 // metrics, and the volume's size and free space from disk.
-func statsFrom(g prometheus.Gatherer, disk func() (int64, int64)) func() console.Stats {
+func statsFrom(g prometheus.Gatherer, disk, remote func() (int64, int64)) func() console.Stats {
 	if g == nil {
 		return nil
 	}
 	return func() console.Stats {
-		s := console.Stats{DiskTotal: -1, DiskFree: -1}
+		s := console.Stats{DiskTotal: -1, DiskFree: -1, RemoteBytes: -1, UploadBacklog: -1}
 		if disk != nil {
 			s.DiskTotal, s.DiskFree = disk()
+		}
+		if remote != nil {
+			s.RemoteBytes, s.UploadBacklog = remote()
 		}
 		mfs, err := g.Gather()
 		if err != nil && len(mfs) == 0 {
@@ -258,6 +263,22 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.wrote = true
 	return r.body.Write(b)
+}
+
+// consoleRemote reads what tiered storage holds in the bucket and has
+// still to upload; nil when data is not tiered.
+func consoleRemote(data storage.Store) func() (int64, int64) {
+	ts, ok := data.(interface {
+		RemoteBytes() int64
+		Backlog() (segments int, bytes int64)
+	})
+	if !ok {
+		return nil
+	}
+	return func() (int64, int64) {
+		_, backlog := ts.Backlog()
+		return ts.RemoteBytes(), backlog
+	}
 }
 
 // consoleDisk is the volume's size and the bytes the broker may still use

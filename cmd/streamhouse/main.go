@@ -577,7 +577,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if ops != nil {
-		con := startConsole(o, consoleSetup{settings: settings, listeners: listeners, bound: ls, gatherer: m.Summary(), disk: consoleDisk(store),
+		con := startConsole(o, consoleSetup{settings: settings, listeners: listeners, bound: ls, gatherer: m.Summary(), disk: consoleDisk(store), remote: consoleRemote(data),
 			registry: sr.handler(), secure: o.httpTLS, started: start, idle: o.consoleIdle, log: levels.Logger("streamhouse.console")}, ops)
 		defer con.Close()
 	}
