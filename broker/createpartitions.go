@@ -54,6 +54,9 @@ func (s *Server) createPartitions(ctx context.Context, rt *kmsg.CreatePartitions
 	if t == nil {
 		return kafkaError(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", rt.Topic)
 	}
+	if isInternal(t.Name) {
+		return internalTopicErr("add partitions to", t.Name)
+	}
 	if err := checkGrow(t, rt, s.nodeID); err != nil {
 		return err
 	}

@@ -110,6 +110,12 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 	if err := validTopicName(rt.Topic); err != nil {
 		return spec, err
 	}
+	if isInternal(rt.Topic) {
+		if s.topics.get(rt.Topic) != nil {
+			return spec, kafkaError(kerr.TopicAlreadyExists, "Topic '%s' already exists.", rt.Topic)
+		}
+		return spec, kafkaError(kerr.InvalidTopicException, "%s is an internal topic: the broker creates it when first needed", rt.Topic)
+	}
 	if len(rt.ReplicaAssignment) > 0 {
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 			return spec, kafkaError(kerr.InvalidRequest, "both a replica assignment and a partition count or replication factor were given")

@@ -48,6 +48,9 @@ func (s *Server) handleDeleteRecords(ctx context.Context, r *request) (kmsg.Resp
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case err != nil:
 				sp.ErrorCode = errorCode(err)
+			case isInternal(t.Name):
+				// As Kafka: "Cannot delete records of internal topic".
+				sp.ErrorCode = kerr.InvalidTopicException.Code
 			case !t.cfg.CleanupDelete:
 				sp.ErrorCode = kerr.PolicyViolation.Code
 			case rp.Offset < -1:

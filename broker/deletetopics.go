@@ -57,7 +57,9 @@ func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (kmsg.Respo
 		if err == nil {
 			name := t.Name
 			st.Topic, st.TopicID = &name, t.ID
-			if err = mq.admit(len(t.parts), s.now()); err == nil {
+			if isInternal(name) {
+				err = internalTopicErr("delete", name)
+			} else if err = mq.admit(len(t.parts), s.now()); err == nil {
 				err = s.topics.delete(ctx, t)
 			}
 		}

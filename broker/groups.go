@@ -2,7 +2,8 @@ package broker
 
 // Consumer groups: FindCoordinator v0-v6 and the group APIs, served by the
 // group coordinator (package broker/group). This broker coordinates every
-// group. Transaction coordinators are not served until transactions are
+// group. The first FindCoordinator of a kind creates its internal topic
+// (internal_topics.go). Transaction coordinators are not served until transactions are
 // (COORDINATOR_NOT_AVAILABLE), nor share groups (INVALID_REQUEST).
 
 import (
@@ -54,11 +55,15 @@ func (g groupTopics) Partitions(name string) ([16]byte, int32, bool) {
 	return t.ID, int32(len(t.parts)), true
 }
 
+// Names is every topic's name but the internal ones, which regex
+// subscriptions skip, as Kafka's do.
 func (g groupTopics) Names() []string {
 	all := g.ts.all()
-	out := make([]string, len(all))
-	for i, t := range all {
-		out[i] = t.Name
+	out := make([]string, 0, len(all))
+	for _, t := range all {
+		if !isInternal(t.Name) {
+			out = append(out, t.Name)
+		}
 	}
 	return out
 }
@@ -68,6 +73,7 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 	return group.New(ctx, group.Config{
 		Store:                     s.cfg.Catalog,
 		Groups:                    s.cfg.Catalog,
+		OffsetsLog:                offsetsLog{s},
 		Topics:                    groupTopics{s.topics},
 		InitialRebalanceDelay:     time.Duration(set.GroupInitialRebalanceDelayMs()) * time.Millisecond,
 		MinSessionTimeout:         time.Duration(set.GroupMinSessionTimeoutMs()) * time.Millisecond,
@@ -108,6 +114,15 @@ func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (kmsg.Re
 	req := r.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := r.conn.advertised()
+	// Kafka creates its internal topics when their coordinators are first
+	// looked for. The coordinators here work without them (the catalog
+	// holds their state), so a failure is logged and the answer stands.
+	switch req.CoordinatorType {
+	case coordinatorGroup:
+		s.internalTopic(ctx, offsetsTopic)
+	case coordinatorTransaction:
+		s.internalTopic(ctx, txnTopic)
+	}
 	answer := func(key string) (int32, string, int32, *kerr.Error) {
 		switch req.CoordinatorType {
 		case coordinatorGroup:

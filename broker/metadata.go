@@ -106,12 +106,15 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 				err = validTopicName(name)
 			case !autoCreate:
 				err = kerr.UnknownTopicOrPartition
+			case isInternal(name):
+				t, err = s.internalTopic(ctx, name)
 			default:
 				t, err = s.autoCreate(ctx, name)
 			}
 			if err != nil {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.Topic = kmsg.StringPtr(name)
+				mt.IsInternal = isInternal(name)
 				mt.ErrorCode = errorCode(err)
 				if errors.Is(err, meta.ErrUnavailable) || errors.Is(err, meta.ErrOutcomeUnknown) || errors.Is(err, meta.ErrTopicExists) {
 					// Being created (here or through another
@@ -152,6 +155,7 @@ func (s *Server) metadataTopic(ctx context.Context, req *kmsg.MetadataRequest, t
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.Name)
 	mt.TopicID = t.ID
+	mt.IsInternal = isInternal(t.Name)
 	if req.IncludeTopicAuthorizedOperations {
 		mt.AuthorizedOperations = topicOps
 	} else {

@@ -88,6 +88,9 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 		} else if t = s.topics.get(rt.Topic); t == nil {
 			topicErr = kerr.UnknownTopicOrPartition
 		}
+		if t != nil && isInternal(t.Name) {
+			topicErr = internalTopicErr("append to", t.Name)
+		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := &st.Partitions[j]

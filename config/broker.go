@@ -226,6 +226,16 @@ var coreBrokerDefs = [...]Def{
 		Doc:   `For subscribed consumers, committed offset of a specific partition will be expired and discarded when 1) this retention period has elapsed after the consumer group loses all its consumers (i.e. becomes empty); 2) this retention period has elapsed since the last time an offset is committed for the partition and the group is no longer subscribed to the corresponding topic. For standalone consumers (using manual assignment), offsets will be expired after this retention period has elapsed since the time of last commit.`,
 	},
 	{
+		Name: "offsets.topic.num.partitions", Type: TypeInt, Default: ptr("50"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The number of partitions for the offset commit topic (should not change after deployment).`,
+	},
+	{
+		Name: "offsets.topic.segment.bytes", Type: TypeInt, Default: ptr("104857600"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The offsets topic segment bytes should be kept relatively small in order to facilitate faster log compaction and cache loads.`,
+	},
+	{
 		Name: "producer.id.expiration.check.interval.ms", Type: TypeInt, Default: ptr("600000"), ReadOnly: true,
 		check: atLeast(1),
 		Doc:   `The interval at which to remove producer IDs that have expired due to <code>producer.id.expiration.ms</code> passing.`,
@@ -289,6 +299,16 @@ var coreBrokerDefs = [...]Def{
 		Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: TypeInt, Default: ptr("3600000"), ReadOnly: true,
 		check: atLeast(1),
 		Doc:   `The interval at which to remove transactions that have expired due to <code>transactional.id.expiration.ms</code> passing`,
+	},
+	{
+		Name: "transaction.state.log.num.partitions", Type: TypeInt, Default: ptr("50"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The number of partitions for the transaction topic (should not change after deployment).`,
+	},
+	{
+		Name: "transaction.state.log.segment.bytes", Type: TypeInt, Default: ptr("104857600"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The transaction topic segment bytes should be kept relatively small in order to facilitate faster log compaction and cache loads`,
 	},
 	{
 		Name: "transactional.id.expiration.ms", Type: TypeInt, Default: ptr("604800000"),
@@ -803,6 +823,26 @@ func (b *Broker) LogCleanerDedupeBufferSize() int64 {
 // retention runs.
 func (b *Broker) LogRetentionCheckIntervalMs() int64 {
 	return get[int64](b, "log.retention.check.interval.ms")
+}
+
+// OffsetsTopicNumPartitions is offsets.topic.num.partitions.
+func (b *Broker) OffsetsTopicNumPartitions() int32 {
+	return get[int32](b, "offsets.topic.num.partitions")
+}
+
+// OffsetsTopicSegmentBytes is offsets.topic.segment.bytes.
+func (b *Broker) OffsetsTopicSegmentBytes() int32 {
+	return get[int32](b, "offsets.topic.segment.bytes")
+}
+
+// TransactionStateLogNumPartitions is transaction.state.log.num.partitions.
+func (b *Broker) TransactionStateLogNumPartitions() int32 {
+	return get[int32](b, "transaction.state.log.num.partitions")
+}
+
+// TransactionStateLogSegmentBytes is transaction.state.log.segment.bytes.
+func (b *Broker) TransactionStateLogSegmentBytes() int32 {
+	return get[int32](b, "transaction.state.log.segment.bytes")
 }
 
 // OffsetsRetentionMs is offsets.retention.minutes in milliseconds, as Kafka's

@@ -381,7 +381,7 @@ func TestBrokerDefs(t *testing.T) {
 		"log.retention.ms", "log.roll.hours", "log.roll.ms", "log.segment.bytes",
 		"max.connections", "max.connections.per.ip", "message.max.bytes", "min.insync.replicas", "node.id", "num.partitions",
 		"offset.metadata.max.bytes", "offsets.retention.check.interval.ms",
-		"offsets.retention.minutes", "producer.id.expiration.check.interval.ms",
+		"offsets.retention.minutes", "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "producer.id.expiration.check.interval.ms",
 		"producer.id.expiration.ms", "queued.max.request.bytes", "remote.log.storage.system.enable", "sasl.enabled.mechanisms",
 		"sasl.oauthbearer.clock.skew.seconds", "sasl.oauthbearer.expected.audience", "sasl.oauthbearer.expected.issuer",
 		"sasl.oauthbearer.jwks.endpoint.refresh.ms", "sasl.oauthbearer.jwks.endpoint.url", "sasl.oauthbearer.scope.claim.name",
@@ -392,7 +392,8 @@ func TestBrokerDefs(t *testing.T) {
 		"storage.min.free.bytes", "streamhouse.metadata", "streamhouse.metadata.location",
 		"super.users",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.max.timeout.ms",
-		"transaction.remove.expired.transaction.cleanup.interval.ms", "transactional.id.expiration.ms",
+		"transaction.remove.expired.transaction.cleanup.interval.ms", "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
+		"transactional.id.expiration.ms",
 	}
 	if !slices.Equal(names, want) {
 		t.Fatalf("BrokerDefs names\n got %q\nwant %q", names, want)

@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/meta"
 )
 
@@ -81,6 +82,9 @@ type Config struct {
 	// Groups persists groups' membership (persist.go); nil keeps it in
 	// memory only.
 	Groups meta.Groups
+	// OffsetsLog, when set, gets Kafka's records of every commit and
+	// classic group change (__consumer_offsets; offsetslog.go).
+	OffsetsLog OffsetsLog
 	// Topics answers which partitions exist.
 	Topics Topics
 	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: how long
@@ -350,13 +354,16 @@ func (g *group) empty() bool { return len(g.members) == 0 && len(g.cmembers) == 
 // DeleteTopic forgets every group's offsets of a deleted topic (the catalog
 // removed them with the topic).
 func (c *Coordinator) DeleteTopic(topic string) {
+	gone := make(map[string][]batch.KeyValue)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, g := range c.groups {
 		for k := range g.offsets {
 			if k.topic == topic {
 				delete(g.offsets, k)
+				gone[g.name] = append(gone[g.name], offsetRecord(g.name, k.topic, k.partition, nil))
 			}
 		}
 	}
+	c.mu.Unlock()
+	c.mirror(context.Background(), gone, c.now())
 }

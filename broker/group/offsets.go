@@ -145,6 +145,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		g.offsets[tp{o.Topic, o.Partition}] = offset{o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime}
 	}
 	c.mu.Unlock()
+	c.mirrorOffsets(ctx, commits)
 	return resp
 }
 
@@ -354,6 +355,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		delete(g.offsets, tp{d.Topic, d.Partition})
 	}
 	c.mu.Unlock()
+	c.mirrorDeletes(ctx, req.Group, del)
 	return resp
 }
 
@@ -403,6 +405,7 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context) {
 				c.touchLocked(e.g)
 			}
 			c.mu.Unlock()
+			c.mirrorDeletes(ctx, e.g.name, e.del)
 			c.log.Info("expired committed offsets", "group", e.g.name, "partitions", len(e.del))
 		} else {
 			c.log.Log(ctx, meta.LogLevel(err, slog.LevelWarn), "expiring committed offsets failed", "group", e.g.name, "err", err)
@@ -525,6 +528,10 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 				e = errCoordinatorNotAvailable
 			} else {
 				c.mu.Lock()
+				var gone []meta.TopicPartition
+				for k := range g.offsets {
+					gone = append(gone, meta.TopicPartition{Topic: k.topic, Partition: k.partition})
+				}
 				g.offsets = map[tp]offset{}
 				var seq uint64
 				if g.state == Empty && g.empty() {
@@ -535,6 +542,7 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 				// else a member joined meanwhile: the group stays,
 				// without the offsets, which are gone from the store.
 				c.mu.Unlock()
+				c.mirrorDeletes(ctx, name, gone)
 				e = c.durable(ctx, g, seq)
 			}
 			g.commitMu.Unlock()
@@ -551,7 +559,6 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 // catalog (with its end) visible to OffsetFetch.
 func (c *Coordinator) ApplyTxnOffsets(offsets []meta.GroupOffset) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, o := range offsets {
 		g := c.groups[o.Group]
 		if g == nil {
@@ -559,6 +566,8 @@ func (c *Coordinator) ApplyTxnOffsets(offsets []meta.GroupOffset) {
 		}
 		g.offsets[tp{o.Topic, o.Partition}] = offset{o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime}
 	}
+	c.mu.Unlock()
+	c.mirrorOffsets(context.Background(), offsets)
 }
 
 // ValidateTxnCommit checks a TxnOffsetCommit's member, instance and

@@ -148,13 +148,16 @@ func (c *Coordinator) writeRound() bool {
 		return true
 	}
 	var puts []meta.GroupMetadata
-	var dels []string
+	var dels, classicDels []string
 	seqs := make(map[*group]uint64, len(c.p.dirty))
 	for g := range c.p.dirty {
 		seqs[g] = g.seq
 		switch {
 		case g.state == Dead:
 			dels = append(dels, g.name)
+			if g.typ == typeClassic {
+				classicDels = append(classicDels, g.name)
+			}
 		case g.typ != "":
 			puts = append(puts, c.metadataLocked(g))
 		}
@@ -192,6 +195,7 @@ func (c *Coordinator) writeRound() bool {
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing groups' membership failed; retrying", "groups", len(seqs), "err", err)
 		return false
 	}
+	c.mirrorGroups(ctx, puts, classicDels)
 	return true
 }
 
