@@ -91,8 +91,13 @@ type schemaCache struct {
 
 const maxCachedSchemas = 1000
 
+// failedSchemaTTL is how long a schema that could not be loaded is not
+// asked for again.
+const failedSchemaTTL = 30 * time.Second
+
 type decoder struct {
-	kind  string // avro, protobuf, jsonschema
+	at    time.Time // loaded (or failed to) at
+	kind  string    // avro, protobuf, jsonschema
 	avro  avro.Schema
 	proto protoreflect.FileDescriptor
 	err   error
@@ -117,13 +122,14 @@ func (sc *schemaCache) put(id int32, d *decoder) {
 func (c *Console) decodeWithRegistry(r *http.Request, st *reqState, b []byte, limit int) (text, kind string, id int32, err error) {
 	id = int32(binary.BigEndian.Uint32(b[1:5]))
 	d := c.schemaCache.get(id)
-	if d == nil {
+	if d == nil || (d.err != nil && time.Since(d.at) > failedSchemaTTL) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		d = c.loadDecoder(ctx, st, id)
 		cancel()
-		if d.err == nil || !errors.Is(d.err, context.DeadlineExceeded) {
-			c.schemaCache.put(id, d)
-		}
+		// A failure is kept too, for a while: a page of records of an
+		// id the registry cannot give waits for it once, not per record.
+		d.at = time.Now()
+		c.schemaCache.put(id, d)
 	}
 	if d.err != nil {
 		return "", "", id, d.err
