@@ -233,15 +233,17 @@ func statsFrom(g prometheus.Gatherer, disk, remote func() (int64, int64)) func()
 // registry's handler directly: no socket, no TLS, the same checks.
 type inProcess struct{ h http.Handler }
 
-func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t inProcess) RoundTrip(orig *http.Request) (*http.Response, error) {
+	req := orig.Clone(orig.Context()) // a RoundTripper leaves the caller's request as it was
 	if req.Body == nil {
 		req.Body = http.NoBody
 	}
 	req.RemoteAddr = "127.0.0.1:0"
+	req.RequestURI = req.URL.RequestURI()
 	rec := &recorder{header: http.Header{}, code: http.StatusOK}
 	t.h.ServeHTTP(rec, req)
 	return &http.Response{StatusCode: rec.code, Status: fmt.Sprintf("%d %s", rec.code, http.StatusText(rec.code)),
-		Header: rec.header, Body: io.NopCloser(&rec.body), ContentLength: int64(rec.body.Len()), Request: req,
+		Header: rec.header, Body: io.NopCloser(&rec.body), ContentLength: int64(rec.body.Len()), Request: orig,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}, nil
 }
 
