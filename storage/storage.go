@@ -98,6 +98,11 @@ type LogConfig struct {
 	// after what is in object storage, when the local data is gone). A
 	// log that exists keeps its offsets.
 	InitialOffset int64
+	// InitialProducers is the producer state at InitialOffset
+	// (ProducerState.AppendSnapshot's encoding) for a log created empty
+	// there: its idempotent producers and open transactions, which began
+	// below it (tiered storage keeps one with each uploaded segment).
+	InitialProducers []byte
 	// Remote configures tiered storage for the log; engines without it
 	// ignore it.
 	Remote RemoteConfig
@@ -371,6 +376,23 @@ type holdCommitKey struct{}
 // must not hold. Engines without group commit ignore it.
 func HoldCommit(ctx context.Context) context.Context {
 	return context.WithValue(ctx, holdCommitKey{}, true)
+}
+
+type restoringKey struct{}
+
+// Restoring returns a context under which appends put back batches that a
+// log accepted once already (the cluster mode rebuilding a partition's log
+// from the bucket): the idempotent-producer checks are skipped, since the
+// producers' earlier batches may be in segments not replayed, and the
+// producer state is updated from them as from any append.
+func Restoring(ctx context.Context) context.Context {
+	return context.WithValue(ctx, restoringKey{}, true)
+}
+
+// IsRestoring reports whether ctx came from Restoring.
+func IsRestoring(ctx context.Context) bool {
+	r, _ := ctx.Value(restoringKey{}).(bool)
+	return r
 }
 
 // CommitHeld reports whether ctx came from HoldCommit.

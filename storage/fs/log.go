@@ -88,6 +88,8 @@ type Log struct {
 	// initial is where a log created empty starts
 	// (storage.LogConfig.InitialOffset); set before recover.
 	initial int64
+	// initialPids is storage.LogConfig.InitialProducers.
+	initialPids []byte
 
 	// cleanMu serialises the cleaner (compact.go) with whatever else
 	// removes or replaces segments (retention, DeleteRecords, Close).
@@ -161,7 +163,7 @@ func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
 		return 0, err
 	}
 	l.mu.Lock()
-	if h.ProducerID >= 0 {
+	if h.ProducerID >= 0 && !storage.IsRestoring(ctx) {
 		if off, err := l.checkProducerLocked(&h); err != nil {
 			l.mu.Unlock()
 			return off, err

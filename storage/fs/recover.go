@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -105,6 +106,11 @@ func (l *Log) recover(ctx context.Context) error {
 		l.gapsTo.Store(ck.gaps)
 	}
 	l.haveCheckpoint = haveCk
+	if !haveCk && len(l.initialPids) > 0 {
+		// A log created at storage.LogConfig.InitialOffset with the
+		// producer state there: loadProducers starts from it.
+		l.recoveryPoint.pids = base64.RawURLEncoding.EncodeToString(l.initialPids)
+	}
 	if l.ckpt.absent {
 		// A log closed as it was created made nothing durable, its
 		// directory entries included (createdEmpty): its first commit

@@ -259,6 +259,16 @@ func dirEmpty(fsys vfs.FS, dir string) bool {
 	return err == nil && len(es) == 0
 }
 
+// Exists reports whether p has a log in the store (open or not): a
+// partition Open would create says false.
+func (st *Store) Exists(p storage.Partition) bool {
+	if validate(p) != nil {
+		return false
+	}
+	_, err := st.fsys.Lstat(st.partitionDir(p))
+	return err == nil
+}
+
 // Open implements storage.Store. It refuses a partition that is open
 // already with ErrInUse.
 func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogConfig) (storage.Log, error) {
@@ -317,6 +327,9 @@ func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage
 	}
 	l.setConfig(cfg)
 	l.initial = max(0, cfg.InitialOffset)
+	if created {
+		l.initialPids = cfg.InitialProducers
+	}
 	if err := l.recover(ctx); err != nil {
 		for _, s := range l.segs {
 			_ = s.f.Close()
