@@ -45,6 +45,15 @@ type Log struct {
 	retryAfter time.Time // no upload before then (backoff after a failure); guarded by uploadMu
 	backoff    time.Duration
 	closed     bool // guarded by uploadMu: no upload after Close
+	// pids is the producer state at pidsAt, the remote end (guarded by
+	// uploadMu): each upload carries it forward through the segment and
+	// stores it with the segment (.snapshot), so that a log created
+	// empty at the remote end (a restore) starts with it. pidsReady
+	// says whether it was loaded (the last segment's, at the first
+	// upload after an open).
+	pids      storage.ProducerState
+	pidsAt    int64
+	pidsReady bool
 	// warned is when the upload backlog was last warned of.
 	warned atomic.Int64
 	// lastIndex is the offset index of the remote segment last read.
@@ -58,6 +67,10 @@ type Log struct {
 // LocalLogStartOffset is the first offset on the local disk (ListOffsets
 // EARLIEST_LOCAL_TIMESTAMP).
 func (l *Log) LocalLogStartOffset() int64 { return l.Log.LogStartOffset() }
+
+// RemoteEnd is the offset after the last uploaded segment (or the remote
+// log start, when higher): what object storage holds ends there.
+func (l *Log) RemoteEnd() int64 { return l.remote.end() }
 
 // RemoteSize is the bytes of the live remote segments.
 func (l *Log) RemoteSize() int64 { return l.remote.size() }
@@ -415,7 +428,7 @@ func (l *Log) MaxTimestamp(ctx context.Context, dst []byte) ([]byte, error) {
 	var best *meta.RemoteSegment
 	local := l.Log.LogStartOffset()
 	for _, s := range l.remote.live() {
-		if s.BaseOffset < local && s.MaxTimestamp > localMax && (best == nil || s.MaxTimestamp > best.MaxTimestamp) {
+		if s.BaseOffset < local && s.MaxTimestamp >= localMax && (best == nil || s.MaxTimestamp > best.MaxTimestamp) {
 			best = &s
 		}
 	}

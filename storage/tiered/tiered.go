@@ -199,6 +199,22 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 		return nil, err
 	}
 	cfg.InitialOffset = max(cfg.InitialOffset, r.end())
+	if ex, ok := st.opts.Local.(interface{ Exists(storage.Partition) bool }); ok && !ex.Exists(p) {
+		// The local log will start empty at the remote end (a restore,
+		// or the cluster mode taking a partition over): with the
+		// producer state there, so that idempotent producers and open
+		// transactions carry on across it.
+		if live := r.live(); len(live) > 0 {
+			last := live[len(live)-1]
+			if last.EndOffset == cfg.InitialOffset {
+				pids, err := st.remoteProducers(ctx, last)
+				if err != nil {
+					return nil, fmt.Errorf("tiered: open %s-%d: %w", p.Topic, p.Partition, err)
+				}
+				cfg.InitialProducers = pids.AppendSnapshot(nil, last.EndOffset)
+			}
+		}
+	}
 	local, err := st.opts.Local.Open(ctx, p, cfg)
 	if err != nil {
 		return nil, err
@@ -227,6 +243,13 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 	st.mu.Unlock()
 	st.wakeUploads()
 	return l, nil
+}
+
+// DropLocal removes p's local log only: what the bucket holds stays, and a
+// later Open starts the local log where it ends (the cluster mode drops a
+// partition's local cache when another broker may have led it since).
+func (st *Store) DropLocal(ctx context.Context, p storage.Partition) error {
+	return st.opts.Local.Delete(ctx, p)
 }
 
 // Delete removes p's local log and gives its remote segments up: their

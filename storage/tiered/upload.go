@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/internal/fault"
 	"github.com/streamhouse/streamhouse/meta"
 	"github.com/streamhouse/streamhouse/storage"
@@ -180,11 +181,22 @@ func (l *Log) upload(ctx context.Context, s storage.SegmentInfo) error {
 	if err := l.st.putBytes(ctx, key(".txnindex"), txn); err != nil {
 		return err
 	}
-	snap, err := json.Marshal(nonNil(l.Log.ActiveProducers()))
-	if err != nil {
+	// The producer state at the segment's end: the one at its base,
+	// carried through its batches.
+	if err := l.loadProducers(ctx); err != nil {
 		return err
 	}
-	if err := l.st.putBytes(ctx, key(".snapshot"), snap); err != nil {
+	pids := l.pids.Clone()
+	if s.Base != l.pidsAt {
+		// Segments below were never uploaded (expired first): what
+		// their producers did is gone with them.
+		pids = storage.ProducerState{}
+	}
+	if err := scanProducers(&pids, d.Log, d.Info.Size); err != nil {
+		return fmt.Errorf("producer state through segment %d: %w", s.Base, err)
+	}
+	pids.TrimAborted(s.Next) // the segment's aborts are in its .txnindex
+	if err := l.st.putBytes(ctx, key(".snapshot"), pids.AppendSnapshot(nil, s.Next)); err != nil {
 		return err
 	}
 	fault.Crash("tier-upload")
@@ -207,6 +219,7 @@ func (l *Log) upload(ctx context.Context, s storage.SegmentInfo) error {
 	gone := l.remote.add(rec, aborted)
 	l.recount()
 	l.tierMu.Unlock()
+	l.pids, l.pidsAt = pids, s.Next
 	if len(gone) > 0 {
 		ids := make([]string, len(gone))
 		for i, g := range gone {
@@ -220,6 +233,72 @@ func (l *Log) upload(ctx context.Context, s storage.SegmentInfo) error {
 		}
 	}
 	l.st.log.Debug("segment uploaded", "topic", p.Topic, "partition", p.Partition, "base", s.Base, "next", s.Next, "bytes", d.Info.Size)
+	return nil
+}
+
+// loadProducers makes l.pids the producer state at the remote end: the
+// last remote segment's snapshot, or nothing when there is no segment (the
+// log's first upload starts at its beginning). Caller holds uploadMu.
+func (l *Log) loadProducers(ctx context.Context) error {
+	if l.pidsReady {
+		return nil
+	}
+	live := l.remote.live()
+	if len(live) == 0 {
+		l.pids, l.pidsAt, l.pidsReady = storage.ProducerState{}, l.remote.end(), true
+		if l.pidsAt == 0 {
+			l.pidsAt = l.Log.LogStartOffset()
+		}
+		return nil
+	}
+	pids, err := l.st.remoteProducers(ctx, live[len(live)-1])
+	if err != nil {
+		return err
+	}
+	l.pids, l.pidsAt, l.pidsReady = pids, live[len(live)-1].EndOffset, true
+	return nil
+}
+
+// remoteProducers reads a remote segment's producer snapshot: the state at
+// its end.
+func (st *Store) remoteProducers(ctx context.Context, s meta.RemoteSegment) (storage.ProducerState, error) {
+	b, err := st.cache.object(ctx, objectKey(s.TopicID, s.Partition, s.BaseOffset, s.ID, ".snapshot"))
+	if err != nil {
+		return storage.ProducerState{}, fmt.Errorf("producer snapshot of segment %d: %w", s.BaseOffset, err)
+	}
+	pids, at, err := storage.ParseSnapshot(b)
+	if err != nil {
+		return storage.ProducerState{}, fmt.Errorf("producer snapshot of segment %d: %w", s.BaseOffset, err)
+	}
+	if at != s.EndOffset {
+		return storage.ProducerState{}, fmt.Errorf("producer snapshot of segment %d is at %d, not its end %d", s.BaseOffset, at, s.EndOffset)
+	}
+	return pids, nil
+}
+
+// scanProducers carries st through the batches of a segment's file.
+func scanProducers(st *storage.ProducerState, r io.ReaderAt, size int64) error {
+	var buf [batch.HeaderSize + 64]byte
+	for pos := int64(0); pos < size; {
+		n := min(int64(len(buf)), size-pos)
+		if _, err := r.ReadAt(buf[:n], pos); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		h, err := batch.ReadHeader(buf[:n])
+		if err != nil {
+			return fmt.Errorf("batch at %d: %w", pos, err)
+		}
+		if h.ProducerID >= 0 {
+			ctrl := int16(-1)
+			if h.Control() {
+				if ctrl, err = batch.ControlType(buf[:n]); err != nil {
+					return fmt.Errorf("control batch at %d: %w", pos, err)
+				}
+			}
+			st.Update(&h, ctrl)
+		}
+		pos += int64(h.Size())
+	}
 	return nil
 }
 
