@@ -53,6 +53,9 @@ type WAL interface {
 	// TrimWAL forgets the partition's runs wholly below offset (they are
 	// in segments now, or deleted).
 	TrimWAL(ctx context.Context, id TopicID, partition int32, below int64) error
+	// DeleteWAL forgets the partition: its runs and its end (the
+	// partition's log was deleted).
+	DeleteWAL(ctx context.Context, id TopicID, partition int32) error
 	// UnreferencedWALObjects returns WAL objects no committed run names
 	// any more, and that were first committed before olderThan: their
 	// objects may go.

@@ -51,7 +51,10 @@ func rules() map[string]rule {
 		// Tiered storage: a local engine and a bucket behind storage.Store.
 		// The cluster's membership, leases and placement, over the
 		// catalog's interfaces.
-		"cluster":        {allowed: []string{"meta"}},
+		"cluster": {allowed: []string{"meta"}},
+		// The cluster mode's WAL: storage/fs's commit hook and the
+		// restore of a partition, over a tiered local store.
+		"storage/wal":    {allowed: []string{"storage", "storage/fs", "storage/objstore", "meta", "batch"}},
 		"storage/tiered": {allowed: []string{"storage", "storage/objstore", "meta", "batch", "internal/fault"}},
 		// Tests' S3 server (versitygw).
 		"internal/s3test": {external: []string{"github.com/minio/minio-go/v7"}},

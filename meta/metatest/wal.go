@@ -121,6 +121,16 @@ func testWAL(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	if _, err := c.CommitWAL(ctx, 2, e2, nil); err != nil && !errors.Is(err, meta.ErrConflict) {
 		t.Fatalf("CommitWAL of nothing: %v", err)
 	}
+	// A deleted partition has no runs and starts again at 0.
+	if err := c.DeleteWAL(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	if end, err := c.WALEnd(ctx, id, 0); err != nil || end != 0 {
+		t.Fatalf("WALEnd after DeleteWAL = %d, %v", end, err)
+	}
+	if got, err := c.WALBatches(ctx, id, 0, 0); err != nil || len(got) != 0 {
+		t.Fatalf("WALBatches after DeleteWAL = %+v, %v", got, err)
+	}
 }
 
 // testSharedWALRace: two leaders of one partition (the lease moved between

@@ -158,6 +158,19 @@ func (c *Catalog) TrimWAL(ctx context.Context, id meta.TopicID, partition int32,
 	})
 }
 
+// DeleteWAL forgets a partition's runs and end.
+func (c *Catalog) DeleteWAL(ctx context.Context, id meta.TopicID, partition int32) error {
+	return c.call(ctx, "DeleteWAL", fmt.Sprintf("delete the WAL of %s-%d", id, partition), func(ctx context.Context) error {
+		return c.write(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `DELETE FROM wal_batches WHERE topic_id = $1 AND partition = $2`, id[:], partition); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM wal_ends WHERE topic_id = $1 AND partition = $2`, id[:], partition)
+			return err
+		})
+	})
+}
+
 // UnreferencedWALObjects lists objects no run names any more.
 func (c *Catalog) UnreferencedWALObjects(ctx context.Context, olderThan time.Time) ([]string, error) {
 	var out []string

@@ -149,6 +149,26 @@ func (c *Catalog) TrimWAL(ctx context.Context, id meta.TopicID, partition int32,
 	return nil
 }
 
+// DeleteWAL forgets a partition's runs and end.
+func (c *Catalog) DeleteWAL(ctx context.Context, id meta.TopicID, partition int32) error {
+	op := fmt.Sprintf("delete the WAL of %s-%d", id, partition)
+	if err := c.enter(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer c.mu.RUnlock()
+	err := c.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM wal_batches WHERE topic_id = ? AND partition = ?`, id[:], partition); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM wal_ends WHERE topic_id = ? AND partition = ?`, id[:], partition)
+		return err
+	})
+	if err != nil {
+		return wrap(ctx, op, err)
+	}
+	return nil
+}
+
 // UnreferencedWALObjects lists objects no run names any more.
 func (c *Catalog) UnreferencedWALObjects(ctx context.Context, olderThan time.Time) ([]string, error) {
 	op := "read unreferenced WAL objects"

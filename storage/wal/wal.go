@@ -1,0 +1,492 @@
+// Package wal is the cluster mode's durability. A leader's appends to all
+// its partitions since the last commit round go into one object in the
+// bucket, then their coordinates into the catalog in one transaction
+// (meta.WAL), each run conditional on the partition's lease and committed
+// end, before any of them is acknowledged: a broker that lost a lease may
+// upload, never commit. Store.Commit is storage/fs's Options.Commit.
+//
+// The leader keeps each partition in a local log (storage/tiered over
+// storage/fs) that is a cache of what was committed: a broker that takes a
+// partition over rebuilds it from the bucket (tiered segments, then the
+// catalog's committed runs, Open), and closed segments are uploaded as
+// tiered storage uploads them, after which their runs are trimmed from the
+// catalog and WAL objects no run names are deleted (consolidation).
+//
+// It imports storage, storage/objstore, storage/fs (for Appended), meta and
+// batch.
+package wal
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs"
+	"github.com/streamhouse/streamhouse/storage/objstore"
+)
+
+// ErrNotLeader: this broker does not (or no longer) lead the partition, or
+// its commit of the partition failed and the partition must be opened
+// again from what was committed. Clients are sent to the leader
+// (NOT_LEADER_OR_FOLLOWER).
+var ErrNotLeader = errors.New("wal: not the partition's leader")
+
+// Leadership is what the broker's lease bookkeeping tells the WAL.
+type Leadership interface {
+	// NodeID is this broker's node id.
+	NodeID() int32
+	// Lease returns this broker's session epoch and the partition's
+	// lease (leader) epoch, and false when it does not hold it.
+	Lease(p storage.Partition) (sessionEpoch int64, leaderEpoch int32, ok bool)
+}
+
+// Catalog is what the WAL keeps in the catalog.
+type Catalog interface {
+	meta.WAL
+}
+
+// Local is the store the WAL wraps: tiered storage over storage/fs (whose
+// Options.Commit is the WAL's Commit), with the local log of a partition
+// dropped without touching its remote data.
+type Local interface {
+	storage.Store
+	// DropLocal removes p's local log only (the cache), not what the
+	// bucket holds.
+	DropLocal(ctx context.Context, p storage.Partition) error
+}
+
+// Options configures a Store.
+type Options struct {
+	Local   Local
+	Bucket  objstore.Store
+	Catalog Catalog
+	Leader  Leadership
+	// Grace is how long a WAL object no committed run names stays before
+	// it is deleted (zero: 5 minutes); ConsolidateInterval how often runs
+	// below the uploaded segments are trimmed and such objects deleted
+	// (zero: 10 s).
+	Grace               time.Duration
+	ConsolidateInterval time.Duration
+	// PutTimeout bounds one round's upload (zero: 10 s).
+	PutTimeout time.Duration
+	Logger     *slog.Logger
+	// Observe, when set, is told of each round: its partitions, bytes,
+	// upload and commit times, and error.
+	Observe func(partitions int, bytes int64, put, commit time.Duration, err error)
+}
+
+// Store is the cluster mode's storage.Store.
+type Store struct {
+	opts Options
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	parts map[partKey]*partState // open partitions
+
+	stop chan struct{}
+	bg   sync.WaitGroup
+}
+
+type partKey struct {
+	id meta.TopicID
+	p  int32
+}
+
+// partState is an open partition's commit state.
+type partState struct {
+	part storage.Partition
+	log  storage.Log
+	// end is the committed end as this broker knows it: what a round's
+	// run of the partition must start at.
+	end int64
+	// stale is set when a commit of the partition failed: its local log
+	// may hold what was never committed, and it must be opened again.
+	stale bool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New returns a Store and starts its consolidation.
+func New(opts Options) (*Store, error) {
+	if opts.Local == nil || opts.Bucket == nil || opts.Catalog == nil || opts.Leader == nil {
+		return nil, errors.New("wal: Local, Bucket, Catalog and Leader are required")
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 5 * time.Minute
+	}
+	if opts.ConsolidateInterval <= 0 {
+		opts.ConsolidateInterval = 10 * time.Second
+	}
+	if opts.PutTimeout <= 0 {
+		opts.PutTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Store{opts: opts, log: opts.Logger, parts: map[partKey]*partState{}, stop: make(chan struct{})}
+	w.bg.Add(1)
+	go w.consolidateLoop()
+	return w, nil
+}
+
+// Open opens p's log as this broker takes it over: the local log rebuilt
+// from the bucket (the tiered segments, then the committed runs past them),
+// so that it holds exactly what was committed.
+func (w *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogConfig) (storage.Log, error) {
+	if _, _, ok := w.opts.Leader.Lease(p); !ok {
+		return nil, fmt.Errorf("wal: open %s-%d: %w", p.Topic, p.Partition, ErrNotLeader)
+	}
+	// Whatever the local disk holds of p is from an earlier lease, and
+	// may hold what was never committed: start from the bucket.
+	if err := w.opts.Local.DropLocal(ctx, p); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("wal: open %s-%d: %w", p.Topic, p.Partition, err)
+	}
+	end, err := w.opts.Catalog.WALEnd(ctx, p.TopicID, p.Partition)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open %s-%d: %w", p.Topic, p.Partition, err)
+	}
+	cfg.InitialOffset = max(cfg.InitialOffset, 0)
+	l, err := w.opts.Local.Open(ctx, p, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ps := &partState{part: p, log: l, end: end}
+	key := partKey{p.TopicID, p.Partition}
+	w.mu.Lock()
+	w.parts[key] = ps
+	w.mu.Unlock()
+	if err := w.restore(ctx, ps); err != nil {
+		w.forget(key, ps)
+		l.Close()
+		return nil, fmt.Errorf("wal: open %s-%d: restore: %w", p.Topic, p.Partition, err)
+	}
+	return &Log{Log: l, w: w, ps: ps}, nil
+}
+
+// restore appends the committed runs past the local log's end (the tiered
+// segments' end) to it, and waits until they are published.
+func (w *Store) restore(ctx context.Context, ps *partState) error {
+	l := ps.log
+	next := l.NextOffset()
+	if next > ps.end {
+		// Tiered segments reach past the committed end: the end moved
+		// up by DeleteRecords or retention before anything was
+		// committed after it. Commits continue from the log.
+		if err := w.opts.Catalog.SetWALEnd(ctx, ps.part.TopicID, ps.part.Partition, next); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		ps.end = next
+		w.mu.Unlock()
+		return nil
+	}
+	runs, err := w.opts.Catalog.WALBatches(ctx, ps.part.TopicID, ps.part.Partition, next)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		data, err := w.get(ctx, r.Object, r.Position, r.Size)
+		if err != nil {
+			return err
+		}
+		for len(data) > 0 {
+			h, err := batch.ReadHeader(data)
+			if err != nil || int64(h.Size()) > int64(len(data)) {
+				return fmt.Errorf("WAL object %s at %d: %w: %v", r.Object, r.Position, storage.ErrCorrupt, err)
+			}
+			b := data[:h.Size()]
+			data = data[h.Size():]
+			if h.NextOffset() <= l.NextOffset() {
+				continue // below the segments' end: consolidated
+			}
+			if h.BaseOffset != l.NextOffset() {
+				return fmt.Errorf("WAL object %s: a batch at %d where the log is at %d: %w", r.Object, h.BaseOffset, l.NextOffset(), storage.ErrCorrupt)
+			}
+			if _, err := l.Append(storage.Restoring(ctx), b); err != nil {
+				return err
+			}
+		}
+	}
+	if l.NextOffset() != ps.end {
+		return fmt.Errorf("the committed runs end at %d, the committed end is %d: %w", l.NextOffset(), ps.end, storage.ErrCorrupt)
+	}
+	return l.Sync(ctx) // Commit finds it all committed already
+}
+
+// get reads a range of a WAL object.
+func (w *Store) get(ctx context.Context, key string, pos, n int64) ([]byte, error) {
+	r, err := w.opts.Bucket.Get(ctx, key, pos, n)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("WAL object %s: %w", key, err)
+	}
+	return b, nil
+}
+
+func (w *Store) forget(key partKey, ps *partState) {
+	w.mu.Lock()
+	if w.parts[key] == ps {
+		delete(w.parts, key)
+	}
+	w.mu.Unlock()
+}
+
+// Delete removes p's log, local and remote, and its committed runs.
+func (w *Store) Delete(ctx context.Context, p storage.Partition) error {
+	err := w.opts.Local.Delete(ctx, p)
+	if cerr := w.opts.Catalog.DeleteWAL(ctx, p.TopicID, p.Partition); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	return err
+}
+
+// Usage is the local store's.
+func (w *Store) Usage() (storage.Usage, error) { return w.opts.Local.Usage() }
+
+// Close stops consolidation and closes the local store.
+func (w *Store) Close() error {
+	select {
+	case <-w.stop:
+		return nil
+	default:
+		close(w.stop)
+	}
+	w.bg.Wait()
+	return w.opts.Local.Close()
+}
+
+// Commit is storage/fs's Options.Commit: one object for every partition's
+// new batches, uploaded, then their runs committed in one catalog
+// transaction. A partition whose run does not commit (its lease moved, its
+// end moved, or the outcome is unknown) fails, and is stale until opened
+// again.
+func (w *Store) Commit(ctx context.Context, appends []fs.Appended) []error {
+	errs := make([]error, len(appends))
+	node := w.opts.Leader.NodeID()
+	var sessionEpoch int64
+	var batches []meta.WALBatch
+	var of []int
+	var body []byte
+	w.mu.Lock()
+	for i, a := range appends {
+		ps := w.parts[partKey{a.Partition.TopicID, a.Partition.Partition}]
+		switch {
+		case ps == nil || ps.stale:
+			errs[i] = fmt.Errorf("wal: %s-%d: %w", a.Partition.Topic, a.Partition.Partition, ErrNotLeader)
+			continue
+		case a.Next <= ps.end:
+			continue // restored: committed already
+		case a.Base != ps.end:
+			ps.stale = true
+			errs[i] = fmt.Errorf("wal: %s-%d: a run from %d, the committed end is %d: %w", a.Partition.Topic, a.Partition.Partition, a.Base, ps.end, ErrNotLeader)
+			continue
+		}
+		se, le, ok := w.opts.Leader.Lease(a.Partition)
+		if !ok || (sessionEpoch != 0 && se != sessionEpoch) {
+			ps.stale = true
+			errs[i] = fmt.Errorf("wal: %s-%d: %w", a.Partition.Topic, a.Partition.Partition, ErrNotLeader)
+			continue
+		}
+		sessionEpoch = se
+		batches = append(batches, meta.WALBatch{TopicID: a.Partition.TopicID, Partition: a.Partition.Partition, LeaderEpoch: le,
+			BaseOffset: a.Base, NextOffset: a.Next, Position: int64(len(body)), Size: int64(len(a.Data)), MaxTimestamp: maxTimestamp(a.Data)})
+		body = append(body, a.Data...)
+		of = append(of, i)
+	}
+	w.mu.Unlock()
+	if len(batches) == 0 {
+		return errs
+	}
+	key, err := objectKey(node, sessionEpoch)
+	var put, commit time.Duration
+	if err == nil {
+		start := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, w.opts.PutTimeout)
+		err = w.opts.Bucket.Put(pctx, key, bytes.NewReader(body), int64(len(body)))
+		cancel()
+		put = time.Since(start)
+	}
+	var failed []int
+	if err == nil {
+		for i := range batches {
+			batches[i].Object = key
+		}
+		start := time.Now()
+		failed, err = w.opts.Catalog.CommitWAL(ctx, node, sessionEpoch, batches)
+		commit = time.Since(start)
+	}
+	if w.opts.Observe != nil {
+		w.opts.Observe(len(batches), int64(len(body)), put, commit, err)
+	}
+	isFailed := map[int]bool{}
+	for _, f := range failed {
+		isFailed[f] = true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, i := range of {
+		a := appends[i]
+		ps := w.parts[partKey{a.Partition.TopicID, a.Partition.Partition}]
+		switch {
+		case err != nil:
+			// Not committed, or not known to be: nothing is
+			// acknowledged, and the partition is rebuilt from what
+			// the catalog says when it is opened again.
+			if ps != nil {
+				ps.stale = true
+			}
+			errs[i] = fmt.Errorf("wal: commit %s-%d: %w: %w", a.Partition.Topic, a.Partition.Partition, storage.ErrIO, err)
+		case isFailed[k]:
+			if ps != nil {
+				ps.stale = true
+			}
+			errs[i] = fmt.Errorf("wal: commit %s-%d: the lease or the committed end moved: %w", a.Partition.Topic, a.Partition.Partition, ErrNotLeader)
+		default:
+			if ps != nil {
+				ps.end = a.Next
+			}
+		}
+	}
+	return errs
+}
+
+// objectKey names a new WAL object: wal/<node>/<session epoch>/<time>-<random>.
+func objectKey(node int32, sessionEpoch int64) (string, error) {
+	var r [6]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("wal/%d/%d/%d-%s.wal", node, sessionEpoch, time.Now().UnixMilli(), hex.EncodeToString(r[:])), nil
+}
+
+// maxTimestamp is the largest max timestamp of the batches in b.
+func maxTimestamp(b []byte) int64 {
+	ts := int64(-1)
+	for len(b) > 0 {
+		h, err := batch.ReadHeader(b)
+		if err != nil || int64(h.Size()) > int64(len(b)) {
+			break
+		}
+		ts = max(ts, h.MaxTimestamp)
+		b = b[h.Size():]
+	}
+	return ts
+}
+
+// consolidateLoop trims, every ConsolidateInterval, the committed runs of
+// the open partitions below what tiered storage uploaded, and deletes WAL
+// objects no run has named for Grace.
+func (w *Store) consolidateLoop() {
+	defer w.bg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-w.stop; cancel() }()
+	tick := time.NewTicker(w.opts.ConsolidateInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := w.Consolidate(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("consolidating the WAL failed; retrying", "err", err)
+		}
+	}
+}
+
+// remoteEnder is a tiered log's view of what it uploaded.
+type remoteEnder interface{ RemoteEnd() int64 }
+
+// Consolidate trims the runs below the uploaded segments of the open
+// partitions and deletes unreferenced WAL objects past the grace period.
+func (w *Store) Consolidate(ctx context.Context) error {
+	w.mu.Lock()
+	open := make([]*partState, 0, len(w.parts))
+	for _, ps := range w.parts {
+		open = append(open, ps)
+	}
+	w.mu.Unlock()
+	sort.Slice(open, func(i, j int) bool { return open[i].part.Topic < open[j].part.Topic })
+	var errs []error
+	for _, ps := range open {
+		re, ok := ps.log.(remoteEnder)
+		if !ok {
+			continue
+		}
+		if end := re.RemoteEnd(); end > 0 {
+			errs = append(errs, w.opts.Catalog.TrimWAL(ctx, ps.part.TopicID, ps.part.Partition, end))
+		}
+	}
+	objs, err := w.opts.Catalog.UnreferencedWALObjects(ctx, time.Now().Add(-w.opts.Grace))
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	var gone []string
+	for _, o := range objs {
+		if err := w.opts.Bucket.Delete(ctx, o); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			errs = append(errs, err)
+			continue
+		}
+		gone = append(gone, o)
+	}
+	errs = append(errs, w.opts.Catalog.ForgetWALObjects(ctx, gone))
+	return errors.Join(errs...)
+}
+
+// Log is an open partition's log under the WAL.
+type Log struct {
+	storage.Log
+	w  *Store
+	ps *partState
+}
+
+// Append refuses once a commit of the partition failed: the broker opens
+// it again from what was committed.
+func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
+	l.w.mu.Lock()
+	stale := l.ps.stale
+	l.w.mu.Unlock()
+	if stale {
+		return 0, fmt.Errorf("wal: %s-%d: a commit failed; the partition must be opened again: %w", l.ps.part.Topic, l.ps.part.Partition, ErrNotLeader)
+	}
+	return l.Log.Append(ctx, b)
+}
+
+// Stale reports whether the partition must be opened again.
+func (l *Log) Stale() bool {
+	l.w.mu.Lock()
+	defer l.w.mu.Unlock()
+	return l.ps.stale
+}
+
+// RemoteEnd is the tiered log's.
+func (l *Log) RemoteEnd() int64 {
+	if re, ok := l.Log.(remoteEnder); ok {
+		return re.RemoteEnd()
+	}
+	return 0
+}
+
+// Close closes the local log and forgets the partition; its local log is
+// dropped at the next Open (it is a cache).
+func (l *Log) Close() error {
+	err := l.Log.Close() // its last round commits what it holds
+	l.w.forget(partKey{l.ps.part.TopicID, l.ps.part.Partition}, l.ps)
+	return err
+}
