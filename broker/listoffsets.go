@@ -2,16 +2,18 @@ package broker
 
 // ListOffsets: v1-v11.
 //
-// Special timestamps, answered as a Kafka broker without tiered storage
-// answers them:
+// Special timestamps, answered as a Kafka broker answers them:
 //   - -2 earliest: the log start offset
 //   - -1 latest: the high watermark (the last stable offset under
 //     read_committed, the same until transactions land)
 //   - -3 max timestamp (v7+, KIP-734): the first record holding the
 //     largest timestamp in the log
-//   - -4 earliest local (v8+, KIP-405): the log start offset
-//   - -5 latest tiered (v9+, KIP-1005) and -6 earliest pending upload
-//     (v11+, KIP-1023): -1, nothing is tiered
+//   - -4 earliest local (v8+, KIP-405): the first offset on local disk
+//     (the log start offset unless tiered storage holds older data)
+//   - -5 latest tiered (v9+, KIP-1005): the last offset in object
+//     storage, -1 when nothing is tiered
+//   - -6 earliest pending upload (v11+, KIP-1023): the first offset not
+//     uploaded yet, -1 when the topic is not tiered
 //
 // Any other timestamp is a time in milliseconds: the answer is the first
 // record whose timestamp is at or after it (offset and timestamp -1 when
@@ -127,7 +129,21 @@ func (s *Server) listOffset(ctx context.Context, l storage.Log, ts int64, commit
 			sp.Offset = l.LastStableOffset()
 		}
 		return nil
-	case -5, -6:
+	case -5:
+		// LATEST_TIERED_TIMESTAMP (KIP-1005): the last offset in
+		// object storage, -1 when none is.
+		sp.Offset, sp.LeaderEpoch = -1, leaderEpoch
+		if tl, ok := l.(tieredLog); ok && tl.RemoteSize() > 0 {
+			sp.Offset = tl.RemoteEnd() - 1
+		}
+		return nil
+	case -6:
+		// EARLIEST_PENDING_UPLOAD_TIMESTAMP (KIP-1023): the first
+		// offset not uploaded yet, -1 when the topic is not tiered.
+		sp.Offset, sp.LeaderEpoch = -1, leaderEpoch
+		if tl, ok := l.(tieredLog); ok && tl.RemoteEnabled() {
+			sp.Offset = max(tl.RemoteEnd(), tl.LocalLogStartOffset())
+		}
 		return nil
 	}
 	var b []byte

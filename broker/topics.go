@@ -387,6 +387,8 @@ type tieredLog interface {
 	LocalLogStartOffset() int64
 	LocalSize() int64
 	RemoteSize() int64
+	RemoteEnd() int64
+	RemoteEnabled() bool
 }
 
 // closeLogs closes the logs of ps, several at a time (closeWorkers); none

@@ -70,9 +70,7 @@ func TestConsoleTiered(t *testing.T) {
 	if m := regexp.MustCompile(`id="remote-bytes">([\d.]+) ([KM]iB)<`).FindSubmatch(overview); m == nil {
 		t.Errorf("the overview does not show the bucket's bytes:\n%s", overview)
 	}
-	// The partition's row: start 0, its local start past it. (The last
-	// offset uploaded, ListOffsets -5, is answered -1 by the broker
-	// today: that column shows "-".)
+	// The partition's row: start 0, its local start past it.
 	row := regexp.MustCompile(`<td class="num">0</td><td class="num">4,000</td><td class="num">4,000</td>\s*<td class="num">([\d,]+)</td>`).FindStringSubmatch(page)
 	if row == nil {
 		t.Fatalf("no local start column in:\n%s", page)

@@ -72,6 +72,9 @@ func (l *Log) LocalLogStartOffset() int64 { return l.Log.LogStartOffset() }
 // log start, when higher): what object storage holds ends there.
 func (l *Log) RemoteEnd() int64 { return l.remote.end() }
 
+// RemoteEnabled says whether the log is tiered now (remote.storage.enable).
+func (l *Log) RemoteEnabled() bool { return l.cfg.Load().Remote.Enable }
+
 // RemoteSize is the bytes of the live remote segments.
 func (l *Log) RemoteSize() int64 { return l.remote.size() }
 
