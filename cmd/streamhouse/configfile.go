@@ -398,6 +398,14 @@ func printConfig(w io.Writer, o *options, b *config.Broker) error {
 		if !utf8.ValidString(v) {
 			return fmt.Errorf("print config: broker config %s is not valid UTF-8, which TOML cannot hold", name)
 		}
+		if (d.Sensitive || d.Type == config.TypePassword) && v != "" {
+			// As Kafka describes a password: not shown. The line is
+			// a comment, so that --config reading the file back
+			// leaves the secret to where it came from (a variable,
+			// a flag), or to be written in by hand.
+			broker = append(broker, [2]string{"# " + tomlString(name) + " = (hidden)", o.origin(name)})
+			continue
+		}
 		out := tomlString(v)
 		switch d.Type {
 		case config.TypeShort, config.TypeInt, config.TypeLong:

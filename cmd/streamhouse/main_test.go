@@ -676,3 +676,23 @@ func TestSyncMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintConfigHidesSecrets: passwords (Kafka's PASSWORD configs) are not
+// printed; their lines are comments, so that --config reading the file back
+// leaves them to the variable or flag that set them.
+func TestPrintConfigHidesSecrets(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	args := []string{"--print-config", "--ssl.keystore.password=s3cret-keystore", "--ssl.key.password=s3cret-key"}
+	if err := run(context.Background(), args, environ(nil), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "s3cret") {
+		t.Fatalf("--print-config printed a password:\n%s", out.String())
+	}
+	for _, want := range []string{`# "ssl.keystore.password" = (hidden)`, `# "ssl.key.password" = (hidden)`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--print-config does not say %q:\n%s", want, out.String())
+		}
+	}
+}
