@@ -90,10 +90,10 @@ type syncJob struct {
 	// bytes from it to target, segment by segment.
 	from  durablePoint
 	spans []span
-	skip   bool         // nothing to do, or the log failed or closed
-	dirs   bool         // it needs directory entries made durable
-	mu     sync.Mutex
-	err    error
+	skip  bool // nothing to do, or the log failed or closed
+	dirs  bool // it needs directory entries made durable
+	mu    sync.Mutex
+	err   error
 }
 
 // span is bytes [from, to) of a segment's file.
