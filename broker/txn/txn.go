@@ -473,7 +473,7 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 		return -1, -1, kerr.CoordinatorNotAvailable
 	}
 	if err := c.complete(ctx, t); err != nil {
-		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "ending a transaction failed; it ends when the broker restarts", "transactional_id", id, "err", err)
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "ending a decided transaction failed; it is retried in the background (RetryPrepared) and the client is told CONCURRENT_TRANSACTIONS until then", "transactional_id", id, "err", err)
 		return -1, -1, kerr.CoordinatorNotAvailable
 	}
 	st = c.snapshot(t)
