@@ -166,6 +166,10 @@ var perListener = []string{
 	"ssl.truststore.location", "ssl.truststore.type",
 }
 
+// ListenerConfigs names the configs that take a listener.name.<listener>.
+// prefix, for finding them in the environment.
+func ListenerConfigs() []string { return slices.Clone(perListener) }
+
 // listenerDef returns the definition of a listener-prefixed config
 // (listener.name.internal.ssl.keystore.location), named by its full name.
 func listenerDef(name string) (*Def, bool) {

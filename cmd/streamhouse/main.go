@@ -229,6 +229,12 @@ Flags:
 			o.sources[name] = srcFile
 		}
 	}
+	// Per-listener configs from the environment
+	// (STREAMHOUSE_LISTENER_NAME_INTERNAL_SSL_KEYSTORE_LOCATION), for the
+	// listeners however they were given; they win over the config file.
+	if err := o.listenerEnv(getenv); err != nil {
+		return nil, err
+	}
 	o.settings["node.id"] = strconv.Itoa(o.nodeID)
 	if err := o.applyShorthands(); err != nil {
 		return nil, err
@@ -255,6 +261,40 @@ Flags:
 		return nil, fmt.Errorf("%s: %q is not local or s3", o.where("storage"), o.storage)
 	}
 	return o, nil
+}
+
+// listenerEnv sets the listener.name.<listener>. configs of the listeners
+// named in listeners from their environment variables, unless a flag set
+// them.
+func (o *options) listenerEnv(getenv func(string) string) error {
+	for _, l := range strings.Split(o.settings["listeners"], ",") {
+		l, _, ok := strings.Cut(strings.TrimSpace(l), "://")
+		if !ok || l == "" {
+			continue
+		}
+		for _, base := range config.ListenerConfigs() {
+			name := "listener.name." + strings.ToLower(l) + "." + base
+			if o.sources[name] == srcFlag {
+				continue
+			}
+			v, ok := lookupEnv(getenv, envName(name))
+			if !ok {
+				continue
+			}
+			if o.flags.Lookup(name) == nil {
+				d, ok := config.BrokerDef(name)
+				if !ok {
+					continue
+				}
+				o.brokerFlag(d)
+			}
+			if err := o.flags.Set(name, v); err != nil {
+				return fmt.Errorf("%s=%q: %w", envName(name), v, err)
+			}
+			o.sources[name] = srcEnv
+		}
+	}
+	return nil
 }
 
 // brokerFlag defines the flag of broker config d.

@@ -60,4 +60,36 @@ func TestListenShorthand(t *testing.T) {
 	if got := b.ListenerString("A", "ssl.client.auth"); got != "required" {
 		t.Errorf("per-listener client auth %q", got)
 	}
+
+	// The same from the environment, with the listeners from it too; a
+	// flag wins over it.
+	env := environ(map[string]string{
+		"STREAMHOUSE_LISTENERS":                              "INTERNAL://:9093,EXTERNAL://:9094",
+		"STREAMHOUSE_LISTENER_SECURITY_PROTOCOL_MAP":         "INTERNAL:SSL,EXTERNAL:SSL",
+		"STREAMHOUSE_LISTENER_NAME_INTERNAL_SSL_CLIENT_AUTH": "required",
+		"STREAMHOUSE_LISTENER_NAME_EXTERNAL_SSL_CLIENT_AUTH": "required",
+	})
+	o, err = parseFlags([]string{"--listener.name.external.ssl.client.auth=requested"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = o.newBroker(); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.ListenerString("INTERNAL", "ssl.client.auth"); got != "required" {
+		t.Errorf("per-listener client auth from the environment %q", got)
+	}
+	if got := b.ListenerString("EXTERNAL", "ssl.client.auth"); got != "requested" {
+		t.Errorf("per-listener client auth from a flag over the environment %q", got)
+	}
+	o, err = parseFlags(nil, environ(map[string]string{
+		"STREAMHOUSE_LISTENERS":                         "SSL://:9093",
+		"STREAMHOUSE_LISTENER_NAME_SSL_SSL_CLIENT_AUTH": "sometimes",
+	}), io.Discard)
+	if err == nil {
+		_, err = o.newBroker()
+	}
+	if err == nil || !strings.Contains(err.Error(), "ssl.client.auth") {
+		t.Errorf("a bad per-listener value from the environment: %v", err)
+	}
 }
