@@ -170,15 +170,23 @@ func TestFootprint(t *testing.T) {
 		// week, and an idle broker went from 17 MB (2.8 MB anonymous)
 		// to 30 MB (6.5 MB anonymous; jsonschema's init alone
 		// allocates 1.7 MB, GODEBUG=inittrace=1). A regression to
-		// win back; this guard only catches a gross one.
-		idleMax     = 40 << 10 // KiB
+		// win back; this guard only catches a gross one. With the S3
+		// client and the cluster's packages linked in (December) it
+		// measured 38.8 MB: 7.8 MB anonymous, 31 MB of the binary's
+		// own clean pages (13.5 MB of text, 13.6 MB of rodata and
+		// pclntab), which the kernel maps around each page fault
+		// while the binary sits in the page cache, and takes back
+		// under pressure. So the broker's own memory (anonymous) has
+		// the tight bound, the whole RSS a loose one.
+		idleMax     = 48 << 10 // KiB
+		idleAnonMax = 12 << 10 // KiB
 		perPartMax  = 20       // KiB
 		topics, per = 10, 100
 	)
 	p, _ := fpStart(t, t.TempDir())
 	idle := fpSettled(t, p)
-	if idle.rss > idleMax {
-		t.Errorf("idle RSS %d KiB (anon %d), want at most %d KiB", idle.rss, idle.anon, idleMax)
+	if idle.rss > idleMax || idle.anon > idleAnonMax {
+		t.Errorf("idle RSS %d KiB (anon %d), want at most %d KiB (anon %d)", idle.rss, idle.anon, idleMax, idleAnonMax)
 	}
 	fpCreateTopics(t, p.addr, topics, per)
 	fpProduceEach(t, p.addr, topics, per)
