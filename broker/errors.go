@@ -42,6 +42,9 @@ func errorCode(err error) int16 {
 		// something untrue; REQUEST_TIMED_OUT makes librdkafka and
 		// franz-go treat the batch as possibly written).
 		return kerr.KafkaStorageError.Code
+	case errors.Is(err, storage.ErrNotLeader):
+		// The cluster mode: another broker leads the partition now.
+		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, storage.ErrClosed):
 		// The partition went away under the request: deleted, or the
 		// broker is stopping. Clients refresh metadata and retry.

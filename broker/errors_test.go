@@ -21,6 +21,7 @@ func TestErrorCodeStorage(t *testing.T) {
 		{storage.ErrIO, kerr.KafkaStorageError},
 		{storage.ErrCorrupt, kerr.KafkaStorageError},
 		{storage.ErrClosed, kerr.NotLeaderForPartition},
+		{storage.ErrNotLeader, kerr.NotLeaderForPartition},
 		{storage.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 		{context.Canceled, kerr.RequestTimedOut},
 	} {

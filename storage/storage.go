@@ -63,6 +63,11 @@ var (
 	// valid batch. Callers validate with package batch first; this guards
 	// the log against programming errors.
 	ErrInvalidBatch = errors.New("storage: invalid batch")
+	// ErrNotLeader: this broker does not lead the partition (the cluster
+	// mode: another broker holds its lease), or no longer does. Nothing
+	// was stored; the client is sent to the leader
+	// (NOT_LEADER_OR_FOLLOWER).
+	ErrNotLeader = errors.New("storage: not the partition's leader")
 )
 
 // Partition names one partition's log. Engines may lay logs out by name

@@ -39,8 +39,8 @@ import (
 // ErrNotLeader: this broker does not (or no longer) lead the partition, or
 // its commit of the partition failed and the partition must be opened
 // again from what was committed. Clients are sent to the leader
-// (NOT_LEADER_OR_FOLLOWER).
-var ErrNotLeader = errors.New("wal: not the partition's leader")
+// (NOT_LEADER_OR_FOLLOWER). It wraps storage.ErrNotLeader.
+var ErrNotLeader = fmt.Errorf("wal: %w", storage.ErrNotLeader)
 
 // Leadership is what the broker's lease bookkeeping tells the WAL.
 type Leadership interface {
