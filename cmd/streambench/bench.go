@@ -76,7 +76,7 @@ type runner struct {
 type producer struct {
 	cl   *kgo.Client
 	mu   sync.Mutex
-	hist histogram // scheduled send to acknowledgement
+	hist histogram // hand-over (--pacing precise: scheduled send) to acknowledgement
 	lag  histogram // with a rate: scheduled send to the hand-over to the client
 }
 
@@ -226,7 +226,7 @@ func (r *runner) run(ctx context.Context) (*summary, error) {
 	r.value = payload(cfg.recordSize)
 
 	// The run.
-	r.clk = wallClock{time.Now()}
+	r.clk = wallClock{start: time.Now(), precise: cfg.pacing == pacingPrecise}
 	finished := make(chan struct{})
 	watchDone := make(chan struct{})
 	go func() {
@@ -526,8 +526,13 @@ func (r *runner) produce(ctx context.Context, p *producer, first int64) {
 			binary.BigEndian.PutUint64(v[0:], uint64(due))
 			binary.BigEndian.PutUint64(v[8:], r.nonce)
 		}
+		handoff := r.clk.now()
+		from := due
+		if r.cfg.pacing != pacingPrecise {
+			from = handoff
+		}
 		if r.cfg.rate > 0 {
-			lag := int64(r.clk.now() - due)
+			lag := int64(handoff - due)
 			p.mu.Lock()
 			p.lag.record(lag)
 			p.mu.Unlock()
@@ -542,7 +547,7 @@ func (r *runner) produce(ctx context.Context, p *producer, first int64) {
 				r.noteErr(err)
 				return
 			}
-			lat := int64(r.clk.now() - due)
+			lat := int64(r.clk.now() - from)
 			p.mu.Lock()
 			p.hist.record(lat)
 			p.mu.Unlock()

@@ -8,14 +8,21 @@
 //	streambench e2e --rate 2000 --duration 10s
 //	streambench compare --records 2000000 --record-size 1024 --partitions 6 --rounds 3
 //
-// produce sends records and measures each from its scheduled send time to
-// its acknowledgement; consume reads a topic back; e2e does both at once
-// and measures each record from its scheduled send time to its arrival at
-// a consumer. With --rate, record i is scheduled at start + i/rate, so a
-// stall is charged to every record that fell due during it (no
-// coordinated omission); the summary's send_lag_ms says how late the
-// generator itself handed records to the client, which is part of every
-// latency (internal/precise keeps it to tens of microseconds).
+// produce sends records and measures each from its hand-over to the
+// client to its acknowledgement; consume reads a topic back; e2e does both
+// at once and measures each record from its scheduled send time to its
+// arrival at a consumer. With --rate, record i is scheduled at start +
+// i/rate. By default (--pacing app) the generator waits for that time on
+// a Go timer and hands the record over, as an application pacing its sends
+// does: the machine idles between records, and every wake-up (the
+// client's, the broker's) is part of what is measured, as an application
+// sees it. --pacing precise waits with internal/precise instead (spinning
+// the last stretch, so a record is never more than tens of microseconds
+// late) and counts latency from the scheduled time, so a stall is charged
+// to every record that fell due during it (no coordinated omission); it
+// keeps a core busy, which hides the cost of waking an idle one. The
+// summary's send_lag_ms says how late the generator handed records to the
+// client.
 //
 // compare runs the produce workload against StreamHouse and franz-go's
 // kfake side by side on loopback: each round starts a fresh broker of
@@ -98,7 +105,7 @@ func modes() [][2]string {
 // flags of every mode.
 func flagModes(name string) []string {
 	switch name {
-	case "partitions", "record-size", "acks", "compression", "linger", "batch-bytes", "rate", "producers", "idempotent":
+	case "partitions", "record-size", "acks", "compression", "linger", "batch-bytes", "rate", "pacing", "producers", "idempotent":
 		return []string{modeProduce, modeE2E, modeCompare}
 	case "consumers":
 		return []string{modeConsume, modeE2E}
@@ -129,6 +136,8 @@ func argName(name string) string {
 		return "PID"
 	case "fsync":
 		return "both|on|off"
+	case "pacing":
+		return "app|precise"
 	case "streamhouse-bin":
 		return "PATH"
 	case "data-dir":
@@ -157,6 +166,7 @@ type config struct {
 	producers   int
 	consumers   int
 	idempotent  bool
+	pacing      string // pacingApp or pacingPrecise
 	pid         int
 	timeout     time.Duration
 
@@ -176,6 +186,9 @@ const (
 	e2eHeader     = 16        // the send time and run id e2e writes into each value
 	maxPartitions = 1 << 20
 	maxRounds     = 1000
+
+	pacingApp     = "app"
+	pacingPrecise = "precise"
 
 	// comparePartitions is compare's --partitions when not given: the
 	// brokers' own defaults differ.
@@ -234,6 +247,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.producers, "producers", 1, "producer clients (each with its own connections)")
 	fs.IntVar(&cfg.consumers, "consumers", 1, "consumer clients; the partitions are dealt out among them")
 	fs.BoolVar(&cfg.idempotent, "idempotent", true, "idempotent producers (default true with --acks all, and only possible then)")
+	fs.StringVar(&cfg.pacing, "pacing", pacingApp, "with --rate, how records are sent on time: app (a Go timer, as an application paces its sends; produce latency from the hand-over to the client) or precise (a generator that is never late, spinning before each send; latency from the scheduled time)")
 	fs.IntVar(&cfg.pid, "pid", 0, "the broker's process id: report its CPU seconds during the run and its peak RSS (Linux)")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "how long to wait for the broker: to connect (compare: to start), and for progress before giving up")
 	fs.IntVar(&cfg.rounds, "rounds", 5, "rounds, each running every broker once, in an order that turns each round")
@@ -325,6 +339,8 @@ func (c *config) check(set map[string]bool) error {
 		return usagef("--producers must be between 1 and %d", maxClients)
 	case c.acks != "all" && c.acks != "-1" && c.acks != "1" && c.acks != "0":
 		return usagef("--acks must be all, 1 or 0, not %q", c.acks)
+	case c.pacing != pacingApp && c.pacing != pacingPrecise:
+		return usagef("--pacing must be app or precise, not %q", c.pacing)
 	}
 	if c.acks == "-1" {
 		c.acks = "all"
@@ -397,10 +413,13 @@ comes first).
 consume reads from each partition's start: by default up to the end offsets
 it finds when it starts; with --records or --duration, until that bound.
 
-Latency counts from each record's scheduled send time: with --rate, record
-i is due at start + i/rate (a stall is charged to every record due during
-it); without, when it is handed to the client. MB is 10^6 bytes of record
-values. The summary is one JSON line on standard output.
+With --rate, record i is due at start + i/rate. produce latency counts from
+the record's hand-over to the client (--pacing app: the generator waits on
+a Go timer, as an application does) or from its scheduled time (--pacing
+precise: the generator spins to be on time, and a stall is charged to every
+record due during it); e2e latency always counts from the scheduled time.
+Without --rate, latency counts from the hand-over. MB is 10^6 bytes of
+record values. The summary is one JSON line on standard output.
 
 compare starts its brokers itself (so it takes no --bootstrap or --pid):
 each round, StreamHouse (--fsync on, off, or both) and franz-go's kfake,

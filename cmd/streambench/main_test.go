@@ -23,6 +23,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"produce", "--records", "-1"}, "--records must not be negative"},
 		{[]string{"produce", "--records", "x"}, "invalid value"},
 		{[]string{"produce", "--records", "1", "--acks", "2"}, "--acks must be all, 1 or 0"},
+		{[]string{"produce", "--records", "1", "--rate", "10", "--pacing", "timer"}, "--pacing must be app or precise"},
 		{[]string{"produce", "--records", "1", "--compression", "brotli"}, "--compression must be"},
 		{[]string{"produce", "--records", "1", "--rate", "-5"}, "--rate must be"},
 		{[]string{"produce", "--records", "1", "--rate", "NaN"}, "--rate must be"},

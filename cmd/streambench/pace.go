@@ -22,12 +22,29 @@ type clock interface {
 	sleep(ctx context.Context, d time.Duration) bool
 }
 
-// wallClock is the real, monotonic, clock.
-type wallClock struct{ start time.Time }
+// wallClock is the real, monotonic, clock. With precise set it waits
+// with internal/precise (a generator that is never late); otherwise with
+// a Go timer, as an application pacing its sends does.
+type wallClock struct {
+	start   time.Time
+	precise bool
+}
 
 func (c wallClock) now() time.Duration { return time.Since(c.start) }
 
-func (c wallClock) sleep(ctx context.Context, d time.Duration) bool { return precise.Sleep(ctx, d) }
+func (c wallClock) sleep(ctx context.Context, d time.Duration) bool {
+	if c.precise {
+		return precise.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 // schedule bounds a run and paces its records.
 type schedule struct {

@@ -40,6 +40,7 @@ type configJSON struct {
 	Records         int64    `json:"records,omitempty"`
 	DurationSeconds float64  `json:"duration_seconds,omitempty"`
 	Rate            float64  `json:"rate,omitempty"`
+	Pacing          string   `json:"pacing,omitempty"` // with a rate
 	Acks            string   `json:"acks,omitempty"`
 	Idempotent      *bool    `json:"idempotent,omitempty"`
 	Compression     string   `json:"compression,omitempty"`
@@ -86,6 +87,9 @@ func (cfg config) summary(partitions int) configJSON {
 	if cfg.mode != modeConsume {
 		c.RecordSize = cfg.recordSize
 		c.Rate = cfg.rate
+		if cfg.rate > 0 {
+			c.Pacing = cfg.pacing
+		}
 		c.Acks = cfg.acks
 		c.Idempotent = &cfg.idempotent
 		c.Compression = cfg.compression
