@@ -318,6 +318,56 @@ func TestProduceFetchListOffsets(t *testing.T) {
 	}
 }
 
+// TestListOffsetsBelowLogStart: a time whose first record was deleted
+// (DeleteRecords to the middle of a batch, or past whole batches of a
+// segment) is answered with the first record at or after the log start
+// whose timestamp is at or after it, as Kafka answers.
+func TestListOffsetsBelowLogStart(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	c := dialRaw(t, b.Addr())
+	createTopic(t, c, "t", 1, nil)
+	const ts = 1_700_000_000_000
+	for i := 0; i < 3; i++ { // [0, 10) at ts+0.., [10, 20) at ts+1000.., [20, 30) at ts+2000..
+		if p := produce(t, c, "t", 0, -1, makeBatch(10, ts+int64(i)*1000)); p.ErrorCode != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	del := at(kmsg.NewPtrDeleteRecordsRequest(), 1)
+	dt := kmsg.NewDeleteRecordsRequestTopic()
+	dt.Topic = "t"
+	dp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	dp.Partition, dp.Offset = 0, 15
+	dt.Partitions = append(dt.Partitions, dp)
+	del.Topics = append(del.Topics, dt)
+	if p := c.do(del).(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 || p.LowWatermark != 15 {
+		t.Fatalf("DeleteRecords to 15: low watermark %d, %v", p.LowWatermark, kerr.ErrorForCode(p.ErrorCode))
+	}
+	for _, tc := range []struct {
+		name          string
+		ts            int64
+		offset, stamp int64
+	}{
+		{"a time in a batch wholly deleted", ts + 3, 15, ts + 1005},
+		{"a deleted record's time", ts + 1003, 15, ts + 1005},
+		{"the log start's time", ts + 1005, 15, ts + 1005},
+		{"a time after the log start", ts + 2004, 24, ts + 2004},
+	} {
+		req := at(kmsg.NewPtrListOffsetsRequest(), 4)
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = tc.ts
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		p := c.do(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || p.Offset != tc.offset || p.Timestamp != tc.stamp {
+			t.Errorf("%s: code %d offset %d ts %d; want offset %d ts %d", tc.name, p.ErrorCode, p.Offset, p.Timestamp, tc.offset, tc.stamp)
+		}
+	}
+}
+
 // A fetch waiting for data wakes when it arrives, and Shutdown wakes it too.
 func TestFetchLongPoll(t *testing.T) {
 	t.Parallel()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -131,7 +132,7 @@ func FuzzProduceBatch(f *testing.F) {
 		if exact {
 			target = oh.MaxTimestamp
 		}
-		off, ts, found, err := s.findRecord(out, &oh, target, exact)
+		off, ts, found, err := s.findRecord(out, &oh, target, exact, math.MinInt64)
 		if err != nil {
 			t.Fatalf("a timestamp lookup on a stored batch failed: %v", err)
 		}

@@ -16,8 +16,8 @@ package broker
 //     uploaded yet, -1 when the topic is not tiered
 //
 // Any other timestamp is a time in milliseconds: the answer is the first
-// record whose timestamp is at or after it (offset and timestamp -1 when
-// there is none). The log finds the batch; the records are read here,
+// record at or after the log start whose timestamp is at or after it
+// (offset and timestamp -1 when there is none). The log finds the batch; the records are read here,
 // decompressed when needed with a bounded output. Any other negative
 // timestamp, or a special one below the version that introduced it, is
 // UNSUPPORTED_VERSION for that partition; a partition listed twice is
@@ -27,6 +27,7 @@ package broker
 
 import (
 	"context"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -164,26 +165,70 @@ func (s *Server) listOffset(ctx context.Context, l storage.Log, ts int64, commit
 	if ts == -3 {
 		target = h.MaxTimestamp
 	}
-	off, rts, found, err := s.findRecord(b, &h, target, ts == -3)
+	// Only fetchable records are an answer; -3 may name a record below
+	// the log start, as Kafka's does. A time's answer is the first record
+	// at or after the log start whose timestamp is at or after it, as
+	// Kafka's: the log finds the batch by timestamp alone, and the log
+	// start may lie inside it or after it (DeleteRecords to the middle of
+	// a segment), so the search goes on from the log start.
+	from := int64(math.MinInt64)
+	if ts != -3 {
+		from = l.LogStartOffset()
+	}
+	off, rts, found, err := s.findRecord(b, &h, target, ts == -3, from)
+	if err == nil && !found && ts != -3 {
+		off, rts, found, err = s.findFrom(ctx, l, max(from, h.NextOffset()), target)
+	}
 	if err != nil {
 		return err
 	}
-	// Only fetchable records are an answer; -3 may name a record below
-	// the log start, as Kafka's does.
-	if !found || off >= l.HighWatermark() || (ts != -3 && off < l.LogStartOffset()) {
+	if !found || off >= l.HighWatermark() {
 		return nil
 	}
 	sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, rts, leaderEpoch
 	return nil
 }
 
-// findRecord returns the first record of the batch whose timestamp is at or
-// after target (exact: equal to it). Records of a LogAppendTime batch all
-// carry the batch's max timestamp.
-func (s *Server) findRecord(b []byte, h *batch.Header, target int64, exact bool) (off, ts int64, found bool, err error) {
+// findFrom reads the log from offset on for the first record at or after
+// it whose timestamp is at or after target.
+func (s *Server) findFrom(ctx context.Context, l storage.Log, offset, target int64) (off, ts int64, found bool, err error) {
+	var buf []byte
+	for offset < l.HighWatermark() {
+		buf, err = l.Read(ctx, offset, 1<<20, true, buf[:0])
+		if err != nil || len(buf) == 0 {
+			return 0, 0, false, err
+		}
+		before := offset
+		for b := buf; len(b) >= batch.HeaderSize; {
+			h, err := batch.ReadHeader(b)
+			if err != nil {
+				return 0, 0, false, kafkaError(kerr.CorruptMessage, "stored batch at %d: %v", offset, err)
+			}
+			if h.Size() > len(b) {
+				break // cut at the read's end: read again from it
+			}
+			if h.MaxTimestamp >= target && h.NextOffset() > offset {
+				if off, ts, found, err = s.findRecord(b[:h.Size()], &h, target, false, offset); err != nil || found {
+					return off, ts, found, err
+				}
+			}
+			offset = max(offset, h.NextOffset())
+			b = b[h.Size():]
+		}
+		if offset == before {
+			return 0, 0, false, kafkaError(kerr.CorruptMessage, "no whole batch at %d", offset)
+		}
+	}
+	return 0, 0, false, nil
+}
+
+// findRecord returns the first record of the batch at or after offset from
+// whose timestamp is at or after target (exact: equal to it). Records of a
+// LogAppendTime batch all carry the batch's max timestamp.
+func (s *Server) findRecord(b []byte, h *batch.Header, target int64, exact bool, from int64) (off, ts int64, found bool, err error) {
 	if h.LogAppendTime() {
-		if h.MaxTimestamp >= target {
-			return h.BaseOffset, h.MaxTimestamp, true, nil
+		if h.MaxTimestamp >= target && h.NextOffset() > from {
+			return max(h.BaseOffset, from), h.MaxTimestamp, true, nil
 		}
 		return 0, 0, false, nil
 	}
@@ -196,7 +241,7 @@ func (s *Server) findRecord(b []byte, h *batch.Header, target int64, exact bool)
 	}
 	err = batch.Records(recs, func(r batch.Record) bool {
 		rts := h.BaseTimestamp + r.TimestampDelta
-		if rts == target || (!exact && rts > target) {
+		if h.BaseOffset+int64(r.OffsetDelta) >= from && (rts == target || (!exact && rts > target)) {
 			off, ts, found = h.BaseOffset+int64(r.OffsetDelta), rts, true
 		}
 		return !found
