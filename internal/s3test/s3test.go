@@ -143,7 +143,8 @@ func (s *Server) Restart() {
 	}
 }
 
-// Stop kills the server (its data stays for Restart).
+// Stop kills the server with SIGKILL, as a crash or an outage would (its
+// data stays for Restart).
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -155,13 +156,21 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Bucket creates a new bucket and returns its name.
-func (s *Server) Bucket(t testing.TB) string {
+// Client is a minio-go client of the server, for a test that looks into
+// its buckets directly rather than through the code under test.
+func (s *Server) Client(t testing.TB) *minio.Client {
 	t.Helper()
 	cl, err := minio.New(s.addr, &minio.Options{Creds: Credentials(), BucketLookup: minio.BucketLookupPath, Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cl
+}
+
+// Bucket creates a new bucket and returns its name.
+func (s *Server) Bucket(t testing.TB) string {
+	t.Helper()
+	cl := s.Client(t)
 	name := strings.ToLower(fmt.Sprintf("b-%d", time.Now().UnixNano()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
