@@ -290,7 +290,8 @@ func tierValue(off int64) []byte {
 func tierKey(off int64) []byte { return strconv.AppendInt([]byte{'k'}, off, 10) }
 
 // tierTime is the timestamp of the record at offset off in a topic
-// produced with tierProduceAt's base: one millisecond per offset.
+// produced with timestamps from base (tierProduce): one millisecond per
+// offset.
 func tierTime(base time.Time, off int64) time.Time {
 	return base.Add(time.Duration(off) * time.Millisecond)
 }
@@ -314,6 +315,14 @@ func tierProduce(t testing.TB, cl *kgo.Client, topic string, from, to int64, ts 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if err := tierTryProduce(ctx, cl, topic, from, to, ts); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+}
+
+// tierTryProduce is tierProduce returning the first error, for a
+// goroutine.
+func tierTryProduce(ctx context.Context, cl *kgo.Client, topic string, from, to int64, ts time.Time) error {
 	errs := make(chan error, 1)
 	for off := from; off < to; off++ {
 		r := &kgo.Record{Topic: topic, Partition: 0, Key: tierKey(off), Value: tierValue(off)}
@@ -334,12 +343,13 @@ func tierProduce(t testing.TB, cl *kgo.Client, topic string, from, to int64, ts 
 		})
 	}
 	if err := cl.Flush(ctx); err != nil {
-		t.Fatalf("produce to %s: flush: %v", topic, err)
+		return fmt.Errorf("flush: %w", err)
 	}
 	select {
 	case err := <-errs:
-		t.Fatalf("produce to %s: %v", topic, err)
+		return err
 	default:
+		return nil
 	}
 }
 

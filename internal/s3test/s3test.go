@@ -1,8 +1,11 @@
 // Package s3test runs a real S3-compatible server for tests: versitygw
 // (github.com/versity/versitygw, its posix backend over a temporary
 // directory) on a loopback port, one process per call, stopped when the
-// test ends, so that a test may stop and restart its server. It imports
-// minio-go (to create buckets) and the standard library.
+// test ends, so that a test may stop (kill) and restart its server; and an
+// HTTP proxy in front of it that answers a share of the requests with S3's
+// errors under strain (503 SlowDown, 500) or resets their connections
+// (NewProxy). It imports minio-go (to create and look into buckets) and the
+// standard library.
 //
 // The binary is versitygw in PATH or in $GOPATH/bin (.ci/run installs it
 // with go install github.com/versity/versitygw/cmd/versitygw@v1.8.0). When
