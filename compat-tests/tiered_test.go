@@ -94,10 +94,11 @@ func tierLargeLog(t *testing.T, size int64, catalog []string) {
 	tierProduce(t, tierProducer(t, b.addr), topic, 0, n, time.Time{})
 	produced := time.Since(began)
 	local := b.waitUploaded(topic, 0)
+	uploaded := time.Since(began) - produced
 	close(stop)
 	wg.Wait()
-	t.Logf("%d records (%d MB) produced in %v; local log start %d; peak of the partition directory during produce %d bytes",
-		n, size>>20, produced.Round(time.Millisecond), local, peak.Load())
+	t.Logf("%d records (%d MB) produced in %v, the uploads done %v later; local log start %d; peak of the partition directory %d bytes",
+		n, size>>20, produced.Round(time.Millisecond), uploaded.Round(time.Millisecond), local, peak.Load())
 
 	// Once the uploads caught up, the local directory is within
 	// local.retention.bytes, the active segment and one more (a segment
