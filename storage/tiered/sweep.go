@@ -66,8 +66,24 @@ func (st *Store) Sweep(ctx context.Context) error {
 }
 
 func (st *Store) sweepPartition(ctx context.Context, p meta.RemotePartition) error {
-	// The uploads under way, taken before the records are read: one that
-	// records its segment after they were read is still in this set.
+	// The objects first, then the uploads under way, then the records. An
+	// upload records its segment before it stops being under way, so an
+	// object listed here belongs to an upload still under way next, or
+	// recorded in what is read after, or cut short (only then an orphan).
+	// Taking the uploads under way before the records are read and
+	// listing after would miss an upload that begins in between and
+	// records its segment after the read: its objects are new, but the
+	// store dates them by its own clock, which may run behind (skew; a
+	// Last-Modified cut to the second; S3 dates a multipart object by its
+	// start), so they could look older than the grace period.
+	var objects []objstore.Object
+	err := st.opts.Bucket.List(ctx, prefix(p.TopicID, p.Partition), func(o objstore.Object) error {
+		objects = append(objects, o)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	st.mu.Lock()
 	uploading := maps.Clone(st.uploading)
 	st.mu.Unlock()
@@ -97,14 +113,14 @@ func (st *Store) sweepPartition(ctx context.Context, p meta.RemotePartition) err
 			return err
 		}
 	}
-	// Every object of the partition: those of gone segments, and those no
-	// record names once they are older than the grace period.
+	// The objects of gone segments, and those no record names once they
+	// are older than the grace period.
 	var remove []string
 	goneSet := map[string]bool{}
 	for _, id := range gone {
 		goneSet[id] = true
 	}
-	err = st.opts.Bucket.List(ctx, prefix(p.TopicID, p.Partition), func(o objstore.Object) error {
+	for _, o := range objects {
 		id, ok := uploadOf(o.Key)
 		switch {
 		case !ok:
@@ -113,10 +129,6 @@ func (st *Store) sweepPartition(ctx context.Context, p meta.RemotePartition) err
 		case !known[id] && !uploading[id] && now.Sub(o.Modified) >= st.opts.Grace:
 			remove = append(remove, o.Key)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	for _, key := range remove {
 		st.cache.evict(key)

@@ -28,8 +28,9 @@
 // # The order of things (what a crash at any point leaves)
 //
 //   - Upload: the objects first, then the record. A crash before the
-//     record leaves objects no record names; the sweep removes them (after
-//     a grace period, so that an upload under way is not mistaken for one).
+//     record leaves objects no record names; the sweep removes them once
+//     older than a grace period and not of an upload under way in this
+//     process (it lists them before it reads the records).
 //   - Local retention removes only segments wholly below the end of what
 //     is recorded: a segment is on the local disk or recorded, always.
 //   - Remote retention (retention.*, DeleteRecords, the topic's deletion):
