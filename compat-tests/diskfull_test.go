@@ -318,10 +318,12 @@ func TestDiskFullNoGuard(t *testing.T) {
 		t.Errorf("a produce on the full volume: %v after %v, want KAFKA_STORAGE_ERROR within 1 s", kerr.ErrorForCode(pr.ErrorCode), d)
 	}
 	// The catalog is on the full volume too: offset commits (with 2 KB of
-	// metadata each, so that SQLite's write-ahead log must grow) are
-	// answered, with success while SQLite finds room and then with an
-	// error code, never left hanging; the catalog stays whole (checked
-	// after the restart).
+	// metadata each) are answered, never left hanging: with success
+	// while SQLite finds room and otherwise with an error code. Whether
+	// it runs out is SQLite's affair: its write-ahead log is written
+	// again from its start after each checkpoint, so a log grown before
+	// the volume filled may never need another block (CI saw 297 of 297
+	// go in). The catalog stays whole, checked after the restart.
 	lastOK, refused := int64(2), 0 // committed above: record 1's next offset
 	var firstRefusal error
 	for at := int64(3); at < 300 && refused < 3; at++ {
@@ -341,16 +343,11 @@ func TestDiskFullNoGuard(t *testing.T) {
 			if firstRefusal == nil {
 				firstRefusal = err
 			}
-		case refused > 0:
-			t.Fatalf("an offset commit succeeded after one was refused on the full volume")
 		default:
 			lastOK = at
 		}
 	}
-	t.Logf("offset commits on the full volume: %d went in, then refused with %v", lastOK-2, firstRefusal)
-	if firstRefusal == nil {
-		t.Error("no offset commit was refused on the full volume")
-	}
+	t.Logf("offset commits on the full volume, every one answered: the last to go in was %d, %d refused (the first with %v)", lastOK, refused, firstRefusal)
 	if code, body := dfGet(t, "http://"+ops+"/health"); code != 200 || !strings.Contains(body, "disk full") {
 		t.Errorf("/health on the full volume: %d %q", code, body)
 	}
