@@ -377,6 +377,8 @@ type Catalog interface {
 	Topics
 	Offsets
 	Groups
+	ShareStates
+	GroupConfigs
 	Transactions
 	BrokerConfigs
 	ClientQuotas

@@ -15,11 +15,15 @@ var ErrNotEmpty = errors.New("meta: catalog not empty")
 type Snapshot struct {
 	ClusterID string // "" when none was generated yet
 	// NextProducerID is the first producer id never handed out.
-	NextProducerID   int64
-	Topics           []Topic         // by name
-	Offsets          []GroupOffset   // by group, topic, partition
-	Groups           []GroupMetadata // by group
-	Transactions     []Transaction   // by ID, with their versions
+	NextProducerID int64
+	Topics         []Topic         // by name
+	Offsets        []GroupOffset   // by group, topic, partition
+	Groups         []GroupMetadata // by group
+	// ShareStates are share groups' partition states, by group, topic ID
+	// and partition; GroupConfigs groups' configs, with their versions.
+	ShareStates      []ShareState
+	GroupConfigs     map[string]ScopeConfigs
+	Transactions     []Transaction // by ID, with their versions
 	BrokerConfigs    map[string]ScopeConfigs
 	ClientQuotas     []ClientQuota // by entity, with their versions
 	ScramCredentials []ScramCredential

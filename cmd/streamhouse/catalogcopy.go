@@ -191,6 +191,8 @@ func sections(s meta.Snapshot) []section {
 		{"topics", len(s.Topics), sum(topics)},
 		{"offsets", len(s.Offsets), sum(offsets)},
 		{"groups", len(s.Groups), sum(s.Groups)},
+		{"share states", len(s.ShareStates), sum(s.ShareStates)},
+		{"group configs", len(s.GroupConfigs), sum(s.GroupConfigs)},
 		{"transactions", len(s.Transactions), sum(txns)},
 		{"broker configs", len(s.BrokerConfigs), sum(s.BrokerConfigs)},
 		{"client quotas", len(s.ClientQuotas), sum(s.ClientQuotas)},

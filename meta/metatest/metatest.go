@@ -92,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"CloseDuringCalls", testCloseDuringCalls},
 	}
 	tests = append(tests, groupCases()...)
+	tests = append(tests, shareCases()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

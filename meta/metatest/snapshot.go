@@ -62,6 +62,8 @@ func Fill(t testing.TB, c meta.Catalog) {
 		MaxTimestamp: 1_700_000_000_000, Size: 4096, Checksum: "abc", CreatedAt: at}))
 	must("remote log start", c.SetRemoteLogStart(ctx, tid, 3, 40))
 	must("groups", c.PutGroups(ctx, SampleGroups(t)))
+	must("share states", c.PutShareStates(ctx, SampleShareStates(t), nil))
+	must("group configs", c.SetGroupConfigs(ctx, "queue", 0, map[string]string{"share.auto.offset.reset": "earliest"}))
 	must("acls", c.CreateACLs(ctx, []meta.ACL{
 		{ResourceType: 2, ResourceName: "orders", PatternType: 3, Principal: "User:alice", Host: "*", Operation: 3, Permission: 3},
 		{ResourceType: 3, ResourceName: "bill", PatternType: 4, Principal: "User:bob", Host: "10.0.0.1", Operation: 2, Permission: 2},
@@ -96,7 +98,8 @@ func testSnapshot(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}
 	if len(snap.Topics) != 3 || len(snap.Offsets) != 3 || len(snap.Transactions) != 1 || len(snap.BrokerConfigs) != 2 ||
 		len(snap.ClientQuotas) != 1 || len(snap.ScramCredentials) != 2 || len(snap.ACLs) != 2 || snap.ClusterID == "" || snap.NextProducerID < 1000 ||
-		len(snap.RemoteSegments) != 1 || len(snap.RemoteLogStarts) != 1 || len(snap.Groups) != 3 {
+		len(snap.RemoteSegments) != 1 || len(snap.RemoteLogStarts) != 1 || len(snap.Groups) != 3 ||
+		len(snap.ShareStates) != 3 || len(snap.GroupConfigs) != 1 {
 		t.Fatalf("Export missed something: %+v", snap)
 	}
 	dst := open(t)

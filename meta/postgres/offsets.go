@@ -49,11 +49,13 @@ type commitReq struct {
 	ctx     context.Context
 	offsets []meta.GroupOffset
 	groups  []meta.GroupMetadata
+	shares  []meta.ShareState
+	unshare []meta.SharePartitionKey
 	done    chan error
 }
 
-// committer groups concurrent CommitOffsets and PutGroups calls into one
-// transaction.
+// committer groups concurrent CommitOffsets, PutGroups and PutShareStates
+// calls into one transaction.
 type committer struct {
 	c    *Catalog
 	reqs chan *commitReq
@@ -130,9 +132,13 @@ func (m *committer) write(batch []*commitReq) {
 	}
 	var all []meta.GroupOffset
 	var groups []meta.GroupMetadata
+	var shares []meta.ShareState
+	var unshare []meta.SharePartitionKey
 	for _, r := range live {
 		all = append(all, r.offsets...)
 		groups = append(groups, r.groups...)
+		shares = append(shares, r.shares...)
+		unshare = append(unshare, r.unshare...)
 	}
 	// The transaction runs on behalf of every call in it: bounded by the
 	// latest deadline among them, never by one caller's cancellation.
@@ -142,6 +148,7 @@ func (m *committer) write(batch []*commitReq) {
 	err := m.c.writeBatch(ctx, func(b *pgx.Batch) {
 		queueUpsertOffsets(b, all, now)
 		queuePutGroups(b, groups, now)
+		queuePutShareStates(b, shares, unshare, now)
 	})
 	for _, r := range live {
 		r.done <- err

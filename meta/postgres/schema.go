@@ -245,6 +245,25 @@ var migrations = []migration{
 			`CREATE INDEX wal_batches_object ON wal_batches (object)`,
 		},
 	},
+	{
+		version: 7,
+		name:    "share groups' partition states and groups' configs",
+		stmts: []string{
+			`CREATE TABLE share_states (
+				group_id   text COLLATE "C" NOT NULL,
+				topic_id   bytea NOT NULL CHECK (length(topic_id) = 16),
+				partition  int NOT NULL,
+				state      text NOT NULL,
+				updated_ms bigint NOT NULL,
+				PRIMARY KEY (group_id, topic_id, partition)
+			)`,
+			`CREATE TABLE group_configs (
+				group_id text COLLATE "C" PRIMARY KEY,
+				configs  text NOT NULL,
+				version  bigint NOT NULL CHECK (version >= 1)
+			)`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

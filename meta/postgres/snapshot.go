@@ -74,6 +74,12 @@ func export(ctx context.Context, tx pgx.Tx) (meta.Snapshot, error) {
 	if s.Groups, err = scanGroups(ctx, tx); err != nil {
 		return s, fmt.Errorf("groups: %w", err)
 	}
+	if s.ShareStates, err = scanShareStates(ctx, tx); err != nil {
+		return s, fmt.Errorf("share states: %w", err)
+	}
+	if s.GroupConfigs, err = scanGroupConfigs(ctx, tx); err != nil {
+		return s, fmt.Errorf("group configs: %w", err)
+	}
 	if err := each("transactions", `SELECT transactional_id, state, version FROM transactions ORDER BY transactional_id`, func(rows pgx.Rows) error {
 		var id, state string
 		var version int64
@@ -177,7 +183,7 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 	return c.call(ctx, "Import", "import catalog", func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `LOCK TABLE cluster, producer_ids, topics, topic_configs, group_offsets, transactions,
-				broker_config_scopes, broker_configs, client_quotas, scram_credentials, acls, remote_segments, remote_log_starts, group_metadata IN EXCLUSIVE MODE`); err != nil {
+				broker_config_scopes, broker_configs, client_quotas, scram_credentials, acls, remote_segments, remote_log_starts, group_metadata, share_states, group_configs IN EXCLUSIVE MODE`); err != nil {
 				return err
 			}
 			var n int64
@@ -187,7 +193,8 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 				(SELECT count(*) FROM broker_config_scopes) + (SELECT count(*) FROM client_quotas) +
 				(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls) +
 				(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts) +
-				(SELECT count(*) FROM group_metadata)`).Scan(&n); err != nil {
+				(SELECT count(*) FROM group_metadata) + (SELECT count(*) FROM share_states) +
+				(SELECT count(*) FROM group_configs)`).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -227,11 +234,22 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s meta.Snapshot) error {
 	if err := upsertOffsets(ctx, tx, s.Offsets, time.Now()); err != nil {
 		return fmt.Errorf("offsets: %w", err)
 	}
-	if len(s.Groups) > 0 {
+	if len(s.Groups) > 0 || len(s.ShareStates) > 0 {
 		b := &pgx.Batch{}
 		queuePutGroups(b, s.Groups, time.Now())
+		queuePutShareStates(b, s.ShareStates, nil, time.Now())
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("groups: %w", err)
+		}
+	}
+	for _, g := range slices.Sorted(maps.Keys(s.GroupConfigs)) {
+		sc := s.GroupConfigs[g]
+		js, err := json.Marshal(sc.Configs)
+		if err != nil {
+			return err
+		}
+		if err := exec("configs of group "+g, `INSERT INTO group_configs (group_id, configs, version) VALUES ($1, $2, $3)`, g, string(js), max(sc.Version, 1)); err != nil {
+			return err
 		}
 	}
 	for _, t := range s.Transactions {

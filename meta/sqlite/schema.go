@@ -306,6 +306,30 @@ var migrations = []migration{
 			`CREATE INDEX wal_batches_object ON wal_batches (object)`,
 		},
 	},
+	{
+		version: 13,
+		name:    "share groups' partition states and groups' configs",
+		stmts: []string{
+			// One row per share group partition (meta.ShareState): its
+			// start offset and in-flight batches as JSON, written
+			// whole at each acknowledgement.
+			`CREATE TABLE share_states (
+				group_id   TEXT NOT NULL,
+				topic_id   BLOB NOT NULL CHECK (length(topic_id) = 16),
+				partition  INTEGER NOT NULL,
+				state      TEXT NOT NULL,
+				updated_ms INTEGER NOT NULL,
+				PRIMARY KEY (group_id, topic_id, partition)
+			) STRICT, WITHOUT ROWID`,
+			// A group's dynamic configs (the GROUP config resource) as
+			// JSON, with the version of meta's conditional writes.
+			`CREATE TABLE group_configs (
+				group_id TEXT NOT NULL PRIMARY KEY,
+				configs  TEXT NOT NULL,
+				version  INTEGER NOT NULL CHECK (version >= 1)
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

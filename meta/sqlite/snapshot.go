@@ -67,6 +67,12 @@ func export(ctx context.Context, q querier) (meta.Snapshot, error) {
 	if s.Groups, err = scanGroups(ctx, q); err != nil {
 		return s, fmt.Errorf("groups: %w", err)
 	}
+	if s.ShareStates, err = scanShareStates(ctx, q); err != nil {
+		return s, fmt.Errorf("share states: %w", err)
+	}
+	if s.GroupConfigs, err = scanGroupConfigs(ctx, q); err != nil {
+		return s, fmt.Errorf("group configs: %w", err)
+	}
 	if err := each(ctx, q, `SELECT transactional_id, state, version FROM transactions ORDER BY transactional_id`, func(rows *sql.Rows) error {
 		var id, state string
 		var version int64
@@ -190,7 +196,8 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 			(SELECT count(*) FROM broker_config_scopes) + (SELECT count(*) FROM client_quotas) +
 			(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls) +
 			(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts) +
-			(SELECT count(*) FROM group_metadata)`).Scan(&n); err != nil {
+			(SELECT count(*) FROM group_metadata) + (SELECT count(*) FROM share_states) +
+			(SELECT count(*) FROM group_configs)`).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -235,6 +242,19 @@ func importSnapshot(ctx context.Context, tx *sql.Tx, s meta.Snapshot) error {
 	}
 	if err := putGroups(ctx, tx, s.Groups, time.Now()); err != nil {
 		return fmt.Errorf("groups: %w", err)
+	}
+	if err := putShareStates(ctx, tx, s.ShareStates, nil, time.Now()); err != nil {
+		return fmt.Errorf("share states: %w", err)
+	}
+	for _, g := range slices.Sorted(maps.Keys(s.GroupConfigs)) {
+		sc := s.GroupConfigs[g]
+		js, err := json.Marshal(sc.Configs)
+		if err != nil {
+			return err
+		}
+		if err := exec("configs of group "+g, `INSERT INTO group_configs (group_id, configs, version) VALUES (?, ?, ?)`, g, string(js), max(sc.Version, 1)); err != nil {
+			return err
+		}
 	}
 	for _, t := range s.Transactions {
 		state, err := json.Marshal(t)
