@@ -108,6 +108,8 @@ func (s *Server) alterResource(ctx context.Context, typ kmsg.ConfigResourceType,
 			return err
 		}
 		return s.alterBroker(ctx, name, validateOnly, change)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return s.alterGroupConfigs(ctx, name, validateOnly, change)
 	}
 	if typ == kmsg.ConfigResourceTypeBrokerLogger {
 		// As Kafka: loggers change only incrementally.

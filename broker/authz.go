@@ -27,7 +27,8 @@ package broker
 //	DescribeGroups     GROUP:DESCRIBE; ListGroups CLUSTER:DESCRIBE or each GROUP:DESCRIBE
 //	CreateTopics       CLUSTER:CREATE or TOPIC:CREATE; TOPIC:DESCRIBE_CONFIGS for the configs shown
 //	DeleteTopics       TOPIC:DELETE; DeleteRecords TOPIC:DELETE; CreatePartitions TOPIC:ALTER
-//	DescribeConfigs    TOPIC:DESCRIBE_CONFIGS, CLUSTER:DESCRIBE_CONFIGS (broker, broker logger)
+//	DescribeConfigs    TOPIC:DESCRIBE_CONFIGS, CLUSTER:DESCRIBE_CONFIGS (broker, broker logger), GROUP:DESCRIBE_CONFIGS
+//	Share group APIs   see authz_share.go
 //	(Incremental)AlterConfigs  TOPIC:ALTER_CONFIGS, CLUSTER:ALTER_CONFIGS
 //	InitProducerId     TRANSACTIONAL_ID:WRITE, or CLUSTER:IDEMPOTENT_WRITE or WRITE on any topic
 //	AddPartitionsToTxn TRANSACTIONAL_ID:WRITE, TOPIC:WRITE (v4+, from brokers: CLUSTER:CLUSTER_ACTION)
@@ -351,6 +352,15 @@ var authzRules = map[int16]authzRule{
 		}
 		return resp
 	}},
+
+	// Share groups (authz_share.go).
+	int16(kmsg.ShareGroupHeartbeat):       {"GROUP:READ TOPIC:DESCRIBE", authzShareGroupHeartbeat},
+	int16(kmsg.ShareGroupDescribe):        {"GROUP:DESCRIBE", authzShareGroupDescribe},
+	int16(kmsg.ShareFetch):                {"GROUP:READ TOPIC:READ", authzShareFetch},
+	int16(kmsg.ShareAcknowledge):          {"GROUP:READ TOPIC:READ", authzShareAcknowledge},
+	int16(kmsg.DescribeShareGroupOffsets): {"GROUP:DESCRIBE TOPIC:DESCRIBE", authzDescribeShareGroupOffsets},
+	int16(kmsg.AlterShareGroupOffsets):    {"GROUP:READ TOPIC:READ", authzAlterShareGroupOffsets},
+	int16(kmsg.DeleteShareGroupOffsets):   {"GROUP:DELETE TOPIC:READ", authzDeleteShareGroupOffsets},
 }
 
 // transactionalBatches reports whether any batch of a produce request is
@@ -860,8 +870,11 @@ func authzDeleteRecords(z *authz, r *request) kmsg.Response {
 // configResource decides a config resource (topic, broker, broker
 // logger) and returns the error code of a denial.
 func (z *authz) configResource(rtype kmsg.ConfigResourceType, name string, topicOp auth.Operation) (bool, int16) {
-	if rtype == kmsg.ConfigResourceTypeTopic {
+	switch rtype {
+	case kmsg.ConfigResourceTypeTopic:
 		return z.topic(topicOp, name), codeTopic
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return z.group(topicOp, name), codeGroup
 	}
 	return z.cluster(topicOp), codeCluster
 }

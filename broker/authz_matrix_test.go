@@ -55,7 +55,7 @@ const (
 func matrixCases() []matrixCase {
 	topic, group, txn, cluster := kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup, kmsg.ACLResourceTypeTransactionalId, kmsg.ACLResourceTypeCluster
 	tAuth, gAuth, xAuth, cAuth := kerr.TopicAuthorizationFailed.Code, kerr.GroupAuthorizationFailed.Code, kerr.TransactionalIDAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Code
-	return []matrixCase{
+	return append([]matrixCase{
 		{name: "Produce", rt: topic, op: kmsg.ACLOperationWrite, deny: tAuth, req: func(n string) kmsg.Request {
 			req := at(kmsg.NewPtrProduceRequest(), 9)
 			req.Acks, req.TimeoutMillis = 1, 5000
@@ -368,7 +368,7 @@ func matrixCases() []matrixCase {
 			req.TimeoutMillis = 5000
 			return req
 		}, code: func(r kmsg.Response) int16 { return r.(*kmsg.ElectLeadersResponse).ErrorCode }},
-	}
+	}, shareMatrixCases()...)
 }
 
 // groupState makes the group exist (an offset committed) or not (deleted).

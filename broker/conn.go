@@ -273,6 +273,7 @@ func (c *conn) serve() {
 		}
 		cancel()
 		c.nc.Close()
+		s.groups.ConnClosed(c) // its share sessions' records go back
 		s.stats.Connections.Add(-1)
 		s.cfg.Metrics.Connection(-1)
 		s.forgetConn(c)

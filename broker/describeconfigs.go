@@ -84,6 +84,8 @@ func (s *Server) describeResource(rr *kmsg.DescribeConfigsRequestResource) ([]co
 			return nil, err
 		}
 		return s.settings().DescribeBroker(), nil
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return s.describeGroupConfigs(rr.ResourceName)
 	case kmsg.ConfigResourceTypeBrokerLogger:
 		if err := s.checkLoggerResource(rr.ResourceName); err != nil {
 			return nil, err

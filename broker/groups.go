@@ -23,6 +23,7 @@ import (
 const (
 	coordinatorGroup       = 0
 	coordinatorTransaction = 1
+	coordinatorShare       = 2 // KIP-932: a share group's partition's state ("group:topicID:partition")
 )
 
 // groupTopics answers the coordinator's questions about topics.
@@ -71,18 +72,25 @@ func (g groupTopics) Names() []string {
 func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error) {
 	set := s.settings()
 	return group.New(ctx, group.Config{
-		Store:                     s.cfg.Catalog,
-		Groups:                    s.cfg.Catalog,
-		OffsetsLog:                offsetsLog{s},
-		Topics:                    groupTopics{s.topics},
-		InitialRebalanceDelay:     time.Duration(set.GroupInitialRebalanceDelayMs()) * time.Millisecond,
-		MinSessionTimeout:         time.Duration(set.GroupMinSessionTimeoutMs()) * time.Millisecond,
-		MaxSessionTimeout:         time.Duration(set.GroupMaxSessionTimeoutMs()) * time.Millisecond,
-		MaxSize:                   int(set.GroupMaxSize()),
-		OffsetsRetention:          time.Duration(set.OffsetsRetentionMs()) * time.Millisecond,
-		OffsetMetadataMaxBytes:    int(set.OffsetMetadataMaxBytes()),
-		ConsumerHeartbeatInterval: time.Duration(set.GroupConsumerHeartbeatIntervalMs()) * time.Millisecond,
-		ConsumerSessionTimeout:    time.Duration(set.GroupConsumerSessionTimeoutMs()) * time.Millisecond,
+		Store:                        s.cfg.Catalog,
+		Groups:                       s.cfg.Catalog,
+		OffsetsLog:                   offsetsLog{s},
+		ShareLogs:                    shareLogs{s},
+		ShareStates:                  s.cfg.Catalog,
+		GroupConfigs:                 s.cfg.Catalog,
+		ResolveShare:                 s.resolveShare,
+		ShareMaxSize:                 int(set.ShareGroup().MaxSize),
+		SharePartitionMaxRecordLocks: int(set.ShareGroup().PartitionMaxRecordLocks),
+		ShareMaxSessions:             int(set.ShareGroup().MaxShareSessions),
+		Topics:                       groupTopics{s.topics},
+		InitialRebalanceDelay:        time.Duration(set.GroupInitialRebalanceDelayMs()) * time.Millisecond,
+		MinSessionTimeout:            time.Duration(set.GroupMinSessionTimeoutMs()) * time.Millisecond,
+		MaxSessionTimeout:            time.Duration(set.GroupMaxSessionTimeoutMs()) * time.Millisecond,
+		MaxSize:                      int(set.GroupMaxSize()),
+		OffsetsRetention:             time.Duration(set.OffsetsRetentionMs()) * time.Millisecond,
+		OffsetMetadataMaxBytes:       int(set.OffsetMetadataMaxBytes()),
+		ConsumerHeartbeatInterval:    time.Duration(set.GroupConsumerHeartbeatIntervalMs()) * time.Millisecond,
+		ConsumerSessionTimeout:       time.Duration(set.GroupConsumerSessionTimeoutMs()) * time.Millisecond,
 		// s.txns is set before the broker serves.
 		PendingTxnOffset: func(group, topic string, partition int32) bool {
 			return s.txns.PendingOffset(group, topic, partition)
@@ -132,6 +140,12 @@ func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (kmsg.Re
 			return s.nodeID, host, port, nil
 		case coordinatorTransaction:
 			if key == "" {
+				return -1, "", -1, kerr.InvalidRequest
+			}
+			return s.nodeID, host, port, nil
+		case coordinatorShare:
+			// This broker keeps every share group's state.
+			if key == "" || req.Version < 6 {
 				return -1, "", -1, kerr.InvalidRequest
 			}
 			return s.nodeID, host, port, nil

@@ -55,5 +55,14 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.DeleteACLs):                   s.handleDeleteAcls,
 		int16(kmsg.DescribeUserSCRAMCredentials): s.handleDescribeUserScramCredentials,
 		int16(kmsg.AlterUserSCRAMCredentials):    s.handleAlterUserScramCredentials,
+
+		// Share groups (share.go).
+		int16(kmsg.ShareGroupHeartbeat):       s.handleShareGroupHeartbeat,
+		int16(kmsg.ShareGroupDescribe):        s.handleShareGroupDescribe,
+		int16(kmsg.ShareFetch):                s.handleShareFetch,
+		int16(kmsg.ShareAcknowledge):          s.handleShareAcknowledge,
+		int16(kmsg.DescribeShareGroupOffsets): s.handleDescribeShareGroupOffsets,
+		int16(kmsg.AlterShareGroupOffsets):    s.handleAlterShareGroupOffsets,
+		int16(kmsg.DeleteShareGroupOffsets):   s.handleDeleteShareGroupOffsets,
 	}
 }

@@ -581,7 +581,7 @@ func (ts *topics) removeLocked(ctx context.Context, t *topic, why string) {
 	ts.mu.Unlock()
 
 	if ts.s.groups != nil {
-		ts.s.groups.DeleteTopic(t.Name)
+		ts.s.groups.DeleteTopic(t.Name, t.ID)
 	}
 	var errs []error
 	if err := closeLogs(t.parts); err != nil {

@@ -82,6 +82,81 @@ var coreBrokerDefs = [...]Def{
 		Doc:   `The minimum allowed session timeout for registered consumers. Shorter timeouts result in quicker failure detection at the cost of more frequent consumer heartbeating, which can overwhelm broker resources.`,
 	},
 	{
+		Name: "group.share.delivery.count.limit", Type: TypeInt, Default: ptr("5"), ReadOnly: true,
+		check: between(2, 10),
+		Doc:   `The maximum number of delivery attempts for a record delivered to a share group.`,
+	},
+	{
+		Name: "group.share.heartbeat.interval.ms", Type: TypeInt, Default: ptr("5000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The heartbeat interval given to the members of a share group.`,
+	},
+	{
+		Name: "group.share.max.delivery.count.limit", Type: TypeInt, Default: ptr("10"), ReadOnly: true,
+		check: between(2, 10),
+		Doc:   `The maximum value of a share group's share.delivery.count.limit.`,
+	},
+	{
+		Name: "group.share.max.heartbeat.interval.ms", Type: TypeInt, Default: ptr("15000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The maximum heartbeat interval for share group members.`,
+	},
+	{
+		Name: "group.share.max.record.lock.duration.ms", Type: TypeInt, Default: ptr("60000"), ReadOnly: true,
+		check: between(30000, 3600000),
+		Doc:   `The record acquisition lock maximum duration in milliseconds for share groups.`,
+	},
+	{
+		Name: "group.share.max.session.timeout.ms", Type: TypeInt, Default: ptr("60000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The maximum allowed session timeout for share group members.`,
+	},
+	{
+		Name: "group.share.max.share.sessions", Type: TypeInt, Default: ptr("2000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The maximum number of share sessions per broker.`,
+	},
+	{
+		Name: "group.share.max.size", Type: TypeInt, Default: ptr("200"), ReadOnly: true,
+		check: between(1, 1000),
+		Doc:   `The maximum number of members that a single share group can accommodate.`,
+	},
+	{
+		Name: "group.share.min.delivery.count.limit", Type: TypeInt, Default: ptr("2"), ReadOnly: true,
+		check: between(2, 10),
+		Doc:   `The minimum value of a share group's share.delivery.count.limit.`,
+	},
+	{
+		Name: "group.share.min.heartbeat.interval.ms", Type: TypeInt, Default: ptr("5000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The minimum heartbeat interval for share group members.`,
+	},
+	{
+		Name: "group.share.min.record.lock.duration.ms", Type: TypeInt, Default: ptr("15000"), ReadOnly: true,
+		check: between(1000, 30000),
+		Doc:   `The record acquisition lock minimum duration in milliseconds for share groups.`,
+	},
+	{
+		Name: "group.share.min.session.timeout.ms", Type: TypeInt, Default: ptr("45000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The minimum allowed session timeout for share group members.`,
+	},
+	{
+		Name: "group.share.partition.max.record.locks", Type: TypeInt, Default: ptr("2000"), ReadOnly: true,
+		check: between(100, 10000),
+		Doc:   `Share-group record lock limit per share-partition.`,
+	},
+	{
+		Name: "group.share.record.lock.duration.ms", Type: TypeInt, Default: ptr("30000"), ReadOnly: true,
+		check: between(1000, 3600000),
+		Doc:   `The record acquisition lock duration in milliseconds for share groups.`,
+	},
+	{
+		Name: "group.share.session.timeout.ms", Type: TypeInt, Default: ptr("45000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The timeout to detect client failures when using the share group protocol.`,
+	},
+	{
 		Name: "listeners", Type: TypeString, Default: ptr("PLAINTEXT://:9092"),
 		check: listeners,
 		Doc:   `Listener List - Comma-separated list of URIs we will listen on and the listener names. If the listener name is not a security protocol, listener.security.protocol.map must also be set. Listener names and port numbers must be unique unless one listener is an IPv4 address and the other listener is an IPv6 address (for the same port). Specify hostname as 0.0.0.0 to bind to all interfaces. Leave hostname empty to bind to default interface. Examples of legal listener lists: PLAINTEXT://myhost:9092,SSL://:9091 CLIENT://0.0.0.0:9092,REPLICATION://localhost:9093 PLAINTEXT://127.0.0.1:9092,SSL://[::1]:9092`,
@@ -849,4 +924,31 @@ func (b *Broker) TransactionStateLogSegmentBytes() int32 {
 // group coordinator uses it.
 func (b *Broker) OffsetsRetentionMs() int64 {
 	return int64(get[int32](b, "offsets.retention.minutes")) * 60 * 1000
+}
+
+// ShareGroup is the group.share.* broker configs: share groups' defaults
+// and the bounds of their group configs.
+type ShareGroup struct {
+	HeartbeatIntervalMs, MinHeartbeatIntervalMs, MaxHeartbeatIntervalMs    int32
+	SessionTimeoutMs, MinSessionTimeoutMs, MaxSessionTimeoutMs             int32
+	RecordLockDurationMs, MinRecordLockDurationMs, MaxRecordLockDurationMs int32
+	DeliveryCountLimit, MinDeliveryCountLimit, MaxDeliveryCountLimit       int32
+	PartitionMaxRecordLocks, MaxSize, MaxShareSessions                     int32
+}
+
+// ShareGroup returns the group.share.* configs.
+func (b *Broker) ShareGroup() ShareGroup {
+	i := func(name string) int32 { return get[int32](b, name) }
+	return ShareGroup{
+		HeartbeatIntervalMs: i("group.share.heartbeat.interval.ms"), MinHeartbeatIntervalMs: i("group.share.min.heartbeat.interval.ms"),
+		MaxHeartbeatIntervalMs: i("group.share.max.heartbeat.interval.ms"),
+		SessionTimeoutMs:       i("group.share.session.timeout.ms"), MinSessionTimeoutMs: i("group.share.min.session.timeout.ms"),
+		MaxSessionTimeoutMs:  i("group.share.max.session.timeout.ms"),
+		RecordLockDurationMs: i("group.share.record.lock.duration.ms"), MinRecordLockDurationMs: i("group.share.min.record.lock.duration.ms"),
+		MaxRecordLockDurationMs: i("group.share.max.record.lock.duration.ms"),
+		DeliveryCountLimit:      i("group.share.delivery.count.limit"), MinDeliveryCountLimit: i("group.share.min.delivery.count.limit"),
+		MaxDeliveryCountLimit:   i("group.share.max.delivery.count.limit"),
+		PartitionMaxRecordLocks: i("group.share.partition.max.record.locks"), MaxSize: i("group.share.max.size"),
+		MaxShareSessions: i("group.share.max.share.sessions"),
+	}
 }

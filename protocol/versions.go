@@ -43,6 +43,16 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.OffsetDelete), Min: 0, Max: 0},
 		{Key: int16(kmsg.ConsumerGroupHeartbeat), Min: 0, Max: 1},
 		{Key: int16(kmsg.ConsumerGroupDescribe), Min: 0, Max: 1},
+		// Share groups: Kafka 4.2 serves v1 of the first four (v0 was
+		// 4.0's early access), kmsg knows ShareFetch and
+		// ShareAcknowledge up to v2 (KIP-1222).
+		{Key: int16(kmsg.ShareGroupHeartbeat), Min: 1, Max: 1},
+		{Key: int16(kmsg.ShareGroupDescribe), Min: 1, Max: 1},
+		{Key: int16(kmsg.ShareFetch), Min: 1, Max: 2},
+		{Key: int16(kmsg.ShareAcknowledge), Min: 1, Max: 2},
+		{Key: int16(kmsg.DescribeShareGroupOffsets), Min: 0, Max: 1},
+		{Key: int16(kmsg.AlterShareGroupOffsets), Min: 0, Max: 0},
+		{Key: int16(kmsg.DeleteShareGroupOffsets), Min: 0, Max: 0},
 		{Key: int16(kmsg.InitProducerID), Min: 0, Max: 5},
 		{Key: int16(kmsg.AddPartitionsToTxn), Min: 0, Max: 5},
 		{Key: int16(kmsg.AddOffsetsToTxn), Min: 0, Max: 4},

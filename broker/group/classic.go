@@ -71,7 +71,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 		}
 		g = c.newGroupLocked(req.Group)
 	}
-	if g.typ == typeConsumer && len(g.cmembers) > 0 {
+	if g.typ == typeConsumer && len(g.cmembers) > 0 || g.typ == typeShare {
 		c.mu.Unlock()
 		return fail(kerr.InconsistentGroupProtocol)
 	}

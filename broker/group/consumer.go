@@ -122,7 +122,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 		}
 		g = c.newGroupLocked(req.Group)
 	}
-	if g.typ == typeClassic && len(g.members) > 0 {
+	if g.typ == typeClassic && len(g.members) > 0 || g.typ == typeShare {
 		return fail(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group.")
 	}
 	if g.typ != typeConsumer {

@@ -85,6 +85,22 @@ type Config struct {
 	// OffsetsLog, when set, gets Kafka's records of every commit and
 	// classic group change (__consumer_offsets; offsetslog.go).
 	OffsetsLog OffsetsLog
+	// ShareLogs reads partitions for share groups' fetches; nil serves
+	// no share fetches. ShareStates persists share partitions' states
+	// (nil: memory only). ShareConfig gives a share group's configs
+	// (nil: Kafka's defaults).
+	ShareLogs   ShareLogs
+	ShareStates meta.ShareStates
+	// GroupConfigs stores groups' configs (groupconfigs.go); nil keeps
+	// them in memory only. ResolveShare makes a share group's configs of
+	// its explicit ones and the broker's defaults (nil: Kafka's
+	// defaults, the explicit ones ignored).
+	GroupConfigs meta.GroupConfigs
+	ResolveShare func(explicit map[string]string) ShareConfig
+	// ShareMaxSize, SharePartitionMaxRecordLocks and ShareMaxSessions
+	// are group.share.max.size, group.share.partition.max.record.locks
+	// and group.share.max.share.sessions.
+	ShareMaxSize, SharePartitionMaxRecordLocks, ShareMaxSessions int
 	// Topics answers which partitions exist.
 	Topics Topics
 	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: how long
@@ -123,10 +139,23 @@ type Coordinator struct {
 	now   func() time.Time
 	clock Clock
 
-	mu     sync.Mutex
-	groups map[string]*group
-	closed bool
-	p      persistence
+	mu       sync.Mutex
+	groups   map[string]*group
+	sessions map[sessKey]*shareSession
+	// connSessions are the share sessions of each connection.
+	connSessions map[any]map[sessKey]struct{}
+	closed       bool
+	p            persistence
+
+	// wakeCh is closed (and replaced) when share records become
+	// available again; wakeMu guards it and is taken last.
+	wakeMu sync.Mutex
+	wakeCh chan struct{}
+
+	// confs is the groups' configs (groupconfigs.go), guarded by confMu
+	// (taken last, as wakeMu).
+	confMu sync.Mutex
+	confs  map[string]groupConf
 }
 
 type tp struct {
@@ -165,6 +194,11 @@ type group struct {
 	assignor    string
 	cmembers    map[string]*cmember
 	topicSig    string // subscribed topics' IDs and sizes at the last target computation
+
+	// Share groups (typ "share"): members, and the partitions' states
+	// (sharepart.go).
+	smembers map[string]*smember
+	shares   map[sharePK]*sharePart
 
 	// seq counts changes of the membership state, written says up to
 	// which the catalog holds, failed up to which a write failed
@@ -222,13 +256,39 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if cfg.ConsumerSessionTimeout <= 0 {
 		cfg.ConsumerSessionTimeout = 45 * time.Second
 	}
+	if cfg.ResolveShare == nil {
+		cfg.ResolveShare = func(map[string]string) ShareConfig { return defaultShareConfig("") }
+	}
+	if cfg.ShareMaxSize <= 0 {
+		cfg.ShareMaxSize = 200
+	}
+	if cfg.SharePartitionMaxRecordLocks <= 0 {
+		cfg.SharePartitionMaxRecordLocks = 2000
+	}
+	if cfg.ShareMaxSessions <= 0 {
+		cfg.ShareMaxSessions = 2000
+	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, now: cfg.Now, clock: cfg.Clock, groups: make(map[string]*group)}
+	c.sessions = make(map[sessKey]*shareSession)
+	c.connSessions = make(map[any]map[sessKey]struct{})
+	c.confs = make(map[string]groupConf)
+	if cfg.GroupConfigs != nil {
+		all, err := cfg.GroupConfigs.GroupConfigs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("group: load group configs: %w", err)
+		}
+		for name, sc := range all {
+			c.confs[name] = groupConf{explicit: sc.Configs, version: sc.Version, share: cfg.ResolveShare(sc.Configs)}
+		}
+	}
+	c.wakeCh = make(chan struct{})
 	c.p = persistence{
-		dirty: make(map[*group]struct{}),
-		round: make(chan struct{}),
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		dirtyShare: make(map[*sharePart]struct{}),
+		dirty:      make(map[*group]struct{}),
+		round:      make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	names, err := cfg.Store.OffsetGroups(ctx)
 	if err != nil {
@@ -252,9 +312,21 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("group: load membership: %w", err)
 	}
+	var shares []meta.ShareState
+	if cfg.ShareStates != nil {
+		if shares, err = cfg.ShareStates.ShareStates(ctx); err != nil {
+			return nil, fmt.Errorf("group: load share states: %w", err)
+		}
+	}
 	c.mu.Lock()
 	for _, md := range stored {
 		c.loadLocked(md)
+	}
+	for _, s := range shares {
+		if g := c.shareGroupLocked(s.Group); g != nil {
+			sp := c.sharePartLocked(g, sharePK{s.TopicID, s.Partition})
+			sp.loadLocked(s)
+		}
 	}
 	c.mu.Unlock()
 	if len(stored) > 0 {
@@ -299,6 +371,18 @@ func (c *Coordinator) closeLocked() {
 				m.revokeTimer.Stop()
 			}
 		}
+		for _, m := range g.smembers {
+			if m.session != nil {
+				m.session.Stop()
+			}
+		}
+		for _, sp := range g.shares {
+			sp.mu.Lock()
+			if sp.lockTimer != nil {
+				sp.lockTimer.Stop()
+			}
+			sp.mu.Unlock()
+		}
 		for _, m := range g.members {
 			if m.session != nil {
 				m.session.Stop()
@@ -322,6 +406,8 @@ func (c *Coordinator) newGroupLocked(name string) *group {
 		static:     make(map[string]string),
 		pending:    make(map[string]*timer),
 		offsets:    make(map[tp]offset),
+		smembers:   make(map[string]*smember),
+		shares:     make(map[sharePK]*sharePart),
 		emptySince: c.now(),
 	}
 	c.groups[name] = g
@@ -348,12 +434,14 @@ func (c *Coordinator) EachCommit(fn func(group, topic string, partition int32, o
 	}
 }
 
-// empty reports whether the group has no members of either kind.
-func (g *group) empty() bool { return len(g.members) == 0 && len(g.cmembers) == 0 }
+// empty reports whether the group has no members of any kind.
+func (g *group) empty() bool {
+	return len(g.members) == 0 && len(g.cmembers) == 0 && len(g.smembers) == 0
+}
 
 // DeleteTopic forgets every group's offsets of a deleted topic (the catalog
 // removed them with the topic).
-func (c *Coordinator) DeleteTopic(topic string) {
+func (c *Coordinator) DeleteTopic(topic string, id [16]byte) {
 	gone := make(map[string][]batch.KeyValue)
 	c.mu.Lock()
 	for _, g := range c.groups {
@@ -361,6 +449,16 @@ func (c *Coordinator) DeleteTopic(topic string) {
 			if k.topic == topic {
 				delete(g.offsets, k)
 				gone[g.name] = append(gone[g.name], offsetRecord(g.name, k.topic, k.partition, nil))
+			}
+		}
+		// Share groups' states of its partitions go too.
+		for pk, sp := range g.shares {
+			if pk.topicID == id {
+				sp.mu.Lock()
+				sp.deleted, sp.loaded, sp.recs, sp.acquired = true, false, nil, 0
+				c.touchShareLocked(sp)
+				sp.mu.Unlock()
+				delete(g.shares, pk)
 			}
 		}
 	}

@@ -375,7 +375,9 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context) {
 	var todo []expiry
 	c.mu.Lock()
 	for _, g := range c.groups {
-		if g.state != Empty || !g.empty() || now.Sub(g.emptySince) < c.cfg.OffsetsRetention {
+		if g.state != Empty || !g.empty() || now.Sub(g.emptySince) < c.cfg.OffsetsRetention || g.typ == typeShare {
+			// A share group keeps its partitions' states until it is
+			// deleted, as Kafka's does.
 			continue
 		}
 		var e expiry
@@ -430,7 +432,7 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			rg.ErrorCode = errCoordinatorNotAvailable.Code
 		case name == "":
 			rg.ErrorCode = kerr.InvalidGroupID.Code
-		case g != nil && g.typ == typeConsumer:
+		case g != nil && (g.typ == typeConsumer || g.typ == typeShare):
 			rg.ErrorCode = kerr.GroupIDNotFound.Code
 			msg := "Group " + name + " is not a classic group."
 			rg.ErrorMessage = &msg
@@ -484,8 +486,11 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 	for _, n := range names {
 		g := c.groups[n]
 		state, typ, ptype := g.state.String(), typeClassic, g.protocolType
-		if g.typ == typeConsumer {
+		switch g.typ {
+		case typeConsumer:
 			state, typ, ptype = g.consumerStateLocked(), typeConsumer, "consumer"
+		case typeShare:
+			state, typ, ptype = g.shareStateLocked(), typeShare, "share"
 		}
 		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(s string) bool { return strings.EqualFold(s, state) }) {
 			continue
@@ -534,16 +539,23 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 				}
 				g.offsets = map[tp]offset{}
 				var seq uint64
+				var shares []ackResult
 				if g.state == Empty && g.empty() {
 					g.state = Dead
 					delete(c.groups, name)
 					seq = c.touchLocked(g)
+					shares = c.deleteShareStatesLocked(g)
 				}
 				// else a member joined meanwhile: the group stays,
 				// without the offsets, which are gone from the store.
 				c.mu.Unlock()
 				c.mirrorDeletes(ctx, name, gone)
 				e = c.durable(ctx, g, seq)
+				for _, s := range shares {
+					if e == nil {
+						e = c.durableShare(ctx, s.sp, s.seq)
+					}
+				}
 			}
 			g.commitMu.Unlock()
 		}
@@ -602,6 +614,10 @@ func (c *Coordinator) ValidateTxnCommit(name, memberID string, instanceID *strin
 // TxnOffsetCommit, which a rebalance in progress does not refuse. KIP-848
 // groups carry the member epoch in the generation field. Caller holds mu.
 func (g *group) commitErrLocked(memberID, instanceID string, generation int32, simple, txn bool) *kerr.Error {
+	if g.typ == typeShare {
+		// A share group keeps no committed offsets.
+		return kerr.GroupIDNotFound
+	}
 	if g.typ == typeConsumer {
 		cm := g.cmembers[memberID]
 		switch {

@@ -35,6 +35,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -52,6 +53,10 @@ const retryDelay = time.Second
 // channels, which are set once in New.
 type persistence struct {
 	dirty map[*group]struct{}
+	// dirtyShare are the share partitions to store; guarded by smu
+	// alone, which is taken last of all the locks.
+	smu        sync.Mutex
+	dirtyShare map[*sharePart]struct{}
 	// round is closed at the end of the writer's round running now (or
 	// of the next one), and replaced.
 	round chan struct{}
@@ -74,6 +79,56 @@ func (c *Coordinator) touchLocked(g *group) uint64 {
 	default:
 	}
 	return g.seq
+}
+
+// touchShareLocked records a change of sp's state and returns its sequence
+// number. Caller holds sp.mu.
+func (c *Coordinator) touchShareLocked(sp *sharePart) uint64 {
+	if c.cfg.ShareStates == nil {
+		return 0
+	}
+	sp.seq++
+	c.p.smu.Lock()
+	c.p.dirtyShare[sp] = struct{}{}
+	c.p.smu.Unlock()
+	select {
+	case c.p.wake <- struct{}{}:
+	default:
+	}
+	return sp.seq
+}
+
+// durableShare is durable for a share partition's state.
+func (c *Coordinator) durableShare(ctx context.Context, sp *sharePart, seq uint64) *kerr.Error {
+	for {
+		// The round first, then the check: a write that lands after
+		// the check closes the round taken.
+		c.mu.Lock()
+		round := c.p.round
+		c.mu.Unlock()
+		sp.mu.Lock()
+		written, failed := sp.written, sp.failed
+		sp.mu.Unlock()
+		switch {
+		case c.cfg.ShareStates == nil || written >= seq:
+			return nil
+		case failed >= seq:
+			return kerr.KafkaStorageError
+		}
+		select {
+		case <-round:
+		case <-c.p.done:
+			sp.mu.Lock()
+			ok := sp.written >= seq
+			sp.mu.Unlock()
+			if ok {
+				return nil
+			}
+			return errCoordinatorNotAvailable
+		case <-ctx.Done():
+			return errCoordinatorNotAvailable
+		}
+	}
 }
 
 // durable waits until g's state is durable up to seq: nil once it is, the
@@ -142,8 +197,15 @@ func (c *Coordinator) writeLoop() {
 
 // writeRound stores every dirty group and reports whether it succeeded.
 func (c *Coordinator) writeRound() bool {
+	c.p.smu.Lock()
+	shares := make([]*sharePart, 0, len(c.p.dirtyShare))
+	for sp := range c.p.dirtyShare {
+		shares = append(shares, sp)
+	}
+	clear(c.p.dirtyShare)
+	c.p.smu.Unlock()
 	c.mu.Lock()
-	if len(c.p.dirty) == 0 {
+	if len(c.p.dirty) == 0 && len(shares) == 0 {
 		c.mu.Unlock()
 		return true
 	}
@@ -164,6 +226,21 @@ func (c *Coordinator) writeRound() bool {
 	}
 	clear(c.p.dirty)
 	c.mu.Unlock()
+	var states []meta.ShareState
+	var unshare []meta.SharePartitionKey
+	shareSeqs := make(map[*sharePart]uint64, len(shares))
+	now := c.now()
+	for _, sp := range shares {
+		sp.mu.Lock()
+		shareSeqs[sp] = sp.seq
+		switch {
+		case sp.deleted:
+			unshare = append(unshare, sp.key())
+		case sp.loaded:
+			states = append(states, sp.stateLocked(now))
+		}
+		sp.mu.Unlock()
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
@@ -175,6 +252,23 @@ func (c *Coordinator) writeRound() bool {
 	}
 	if err == nil && len(puts) > 0 {
 		err = c.cfg.Groups.PutGroups(ctx, puts)
+	}
+	if err == nil && (len(states) > 0 || len(unshare) > 0) {
+		err = c.cfg.ShareStates.PutShareStates(ctx, states, unshare)
+	}
+	for sp, seq := range shareSeqs {
+		sp.mu.Lock()
+		if err == nil {
+			sp.written = max(sp.written, seq)
+		} else {
+			sp.failed = max(sp.failed, seq)
+		}
+		sp.mu.Unlock()
+		if err != nil {
+			c.p.smu.Lock()
+			c.p.dirtyShare[sp] = struct{}{}
+			c.p.smu.Unlock()
+		}
 	}
 
 	c.mu.Lock()
@@ -218,6 +312,17 @@ func (c *Coordinator) metadataLocked(g *group) meta.GroupMetadata {
 				gm.Protocols = append(gm.Protocols, meta.GroupProtocol{Name: p.name, Metadata: p.metadata})
 			}
 			md.Members = append(md.Members, gm)
+		}
+	case typeShare:
+		md.State = g.shareStateLocked()
+		md.Epoch, md.AssignmentEpoch, md.Assignor, md.SubscriptionHash = g.epoch, g.assignEpoch, "simple", []byte(g.topicSig)
+		for _, id := range slices.Sorted(maps.Keys(g.smembers)) {
+			m := g.smembers[id]
+			md.Members = append(md.Members, meta.GroupMember{
+				ID: m.id, ClientID: m.clientID, ClientHost: m.clientHost, RackID: m.rackID,
+				Epoch: m.epoch, PreviousEpoch: m.prevEpoch,
+				SubscribedTopics: slices.Clone(m.names), Assigned: m.assigned.toMeta(),
+			})
 		}
 	case typeConsumer:
 		md.State = g.consumerStateLocked()
@@ -317,6 +422,21 @@ func (c *Coordinator) loadLocked(md meta.GroupMetadata) {
 			}
 		}
 		if len(g.cmembers) == 0 {
+			g.emptySince = md.UpdateTime
+		}
+	case typeShare:
+		g.typ = typeShare
+		g.epoch, g.assignEpoch, g.topicSig = md.Epoch, md.AssignmentEpoch, string(md.SubscriptionHash)
+		timeout := c.shareConfig(md.Group).SessionTimeout
+		for _, sm := range md.Members {
+			m := &smember{
+				id: sm.ID, rackID: sm.RackID, clientID: sm.ClientID, clientHost: sm.ClientHost,
+				epoch: sm.Epoch, prevEpoch: sm.PreviousEpoch, names: sm.SubscribedTopics, assigned: fromMeta(sm.Assigned),
+			}
+			g.smembers[m.id] = m
+			c.shareHeartbeatLocked(g, m, timeout)
+		}
+		if len(g.smembers) == 0 {
 			g.emptySince = md.UpdateTime
 		}
 	default:
