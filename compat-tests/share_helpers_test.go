@@ -241,7 +241,7 @@ func shWaitDistinct(t *testing.T, log *shLog, n int) {
 
 // shSetGroupConfig sets group configs through IncrementalAlterConfigs, as
 // kafka-configs --entity-type groups does.
-func shSetGroupConfig(t *testing.T, addr, group string, configs map[string]string) {
+func shSetGroupConfig(t testing.TB, addr, group string, configs map[string]string) {
 	t.Helper()
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	res := kmsg.NewIncrementalAlterConfigsRequestResource()

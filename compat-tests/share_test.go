@@ -359,3 +359,54 @@ func TestShareReleaseRejectLimit(t *testing.T) {
 		t.Errorf("%d records delivered, want 8: %v", len(counts), counts)
 	}
 }
+
+// TestShareReadCommitted: a read_committed share group delivers committed
+// transactions' records only; an aborted transaction's records and the
+// control records are archived, and the start offset passes them all.
+func TestShareReadCommitted(t *testing.T) {
+	t.Parallel()
+	b := shBroker(t)
+	addr := b.Addr()
+	adm := fgAdmin(t, addr)
+	fgCreateTopic(t, adm, "txns", 1, nil)
+	shSetGroupConfig(t, addr, "committed-only", map[string]string{"share.auto.offset.reset": "earliest", "share.isolation.level": "read_committed"})
+	shSetGroupConfig(t, addr, "everything", map[string]string{"share.auto.offset.reset": "earliest"})
+	prod := fgClient(t, addr, kgo.TransactionalID("share-txn"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, c := range []struct {
+		prefix string
+		end    kgo.TransactionEndTry
+	}{{"aborted", kgo.TryAbort}, {"committed", kgo.TryCommit}} {
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		shProduce(t, prod, "txns", 1, c.prefix, 5)
+		if err := prod.EndTransaction(fgCtx(t), c.end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 5 aborted (0-4), a marker (5), 5 committed (6-10), a marker (11).
+	for _, c := range []struct {
+		group string
+		want  int
+	}{{"committed-only", 5}, {"everything", 10}} {
+		log := newShLog()
+		shStart(t, addr, c.group, c.group, []string{"txns"}, log, shMemberOpts{})
+		shWaitDistinct(t, log, c.want)
+		grWaitFor(t, c.group+": start offset past the last marker", func() (bool, string) {
+			o, err := adm.DescribeShareGroupOffsets(fgCtx(t), c.group)
+			if err != nil {
+				return false, err.Error()
+			}
+			po := o[c.group].Offsets["txns"][0]
+			return po.StartOffset == 12 && po.Lag == 0, fmt.Sprintf("start %d, lag %d", po.StartOffset, po.Lag)
+		})
+		for _, d := range log.deliveries() {
+			if c.group == "committed-only" && !strings.HasPrefix(d.value, "committed") {
+				t.Errorf("read_committed share group delivered %q", d.value)
+			}
+		}
+		if n := log.distinct(); n != c.want {
+			t.Errorf("%s: %d records delivered, want %d", c.group, n, c.want)
+		}
+	}
+}
