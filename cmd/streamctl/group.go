@@ -1,8 +1,9 @@
 package main
 
 // group list, describe, reset-offsets, delete: ListGroups, DescribeGroups
-// (ConsumerGroupDescribe for KIP-848 groups), OffsetFetch, ListOffsets,
-// OffsetCommit and DeleteGroups through kadm.
+// (ConsumerGroupDescribe for KIP-848 groups, ShareGroupDescribe for share
+// groups: group_share.go), OffsetFetch, ListOffsets, OffsetCommit (share
+// groups: AlterShareGroupOffsets) and DeleteGroups through kadm.
 
 import (
 	"context"
@@ -29,7 +30,7 @@ func (e *noGroupError) Error() string { return fmt.Sprintf("group %q does not ex
 type groupSummary struct {
 	Group        string `json:"group"`
 	State        string `json:"state"`
-	Type         string `json:"type"` // classic or consumer (KIP-848)
+	Type         string `json:"type"` // classic, consumer (KIP-848) or share (KIP-932)
 	ProtocolType string `json:"protocol_type"`
 }
 
@@ -61,7 +62,7 @@ func groupListCmd(fs *flag.FlagSet) runFunc {
 
 type groupInfo struct {
 	Group    string         `json:"group"`
-	Type     string         `json:"type"` // classic or consumer (KIP-848)
+	Type     string         `json:"type"` // classic, consumer (KIP-848) or share (KIP-932)
 	State    string         `json:"state"`
 	Protocol string         `json:"protocol"` // the assignor
 	Members  []memberInfo   `json:"members"`
@@ -85,9 +86,13 @@ type groupOffsets struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Committed *int64 `json:"committed"` // null: nothing committed
-	End       int64  `json:"end"`
-	Lag       *int64 `json:"lag"`    // null: nothing committed
-	Member    string `json:"member"` // member id of the partition's owner, if assigned
+	// Start is a share group's share-partition start offset (null: the
+	// group has not consumed the partition; always null for other
+	// groups, which commit offsets instead).
+	Start  *int64 `json:"start_offset,omitempty"`
+	End    int64  `json:"end"`
+	Lag    *int64 `json:"lag"`    // null: nothing committed
+	Member string `json:"member"` // member id of the partition's owner, if assigned (a share group's: its holders, comma-separated)
 }
 
 func groupDescribeCmd(fs *flag.FlagSet) runFunc {
@@ -121,9 +126,16 @@ func groupDescribeCmd(fs *flag.FlagSet) runFunc {
 			}
 			fmt.Fprintln(w)
 			tw = newTable(w)
-			row(tw, "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER-ID")
-			for _, o := range g.Offsets {
-				row(tw, o.Topic, o.Partition, orDash(o.Committed), o.End, orDash(o.Lag), o.Member)
+			if g.Type == "share" {
+				row(tw, "TOPIC", "PARTITION", "START-OFFSET", "END", "LAG", "MEMBER-IDS")
+				for _, o := range g.Offsets {
+					row(tw, o.Topic, o.Partition, orDash(o.Start), o.End, orDash(o.Lag), o.Member)
+				}
+			} else {
+				row(tw, "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER-ID")
+				for _, o := range g.Offsets {
+					row(tw, o.Topic, o.Partition, orDash(o.Committed), o.End, orDash(o.Lag), o.Member)
+				}
 			}
 			tw.Flush()
 		})
@@ -165,8 +177,15 @@ func describeGroup(ctx context.Context, cl *kgo.Client, group string) (groupInfo
 			g.Members = append(g.Members, m)
 		}
 	case d.Err == nil || errors.Is(d.Err, kerr.GroupIDNotFound):
-		// Not a classic group: maybe a KIP-848 one.
-		if err := describeConsumerGroup(ctx, cl, &g, own); err != nil {
+		// Not a classic group: maybe a KIP-848 one, or a share group.
+		err := describeConsumerGroup(ctx, cl, &g, own)
+		if errors.As(err, new(*noGroupError)) {
+			g.Members = []memberInfo{}
+			if err = describeShareGroup(ctx, cl, &g); err == nil {
+				return g, nil
+			}
+		}
+		if err != nil {
 			return g, err
 		}
 	default:
@@ -377,6 +396,9 @@ func groupResetCmd(fs *flag.FlagSet) runFunc {
 		for _, o := range g.Offsets {
 			if o.Topic == topic {
 				previous[o.Partition] = o.Committed
+				if g.Type == "share" {
+					previous[o.Partition] = o.Start
+				}
 			}
 		}
 		offsets := kadm.Offsets{}
@@ -388,12 +410,19 @@ func groupResetCmd(fs *flag.FlagSet) runFunc {
 			offsets.AddOffset(topic, p, target[p], -1)
 			out = append(out, resetResult{Topic: topic, Partition: p, Previous: previous[p], Offset: target[p]})
 		}
-		resps, err := adm.CommitOffsets(ctx, group, offsets)
-		if err == nil {
-			err = resps.Error()
-		}
-		if err != nil {
-			return fmt.Errorf("commit offsets of group %q: %w", group, err)
+		if g.Type == "share" {
+			// A share group has start offsets, not commits.
+			if err := alterShareOffsets(ctx, adm, group, offsets); err != nil {
+				return err
+			}
+		} else {
+			resps, err := adm.CommitOffsets(ctx, group, offsets)
+			if err == nil {
+				err = resps.Error()
+			}
+			if err != nil {
+				return fmt.Errorf("commit offsets of group %q: %w", group, err)
+			}
 		}
 		return a.emit(out, func(w io.Writer) {
 			tw := newTable(w)
