@@ -24,6 +24,20 @@ var coreBrokerDefs = [...]Def{
 		Doc: `Enable auto creation of topic on the server.`,
 	},
 	{
+		// The cluster mode (PostgreSQL + S3): how long a broker's
+		// session lasts without a renewal, and how often it is renewed.
+		Name: "broker.heartbeat.interval.ms", Type: TypeInt, Default: ptr("2000"), ReadOnly: true,
+		Doc: `The length of time in milliseconds between broker heartbeats. Used in the cluster mode (PostgreSQL and S3): each broker renews its session in the catalog this often.`,
+	},
+	{
+		Name: "broker.rack", Type: TypeString, ReadOnly: true,
+		Doc: `Rack of the broker. This will be used in rack aware replication assignment for fault tolerance. Examples: RACK1, us-east-1d. In the cluster mode it is registered with the broker and listed in Metadata.`,
+	},
+	{
+		Name: "broker.session.timeout.ms", Type: TypeInt, Default: ptr("9000"), ReadOnly: true,
+		Doc: `The length of time in milliseconds that a broker lease lasts if no heartbeats are made. Used in the cluster mode (PostgreSQL and S3): a broker whose session expires, judged by the database's clock, loses its partitions to the others.`,
+	},
+	{
 		Name: "compression.type", Type: TypeString, Default: ptr("producer"),
 		check: oneOf(compressionTypes()...),
 		Doc:   `Specify the final compression type for a given topic. This configuration accepts the standard compression codecs ('gzip', 'snappy', 'lz4', 'zstd'). It additionally accepts 'uncompressed' which is equivalent to no compression; and 'producer' which means retain the original compression codec set by the producer.`,
@@ -707,6 +721,17 @@ func (b *Broker) Value(name string) (value string, source Source, ok bool) {
 
 // NodeID is node.id.
 func (b *Broker) NodeID() int32 { return get[int32](b, "node.id") }
+
+// BrokerRack is broker.rack; empty when unset.
+func (b *Broker) BrokerRack() string { return get[string](b, "broker.rack") }
+
+// BrokerSessionTimeoutMs is broker.session.timeout.ms.
+func (b *Broker) BrokerSessionTimeoutMs() int32 { return get[int32](b, "broker.session.timeout.ms") }
+
+// BrokerHeartbeatIntervalMs is broker.heartbeat.interval.ms.
+func (b *Broker) BrokerHeartbeatIntervalMs() int32 {
+	return get[int32](b, "broker.heartbeat.interval.ms")
+}
 
 // AutoCreateTopics is auto.create.topics.enable.
 func (b *Broker) AutoCreateTopics() bool { return get[bool](b, "auto.create.topics.enable") }

@@ -370,7 +370,8 @@ func TestBrokerDefs(t *testing.T) {
 		names = append(names, d.Name)
 	}
 	want := []string{
-		"advertised.listeners", "allow.everyone.if.no.acl.found", "authorizer.class.name", "auto.create.topics.enable", "compression.type",
+		"advertised.listeners", "allow.everyone.if.no.acl.found", "authorizer.class.name", "auto.create.topics.enable",
+		"broker.heartbeat.interval.ms", "broker.rack", "broker.session.timeout.ms", "compression.type",
 		"connection.failed.authentication.delay.ms", "connections.max.idle.ms", "connections.max.reauth.ms", "console.messages.enable", "console.read.only", "default.replication.factor", "group.consumer.heartbeat.interval.ms",
 		"group.consumer.session.timeout.ms", "group.initial.rebalance.delay.ms",
 		"group.max.session.timeout.ms", "group.max.size", "group.min.session.timeout.ms",
