@@ -80,7 +80,13 @@ type Options struct {
 	ConsolidateInterval time.Duration
 	// PutTimeout bounds one round's upload (zero: 10 s).
 	PutTimeout time.Duration
-	Logger     *slog.Logger
+	// MaxSegmentAge caps every log's segment.ms (zero: 10 minutes): a
+	// partition's committed runs are trimmed once tiered storage has
+	// uploaded the segment they are in, which it does when the segment
+	// rolls, so that the catalog holds at most about this long of runs
+	// of each partition whatever its topic's segment.ms.
+	MaxSegmentAge time.Duration
+	Logger        *slog.Logger
 	// Observe, when set, is told of each round: its partitions, bytes,
 	// upload and commit times, and error.
 	Observe func(partitions int, bytes int64, put, commit time.Duration, err error)
@@ -131,6 +137,9 @@ func New(opts Options) (*Store, error) {
 	if opts.PutTimeout <= 0 {
 		opts.PutTimeout = 10 * time.Second
 	}
+	if opts.MaxSegmentAge <= 0 {
+		opts.MaxSegmentAge = 10 * time.Minute
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -157,6 +166,7 @@ func (w *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogCo
 		return nil, fmt.Errorf("wal: open %s-%d: %w", p.Topic, p.Partition, err)
 	}
 	cfg.InitialOffset = max(cfg.InitialOffset, 0)
+	cfg = w.capSegment(cfg)
 	l, err := w.opts.Local.Open(ctx, p, cfg)
 	if err != nil {
 		return nil, err
@@ -172,6 +182,15 @@ func (w *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogCo
 		return nil, fmt.Errorf("wal: open %s-%d: restore: %w", p.Topic, p.Partition, err)
 	}
 	return &Log{Log: l, w: w, ps: ps}, nil
+}
+
+// capSegment caps cfg's segment.ms at MaxSegmentAge.
+func (w *Store) capSegment(cfg storage.LogConfig) storage.LogConfig {
+	age := w.opts.MaxSegmentAge.Milliseconds()
+	if cfg.SegmentMs <= 0 || cfg.SegmentMs > age {
+		cfg.SegmentMs = age
+	}
+	return cfg
 }
 
 // restore appends the committed runs past the local log's end (the tiered
@@ -466,6 +485,11 @@ func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
 		return 0, fmt.Errorf("wal: %s-%d: a commit failed; the partition must be opened again: %w", l.ps.part.Topic, l.ps.part.Partition, ErrNotLeader)
 	}
 	return l.Log.Append(ctx, b)
+}
+
+// Reconfigure applies cfg with its segment.ms capped (Options.MaxSegmentAge).
+func (l *Log) Reconfigure(cfg storage.LogConfig) {
+	l.Log.Reconfigure(l.w.capSegment(cfg))
 }
 
 // Stale reports whether the partition must be opened again.
