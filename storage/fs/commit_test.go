@@ -174,3 +174,35 @@ func lastNextOf(b []byte) int64 {
 	}
 	return next
 }
+
+// TestCommitBytes: a round starts before its CommitInterval once
+// CommitBytes were appended (the cluster mode's size trigger): with an
+// interval of an hour, rounds after the first come from the bytes alone.
+func TestCommitBytes(t *testing.T) {
+	t.Parallel()
+	c := &committed{}
+	st, err := New(t.TempDir(), Options{Commit: c.commit, CommitInterval: time.Hour, CommitBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := st.Open(t.Context(), storage.Partition{Topic: "t", Partition: 0}, storage.LogConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := l.Append(t.Context(), storagetest.MakeBatch(10, 200, int64(i))); err != nil {
+			t.Fatal(err)
+		}
+		// The guard is for a broken trigger: the wait would be an hour.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		err := l.Sync(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+	if l.HighWatermark() != 30 {
+		t.Fatalf("high watermark %d, want 30", l.HighWatermark())
+	}
+}

@@ -259,7 +259,7 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	l.dataDirty = true
 	l.unflushed += int64(h.LastOffsetDelta) + 1
 	if !l.store.noSync {
-		l.store.commit.written.Add(size)
+		l.store.commit.wrote(size)
 	}
 	next := h.NextOffset()
 

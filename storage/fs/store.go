@@ -85,9 +85,12 @@ type Options struct {
 	// returns an error for fails as after a failed fsync, and heals. The
 	// files are not fsynced: the local disk is a cache of what Commit
 	// made durable. CommitInterval is the least time between two rounds'
-	// starts, so that a round gathers the appends of that long.
+	// starts, so that a round gathers the appends of that long;
+	// CommitBytes, when positive, starts a round sooner once that many
+	// bytes were appended since the last one began.
 	Commit         func(ctx context.Context, appends []Appended) []error
 	CommitInterval time.Duration
+	CommitBytes    int64
 }
 
 // Appended is one log's part of a commit round under Options.Commit: the
@@ -218,6 +221,7 @@ func New(dir string, opts Options) (*Store, error) {
 	st.commit.onFsync = opts.OnFsync
 	st.commit.fsys = fsys
 	st.commit.commitFn, st.commit.interval = opts.Commit, opts.CommitInterval
+	st.commit.commitBytes, st.commit.full = opts.CommitBytes, make(chan struct{}, 1)
 	if syncFSRounds {
 		root, err := fsys.OpenDir(dir)
 		if err != nil {

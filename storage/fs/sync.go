@@ -73,6 +73,11 @@ type committer struct {
 	commitFn  func(ctx context.Context, appends []Appended) []error
 	interval  time.Duration
 	lastRound time.Time
+	// commitBytes is Options.CommitBytes: full is signalled (buffered
+	// 1) when written reaches it, ending a round's wait for its
+	// interval.
+	commitBytes int64
+	full        chan struct{}
 
 	// Round scratch, owned by the committer goroutine.
 	spare []*Log
@@ -140,17 +145,32 @@ func (c *committer) run() {
 				// Gather the appends of an interval into one
 				// round (Options.CommitInterval).
 				if wait := c.interval - time.Since(c.lastRound); wait > 0 {
+					t := time.NewTimer(wait)
 					select {
-					case <-time.After(wait):
+					case <-t.C:
+					case <-c.full: // Options.CommitBytes
 					case <-c.quit:
+						t.Stop()
 						return
 					}
+					t.Stop()
 				}
 				c.lastRound = time.Now()
 			}
 			c.round()
 		case <-c.quit:
 			return
+		}
+	}
+}
+
+// wrote counts n bytes appended, and ends the wait for the next round
+// when they reach Options.CommitBytes.
+func (c *committer) wrote(n int64) {
+	if w := c.written.Add(n); c.commitBytes > 0 && w >= c.commitBytes {
+		select {
+		case c.full <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -244,6 +264,10 @@ func (c *committer) round() {
 	hook := c.beforeRound
 	c.mu.Unlock()
 	ours := c.written.Swap(0)
+	select {
+	case <-c.full: // counted in this round
+	default:
+	}
 	if hook != nil {
 		hook()
 	}
