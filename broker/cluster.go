@@ -5,8 +5,10 @@ package broker
 // AlterPartitionReassignments v0-v1, ListPartitionReassignments v0,
 // DescribeLogDirs v0-v5.
 //
-// This broker is the only replica of every partition and has always led
-// it, at leader epoch 0: an election is never needed (ELECTION_NOT_NEEDED),
+// A single broker is the only replica of every partition and has always
+// led it, at leader epoch 0 (in the cluster mode, the lease's holder and
+// epoch: leaders.go; DescribeCluster lists the live brokers): an election
+// is never needed (ELECTION_NOT_NEEDED),
 // a reassignment can only name this broker (and then has nothing to move),
 // and no reassignment is ever in progress.
 
@@ -41,12 +43,14 @@ func (s *Server) handleDescribeCluster(ctx context.Context, r *request) (kmsg.Re
 		resp.EndpointType = req.EndpointType
 		return resp, nil
 	}
-	host, port := r.conn.advertised()
+	bs := s.brokers(r.conn)
 	resp.ClusterID = s.clusterID
-	resp.ControllerID = s.nodeID
-	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID, b.Host, b.Port = s.nodeID, host, port
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+	resp.ControllerID = s.controllerID(bs)
+	for _, ba := range bs {
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = ba.node, ba.host, ba.port, ba.rack
+		resp.Brokers = append(resp.Brokers, b)
+	}
 	resp.ClusterAuthorizedOperations = opsOmitted
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOps
@@ -87,17 +91,33 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (km
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			l, err := s.logOf(ctx, rt.Topic, rp.Partition)
+			current := int32(-1)
+			if req.Version >= 2 {
+				current = rp.CurrentLeaderEpoch
+			}
+			part, e := s.partitionOf(rt.Topic, rp.Partition)
+			var l storage.Log
+			var err error
+			if e != nil {
+				err = e
+			} else if err = s.checkLeader(part, current); err == nil {
+				l, err = part.get(ctx)
+			}
+			var epoch int32
+			if err == nil {
+				epoch, _ = s.leaderEpochOf(part)
+			}
 			switch {
 			case err != nil:
 				sp.ErrorCode = errorCode(err)
-			case req.Version >= 2 && rp.CurrentLeaderEpoch > leaderEpoch:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < leaderEpoch:
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			case rp.LeaderEpoch == leaderEpoch:
-				// The only epoch there has been ends at the log's end.
-				sp.LeaderEpoch, sp.EndOffset = leaderEpoch, l.NextOffset()
+			case rp.LeaderEpoch >= 0 && rp.LeaderEpoch <= epoch:
+				// No epoch's records were ever truncated (a single
+				// broker's one epoch; in the cluster mode every
+				// leader continues from the committed end): every
+				// epoch up to the current one ends, as far as a
+				// follower or a consumer checking for truncation
+				// needs, at the log's end.
+				sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, l.NextOffset()
 			}
 			// An epoch above ours is unknown: undefined epoch and offset,
 			// no error, as Kafka.

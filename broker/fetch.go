@@ -107,11 +107,10 @@ func (s *Server) handleFetch(ctx context.Context, r *request) (kmsg.Response, er
 			case fp.err != nil:
 			case replica >= 0:
 				fp.err = kerr.NotLeaderForPartition
-			case rp.CurrentLeaderEpoch > leaderEpoch:
-				fp.err = kerr.UnknownLeaderEpoch
 			default:
 				if p := t.partition(rp.Partition); p == nil {
 					fp.err = kerr.UnknownTopicOrPartition
+				} else if fp.err = s.checkLeader(p, rp.CurrentLeaderEpoch); fp.err != nil {
 				} else if fp.l, fp.err = p.get(ctx); fp.err == nil {
 					fp.t = t
 				}

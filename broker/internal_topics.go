@@ -54,16 +54,24 @@ func internalTopicErr(op, name string) error {
 
 // internalSpec is how the broker creates an internal topic: Kafka's
 // partition count and configs.
+//
+// In the cluster mode, where compaction is not served (refuseCompaction),
+// they are cleaned by retention instead: the catalog holds the offsets
+// and transactions; the records are a copy for the tools that read them.
 func (s *Server) internalSpec(name string) createSpec {
 	set := s.settings()
+	policy := "compact"
+	if s.clustered() {
+		policy = "delete"
+	}
 	if name == offsetsTopic {
 		return createSpec{name: offsetsTopic, partitions: set.OffsetsTopicNumPartitions(), configs: map[string]string{
-			"cleanup.policy": "compact", "compression.type": "producer",
+			"cleanup.policy": policy, "compression.type": "producer",
 			"segment.bytes": strconv.Itoa(int(set.OffsetsTopicSegmentBytes())),
 		}}
 	}
 	return createSpec{name: txnTopic, partitions: set.TransactionStateLogNumPartitions(), configs: map[string]string{
-		"cleanup.policy": "compact", "compression.type": "uncompressed",
+		"cleanup.policy": policy, "compression.type": "uncompressed",
 		"segment.bytes": strconv.Itoa(int(set.TransactionStateLogSegmentBytes())),
 	}}
 }

@@ -96,13 +96,15 @@ func (s *Server) handleListOffsets(ctx context.Context, r *request) (kmsg.Respon
 				sp.ErrorCode = kerr.UnsupportedVersion.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > leaderEpoch:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case s.checkLeader(p, rp.CurrentLeaderEpoch) != nil:
+				sp.ErrorCode = errorCode(s.checkLeader(p, rp.CurrentLeaderEpoch))
 			default:
 				if l, err := p.get(ctx); err != nil {
 					sp.ErrorCode = errorCode(err)
 				} else if err := s.listOffset(ctx, l, rp.Timestamp, req.IsolationLevel == readCommitted, sp); err != nil {
 					sp.ErrorCode = logErrorCode(err)
+				} else if e, _ := s.leaderEpochOf(p); sp.LeaderEpoch >= 0 {
+					sp.LeaderEpoch = e // the cluster mode's lease epoch
 				}
 			}
 		}

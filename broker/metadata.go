@@ -2,9 +2,13 @@ package broker
 
 // Metadata: v0-v13.
 //
-// This broker is the only broker, the controller and the leader of every
-// partition, with leader epoch 0 and itself as the only replica and ISR.
-// Topics are answered sorted by name.
+// A single broker is the only broker, the controller and the leader of
+// every partition, with leader epoch 0 and itself as the only replica and
+// ISR. In the cluster mode the brokers are the live ones (each with its
+// advertised listener of the connection's listener name), and each
+// partition's leader and leader epoch are its lease's, the leader its only
+// replica (the bucket holds the data); a partition nobody holds is
+// LEADER_NOT_AVAILABLE (leaders.go). Topics are answered sorted by name.
 //
 // Topics asked for by name that do not exist are created when
 // auto.create.topics.enable is true and the request allows it (always before
@@ -29,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
 )
 
 // Authorized-operation bit sets (bit n is AclOperation n), as Kafka reports
@@ -45,12 +50,14 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 	req := r.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 
-	host, port := r.conn.advertised()
-	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = s.nodeID, host, port
-	resp.Brokers = []kmsg.MetadataResponseBroker{b}
+	bs := s.brokers(r.conn)
+	for _, ba := range bs {
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = ba.node, ba.host, ba.port, ba.rack
+		resp.Brokers = append(resp.Brokers, b)
+	}
 	resp.ClusterID = &s.clusterID
-	resp.ControllerID = s.nodeID
+	resp.ControllerID = s.controllerID(bs)
 	if req.IncludeClusterAuthorizedOperations && req.Version <= 10 {
 		resp.AuthorizedOperations = clusterOps
 	}
@@ -175,6 +182,10 @@ func (s *Server) metadataTopic(ctx context.Context, req *kmsg.MetadataRequest, t
 		p.Replicas = replicas
 		p.ISR = replicas
 		p.OfflineReplicas = []int32{}
+		if s.clustered() {
+			s.clusterPartition(t.parts[i], p)
+			continue
+		}
 		if _, err := t.parts[i].opened(); err != nil && !errors.Is(err, errNotOpened) {
 			// Its only replica is offline (corrupt data, a failed
 			// write or fsync): as Kafka
@@ -209,4 +220,29 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// clusterPartition fills p, the answer for part in the cluster mode: its
+// lease's holder and epoch, the holder as its only replica and ISR.
+func (s *Server) clusterPartition(part *partition, p *kmsg.MetadataResponseTopicPartition) {
+	node, epoch, ok := s.cfg.Cluster.Leader(part.key())
+	if !ok {
+		p.ErrorCode = kerr.LeaderNotAvailable.Code
+		p.Leader, p.LeaderEpoch = -1, -1
+		p.Replicas, p.ISR = []int32{}, []int32{}
+		return
+	}
+	p.Leader, p.LeaderEpoch = node, epoch
+	p.Replicas = []int32{node}
+	p.ISR = p.Replicas
+	if node != s.nodeID {
+		return
+	}
+	if _, err := part.opened(); err != nil && !errors.Is(err, errNotOpened) && !errors.Is(err, storage.ErrNotLeader) {
+		// Offline here (see metadataTopic).
+		p.ErrorCode = kerr.LeaderNotAvailable.Code
+		p.Leader = -1
+		p.ISR = []int32{}
+		p.OfflineReplicas = []int32{node}
+	}
 }

@@ -188,7 +188,8 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, part 
 		records = stored // re-encoded for the topic's compression.type
 		h, _ = batch.ReadHeader(records)
 	}
-	batch.SetPartitionLeaderEpoch(records, leaderEpoch)
+	epoch, _ := s.leaderEpochOf(t.parts[part])
+	batch.SetPartitionLeaderEpoch(records, epoch)
 	appendTime := int64(-1)
 	if t.cfg.LogAppendTime() {
 		batch.SetLogAppendTime(records, now)

@@ -80,6 +80,10 @@ type Config struct {
 	// OAuthBearer validates OAUTHBEARER tokens. Nil: OAUTHBEARER cannot
 	// be enabled on a listener.
 	OAuthBearer OAuthValidator
+	// Cluster is the cluster mode's leadership (leaders.go): which
+	// partitions this broker leads and who leads the others. Nil: a
+	// single broker, the leader of everything.
+	Cluster Cluster
 }
 
 // Server is a Kafka broker. Create it with New.

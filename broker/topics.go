@@ -69,10 +69,20 @@ var errNotOpened = errors.New("broker: log not opened yet")
 // failed), storage.ErrClosed once deleted or stopping, or the failure to
 // open it, which the next request tries again.
 func (p *partition) get(ctx context.Context) (storage.Log, error) {
+	s := p.src.ts.s
+	if _, ok := s.leaderEpochOf(p); !ok {
+		return nil, fmt.Errorf("broker: %s-%d: %w", p.src.name, p.index, storage.ErrNotLeader)
+	}
 	st := p.st.Load()
 	if st == nil {
 		var err error
 		if st, err = p.open(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if sl, ok := st.log.(staler); ok && sl.Stale() {
+		var err error
+		if st, err = p.reopenStale(ctx, st); err != nil {
 			return nil, err
 		}
 	}
@@ -113,6 +123,11 @@ func (p *partition) open(ctx context.Context) (*partState, error) {
 		return st, nil
 	}
 	s := p.src.ts.s
+	if _, ok := s.leaderEpochOf(p); !ok {
+		// The cluster mode: the lease was given up meanwhile
+		// (LeaseReleasing waits for this lock).
+		return nil, fmt.Errorf("broker: open %s-%d: %w", p.src.name, p.index, storage.ErrNotLeader)
+	}
 	l, err := s.cfg.Store.Open(ctx, storage.Partition{Topic: p.src.name, TopicID: p.src.id, Partition: p.index}, *p.src.lc.Load())
 	var st *partState
 	switch {
@@ -120,7 +135,7 @@ func (p *partition) open(ctx context.Context) (*partState, error) {
 		s.log.Error("PARTITION OFFLINE: corrupt data below the recovery point; it answers KAFKA_STORAGE_ERROR until its files are repaired or restored and the broker restarted",
 			"topic", p.src.name, "partition", p.index, "err", err)
 		st = &partState{offline: err}
-	case err != nil && ctx.Err() != nil:
+	case err != nil && (ctx.Err() != nil || errors.Is(err, storage.ErrNotLeader)):
 		return nil, err
 	case err != nil:
 		// Kafka's answer for a log it cannot read: KAFKA_STORAGE_ERROR.
@@ -222,6 +237,9 @@ func (ts *topics) warm(ctx context.Context) {
 	var failed atomic.Int64
 	inParallel(ctx, len(parts), warmWorkers(), func(i int) {
 		p := parts[i]
+		if _, lead := ts.s.leaderEpochOf(p); !lead {
+			return // the cluster mode: opened where its lease is taken
+		}
 		if _, err := p.get(ctx); err != nil && !errors.Is(err, storage.ErrCorrupt) && !errors.Is(err, storage.ErrClosed) && ctx.Err() == nil {
 			failed.Add(1)
 			ts.s.log.Error("opening a log failed; requests for the partition try again", "topic", p.src.name, "partition", p.index, "err", err)
@@ -310,6 +328,12 @@ func inParallel(ctx context.Context, n, workers int, fn func(i int)) int {
 // partition whose data is corrupt below its recovery point is kept
 // offline; any other failure closes the logs of ps and is returned.
 func openLogs(ctx context.Context, ps []*partition) error {
+	if len(ps) > 0 && ps[0].src.ts.s.clustered() {
+		// The cluster mode: a log opens where its lease is taken
+		// (Server.LeaseAcquired), which a new partition's soon is.
+		ps[0].src.ts.s.cfg.Cluster.Wake()
+		return nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
@@ -341,7 +365,7 @@ func openLogs(ctx context.Context, ps []*partition) error {
 func openNeeded(ctx context.Context, ps []*partition) {
 	var need []*partition
 	for _, p := range ps {
-		if p.st.Load() == nil {
+		if _, lead := p.src.ts.s.leaderEpochOf(p); lead && p.st.Load() == nil {
 			need = append(need, p)
 		}
 	}
@@ -411,6 +435,9 @@ func (ts *topics) publish(t *topic) {
 	ts.byName[t.Name] = t
 	ts.byID[t.ID] = t
 	ts.mu.Unlock()
+	if ts.s.clustered() {
+		ts.s.cfg.Cluster.Wake() // its partitions' leases to take
+	}
 }
 
 // get returns the topic of that name, or nil.
@@ -465,6 +492,9 @@ func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 		return nil, err
 	}
 	configs := spec.configs
+	if err := ts.s.refuseCompaction(configs); err != nil {
+		return nil, err
+	}
 	if ts.s.settings().RemoteLogStorageSystemEnable() {
 		configs = ts.s.tieredByDefault(configs)
 	}

@@ -67,6 +67,12 @@ func openCatalog(ctx context.Context, o *options, levels *loglevel.Levels, m *me
 			return nil, err
 		}
 		opened.Store(c)
+		if o.clustered() {
+			// The cluster mode: every broker shares the catalog,
+			// each registered with a session of its own
+			// (cluster.Join), serving the partitions it leases.
+			return &catalog{Catalog: c, where: "postgres " + c.Where(), unavailable: c.Unavailable}, nil
+		}
 		// This broker serves the partitions in its own data directory:
 		// it claims the catalog, so that a second broker pointed at it
 		// is refused rather than serve every topic from another

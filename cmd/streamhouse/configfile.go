@@ -83,6 +83,8 @@ var processKeys = []struct {
 	{"s3-cache-bytes", kindInt},
 	{"s3-upload-bytes-per-second", kindInt},
 	{"s3-delete-grace", kindDuration},
+	{"s3-flush-interval", kindDuration},
+	{"s3-flush-bytes", kindInt},
 }
 
 func processKind(name string) (kind, bool) {

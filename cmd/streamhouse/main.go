@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/streamhouse/streamhouse/broker"
+	"github.com/streamhouse/streamhouse/cluster"
 	"github.com/streamhouse/streamhouse/config"
 	"github.com/streamhouse/streamhouse/internal/loglevel"
 	"github.com/streamhouse/streamhouse/meta/postgres"
@@ -75,10 +76,15 @@ type options struct {
 	s3CacheBytes   int64
 	s3UploadRate   int64 // bytes per second; 0: no limit
 	s3DeleteGrace  time.Duration
-	settings       map[string]string // broker configs by Kafka name
-	addScram       []scramUser       // --add-scram
-	httpTLS        bool
-	oauthUnsecured bool // --oauthbearer-unsecured-dev
+	// With metadata postgres and storage s3 (the cluster mode): a WAL
+	// commit round at most every s3FlushInterval, sooner once
+	// s3FlushBytes were appended.
+	s3FlushInterval time.Duration
+	s3FlushBytes    int64
+	settings        map[string]string // broker configs by Kafka name
+	addScram        []scramUser       // --add-scram
+	httpTLS         bool
+	oauthUnsecured  bool // --oauthbearer-unsecured-dev
 
 	console     bool          // --console
 	consoleIdle time.Duration // --console-idle-close
@@ -132,6 +138,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	fset.Int64Var(&o.s3CacheBytes, "s3-cache-bytes", 1<<30, "with --storage=s3, the most bytes of remote data kept on local disk for reads (env "+envName("s3-cache-bytes")+")")
 	fset.Int64Var(&o.s3UploadRate, "s3-upload-bytes-per-second", 0, "with --storage=s3, the most bytes per second uploaded to the bucket, all partitions together; 0: no limit (env "+envName("s3-upload-bytes-per-second")+")")
 	fset.DurationVar(&o.s3DeleteGrace, "s3-delete-grace", 5*time.Minute, "with --storage=s3, how long an object retention or DeleteRecords gave up stays in the bucket (a fetch under way may still read it), and how old an object no catalog record names (an upload cut short) must be before the sweep deletes it (env "+envName("s3-delete-grace")+")")
+	fset.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 250*time.Millisecond, "in the cluster mode (--metadata=postgres with --storage=s3), how long appends are gathered into one object in the bucket and one catalog transaction before they are acknowledged (acks=all): the produce latency it adds, against the PUTs and transactions per second it saves (env "+envName("s3-flush-interval")+")")
+	fset.Int64Var(&o.s3FlushBytes, "s3-flush-bytes", 8<<20, "in the cluster mode, a commit round starts before --s3-flush-interval once this many bytes were appended (env "+envName("s3-flush-bytes")+")")
 	fset.BoolVar(&o.fsync, "fsync", true, "fsync every write before consumers see it and acks=all is answered; false trades durability on power loss for speed (env "+envName("fsync")+")")
 	str(&o.syncMethod, "sync-method", "auto", "how a commit round makes its files durable: fdatasync, each file; syncfs, one syncfs(2) of the data directory's file system for a round of several files (Linux 5.8+; fewer device flushes and less kernel CPU, but it also writes back whatever else is dirty there: for a data directory on a file system of its own); auto, where syncfs reports errors: syncfs when the data directory is a mount point (a volume of its own), and otherwise for each round that finds at most 64 MiB of other programs' data dirty in the page cache; fdatasync elsewhere")
 	fset.Func("add-scram", "create or replace a SCRAM user at start, as Kafka's storage tool: 'SCRAM-SHA-256=[name=admin,password=admin-secret]' (iterations=N optional; repeatable; env "+envName("add-scram")+")", func(v string) error {
@@ -503,7 +511,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		log.Info("storage: commit rounds make their files durable by "+method, "sync_method", o.syncMethod)
 	}
-	store, err := fs.New(filepath.Join(o.dataDir, "storage"), fs.Options{
+	fsOpts := fs.Options{
 		Logger:             levels.Logger("streamhouse.storage"),
 		NoSync:             !o.fsync,
 		SyncFS:             syncFS,
@@ -511,19 +519,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		OnFsync:            m.Fsync,
 		CheckpointInterval: time.Duration(settings.LogFlushOffsetCheckpointIntervalMs()) * time.Millisecond,
 		MinFreeBytes:       minFreeBytes(settings),
-	})
-	if err != nil {
-		return err
 	}
-	defer store.Close()
+	var store *fs.Store
+	var data storage.Store
+	var lead *cluster.Leadership // the cluster mode's; nil otherwise
+	if o.clustered() {
+		lead = newLeadership(settings, catalog.Catalog, levels.Logger("streamhouse.cluster"))
+		bucket, err := openBucket(ctx, o)
+		if err != nil {
+			return err
+		}
+		cs, err := openClusterStore(o, settings, catalog.Catalog, lead, bucket, fsOpts, m, levels)
+		if err != nil {
+			return err
+		}
+		// Closed after the leadership (deferred below, so run
+		// before): the logs' last commits are made under the session.
+		defer cs.wal.Close()
+		store, data = cs.fs, cs.wal
+	} else {
+		if store, err = fs.New(filepath.Join(o.dataDir, "storage"), fsOpts); err != nil {
+			return err
+		}
+		defer store.Close()
+		data = store
+	}
 	m.WatchStorage(storageMetrics(store))
 	ops.watch(storageConditions(store))
-	var data storage.Store = store
 	if o.storage == storageLocal {
 		if err := checkNoRemoteData(ctx, catalog.Catalog); err != nil {
 			return err
 		}
-	} else {
+	} else if !o.clustered() {
 		ts, err := openTiered(ctx, o, store, catalog.Catalog, m, levels.Logger("streamhouse.tiered"))
 		if err != nil {
 			return err
@@ -551,7 +578,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		oauth = ov
 	}
 	authorizer := broker.AuthorizerFromSettings(settings)
+	var leadership broker.Cluster
+	if lead != nil {
+		leadership = lead
+	}
 	srv, err := broker.New(ctx, broker.Config{
+		Cluster:          leadership,
 		Authorizer:       authorizer,
 		OAuthBearer:      oauth,
 		AdvertisedAddr:   o.advertisedAddr,
@@ -575,6 +607,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var addrs []string
 	for i, l := range ls {
 		addrs = append(addrs, listeners[i].Name+"://"+l.Addr().String())
+	}
+	if lead != nil {
+		// Join the cluster as the listeners are bound: they are what
+		// the others give clients. Its partitions are taken from here
+		// on; Close, deferred, ends the session once the broker has
+		// stopped serving and closed its logs.
+		self, err := registration(settings, listeners, ls)
+		if err == nil {
+			err = lead.Start(ctx, self, srv)
+		}
+		if err != nil {
+			srv.Shutdown(ctx)
+			return fmt.Errorf("join the cluster: %w", err)
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := lead.Close(cctx); err != nil {
+				log.Warn("leaving the cluster failed; the others take this broker's partitions when its session expires", "err", err)
+			}
+		}()
+		log.Info("joined the cluster", "node_id", self.NodeID, "rack", self.Rack, "listeners", fmt.Sprint(self.Listeners))
 	}
 	// listen is the first listener's address, as before listeners: tools
 	// (streambench) read it.

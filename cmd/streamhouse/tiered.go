@@ -21,9 +21,19 @@ const (
 )
 
 // openTiered wraps the local store in tiered storage over the bucket
-// --s3-* name, after checking that the bucket is there and may be written
-// (a missing bucket or refused credentials stop the broker at start).
+// --s3-* name (openBucket).
 func openTiered(ctx context.Context, o *options, local storage.Store, cat meta.Catalog, m *metrics.Broker, log *slog.Logger) (*tiered.Store, error) {
+	bucket, err := openBucket(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return newTiered(o, local, bucket, cat, m, log, nil)
+}
+
+// openBucket opens the bucket --s3-* name, after checking that it is
+// there and may be written (a missing bucket or refused credentials stop
+// the broker at start).
+func openBucket(ctx context.Context, o *options) (*s3.Store, error) {
 	bucket, err := s3.New(s3.Options{Endpoint: o.s3Endpoint, Bucket: o.s3Bucket, Prefix: o.s3Prefix, Region: o.s3Region})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.where("storage"), err)
@@ -33,6 +43,13 @@ func openTiered(ctx context.Context, o *options, local storage.Store, cat meta.C
 	if err := bucket.Check(cctx); err != nil {
 		return nil, fmt.Errorf("object storage: %w", err)
 	}
+	return bucket, nil
+}
+
+// newTiered is tiered storage over local and bucket; force, when set, is
+// the tiered config of every log whose topic does not enable it (the
+// cluster mode tiers everything).
+func newTiered(o *options, local storage.Store, bucket *s3.Store, cat meta.Catalog, m *metrics.Broker, log *slog.Logger, force *storage.RemoteConfig) (*tiered.Store, error) {
 	tm := m.Tiered()
 	st, err := tiered.New(tiered.Options{
 		Local:                local,
@@ -44,6 +61,7 @@ func openTiered(ctx context.Context, o *options, local storage.Store, cat meta.C
 		Grace:                o.s3DeleteGrace,
 		Logger:               log,
 		Observe:              tm.Observe,
+		ForceRemote:          force,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,269 @@
+package broker
+
+// Partition leadership: who leads what, and at which leader epoch.
+//
+// A single broker (Config.Cluster nil) leads every partition at epoch 0.
+// In the cluster mode Config.Cluster (cmd wires cluster.Leadership to it)
+// says which partitions this broker holds the lease of, at which epoch, and
+// who leads the others; the broker serves only what it holds, opening a
+// partition's log (rebuilt from the bucket) when it takes the lease and
+// closing it when it gives it up. A request for a partition led elsewhere
+// is answered as Kafka answers it (KIP-320): FENCED_LEADER_EPOCH or
+// UNKNOWN_LEADER_EPOCH when the client's current leader epoch is older or
+// newer than the lease's, else NOT_LEADER_OR_FOLLOWER, which sends the
+// client to Metadata; Metadata gives each partition's leader and epoch,
+// and LEADER_NOT_AVAILABLE for one nobody holds.
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
+)
+
+// Cluster is the cluster mode's leadership as the broker asks it.
+type Cluster interface {
+	// Holds returns the leader epoch of key while this broker holds and
+	// serves it.
+	Holds(key meta.LeaseKey) (epoch int32, ok bool)
+	// Leader returns who leads key and at which epoch, as this broker
+	// knows it; false when nobody does.
+	Leader(key meta.LeaseKey) (node, epoch int32, ok bool)
+	// Brokers lists the live brokers, by node id.
+	Brokers() []meta.BrokerRegistration
+	// Wake makes the leadership look at the leases now (a topic was
+	// created or grew).
+	Wake()
+}
+
+// key is the partition's lease.
+func (p *partition) key() meta.LeaseKey {
+	return meta.LeaseKey{Kind: meta.LeasePartition, TopicID: p.src.id, Partition: p.index}
+}
+
+// clustered reports whether the broker runs in the cluster mode.
+func (s *Server) clustered() bool { return s.cfg.Cluster != nil }
+
+// leaderEpochOf is the epoch this broker leads p at (0 for a single
+// broker), and false when it does not lead it.
+func (s *Server) leaderEpochOf(p *partition) (int32, bool) {
+	if s.cfg.Cluster == nil {
+		return leaderEpoch, true
+	}
+	return s.cfg.Cluster.Holds(p.key())
+}
+
+// checkLeader is Kafka's check of a request for p that names the leader
+// epoch the client knows (current; -1: none) against the partition's: nil
+// when this broker leads p and the epochs agree, else the error to answer.
+func (s *Server) checkLeader(p *partition, current int32) error {
+	epoch, lead := s.leaderEpochOf(p)
+	known := lead
+	if !lead {
+		_, epoch, known = s.cfg.Cluster.Leader(p.key())
+	}
+	switch {
+	case !known:
+		// Nobody leads it yet (its leader died and the lease is not
+		// taken again yet): the client retries after Metadata.
+		return kerr.NotLeaderForPartition
+	case current >= 0 && current < epoch:
+		return kerr.FencedLeaderEpoch
+	case current > epoch:
+		return kerr.UnknownLeaderEpoch
+	case !lead:
+		return kerr.NotLeaderForPartition
+	}
+	return nil
+}
+
+// LeaseKeys lists every partition's lease (cluster.Holder).
+func (s *Server) LeaseKeys() []meta.LeaseKey {
+	var keys []meta.LeaseKey
+	for _, t := range s.topics.all() {
+		for _, p := range t.parts {
+			keys = append(keys, p.key())
+		}
+	}
+	return keys
+}
+
+// LeaseAcquired opens the partition's log in the background: it is rebuilt
+// from the bucket, so that the first request after a takeover finds it
+// ready (cluster.Holder).
+func (s *Server) LeaseAcquired(l meta.Lease) {
+	p := s.leasedPartition(l.Key)
+	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.bg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.bg.Done()
+		if _, err := p.get(s.base); err != nil && s.base.Err() == nil && !errors.Is(err, storage.ErrNotLeader) && !errors.Is(err, storage.ErrClosed) {
+			s.log.Error("opening a partition taken over failed; requests for it try again", "topic", p.src.name, "partition", p.index, "err", err)
+		}
+	}()
+}
+
+// LeaseReleasing stops serving the partition and closes its log, whose last
+// commit round commits what was accepted (cluster.Holder). The partition
+// opens again when this broker takes its lease again.
+func (s *Server) LeaseReleasing(ctx context.Context, key meta.LeaseKey) {
+	p := s.leasedPartition(key)
+	if p == nil {
+		return
+	}
+	if err := p.release(); err != nil {
+		s.log.Warn("closing a partition given up failed", "topic", p.src.name, "partition", p.index, "err", err)
+	}
+}
+
+// leasedPartition returns the partition of a partition lease, nil when its
+// topic is gone or the lease is not a partition's.
+func (s *Server) leasedPartition(key meta.LeaseKey) *partition {
+	if key.Kind != meta.LeasePartition {
+		return nil
+	}
+	t := s.topics.getID(key.TopicID)
+	if t == nil {
+		return nil
+	}
+	return t.partition(key.Partition)
+}
+
+// release closes the log if it is open and lets it open again later (a
+// lease given up), unlike close.
+func (p *partition) release() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.st.Load()
+	if st == nil || st.closed {
+		return nil
+	}
+	p.st.Store(nil)
+	if st.log == nil {
+		return nil
+	}
+	if err := st.log.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// staler is a log that must be opened again before it serves more (a
+// commit of the cluster mode's WAL failed: it may hold what was never
+// committed).
+type staler interface{ Stale() bool }
+
+// reopenStale closes st's log and opens it again when it is stale.
+func (p *partition) reopenStale(ctx context.Context, st *partState) (*partState, error) {
+	p.mu.Lock()
+	if p.st.Load() == st {
+		p.st.Store(nil)
+		if st.log != nil {
+			st.log.Close()
+		}
+	}
+	p.mu.Unlock()
+	return p.open(ctx)
+}
+
+// brokerAddr is a broker as Metadata, DescribeCluster and FindCoordinator
+// give it.
+type brokerAddr struct {
+	node int32
+	host string
+	port int32
+	rack *string
+}
+
+// brokers lists the brokers a client on c's listener can reach: this one
+// alone for a single broker; in the cluster mode every live broker with an
+// advertised listener of the connection's listener name (Kafka leaves out
+// a broker without it), by node id.
+func (s *Server) brokers(c *conn) []brokerAddr {
+	host, port := c.advertised()
+	self := brokerAddr{node: s.nodeID, host: host, port: port}
+	if s.cfg.Cluster == nil {
+		return []brokerAddr{self}
+	}
+	name := ""
+	if c.li != nil {
+		name = c.li.Name
+	}
+	var out []brokerAddr
+	for _, b := range s.cfg.Cluster.Brokers() {
+		if b.NodeID == s.nodeID {
+			if b.Rack != "" {
+				self.rack = &b.Rack
+			}
+			out = append(out, self)
+			continue
+		}
+		for _, l := range b.Listeners {
+			if l.Name == name || name == "" {
+				ba := brokerAddr{node: b.NodeID, host: l.Host, port: l.Port}
+				if b.Rack != "" {
+					ba.rack = &b.Rack
+				}
+				out = append(out, ba)
+				break
+			}
+		}
+	}
+	if !slices.ContainsFunc(out, func(b brokerAddr) bool { return b.node == s.nodeID }) {
+		// Its session is being renewed or joined again: it still
+		// answers.
+		out = append(out, self)
+		slices.SortFunc(out, func(a, b brokerAddr) int { return int(a.node) - int(b.node) })
+	}
+	return out
+}
+
+// brokerOf returns the address of node for c's listener.
+func (s *Server) brokerOf(c *conn, node int32) (brokerAddr, bool) {
+	for _, b := range s.brokers(c) {
+		if b.node == node {
+			return b, true
+		}
+	}
+	return brokerAddr{}, false
+}
+
+// controllerID is the node id Metadata and DescribeCluster name as the
+// controller: this broker alone; in the cluster mode, where the catalog
+// plays the controller, the lowest live node id, so that every broker
+// names the same one.
+func (s *Server) controllerID(bs []brokerAddr) int32 {
+	if len(bs) == 0 {
+		return s.nodeID
+	}
+	return bs[0].node
+}
+
+// refuseCompaction refuses, in the cluster mode, a topic whose configs
+// make it compacted: a partition's log there is rebuilt from the bucket by
+// whichever broker takes it over, and the bucket holds its records as
+// written, so compaction (which rewrites a log in place) is not served.
+// Kafka's answer for a config the broker cannot apply: INVALID_CONFIG.
+func (s *Server) refuseCompaction(configs map[string]string) error {
+	if !s.clustered() {
+		return nil
+	}
+	cfg, err := s.settings().ResolveTopic(configs)
+	if err != nil || !cfg.CleanupCompact {
+		return nil // its own error, if any, is reported where it is checked
+	}
+	return kafkaError(kerr.InvalidConfig, "cleanup.policy=compact is not supported in the cluster mode (PostgreSQL + S3): "+
+		"a partition's data lives in the bucket as written; use cleanup.policy=delete, or a single broker for compacted topics")
+}

@@ -1,0 +1,302 @@
+package compattests
+
+// The cluster mode (issue 20) with real processes on loopback: one
+// PostgreSQL (internal/pgtest), one versitygw (internal/s3test) and three
+// streamhouse brokers sharing them. Clients know one bootstrap address.
+//
+// TestCluster: kcat -L lists the three brokers; a franz-go idempotent
+// producer (acks=all) writes to every partition through one bootstrap
+// address while a broker is killed with kill -9 (its partitions move to
+// the others once its session expires: the failover time, from the kill to
+// the first acknowledged produce on each of its partitions, is logged), and
+// another is stopped with SIGTERM (a handover: its time is logged too);
+// then every acknowledged record is read back at its offset, and each
+// partition's offsets are contiguous. A group consumer reads through the
+// same bootstrap address. Its session timeout is 3 s, so that the test
+// takes seconds; the longer chaos of the issue runs under
+// STREAMHOUSE_SOAK=1 only (not written yet).
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamhouse/streamhouse/internal/pgtest"
+	"github.com/streamhouse/streamhouse/internal/s3test"
+)
+
+// clusterEnv is a cluster of brokers over one catalog schema and one bucket.
+type clusterEnv struct {
+	t       *testing.T
+	url     string
+	s3      *s3test.Server
+	bucket  string
+	brokers map[int]*proc // by node id
+}
+
+func newClusterEnv(t *testing.T) *clusterEnv {
+	t.Helper()
+	pgtest.Require(t)
+	s3 := s3test.Start(t)
+	return &clusterEnv{t: t, url: pgtest.URL(t), s3: s3, bucket: s3.Bucket(t), brokers: map[int]*proc{}}
+}
+
+// start starts broker node (again) on a data directory of its own.
+func (c *clusterEnv) start(node int) *proc {
+	c.t.Helper()
+	p := startProcWith(c.t, binary(c.t), c.s3.Env(), c.t.TempDir(), "",
+		"--metadata", "postgres", "--database-url", c.url,
+		"--storage", "s3", "--s3-endpoint", c.s3.Endpoint(), "--s3-bucket", c.bucket,
+		"--node-id", strconv.Itoa(node), "--broker.rack", "rack-"+strconv.Itoa(node),
+		"--s3-flush-interval", "5ms",
+		"--broker.session.timeout.ms", "3000", "--broker.heartbeat.interval.ms", "500")
+	c.brokers[node] = p
+	return p
+}
+
+// leaders returns each partition's leader as Metadata through addr says.
+func clusterLeaders(ctx context.Context, adm *kadm.Client, topic string) (map[int32]int32, error) {
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return nil, fmt.Errorf("topic %s: %v", topic, td.Err)
+	}
+	out := map[int32]int32{}
+	for p, pd := range td.Partitions {
+		if pd.Err == nil {
+			out[p] = pd.Leader
+		}
+	}
+	return out, nil
+}
+
+// clusterAck is one acknowledged record.
+type clusterAck struct {
+	partition int32
+	offset    int64
+	value     string
+	at        time.Time
+}
+
+func TestCluster(t *testing.T) {
+	c := newClusterEnv(t)
+	for node := 1; node <= 3; node++ {
+		c.start(node)
+	}
+	boot := c.brokers[1].addr
+	ctx := fgCtx(t)
+
+	// kcat -L through one broker lists the three.
+	kcat := requireTool(t, "kcat")
+	deadline := time.Now().Add(fgWait)
+	for {
+		out := runTool(t, 20*time.Second, nil, kcat, "-L", "-b", boot, "-m", "10")
+		if strings.Contains(out, " 3 brokers:") {
+			for node := 1; node <= 3; node++ {
+				if !strings.Contains(out, fmt.Sprintf("broker %d at %s", node, c.brokers[node].addr)) {
+					t.Fatalf("kcat -L does not list broker %d at %s:\n%s", node, c.brokers[node].addr, out)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kcat -L never listed 3 brokers:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	const topic, parts = "cluster-orders", int32(6)
+	adm := fgAdmin(t, boot)
+	fgCreateTopic(t, adm, topic, parts, nil)
+	// Every partition led, spread over the brokers.
+	var leaders map[int32]int32
+	for deadline := time.Now().Add(fgWait); ; {
+		var err error
+		leaders, err = clusterLeaders(ctx, adm, topic)
+		if err == nil && len(leaders) == int(parts) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions never all led: %v %v", leaders, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("leaders: %v", leaders)
+
+	// An idempotent acks=all producer through the one bootstrap address,
+	// writing to every partition in turn until stopped; every ack in the
+	// ledger.
+	cl := fgClient(t, boot, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(200))
+	var mu sync.Mutex
+	var acks []clusterAck
+	var prodErrs []error
+	pctx, stopProducing := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; pctx.Err() == nil; i++ {
+			v := fmt.Sprintf("v%06d", i)
+			cl.Produce(pctx, &kgo.Record{Topic: topic, Partition: int32(i) % parts, Value: []byte(v)}, func(r *kgo.Record, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if pctx.Err() == nil {
+						prodErrs = append(prodErrs, err)
+					}
+					return
+				}
+				acks = append(acks, clusterAck{r.Partition, r.Offset, string(r.Value), time.Now()})
+			})
+			time.Sleep(time.Millisecond)
+		}
+	})
+	acked := func() int { mu.Lock(); defer mu.Unlock(); return len(acks) }
+	waitAcked := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(fgWait); acked() < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d records acknowledged, waiting for %d", acked(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// firstAckAfter is when each of ps first had an ack after from.
+	firstAckAfter := func(ps []int32, from time.Time) time.Duration {
+		t.Helper()
+		for deadline := time.Now().Add(fgWait); ; {
+			mu.Lock()
+			seen := map[int32]time.Time{}
+			for _, a := range acks {
+				if a.at.After(from) && slices.Contains(ps, a.partition) {
+					if _, ok := seen[a.partition]; !ok {
+						seen[a.partition] = a.at
+					}
+				}
+			}
+			mu.Unlock()
+			if len(seen) == len(ps) {
+				var worst time.Duration
+				for _, at := range seen {
+					worst = max(worst, at.Sub(from))
+				}
+				return worst
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partitions %v: not all produced to again after %v (%v)", ps, from, seen)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	led := func(node int32) []int32 {
+		var ps []int32
+		for p, l := range leaders {
+			if l == node {
+				ps = append(ps, p)
+			}
+		}
+		slices.Sort(ps)
+		return ps
+	}
+	waitAcked(500)
+
+	// kill -9 broker 3: its partitions move once its session expires.
+	victim := led(3)
+	killed := time.Now()
+	c.brokers[3].cmd.Process.Signal(syscall.SIGKILL)
+	<-c.brokers[3].done
+	if len(victim) > 0 {
+		took := firstAckAfter(victim, killed)
+		t.Logf("FAILOVER: kill -9 of broker 3 to the first acknowledged produce on each of its partitions %v: %v (session timeout 3 s)", victim, took.Round(time.Millisecond))
+	}
+	c.start(3) // it joins again and takes its share back
+	waitAcked(acked() + 300)
+
+	// SIGTERM broker 2: a handover.
+	for deadline := time.Now().Add(fgWait); ; {
+		var err error
+		if leaders, err = clusterLeaders(ctx, adm, topic); err == nil && len(leaders) == int(parts) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions never all led again: %v %v", leaders, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	handed := led(2)
+	termed := time.Now()
+	c.brokers[2].stop()
+	if len(handed) > 0 {
+		took := firstAckAfter(handed, termed)
+		t.Logf("HANDOVER: SIGTERM of broker 2 to the first acknowledged produce on each of its partitions %v: %v", handed, took.Round(time.Millisecond))
+	}
+	waitAcked(acked() + 300)
+	stopProducing()
+	wg.Wait()
+	cl.Close()
+
+	mu.Lock()
+	if len(prodErrs) > 0 {
+		t.Errorf("%d produce errors the client gave up on, first: %v", len(prodErrs), prodErrs[0])
+	}
+	ledger := slices.Clone(acks)
+	mu.Unlock()
+
+	// Every acknowledged record is there at its offset, read by a group
+	// consumer through the one bootstrap address; offsets contiguous.
+	want := map[int32]map[int64]string{}
+	for _, a := range ledger {
+		if want[a.partition] == nil {
+			want[a.partition] = map[int64]string{}
+		}
+		if prev, dup := want[a.partition][a.offset]; dup {
+			t.Fatalf("partition %d offset %d acknowledged twice: %s and %s", a.partition, a.offset, prev, a.value)
+		}
+		want[a.partition][a.offset] = a.value
+	}
+	ends := fgEndOffsets(t, adm, topic)
+	total := int64(0)
+	for _, e := range ends {
+		total += e
+	}
+	cons := fgClient(t, boot, kgo.ConsumeTopics(topic), kgo.ConsumerGroup("cluster-readers"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	next := map[int32]int64{}
+	read := int64(0)
+	for read < total {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records: %v", read, total, ctx.Err())
+		}
+		fs.EachError(func(_ string, p int32, err error) { t.Logf("fetch partition %d: %v", p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset != next[r.Partition] {
+				t.Errorf("partition %d: offset %d after %d: not contiguous", r.Partition, r.Offset, next[r.Partition]-1)
+			}
+			next[r.Partition] = r.Offset + 1
+			if v, ok := want[r.Partition][r.Offset]; ok && v != string(r.Value) {
+				t.Errorf("partition %d offset %d: %q, acknowledged as %q", r.Partition, r.Offset, r.Value, v)
+			}
+			delete(want[r.Partition], r.Offset)
+			read++
+		})
+	}
+	for p, m := range want {
+		if len(m) > 0 {
+			t.Errorf("partition %d: %d acknowledged records lost (ends %v)", p, len(m), ends)
+		}
+	}
+	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+		t.Errorf("commit offsets: %v", err)
+	}
+	t.Logf("%d records acknowledged, %d read back through a group consumer; end offsets %v", len(ledger), read, ends)
+}
