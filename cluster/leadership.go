@@ -79,7 +79,8 @@ func NewLeadership(opts LeadershipOptions) *Leadership {
 }
 
 // Start joins the cluster as self (Join: it waits for a previous session
-// of the node id to expire) and starts balancing the leases h lists.
+// of the node id to expire), takes the free leases Owner gives it, and
+// starts balancing the leases h lists.
 func (l *Leadership) Start(ctx context.Context, self meta.BrokerRegistration, h Holder) error {
 	l.opts.Member.Self = self
 	m, err := Join(ctx, l.opts.Member)
@@ -90,6 +91,10 @@ func (l *Leadership) Start(ctx context.Context, self meta.BrokerRegistration, h 
 	l.member, l.holder = m, h
 	l.live = m.Live()
 	l.mu.Unlock()
+	// The first round before Start returns: a broker that starts takes
+	// the free leases it should hold (all of them, alone) before it
+	// answers its first client, rather than send it LEADER_NOT_AVAILABLE.
+	l.balance(ctx, m)
 	go l.run()
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/streamhouse/streamhouse/storage"
 	"github.com/streamhouse/streamhouse/storage/fs"
 	"github.com/streamhouse/streamhouse/storage/objstore/s3"
+	"github.com/streamhouse/streamhouse/storage/tiered"
 	"github.com/streamhouse/streamhouse/storage/wal"
 )
 
@@ -48,8 +49,9 @@ func (w walLeases) Lease(p storage.Partition) (int64, int32, bool) {
 // clusterStore is the cluster mode's storage: fs (a cache, committed by
 // the WAL) under tiered storage under the WAL. Close closes them all.
 type clusterStore struct {
-	fs  *fs.Store
-	wal *wal.Store
+	fs     *fs.Store
+	tiered *tiered.Store
+	wal    *wal.Store
 }
 
 // openClusterStore builds the cluster mode's storage stack.
@@ -76,7 +78,7 @@ func openClusterStore(o *options, settings *config.Broker, cat meta.Catalog, lea
 	levels.Logger(loglevel.Root).Info("cluster mode: appends are committed to the bucket and the catalog",
 		"flush_interval", o.s3FlushInterval, "flush_bytes", o.s3FlushBytes,
 		"session_timeout_ms", settings.BrokerSessionTimeoutMs(), "heartbeat_ms", settings.BrokerHeartbeatIntervalMs())
-	return &clusterStore{fs: local, wal: w}, nil
+	return &clusterStore{fs: local, tiered: ts, wal: w}, nil
 }
 
 // newLeadership is this broker's leadership, not started: Start joins once

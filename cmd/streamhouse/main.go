@@ -522,6 +522,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var store *fs.Store
 	var data storage.Store
+	var remote storage.Store     // what the console asks about the bucket
 	var lead *cluster.Leadership // the cluster mode's; nil otherwise
 	if o.clustered() {
 		lead = newLeadership(settings, catalog.Catalog, levels.Logger("streamhouse.cluster"))
@@ -536,13 +537,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Closed after the leadership (deferred below, so run
 		// before): the logs' last commits are made under the session.
 		defer cs.wal.Close()
-		store, data = cs.fs, cs.wal
+		store, data, remote = cs.fs, cs.wal, cs.tiered
 	} else {
 		if store, err = fs.New(filepath.Join(o.dataDir, "storage"), fsOpts); err != nil {
 			return err
 		}
 		defer store.Close()
-		data = store
+		data, remote = store, store
 	}
 	m.WatchStorage(storageMetrics(store))
 	ops.watch(storageConditions(store))
@@ -556,7 +557,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer ts.Close()
-		data = ts
+		data, remote = ts, ts
 	}
 
 	listeners, err := broker.ListenersFromSettings(settings, func(l string, err error) {
@@ -671,7 +672,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if ops != nil {
-		con := startConsole(o, consoleSetup{settings: settings, listeners: listeners, bound: ls, gatherer: m.Summary(), disk: consoleDisk(store), remote: consoleRemote(data),
+		con := startConsole(o, consoleSetup{settings: settings, listeners: listeners, bound: ls, gatherer: m.Summary(), disk: consoleDisk(store), remote: consoleRemote(remote),
 			registry: sr.handler(), secure: o.httpTLS, started: start, idle: o.consoleIdle, log: levels.Logger("streamhouse.console")}, ops)
 		defer con.Close()
 	}

@@ -507,6 +507,54 @@ func (l *Log) RemoteEnd() int64 {
 	return 0
 }
 
+// tieredLog is what a tiered log tells of its two tiers (ListOffsets -4,
+// -5, -6, DescribeLogDirs, the metrics): the WAL's Log forwards it.
+type tieredLog interface {
+	LocalLogStartOffset() int64
+	LocalSize() int64
+	RemoteSize() int64
+	RemoteEnabled() bool
+	UploadBacklog() (segments int, bytes int64)
+}
+
+// LocalLogStartOffset is the tiered log's; the log start without one.
+func (l *Log) LocalLogStartOffset() int64 {
+	if tl, ok := l.Log.(tieredLog); ok {
+		return tl.LocalLogStartOffset()
+	}
+	return l.Log.LogStartOffset()
+}
+
+// LocalSize is the tiered log's; the size without one.
+func (l *Log) LocalSize() int64 {
+	if tl, ok := l.Log.(tieredLog); ok {
+		return tl.LocalSize()
+	}
+	return l.Log.Size()
+}
+
+// RemoteSize is the tiered log's.
+func (l *Log) RemoteSize() int64 {
+	if tl, ok := l.Log.(tieredLog); ok {
+		return tl.RemoteSize()
+	}
+	return 0
+}
+
+// RemoteEnabled is the tiered log's.
+func (l *Log) RemoteEnabled() bool {
+	tl, ok := l.Log.(tieredLog)
+	return ok && tl.RemoteEnabled()
+}
+
+// UploadBacklog is the tiered log's.
+func (l *Log) UploadBacklog() (int, int64) {
+	if tl, ok := l.Log.(tieredLog); ok {
+		return tl.UploadBacklog()
+	}
+	return 0, 0
+}
+
 // Close closes the local log and forgets the partition; its local log is
 // dropped at the next Open (it is a cache).
 func (l *Log) Close() error {
