@@ -168,22 +168,77 @@ func tierEventually(t testing.TB, limit time.Duration, what string, cond func() 
 	}
 }
 
-// waitUploaded waits until nothing awaits upload and the local log of
-// partition 0 of topic starts past want (local retention removed the
-// uploaded copies), and returns the local log start.
+// waitUploaded waits until nothing awaits upload, the local log of
+// partition 0 of topic starts past want, and local retention has nothing
+// left to remove (tierLocalSettled: the local log start no longer moves
+// until more is produced or a config changes), and returns the local log
+// start. The topic's local.retention.ms must not expire its records.
 func (b *tierBroker) waitUploaded(topic string, want int64) int64 {
 	b.t.Helper()
 	cl := fgClient(b.t, b.addr)
+	limit := tierLocalRetentionBytes(b.t, fgAdmin(b.t, b.addr), topic)
+	dir := b.partitionDir(topic, 0)
 	var local int64
 	var segs, bytes float64
+	var settled bool
 	tierEventually(b.t, tierWait, "uploads done and local copies removed", func() bool {
 		segs, bytes = b.backlog()
 		local = tierListOffset(b.t, cl, topic, 0, -4)
-		return segs == 0 && bytes == 0 && local > want
+		settled = tierLocalSettled(dir, limit)
+		return segs == 0 && bytes == 0 && local > want && settled
 	}, func() string {
-		return fmt.Sprintf("backlog %v segments, %v bytes; local log start %d (want past %d)\n%s", segs, bytes, local, want, tail(b.p.logs.String(), 3000))
+		return fmt.Sprintf("backlog %v segments, %v bytes; local log start %d (want past %d); local retention done: %v\n%s",
+			segs, bytes, local, want, settled, tail(b.p.logs.String(), 3000))
 	})
 	return local
+}
+
+// tierLocalRetentionBytes is the local.retention.bytes in force for
+// topic: its own, or retention.bytes for -2; -1 is no limit.
+func tierLocalRetentionBytes(t testing.TB, adm *kadm.Client, topic string) int64 {
+	t.Helper()
+	v := tierConfig(t, adm, topic, "local.retention.bytes")
+	if v == "-2" {
+		v = tierConfig(t, adm, topic, "retention.bytes")
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		t.Fatalf("%s: local.retention.bytes %q: %v", topic, v, err)
+	}
+	return n
+}
+
+// tierLocalSettled reports whether local retention by bytes has nothing
+// left to remove from a partition directory whose segments are all
+// uploaded: as storage/fs decides, the oldest closed segment goes while
+// the log holds at least limit bytes without it. Whether it holds does not
+// depend on when the broker's retention check last ran, so a test that
+// reads the local log start after it sees one that stays. A listing cut
+// by a deletion says no, for the next poll.
+func tierLocalSettled(dir string, limit int64) bool {
+	if limit < 0 {
+		return true
+	}
+	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		return false
+	}
+	slices.Sort(logs) // the names are zero-padded base offsets
+	if len(logs) < 2 {
+		return true
+	}
+	var total, first int64
+	for i, name := range logs {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return false
+		}
+		total += fi.Size()
+		if i == 0 {
+			first = fi.Size()
+		}
+	}
+	return total-first < limit
 }
 
 // waitLogStart waits until the log start of partition 0 of topic is past
