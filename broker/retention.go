@@ -10,8 +10,9 @@ import (
 
 // retentionLoop applies each topic's retention.ms and retention.bytes to
 // its partitions every log.retention.check.interval.ms, as Kafka's log
-// manager does, until Shutdown. Topics whose cleanup.policy does not
-// include delete keep everything.
+// manager does, until Shutdown, and the tiered topics' local.retention.ms
+// and local.retention.bytes to their local copies (storage/tiered). Topics
+// whose cleanup.policy does not include delete keep everything.
 func (s *Server) retentionLoop() {
 	defer s.bg.Done()
 	every := time.Duration(s.settings().LogRetentionCheckIntervalMs()) * time.Millisecond
@@ -33,7 +34,9 @@ func (s *Server) retentionLoop() {
 func (s *Server) applyRetention(ctx context.Context) {
 	now := s.now()
 	for _, t := range s.topics.all() {
-		if !t.cfg.CleanupDelete || t.cfg.RetentionMs < 0 && t.cfg.RetentionBytes < 0 {
+		// A tiered topic keeping everything still has local copies
+		// that local.retention.* removes once uploaded.
+		if !t.cfg.CleanupDelete || t.cfg.RetentionMs < 0 && t.cfg.RetentionBytes < 0 && !t.cfg.RemoteStorageEnable {
 			continue
 		}
 		p := storage.RetentionPolicy{Now: now, Ms: t.cfg.RetentionMs, Bytes: t.cfg.RetentionBytes}
