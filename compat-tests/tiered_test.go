@@ -259,6 +259,22 @@ func TestTieredKafka(t *testing.T) {
 		tierReadKgo(t, b.addr, topic, start, n)
 	})
 
+	t.Run("RetentionInfinite", func(t *testing.T) {
+		t.Parallel()
+		// Retention that outgrows the disk, the reason for tiered
+		// storage: retention.ms and retention.bytes -1 keep
+		// everything, in the bucket; local.retention.bytes still
+		// bounds the local copy.
+		const topic = "retention-infinite"
+		fgCreateTopic(t, adm, topic, 1, cfg("retention.ms", "-1", "retention.bytes", "-1"))
+		tierProduce(t, tierProducer(t, b.addr), topic, 0, n, time.Time{})
+		b.waitUploaded(topic, 0)
+		if s := tierListOffset(t, fgClient(t, b.addr), topic, 0, -2); s != 0 {
+			t.Errorf("log start %d, want 0", s)
+		}
+		tierReadKgo(t, b.addr, topic, 0, n)
+	})
+
 	t.Run("DeleteRecordsListOffsets", func(t *testing.T) {
 		t.Parallel()
 		const topic = "delete-records"
