@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"log/slog"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -57,8 +58,9 @@ func FuzzParseDirty(f *testing.F) {
 
 // TestSyncFSForeignDirty: with Options.SyncFSForeignDirty, a round is one
 // syncfs while others' dirty data (the page cache's, less what the store
-// wrote) is under the limit, and fdatasyncs each file when it is over or
-// cannot be read.
+// wrote) is under the limit and no more than the round's own (or
+// syncFSSmallForeign), and fdatasyncs each file when it is more or cannot
+// be read.
 func TestSyncFSForeignDirty(t *testing.T) {
 	t.Parallel()
 	if syncFSReportsErrors() != nil {
@@ -106,7 +108,8 @@ func TestSyncFSForeignDirty(t *testing.T) {
 		syncfs bool
 	}{
 		{"nothing else dirty", own, false, true},
-		{"others' dirty data under the limit", own + 1<<20, false, true},
+		{"a little of others' dirty data", own + syncFSSmallForeign, false, true},
+		{"others' dirty data under the limit but more than the round's own", own + syncFSSmallForeign + 1, false, false},
 		{"others' dirty data over the limit", own + 1<<20 + 1, false, false},
 		{"under it again", 0, false, true},
 		{"an unreadable page cache", 0, true, false},
@@ -116,6 +119,33 @@ func TestSyncFSForeignDirty(t *testing.T) {
 		n := round()
 		if got := n == 1; got != tc.syncfs {
 			t.Errorf("%s: a round of 3 logs made %d fsync calls; want one syncfs: %v", tc.what, n, tc.syncfs)
+		}
+	}
+}
+
+// TestSyncFSServesRoundSize: under the limit, others' dirty data larger than
+// a round's own makes the round fdatasync its files, unless it has
+// syncFSManyItems of them.
+func TestSyncFSServesRoundSize(t *testing.T) {
+	var dirty int64
+	c := &committer{foreignLimit: 64 << 20, logger: slog.New(slog.DiscardHandler)}
+	c.dirty = func() (int64, error) { return dirty, nil }
+	for _, tc := range []struct {
+		what          string
+		ours, foreign int64
+		items         int
+		want          bool
+	}{
+		{"a small round, a little else dirty", 4 << 10, syncFSSmallForeign, 2, true},
+		{"a small round, MiBs else dirty", 4 << 10, 4 << 20, 2, false},
+		{"a large round, as much else dirty", 8 << 20, 8 << 20, 6, true},
+		{"a large round, more else dirty", 8 << 20, 8<<20 + 1, 6, false},
+		{"a round of many files, MiBs else dirty", 4 << 10, 16 << 20, syncFSManyItems, true},
+		{"a round of many files, over the limit", 4 << 10, 64<<20 + 1, syncFSManyItems, false},
+	} {
+		dirty = tc.ours + tc.foreign
+		if got := c.syncFSServes(tc.ours, tc.items); got != tc.want {
+			t.Errorf("%s: syncfs %v, want %v", tc.what, got, tc.want)
 		}
 	}
 }

@@ -354,7 +354,7 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem, ours int64) error
 			j.mu.Unlock()
 		}
 	}
-	if c.root != nil && len(items) >= 2 && c.syncFSServes(ours) {
+	if c.root != nil && len(items) >= 2 && c.syncFSServes(ours, len(items)) {
 		start := time.Now()
 		err := syncWholeFS(c.root)
 		if c.onFsync != nil {
@@ -372,11 +372,19 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem, ours int64) error
 	return dirErr
 }
 
-// syncFSServes says whether a round may be one syncfs: always, unless
-// Options.SyncFSForeignDirty asks that the page cache hold little dirty
-// data besides the store's own (ours bytes). Switches are logged, at most
-// once a minute.
-func (c *committer) syncFSServes(ours int64) bool {
+// syncFSServes says whether a round of items files and directories may be
+// one syncfs: always, unless Options.SyncFSForeignDirty asks that the page
+// cache hold little dirty data besides the store's own (ours bytes, written
+// since the last round began). Then others' dirty data must also be no
+// more than the round's own (or syncFSSmallForeign), unless the round has
+// syncFSManyItems files or more: a syncfs writes back whatever is dirty on
+// the file system, so a round of a few KiB (a produce at a low rate) that
+// found a few MiB of others' data waited for it on every round, where an
+// fdatasync of its one or two files waits for its own pages only (1,000
+// records/s on a machine shared with builds: ack p99 39-193 ms, median
+// 168, with syncfs rounds against 33-80, median 38, fdatasync). Switches
+// to and from the limit are logged, at most once a minute.
+func (c *committer) syncFSServes(ours int64, items int) bool {
 	if c.dirty == nil {
 		return true
 	}
@@ -402,8 +410,20 @@ func (c *committer) syncFSServes(ours int64) bool {
 			c.logger.Info("storage: commit rounds are one syncfs again")
 		}
 	}
-	return ok
+	return ok && (items >= syncFSManyItems || foreign <= max(ours, syncFSSmallForeign))
 }
+
+// syncFSManyItems and syncFSSmallForeign bound syncFSServes's rule that a
+// round be one syncfs only when others' dirty data is no more than its
+// own: a round of this many files gains more from one syncfs than
+// others' write-back costs it (2,000 files: one syncfs against 160 ms of
+// fdatasyncs), and this much of others' dirty data (a few ms of write-back
+// at most) is allowed whatever the round's size, so that the page cache's
+// accounting drift (per-CPU counters) does not decide.
+const (
+	syncFSManyItems    = 32
+	syncFSSmallForeign = 256 << 10
+)
 
 // forEachParallel calls do(i) for every i in [0, n), on up to
 // maxSyncWorkers goroutines (in the caller's when n is at most 1), and
