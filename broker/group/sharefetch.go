@@ -235,6 +235,9 @@ func firstAtOrAfter(ctx context.Context, l storage.Log, ts int64) (int64, bool) 
 	return h.NextOffset(), true
 }
 
+// shareReadBytes bounds one read of a partition's log for a share fetch.
+const shareReadBytes = 1 << 20
+
 // fetchResult is one partition's share of a fetch.
 type fetchResult struct {
 	pk       sharePK
@@ -263,7 +266,10 @@ func (c *Coordinator) acquire(ctx context.Context, g *group, sp *sharePart, memb
 	if from < 0 || from >= limit {
 		return res
 	}
-	data, err := l.Read(ctx, from, maxBytes, true, nil)
+	// Read what the records to acquire likely take, not all the request
+	// allows: a fetch takes maxRecords (500 by default), and records
+	// locked by others are skipped, not returned.
+	data, err := l.Read(ctx, from, min(maxBytes, shareReadBytes), true, nil)
 	if err != nil {
 		if errors.Is(err, storage.ErrOffsetOutOfRange) {
 			return res // retention moved the start meanwhile; the next fetch catches up
