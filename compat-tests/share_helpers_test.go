@@ -147,6 +147,7 @@ type shMember struct {
 	done   chan struct{}
 	polls  atomic.Int64 // polls that returned records
 	hung   atomic.Bool
+	once   sync.Once
 }
 
 // shStart starts a member of group consuming topics, logging its
@@ -214,9 +215,11 @@ func shStart(t *testing.T, addr, name, group string, topics []string, log *shLog
 
 // stop stops polling and closes the client: what it holds is released.
 func (m *shMember) stop() {
-	m.cancel()
-	<-m.done
-	m.cl.Close()
+	m.once.Do(func() {
+		m.cancel()
+		<-m.done
+		m.cl.Close()
+	})
 }
 
 // shProduce produces n records to topic, spread over partitions, with

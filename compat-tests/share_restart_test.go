@@ -32,9 +32,18 @@ func TestShareSurvivesRestart(t *testing.T) {
 	shSetGroupConfig(t, b.addr, group, map[string]string{"share.auto.offset.reset": "earliest"})
 	prod := rsStartProducer(t, b.addr, topic, partitions)
 	log := newShLog()
+	var started []*shMember
 	for _, name := range []string{"m1", "m2"} {
-		shStart(t, b.addr, name, group, []string{topic}, log, shMemberOpts{confirm: true, opts: []kgo.Opt{restartDialer()}})
+		started = append(started, shStart(t, b.addr, name, group, []string{topic}, log, shMemberOpts{confirm: true, opts: []kgo.Opt{restartDialer()}}))
 	}
+	// The members leave while the broker runs: the restarts below
+	// register the broker's cleanup after theirs, so it would stop first
+	// and each member's Close would wait out its retries (two minutes).
+	defer func() {
+		for _, m := range started {
+			m.stop()
+		}
+	}()
 	grWaitFor(t, "consumption under way", func() (bool, string) {
 		n := log.distinct()
 		return n >= 10*partitions, fmt.Sprintf("%d records delivered", n)
