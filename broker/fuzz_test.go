@@ -21,9 +21,9 @@ import (
 
 // FuzzProduceBatch drives the broker's own decoding of a partition's
 // records in a Produce request, as handleProduce and ListOffsets run it:
-// validateBatch, then checkCompressed (bounded decompression, the record
-// walk, keys on a compacted topic, re-encoding for a topic's
-// compression.type), then findRecord on what would be stored. The fuzzer
+// validateBatch, then checkCompressed (the records streamed through a
+// batch.Scanner, keys on a compacted topic, inner offsets, re-encoding for
+// a topic's compression.type), then findRecord on what would be stored. The fuzzer
 // also picks the topic's compression.type, whether it is compacted, and
 // the produce version. Properties, beyond no panic:
 //
@@ -51,6 +51,11 @@ func FuzzProduceBatch(f *testing.F) {
 		f.Add(s.data, s.mode, s.target)
 	}
 	s := &Server{}
+	settings, err := config.NewBroker(map[string]string{"node.id": "1", "streamhouse.batch.decompressed.max.bytes": "1048576"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	s.dyn.Store(settings)
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8, target int64) {
 		const maxMessageBytes = 1 << 16
 		types := []string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd", "producer", "producer"}
@@ -85,12 +90,12 @@ func FuzzProduceBatch(f *testing.F) {
 			t.Fatalf("zstd accepted at produce v%d", version)
 		}
 
-		out, err := s.checkCompressed(top, in, &h)
+		out, oldest, err := s.checkCompressed(top, in, &h)
 		if !bytes.Equal(in, data) {
 			t.Fatal("checkCompressed modified the batch")
 		}
 		if err != nil {
-			wantCode(t, "checkCompressed", err, kerr.CorruptMessage, kerr.InvalidRecord)
+			wantCode(t, "checkCompressed", err, kerr.CorruptMessage, kerr.InvalidRecord, kerr.MessageTooLarge)
 			return
 		}
 		oh, err := batch.Check(out)
@@ -118,10 +123,18 @@ func FuzzProduceBatch(f *testing.F) {
 		if int32(len(recs)) != h.RecordCount {
 			t.Fatalf("%d records accepted, the header says %d", len(recs), h.RecordCount)
 		}
-		for _, r := range recs {
+		wantOldest := int64(math.MaxInt64)
+		for i, r := range recs {
 			if top.cfg.CleanupCompact && r.key == nil {
 				t.Fatal("a record without a key accepted on a compacted topic")
 			}
+			if h.Codec() != batch.CodecNone && r.offDelta != int32(i) {
+				t.Fatalf("compressed record %d accepted with offset delta %d", i, r.offDelta)
+			}
+			wantOldest = min(wantOldest, h.BaseTimestamp+r.tsDelta)
+		}
+		if oldest != wantOldest {
+			t.Fatalf("oldest timestamp %d, the records' is %d", oldest, wantOldest)
 		}
 
 		// As stored: the log writes the base offset in place.
@@ -171,7 +184,8 @@ func fuzzFixup(data []byte, mode uint8) []byte {
 		}
 		section = z
 	}
-	return batch.Reencode(data, &batch.Header{}, c, section)
+	h, _ := batch.ReadHeader(data) // its record count, kept
+	return batch.Reencode(data, &h, c, section)
 }
 
 // wantCode fails unless err carries one of codes.
@@ -291,7 +305,7 @@ func fuzzBatch(n int, keyed bool, c batch.Codec, ts int64, attrs uint16) []byte 
 	be.PutUint16(hdr[51:], 0xffff)
 	be.PutUint32(hdr[53:], 0xffffffff)
 	be.PutUint32(hdr[57:], uint32(n))
-	return batch.Reencode(hdr, &batch.Header{}, c, section)
+	return batch.Reencode(hdr, &batch.Header{RecordCount: int32(n)}, c, section)
 }
 
 func produceSeeds() []produceSeed {
@@ -334,7 +348,7 @@ func produceSeeds() []produceSeed {
 	bad := fuzzBatch(3, true, batch.CodecGzip, ts, uint16(batch.CodecGzip))
 	binary.BigEndian.PutUint32(bad[23:], 3)
 	binary.BigEndian.PutUint32(bad[57:], 4)
-	bad = batch.Reencode(bad, &batch.Header{}, batch.CodecGzip, bad[batch.HeaderSize:])
+	bad = batch.Reencode(bad, &batch.Header{RecordCount: 4}, batch.CodecGzip, bad[batch.HeaderSize:])
 	out = append(out, produceSeed{"gzip-count-mismatch", bad, 0, ts})
 	return out
 }

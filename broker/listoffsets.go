@@ -18,7 +18,7 @@ package broker
 // Any other timestamp is a time in milliseconds: the answer is the first
 // record at or after the log start whose timestamp is at or after it
 // (offset and timestamp -1 when there is none). The log finds the batch; the records are read here,
-// decompressed when needed with a bounded output. Any other negative
+// a compressed batch's streamed through its decompressor. Any other negative
 // timestamp, or a special one below the version that introduced it, is
 // UNSUPPORTED_VERSION for that partition; a partition listed twice is
 // INVALID_REQUEST for both entries. current_leader_epoch (v4+) larger than 0
@@ -27,6 +27,7 @@ package broker
 
 import (
 	"context"
+	"io"
 	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -53,10 +54,6 @@ func specialTimestampVersion(ts int64) (int16, bool) {
 	}
 	return 0, false
 }
-
-// maxDecompressedLookup bounds the memory a timestamp lookup may use to
-// decompress one batch.
-const maxDecompressedLookup = 64 << 20
 
 func (s *Server) handleListOffsets(ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ListOffsetsRequest)
@@ -234,20 +231,27 @@ func (s *Server) findRecord(b []byte, h *batch.Header, target int64, exact bool,
 		}
 		return 0, 0, false, nil
 	}
-	recs := batch.RecordsSection(b, h)
-	if h.Codec() != batch.CodecNone {
-		recs, err = s.codecs.Decompress(int8(h.Codec()), nil, recs, maxDecompressedLookup)
-		if err != nil {
-			return 0, 0, false, kafkaError(kerr.CorruptMessage, "stored batch: %v", err)
-		}
-	}
-	err = batch.Records(recs, func(r batch.Record) bool {
-		rts := h.BaseTimestamp + r.TimestampDelta
-		if h.BaseOffset+int64(r.OffsetDelta) >= from && (rts == target || (!exact && rts > target)) {
-			off, ts, found = h.BaseOffset+int64(r.OffsetDelta), rts, true
+	look := func(tsDelta int64, offsetDelta int32) bool {
+		rts := h.BaseTimestamp + tsDelta
+		if h.BaseOffset+int64(offsetDelta) >= from && (rts == target || (!exact && rts > target)) {
+			off, ts, found = h.BaseOffset+int64(offsetDelta), rts, true
 		}
 		return !found
-	})
+	}
+	recs := batch.RecordsSection(b, h)
+	if h.Codec() == batch.CodecNone {
+		err = batch.Records(recs, func(r batch.Record) bool { return look(r.TimestampDelta, r.OffsetDelta) })
+	} else {
+		// Streamed, as produce checked it: the records may expand far
+		// past the batch (compression.go).
+		var rd io.ReadCloser
+		if rd, err = s.codecs.NewReader(int8(h.Codec()), recs, math.MaxInt64); err == nil {
+			sc := scanners.Get().(*batch.Scanner)
+			err = sc.Scan(rd, func(r *batch.RecordInfo) bool { return look(r.TimestampDelta, r.OffsetDelta) })
+			scanners.Put(sc)
+			rd.Close()
+		}
+	}
 	if err != nil {
 		return 0, 0, false, kafkaError(kerr.CorruptMessage, "stored batch: %v", err)
 	}

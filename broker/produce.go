@@ -18,8 +18,8 @@ package broker
 //
 // The batch is stored byte for byte, with the base offset and partition
 // leader epoch written in, unless the topic's compression.type names another
-// codec (compression.go, which also decompresses compressed batches, bounded
-// by max.message.bytes, to check their records). Topics with
+// codec (compression.go, which also streams through compressed batches'
+// records to check them). Topics with
 // message.timestamp.type=LogAppendTime
 // get the broker's time as the batch's max timestamp (CRC recomputed), and it
 // is returned as log_append_time; otherwise log_append_time is -1.
@@ -182,9 +182,11 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, part 
 	if err != nil {
 		return 0, err
 	}
-	if stored, err := s.checkCompressed(t, records, &h); err != nil {
+	stored, oldest, err := s.checkCompressed(t, records, &h)
+	if err != nil {
 		return 0, err
-	} else if len(stored) != len(records) || &stored[0] != &records[0] {
+	}
+	if len(stored) != len(records) || &stored[0] != &records[0] {
 		records = stored // re-encoded for the topic's compression.type
 		h, _ = batch.ReadHeader(records)
 	}
@@ -194,7 +196,7 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, part 
 	if t.cfg.LogAppendTime() {
 		batch.SetLogAppendTime(records, now)
 		appendTime = now
-	} else if err := checkTimestamps(records, &h, now, &t.cfg); err != nil {
+	} else if err := checkTimestamps(&h, oldest, now, &t.cfg); err != nil {
 		return 0, err
 	}
 	if h.Transactional() {
@@ -287,25 +289,17 @@ func validateBatch(version int16, records []byte, maxMessageBytes int32) (batch.
 // checkTimestamps applies message.timestamp.after.max.ms and
 // message.timestamp.before.max.ms to a CreateTime batch, as Kafka does to
 // each record: INVALID_TIMESTAMP when a record is too far in the future or
-// the past. The batch's max timestamp answers the first exactly; the second
-// needs the oldest record, found by walking an uncompressed batch's records
-// or, for a compressed one, taken as its base timestamp (the first
-// record's), since checking those would mean decompressing.
-func checkTimestamps(b []byte, h *batch.Header, now int64, c *config.Topic) error {
+// the past. The batch's max timestamp answers the first; the second takes
+// the oldest of its records' timestamps, which checkCompressed found
+// (compressed or not, every record is read).
+func checkTimestamps(h *batch.Header, oldest, now int64, c *config.Topic) error {
 	if h.MaxTimestamp >= 0 && h.MaxTimestamp-now > c.MessageTimestampAfterMaxMs {
 		return kafkaError(kerr.InvalidTimestamp, "timestamp %d of a record is more than %d ms after the broker's time %d (message.timestamp.after.max.ms)", h.MaxTimestamp, c.MessageTimestampAfterMaxMs, now)
 	}
 	if c.MessageTimestampBeforeMaxMs == math.MaxInt64 {
 		return nil // the default: no bound
 	}
-	oldest := h.BaseTimestamp
-	if h.Codec() == batch.CodecNone {
-		batch.Records(batch.RecordsSection(b, h), func(r batch.Record) bool {
-			oldest = min(oldest, h.BaseTimestamp+r.TimestampDelta)
-			return true
-		})
-	}
-	if oldest >= 0 && now-oldest > c.MessageTimestampBeforeMaxMs {
+	if oldest >= 0 && oldest != math.MaxInt64 && now-oldest > c.MessageTimestampBeforeMaxMs {
 		return kafkaError(kerr.InvalidTimestamp, "timestamp %d of a record is more than %d ms before the broker's time %d (message.timestamp.before.max.ms)", oldest, c.MessageTimestampBeforeMaxMs, now)
 	}
 	return nil

@@ -17,7 +17,6 @@ package codec
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -51,111 +50,46 @@ var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 // Codecs holds reusable encoders and decoders. The zero value is ready to
 // use and safe for concurrent use.
 type Codecs struct {
-	zdec sync.Pool // *zstd.Decoder
-	zenc sync.Pool // *zstd.Encoder
+	zdec  sync.Pool // *zstd.Decoder (zstdDecoder's options)
+	zenc  sync.Pool // *zstd.Encoder for EncodeAll
+	zsw   sync.Pool // *zstd.Encoder streaming (NewWriter)
+	gzr   sync.Pool // *gzip.Reader
+	gzw   sync.Pool // *gzip.Writer
+	lzr   sync.Pool // *lz4.Reader
+	lzw   sync.Pool // *lz4.Writer
+	snbuf sync.Pool // *[]byte: snappy blocks decoded
 }
 
 // Decompress appends the decompression of src with codec c to dst. It fails
-// with ErrTooLarge when the output would be more than limit bytes.
+// with ErrTooLarge when the output would be more than limit bytes, having
+// grown dst by at most about twice the limit. It holds the whole output:
+// to look at records without that, stream them (NewReader).
 func (cs *Codecs) Decompress(c int8, dst, src []byte, limit int) ([]byte, error) {
-	switch c {
-	case None:
+	if c == None {
 		if len(src) > limit {
 			return dst, ErrTooLarge
 		}
 		return append(dst, src...), nil
-	case Gzip:
-		zr, err := gzip.NewReader(bytes.NewReader(src))
-		if err != nil {
-			return dst, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
-		}
-		return readLimited(dst, zr, limit, "gzip")
-	case Snappy:
-		return decodeSnappy(dst, src, limit)
-	case LZ4:
-		return readLimited(dst, lz4.NewReader(bytes.NewReader(src)), limit, "lz4")
-	case Zstd:
-		d, _ := cs.zdec.Get().(*zstd.Decoder)
-		if d == nil {
-			var err error
-			d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-			if err != nil {
-				return dst, err
-			}
-		}
-		defer cs.zdec.Put(d)
-		if err := d.Reset(bytes.NewReader(src)); err != nil {
-			return dst, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
-		}
-		return readLimited(dst, d, limit, "zstd")
 	}
-	return dst, fmt.Errorf("%w %d", ErrUnknown, c)
-}
-
-// readLimited appends everything r yields to dst, failing once more than
-// limit bytes have come.
-func readLimited(dst []byte, r io.Reader, limit int, name string) ([]byte, error) {
+	r, err := cs.NewReader(c, src, int64(limit))
+	if err != nil {
+		return dst, err
+	}
+	defer r.Close()
 	start := len(dst)
-	lr := io.LimitReader(r, int64(limit)+1)
 	for {
 		if len(dst) == cap(dst) {
 			dst = slices.Grow(dst, max(4096, len(dst)-start))
 		}
-		n, err := lr.Read(dst[len(dst):cap(dst)])
+		n, err := r.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
-		if len(dst)-start > limit {
-			return dst[:start], ErrTooLarge
-		}
-		if err == io.EOF {
+		switch {
+		case err == io.EOF:
 			return dst, nil
-		}
-		if err != nil {
-			return dst[:start], fmt.Errorf("%w: %s: %v", ErrCorrupt, name, err)
-		}
-	}
-}
-
-func decodeSnappy(dst, src []byte, limit int) ([]byte, error) {
-	if !bytes.HasPrefix(src, xerialMagic) {
-		return snappyBlock(dst, src, limit)
-	}
-	if len(src) < 16 {
-		return dst, fmt.Errorf("%w: snappy: xerial header truncated", ErrCorrupt)
-	}
-	start := len(dst)
-	src = src[16:]
-	for len(src) > 0 {
-		if len(src) < 4 {
-			return dst[:start], fmt.Errorf("%w: snappy: chunk length truncated", ErrCorrupt)
-		}
-		n := int(binary.BigEndian.Uint32(src))
-		src = src[4:]
-		if n < 0 || n > len(src) {
-			return dst[:start], fmt.Errorf("%w: snappy: chunk of %d bytes past the end", ErrCorrupt, n)
-		}
-		var err error
-		if dst, err = snappyBlock(dst, src[:n], limit-(len(dst)-start)); err != nil {
+		case err != nil:
 			return dst[:start], err
 		}
-		src = src[n:]
 	}
-	return dst, nil
-}
-
-func snappyBlock(dst, src []byte, limit int) ([]byte, error) {
-	n, err := snappy.DecodedLen(src)
-	if err != nil {
-		return dst, fmt.Errorf("%w: snappy: %v", ErrCorrupt, err)
-	}
-	if n > limit {
-		return dst, ErrTooLarge
-	}
-	start := len(dst)
-	dst = append(dst, make([]byte, n)...)
-	if _, err := snappy.Decode(dst[start:], src); err != nil {
-		return dst[:start], fmt.Errorf("%w: snappy: %v", ErrCorrupt, err)
-	}
-	return dst, nil
 }
 
 // Compress appends the compression of src with codec c to dst, framed as the

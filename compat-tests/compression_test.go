@@ -9,13 +9,16 @@ import (
 	"bytes"
 	bin "encoding/binary"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/klauspost/compress/zstd"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -107,78 +110,200 @@ func TestCompressionMatrix(t *testing.T) {
 	}
 }
 
-// TestCompressionBomb: a small zstd batch whose records would expand to a
-// gigabyte is refused as CORRUPT_MESSAGE, the broker's memory stays
-// bounded, and it goes on serving.
-func TestCompressionBomb(t *testing.T) {
-	// Not parallel: it measures the process's allocations.
-	e := newKcatEnv(t)
-	const topic = "bomb"
-	fgCreateTopic(t, e.adm, topic, 1, nil)
-	// One record claiming a 1 GiB value of zeros: the frame is a few KiB.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithZeroFrames(true))
-	if err != nil {
-		t.Fatal(err)
+// zstdBomb is a zstd frame of 32 KiB or so holding prefix, n zero bytes
+// and suffix: raw blocks for prefix and suffix, and RLE blocks (4 bytes for
+// 128 KiB of one byte) for the zeros, in a window of 128 KiB.
+func zstdBomb(prefix []byte, n int64, suffix []byte) []byte {
+	const maxBlock = 128 << 10
+	f := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3} // magic; no FCS, no checksum; window 2^(10+7)
+	block := func(typ byte, size int, last bool) {
+		h := uint32(size)<<3 | uint32(typ)<<1
+		if last {
+			h |= 1
+		}
+		f = append(f, byte(h), byte(h>>8), byte(h>>16))
 	}
-	var frame bytes.Buffer
-	w := enc
-	w.Reset(&frame)
-	zero := make([]byte, 1<<20)
-	const valueLen = 1 << 30
+	block(0, len(prefix), false)
+	f = append(f, prefix...)
+	for n > 0 {
+		k := min(n, maxBlock)
+		block(1, int(k), false)
+		f = append(f, 0)
+		n -= k
+	}
+	block(0, len(suffix), true)
+	return append(f, suffix...)
+}
+
+// oneRecordBomb is a batch of one record whose value is n zero bytes,
+// in a zstd frame of a few dozen KiB.
+func oneRecordBomb(t *testing.T, n int64) []byte {
+	t.Helper()
 	body := []byte{0}                 // attributes
 	body = bin.AppendVarint(body, 0)  // timestampDelta
 	body = bin.AppendVarint(body, 0)  // offsetDelta
 	body = bin.AppendVarint(body, -1) // null key
-	body = bin.AppendVarint(body, valueLen)
-	rec := bin.AppendVarint(nil, int64(len(body)+valueLen+1))
+	body = bin.AppendVarint(body, n)
+	rec := bin.AppendVarint(nil, int64(len(body))+n+1)
 	rec = append(rec, body...)
-	if _, err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	for range valueLen / len(zero) {
-		if _, err := w.Write(zero); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := w.Write([]byte{0}); err != nil { // no headers
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("bomb: %d compressed bytes for 1 GiB", frame.Len())
+	frame := zstdBomb(rec, n, []byte{0}) // no headers
 	plain := storagetest.MakeBatch(1, 0, time.Now().UnixMilli())
 	h, err := batch.Parse(plain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := batch.Reencode(plain, &h, batch.CodecZstd, frame.Bytes())
+	return batch.Reencode(plain, &h, batch.CodecZstd, frame)
+}
 
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
+// TestCompressionBomb: a 32 KiB zstd batch whose record expands to a
+// gigabyte is taken, as Kafka takes it (the batch as sent is within
+// max.message.bytes), and checked by streaming through it: the process
+// allocates a few MiB, not the gigabyte. Past the broker-wide
+// streamhouse.batch.decompressed.max.bytes (lowered here at run time) the
+// same batch is MESSAGE_TOO_LARGE, as cheaply. The broker goes on serving.
+func TestCompressionBomb(t *testing.T) {
+	// Not parallel: it measures the process's allocations.
+	e := newKcatEnv(t)
+	const topic = "bomb"
+	fgCreateTopic(t, e.adm, topic, 1, nil)
+	const valueLen = 1 << 30
+	b := oneRecordBomb(t, valueLen)
+	t.Logf("bomb: a batch of %d bytes for a record of 1 GiB", len(b))
+
 	c := badDial(t, e.addr)
-	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition, rp.Records = 0, b
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := c.roundTrip(req).(*kmsg.ProduceResponse)
-	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.CorruptMessage.Code {
-		t.Fatalf("bomb answered %v, want CORRUPT_MESSAGE", kerr.ErrorForCode(code))
+	produce := func(want *kerr.Error) {
+		t.Helper()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = 0, bytes.Clone(b)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := c.roundTrip(req).(*kmsg.ProduceResponse)
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != want.Code {
+			t.Fatalf("bomb answered %v, want %v", kerr.ErrorForCode(code), want)
+		}
+		runtime.ReadMemStats(&after)
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+			t.Fatalf("the process allocated %d MiB answering the bomb", grew>>20)
+		}
 	}
-	runtime.ReadMemStats(&after)
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 128<<20 {
-		t.Fatalf("the process allocated %d MiB answering the bomb", grew>>20)
+	produce(&kerr.Error{Code: 0})
+	// Half a gigabyte at most, set at run time (a dynamic broker config).
+	ac, err := e.adm.AlterBrokerConfigs(fgCtx(t), []kadm.AlterConfig{{Name: "streamhouse.batch.decompressed.max.bytes", Value: kadm.StringPtr("536870912")}})
+	if err == nil {
+		err = ac[0].Err
 	}
-	// The broker goes on.
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(kerr.MessageTooLarge)
+
+	// The broker goes on; the record taken is there, whole.
 	e.kgoProduce(t, topic, kgo.ZstdCompression(), []string{"k:after the bomb"})
-	if got := e.consume(t, topic, "-e"); len(got) != 1 || got[0].Value != "after the bomb" {
+	if got := e.consume(t, topic, "-o", "1", "-e"); len(got) != 1 || got[0].Value != "after the bomb" || got[0].Offset != 1 {
 		t.Fatalf("after the bomb: %v", got)
 	}
+	// Stored as sent: a fetch serves the 32 KiB batch. (librdkafka gives
+	// up on decompressing a record past its receive.message.max.bytes,
+	// 100 MB by default, and Java's consumer would need the gigabyte: a
+	// record like this is a producer's mistake, which Kafka takes too.)
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 11, -1, 0, 1, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	fetched := c.roundTrip(req).(*kmsg.FetchResponse).Topics[0].Partitions[0].RecordBatches
+	if h, err := batch.Parse(fetched); err != nil || h.Size() != len(b) || !bytes.Equal(batch.RecordsSection(fetched, &h), batch.RecordsSection(b, &h)) {
+		t.Fatalf("the bomb's batch as fetched: %d bytes, %v; sent %d", len(fetched), err, len(b))
+	}
+}
+
+// TestCompressedPastMaxMessageBytes: Kafka's rule with real clients. A
+// record of 8 MiB that compresses well goes into a batch far smaller than
+// max.message.bytes (1 MiB, the default): franz-go produces it with each
+// codec and kcat (librdkafka) with zstd, and both read every one back
+// whole. A topic's
+// compression.type re-encodes it (lz4, within the limit), or refuses it as
+// Kafka does when the re-encoded batch is too large (uncompressed).
+func TestCompressedPastMaxMessageBytes(t *testing.T) {
+	t.Parallel()
+	e := newKcatEnv(t)
+	var value []byte
+	for i := 0; len(value) < 8<<20; i++ {
+		value = fmt.Appendf(value, "a compressible record value of StreamHouse, line %d\n", i%1000)
+	}
+	value = value[:8<<20]
+	file := filepath.Join(t.TempDir(), "value")
+	if err := os.WriteFile(file, value, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		codec kgo.CompressionCodec
+	}{{"gzip", kgo.GzipCompression()}, {"snappy", kgo.SnappyCompression()}, {"lz4", kgo.Lz4Compression()}, {"zstd", kgo.ZstdCompression()}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			topic := "big-" + c.name
+			fgCreateTopic(t, e.adm, topic, 1, nil)
+			cl := fgClient(t, e.addr, kgo.ProducerBatchCompression(c.codec), kgo.ProducerBatchMaxBytes(16<<20), kgo.RecordRetries(1))
+			if err := cl.ProduceSync(fgCtx(t), &kgo.Record{Topic: topic, Key: []byte("franz-go"), Value: value}).FirstErr(); err != nil {
+				t.Fatalf("franz-go: %v", err)
+			}
+			keys := []string{"franz-go"}
+			if c.name == "zstd" {
+				// librdkafka 2.0.2 compresses only zstd for a broker
+				// without Produce v0 (see kcat_test.go).
+				e.run(t, "-P", "-t", topic, "-k", "kcat", "-X", "compression.codec="+c.name,
+					"-X", "message.max.bytes=16777216", "-X", "batch.size=16777216", file)
+				keys = append(keys, "kcat")
+			}
+			got := fgConsume(t, e.addr, topic, 1, len(keys))
+			if len(got[0]) != len(keys) {
+				t.Fatalf("franz-go read %d records", len(got[0]))
+			}
+			want := ""
+			for i, r := range got[0] {
+				if !bytes.Equal(r.Value, value) || string(r.Key) != keys[i] {
+					t.Fatalf("franz-go read record %d: key %q, %d bytes", i, r.Key, len(r.Value))
+				}
+				want += keys[i] + " 8388608\n"
+			}
+			out := e.run(t, "-C", "-q", "-t", topic, "-e", "-f", "%k %S\n", "-X", "fetch.wait.max.ms=10", "-X", "check.crcs=true")
+			if out != want {
+				t.Fatalf("kcat read %q, want %q", out, want)
+			}
+			if codecs := e.storedCodecs(t, topic, 1); codecs[c.name] != len(keys) {
+				t.Fatalf("stored batches by codec %v, want %d %s", codecs, len(keys), c.name)
+			}
+		})
+	}
+	t.Run("re-encoded", func(t *testing.T) {
+		t.Parallel()
+		cl := fgClient(t, e.addr, kgo.ProducerBatchCompression(kgo.ZstdCompression()), kgo.ProducerBatchMaxBytes(16<<20), kgo.RecordRetries(1))
+		fgCreateTopic(t, e.adm, "big-to-lz4", 1, map[string]string{"compression.type": "lz4"})
+		if err := cl.ProduceSync(fgCtx(t), &kgo.Record{Topic: "big-to-lz4", Value: value}).FirstErr(); err != nil {
+			t.Fatalf("to lz4: %v", err)
+		}
+		if got := fgConsume(t, e.addr, "big-to-lz4", 1, 1); !bytes.Equal(got[0][0].Value, value) {
+			t.Fatal("re-encoded with lz4: the record read back differs")
+		}
+		if codecs := e.storedCodecs(t, "big-to-lz4", 1); codecs["lz4"] != 1 {
+			t.Fatalf("stored batches by codec %v, want 1 lz4", codecs)
+		}
+		fgCreateTopic(t, e.adm, "big-uncompressed", 1, map[string]string{"compression.type": "uncompressed"})
+		if err := cl.ProduceSync(fgCtx(t), &kgo.Record{Topic: "big-uncompressed", Value: value}).FirstErr(); !errors.Is(err, kerr.MessageTooLarge) {
+			t.Fatalf("8 MiB uncompressed under max.message.bytes 1 MiB: %v, want MESSAGE_TOO_LARGE", err)
+		}
+	})
 }
 
 // TestCompactedTopicNeedsKeys: a compacted topic refuses a record without

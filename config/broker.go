@@ -363,6 +363,14 @@ var coreBrokerDefs = [...]Def{
 		Doc:   `The free space, in bytes, below which the broker refuses produce requests (and transaction markers) with the retriable error KAFKA_STORAGE_ERROR, so that the data directory's volume never fills: fetches, offset commits, DeleteRecords, topic deletion, retention and compaction go on, and produce resumes by itself once the free space is back above this plus a margin (a quarter of it, at most 256 MiB). If not set: 5% of the volume, at most 5 GiB. 0 turns the guard off.`,
 	},
 	{
+		// StreamHouse's, not Kafka's: Kafka checks a batch's size as sent
+		// (max.message.bytes) and then walks its records whatever they
+		// expand to; this bounds the time that walk may take.
+		Name: "streamhouse.batch.decompressed.max.bytes", Type: TypeLong, Default: ptr("2147483648"),
+		check: atLeast(1),
+		Doc:   `The most bytes a compressed record batch's records may expand to. The broker checks every record of a compressed batch by streaming through it (memory stays at a few MiB whatever the records expand to); this bounds the CPU time that costs. A batch whose records expand further is refused with MESSAGE_TOO_LARGE. Kafka has no such limit: it accepts any batch within max.message.bytes as sent. The default, 2 GiB, passes the largest record Kafka's format can hold.`,
+	},
+	{
 		// StreamHouse's own, set by the process (--metadata), so that
 		// a client can see which catalog a broker runs on
 		// (streamctl cluster info).
@@ -764,6 +772,12 @@ func (b *Broker) Listeners() []Endpoint { return slices.Clone(b.listeners) }
 // AdvertisedListeners is advertised.listeners, parsed, or listeners when it
 // is unset, as in Kafka.
 func (b *Broker) AdvertisedListeners() []Endpoint { return slices.Clone(b.advertised) }
+
+// BatchDecompressedMaxBytes is streamhouse.batch.decompressed.max.bytes:
+// the most a compressed batch's records may expand to.
+func (b *Broker) BatchDecompressedMaxBytes() int64 {
+	return get[int64](b, "streamhouse.batch.decompressed.max.bytes")
+}
 
 // MessageMaxBytes is message.max.bytes: the default max.message.bytes.
 func (b *Broker) MessageMaxBytes() int32 { return get[int32](b, "message.max.bytes") }

@@ -395,7 +395,7 @@ func TestBrokerDefs(t *testing.T) {
 		"ssl.cipher.suites", "ssl.client.auth", "ssl.enabled.protocols", "ssl.key.password", "ssl.keystore.certificate.chain",
 		"ssl.keystore.key", "ssl.keystore.location", "ssl.keystore.password", "ssl.keystore.type", "ssl.principal.mapping.rules",
 		"ssl.truststore.certificates", "ssl.truststore.location", "ssl.truststore.type",
-		"storage.min.free.bytes", "streamhouse.metadata", "streamhouse.metadata.location",
+		"storage.min.free.bytes", "streamhouse.batch.decompressed.max.bytes", "streamhouse.metadata", "streamhouse.metadata.location",
 		"super.users",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.max.timeout.ms",
 		"transaction.remove.expired.transaction.cleanup.interval.ms", "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
@@ -440,6 +440,7 @@ func TestBrokerDefs(t *testing.T) {
 		{"num.partitions", config.TypeInt, sp("1"), true},
 		{"offsets.retention.minutes", config.TypeInt, sp("10080"), true},
 		{"socket.request.max.bytes", config.TypeInt, sp("104857600"), true},
+		{"streamhouse.batch.decompressed.max.bytes", config.TypeLong, sp("2147483648"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
