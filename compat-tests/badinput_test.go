@@ -12,6 +12,7 @@ package compattests
 // the bytes on the wire are exactly what the case says.
 
 import (
+	"cmp"
 	"context"
 	byteorder "encoding/binary"
 	"errors"
@@ -65,6 +66,9 @@ type badConn struct {
 	t    *testing.T
 	nc   net.Conn
 	corr int32
+	// wait, when set, replaces badWait for reading a response: a
+	// request the broker takes long over (TestCompressionBomb).
+	wait time.Duration
 }
 
 func badDial(t *testing.T, addr string) *badConn {
@@ -111,7 +115,7 @@ func (c *badConn) write(b []byte) {
 
 // readFrame reads one response frame and returns it without its size.
 func (c *badConn) readFrame() ([]byte, error) {
-	c.nc.SetReadDeadline(time.Now().Add(badWait))
+	c.nc.SetReadDeadline(time.Now().Add(cmp.Or(c.wait, badWait)))
 	var sz [4]byte
 	if _, err := io.ReadFull(c.nc, sz[:]); err != nil {
 		return nil, err

@@ -171,6 +171,7 @@ func TestCompressionBomb(t *testing.T) {
 	t.Logf("bomb: a batch of %d bytes for a record of 1 GiB", len(b))
 
 	c := badDial(t, e.addr)
+	c.wait = time.Minute // a gigabyte to stream on a machine maybe busy
 	produce := func(want *kerr.Error) {
 		t.Helper()
 		var before, after runtime.MemStats
@@ -194,8 +195,9 @@ func TestCompressionBomb(t *testing.T) {
 		}
 	}
 	produce(&kerr.Error{Code: 0})
-	// Half a gigabyte at most, set at run time (a dynamic broker config).
-	ac, err := e.adm.AlterBrokerConfigs(fgCtx(t), []kadm.AlterConfig{{Name: "streamhouse.batch.decompressed.max.bytes", Value: kadm.StringPtr("536870912")}})
+	// 64 MiB at most, set at run time (a dynamic broker config): the
+	// broker streams that much of the record and refuses the batch.
+	ac, err := e.adm.AlterBrokerConfigs(fgCtx(t), []kadm.AlterConfig{{Name: "streamhouse.batch.decompressed.max.bytes", Value: kadm.StringPtr("67108864")}})
 	if err == nil {
 		err = ac[0].Err
 	}
