@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"github.com/streamhouse/streamhouse/storage"
 )
 
 // chunkSize is the unit remote objects are fetched and cached in: a ranged
@@ -43,6 +45,17 @@ type cache struct {
 
 	ahead      chan struct{} // bounds read-ahead fetches of chunks
 	aheadSmall chan struct{} // and of small objects, apart: they come first
+
+	// Every fetch runs in a goroutine of the cache's own (run), under
+	// fetchTimeout and bgCtx, not in a reader's: the readers that want it,
+	// the first one included, wait for it only until their own deadline
+	// (a fetch's max wait), and it goes on for the others. close cancels
+	// bgCtx and waits for them.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+	bgMu     sync.Mutex // guards bgClosed, and orders bg.Add before close's bg.Wait
+	bgClosed bool
 
 	// What reads found: a cached chunk, a chunk to fetch and wait for;
 	// and the chunks fetched ahead.
@@ -92,8 +105,9 @@ func newCache(dir string, budget int64, fetch func(ctx context.Context, key stri
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tiered: cache %s: %w", dir, err)
 	}
+	bgCtx, bgCancel := context.WithCancel(context.Background())
 	return &cache{
-		dir: dir, budget: budget, fetch: fetch,
+		dir: dir, budget: budget, fetch: fetch, bgCtx: bgCtx, bgCancel: bgCancel,
 		entries: map[chunkID]*list.Element{}, lru: list.New(), loading: map[chunkID]*load{},
 		small: map[string]*list.Element{}, smallLRU: list.New(), smallLoading: map[string]*load{},
 		ahead: make(chan struct{}, readAheadSlots), aheadSmall: make(chan struct{}, readAheadSlots),
@@ -158,19 +172,64 @@ func (c *cache) object(ctx context.Context, key string) ([]byte, error) {
 	c.smallLoading[key] = l
 	c.smallMu.Unlock()
 	c.misses.Add(1)
-	l.data, l.err = c.fetch(ctx, key, 0, -1)
-	c.smallMu.Lock()
-	delete(c.smallLoading, key)
-	if l.err == nil && int64(len(l.data)) <= smallBudget/4 {
-		c.small[key] = c.smallLRU.PushFront(&smallEntry{key: key, data: l.data})
-		c.smallUsed += int64(len(l.data))
-		for c.smallUsed > smallBudget && c.smallLRU.Len() > 1 {
-			c.dropSmallLocked(c.smallLRU.Back().Value.(*smallEntry).key)
+	c.run(l, func(ctx context.Context) {
+		l.data, l.err = c.fetch(ctx, key, 0, -1)
+	}, func() {
+		c.smallMu.Lock()
+		defer c.smallMu.Unlock()
+		delete(c.smallLoading, key)
+		if l.err == nil && int64(len(l.data)) <= smallBudget/4 {
+			c.small[key] = c.smallLRU.PushFront(&smallEntry{key: key, data: l.data})
+			c.smallUsed += int64(len(l.data))
+			for c.smallUsed > smallBudget && c.smallLRU.Len() > 1 {
+				c.dropSmallLocked(c.smallLRU.Back().Value.(*smallEntry).key)
+			}
 		}
+	})
+	return l.wait(ctx)
+}
+
+// run runs fetch for load l in a goroutine of the cache's, with
+// fetchTimeout, then done, and then wakes l's waiters. After close it
+// fetches nothing: l fails with storage.ErrClosed.
+func (c *cache) run(l *load, fetch func(ctx context.Context), done func()) {
+	c.bgMu.Lock()
+	if c.bgClosed {
+		c.bgMu.Unlock()
+		l.err = fmt.Errorf("tiered: the read cache: %w", storage.ErrClosed)
+		done()
+		close(l.done)
+		return
 	}
-	c.smallMu.Unlock()
-	close(l.done)
-	return l.data, l.err
+	c.bg.Add(1)
+	c.bgMu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		ctx, cancel := context.WithTimeout(c.bgCtx, fetchTimeout)
+		defer cancel()
+		fetch(ctx)
+		done()
+		close(l.done)
+	}()
+}
+
+// wait waits for the load until ctx ends.
+func (l *load) wait(ctx context.Context) ([]byte, error) {
+	select {
+	case <-l.done:
+		return l.data, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// close cancels the fetches under way and waits for them.
+func (c *cache) close() {
+	c.bgMu.Lock()
+	c.bgClosed = true
+	c.bgMu.Unlock()
+	c.bgCancel()
+	c.bg.Wait()
 }
 
 // dropSmallLocked forgets a small object. Caller holds smallMu.
@@ -185,8 +244,8 @@ func (c *cache) dropSmallLocked(key string) {
 }
 
 // background runs f in a slot of slots (c.ahead for chunks, c.aheadSmall
-// for small objects), with fetchTimeout, when one is free; otherwise not
-// at all (read-ahead is an optimisation).
+// for small objects) when one is free; otherwise not at all (read-ahead is
+// an optimisation). f waits for its fetch (run) with the cache's context.
 func (c *cache) background(slots chan struct{}, f func(ctx context.Context)) {
 	select {
 	case slots <- struct{}{}:
@@ -195,9 +254,7 @@ func (c *cache) background(slots chan struct{}, f func(ctx context.Context)) {
 	}
 	go func() {
 		defer func() { <-slots }()
-		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-		defer cancel()
-		f(ctx)
+		f(c.bgCtx)
 	}()
 }
 
@@ -276,30 +333,27 @@ func (c *cache) chunk(ctx context.Context, key string, objSize, idx int64) ([]by
 	}
 	if l, ok := c.loading[id]; ok {
 		c.mu.Unlock()
-		select {
-		case <-l.done:
-			return l.data, l.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return l.wait(ctx)
 	}
 	l := &load{done: make(chan struct{})}
 	c.loading[id] = l
 	c.mu.Unlock()
 
 	off := idx * chunkSize
-	l.data, l.err = c.fetch(ctx, key, off, min(chunkSize, objSize-off))
-	if l.err == nil && int64(len(l.data)) != min(chunkSize, objSize-off) {
-		l.err = fmt.Errorf("tiered: %s: chunk %d: %d bytes, want %d", key, idx, len(l.data), min(chunkSize, objSize-off))
-	}
-	if l.err == nil {
-		c.store(id, l.data)
-	}
-	c.mu.Lock()
-	delete(c.loading, id)
-	c.mu.Unlock()
-	close(l.done)
-	return l.data, l.err
+	c.run(l, func(ctx context.Context) {
+		l.data, l.err = c.fetch(ctx, key, off, min(chunkSize, objSize-off))
+		if l.err == nil && int64(len(l.data)) != min(chunkSize, objSize-off) {
+			l.err = fmt.Errorf("tiered: %s: chunk %d: %d bytes, want %d", key, idx, len(l.data), min(chunkSize, objSize-off))
+		}
+		if l.err == nil {
+			c.store(id, l.data)
+		}
+	}, func() {
+		c.mu.Lock()
+		delete(c.loading, id)
+		c.mu.Unlock()
+	})
+	return l.wait(ctx)
 }
 
 // store writes a fetched chunk to its file and evicts the least recently

@@ -293,6 +293,7 @@ func (st *Store) Close() error {
 	st.mu.Unlock()
 	close(st.stop)
 	st.bg.Wait()
+	st.cache.close()
 	return st.opts.Local.Close()
 }
 

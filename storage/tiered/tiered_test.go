@@ -302,6 +302,80 @@ func TestBucketFaults(t *testing.T) {
 	equalBatches(t, got, want)
 }
 
+// TestReadStopsWaitingForAHungBucket: a read below the local log start
+// whose GET hangs (the bucket stopped answering) returns at its own
+// context's end, not the GET's timeout: the fetch's max wait bounds it
+// even for the reader that started the GET. Close does not wait for the
+// hung GET either; and a store opened again reads everything once the
+// bucket answers.
+func TestReadStopsWaitingForAHungBucket(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var hang atomic.Bool
+	entered := make(chan struct{}, 1)
+	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+		if op != "get" || !hang.Load() {
+			return 0, nil
+		}
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		return time.Hour, nil // until the call's context ends
+	}
+	st := e.open(t, e.dir, allTiered)
+	cfg := storage.LogConfig{SegmentBytes: 4096}
+	l, err := st.Open(t.Context(), part, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fill(t, l, 100, 3)
+	waitUploaded(t, l, 200)
+
+	hang.Store(true)
+	for i := range 2 { // the reader that starts the GET, then one that joins it
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			_, err := l.Read(ctx, 0, 1<<20, true, nil)
+			done <- err
+		}()
+		if i == 0 {
+			<-entered // the GET is under way, and hangs
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, storage.ErrUnavailable) && !errors.Is(err, context.Canceled) {
+				t.Fatalf("read %d of offset 0, its context ended while the bucket hangs: %v, want ErrUnavailable", i, err)
+			}
+		case <-time.After(10 * time.Second): // the GET's own timeout is 30 s
+			t.Fatalf("read %d of offset 0 still waits for the hung bucket after its context ended", i)
+		}
+	}
+	l.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- st.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits for the hung GET")
+	}
+
+	hang.Store(false)
+	st = e.open(t, e.dir, allTiered)
+	defer st.Close()
+	l, err = st.Open(t.Context(), part, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	equalBatches(t, readAll(t, l), want)
+}
+
 // TestSweepOrphans: an object no record names (an upload whose record
 // never landed) goes once older than the grace period; recorded ones stay.
 func TestSweepOrphans(t *testing.T) {

@@ -352,10 +352,9 @@ func retry(ctx context.Context, f func() error) error {
 	return err
 }
 
-// fetch is the cache's GET: n bytes of key from off.
+// fetch is the cache's GET: n bytes of key from off. The cache runs it
+// under fetchTimeout.
 func (st *Store) fetch(ctx context.Context, key string, off, n int64) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
-	defer cancel()
 	start := time.Now()
 	r, err := st.opts.Bucket.Get(ctx, key, off, n)
 	if err != nil {
