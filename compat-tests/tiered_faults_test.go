@@ -9,6 +9,7 @@ package compattests
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -214,6 +215,62 @@ func TestTieredS3SlowDown(t *testing.T) {
 	if b.metric("streamhouse_remote_storage_errors_total", "op", "get") == 0 {
 		t.Errorf("no failed get counted")
 	}
+}
+
+// TestTieredS3Hang: the bucket stops answering reads (the proxy holds
+// every GET unanswered, as a server that hangs or a network that drops
+// packets): a fetch of a range only the bucket holds answers the retriable
+// KAFKA_STORAGE_ERROR within about its max wait (500 ms; the broker waits
+// at least a second), not after the bucket's own timeout (30 s), nor
+// never; uploads go on meanwhile. Once the bucket answers again (the held
+// requests' connections reset), franz-go and kcat read every record from
+// offset 0.
+func TestTieredS3Hang(t *testing.T) {
+	t.Parallel()
+	if pgtest.Enabled() {
+		t.Skip("the catalog is not what it tests; runs in the default pass")
+	}
+	kcat := requireTool(t, "kcat")
+	srv := s3test.Start(t)
+	proxy := srv.NewProxy(t)
+	b := newTierBroker(t, srv)
+	b.endpoint = proxy.Endpoint()
+	b.start()
+	const topic = "hang"
+	fgCreateTopic(t, fgAdmin(t, b.addr), topic, 1, map[string]string{
+		"segment.bytes": strconv.Itoa(tierSegment), "local.retention.bytes": strconv.Itoa(tierSegment),
+	})
+	n := tierRecordsFor(4 << 20)
+	tierProduce(t, tierProducer(t, b.addr), topic, 0, n, time.Time{})
+	b.waitUploaded(topic, 0)
+
+	proxy.SetFaults(s3test.Faults{Hang: 1, Methods: []string{http.MethodGet}})
+	_, held0 := proxy.Counts()
+	for i := range 3 { // the first reader's GET, then readers joining it
+		began := time.Now()
+		code := tierFetchCodeWait(t, b.addr, topic, 0, 500)
+		took := time.Since(began)
+		t.Logf("fetch %d of offset 0 while the bucket hangs: %v in %v", i, kerr.ErrorForCode(code), took.Round(time.Millisecond))
+		if code != kerr.KafkaStorageError.Code {
+			t.Fatalf("fetch of offset 0 (in the bucket only) while the bucket hangs: %v, want KAFKA_STORAGE_ERROR", kerr.ErrorForCode(code))
+		}
+		// Not a speed claim: the bound is the bucket's own timeout
+		// (30 s), which a fetch must not wait for.
+		if took >= 20*time.Second {
+			t.Fatalf("fetch %d with a max wait of 500 ms answered after %v: it waited for the bucket", i, took)
+		}
+	}
+	if _, held := proxy.Counts(); held == held0 {
+		t.Fatal("no GET was held")
+	}
+	// Uploads go on: PUTs are not held.
+	tierProduce(t, tierProducer(t, b.addr), topic, n, n+tierRecordsFor(2<<20), time.Time{})
+	n += tierRecordsFor(2 << 20)
+	b.waitUploaded(topic, 0)
+
+	proxy.SetFaults(s3test.Faults{})
+	tierReadKgo(t, b.addr, topic, 0, n)
+	tierReadKcat(t, kcat, b.addr, topic, 0, n)
 }
 
 // TestTieredCrash kills the broker (SIGKILL at a crash point of a -tags

@@ -15,10 +15,14 @@ import (
 // Faults are the shares of requests a Proxy answers itself instead of
 // forwarding them, each drawn independently per request in this order: a
 // connection reset (after reading part of the request's body, as a
-// connection cut mid-upload), 503 SlowDown (S3's throttling answer) and
-// 500 InternalError. The zero value forwards everything.
+// connection cut mid-upload), a request held unanswered (a server that
+// stopped answering: the request is held until its client gives up, or
+// until the next SetFaults, which resets its connection, as a network
+// coming back does), 503 SlowDown (S3's throttling answer) and 500
+// InternalError. The zero value forwards everything.
 type Faults struct {
 	Reset         float64
+	Hang          float64
 	SlowDown      float64
 	InternalError float64
 	// Methods limits the faults to requests of these HTTP methods (GET,
@@ -38,6 +42,8 @@ type Proxy struct {
 	srv    *http.Server
 	rp     *httputil.ReverseProxy
 	faults atomic.Pointer[Faults]
+	// release is closed by the next SetFaults: the held requests end.
+	release atomic.Pointer[chan struct{}]
 
 	requests atomic.Int64
 	injected atomic.Int64
@@ -54,6 +60,8 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 	target := &url.URL{Scheme: "http", Host: s.addr}
 	p := &Proxy{t: t, l: l}
 	p.faults.Store(&Faults{})
+	release := make(chan struct{})
+	p.release.Store(&release)
 	p.rp = &httputil.ReverseProxy{
 		Director: func(r *http.Request) {
 			r.URL.Scheme, r.URL.Host = target.Scheme, target.Host
@@ -76,8 +84,13 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 // Endpoint is the proxy's URL, for the client in place of the server's.
 func (p *Proxy) Endpoint() string { return "http://" + p.l.Addr().String() }
 
-// SetFaults replaces the faults injected from now on.
-func (p *Proxy) SetFaults(f Faults) { p.faults.Store(&f) }
+// SetFaults replaces the faults injected from now on, and resets the
+// connections of the requests held until now.
+func (p *Proxy) SetFaults(f Faults) {
+	p.faults.Store(&f)
+	release := make(chan struct{})
+	close(*p.release.Swap(&release))
+}
 
 // Counts returns the requests the proxy received and how many of them it
 // faulted.
@@ -87,6 +100,7 @@ func (p *Proxy) Counts() (requests, injected int64) {
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
+	release := *p.release.Load() // before the faults: a SetFaults between ends a hold at once
 	f := p.faults.Load()
 	if !f.applies(r.Method) {
 		p.rp.ServeHTTP(w, r)
@@ -95,6 +109,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case rand.Float64() < f.Reset:
 		p.injected.Add(1)
+		p.reset(w, r)
+	case rand.Float64() < f.Hang:
+		p.injected.Add(1)
+		select {
+		case <-r.Context().Done(): // the client gave up, or the proxy closed
+		case <-release:
+		}
 		p.reset(w, r)
 	case rand.Float64() < f.SlowDown:
 		p.injected.Add(1)
@@ -108,7 +129,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Faults) applies(method string) bool {
-	if f.Reset == 0 && f.SlowDown == 0 && f.InternalError == 0 {
+	if f.Reset == 0 && f.Hang == 0 && f.SlowDown == 0 && f.InternalError == 0 {
 		return false
 	}
 	if len(f.Methods) == 0 {

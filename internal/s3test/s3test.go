@@ -3,8 +3,8 @@
 // directory) on a loopback port, one process per call, stopped when the
 // test ends, so that a test may stop (kill) and restart its server; and an
 // HTTP proxy in front of it that answers a share of the requests with S3's
-// errors under strain (503 SlowDown, 500) or resets their connections
-// (NewProxy). It imports minio-go (to create and look into buckets) and the
+// errors under strain (503 SlowDown, 500), resets their connections or
+// holds them unanswered (NewProxy). It imports minio-go (to create and look into buckets) and the
 // standard library.
 //
 // The binary is versitygw in PATH or in $GOPATH/bin (.ci/run installs it
