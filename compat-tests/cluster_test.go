@@ -53,9 +53,16 @@ func newClusterEnv(t *testing.T) *clusterEnv {
 // start starts broker node (again) on a data directory of its own.
 func (c *clusterEnv) start(node int) *proc {
 	c.t.Helper()
+	return c.startWith(node, c.url, c.s3.Endpoint())
+}
+
+// startWith starts broker node with the catalog at url and the bucket's
+// server at endpoint (proxies that inject faults, in the chaos test).
+func (c *clusterEnv) startWith(node int, url, endpoint string) *proc {
+	c.t.Helper()
 	p := startProcWith(c.t, binary(c.t), c.s3.Env(), c.t.TempDir(), "",
-		"--metadata", "postgres", "--database-url", c.url,
-		"--storage", "s3", "--s3-endpoint", c.s3.Endpoint(), "--s3-bucket", c.bucket,
+		"--metadata", "postgres", "--database-url", url,
+		"--storage", "s3", "--s3-endpoint", endpoint, "--s3-bucket", c.bucket,
 		"--node-id", strconv.Itoa(node), "--broker.rack", "rack-"+strconv.Itoa(node),
 		"--s3-flush-interval", "5ms",
 		"--broker.session.timeout.ms", "3000", "--broker.heartbeat.interval.ms", "500")
