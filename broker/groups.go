@@ -71,6 +71,10 @@ func (g groupTopics) Names() []string {
 
 func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error) {
 	set := s.settings()
+	var owns func(string) bool
+	if s.clustered() {
+		owns = s.ownsGroup // none until its shards are taken (coordinators.go)
+	}
 	return group.New(ctx, group.Config{
 		Store:                        s.cfg.Catalog,
 		Groups:                       s.cfg.Catalog,
@@ -95,6 +99,7 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 		PendingTxnOffset: func(group, topic string, partition int32) bool {
 			return s.txns.PendingOffset(group, topic, partition)
 		},
+		Owns:   owns,
 		Logger: s.log,
 		Now:    s.now,
 		Clock:  s.cfg.Clock,
@@ -137,12 +142,12 @@ func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (kmsg.Re
 			if key == "" && req.Version < 4 {
 				return -1, "", -1, kerr.InvalidRequest
 			}
-			return s.nodeID, host, port, nil
+			return s.coordinatorOf(r.conn, s.groupLease(key))
 		case coordinatorTransaction:
 			if key == "" {
 				return -1, "", -1, kerr.InvalidRequest
 			}
-			return s.nodeID, host, port, nil
+			return s.coordinatorOf(r.conn, s.txnLease(key))
 		case coordinatorShare:
 			// This broker keeps every share group's state.
 			if key == "" || req.Version < 6 {
@@ -220,7 +225,7 @@ func (s *Server) handleOffsetCommit(ctx context.Context, r *request) (kmsg.Respo
 }
 
 func (s *Server) handleOffsetFetch(ctx context.Context, r *request) (kmsg.Response, error) {
-	return s.groups.OffsetFetch(r.kreq.(*kmsg.OffsetFetchRequest)), nil
+	return s.offsetFetch(r.kreq.(*kmsg.OffsetFetchRequest)), nil
 }
 
 func (s *Server) handleOffsetDelete(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -228,7 +233,7 @@ func (s *Server) handleOffsetDelete(ctx context.Context, r *request) (kmsg.Respo
 }
 
 func (s *Server) handleDescribeGroups(ctx context.Context, r *request) (kmsg.Response, error) {
-	return s.groups.DescribeGroups(r.kreq.(*kmsg.DescribeGroupsRequest)), nil
+	return s.describeGroups(r.kreq.(*kmsg.DescribeGroupsRequest)), nil
 }
 
 func (s *Server) handleListGroups(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -236,7 +241,7 @@ func (s *Server) handleListGroups(ctx context.Context, r *request) (kmsg.Respons
 }
 
 func (s *Server) handleDeleteGroups(ctx context.Context, r *request) (kmsg.Response, error) {
-	return s.groups.DeleteGroups(ctx, r.kreq.(*kmsg.DeleteGroupsRequest)), nil
+	return s.deleteGroups(ctx, r.kreq.(*kmsg.DeleteGroupsRequest)), nil
 }
 
 func (s *Server) handleConsumerGroupHeartbeat(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -244,7 +249,7 @@ func (s *Server) handleConsumerGroupHeartbeat(ctx context.Context, r *request) (
 }
 
 func (s *Server) handleConsumerGroupDescribe(ctx context.Context, r *request) (kmsg.Response, error) {
-	return s.groups.ConsumerGroupDescribe(r.kreq.(*kmsg.ConsumerGroupDescribeRequest)), nil
+	return s.consumerGroupDescribe(r.kreq.(*kmsg.ConsumerGroupDescribeRequest)), nil
 }
 
 // untilShutdown is ctx ended at Shutdown too: a waiting JoinGroup or

@@ -123,6 +123,16 @@ func (o offsetsLog) Append(ctx context.Context, partition int32, records []batch
 		// Not created yet: it gets every record when it is.
 		return nil
 	}
+	if o.s.clustered() {
+		// The cluster mode: the partition is written by its leader,
+		// which need not be this coordinator; the catalog has the
+		// commit either way, and the records are a copy for tools.
+		if p, e := o.s.partitionOf(offsetsTopic, partition); e != nil {
+			return nil
+		} else if _, lead := o.s.leaderEpochOf(p); !lead {
+			return nil
+		}
+	}
 	l, err := o.s.logOf(ctx, offsetsTopic, partition)
 	if err != nil {
 		return err

@@ -83,7 +83,7 @@ func (s *Server) checkLeader(p *partition, current int32) error {
 
 // LeaseKeys lists every partition's lease (cluster.Holder).
 func (s *Server) LeaseKeys() []meta.LeaseKey {
-	var keys []meta.LeaseKey
+	keys := s.shardKeys()
 	for _, t := range s.topics.all() {
 		for _, p := range t.parts {
 			keys = append(keys, p.key())
@@ -96,6 +96,10 @@ func (s *Server) LeaseKeys() []meta.LeaseKey {
 // from the bucket, so that the first request after a takeover finds it
 // ready (cluster.Holder).
 func (s *Server) LeaseAcquired(l meta.Lease) {
+	if l.Key.Kind != meta.LeasePartition {
+		s.shardAcquired(l.Key)
+		return
+	}
 	p := s.leasedPartition(l.Key)
 	if p == nil {
 		return
@@ -119,6 +123,10 @@ func (s *Server) LeaseAcquired(l meta.Lease) {
 // commit round commits what was accepted (cluster.Holder). The partition
 // opens again when this broker takes its lease again.
 func (s *Server) LeaseReleasing(ctx context.Context, key meta.LeaseKey) {
+	if key.Kind != meta.LeasePartition {
+		s.shardReleasing(ctx, key)
+		return
+	}
 	p := s.leasedPartition(key)
 	if p == nil {
 		return

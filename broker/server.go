@@ -122,6 +122,11 @@ type Server struct {
 	schemas atomic.Pointer[SchemaValidator]
 	queued  *byteBudget // queued.max.request.bytes; nil: no limit
 
+	// shardsLoading are the group shards whose groups are being loaded
+	// (the cluster mode, coordinators.go); guarded by shardsMu.
+	shardsMu      sync.Mutex
+	shardsLoading map[int32]bool
+
 	// shutdown is closed when Shutdown starts; long-polling fetches
 	// answer at once when it is.
 	shutdown     chan struct{}
@@ -202,6 +207,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.connFreed = sync.NewCond(&s.mu)
 	s.scramSecret = auth.NewSecret()
 	s.handlers = s.handlerTable()
+	s.coordinated(s.handlers)
 	if err := s.checkTable(); err != nil {
 		return nil, err
 	}

@@ -28,7 +28,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/internal/pgtest"
 	"github.com/streamhouse/streamhouse/internal/s3test"
@@ -67,6 +69,11 @@ func (c *clusterEnv) startWith(node int, url, endpoint string) *proc {
 		"--s3-flush-interval", "5ms",
 		"--broker.session.timeout.ms", "3000", "--broker.heartbeat.interval.ms", "500")
 	c.brokers[node] = p
+	c.t.Cleanup(func() {
+		if c.t.Failed() {
+			c.t.Logf("broker %d's log:\n%s", node, tail(p.logs.String(), 6000))
+		}
+	})
 	return p
 }
 
@@ -98,6 +105,7 @@ type clusterAck struct {
 }
 
 func TestCluster(t *testing.T) {
+	t.Parallel()
 	c := newClusterEnv(t)
 	for node := 1; node <= 3; node++ {
 		c.start(node)
@@ -306,4 +314,197 @@ func TestCluster(t *testing.T) {
 		t.Errorf("commit offsets: %v", err)
 	}
 	t.Logf("%d records acknowledged, %d read back through a group consumer; end offsets %v", len(ledger), read, ends)
+}
+
+// TestClusterCoordinators: groups are coordinated by the broker holding
+// their shard (Kafka's __consumer_offsets partition of the group id): every
+// broker's FindCoordinator names the same one, the shards spread over the
+// brokers, another broker answers NOT_COORDINATOR; two members of one group
+// bootstrapped through different brokers share its partitions; when the
+// coordinator is killed, another takes the shard, loads the group from the
+// catalog, and the members read on from their committed offsets: every
+// record produced is consumed.
+func TestClusterCoordinators(t *testing.T) {
+	t.Parallel()
+	c := newClusterEnv(t)
+	for node := 1; node <= 3; node++ {
+		c.start(node)
+	}
+	ctx := fgCtx(t)
+
+	// Every broker names the same coordinator for each of 30 groups,
+	// and the shards are spread over the brokers.
+	coordinatorOf := func(addr, group string) (int32, int16) {
+		r := fgDialRaw(t, addr)
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKeys = []string{group}
+		resp := r.do(req, 4).(*kmsg.FindCoordinatorResponse)
+		return resp.Coordinators[0].NodeID, resp.Coordinators[0].ErrorCode
+	}
+	// Brokers that just joined take their shards from the first one: the
+	// answers agree once the handovers are done.
+	spread := map[int32]int{}
+	for i := range 30 {
+		group := fmt.Sprintf("g-%d", i)
+		for deadline := time.Now().Add(fgWait); ; {
+			var nodes []int32
+			for node := 1; node <= 3; node++ {
+				if got, code := coordinatorOf(c.brokers[node].addr, group); code == 0 {
+					nodes = append(nodes, got)
+				} else if code != kerr.CoordinatorNotAvailable.Code {
+					t.Fatalf("group %s: broker %d answers error %d", group, node, code)
+				}
+			}
+			if len(nodes) == 3 && nodes[0] == nodes[1] && nodes[1] == nodes[2] {
+				spread[nodes[0]]++
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("group %s: the brokers never agree on its coordinator: %v", group, nodes)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if len(spread) < 3 {
+		t.Errorf("30 groups' coordinators on %d brokers only: %v", len(spread), spread)
+	}
+
+	const topic, parts, group = "cluster-groups", int32(4), "cluster-group"
+	adm := fgAdmin(t, c.brokers[1].addr)
+	fgCreateTopic(t, adm, topic, parts, nil)
+	coord, _ := coordinatorOf(c.brokers[1].addr, group)
+	other := 1 + int(coord)%3 // a broker that does not coordinate it
+	{
+		r := fgDialRaw(t, c.brokers[other].addr)
+		req := kmsg.NewPtrHeartbeatRequest()
+		req.Group, req.MemberID, req.Generation = group, "m", 1
+		if code := r.do(req, 4).(*kmsg.HeartbeatResponse).ErrorCode; code != kerr.NotCoordinator.Code {
+			t.Errorf("Heartbeat to broker %d, not the coordinator (%d): error %d, want NOT_COORDINATOR", other, coord, code)
+		}
+	}
+
+	// Two members through two different brokers.
+	var mu sync.Mutex
+	seen := map[string]int{}
+	members := map[int]int{}
+	consume := func(id, node int) *kgo.Client {
+		cl := fgClient(t, c.brokers[node].addr, kgo.ConsumeTopics(topic), kgo.ConsumerGroup(group),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(100*time.Millisecond))
+		go func() {
+			for {
+				fs := cl.PollFetches(ctx)
+				if fs.IsClientClosed() || ctx.Err() != nil {
+					return
+				}
+				fs.EachRecord(func(r *kgo.Record) {
+					mu.Lock()
+					seen[string(r.Value)]++
+					members[id]++
+					mu.Unlock()
+				})
+			}
+		}()
+		return cl
+	}
+	others := []int{1, 2, 3}
+	others = slices.DeleteFunc(others, func(n int) bool { return n == int(coord) })
+	m1 := consume(1, others[0])
+	m2 := consume(2, others[1])
+	defer m1.Close()
+	defer m2.Close()
+
+	// Both members in the group before anything is produced.
+	for deadline := time.Now().Add(fgWait); ; {
+		dg, err := adm.DescribeGroups(ctx, group)
+		assigned := 0
+		for _, m := range dg[group].Members {
+			if a, ok := m.Assigned.AsConsumer(); ok && len(a.Topics) > 0 && len(a.Topics[0].Partitions) > 0 {
+				assigned++
+			}
+		}
+		if err == nil && assigned == 2 && dg[group].State == "Stable" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the two members never both in the group: %v %v", dg, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	prod := fgClient(t, c.brokers[others[0]].addr, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	produce := func(from, to int) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("r%05d", i))})
+		}
+		fgProduceAll(t, prod, recs)
+	}
+	waitSeen := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(fgWait); ; {
+			mu.Lock()
+			got := len(seen)
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("consumed %d distinct records of %d", got, n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	produce(0, 400)
+	waitSeen(400)
+	mu.Lock()
+	if members[1] == 0 || members[2] == 0 {
+		t.Errorf("one member consumed nothing: %v (the two did not share the group)", members)
+	}
+	mu.Unlock()
+
+	// Kill the coordinator: another broker takes its shard.
+	killed := time.Now()
+	c.brokers[int(coord)].cmd.Process.Signal(syscall.SIGKILL)
+	<-c.brokers[int(coord)].done
+	produce(400, 800)
+	waitSeen(800)
+	// The shard moves once the dead broker's session expires.
+	var now int32
+	for deadline := time.Now().Add(fgWait); ; {
+		var code int16
+		if now, code = coordinatorOf(c.brokers[others[0]].addr, group); code == 0 && now != coord {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group's coordinator is still %d (error %d) after the kill", now, code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	mu.Unlock()
+	t.Logf("coordinator %d killed; the group went on under coordinator %d: all 800 records consumed %v after the kill, %d consumed twice (at least once across a coordinator move)",
+		coord, now, time.Since(killed).Round(time.Millisecond), dups)
+
+	// The committed offsets are where the members read to.
+	m1.CommitUncommittedOffsets(ctx)
+	m2.CommitUncommittedOffsets(ctx)
+	adm = fgAdmin(t, c.brokers[others[0]].addr) // the first one's connections end at the dead broker
+	for deadline := time.Now().Add(fgWait); ; {
+		offs, err := adm.FetchOffsets(ctx, group)
+		total := int64(0)
+		if err == nil {
+			offs.Each(func(o kadm.OffsetResponse) { total += o.At })
+		}
+		if total == 800 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed offsets sum to %d, want 800 (%v)", total, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -11,6 +11,9 @@ import (
 
 var errCoordinatorNotAvailable = kerr.CoordinatorNotAvailable
 
+// errNotCoordinator: the group moved to another broker (Abandon).
+var errNotCoordinator = kerr.NotCoordinator
+
 type joinResult struct {
 	err        *kerr.Error
 	generation int32

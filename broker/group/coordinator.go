@@ -29,6 +29,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/meta"
 )
@@ -124,7 +126,12 @@ type Config struct {
 	// offset of the group's partition that is not committed yet
 	// (OffsetFetch's require_stable). Nil: none ever is.
 	PendingTxnOffset func(group, topic string, partition int32) bool
-	Logger           *slog.Logger
+	// Owns, when set, says which groups this coordinator coordinates
+	// (the cluster mode: those of the shards its broker holds); New
+	// loads only those, Adopt and Abandon (shards.go) follow the
+	// shards. Nil: every group.
+	Owns   func(group string) bool
+	Logger *slog.Logger
 	// Clock is the broker's clock, the coordinator's timers included.
 	// Nil: SystemClock. Now, when set, is used for timestamps instead of
 	// Clock's.
@@ -204,6 +211,10 @@ type group struct {
 	// which the catalog holds, failed up to which a write failed
 	// (persist.go).
 	seq, written, failed uint64
+
+	// gone is set when the coordinator gave the group up (Abandon):
+	// nothing more of it is stored.
+	gone bool
 
 	// commitMu orders a group's commits: validate, write to the store,
 	// update offsets, so that the store and memory agree.
@@ -295,6 +306,9 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("group: load: %w", err)
 	}
 	for _, name := range names {
+		if !c.owns(name) {
+			continue
+		}
 		offs, err := cfg.Store.GroupOffsets(ctx, name)
 		if err != nil {
 			return nil, fmt.Errorf("group: load %s: %w", name, err)
@@ -320,9 +334,14 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	}
 	c.mu.Lock()
 	for _, md := range stored {
-		c.loadLocked(md)
+		if c.owns(md.Group) {
+			c.loadLocked(md)
+		}
 	}
 	for _, s := range shares {
+		if !c.owns(s.Group) {
+			continue
+		}
 		if g := c.shareGroupLocked(s.Group); g != nil {
 			sp := c.sharePartLocked(g, sharePK{s.TopicID, s.Partition})
 			sp.loadLocked(s)
@@ -357,44 +376,50 @@ func (c *Coordinator) Close() {
 func (c *Coordinator) closeLocked() {
 	c.closed = true
 	for _, g := range c.groups {
-		if g.joinTimer != nil {
-			g.joinTimer.Stop()
+		c.stopGroupLocked(g, errCoordinatorNotAvailable)
+	}
+}
+
+// stopGroupLocked stops g's timers and answers its waiting joins and
+// syncs with e. Caller holds c.mu.
+func (c *Coordinator) stopGroupLocked(g *group, e *kerr.Error) {
+	if g.joinTimer != nil {
+		g.joinTimer.Stop()
+	}
+	for _, t := range g.pending {
+		t.Stop()
+	}
+	for _, m := range g.cmembers {
+		if m.session != nil {
+			m.session.Stop()
 		}
-		for _, t := range g.pending {
-			t.Stop()
+		if m.revokeTimer != nil {
+			m.revokeTimer.Stop()
 		}
-		for _, m := range g.cmembers {
-			if m.session != nil {
-				m.session.Stop()
-			}
-			if m.revokeTimer != nil {
-				m.revokeTimer.Stop()
-			}
+	}
+	for _, m := range g.smembers {
+		if m.session != nil {
+			m.session.Stop()
 		}
-		for _, m := range g.smembers {
-			if m.session != nil {
-				m.session.Stop()
-			}
+	}
+	for _, sp := range g.shares {
+		sp.mu.Lock()
+		if sp.lockTimer != nil {
+			sp.lockTimer.Stop()
 		}
-		for _, sp := range g.shares {
-			sp.mu.Lock()
-			if sp.lockTimer != nil {
-				sp.lockTimer.Stop()
-			}
-			sp.mu.Unlock()
+		sp.mu.Unlock()
+	}
+	for _, m := range g.members {
+		if m.session != nil {
+			m.session.Stop()
 		}
-		for _, m := range g.members {
-			if m.session != nil {
-				m.session.Stop()
-			}
-			if m.join != nil {
-				m.join <- joinResult{err: errCoordinatorNotAvailable}
-				m.join = nil
-			}
-			if m.sync != nil {
-				m.sync <- syncResult{err: errCoordinatorNotAvailable}
-				m.sync = nil
-			}
+		if m.join != nil {
+			m.join <- joinResult{err: e}
+			m.join = nil
+		}
+		if m.sync != nil {
+			m.sync <- syncResult{err: e}
+			m.sync = nil
 		}
 	}
 }

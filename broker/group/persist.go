@@ -69,7 +69,7 @@ type persistence struct {
 // touchLocked records a change of g's membership state and returns its
 // sequence number. Caller holds c.mu.
 func (c *Coordinator) touchLocked(g *group) uint64 {
-	if c.cfg.Groups == nil {
+	if c.cfg.Groups == nil || g.gone {
 		return 0
 	}
 	g.seq++
