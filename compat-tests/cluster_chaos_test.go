@@ -59,7 +59,7 @@ func (l *chaosLedger) add(r *kgo.Record, err error) {
 		l.errs = append(l.errs, fmt.Errorf("%s: %w", r.Value, err))
 		return
 	}
-	l.acks = append(l.acks, clusterAck{r.Partition, r.Offset, string(r.Value), time.Now()})
+	l.acks = append(l.acks, clusterAck{r.Partition, r.Offset, string(r.Value), r.Timestamp, time.Now()})
 }
 
 // ackedSince says whether every partition below parts had an ack after

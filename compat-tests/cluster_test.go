@@ -101,7 +101,8 @@ type clusterAck struct {
 	partition int32
 	offset    int64
 	value     string
-	at        time.Time
+	produced  time.Time // when the client was given it (its timestamp)
+	at        time.Time // when it was acknowledged
 }
 
 func TestCluster(t *testing.T) {
@@ -171,7 +172,7 @@ func TestCluster(t *testing.T) {
 					}
 					return
 				}
-				acks = append(acks, clusterAck{r.Partition, r.Offset, string(r.Value), time.Now()})
+				acks = append(acks, clusterAck{r.Partition, r.Offset, string(r.Value), r.Timestamp, time.Now()})
 			})
 			time.Sleep(time.Millisecond)
 		}
@@ -186,14 +187,15 @@ func TestCluster(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	// firstAckAfter is when each of ps first had an ack after from.
+	// firstAckAfter is how long after from each of ps had its first
+	// acknowledged record produced after from, at worst.
 	firstAckAfter := func(ps []int32, from time.Time) time.Duration {
 		t.Helper()
 		for deadline := time.Now().Add(fgWait); ; {
 			mu.Lock()
 			seen := map[int32]time.Time{}
 			for _, a := range acks {
-				if a.at.After(from) && slices.Contains(ps, a.partition) {
+				if a.produced.After(from) && slices.Contains(ps, a.partition) {
 					if _, ok := seen[a.partition]; !ok {
 						seen[a.partition] = a.at
 					}
@@ -278,6 +280,18 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("partition %d offset %d acknowledged twice: %s and %s", a.partition, a.offset, prev, a.value)
 		}
 		want[a.partition][a.offset] = a.value
+	}
+	// Every partition led again (broker 2's handed over) before the
+	// end offsets are asked.
+	for deadline := time.Now().Add(fgWait); ; {
+		l, err := clusterLeaders(ctx, adm, topic)
+		if err == nil && len(l) == int(parts) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions never all led after the handover: %v %v", l, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	ends := fgEndOffsets(t, adm, topic)
 	total := int64(0)
