@@ -48,6 +48,10 @@ type Options struct {
 	// PartSize is the size of a multipart upload's parts; zero: 16 MiB.
 	// An upload holds one part in memory.
 	PartSize uint64
+	// WriteStall bounds each write of a request to the server's
+	// connection (a few KiB at most): one that moves nothing for this
+	// long fails the request. Zero: 30 s.
+	WriteStall time.Duration
 }
 
 // Store is an objstore.Store in one bucket under a prefix.
@@ -92,6 +96,11 @@ func New(opts Options) (*Store, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
+	stall := opts.WriteStall
+	if stall <= 0 {
+		stall = 30 * time.Second
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	cl, err := minio.New(host, &minio.Options{
 		Creds:        creds,
 		Secure:       secure,
@@ -102,8 +111,14 @@ func New(opts Options) (*Store, error) {
 		// SHA-256 of the body is computed to sign it.
 		TrailingHeaders: true,
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dialer.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &stallConn{Conn: c, stall: stall}, nil
+			},
 			MaxIdleConnsPerHost:   64,
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   5 * time.Second,
@@ -130,6 +145,23 @@ func New(opts Options) (*Store, error) {
 		where += " at " + opts.Endpoint
 	}
 	return &Store{cl: cl, bucket: opts.Bucket, prefix: strings.Trim(opts.Prefix, "/"), part: part, where: where}, nil
+}
+
+// stallConn fails a write that moves nothing for stall: a server that
+// stopped reading a request's body (hung, or a network dropping packets)
+// would otherwise hold an upload until TCP gives up, which a peer that
+// still acknowledges with a zero window never makes it do; the transport's
+// timeouts only start once a request is written.
+type stallConn struct {
+	net.Conn
+	stall time.Duration
+}
+
+func (c *stallConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.stall)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 // Where names the bucket, prefix and endpoint, for logs.

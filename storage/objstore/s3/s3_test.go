@@ -2,15 +2,19 @@ package s3_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -58,6 +62,55 @@ func TestCheck(t *testing.T) {
 	down, _ := s3.New(s3.Options{Endpoint: "http://127.0.0.1:1", Bucket: bucket, Credentials: s3test.Credentials()})
 	if err := down.Check(t.Context()); !errors.Is(err, objstore.ErrUnavailable) {
 		t.Errorf("Check of an unreachable endpoint: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestPutToAServerThatStopsReading: an upload to a server that takes the
+// request and then reads nothing of its body (a hung server; the kernel's
+// buffers fill and the window closes) fails once a write moves nothing for
+// WriteStall, instead of waiting as long as the connection lives.
+func TestPutToAServerThatStopsReading(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held, never read
+			mu.Unlock()
+		}
+	}()
+	st, err := s3.New(s3.Options{Endpoint: "http://" + l.Addr().String(), Bucket: "bucket", Credentials: s3test.Credentials(), WriteStall: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 64<<20) // far more than the kernel buffers hold
+	done := make(chan error, 1)
+	go func() { done <- st.Put(context.Background(), "k", bytes.NewReader(data), int64(len(data))) }()
+	select {
+	case err := <-done:
+		t.Logf("Put to a server that stopped reading: %v", err)
+		if !errors.Is(err, objstore.ErrUnavailable) {
+			t.Fatalf("Put to a server that stopped reading: %v, want ErrUnavailable", err)
+		}
+	case <-time.After(30 * time.Second): // not a speed claim: without the bound it never returns
+		t.Fatal("Put to a server that stopped reading still waits")
 	}
 }
 
