@@ -59,10 +59,17 @@ func (c *clusterEnv) start(node int) *proc {
 }
 
 // startWith starts broker node with the catalog at url and the bucket's
-// server at endpoint (proxies that inject faults, in the chaos test).
+// server at endpoint (proxies that inject faults, in the chaos test). A
+// broker started again listens where it listened before, as a restarted
+// broker does in a deployment: a client that knew only the old addresses
+// would otherwise have nobody to ask once every broker had restarted.
 func (c *clusterEnv) startWith(node int, url, endpoint string) *proc {
 	c.t.Helper()
-	p := startProcWith(c.t, binary(c.t), c.s3.Env(), c.t.TempDir(), "",
+	addr := ""
+	if prev, ok := c.brokers[node]; ok {
+		addr = prev.addr
+	}
+	p := startProcWith(c.t, binary(c.t), c.s3.Env(), c.t.TempDir(), addr,
 		"--metadata", "postgres", "--database-url", url,
 		"--storage", "s3", "--s3-endpoint", endpoint, "--s3-bucket", c.bucket,
 		"--node-id", strconv.Itoa(node), "--broker.rack", "rack-"+strconv.Itoa(node),
