@@ -96,10 +96,10 @@ func TestCompareSummary(t *testing.T) {
 	cpu := func(f float64) *float64 { return &f }
 	rss := func(n int64) *int64 { return &n }
 	cmp := &comparer{cfg: cfg, targets: targets(cfg.fsync), runs: []runJSON{
-		{Round: 1, Broker: targetFsync, MBPerSec: 600, RecordsPerSec: 6000, BrokerCPUSeconds: cpu(2), BrokerPeakRSSBytes: rss(10)},
-		{Round: 1, Broker: targetKfake, MBPerSec: 300, RecordsPerSec: 3000, BrokerCPUSeconds: cpu(4), BrokerPeakRSSBytes: rss(99)},
-		{Round: 2, Broker: targetKfake, MBPerSec: 500, RecordsPerSec: 5000, BrokerCPUSeconds: cpu(6), BrokerPeakRSSBytes: rss(98)},
-		{Round: 2, Broker: targetFsync, MBPerSec: 800, RecordsPerSec: 8000, BrokerCPUSeconds: cpu(3), BrokerPeakRSSBytes: rss(12), Errors: 1},
+		{Round: 1, Broker: targetFsync, MBPerSec: 600, RecordsPerSec: 6000, BrokerCPUSeconds: cpu(2), BrokerPeakRSSBytes: rss(10), Latency: &latencyJSON{P50: 1, P99: 3}},
+		{Round: 1, Broker: targetKfake, MBPerSec: 300, RecordsPerSec: 3000, BrokerCPUSeconds: cpu(4), BrokerPeakRSSBytes: rss(99), Latency: &latencyJSON{P50: 0.5, P99: 1}},
+		{Round: 2, Broker: targetKfake, MBPerSec: 500, RecordsPerSec: 5000, BrokerCPUSeconds: cpu(6), BrokerPeakRSSBytes: rss(98), Latency: &latencyJSON{P50: 0.5, P99: 3}},
+		{Round: 2, Broker: targetFsync, MBPerSec: 800, RecordsPerSec: 8000, BrokerCPUSeconds: cpu(3), BrokerPeakRSSBytes: rss(12), Errors: 1, Latency: &latencyJSON{P50: 2, P99: 5}},
 	}}
 	s := cmp.summarize(false)
 	if s.Rounds != 2 || s.Errors != 1 || s.Config.Partitions != comparePartitions || s.Config.Records != 10 || len(s.Brokers) != 2 {
@@ -112,10 +112,13 @@ func TestCompareSummary(t *testing.T) {
 	if kf.Broker != targetKfake || kf.MedianMBPerSec != 400 || *kf.PeakRSSBytes != 99 {
 		t.Fatalf("kfake %+v", kf)
 	}
-	if len(s.Comparisons) != 1 || *s.Comparisons[0].MBPerSecRatio != 1.75 || *s.Comparisons[0].RecordsPerSecRatio != 1.75 {
+	if *sh.MedianP50Ms != 1.5 || *sh.MedianP99Ms != 4 || *kf.MedianP99Ms != 2 {
+		t.Fatalf("latency medians: streamhouse %+v, kfake %+v", sh, kf)
+	}
+	if len(s.Comparisons) != 1 || *s.Comparisons[0].MBPerSecRatio != 1.75 || *s.Comparisons[0].RecordsPerSecRatio != 1.75 || *s.Comparisons[0].P99Ratio != 2 {
 		t.Fatalf("comparisons %+v", s.Comparisons)
 	}
-	if text := s.text(); !strings.Contains(text, "streamhouse-fsync / kfake: 1.75x MB/s, 1.75x records/s") {
+	if text := s.text(); !strings.Contains(text, "streamhouse-fsync / kfake: 1.75x MB/s, 1.75x records/s, 2.00x latency p99") {
 		t.Fatalf("text %q", text)
 	}
 }
