@@ -501,10 +501,13 @@ func TestTransactionsTimeout(t *testing.T) {
 	if err := cl.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
+	// The broker's timer starts when the produce adds the partition,
+	// before ProduceSync returns: begun is taken before it, so that a slow
+	// answer does not make the abort look early.
+	begun := time.Now()
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("too slow")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	begun := time.Now()
 	for {
 		ends, err := adm.ListEndOffsets(ctx, topic)
 		if err != nil {

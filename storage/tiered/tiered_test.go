@@ -150,7 +150,10 @@ func equalBatches(t *testing.T, got, want [][]byte) {
 func waitUploaded(t testing.TB, l storage.Log, offset int64) {
 	t.Helper()
 	tl := l.(*tiered.Log)
-	deadline := time.Now().Add(10 * time.Second)
+	// A bound for a stuck upload, not a speed test: with half the
+	// bucket's calls failing (TestBucketFaults) the retries' backoff under
+	// -race on a loaded machine took 9.9 s of 10.
+	deadline := time.Now().Add(60 * time.Second)
 	for tl.LocalLogStartOffset() < offset {
 		if _, err := l.Retain(t.Context(), storage.RetentionPolicy{Now: time.Now(), Ms: -1, Bytes: -1}); err != nil {
 			t.Fatal(err)
