@@ -144,13 +144,17 @@ func TestClusterChaos(t *testing.T) {
 	adm := kadm.NewClient(fgClient(t, c.brokers[1].addr, kgo.SeedBrokers(seeds()...)))
 	fgCreateTopic(t, adm, topic, parts, nil)
 
-	// Two idempotent acks=all producers, every ack in the ledger.
+	// Two idempotent acks=all producers, every ack in the ledger. They
+	// retry an EOF on a connection's first request (kgo.AlwaysRetryEOF),
+	// as an application must where brokers are killed: kgo otherwise takes
+	// it for a SASL misconfiguration and fails the batch, and a kill -9
+	// while a new connection's first produce is in flight is exactly that.
 	ledger := &chaosLedger{}
 	pctx, stopProducing := context.WithCancel(ctx)
 	var producers sync.WaitGroup
 	for id := range 2 {
 		cl := fgClient(t, c.brokers[1].addr, kgo.SeedBrokers(seeds()...),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(500), kgo.ClientID(fmt.Sprintf("chaos-producer-%d", id)))
+			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(500), kgo.ClientID(fmt.Sprintf("chaos-producer-%d", id)), kgo.AlwaysRetryEOF())
 		producers.Go(func() {
 			defer cl.Close()
 			for i := 0; pctx.Err() == nil; i++ {
@@ -173,7 +177,7 @@ func TestClusterChaos(t *testing.T) {
 	consumed := map[int32]map[int64]string{}
 	cons := fgClient(t, c.brokers[1].addr, kgo.SeedBrokers(seeds()...), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(group),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(200*time.Millisecond),
-		kgo.SessionTimeout(10*time.Second))
+		kgo.SessionTimeout(10*time.Second), kgo.AlwaysRetryEOF())
 	cctx, stopConsuming := context.WithCancel(ctx)
 	var consumer sync.WaitGroup
 	consumer.Go(func() {
