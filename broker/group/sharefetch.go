@@ -42,6 +42,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/storage"
 )
 
@@ -235,6 +236,20 @@ func firstAtOrAfter(ctx context.Context, l storage.Log, ts int64) (int64, bool) 
 	return h.NextOffset(), true
 }
 
+// recordsIn counts the offsets the batches of data span.
+func recordsIn(data []byte) int64 {
+	var n int64
+	for len(data) > 0 {
+		h, err := batch.ReadHeader(data)
+		if err != nil || h.Size() > len(data) {
+			break
+		}
+		n += h.LastOffset() - h.BaseOffset + 1
+		data = data[h.Size():]
+	}
+	return n
+}
+
 // shareReadBytes bounds one read of a partition's log for a share fetch.
 const shareReadBytes = 1 << 20
 
@@ -262,14 +277,16 @@ func (c *Coordinator) acquire(ctx context.Context, g *group, sp *sharePart, memb
 	c.initLocked(ctx, sp, l, cfg)
 	sp.advanceLocked(l.LogStartOffset())
 	from := sp.firstAcquirable(c.cfg.SharePartitionMaxRecordLocks)
+	readMax := sp.readSizeLocked(maxRecords, min(maxBytes, shareReadBytes))
 	sp.mu.Unlock()
 	if from < 0 || from >= limit {
 		return res
 	}
 	// Read what the records to acquire likely take, not all the request
 	// allows: a fetch takes maxRecords (500 by default), and records
-	// locked by others are skipped, not returned.
-	data, err := l.Read(ctx, from, min(maxBytes, shareReadBytes), true, nil)
+	// locked by others are skipped, not returned. Compressed batches of
+	// small records hold thousands in a few KiB.
+	data, err := l.Read(ctx, from, readMax, true, nil)
 	if err != nil {
 		if errors.Is(err, storage.ErrOffsetOutOfRange) {
 			return res // retention moved the start meanwhile; the next fetch catches up
@@ -294,6 +311,7 @@ func (c *Coordinator) acquire(ctx context.Context, g *group, sp *sharePart, memb
 	if sp.deleted {
 		return res
 	}
+	sp.sawReadLocked(len(data), recordsIn(data))
 	res.records, res.acquired = sp.acquireLocked(data, acquireOpts{
 		member: member, maxRecords: maxRecords, strict: strict, limit: limit, maxLocks: c.cfg.SharePartitionMaxRecordLocks,
 		until: c.now().Add(cfg.RecordLockDuration), aborted: aborted,

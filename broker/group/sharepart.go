@@ -75,7 +75,10 @@ type sharePart struct {
 	acquired   int        // entries acquired
 	lockTimer  *timer
 	lockAt     time.Time // when lockTimer fires; zero when none
-	deleted    bool      // the state goes from the catalog
+	// perRecord is the log's bytes per record as the last reads found
+	// them (0: not known yet), to read what an acquisition takes.
+	perRecord int
+	deleted   bool // the state goes from the catalog
 
 	// seq counts changes to store, written and failed as for groups.
 	seq, written, failed uint64
@@ -115,6 +118,30 @@ func (sp *sharePart) advanceLocked(logStart int64) {
 	if logStart > sp.start {
 		sp.start = logStart
 	}
+}
+
+// readSizeLocked is how many bytes of the log to read to acquire
+// maxRecords records: a quarter more than the last reads' bytes per
+// record say, within [64 KiB, limit].
+func (sp *sharePart) readSizeLocked(maxRecords, limit int) int {
+	if sp.perRecord <= 0 {
+		return limit
+	}
+	return min(max(maxRecords*sp.perRecord*5/4, 64<<10), limit)
+}
+
+// sawReadLocked notes what a read of the log returned: batches holding
+// records records in n bytes.
+func (sp *sharePart) sawReadLocked(n int, records int64) {
+	if records <= 0 || n <= 0 {
+		return
+	}
+	per := max(int(int64(n)/records), 1)
+	if sp.perRecord <= 0 {
+		sp.perRecord = per
+		return
+	}
+	sp.perRecord = (3*sp.perRecord + per) / 4
 }
 
 // releaseLocked makes an acquired record available again, or archives it

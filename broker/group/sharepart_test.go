@@ -136,6 +136,23 @@ func TestSharePart(t *testing.T) {
 			t.Fatalf("batch_optimized acquired %+v", acq)
 		}
 	})
+	t.Run("ReadSize", func(t *testing.T) {
+		sp := &sharePart{loaded: true}
+		if n := sp.readSizeLocked(500, 1<<20); n != 1<<20 {
+			t.Fatalf("first read %d bytes, want the limit", n)
+		}
+		// Compressed: 1,000 records in 50 KB.
+		sp.sawReadLocked(50_000, 1000)
+		if n := sp.readSizeLocked(500, 1<<20); n != 64<<10 {
+			t.Fatalf("read %d bytes for 500 records of 50 bytes, want the floor of 64 KiB", n)
+		}
+		// 1 KiB records: 500 take 640 KB with the margin.
+		sp.perRecord = 0
+		sp.sawReadLocked(1<<20, 1000)
+		if n := sp.readSizeLocked(500, 1<<20); n != 500*1048*5/4 {
+			t.Fatalf("read %d bytes for 500 records of 1 KiB", n)
+		}
+	})
 	t.Run("WindowLimit", func(t *testing.T) {
 		sp := &sharePart{loaded: true}
 		_, acq := sp.acquireLocked(testBatches(0, 10), acquireOpts{member: "a", maxRecords: 100, limit: 100, maxLocks: 4, until: now.Add(time.Minute)})
