@@ -98,6 +98,7 @@ func modes() [][2]string {
 		{modeConsume, "Consume a topic (by default from its start to its end offsets) and measure throughput."},
 		{modeE2E, "Produce and consume at once; latency is from each record's scheduled send to its consumption."},
 		{modeCompare, "Produce to StreamHouse and to franz-go's kfake, each started fresh on loopback, over several rounds; compare."},
+		{modeScale, "Create a topic of many partitions and produce one record into each; time both (streambench scale --help)."},
 	}
 }
 
@@ -209,6 +210,9 @@ func usagef(format string, args ...any) error {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == modeKfakeServer {
 		return kfakeServer(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == modeScale {
+		return scaleMain(ctx, args[1:], getenv, stdout, stderr) // scale.go
 	}
 	cfg, fs, err := parseArgs(args, getenv)
 	var ue *usageError
