@@ -92,9 +92,9 @@ func checkGrow(t *topic, rt *kmsg.CreatePartitionsRequestTopic, node int32) erro
 	return nil
 }
 
-// grow raises t's partition count to n: the catalog first, then the new
-// logs, then the topic is published with them. A failure opening a log
-// puts the catalog's count back.
+// grow raises t's partition count to n: the catalog, then the topic is
+// published with them. Their logs open lazily, as a new topic's do
+// (topics.create).
 func (ts *topics) grow(ctx context.Context, t *topic, n int32) error {
 	ts.adminMu.Lock()
 	defer ts.adminMu.Unlock()
@@ -130,15 +130,8 @@ func (ts *topics) grow(ctx context.Context, t *topic, n int32) error {
 		for i := old; i < n; i++ {
 			nt.parts = append(nt.parts, &partition{index: i, src: t.src})
 		}
-		if err := openLogs(ctx, nt.parts[old:]); err != nil {
-			// Put the count back; the topic's next change reads the
-			// version this leaves.
-			if uerr := ts.s.cfg.Catalog.SetPartitions(context.WithoutCancel(ctx), t.ID, nt.Version, old); uerr != nil {
-				ts.s.log.Error("undo partition increase failed", "topic", t.Name, "err", uerr)
-			}
-			return err
-		}
 		ts.publish(nt)
+		ts.warmNew(nt.parts[old:])
 		ts.s.log.Info("partitions added", "topic", t.Name, "partitions", n, "was", old)
 		return nil
 	}

@@ -234,6 +234,15 @@ func (ts *topics) warm(ctx context.Context) {
 	for _, t := range ts.all() {
 		parts = append(parts, t.parts...)
 	}
+	failed := ts.warmParts(ctx, parts)
+	if ctx.Err() == nil {
+		ts.s.log.Info("logs opened", "partitions", len(parts), "failed", failed, "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// warmParts opens the logs of parts not opened yet (warmWorkers at a time)
+// and returns how many failed.
+func (ts *topics) warmParts(ctx context.Context, parts []*partition) int64 {
 	var failed atomic.Int64
 	inParallel(ctx, len(parts), warmWorkers(), func(i int) {
 		p := parts[i]
@@ -245,9 +254,27 @@ func (ts *topics) warm(ctx context.Context) {
 			ts.s.log.Error("opening a log failed; requests for the partition try again", "topic", p.src.name, "partition", p.index, "err", err)
 		}
 	})
-	if ctx.Err() == nil {
-		ts.s.log.Info("logs opened", "partitions", len(parts), "failed", failed.Load(), "took", time.Since(start).Round(time.Millisecond))
+	return failed.Load()
+}
+
+// warmNew opens the logs of partitions just created in the background, as
+// warm does after a start: their directories and files follow the
+// creation's answer (Kafka's brokers too make a new topic's logs after its
+// controller answered), so that a producer that comes a moment later finds
+// them made. One that comes at once opens what is left itself (Metadata,
+// 16 at a time); each log opens once. A partition of a topic deleted
+// meanwhile is closed and opens no more.
+func (ts *topics) warmNew(parts []*partition) {
+	s := ts.s
+	if s.clustered() || s.base.Err() != nil {
+		return
 	}
+	// A request's handler runs before Shutdown waits for s.bg.
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ts.warmParts(s.base, parts)
+	}()
 }
 
 // warmLoop opens every log after startup (topics.warm), and stops at
@@ -269,18 +296,6 @@ func (ts *topics) newTopic(mt meta.Topic) (*topic, error) {
 	t := &topic{Topic: mt, cfg: cfg, src: src, parts: make([]*partition, mt.Partitions)}
 	for i := range t.parts {
 		t.parts[i] = &partition{index: int32(i), src: src}
-	}
-	return t, nil
-}
-
-// open makes the served topic of a catalog topic and opens its logs.
-func (ts *topics) open(ctx context.Context, mt meta.Topic) (*topic, error) {
-	t, err := ts.newTopic(mt)
-	if err != nil {
-		return nil, err
-	}
-	if err := openLogs(ctx, t.parts); err != nil {
-		return nil, err
 	}
 	return t, nil
 }
@@ -322,40 +337,6 @@ func inParallel(ctx context.Context, n, workers int, fn func(i int)) int {
 	}
 	wg.Wait()
 	return int(min(next.Load(), int64(n)))
-}
-
-// openLogs opens the logs of ps, several at a time (openWorkers). A
-// partition whose data is corrupt below its recovery point is kept
-// offline; any other failure closes the logs of ps and is returned.
-func openLogs(ctx context.Context, ps []*partition) error {
-	if len(ps) > 0 && ps[0].src.ts.s.clustered() {
-		// The cluster mode: a log opens where its lease is taken
-		// (Server.LeaseAcquired), which a new partition's soon is.
-		ps[0].src.ts.s.cfg.Cluster.Wake()
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var mu sync.Mutex
-	var firstErr error
-	started := inParallel(ctx, len(ps), openWorkers(), func(i int) {
-		if _, err := ps[i].open(ctx); err != nil {
-			mu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			mu.Unlock()
-			cancel()
-		}
-	})
-	if firstErr == nil && started < len(ps) {
-		firstErr = ctx.Err() // the caller's: it stopped the opening
-	}
-	if firstErr != nil {
-		closeLogs(ps)
-		return firstErr
-	}
-	return nil
 }
 
 // openNeeded opens, several at a time, the logs of ps not opened yet; a
@@ -481,10 +462,17 @@ type createSpec struct {
 	configs    map[string]string
 }
 
-// create makes a topic: catalog row first (the source of truth), then the
-// logs. Any data left on disk under the same name by a topic whose deletion
-// was interrupted is removed first, so that a new topic never shows an old
-// one's records.
+// create makes a topic: one catalog transaction (the source of truth), and
+// the topic is served. Its logs open lazily, as after a restart: a
+// partition's directory and files are made when it is first asked for
+// (the producer's Metadata, a produce), and made durable by its first
+// commit round. So creating 2,000 partitions costs the catalog commit, not
+// a file system round per partition, and a crash leaves no partition
+// directory without its topic (none is made before the topic is in the
+// catalog) nor a topic without its partitions (a partition without a
+// directory opens empty). Any data left on disk under the same name by a
+// topic whose deletion was interrupted is removed first, so that a new
+// topic never shows an old one's records.
 func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 	ts.adminMu.Lock()
 	defer ts.adminMu.Unlock()
@@ -516,16 +504,17 @@ func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 		}
 		return nil, err
 	}
-	t, err := ts.open(ctx, mt)
+	t, err := ts.newTopic(mt)
 	if err != nil {
-		// Undo the catalog row so the name is free again; the error
-		// that matters is the one that made us undo.
+		// Configs the broker validated and cannot resolve: undo the
+		// catalog row so the name is free again.
 		if derr := ts.s.cfg.Catalog.DeleteTopic(context.WithoutCancel(ctx), mt.ID, mt.Version); derr != nil {
 			ts.s.log.Error("undo topic creation failed", "topic", mt.Name, "err", derr)
 		}
 		return nil, err
 	}
 	ts.publish(t)
+	ts.warmNew(t.parts)
 	ts.s.log.Info("topic created", "topic", mt.Name, "partitions", mt.Partitions, "id", uuidString(mt.ID))
 	return t, nil
 }
@@ -550,10 +539,33 @@ func (s *Server) tieredByDefault(configs map[string]string) map[string]string {
 	return out
 }
 
+// partitionLister is a store that lists the partitions it holds of a topic
+// in one call (storage/fs).
+type partitionLister interface {
+	Partitions(topic string) ([]int32, error)
+}
+
 // clearLeftovers removes partitions [from, to) of a topic named name from
 // the store: data left under the name by a topic whose deletion was cut
-// short, which a new topic or partition must not show.
+// short, which a new topic or partition must not show. A store that lists
+// a topic's partitions is asked once; another is told to delete each.
 func (ts *topics) clearLeftovers(ctx context.Context, name string, from, to int32) error {
+	if pl, ok := ts.s.cfg.Store.(partitionLister); ok {
+		held, err := pl.Partitions(name)
+		if err != nil {
+			return fmt.Errorf("broker: clear leftover logs of %s: %w", name, err)
+		}
+		for _, i := range held {
+			if i < from || i >= to {
+				continue
+			}
+			err := ts.s.cfg.Store.Delete(ctx, storage.Partition{Topic: name, Partition: i})
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("broker: clear leftover log %s-%d: %w", name, i, err)
+			}
+		}
+		return nil
+	}
 	for i := from; i < to; i++ {
 		err := ts.s.cfg.Store.Delete(ctx, storage.Partition{Topic: name, Partition: i})
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
