@@ -19,6 +19,7 @@ package compattests
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -569,4 +570,21 @@ func TestClusterCoordinators(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestClusterCatalogModes: a cluster's catalog is refused to a broker with
+// local storage (it would serve every topic from its own directory), with
+// an error that says so; with the cluster stopped it starts.
+func TestClusterCatalogModes(t *testing.T) {
+	t.Parallel()
+	c := newClusterEnv(t)
+	c.start(1)
+	cmd := exec.Command(binary(t), "--listen", freePort(t), "--data-dir", t.TempDir(), "--http-listen", "", "--schema-registry-listen", "",
+		"--log-format", "text", "--metadata", "postgres", "--database-url", c.url)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "brokers of a cluster") {
+		t.Fatalf("a broker with local storage on a cluster's catalog: %v\n%s", err, out)
+	}
+	c.brokers[1].stop()
+	startProcWith(t, binary(t), nil, t.TempDir(), "", "--metadata", "postgres", "--database-url", c.url).stop()
 }

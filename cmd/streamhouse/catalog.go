@@ -70,8 +70,15 @@ func openCatalog(ctx context.Context, o *options, levels *loglevel.Levels, m *me
 		if o.clustered() {
 			// The cluster mode: every broker shares the catalog,
 			// each registered with a session of its own
-			// (cluster.Join), serving the partitions it leases.
-			return &catalog{Catalog: c, where: "postgres " + c.Where(), unavailable: c.Unavailable}, nil
+			// (cluster.Join), serving the partitions it leases;
+			// the shared claim refuses a single broker on it, and
+			// this one while a single broker holds it.
+			claim, err := c.ClaimShared(ctx, postgres.Owner{NodeID: int32(o.nodeID), Address: ownAddress(o)})
+			if err != nil {
+				c.Close()
+				return nil, fmt.Errorf("claim the catalog: %w", err)
+			}
+			return &catalog{Catalog: c, where: "postgres " + c.Where(), unavailable: c.Unavailable, lost: claim.Lost(), release: claim.Release}, nil
 		}
 		// This broker serves the partitions in its own data directory:
 		// it claims the catalog, so that a second broker pointed at it

@@ -27,13 +27,19 @@ type Owner struct {
 // with local storage) claims the catalog, so that a second broker pointed
 // at it by mistake is refused instead of serving the same topics from
 // another directory.
+//
+// The brokers of a cluster (PostgreSQL with S3) share the catalog: each
+// takes the claim shared (ClaimShared), so that a broker claiming it for
+// itself is refused while any of them runs, and they are refused while one
+// holds it.
 type Claim struct {
-	c     *Catalog
-	key   int64
-	owner Owner
-	lost  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
+	c      *Catalog
+	key    int64
+	owner  Owner
+	shared bool
+	lost   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // claimKey is the advisory lock of the schema's claim.
@@ -51,7 +57,18 @@ func claimKey(schema string) int64 {
 // another broker took it meanwhile, Lost is closed and the caller must
 // stop.
 func (c *Catalog) Claim(ctx context.Context, owner Owner) (*Claim, error) {
-	cl := &Claim{c: c, key: claimKey(c.schema), owner: owner, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	return c.claim(ctx, owner, false)
+}
+
+// ClaimShared is Claim for one broker of a cluster: any number of them
+// hold it together; ErrInUse while a broker holds the catalog for itself
+// (Claim), which is refused while any of them holds it.
+func (c *Catalog) ClaimShared(ctx context.Context, owner Owner) (*Claim, error) {
+	return c.claim(ctx, owner, true)
+}
+
+func (c *Catalog) claim(ctx context.Context, owner Owner, shared bool) (*Claim, error) {
+	cl := &Claim{c: c, key: claimKey(c.schema), owner: owner, shared: shared, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	conn, _, err := cl.take(ctx)
 	if err != nil {
 		return nil, err
@@ -92,9 +109,24 @@ func (cl *Claim) take(ctx context.Context) (*pgx.Conn, *Owner, error) {
 		}
 	}
 	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, cl.key).Scan(&got); err != nil {
+	lock := `SELECT pg_try_advisory_lock($1)`
+	if cl.shared {
+		lock = `SELECT pg_try_advisory_lock_shared($1)`
+	}
+	if err := conn.QueryRow(ctx, lock, cl.key).Scan(&got); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, nil, cl.c.wrap(ctx, "claim the catalog", err)
+	}
+	if !got && !cl.shared {
+		// Held shared: by the brokers of a cluster.
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+			WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.mode = 'ShareLock' AND l.granted
+			AND l.classid = (($1::bigint >> 32) & 4294967295)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1`, cl.key).Scan(&n); err == nil && n > 0 {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, nil, fmt.Errorf("%s schema %s: %w: %d brokers of a cluster (started with --storage=s3) share it; a broker with local storage cannot serve their topics from its own directory",
+				cl.c.where, cl.c.schema, ErrInUse, n)
+		}
 	}
 	if !got {
 		var node int32
@@ -107,6 +139,9 @@ func (cl *Claim) take(ctx context.Context) (*pgx.Conn, *Owner, error) {
 		}
 		return nil, &Owner{NodeID: node, Address: addr}, fmt.Errorf("%s schema %s: %w: node %d at %s has held it since %s; two brokers serving one catalog from two data directories would each serve its own copy of every topic (if that broker is gone, PostgreSQL frees the catalog within about 15 s)",
 			cl.c.where, cl.c.schema, ErrInUse, node, addr, since.UTC().Format(time.RFC3339))
+	}
+	if cl.shared {
+		return conn, nil, nil
 	}
 	if _, err := conn.Exec(ctx, `INSERT INTO catalog_owner (singleton, node_id, address, since) VALUES (1, $1, $2, now())
 		ON CONFLICT (singleton) DO UPDATE SET node_id = excluded.node_id, address = excluded.address, since = excluded.since`,
@@ -129,7 +164,11 @@ func (cl *Claim) hold(conn *pgx.Conn) {
 			// the client hangs up, and a broker started right after
 			// this one stopped would find the catalog still held.
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, cl.key)
+			if cl.shared {
+				conn.Exec(ctx, `SELECT pg_advisory_unlock_shared($1)`, cl.key)
+			} else {
+				conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, cl.key)
+			}
 			cancel()
 			conn.Close(context.Background())
 		}

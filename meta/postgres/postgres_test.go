@@ -376,3 +376,36 @@ func TestClaim(t *testing.T) {
 		t.Fatal("a was not told it lost the catalog")
 	}
 }
+
+// TestClaimShared: the brokers of a cluster hold the claim together; a
+// broker claiming the catalog for itself is refused while any of them
+// does, told it is a cluster's, and once it holds it they are refused.
+func TestClaimShared(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	a := open(t, url, Options{})
+	b := open(t, url, Options{})
+	single := open(t, url, Options{})
+	ctx := t.Context()
+	ca, err := a.ClaimShared(ctx, Owner{NodeID: 1, Address: "broker-1:9092"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.ClaimShared(ctx, Owner{NodeID: 2, Address: "broker-2:9092"})
+	if err != nil {
+		t.Fatalf("a second broker of the cluster: %v", err)
+	}
+	if _, err := single.Claim(ctx, Owner{NodeID: 9, Address: "single:9092"}); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "2 brokers of a cluster") {
+		t.Fatalf("a single broker beside a cluster: err = %v, want ErrInUse naming the cluster's 2 brokers", err)
+	}
+	ca.Release()
+	cb.Release()
+	cs, err := single.Claim(ctx, Owner{NodeID: 9, Address: "single:9092"})
+	if err != nil {
+		t.Fatalf("the single broker once the cluster stopped: %v", err)
+	}
+	defer cs.Release()
+	if _, err := a.ClaimShared(ctx, Owner{NodeID: 1, Address: "broker-1:9092"}); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "node 9 at single:9092") {
+		t.Fatalf("a cluster broker beside a single broker: err = %v, want ErrInUse naming node 9", err)
+	}
+}
