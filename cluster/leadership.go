@@ -166,10 +166,13 @@ func (l *Leadership) Wake() {
 	}
 }
 
-// Close stops balancing and ends the session (Leave), which frees every
-// lease at once for the others to take. The broker has stopped serving
-// and closed its logs first, so that their last commits were made under
-// the session.
+// Close hands every lease over, as Kafka's controlled shutdown moves
+// leadership before a broker stops: it stops balancing, gives each lease
+// up through the holder (LeaseReleasing: the broker stops serving it,
+// answering NOT_LEADER_OR_FOLLOWER, and its last commits are made under
+// the session), then ends the session (Leave), which frees every lease at
+// once for the others to take. The broker may go on answering requests
+// meanwhile, and stops after.
 func (l *Leadership) Close(ctx context.Context) error {
 	l.mu.Lock()
 	started := l.holder != nil
@@ -185,7 +188,17 @@ func (l *Leadership) Close(ctx context.Context) error {
 	}
 	<-l.done
 	l.mu.Lock()
-	m := l.member
+	m, h := l.member, l.holder
+	keys := make([]meta.LeaseKey, 0, len(l.held))
+	for k := range l.held {
+		keys = append(keys, k)
+		l.releasing[k] = true
+	}
+	l.mu.Unlock()
+	if m != nil {
+		parallel(len(keys), func(i int) { h.LeaseReleasing(ctx, keys[i]) })
+	}
+	l.mu.Lock()
 	l.member = nil
 	clear(l.held)
 	clear(l.releasing)

@@ -609,6 +609,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for i, l := range ls {
 		addrs = append(addrs, listeners[i].Name+"://"+l.Addr().String())
 	}
+	// leave hands this broker's partitions and shards over and ends its
+	// session (the cluster mode): at SIGTERM before the broker stops
+	// answering, so that clients find the new leaders at once.
+	leave := func() {
+		if lead == nil {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := lead.Close(cctx); err != nil {
+			log.Warn("leaving the cluster failed; the others take this broker's partitions when its session expires", "err", err)
+		}
+	}
 	if lead != nil {
 		// Join the cluster as the listeners are bound: they are what
 		// the others give clients. Its partitions are taken from here
@@ -622,13 +635,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			srv.Shutdown(ctx)
 			return fmt.Errorf("join the cluster: %w", err)
 		}
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if err := lead.Close(cctx); err != nil {
-				log.Warn("leaving the cluster failed; the others take this broker's partitions when its session expires", "err", err)
-			}
-		}()
+		defer leave()
 		log.Info("joined the cluster", "node_id", self.NodeID, "rack", self.Rack, "listeners", fmt.Sprint(self.Listeners))
 	}
 	// listen is the first listener's address, as before listeners: tools
@@ -686,6 +693,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("serve: %w", err)
 	case sig := <-sigs:
 		log.Info("shutting down", "signal", sig.String())
+		if lead != nil {
+			began := time.Now()
+			leave()
+			log.Info("left the cluster: partitions and coordinator shards handed over", "took", time.Since(began).Round(time.Millisecond))
+		}
 	case <-catalog.lost:
 		// Another broker took the catalog while this one's claim was
 		// lost: serving on would be two brokers on one catalog.
