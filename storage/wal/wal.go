@@ -119,6 +119,13 @@ type partState struct {
 	// stale is set when a commit of the partition failed: its local log
 	// may hold what was never committed, and it must be opened again.
 	stale bool
+	// restoring is set while Open puts the committed runs back into the
+	// local log: only then is a run below the committed end already
+	// committed. Any other run there means the local log went back below
+	// what the catalog holds (a self-healed write, a log reopened under
+	// the partition's feet), and acknowledging it would acknowledge what
+	// the catalog holds something else for.
+	restoring bool
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -196,6 +203,14 @@ func (w *Store) capSegment(cfg storage.LogConfig) storage.LogConfig {
 // restore appends the committed runs past the local log's end (the tiered
 // segments' end) to it, and waits until they are published.
 func (w *Store) restore(ctx context.Context, ps *partState) error {
+	w.mu.Lock()
+	ps.restoring = true
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		ps.restoring = false
+		w.mu.Unlock()
+	}()
 	l := ps.log
 	next := l.NextOffset()
 	if next > ps.end {
@@ -308,7 +323,7 @@ func (w *Store) Commit(ctx context.Context, appends []fs.Appended) []error {
 		case ps == nil || ps.stale:
 			errs[i] = fmt.Errorf("wal: %s-%d: %w", a.Partition.Topic, a.Partition.Partition, ErrNotLeader)
 			continue
-		case a.Next <= ps.end:
+		case a.Next <= ps.end && ps.restoring:
 			continue // restored: committed already
 		case a.Base != ps.end:
 			ps.stale = true

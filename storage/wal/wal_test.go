@@ -322,3 +322,34 @@ func (g grantAll) Open(ctx context.Context, p storage.Partition, cfg storage.Log
 func (g grantAll) Delete(ctx context.Context, p storage.Partition) error {
 	return g.broker.Delete(ctx, withID(p))
 }
+
+// TestCommitBelowTheEnd: a run below the committed end is taken as
+// committed only while Open restores the log. Any other (a local log gone
+// back below what the catalog holds) fails and makes the partition stale,
+// instead of being acknowledged for offsets the catalog holds other
+// records at.
+func TestCommitBelowTheEnd(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	b := c.start(t, 1, time.Now)
+	defer b.Close()
+	if err := b.leader.take(t, part); err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 5, 1)
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	errs := b.Commit(t.Context(), []fs.Appended{{Partition: part, Base: 2, Next: 4, Data: storagetest.MakeBatch(2, 50, 9)}})
+	if len(errs) != 1 || !errors.Is(errs[0], storage.ErrNotLeader) {
+		t.Fatalf("a run at 2-4 below the committed end 10: %v, want ErrNotLeader", errs)
+	}
+	if !l.(interface{ Stale() bool }).Stale() {
+		t.Fatal("the partition is not stale after a run below its committed end")
+	}
+}
