@@ -288,10 +288,14 @@ func (l *Leadership) rejoin(ctx context.Context) {
 	l.Wake()
 }
 
-// acquireWorkers bounds the lease calls of one round made at once;
-// releases all run at once (each waits for its log's last commit round,
-// which they share).
-const acquireWorkers = 8
+// acquireWorkers bounds the lease calls of one round made at once, well
+// below the catalog's pool (8 connections), so that the session's renewal
+// and the broker's requests are not queued behind a round that takes
+// hundreds of leases (a broker joining, or joining again after a lost
+// session: the chaos test saw renewals starve and sessions lost in a loop
+// at 8); releases all run at once (each waits for its log's last commit
+// round, which they share).
+const acquireWorkers = 3
 
 // balance reads the live brokers and the leases, then takes the leases
 // Owner gives this broker that are free and gives up those it gives

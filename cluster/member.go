@@ -174,7 +174,11 @@ func (m *Member) renew() {
 		case <-tick.C:
 		}
 		sent := m.opts.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), m.opts.Heartbeat)
+		// A renewal may take up to half the session: one slower than
+		// the heartbeat (a loaded database) still keeps the session,
+		// whose validity counts from the send time anyway; only one
+		// that cannot be done in time loses it.
+		ctx, cancel := context.WithTimeout(context.Background(), max(m.opts.Heartbeat, m.opts.SessionTimeout/2))
 		err := m.opts.Catalog.RenewBroker(ctx, m.opts.Self.NodeID, m.epoch, m.opts.SessionTimeout)
 		var live []meta.BrokerRegistration
 		if err == nil {
