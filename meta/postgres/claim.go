@@ -42,6 +42,11 @@ type Claim struct {
 	done   chan struct{}
 }
 
+// claimSelfWait bounds the wait for a claim held by this broker's own
+// previous run (PostgreSQL frees a dead client's session within about
+// 15 s: its keepalives).
+const claimSelfWait = 20 * time.Second
+
 // claimKey is the advisory lock of the schema's claim.
 func claimKey(schema string) int64 {
 	h := fnv.New64a()
@@ -69,7 +74,24 @@ func (c *Catalog) ClaimShared(ctx context.Context, owner Owner) (*Claim, error) 
 
 func (c *Catalog) claim(ctx context.Context, owner Owner, shared bool) (*Claim, error) {
 	cl := &Claim{c: c, key: claimKey(c.schema), owner: owner, shared: shared, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
-	conn, _, err := cl.take(ctx)
+	conn, holder, err := cl.take(ctx)
+	// The holder is this broker's own previous run (same node id and
+	// address): killed, or stopped a moment ago, its session lingers
+	// until PostgreSQL notices the connection is gone. Wait for that, a
+	// bounded while, rather than refuse a restart.
+	logged := false
+	for wait := time.Now().Add(claimSelfWait); err != nil && holder != nil && *holder == owner && time.Now().Before(wait); {
+		if !logged && cl.c.log != nil {
+			logged = true
+			cl.c.log.Info("the catalog is still claimed by this broker's previous run; waiting for PostgreSQL to free it", "node_id", owner.NodeID, "address", owner.Address)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		conn, holder, err = cl.take(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}

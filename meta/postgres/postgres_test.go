@@ -377,6 +377,35 @@ func TestClaim(t *testing.T) {
 	}
 }
 
+// TestClaimOwnPreviousRun: a claim held by the same node id and address
+// (this broker's previous run, whose session PostgreSQL has not yet
+// ended) is waited for, not refused: a restart right after a kill -9 or a
+// stop goes through.
+func TestClaimOwnPreviousRun(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	a := open(t, url, Options{})
+	b := open(t, url, Options{})
+	ctx := t.Context()
+	me := Owner{NodeID: 1, Address: "broker-1:9092"}
+	ca, err := a.Claim(ctx, me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		ca.Release()
+		close(released)
+	}()
+	cb, err := b.Claim(ctx, me)
+	if err != nil {
+		t.Fatalf("the same broker's claim once its previous run let go: %v", err)
+	}
+	<-released
+	cb.Release()
+}
+
 // TestClaimShared: the brokers of a cluster hold the claim together; a
 // broker claiming the catalog for itself is refused while any of them
 // does, told it is a cluster's, and once it holds it they are refused.
