@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/broker/brokertest"
+	"github.com/streamhouse/streamhouse/internal/pgtest"
 	"github.com/streamhouse/streamhouse/storage"
 	"github.com/streamhouse/streamhouse/storage/storagetest"
 )
@@ -58,8 +59,14 @@ func TestCreateTopicLazily(t *testing.T) {
 		t.Fatalf("produce to wide-3: %v at %d, want offset 0", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
 	}
 
-	// The broker after a crash right after the creation's answer.
-	b2 := brokertest.New(t, brokertest.Options{Dir: crashed})
+	// The broker after a crash right after the creation's answer. On a
+	// PostgreSQL catalog (STREAMHOUSE_TEST_METADATA=postgres) the catalog
+	// is not in the data directory: the copy starts on the original's.
+	opts := brokertest.Options{Dir: crashed}
+	if pgtest.Enabled() {
+		opts.DatabaseURL = pgtest.URLFor(t, dir)
+	}
+	b2 := brokertest.New(t, opts)
 	c2 := dialRaw(t, b2.Addr())
 	md := c2.do(at(kmsg.NewPtrMetadataRequest(), 12)).(*kmsg.MetadataResponse)
 	var parts []kmsg.MetadataResponseTopicPartition
