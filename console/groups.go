@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -49,11 +50,14 @@ func (c *Console) groups(w http.ResponseWriter, r *http.Request, st *reqState) e
 		if len(page) == 0 {
 			return nil
 		}
-		var classic, consumer []string
+		var classic, consumer, share []string
 		for _, g := range page {
-			if listed[g].GroupType == "consumer" {
+			switch listed[g].GroupType {
+			case "consumer":
 				consumer = append(consumer, g)
-			} else {
+			case "share":
+				share = append(share, g)
+			default:
 				classic = append(classic, g)
 			}
 		}
@@ -75,7 +79,13 @@ func (c *Console) groups(w http.ResponseWriter, r *http.Request, st *reqState) e
 				}
 			}
 		}
-		lags := c.lags(ctx, adm, page)
+		lags := map[string]int64{}
+		if len(share) > 0 {
+			lags = shareSummaries(ctx, adm, share, members, protocols)
+		}
+		if len(classic)+len(consumer) > 0 {
+			maps.Copy(lags, c.lags(ctx, adm, append(classic, consumer...)))
+		}
 		for _, g := range page {
 			l := listed[g]
 			row := groupRow{Name: g, Type: or(l.GroupType, "classic"), State: l.State, Protocol: protocols[g], Members: members[g], Lag: -1}
@@ -143,15 +153,16 @@ type memberRow struct {
 type offsetRow struct {
 	Topic     string
 	Partition int32
-	Committed int64 // -1: none
+	Committed int64 // -1: none; a share group's share-partition start offset
 	End       int64
 	Lag       int64
-	Member    string
+	Member    string // a share group's: its holders, comma-separated
 }
 
 type groupData struct {
 	Name     string
 	Type     string
+	Share    bool // a share group: start offsets, not commits
 	State    string
 	Protocol string
 	Members  []memberRow
@@ -179,7 +190,8 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request, st *reqState) er
 }
 
 // groupData describes a group (DescribeGroups for a classic group,
-// ConsumerGroupDescribe for a consumer one) and its offsets and lag.
+// ConsumerGroupDescribe for a consumer one, ShareGroupDescribe for a share
+// one: groups_share.go) and its offsets and lag.
 func (c *Console) groupData(r *http.Request, st *reqState, name string) (*groupData, error) {
 	ctx, cancel := ctx10(r)
 	defer cancel()
@@ -191,6 +203,9 @@ func (c *Console) groupData(r *http.Request, st *reqState, name string) (*groupD
 		}
 		l, ok := listed[name]
 		d.Type, d.State = or(l.GroupType, "classic"), l.State
+		if ok && l.GroupType == "share" {
+			return shareGroupData(ctx, adm, d)
+		}
 		assigned := map[string]map[int32]string{}
 		switch {
 		case ok && l.GroupType == "consumer":
@@ -276,9 +291,9 @@ func (c *Console) groupData(r *http.Request, st *reqState, name string) (*groupD
 				return err
 			}
 		}
-		rows := map[[2]string]*offsetRow{}
+		rows := map[string]*offsetRow{}
 		add := func(t string, p int32) *offsetRow {
-			k := [2]string{t, strconv.Itoa(int(p))}
+			k := partKey(t, p)
 			if r := rows[k]; r != nil {
 				return r
 			}
@@ -306,16 +321,23 @@ func (c *Console) groupData(r *http.Request, st *reqState, name string) (*groupD
 			}
 			d.Offsets = append(d.Offsets, *r)
 		}
-		slices.SortFunc(d.Offsets, func(a, b offsetRow) int {
-			if c := strings.Compare(a.Topic, b.Topic); c != 0 {
-				return c
-			}
-			return int(a.Partition - b.Partition)
-		})
+		sortOffsets(d.Offsets)
 		return nil
 	})
 	return d, err
 }
+
+func sortOffsets(rows []offsetRow) {
+	slices.SortFunc(rows, func(a, b offsetRow) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition - b.Partition)
+	})
+}
+
+// partKey names a partition in maps and in the lag samples' JSON.
+func partKey(t string, p int32) string { return t + "/" + strconv.Itoa(int(p)) }
 
 func setAssigned(m map[string]map[int32]string, t string, p int32, member string) {
 	if m[t] == nil {
@@ -338,7 +360,8 @@ func assignedText(t string, ps map[int32]struct{}) string {
 }
 
 // groupLag is one sample of a group's lag, for the chart the group page's
-// script draws while it is open.
+// script draws while it is open (type=share: a share group's, from
+// DescribeShareGroupOffsets).
 func (c *Console) groupLag(w http.ResponseWriter, r *http.Request, st *reqState) error {
 	name := r.PathValue("group")
 	ctx, cancel := ctx10(r)
@@ -346,6 +369,18 @@ func (c *Console) groupLag(w http.ResponseWriter, r *http.Request, st *reqState)
 	var total int64
 	parts := map[string]int64{}
 	err := st.pool.do(func(adm *kadm.Client) error {
+		if r.FormValue("type") == "share" {
+			offs, err := adm.DescribeShareGroupOffsets(ctx, name)
+			if err != nil && len(offs) == 0 {
+				return err
+			}
+			g := offs[name]
+			if g.Err != nil {
+				return g.Err
+			}
+			total = shareLag(g.Offsets, parts)
+			return nil
+		}
 		offs, err := adm.FetchOffsets(ctx, name)
 		if err != nil {
 			return err
@@ -364,7 +399,7 @@ func (c *Console) groupLag(w http.ResponseWriter, r *http.Request, st *reqState)
 		offs.Each(func(o kadm.OffsetResponse) {
 			if e, ok := ends.Lookup(o.Topic, o.Partition); ok && e.Err == nil && o.Err == nil && o.At >= 0 {
 				l := max(e.Offset-o.At, 0)
-				parts[o.Topic+"/"+strconv.Itoa(int(o.Partition))] = l
+				parts[partKey(o.Topic, o.Partition)] = l
 				total += l
 			}
 		})
@@ -391,6 +426,7 @@ type resetData struct {
 	Rows    []resetRow
 	Offsets string // the new offsets, as the apply form sends them
 	State   string
+	Share   bool // current and new are share-partition start offsets
 }
 
 // resetPreview computes the offsets a reset would commit and shows them
@@ -408,7 +444,7 @@ func (c *Console) resetPreview(w http.ResponseWriter, r *http.Request, st *reqSt
 		topics = []string{f.Topic}
 	}
 	if len(topics) == 0 {
-		return badRequest("Group %s has no committed offsets: name a topic to reset.", name)
+		return badRequest("Group %s has no offsets yet: name a topic to reset.", name)
 	}
 	part := int32(-1)
 	if f.Partition != "" && f.Partition != "all" {
@@ -434,10 +470,10 @@ func (c *Console) resetPreview(w http.ResponseWriter, r *http.Request, st *reqSt
 	}
 	ctx, cancel := ctx10(r)
 	defer cancel()
-	d := resetData{Group: name, Form: f, State: g.State}
+	d := resetData{Group: name, Form: f, State: g.State, Share: g.Share}
 	current := map[string]int64{}
 	for _, o := range g.Offsets {
-		current[o.Topic+"/"+strconv.Itoa(int(o.Partition))] = o.Committed
+		current[partKey(o.Topic, o.Partition)] = o.Committed
 	}
 	err = st.pool.do(func(adm *kadm.Client) error {
 		starts, err := adm.ListStartOffsets(ctx, topics...)
@@ -460,7 +496,7 @@ func (c *Console) resetPreview(w http.ResponseWriter, r *http.Request, st *reqSt
 				return
 			}
 			row := resetRow{Topic: e.Topic, Partition: e.Partition, Current: -1}
-			if v, ok := current[e.Topic+"/"+strconv.Itoa(int(e.Partition))]; ok {
+			if v, ok := current[partKey(e.Topic, e.Partition)]; ok {
 				row.Current = v
 			}
 			s, _ := starts.Lookup(e.Topic, e.Partition)
@@ -506,7 +542,8 @@ func (c *Console) resetPreview(w http.ResponseWriter, r *http.Request, st *reqSt
 	return nil
 }
 
-// resetApply commits the offsets the preview showed. The broker refuses
+// resetApply commits the offsets the preview showed, or for a share group
+// sets its start offsets (AlterShareGroupOffsets). The broker refuses
 // while the group has members, as Kafka does.
 func (c *Console) resetApply(w http.ResponseWriter, r *http.Request, st *reqState) error {
 	name := r.PathValue("group")
@@ -533,6 +570,13 @@ func (c *Console) resetApply(w http.ResponseWriter, r *http.Request, st *reqStat
 	ctx, cancel := ctx10(r)
 	defer cancel()
 	err := st.pool.do(func(adm *kadm.Client) error {
+		share, err := isShareGroup(ctx, adm, name)
+		if err != nil {
+			return err
+		}
+		if share {
+			return alterShareOffsets(ctx, adm, name, os)
+		}
 		resp, err := adm.CommitOffsets(ctx, name, os)
 		if err != nil {
 			return err
@@ -542,7 +586,7 @@ func (c *Console) resetApply(w http.ResponseWriter, r *http.Request, st *reqStat
 	c.audit(r, st, "group.reset", name+" "+r.PostFormValue("offsets"), err)
 	if err != nil {
 		msg := err.Error()
-		if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.IllegalGeneration) {
+		if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.NonEmptyGroup) {
 			msg = "The group has active members: stop its consumers, then reset. (" + msg + ")"
 		}
 		return &userError{statusOf(err), "Resetting " + name + ": " + msg}
