@@ -18,9 +18,10 @@
 // partitions; the message browser (one partition or all, from the start,
 // an offset, a timestamp or the end, live tail, substring filters on key,
 // value and headers, text/JSON/hex and schema-registry decoding, export as
-// JSON lines); produce; consumer groups (members, lag per partition with a
-// chart sampled while the page is open, offset reset with a preview,
-// delete); ACLs and SCRAM users; client quotas; schema subjects, versions
+// JSON lines); produce; consumer groups, classic, consumer (KIP-848) and
+// share (KIP-932: start offsets instead of commits; groups_share.go)
+// (members, lag per partition with a chart sampled while the page is open,
+// offset reset with a preview, delete); ACLs and SCRAM users; client quotas; schema subjects, versions
 // and a diff of two versions.
 //
 // The message browser streams through the log with Fetch requests, a byte
