@@ -19,7 +19,7 @@ import (
 // TestShareGroupView: a share group (KIP-932) is listed with its type and
 // state; its page shows its member and each partition's start offset, end
 // and lag, and samples its lag; its start offsets are reset through the
-// preview only once it has no members.
+// preview only once it has no members; it is deleted as any group is.
 func TestShareGroupView(t *testing.T) {
 	s := newSite(t, console.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -117,5 +117,12 @@ func TestShareGroupView(t *testing.T) {
 	}
 	if _, body := s.get("/groups/sq-readers"); !regexp.MustCompile(`<td class="num">1</td>\s*<td class="num">2</td><td class="num">5</td>\s*<td class="num">3</td>`).MatchString(body) {
 		t.Errorf("the page does not show partition 1 at start 2, end 5, lag 3:\n%s", body)
+	}
+	// Deleted as any group is.
+	if code, _, loc := s.post("/groups/sq-readers/delete", url.Values{"csrf": {tok}, "confirm": {"sq-readers"}}); code != http.StatusSeeOther {
+		t.Fatalf("delete: %d %s", code, loc)
+	}
+	if code, body := s.get("/groups/sq-readers"); code != http.StatusNotFound {
+		t.Errorf("after the delete: %d\n%s", code, body)
 	}
 }
