@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,7 +130,18 @@ func cpCheck(t *testing.T, recs []*kgo.Record, latest map[string][]byte) {
 	}
 }
 
-// cpWaitClean waits until the partition's segments hold one record per key.
+// cpWaitClean waits until the partition's segments hold one record per
+// key, then until the broker serves them so, and checks what it serves.
+//
+// The files on disk are counted only when no swap is under way: the
+// cleaner removes a group's old files before it renames the cleaned one
+// over the first, so a count in between misses the group's records (see
+// cpRecordsOnDisk). The broker serves the cleaned segment only after the
+// swap's directory fsync (cleanGroup installs it then); until then reads
+// come from the old segments' open files, whose duplicates are still
+// there. Every read made while waiting must still end with each key's
+// latest value: a consumer may see the superseded values compaction has
+// not removed yet, never miss the latest or see an older one after it.
 func cpWaitClean(t *testing.T, addr, dir string, latest map[string][]byte) {
 	t.Helper()
 	pd := rcPartDir(dir, cpTopic, 0)
@@ -139,10 +152,16 @@ func cpWaitClean(t *testing.T, addr, dir string, latest map[string][]byte) {
 		}
 	}
 	rcEventually(t, 60*time.Second, "the log compacted to one record per live key", func() (bool, string) {
-		n := cpRecordsOnDisk(t, pd)
-		return n <= live, fmt.Sprintf("%d records on disk, %d live keys", n, live)
+		n, settled := cpRecordsOnDisk(t, pd)
+		return settled && n <= live, fmt.Sprintf("%d records on disk (no swap under way: %v), %d live keys", n, settled, live)
 	})
-	cpCheck(t, cpRead(t, addr), latest)
+	var recs []*kgo.Record
+	rcEventually(t, 30*time.Second, "the broker serving one record per live key", func() (bool, string) {
+		recs = cpRead(t, addr)
+		cpCheckLatest(t, recs, latest)
+		return len(recs) <= live, fmt.Sprintf("%d records read, %d live keys", len(recs), live)
+	})
+	cpCheck(t, recs, latest)
 }
 
 func TestCompaction(t *testing.T) {
@@ -239,18 +258,20 @@ func TestCompactionCrash(t *testing.T) {
 
 // cpRecordsOnDisk counts the records in a partition's segment files,
 // checking each batch's CRC and that offsets increase (compaction leaves
-// gaps, never overlaps).
-func cpRecordsOnDisk(t *testing.T, dir string) int {
+// gaps, never overlaps). settled is false when the count may be wrong
+// because the cleaner changed the files under it: a swap file was there
+// (a swap is under way: the group's old files may be partly removed, its
+// cleaned segment not yet renamed in), or the directory's files (names,
+// inodes, sizes) differed after the count from before it.
+func cpRecordsOnDisk(t *testing.T, dir string) (n int, settled bool) {
 	t.Helper()
-	n := 0
+	before := cpFiles(t, dir)
 	next := int64(0)
 	for _, seg := range rcSegments(t, dir) {
 		data, err := os.ReadFile(seg.path)
 		if errors.Is(err, os.ErrNotExist) {
-			// The cleaner removed it since the listing; its batches are
-			// in the segment it was swapped into, which sorts before it
-			// (swapIn removes the old files before it renames the new).
-			continue
+			// The cleaner removed it since the listing.
+			return n, false
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -273,7 +294,33 @@ func cpRecordsOnDisk(t *testing.T, dir string) int {
 			pos += size
 		}
 	}
-	return n
+	return n, !strings.Contains(before, ".swap ") && before == cpFiles(t, dir)
+}
+
+// cpFiles describes the files of dir: name, inode and size of each.
+func cpFiles(t *testing.T, dir string) string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("list %s: %v", dir, err)
+	}
+	var b strings.Builder
+	for _, e := range es {
+		fi, err := e.Info()
+		if errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(&b, "%s gone\n", e.Name())
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ino uint64
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", e.Name(), ino, fi.Size())
+	}
+	return b.String()
 }
 
 // cpCheckKcat reads the compacted partition with kcat (librdkafka, CRCs
@@ -313,7 +360,7 @@ func TestCompactionMaxLag(t *testing.T) {
 	fgProduceSync(t, cl, &kgo.Record{Key: []byte("other"), Value: []byte("x")})
 	pd := rcPartDir(dir, "lagged", 0)
 	rcEventually(t, 20*time.Second, "the superseded value removed", func() (bool, string) {
-		n := cpRecordsOnDisk(t, pd)
-		return n == 2, fmt.Sprintf("%d records on disk in %d segments", n, len(rcSegments(t, pd)))
+		n, settled := cpRecordsOnDisk(t, pd)
+		return settled && n == 2, fmt.Sprintf("%d records on disk in %d segments (no swap under way: %v)", n, len(rcSegments(t, pd)), settled)
 	})
 }
