@@ -88,9 +88,11 @@ func rtBases(segs []rcSegment) []int64 {
 	return out
 }
 
-// TestRetentionTime gives a topic retention.ms=2000 and 1 MiB segments,
-// and produces about 4 MiB to partition 0 (records stamped now) and three
-// small batches to partition 1. Once the records are older than two
+// TestRetentionTime gives a topic 1 MiB segments and no time limit,
+// produces about 4 MiB to partition 0 (records stamped now) and three
+// small batches to partition 1, then sets retention.ms=2000 (an
+// incremental AlterConfigs, which retention follows without a restart).
+// Once the records are older than two
 // seconds, every closed segment of partition 0 must be deleted from disk
 // and its log start offset moved to the base of the active segment (a
 // segment boundary above 0); the active segments of both partitions, whose
@@ -103,7 +105,11 @@ func TestRetentionTime(t *testing.T) {
 	dir := t.TempDir()
 	p := startProc(t, dir, "", rtCheckFlag)
 	adm := fgAdmin(t, p.addr)
-	fgCreateTopic(t, adm, topic, 2, map[string]string{"segment.bytes": "1048576", "retention.ms": "2000"})
+	// Created without a time limit, and given retention.ms=2000 once the
+	// setup is done: producing 4 MiB can take longer than 2 s on a loaded
+	// machine, and retention would then delete segments before the setup
+	// is checked.
+	fgCreateTopic(t, adm, topic, 2, map[string]string{"segment.bytes": "1048576", "retention.ms": "-1"})
 	pr := rcNewProducer(t, p.addr, topic, time.Time{})
 	for i := range 20 {
 		counts := map[int32]int{0: 4}
@@ -119,6 +125,13 @@ func TestRetentionTime(t *testing.T) {
 	}
 	active := segs[len(segs)-1].base
 	end := map[int32]int64{0: int64(len(pr.recs[0])), 1: int64(len(pr.recs[1]))}
+	if s := rtStartOffsets(t, adm, topic); s[0] != 0 || s[1] != 0 {
+		t.Fatalf("log starts %v without a time limit, want 0 and 0", s)
+	}
+	retention := "2000"
+	if res, err := adm.AlterTopicConfigs(fgCtx(t), []kadm.AlterConfig{{Name: "retention.ms", Value: &retention}}, topic); err != nil || res[0].Err != nil {
+		t.Fatalf("set retention.ms=2000: %+v %v", res, err)
+	}
 
 	rcEventually(t, 20*time.Second, "partition 0's log start at the active segment's base "+fmt.Sprint(active), func() (bool, string) {
 		s := rtStartOffsets(t, adm, topic)
