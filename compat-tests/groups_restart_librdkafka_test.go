@@ -72,8 +72,16 @@ func rsLibrdkafka(t *testing.T, addr string, tr *grTracker, name, group, topic s
 		"enable.auto.commit":            true,
 		"auto.commit.interval.ms":       100,
 		"fetch.wait.max.ms":             100,
-		"broker.address.family":         "v4",
-		"log_level":                     3, // errors only: the restarts log warnings
+		// Connect again quickly while the broker is down, as the
+		// franz-go members do (restartDialer). librdkafka's backoff
+		// otherwise doubles from 100 ms up to 10 s: after a restart
+		// that took a few seconds on a loaded machine, a member
+		// tried again only some 6 s after the broker answered, by
+		// when the session timer started at the load had removed it.
+		"reconnect.backoff.ms":     20,
+		"reconnect.backoff.max.ms": 100,
+		"broker.address.family":    "v4",
+		"log_level":                3, // errors only: the restarts log warnings
 	})
 	if err != nil {
 		t.Fatalf("kafka.NewConsumer for %s: %v", name, err)
