@@ -119,8 +119,10 @@ func (s *Server) LeaseAcquired(l meta.Lease) {
 	}()
 }
 
-// LeaseReleasing stops serving the partition and closes its log, whose last
-// commit round commits what was accepted (cluster.Holder). The partition
+// LeaseReleasing stops serving the partition and closes its log
+// (cluster.Holder): a commit round under way finishes; an acks=all wait for
+// batches no round committed fails (storage.ErrClosed, answered
+// NOT_LEADER_OR_FOLLOWER) and the client retries at the new leader. The partition
 // opens again when this broker takes its lease again.
 func (s *Server) LeaseReleasing(ctx context.Context, key meta.LeaseKey) {
 	if key.Kind != meta.LeasePartition {

@@ -206,3 +206,67 @@ func TestCommitBytes(t *testing.T) {
 		t.Fatalf("high watermark %d, want 30", l.HighWatermark())
 	}
 }
+
+// TestCommitCloseUncommitted: under Options.Commit, durable means
+// committed. An acks=all wait for batches no round handed to the Commit
+// hook fails when the log is closed under it (a cluster broker giving a
+// partition up), instead of being answered as durable: Close fsyncs the
+// local files, and that is not a commit.
+func TestCommitCloseUncommitted(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c := &committed{}
+	hook := func(ctx context.Context, as []Appended) []error {
+		once.Do(func() { close(entered); <-release })
+		return c.commit(ctx, as)
+	}
+	st, err := New(t.TempDir(), Options{Commit: hook, CommitInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := st.Open(t.Context(), storage.Partition{Topic: "t", Partition: 0}, storage.LogConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(t.Context(), storagetest.MakeBatch(3, 10, 0)); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { first <- l.SyncTo(t.Context(), 3) }()
+	<-entered // round 1 holds offsets 0-2 in the hook
+	if _, err := l.Append(t.Context(), storagetest.MakeBatch(3, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() { second <- l.SyncTo(t.Context(), 6) }()
+	for {
+		st.commit.mu.Lock()
+		n := st.commit.waiting
+		st.commit.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	<-closed
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("the wait for offsets 0-2, committed: %v", err)
+	}
+	err = <-second
+	c.mu.Lock()
+	handed := int64(0)
+	for _, r := range c.rounds {
+		for _, a := range r {
+			handed = max(handed, a.Next)
+		}
+	}
+	c.mu.Unlock()
+	if err == nil && handed < 6 {
+		t.Fatalf("the wait for offsets 3-5 succeeded, but the Commit hook was given offsets below %d only", handed)
+	}
+}

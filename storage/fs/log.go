@@ -403,6 +403,15 @@ func (l *Log) Close() error {
 				errs = append(errs, err)
 			}
 		}
+	case !empty && l.store.commit.commitFn != nil:
+		// Under Options.Commit a batch is durable once a round
+		// committed it, not once its file is fsynced: what no round
+		// committed stays not durable, and an acks=all wait for it
+		// fails (ErrClosed) instead of being answered as durable. The
+		// checkpoint records what was committed.
+		if err := l.writeCheckpoint(); err != nil {
+			errs = append(errs, err)
+		}
 	case !empty:
 		var serr []error
 		if l.store.noSync || l.dataDirty || len(l.unsynced) > 0 || l.durableNext.Load() < l.next.Load() {

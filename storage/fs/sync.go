@@ -233,7 +233,7 @@ func (c *committer) commit(ctx context.Context, l *Log, target int64) error {
 				c.mu.Lock()
 				c.waiting--
 				c.mu.Unlock()
-				return l.syncErr()
+				return l.syncErr(target)
 			}
 		}
 		c.mu.Lock()
@@ -246,7 +246,7 @@ func (c *committer) commit(ctx context.Context, l *Log, target int64) error {
 	if err := l.lostErr(target); err != nil {
 		return err
 	}
-	return l.syncErr()
+	return l.syncErr(target)
 }
 
 func (c *committer) round() {
@@ -624,7 +624,7 @@ func (l *Log) SyncTo(ctx context.Context, next int64) error {
 		if err := l.lostErr(next); err != nil {
 			return err
 		}
-		if err := l.syncErr(); err != nil {
+		if err := l.syncErr(next); err != nil {
 			return err
 		}
 		l.state.RLock()
@@ -643,15 +643,16 @@ func (l *Log) flush(ctx context.Context) error {
 	return l.store.commit.commit(ctx, l, l.next.Load())
 }
 
-// syncErr is what a Sync that found its round done returns: the sticky
-// failure, or ErrClosed when the log was closed under it.
-func (l *Log) syncErr() error {
+// syncErr is what a Sync up to offset target that found its round done
+// returns: the sticky failure, or ErrClosed when the log was closed under
+// it before the batches below target were durable.
+func (l *Log) syncErr(target int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.failed(); err != nil {
 		return err
 	}
-	if l.closed && l.durableNext.Load() < l.next.Load() {
+	if l.closed && l.durableNext.Load() < target {
 		return fmt.Errorf("fs: sync %s: %w", l.dir, storage.ErrClosed)
 	}
 	return nil

@@ -573,7 +573,7 @@ func (l *Log) UploadBacklog() (int, int64) {
 // Close closes the local log and forgets the partition; its local log is
 // dropped at the next Open (it is a cache).
 func (l *Log) Close() error {
-	err := l.Log.Close() // its last round commits what it holds
+	err := l.Log.Close() // what no round committed is not acknowledged: its waits fail (storage.ErrClosed)
 	l.w.forget(partKey{l.ps.part.TopicID, l.ps.part.Partition}, l.ps)
 	return err
 }
