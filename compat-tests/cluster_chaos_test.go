@@ -83,7 +83,8 @@ func (l *chaosLedger) ackedSince(parts int32, from time.Time) (bool, []int32) {
 func TestClusterChaos(t *testing.T) {
 	t.Parallel()
 	if os.Getenv("STREAMHOUSE_SOAK") != "1" && os.Getenv("STREAMHOUSE_CLUSTER_CHAOS") != "1" {
-		// Not yet in go test ./...: it fails (README, Not done yet).
+		// Not yet in go test ./...: 2-4 minutes, and it has passed only
+		// a few seeds since its last loss was fixed (README, Cluster mode).
 		t.Skip("the cluster's chaos test runs with STREAMHOUSE_CLUSTER_CHAOS=1 or STREAMHOUSE_SOAK=1")
 	}
 	cycles := 20
