@@ -732,28 +732,46 @@ func authzGroupRead(z *authz, r *request) kmsg.Response {
 
 func authzDescribeGroups(z *authz, r *request) kmsg.Response {
 	req := r.kreq.(*kmsg.DescribeGroupsRequest)
-	var denied []kmsg.DescribeGroupsResponseGroup
-	req.Groups = filterSlice(req.Groups, func(g *string) bool {
+	authzDescribeGroupList(z, r, &req.Groups, req.IncludeAuthorizedOperations, kmsg.NewDescribeGroupsResponseGroup,
+		func(g *kmsg.DescribeGroupsResponseGroup) (*string, *int16, *int32) {
+			return &g.Group, &g.ErrorCode, &g.AuthorizedOperations
+		},
+		func(resp kmsg.Response) *[]kmsg.DescribeGroupsResponseGroup {
+			return &resp.(*kmsg.DescribeGroupsResponse).Groups
+		})
+	return nil
+}
+
+// authzDescribeGroupList is the check DescribeGroups, ConsumerGroupDescribe
+// and ShareGroupDescribe share: a group the principal may not DESCRIBE is
+// answered GROUP_AUTHORIZATION_FAILED here (newGroup makes its entry,
+// fields names its id, error code and authorized operations), the others go
+// to the handler, and those it answered without error get their
+// authorized operations when the request asks for them.
+func authzDescribeGroupList[G any](z *authz, r *request, ids *[]string, include bool, newGroup func() G,
+	fields func(*G) (*string, *int16, *int32), groups func(kmsg.Response) *[]G) {
+	var denied []G
+	*ids = filterSlice(*ids, func(g *string) bool {
 		ok := z.group(auth.OpDescribe, *g)
 		if !ok {
-			d := kmsg.NewDescribeGroupsResponseGroup()
-			d.Group, d.ErrorCode, d.AuthorizedOperations = *g, codeGroup, opsOmitted
+			d := newGroup()
+			id, code, ops := fields(&d)
+			*id, *code, *ops = *g, codeGroup, opsOmitted
 			denied = append(denied, d)
 		}
 		return ok
 	})
 	r.post = func(resp kmsg.Response) {
-		dr := resp.(*kmsg.DescribeGroupsResponse)
-		if req.IncludeAuthorizedOperations {
-			for i := range dr.Groups {
-				if g := &dr.Groups[i]; g.ErrorCode == 0 {
-					g.AuthorizedOperations = z.ops(auth.ResourceGroup, g.Group)
+		gs := groups(resp)
+		if include {
+			for i := range *gs {
+				if id, code, ops := fields(&(*gs)[i]); *code == 0 {
+					*ops = z.ops(auth.ResourceGroup, *id)
 				}
 			}
 		}
-		dr.Groups = append(dr.Groups, denied...)
+		*gs = append(*gs, denied...)
 	}
-	return nil
 }
 
 func authzListGroups(z *authz, r *request) kmsg.Response {
@@ -1259,27 +1277,13 @@ func authzConsumerGroupHeartbeat(z *authz, r *request) kmsg.Response {
 
 func authzConsumerGroupDescribe(z *authz, r *request) kmsg.Response {
 	req := r.kreq.(*kmsg.ConsumerGroupDescribeRequest)
-	var denied []kmsg.ConsumerGroupDescribeResponseGroup
-	req.Groups = filterSlice(req.Groups, func(g *string) bool {
-		ok := z.group(auth.OpDescribe, *g)
-		if !ok {
-			d := kmsg.NewConsumerGroupDescribeResponseGroup()
-			d.Group, d.ErrorCode, d.AuthorizedOperations = *g, codeGroup, opsOmitted
-			denied = append(denied, d)
-		}
-		return ok
-	})
-	r.post = func(resp kmsg.Response) {
-		dr := resp.(*kmsg.ConsumerGroupDescribeResponse)
-		if req.IncludeAuthorizedOperations {
-			for i := range dr.Groups {
-				if g := &dr.Groups[i]; g.ErrorCode == 0 {
-					g.AuthorizedOperations = z.ops(auth.ResourceGroup, g.Group)
-				}
-			}
-		}
-		dr.Groups = append(dr.Groups, denied...)
-	}
+	authzDescribeGroupList(z, r, &req.Groups, req.IncludeAuthorizedOperations, kmsg.NewConsumerGroupDescribeResponseGroup,
+		func(g *kmsg.ConsumerGroupDescribeResponseGroup) (*string, *int16, *int32) {
+			return &g.Group, &g.ErrorCode, &g.AuthorizedOperations
+		},
+		func(resp kmsg.Response) *[]kmsg.ConsumerGroupDescribeResponseGroup {
+			return &resp.(*kmsg.ConsumerGroupDescribeResponse).Groups
+		})
 	return nil
 }
 

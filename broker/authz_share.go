@@ -38,27 +38,13 @@ func authzShareGroupHeartbeat(z *authz, r *request) kmsg.Response {
 
 func authzShareGroupDescribe(z *authz, r *request) kmsg.Response {
 	req := r.kreq.(*kmsg.ShareGroupDescribeRequest)
-	var denied []kmsg.ShareGroupDescribeResponseGroup
-	req.GroupIDs = filterSlice(req.GroupIDs, func(g *string) bool {
-		ok := z.group(auth.OpDescribe, *g)
-		if !ok {
-			d := kmsg.NewShareGroupDescribeResponseGroup()
-			d.GroupID, d.ErrorCode, d.AuthorizedOperations = *g, codeGroup, opsOmitted
-			denied = append(denied, d)
-		}
-		return ok
-	})
-	r.post = func(resp kmsg.Response) {
-		dr := resp.(*kmsg.ShareGroupDescribeResponse)
-		if req.IncludeAuthorizedOperations {
-			for i := range dr.Groups {
-				if g := &dr.Groups[i]; g.ErrorCode == 0 {
-					g.AuthorizedOperations = z.ops(auth.ResourceGroup, g.GroupID)
-				}
-			}
-		}
-		dr.Groups = append(dr.Groups, denied...)
-	}
+	authzDescribeGroupList(z, r, &req.GroupIDs, req.IncludeAuthorizedOperations, kmsg.NewShareGroupDescribeResponseGroup,
+		func(g *kmsg.ShareGroupDescribeResponseGroup) (*string, *int16, *int32) {
+			return &g.GroupID, &g.ErrorCode, &g.AuthorizedOperations
+		},
+		func(resp kmsg.Response) *[]kmsg.ShareGroupDescribeResponseGroup {
+			return &resp.(*kmsg.ShareGroupDescribeResponse).Groups
+		})
 	return nil
 }
 
