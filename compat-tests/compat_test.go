@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/streamhouse/streamhouse/internal/pgtest"
+	"github.com/streamhouse/streamhouse/internal/testport"
 )
 
 // requireTool returns the path of a command-line client, skipping the test
@@ -123,15 +124,10 @@ func catalogFlags(t testing.TB, dir string) []string {
 }
 
 // freePort returns a loopback address with a port that was free a moment
-// ago.
+// ago, below the range outgoing connections take their ports from.
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testport.Free(t)
 }
 
 // startProc starts the binary on dir and waits until it accepts

@@ -57,9 +57,11 @@ func rules() map[string]rule {
 		"storage/wal":    {allowed: []string{"storage", "storage/fs", "storage/objstore", "meta", "batch"}},
 		"storage/tiered": {allowed: []string{"storage", "storage/objstore", "meta", "batch", "internal/fault"}},
 		// Tests' S3 server (versitygw).
-		"internal/s3test": {external: []string{"github.com/minio/minio-go/v7"}},
-		"broker":          {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "internal/loglevel", "metrics", "auth"}, external: kafkaProto},
-		"metrics":         {external: []string{"github.com/prometheus/client_golang"}},
+		"internal/s3test": {allowed: []string{"internal/testport"}, external: []string{"github.com/minio/minio-go/v7"}},
+		// Tests' ports for the processes they start.
+		"internal/testport": {},
+		"broker":            {allowed: []string{"protocol", "batch", "storage", "meta", "config", "codec", "broker/group", "broker/txn", "internal/fault", "internal/loglevel", "metrics", "auth"}, external: kafkaProto},
+		"metrics":           {external: []string{"github.com/prometheus/client_golang"}},
 		// auth is pure: TLS settings, SASL mechanisms, the authorizer.
 		"auth": {},
 		// The schema registry knows the broker only as a Kafka address.

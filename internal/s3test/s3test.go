@@ -4,7 +4,7 @@
 // test ends, so that a test may stop (kill) and restart its server; and an
 // HTTP proxy in front of it that answers a share of the requests with S3's
 // errors under strain (503 SlowDown, 500), resets their connections or
-// holds them unanswered (NewProxy). It imports minio-go (to create and look into buckets) and the
+// holds them unanswered (NewProxy). It imports minio-go (to create and look into buckets), internal/testport and the
 // standard library.
 //
 // The binary is versitygw in PATH or in $GOPATH/bin (.ci/run installs it
@@ -29,6 +29,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/streamhouse/streamhouse/internal/testport"
 )
 
 // The test server's credentials.
@@ -81,12 +83,7 @@ func Binary(t testing.TB) string {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: Binary(t), dir: t.TempDir()}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = l.Addr().String()
-	l.Close()
+	s.addr = testport.Free(t)
 	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
