@@ -44,6 +44,7 @@ type clusterEnv struct {
 	s3      *s3test.Server
 	bucket  string
 	brokers map[int]*proc // by node id
+	extra   []string      // more flags for every broker started
 }
 
 func newClusterEnv(t *testing.T) *clusterEnv {
@@ -70,12 +71,12 @@ func (c *clusterEnv) startWith(node int, url, endpoint string) *proc {
 	if prev, ok := c.brokers[node]; ok {
 		addr = prev.addr
 	}
-	p := startProcWith(c.t, binary(c.t), c.s3.Env(), c.t.TempDir(), addr,
-		"--metadata", "postgres", "--database-url", url,
+	args := []string{"--metadata", "postgres", "--database-url", url,
 		"--storage", "s3", "--s3-endpoint", endpoint, "--s3-bucket", c.bucket,
-		"--node-id", strconv.Itoa(node), "--broker.rack", "rack-"+strconv.Itoa(node),
+		"--node-id", strconv.Itoa(node), "--broker.rack", "rack-" + strconv.Itoa(node),
 		"--s3-flush-interval", "5ms",
-		"--broker.session.timeout.ms", "3000", "--broker.heartbeat.interval.ms", "500")
+		"--broker.session.timeout.ms", "3000", "--broker.heartbeat.interval.ms", "500"}
+	p := startProcWith(c.t, binary(c.t), c.s3.Env(), c.t.TempDir(), addr, append(args, c.extra...)...)
 	c.brokers[node] = p
 	c.t.Cleanup(func() {
 		if c.t.Failed() {
@@ -104,6 +105,46 @@ func clusterLeaders(ctx context.Context, adm *kadm.Client, topic string) (map[in
 	return out, nil
 }
 
+// clusterWaitLed waits until Metadata gives every partition of topic a
+// leader, and returns them.
+func clusterWaitLed(t *testing.T, adm *kadm.Client, topic string, parts int32) map[int32]int32 {
+	t.Helper()
+	for deadline := time.Now().Add(fgWait); ; {
+		leaders, err := clusterLeaders(fgCtx(t), adm, topic)
+		if err == nil && len(leaders) == int(parts) {
+			return leaders
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions of %s never all led: %v %v", topic, leaders, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// clusterKcatLists waits until kcat -L through boot lists every broker
+// of c at its address.
+func clusterKcatLists(t *testing.T, c *clusterEnv, boot string) {
+	t.Helper()
+	kcat := requireTool(t, "kcat")
+	want := fmt.Sprintf(" %d brokers:", len(c.brokers))
+	deadline := time.Now().Add(fgWait)
+	for {
+		out := runTool(t, 20*time.Second, nil, kcat, "-L", "-b", boot, "-m", "10")
+		if strings.Contains(out, want) {
+			for node, p := range c.brokers {
+				if !strings.Contains(out, fmt.Sprintf("broker %d at %s", node, p.addr)) {
+					t.Fatalf("kcat -L does not list broker %d at %s:\n%s", node, p.addr, out)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kcat -L never listed %d brokers:\n%s", len(c.brokers), out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // clusterAck is one acknowledged record.
 type clusterAck struct {
 	partition int32
@@ -122,40 +163,13 @@ func TestCluster(t *testing.T) {
 	ctx := fgCtx(t)
 
 	// kcat -L through one broker lists the three.
-	kcat := requireTool(t, "kcat")
-	deadline := time.Now().Add(fgWait)
-	for {
-		out := runTool(t, 20*time.Second, nil, kcat, "-L", "-b", boot, "-m", "10")
-		if strings.Contains(out, " 3 brokers:") {
-			for node := 1; node <= 3; node++ {
-				if !strings.Contains(out, fmt.Sprintf("broker %d at %s", node, c.brokers[node].addr)) {
-					t.Fatalf("kcat -L does not list broker %d at %s:\n%s", node, c.brokers[node].addr, out)
-				}
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kcat -L never listed 3 brokers:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	clusterKcatLists(t, c, boot)
 
 	const topic, parts = "cluster-orders", int32(6)
 	adm := fgAdmin(t, boot)
 	fgCreateTopic(t, adm, topic, parts, nil)
 	// Every partition led, spread over the brokers.
-	var leaders map[int32]int32
-	for deadline := time.Now().Add(fgWait); ; {
-		var err error
-		leaders, err = clusterLeaders(ctx, adm, topic)
-		if err == nil && len(leaders) == int(parts) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("partitions never all led: %v %v", leaders, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	leaders := clusterWaitLed(t, adm, topic, parts)
 	t.Logf("leaders: %v", leaders)
 
 	// An idempotent acks=all producer through the one bootstrap address,
@@ -257,16 +271,7 @@ func TestCluster(t *testing.T) {
 	waitAcked(acked() + 300)
 
 	// SIGTERM a broker: a handover.
-	for deadline := time.Now().Add(fgWait); ; {
-		var err error
-		if leaders, err = clusterLeaders(ctx, adm, topic); err == nil && len(leaders) == int(parts) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("partitions never all led again: %v %v", leaders, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	leaders = clusterWaitLed(t, adm, topic, parts)
 	k = busiest()
 	handed := led(int32(k))
 	termed := time.Now()
@@ -301,16 +306,7 @@ func TestCluster(t *testing.T) {
 	}
 	// Every partition led again (the stopped broker's handed over) before the
 	// end offsets are asked.
-	for deadline := time.Now().Add(fgWait); ; {
-		l, err := clusterLeaders(ctx, adm, topic)
-		if err == nil && len(l) == int(parts) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("partitions never all led after the handover: %v %v", l, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	clusterWaitLed(t, adm, topic, parts)
 	ends := fgEndOffsets(t, adm, topic)
 	total := int64(0)
 	for _, e := range ends {

@@ -1,0 +1,388 @@
+//go:build cgo
+
+package compattests
+
+// Kafka's other clients against the cluster mode (issue 20), through one
+// bootstrap address of a 3-broker cluster (cluster_test.go's clusterEnv):
+// sarama and librdkafka (confluent-kafka-go) idempotent producers and
+// group consumers, kcat -L. Transactional producers across brokers are not
+// tested here yet. Without cgo (confluent-kafka-go) this file is left out.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// TestClusterClients: kcat -L through one broker lists the three; a topic
+// is created through sarama's admin; a sarama and a librdkafka idempotent
+// producer (acks=all) write to every partition through the one bootstrap
+// address while a sarama consumer group and a librdkafka consumer group of
+// two members each read, their members' partitions led by different
+// brokers. A broker is killed with kill -9 while they produce: both
+// producers carry on once its partitions move, without giving up a
+// record. At the end both groups have read the whole log, and the ledger
+// of acknowledged records holds: each at its offset with its value, no
+// record twice in the log.
+func TestClusterClients(t *testing.T) {
+	c := newClusterEnv(t) // not parallel: 3 brokers hold ~30 of PostgreSQL's 100 connections
+	c.extra = grBrokerFlags()
+	for node := 1; node <= 3; node++ {
+		c.start(node)
+	}
+	boot := c.brokers[1].addr
+	clusterKcatLists(t, c, boot)
+
+	// 12 partitions: each broker leads some of them, but for a chance of
+	// 3·(2/3)^12 (2%) that rendezvous hashing gives one broker none.
+	const topic, parts = "cluster-clients", int32(12)
+	v := sarama.MaxVersion
+	saramaCreateTopic(t, newSaramaAdmin(t, boot, saramaConfig(v)), topic, parts, nil)
+	adm := fgAdmin(t, boot)
+	leaders := clusterWaitLed(t, adm, topic, parts)
+	byLeader := map[int32][]int32{}
+	for p, l := range leaders {
+		byLeader[l] = append(byLeader[l], p)
+	}
+	for _, ps := range byLeader {
+		slices.Sort(ps)
+	}
+	t.Logf("partitions by leader: %v", byLeader)
+	if len(byLeader) < 2 {
+		t.Fatalf("every partition led by one broker: %v", byLeader)
+	}
+
+	// Two consumer groups of two members each, every member bootstrapped
+	// through broker 1; both in before anything is produced.
+	trS, trR := newGrTracker(), newGrTracker()
+	s1 := grStartSaramaMember(t, boot, v, trS, "s1", "cluster-sarama", topic)
+	s2 := grStartSaramaMember(t, boot, v, trS, "s2", "cluster-sarama", topic)
+	r1 := grStartRdMember(t, boot, trR, "r1", "cluster-librdkafka", topic)
+	r2 := grStartRdMember(t, boot, trR, "r2", "cluster-librdkafka", topic)
+	// ledBy is the brokers leading ps.
+	ledBy := func(ps []int32) []int32 {
+		var ls []int32
+		for _, p := range ps {
+			if !slices.Contains(ls, leaders[p]) {
+				ls = append(ls, leaders[p])
+			}
+		}
+		slices.Sort(ls)
+		return ls
+	}
+	for _, g := range []struct {
+		name string
+		tr   *grTracker
+		a, b func() []int32
+	}{{"sarama", trS, s1.claims, s2.claims}, {"librdkafka", trR, r1.assigned, r2.assigned}} {
+		grWaitFor(t, "the "+g.name+" group's two members sharing the partitions", func() (bool, string) {
+			a, b := g.a(), g.b()
+			all := slices.Sorted(slices.Values(append(slices.Clone(a), b...)))
+			desc := fmt.Sprintf("members have %v and %v; %s", a, b, g.tr.errors())
+			return len(a) > 0 && len(b) > 0 && len(all) == int(parts) && all[0] == 0 && all[parts-1] == parts-1, desc
+		})
+		// The members fetch from the brokers leading their partitions:
+		// between them, from every broker that leads any.
+		la, lb := ledBy(g.a()), ledBy(g.b())
+		t.Logf("%s group: one member's partitions %v led by brokers %v, the other's %v led by %v", g.name, g.a(), la, g.b(), lb)
+		if both := slices.Compact(slices.Sorted(slices.Values(append(la, lb...)))); len(both) != len(byLeader) {
+			t.Errorf("%s group: the members' partitions are led by brokers %v between them, not by all %d leading brokers", g.name, both, len(byLeader))
+		}
+	}
+
+	// The producers, each writing to every partition in turn until
+	// stopped; every acknowledgement in a ledger.
+	ctx := fgCtx(t)
+	pctx, stopProducing := context.WithCancel(ctx)
+	defer stopProducing()
+	led := newClusterLedger()
+	var wg sync.WaitGroup
+	wg.Go(func() { clusterSaramaProduce(t, pctx, boot, v, topic, parts, led) })
+	wg.Go(func() { clusterRdProduce(t, pctx, boot, topic, parts, led) })
+	led.waitAcked(t, "sarama", 300, time.Time{})
+	led.waitAcked(t, "librdkafka", 300, time.Time{})
+
+	// kill -9 the busier of brokers 2 and 3 (1 is the bootstrap address):
+	// once its session expires its partitions move, and both producers
+	// carry on there.
+	k := int32(2)
+	if len(byLeader[3]) > len(byLeader[2]) {
+		k = 3
+	}
+	victim := byLeader[k]
+	killed := time.Now()
+	c.brokers[int(k)].cmd.Process.Signal(syscall.SIGKILL)
+	<-c.brokers[int(k)].done
+	for _, client := range []string{"sarama", "librdkafka"} {
+		took := led.waitPartitions(t, client, victim, killed)
+		t.Logf("FAILOVER (%s): kill -9 of broker %d to an acknowledged produce on each of its partitions %v: %v (session timeout 3 s)",
+			client, k, victim, took.Round(time.Millisecond))
+	}
+	led.waitAcked(t, "sarama", 200, killed)
+	led.waitAcked(t, "librdkafka", 200, killed)
+	stopProducing()
+	wg.Wait()
+
+	// The log as the group members read it, every offset of every
+	// partition, against the ledger.
+	ends := fgEndOffsets(t, adm, topic)
+	for _, g := range []struct {
+		name string
+		tr   *grTracker
+	}{{"sarama", trS}, {"librdkafka", trR}} {
+		grWaitFor(t, "the "+g.name+" group reading every partition to its end", func() (bool, string) {
+			short := map[int32]int{}
+			for p, end := range ends {
+				if got := len(g.tr.consumedOffsets(p)); int64(got) < end {
+					short[p] = int(end) - got
+				}
+			}
+			return len(short) == 0, fmt.Sprintf("records not read yet by partition %v (ends %v); %s", short, ends, g.tr.errors())
+		})
+		log := map[int32]map[int64]string{}
+		for p := range ends {
+			log[p] = g.tr.consumedOffsets(p)
+		}
+		led.check(t, g.name+" group", log, ends)
+	}
+	t.Logf("acknowledged: %v; end offsets %v", led.counts(), ends)
+}
+
+// clusterLedger is what the producers of TestClusterClients were told:
+// each acknowledged record's partition and offset, by value, and the
+// records they gave up on.
+type clusterLedger struct {
+	mu     sync.Mutex
+	acks   map[string]clusterAck // by value
+	byWho  map[string][]string   // client -> values acknowledged, in order
+	failed map[string][]error    // client -> records given up
+}
+
+func newClusterLedger() *clusterLedger {
+	return &clusterLedger{acks: map[string]clusterAck{}, byWho: map[string][]string{}, failed: map[string][]error{}}
+}
+
+func (l *clusterLedger) ack(t *testing.T, client, value string, p int32, off int64, produced time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if prev, ok := l.acks[value]; ok {
+		t.Errorf("%s: %s acknowledged twice: at %d@%d and %d@%d", client, value, prev.partition, prev.offset, p, off)
+	}
+	l.acks[value] = clusterAck{partition: p, offset: off, value: value, produced: produced, at: time.Now()}
+	l.byWho[client] = append(l.byWho[client], value)
+}
+
+func (l *clusterLedger) fail(client string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failed[client] = append(l.failed[client], err)
+}
+
+func (l *clusterLedger) counts() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for who, vs := range l.byWho {
+		out[who] = len(vs)
+	}
+	return out
+}
+
+// waitAcked waits until client has n records produced after from
+// acknowledged.
+func (l *clusterLedger) waitAcked(t *testing.T, client string, n int, from time.Time) {
+	t.Helper()
+	grWaitFor(t, fmt.Sprintf("%d records of %s acknowledged", n, client), func() (bool, string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		got := 0
+		for _, v := range l.byWho[client] {
+			if l.acks[v].produced.After(from) {
+				got++
+			}
+		}
+		return got >= n, fmt.Sprintf("%d acknowledged, %d given up (%v)", got, len(l.failed[client]), clusterFirst(l.failed[client]))
+	})
+}
+
+// waitPartitions waits until each of ps has a record of client produced
+// after from acknowledged, and returns how long after from the last of
+// them was.
+func (l *clusterLedger) waitPartitions(t *testing.T, client string, ps []int32, from time.Time) time.Duration {
+	t.Helper()
+	var worst time.Duration
+	grWaitFor(t, fmt.Sprintf("%s producing to each of partitions %v again", client, ps), func() (bool, string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		seen := map[int32]time.Time{}
+		for _, v := range l.byWho[client] {
+			a := l.acks[v]
+			if _, ok := seen[a.partition]; !ok && a.produced.After(from) && slices.Contains(ps, a.partition) {
+				seen[a.partition] = a.at
+			}
+		}
+		worst = 0
+		for _, at := range seen {
+			worst = max(worst, at.Sub(from))
+		}
+		return len(seen) == len(ps), fmt.Sprintf("acknowledged since on %v; %d given up (%v)", slices.Sorted(maps.Keys(seen)), len(l.failed[client]), clusterFirst(l.failed[client]))
+	})
+	return worst
+}
+
+// check compares the log (partition -> offset -> value, every offset
+// below ends) with the ledger: every acknowledged record at its offset
+// with its value, no value twice, no record given up by a producer.
+func (l *clusterLedger) check(t *testing.T, who string, log map[int32]map[int64]string, ends map[int32]int64) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for client, errs := range l.failed {
+		t.Errorf("%s gave up on %d records, first: %v", client, len(errs), errs[0])
+	}
+	where := map[string]string{}
+	for p, end := range ends {
+		for off := range end {
+			v, ok := log[p][off]
+			if !ok {
+				t.Errorf("%s: offset %d of partition %d never read", who, off, p)
+				continue
+			}
+			at := fmt.Sprintf("%d@%d", p, off)
+			if prev, dup := where[v]; dup {
+				t.Errorf("%s: %s twice in the log, at %s and %s", who, v, prev, at)
+			}
+			where[v] = at
+		}
+	}
+	lost := 0
+	for v, a := range l.acks {
+		if got := log[a.partition][a.offset]; got != v {
+			if lost++; lost <= 5 {
+				t.Errorf("%s: %s acknowledged at %d@%d, the log has %q there", who, v, a.partition, a.offset, got)
+			}
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%s: %d of %d acknowledged records not in the log where acknowledged", who, lost, len(l.acks))
+	}
+}
+
+func clusterFirst(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs[0]
+}
+
+// clusterSaramaProduce runs a sarama idempotent async producer (acks=all,
+// one request in flight per broker, as sarama's idempotence requires)
+// until ctx ends, one record every 5 ms to each partition in turn, then
+// closes it; its retries outlast a broker's session (3 s).
+func clusterSaramaProduce(t *testing.T, ctx context.Context, boot string, v sarama.KafkaVersion, topic string, parts int32, l *clusterLedger) {
+	c := saramaConfig(v)
+	c.Producer.Idempotent = true
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Partitioner = sarama.NewManualPartitioner
+	c.Producer.Retry.Max = 200
+	c.Producer.Retry.Backoff = 100 * time.Millisecond
+	c.Net.MaxOpenRequests = 1
+	c.Metadata.Retry.Max = 200
+	c.Metadata.Retry.Backoff = 100 * time.Millisecond
+	p := newSaramaAsyncProducer(t, boot, c)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for m := range p.Successes() {
+			l.ack(t, "sarama", string(saramaEncoded(t, m.Value)), m.Partition, m.Offset, m.Metadata.(time.Time))
+		}
+	})
+	wg.Go(func() {
+		for e := range p.Errors() {
+			l.fail("sarama", fmt.Errorf("%s to partition %d: %w", saramaEncoded(t, e.Msg.Value), e.Msg.Partition, e.Err))
+		}
+	})
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < 100_000; i++ {
+		select {
+		case <-ctx.Done():
+			p.AsyncClose()
+			wg.Wait()
+			return
+		case <-tick.C:
+		}
+		p.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: int32(i) % parts,
+			Value: sarama.StringEncoder(fmt.Sprintf("sarama-%06d", i)), Metadata: time.Now()}
+	}
+	p.AsyncClose()
+	wg.Wait()
+}
+
+// clusterRdProduce is clusterSaramaProduce with a librdkafka idempotent
+// producer (acks=all implied).
+func clusterRdProduce(t *testing.T, ctx context.Context, boot, topic string, parts int32, l *clusterLedger) {
+	p, err := kafka.NewProducer(&kafka.ConfigMap{
+		"bootstrap.servers":     boot,
+		"client.id":             "streamhouse-compat-librdkafka",
+		"enable.idempotence":    true,
+		"acks":                  "all",
+		"linger.ms":             5,
+		"broker.address.family": "v4",
+		"message.timeout.ms":    int(fgWait / time.Millisecond),
+		"log_level":             4, // warnings and worse
+	})
+	if err != nil {
+		l.fail("librdkafka", fmt.Errorf("kafka.NewProducer: %w", err))
+		return
+	}
+	deliveries := make(chan kafka.Event, 1000)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ev := range deliveries {
+			m, ok := ev.(*kafka.Message)
+			if !ok {
+				continue
+			}
+			if m.TopicPartition.Error != nil {
+				l.fail("librdkafka", fmt.Errorf("%s to partition %d: %w", m.Value, m.TopicPartition.Partition, m.TopicPartition.Error))
+				continue
+			}
+			l.ack(t, "librdkafka", string(m.Value), m.TopicPartition.Partition, int64(m.TopicPartition.Offset), m.Opaque.(time.Time))
+		}
+	})
+	wg.Go(func() { // client-level errors (a fatal idempotence error among them); Close closes Events
+		for ev := range p.Events() {
+			if e, ok := ev.(kafka.Error); ok && e.IsFatal() {
+				l.fail("librdkafka", fmt.Errorf("fatal: %w", e))
+			}
+		}
+	})
+	tp := topic
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < 100_000 && ctx.Err() == nil; i++ {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+			err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &tp, Partition: int32(i) % parts},
+				Value: fmt.Appendf(nil, "librdkafka-%06d", i), Opaque: time.Now()}, deliveries)
+			if err != nil {
+				l.fail("librdkafka", fmt.Errorf("produce: %w", err))
+			}
+		}
+	}
+	if left := p.Flush(int(fgWait / time.Millisecond)); left > 0 {
+		l.fail("librdkafka", fmt.Errorf("%d records not delivered within %v of the end", left, fgWait))
+	}
+	p.Close() // its poller no longer sends to deliveries
+	close(deliveries)
+	wg.Wait()
+}
