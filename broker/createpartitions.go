@@ -5,7 +5,8 @@ package broker
 // A topic only grows: a count at or below the current one is
 // INVALID_PARTITIONS, as is one above maxPartitions. A manual assignment
 // must list one replica set per new partition, each exactly this broker
-// (INVALID_REPLICA_ASSIGNMENT otherwise). A topic twice in one request is
+// (INVALID_REPLICA_ASSIGNMENT otherwise); the cluster mode places
+// partitions itself and refuses one (INVALID_REPLICA_ASSIGNMENT). A topic twice in one request is
 // INVALID_REQUEST, an unknown one UNKNOWN_TOPIC_OR_PARTITION. validate_only
 // checks and changes nothing. The catalog's count moves first; the new
 // logs are opened before the topic is published with them.
@@ -56,6 +57,14 @@ func (s *Server) createPartitions(ctx context.Context, rt *kmsg.CreatePartitions
 	}
 	if isInternal(t.Name) {
 		return internalTopicErr("add partitions to", t.Name)
+	}
+	if rt.Assignment != nil && s.clustered() {
+		count := *rt
+		count.Assignment = nil
+		if err := checkGrow(t, &count, s.nodeID); err != nil {
+			return err
+		}
+		return kafkaError(kerr.InvalidReplicaAssignment, "the cluster mode places partitions itself (rendezvous hashing over the live brokers): give the new count without an assignment")
 	}
 	if err := checkGrow(t, rt, s.nodeID); err != nil {
 		return err

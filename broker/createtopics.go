@@ -5,12 +5,15 @@ package broker
 // Kafka's rules: names of 1 to 249 characters from [a-zA-Z0-9._-], not "."
 // or "..", and not colliding with an existing topic once '.' and '_' are
 // taken as the same (INVALID_TOPIC_EXCEPTION); partitions positive or -1 for
-// num.partitions (INVALID_PARTITIONS); replication factor 1, or -1 for
-// default.replication.factor: this broker is the only replica, so anything
-// else is INVALID_REPLICATION_FACTOR. A manual replica assignment must give
-// partitions 0..n-1 each exactly this broker (INVALID_REPLICA_ASSIGNMENT),
-// with partitions and replication factor left at -1 (INVALID_REQUEST
-// otherwise). Configs must be Kafka topic configs with valid values
+// num.partitions (INVALID_PARTITIONS); a replication factor from 1 to the
+// number of live brokers, or -1 for default.replication.factor, else
+// INVALID_REPLICATION_FACTOR, as Kafka: a single broker takes 1 only; the
+// cluster mode up to its live brokers, each of which can take a partition
+// over from the bucket (Metadata lists them all as replicas). A manual
+// replica assignment must give partitions 0..n-1 each exactly this broker
+// (INVALID_REPLICA_ASSIGNMENT), with partitions and replication factor left
+// at -1 (INVALID_REQUEST otherwise); the cluster mode places partitions
+// itself and refuses one (INVALID_REPLICA_ASSIGNMENT). Configs must be Kafka topic configs with valid values
 // (INVALID_CONFIG). A name twice in one request is INVALID_REQUEST for each.
 // An existing topic is TOPIC_ALREADY_EXISTS. validate_only runs every check
 // and creates nothing.
@@ -75,7 +78,7 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (kmsg.Respo
 			continue
 		}
 		st.NumPartitions = spec.partitions
-		st.ReplicationFactor = 1
+		st.ReplicationFactor = s.replicationFactor(rt)
 		if t != nil {
 			st.TopicID = t.ID
 		}
@@ -117,6 +120,10 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 		return spec, kafkaError(kerr.InvalidTopicException, "%s is an internal topic: the broker creates it when first needed", rt.Topic)
 	}
 	if len(rt.ReplicaAssignment) > 0 {
+		if s.clustered() {
+			return spec, kafkaError(kerr.InvalidReplicaAssignment, "the cluster mode places partitions itself (rendezvous hashing over the live brokers): "+
+				"give a partition count and replication factor instead of a replica assignment")
+		}
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 			return spec, kafkaError(kerr.InvalidRequest, "both a replica assignment and a partition count or replication factor were given")
 		}
@@ -149,12 +156,12 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 		case rt.NumPartitions > maxPartitions:
 			return spec, kafkaError(kerr.InvalidPartitions, "%d partitions is more than this broker allows in one topic (%d)", rt.NumPartitions, maxPartitions)
 		}
-		rf := rt.ReplicationFactor
-		if rf == -1 {
-			rf = s.settings().DefaultReplicationFactor()
-		}
-		if rf != 1 {
-			return spec, kafkaError(kerr.InvalidReplicationFactor, "unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only 1 broker(s) are registered", rf, rf)
+		rf := s.replicationFactor(rt)
+		if live := len(s.liveNodes()); rf <= 0 || int(rf) > live {
+			if rf <= 0 {
+				return spec, kafkaError(kerr.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
+			}
+			return spec, kafkaError(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, rf, live)
 		}
 	}
 	if len(rt.Configs) > 0 {
@@ -173,6 +180,19 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 		return spec, err
 	}
 	return spec, nil
+}
+
+// replicationFactor is the replication factor rt asks for:
+// default.replication.factor for -1; 1 with a manual assignment (a single
+// broker's only).
+func (s *Server) replicationFactor(rt *kmsg.CreateTopicsRequestTopic) int16 {
+	switch {
+	case len(rt.ReplicaAssignment) > 0:
+		return 1
+	case rt.ReplicationFactor == -1:
+		return s.settings().DefaultReplicationFactor()
+	}
+	return rt.ReplicationFactor
 }
 
 // checkNew reports whether a topic of that name could be created now.

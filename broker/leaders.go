@@ -188,6 +188,48 @@ func (p *partition) reopenStale(ctx context.Context, st *partState) (*partState,
 	return p.open(ctx)
 }
 
+// liveNodes lists the node ids of the live brokers, this one among them
+// (its session may be being renewed): this broker alone for a single
+// broker.
+func (s *Server) liveNodes() []int32 {
+	if s.cfg.Cluster == nil {
+		return []int32{s.nodeID}
+	}
+	bs := s.cfg.Cluster.Brokers()
+	nodes := make([]int32, 0, len(bs)+1)
+	for _, b := range bs {
+		nodes = append(nodes, b.NodeID)
+	}
+	if !slices.Contains(nodes, s.nodeID) {
+		nodes = append(nodes, s.nodeID)
+	}
+	return nodes
+}
+
+// replicasOf is what Metadata gives as the replicas of the partition of
+// key in the cluster mode: its leader, then up to n-1 other live brokers
+// in the order the placement would give the partition to them if the ones
+// before left. Every live broker can take a partition over, as it is
+// rebuilt from the bucket; the leader's successors are the ones that
+// would.
+func (s *Server) replicasOf(key meta.LeaseKey, leader int32, live []int32, n int) []int32 {
+	out := make([]int32, 1, min(n, len(live)+1))
+	out[0] = leader
+	rest := slices.DeleteFunc(slices.Clone(live), func(node int32) bool { return node == leader })
+	if s.cfg.Placement == nil {
+		slices.Sort(rest)
+	}
+	for len(out) < n && len(rest) > 0 {
+		i := 0
+		if s.cfg.Placement != nil {
+			i = max(0, slices.Index(rest, s.cfg.Placement(key, rest)))
+		}
+		out = append(out, rest[i])
+		rest = slices.Delete(rest, i, i+1)
+	}
+	return out
+}
+
 // brokerAddr is a broker as Metadata, DescribeCluster and FindCoordinator
 // give it.
 type brokerAddr struct {

@@ -6,9 +6,12 @@ package broker
 // every partition, with leader epoch 0 and itself as the only replica and
 // ISR. In the cluster mode the brokers are the live ones (each with its
 // advertised listener of the connection's listener name), and each
-// partition's leader and leader epoch are its lease's, the leader its only
-// replica (the bucket holds the data); a partition nobody holds is
-// LEADER_NOT_AVAILABLE (leaders.go). Topics are answered sorted by name.
+// partition's leader and leader epoch are its lease's; its replicas and
+// ISR are every live broker, the leader first, then the others in the
+// order the placement would hand the partition on (leaders.go replicasOf):
+// the data is in the bucket, and any live broker can take the partition
+// over from there. A partition nobody holds is LEADER_NOT_AVAILABLE.
+// Topics are answered sorted by name.
 //
 // Topics asked for by name that do not exist are created when
 // auto.create.topics.enable is true and the request allows it (always before
@@ -51,7 +54,9 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 
 	bs := s.brokers(r.conn)
+	live := make([]int32, 0, len(bs))
 	for _, ba := range bs {
+		live = append(live, ba.node)
 		b := kmsg.NewMetadataResponseBroker()
 		b.NodeID, b.Host, b.Port, b.Rack = ba.node, ba.host, ba.port, ba.rack
 		resp.Brokers = append(resp.Brokers, b)
@@ -67,7 +72,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 		ts := s.topics.all()
 		slices.SortFunc(ts, func(a, b *topic) int { return strings.Compare(a.Name, b.Name) })
 		for _, t := range ts {
-			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, req, t))
+			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, req, t, live))
 		}
 		return resp, nil
 	}
@@ -97,7 +102,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
-			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, req, t))
+			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, req, t, live))
 			continue
 		}
 		name := *rt.Topic
@@ -134,7 +139,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (kmsg.Response,
 				continue
 			}
 		}
-		resp.Topics = append(resp.Topics, s.metadataTopic(ctx, req, t))
+		resp.Topics = append(resp.Topics, s.metadataTopic(ctx, req, t, live))
 	}
 	slices.SortStableFunc(resp.Topics, func(a, b kmsg.MetadataResponseTopic) int {
 		return strings.Compare(deref(a.Topic), deref(b.Topic))
@@ -158,7 +163,8 @@ func (s *Server) autoCreate(ctx context.Context, name string) (*topic, error) {
 	return t, err
 }
 
-func (s *Server) metadataTopic(ctx context.Context, req *kmsg.MetadataRequest, t *topic) kmsg.MetadataResponseTopic {
+// metadataTopic answers for t; live lists the brokers of the answer.
+func (s *Server) metadataTopic(ctx context.Context, req *kmsg.MetadataRequest, t *topic, live []int32) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.Name)
 	mt.TopicID = t.ID
@@ -183,7 +189,7 @@ func (s *Server) metadataTopic(ctx context.Context, req *kmsg.MetadataRequest, t
 		p.ISR = replicas
 		p.OfflineReplicas = []int32{}
 		if s.clustered() {
-			s.clusterPartition(t.parts[i], p)
+			s.clusterPartition(t.parts[i], p, live)
 			continue
 		}
 		if _, err := t.parts[i].opened(); err != nil && !errors.Is(err, errNotOpened) {
@@ -223,9 +229,11 @@ func deref(s *string) string {
 }
 
 // clusterPartition fills p, the answer for part in the cluster mode: its
-// lease's holder and epoch, the holder as its only replica and ISR.
-func (s *Server) clusterPartition(part *partition, p *kmsg.MetadataResponseTopicPartition) {
-	node, epoch, ok := s.cfg.Cluster.Leader(part.key())
+// lease's holder and epoch; as its replicas and ISR, every live broker
+// (replicasOf), the holder first.
+func (s *Server) clusterPartition(part *partition, p *kmsg.MetadataResponseTopicPartition, live []int32) {
+	key := part.key()
+	node, epoch, ok := s.cfg.Cluster.Leader(key)
 	if !ok {
 		p.ErrorCode = kerr.LeaderNotAvailable.Code
 		p.Leader, p.LeaderEpoch = -1, -1
@@ -233,16 +241,19 @@ func (s *Server) clusterPartition(part *partition, p *kmsg.MetadataResponseTopic
 		return
 	}
 	p.Leader, p.LeaderEpoch = node, epoch
-	p.Replicas = []int32{node}
+	// Not the replication factor asked at creation: the catalog does not
+	// keep it (README, Cluster mode).
+	p.Replicas = s.replicasOf(key, node, live, len(live)+1)
 	p.ISR = p.Replicas
 	if node != s.nodeID {
 		return
 	}
 	if _, err := part.opened(); err != nil && !errors.Is(err, errNotOpened) && !errors.Is(err, storage.ErrNotLeader) {
-		// Offline here (see metadataTopic).
+		// Offline here (see metadataTopic): the others are in sync
+		// still, and take it over once this broker gives it up.
 		p.ErrorCode = kerr.LeaderNotAvailable.Code
 		p.Leader = -1
-		p.ISR = []int32{}
+		p.ISR = p.Replicas[1:]
 		p.OfflineReplicas = []int32{node}
 	}
 }

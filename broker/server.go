@@ -84,6 +84,11 @@ type Config struct {
 	// partitions this broker leads and who leads the others. Nil: a
 	// single broker, the leader of everything.
 	Cluster Cluster
+	// Placement is the cluster mode's placement (cmd wires cluster.Owner):
+	// which of the live nodes should hold key. Metadata lists a
+	// partition's replicas in the order it would hand the partition on.
+	// Nil: by node id.
+	Placement func(key meta.LeaseKey, nodes []int32) int32
 }
 
 // Server is a Kafka broker. Create it with New.

@@ -585,6 +585,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	srv, err := broker.New(ctx, broker.Config{
 		Cluster:          leadership,
+		Placement:        cluster.Owner,
 		Authorizer:       authorizer,
 		OAuthBearer:      oauth,
 		AdvertisedAddr:   o.advertisedAddr,
