@@ -10,6 +10,7 @@ package compattests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -20,10 +21,17 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // TestClusterClients: kcat -L through one broker lists the three; a topic
-// is created through sarama's admin; a sarama and a librdkafka idempotent
+// of replication factor 3 is created through sarama's admin (4 is refused:
+// INVALID_REPLICATION_FACTOR); until its partitions are led, every broker
+// that knows it answers NOT_LEADER_OR_FOLLOWER for them; Metadata lists
+// each partition's 3 replicas, the leader first, then the broker that
+// takes it over if the leader dies (checked at the kill below). A sarama
+// and a librdkafka idempotent
 // producer (acks=all) write to every partition through the one bootstrap
 // address while a sarama consumer group and a librdkafka consumer group of
 // two members each read, their members' partitions led by different
@@ -45,9 +53,32 @@ func TestClusterClients(t *testing.T) {
 	// 3·(2/3)^12 (2%) that rendezvous hashing gives one broker none.
 	const topic, parts = "cluster-clients", int32(12)
 	v := sarama.MaxVersion
-	saramaCreateTopic(t, newSaramaAdmin(t, boot, saramaConfig(v)), topic, parts, nil)
 	adm := fgAdmin(t, boot)
+	ctx := fgCtx(t)
+	// Replication factor 3, as Kafka users and tools routinely ask, is
+	// taken on 3 brokers; 4 is not, as Kafka answers.
+	if r, err := adm.CreateTopic(ctx, 1, 4, nil, "cluster-rf4"); !errors.Is(r.Err, kerr.InvalidReplicationFactor) {
+		t.Errorf("a topic of replication factor 4 on 3 brokers: %v (%v), want INVALID_REPLICATION_FACTOR", r.Err, err)
+	}
+	if err := newSaramaAdmin(t, boot, saramaConfig(v)).CreateTopic(topic, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 3}, false); err != nil {
+		t.Fatalf("sarama CreateTopic %s, replication factor 3: %v", topic, err)
+	}
+	clusterNotLeaderYet(t, c, adm, topic, parts)
 	leaders := clusterWaitLed(t, adm, topic, parts)
+	// Each partition's replicas and ISR: its leader, then the others in
+	// the order the placement would hand it on.
+	successor := map[int32]int32{}
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, pd := range md.Topics[topic].Partitions {
+		if len(pd.Replicas) != 3 || pd.Replicas[0] != pd.Leader || len(slices.Compact(slices.Sorted(slices.Values(pd.Replicas)))) != 3 || !slices.Equal(pd.ISR, pd.Replicas) {
+			t.Errorf("partition %d: leader %d, replicas %v, ISR %v; want 3 brokers, the leader first, the ISR the same", p, pd.Leader, pd.Replicas, pd.ISR)
+			continue
+		}
+		successor[p] = pd.Replicas[1]
+	}
 	byLeader := map[int32][]int32{}
 	for p, l := range leaders {
 		byLeader[l] = append(byLeader[l], p)
@@ -100,7 +131,6 @@ func TestClusterClients(t *testing.T) {
 
 	// The producers, each writing to every partition in turn until
 	// stopped; every acknowledgement in a ledger.
-	ctx := fgCtx(t)
 	pctx, stopProducing := context.WithCancel(ctx)
 	defer stopProducing()
 	led := newClusterLedger()
@@ -125,6 +155,14 @@ func TestClusterClients(t *testing.T) {
 		took := led.waitPartitions(t, client, victim, killed)
 		t.Logf("FAILOVER (%s): kill -9 of broker %d to an acknowledged produce on each of its partitions %v: %v (session timeout 3 s)",
 			client, k, victim, took.Round(time.Millisecond))
+	}
+	// Each of its partitions went to the broker after it in the
+	// partition's replicas.
+	now := clusterWaitLed(t, adm, topic, parts)
+	for _, p := range victim {
+		if now[p] != successor[p] {
+			t.Errorf("partition %d: led by %d after broker %d's kill, its replicas named %d next", p, now[p], k, successor[p])
+		}
 	}
 	led.waitAcked(t, "sarama", 200, killed)
 	led.waitAcked(t, "librdkafka", 200, killed)
@@ -154,6 +192,48 @@ func TestClusterClients(t *testing.T) {
 		led.check(t, g.name+" group", log, ends)
 	}
 	t.Logf("acknowledged: %v; end offsets %v", led.counts(), ends)
+}
+
+// clusterNotLeaderYet checks, until every partition of topic (just
+// created) is led, that each broker that knows the topic answers for a
+// partition it does not serve (yet) NOT_LEADER_OR_FOLLOWER, as Kafka does
+// for a known topic, never UNKNOWN_TOPIC_OR_PARTITION; and Metadata
+// LEADER_NOT_AVAILABLE for one nobody leads yet.
+func clusterNotLeaderYet(t *testing.T, c *clusterEnv, adm *kadm.Client, topic string, parts int32) {
+	t.Helper()
+	raws := map[int]*fgRaw{}
+	for node, b := range c.brokers {
+		raws[node] = fgDialRaw(t, b.addr)
+	}
+	answers := map[string]int{}
+	for deadline := time.Now().Add(fgWait); ; {
+		for node, r := range raws {
+			md := r.metadata(false, topic)
+			if len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 {
+				continue // not known there yet
+			}
+			for _, mp := range md.Topics[0].Partitions {
+				if mp.ErrorCode != 0 && mp.ErrorCode != kerr.LeaderNotAvailable.Code {
+					t.Errorf("broker %d: Metadata of partition %d: error %d", node, mp.Partition, mp.ErrorCode)
+				}
+			}
+			for p := range parts {
+				code := r.listOffset(4, topic, p, -1).ErrorCode
+				answers[fmt.Sprintf("%v", kerr.ErrorForCode(code))]++
+				if code != 0 && code != kerr.NotLeaderForPartition.Code {
+					t.Errorf("broker %d: ListOffsets of partition %d of a topic it knows: %v, want NOT_LEADER_OR_FOLLOWER or an answer", node, p, kerr.ErrorForCode(code))
+				}
+			}
+		}
+		if l, err := clusterLeaders(fgCtx(t), adm, topic); err == nil && len(l) == int(parts) {
+			t.Logf("answers for partitions of the new topic until all were led: %v", answers)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions of %s never all led", topic)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // clusterLedger is what the producers of TestClusterClients were told:
