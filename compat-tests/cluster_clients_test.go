@@ -158,7 +158,18 @@ func TestClusterClients(t *testing.T) {
 	}
 	// Each of its partitions went to the broker after it in the
 	// partition's replicas.
-	now := clusterWaitLed(t, adm, topic, parts)
+	// (Broker 1's view of the leases may lag the new leaders' by a
+	// heartbeat.)
+	var now map[int32]int32
+	grWaitFor(t, "Metadata giving broker "+fmt.Sprint(k)+"'s partitions new leaders", func() (bool, string) {
+		now = clusterWaitLed(t, adm, topic, parts)
+		for _, p := range victim {
+			if now[p] == k {
+				return false, fmt.Sprintf("leaders %v", now)
+			}
+		}
+		return true, ""
+	})
 	for _, p := range victim {
 		if now[p] != successor[p] {
 			t.Errorf("partition %d: led by %d after broker %d's kill, its replicas named %d next", p, now[p], k, successor[p])
