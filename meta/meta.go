@@ -314,6 +314,22 @@ type Transactions interface {
 	// DeleteTransaction removes the state of id if it is at version; a
 	// missing one is no error, one at another version ErrConflict.
 	DeleteTransaction(ctx context.Context, id string, version int64) error
+	// PutTxnMarkers records that the end markers of id's transaction as
+	// stored at version (a PrepareCommit or PrepareAbort) are durable in
+	// parts, and records a ChangeTxnMarkers change keyed by id, in one
+	// catalog transaction; with no parts it records the change only.
+	// ErrConflict when id is not at version. The records belong to the
+	// state stored at version: PutTransaction and DeleteTransaction of
+	// id forget them.
+	//
+	// In the cluster mode a partition's leader writes the markers of a
+	// transaction another broker coordinates: the change wakes the
+	// leaders (a coordinator asking for its markers) and the coordinator
+	// (a leader answering).
+	PutTxnMarkers(ctx context.Context, id string, version int64, parts []TopicPartition) error
+	// TxnMarkers returns the partitions recorded for id at version,
+	// ordered by topic and partition.
+	TxnMarkers(ctx context.Context, id string, version int64) ([]TopicPartition, error)
 }
 
 // TopicPartition names one partition.
@@ -339,6 +355,9 @@ const (
 	// ChangeScramCredentials: users' SCRAM credentials were altered. Key
 	// is empty.
 	ChangeScramCredentials ChangeKind = "scram-credentials"
+	// ChangeTxnMarkers: a transaction's end markers were asked for or
+	// recorded (PutTxnMarkers). Key is the transactional id.
+	ChangeTxnMarkers ChangeKind = "txn-markers"
 )
 
 // Change is one committed change, as the feed records it.

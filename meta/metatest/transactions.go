@@ -80,3 +80,67 @@ func testTransactions(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		t.Fatalf("after delete: %+v, %v", got, err)
 	}
 }
+
+// testTxnMarkers: a transaction's end markers recorded by partitions'
+// leaders belong to the state stored at one version: recorded only at it,
+// read back sorted without repeats, forgotten by the next PutTransaction
+// and by DeleteTransaction; each PutTxnMarkers records a change.
+func testTxnMarkers(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	tp := func(topic string, p int32) meta.TopicPartition {
+		return meta.TopicPartition{Topic: topic, Partition: p}
+	}
+	st := meta.Transaction{ID: "x", ProducerID: 5, LastProducerID: -1, LastProducerEpoch: -1, State: "PrepareCommit",
+		Partitions: []meta.TopicPartition{tp("b", 0), tp("a", 2), tp("a", 1)}}
+	if err := c.PutTransaction(ctx, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.TxnMarkers(ctx, "x", 1); err != nil || len(got) != 0 {
+		t.Fatalf("TxnMarkers before any: %v, %v", got, err)
+	}
+	if err := c.PutTxnMarkers(ctx, "x", 2, []meta.TopicPartition{tp("a", 1)}); !errors.Is(err, meta.ErrConflict) {
+		t.Fatalf("PutTxnMarkers at a version not stored: err = %v, want %v", err, meta.ErrConflict)
+	}
+	before, err := c.LastChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, parts := range [][]meta.TopicPartition{{tp("b", 0), tp("a", 2)}, nil, {tp("a", 2), tp("a", 1)}} {
+		if err := c.PutTxnMarkers(ctx, "x", 1, parts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []meta.TopicPartition{tp("a", 1), tp("a", 2), tp("b", 0)}
+	if got, err := c.TxnMarkers(ctx, "x", 1); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("TxnMarkers = %v, %v; want %v", got, err, want)
+	}
+	chs, err := c.Changes(ctx, before, 10)
+	if err != nil || len(chs) != 3 {
+		t.Fatalf("changes after 3 PutTxnMarkers: %+v, %v", chs, err)
+	}
+	for _, ch := range chs {
+		if ch.Kind != meta.ChangeTxnMarkers || ch.Key != "x" {
+			t.Fatalf("change %+v, want kind %q key x", ch, meta.ChangeTxnMarkers)
+		}
+	}
+	st.Version, st.State, st.Partitions = 1, "CompleteCommit", nil
+	if err := c.PutTransaction(ctx, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.TxnMarkers(ctx, "x", 1); err != nil || len(got) != 0 {
+		t.Fatalf("TxnMarkers after the next PutTransaction: %v, %v", got, err)
+	}
+	if err := c.PutTxnMarkers(ctx, "x", 1, []meta.TopicPartition{tp("a", 1)}); !errors.Is(err, meta.ErrConflict) {
+		t.Fatalf("PutTxnMarkers at the previous version: err = %v, want %v", err, meta.ErrConflict)
+	}
+	if err := c.PutTxnMarkers(ctx, "x", 2, []meta.TopicPartition{tp("a", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteTransaction(ctx, "x", 2); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.TxnMarkers(ctx, "x", 2); err != nil || len(got) != 0 {
+		t.Fatalf("TxnMarkers after DeleteTransaction: %v, %v", got, err)
+	}
+}

@@ -264,6 +264,19 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 8,
+		name:    "transactions' end markers written by partitions' leaders",
+		stmts: []string{
+			`CREATE TABLE txn_markers (
+				transactional_id text COLLATE "C" NOT NULL,
+				version          bigint NOT NULL,
+				topic            text COLLATE "C" NOT NULL,
+				partition        int NOT NULL,
+				PRIMARY KEY (transactional_id, version, topic, partition)
+			)`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -1,10 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -39,6 +42,9 @@ func (c *Catalog) PutTransaction(ctx context.Context, t meta.Transaction, offset
 					return fmt.Errorf("stored meanwhile: %w", meta.ErrConflict)
 				}
 			} else if _, err := tx.Exec(ctx, `UPDATE transactions SET state = $2, version = version + 1 WHERE transactional_id = $1`, t.ID, string(state)); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM txn_markers WHERE transactional_id = $1`, t.ID); err != nil {
 				return err
 			}
 			return upsertOffsets(ctx, tx, offsets, now)
@@ -100,6 +106,9 @@ func (c *Catalog) DeleteTransaction(ctx context.Context, id string, version int6
 		return c.write(ctx, func(tx pgx.Tx) error {
 			var have int64
 			err := tx.QueryRow(ctx, `DELETE FROM transactions WHERE transactional_id = $1 AND version = $2 RETURNING version`, id, version).Scan(&have)
+			if err == nil {
+				_, err = tx.Exec(ctx, `DELETE FROM txn_markers WHERE transactional_id = $1`, id)
+			}
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
@@ -113,4 +122,66 @@ func (c *Catalog) DeleteTransaction(ctx context.Context, id string, version int6
 			return fmt.Errorf("at version %d, not %d: %w", have, version, meta.ErrConflict)
 		})
 	})
+}
+
+// PutTxnMarkers records that id's markers at version are durable in parts,
+// and a ChangeTxnMarkers change, if id is at version. Recording a
+// partition twice is no error, so a retry after a lost commit is too.
+func (c *Catalog) PutTxnMarkers(ctx context.Context, id string, version int64, parts []meta.TopicPartition) error {
+	parts = sortedParts(parts)
+	return c.call(ctx, "PutTxnMarkers", fmt.Sprintf("record end markers of transaction %q", id), func(ctx context.Context) error {
+		return c.write(ctx, func(tx pgx.Tx) error {
+			var have int64
+			err := tx.QueryRow(ctx, `SELECT version FROM transactions WHERE transactional_id = $1 FOR SHARE`, id).Scan(&have)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if have != version {
+				return fmt.Errorf("at version %d, not %d: %w", have, version, meta.ErrConflict)
+			}
+			for _, p := range parts {
+				if _, err := tx.Exec(ctx, `INSERT INTO txn_markers (transactional_id, version, topic, partition)
+					VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, id, version, p.Topic, p.Partition); err != nil {
+					return err
+				}
+			}
+			return recordChange(ctx, tx, c.channel, meta.ChangeTxnMarkers, id)
+		})
+	})
+}
+
+// TxnMarkers returns the partitions recorded for id at version.
+func (c *Catalog) TxnMarkers(ctx context.Context, id string, version int64) ([]meta.TopicPartition, error) {
+	var out []meta.TopicPartition
+	err := c.query(ctx, "TxnMarkers", fmt.Sprintf("read end markers of transaction %q", id), func(ctx context.Context) error {
+		out = nil
+		rows, err := c.pool.Query(ctx, `SELECT topic, partition FROM txn_markers
+			WHERE transactional_id = $1 AND version = $2 ORDER BY topic, partition`, id, version)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p meta.TopicPartition
+			if err := rows.Scan(&p.Topic, &p.Partition); err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// sortedParts returns parts sorted and without repeats: rows written in
+// key order, so that two brokers' writes never deadlock.
+func sortedParts(parts []meta.TopicPartition) []meta.TopicPartition {
+	parts = slices.Clone(parts)
+	slices.SortFunc(parts, func(a, b meta.TopicPartition) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Partition, b.Partition)
+	})
+	return slices.Compact(parts)
 }

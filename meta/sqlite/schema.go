@@ -330,6 +330,21 @@ var migrations = []migration{
 			) STRICT, WITHOUT ROWID`,
 		},
 	},
+	{
+		version: 14,
+		name:    "transactions' end markers written by partitions' leaders",
+		stmts: []string{
+			// One row per partition whose leader wrote the end marker
+			// of the transaction stored at version (meta.PutTxnMarkers).
+			`CREATE TABLE txn_markers (
+				transactional_id TEXT NOT NULL,
+				version          INTEGER NOT NULL,
+				topic            TEXT NOT NULL,
+				partition        INTEGER NOT NULL,
+				PRIMARY KEY (transactional_id, version, topic, partition)
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -31,6 +31,9 @@ func (c *Catalog) PutTransaction(ctx context.Context, t meta.Transaction, offset
 			ON CONFLICT (transactional_id) DO UPDATE SET state = excluded.state, version = version + 1`, t.ID, string(state)); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM txn_markers WHERE transactional_id = ?`, t.ID); err != nil {
+			return err
+		}
 		return upsertOffsets(ctx, tx, offsets, now)
 	})
 	if err != nil {
@@ -120,7 +123,10 @@ func (c *Catalog) DeleteTransaction(ctx context.Context, id string, version int6
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n > 0 {
+			_, err := tx.ExecContext(ctx, `DELETE FROM txn_markers WHERE transactional_id = ?`, id)
 			return err
 		}
 		var have int64
@@ -137,4 +143,57 @@ func (c *Catalog) DeleteTransaction(ctx context.Context, id string, version int6
 		return wrap(ctx, op, err)
 	}
 	return nil
+}
+
+// PutTxnMarkers records that id's markers at version are durable in parts,
+// and a ChangeTxnMarkers change, if id is at version.
+func (c *Catalog) PutTxnMarkers(ctx context.Context, id string, version int64, parts []meta.TopicPartition) error {
+	op := fmt.Sprintf("record end markers of transaction %q", id)
+	if err := c.enter(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer c.mu.RUnlock()
+	err := c.change(ctx, meta.ChangeTxnMarkers, id, func(tx *sql.Tx) error {
+		if err := txnAt(ctx, tx, id, version); err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO txn_markers (transactional_id, version, topic, partition)
+				VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, version, p.Topic, p.Partition); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return wrap(ctx, op, err)
+	}
+	return nil
+}
+
+// TxnMarkers returns the partitions recorded for id at version.
+func (c *Catalog) TxnMarkers(ctx context.Context, id string, version int64) ([]meta.TopicPartition, error) {
+	op := fmt.Sprintf("read end markers of transaction %q", id)
+	if err := c.enter(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	defer c.mu.RUnlock()
+	rows, err := c.r.QueryContext(ctx, `SELECT topic, partition FROM txn_markers
+		WHERE transactional_id = ? AND version = ? ORDER BY topic, partition`, id, version)
+	if err != nil {
+		return nil, wrap(ctx, op, err)
+	}
+	defer rows.Close()
+	var out []meta.TopicPartition
+	for rows.Next() {
+		var p meta.TopicPartition
+		if err := rows.Scan(&p.Topic, &p.Partition); err != nil {
+			return nil, wrap(ctx, op, err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(ctx, op, err)
+	}
+	return out, nil
 }
