@@ -15,7 +15,7 @@ package broker
 //
 // v3+ advertises one feature, transaction.version, supported 0-2 and
 // finalized at 2: clients that know it use KIP-890 part 2 transactions
-// (transactions.go). Others (metadata.version, group.version) are not
+// (transactions.go); at 1 in the cluster mode (txn_remote.go). Others (metadata.version, group.version) are not
 // advertised.
 
 import (
@@ -55,7 +55,14 @@ func (s *Server) handleApiVersions(_ context.Context, r *request) (kmsg.Response
 		sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, 2
 		resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
 		ff := kmsg.NewApiVersionsResponseFinalizedFeature()
-		ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", 2, 2
+		level := int16(2)
+		if s.clustered() {
+			// A produce cannot add its partition to a transaction
+			// another broker coordinates (txn_remote.go): clients
+			// add partitions with AddPartitionsToTxn.
+			level = 1
+		}
+		ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", level, level
 		resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
 		resp.FinalizedFeaturesEpoch = 1
 	}

@@ -94,9 +94,6 @@ func (s *Server) ownsShard(i int32) func(string) bool {
 // background; its groups' requests get COORDINATOR_LOAD_IN_PROGRESS
 // meanwhile, as from Kafka's coordinator loading a partition.
 func (s *Server) shardAcquired(key meta.LeaseKey) {
-	if key.Kind != meta.LeaseGroupShard {
-		return // the transaction coordinator reads a transactional id again when its version moved
-	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -104,6 +101,19 @@ func (s *Server) shardAcquired(key meta.LeaseKey) {
 	}
 	s.bg.Add(1)
 	s.mu.Unlock()
+	if key.Kind == meta.LeaseTxnShard {
+		// The transaction coordinator reads the shard's ids again (what
+		// it read before is stale) and finishes their decided ends.
+		go func() {
+			defer s.bg.Done()
+			n := s.txnShards()
+			owns := func(id string) bool { return shardOf(id, n) == key.Partition }
+			if err := s.txns.Adopt(s.base, owns); err != nil && s.base.Err() == nil {
+				s.log.Error("reading the transactions of a coordinator shard taken over failed; each is read again at its next conflicting write", "shard", key.Partition, "err", err)
+			}
+		}()
+		return
+	}
 	s.loadingShard(key.Partition, true)
 	go func() {
 		defer s.bg.Done()
@@ -217,6 +227,22 @@ func (s *Server) notCoordinatorResponse(req kmsg.Request) kmsg.Response {
 			resp.ErrorCode = e.Code
 			return resp
 		}
+	case *kmsg.TxnOffsetCommitRequest:
+		// Sent to the group's coordinator, as Kafka's.
+		if e = s.groupCoordinatorErr(r.Group); e != nil {
+			resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+			for _, rt := range r.Topics {
+				st := kmsg.NewTxnOffsetCommitResponseTopic()
+				st.Topic, st.TopicID = rt.Topic, rt.TopicID
+				for _, rp := range rt.Partitions {
+					sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+					sp.Partition, sp.ErrorCode = rp.Partition, e.Code
+					st.Partitions = append(st.Partitions, sp)
+				}
+				resp.Topics = append(resp.Topics, st)
+			}
+			return resp
+		}
 	case *kmsg.OffsetDeleteRequest:
 		if e = s.groupCoordinatorErr(r.Group); e != nil {
 			resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
@@ -312,7 +338,7 @@ func (s *Server) coordinated(table map[int16]handler) {
 	}
 	for _, key := range []kmsg.Key{kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.LeaveGroup, kmsg.OffsetCommit,
 		kmsg.OffsetFetch, kmsg.OffsetDelete, kmsg.ConsumerGroupHeartbeat, kmsg.InitProducerID, kmsg.AddPartitionsToTxn,
-		kmsg.AddOffsetsToTxn, kmsg.EndTxn} {
+		kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.TxnOffsetCommit} {
 		h := table[int16(key)]
 		table[int16(key)] = func(ctx context.Context, r *request) (kmsg.Response, error) {
 			if resp := s.notCoordinatorResponse(r.kreq); resp != nil {

@@ -100,6 +100,9 @@ func (s *Server) apply(ctx context.Context, ch meta.Change) error {
 		return s.loadQuotas(ctx)
 	case meta.ChangeACLs:
 		return s.reloadACLs(ctx)
+	case meta.ChangeTxnMarkers:
+		s.txnMarkersChanged(ch.Key)
+		return nil
 	}
 	// A kind this binary does not know (a newer broker's): nothing of
 	// it is cached here.

@@ -97,7 +97,7 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 		ConsumerSessionTimeout:       time.Duration(set.GroupConsumerSessionTimeoutMs()) * time.Millisecond,
 		// s.txns is set before the broker serves.
 		PendingTxnOffset: func(group, topic string, partition int32) bool {
-			return s.txns.PendingOffset(group, topic, partition)
+			return s.txns.PendingOffset(group, topic, partition) || s.remoteTxns.pendingOffset(group, topic, partition)
 		},
 		Owns:   owns,
 		Logger: s.log,

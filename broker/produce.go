@@ -113,7 +113,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 			}
 			var next int64
 			if err == nil {
-				next, err = s.appendBatch(actx, req.Version, t, p.index, l, rp.Records, now, sp)
+				next, err = s.appendBatch(actx, req.Version, req.TransactionID, t, p, l, rp.Records, now, sp)
 			}
 			if err != nil {
 				failed, r.failed = true, true
@@ -177,7 +177,8 @@ type syncTarget struct {
 
 // appendBatch validates records and appends them to l, partition part of
 // t, filling sp. It returns the offset after the batch.
-func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, part int32, l storage.Log, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, error) {
+func (s *Server) appendBatch(ctx context.Context, version int16, txnID *string, t *topic, p *partition, l storage.Log, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, error) {
+	part := p.index
 	h, err := validateBatch(version, records, t.cfg.MaxMessageBytes)
 	if err != nil {
 		return 0, err
@@ -190,7 +191,7 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, part 
 		records = stored // re-encoded for the topic's compression.type
 		h, _ = batch.ReadHeader(records)
 	}
-	epoch, _ := s.leaderEpochOf(t.parts[part])
+	epoch, _ := s.leaderEpochOf(p)
 	batch.SetPartitionLeaderEpoch(records, epoch)
 	appendTime := int64(-1)
 	if t.cfg.LogAppendTime() {
@@ -202,9 +203,12 @@ func (s *Server) appendBatch(ctx context.Context, version int16, t *topic, part 
 	if h.Transactional() {
 		tp := meta.TopicPartition{Topic: t.Name, Partition: part}
 		var e *kerr.Error
-		if version >= 12 {
+		switch {
+		case s.clustered() && txnID != nil && !s.coordinatesTxn(*txnID):
+			e = s.verifyRemote(ctx, *txnID, h.ProducerID, h.ProducerEpoch, p, tp)
+		case version >= 12:
 			e = s.txns.AddImplicitly(ctx, h.ProducerID, h.ProducerEpoch, tp) // transaction version 2
-		} else {
+		default:
 			e = s.txns.Verify(h.ProducerID, h.ProducerEpoch, tp)
 		}
 		if e != nil {

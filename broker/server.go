@@ -112,7 +112,9 @@ type Server struct {
 	dynVersions map[string]int64
 	groups      *group.Coordinator
 	txns        *txn.Coordinator
-	codecs      codec.Codecs
+	// remoteTxns: transactions across brokers (txn_remote.go).
+	remoteTxns remoteTxns
+	codecs     codec.Codecs
 	// fetchBufs are fetch responses' record buffers (*[]byte), reused.
 	fetchBufs sync.Pool
 	// outBufs are large encoded responses' buffers (*[]byte), reused.

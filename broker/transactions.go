@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -39,16 +40,44 @@ func (s *Server) newTxnCoordinator() *txn.Coordinator {
 			_, e := s.partitionOf(topic, p)
 			return e == nil
 		},
-		CommittedOffsets: s.groups.ApplyTxnOffsets,
+		CommittedOffsets: s.applyTxnOffsets,
 		MaxTimeoutMs:     s.settings().TransactionMaxTimeoutMs(),
+		Owns:             s.coordinatesTxn,
+		Shared:           s.sharedTxn,
 		Logger:           s.log,
 		Now:              s.now,
 	})
 }
 
-// writeMarkers appends a commit or abort marker to each partition and waits
-// until all are durable. A partition deleted meanwhile is skipped.
-func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, pid int64, epoch int16, commit bool) error {
+// writeMarkers writes the end markers of st, a decided transaction, and
+// waits until all are durable: into the partitions this broker leads
+// itself, and, in the cluster mode, through the catalog into those other
+// brokers lead (awaitRemoteMarkers).
+func (s *Server) writeMarkers(ctx context.Context, st meta.Transaction) error {
+	remote, err := s.writeLocalMarkers(ctx, st.Partitions, st.ProducerID, st.ProducerEpoch, st.State == txn.PrepareCommit)
+	if err != nil {
+		return err
+	}
+	if s.clustered() {
+		// Groups another broker coordinates take their offsets (or drop
+		// them) there.
+		for _, g := range st.Groups {
+			if key := s.groupLease(g); !s.coordinates(key) && !slices.Contains(remote, groupTarget(key.Partition)) {
+				remote = append(remote, groupTarget(key.Partition))
+			}
+		}
+	}
+	if len(remote) == 0 {
+		return nil
+	}
+	return s.awaitRemoteMarkers(ctx, st, remote)
+}
+
+// writeLocalMarkers appends a commit or abort marker to each partition
+// this broker leads and waits until all are durable. A partition deleted
+// meanwhile is skipped; those led by another broker (the cluster mode)
+// are returned.
+func (s *Server) writeLocalMarkers(ctx context.Context, parts []meta.TopicPartition, pid int64, epoch int16, commit bool) ([]meta.TopicPartition, error) {
 	typ := batch.ControlAbort
 	if commit {
 		typ = batch.ControlCommit
@@ -59,6 +88,7 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 		next int64
 	}
 	var done []written
+	var remote []meta.TopicPartition
 	var failed error
 	// One commit round for all the markers, started by the SyncTo calls
 	// below, which run whatever happens.
@@ -67,6 +97,10 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 		l, err := s.logOf(ctx, tp.Topic, tp.Partition)
 		if errors.Is(err, storage.ErrClosed) || errors.Is(err, kerr.UnknownTopicOrPartition) {
 			continue // deleted under us
+		}
+		if errors.Is(err, storage.ErrNotLeader) {
+			remote = append(remote, tp)
+			continue
 		}
 		if err != nil {
 			failed = fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
@@ -80,6 +114,7 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 			failed = fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
 			break
 		}
+		s.remoteTxns.forget(tp, pid)
 		done = append(done, written{l, base + 1})
 		fault.Crash("txn-marker")
 	}
@@ -88,7 +123,7 @@ func (s *Server) writeMarkers(ctx context.Context, parts []meta.TopicPartition, 
 			failed = err
 		}
 	}
-	return failed
+	return remote, failed
 }
 
 // txnLoop finishes decided ends whose markers failed and aborts timed-out
@@ -311,6 +346,11 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, r *request) (kmsg.Re
 		}
 	}
 	var e *kerr.Error
+	if len(offsets) > 0 && s.clustered() && !s.coordinatesTxn(req.TransactionalID) {
+		// Another broker coordinates the transaction (txn_remote.go).
+		e = fenced(s.commitRemoteTxnOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offsets, req.Version >= 5), req.Version, 3)
+		offsets = nil
+	}
 	if len(offsets) > 0 && req.Version >= 5 {
 		// Transaction version 2: the group joins the transaction here.
 		e = s.txns.AddOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)

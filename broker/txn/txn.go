@@ -42,15 +42,25 @@ const (
 	PrepareEpochFence = "PrepareEpochFence"
 )
 
+// Store is what the coordinator keeps in the catalog.
+type Store interface {
+	PutTransaction(ctx context.Context, t meta.Transaction, offsets []meta.GroupOffset) error
+	Transaction(ctx context.Context, id string) (meta.Transaction, bool, error)
+	Transactions(ctx context.Context) ([]meta.Transaction, error)
+	DeleteTransaction(ctx context.Context, id string, version int64) error
+}
+
 // Config is what a Coordinator is built from.
 type Config struct {
-	Store meta.Transactions
+	Store Store
 	// NewProducerID returns a producer id never handed out before.
 	NewProducerID func(ctx context.Context) (int64, error)
-	// WriteMarkers writes a commit or abort marker for producer id and
-	// epoch into each partition and returns once they are durable.
-	// Partitions that no longer exist are skipped.
-	WriteMarkers func(ctx context.Context, parts []meta.TopicPartition, producerID int64, epoch int16, commit bool) error
+	// WriteMarkers writes the end markers of st, a decided transaction
+	// (PrepareCommit or PrepareAbort, as stored at st.Version): a commit
+	// or abort marker for st.ProducerID and st.ProducerEpoch into each of
+	// st.Partitions, and returns once they are durable. Partitions that
+	// no longer exist are skipped.
+	WriteMarkers func(ctx context.Context, st meta.Transaction) error
 	// PartitionExists reports whether topic has partition p.
 	PartitionExists func(topic string, p int32) bool
 	// CommittedOffsets tells the group coordinator about offsets a
@@ -58,8 +68,19 @@ type Config struct {
 	CommittedOffsets func(offsets []meta.GroupOffset)
 	// MaxTimeoutMs is transaction.max.timeout.ms.
 	MaxTimeoutMs int32
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Shared reports whether another broker may change st in the store
+	// (in the cluster mode, the coordinator of one of its groups adds
+	// TxnOffsetCommit's offsets): it is then read again before a request
+	// changes it. Nil: never.
+	Shared func(st *meta.Transaction) bool
+	// Owns reports whether this coordinator answers for transactional id
+	// (in the cluster mode, whether this broker holds its shard): the
+	// background work (finishing decided ends, aborting timed-out
+	// transactions, expiring ids) leaves the others to their own
+	// coordinators. Nil: every id.
+	Owns   func(id string) bool
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Coordinator is the transaction coordinator. Its methods are safe for
@@ -110,7 +131,7 @@ func (c *Coordinator) Load(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	for _, st := range all {
-		if st.State != PrepareCommit && st.State != PrepareAbort {
+		if st.State != PrepareCommit && st.State != PrepareAbort || !c.owns(st.ID) {
 			continue
 		}
 		t := c.get(st.ID)
@@ -122,6 +143,39 @@ func (c *Coordinator) Load(ctx context.Context) error {
 		}
 		c.log.Info("finished a transaction a restart interrupted", "transactional_id", st.ID, "state", st.State)
 	}
+	return nil
+}
+
+// Adopt reads again the stored state of the transactional ids owns
+// selects, when this coordinator starts answering for them (in the cluster
+// mode, a shard taken over: what was read before is stale), and finishes
+// their decided ends.
+func (c *Coordinator) Adopt(ctx context.Context, owns func(id string) bool) error {
+	all, err := c.cfg.Store.Transactions(ctx)
+	if err != nil {
+		return fmt.Errorf("txn: adopt: %w", err)
+	}
+	for _, st := range all {
+		if !owns(st.ID) {
+			continue
+		}
+		c.mu.Lock()
+		t := c.txns[st.ID]
+		if t == nil {
+			t = &txn{state: st}
+			c.txns[st.ID] = t
+			c.byPID[st.ProducerID] = t
+			c.mu.Unlock()
+			continue
+		}
+		c.mu.Unlock()
+		t.mu.Lock()
+		if t.state.Version != st.Version {
+			c.set(t, st)
+		}
+		t.mu.Unlock()
+	}
+	c.RetryPrepared(ctx)
 	return nil
 }
 
@@ -178,6 +232,22 @@ func (c *Coordinator) reload(ctx context.Context, t *txn, id string) {
 	c.log.Warn("a transactional id's stored state changed under this coordinator; read it again",
 		"transactional_id", id, "state", stored.State, "producer_id", stored.ProducerID, "epoch", stored.ProducerEpoch)
 	c.set(t, stored)
+}
+
+// fresh returns t's state, read again from the store first when another
+// broker may have changed it there (Config.Shared). Caller holds t.mu. A
+// failed read leaves t as it is: a write computed from it conflicts.
+func (c *Coordinator) fresh(ctx context.Context, t *txn) meta.Transaction {
+	st := c.snapshot(t)
+	if c.cfg.Shared == nil || !c.cfg.Shared(&st) {
+		return st
+	}
+	stored, ok, err := c.cfg.Store.Transaction(ctx, st.ID)
+	if err != nil || !ok || stored.Version == st.Version {
+		return st
+	}
+	c.set(t, stored)
+	return c.snapshot(t)
 }
 
 // set makes st t's state. Caller holds t.mu.
@@ -276,7 +346,11 @@ func (c *Coordinator) abortFenced(ctx context.Context, t *txn, st *meta.Transact
 
 // check validates a request's producer id and epoch against t: errors as
 // Kafka's coordinator returns them. Caller holds t.mu.
-func check(st *meta.Transaction, pid int64, epoch int16) *kerr.Error {
+// Check judges a request of producer pid at epoch against st, its
+// transactional id's state: INVALID_PRODUCER_ID_MAPPING for another
+// producer id, PRODUCER_FENCED for an older epoch, INVALID_PRODUCER_EPOCH
+// for a newer one.
+func Check(st *meta.Transaction, pid int64, epoch int16) *kerr.Error {
 	switch {
 	case st.ProducerID != pid:
 		return kerr.InvalidProducerIDMapping
@@ -290,14 +364,14 @@ func check(st *meta.Transaction, pid int64, epoch int16) *kerr.Error {
 
 // lookup returns the transaction of id for a request from pid and epoch,
 // locked, or the error to answer.
-func (c *Coordinator) lookup(id string, pid int64, epoch int16) (*txn, meta.Transaction, *kerr.Error) {
+func (c *Coordinator) lookup(ctx context.Context, id string, pid int64, epoch int16) (*txn, meta.Transaction, *kerr.Error) {
 	t := c.get(id)
 	if t == nil {
 		return nil, meta.Transaction{}, kerr.InvalidProducerIDMapping
 	}
 	t.mu.Lock()
-	st := c.snapshot(t)
-	if err := check(&st, pid, epoch); err != nil {
+	st := c.fresh(ctx, t)
+	if err := Check(&st, pid, epoch); err != nil {
 		t.mu.Unlock()
 		return nil, st, err
 	}
@@ -321,7 +395,7 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 			unknown[p] = kerr.UnknownTopicOrPartition
 		}
 	}
-	t, st, kerrv := c.lookup(id, pid, epoch)
+	t, st, kerrv := c.lookup(ctx, id, pid, epoch)
 	if kerrv != nil {
 		return kerrv, nil
 	}
@@ -362,7 +436,7 @@ func (c *Coordinator) begin(st *meta.Transaction) {
 
 // AddOffsets adds group to the transaction of id (AddOffsetsToTxn).
 func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoch int16, group string) *kerr.Error {
-	t, st, kerrv := c.lookup(id, pid, epoch)
+	t, st, kerrv := c.lookup(ctx, id, pid, epoch)
 	if kerrv != nil {
 		return kerrv
 	}
@@ -388,7 +462,7 @@ var ErrNotInTransaction = errors.New("txn: the group is not part of the transact
 // CommitOffsets records offsets of group as the transaction's, to be
 // committed at its end (TxnOffsetCommit).
 func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, offsets []meta.GroupOffset) *kerr.Error {
-	t, st, kerrv := c.lookup(id, pid, epoch)
+	t, st, kerrv := c.lookup(ctx, id, pid, epoch)
 	if kerrv != nil {
 		return kerrv
 	}
@@ -426,13 +500,13 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := c.snapshot(t)
+	st := c.fresh(ctx, t)
 	if bump && pid == st.LastProducerID && epoch == st.LastProducerEpoch &&
 		(st.State == CompleteCommit && commit || st.State == CompleteAbort && !commit) {
 		// A retry of the end that bumped.
 		return st.ProducerID, st.ProducerEpoch, nil
 	}
-	if err := check(&st, pid, epoch); err != nil {
+	if err := Check(&st, pid, epoch); err != nil {
 		return -1, -1, err
 	}
 	switch st.State {
@@ -485,8 +559,11 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 	st := c.snapshot(t)
 	commit := st.State == PrepareCommit
-	if len(st.Partitions) > 0 {
-		if err := c.cfg.WriteMarkers(ctx, st.Partitions, st.ProducerID, st.ProducerEpoch, commit); err != nil {
+	if len(st.Partitions) > 0 || len(st.Groups) > 0 {
+		if err := c.cfg.WriteMarkers(ctx, st); err != nil {
+			if errors.Is(err, meta.ErrConflict) {
+				c.reload(ctx, t, st.ID) // another coordinator wrote since
+			}
 			return err
 		}
 	}
@@ -531,8 +608,15 @@ func (c *Coordinator) Verify(pid int64, epoch int16, p meta.TopicPartition) *ker
 	if t == nil {
 		return kerr.InvalidTxnState
 	}
-	st := &t.state
+	return VerifyState(&t.state, pid, epoch, p)
+}
+
+// VerifyState is Verify's judgement against st, the state of the
+// producer's transactional id.
+func VerifyState(st *meta.Transaction, pid int64, epoch int16, p meta.TopicPartition) *kerr.Error {
 	switch {
+	case st.ProducerID != pid:
+		return kerr.InvalidTxnState
 	case epoch < st.ProducerEpoch:
 		return kerr.InvalidProducerEpoch
 	case epoch > st.ProducerEpoch, st.State != Ongoing, !slices.Contains(st.Partitions, p):
@@ -661,8 +745,8 @@ func (c *Coordinator) ExpireIDs(ctx context.Context, maxAge time.Duration) int {
 func (c *Coordinator) sweep(due func(*meta.Transaction) bool, fn func(t *txn, st meta.Transaction) bool) int {
 	c.mu.Lock()
 	var found []*txn
-	for _, t := range c.txns {
-		if due(&t.state) {
+	for id, t := range c.txns {
+		if due(&t.state) && c.owns(id) {
 			found = append(found, t)
 		}
 	}
@@ -677,6 +761,9 @@ func (c *Coordinator) sweep(due func(*meta.Transaction) bool, fn func(t *txn, st
 	}
 	return n
 }
+
+// owns is Config.Owns.
+func (c *Coordinator) owns(id string) bool { return c.cfg.Owns == nil || c.cfg.Owns(id) }
 
 func idle(st *meta.Transaction) bool {
 	return st.State == Empty || st.State == CompleteCommit || st.State == CompleteAbort

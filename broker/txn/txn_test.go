@@ -87,8 +87,8 @@ func newFixture(t *testing.T, store *fakeStore) *fixture {
 			f.nextPID++
 			return f.nextPID, nil
 		},
-		WriteMarkers: func(_ context.Context, parts []meta.TopicPartition, pid int64, epoch int16, commit bool) error {
-			f.markers = append(f.markers, marker{slices.Clone(parts), pid, epoch, commit})
+		WriteMarkers: func(_ context.Context, st meta.Transaction) error {
+			f.markers = append(f.markers, marker{slices.Clone(st.Partitions), st.ProducerID, st.ProducerEpoch, st.State == PrepareCommit})
 			return nil
 		},
 		PartitionExists:  func(topic string, p int32) bool { return topic != "missing" },
@@ -274,7 +274,7 @@ func TestRetryPrepared(t *testing.T) {
 		t.Fatal(all)
 	}
 	write := f.c.cfg.WriteMarkers
-	f.c.cfg.WriteMarkers = func(context.Context, []meta.TopicPartition, int64, int16, bool) error {
+	f.c.cfg.WriteMarkers = func(context.Context, meta.Transaction) error {
 		return errors.New("partition offline")
 	}
 	if _, _, e := f.c.EndTxn(ctx, "r", pid, 0, true, false); e != kerr.CoordinatorNotAvailable {
@@ -295,5 +295,57 @@ func TestRetryPrepared(t *testing.T) {
 	}
 	if _, _, e := f.c.EndTxn(ctx, "r", pid, 0, true, false); e != nil {
 		t.Fatalf("end after the retry finished it: %v", e)
+	}
+}
+
+// Shared: a state another broker may change in the store is read again
+// before a request changes it, so what that broker added (a remote group
+// coordinator's TxnOffsetCommit offsets) is committed with the end. Owns:
+// the background work leaves others' ids alone.
+func TestSharedAndOwns(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	f.c.cfg.Shared = func(st *meta.Transaction) bool { return slices.Contains(st.Groups, "remote") }
+	pid, epoch, e := f.c.InitProducerID(ctx, "s", 1000, -1, -1)
+	if e != nil {
+		t.Fatal(e)
+	}
+	if all, _ := f.c.AddPartitions(ctx, "s", pid, epoch, []meta.TopicPartition{tp}); all != nil {
+		t.Fatal(all)
+	}
+	if e := f.c.AddOffsets(ctx, "s", pid, epoch, "remote"); e != nil {
+		t.Fatal(e)
+	}
+	// The group's coordinator, another broker, adds its offsets.
+	f.store.mu.Lock()
+	st := f.store.txns["s"]
+	st.Offsets = append(st.Offsets, meta.GroupOffset{Group: "remote", Topic: "t", Offset: 9})
+	st.Version++
+	f.store.txns["s"] = st
+	f.store.mu.Unlock()
+	if _, _, e := f.c.EndTxn(ctx, "s", pid, epoch, true, false); e != nil {
+		t.Fatalf("end after a remote change: %v", e)
+	}
+	if len(f.store.offsets) != 1 || f.store.offsets[0].Offset != 9 {
+		t.Fatalf("committed offsets %+v, want the remote group's", f.store.offsets)
+	}
+
+	// An id another coordinator owns is neither aborted when it times
+	// out nor finished when decided, here.
+	f.c.cfg.Owns = func(id string) bool { return id != "other" }
+	opid, oepoch, e := f.c.InitProducerID(ctx, "other", 1, -1, -1)
+	if e != nil {
+		t.Fatal(e)
+	}
+	if all, _ := f.c.AddPartitions(ctx, "other", opid, oepoch, []meta.TopicPartition{tp}); all != nil {
+		t.Fatal(all)
+	}
+	f.now = f.now.Add(time.Minute)
+	if n := f.c.AbortTimedOut(ctx); n != 0 {
+		t.Fatalf("aborted %d transactions another coordinator owns", n)
+	}
+	f.c.cfg.Owns = nil
+	if n := f.c.AbortTimedOut(ctx); n != 1 {
+		t.Fatalf("aborted %d timed out transactions, want 1", n)
 	}
 }

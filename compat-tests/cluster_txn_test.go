@@ -1,0 +1,192 @@
+package compattests
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestClusterTransactions: franz-go transactional producers over a 3-broker
+// cluster, each transaction spanning partitions led by every broker and
+// coordinated by one of them: a read_committed consumer sees exactly the
+// committed records, in order, and no transaction is left open (the
+// last stable offset of each partition reaches its end).
+func TestClusterTransactions(t *testing.T) {
+	c := newClusterEnv(t) // not parallel: 3 brokers hold ~30 of PostgreSQL's 100 connections
+	for node := 1; node <= 3; node++ {
+		c.start(node)
+	}
+	ctx := fgCtx(t)
+	const topic, parts = "cluster-txn", int32(12)
+	adm := fgAdmin(t, c.brokers[1].addr)
+	fgCreateTopic(t, adm, topic, parts, nil)
+	// The partitions' leases are spread over the brokers once the
+	// brokers that joined last took their shares (rendezvous hashing:
+	// 12 partitions are on at least 2 of 3 brokers but for a chance of
+	// 3 in 3^12).
+	var prev map[int32]int32
+	for deadline := time.Now().Add(fgWait); ; {
+		leaders, err := clusterLeaders(ctx, adm, topic)
+		nodes := map[int32]bool{}
+		for _, l := range leaders {
+			nodes[l] = true
+		}
+		if err == nil && len(leaders) == int(parts) && len(nodes) >= 2 && maps.Equal(leaders, prev) {
+			t.Logf("leaders: %v", leaders)
+			break
+		}
+		prev = leaders
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions' leaders never spread over the brokers: %v, %v", leaders, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	// Transactional ids whose coordinators are on different brokers:
+	// 4 producers, 6 transactions each, every third aborted.
+	const producers, txns, perPart = 4, 6, 2
+	var mu sync.Mutex
+	committed := map[int32][]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, producers)
+	for i := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers[i%3+1].addr), kgo.TransactionalID(fmt.Sprintf("cluster-txn-%d", i)),
+				kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+				kgo.TransactionTimeout(30*time.Second), kgo.RetryTimeout(fgWait))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cl.Close()
+			for n := range txns {
+				if err := cl.BeginTransaction(); err != nil {
+					errs <- fmt.Errorf("producer %d: begin: %w", i, err)
+					return
+				}
+				var vals []*kgo.Record
+				for p := range parts {
+					for k := range perPart {
+						vals = append(vals, &kgo.Record{Partition: p, Value: fmt.Appendf(nil, "p%d-t%d-r%d", i, n, k)})
+					}
+				}
+				if err := cl.ProduceSync(ctx, vals...).FirstErr(); err != nil {
+					errs <- fmt.Errorf("producer %d txn %d: produce: %w", i, n, err)
+					return
+				}
+				commit := kgo.TryCommit
+				if n%3 == 2 {
+					commit = kgo.TryAbort
+				}
+				if err := cl.EndTransaction(ctx, commit); err != nil {
+					errs <- fmt.Errorf("producer %d txn %d: end (%v): %w", i, n, commit, err)
+					return
+				}
+				if commit == kgo.TryCommit {
+					mu.Lock()
+					for _, r := range vals {
+						committed[r.Partition] = append(committed[r.Partition], string(r.Value))
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// Every transaction ended in every partition: the last stable offset
+	// (read_committed ListOffsets) is the end offset.
+	ends := fgEndOffsets(t, adm, topic)
+	for deadline := time.Now().Add(fgWait); ; {
+		l, err := adm.ListCommittedOffsets(ctx, topic) // read_committed: the last stable offsets
+		if stable := fgListed(t, topic, l, err); maps.Equal(stable, ends) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last stable offsets never reached the end offsets %v: a transaction was left open", ends)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	want := 0
+	for _, v := range committed {
+		want += len(v)
+	}
+	// Read until want records came and then a little longer, to see
+	// any that should not be there.
+	cl := fgClient(t, c.brokers[2].addr, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := map[int32][]string{}
+	n := 0
+	deadline, quiet := time.Now().Add(fgWait), time.Time{}
+	for time.Now().Before(deadline) && (quiet.IsZero() || time.Now().Before(quiet)) {
+		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			got[r.Partition] = append(got[r.Partition], string(r.Value))
+			n++
+		})
+		if n >= want && quiet.IsZero() {
+			quiet = time.Now().Add(time.Second)
+		}
+	}
+	for p := range parts {
+		vals := got[p]
+		// Each producer's records keep their order; producers interleave.
+		if !sameMultiset(vals, committed[p]) {
+			t.Errorf("partition %d: read_committed read %d records %v\nwant the %d committed %v", p, len(vals), vals, len(committed[p]), committed[p])
+		}
+	}
+}
+
+// TestClusterTransactionsEOS: franz-go's GroupTransactSession over a
+// 3-broker cluster, consuming one topic and producing another with its
+// offsets committed in each transaction: the group's coordinator, the
+// transactional ids' coordinators and the partitions' leaders are
+// different brokers, and each input comes out exactly once.
+func TestClusterTransactionsEOS(t *testing.T) {
+	c := newClusterEnv(t) // not parallel: 3 brokers hold ~30 of PostgreSQL's 100 connections
+	for node := 1; node <= 3; node++ {
+		c.start(node)
+	}
+	ctx := fgCtx(t)
+	const in, out, parts, group = "cluster-eos-in", "cluster-eos-out", int32(6), "cluster-eos"
+	addr := c.brokers[1].addr
+	adm := fgAdmin(t, addr)
+	fgCreateTopic(t, adm, in, parts, nil)
+	fgCreateTopic(t, adm, out, parts, nil)
+	inputs := eosInput(t, addr, in, 1200, 0)
+	commits, aborts := eosRun(t, addr, in, out, group, 2, 3, nil)
+	// Who coordinated what, for the log: the test is about these being
+	// different brokers.
+	var coord []string
+	for k, v := range adm.FindGroupCoordinators(ctx, group) {
+		coord = append(coord, fmt.Sprintf("group %s: %d", k, v.NodeID))
+	}
+	for k, v := range adm.FindTxnCoordinators(ctx, group+"-worker-0", group+"-worker-1") {
+		coord = append(coord, fmt.Sprintf("transactional id %s: %d", k, v.NodeID))
+	}
+	leaders, _ := clusterLeaders(ctx, adm, out)
+	t.Logf("%d transactions committed, %d aborted; coordinators %v; leaders of %s %v", commits, aborts, coord, out, leaders)
+	eosCheck(t, addr, out, parts, inputs)
+}
+
+// sameMultiset reports whether a and b hold the same strings, counted.
+func sameMultiset(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
