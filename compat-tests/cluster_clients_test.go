@@ -106,8 +106,10 @@ func TestClusterClients(t *testing.T) {
 	// Two consumer groups of two members each, every member bootstrapped
 	// through broker 1; both in before anything is produced.
 	trS, trR := newGrTracker(), newGrTracker()
-	s1 := grStartSaramaMember(t, boot, v, trS, "s1", "cluster-sarama", topic)
-	s2 := grStartSaramaMember(t, boot, v, trS, "s2", "cluster-sarama", topic)
+	// The sarama members speak Kafka 2.1's requests (Metadata v7, Fetch
+	// v10), the producer the newest sarama knows.
+	s1 := grStartSaramaMember(t, boot, sarama.V2_1_0_0, trS, "s1", "cluster-sarama", topic)
+	s2 := grStartSaramaMember(t, boot, sarama.V2_1_0_0, trS, "s2", "cluster-sarama", topic)
 	r1 := grStartRdMember(t, boot, trR, "r1", "cluster-librdkafka", topic)
 	r2 := grStartRdMember(t, boot, trR, "r2", "cluster-librdkafka", topic)
 	// ledBy is the brokers leading ps.
