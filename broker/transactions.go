@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -54,21 +53,13 @@ func (s *Server) newTxnCoordinator() *txn.Coordinator {
 // itself, and, in the cluster mode, through the catalog into those other
 // brokers lead (awaitRemoteMarkers).
 func (s *Server) writeMarkers(ctx context.Context, st meta.Transaction) error {
-	remote, err := s.writeLocalMarkers(ctx, st.Partitions, st.ProducerID, st.ProducerEpoch, st.State == txn.PrepareCommit)
-	if err != nil {
+	if !s.clustered() {
+		_, err := s.writeLocalMarkers(ctx, st.Partitions, st.ProducerID, st.ProducerEpoch, st.State == txn.PrepareCommit)
 		return err
 	}
-	if s.clustered() {
-		// Groups another broker coordinates take their offsets (or drop
-		// them) there.
-		for _, g := range st.Groups {
-			if key := s.groupLease(g); !s.coordinates(key) && !slices.Contains(remote, groupTarget(key.Partition)) {
-				remote = append(remote, groupTarget(key.Partition))
-			}
-		}
-	}
-	if len(remote) == 0 {
-		return nil
+	remote, err := s.owedMarkers(ctx, st)
+	if err != nil || len(remote) == 0 {
+		return err
 	}
 	return s.awaitRemoteMarkers(ctx, st, remote)
 }
@@ -84,43 +75,53 @@ func (s *Server) writeLocalMarkers(ctx context.Context, parts []meta.TopicPartit
 	}
 	now := s.now().UnixMilli()
 	type written struct {
+		tp   meta.TopicPartition
 		log  storage.Log
 		next int64
 	}
 	var done []written
 	var remote []meta.TopicPartition
 	var failed error
+	// gone sorts out a partition whose marker could not be written or
+	// committed here: deleted (skipped), given up to another broker or
+	// given up while the marker waited for its commit (the cluster mode:
+	// a closed log, or not led here; its leader writes it, and a marker
+	// that did commit before the handover is then written twice, which
+	// the log takes), or failed.
+	gone := func(tp meta.TopicPartition, err error) bool {
+		if _, e := s.partitionOf(tp.Topic, tp.Partition); e != nil {
+			return true // deleted under us
+		}
+		if errors.Is(err, storage.ErrNotLeader) || s.clustered() && errors.Is(err, storage.ErrClosed) {
+			remote = append(remote, tp)
+			return true
+		}
+		return errors.Is(err, storage.ErrClosed) // a single broker's: deleted
+	}
 	// One commit round for all the markers, started by the SyncTo calls
 	// below, which run whatever happens.
 	actx := storage.HoldCommit(ctx)
 	for _, tp := range parts {
 		l, err := s.logOf(ctx, tp.Topic, tp.Partition)
-		if errors.Is(err, storage.ErrClosed) || errors.Is(err, kerr.UnknownTopicOrPartition) {
-			continue // deleted under us
-		}
-		if errors.Is(err, storage.ErrNotLeader) {
-			remote = append(remote, tp)
-			continue
+		var base int64
+		if err == nil {
+			base, err = l.Append(actx, batch.MakeControl(typ, pid, epoch, 0, now))
 		}
 		if err != nil {
-			failed = fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
-			break
-		}
-		base, err := l.Append(actx, batch.MakeControl(typ, pid, epoch, 0, now))
-		if errors.Is(err, storage.ErrClosed) {
-			continue // deleted under us
-		}
-		if err != nil {
+			if gone(tp, err) {
+				continue
+			}
 			failed = fmt.Errorf("marker for %s/%d: %w", tp.Topic, tp.Partition, err)
 			break
 		}
 		s.remoteTxns.forget(tp, pid)
-		done = append(done, written{l, base + 1})
+		s.log.Debug("transaction marker appended", "topic", tp.Topic, "partition", tp.Partition, "offset", base, "producer_id", pid, "commit", commit)
+		done = append(done, written{tp, l, base + 1})
 		fault.Crash("txn-marker")
 	}
 	for _, w := range done {
-		if err := w.log.SyncTo(ctx, w.next); err != nil && !errors.Is(err, storage.ErrClosed) && failed == nil {
-			failed = err
+		if err := w.log.SyncTo(ctx, w.next); err != nil && !gone(w.tp, err) && failed == nil {
+			failed = fmt.Errorf("marker for %s/%d: %w", w.tp.Topic, w.tp.Partition, err)
 		}
 	}
 	return remote, failed

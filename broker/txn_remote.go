@@ -39,6 +39,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
@@ -75,6 +76,9 @@ func groupTarget(i int32) meta.TopicPartition {
 // remoteTxns is a leader's memory of the transactions it verified through
 // the catalog, and the wake-ups of coordinators waiting for markers.
 type remoteTxns struct {
+	// stripes serialise the marker writes of a transactional id
+	// (owedMarkers), by its hash.
+	stripes  [64]sync.Mutex
 	mu       sync.Mutex
 	verified map[verifiedKey]verifiedTxn
 	wake     chan struct{} // closed and replaced when markers are recorded
@@ -126,6 +130,15 @@ type verifiedKey struct {
 type verifiedTxn struct {
 	epoch       int16 // the producer's
 	leaderEpoch int32 // the partition's, when verified
+}
+
+// lock takes the marker lock of transactional id and returns its unlock.
+func (r *remoteTxns) lock(id string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	m := &r.stripes[h.Sum32()%uint32(len(r.stripes))]
+	m.Lock()
+	return m.Unlock
 }
 
 // forget drops what was verified for pid on tp: its transaction there
@@ -257,39 +270,71 @@ func (s *Server) serveTxnMarkers(ctx context.Context, id string) error {
 	if err != nil || !ok || st.State != txn.PrepareCommit && st.State != txn.PrepareAbort {
 		return err
 	}
-	commit := st.State == txn.PrepareCommit
-	var mine, shards []meta.TopicPartition
+	_, err = s.owedMarkers(ctx, st)
+	if errors.Is(err, meta.ErrConflict) {
+		return nil // the transaction moved on: its markers were counted
+	}
+	return err
+}
+
+// owedMarkers writes the markers of st, a decided transaction as stored at
+// st.Version, that this broker owes and nobody recorded yet: into the
+// partitions of it this broker leads, and for the groups of it this broker
+// coordinates (a commit's offsets take effect here); then records them.
+// It returns the partitions and group shards left to other brokers.
+//
+// Every marker write of one transactional id on a broker (the
+// coordinator's and a leader's) runs under one lock, after the stored
+// state is read again: a marker is never written twice here, and never
+// once the transaction moved on (ErrConflict), where it would end the
+// same producer's next transaction.
+func (s *Server) owedMarkers(ctx context.Context, st meta.Transaction) ([]meta.TopicPartition, error) {
+	unlock := s.remoteTxns.lock(st.ID)
+	defer unlock()
+	// The records first, then the state: records read before the
+	// transaction ended are only trusted if it had not ended after
+	// (its end forgets them, and an empty read would write the markers
+	// again, into the producer's next transaction).
+	done, err := s.cfg.Catalog.TxnMarkers(ctx, st.ID, st.Version)
+	if err != nil {
+		return nil, err
+	}
+	now, ok, err := s.cfg.Catalog.Transaction(ctx, st.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || now.Version != st.Version {
+		return nil, fmt.Errorf("transaction %q is at version %d, not %d: %w", st.ID, now.Version, st.Version, meta.ErrConflict)
+	}
+	recorded := func(tp meta.TopicPartition) bool { return slices.Contains(done, tp) }
+	var mine, others, shards []meta.TopicPartition
 	for _, tp := range st.Partitions {
-		if p, e := s.partitionOf(tp.Topic, tp.Partition); e == nil {
-			if _, lead := s.leaderEpochOf(p); lead {
-				mine = append(mine, tp)
-			}
+		p, e := s.partitionOf(tp.Topic, tp.Partition)
+		switch {
+		case recorded(tp), e != nil: // written, or deleted
+		case s.leads(p):
+			mine = append(mine, tp)
+		default:
+			others = append(others, tp)
 		}
 	}
 	for _, g := range st.Groups {
-		if key := s.groupLease(g); s.coordinates(key) {
-			if sh := groupTarget(key.Partition); !slices.Contains(shards, sh) {
-				shards = append(shards, sh)
-			}
+		key := s.groupLease(g)
+		sh := groupTarget(key.Partition)
+		switch {
+		case recorded(sh), slices.Contains(shards, sh), slices.Contains(others, sh):
+		case s.coordinates(key):
+			shards = append(shards, sh)
+		default:
+			others = append(others, sh)
 		}
 	}
-	if len(mine) == 0 && len(shards) == 0 {
-		return nil
-	}
-	done, err := s.cfg.Catalog.TxnMarkers(ctx, id, st.Version)
-	if err != nil {
-		return err
-	}
-	recorded := func(tp meta.TopicPartition) bool { return slices.Contains(done, tp) }
-	mine = slices.DeleteFunc(mine, recorded)
-	shards = slices.DeleteFunc(shards, recorded)
-	if len(mine) == 0 && len(shards) == 0 {
-		return nil
-	}
+	commit := st.State == txn.PrepareCommit
 	moved, err := s.writeLocalMarkers(ctx, mine, st.ProducerID, st.ProducerEpoch, commit)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	others = append(others, moved...)
 	written := slices.DeleteFunc(mine, func(tp meta.TopicPartition) bool { return slices.Contains(moved, tp) })
 	if len(shards) > 0 {
 		// This broker's groups in the transaction: a commit's offsets
@@ -305,17 +350,21 @@ func (s *Server) serveTxnMarkers(ctx context.Context, id string) error {
 			}
 			s.groups.ApplyTxnOffsets(offs)
 		}
-		s.remoteTxns.donePending(id)
+		s.remoteTxns.donePending(st.ID)
 		written = append(written, shards...)
 	}
-	if len(written) == 0 {
-		return nil
+	if len(written) > 0 {
+		if err := s.cfg.Catalog.PutTxnMarkers(ctx, st.ID, st.Version, written); err != nil {
+			return nil, err
+		}
 	}
-	err = s.cfg.Catalog.PutTxnMarkers(ctx, id, st.Version, written)
-	if errors.Is(err, meta.ErrConflict) {
-		return nil // the transaction ended meanwhile: another leader's markers counted
-	}
-	return err
+	return others, nil
+}
+
+// leads reports whether this broker leads p.
+func (s *Server) leads(p *partition) bool {
+	_, ok := s.leaderEpochOf(p)
+	return ok
 }
 
 // verifyRemote is the coordinator's Verify for a transactional id another

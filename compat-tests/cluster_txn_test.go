@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -16,7 +18,8 @@ import (
 // cluster, each transaction spanning partitions led by every broker and
 // coordinated by one of them: a read_committed consumer sees exactly the
 // committed records, in order, and no transaction is left open (the
-// last stable offset of each partition reaches its end).
+// last stable offset of each partition reaches its end). Then sarama and
+// librdkafka transactional producers on the same cluster.
 func TestClusterTransactions(t *testing.T) {
 	c := newClusterEnv(t) // not parallel: 3 brokers hold ~30 of PostgreSQL's 100 connections
 	for node := 1; node <= 3; node++ {
@@ -30,23 +33,7 @@ func TestClusterTransactions(t *testing.T) {
 	// brokers that joined last took their shares (rendezvous hashing:
 	// 12 partitions are on at least 2 of 3 brokers but for a chance of
 	// 3 in 3^12).
-	var prev map[int32]int32
-	for deadline := time.Now().Add(fgWait); ; {
-		leaders, err := clusterLeaders(ctx, adm, topic)
-		nodes := map[int32]bool{}
-		for _, l := range leaders {
-			nodes[l] = true
-		}
-		if err == nil && len(leaders) == int(parts) && len(nodes) >= 2 && maps.Equal(leaders, prev) {
-			t.Logf("leaders: %v", leaders)
-			break
-		}
-		prev = leaders
-		if time.Now().After(deadline) {
-			t.Fatalf("partitions' leaders never spread over the brokers: %v, %v", leaders, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	t.Logf("leaders: %v", clusterSettled(t, adm, topic, parts, 2))
 
 	// Transactional ids whose coordinators are on different brokers:
 	// 4 producers, 6 transactions each, every third aborted.
@@ -119,6 +106,7 @@ func TestClusterTransactions(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	defer clusterTxnClients(t, c, 3) // after the franz-go checks, on the same cluster
 	want := 0
 	for _, v := range committed {
 		want += len(v)
@@ -146,8 +134,35 @@ func TestClusterTransactions(t *testing.T) {
 		vals := got[p]
 		// Each producer's records keep their order; producers interleave.
 		if !sameMultiset(vals, committed[p]) {
-			t.Errorf("partition %d: read_committed read %d records %v\nwant the %d committed %v", p, len(vals), vals, len(committed[p]), committed[p])
+			t.Errorf("partition %d: read_committed read %d records %v\nwant the %d committed %v\nits log:\n%s",
+				p, len(vals), vals, len(committed[p]), committed[p], tcDump(t, c.brokers[2].addr, topic, p, ends[p]))
 		}
+	}
+}
+
+// clusterTxnClients runs the other clients' transaction scenario
+// (transactions_clients_test.go: commit, abort, commit over 2 partitions)
+// through broker node of c, with sarama and librdkafka.
+func clusterTxnClients(t *testing.T, c *clusterEnv, node int) {
+	addr := c.brokers[node].addr
+	adm := fgAdmin(t, addr)
+	for _, client := range []string{"sarama", "librdkafka"} {
+		t.Run(client, func(t *testing.T) {
+			topic := "cluster-txn-" + client
+			fgCreateTopic(t, adm, topic, tcPartitions, nil)
+			txnID := topic + "-producer"
+			// A new topic's partitions answer LEADER_NOT_AVAILABLE until
+			// their leases are taken (sarama gives up after 5 retries
+			// 100 ms apart), and may move once.
+			leaders := clusterSettled(t, adm, topic, tcPartitions, 1)
+			tc := adm.FindTxnCoordinators(fgCtx(t), txnID)
+			t.Logf("transaction coordinator %d, leaders %v", tc[txnID].NodeID, leaders)
+			if client == "sarama" {
+				tcSarama(t, addr, sarama.MaxVersion, topic, txnID)
+			} else {
+				tcLibrdkafka(t, addr, topic, txnID)
+			}
+		})
 	}
 }
 
@@ -181,6 +196,29 @@ func TestClusterTransactionsEOS(t *testing.T) {
 	leaders, _ := clusterLeaders(ctx, adm, out)
 	t.Logf("%d transactions committed, %d aborted; coordinators %v; leaders of %s %v", commits, aborts, coord, out, leaders)
 	eosCheck(t, addr, out, parts, inputs)
+}
+
+// clusterSettled waits until each of topic's parts partitions has a
+// leader, on at least nodes brokers, the same in two Metadata answers a
+// second apart, and returns the leaders.
+func clusterSettled(t *testing.T, adm *kadm.Client, topic string, parts int32, nodes int) map[int32]int32 {
+	t.Helper()
+	var prev map[int32]int32
+	for deadline := time.Now().Add(fgWait); ; {
+		leaders, err := clusterLeaders(fgCtx(t), adm, topic)
+		on := map[int32]bool{}
+		for _, l := range leaders {
+			on[l] = true
+		}
+		if err == nil && len(leaders) == int(parts) && len(on) >= nodes && maps.Equal(leaders, prev) {
+			return leaders
+		}
+		prev = leaders
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's partitions' leaders never settled: %v, %v", topic, leaders, err)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // sameMultiset reports whether a and b hold the same strings, counted.

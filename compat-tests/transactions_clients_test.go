@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,10 +142,31 @@ func tcCheckOpen(t *testing.T, addr, topic string, k int) {
 	for p := range int32(tcPartitions) {
 		start := before[p] + int64(k) // one marker per earlier transaction
 		if lso[p] != start || hwm[p] != start+in[p] {
-			t.Fatalf("transaction %s open: partition %d has last stable offset %d and high watermark %d; want %d and %d",
-				tcPhases[k].tag, p, lso[p], hwm[p], start, start+in[p])
+			t.Fatalf("transaction %s open: partition %d has last stable offset %d and high watermark %d; want %d and %d; its log:\n%s",
+				tcPhases[k].tag, p, lso[p], hwm[p], start, start+in[p], tcDump(t, addr, topic, p, hwm[p]))
 		}
 	}
+}
+
+// tcDump lists partition p's records below end, control records
+// included, read_uncommitted: for a failure's message.
+func tcDump(t *testing.T, addr, topic string, p int32, end int64) string {
+	cl := fgClient(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}),
+		kgo.KeepControlRecords(), kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	var b strings.Builder
+	ctx, cancel := context.WithTimeout(fgCtx(t), 10*time.Second)
+	defer cancel()
+	for next := int64(0); next < end && ctx.Err() == nil; {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			kind := "data"
+			if r.Attrs.IsControl() {
+				kind = fmt.Sprintf("control %x", r.Key)
+			}
+			fmt.Fprintf(&b, "  %d: %s producer %d epoch %d %q at %s\n", r.Offset, kind, r.ProducerID, r.ProducerEpoch, r.Value, r.Timestamp.Format("15:04:05.000"))
+			next = r.Offset + 1
+		})
+	}
+	return b.String()
 }
 
 // tcCheckOwn checks what a client's own read_committed consumer got (values
@@ -167,74 +189,86 @@ func TestTransactionsSarama(t *testing.T) {
 	t.Parallel()
 	forEachSaramaVersion(t, func(t *testing.T, v sarama.KafkaVersion) {
 		b := brokertest.New(t)
-		addr := b.Addr()
 		topic := saramaTopicName("txn-sarama", v.String())
-		fgCreateTopic(t, fgAdmin(t, addr), topic, tcPartitions, nil)
-
-		c := saramaConfig(v)
-		c.Producer.Idempotent = true
-		c.Producer.Transaction.ID = "txn-sarama-" + v.String()
-		c.Producer.RequiredAcks = sarama.WaitForAll
-		c.Producer.Retry.Max = 5 // sarama requires retries with idempotence
-		c.Net.MaxOpenRequests = 1
-		c.Producer.Partitioner = sarama.NewManualPartitioner
-		p := newSaramaSyncProducer(t, addr, c)
-		if !p.IsTransactional() {
-			t.Fatal("the sarama producer is not transactional")
-		}
-		for k, ph := range tcPhases {
-			if err := p.BeginTxn(); err != nil {
-				t.Fatalf("%s: BeginTxn: %v", ph.tag, err)
-			}
-			var msgs []*sarama.ProducerMessage
-			for i := range ph.n {
-				part, val := tcValue("sarama", ph, i)
-				msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: part, Value: sarama.StringEncoder(val)})
-			}
-			saramaSendAll(t, p, msgs)
-			tcCheckOpen(t, addr, topic, k)
-			if ph.commit {
-				if err := p.CommitTxn(); err != nil {
-					t.Fatalf("%s: CommitTxn: %v (status %v)", ph.tag, err, p.TxnStatus())
-				}
-			} else if err := p.AbortTxn(); err != nil {
-				t.Fatalf("%s: AbortTxn: %v (status %v)", ph.tag, err, p.TxnStatus())
-			}
-			if st := p.TxnStatus(); st&sarama.ProducerTxnFlagReady == 0 || st&sarama.ProducerTxnFlagInError != 0 {
-				t.Fatalf("%s: transaction status %v after the end", ph.tag, st)
-			}
-		}
-
-		committed, all := tcExpected("sarama")
-		fgOffsets := tcCheck(t, addr, topic, committed, all)
-
-		cc := saramaConfig(v)
-		cc.Consumer.IsolationLevel = sarama.ReadCommitted
-		co := newSaramaConsumer(t, addr, cc)
-		values, offs := map[int32][]string{}, map[int32][]int64{}
-		for part := range int32(tcPartitions) {
-			for _, m := range saramaConsume(t, co, topic, part, sarama.OffsetOldest, len(committed[part])) {
-				values[part] = append(values[part], string(m.Value))
-				offs[part] = append(offs[part], m.Offset)
-			}
-		}
-		tcCheckOwn(t, "sarama", values, offs, committed, fgOffsets)
+		fgCreateTopic(t, fgAdmin(t, b.Addr()), topic, tcPartitions, nil)
+		tcSarama(t, b.Addr(), v, topic, "txn-sarama-"+v.String())
 	})
+}
+
+// tcSarama runs the scenario with a sarama producer of transactional id
+// txnID, through addr, into topic (tcPartitions partitions).
+func tcSarama(t *testing.T, addr string, v sarama.KafkaVersion, topic, txnID string) {
+	t.Helper()
+	c := saramaConfig(v)
+	c.Producer.Idempotent = true
+	c.Producer.Transaction.ID = txnID
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Retry.Max = 5 // sarama requires retries with idempotence
+	c.Net.MaxOpenRequests = 1
+	c.Producer.Partitioner = sarama.NewManualPartitioner
+	p := newSaramaSyncProducer(t, addr, c)
+	if !p.IsTransactional() {
+		t.Fatal("the sarama producer is not transactional")
+	}
+	for k, ph := range tcPhases {
+		if err := p.BeginTxn(); err != nil {
+			t.Fatalf("%s: BeginTxn: %v", ph.tag, err)
+		}
+		var msgs []*sarama.ProducerMessage
+		for i := range ph.n {
+			part, val := tcValue("sarama", ph, i)
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: part, Value: sarama.StringEncoder(val)})
+		}
+		saramaSendAll(t, p, msgs)
+		tcCheckOpen(t, addr, topic, k)
+		if ph.commit {
+			if err := p.CommitTxn(); err != nil {
+				t.Fatalf("%s: CommitTxn: %v (status %v)", ph.tag, err, p.TxnStatus())
+			}
+		} else if err := p.AbortTxn(); err != nil {
+			t.Fatalf("%s: AbortTxn: %v (status %v)", ph.tag, err, p.TxnStatus())
+		}
+		if st := p.TxnStatus(); st&sarama.ProducerTxnFlagReady == 0 || st&sarama.ProducerTxnFlagInError != 0 {
+			t.Fatalf("%s: transaction status %v after the end", ph.tag, st)
+		}
+	}
+
+	committed, all := tcExpected("sarama")
+	fgOffsets := tcCheck(t, addr, topic, committed, all)
+
+	cc := saramaConfig(v)
+	cc.Consumer.IsolationLevel = sarama.ReadCommitted
+	co := newSaramaConsumer(t, addr, cc)
+	values, offs := map[int32][]string{}, map[int32][]int64{}
+	for part := range int32(tcPartitions) {
+		for _, m := range saramaConsume(t, co, topic, part, sarama.OffsetOldest, len(committed[part])) {
+			values[part] = append(values[part], string(m.Value))
+			offs[part] = append(offs[part], m.Offset)
+		}
+	}
+	tcCheckOwn(t, "sarama", values, offs, committed, fgOffsets)
 }
 
 func TestTransactionsLibrdkafka(t *testing.T) {
 	t.Parallel()
 	b := brokertest.New(t)
-	addr := b.Addr()
 	const topic = "txn-librdkafka"
-	fgCreateTopic(t, fgAdmin(t, addr), topic, tcPartitions, nil)
+	fgCreateTopic(t, fgAdmin(t, b.Addr()), topic, tcPartitions, nil)
+	tcLibrdkafka(t, b.Addr(), topic, "txn-librdkafka")
+}
+
+// tcLibrdkafka runs the scenario with a librdkafka producer of
+// transactional id txnID, through addr, into topic (tcPartitions
+// partitions).
+func tcLibrdkafka(t *testing.T, addr, topic, txnID string) {
+	t.Helper()
 	_, version := kafka.LibraryVersion()
 	t.Logf("librdkafka %s", version)
 
 	p, err := kafka.NewProducer(&kafka.ConfigMap{
 		"bootstrap.servers":      addr,
 		"client.id":              "streamhouse-compat-librdkafka",
-		"transactional.id":       "txn-librdkafka",
+		"transactional.id":       txnID,
 		"transaction.timeout.ms": 60000,
 		"enable.idempotence":     true,
 		"linger.ms":              5,
@@ -314,7 +348,7 @@ func TestTransactionsLibrdkafka(t *testing.T) {
 	co, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers":     addr,
 		"client.id":             "streamhouse-compat-librdkafka",
-		"group.id":              "txn-librdkafka-reader",
+		"group.id":              txnID + "-reader",
 		"enable.auto.commit":    false,
 		"isolation.level":       "read_committed",
 		"fetch.wait.max.ms":     100,
