@@ -16,6 +16,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -407,29 +408,41 @@ func clusterSaramaProduce(t *testing.T, ctx context.Context, boot string, v sara
 	c.Metadata.Retry.Max = 200
 	c.Metadata.Retry.Backoff = 100 * time.Millisecond
 	p := newSaramaAsyncProducer(t, boot, c)
+	var answered atomic.Int64 // records acknowledged or given up
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for m := range p.Successes() {
 			l.ack(t, "sarama", string(saramaEncoded(t, m.Value)), m.Partition, m.Offset, m.Metadata.(time.Time))
+			answered.Add(1)
 		}
 	})
 	wg.Go(func() {
 		for e := range p.Errors() {
 			l.fail("sarama", fmt.Errorf("%s to partition %d: %w", saramaEncoded(t, e.Msg.Value), e.Msg.Partition, e.Err))
+			answered.Add(1)
 		}
 	})
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for i := 0; i < 100_000; i++ {
+	sent := int64(0)
+	for produce := true; produce && sent < 100_000; {
 		select {
 		case <-ctx.Done():
-			p.AsyncClose()
-			wg.Wait()
-			return
+			produce = false
 		case <-tick.C:
+			p.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: int32(sent) % parts,
+				Value: sarama.StringEncoder(fmt.Sprintf("sarama-%06d", sent)), Metadata: time.Now()}
+			sent++
 		}
-		p.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: int32(i) % parts,
-			Value: sarama.StringEncoder(fmt.Sprintf("sarama-%06d", i)), Metadata: time.Now()}
+	}
+	// Every record answered before the producer closes, as an
+	// application flushes: sarama gives up the records it is still
+	// retrying when closed (ErrShuttingDown).
+	for deadline := time.Now().Add(fgWait); answered.Load() < sent && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := sent - answered.Load(); n > 0 {
+		l.fail("sarama", fmt.Errorf("%d records neither acknowledged nor given up within %v of the end", n, fgWait))
 	}
 	p.AsyncClose()
 	wg.Wait()
