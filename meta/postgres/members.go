@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/streamhouse/streamhouse/meta"
 )
@@ -98,19 +99,21 @@ const liveHolder = `EXISTS (SELECT 1 FROM brokers b WHERE b.node_id = l.holder A
 	AND NOT b.ended AND b.expires > clock_timestamp())`
 
 // AcquireLease takes a lease that is free, or whose holder is gone.
+//
+// It never waits for another transaction's lock on the lease row (NOWAIT:
+// meta.ErrConflict, taken again at the next round): that lock is a commit
+// under the lease in flight (CommitWAL locks it FOR SHARE), or another
+// broker taking it, and the holder of that lock may be a broker stopped or
+// cut off in the middle of its transaction, whose locks PostgreSQL keeps
+// until idle_in_transaction_session_timeout ends its session. Waiting for
+// it while holding this broker's own row FOR SHARE would block this
+// broker's session renewal behind it: the chaos test saw every other
+// broker lose its session in a loop while one was SIGSTOPped. The session's
+// row is read last, so it is locked only for the end of the transaction.
 func (c *Catalog) AcquireLease(ctx context.Context, key meta.LeaseKey, node int32, sessionEpoch int64) (meta.Lease, error) {
 	var out meta.Lease
 	err := c.call(ctx, "AcquireLease", fmt.Sprintf("acquire lease %s", key), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
-			var live bool
-			err := tx.QueryRow(ctx, `SELECT NOT ended AND expires > clock_timestamp() FROM brokers WHERE node_id = $1 AND epoch = $2 FOR SHARE`,
-				node, sessionEpoch).Scan(&live)
-			if errors.Is(err, pgx.ErrNoRows) || err == nil && !live {
-				return fmt.Errorf("node %d epoch %d: %w", node, sessionEpoch, meta.ErrSessionLost)
-			}
-			if err != nil {
-				return err
-			}
 			if _, err := tx.Exec(ctx, `INSERT INTO leases (kind, topic_id, partition, epoch) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING`,
 				key.Kind, key.TopicID[:], key.Partition); err != nil {
 				return err
@@ -119,9 +122,21 @@ func (c *Catalog) AcquireLease(ctx context.Context, key meta.LeaseKey, node int3
 			var holderEpoch *int64
 			var epoch int32
 			var holderLive bool
-			err = tx.QueryRow(ctx, `SELECT holder, holder_epoch, epoch, holder IS NOT NULL AND `+liveHolder+`
-				FROM leases l WHERE kind = $1 AND topic_id = $2 AND partition = $3 FOR UPDATE`,
+			err := tx.QueryRow(ctx, `SELECT holder, holder_epoch, epoch, holder IS NOT NULL AND `+liveHolder+`
+				FROM leases l WHERE kind = $1 AND topic_id = $2 AND partition = $3 FOR UPDATE NOWAIT`,
 				key.Kind, key.TopicID[:], key.Partition).Scan(&holder, &holderEpoch, &epoch, &holderLive)
+			if lockBusy(err) {
+				return fmt.Errorf("lease %s locked by another transaction: %w", key, meta.ErrConflict)
+			}
+			if err != nil {
+				return err
+			}
+			var live bool
+			err = tx.QueryRow(ctx, `SELECT NOT ended AND expires > clock_timestamp() FROM brokers WHERE node_id = $1 AND epoch = $2 FOR SHARE`,
+				node, sessionEpoch).Scan(&live)
+			if errors.Is(err, pgx.ErrNoRows) || err == nil && !live {
+				return fmt.Errorf("node %d epoch %d: %w", node, sessionEpoch, meta.ErrSessionLost)
+			}
 			if err != nil {
 				return err
 			}
@@ -141,6 +156,13 @@ func (c *Catalog) AcquireLease(ctx context.Context, key meta.LeaseKey, node int3
 		})
 	})
 	return out, err
+}
+
+// lockBusy reports whether err is PostgreSQL's answer to NOWAIT on a row
+// another transaction has locked (55P03 lock_not_available).
+func lockBusy(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // ReleaseLease gives a lease up.

@@ -13,7 +13,11 @@
 // database the user already runs without touching its other tables. Every
 // connection runs with search_path set to that schema alone and
 // synchronous_commit=on, whatever the database's default: a write the
-// catalog has acknowledged is in PostgreSQL's WAL on disk.
+// catalog has acknowledged is in PostgreSQL's WAL on disk. It runs with
+// idle_in_transaction_session_timeout (IdleInTransactionTimeout) unless the
+// URL sets one: a broker stopped or cut off in the middle of a transaction
+// would otherwise hold its row locks for as long as its connection looks
+// alive to the server.
 //
 // # Schema and migrations
 //
@@ -86,6 +90,13 @@ var _ meta.Catalog = (*Catalog)(nil)
 // DefaultSchema is the PostgreSQL schema the catalog's tables go into when
 // neither Options.Schema nor the URL's search_path names one.
 const DefaultSchema = "streamhouse"
+
+// IdleInTransactionTimeout is the catalog's connections'
+// idle_in_transaction_session_timeout unless the URL sets one: a
+// transaction whose client sends nothing for this long is ended by the
+// server and its locks freed. Below the cluster's session timeout (3-9 s),
+// so that a stopped broker's locks are gone by the time its leases move.
+const IdleInTransactionTimeout = 2 * time.Second
 
 // Options configures a Catalog. The zero value is ready to use.
 type Options struct {
@@ -174,6 +185,16 @@ func Open(ctx context.Context, url string, opts Options) (*Catalog, error) {
 	cc.RuntimeParams["synchronous_commit"] = "on"
 	if cc.RuntimeParams["application_name"] == "" {
 		cc.RuntimeParams["application_name"] = "streamhouse"
+	}
+	if cc.RuntimeParams["idle_in_transaction_session_timeout"] == "" {
+		// A broker stopped (SIGSTOP, a long pause) or cut off from
+		// the database in the middle of a transaction keeps its row
+		// locks, and its connection looks alive to the server, until
+		// this ends its session: until then the others' writes to
+		// those rows wait (a lease's next holder could not commit).
+		// The catalog's transactions never wait for anything but the
+		// server between their statements.
+		cc.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(IdleInTransactionTimeout.Milliseconds())
 	}
 	if opts.ConnectTimeout > 0 {
 		cc.ConnectTimeout = opts.ConnectTimeout
