@@ -229,8 +229,10 @@ func (w *Store) restore(ctx context.Context, ps *partState) error {
 	if err != nil {
 		return err
 	}
+	fetched, stop := w.fetchRuns(ctx, runs)
+	defer stop()
 	for _, r := range runs {
-		data, err := w.get(ctx, r.Object, r.Position, r.Size)
+		data, err := fetched()
 		if err != nil {
 			return err
 		}
@@ -258,8 +260,91 @@ func (w *Store) restore(ctx context.Context, ps *partState) error {
 	return l.Sync(ctx) // Commit finds it all committed already
 }
 
-// get reads a range of a WAL object.
+// restoreReads is how many runs a rebuild reads from the bucket at once,
+// and how far ahead of the run being appended it reads. A partition taken
+// over has one run per commit round since its last uploaded segment
+// (thousands at a short flush interval): read one after the other, a
+// round trip each, its rebuild took seconds on loopback, and the
+// partition took no produce meanwhile.
+const restoreReads = 16
+
+// fetchRuns reads runs from the bucket, restoreReads at a time, and
+// returns their data in order, one per call of next; stop ends the reads
+// still under way (after an error, or once every run was taken).
+func (w *Store) fetchRuns(ctx context.Context, runs []meta.WALBatch) (next func() ([]byte, error), stop func()) {
+	type result struct {
+		data []byte
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	results := make([]chan result, len(runs))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	slots := make(chan struct{}, restoreReads) // a read under way or a result not yet taken
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i, r := range runs {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				data, err := w.get(ctx, r.Object, r.Position, r.Size)
+				results[i] <- result{data, err}
+			}()
+		}
+	}()
+	i := 0
+	next = func() ([]byte, error) {
+		var res result
+		select {
+		case res = <-results[i]:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		i++
+		<-slots
+		return res.data, res.err
+	}
+	stop = func() {
+		cancel()
+		wg.Wait()
+	}
+	return next, stop
+}
+
+// get reads a range of a WAL object. A read the bucket could not serve
+// now (objstore.ErrUnavailable: a 503 SlowDown, a 500, a reset) is tried
+// again with backoff while ctx allows, up to getAttempts times: the
+// object store client leaves retries to its callers, and one failed read
+// would fail the whole rebuild of a partition, which then starts over.
 func (w *Store) get(ctx context.Context, key string, pos, n int64) ([]byte, error) {
+	backoff := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		b, err := w.getOnce(ctx, key, pos, n)
+		if err == nil || attempt == getAttempts || !errors.Is(err, objstore.ErrUnavailable) {
+			return b, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// getAttempts bounds the tries of one read of a WAL object (about 6 s of
+// backoff in all).
+const getAttempts = 10
+
+func (w *Store) getOnce(ctx context.Context, key string, pos, n int64) ([]byte, error) {
 	r, err := w.opts.Bucket.Get(ctx, key, pos, n)
 	if err != nil {
 		return nil, err
@@ -351,7 +436,7 @@ func (w *Store) Commit(ctx context.Context, appends []fs.Appended) []error {
 	if err == nil {
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, w.opts.PutTimeout)
-		err = w.opts.Bucket.Put(pctx, key, bytes.NewReader(body), int64(len(body)))
+		err = w.put(pctx, key, body)
 		cancel()
 		put = time.Since(start)
 	}
@@ -397,6 +482,27 @@ func (w *Store) Commit(ctx context.Context, appends []fs.Appended) []error {
 		}
 	}
 	return errs
+}
+
+// put uploads a round's object, trying again with backoff while ctx (the
+// round's PutTimeout) allows when the bucket could not take it now
+// (objstore.ErrUnavailable): a round that fails makes every partition in
+// it stale, and each is then rebuilt from the bucket, where one more try
+// of a new object's PUT costs nothing (its key is the round's own).
+func (w *Store) put(ctx context.Context, key string, body []byte) error {
+	backoff := 10 * time.Millisecond
+	for {
+		err := w.opts.Bucket.Put(ctx, key, bytes.NewReader(body), int64(len(body)))
+		if err == nil || !errors.Is(err, objstore.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
 }
 
 // objectKey names a new WAL object: wal/<node>/<session epoch>/<time>-<random>.

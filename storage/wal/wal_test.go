@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -352,4 +355,67 @@ func TestCommitBelowTheEnd(t *testing.T) {
 	if !l.(interface{ Stale() bool }).Stale() {
 		t.Fatal("the partition is not stale after a run below its committed end")
 	}
+}
+
+// TestTakeoverThroughBucketFaults: broker 1 commits a run per round, 60
+// rounds; then the bucket fails 40% of reads and writes (503s, as S3's
+// SlowDown). Broker 2 takes the partition over all the same: a rebuild
+// tries each failed read again instead of failing, and a round's upload
+// is tried again instead of failing the round (which would make the
+// partition stale and rebuild it again).
+func TestTakeoverThroughBucketFaults(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	b1 := c.start(t, 1, time.Now)
+	defer b1.Close()
+	if err := b1.leader.take(t, part); err != nil {
+		t.Fatal(err)
+	}
+	l1, err := b1.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		appendN(t, l1, 1, int64(i))
+		if err := l1.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := readAll(t, l1)
+	l1.Close()
+
+	var faulted atomic.Int64
+	c.bucket.Fault = func(op, key string) (time.Duration, error) {
+		if (op == "get" || op == "put") && rand.Float64() < 0.4 {
+			faulted.Add(1)
+			return 0, objstore.ErrUnavailable
+		}
+		return 0, nil
+	}
+	b2 := c.start(t, 2, time.Now)
+	defer b2.Close()
+	if err := b1.leader.cat.DeregisterBroker(t.Context(), 1, b1.leader.epoch); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.leader.take(t, part); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := b2.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 1 << 20})
+	if err != nil {
+		t.Fatalf("taking over while the bucket fails 40%% of reads: %v", err)
+	}
+	defer l2.Close()
+	if got := readAll(t, l2); !slices.Equal(got, want) || l2.NextOffset() != 120 {
+		t.Fatalf("broker 2 reads batches at %v up to %d, want %v up to 120", got, l2.NextOffset(), want)
+	}
+	for i := range 10 {
+		appendN(t, l2, 1, int64(100+i))
+		if err := l2.Sync(t.Context()); err != nil {
+			t.Fatalf("a round while the bucket fails 40%% of uploads: %v", err)
+		}
+	}
+	if faulted.Load() == 0 {
+		t.Fatal("no fault injected")
+	}
+	t.Logf("%d bucket calls faulted", faulted.Load())
 }
