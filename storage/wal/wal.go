@@ -446,7 +446,7 @@ func (w *Store) Commit(ctx context.Context, appends []fs.Appended) []error {
 			batches[i].Object = key
 		}
 		start := time.Now()
-		failed, err = w.opts.Catalog.CommitWAL(ctx, node, sessionEpoch, batches)
+		failed, err = w.commit(ctx, node, sessionEpoch, batches)
 		commit = time.Since(start)
 	}
 	if w.opts.Observe != nil {
@@ -482,6 +482,67 @@ func (w *Store) Commit(ctx context.Context, appends []fs.Appended) []error {
 		}
 	}
 	return errs
+}
+
+// commitRetryMax bounds how long a round tries its commit again while the
+// catalog cannot be reached; the leases bound it first (3-9 s).
+const commitRetryMax = 30 * time.Second
+
+// commit commits a round's runs, and tries again with backoff while the
+// catalog cannot be reached (meta.ErrUnavailable: PostgreSQL restarting, a
+// connection cut) and this broker still holds every lease of the round
+// under the same session. A commit that failed to reach the catalog
+// leaves every partition of the round stale, to be rebuilt from the
+// bucket, which takes far longer than the outage (the chaos test: 16 s
+// after a 2 s PostgreSQL restart). Trying again is safe whatever became
+// of the attempt before, even one whose outcome is unknown: each run
+// commits only where the partition's committed end is still its base, so
+// a run committed already fails the second time (and its partition is
+// rebuilt, as before) and is never recorded twice.
+func (w *Store) commit(ctx context.Context, node int32, sessionEpoch int64, batches []meta.WALBatch) ([]int, error) {
+	deadline := time.Now().Add(commitRetryMax)
+	backoff := 20 * time.Millisecond
+	for {
+		failed, err := w.opts.Catalog.CommitWAL(ctx, node, sessionEpoch, batches)
+		if err == nil || !errors.Is(err, meta.ErrUnavailable) || time.Now().After(deadline) || !w.stillLeads(sessionEpoch, batches) {
+			return failed, err
+		}
+		select {
+		case <-ctx.Done():
+			return failed, err
+		case <-w.stop:
+			return failed, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 250*time.Millisecond)
+		if !w.stillLeads(sessionEpoch, batches) {
+			return failed, err
+		}
+	}
+}
+
+// stillLeads reports whether this broker holds the lease of every run's
+// partition at the run's leader epoch, under the session sessionEpoch
+// (and that session surely stands).
+func (w *Store) stillLeads(sessionEpoch int64, batches []meta.WALBatch) bool {
+	w.mu.Lock()
+	parts := make([]storage.Partition, 0, len(batches))
+	for _, b := range batches {
+		if ps := w.parts[partKey{b.TopicID, b.Partition}]; ps != nil {
+			parts = append(parts, ps.part)
+		} else {
+			w.mu.Unlock()
+			return false
+		}
+	}
+	w.mu.Unlock()
+	for i, p := range parts {
+		se, le, ok := w.opts.Leader.Lease(p)
+		if !ok || se != sessionEpoch || le != batches[i].LeaderEpoch {
+			return false
+		}
+	}
+	return true
 }
 
 // put uploads a round's object, trying again with backoff while ctx (the

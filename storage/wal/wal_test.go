@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -75,6 +76,9 @@ type broker struct {
 type cluster struct {
 	catPath string
 	bucket  *objstore.Memory
+	// walCatalog, when set, wraps the catalog the WAL commits through
+	// (faults).
+	walCatalog func(meta.Catalog) wal.Catalog
 }
 
 func newCluster(t testing.TB) *cluster {
@@ -109,7 +113,11 @@ func (c *cluster) start(t testing.TB, node int32, now func() time.Time) *broker 
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err = wal.New(wal.Options{Local: st, Bucket: c.bucket, Catalog: cat, Leader: b.leader,
+	var wcat wal.Catalog = cat
+	if c.walCatalog != nil {
+		wcat = c.walCatalog(cat)
+	}
+	w, err = wal.New(wal.Options{Local: st, Bucket: c.bucket, Catalog: wcat, Leader: b.leader,
 		Grace: 100 * time.Millisecond, ConsolidateInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -418,4 +426,60 @@ func TestTakeoverThroughBucketFaults(t *testing.T) {
 		t.Fatal("no fault injected")
 	}
 	t.Logf("%d bucket calls faulted", faulted.Load())
+}
+
+// outageCatalog fails the first fails CommitWAL calls as a catalog that
+// cannot be reached does.
+type outageCatalog struct {
+	meta.Catalog
+	fails atomic.Int32
+	calls atomic.Int32
+}
+
+func (c *outageCatalog) CommitWAL(ctx context.Context, node int32, sessionEpoch int64, batches []meta.WALBatch) ([]int, error) {
+	c.calls.Add(1)
+	if c.fails.Add(-1) >= 0 {
+		return nil, fmt.Errorf("commit: %w: connection refused", meta.ErrUnavailable)
+	}
+	return c.Catalog.CommitWAL(ctx, node, sessionEpoch, batches)
+}
+
+// TestCommitThroughCatalogOutage: a round whose commit cannot reach the
+// catalog (PostgreSQL restarting) is tried again while the broker holds
+// the lease, and is acknowledged once the catalog is back: the partition
+// does not go stale (which would rebuild it from the bucket).
+func TestCommitThroughCatalogOutage(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	oc := &outageCatalog{}
+	c.walCatalog = func(cat meta.Catalog) wal.Catalog { oc.Catalog = cat; return oc }
+	b := c.start(t, 1, time.Now)
+	defer b.Close()
+	if err := b.leader.take(t, part); err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 3, 1)
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	oc.fails.Store(3)
+	appendN(t, l, 3, 2)
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatalf("a round through a short catalog outage: %v", err)
+	}
+	if st, ok := l.(interface{ Stale() bool }); !ok || st.Stale() {
+		t.Fatal("the partition went stale")
+	}
+	if n := oc.calls.Load(); n < 5 {
+		t.Fatalf("%d commit calls, want the failed ones tried again", n)
+	}
+	end, err := c.catalog(t).WALEnd(t.Context(), part.TopicID, 0)
+	if err != nil || end != 12 {
+		t.Fatalf("committed end %d, %v; want 12", end, err)
+	}
 }
