@@ -28,10 +28,14 @@ package compattests
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -62,22 +66,22 @@ func (l *chaosLedger) add(r *kgo.Record, err error) {
 	l.acks = append(l.acks, clusterAck{r.Partition, r.Offset, string(r.Value), r.Timestamp, time.Now()})
 }
 
-// ackedSince says whether every partition below parts had an ack after
-// from.
-func (l *chaosLedger) ackedSince(parts int32, from time.Time) (bool, []int32) {
+// ackedSince returns, for each partition below parts, how long after from
+// its first ack after from came, and the partitions that had none.
+func (l *chaosLedger) ackedSince(parts int32, from time.Time) (map[int32]time.Duration, []int32) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	seen := map[int32]bool{}
+	first := map[int32]time.Duration{}
 	for i := len(l.acks) - 1; i >= 0 && l.acks[i].at.After(from); i-- {
-		seen[l.acks[i].partition] = true
+		first[l.acks[i].partition] = l.acks[i].at.Sub(from)
 	}
 	var missing []int32
 	for p := range parts {
-		if !seen[p] {
+		if _, ok := first[p]; !ok {
 			missing = append(missing, p)
 		}
 	}
-	return len(missing) == 0, missing
+	return first, missing
 }
 
 func TestClusterChaos(t *testing.T) {
@@ -103,6 +107,32 @@ func TestClusterChaos(t *testing.T) {
 
 	c := newClusterEnv(t)
 	const nodes = 3
+	// STREAMHOUSE_CHAOS_LOGS=1: the brokers log at debug level, their
+	// logs are kept whatever the outcome, and a recovery slower than
+	// 8 s takes each broker's goroutines (/debug/pprof) into them.
+	keepLogs := os.Getenv("STREAMHOUSE_CHAOS_LOGS") == "1"
+	ops := map[int]string{}
+	if keepLogs {
+		for node := 1; node <= nodes; node++ {
+			ops[node] = freePort(t)
+		}
+		c.extra = []string{"--log-level", "debug", "--pprof"}
+		c.extraFor = func(node int) []string { return []string{"--http-listen", ops[node]} }
+	}
+	var dumps []string
+	hc := &http.Client{Timeout: 3 * time.Second} // a broker SIGSTOPped does not answer
+	dumpGoroutines := func(what string) {
+		for node := 1; node <= nodes; node++ {
+			resp, err := hc.Get("http://" + ops[node] + "/debug/pprof/goroutine?debug=2")
+			if err != nil {
+				dumps = append(dumps, fmt.Sprintf("%s: broker %d: %v", what, node, err))
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			dumps = append(dumps, fmt.Sprintf("%s: broker %d's goroutines at %s:\n%s", what, node, time.Now().Format(time.RFC3339Nano), b))
+		}
+	}
 	pgs := map[int]*pgtest.Proxy{}
 	s3s := map[int]*s3test.Proxy{}
 	start := func(node int) *proc {
@@ -116,7 +146,7 @@ func TestClusterChaos(t *testing.T) {
 	// the test, for the post-mortem.
 	var past []*proc
 	t.Cleanup(func() {
-		if !t.Failed() {
+		if !t.Failed() && !keepLogs {
 			return
 		}
 		dir, err := os.MkdirTemp("", "streamhouse-chaos-")
@@ -128,6 +158,9 @@ func TestClusterChaos(t *testing.T) {
 		}
 		for i, p := range past {
 			os.WriteFile(fmt.Sprintf("%s/%02d-%s.log", dir, i, p.addr), []byte(p.logs.String()), 0o644)
+		}
+		for i, d := range dumps {
+			os.WriteFile(fmt.Sprintf("%s/goroutines-%02d.txt", dir, i), []byte(d), 0o644)
 		}
 		t.Logf("the brokers' logs: %s", dir)
 	})
@@ -198,10 +231,20 @@ func TestClusterChaos(t *testing.T) {
 	// recovered waits until every partition took a produce after from.
 	recovered := func(what string, from time.Time) {
 		t.Helper()
+		dumped := !keepLogs
 		for deadline := time.Now().Add(2 * fgWait); ; {
-			ok, missing := ledger.ackedSince(parts, from)
-			if ok {
-				t.Logf("%s: every partition produced to again %v after it began", what, time.Since(from).Round(time.Millisecond))
+			if !dumped && time.Since(from) > 8*time.Second {
+				dumpGoroutines(what)
+				dumped = true
+			}
+			first, missing := ledger.ackedSince(parts, from)
+			if len(missing) == 0 {
+				var each []string
+				for p := range parts {
+					each = append(each, fmt.Sprintf("%d:%v", p, first[p].Round(10*time.Millisecond)))
+				}
+				t.Logf("%s: every partition produced to again %v after it began (first ack per partition %s)",
+					what, slices.Max(slices.Collect(maps.Values(first))).Round(time.Millisecond), strings.Join(each, " "))
 				return
 			}
 			if time.Now().After(deadline) {

@@ -45,6 +45,9 @@ type clusterEnv struct {
 	bucket  string
 	brokers map[int]*proc // by node id
 	extra   []string      // more flags for every broker started
+	// extraFor returns more flags for one broker (the chaos test's
+	// ops listener); nil: none.
+	extraFor func(node int) []string
 }
 
 func newClusterEnv(t *testing.T) *clusterEnv {
@@ -76,7 +79,11 @@ func (c *clusterEnv) startWith(node int, url, endpoint string) *proc {
 		"--node-id", strconv.Itoa(node), "--broker.rack", "rack-" + strconv.Itoa(node),
 		"--s3-flush-interval", "5ms",
 		"--broker.session.timeout.ms", "3000", "--broker.heartbeat.interval.ms", "500"}
-	p := startProcWith(c.t, binary(c.t), c.s3.Env(), c.t.TempDir(), addr, append(args, c.extra...)...)
+	args = append(args, c.extra...)
+	if c.extraFor != nil {
+		args = append(args, c.extraFor(node)...)
+	}
+	p := startProcWith(c.t, binary(c.t), c.s3.Env(), c.t.TempDir(), addr, args...)
 	c.brokers[node] = p
 	c.t.Cleanup(func() {
 		if c.t.Failed() {
