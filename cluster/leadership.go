@@ -128,13 +128,21 @@ func (l *Leadership) Lease(key meta.LeaseKey) (int64, int32, bool) {
 }
 
 // Leader returns who leads key and at which epoch, as this broker knows:
-// itself for what it holds, the others as of the last read (at most an
-// Interval old). False when nobody does.
+// itself for what it holds while its session surely stands, the others
+// as of the last read (at most an Interval old). False when nobody does,
+// and for what this broker holds while it cannot vouch for its session
+// (cut off from the catalog, its leases may be another's by now): naming
+// itself there sent clients back to it, to be refused
+// (NOT_LEADER_OR_FOLLOWER), for as long as it stayed cut off, while
+// another broker had taken its partitions over (the chaos test: 12 s).
 func (l *Leadership) Leader(key meta.LeaseKey) (int32, int32, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	self := l.opts.Member.Self.NodeID
 	if ls, ok := l.held[key]; ok && !l.releasing[key] {
+		if l.member == nil || !l.member.Valid() {
+			return -1, -1, false
+		}
 		return self, ls.Epoch, true
 	}
 	if ls, ok := l.table[key]; ok && ls.Holder != self {
