@@ -126,6 +126,8 @@ type partState struct {
 	// the partition's feet), and acknowledging it would acknowledge what
 	// the catalog holds something else for.
 	restoring bool
+	// restored is how many committed runs Open read back.
+	restored int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -183,11 +185,14 @@ func (w *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogCo
 	w.mu.Lock()
 	w.parts[key] = ps
 	w.mu.Unlock()
+	start := time.Now()
 	if err := w.restore(ctx, ps); err != nil {
 		w.forget(key, ps)
 		l.Close()
 		return nil, fmt.Errorf("wal: open %s-%d: restore: %w", p.Topic, p.Partition, err)
 	}
+	w.log.Debug("partition rebuilt from the bucket", "topic", p.Topic, "partition", p.Partition, "end", end,
+		"runs", ps.restored, "took", time.Since(start).Round(time.Millisecond))
 	return &Log{Log: l, w: w, ps: ps}, nil
 }
 
@@ -229,6 +234,7 @@ func (w *Store) restore(ctx context.Context, ps *partState) error {
 	if err != nil {
 		return err
 	}
+	ps.restored = len(runs)
 	fetched, stop := w.fetchRuns(ctx, runs)
 	defer stop()
 	for _, r := range runs {
@@ -266,7 +272,7 @@ func (w *Store) restore(ctx context.Context, ps *partState) error {
 // (thousands at a short flush interval): read one after the other, a
 // round trip each, its rebuild took seconds on loopback, and the
 // partition took no produce meanwhile.
-const restoreReads = 16
+const restoreReads = 32
 
 // fetchRuns reads runs from the bucket, restoreReads at a time, and
 // returns their data in order, one per call of next; stop ends the reads
