@@ -176,7 +176,12 @@ func TestClusterChaos(t *testing.T) {
 
 	const topic, parts, group = "chaos", int32(6), "chaos-readers"
 	adm := kadm.NewClient(fgClient(t, c.brokers[1].addr, kgo.SeedBrokers(seeds()...)))
-	fgCreateTopic(t, adm, topic, parts, nil)
+	// Segments roll every 2 s, so that they are uploaded and their
+	// runs consolidated while the faults go on, and a broker taking a
+	// partition over reads back a few seconds of runs (at a 5 ms flush,
+	// a minute of them took 5-12 s to read back on the loaded 2-core
+	// development machine).
+	fgCreateTopic(t, adm, topic, parts, map[string]string{"segment.ms": "2000"})
 
 	// Two idempotent acks=all producers, every ack in the ledger. They
 	// retry an EOF on a connection's first request (kgo.AlwaysRetryEOF),
