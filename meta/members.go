@@ -110,6 +110,22 @@ type Lease struct {
 	Epoch int32
 }
 
+// Fence is a lease as its holder acts under it: a write fenced by it is
+// stored only while node holds Key at Epoch in session SessionEpoch and
+// that session is live by the catalog's clock, so that a broker that lost
+// a lease (paused past its session, or cut off while another took it over)
+// can no longer write as its holder.
+type Fence struct {
+	Key          LeaseKey
+	Node         int32
+	SessionEpoch int64
+	Epoch        int32
+}
+
+// ErrFenced: a fenced write's lease is no longer its holder's; nothing was
+// stored.
+var ErrFenced = errors.New("meta: lease lost: write fenced")
+
 // Leases are the partitions and coordinator shards brokers hold.
 type Leases interface {
 	// AcquireLease makes node (at session epoch) the holder of key when

@@ -205,6 +205,11 @@ type Offsets interface {
 	// returns. Offsets of groups and topics that do not exist are stored
 	// all the same: the coordinator decides what may be committed.
 	CommitOffsets(ctx context.Context, offsets []GroupOffset) error
+	// CommitOffsetsFenced is CommitOffsets by the holder of fence, the
+	// lease of the groups' coordinator shard (the cluster mode):
+	// ErrFenced, and nothing stored, once the lease is not the
+	// holder's any more.
+	CommitOffsetsFenced(ctx context.Context, fence Fence, offsets []GroupOffset) error
 	// GroupOffsets returns the group's offsets ordered by topic (bytewise)
 	// and partition; none (and no error) for a group without any.
 	GroupOffsets(ctx context.Context, group string) ([]GroupOffset, error)

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"ProducerIDsConcurrent", testProducerIDsConcurrent},
 		{"Transactions", testTransactions},
 		{"TxnMarkers", testTxnMarkers},
+		{"CommitOffsetsFenced", testCommitOffsetsFenced},
 		{"BrokerConfigs", testBrokerConfigs},
 		{"ClientQuotas", testClientQuotas},
 		{"ScramCredentials", testScramCredentials},
@@ -689,6 +690,7 @@ func testClosed(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"TxnMarkers", func() error { _, err := c.TxnMarkers(ctx, "x", 1); return err }},
 		{"CommitOffsets", func() error { return c.CommitOffsets(ctx, []meta.GroupOffset{offset("g", "present", 0, 1)}) }},
 		{"CommitNoOffsets", func() error { return c.CommitOffsets(ctx, nil) }},
+		{"CommitOffsetsFenced", func() error { return c.CommitOffsetsFenced(ctx, meta.Fence{}, nil) }},
 		{"GroupOffsets", func() error { _, err := c.GroupOffsets(ctx, "g"); return err }},
 		{"OffsetGroups", func() error { _, err := c.OffsetGroups(ctx); return err }},
 		{"DeleteOffsets", func() error {

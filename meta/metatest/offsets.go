@@ -2,6 +2,7 @@ package metatest
 
 import (
 	"cmp"
+	"errors"
 	"math"
 	"slices"
 	"strconv"
@@ -444,4 +445,59 @@ func checkGroups(t testing.TB, c meta.Offsets, want ...string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("OffsetGroups = %q, want %q", got, want)
 	}
+}
+
+// testCommitOffsetsFenced: a coordinator shard's holder commits offsets
+// while its lease holds; after a takeover its commits are fenced and store
+// nothing, while the new holder's are stored.
+func testCommitOffsetsFenced(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	key := meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 7}
+	e1, err := c.RegisterBroker(ctx, registration(1), longSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1, err := c.AcquireLease(ctx, key, 1, e1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f1 := meta.Fence{Key: key, Node: 1, SessionEpoch: e1, Epoch: l1.Epoch}
+	first := []meta.GroupOffset{offset("g", "t", 0, 10)}
+	if err := c.CommitOffsetsFenced(ctx, f1, first); err != nil {
+		t.Fatalf("fenced commit by the holder: %v", err)
+	}
+	for _, bad := range []meta.Fence{
+		{Key: key, Node: 1, SessionEpoch: e1, Epoch: l1.Epoch + 1},
+		{Key: key, Node: 2, SessionEpoch: e1, Epoch: l1.Epoch},
+		{Key: meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 8}, Node: 1, SessionEpoch: e1, Epoch: l1.Epoch},
+	} {
+		if err := c.CommitOffsetsFenced(ctx, bad, []meta.GroupOffset{offset("g", "t", 0, 99)}); !errors.Is(err, meta.ErrFenced) {
+			t.Fatalf("commit fenced by %+v: err = %v, want %v", bad, err, meta.ErrFenced)
+		}
+	}
+	// Broker 1's session ends; broker 2 takes the shard over.
+	if err := c.DeregisterBroker(ctx, 1, e1); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := c.RegisterBroker(ctx, registration(2), longSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := c.AcquireLease(ctx, key, 2, e2)
+	if err != nil || l2.Epoch <= l1.Epoch {
+		t.Fatalf("takeover: %+v, %v", l2, err)
+	}
+	if err := c.CommitOffsetsFenced(ctx, f1, []meta.GroupOffset{offset("g", "t", 0, 99)}); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("the deposed holder's commit: err = %v, want %v", err, meta.ErrFenced)
+	}
+	second := []meta.GroupOffset{offset("g", "t", 0, 20)}
+	if err := c.CommitOffsetsFenced(ctx, meta.Fence{Key: key, Node: 2, SessionEpoch: e2, Epoch: l2.Epoch}, second); err != nil {
+		t.Fatalf("the new holder's commit: %v", err)
+	}
+	got, err := c.GroupOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	EqualOffsets(t, got, second)
 }

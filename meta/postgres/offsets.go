@@ -29,6 +29,30 @@ func (c *Catalog) CommitOffsets(ctx context.Context, offsets []meta.GroupOffset)
 	})
 }
 
+// CommitOffsetsFenced stores offsets in a transaction of its own that
+// first checks fence (its lease row locked FOR SHARE, so that a takeover
+// waits for the commit or the commit sees the takeover).
+func (c *Catalog) CommitOffsetsFenced(ctx context.Context, f meta.Fence, offsets []meta.GroupOffset) error {
+	now := c.now()
+	return c.call(ctx, "CommitOffsetsFenced", commitOp(offsets), func(ctx context.Context) error {
+		return c.write(ctx, func(tx pgx.Tx) error {
+			var held bool
+			err := tx.QueryRow(ctx, `SELECT
+				EXISTS (SELECT 1 FROM brokers b WHERE b.node_id = $1 AND b.epoch = $2 AND NOT b.ended AND b.expires > clock_timestamp())
+				AND EXISTS (SELECT 1 FROM leases l WHERE l.kind = $3 AND l.topic_id = $4 AND l.partition = $5
+					AND l.holder = $1 AND l.holder_epoch = $2 AND l.epoch = $6 FOR SHARE)`,
+				f.Node, f.SessionEpoch, int16(f.Key.Kind), f.Key.TopicID[:], f.Key.Partition, f.Epoch).Scan(&held)
+			if err != nil {
+				return err
+			}
+			if !held {
+				return fmt.Errorf("node %d at session %d, epoch %d %s: %w", f.Node, f.SessionEpoch, f.Epoch, f.Key, meta.ErrFenced)
+			}
+			return upsertOffsets(ctx, tx, offsets, now)
+		})
+	})
+}
+
 // commitOp names a CommitOffsets call in its errors.
 func commitOp(offsets []meta.GroupOffset) string {
 	if len(offsets) == 0 {

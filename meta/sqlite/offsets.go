@@ -46,6 +46,35 @@ func (c *Catalog) CommitOffsets(ctx context.Context, offsets []meta.GroupOffset)
 	return nil
 }
 
+// CommitOffsetsFenced is CommitOffsets after checking fence in the same
+// write transaction.
+func (c *Catalog) CommitOffsetsFenced(ctx context.Context, f meta.Fence, offsets []meta.GroupOffset) error {
+	if err := c.enter(ctx); err != nil {
+		return fmt.Errorf("%s: %w", commitOp(offsets), err)
+	}
+	defer c.mu.RUnlock()
+	now := c.now()
+	err := c.write(ctx, func(tx *sql.Tx) error {
+		live, err := exists(ctx, tx, `SELECT 1 FROM brokers WHERE node_id = ? AND epoch = ? AND ended = 0 AND expires_ms > ?`, f.Node, f.SessionEpoch, now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		held, err := exists(ctx, tx, `SELECT 1 FROM leases WHERE kind = ? AND topic_id = ? AND partition = ? AND holder = ? AND holder_epoch = ? AND epoch = ?`,
+			f.Key.Kind, f.Key.TopicID[:], f.Key.Partition, f.Node, f.SessionEpoch, f.Epoch)
+		if err != nil {
+			return err
+		}
+		if !live || !held {
+			return fmt.Errorf("node %d at session %d, epoch %d %s: %w", f.Node, f.SessionEpoch, f.Epoch, f.Key, meta.ErrFenced)
+		}
+		return upsertOffsets(ctx, tx, offsets, now)
+	})
+	if err != nil {
+		return wrap(ctx, commitOp(offsets), err)
+	}
+	return nil
+}
+
 // commitOp names a CommitOffsets call in its errors. It is built only for an
 // error: CommitOffsets is the catalog's one frequent call.
 func commitOp(offsets []meta.GroupOffset) string {
