@@ -100,6 +100,7 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 			return s.txns.PendingOffset(group, topic, partition) || s.remoteTxns.pendingOffset(group, topic, partition)
 		},
 		Owns:   owns,
+		Fence:  s.groupFence(),
 		Logger: s.log,
 		Now:    s.now,
 		Clock:  s.cfg.Clock,
@@ -261,5 +262,18 @@ func (s *Server) untilShutdown(ctx context.Context) (context.Context, context.Ca
 	return ctx, func() {
 		stop()
 		cancel()
+	}
+}
+
+// groupFence is group.Config.Fence: in the cluster mode, a group's offset
+// commits are fenced by its shard's lease (nil otherwise).
+func (s *Server) groupFence() func(group string) (meta.Fence, bool) {
+	if !s.clustered() {
+		return nil
+	}
+	return func(group string) (meta.Fence, bool) {
+		key := s.groupLease(group)
+		session, epoch, ok := s.cfg.Cluster.Lease(key)
+		return meta.Fence{Key: key, Node: s.nodeID, SessionEpoch: session, Epoch: epoch}, ok
 	}
 }

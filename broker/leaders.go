@@ -30,6 +30,10 @@ type Cluster interface {
 	// Holds returns the leader epoch of key while this broker holds and
 	// serves it.
 	Holds(key meta.LeaseKey) (epoch int32, ok bool)
+	// Lease returns this broker's session epoch and key's leader epoch
+	// while it holds key, giving it up included: what writes fenced by
+	// the lease carry (meta.Fence).
+	Lease(key meta.LeaseKey) (sessionEpoch int64, epoch int32, ok bool)
 	// Leader returns who leads key and at which epoch, as this broker
 	// knows it; false when nobody does.
 	Leader(key meta.LeaseKey) (node, epoch int32, ok bool)

@@ -130,7 +130,14 @@ type Config struct {
 	// (the cluster mode: those of the shards its broker holds); New
 	// loads only those, Adopt and Abandon (shards.go) follow the
 	// shards. Nil: every group.
-	Owns   func(group string) bool
+	Owns func(group string) bool
+	// Fence, when set, gives the lease group's offsets are committed
+	// under (the cluster mode: its shard's, as this broker holds it), and
+	// false when this broker holds it no more: commits then go through
+	// Store.CommitOffsetsFenced, so that a coordinator that lost its
+	// shard (paused, or cut off while another took it) stores nothing
+	// and answers NOT_COORDINATOR. Nil: unfenced.
+	Fence  func(group string) (meta.Fence, bool)
 	Logger *slog.Logger
 	// Clock is the broker's clock, the coordinator's timers included.
 	// Nil: SystemClock. Now, when set, is used for timestamps instead of

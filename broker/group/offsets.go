@@ -2,6 +2,8 @@ package group
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -125,16 +127,22 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if len(commits) == 0 {
 		return resp
 	}
-	if err := c.cfg.Store.CommitOffsets(ctx, commits); err != nil {
-		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing committed offsets failed", "group", req.Group, "err", err)
+	if err := c.storeCommits(ctx, req.Group, commits); err != nil {
 		// Nothing stored for sure: every partition that passed its
 		// checks fails. KAFKA_STORAGE_ERROR is not an OffsetCommit
 		// error clients know; COORDINATOR_NOT_AVAILABLE makes them
-		// retry.
+		// retry; NOT_COORDINATOR sends them to the shard's new holder.
+		code := errCoordinatorNotAvailable.Code
+		if errors.Is(err, meta.ErrFenced) {
+			c.log.Warn("an offset commit was fenced: this broker no longer holds the group's coordinator shard", "group", req.Group, "err", err)
+			code = kerr.NotCoordinator.Code
+		} else {
+			c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing committed offsets failed", "group", req.Group, "err", err)
+		}
 		for i := range resp.Topics {
 			for j := range resp.Topics[i].Partitions {
 				if resp.Topics[i].Partitions[j].ErrorCode == 0 {
-					resp.Topics[i].Partitions[j].ErrorCode = errCoordinatorNotAvailable.Code
+					resp.Topics[i].Partitions[j].ErrorCode = code
 				}
 			}
 		}
@@ -645,4 +653,17 @@ func (g *group) commitErrLocked(memberID, instanceID string, generation int32, s
 		return kerr.IllegalGeneration
 	}
 	return nil
+}
+
+// storeCommits stores group's commits, fenced by its shard's lease when
+// Config.Fence says so (meta.ErrFenced once that lease is lost).
+func (c *Coordinator) storeCommits(ctx context.Context, group string, commits []meta.GroupOffset) error {
+	if c.cfg.Fence == nil {
+		return c.cfg.Store.CommitOffsets(ctx, commits)
+	}
+	f, ok := c.cfg.Fence(group)
+	if !ok {
+		return fmt.Errorf("group %q: its coordinator shard is not held here: %w", group, meta.ErrFenced)
+	}
+	return c.cfg.Store.CommitOffsetsFenced(ctx, f, commits)
 }
