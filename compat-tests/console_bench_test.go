@@ -9,6 +9,9 @@ package compattests
 // byte of its page and the page's size (html-bytes); the targets are
 // <= 200 ms and < 1 MB.
 //
+// BenchmarkConsoleTieredTopic: the same for a topic of 5,000 partitions
+// with tiered storage, on versitygw.
+//
 // BenchmarkConsoleScan: the message browser's filter over a topic of
 // STREAMHOUSE_CONSOLE_SCAN_MB MiB (default 1024) of 1 KiB values: a
 // substring found nowhere, so the whole topic is read (MB/s, target >= 100);
@@ -17,6 +20,7 @@ package compattests
 // the broker's resident memory grew over the full scans.
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,6 +34,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamhouse/streamhouse/internal/s3test"
 )
 
 // conGet fetches path and returns its body; a non-200 answer fails.
@@ -98,6 +104,51 @@ func BenchmarkConsoleLists(b *testing.B) {
 		b.Run(view.name, func(b *testing.B) {
 			url := "http://" + br.http + view.path
 			size := len(conGet(b, hc, url)) // warm: the client, the templates
+			b.ResetTimer()
+			for b.Loop() {
+				size = len(conGet(b, hc, url))
+			}
+			b.ReportMetric(float64(size), "html-bytes")
+		})
+	}
+}
+
+// BenchmarkConsoleTieredTopic: the partitions view of a topic of 5,000
+// partitions with tiered storage (the binary on versitygw), where each
+// page also asks each partition's local start and last tiered offset;
+// 10 of its partitions have a segment uploaded.
+func BenchmarkConsoleTieredTopic(b *testing.B) {
+	srv := s3test.Start(b)
+	bucket := srv.Bucket(b)
+	httpAddr := freePort(b)
+	p := startProcWith(b, binary(b), srv.Env(), b.TempDir(), "",
+		"--storage=s3", "--s3-endpoint="+srv.Endpoint(), "--s3-bucket="+bucket, "--http-listen="+httpAddr,
+		"--fsync=false", "--console-idle-close=10m")
+	adm := fgAdmin(b, p.addr)
+	fgCreateTopic(b, adm, "wide", 5000, map[string]string{"remote.storage.enable": "true", "segment.bytes": "1048576"})
+	var recs []*kgo.Record
+	for i := range 10 * 1300 {
+		v := make([]byte, 1000) // random: compression keeps its size
+		rand.Read(v)
+		recs = append(recs, &kgo.Record{Topic: "wide", Partition: int32(i % 10 * 500), Value: v})
+	}
+	fgProduceAll(b, fgClient(b, p.addr, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs)
+	hc := &http.Client{Timeout: time.Minute}
+	uploaded := regexp.MustCompile(`id="remote-bytes">[1-9]`)
+	for deadline := time.Now().Add(time.Minute); !uploaded.Match(conGet(b, hc, "http://"+httpAddr+"/topics/wide")); {
+		if time.Now().After(deadline) {
+			b.Fatal("nothing uploaded after a minute")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for _, view := range []struct{ name, path string }{
+		{"topics", "/topics"},
+		{"topic-5000-partitions", "/topics/wide"},
+		{"topic-5000-partitions-page25", "/topics/wide?page=25"},
+	} {
+		b.Run(view.name, func(b *testing.B) {
+			url := "http://" + httpAddr + view.path
+			size := len(conGet(b, hc, url))
 			b.ResetTimer()
 			for b.Loop() {
 				size = len(conGet(b, hc, url))

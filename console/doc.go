@@ -15,7 +15,9 @@
 // Views, each at its own URL: the overview (brokers, version, uptime,
 // throughput and request-rate sparklines sampled only while the page is
 // open, disk); topics (paged; create, delete, configs); a topic's
-// partitions; the message browser (one partition or all, from the start,
+// partitions (offsets, leader, bytes, and with tiered storage each one's
+// local start, last offset uploaded and bytes in object storage); the
+// message browser (one partition or all, from the start,
 // an offset, a timestamp or the end, live tail, substring filters on key,
 // value and headers, text/JSON/hex and schema-registry decoding, export as
 // JSON lines); produce; consumer groups, classic, consumer (KIP-848) and
@@ -43,8 +45,10 @@
 // Config.IdleClose without one; sparklines and lag charts are sampled by
 // the open page's script, which stops when the page is hidden or closed.
 //
-// The package imports franz-go (kgo, kadm, kmsg, kerr, sasl), the schema
-// libraries the registry uses (hamba/avro, bufbuild/protocompile,
-// google.golang.org/protobuf) to decode records, and the standard library;
-// never storage/*, meta/*, broker/* or registry/*.
+// The package imports franz-go (kgo, kadm, kmsg, kerr, sasl), protocol
+// (StreamHouse's tagged fields in Kafka responses: a partition's bytes in
+// object storage), the schema libraries the registry uses (hamba/avro,
+// bufbuild/protocompile, google.golang.org/protobuf) to decode records,
+// and the standard library; never storage/*, meta/*, broker/* or
+// registry/*.
 package console

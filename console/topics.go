@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -82,13 +83,15 @@ type topicRow struct {
 	Internal   bool
 	Partitions int
 	Records    int64 // end - start over the partitions
-	Size       int64
+	Size       int64 // bytes on the leaders' disks; -1 unknown
+	Remote     int64 // bytes in object storage (tiered storage); -1 unknown
 	Err        string
 }
 
 type topicsData struct {
 	Pager  pager
 	Topics []topicRow
+	Tiered bool // a topic of the page has bytes in object storage
 	Form   createForm
 	Error  string
 	Notice string
@@ -122,8 +125,8 @@ func (c *Console) topicsList(r *http.Request, st *reqState) (*topicsData, error)
 	ctx, cancel := ctx10(r)
 	defer cancel()
 	d := &topicsData{}
-	err := st.pool.do(func(adm *kadm.Client) error {
-		m, err := adm.Metadata(fresh(ctx))
+	err := st.pool.with(func(cl *kgo.Client) error {
+		m, err := kadm.NewClient(cl).Metadata(fresh(ctx))
 		if err != nil {
 			return err
 		}
@@ -133,58 +136,45 @@ func (c *Console) topicsList(r *http.Request, st *reqState) (*topicsData, error)
 		if len(page) == 0 {
 			return nil
 		}
-		starts, err := adm.ListStartOffsets(ctx, page...)
-		if err != nil && !isAuthErr(err) {
-			return err
-		}
-		ends, err := adm.ListEndOffsets(ctx, page...)
-		if err != nil && !isAuthErr(err) {
-			return err
-		}
-		sizes := map[string]int64{}
-		if dirs, err := adm.DescribeAllLogDirs(ctx, topicsSet(m.Topics, page)); err == nil {
-			dirs.Each(func(ld kadm.DescribedLogDir) {
-				for t, ps := range ld.Topics {
-					for _, p := range ps {
-						sizes[t] += p.Size
-					}
+		parts := map[string][]int32{}
+		for _, n := range page {
+			if t := m.Topics[n]; t.Err == nil {
+				for p := range t.Partitions {
+					parts[n] = append(parts[n], p)
 				}
-			})
+			}
+		}
+		offs, sizes, sized := describePartitions(ctx, cl, parts, tsEarliest, tsLatest)
+		starts, ends := offs[0], offs[1]
+		if err := failed(offs...); err != nil && !isAuthErr(err) {
+			return err
 		}
 		for _, name := range page {
 			t := m.Topics[name]
-			row := topicRow{Name: name, Internal: t.IsInternal, Partitions: len(t.Partitions), Size: -1}
+			row := topicRow{Name: name, Internal: t.IsInternal, Partitions: len(t.Partitions), Size: -1, Remote: -1}
 			if t.Err != nil {
 				row.Err = t.Err.Error()
 			}
-			if s, ok := sizes[name]; ok {
-				row.Size = s
+			if sized {
+				row.Size, row.Remote = 0, 0
 			}
 			for p := range t.Partitions {
-				s, ok1 := starts.Lookup(name, p)
-				e, ok2 := ends.Lookup(name, p)
-				if ok1 && ok2 && s.Err == nil && e.Err == nil {
-					row.Records += e.Offset - s.Offset
+				s, ok1 := starts.lookup(name, p)
+				e, ok2 := ends.lookup(name, p)
+				if ok1 && ok2 {
+					row.Records += e - s
+				}
+				if z, ok := sizes[tp{name, p}]; ok {
+					row.Size += z.Local
+					row.Remote += z.Remote
 				}
 			}
+			d.Tiered = d.Tiered || row.Remote > 0
 			d.Topics = append(d.Topics, row)
 		}
 		return nil
 	})
 	return d, err
-}
-
-// topicsSet is every partition of the named topics (DescribeLogDirs
-// describes the partitions it is asked for, none when a topic's list is
-// empty).
-func topicsSet(td kadm.TopicDetails, names []string) kadm.TopicsSet {
-	s := kadm.TopicsSet{}
-	for _, n := range names {
-		for p := range td[n].Partitions {
-			s.Add(n, p)
-		}
-	}
-	return s
 }
 
 // topicRates answers the sum of the end offsets of each named topic, for
@@ -323,11 +313,12 @@ type partitionRow struct {
 	Leader                 int32
 	Replicas, ISR, Offline []int32
 	Start, End             int64
-	// LocalStart is the first offset still on the broker's disk (tiered
-	// storage holds those below it); Tiered the last offset uploaded,
-	// -1 when none is.
+	// LocalStart is the first offset still on the leader's disk (object
+	// storage holds those below it); Tiered the last offset uploaded, -1
+	// when none is or it is unknown.
 	LocalStart, Tiered int64
-	Size               int64 // local bytes; -1 unknown
+	Size               int64 // bytes on the leader's disk; -1 unknown
+	Remote             int64 // bytes in object storage; -1 unknown
 	Err                string
 }
 
@@ -338,21 +329,29 @@ type topicData struct {
 	Partitions []partitionRow
 	Count      int
 	Records    int64
-	Size       int64
-	// RemoteOnly counts the records only the bucket holds (below each
-	// partition's local start); Tiered says whether any partition has
-	// records there.
-	RemoteOnly int64
+	Size       int64 // local bytes, -1 unknown
+	// Tiered says the topic has tiered storage on (remote.storage.enable)
+	// or bytes in object storage: the view shows each partition's local
+	// start, last offset uploaded and bytes there. Remote is those bytes
+	// (-1 unknown), RemoteOnly the records only object storage holds
+	// (below each partition's local start).
 	Tiered     bool
+	Remote     int64
+	RemoteOnly int64
 }
 
-// topic: a topic's partitions (paged), their offsets, leader and size.
+// topic: a topic's partitions (paged), their offsets, leader and sizes,
+// and with tiered storage what object storage holds of each. Whatever the
+// partition count, it asks one Metadata, one DescribeConfigs, one
+// DescribeLogDirs per broker and one ListOffsets per kind of offset and
+// broker.
 func (c *Console) topic(w http.ResponseWriter, r *http.Request, st *reqState) error {
 	name := r.PathValue("topic")
 	ctx, cancel := ctx10(r)
 	defer cancel()
 	d := topicData{Name: name}
-	err := st.pool.do(func(adm *kadm.Client) error {
+	err := st.pool.with(func(cl *kgo.Client) error {
+		adm := kadm.NewClient(cl)
 		m, err := adm.Metadata(fresh(ctx), name)
 		if err != nil {
 			return err
@@ -372,68 +371,77 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request, st *reqState) er
 		d.Pager.Page = min(max(d.Pager.Page, 1), d.Pager.Pages)
 		lo := (d.Pager.Page - 1) * 2 * pageSize
 		page := all[min(lo, len(all)):min(lo+2*pageSize, len(all))]
-		starts, err := adm.ListStartOffsets(ctx, name)
-		if err != nil {
+		ids := make([]int32, len(all))
+		for i, p := range all {
+			ids[i] = p.Partition
+		}
+		parts := map[string][]int32{name: ids}
+
+		// Tiered storage's offsets (KIP-405, KIP-1005) are asked only of
+		// a tiered topic, or when its configs may not be read.
+		enabled, known := remoteStorage(ctx, adm, name)
+		kinds := []int64{tsEarliest, tsLatest}
+		if enabled || !known {
+			kinds = append(kinds, tsLocalStart, tsLastTiered)
+		}
+		offs, sizes, sized := describePartitions(ctx, cl, parts, kinds...)
+		starts, ends := offs[0], offs[1]
+		if err := failed(starts, ends); err != nil {
 			return err
 		}
-		ends, err := adm.ListEndOffsets(ctx, name)
-		if err != nil {
-			return err
+		var locals, tiered offsetList
+		if len(offs) > 2 {
+			locals, tiered = offs[2], offs[3]
 		}
-		// Tiered storage (KIP-405): the earliest local offset and the
-		// latest uploaded one (KIP-1005); a broker without them answers
-		// an error, and the columns stay empty.
-		locals, _ := adm.ListLocalLogStartOffsets(ctx, name)
-		tiered, _ := adm.ListLatestRemoteOffsets(ctx, name)
-		sizes := map[int32]int64{}
-		if dirs, err := adm.DescribeAllLogDirs(ctx, topicsSet(m.Topics, []string{name})); err == nil {
-			dirs.Each(func(ld kadm.DescribedLogDir) {
-				for _, p := range ld.Topics[name] {
-					sizes[p.Partition] += p.Size
-				}
-			})
-		}
-		d.Size = -1
-		for _, s := range sizes {
-			d.Size = max(d.Size, 0) + s
-		}
-		localStart := func(p int32, start int64) int64 {
-			if l, ok := locals.Lookup(name, p); ok && l.Err == nil && l.Offset >= start {
-				return l.Offset
-			}
-			return start
-		}
-		tieredTo := func(p int32) int64 {
-			if t, ok := tiered.Lookup(name, p); ok && t.Err == nil {
-				return t.Offset
-			}
-			return -1
+
+		d.Size, d.Remote = -1, -1
+		if sized {
+			d.Size, d.Remote = 0, 0
 		}
 		for _, p := range all {
-			s, _ := starts.Lookup(name, p.Partition)
-			e, _ := ends.Lookup(name, p.Partition)
-			if s.Err == nil && e.Err == nil {
-				d.Records += e.Offset - s.Offset
-				ls := localStart(p.Partition, s.Offset)
-				d.RemoteOnly += ls - s.Offset
-				d.Tiered = d.Tiered || ls > s.Offset
+			s, ok1 := starts.lookup(name, p.Partition)
+			e, ok2 := ends.lookup(name, p.Partition)
+			if ok1 && ok2 {
+				d.Records += e - s
+				if ls, ok := locals.lookup(name, p.Partition); ok && ls > s {
+					d.RemoteOnly += ls - s
+				}
 			}
-			d.Tiered = d.Tiered || tieredTo(p.Partition) >= 0
+			if z, ok := sizes[tp{name, p.Partition}]; ok {
+				d.Size += z.Local
+				d.Remote += z.Remote
+			}
 		}
+		d.Tiered = enabled || d.Remote > 0
 		for _, p := range page {
-			row := partitionRow{Partition: p.Partition, Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR, Offline: p.OfflineReplicas, Size: -1}
+			row := partitionRow{Partition: p.Partition, Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR, Offline: p.OfflineReplicas,
+				Size: -1, Remote: -1, Tiered: offsetUnknown}
+			var errs []string // the offsets', when the partition's metadata has none
+			if o, ok := starts.lookup(name, p.Partition); ok {
+				row.Start = o
+			} else {
+				errs = append(errs, "start offset: "+starts.err(name, p.Partition).Error())
+			}
+			if o, ok := ends.lookup(name, p.Partition); ok {
+				row.End = o
+			} else {
+				errs = append(errs, "end offset: "+ends.err(name, p.Partition).Error())
+			}
+			row.LocalStart = row.Start
+			if o, ok := locals.lookup(name, p.Partition); ok && o >= row.Start {
+				row.LocalStart = o
+			}
+			if o, ok := tiered.lookup(name, p.Partition); ok {
+				row.Tiered = o
+			}
+			if z, ok := sizes[tp{name, p.Partition}]; ok {
+				row.Size, row.Remote = z.Local, z.Remote
+			} else if sized {
+				row.Size, row.Remote = 0, 0 // its leader hosts nothing of it yet
+			}
+			row.Err = strings.Join(errs, "; ")
 			if p.Err != nil {
-				row.Err = p.Err.Error()
-			}
-			if s, ok := starts.Lookup(name, p.Partition); ok && s.Err == nil {
-				row.Start = s.Offset
-			}
-			row.LocalStart, row.Tiered = localStart(p.Partition, row.Start), tieredTo(p.Partition)
-			if e, ok := ends.Lookup(name, p.Partition); ok && e.Err == nil {
-				row.End = e.Offset
-			}
-			if s, ok := sizes[p.Partition]; ok {
-				row.Size = s
+				row.Err = p.Err.Error() // the offsets' errors would say it again
 			}
 			d.Partitions = append(d.Partitions, row)
 		}
@@ -444,6 +452,26 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request, st *reqState) er
 	}
 	c.render(w, r, st, http.StatusOK, "topic", name, "topics", d)
 	return nil
+}
+
+// remoteStorage reads the topic's remote.storage.enable; known is false
+// when its configs could not be read (a principal may describe a topic
+// and not its configs).
+func remoteStorage(ctx context.Context, adm *kadm.Client, topic string) (enabled, known bool) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return false, false
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		return false, false
+	}
+	for _, cf := range rc.Configs {
+		if cf.Key == "remote.storage.enable" {
+			return cf.MaybeValue() == "true", true
+		}
+	}
+	return false, true
 }
 
 type configRow struct {

@@ -68,7 +68,7 @@ func rules() map[string]rule {
 		"registry": {external: []string{"github.com/twmb/franz-go/pkg/kgo", "github.com/twmb/franz-go/pkg/kadm", "github.com/twmb/franz-go/pkg/kerr", "github.com/prometheus/client_golang", "github.com/hamba/avro/v2", "github.com/bufbuild/protocompile", "github.com/jhump/protoreflect", "google.golang.org/protobuf", "github.com/santhosh-tekuri/jsonschema/v6"}},
 		// The web console knows the broker only as a Kafka address (and
 		// the schema registry as an HTTP one).
-		"console":           {external: []string{"github.com/twmb/franz-go/pkg/kgo", "github.com/twmb/franz-go/pkg/kadm", "github.com/twmb/franz-go/pkg/kerr", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/sasl", "github.com/hamba/avro/v2", "github.com/bufbuild/protocompile", "google.golang.org/protobuf"}},
+		"console":           {allowed: []string{"protocol"}, external: []string{"github.com/twmb/franz-go/pkg/kgo", "github.com/twmb/franz-go/pkg/kadm", "github.com/twmb/franz-go/pkg/kerr", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/sasl", "github.com/hamba/avro/v2", "github.com/bufbuild/protocompile", "google.golang.org/protobuf"}},
 		"broker/brokertest": {allowed: []string{"broker", "config", "storage", "storage/fs", "storage/fs/vfs", "storage/objstore", "storage/tiered", "meta", "meta/sqlite", "meta/postgres", "metrics", "internal/loglevel", "internal/pgtest", "auth"}},
 		// Test-support packages: the conformance suites.
 		"storage/storagetest": {allowed: []string{"storage", "batch"}},
