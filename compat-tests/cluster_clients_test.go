@@ -15,6 +15,7 @@ import (
 	"log"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,6 +43,12 @@ import (
 // of acknowledged records holds: each at its offset with its value, no
 // record twice in the log.
 func TestClusterClients(t *testing.T) {
+	began := time.Now()
+	var phases []string // how long each step took, logged at the end
+	phase := func(name string) {
+		phases = append(phases, fmt.Sprintf("%s %v", name, time.Since(began).Round(time.Millisecond)))
+		began = time.Now()
+	}
 	c := newClusterEnv(t) // not parallel: 3 brokers hold ~30 of PostgreSQL's 100 connections
 	c.extra = grBrokerFlags()
 	// sarama's own log (its retries and leader changes), shown when the
@@ -61,6 +68,7 @@ func TestClusterClients(t *testing.T) {
 	}
 	boot := c.brokers[1].addr
 	clusterKcatLists(t, c, boot)
+	phase("brokers up")
 
 	// 12 partitions: each broker leads some of them, but for a chance of
 	// 3·(2/3)^12 (2%) that rendezvous hashing gives one broker none.
@@ -145,6 +153,7 @@ func TestClusterClients(t *testing.T) {
 		}
 	}
 
+	phase("topic led, groups in")
 	// The producers, each writing to every partition in turn until
 	// stopped; every acknowledgement in a ledger.
 	pctx, stopProducing := context.WithCancel(ctx)
@@ -153,8 +162,8 @@ func TestClusterClients(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { clusterSaramaProduce(t, pctx, boot, v, topic, parts, led) })
 	wg.Go(func() { clusterRdProduce(t, pctx, boot, topic, parts, led) })
-	led.waitAcked(t, "sarama", 300, time.Time{})
-	led.waitAcked(t, "librdkafka", 300, time.Time{})
+	led.waitAcked(t, "sarama", 150, time.Time{})
+	led.waitAcked(t, "librdkafka", 150, time.Time{})
 
 	// kill -9 the busier of brokers 2 and 3 (1 is the bootstrap address):
 	// once its session expires its partitions move, and both producers
@@ -191,11 +200,12 @@ func TestClusterClients(t *testing.T) {
 			t.Errorf("partition %d: led by %d after broker %d's kill, its replicas named %d next", p, now[p], k, successor[p])
 		}
 	}
-	led.waitAcked(t, "sarama", 200, killed)
-	led.waitAcked(t, "librdkafka", 200, killed)
+	led.waitAcked(t, "sarama", 100, killed)
+	led.waitAcked(t, "librdkafka", 100, killed)
 	stopProducing()
 	wg.Wait()
 
+	phase("producing")
 	// The log as the group members read it, every offset of every
 	// partition, against the ledger.
 	ends := fgEndOffsets(t, adm, topic)
@@ -218,7 +228,8 @@ func TestClusterClients(t *testing.T) {
 		}
 		led.check(t, g.name+" group", log, ends)
 	}
-	t.Logf("acknowledged: %v; end offsets %v", led.counts(), ends)
+	phase("reading")
+	t.Logf("acknowledged: %v; end offsets %v; steps: %s", led.counts(), ends, strings.Join(phases, ", "))
 }
 
 // clusterNotLeaderYet checks, until every partition of topic (just
@@ -395,7 +406,7 @@ func clusterFirst(errs []error) error {
 
 // clusterSaramaProduce runs a sarama idempotent async producer (acks=all,
 // one request in flight per broker, as sarama's idempotence requires)
-// until ctx ends, one record every 5 ms to each partition in turn, then
+// until ctx ends, one record every 10 ms to each partition in turn, then
 // closes it; its retries outlast a broker's session (3 s).
 func clusterSaramaProduce(t *testing.T, ctx context.Context, boot string, v sarama.KafkaVersion, topic string, parts int32, l *clusterLedger) {
 	c := saramaConfig(v)
@@ -422,7 +433,7 @@ func clusterSaramaProduce(t *testing.T, ctx context.Context, boot string, v sara
 			answered.Add(1)
 		}
 	})
-	tick := time.NewTicker(5 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	sent := int64(0)
 	for produce := true; produce && sent < 100_000; {
@@ -488,7 +499,7 @@ func clusterRdProduce(t *testing.T, ctx context.Context, boot, topic string, par
 		}
 	})
 	tp := topic
-	tick := time.NewTicker(5 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; i < 100_000 && ctx.Err() == nil; i++ {
 		select {
