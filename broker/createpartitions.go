@@ -6,9 +6,9 @@ package broker
 // INVALID_PARTITIONS, as is one above maxPartitions. A manual assignment
 // must list one replica set per new partition, each exactly this broker
 // (INVALID_REPLICA_ASSIGNMENT otherwise); the cluster mode places
-// partitions itself and refuses one (INVALID_REPLICA_ASSIGNMENT). A topic twice in one request is
-// INVALID_REQUEST, an unknown one UNKNOWN_TOPIC_OR_PARTITION. validate_only
-// checks and changes nothing. The catalog's count moves first; the new
+// partitions itself and refuses one (INVALID_REPLICA_ASSIGNMENT). A topic
+// twice in one request is INVALID_REQUEST, an unknown one
+// UNKNOWN_TOPIC_OR_PARTITION. validate_only checks and changes nothing. The catalog's count moves first; the new
 // logs are opened before the topic is published with them.
 
 import (

@@ -13,8 +13,9 @@ package broker
 // replica assignment must give partitions 0..n-1 each exactly this broker
 // (INVALID_REPLICA_ASSIGNMENT), with partitions and replication factor left
 // at -1 (INVALID_REQUEST otherwise); the cluster mode places partitions
-// itself and refuses one (INVALID_REPLICA_ASSIGNMENT). Configs must be Kafka topic configs with valid values
-// (INVALID_CONFIG). A name twice in one request is INVALID_REQUEST for each.
+// itself and refuses one (INVALID_REPLICA_ASSIGNMENT). Configs must be
+// Kafka topic configs with valid values (INVALID_CONFIG). A name twice in
+// one request is INVALID_REQUEST for each.
 // An existing topic is TOPIC_ALREADY_EXISTS. validate_only runs every check
 // and creates nothing.
 //

@@ -30,7 +30,8 @@ import (
 
 // TestClusterClients: kcat -L through one broker lists the three; a topic
 // of replication factor 3 is created through sarama's admin (4 is refused:
-// INVALID_REPLICATION_FACTOR); until its partitions are led, every broker
+// INVALID_REPLICATION_FACTOR; a manual replica assignment too:
+// INVALID_REPLICA_ASSIGNMENT); until its partitions are led, every broker
 // that knows it answers NOT_LEADER_OR_FOLLOWER for them; Metadata lists
 // each partition's 3 replicas, the leader first, then the broker that
 // takes it over if the leader dies (checked at the kill below). A sarama
@@ -67,8 +68,9 @@ func TestClusterClients(t *testing.T) {
 		c.start(node)
 	}
 	boot := c.brokers[1].addr
+	phase("brokers started")
 	clusterKcatLists(t, c, boot)
-	phase("brokers up")
+	phase("kcat -L listing them")
 
 	// 12 partitions: each broker leads some of them, but for a chance of
 	// 3·(2/3)^12 (2%) that rendezvous hashing gives one broker none.
@@ -81,7 +83,14 @@ func TestClusterClients(t *testing.T) {
 	if r, err := adm.CreateTopic(ctx, 1, 4, nil, "cluster-rf4"); !errors.Is(r.Err, kerr.InvalidReplicationFactor) {
 		t.Errorf("a topic of replication factor 4 on 3 brokers: %v (%v), want INVALID_REPLICATION_FACTOR", r.Err, err)
 	}
-	if err := newSaramaAdmin(t, boot, saramaConfig(v)).CreateTopic(topic, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 3}, false); err != nil {
+	// The placement decides where partitions go: a manual assignment
+	// is refused.
+	sadm := newSaramaAdmin(t, boot, saramaConfig(v))
+	assigned := &sarama.TopicDetail{NumPartitions: -1, ReplicationFactor: -1, ReplicaAssignment: map[int32][]int32{0: {1, 2, 3}}}
+	if err := sadm.CreateTopic("cluster-assigned", assigned, false); !errors.Is(err, sarama.ErrInvalidReplicaAssignment) {
+		t.Errorf("a topic with a manual replica assignment: %v, want INVALID_REPLICA_ASSIGNMENT", err)
+	}
+	if err := sadm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 3}, false); err != nil {
 		t.Fatalf("sarama CreateTopic %s, replication factor 3: %v", topic, err)
 	}
 	clusterNotLeaderYet(t, c, adm, topic, parts)
