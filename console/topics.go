@@ -331,7 +331,8 @@ type topicData struct {
 	Records    int64
 	Size       int64 // local bytes, -1 unknown
 	// Tiered says the topic has tiered storage on (remote.storage.enable)
-	// or bytes in object storage: the view shows each partition's local
+	// or records in object storage (its configs may not be readable by
+	// the user, the offsets and sizes are): the view shows each partition's local
 	// start, last offset uploaded and bytes there. Remote is those bytes
 	// (-1 unknown), RemoteOnly the records only object storage holds
 	// (below each partition's local start).
@@ -405,14 +406,18 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request, st *reqState) er
 				d.Records += e - s
 				if ls, ok := locals.lookup(name, p.Partition); ok && ls > s {
 					d.RemoteOnly += ls - s
+					d.Tiered = true
 				}
+			}
+			if o, ok := tiered.lookup(name, p.Partition); ok && o >= 0 {
+				d.Tiered = true // uploaded, whether or not its configs may be read
 			}
 			if z, ok := sizes[tp{name, p.Partition}]; ok {
 				d.Size += z.Local
 				d.Remote += z.Remote
 			}
 		}
-		d.Tiered = enabled || d.Remote > 0
+		d.Tiered = d.Tiered || enabled || d.Remote > 0
 		for _, p := range page {
 			row := partitionRow{Partition: p.Partition, Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR, Offline: p.OfflineReplicas,
 				Size: -1, Remote: -1, Tiered: offsetUnknown}
