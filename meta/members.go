@@ -133,7 +133,9 @@ type Leases interface {
 	// already at that session; a change of holder raises the epoch. The
 	// lease is returned either way. Held by another live session:
 	// ErrConflict, with that holder's lease. A session of node that is
-	// not live: ErrSessionLost.
+	// not live: ErrSessionLost. A catalog may also answer ErrConflict
+	// while another transaction locks the lease (a commit under it in
+	// flight) rather than wait for it: the caller tries again later.
 	AcquireLease(ctx context.Context, key LeaseKey, node int32, sessionEpoch int64) (Lease, error)
 	// ReleaseLease gives the lease up (a handover) if node holds it at
 	// that leader epoch; the epoch stays, for the next holder to raise.
