@@ -42,6 +42,7 @@ func (s *Server) newTxnCoordinator() *txn.Coordinator {
 		CommittedOffsets: s.applyTxnOffsets,
 		MaxTimeoutMs:     s.settings().TransactionMaxTimeoutMs(),
 		Owns:             s.coordinatesTxn,
+		Fence:            s.txnFence(),
 		Shared:           s.sharedTxn,
 		Logger:           s.log,
 		Now:              s.now,

@@ -483,3 +483,16 @@ func (s *Server) sharedTxn(st *meta.Transaction) bool {
 	}
 	return false
 }
+
+// txnFence is txn.Config.Fence: in the cluster mode, a transactional id's
+// state is stored under its shard's lease (nil otherwise).
+func (s *Server) txnFence() func(id string) (meta.Fence, bool) {
+	if !s.clustered() {
+		return nil
+	}
+	return func(id string) (meta.Fence, bool) {
+		key := s.txnLease(id)
+		session, epoch, ok := s.cfg.Cluster.Lease(key)
+		return meta.Fence{Key: key, Node: s.nodeID, SessionEpoch: session, Epoch: epoch}, ok
+	}
+}

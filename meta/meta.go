@@ -312,6 +312,10 @@ type Transactions interface {
 	// neither, durable when it returns. The stored state is at
 	// t.Version+1. ErrConflict when the ID is at another version.
 	PutTransaction(ctx context.Context, t Transaction, offsets []GroupOffset) error
+	// PutTransactionFenced is PutTransaction by the holder of fence, the
+	// lease of the id's coordinator shard (the cluster mode): ErrFenced,
+	// and nothing stored, once the lease is not the holder's any more.
+	PutTransactionFenced(ctx context.Context, fence Fence, t Transaction, offsets []GroupOffset) error
 	// Transaction returns the state of id, and false when none is stored.
 	Transaction(ctx context.Context, id string) (Transaction, bool, error)
 	// Transactions returns every stored transaction, ordered by ID.

@@ -48,6 +48,7 @@ type Store interface {
 	Transaction(ctx context.Context, id string) (meta.Transaction, bool, error)
 	Transactions(ctx context.Context) ([]meta.Transaction, error)
 	DeleteTransaction(ctx context.Context, id string, version int64) error
+	PutTransactionFenced(ctx context.Context, fence meta.Fence, t meta.Transaction, offsets []meta.GroupOffset) error
 }
 
 // Config is what a Coordinator is built from.
@@ -73,6 +74,12 @@ type Config struct {
 	// TxnOffsetCommit's offsets): it is then read again before a request
 	// changes it. Nil: never.
 	Shared func(st *meta.Transaction) bool
+	// Fence, when set, gives the lease id's state is stored under (the
+	// cluster mode: its shard's, as this broker holds it), and false when
+	// this broker holds it no more: writes then go through
+	// Store.PutTransactionFenced, and a coordinator that lost the shard
+	// stores nothing and answers NOT_COORDINATOR. Nil: unfenced.
+	Fence func(id string) (meta.Fence, bool)
 	// Owns reports whether this coordinator answers for transactional id
 	// (in the cluster mode, whether this broker holds its shard): the
 	// background work (finishing decided ends, aborting timed-out
@@ -196,6 +203,16 @@ func (c *Coordinator) snapshot(t *txn) meta.Transaction {
 	return st
 }
 
+// storeError is the answer to a request whose state could not be stored:
+// NOT_COORDINATOR when this coordinator lost the id's shard (the write was
+// fenced), COORDINATOR_NOT_AVAILABLE otherwise; clients retry both.
+func storeError(err error) *kerr.Error {
+	if errors.Is(err, meta.ErrFenced) {
+		return kerr.NotCoordinator
+	}
+	return kerr.CoordinatorNotAvailable
+}
+
 // store persists st (with offsets to commit) and makes it t's state.
 // Caller holds t.mu.
 //
@@ -205,7 +222,17 @@ func (c *Coordinator) snapshot(t *txn) meta.Transaction {
 // again, so that the client's retry is judged against what is stored.
 func (c *Coordinator) store(ctx context.Context, t *txn, st meta.Transaction, offsets []meta.GroupOffset) error {
 	st.UpdateTime = c.cfg.Now().Truncate(time.Millisecond)
-	if err := c.cfg.Store.PutTransaction(ctx, st, offsets); err != nil {
+	put := c.cfg.Store.PutTransaction
+	if c.cfg.Fence != nil {
+		f, ok := c.cfg.Fence(st.ID)
+		if !ok {
+			return fmt.Errorf("transactional id %q: its coordinator shard is not held here: %w", st.ID, meta.ErrFenced)
+		}
+		put = func(ctx context.Context, st meta.Transaction, offsets []meta.GroupOffset) error {
+			return c.cfg.Store.PutTransactionFenced(ctx, f, st, offsets)
+		}
+	}
+	if err := put(ctx, st, offsets); err != nil {
 		if errors.Is(err, meta.ErrConflict) {
 			c.reload(ctx, t, st.ID)
 		}
@@ -321,7 +348,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 	st.Partitions, st.Groups, st.Offsets, st.StartTime = nil, nil, nil, time.Time{}
 	if err := c.store(ctx, t, st, nil); err != nil {
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transactional id failed", "transactional_id", id, "err", err)
-		return -1, -1, kerr.CoordinatorNotAvailable
+		return -1, -1, storeError(err)
 	}
 	return st.ProducerID, st.ProducerEpoch, nil
 }
@@ -421,7 +448,7 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 	c.begin(&st)
 	if err := c.store(ctx, t, st, nil); err != nil {
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
-		return kerr.CoordinatorNotAvailable, nil
+		return storeError(err), nil
 	}
 	return nil, nil
 }
@@ -450,7 +477,7 @@ func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoc
 	c.begin(&st)
 	if err := c.store(ctx, t, st, nil); err != nil {
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
-		return kerr.CoordinatorNotAvailable
+		return storeError(err)
 	}
 	return nil
 }
@@ -482,7 +509,7 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, e
 	}
 	if err := c.store(ctx, t, st, nil); err != nil {
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
-		return kerr.CoordinatorNotAvailable
+		return storeError(err)
 	}
 	return nil
 }
@@ -544,7 +571,7 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	}
 	if err := c.store(ctx, t, st, nil); err != nil {
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
-		return -1, -1, kerr.CoordinatorNotAvailable
+		return -1, -1, storeError(err)
 	}
 	if err := c.complete(ctx, t); err != nil {
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "ending a decided transaction failed; it is retried in the background (RetryPrepared) and the client is told CONCURRENT_TRANSACTIONS until then", "transactional_id", id, "err", err)
@@ -660,7 +687,7 @@ func (c *Coordinator) AddImplicitly(ctx context.Context, pid int64, epoch int16,
 	c.begin(&st)
 	if err := c.store(ctx, t, st, nil); err != nil {
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", st.ID, "err", err)
-		return kerr.CoordinatorNotAvailable
+		return storeError(err)
 	}
 	return nil
 }

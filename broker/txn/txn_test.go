@@ -50,6 +50,11 @@ func (f *fakeStore) Transactions(context.Context) ([]meta.Transaction, error) {
 	return out, nil
 }
 
+// PutTransactionFenced is PutTransaction: the tests hold every lease.
+func (f *fakeStore) PutTransactionFenced(ctx context.Context, _ meta.Fence, t meta.Transaction, offsets []meta.GroupOffset) error {
+	return f.PutTransaction(ctx, t, offsets)
+}
+
 func (f *fakeStore) DeleteTransaction(_ context.Context, id string, version int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

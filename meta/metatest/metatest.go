@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"Transactions", testTransactions},
 		{"TxnMarkers", testTxnMarkers},
 		{"CommitOffsetsFenced", testCommitOffsetsFenced},
+		{"PutTransactionFenced", testPutTransactionFenced},
 		{"BrokerConfigs", testBrokerConfigs},
 		{"ClientQuotas", testClientQuotas},
 		{"ScramCredentials", testScramCredentials},
@@ -691,6 +692,7 @@ func testClosed(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"CommitOffsets", func() error { return c.CommitOffsets(ctx, []meta.GroupOffset{offset("g", "present", 0, 1)}) }},
 		{"CommitNoOffsets", func() error { return c.CommitOffsets(ctx, nil) }},
 		{"CommitOffsetsFenced", func() error { return c.CommitOffsetsFenced(ctx, meta.Fence{}, nil) }},
+		{"PutTransactionFenced", func() error { return c.PutTransactionFenced(ctx, meta.Fence{}, meta.Transaction{ID: "x"}, nil) }},
 		{"GroupOffsets", func() error { _, err := c.GroupOffsets(ctx, "g"); return err }},
 		{"OffsetGroups", func() error { _, err := c.OffsetGroups(ctx); return err }},
 		{"DeleteOffsets", func() error {

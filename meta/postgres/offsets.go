@@ -36,21 +36,32 @@ func (c *Catalog) CommitOffsetsFenced(ctx context.Context, f meta.Fence, offsets
 	now := c.now()
 	return c.call(ctx, "CommitOffsetsFenced", commitOp(offsets), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
-			var held bool
-			err := tx.QueryRow(ctx, `SELECT
-				EXISTS (SELECT 1 FROM brokers b WHERE b.node_id = $1 AND b.epoch = $2 AND NOT b.ended AND b.expires > clock_timestamp())
-				AND EXISTS (SELECT 1 FROM leases l WHERE l.kind = $3 AND l.topic_id = $4 AND l.partition = $5
-					AND l.holder = $1 AND l.holder_epoch = $2 AND l.epoch = $6 FOR SHARE)`,
-				f.Node, f.SessionEpoch, int16(f.Key.Kind), f.Key.TopicID[:], f.Key.Partition, f.Epoch).Scan(&held)
-			if err != nil {
+			if err := checkFence(ctx, tx, f); err != nil {
 				return err
-			}
-			if !held {
-				return fmt.Errorf("node %d at session %d, epoch %d %s: %w", f.Node, f.SessionEpoch, f.Epoch, f.Key, meta.ErrFenced)
 			}
 			return upsertOffsets(ctx, tx, offsets, now)
 		})
 	})
+}
+
+// checkFence fails tx's write with meta.ErrFenced unless f's lease is its
+// holder's, at its epoch, with the holder's session live by PostgreSQL's
+// clock. The lease row is locked FOR SHARE: a takeover waits for tx, or tx
+// sees it.
+func checkFence(ctx context.Context, tx pgx.Tx, f meta.Fence) error {
+	var held bool
+	err := tx.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM brokers b WHERE b.node_id = $1 AND b.epoch = $2 AND NOT b.ended AND b.expires > clock_timestamp())
+		AND EXISTS (SELECT 1 FROM leases l WHERE l.kind = $3 AND l.topic_id = $4 AND l.partition = $5
+			AND l.holder = $1 AND l.holder_epoch = $2 AND l.epoch = $6 FOR SHARE)`,
+		f.Node, f.SessionEpoch, int16(f.Key.Kind), f.Key.TopicID[:], f.Key.Partition, f.Epoch).Scan(&held)
+	if err != nil {
+		return err
+	}
+	if !held {
+		return fmt.Errorf("node %d at session %d, epoch %d %s: %w", f.Node, f.SessionEpoch, f.Epoch, f.Key, meta.ErrFenced)
+	}
+	return nil
 }
 
 // commitOp names a CommitOffsets call in its errors.

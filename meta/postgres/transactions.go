@@ -17,14 +17,29 @@ import (
 // PutTransaction stores t, if its ID is at t.Version, and commits offsets in
 // one transaction.
 func (c *Catalog) PutTransaction(ctx context.Context, t meta.Transaction, offsets []meta.GroupOffset) error {
+	return c.putTransaction(ctx, "PutTransaction", nil, t, offsets)
+}
+
+// PutTransactionFenced is PutTransaction after checking fence in the same
+// transaction.
+func (c *Catalog) PutTransactionFenced(ctx context.Context, f meta.Fence, t meta.Transaction, offsets []meta.GroupOffset) error {
+	return c.putTransaction(ctx, "PutTransactionFenced", &f, t, offsets)
+}
+
+func (c *Catalog) putTransaction(ctx context.Context, method string, f *meta.Fence, t meta.Transaction, offsets []meta.GroupOffset) error {
 	op := fmt.Sprintf("store transaction %q", t.ID)
 	state, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	now := c.now()
-	return c.call(ctx, "PutTransaction", op, func(ctx context.Context) error {
+	return c.call(ctx, method, op, func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
+			if f != nil {
+				if err := checkFence(ctx, tx, *f); err != nil {
+					return err
+				}
+			}
 			var have int64
 			err := tx.QueryRow(ctx, `SELECT version FROM transactions WHERE transactional_id = $1 FOR UPDATE`, t.ID).Scan(&have)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {

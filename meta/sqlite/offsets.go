@@ -55,17 +55,8 @@ func (c *Catalog) CommitOffsetsFenced(ctx context.Context, f meta.Fence, offsets
 	defer c.mu.RUnlock()
 	now := c.now()
 	err := c.write(ctx, func(tx *sql.Tx) error {
-		live, err := exists(ctx, tx, `SELECT 1 FROM brokers WHERE node_id = ? AND epoch = ? AND ended = 0 AND expires_ms > ?`, f.Node, f.SessionEpoch, now.UnixMilli())
-		if err != nil {
+		if err := checkFence(ctx, tx, f, now); err != nil {
 			return err
-		}
-		held, err := exists(ctx, tx, `SELECT 1 FROM leases WHERE kind = ? AND topic_id = ? AND partition = ? AND holder = ? AND holder_epoch = ? AND epoch = ?`,
-			f.Key.Kind, f.Key.TopicID[:], f.Key.Partition, f.Node, f.SessionEpoch, f.Epoch)
-		if err != nil {
-			return err
-		}
-		if !live || !held {
-			return fmt.Errorf("node %d at session %d, epoch %d %s: %w", f.Node, f.SessionEpoch, f.Epoch, f.Key, meta.ErrFenced)
 		}
 		return upsertOffsets(ctx, tx, offsets, now)
 	})
@@ -243,6 +234,24 @@ func (c *Catalog) DeleteGroupOffsets(ctx context.Context, group string) error {
 	})
 	if err != nil {
 		return wrap(ctx, op, err)
+	}
+	return nil
+}
+
+// checkFence fails tx's write with meta.ErrFenced unless f's lease is its
+// holder's, at its epoch, with the holder's session live at now.
+func checkFence(ctx context.Context, tx *sql.Tx, f meta.Fence, now time.Time) error {
+	live, err := exists(ctx, tx, `SELECT 1 FROM brokers WHERE node_id = ? AND epoch = ? AND ended = 0 AND expires_ms > ?`, f.Node, f.SessionEpoch, now.UnixMilli())
+	if err != nil {
+		return err
+	}
+	held, err := exists(ctx, tx, `SELECT 1 FROM leases WHERE kind = ? AND topic_id = ? AND partition = ? AND holder = ? AND holder_epoch = ? AND epoch = ?`,
+		f.Key.Kind, f.Key.TopicID[:], f.Key.Partition, f.Node, f.SessionEpoch, f.Epoch)
+	if err != nil {
+		return err
+	}
+	if !live || !held {
+		return fmt.Errorf("node %d at session %d, epoch %d %s: %w", f.Node, f.SessionEpoch, f.Epoch, f.Key, meta.ErrFenced)
 	}
 	return nil
 }

@@ -13,6 +13,16 @@ import (
 // PutTransaction stores t, if its ID is at t.Version, and commits offsets in
 // one write transaction.
 func (c *Catalog) PutTransaction(ctx context.Context, t meta.Transaction, offsets []meta.GroupOffset) error {
+	return c.putTransaction(ctx, nil, t, offsets)
+}
+
+// PutTransactionFenced is PutTransaction after checking fence in the same
+// write transaction.
+func (c *Catalog) PutTransactionFenced(ctx context.Context, f meta.Fence, t meta.Transaction, offsets []meta.GroupOffset) error {
+	return c.putTransaction(ctx, &f, t, offsets)
+}
+
+func (c *Catalog) putTransaction(ctx context.Context, f *meta.Fence, t meta.Transaction, offsets []meta.GroupOffset) error {
 	op := fmt.Sprintf("store transaction %q", t.ID)
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -24,6 +34,11 @@ func (c *Catalog) PutTransaction(ctx context.Context, t meta.Transaction, offset
 	}
 	now := c.now()
 	err = c.write(ctx, func(tx *sql.Tx) error {
+		if f != nil {
+			if err := checkFence(ctx, tx, *f, now); err != nil {
+				return err
+			}
+		}
 		if err := txnAt(ctx, tx, t.ID, t.Version); err != nil {
 			return err
 		}
