@@ -109,6 +109,23 @@ func TestClusterClients(t *testing.T) {
 		}
 		successor[p] = pd.Replicas[1]
 	}
+	// kcat -L through broker 1 says the same of each partition, once
+	// broker 1 has read the others' leases (it reads them every
+	// heartbeat; until then it answers LEADER_NOT_AVAILABLE for theirs).
+	kcat := requireTool(t, "kcat")
+	grWaitFor(t, "kcat -L listing each partition's leader, replicas and ISR", func() (bool, string) {
+		kout := runTool(t, 20*time.Second, nil, kcat, "-L", "-b", boot, "-t", topic, "-m", "10")
+		for p, pd := range md.Topics[topic].Partitions {
+			if len(pd.Replicas) != 3 {
+				continue // said above
+			}
+			rs := fmt.Sprintf("%d,%d,%d", pd.Replicas[0], pd.Replicas[1], pd.Replicas[2])
+			if !strings.Contains(kout, fmt.Sprintf("partition %d, leader %d, replicas: %s, isrs: %s\n", p, pd.Leader, rs, rs)) {
+				return false, fmt.Sprintf("partition %d: want leader %d, replicas and ISR %s:\n%s", p, pd.Leader, rs, kout)
+			}
+		}
+		return true, ""
+	})
 	byLeader := map[int32][]int32{}
 	for p, l := range leaders {
 		byLeader[l] = append(byLeader[l], p)
