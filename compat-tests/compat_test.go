@@ -60,6 +60,19 @@ func binaryFaults(t testing.TB) string {
 	return binaryTags(t, "faults")
 }
 
+// TestMain runs the tests and then removes the binaries they built: each
+// run of the package builds its own, which would otherwise pile up in the
+// temporary directory (some 40 MiB each).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	buildMu.Lock()
+	for _, p := range buildPath {
+		os.RemoveAll(filepath.Dir(p))
+	}
+	buildMu.Unlock()
+	os.Exit(code)
+}
+
 func binaryTags(t testing.TB, tags string) string {
 	t.Helper()
 	buildMu.Lock()

@@ -123,7 +123,7 @@ func startSecure(t testing.TB, listeners [][2]string, extra ...string) *secBroke
 		pm = append(pm, l[0]+":"+l[1])
 	}
 	args := append([]string{"--listeners=" + strings.Join(ls, ","), "--listener.security.protocol.map=" + strings.Join(pm, ","),
-		"--data-dir", dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, extra...)
+		"--data-dir", dir, "--log-format", "text", "--http-listen", "", "--schema-registry-listen", ""}, dfGuardArgs(extra)...)
 	p := &proc{t: t, addr: b.addrs[listeners[0][0]], dir: dir, done: make(chan error, 1), logs: &syncBuffer{}}
 	p.cmd = exec.Command(binary(t), args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
