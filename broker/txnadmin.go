@@ -55,6 +55,13 @@ func (s *Server) handleDescribeTransactions(ctx context.Context, r *request) (km
 		ts := kmsg.NewDescribeTransactionsResponseTransactionState()
 		ts.TransactionalID = id
 		st, ok := found[id]
+		if !s.coordinatesTxn(id) {
+			// Another broker coordinates it (the cluster mode); what
+			// this one read of it may be stale.
+			ts.ErrorCode = kerr.NotCoordinator.Code
+			resp.TransactionStates = append(resp.TransactionStates, ts)
+			continue
+		}
 		if !ok {
 			ts.ErrorCode = kerr.TransactionalIDNotFound.Code
 			resp.TransactionStates = append(resp.TransactionStates, ts)
@@ -125,8 +132,8 @@ func (s *Server) handleListTransactions(ctx context.Context, r *request) (kmsg.R
 		return resp, nil
 	}
 	for _, st := range s.txns.List() {
-		if !keep(st) {
-			continue
+		if !keep(st) || !s.coordinatesTxn(st.ID) {
+			continue // another broker lists what it coordinates (the cluster mode)
 		}
 		ts := kmsg.NewListTransactionsResponseTransactionState()
 		ts.TransactionalID, ts.ProducerID, ts.TransactionState = st.ID, st.ProducerID, st.State

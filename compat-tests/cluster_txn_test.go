@@ -106,6 +106,28 @@ func TestClusterTransactions(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Each broker lists (and describes) the transactional ids it
+	// coordinates, and only those: each id once, by its coordinator, in
+	// its last state (the sixth transaction aborted).
+	var ids []string
+	for i := range producers {
+		ids = append(ids, fmt.Sprintf("cluster-txn-%d", i))
+	}
+	coords := adm.FindTxnCoordinators(ctx, ids...)
+	listed, err := adm.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		t.Fatalf("ListTransactions: %v", err)
+	}
+	described, err := adm.DescribeTransactions(ctx, ids...)
+	if err != nil {
+		t.Fatalf("DescribeTransactions: %v", err)
+	}
+	for _, id := range ids {
+		l, d := listed[id], described[id]
+		if l.State != "CompleteAbort" || l.Coordinator != coords[id].NodeID || d.Err != nil || d.State != "CompleteAbort" || d.Coordinator != coords[id].NodeID {
+			t.Errorf("%s: listed %+v, described %+v; want CompleteAbort by its coordinator %d", id, l, d, coords[id].NodeID)
+		}
+	}
 	defer clusterTxnClients(t, c, 3) // after the franz-go checks, on the same cluster
 	want := 0
 	for _, v := range committed {
