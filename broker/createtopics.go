@@ -164,6 +164,7 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 			}
 			return spec, kafkaError(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, rf, live)
 		}
+		spec.rf = rf
 	}
 	if len(rt.Configs) > 0 {
 		spec.configs = make(map[string]string, len(rt.Configs))

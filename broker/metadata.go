@@ -189,7 +189,7 @@ func (s *Server) metadataTopic(ctx context.Context, req *kmsg.MetadataRequest, t
 		p.ISR = replicas
 		p.OfflineReplicas = []int32{}
 		if s.clustered() {
-			s.clusterPartition(t.parts[i], p, live)
+			s.clusterPartition(t.parts[i], t.ReplicationFactor, p, live)
 			continue
 		}
 		if _, err := t.parts[i].opened(); err != nil && !errors.Is(err, errNotOpened) {
@@ -229,9 +229,10 @@ func deref(s *string) string {
 }
 
 // clusterPartition fills p, the answer for part in the cluster mode: its
-// lease's holder and epoch; as its replicas and ISR, every live broker
+// lease's holder and epoch; as its replicas and ISR, rf live brokers (all
+// for rf 0) in the order the placement would hand the partition on
 // (replicasOf), the holder first.
-func (s *Server) clusterPartition(part *partition, p *kmsg.MetadataResponseTopicPartition, live []int32) {
+func (s *Server) clusterPartition(part *partition, rf int16, p *kmsg.MetadataResponseTopicPartition, live []int32) {
 	key := part.key()
 	node, epoch, ok := s.cfg.Cluster.Leader(key)
 	if !ok {
@@ -241,9 +242,13 @@ func (s *Server) clusterPartition(part *partition, p *kmsg.MetadataResponseTopic
 		return
 	}
 	p.Leader, p.LeaderEpoch = node, epoch
-	// Not the replication factor asked at creation: the catalog does not
-	// keep it (README, Cluster mode).
-	p.Replicas = s.replicasOf(key, node, live, len(live)+1)
+	// The replication factor asked at creation (every live broker for a
+	// topic created before it was kept), as far as live brokers go.
+	n := len(live) + 1
+	if rf > 0 {
+		n = min(n, int(rf))
+	}
+	p.Replicas = s.replicasOf(key, node, live, n)
 	p.ISR = p.Replicas
 	if node != s.nodeID {
 		return

@@ -460,6 +460,8 @@ type createSpec struct {
 	name       string
 	partitions int32
 	configs    map[string]string
+	// rf is the replication factor asked (checked); 0: 1.
+	rf int16
 }
 
 // create makes a topic: one catalog transaction (the source of truth), and
@@ -487,12 +489,13 @@ func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 		configs = ts.s.tieredByDefault(configs)
 	}
 	mt := meta.Topic{
-		Name:       spec.name,
-		ID:         newTopicID(),
-		Partitions: spec.partitions,
-		Configs:    configs,
-		CreatedAt:  ts.s.now(),
-		Version:    1,
+		Name:              spec.name,
+		ID:                newTopicID(),
+		Partitions:        spec.partitions,
+		ReplicationFactor: max(spec.rf, 1),
+		Configs:           configs,
+		CreatedAt:         ts.s.now(),
+		Version:           1,
 	}
 	if err := ts.clearLeftovers(ctx, mt.Name, 0, mt.Partitions); err != nil {
 		return nil, err

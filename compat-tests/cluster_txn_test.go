@@ -35,6 +35,22 @@ func TestClusterTransactions(t *testing.T) {
 	// 3 in 3^12).
 	t.Logf("leaders: %v", clusterSettled(t, adm, topic, parts, 2))
 
+	// The replication factor asked at creation is kept: a topic of
+	// factor 2 lists 2 replicas, the leader first.
+	if r, err := adm.CreateTopic(ctx, 3, 2, nil, "cluster-rf2"); err != nil || r.Err != nil {
+		t.Fatalf("create a topic of replication factor 2: %v %v", err, r.Err)
+	}
+	clusterSettled(t, adm, "cluster-rf2", 3, 1)
+	md, err := adm.Metadata(ctx, "cluster-rf2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, pd := range md.Topics["cluster-rf2"].Partitions {
+		if len(pd.Replicas) != 2 || pd.Replicas[0] != pd.Leader || pd.Replicas[1] == pd.Leader {
+			t.Errorf("cluster-rf2 partition %d: leader %d, replicas %v; want 2, the leader first", p, pd.Leader, pd.Replicas)
+		}
+	}
+
 	// Transactional ids whose coordinators are on different brokers:
 	// 4 producers, 6 transactions each, every third aborted.
 	const producers, txns, perPart = 4, 6, 2

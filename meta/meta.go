@@ -122,6 +122,10 @@ type Topic struct {
 	Name       string
 	ID         TopicID
 	Partitions int32
+	// ReplicationFactor is the one asked at creation (the cluster mode
+	// lists that many replicas in Metadata; a single broker is always
+	// 1); 0 for a topic created before it was kept.
+	ReplicationFactor int16
 	// Configs holds the topic-level configs that were set explicitly
 	// (Kafka's TOPIC_CONFIG source), by Kafka name. Defaults are not
 	// stored. Topic and Topics return a non-nil map, empty when none

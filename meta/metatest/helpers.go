@@ -61,6 +61,7 @@ func EqualTopics(t testing.TB, got, want []meta.Topic) {
 
 func sameTopic(a, b meta.Topic) bool {
 	return a.Name == b.Name && a.ID == b.ID && a.Partitions == b.Partitions && a.Version == b.Version &&
+		a.ReplicationFactor == b.ReplicationFactor &&
 		maps.Equal(a.Configs, b.Configs) && // nil and empty compare equal
 		a.CreatedAt.Truncate(time.Millisecond).Equal(b.CreatedAt.Truncate(time.Millisecond))
 }
@@ -70,6 +71,7 @@ func show(t meta.Topic) string {
 		"{" + t.Name,
 		"id=" + base64.RawURLEncoding.EncodeToString(t.ID[:]),
 		"partitions=" + strconv.FormatInt(int64(t.Partitions), 10),
+		"replication_factor=" + strconv.FormatInt(int64(t.ReplicationFactor), 10),
 		"configs=" + showConfigs(t.Configs),
 		"created=" + t.CreatedAt.UTC().Format(time.RFC3339Nano),
 		"version=" + strconv.FormatInt(t.Version, 10) + "}",

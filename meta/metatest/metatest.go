@@ -171,12 +171,13 @@ func testCreateAndGet(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	ctx := t.Context()
 	c := open(t)
 	want := meta.Topic{
-		Name:       "orders",
-		ID:         NewTopicID(t),
-		Partitions: 12,
-		Configs:    map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "empty.value": ""},
-		CreatedAt:  time.UnixMilli(1_700_000_000_123).UTC(),
-		Version:    1,
+		Name:              "orders",
+		ID:                NewTopicID(t),
+		Partitions:        12,
+		ReplicationFactor: 3,
+		Configs:           map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "empty.value": ""},
+		CreatedAt:         time.UnixMilli(1_700_000_000_123).UTC(),
+		Version:           1,
 	}
 	if err := c.CreateTopic(ctx, want); err != nil {
 		t.Fatalf("CreateTopic: %v", err)

@@ -277,6 +277,13 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 9,
+		name:    "topics' replication factor",
+		stmts: []string{
+			`ALTER TABLE topics ADD COLUMN replication_factor smallint NOT NULL DEFAULT 0`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

@@ -223,8 +223,8 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s meta.Snapshot) error {
 		}
 	}
 	for _, t := range s.Topics {
-		if err := exec("topic "+t.Name, `INSERT INTO topics (name, id, partitions, created_at, version) VALUES ($1, $2, $3, $4, $5)`,
-			t.Name, t.ID[:], t.Partitions, t.CreatedAt.UnixMilli(), max(t.Version, 1)); err != nil {
+		if err := exec("topic "+t.Name, `INSERT INTO topics (name, id, partitions, created_at, version, replication_factor) VALUES ($1, $2, $3, $4, $5, $6)`,
+			t.Name, t.ID[:], t.Partitions, t.CreatedAt.UnixMilli(), max(t.Version, 1), t.ReplicationFactor); err != nil {
 			return err
 		}
 		if err := insertConfigs(ctx, tx, t.ID, t.Configs); err != nil {

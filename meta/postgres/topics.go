@@ -24,9 +24,9 @@ func (c *Catalog) CreateTopic(ctx context.Context, t meta.Topic) error {
 			// ON CONFLICT DO NOTHING waits for a concurrent insert of
 			// the same name or id to settle, then skips; which of the
 			// two was taken is read after.
-			tag, err := tx.Exec(ctx, `INSERT INTO topics (name, id, partitions, created_at, version)
-				VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING`,
-				t.Name, t.ID[:], t.Partitions, created.UnixMilli())
+			tag, err := tx.Exec(ctx, `INSERT INTO topics (name, id, partitions, created_at, version, replication_factor)
+				VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT DO NOTHING`,
+				t.Name, t.ID[:], t.Partitions, created.UnixMilli(), t.ReplicationFactor)
 			if err != nil {
 				return err
 			}
@@ -140,7 +140,7 @@ func (c *Catalog) SetPartitions(ctx context.Context, id meta.TopicID, version in
 // topicQuery selects topics with their configs, one row per config and one
 // for a topic without any; one statement is one snapshot.
 const topicQuery = `
-	SELECT t.name, t.id, t.partitions, t.created_at, t.version, c.name, c.value
+	SELECT t.name, t.id, t.partitions, t.created_at, t.version, t.replication_factor, c.name, c.value
 	FROM topics AS t LEFT JOIN topic_configs AS c ON c.topic_id = t.id`
 
 // Topic returns the topic of that name.
@@ -206,9 +206,10 @@ func scanTopics(ctx context.Context, q querier, query string, args ...any) ([]me
 			partitions int32
 			created    int64
 			version    int64
+			rf         int16
 			key, value *string
 		)
-		if err := rows.Scan(&name, &id, &partitions, &created, &version, &key, &value); err != nil {
+		if err := rows.Scan(&name, &id, &partitions, &created, &version, &rf, &key, &value); err != nil {
 			return nil, err
 		}
 		if n := len(ts); n == 0 || ts[n-1].Name != name {
@@ -216,11 +217,12 @@ func scanTopics(ctx context.Context, q querier, query string, args ...any) ([]me
 				return nil, fmt.Errorf("topic %q has a %d-byte id", name, len(id))
 			}
 			t := meta.Topic{
-				Name:       name,
-				Partitions: partitions,
-				Configs:    map[string]string{},
-				CreatedAt:  time.UnixMilli(created).UTC(),
-				Version:    version,
+				Name:              name,
+				Partitions:        partitions,
+				ReplicationFactor: rf,
+				Configs:           map[string]string{},
+				CreatedAt:         time.UnixMilli(created).UTC(),
+				Version:           version,
 			}
 			copy(t.ID[:], id)
 			ts = append(ts, t)

@@ -345,6 +345,15 @@ var migrations = []migration{
 			) STRICT, WITHOUT ROWID`,
 		},
 	},
+	{
+		version: 15,
+		name:    "topics' replication factor",
+		stmts: []string{
+			// The factor asked at creation; 0 for topics created
+			// before it was kept.
+			`ALTER TABLE topics ADD COLUMN replication_factor INTEGER NOT NULL DEFAULT 0`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

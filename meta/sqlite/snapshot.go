@@ -229,8 +229,8 @@ func importSnapshot(ctx context.Context, tx *sql.Tx, s meta.Snapshot) error {
 		}
 	}
 	for _, t := range s.Topics {
-		if err := exec("topic "+t.Name, `INSERT INTO topics (name, id, partitions, created_at, version) VALUES (?, ?, ?, ?, ?)`,
-			t.Name, t.ID[:], t.Partitions, t.CreatedAt.UnixMilli(), max(t.Version, 1)); err != nil {
+		if err := exec("topic "+t.Name, `INSERT INTO topics (name, id, partitions, created_at, version, replication_factor) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.Name, t.ID[:], t.Partitions, t.CreatedAt.UnixMilli(), max(t.Version, 1), t.ReplicationFactor); err != nil {
 			return err
 		}
 		if err := insertConfigs(ctx, tx, t.Name, t.Configs); err != nil {

@@ -43,8 +43,8 @@ func (c *Catalog) CreateTopic(ctx context.Context, t meta.Topic) error {
 			return fmt.Errorf("id %x: %w", t.ID[:], meta.ErrTopicIDExists)
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO topics (name, id, partitions, created_at, version) VALUES (?, ?, ?, ?, 1)`,
-			t.Name, t.ID[:], t.Partitions, created.UnixMilli()); err != nil {
+			`INSERT INTO topics (name, id, partitions, created_at, version, replication_factor) VALUES (?, ?, ?, ?, 1, ?)`,
+			t.Name, t.ID[:], t.Partitions, created.UnixMilli(), t.ReplicationFactor); err != nil {
 			return err
 		}
 		return insertConfigs(ctx, tx, t.Name, t.Configs)
@@ -154,7 +154,7 @@ func (c *Catalog) SetPartitions(ctx context.Context, id meta.TopicID, version in
 // for a topic without any. One statement is one snapshot: a topic never
 // comes back with the configs of a concurrent write half applied.
 const topicQuery = `
-	SELECT t.name, t.id, t.partitions, t.created_at, t.version, c.name, c.value
+	SELECT t.name, t.id, t.partitions, t.created_at, t.version, t.replication_factor, c.name, c.value
 	FROM topics AS t LEFT JOIN topic_configs AS c ON c.topic = t.name`
 
 // Topic returns the topic of that name.
@@ -231,9 +231,10 @@ func scanTopics(ctx context.Context, q querier, query string, args ...any) ([]me
 			partitions int32
 			created    int64
 			version    int64
+			rf         int16
 			key, value sql.NullString
 		)
-		if err := rows.Scan(&name, &id, &partitions, &created, &version, &key, &value); err != nil {
+		if err := rows.Scan(&name, &id, &partitions, &created, &version, &rf, &key, &value); err != nil {
 			return nil, err
 		}
 		if n := len(ts); n == 0 || ts[n-1].Name != name {
@@ -241,11 +242,12 @@ func scanTopics(ctx context.Context, q querier, query string, args ...any) ([]me
 				return nil, fmt.Errorf("topic %q has a %d-byte id", name, len(id))
 			}
 			t := meta.Topic{
-				Name:       name,
-				Partitions: partitions,
-				Configs:    map[string]string{},
-				CreatedAt:  time.UnixMilli(created).UTC(),
-				Version:    version,
+				Name:              name,
+				Partitions:        partitions,
+				ReplicationFactor: rf,
+				Configs:           map[string]string{},
+				CreatedAt:         time.UnixMilli(created).UTC(),
+				Version:           version,
 			}
 			copy(t.ID[:], id)
 			ts = append(ts, t)
