@@ -212,9 +212,14 @@ type bcCounts struct {
 	// putTime is the WAL PUTs' time at the proxy, commitTime the
 	// CommitWAL calls' at the brokers, together.
 	putTime, commitTime time.Duration
-	cpu                 map[int]time.Duration
-	xacts               int64 // pg_stat_database.xact_commit of the cluster's database
-	inserted            int64 // rows ever inserted into wal_batches (pg_stat_user_tables)
+	// puts are the WAL PUTs' times at the proxy so far, one by one;
+	// commitBuckets the brokers' histogram of CommitWAL's times
+	// together (cumulative counts by upper bound in seconds).
+	puts          []time.Duration
+	commitBuckets map[float64]float64
+	cpu           map[int]time.Duration
+	xacts         int64 // pg_stat_database.xact_commit of the cluster's database
+	inserted      int64 // rows ever inserted into wal_batches (pg_stat_user_tables)
 }
 
 // counts samples everything bcCounts holds. PostgreSQL's statistics reach
@@ -223,14 +228,17 @@ type bcCounts struct {
 // 20 s or more keeps that under 5%.
 func (c *bcEnv) counts() bcCounts {
 	c.b.Helper()
-	s := bcCounts{at: time.Now(), commits: map[int]int64{}, cpu: map[int]time.Duration{}}
-	s.walPuts, s.requests, s.putTime = c.proxy.snapshot()
+	s := bcCounts{at: time.Now(), commits: map[int]int64{}, cpu: map[int]time.Duration{}, commitBuckets: map[float64]float64{}}
+	s.walPuts, s.requests, s.putTime, s.puts = c.proxy.snapshot()
 	for _, br := range c.brokers {
 		if br.p.cmd.ProcessState != nil {
 			continue
 		}
 		s.commits[br.node] = int64(br.metric(c.b, `streamhouse_catalog_duration_seconds_count{method="CommitWAL"}`))
 		s.commitTime += time.Duration(br.metric(c.b, `streamhouse_catalog_duration_seconds_sum{method="CommitWAL"}`) * float64(time.Second))
+		for le, n := range br.buckets(c.b, `streamhouse_catalog_duration_seconds_bucket{method="CommitWAL",le="`) {
+			s.commitBuckets[le] += n
+		}
 		s.cpu[br.node] = bcCPU(c.b, br.p.cmd.Process.Pid)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -309,8 +317,11 @@ type bcWindow struct {
 	commits  map[int]int64
 	cpu      map[int]time.Duration
 	xacts    int64
-	// putMean and commitMean are a WAL PUT's and a CommitWAL's mean time.
-	putMean, commitMean time.Duration
+	// putMean and commitMean are a WAL PUT's and a CommitWAL's mean time;
+	// putP99 a WAL PUT's 99th percentile at the proxy, commitP99 the
+	// upper bound of the brokers' histogram bucket that holds CommitWAL's
+	// (the buckets double: 6.4, 12.8, 25.6 ms...).
+	putMean, commitMean, putP99, commitP99 time.Duration
 }
 
 func bcDiff(a, b bcCounts) bcWindow {
@@ -331,6 +342,24 @@ func bcDiff(a, b bcCounts) bcWindow {
 	}
 	if n := bcSum(w.walPuts); n > 0 {
 		w.putMean = (b.putTime - a.putTime) / time.Duration(n)
+	}
+	if puts := slices.Clone(b.puts[len(a.puts):]); len(puts) > 0 {
+		slices.Sort(puts)
+		w.putP99 = puts[len(puts)*99/100]
+	}
+	var les []float64
+	for le := range b.commitBuckets {
+		les = append(les, le)
+	}
+	slices.Sort(les)
+	if len(les) > 0 {
+		total := b.commitBuckets[les[len(les)-1]] - a.commitBuckets[les[len(les)-1]] // +Inf
+		for _, le := range les {
+			if total > 0 && b.commitBuckets[le]-a.commitBuckets[le] >= 0.99*total {
+				w.commitP99 = time.Duration(le * float64(time.Second))
+				break
+			}
+		}
 	}
 	if n := bcSum(w.commits); n > 0 {
 		w.commitMean = (b.commitTime - a.commitTime) / time.Duration(n)
@@ -387,6 +416,37 @@ func (br *bcBroker) metric(b *testing.B, name string) float64 {
 	return 0
 }
 
+// buckets returns the samples whose names start with prefix (a
+// histogram's buckets up to their le label's value), by that value.
+func (br *bcBroker) buckets(b *testing.B, prefix string) map[float64]float64 {
+	b.Helper()
+	resp, err := http.Get("http://" + br.http + "/metrics")
+	if err != nil {
+		b.Fatalf("broker %d: /metrics: %v", br.node, err)
+	}
+	defer resp.Body.Close()
+	out := map[float64]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		le, v, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		bound, err := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
+		n, err2 := strconv.ParseFloat(v, 64)
+		if err != nil || err2 != nil {
+			b.Fatalf("broker %d: %s", br.node, sc.Text())
+		}
+		out[bound] = n
+	}
+	return out
+}
+
 // bcCPU is the CPU time (user and system) of process pid so far, from
 // /proc/<pid>/stat (clock ticks of 10 ms).
 func bcCPU(b *testing.B, pid int) time.Duration {
@@ -417,7 +477,8 @@ type bcProxy struct {
 	mu       sync.Mutex
 	walPuts  map[int]int64
 	requests map[string]int64
-	putTime  time.Duration // WAL PUTs' time from the request to the server's answer, together
+	putTime  time.Duration   // WAL PUTs' time from the request to the server's answer, together
+	puts     []time.Duration // each WAL PUT's (appended only)
 }
 
 func bcNewProxy(b *testing.B, target string) *bcProxy {
@@ -466,12 +527,14 @@ func (p *bcProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(w, r)
 	if strings.HasSuffix(kind, " wal") {
 		p.mu.Lock()
-		p.putTime += time.Since(start)
+		took := time.Since(start)
+		p.putTime += took
+		p.puts = append(p.puts, took)
 		p.mu.Unlock()
 	}
 }
 
-func (p *bcProxy) snapshot() (map[int]int64, map[string]int64, time.Duration) {
+func (p *bcProxy) snapshot() (map[int]int64, map[string]int64, time.Duration, []time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	walPuts := make(map[int]int64, len(p.walPuts))
@@ -482,7 +545,7 @@ func (p *bcProxy) snapshot() (map[int]int64, map[string]int64, time.Duration) {
 	for k, v := range p.requests {
 		requests[k] = v
 	}
-	return walPuts, requests, p.putTime
+	return walPuts, requests, p.putTime, p.puts[:len(p.puts):len(p.puts)]
 }
 
 // bcLoad is a produce load at a fixed rate: records of size bytes to
