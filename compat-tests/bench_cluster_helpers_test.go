@@ -58,6 +58,23 @@ type bcBroker struct {
 	node int
 	p    *proc
 	http string // its /metrics listener
+	seen int    // how much of its log warnings() has read
+}
+
+// warnings returns the warnings and errors the brokers logged since the
+// last call, for the benchmark's log: what a slow window met.
+func (c *bcEnv) warnings() []string {
+	var out []string
+	for _, br := range c.brokers {
+		logs := br.p.logs.String()
+		for _, line := range strings.Split(logs[br.seen:], "\n") {
+			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+				out = append(out, fmt.Sprintf("broker %d: %s", br.node, line))
+			}
+		}
+		br.seen = len(logs)
+	}
+	return out
 }
 
 // bcServers are the servers benchmarks share across clusters: one

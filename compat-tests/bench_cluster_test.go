@@ -48,7 +48,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -124,6 +123,9 @@ func BenchmarkClusterProduce(b *testing.B) {
 				z := c.counts()
 				ins1 := c.inserted()
 				w := bcDiff(a, z)
+				for _, l := range c.warnings() {
+					b.Log(l)
+				}
 				if res.failed > 0 {
 					b.Fatalf("%s: %d records failed, first: %v", s.name, res.failed, res.first)
 				}
@@ -211,6 +213,9 @@ func benchClusterCPU(b *testing.B, flush time.Duration) {
 				a = c.counts()
 				res := load.run(b, cls, window)
 				w := bcDiff(a, c.counts())
+				for _, l := range c.warnings() {
+					b.Log(l)
+				}
 				if res.failed > 0 {
 					b.Fatalf("%s: %d records failed, first: %v", s.name, res.failed, res.first)
 				}
@@ -283,7 +288,6 @@ func BenchmarkClusterCatalogRows(b *testing.B) {
 			maxRows, total, objs int64
 			bucketObjs           int
 		}
-		var mu sync.Mutex
 		var samples []sample
 		var res bcResult
 		a := c.counts()
@@ -307,9 +311,7 @@ func BenchmarkClusterCatalogRows(b *testing.B) {
 				s.maxRows = max(s.maxRows, n)
 				s.total += n
 			}
-			mu.Lock()
 			samples = append(samples, s)
-			mu.Unlock()
 			b.Logf("%v: wal_batches rows %d, the most of one partition %d (of %d partitions); wal_objects rows %d; WAL objects in the bucket %d",
 				s.at, s.total, s.maxRows, len(per), s.objs, s.bucketObjs)
 		}
