@@ -181,7 +181,10 @@ func TestClusterChaos(t *testing.T) {
 		}
 		return out
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// A bound on the whole run: about 4 s a kill -9 cycle (the restarted
+	// broker waits for its previous session to expire), the faults after,
+	// and the checks, with room for a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute+time.Duration(cycles)*10*time.Second)
 	defer cancel()
 
 	const topic, parts, group = "chaos", int32(6), "chaos-readers"
