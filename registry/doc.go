@@ -10,7 +10,10 @@
 // broker's sharing the same storage) builds its in-memory index by
 // consuming that partition from the start. Nothing else holds state, so
 // a restart, a copy of the data directory or a second broker sees the same
-// subjects, versions, ids, configs and soft deletes.
+// subjects, versions, ids, configs and soft deletes. Where the broker
+// refuses compacted topics (StreamHouse's cluster mode, INVALID_CONFIG)
+// the registry creates the topic with cleanup.policy=delete and infinite
+// retention instead: its records replay to the same index either way.
 //
 // Writes: a registry serialises its own writes, and before deciding one it
 // reads `_schemas` to its end so that its index holds every other writer's
@@ -20,7 +23,12 @@
 // writer whose record lost that race sees it when its record is applied,
 // rewrites the winner's record under the key, or a tombstone when no record
 // holds the key (so that compaction, which keeps the last record of a key,
-// never keeps the loser alone), and tries again.
+// never keeps the loser alone), and tries again after a random pause. A
+// tombstone removes only a soft-deleted version (permanent deletes follow
+// soft ones), so such a tombstone that another registry's new version beat
+// to the key loses in its turn, and that version's record is rewritten.
+// While the topic's partition has no answering leader (its broker died), a
+// write waits for it to move, for up to 30 s.
 //
 // Records (key, value; JSON, as Confluent writes them):
 //

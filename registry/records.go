@@ -101,8 +101,7 @@ func (st *state) apply(key, value []byte) error {
 			return fmt.Errorf("registry: SCHEMA key without a subject: %s", key)
 		}
 		if value == nil {
-			st.removeSchema(*k.Subject, k.Version)
-			return nil
+			return st.removeSchema(*k.Subject, k.Version)
 		}
 		v, ok := fastSchemaValue(value)
 		if !ok {
@@ -163,14 +162,6 @@ func (st *state) apply(key, value []byte) error {
 		return fmt.Errorf("registry: unknown record key type %q", k.KeyType)
 	}
 	return nil
-}
-
-func decodeSchemaValue(b []byte) (schemaValue, bool) {
-	var v schemaValue
-	if b == nil || json.Unmarshal(b, &v) != nil {
-		return v, false
-	}
-	return v, true
 }
 
 // schemaRecord is the SCHEMA record of version v of sub as the index

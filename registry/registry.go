@@ -2,9 +2,11 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -172,16 +174,36 @@ func (r *Registry) start(ctx context.Context) error {
 	return r.catchUp(ctx)
 }
 
-// ensureTopic creates the topic (one partition, compacted) unless it
-// exists, retrying while the broker is not yet answering.
+// compactedConfigs are the topic's configs where the broker serves
+// compaction; keptConfigs where it refuses compacted topics (StreamHouse's
+// cluster mode answers INVALID_CONFIG: its partitions live in the bucket
+// as written): every record kept forever, which the registry's records
+// need no more than compaction does (they are applied in log order by one
+// rule, so a log that keeps them all replays to the same index), and a
+// registry writes few.
+var (
+	compactedConfigs = map[string]*string{"cleanup.policy": new("compact")}
+	keptConfigs      = map[string]*string{"cleanup.policy": new("delete"), "retention.ms": new("-1"), "retention.bytes": new("-1")}
+)
+
+// ensureTopic creates the topic (one partition, compacted, or kept
+// forever where the broker refuses compacted topics) unless it exists,
+// retrying while the broker is not yet answering.
 func (r *Registry) ensureTopic(ctx context.Context) error {
+	configs, kept := compactedConfigs, false
 	for {
-		resp, err := r.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": new("compact")}, r.cfg.Topic)
+		resp, err := r.adm.CreateTopic(ctx, 1, -1, configs, r.cfg.Topic)
 		if err == nil {
 			err = resp.Err
 		}
 		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
 			break
+		}
+		if errors.Is(err, kerr.InvalidConfig) && !kept {
+			r.log.Info("schema registry: the broker refuses compacted topics; creating its topic with cleanup.policy=delete and infinite retention",
+				"topic", r.cfg.Topic, "err", err, "reason", resp.ErrMessage)
+			configs, kept = keptConfigs, true
+			continue
 		}
 		r.log.Warn("schema registry: creating its topic failed; retrying", "topic", r.cfg.Topic, "err", err)
 		select {
@@ -265,23 +287,53 @@ func (r *Registry) waitApplied(ctx context.Context, off int64) error {
 	}
 }
 
+// leaderWait bounds how long catchUp waits for the topic's partition to
+// answer again: a broker of a cluster that died leaves its partitions to
+// the others once its session expires (broker.session.timeout.ms, 9 s by
+// default), and a registration meanwhile waits for that rather than fail.
+const leaderWait = 30 * time.Second
+
 // catchUp waits until every record the topic holds now has been applied.
+// While the partition has no leader that answers (its broker died or is
+// handing it over) it asks again, for up to leaderWait; an error Kafka
+// does not call retriable ends it at once.
 func (r *Registry) catchUp(ctx context.Context) error {
+	deadline := time.Now().Add(leaderWait)
+	for {
+		end, err := r.endOffset(ctx)
+		if err == nil {
+			if end == 0 {
+				return nil
+			}
+			return r.waitApplied(ctx, end-1)
+		}
+		var ke *kerr.Error
+		if (errors.As(err, &ke) && !ke.Retriable) || time.Now().After(deadline) {
+			return err
+		}
+		r.log.Debug("schema registry: end offset of its topic; retrying", "topic", r.cfg.Topic, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// endOffset returns the topic's end offset (partition 0's).
+func (r *Registry) endOffset(ctx context.Context) (int64, error) {
 	ends, err := r.adm.ListEndOffsets(ctx, r.cfg.Topic)
 	if err != nil {
-		return fmt.Errorf("registry: end offset of %s: %w", r.cfg.Topic, err)
+		return 0, fmt.Errorf("registry: end offset of %s: %w", r.cfg.Topic, err)
 	}
 	o, ok := ends.Lookup(r.cfg.Topic, 0)
 	if !ok {
-		return fmt.Errorf("registry: end offset of %s: no partition 0", r.cfg.Topic)
+		return 0, fmt.Errorf("registry: end offset of %s: no partition 0", r.cfg.Topic)
 	}
 	if o.Err != nil {
-		return fmt.Errorf("registry: end offset of %s: %w", r.cfg.Topic, o.Err)
+		return 0, fmt.Errorf("registry: end offset of %s: %w", r.cfg.Topic, o.Err)
 	}
-	if o.Offset == 0 {
-		return nil
-	}
-	return r.waitApplied(ctx, o.Offset-1)
+	return o.Offset, nil
 }
 
 // Close stops reading the topic and closes the Kafka client.
@@ -331,31 +383,35 @@ func (r *Registry) write(ctx context.Context, decide func(st *state) ([]*kgo.Rec
 		if err := r.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return storeError(err)
 		}
-		last := recs[len(recs)-1].Offset
-		if err := r.waitApplied(ctx, last); err != nil {
+		lost, err := r.lostOf(ctx, recs)
+		if err != nil {
 			return storeError(err)
 		}
-		var lost []*kgo.Record
-		r.mu.Lock()
-		for _, rec := range recs {
-			if r.conflicts[rec.Offset] {
-				delete(r.conflicts, rec.Offset)
-				lost = append(lost, rec)
-			}
-		}
-		r.mu.Unlock()
 		if len(lost) == 0 {
 			return nil
 		}
-		if attempt >= 5 {
+		if attempt >= maxWriteAttempts {
 			return &apiError{status: 500, code: 50001, msg: "Error while registering the schema: other registries keep writing the same versions"}
 		}
 		r.log.Info("schema registry: a write lost to another registry's; trying again", "records", len(lost))
 		if err := r.rewriteWinners(ctx, lost); err != nil {
 			return storeError(err)
 		}
+		// Registries that keep writing at once through different brokers
+		// would otherwise keep colliding, each losing to whichever
+		// reached the log first: the loser steps back a random while,
+		// longer each time, so that the others' writes land first.
+		select {
+		case <-ctx.Done():
+			return storeError(ctx.Err())
+		case <-time.After(rand.N(10 * time.Millisecond << min(attempt, 5))):
+		}
 	}
 }
+
+// maxWriteAttempts bounds how often a write that lost to other registries'
+// is tried again (with growing random pauses: about 2 s in all at worst).
+const maxWriteAttempts = 20
 
 // decide runs fn over the index, read-locked (unlocked even if it panics).
 func (r *Registry) decide(fn func(st *state) ([]*kgo.Record, error)) ([]*kgo.Record, error) {
@@ -364,37 +420,83 @@ func (r *Registry) decide(fn func(st *state) ([]*kgo.Record, error)) ([]*kgo.Rec
 	return fn(r.st)
 }
 
+// lostOf waits until recs (produced, in order) have been applied and
+// returns those that lost to an earlier record.
+func (r *Registry) lostOf(ctx context.Context, recs []*kgo.Record) ([]*kgo.Record, error) {
+	if err := r.waitApplied(ctx, recs[len(recs)-1].Offset); err != nil {
+		return nil, err
+	}
+	var lost []*kgo.Record
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range recs {
+		if r.conflicts[rec.Offset] {
+			delete(r.conflicts, rec.Offset)
+			lost = append(lost, rec)
+		}
+	}
+	return lost, nil
+}
+
 // rewriteWinners writes again, for each lost SCHEMA record's key, the
 // record that holds that key in the index, so that the key's last record
 // in the topic (what compaction keeps) is the winner; or a tombstone when
-// no record holds the key.
+// no record holds the key. Another registry may take the key between the
+// look and the tombstone: the tombstone then loses too (a tombstone of a
+// version not soft-deleted changes nothing, see state.removeSchema), and
+// that registry's record is written again in its turn.
 func (r *Registry) rewriteWinners(ctx context.Context, lost []*kgo.Record) error {
-	var again []*kgo.Record
-	r.mu.RLock()
-	for _, rec := range lost {
-		v, ok := decodeSchemaValue(rec.Value)
-		if !ok {
-			continue
+	for attempt := 0; len(lost) > 0; attempt++ {
+		if attempt >= 5 {
+			return errors.New("registry: other registries keep taking the versions it rewrites")
 		}
-		if s := r.st.subjects[v.Subject]; s != nil {
-			if i, found := s.find(v.Version); found {
-				again = append(again, r.st.schemaRecord(v.Subject, s.versions[i]))
+		var again []*kgo.Record
+		r.mu.RLock()
+		for _, rec := range lost {
+			k, ok := decodeSchemaKey(rec.Key)
+			if !ok {
 				continue
 			}
+			if s := r.st.subjects[*k.Subject]; s != nil {
+				if i, found := s.find(k.Version); found {
+					again = append(again, r.st.schemaRecord(*k.Subject, s.versions[i]))
+					continue
+				}
+			}
+			// Nobody holds the key (the record lost on its id): a
+			// tombstone, so that compaction cannot leave the lost
+			// record alone under it, where a replay could apply it
+			// before the id's winner.
+			again = append(again, &kgo.Record{Key: schemaKey(*k.Subject, k.Version)})
 		}
-		// Nobody holds the key (the record lost on its id): a tombstone,
-		// so that compaction cannot leave the lost record alone under it,
-		// where a replay could apply it before the id's winner.
-		again = append(again, &kgo.Record{Key: schemaKey(v.Subject, v.Version)})
+		r.mu.RUnlock()
+		if len(again) == 0 {
+			return nil
+		}
+		for _, rec := range again {
+			rec.Topic, rec.Partition = r.cfg.Topic, 0
+		}
+		if err := r.cl.ProduceSync(ctx, again...).FirstErr(); err != nil {
+			return err
+		}
+		var err error
+		if lost, err = r.lostOf(ctx, again); err != nil {
+			return err
+		}
 	}
-	r.mu.RUnlock()
-	if len(again) == 0 {
-		return nil
+	return nil
+}
+
+// decodeSchemaKey reads a SCHEMA record's key.
+func decodeSchemaKey(b []byte) (recordKey, bool) {
+	k, ok := fastKey(b)
+	if !ok {
+		k = recordKey{}
+		if json.Unmarshal(b, &k) != nil {
+			return k, false
+		}
 	}
-	for _, rec := range again {
-		rec.Topic, rec.Partition = r.cfg.Topic, 0
-	}
-	return r.cl.ProduceSync(ctx, again...).FirstErr()
+	return k, k.KeyType == keySchema && k.Subject != nil
 }
 
 func storeError(err error) error {

@@ -173,15 +173,23 @@ func (st *state) putSchema(sub string, v int, id int32, f Format, text string, r
 }
 
 // removeSchema applies a SCHEMA tombstone: version v of sub is gone, and
-// its schema too when no other version holds it.
-func (st *state) removeSchema(sub string, v int) {
+// its schema too when no other version holds it. A permanent delete
+// follows a soft delete (Confluent's rule, kept by every writer), so a
+// tombstone of a version that is not soft-deleted is errConflict and
+// changes nothing: it is a writer's tombstone for a key its own record
+// lost on its id (Registry.rewriteWinners), which another registry's
+// version took meanwhile.
+func (st *state) removeSchema(sub string, v int) error {
 	s := st.subjects[sub]
 	if s == nil {
-		return
+		return nil
 	}
 	i, found := s.find(v)
 	if !found {
-		return
+		return nil
+	}
+	if !s.versions[i].deleted {
+		return errConflict
 	}
 	id := s.versions[i].id
 	s.versions = slices.Delete(s.versions, i, i+1)
@@ -195,6 +203,7 @@ func (st *state) removeSchema(sub string, v int) {
 			}
 		}
 	}
+	return nil
 }
 
 // deleteSubject applies DELETE_SUBJECT: versions up to v soft-deleted.
