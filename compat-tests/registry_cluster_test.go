@@ -288,9 +288,33 @@ func TestRegistryCluster(t *testing.T) {
 	srSameEverywhere(t, []string{urls[3]}, "late-value", 1)
 	t.Logf("registered through broker 1, served by broker 3 %v after the registration began", time.Since(began).Round(time.Millisecond))
 
+	// The cluster mode refuses compacted topics: `_schemas` keeps every
+	// record instead.
+	adm := fgAdmin(t, c.brokers[1].addr)
+	rcs, err := adm.DescribeTopicConfigs(fgCtx(t), "_schemas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On("_schemas", nil)
+	if err != nil || rc.Err != nil {
+		t.Fatalf("configs of _schemas: %v %v", err, rc.Err)
+	}
+	want := map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+	for _, cfg := range rc.Configs {
+		if w, ok := want[cfg.Key]; ok {
+			if cfg.MaybeValue() != w {
+				t.Fatalf("_schemas has %s=%s, want %s", cfg.Key, cfg.MaybeValue(), w)
+			}
+			delete(want, cfg.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Fatalf("_schemas: configs not described: %v", want)
+	}
+
 	// Kill -9 the broker leading `_schemas`: the others serve every
 	// schema at once, and take registrations once the partition moved.
-	leaders := clusterWaitLed(t, fgAdmin(t, c.brokers[1].addr), "_schemas", 1)
+	leaders := clusterWaitLed(t, adm, "_schemas", 1)
 	victim := int(leaders[0])
 	c.brokers[victim].cmd.Process.Signal(syscall.SIGKILL)
 	<-c.brokers[victim].done
