@@ -171,7 +171,17 @@ func (r *Registry) start(ctx context.Context) error {
 	}
 	r.consumer.Add(1)
 	go r.consume(r.base)
-	return r.catchUp(ctx)
+	// As ensureTopic, asks until the topic's partition answers (a broker
+	// of a cluster may start while the partition's leader is dead and
+	// not yet replaced), unless Kafka says the error will not pass.
+	for {
+		err := r.catchUp(ctx)
+		var ke *kerr.Error
+		if err == nil || ctx.Err() != nil || (errors.As(err, &ke) && !ke.Retriable) {
+			return err
+		}
+		r.log.Warn("schema registry: reading its topic to its end failed; retrying", "topic", r.cfg.Topic, "err", err)
+	}
 }
 
 // compactedConfigs are the topic's configs where the broker serves
