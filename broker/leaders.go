@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -117,8 +118,21 @@ func (s *Server) LeaseAcquired(l meta.Lease) {
 	s.mu.Unlock()
 	go func() {
 		defer s.bg.Done()
-		if _, err := p.get(s.base); err != nil && s.base.Err() == nil && !errors.Is(err, storage.ErrNotLeader) && !errors.Is(err, storage.ErrClosed) {
-			s.log.Error("opening a partition taken over failed; requests for it try again", "topic", p.src.name, "partition", p.index, "err", err)
+		// A failed open (the bucket or the catalog failing while the
+		// log is rebuilt) is tried again with backoff while this
+		// broker leads the partition, so that it is ready when the
+		// next request comes rather than rebuilt under it.
+		for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+			_, err := p.get(s.base)
+			if err == nil || s.base.Err() != nil || errors.Is(err, storage.ErrNotLeader) || errors.Is(err, storage.ErrClosed) || errors.Is(err, storage.ErrCorrupt) {
+				return
+			}
+			s.log.Error("opening a partition taken over failed; trying again", "topic", p.src.name, "partition", p.index, "in", wait, "err", err)
+			select {
+			case <-s.base.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
 	}()
 }
