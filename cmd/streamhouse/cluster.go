@@ -42,6 +42,15 @@ type walLeases struct{ l *cluster.Leadership }
 
 func (w walLeases) NodeID() int32 { return w.l.NodeID() }
 
+func (w walLeases) Live(node int32) bool {
+	for _, b := range w.l.Brokers() {
+		if b.NodeID == node {
+			return true
+		}
+	}
+	return false
+}
+
 func (w walLeases) Lease(p storage.Partition) (int64, int32, bool) {
 	return w.l.Lease(meta.LeaseKey{Kind: meta.LeasePartition, TopicID: p.TopicID, Partition: p.Partition})
 }

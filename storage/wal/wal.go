@@ -25,7 +25,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +52,10 @@ type Leadership interface {
 	// Lease returns this broker's session epoch and the partition's
 	// lease (leader) epoch, and false when it does not hold it.
 	Lease(p storage.Partition) (sessionEpoch int64, leaderEpoch int32, ok bool)
+	// Live reports whether broker node's session is live, as this broker
+	// last read the membership: a live broker deletes its own WAL objects
+	// once unreferenced, and every broker those of the brokers gone.
+	Live(node int32) bool
 }
 
 // Catalog is what the WAL keeps in the catalog.
@@ -587,6 +594,21 @@ func objectKey(node int32, sessionEpoch int64) (string, error) {
 	return fmt.Sprintf("wal/%d/%d/%d-%s.wal", node, sessionEpoch, time.Now().UnixMilli(), hex.EncodeToString(r[:])), nil
 }
 
+// objectNode is the node id objectKey put in key, and false for a key not
+// of that form.
+func objectNode(key string) (int32, bool) {
+	rest, ok := strings.CutPrefix(key, "wal/")
+	if !ok {
+		return 0, false
+	}
+	n, _, ok := strings.Cut(rest, "/")
+	if !ok {
+		return 0, false
+	}
+	node, err := strconv.ParseInt(n, 10, 32)
+	return int32(node), err == nil
+}
+
 // maxTimestamp is the largest max timestamp of the batches in b.
 func maxTimestamp(b []byte) int64 {
 	ts := int64(-1)
@@ -650,6 +672,13 @@ func (w *Store) Consolidate(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
+	// Each live broker's objects are its own to delete, so that the
+	// DELETEs do not grow with the cluster; a gone broker's, anyone's.
+	self := w.opts.Leader.NodeID()
+	objs = slices.DeleteFunc(objs, func(o string) bool {
+		node, ok := objectNode(o)
+		return ok && node != self && w.opts.Leader.Live(node)
+	})
 	var gone []string
 	for _, o := range objs {
 		if err := w.opts.Bucket.Delete(ctx, o); err != nil && !errors.Is(err, objstore.ErrNotFound) {

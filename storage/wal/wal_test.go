@@ -46,6 +46,9 @@ func newLeader(t testing.TB, cat meta.Catalog, node int32) *leader {
 
 func (l *leader) NodeID() int32 { return l.node }
 
+// Live: the tests' brokers see only themselves as live.
+func (l *leader) Live(node int32) bool { return node == l.node }
+
 func (l *leader) Lease(p storage.Partition) (int64, int32, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
