@@ -268,11 +268,17 @@ func (s *Server) untilShutdown(ctx context.Context) (context.Context, context.Ca
 // groupFence is group.Config.Fence: in the cluster mode, a group's offset
 // commits are fenced by its shard's lease (nil otherwise).
 func (s *Server) groupFence() func(group string) (meta.Fence, bool) {
+	return s.shardFence(s.groupLease)
+}
+
+// shardFence is the fence of the shard lease names map to (groupLease,
+// txnLease), as this broker holds it; nil outside the cluster mode.
+func (s *Server) shardFence(lease func(name string) meta.LeaseKey) func(name string) (meta.Fence, bool) {
 	if !s.clustered() {
 		return nil
 	}
-	return func(group string) (meta.Fence, bool) {
-		key := s.groupLease(group)
+	return func(name string) (meta.Fence, bool) {
+		key := lease(name)
 		session, epoch, ok := s.cfg.Cluster.Lease(key)
 		return meta.Fence{Key: key, Node: s.nodeID, SessionEpoch: session, Epoch: epoch}, ok
 	}

@@ -435,16 +435,7 @@ func (s *Server) commitRemoteTxnOffsets(ctx context.Context, id string, pid int6
 		if st.State != txn.Ongoing || !slices.Contains(st.Groups, group) {
 			return kerr.InvalidTxnState
 		}
-		for _, o := range offsets {
-			i := slices.IndexFunc(st.Offsets, func(p meta.GroupOffset) bool {
-				return p.Group == o.Group && p.Topic == o.Topic && p.Partition == o.Partition
-			})
-			if i >= 0 {
-				st.Offsets[i] = o
-			} else {
-				st.Offsets = append(st.Offsets, o)
-			}
-		}
+		txn.MergeOffsets(&st, offsets)
 		st.UpdateTime = s.now().Truncate(time.Millisecond)
 		err = s.cfg.Catalog.PutTransaction(ctx, st, nil)
 		if errors.Is(err, meta.ErrConflict) {
@@ -486,13 +477,4 @@ func (s *Server) sharedTxn(st *meta.Transaction) bool {
 
 // txnFence is txn.Config.Fence: in the cluster mode, a transactional id's
 // state is stored under its shard's lease (nil otherwise).
-func (s *Server) txnFence() func(id string) (meta.Fence, bool) {
-	if !s.clustered() {
-		return nil
-	}
-	return func(id string) (meta.Fence, bool) {
-		key := s.txnLease(id)
-		session, epoch, ok := s.cfg.Cluster.Lease(key)
-		return meta.Fence{Key: key, Node: s.nodeID, SessionEpoch: session, Epoch: epoch}, ok
-	}
-}
+func (s *Server) txnFence() func(id string) (meta.Fence, bool) { return s.shardFence(s.txnLease) }

@@ -497,6 +497,17 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, e
 	if st.State != Ongoing || !slices.Contains(st.Groups, group) {
 		return kerr.InvalidTxnState
 	}
+	MergeOffsets(&st, offsets)
+	if err := c.store(ctx, t, st, nil); err != nil {
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
+		return storeError(err)
+	}
+	return nil
+}
+
+// MergeOffsets records offsets in st as its TxnOffsetCommit offsets, each
+// replacing an earlier one of the same group and partition.
+func MergeOffsets(st *meta.Transaction, offsets []meta.GroupOffset) {
 	for _, o := range offsets {
 		i := slices.IndexFunc(st.Offsets, func(p meta.GroupOffset) bool {
 			return p.Group == o.Group && p.Topic == o.Topic && p.Partition == o.Partition
@@ -507,11 +518,6 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, e
 			st.Offsets = append(st.Offsets, o)
 		}
 	}
-	if err := c.store(ctx, t, st, nil); err != nil {
-		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing a transaction failed", "transactional_id", id, "err", err)
-		return storeError(err)
-	}
-	return nil
 }
 
 // EndTxn commits or aborts the transaction of id: the decision is stored,
