@@ -454,45 +454,33 @@ func testCommitOffsetsFenced(t *testing.T, open func(t *testing.T) meta.Catalog)
 	ctx := t.Context()
 	c := open(t)
 	key := meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 7}
-	e1, err := c.RegisterBroker(ctx, registration(1), longSession)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l1, err := c.AcquireLease(ctx, key, 1, e1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f1 := meta.Fence{Key: key, Node: 1, SessionEpoch: e1, Epoch: l1.Epoch}
+	f1 := holdLease(t, c, 1, key)
 	first := []meta.GroupOffset{offset("g", "t", 0, 10)}
 	if err := c.CommitOffsetsFenced(ctx, f1, first); err != nil {
 		t.Fatalf("fenced commit by the holder: %v", err)
 	}
 	for _, bad := range []meta.Fence{
-		{Key: key, Node: 1, SessionEpoch: e1, Epoch: l1.Epoch + 1},
-		{Key: key, Node: 2, SessionEpoch: e1, Epoch: l1.Epoch},
-		{Key: meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 8}, Node: 1, SessionEpoch: e1, Epoch: l1.Epoch},
+		{Key: key, Node: 1, SessionEpoch: f1.SessionEpoch, Epoch: f1.Epoch + 1},
+		{Key: key, Node: 2, SessionEpoch: f1.SessionEpoch, Epoch: f1.Epoch},
+		{Key: meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 8}, Node: 1, SessionEpoch: f1.SessionEpoch, Epoch: f1.Epoch},
 	} {
 		if err := c.CommitOffsetsFenced(ctx, bad, []meta.GroupOffset{offset("g", "t", 0, 99)}); !errors.Is(err, meta.ErrFenced) {
 			t.Fatalf("commit fenced by %+v: err = %v, want %v", bad, err, meta.ErrFenced)
 		}
 	}
 	// Broker 1's session ends; broker 2 takes the shard over.
-	if err := c.DeregisterBroker(ctx, 1, e1); err != nil {
+	if err := c.DeregisterBroker(ctx, 1, f1.SessionEpoch); err != nil {
 		t.Fatal(err)
 	}
-	e2, err := c.RegisterBroker(ctx, registration(2), longSession)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l2, err := c.AcquireLease(ctx, key, 2, e2)
-	if err != nil || l2.Epoch <= l1.Epoch {
-		t.Fatalf("takeover: %+v, %v", l2, err)
+	f2 := holdLease(t, c, 2, key)
+	if f2.Epoch <= f1.Epoch {
+		t.Fatalf("takeover at epoch %d, not above %d", f2.Epoch, f1.Epoch)
 	}
 	if err := c.CommitOffsetsFenced(ctx, f1, []meta.GroupOffset{offset("g", "t", 0, 99)}); !errors.Is(err, meta.ErrFenced) {
 		t.Fatalf("the deposed holder's commit: err = %v, want %v", err, meta.ErrFenced)
 	}
 	second := []meta.GroupOffset{offset("g", "t", 0, 20)}
-	if err := c.CommitOffsetsFenced(ctx, meta.Fence{Key: key, Node: 2, SessionEpoch: e2, Epoch: l2.Epoch}, second); err != nil {
+	if err := c.CommitOffsetsFenced(ctx, f2, second); err != nil {
 		t.Fatalf("the new holder's commit: %v", err)
 	}
 	got, err := c.GroupOffsets(ctx, "g")
@@ -500,4 +488,19 @@ func testCommitOffsetsFenced(t *testing.T, open func(t *testing.T) meta.Catalog)
 		t.Fatal(err)
 	}
 	EqualOffsets(t, got, second)
+}
+
+// holdLease registers broker node and has it take key, and returns the
+// fence of its writes under that lease.
+func holdLease(t *testing.T, c meta.Catalog, node int32, key meta.LeaseKey) meta.Fence {
+	t.Helper()
+	epoch, err := c.RegisterBroker(t.Context(), registration(node), longSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.AcquireLease(t.Context(), key, node, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta.Fence{Key: key, Node: node, SessionEpoch: epoch, Epoch: l.Epoch}
 }

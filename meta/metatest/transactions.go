@@ -152,21 +152,13 @@ func testPutTransactionFenced(t *testing.T, open func(t *testing.T) meta.Catalog
 	ctx := t.Context()
 	c := open(t)
 	key := meta.LeaseKey{Kind: meta.LeaseTxnShard, Partition: 3}
-	e1, err := c.RegisterBroker(ctx, registration(1), longSession)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l1, err := c.AcquireLease(ctx, key, 1, e1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f1 := meta.Fence{Key: key, Node: 1, SessionEpoch: e1, Epoch: l1.Epoch}
+	f1 := holdLease(t, c, 1, key)
 	st := meta.Transaction{ID: "x", ProducerID: 5, LastProducerID: -1, LastProducerEpoch: -1, State: "Empty"}
 	if err := c.PutTransactionFenced(ctx, f1, st, nil); err != nil {
 		t.Fatalf("fenced write by the holder: %v", err)
 	}
 	st.Version = 1
-	if err := c.DeregisterBroker(ctx, 1, e1); err != nil {
+	if err := c.DeregisterBroker(ctx, 1, f1.SessionEpoch); err != nil {
 		t.Fatal(err)
 	}
 	st.State = "CompleteCommit"
@@ -180,15 +172,7 @@ func testPutTransactionFenced(t *testing.T, open func(t *testing.T) meta.Catalog
 	if offs, err := c.GroupOffsets(ctx, "g"); err != nil || len(offs) != 0 {
 		t.Fatalf("offsets after a fenced write: %v, %v", offs, err)
 	}
-	e2, err := c.RegisterBroker(ctx, registration(2), longSession)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l2, err := c.AcquireLease(ctx, key, 2, e2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.PutTransactionFenced(ctx, meta.Fence{Key: key, Node: 2, SessionEpoch: e2, Epoch: l2.Epoch}, st, commit); err != nil {
+	if err := c.PutTransactionFenced(ctx, holdLease(t, c, 2, key), st, commit); err != nil {
 		t.Fatalf("the new holder's write: %v", err)
 	}
 }
