@@ -94,34 +94,28 @@ func (s *Server) ownsShard(i int32) func(string) bool {
 // background; its groups' requests get COORDINATOR_LOAD_IN_PROGRESS
 // meanwhile, as from Kafka's coordinator loading a partition.
 func (s *Server) shardAcquired(key meta.LeaseKey) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.bg.Add(1)
-	s.mu.Unlock()
 	if key.Kind == meta.LeaseTxnShard {
 		// The transaction coordinator reads the shard's ids again (what
 		// it read before is stale) and finishes their decided ends.
-		go func() {
-			defer s.bg.Done()
+		s.background(func() {
 			n := s.txnShards()
 			owns := func(id string) bool { return shardOf(id, n) == key.Partition }
 			if err := s.txns.Adopt(s.base, owns); err != nil && s.base.Err() == nil {
 				s.log.Error("reading the transactions of a coordinator shard taken over failed; each is read again at its next conflicting write", "shard", key.Partition, "err", err)
 			}
-		}()
+		})
 		return
 	}
 	s.loadingShard(key.Partition, true)
-	go func() {
-		defer s.bg.Done()
+	started := s.background(func() {
 		defer s.loadingShard(key.Partition, false)
 		if err := s.groups.Adopt(s.base, s.ownsShard(key.Partition)); err != nil && s.base.Err() == nil {
 			s.log.Error("loading the groups of a coordinator shard taken over failed", "shard", key.Partition, "err", err)
 		}
-	}()
+	})
+	if !started {
+		s.loadingShard(key.Partition, false)
+	}
 }
 
 // shardReleasing gives a group shard's groups up.

@@ -97,6 +97,23 @@ func (s *Server) LeaseKeys() []meta.LeaseKey {
 	return keys
 }
 
+// background runs f in a goroutine Shutdown waits for (s.bg), and reports
+// whether it did: not once the server is closed.
+func (s *Server) background(f func()) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.bg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
+	return true
+}
+
 // LeaseAcquired opens the partition's log in the background: it is rebuilt
 // from the bucket, so that the first request after a takeover finds it
 // ready (cluster.Holder).
@@ -109,15 +126,7 @@ func (s *Server) LeaseAcquired(l meta.Lease) {
 	if p == nil {
 		return
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.bg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.bg.Done()
+	s.background(func() {
 		// A failed open (the bucket or the catalog failing while the
 		// log is rebuilt) is tried again with backoff while this
 		// broker leads the partition, so that it is ready when the
@@ -134,7 +143,7 @@ func (s *Server) LeaseAcquired(l meta.Lease) {
 			case <-time.After(wait):
 			}
 		}
-	}()
+	})
 }
 
 // LeaseReleasing stops serving the partition and closes its log

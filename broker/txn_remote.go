@@ -237,15 +237,7 @@ func (s *Server) txnMarkersChanged(id string) {
 	}
 	r.serving[id] = true
 	r.mu.Unlock()
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.bg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.bg.Done()
+	s.background(func() {
 		for {
 			if err := s.serveTxnMarkers(s.base, id); err != nil && s.base.Err() == nil {
 				// The coordinator asks again (RetryPrepared).
@@ -260,7 +252,7 @@ func (s *Server) txnMarkersChanged(id string) {
 			delete(r.again, id)
 			r.mu.Unlock()
 		}
-	}()
+	})
 }
 
 // serveTxnMarkers writes the markers of id's decided transaction into the
