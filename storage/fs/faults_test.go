@@ -140,13 +140,16 @@ func TestFsyncFailureHeals(t *testing.T) {
 			durable := l.NextOffset()
 
 			rules.Add(errorfs.Rule{Kind: errorfs.OpSyncData, Path: extLog, Err: errno, Times: 1})
+			// Both appends under HoldCommit: a round the first one
+			// started could fail the log before the second is taken.
+			held := storage.HoldCommit(t.Context())
 			lostBatch := storagetest.MakeIdempotentBatch(3, 50, 2, pid, 0, 2)
-			base, err := l.Append(t.Context(), lostBatch)
+			base, err := l.Append(held, lostBatch)
 			if err != nil {
 				t.Fatal(err)
 			}
 			target := base + 3
-			if _, err := l.Append(t.Context(), storagetest.MakeBatch(1, 10, 3)); err != nil {
+			if _, err := l.Append(held, storagetest.MakeBatch(1, 10, 3)); err != nil {
 				t.Fatal(err)
 			}
 			lost := l.NextOffset()
@@ -546,9 +549,13 @@ func TestHealTransactions(t *testing.T) {
 	var rules errorfs.Rules
 	st := faultStore(t, dir, &rules, Options{})
 	l := openLog(t, st, storage.Partition{Topic: "t"}, storage.LogConfig{})
+	// Appends under HoldCommit: only Sync starts a commit round, so
+	// the failing fsync comes after both appends that it drops (a round
+	// an append started could fail the log before the next one).
+	held := storage.HoldCommit(t.Context())
 	app := func(b []byte) int64 {
 		t.Helper()
-		base, err := l.Append(t.Context(), b)
+		base, err := l.Append(held, b)
 		if err != nil {
 			t.Fatal(err)
 		}
