@@ -21,10 +21,12 @@ import (
 //     below the cleaned offset are clean, the rest dirty; a pass runs
 //     when dirty bytes are at least min.cleanable.dirty.ratio of both, or
 //     the oldest dirty record is older than max.compaction.lag.ms.
-//  2. Index (indexKeys): the dirty segments' keys go into a keyIndex, each
+//  2. Index (indexKeys): the dirty segments' keys go into a KeyIndex, each
 //     to the offset of its last record, as far as the index holds whole
 //     segments. Aborted transactions' records and control batches are
-//     not keys' values.
+//     not keys' values. The records' fate in this step and the next is
+//     storage.BatchCleaner's, which storage/tiered's remote cleaner
+//     shares.
 //  3. Clean (cleanGroup): every cleanable segment up to the end of what
 //     was indexed is rewritten, in groups of consecutive segments whose
 //     sizes add up to segment.bytes at most, into one new segment named
@@ -71,7 +73,9 @@ func (l *Log) Compact(ctx context.Context, p storage.CompactPolicy) (storage.Com
 	if err != nil || plan == nil {
 		return res, err
 	}
-	c := &cleaner{l: l, p: p, plan: plan, keys: newKeyIndex(p.MaxKeys)}
+	c := &cleaner{l: l, p: p, plan: plan, bc: storage.BatchCleaner{
+		Policy: p, Keys: storage.NewKeyIndex(p.MaxKeys), Aborted: plan.aborted, LastBatch: plan.lastBatch,
+	}}
 	n, err := c.indexKeys(ctx)
 	if err != nil {
 		return res, err
@@ -89,7 +93,7 @@ func (l *Log) Compact(ctx context.Context, p storage.CompactPolicy) (storage.Com
 	if err := l.checkpointCleaner(l.cleanedTo.Load(), max(l.gapsTo.Load(), cleanedTo)); err != nil {
 		return res, err
 	}
-	res.Keys, res.KeyIndexBytes = c.keys.n, c.keys.bytes()
+	res.Keys, res.KeyIndexBytes = c.bc.Keys.Len(), c.bc.Keys.Bytes()
 	for _, g := range groupSegments(plan.segs[:n], plan.segBytes) {
 		if err := c.cleanGroup(ctx, g, &res); err != nil {
 			return res, err
@@ -215,11 +219,10 @@ type cleaner struct {
 	l    *Log
 	p    storage.CompactPolicy
 	plan *cleanPlan
-	keys *keyIndex
+	bc   storage.BatchCleaner // the records' fate
 
-	w            window
-	plain, comp  []byte // decompressed and recompressed records sections
-	section, out []byte // kept records; batches to write
+	w   window
+	out []byte // batches to write
 }
 
 // eachBatch calls fn with each batch of s, CRC-checked.
@@ -244,55 +247,22 @@ func (c *cleaner) eachBatch(ctx context.Context, s *segment, fn func(b []byte, h
 	return nil
 }
 
-// records calls fn with each record of b and its offset.
-func (c *cleaner) records(b []byte, h *batch.Header, fn func(r batch.Record, off int64) bool) error {
-	section := batch.RecordsSection(b, h)
-	if h.Codec() != batch.CodecNone {
-		var err error
-		c.plain, err = c.p.Codecs.Decompress(int8(h.Codec()), c.plain[:0], section, c.p.MaxBatchBytes)
-		if err != nil {
-			return fmt.Errorf("fs: compact %s: batch at offset %d: %w", c.l.dir, h.BaseOffset, err)
-		}
-		section = c.plain
-	}
-	err := batch.Records(section, func(r batch.Record) bool {
-		return fn(r, h.BaseOffset+int64(r.OffsetDelta))
-	})
-	if err != nil {
-		return fmt.Errorf("fs: compact %s: batch at offset %d: %w", c.l.dir, h.BaseOffset, err)
-	}
-	return nil
-}
-
-// aborted reports whether h belongs to an aborted transaction.
-func (c *cleaner) aborted(h *batch.Header) bool {
-	if !h.Transactional() || h.Control() {
-		return false
-	}
-	for _, a := range c.plan.aborted[h.ProducerID] {
-		if a.FirstOffset <= h.BaseOffset && h.BaseOffset < a.LastOffset {
-			return true
-		}
-	}
-	return false
-}
-
-// indexKeys puts the keys of the dirty segments into c.keys and returns the
-// index in plan.segs after the last segment indexed whole.
+// indexKeys puts the keys of the dirty segments into the key index and
+// returns the index in plan.segs after the last segment indexed whole.
 func (c *cleaner) indexKeys(ctx context.Context) (int, error) {
 	plan := c.plan
 	for i := plan.dirtyFrom; i < len(plan.segs); i++ {
 		full := false
 		err := c.eachBatch(ctx, plan.segs[i], func(b []byte, h *batch.Header) error {
-			if h.Control() || h.LastOffset() < plan.firstDirty || c.aborted(h) {
+			if full {
 				return nil
 			}
-			return c.records(b, h, func(r batch.Record, off int64) bool {
-				if r.Key != nil && !c.keys.put(r.Key, off) {
-					full = true
-				}
-				return !full
-			})
+			ok, err := c.bc.IndexKeys(b, h, plan.firstDirty)
+			if err != nil {
+				return fmt.Errorf("fs: compact %s: %w", c.l.dir, err)
+			}
+			full = !ok
+			return nil
 		})
 		if err != nil {
 			return 0, err
@@ -304,63 +274,17 @@ func (c *cleaner) indexKeys(ctx context.Context) (int, error) {
 	return len(plan.segs), nil
 }
 
-// keep decides a record's fate.
-func (c *cleaner) keep(r *batch.Record, off int64, h *batch.Header) bool {
-	if r.Key == nil {
-		return false
-	}
-	if latest, ok := c.keys.get(r.Key); ok && off < latest {
-		return false
-	}
-	if r.Value == nil && c.p.Now.UnixMilli()-h.MaxTimestamp > c.p.DeleteRetentionMs {
-		return false
-	}
-	return true
-}
-
 // filter appends to c.out what stays of batch b; last says it ends the
 // group, and so stays, empty if need be, so that the new segment ends where
 // the next one begins (recovery checks that).
 func (c *cleaner) filter(b []byte, h *batch.Header, last bool, res *storage.CompactResult) error {
-	if h.Control() {
-		c.out = append(c.out, b...)
-		return nil
+	out, read, kept, err := c.bc.Filter(c.out, b, h, last)
+	if err != nil {
+		return fmt.Errorf("fs: compact %s: %w", c.l.dir, err)
 	}
-	var kept, read int32
-	c.section = c.section[:0]
-	if !c.aborted(h) {
-		err := c.records(b, h, func(r batch.Record, off int64) bool {
-			read++
-			if c.keep(&r, off, h) {
-				kept++
-				c.section = append(c.section, r.Encoded()...)
-			}
-			return true
-		})
-		if err != nil {
-			return err
-		}
-	} else {
-		read = h.RecordCount
-	}
+	c.out = out
 	res.RecordsRead += int64(read)
 	res.RecordsKept += int64(kept)
-	switch {
-	case kept == read:
-		c.out = append(c.out, b...)
-	case kept > 0 && h.Codec() == batch.CodecNone:
-		c.out = batch.AppendRebuilt(c.out, b, kept, batch.CodecNone, c.section)
-	case kept > 0:
-		var err error
-		c.comp, err = c.p.Codecs.Compress(int8(h.Codec()), c.comp[:0], c.section)
-		if err != nil {
-			return fmt.Errorf("fs: compact %s: batch at offset %d: %w", c.l.dir, h.BaseOffset, err)
-		}
-		c.out = batch.AppendRebuilt(c.out, b, kept, h.Codec(), c.comp)
-	case last || h.ProducerID >= 0 && c.plan.lastBatch[h.ProducerID] == h.LastOffset():
-		// The group's last batch, or the producer's: kept, empty.
-		c.out = batch.AppendRebuilt(c.out, b, 0, batch.CodecNone, nil)
-	}
 	return nil
 }
 

@@ -1,15 +1,15 @@
-package fs
+package storage
 
 import "hash/maphash"
 
-// keyIndex is the cleaner's map from a record key to the offset of its
+// KeyIndex is the cleaner's map from a record key to the offset of its
 // latest record, Kafka's SkimpyOffsetMap: keys are kept as 64-bit hashes,
 // not bytes, in an open-addressing table of two parallel arrays, so that an
 // entry costs 16 bytes at most (hash and offset) over the table's load
 // factor. Two keys whose hashes collide count as one, and the older of the
 // two is removed: with 64-bit hashes that takes billions of keys to become
 // likely, the same trade Kafka makes with its 16-byte MD5s.
-type keyIndex struct {
+type KeyIndex struct {
 	seed    maphash.Seed
 	hashes  []uint64 // 0: empty slot
 	offsets []int64
@@ -19,8 +19,9 @@ type keyIndex struct {
 
 const keyIndexMinSlots = 1 << 10
 
-func newKeyIndex(maxKeys int) *keyIndex {
-	return &keyIndex{
+// NewKeyIndex returns an empty index that holds at most maxKeys keys.
+func NewKeyIndex(maxKeys int) *KeyIndex {
+	return &KeyIndex{
 		seed:    maphash.MakeSeed(),
 		hashes:  make([]uint64, keyIndexMinSlots),
 		offsets: make([]int64, keyIndexMinSlots),
@@ -28,7 +29,7 @@ func newKeyIndex(maxKeys int) *keyIndex {
 	}
 }
 
-func (x *keyIndex) hash(key []byte) uint64 {
+func (x *KeyIndex) hash(key []byte) uint64 {
 	h := maphash.Bytes(x.seed, key)
 	if h == 0 {
 		h = 1
@@ -36,9 +37,9 @@ func (x *keyIndex) hash(key []byte) uint64 {
 	return h
 }
 
-// put records offset as key's latest; false when the index is full and key
+// Put records offset as key's latest; false when the index is full and key
 // is not in it.
-func (x *keyIndex) put(key []byte, offset int64) bool {
+func (x *KeyIndex) Put(key []byte, offset int64) bool {
 	h := x.hash(key)
 	if i, found := x.slot(h); found {
 		x.offsets[i] = offset
@@ -56,8 +57,8 @@ func (x *keyIndex) put(key []byte, offset int64) bool {
 	return true
 }
 
-// get returns the offset of key's latest record.
-func (x *keyIndex) get(key []byte) (int64, bool) {
+// Get returns the offset of key's latest record.
+func (x *KeyIndex) Get(key []byte) (int64, bool) {
 	i, found := x.slot(x.hash(key))
 	if !found {
 		return 0, false
@@ -66,7 +67,7 @@ func (x *keyIndex) get(key []byte) (int64, bool) {
 }
 
 // slot is where h is, or the empty slot where it would go.
-func (x *keyIndex) slot(h uint64) (int, bool) {
+func (x *KeyIndex) slot(h uint64) (int, bool) {
 	mask := uint64(len(x.hashes) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch x.hashes[i] {
@@ -78,7 +79,7 @@ func (x *keyIndex) slot(h uint64) (int, bool) {
 	}
 }
 
-func (x *keyIndex) grow() {
+func (x *KeyIndex) grow() {
 	hs, offs := x.hashes, x.offsets
 	x.hashes = make([]uint64, 2*len(hs))
 	x.offsets = make([]int64, 2*len(hs))
@@ -90,5 +91,8 @@ func (x *keyIndex) grow() {
 	}
 }
 
-// bytes is the memory the table holds.
-func (x *keyIndex) bytes() int64 { return int64(len(x.hashes)) * 16 }
+// Bytes is the memory the table holds.
+func (x *KeyIndex) Bytes() int64 { return int64(len(x.hashes)) * 16 }
+
+// Len is the number of keys held.
+func (x *KeyIndex) Len() int { return x.n }
