@@ -454,6 +454,30 @@ func TestProduceErrors(t *testing.T) {
 	}
 }
 
+// TestMinInsyncReplicas: as Kafka, an acks=all produce to a topic whose
+// min.insync.replicas exceeds its in-sync replicas (one, the only broker)
+// is refused with NOT_ENOUGH_REPLICAS and stores nothing; acks=1 is not
+// affected, and lowering the config lets acks=all through again.
+func TestMinInsyncReplicas(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	c := dialRaw(t, b.Addr())
+	createTopic(t, c, "t", 1, map[string]string{"min.insync.replicas": "2"})
+	good := storagetest.MakeBatch(2, 10, time.Now().UnixMilli())
+	if p := produce(t, c, "t", 0, -1, append([]byte(nil), good...)); p.ErrorCode != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all with min.insync.replicas 2 on one broker: %v, want NOT_ENOUGH_REPLICAS", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := produce(t, c, "t", 0, 1, append([]byte(nil), good...)); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("acks=1: %+v, want stored at offset 0 (nothing of the refused produce stored)", p)
+	}
+	if code := alterTopicConfig(c, "t", "min.insync.replicas", "1"); code != 0 {
+		t.Fatalf("alter min.insync.replicas: %v", kerr.ErrorForCode(code))
+	}
+	if p := produce(t, c, "t", 0, -1, append([]byte(nil), good...)); p.ErrorCode != 0 || p.BaseOffset != 2 {
+		t.Fatalf("acks=all with min.insync.replicas 1: %+v, want stored at offset 2", p)
+	}
+}
+
 // makeBatch builds an uncompressed batch of n records whose timestamps are
 // ts, ts+1, ... ts+n-1, with kmsg as a client would.
 func makeBatch(n int, ts int64) []byte {

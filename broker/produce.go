@@ -107,6 +107,8 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 			default:
 				if p = t.partition(rp.Partition); p == nil {
 					err = kerr.UnknownTopicOrPartition
+				} else if req.Acks == -1 && !s.enoughInsync(t) {
+					err = kerr.NotEnoughReplicas
 				} else {
 					l, err = p.get(ctx)
 				}
@@ -164,6 +166,28 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (kmsg.Response, 
 	}
 	s.throttle(r, resp, "producer_byte_rate", produced)
 	return resp, nil
+}
+
+// enoughInsync reports whether t's partitions have at least
+// min.insync.replicas in-sync replicas, as an acks=all produce needs
+// (Kafka answers NOT_ENOUGH_REPLICAS otherwise, before appending). A
+// single broker is its partitions' only replica; in the cluster mode the
+// in-sync replicas are those Metadata lists, the live brokers up to the
+// topic's replication factor (every one of them holds every acknowledged
+// record: it is in the bucket).
+func (s *Server) enoughInsync(t *topic) bool {
+	need := t.cfg.MinInsyncReplicas
+	if need <= 1 {
+		return true
+	}
+	isr := int32(1)
+	if s.cfg.Cluster != nil {
+		isr = int32(len(s.liveNodes()))
+		if rf := int32(t.ReplicationFactor); rf > 0 {
+			isr = min(isr, rf)
+		}
+	}
+	return isr >= need
 }
 
 // syncTarget is what an acks=all produce waits for in one partition: its

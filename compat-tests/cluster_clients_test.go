@@ -26,6 +26,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestClusterClients: kcat -L through one broker lists the three; a topic
@@ -90,9 +91,28 @@ func TestClusterClients(t *testing.T) {
 	if err := sadm.CreateTopic("cluster-assigned", assigned, false); !errors.Is(err, sarama.ErrInvalidReplicaAssignment) {
 		t.Errorf("a topic with a manual replica assignment: %v, want INVALID_REPLICA_ASSIGNMENT", err)
 	}
-	if err := sadm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 3}, false); err != nil {
+	// min.insync.replicas 2: the acks=all produces below, made while 3
+	// and then 2 brokers live, prove that the live brokers are the
+	// in-sync replicas.
+	two := "2"
+	if err := sadm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 3, ConfigEntries: map[string]*string{"min.insync.replicas": &two}}, false); err != nil {
 		t.Fatalf("sarama CreateTopic %s, replication factor 3: %v", topic, err)
 	}
+	// More in-sync replicas asked than the replication factor gives: an
+	// acks=all produce is refused with NOT_ENOUGH_REPLICAS, as Kafka
+	// refuses it.
+	if r, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("4")}, "cluster-minisr"); err != nil || r.Err != nil {
+		t.Fatalf("CreateTopic cluster-minisr: %v %v", err, r.Err)
+	}
+	clusterWaitLed(t, adm, "cluster-minisr", 1)
+	minisr := fgClient(t, boot, kgo.DefaultProduceTopic("cluster-minisr"), kgo.RecordRetries(1))
+	grWaitFor(t, "an acks=all produce with min.insync.replicas 4 over 3 replicas refused with NOT_ENOUGH_REPLICAS", func() (bool, string) {
+		// Until every broker has read the new partition's lease, one
+		// may answer LEADER_NOT_AVAILABLE: try again then.
+		err := minisr.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr()
+		return errors.Is(err, kerr.NotEnoughReplicas), fmt.Sprint(err)
+	})
+	phase("min.insync.replicas refused")
 	clusterNotLeaderYet(t, c, adm, topic, parts)
 	leaders := clusterWaitLed(t, adm, topic, parts)
 	// Each partition's replicas and ISR: its leader, then the others in
