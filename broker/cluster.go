@@ -8,12 +8,15 @@ package broker
 // A single broker is the only replica of every partition and has always
 // led it, at leader epoch 0 (in the cluster mode, the lease's holder and
 // epoch: leaders.go; DescribeCluster lists the live brokers): an election
-// is never needed (ELECTION_NOT_NEEDED),
-// a reassignment can only name this broker (and then has nothing to move),
-// and no reassignment is ever in progress.
+// is never needed (ELECTION_NOT_NEEDED: the leader is the first of the
+// replicas Metadata gives, the preferred one), a reassignment can only
+// name this broker (in the cluster mode, the replicas the placement gives
+// now) and then has nothing to move, and no reassignment is ever in
+// progress.
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -205,13 +208,16 @@ func (s *Server) handleAlterPartitionAssignments(ctx context.Context, r *request
 			sp.Partition = rp.Partition
 			var e *kerr.Error
 			var msg string
-			_, e = s.partitionOf(rt.Topic, rp.Partition)
+			var part *partition
+			part, e = s.partitionOf(rt.Topic, rp.Partition)
 			switch {
 			case e != nil:
 			case rp.Replicas == nil:
 				e, msg = kerr.NoReassignmentInProgress, "No ongoing reassignment for this partition."
 			case len(rp.Replicas) == 0:
 				e, msg = kerr.InvalidReplicaAssignment, "The replica list is empty."
+			case s.cfg.Cluster != nil:
+				e, msg = s.clusterReassignment(r.conn, rt.Topic, part, rp.Replicas)
 			case !slices.Equal(rp.Replicas, []int32{s.nodeID}):
 				e, msg = kerr.InvalidReplicaAssignment, "The replica assignment names brokers other than this one, the only broker of the cluster."
 			}
@@ -228,6 +234,32 @@ func (s *Server) handleAlterPartitionAssignments(ctx context.Context, r *request
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// clusterReassignment answers a reassignment of part to replicas in the
+// cluster mode, where the placement decides a partition's replicas (the
+// live brokers, by rendezvous hashing) and moves them as brokers come and
+// go: the replicas Metadata gives now, in any order, have nothing to move
+// (success); others are refused, saying which they are.
+func (s *Server) clusterReassignment(c *conn, topic string, part *partition, replicas []int32) (*kerr.Error, string) {
+	var rf int16
+	if t := s.topics.get(topic); t != nil {
+		rf = t.ReplicationFactor
+	}
+	bs := s.brokers(c)
+	live := make([]int32, 0, len(bs))
+	for _, b := range bs {
+		live = append(live, b.node)
+	}
+	p := kmsg.NewMetadataResponseTopicPartition()
+	s.clusterPartition(part, rf, &p, live)
+	if p.Leader < 0 {
+		return kerr.LeaderNotAvailable, ""
+	}
+	if slices.Equal(slices.Sorted(slices.Values(replicas)), slices.Sorted(slices.Values(p.Replicas))) {
+		return nil, ""
+	}
+	return kerr.InvalidReplicaAssignment, fmt.Sprintf("In the cluster mode the placement decides a partition's replicas (the live brokers, by rendezvous hashing) and moves them as brokers come and go; this partition's are %v now, and a reassignment to others is not taken.", p.Replicas)
 }
 
 func (s *Server) handleListPartitionReassignments(ctx context.Context, r *request) (kmsg.Response, error) {

@@ -129,6 +129,28 @@ func TestClusterClients(t *testing.T) {
 		}
 		successor[p] = pd.Replicas[1]
 	}
+	// A reassignment names the replicas the placement gives (in any
+	// order: nothing to move) or is refused, saying which they are.
+	if pd, ok := md.Topics[topic].Partitions[0]; ok && len(pd.Replicas) == 3 {
+		grWaitFor(t, "a reassignment of partition 0 to its replicas in another order taken", func() (bool, string) {
+			var same kadm.AlterPartitionAssignmentsReq
+			reversed := slices.Clone(pd.Replicas)
+			slices.Reverse(reversed)
+			same.Assign(topic, 0, reversed)
+			rs, err := adm.AlterPartitionAssignments(ctx, same)
+			if err != nil {
+				return false, err.Error()
+			}
+			r := rs[topic][0]
+			return r.Err == nil, fmt.Sprint(r.Err, r.ErrMessage)
+		})
+		var fewer kadm.AlterPartitionAssignmentsReq
+		fewer.Assign(topic, 0, []int32{pd.Leader})
+		rs, err := adm.AlterPartitionAssignments(ctx, fewer)
+		if r := rs[topic][0]; err != nil || !errors.Is(r.Err, kerr.InvalidReplicaAssignment) {
+			t.Errorf("a reassignment of partition 0 to its leader alone: %v %v %s, want INVALID_REPLICA_ASSIGNMENT", err, r.Err, r.ErrMessage)
+		}
+	}
 	// kcat -L through broker 1 says the same of each partition, once
 	// broker 1 has read the others' leases (it reads them every
 	// heartbeat; until then it answers LEADER_NOT_AVAILABLE for theirs).
