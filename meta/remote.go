@@ -58,6 +58,16 @@ type RemoteSegments interface {
 	// SetRemoteLogStart stores it; it only ever moves up (a lower value
 	// changes nothing).
 	SetRemoteLogStart(ctx context.Context, id TopicID, partition int32, offset int64) error
+	// ReplaceRemoteSegments swaps segments for copies that hold less (the
+	// cluster mode's compaction): in one transaction fenced by f (the
+	// partition's lease: ErrFenced once its holder lost it, so that a
+	// deposed leader's cleaner can change nothing), it records add and
+	// marks the partition's segments with the IDs old Deleting (no
+	// longer read; their objects go after the grace period, as
+	// retention's do). Each of old must be recorded and not Deleting,
+	// and no ID of add recorded (retention or another cleaner got there
+	// first): ErrConflict otherwise. Nothing changes on an error.
+	ReplaceRemoteSegments(ctx context.Context, f Fence, id TopicID, partition int32, old []string, add []RemoteSegment) error
 }
 
 // RemotePartition names a partition by topic ID.

@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"WaitChange", testWaitChange},
 		{"Snapshot", testSnapshot},
 		{"RemoteSegments", testRemoteSegments},
+		{"ReplaceRemoteSegments", testReplaceRemoteSegments},
 		{"Members", testMembers},
 		{"MemberExpiry", testMemberExpiry},
 		{"Leases", testLeases},
@@ -694,6 +695,7 @@ func testClosed(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"CommitNoOffsets", func() error { return c.CommitOffsets(ctx, nil) }},
 		{"CommitOffsetsFenced", func() error { return c.CommitOffsetsFenced(ctx, meta.Fence{}, nil) }},
 		{"PutTransactionFenced", func() error { return c.PutTransactionFenced(ctx, meta.Fence{}, meta.Transaction{ID: "x"}, nil) }},
+		{"ReplaceRemoteSegments", func() error { return c.ReplaceRemoteSegments(ctx, meta.Fence{}, present.ID, 0, nil, nil) }},
 		{"GroupOffsets", func() error { _, err := c.GroupOffsets(ctx, "g"); return err }},
 		{"OffsetGroups", func() error { _, err := c.OffsetGroups(ctx); return err }},
 		{"DeleteOffsets", func() error {

@@ -2,6 +2,7 @@ package metatest
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -61,5 +62,93 @@ func testRemoteSegments(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}
 	if start, ok, err := c.RemoteLogStart(ctx, id, 0); err != nil || !ok || start != 12 {
 		t.Fatalf("RemoteLogStart = %d, %v, %v; want 12 (it only moves up)", start, ok, err)
+	}
+}
+
+// testReplaceRemoteSegments: the cluster mode's compaction swaps cleaned
+// copies in under the partition's lease, all or nothing.
+func testReplaceRemoteSegments(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	id := NewTopicID(t)
+	key := meta.LeaseKey{Kind: meta.LeasePartition, TopicID: id, Partition: 0}
+	f1 := holdLease(t, c, 1, key)
+	at := time.UnixMilli(1_700_000_000_000).UTC()
+	seg := func(sid string, base, end int64) meta.RemoteSegment {
+		return meta.RemoteSegment{TopicID: id, Partition: 0, ID: sid, BaseOffset: base, EndOffset: end,
+			MaxTimestamp: 1000 + base, Size: (end - base) * 10, Checksum: "sum-" + sid, CreatedAt: at}
+	}
+	for _, s := range []meta.RemoteSegment{seg("a", 0, 10), seg("b", 10, 20), seg("c", 20, 30)} {
+		if err := c.AddRemoteSegment(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() map[string]bool { // ID -> Deleting
+		t.Helper()
+		segs, err := c.RemoteSegments(ctx, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, s := range segs {
+			out[s.ID] = s.Deleting
+		}
+		return out
+	}
+	cleaned := seg("x", 0, 20)
+	cleaned.Size = 7
+	if err := c.ReplaceRemoteSegments(ctx, f1, id, 0, []string{"a", "b"}, []meta.RemoteSegment{cleaned}); err != nil {
+		t.Fatalf("ReplaceRemoteSegments by the holder: %v", err)
+	}
+	if got, want := state(), map[string]bool{"a": true, "b": true, "c": false, "x": false}; !maps.Equal(got, want) {
+		t.Fatalf("after the swap: %v, want %v", got, want)
+	}
+	segs, err := c.RemoteSegments(ctx, id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range segs {
+		if s.ID == "x" && s != cleaned {
+			t.Fatalf("the new segment reads back as %+v, want %+v", s, cleaned)
+		}
+		if s.Deleting && s.DeletingSince.IsZero() {
+			t.Fatalf("segment %s Deleting with no DeletingSince", s.ID)
+		}
+	}
+	before := state()
+	for _, tc := range []struct {
+		name string
+		f    meta.Fence
+		old  []string
+		add  []meta.RemoteSegment
+		want error
+	}{
+		{"an old one deleting already", f1, []string{"a", "c"}, []meta.RemoteSegment{seg("y", 0, 30)}, meta.ErrConflict},
+		{"an old one never recorded", f1, []string{"c", "nope"}, []meta.RemoteSegment{seg("y", 20, 30)}, meta.ErrConflict},
+		{"a new ID recorded already", f1, []string{"c"}, []meta.RemoteSegment{seg("b", 20, 30)}, meta.ErrConflict},
+		{"another leader epoch", meta.Fence{Key: key, Node: 1, SessionEpoch: f1.SessionEpoch, Epoch: f1.Epoch + 1}, []string{"c"}, []meta.RemoteSegment{seg("y", 20, 30)}, meta.ErrFenced},
+		{"another partition's lease", meta.Fence{Key: meta.LeaseKey{Kind: meta.LeasePartition, TopicID: id, Partition: 1}, Node: 1, SessionEpoch: f1.SessionEpoch, Epoch: f1.Epoch}, []string{"c"}, []meta.RemoteSegment{seg("y", 20, 30)}, meta.ErrFenced},
+	} {
+		if err := c.ReplaceRemoteSegments(ctx, tc.f, id, 0, tc.old, tc.add); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+		if got := state(); !maps.Equal(got, before) {
+			t.Fatalf("%s: the segments changed to %v from %v", tc.name, got, before)
+		}
+	}
+	// Broker 1's session ends; broker 2 takes the partition over: the
+	// deposed leader's cleaner changes nothing, the new one's swaps.
+	if err := c.DeregisterBroker(ctx, 1, f1.SessionEpoch); err != nil {
+		t.Fatal(err)
+	}
+	f2 := holdLease(t, c, 2, key)
+	if err := c.ReplaceRemoteSegments(ctx, f1, id, 0, []string{"c"}, []meta.RemoteSegment{seg("y", 20, 30)}); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("the deposed leader's swap: err = %v, want %v", err, meta.ErrFenced)
+	}
+	if err := c.ReplaceRemoteSegments(ctx, f2, id, 0, []string{"x", "c"}, []meta.RemoteSegment{seg("z", 0, 30)}); err != nil {
+		t.Fatalf("the new leader's swap: %v", err)
+	}
+	if got, want := state(), map[string]bool{"a": true, "b": true, "c": true, "x": true, "z": false}; !maps.Equal(got, want) {
+		t.Fatalf("after the new leader's swap: %v, want %v", got, want)
 	}
 }

@@ -149,3 +149,47 @@ func (c *Catalog) SetRemoteLogStart(ctx context.Context, id meta.TopicID, partit
 		})
 	})
 }
+
+// ReplaceRemoteSegments records add and marks old Deleting, fenced by f
+// (its lease row locked FOR SHARE: a takeover waits for the swap, or the
+// swap sees the takeover).
+func (c *Catalog) ReplaceRemoteSegments(ctx context.Context, f meta.Fence, id meta.TopicID, partition int32, old []string, add []meta.RemoteSegment) error {
+	old = slices.Compact(slices.Sorted(slices.Values(old)))
+	return c.call(ctx, "ReplaceRemoteSegments", fmt.Sprintf("replace %d remote segments of %s-%d by %d", len(old), id, partition, len(add)), func(ctx context.Context) error {
+		return c.write(ctx, func(tx pgx.Tx) error {
+			if err := checkFence(ctx, tx, f); err != nil {
+				return err
+			}
+			now := c.now()
+			if len(old) > 0 {
+				tag, err := tx.Exec(ctx, `UPDATE remote_segments SET deleting_ms = $1
+					WHERE topic_id = $2 AND partition = $3 AND id = ANY($4) AND deleting_ms IS NULL`, now.UnixMilli(), id[:], partition, old)
+				if err != nil {
+					return err
+				}
+				if n := tag.RowsAffected(); n != int64(len(old)) {
+					return fmt.Errorf("%d of the %d segments replaced are gone or deleting: %w", int64(len(old))-n, len(old), meta.ErrConflict)
+				}
+			}
+			for _, s := range add {
+				if s.TopicID != id || s.Partition != partition {
+					return fmt.Errorf("segment %s is of %s-%d: %w", s.ID, s.TopicID, s.Partition, meta.ErrConflict)
+				}
+				created := s.CreatedAt
+				if created.IsZero() {
+					created = now
+				}
+				s.Deleting = false
+				tag, err := tx.Exec(ctx, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+					remoteArgs(s, created)...)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					return fmt.Errorf("segment %s is recorded already: %w", s.ID, meta.ErrConflict)
+				}
+			}
+			return nil
+		})
+	})
+}

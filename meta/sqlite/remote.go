@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/streamhouse/streamhouse/meta"
@@ -185,6 +186,59 @@ func (c *Catalog) SetRemoteLogStart(ctx context.Context, id meta.TopicID, partit
 		_, err := tx.ExecContext(ctx, `INSERT INTO remote_log_starts (topic_id, partition, log_start) VALUES (?, ?, ?)
 			ON CONFLICT (topic_id, partition) DO UPDATE SET log_start = max(log_start, excluded.log_start)`, id[:], partition, offset)
 		return err
+	})
+	if err != nil {
+		return wrap(ctx, op, err)
+	}
+	return nil
+}
+
+// ReplaceRemoteSegments records add and marks old Deleting, fenced by f.
+func (c *Catalog) ReplaceRemoteSegments(ctx context.Context, f meta.Fence, id meta.TopicID, partition int32, old []string, add []meta.RemoteSegment) error {
+	op := fmt.Sprintf("replace %d remote segments of %s-%d by %d", len(old), id, partition, len(add))
+	if err := c.enter(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer c.mu.RUnlock()
+	now := c.now()
+	err := c.write(ctx, func(tx *sql.Tx) error {
+		if err := checkFence(ctx, tx, f, now); err != nil {
+			return err
+		}
+		for _, o := range slices.Compact(slices.Sorted(slices.Values(old))) {
+			live, err := exists(ctx, tx, `SELECT 1 FROM remote_segments WHERE topic_id = ? AND partition = ? AND id = ? AND deleting_ms IS NULL`, id[:], partition, o)
+			if err != nil {
+				return err
+			}
+			if !live {
+				return fmt.Errorf("segment %s is gone or deleting: %w", o, meta.ErrConflict)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE remote_segments SET deleting_ms = ? WHERE topic_id = ? AND partition = ? AND id = ?`,
+				now.UnixMilli(), id[:], partition, o); err != nil {
+				return err
+			}
+		}
+		for _, s := range add {
+			if s.TopicID != id || s.Partition != partition {
+				return fmt.Errorf("segment %s is of %s-%d: %w", s.ID, s.TopicID, s.Partition, meta.ErrConflict)
+			}
+			taken, err := exists(ctx, tx, `SELECT 1 FROM remote_segments WHERE topic_id = ? AND partition = ? AND id = ?`, id[:], partition, s.ID)
+			if err != nil {
+				return err
+			}
+			if taken {
+				return fmt.Errorf("segment %s is recorded already: %w", s.ID, meta.ErrConflict)
+			}
+			created := s.CreatedAt
+			if created.IsZero() {
+				created = now
+			}
+			s.Deleting = false
+			if err := insertRemote(ctx, tx, s, created); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return wrap(ctx, op, err)
