@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 )
@@ -323,6 +324,25 @@ func statusOf(err error) int {
 	}
 	if isAuthErr(err) {
 		return http.StatusForbidden
+	}
+	// The broker's refusals that are about the request, not the broker:
+	// the page says what the broker said, with the status a user's
+	// mistake or a conflict gets.
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		switch ke {
+		case kerr.TopicAlreadyExists, kerr.NonEmptyGroup, kerr.GroupSubscribedToTopic, kerr.RebalanceInProgress,
+			kerr.UnknownMemberID, kerr.IllegalGeneration, kerr.FencedInstanceID, kerr.ConcurrentTransactions,
+			kerr.ReassignmentInProgress, kerr.DuplicateResource:
+			return http.StatusConflict
+		case kerr.UnknownTopicOrPartition, kerr.UnknownTopicID, kerr.GroupIDNotFound, kerr.ResourceNotFound:
+			return http.StatusNotFound
+		case kerr.InvalidConfig, kerr.InvalidPartitions, kerr.InvalidReplicationFactor, kerr.InvalidReplicaAssignment,
+			kerr.InvalidTopicException, kerr.PolicyViolation, kerr.InvalidRequest, kerr.InvalidRecord,
+			kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidTimestamp, kerr.OffsetOutOfRange,
+			kerr.InvalidCommitOffsetSize, kerr.InvalidGroupID, kerr.UnsupportedCompressionType:
+			return http.StatusBadRequest
+		}
 	}
 	return http.StatusBadGateway
 }
