@@ -168,7 +168,7 @@ func (s *Server) handleElectLeaders(ctx context.Context, r *request) (kmsg.Respo
 		return resp, nil
 	}
 	byTopic := map[string]int{}
-	s.eachPartition(false, named, order, func(topic string, p int32, _ *partition, e *kerr.Error) {
+	s.eachPartition(false, named, order, func(topic string, p int32, part *partition, e *kerr.Error) {
 		i, ok := byTopic[topic]
 		if !ok {
 			i = len(resp.Topics)
@@ -182,6 +182,14 @@ func (s *Server) handleElectLeaders(ctx context.Context, r *request) (kmsg.Respo
 		switch {
 		case e != nil:
 			sp.ErrorCode = e.Code
+		case s.cfg.Cluster != nil && !s.hasLeader(part):
+			// Nobody holds the partition yet: the placement gives it
+			// to a live broker within a session; until then no replica
+			// can be elected.
+			sp.ErrorCode = kerr.PreferredLeaderNotAvailable.Code
+			if req.ElectionType == 1 {
+				sp.ErrorCode = kerr.EligibleLeadersNotAvailable.Code
+			}
 		case req.Version >= 1:
 			// The only replica leads already (v0 knows no such error:
 			// nothing to do is success there).
@@ -234,6 +242,13 @@ func (s *Server) handleAlterPartitionAssignments(ctx context.Context, r *request
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// hasLeader reports whether some broker holds part's lease (the cluster
+// mode).
+func (s *Server) hasLeader(part *partition) bool {
+	_, _, ok := s.cfg.Cluster.Leader(part.key())
+	return ok
 }
 
 // clusterReassignment answers a reassignment of part to replicas in the

@@ -144,6 +144,16 @@ func TestClusterClients(t *testing.T) {
 			r := rs[topic][0]
 			return r.Err == nil, fmt.Sprint(r.Err, r.ErrMessage)
 		})
+		// The leader is the first, preferred, replica: no election is
+		// needed (once the answering broker has read every lease).
+		grWaitFor(t, "ElectLeaders of partition 0 answering ELECTION_NOT_NEEDED", func() (bool, string) {
+			rs, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}})
+			if err != nil {
+				return false, err.Error()
+			}
+			r := rs[topic][0]
+			return errors.Is(r.Err, kerr.ElectionNotNeeded), fmt.Sprint(r.Err, r.ErrMessage)
+		})
 		var fewer kadm.AlterPartitionAssignmentsReq
 		fewer.Assign(topic, 0, []int32{pd.Leader})
 		rs, err := adm.AlterPartitionAssignments(ctx, fewer)
