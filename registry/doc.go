@@ -40,6 +40,12 @@
 //	{"keytype":"DELETE_SUBJECT","subject":S,"magic":0} {"subject":S,"version":V}: versions <= V soft-deleted
 //	{"keytype":"ID_WATERMARK","magic":0}               {"maxId":I}: ids up to I are taken, even once
 //	                                                   their schemas are permanently deleted and compacted away
+//	{"keytype":"ID_WATERMARK","context":C,"magic":0}   {"maxId":I,"context":C}: the same in context C
+//	{"keytype":"CONTEXT","tenant":"default","context":C,"magic":0}
+//	    {"tenant":"default","context":C}: context C listed (null: deleted)
+//
+// Subjects of a schema context C are written ":C:name" (contexts.go); each
+// context numbers its schemas on its own.
 //
 // Compatibility: AVRO through github.com/hamba/avro/v2's schema
 // compatibility; PROTOBUF parsed by github.com/bufbuild/protocompile and

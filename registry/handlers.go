@@ -14,11 +14,12 @@ import (
 // maxRefDepth bounds how deep references may nest (and so a cycle).
 const maxRefDepth = 32
 
-// resolveRefs appends to out the content of refs and of what they
-// reference, dependencies first, each name once. A reference to version -1
-// is to the subject's latest version; fixed returns refs with that
-// version filled in.
-func (st *state) resolveRefs(refs []Reference, out []resolved, seen map[string]bool, depth int) (fixed []Reference, _ []resolved, _ error) {
+// resolveRefs appends to out the content of refs, references of a schema
+// of subject parent, and of what they reference, dependencies first, each
+// name once. A reference's subject without a context is in parent's (see
+// qualifyRef). A reference to version -1 is to the subject's latest
+// version; fixed returns refs with that version filled in.
+func (st *state) resolveRefs(parent string, refs []Reference, out []resolved, seen map[string]bool, depth int) (fixed []Reference, _ []resolved, _ error) {
 	if depth > maxRefDepth {
 		return nil, nil, errInvalidSchema("references nest more than %d deep", maxRefDepth)
 	}
@@ -26,7 +27,8 @@ func (st *state) resolveRefs(refs []Reference, out []resolved, seen map[string]b
 		if ref.Name == "" || ref.Subject == "" {
 			return nil, nil, errInvalidSchema("a reference needs a name and a subject: %+v", ref)
 		}
-		s := st.subjects[ref.Subject]
+		refSub := qualifyRef(parent, ref.Subject)
+		s := st.subjects[refSub]
 		var v *version
 		if s != nil {
 			if ref.Version == -1 {
@@ -44,9 +46,9 @@ func (st *state) resolveRefs(refs []Reference, out []resolved, seen map[string]b
 			continue
 		}
 		seen[ref.Name] = true
-		sc := st.schemas[v.id]
+		sc := st.schemaOf(refSub, v.id)
 		var err error
-		if _, out, err = st.resolveRefs(sc.refs, out, seen, depth+1); err != nil {
+		if _, out, err = st.resolveRefs(refSub, sc.refs, out, seen, depth+1); err != nil {
 			return nil, nil, err
 		}
 		out = append(out, resolved{Reference: ref, format: sc.format, text: sc.text})
@@ -65,10 +67,11 @@ func safeParse(f format, text string, refs []resolved, normalize bool) (p parsed
 	return f.parse(text, refs, normalize)
 }
 
-// parseRequest parses a request's schema with its references resolved.
-func (st *state) parseRequest(rr *registerRequest, normalize bool) (parsed, []Reference, error) {
+// parseRequest parses a request's schema for subject sub with its
+// references resolved.
+func (st *state) parseRequest(sub string, rr *registerRequest, normalize bool) (parsed, []Reference, error) {
 	f, _ := formatOf(rr.SchemaType)
-	refs, deps, err := st.resolveRefs(rr.References, nil, map[string]bool{}, 0)
+	refs, deps, err := st.resolveRefs(sub, rr.References, nil, map[string]bool{}, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,9 +82,10 @@ func (st *state) parseRequest(rr *registerRequest, normalize bool) (parsed, []Re
 	return p, refs, nil
 }
 
-// parseStored parses a registered schema for a compatibility check.
-func (st *state) parseStored(id int32) (format, parsed, error) {
-	sc := st.schemas[id]
+// parseStored parses a registered schema of sub's context for a
+// compatibility check.
+func (st *state) parseStored(sub string, id int32) (format, parsed, error) {
+	sc := st.schemaOf(sub, id)
 	if sc == nil {
 		return nil, nil, fmt.Errorf("schema %d is missing", id)
 	}
@@ -89,7 +93,7 @@ func (st *state) parseStored(id int32) (format, parsed, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("schema %d has unknown type %s", id, sc.format)
 	}
-	_, deps, err := st.resolveRefs(sc.refs, nil, map[string]bool{}, 0)
+	_, deps, err := st.resolveRefs(sub, sc.refs, nil, map[string]bool{}, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -127,14 +131,13 @@ func (st *state) check(sub string, f Format, next parsed, against []version) (ms
 		if !strings.HasSuffix(level, "_TRANSITIVE") && len(prev) == 1 {
 			break
 		}
-		of, p, err := st.parseStored(v.id)
+		_, p, err := st.parseStored(sub, v.id)
 		if err != nil {
 			return nil, err
 		}
-		if st.schemas[v.id].format != f {
-			return []string{fmt.Sprintf("version %d is a %s schema; the new one is %s", v.v, st.schemas[v.id].format, f)}, nil
+		if of := st.schemaOf(sub, v.id).format; of != f {
+			return []string{fmt.Sprintf("version %d is a %s schema; the new one is %s", v.v, of, f)}, nil
 		}
-		_ = of
 		prev = append(prev, p)
 		nums = append(nums, v.v)
 	}
@@ -165,13 +168,14 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 		if rr.ID != 0 && mode != Import {
 			return nil, errNotPermitted("Subject %s is not in import mode; a schema id may only be given in IMPORT mode", sub)
 		}
-		p, refs, err := st.parseRequest(rr, normalize)
+		p, refs, err := st.parseRequest(sub, rr, normalize)
 		if err != nil {
 			return nil, err
 		}
 		text := p.canonical()
 		s := st.subjects[sub]
-		existing, known := st.idOf(rr.SchemaType, text, refs)
+		c := st.ctxOf(sub)
+		existing, known := st.idOf(sub, rr.SchemaType, text, refs)
 		if known && s != nil && (rr.ID == 0 || rr.ID == existing) {
 			for i := len(s.versions) - 1; i >= 0; i-- {
 				if v := s.versions[i]; !v.deleted && v.id == existing && (rr.Version == 0 || rr.Version == v.v) {
@@ -184,13 +188,13 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 		if s != nil && len(s.versions) > 0 {
 			newVersion = s.versions[len(s.versions)-1].v + 1
 		}
-		newID := st.maxID + 1
+		newID := c.maxID + 1
 		if known {
 			newID = existing
 		}
 		if mode == Import {
 			if rr.ID != 0 {
-				if sc := st.schemas[rr.ID]; sc != nil && keyOf(sc.format, sc.text, sc.refs) != keyOf(rr.SchemaType, text, refs) {
+				if sc := c.schemas[rr.ID]; sc != nil && keyOf(sc.format, sc.text, sc.refs) != keyOf(rr.SchemaType, text, refs) {
 					return nil, errNotPermitted("Overwrite new schema with id %d is not permitted.", rr.ID)
 				}
 				newID = rr.ID
@@ -217,7 +221,12 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 		if rr.SchemaType != Avro {
 			val.SchemaType = rr.SchemaType
 		}
-		return []*kgo.Record{{Key: schemaKey(sub, newVersion), Value: encodeValue(val)}}, nil
+		recs := []*kgo.Record{{Key: schemaKey(sub, newVersion), Value: encodeValue(val)}}
+		if ctx := contextOf(sub); ctx != defaultContext && !c.declared {
+			// Confluent's registries list contexts by these records.
+			recs = append([]*kgo.Record{contextRecord(ctx)}, recs...)
+		}
+		return recs, nil
 	})
 	if err != nil {
 		return nil, err
@@ -243,14 +252,14 @@ func (r *Registry) lookup(_ http.ResponseWriter, req *http.Request) (any, error)
 	if s == nil || (!deleted && !s.live()) {
 		return nil, errSubjectNotFound(sub)
 	}
-	p, refs, err := st.parseRequest(rr, boolParam(req, "normalize"))
+	p, refs, err := st.parseRequest(sub, rr, boolParam(req, "normalize"))
 	if err != nil {
 		return nil, err
 	}
-	if id, ok := st.idOf(rr.SchemaType, p.canonical(), refs); ok {
+	if id, ok := st.idOf(sub, rr.SchemaType, p.canonical(), refs); ok {
 		for i := len(s.versions) - 1; i >= 0; i-- {
 			if v := s.versions[i]; v.id == id && (deleted || !v.deleted) {
-				return infoOf(sub, v, st.schemas[id]), nil
+				return infoOf(sub, v, st.schemaOf(sub, id)), nil
 			}
 		}
 	}
@@ -303,11 +312,16 @@ func (r *Registry) getVersions(_ http.ResponseWriter, req *http.Request) (any, e
 	return out, nil
 }
 
+// getSubjects lists subjects: those of every context unless
+// ?subjectPrefix says otherwise (Confluent's default prefix is ":*:").
 func (r *Registry) getSubjects(_ http.ResponseWriter, req *http.Request) (any, error) {
-	q := req.URL.Query()
+	prefix := contextWildcard
+	if q := req.URL.Query(); q.Has("subjectPrefix") {
+		prefix = q.Get("subjectPrefix")
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.st.subjectNames(q.Get("subjectPrefix"), boolParam(req, "deleted"), boolParam(req, "deletedOnly")), nil
+	return r.st.subjectNames(prefix, boolParam(req, "deleted"), boolParam(req, "deletedOnly")), nil
 }
 
 // getSchemas lists subject versions: ?subjectPrefix, ?deleted,
@@ -327,7 +341,7 @@ func (r *Registry) getSchemas(_ http.ResponseWriter, req *http.Request) (any, er
 			if v.deleted && !deleted {
 				continue
 			}
-			out = append(out, infoOf(sub, v, r.st.schemas[v.id]))
+			out = append(out, infoOf(sub, v, r.st.schemaOf(sub, v.id)))
 			if latestOnly {
 				break
 			}
@@ -345,11 +359,14 @@ func (r *Registry) getSchemas(_ http.ResponseWriter, req *http.Request) (any, er
 	return out, nil
 }
 
-// versionsOf lists the subject versions holding id (live ones unless
-// deleted), by subject and version.
-func (st *state) versionsOf(id int32, deleted bool) []schemaInfo {
+// versionsOf lists the subject versions of context ctx holding id (live
+// ones unless deleted), by subject and version.
+func (st *state) versionsOf(ctx string, id int32, deleted bool) []schemaInfo {
 	var out []schemaInfo
 	for name, s := range st.subjects {
+		if contextOf(name) != ctx {
+			continue
+		}
 		for _, v := range s.versions {
 			if v.id == id && (deleted || !v.deleted) {
 				out = append(out, schemaInfo{Subject: name, Version: v.v})
@@ -362,32 +379,42 @@ func (st *state) versionsOf(id int32, deleted bool) []schemaInfo {
 	return out
 }
 
-// liveReferrers lists the ids of schemas held by a live version that
-// reference version v of sub: what blocks deleting it.
-func (st *state) liveReferrers(sub string, v int) []int32 {
-	ids := st.referencedBy(sub, v)
-	if len(ids) == 0 {
-		return nil
+// liveReferrers reports whether a schema held by a live version
+// references version v of sub: what blocks deleting it.
+func (st *state) liveReferrers(sub string, v int) bool {
+	if len(st.referencedBy(sub, v)) == 0 {
+		return false
 	}
-	live := map[int32]bool{}
-	for _, s := range st.subjects {
+	for name, s := range st.subjects {
 		for _, ver := range s.versions {
-			if !ver.deleted {
-				live[ver.id] = true
+			if ver.deleted {
+				continue
+			}
+			for _, r := range st.schemaOf(name, ver.id).refs {
+				if r.Version == v && qualifyRef(name, r.Subject) == sub {
+					return true
+				}
 			}
 		}
 	}
-	return slices.DeleteFunc(ids, func(id int32) bool { return !live[id] })
+	return false
 }
 
 func errReferenced(sub string, v int) error {
 	return &apiError{422, 42206, fmt.Sprintf("One or more references exist to the schema {magic=1,keytype=SCHEMA,subject=%s,version=%d}.", sub, v)}
 }
 
-// watermark is the ID_WATERMARK record that keeps ids up to st.maxID taken
-// after a permanent delete.
-func (st *state) watermark() *kgo.Record {
-	return &kgo.Record{Key: encodeKey(recordKey{KeyType: keyIDWatermark}), Value: encodeValue(watermarkValue{MaxID: st.maxID})}
+// watermark is the ID_WATERMARK record that keeps the ids of sub's
+// context taken after a permanent delete. The default context's record
+// has no context field, as before contexts.
+func (st *state) watermark(sub string) *kgo.Record {
+	ctx := contextOf(sub)
+	key := recordKey{KeyType: keyIDWatermark}
+	val := watermarkValue{MaxID: st.ctxOf(sub).maxID}
+	if ctx != defaultContext {
+		key.Context, val.Context = ctx, ctx
+	}
+	return &kgo.Record{Key: encodeKey(key), Value: encodeValue(val)}
 }
 
 func (r *Registry) deleteVersion(_ http.ResponseWriter, req *http.Request) (any, error) {
@@ -408,14 +435,14 @@ func (r *Registry) deleteVersion(_ http.ResponseWriter, req *http.Request) (any,
 		if st.modeOf(sub) == ReadOnly {
 			return nil, errNotPermitted("Subject %s is in read-only mode", sub)
 		}
-		if len(st.liveReferrers(sub, v.v)) > 0 {
+		if st.liveReferrers(sub, v.v) {
 			return nil, errReferenced(sub, v.v)
 		}
 		if permanent {
 			if !v.deleted {
 				return nil, &apiError{404, 40407, fmt.Sprintf("Subject '%s' Version %d was not deleted first before being permanently deleted", sub, v.v)}
 			}
-			return []*kgo.Record{st.watermark(), {Key: schemaKey(sub, v.v)}}, nil
+			return []*kgo.Record{st.watermark(sub), {Key: schemaKey(sub, v.v)}}, nil
 		}
 		if v.deleted {
 			return nil, &apiError{404, 40406, fmt.Sprintf("Subject '%s' Version %d was soft deleted.Set permanent=true to delete permanently", sub, v.v)}
@@ -450,7 +477,7 @@ func (r *Registry) deleteSubject(_ http.ResponseWriter, req *http.Request) (any,
 			if live {
 				return nil, &apiError{404, 40405, fmt.Sprintf("Subject '%s' was not deleted first before being permanently deleted", sub)}
 			}
-			recs := []*kgo.Record{st.watermark()}
+			recs := []*kgo.Record{st.watermark(sub)}
 			for _, v := range s.versions {
 				out = append(out, v.v)
 				recs = append(recs, &kgo.Record{Key: schemaKey(sub, v.v)})
@@ -470,7 +497,7 @@ func (r *Registry) deleteSubject(_ http.ResponseWriter, req *http.Request) (any,
 			if v.deleted {
 				continue
 			}
-			if len(st.liveReferrers(sub, v.v)) > 0 {
+			if st.liveReferrers(sub, v.v) {
 				return nil, errReferenced(sub, v.v)
 			}
 			out = append(out, v.v)
@@ -526,7 +553,7 @@ func (r *Registry) checkCompat(req *http.Request, one bool) (any, error) {
 		}
 		against = []version{v}
 	}
-	p, _, err := st.parseRequest(rr, boolParam(req, "normalize"))
+	p, _, err := st.parseRequest(sub, rr, boolParam(req, "normalize"))
 	if err != nil {
 		return nil, err
 	}
@@ -562,8 +589,9 @@ func (r *Registry) byVersion(always bool, h func(st *state, sub string, v versio
 	}
 }
 
-// byID is a handler of one schema by id: 40403 when there is none.
-func (r *Registry) byID(h func(req *http.Request, st *state, id int32, sc *schema) (any, error)) handlerFunc {
+// byID is a handler of one schema by id, in the context ?subject= names
+// (see locateID): 40403 when there is none.
+func (r *Registry) byID(h func(req *http.Request, st *state, ctx string, id int32, sc *schema) (any, error)) handlerFunc {
 	return func(_ http.ResponseWriter, req *http.Request) (any, error) {
 		id, err := idParam(req)
 		if err != nil {
@@ -571,17 +599,72 @@ func (r *Registry) byID(h func(req *http.Request, st *state, id int32, sc *schem
 		}
 		r.mu.RLock()
 		defer r.mu.RUnlock()
-		sc := r.st.schemas[id]
+		ctx, sc := r.st.locateID(id, req.URL.Query().Get("subject"))
 		if sc == nil {
 			return nil, errSchemaNotFound(strconv.Itoa(int(id)))
 		}
-		return h(req, r.st, id, sc)
+		return h(req, r.st, ctx, id, sc)
 	}
 }
 
-func getVersion(st *state, sub string, v version) any { return infoOf(sub, v, st.schemas[v.id]) }
+// locateID finds schema id as Confluent's lookup by id with ?subject=
+// does: without a subject in the default context; with a subject of a
+// named context (":.ctx:name") only if that subject holds the id; with a
+// context alone (":.ctx:") in that context; with a plain subject, if that
+// subject does not hold the id, in the first context (by name) whose
+// subject of that name does, else in the default context.
+func (st *state) locateID(id int32, subject string) (ctx string, _ *schema) {
+	ctx, name := splitSubject(subject)
+	c := st.contexts[ctx]
+	switch {
+	case c == nil:
+		return ctx, nil
+	case name == "":
+		return ctx, c.schemas[id]
+	}
+	holds := func(sub string) bool {
+		if s := st.subjects[sub]; s != nil {
+			for _, v := range s.versions {
+				if v.id == id {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	sub := qualify(ctx, name)
+	if holds(sub) {
+		return ctx, c.schemas[id]
+	}
+	if ctx != defaultContext {
+		return ctx, nil
+	}
+	for _, other := range st.contextNames() {
+		if other != defaultContext && holds(qualify(other, name)) {
+			return other, st.contexts[other].schemas[id]
+		}
+	}
+	return ctx, c.schemas[id]
+}
 
-func getRawVersion(st *state, _ string, v version) any { return rawSchema(st.schemas[v.id].text) }
+// contextNames lists the contexts GET /contexts answers: the default one,
+// then those declared, by name.
+func (st *state) contextNames() []string {
+	var names []string
+	for name, c := range st.contexts {
+		if c.declared && name != defaultContext {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return append([]string{defaultContext}, names...)
+}
+
+func getVersion(st *state, sub string, v version) any { return infoOf(sub, v, st.schemaOf(sub, v.id)) }
+
+func getRawVersion(st *state, sub string, v version) any {
+	return rawSchema(st.schemaOf(sub, v.id).text)
+}
 
 func getReferencedBy(st *state, sub string, v version) any {
 	ids := st.referencedBy(sub, v.v)
@@ -593,10 +676,10 @@ func getReferencedBy(st *state, sub string, v version) any {
 
 // getSchemaByID answers the schema; ?format=serialized gives a Protobuf
 // one as its FileDescriptorProto.
-func getSchemaByID(req *http.Request, st *state, _ int32, sc *schema) (any, error) {
+func getSchemaByID(req *http.Request, st *state, ctx string, _ int32, sc *schema) (any, error) {
 	si := infoOf("", version{}, sc)
 	if f := req.URL.Query().Get("format"); f != "" && sc.format == Protobuf {
-		text, err := protobufFormatted(st, sc, f)
+		text, err := protobufFormatted(st, contextSubject(ctx), sc, f)
 		if err != nil {
 			return nil, err
 		}
@@ -605,13 +688,13 @@ func getSchemaByID(req *http.Request, st *state, _ int32, sc *schema) (any, erro
 	return si, nil
 }
 
-func getRawSchemaByID(_ *http.Request, _ *state, _ int32, sc *schema) (any, error) {
+func getRawSchemaByID(_ *http.Request, _ *state, _ string, _ int32, sc *schema) (any, error) {
 	return rawSchema(sc.text), nil
 }
 
-func getSubjectsByID(req *http.Request, st *state, id int32, _ *schema) (any, error) {
+func getSubjectsByID(req *http.Request, st *state, ctx string, id int32, _ *schema) (any, error) {
 	subs := []string{}
-	for _, si := range st.versionsOf(id, boolParam(req, "deleted")) {
+	for _, si := range st.versionsOf(ctx, id, boolParam(req, "deleted")) {
 		if len(subs) == 0 || subs[len(subs)-1] != si.Subject {
 			subs = append(subs, si.Subject)
 		}
@@ -619,13 +702,13 @@ func getSubjectsByID(req *http.Request, st *state, id int32, _ *schema) (any, er
 	return subs, nil
 }
 
-func getVersionsByID(req *http.Request, st *state, id int32, _ *schema) (any, error) {
+func getVersionsByID(req *http.Request, st *state, ctx string, id int32, _ *schema) (any, error) {
 	type sv struct {
 		Subject string `json:"subject"`
 		Version int    `json:"version"`
 	}
 	out := []sv{}
-	for _, si := range st.versionsOf(id, boolParam(req, "deleted")) {
+	for _, si := range st.versionsOf(ctx, id, boolParam(req, "deleted")) {
 		out = append(out, sv{si.Subject, si.Version})
 	}
 	return out, nil

@@ -67,9 +67,8 @@ func (r *Registry) Handler() http.Handler {
 	route("GET /schemas/types", OpRead, func(http.ResponseWriter, *http.Request) (any, error) {
 		return []Format{JSON, Protobuf, Avro}, nil
 	})
-	// Only the default context exists (subjects named ":.ctx:..." are
-	// plain subjects here).
-	route("GET /contexts", OpRead, func(http.ResponseWriter, *http.Request) (any, error) { return []string{"."}, nil })
+	route("GET /contexts", OpRead, r.getContexts)
+	route("DELETE /contexts/{context}", OpWrite, r.deleteContext)
 	route("GET /schemas", OpRead, r.getSchemas)
 	route("GET /schemas/ids/{id}", OpRead, r.byID(getSchemaByID))
 	route("GET /schemas/ids/{id}/schema", OpRead, r.byID(getRawSchemaByID))
@@ -100,7 +99,14 @@ func (r *Registry) Handler() http.Handler {
 	route("/", OpRead, func(_ http.ResponseWriter, req *http.Request) (any, error) {
 		return nil, &apiError{404, 404, "HTTP 404 Not Found"}
 	})
-	return mux
+	return contextPaths(mux)
+}
+
+// writeError answers err before any handler ran.
+func writeError(w http.ResponseWriter, err *apiError) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(err.status)
+	writeJSON(w, map[string]any{"error_code": err.code, "message": err.msg})
 }
 
 // serve runs handler h for a request: waits for the registry to be
@@ -147,6 +153,10 @@ func (r *Registry) serveStatus(w http.ResponseWriter, req *http.Request, op Op, 
 		writeJSON(w, map[string]any{"error_code": ae.code, "message": ae.msg})
 		return ae.status
 	}
+	if _, ok := out.(noContent); ok {
+		w.WriteHeader(http.StatusNoContent)
+		return http.StatusNoContent
+	}
 	if raw, ok := out.(rawSchema); ok {
 		w.Write([]byte(raw))
 		return 200
@@ -158,6 +168,9 @@ func (r *Registry) serveStatus(w http.ResponseWriter, req *http.Request, op Op, 
 // handlerFunc answers a request with a value to write as JSON (or a
 // rawSchema), or an error (an *apiError, or anything else: 500).
 type handlerFunc func(w http.ResponseWriter, req *http.Request) (any, error)
+
+// noContent is the answer 204 No Content.
+type noContent struct{}
 
 // rawSchema is an answer written as is: a schema's text.
 type rawSchema string
@@ -220,13 +233,23 @@ func idParam(req *http.Request) (int32, error) {
 	return int32(n), nil
 }
 
-// subjectParam is the path's subject, checked.
+// subjectParam is the path's subject, checked and normalized (":.:s" is
+// s; see contexts.go).
 func subjectParam(req *http.Request) (string, error) {
-	s := req.PathValue("subject")
-	if s == "" || strings.ContainsFunc(s, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+	return checkSubject(req.PathValue("subject"), false)
+}
+
+// checkSubject refuses what Confluent's QualifiedSubject.isValidSubject
+// does: control characters, the reserved names __GLOBAL and __EMPTY, the
+// ":*:" wildcard, and the .__GLOBAL context but for a config or mode.
+func checkSubject(s string, configOrMode bool) (string, error) {
+	ctx, name := splitSubject(s)
+	if s == "" || strings.ContainsFunc(s, func(c rune) bool { return c < 0x20 || c == 0x7f }) ||
+		name == "__GLOBAL" || name == "__EMPTY" || strings.HasPrefix(s, contextWildcard) ||
+		(ctx == globalContext && !configOrMode) || (ctx == defaultContext && name == "" && !configOrMode) {
 		return "", &apiError{422, 42208, fmt.Sprintf("The specified subject '%s' is not valid.", s)}
 	}
-	return s, nil
+	return qualify(ctx, name), nil
 }
 
 // schemaInfo is a subject version as Confluent answers it.

@@ -58,7 +58,7 @@ func newMetrics(reg prometheus.Registerer, r *Registry) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "streamhouse_schema_registry_schemas",
 			Help: "Schemas (distinct ids) registered, soft-deleted ones included.",
-		}, count(func(st *state) int { return len(st.schemas) })),
+		}, count((*state).schemaCount)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "streamhouse_schema_registry_versions",
 			Help: "Subject versions, soft-deleted ones included.",

@@ -244,11 +244,11 @@ func compareFields(name protoreflect.FullName, r, w protoreflect.FieldDescriptor
 // protobufFormatted is a Protobuf schema in the form ?format= asks for:
 // "serialized" is its FileDescriptorProto, encoded and in base64, as
 // Confluent answers; anything else the text.
-func protobufFormatted(st *state, sc *schema, f string) (string, error) {
+func protobufFormatted(st *state, parent string, sc *schema, f string) (string, error) {
 	if f != "serialized" {
 		return sc.text, nil
 	}
-	_, deps, err := st.resolveRefs(sc.refs, nil, map[string]bool{}, 0)
+	_, deps, err := st.resolveRefs(parent, sc.refs, nil, map[string]bool{}, 0)
 	if err != nil {
 		return "", err
 	}

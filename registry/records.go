@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 
@@ -16,6 +17,7 @@ const (
 	keyClearSubject  = "CLEAR_SUBJECT"
 	keyNoop          = "NOOP"
 	keyIDWatermark   = "ID_WATERMARK"
+	keyContext       = "CONTEXT"
 )
 
 // recordKey is a `_schemas` record's key. Subject is null for the global
@@ -25,6 +27,9 @@ type recordKey struct {
 	Subject *string `json:"subject,omitempty"`
 	Version int     `json:"version,omitempty"`
 	Magic   int     `json:"magic"`
+	// Tenant and Context are a CONTEXT record's.
+	Tenant  string `json:"tenant,omitempty"`
+	Context string `json:"context,omitempty"`
 }
 
 // schemaValue is a SCHEMA record's value.
@@ -51,8 +56,29 @@ type deleteSubjectValue struct {
 	Version int    `json:"version"`
 }
 
+// watermarkValue: ids up to MaxID of Context ("" is the default context,
+// as in the records written before contexts) are taken.
 type watermarkValue struct {
-	MaxID int32 `json:"maxId"`
+	MaxID   int32  `json:"maxId"`
+	Context string `json:"context,omitempty"`
+}
+
+// contextValue is a CONTEXT record's value, as Confluent writes it.
+type contextValue struct {
+	Tenant  string `json:"tenant"`
+	Context string `json:"context"`
+}
+
+// defaultTenant is the only tenant: Confluent's name for it.
+const defaultTenant = "default"
+
+// contextKey is the key of the CONTEXT record that declares ctx.
+func contextKey(ctx string) []byte {
+	return encodeKey(recordKey{KeyType: keyContext, Tenant: defaultTenant, Context: ctx})
+}
+
+func contextRecord(ctx string) *kgo.Record {
+	return &kgo.Record{Key: contextKey(ctx), Value: encodeValue(contextValue{Tenant: defaultTenant, Context: ctx})}
 }
 
 func encodeKey(k recordKey) []byte {
@@ -154,7 +180,19 @@ func (st *state) apply(key, value []byte) error {
 		if err := json.Unmarshal(value, &v); err != nil {
 			return fmt.Errorf("registry: ID_WATERMARK value: %w", err)
 		}
-		st.maxID = max(st.maxID, v.MaxID)
+		c := st.ctx(cmp.Or(v.Context, defaultContext), true)
+		c.maxID = max(c.maxID, v.MaxID)
+	case keyContext:
+		if k.Context == "" || k.Context == defaultContext {
+			return nil
+		}
+		if value == nil {
+			if c := st.contexts[k.Context]; c != nil {
+				c.declared = false
+			}
+			return nil
+		}
+		st.ctx(k.Context, true).declared = true
 	case keyClearSubject, keyNoop:
 		// CLEAR_SUBJECT accompanies the tombstones of a permanent
 		// delete, which do the work; NOOP is Confluent's leader sync.
@@ -167,7 +205,7 @@ func (st *state) apply(key, value []byte) error {
 // schemaRecord is the SCHEMA record of version v of sub as the index
 // holds it.
 func (st *state) schemaRecord(sub string, v version) *kgo.Record {
-	sc := st.schemas[v.id]
+	sc := st.schemaOf(sub, v.id)
 	val := schemaValue{Subject: sub, Version: v.v, ID: v.id, Deleted: v.deleted}
 	if sc != nil {
 		val.Schema, val.References = sc.text, sc.refs

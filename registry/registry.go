@@ -159,7 +159,7 @@ func (r *Registry) Start(ctx context.Context) error {
 	if err == nil {
 		r.mu.RLock()
 		r.log.Info("schema registry loaded", "topic", r.cfg.Topic, "subjects", len(r.st.subjects),
-			"schemas", len(r.st.schemas), "records_through", r.next, "took", time.Since(begin).Round(time.Millisecond))
+			"schemas", r.st.schemaCount(), "records_through", r.next, "took", time.Since(begin).Round(time.Millisecond))
 		r.mu.RUnlock()
 	}
 	return err
@@ -541,7 +541,7 @@ func (r *Registry) CheckSchemaID(subject string, id int32) error {
 			}
 		}
 	}
-	if r.st.schemas[id] == nil {
+	if r.st.schemaOf(subject, id) == nil {
 		return fmt.Errorf("no schema has id %d", id)
 	}
 	return fmt.Errorf("schema %d is not registered under subject %s", id, subject)

@@ -45,7 +45,11 @@ var modeSetting = &setting{
 		if v != Import || force {
 			return nil
 		}
-		if sub == nil && len(st.subjectNames("", true, false)) > 0 {
+		// The registry's subjects, a context's (":.ctx:"), or one.
+		if sub == nil && len(st.subjectNames(contextWildcard, true, false)) > 0 {
+			return errNotPermitted("Cannot import since found existing subjects")
+		}
+		if ctx, name := splitSubject(deref(sub)); sub != nil && name == "" && len(st.subjectNames(contextSubject(ctx), true, false)) > 0 {
 			return errNotPermitted("Cannot import since found existing subjects")
 		}
 		if s := st.subjects[deref(sub)]; sub != nil && s != nil && len(s.versions) > 0 {
@@ -59,12 +63,16 @@ func (set *setting) errNotSet(sub string) error {
 	return &apiError{404, set.notSet, fmt.Sprintf("Subject '%s' does not have subject-level %s configured", sub, set.what)}
 }
 
-// optionalSubject is the path's subject, nil for the global resource.
+// optionalSubject is the path's subject, nil for the global resource
+// (which ":.:", the default context, names too, as in Confluent's).
 func optionalSubject(req *http.Request) (*string, error) {
 	if req.PathValue("subject") == "" {
 		return nil, nil
 	}
-	s, err := subjectParam(req)
+	s, err := checkSubject(req.PathValue("subject"), true)
+	if err == nil && s == "" {
+		return nil, nil
+	}
 	return &s, err
 }
 
@@ -86,6 +94,8 @@ func (set *setting) get(r *Registry) handlerFunc {
 			if !boolParam(req, "defaultToGlobal") {
 				return nil, set.errNotSet(*sub)
 			}
+			// What the subject follows: its context's, else the global.
+			return map[string]string{set.getField: set.effective(r.st, *sub)}, nil
 		}
 		return map[string]string{set.getField: set.effective(r.st, "")}, nil
 	}

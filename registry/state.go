@@ -1,12 +1,12 @@
 package registry
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // Format is a schema type: AVRO, JSON or PROTOBUF.
@@ -107,19 +107,62 @@ func (s *subject) empty() bool { return len(s.versions) == 0 && s.compat == "" &
 // it is ignored.
 var errConflict = errors.New("registry: record conflicts with an earlier one")
 
+// schemaContext is one schema context's ids: every context numbers its
+// schemas on its own, as Confluent's do.
+type schemaContext struct {
+	schemas map[int32]*schema
+	byKey   map[contentKey]int32
+	maxID   int32
+	// declared: a CONTEXT record names it (written when its first
+	// subject version is registered), so GET /contexts lists it until
+	// DELETE /contexts/{context}.
+	declared bool
+}
+
 // state is the registry's index: what the records of `_schemas` applied in
 // order make. It is not safe for concurrent use; Registry guards it.
 type state struct {
+	// subjects by their normalized name (see contexts.go); the entry of a
+	// context's own name (":.ctx:") holds its config and mode.
 	subjects map[string]*subject
-	schemas  map[int32]*schema
-	byKey    map[contentKey]int32
-	maxID    int32
-	compat   string // global; "" is the default, BACKWARD
-	mode     string // global; "" is the default, READWRITE
+	contexts map[string]*schemaContext // by name: ".", ".ctx"
+	compat   string                    // global; "" is the default, BACKWARD
+	mode     string                    // global; "" is the default, READWRITE
 }
 
 func newState() *state {
-	return &state{subjects: map[string]*subject{}, schemas: map[int32]*schema{}, byKey: map[contentKey]int32{}}
+	return &state{subjects: map[string]*subject{}, contexts: map[string]*schemaContext{}}
+}
+
+// ctx is the schema context named name, made when create.
+func (st *state) ctx(name string, create bool) *schemaContext {
+	c := st.contexts[name]
+	if c == nil && create {
+		c = &schemaContext{schemas: map[int32]*schema{}, byKey: map[contentKey]int32{}}
+		st.contexts[name] = c
+	}
+	return c
+}
+
+// ctxOf is the schema context subject sub is in; an empty one (not kept)
+// when nothing was registered there.
+func (st *state) ctxOf(sub string) *schemaContext {
+	if c := st.contexts[contextOf(sub)]; c != nil {
+		return c
+	}
+	return &schemaContext{}
+}
+
+// schemaOf is schema id of sub's context, nil when there is none.
+func (st *state) schemaOf(sub string, id int32) *schema { return st.ctxOf(sub).schemas[id] }
+
+// schemaCount is how many schemas (ids) all contexts hold.
+func (st *state) schemaCount() int {
+	n := 0
+	for _, c := range st.contexts {
+		n += len(c.schemas)
+	}
+	return n
 }
 
 func (st *state) subject(name string, create bool) *subject {
@@ -145,7 +188,8 @@ func (st *state) putSchema(sub string, v int, id int32, f Format, text string, r
 		return errConflict
 	}
 	k := keyOf(f, text, refs)
-	if sc := st.schemas[id]; sc != nil && (sc.format != f || sc.text != text || !slices.Equal(sc.refs, refs)) {
+	c := st.ctx(contextOf(sub), true)
+	if sc := c.schemas[id]; sc != nil && (sc.format != f || sc.text != text || !slices.Equal(sc.refs, refs)) {
 		return errConflict
 	}
 	s := st.subject(sub, true)
@@ -158,16 +202,16 @@ func (st *state) putSchema(sub string, v int, id int32, f Format, text string, r
 		s.versions[i].deleted = deleted
 		return nil
 	}
-	sc := st.schemas[id]
+	sc := c.schemas[id]
 	if sc == nil {
 		sc = &schema{format: f, text: text, refs: refs}
-		st.schemas[id] = sc
-		if _, ok := st.byKey[k]; !ok {
-			st.byKey[k] = id
+		c.schemas[id] = sc
+		if _, ok := c.byKey[k]; !ok {
+			c.byKey[k] = id
 		}
 	}
 	sc.uses++
-	st.maxID = max(st.maxID, id)
+	c.maxID = max(c.maxID, id)
 	s.versions = slices.Insert(s.versions, i, version{v: v, id: id, deleted: deleted})
 	return nil
 }
@@ -194,12 +238,13 @@ func (st *state) removeSchema(sub string, v int) error {
 	id := s.versions[i].id
 	s.versions = slices.Delete(s.versions, i, i+1)
 	st.dropIfEmpty(sub)
-	if sc := st.schemas[id]; sc != nil {
+	c := st.ctxOf(sub)
+	if sc := c.schemas[id]; sc != nil {
 		if sc.uses--; sc.uses <= 0 {
-			delete(st.schemas, id)
+			delete(c.schemas, id)
 			k := keyOf(sc.format, sc.text, sc.refs)
-			if st.byKey[k] == id {
-				delete(st.byKey, k)
+			if c.byKey[k] == id {
+				delete(c.byKey, k)
 			}
 		}
 	}
@@ -241,56 +286,72 @@ func (st *state) setMode(sub *string, mode string) {
 	}
 }
 
-// idOf returns the id of a schema with this content, if one is registered.
-func (st *state) idOf(f Format, text string, refs []Reference) (int32, bool) {
-	id, ok := st.byKey[keyOf(f, text, refs)]
+// idOf returns the id of a schema with this content in sub's context, if
+// one is registered.
+func (st *state) idOf(sub string, f Format, text string, refs []Reference) (int32, bool) {
+	id, ok := st.ctxOf(sub).byKey[keyOf(f, text, refs)]
 	return id, ok
 }
 
-// compatOf is the compatibility level in force for sub.
-func (st *state) compatOf(sub string) string {
-	if s := st.subjects[sub]; s != nil && s.compat != "" {
-		return s.compat
+// inScope is a setting in force for sub, as Confluent looks it up: the
+// subject's own, else its context's (the global one for the default
+// context), else the ".__GLOBAL" context's; "" when none is set.
+func (st *state) inScope(sub string, own func(*subject) string, global string) string {
+	if s := st.subjects[sub]; sub != "" && s != nil && own(s) != "" {
+		return own(s)
 	}
-	if st.compat != "" {
-		return st.compat
+	if ctx := contextOf(sub); ctx != defaultContext {
+		if s := st.subjects[contextSubject(ctx)]; s != nil && own(s) != "" {
+			return own(s)
+		}
+	} else if global != "" {
+		return global
 	}
-	return Backward
+	if s := st.subjects[contextSubject(globalContext)]; s != nil {
+		return own(s)
+	}
+	return ""
 }
 
-// modeOf is the mode in force for sub.
+// compatOf is the compatibility level in force for sub ("": the global
+// one).
+func (st *state) compatOf(sub string) string {
+	return cmp.Or(st.inScope(sub, func(s *subject) string { return s.compat }, st.compat), Backward)
+}
+
+// modeOf is the mode in force for sub ("": the global one).
 func (st *state) modeOf(sub string) string {
-	if s := st.subjects[sub]; s != nil && s.mode != "" {
-		return s.mode
-	}
-	if st.mode != "" {
-		return st.mode
-	}
-	return ReadWrite
+	return cmp.Or(st.inScope(sub, func(s *subject) string { return s.mode }, st.mode), ReadWrite)
 }
 
 // referencedBy lists the ids of schemas whose references name version v
-// of sub, ascending.
+// of sub, ascending: schemas of any context, a reference without a
+// context naming a subject of its schema's.
 func (st *state) referencedBy(sub string, v int) []int32 {
 	var ids []int32
-	for id, sc := range st.schemas {
-		for _, r := range sc.refs {
-			if r.Subject == sub && r.Version == v {
-				ids = append(ids, id)
-				break
+	for ctx, c := range st.contexts {
+		parent := contextSubject(ctx)
+		for id, sc := range c.schemas {
+			for _, r := range sc.refs {
+				if r.Version == v && qualifyRef(parent, r.Subject) == sub {
+					ids = append(ids, id)
+					break
+				}
 			}
 		}
 	}
 	slices.Sort(ids)
-	return ids
+	return slices.Compact(ids)
 }
 
 // subjectNames lists subjects, sorted, with a version not soft-deleted (or
-// any version when deleted), starting with prefix.
+// any version when deleted), that match a ?subjectPrefix (see
+// subjectMatcher).
 func (st *state) subjectNames(prefix string, deleted, deletedOnly bool) []string {
+	match := subjectMatcher(prefix)
 	names := []string{}
 	for name, s := range st.subjects {
-		if !strings.HasPrefix(name, prefix) || len(s.versions) == 0 {
+		if len(s.versions) == 0 || !match(name) {
 			continue
 		}
 		live := s.live()

@@ -18,7 +18,7 @@ func TestTombstoneOfLiveVersion(t *testing.T) {
 	if err := st.apply(schemaKey("s", 1), nil); !errors.Is(err, errConflict) {
 		t.Fatalf("tombstone of a live version: %v, want errConflict", err)
 	}
-	if s := st.subjects["s"]; s == nil || len(s.versions) != 1 || st.schemas[1] == nil {
+	if s := st.subjects["s"]; s == nil || len(s.versions) != 1 || st.schemaOf("s", 1) == nil {
 		t.Fatalf("the live version was removed: %+v", s)
 	}
 	if err := st.apply(schemaKey("s", 1), encodeValue(schemaValue{Subject: "s", Version: 1, ID: 1, Schema: schema, Deleted: true})); err != nil {
@@ -27,7 +27,7 @@ func TestTombstoneOfLiveVersion(t *testing.T) {
 	if err := st.apply(schemaKey("s", 1), nil); err != nil {
 		t.Fatalf("tombstone of a soft-deleted version: %v", err)
 	}
-	if st.subjects["s"] != nil || st.schemas[1] != nil {
+	if st.subjects["s"] != nil || st.schemaOf("s", 1) != nil {
 		t.Fatalf("the soft-deleted version is still there")
 	}
 }
