@@ -109,6 +109,13 @@ type Groups interface {
 	// for it (a later one in groups replaces an earlier one of the same
 	// group), in one transaction, durable when it returns.
 	PutGroups(ctx context.Context, groups []GroupMetadata) error
+	// PutGroupsFenced is PutGroups by the holder of fence, the lease of
+	// the groups' coordinator shard (the cluster mode): ErrFenced, and
+	// nothing stored, once the lease is not the holder's any more, so
+	// that a deposed coordinator never overwrites the new one's rows.
+	// Concurrent calls may share a transaction; one fenced call never
+	// fails the others.
+	PutGroupsFenced(ctx context.Context, fence Fence, groups []GroupMetadata) error
 	// Groups returns every stored group's metadata, ordered by group
 	// (bytewise).
 	Groups(ctx context.Context) ([]GroupMetadata, error)
@@ -116,4 +123,7 @@ type Groups interface {
 	// transaction; ones not stored are ignored. Their offsets stay
 	// (DeleteGroupOffsets removes those).
 	DeleteGroups(ctx context.Context, groups []string) error
+	// DeleteGroupsFenced is DeleteGroups by the holder of fence:
+	// ErrFenced, and nothing deleted, once the lease is lost.
+	DeleteGroupsFenced(ctx context.Context, fence Fence, groups []string) error
 }

@@ -222,8 +222,15 @@ type Offsets interface {
 	// DeleteOffsets removes the group's offsets of the given partitions;
 	// ones it does not have are ignored.
 	DeleteOffsets(ctx context.Context, group string, parts []TopicPartition) error
+	// DeleteOffsetsFenced is DeleteOffsets by the holder of fence, the
+	// lease of the group's coordinator shard: ErrFenced, and nothing
+	// deleted, once the lease is not the holder's any more.
+	DeleteOffsetsFenced(ctx context.Context, fence Fence, group string, parts []TopicPartition) error
 	// DeleteGroupOffsets removes every offset of the group.
 	DeleteGroupOffsets(ctx context.Context, group string) error
+	// DeleteGroupOffsetsFenced is DeleteGroupOffsets by the holder of
+	// fence: ErrFenced, and nothing deleted, once the lease is lost.
+	DeleteGroupOffsetsFenced(ctx context.Context, fence Fence, group string) error
 }
 
 // ScopeConfigs is one scope's dynamic broker configs and their version:

@@ -218,6 +218,9 @@ type group struct {
 	// which the catalog holds, failed up to which a write failed
 	// (persist.go).
 	seq, written, failed uint64
+	// fenced is up to which a write was fenced (the shard's lease lost):
+	// its waiters answer NOT_COORDINATOR, and it is not tried again.
+	fenced uint64
 
 	// gone is set when the coordinator gave the group up (Abandon):
 	// nothing more of it is stored.

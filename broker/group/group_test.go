@@ -23,6 +23,47 @@ type memStore struct {
 	// gate, when set, holds PutGroups until it is closed; entered
 	// gets a value as each such call starts.
 	gate, entered chan struct{}
+	// epoch is the epoch of the shards' lease: a fenced write at
+	// another fails with meta.ErrFenced (0: every fence holds).
+	epoch int32
+}
+
+// fenced is meta.ErrFenced when f is not the lease's epoch.
+func (s *memStore) fenced(f meta.Fence) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch != 0 && f.Epoch != s.epoch {
+		return meta.ErrFenced
+	}
+	return nil
+}
+
+func (s *memStore) PutGroupsFenced(ctx context.Context, f meta.Fence, gs []meta.GroupMetadata) error {
+	if err := s.fenced(f); err != nil {
+		return err
+	}
+	return s.PutGroups(ctx, gs)
+}
+
+func (s *memStore) DeleteGroupsFenced(ctx context.Context, f meta.Fence, gs []string) error {
+	if err := s.fenced(f); err != nil {
+		return err
+	}
+	return s.DeleteGroups(ctx, gs)
+}
+
+func (s *memStore) DeleteOffsetsFenced(ctx context.Context, f meta.Fence, g string, ps []meta.TopicPartition) error {
+	if err := s.fenced(f); err != nil {
+		return err
+	}
+	return s.DeleteOffsets(ctx, g, ps)
+}
+
+func (s *memStore) DeleteGroupOffsetsFenced(ctx context.Context, f meta.Fence, g string) error {
+	if err := s.fenced(f); err != nil {
+		return err
+	}
+	return s.DeleteGroupOffsets(ctx, g)
 }
 
 func (s *memStore) PutGroups(_ context.Context, gs []meta.GroupMetadata) error {
@@ -67,8 +108,10 @@ func (s *memStore) DeleteGroups(_ context.Context, gs []string) error {
 	return nil
 }
 
-// CommitOffsetsFenced is CommitOffsets: the tests hold every lease.
-func (s *memStore) CommitOffsetsFenced(ctx context.Context, _ meta.Fence, offs []meta.GroupOffset) error {
+func (s *memStore) CommitOffsetsFenced(ctx context.Context, f meta.Fence, offs []meta.GroupOffset) error {
+	if err := s.fenced(f); err != nil {
+		return err
+	}
 	return s.CommitOffsets(ctx, offs)
 }
 

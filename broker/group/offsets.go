@@ -353,9 +353,14 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	}
 	g.commitMu.Lock()
 	defer g.commitMu.Unlock()
-	if err := c.cfg.Store.DeleteOffsets(ctx, req.Group, del); err != nil {
-		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "deleting committed offsets failed", "group", req.Group, "err", err)
+	if err := c.deleteOffsets(ctx, req.Group, del); err != nil {
 		resp.ErrorCode, resp.Topics = errCoordinatorNotAvailable.Code, nil
+		if errors.Is(err, meta.ErrFenced) {
+			c.log.Warn("an offset delete was fenced: this broker no longer holds the group's coordinator shard", "group", req.Group, "err", err)
+			resp.ErrorCode = kerr.NotCoordinator.Code
+		} else {
+			c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "deleting committed offsets failed", "group", req.Group, "err", err)
+		}
 		return resp
 	}
 	c.mu.Lock()
@@ -403,7 +408,7 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context) {
 	c.mu.Unlock()
 	for _, e := range todo {
 		e.g.commitMu.Lock()
-		err := c.cfg.Store.DeleteOffsets(ctx, e.g.name, e.del)
+		err := c.deleteOffsets(ctx, e.g.name, e.del)
 		if err == nil {
 			c.mu.Lock()
 			for _, d := range e.del {
@@ -536,9 +541,14 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 		c.mu.Unlock()
 		if e == nil {
 			g.commitMu.Lock()
-			if err := c.cfg.Store.DeleteGroupOffsets(ctx, name); err != nil {
-				c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "deleting a group's offsets failed", "group", name, "err", err)
+			if err := c.deleteGroupOffsets(ctx, name); err != nil {
 				e = errCoordinatorNotAvailable
+				if errors.Is(err, meta.ErrFenced) {
+					c.log.Warn("a group delete was fenced: this broker no longer holds the group's coordinator shard", "group", name, "err", err)
+					e = kerr.NotCoordinator
+				} else {
+					c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "deleting a group's offsets failed", "group", name, "err", err)
+				}
 			} else {
 				c.mu.Lock()
 				var gone []meta.TopicPartition
@@ -666,4 +676,30 @@ func (c *Coordinator) storeCommits(ctx context.Context, group string, commits []
 		return fmt.Errorf("group %q: its coordinator shard is not held here: %w", group, meta.ErrFenced)
 	}
 	return c.cfg.Store.CommitOffsetsFenced(ctx, f, commits)
+}
+
+// deleteOffsets deletes group's offsets of parts, fenced by its shard's
+// lease when Config.Fence says so.
+func (c *Coordinator) deleteOffsets(ctx context.Context, group string, parts []meta.TopicPartition) error {
+	if c.cfg.Fence == nil {
+		return c.cfg.Store.DeleteOffsets(ctx, group, parts)
+	}
+	f, ok := c.cfg.Fence(group)
+	if !ok {
+		return fmt.Errorf("group %q: its coordinator shard is not held here: %w", group, meta.ErrFenced)
+	}
+	return c.cfg.Store.DeleteOffsetsFenced(ctx, f, group, parts)
+}
+
+// deleteGroupOffsets deletes every offset of group, fenced by its shard's
+// lease when Config.Fence says so.
+func (c *Coordinator) deleteGroupOffsets(ctx context.Context, group string) error {
+	if c.cfg.Fence == nil {
+		return c.cfg.Store.DeleteGroupOffsets(ctx, group)
+	}
+	f, ok := c.cfg.Fence(group)
+	if !ok {
+		return fmt.Errorf("group %q: its coordinator shard is not held here: %w", group, meta.ErrFenced)
+	}
+	return c.cfg.Store.DeleteGroupOffsetsFenced(ctx, f, group)
 }

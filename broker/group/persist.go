@@ -31,6 +31,7 @@ package group
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"regexp"
@@ -141,6 +142,10 @@ func (c *Coordinator) durable(ctx context.Context, g *group, seq uint64) *kerr.E
 			c.mu.Unlock()
 			return nil
 		}
+		if g.fenced >= seq {
+			c.mu.Unlock()
+			return errNotCoordinator
+		}
 		if g.failed >= seq {
 			c.mu.Unlock()
 			return errCoordinatorNotAvailable
@@ -244,15 +249,7 @@ func (c *Coordinator) writeRound() bool {
 
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	var err error
-	// A group deleted and created again under its name is in dels and
-	// puts: the delete goes first.
-	if len(dels) > 0 {
-		err = c.cfg.Groups.DeleteGroups(ctx, dels)
-	}
-	if err == nil && len(puts) > 0 {
-		err = c.cfg.Groups.PutGroups(ctx, puts)
-	}
+	fenced, err := c.storeGroups(ctx, puts, dels)
 	if err == nil && (len(states) > 0 || len(unshare) > 0) {
 		err = c.cfg.ShareStates.PutShareStates(ctx, states, unshare)
 	}
@@ -273,12 +270,18 @@ func (c *Coordinator) writeRound() bool {
 
 	c.mu.Lock()
 	for g, seq := range seqs {
-		if err == nil {
+		switch {
+		case fenced[g.name]:
+			// This broker lost the group's shard: the new
+			// coordinator's rows stand, and the group goes when the
+			// shard is given up here (Abandon).
+			g.failed, g.fenced = max(g.failed, seq), max(g.fenced, seq)
+		case err == nil:
 			g.written = max(g.written, seq)
-			continue
+		default:
+			g.failed = max(g.failed, seq)
+			c.p.dirty[g] = struct{}{}
 		}
-		g.failed = max(g.failed, seq)
-		c.p.dirty[g] = struct{}{}
 	}
 	// A waiter whose change came after this round's snapshot waits on
 	// for the next round: its group is dirty again, the writer awake.
@@ -289,8 +292,93 @@ func (c *Coordinator) writeRound() bool {
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "storing groups' membership failed; retrying", "groups", len(seqs), "err", err)
 		return false
 	}
+	if len(fenced) > 0 {
+		c.log.Warn("storing groups' membership was fenced: this broker no longer holds their coordinator shard", "groups", len(fenced))
+		puts = slices.DeleteFunc(puts, func(md meta.GroupMetadata) bool { return fenced[md.Group] })
+		classicDels = slices.DeleteFunc(classicDels, func(name string) bool { return fenced[name] })
+	}
 	c.mirrorGroups(ctx, puts, classicDels)
 	return true
+}
+
+// storeGroups deletes dels and stores puts (a group deleted and created
+// again under its name is in both: the delete goes first). With
+// Config.Fence, each shard's groups are written under its lease, the
+// shards at once (a catalog may share one transaction among them): it
+// returns the groups whose shard's lease was lost, which are not stored,
+// and the first other error.
+func (c *Coordinator) storeGroups(ctx context.Context, puts []meta.GroupMetadata, dels []string) (map[string]bool, error) {
+	if c.cfg.Fence == nil {
+		if len(dels) > 0 {
+			if err := c.cfg.Groups.DeleteGroups(ctx, dels); err != nil {
+				return nil, err
+			}
+		}
+		if len(puts) > 0 {
+			return nil, c.cfg.Groups.PutGroups(ctx, puts)
+		}
+		return nil, nil
+	}
+	type shard struct {
+		puts []meta.GroupMetadata
+		dels []string
+	}
+	shards := map[meta.Fence]*shard{}
+	fenced := map[string]bool{}
+	of := func(name string) *shard {
+		f, ok := c.cfg.Fence(name)
+		if !ok {
+			fenced[name] = true
+			return nil
+		}
+		sh := shards[f]
+		if sh == nil {
+			sh = &shard{}
+			shards[f] = sh
+		}
+		return sh
+	}
+	for _, name := range dels {
+		if sh := of(name); sh != nil {
+			sh.dels = append(sh.dels, name)
+		}
+	}
+	for _, md := range puts {
+		if sh := of(md.Group); sh != nil {
+			sh.puts = append(sh.puts, md)
+		}
+	}
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for f, sh := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if len(sh.dels) > 0 {
+				err = c.cfg.Groups.DeleteGroupsFenced(ctx, f, sh.dels)
+			}
+			if err == nil && len(sh.puts) > 0 {
+				err = c.cfg.Groups.PutGroupsFenced(ctx, f, sh.puts)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, meta.ErrFenced):
+				for _, name := range sh.dels {
+					fenced[name] = true
+				}
+				for _, md := range sh.puts {
+					fenced[md.Group] = true
+				}
+			case err != nil && first == nil:
+				first = err
+			}
+		}()
+	}
+	wg.Wait()
+	return fenced, first
 }
 
 // metadataLocked is g's state as the catalog stores it.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/meta"
 )
 
 // classicJoin joins group g as member with session ms of session timeout,
@@ -365,5 +367,95 @@ func TestDurableWhileWriting(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("a wait begun while its state was being stored still waits")
+	}
+}
+
+// TestFencedMembership: a coordinator whose shard's lease moved on (the
+// cluster mode) stores nothing more of its groups: membership changes,
+// offset commits and deletes and a group's deletion are fenced, answered
+// NOT_COORDINATOR, and leave what the new coordinator stored; a fenced
+// membership write is not tried again.
+func TestFencedMembership(t *testing.T) {
+	st := &memStore{offs: map[string]map[tp]meta.GroupOffset{}, groups: map[string]meta.GroupMetadata{}, epoch: 1}
+	c, err := New(t.Context(), Config{
+		Store: st, Groups: st, Topics: oneTopic{},
+		MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute,
+		ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
+		Fence: func(string) (meta.Fence, bool) { return meta.Fence{Epoch: 1}, true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	a, b, gen := stableGroup(t, c, "g", 10_000)
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version = 8
+	commit.Group, commit.MemberID, commit.Generation = "g", a, gen
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "t"
+	for p := range int32(2) {
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = p, 10
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	commit.Topics = append(commit.Topics, rt)
+	if e := c.OffsetCommit(t.Context(), commit).Topics[0].Partitions[0].ErrorCode; e != 0 {
+		t.Fatalf("commit under the lease: %v", kerr.ErrorForCode(e))
+	}
+
+	// Another coordinator takes the shard (epoch 2) and stores its own
+	// state of g.
+	st.mu.Lock()
+	st.epoch = 2
+	theirs := st.groups["g"]
+	theirs.Generation = 99
+	st.groups["g"] = theirs
+	writes := st.writes
+	st.mu.Unlock()
+
+	if e := c.OffsetCommit(t.Context(), commit).Topics[0].Partitions[0].ErrorCode; e != kerr.NotCoordinator.Code {
+		t.Fatalf("commit after the lease moved: %v, want NOT_COORDINATOR", kerr.ErrorForCode(e))
+	}
+	// b leaves: a membership change whose write is fenced.
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Group, leave.MemberID = "g", b
+	c.LeaveGroup(leave)
+	// a's rejoin completes a rebalance; its sync waits for the store,
+	// which is fenced.
+	r := classicJoin(t, c, "g", a, 10_000)
+	if r.ErrorCode != 0 {
+		t.Fatalf("rejoin: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if s := classicSync(t, c, "g", a, r.Generation, map[string][]byte{a: {1}}); s.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("sync after the lease moved: %v, want NOT_COORDINATOR", kerr.ErrorForCode(s.ErrorCode))
+	}
+	del := kmsg.NewPtrOffsetDeleteRequest()
+	del.Group = "g"
+	dt := kmsg.NewOffsetDeleteRequestTopic()
+	dt.Topic = "t"
+	dp := kmsg.NewOffsetDeleteRequestTopicPartition()
+	dp.Partition = 0
+	dt.Partitions = append(dt.Partitions, dp)
+	del.Topics = append(del.Topics, dt)
+	// The group still has a member subscribed to t: leave it first so
+	// that the delete reaches the catalog.
+	leave.MemberID = a
+	c.LeaveGroup(leave)
+	if r := c.OffsetDelete(t.Context(), del); r.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("offset delete after the lease moved: %v, want NOT_COORDINATOR", kerr.ErrorForCode(r.ErrorCode))
+	}
+	dg := kmsg.NewPtrDeleteGroupsRequest()
+	dg.Groups = []string{"g"}
+	if r := c.DeleteGroups(t.Context(), dg); r.Groups[0].ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("group delete after the lease moved: %v, want NOT_COORDINATOR", kerr.ErrorForCode(r.Groups[0].ErrorCode))
+	}
+	time.Sleep(retryDelay + 200*time.Millisecond) // past the writer's retry delay
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.groups["g"].Generation != 99 || st.writes != writes {
+		t.Fatalf("the deposed coordinator wrote: stored generation %d, %d writes after the takeover", st.groups["g"].Generation, st.writes-writes)
+	}
+	if len(st.offs["g"]) != 2 {
+		t.Fatalf("the deposed coordinator deleted offsets: %v", st.offs["g"])
 	}
 }

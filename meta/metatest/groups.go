@@ -34,6 +34,8 @@ func groupCases() []struct {
 		{"DeleteGroups", testDeleteGroups},
 		{"GroupsConcurrentWithOffsets", testGroupsConcurrentWithOffsets},
 		{"GroupsCancelledAndClosed", testGroupsCancelledAndClosed},
+		{"GroupsFenced", testGroupsFenced},
+		{"GroupsFencedConcurrent", testGroupsFencedConcurrent},
 	}
 }
 
@@ -289,6 +291,138 @@ func testGroupsCancelledAndClosed(t *testing.T, open func(t *testing.T) meta.Cat
 	for name, call := range calls {
 		if err := call(t.Context()); !errors.Is(err, meta.ErrClosed) {
 			t.Errorf("%s after Close: err = %v, want %v", name, err, meta.ErrClosed)
+		}
+	}
+}
+
+// testGroupsFenced: a coordinator shard's holder stores and deletes groups'
+// membership while its lease holds; after a takeover the deposed holder's
+// writes and deletes are fenced and change nothing of what the new holder
+// stored.
+func testGroupsFenced(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	key := meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 3}
+	f1 := holdLease(t, c, 1, key)
+	in := SampleGroups(t)
+	if err := c.PutGroupsFenced(ctx, f1, in); err != nil {
+		t.Fatalf("fenced put by the holder: %v", err)
+	}
+	if err := c.DeleteGroupsFenced(ctx, f1, []string{"empty"}); err != nil {
+		t.Fatalf("fenced delete by the holder: %v", err)
+	}
+	kept := byGroup(in[:2])
+	EqualGroups(t, readGroups(t, c), kept)
+	changed := in[0]
+	changed.Generation++
+	for _, bad := range []meta.Fence{
+		{Key: key, Node: 1, SessionEpoch: f1.SessionEpoch, Epoch: f1.Epoch + 1},
+		{Key: key, Node: 2, SessionEpoch: f1.SessionEpoch, Epoch: f1.Epoch},
+		{Key: key, Node: 1, SessionEpoch: f1.SessionEpoch + 1, Epoch: f1.Epoch},
+		{Key: meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 4}, Node: 1, SessionEpoch: f1.SessionEpoch, Epoch: f1.Epoch},
+	} {
+		if err := c.PutGroupsFenced(ctx, bad, []meta.GroupMetadata{changed}); !errors.Is(err, meta.ErrFenced) {
+			t.Fatalf("put fenced by %+v: err = %v, want %v", bad, err, meta.ErrFenced)
+		}
+		if err := c.DeleteGroupsFenced(ctx, bad, []string{"billing"}); !errors.Is(err, meta.ErrFenced) {
+			t.Fatalf("delete fenced by %+v: err = %v, want %v", bad, err, meta.ErrFenced)
+		}
+	}
+	EqualGroups(t, readGroups(t, c), kept)
+
+	// Broker 1's session ends; broker 2 takes the shard over and stores
+	// its own state of billing.
+	if err := c.DeregisterBroker(ctx, 1, f1.SessionEpoch); err != nil {
+		t.Fatal(err)
+	}
+	f2 := holdLease(t, c, 2, key)
+	mine := in[0]
+	mine.Generation, mine.Leader = 20, "c-2-b"
+	if err := c.PutGroupsFenced(ctx, f2, []meta.GroupMetadata{mine}); err != nil {
+		t.Fatalf("the new holder's put: %v", err)
+	}
+	if err := c.PutGroupsFenced(ctx, f1, []meta.GroupMetadata{changed}); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("the deposed holder's put: err = %v, want %v", err, meta.ErrFenced)
+	}
+	if err := c.DeleteGroupsFenced(ctx, f1, []string{"billing", "kip848"}); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("the deposed holder's delete: err = %v, want %v", err, meta.ErrFenced)
+	}
+	EqualGroups(t, readGroups(t, c), []meta.GroupMetadata{mine, in[1]})
+	if err := c.DeleteGroupsFenced(ctx, f2, []string{"kip848"}); err != nil {
+		t.Fatalf("the new holder's delete: %v", err)
+	}
+	EqualGroups(t, readGroups(t, c), []meta.GroupMetadata{mine})
+}
+
+// testGroupsFencedConcurrent: fenced and unfenced group writes and offset
+// commits at once (a catalog may write them in shared transactions): the
+// deposed holder's writes all fail with ErrFenced and store nothing, and
+// every other write lands.
+func testGroupsFencedConcurrent(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	key := meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 1}
+	old := holdLease(t, c, 1, key)
+	if err := c.DeregisterBroker(ctx, 1, old.SessionEpoch); err != nil {
+		t.Fatal(err)
+	}
+	cur := holdLease(t, c, 2, key)
+	other := holdLease(t, c, 3, meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 2})
+	at := time.UnixMilli(1_700_000_000_000).UTC()
+	const callers, rounds = 6, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*rounds*2)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				// Caller 0 is the deposed holder of shard 1; the
+				// others write as shard 1's or 2's holder, or
+				// unfenced.
+				name := fmt.Sprintf("g%d", i)
+				if i == 0 {
+					name = "g1" // the group the new holder writes
+				}
+				g := meta.GroupMetadata{Group: name, Type: meta.GroupClassic, State: "Stable", Generation: int32(r + 1), UpdateTime: at}
+				var err error
+				switch i % 3 {
+				case 0:
+					if i == 0 {
+						g.Generation = 1000
+						err = c.PutGroupsFenced(ctx, old, []meta.GroupMetadata{g})
+						if !errors.Is(err, meta.ErrFenced) {
+							errs <- fmt.Errorf("the deposed holder's put: err = %v, want %v", err, meta.ErrFenced)
+						}
+						continue
+					}
+					err = c.PutGroups(ctx, []meta.GroupMetadata{g})
+				case 1:
+					err = c.PutGroupsFenced(ctx, cur, []meta.GroupMetadata{g})
+				case 2:
+					err = c.PutGroupsFenced(ctx, other, []meta.GroupMetadata{g})
+				}
+				if err != nil {
+					errs <- fmt.Errorf("put of %s: %w", name, err)
+				}
+				if err := c.CommitOffsets(ctx, []meta.GroupOffset{offset(name, "t", 0, int64(r))}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	gs := readGroups(t, c)
+	if len(gs) != callers-1 {
+		t.Fatalf("Groups = %d groups, want %d", len(gs), callers-1)
+	}
+	for _, g := range gs {
+		if g.Generation != rounds {
+			t.Errorf("group %s at generation %d, want %d (its last write, none of the deposed holder's)", g.Group, g.Generation, rounds)
 		}
 	}
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"TxnMarkers", testTxnMarkers},
 		{"CommitOffsetsFenced", testCommitOffsetsFenced},
 		{"PutTransactionFenced", testPutTransactionFenced},
+		{"DeleteOffsetsFenced", testDeleteOffsetsFenced},
 		{"BrokerConfigs", testBrokerConfigs},
 		{"ClientQuotas", testClientQuotas},
 		{"ScramCredentials", testScramCredentials},
@@ -642,6 +643,14 @@ func testCancelled(t *testing.T, open func(t *testing.T) meta.Catalog) {
 			return c.DeleteOffsets(ctx, "g", []meta.TopicPartition{{Topic: "present", Partition: 0}})
 		}},
 		{"DeleteGroupOffsets", func() error { return c.DeleteGroupOffsets(ctx, "g") }},
+		{"DeleteOffsetsFenced", func() error {
+			return c.DeleteOffsetsFenced(ctx, meta.Fence{}, "g", []meta.TopicPartition{{Topic: "present", Partition: 0}})
+		}},
+		{"DeleteGroupOffsetsFenced", func() error { return c.DeleteGroupOffsetsFenced(ctx, meta.Fence{}, "g") }},
+		{"PutGroupsFenced", func() error {
+			return c.PutGroupsFenced(ctx, meta.Fence{}, []meta.GroupMetadata{{Group: "g", Type: meta.GroupClassic}})
+		}},
+		{"DeleteGroupsFenced", func() error { return c.DeleteGroupsFenced(ctx, meta.Fence{}, []string{"g"}) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -702,6 +711,14 @@ func testClosed(t *testing.T, open func(t *testing.T) meta.Catalog) {
 			return c.DeleteOffsets(ctx, "g", []meta.TopicPartition{{Topic: "present", Partition: 0}})
 		}},
 		{"DeleteGroupOffsets", func() error { return c.DeleteGroupOffsets(ctx, "g") }},
+		{"DeleteOffsetsFenced", func() error {
+			return c.DeleteOffsetsFenced(ctx, meta.Fence{}, "g", []meta.TopicPartition{{Topic: "present", Partition: 0}})
+		}},
+		{"DeleteGroupOffsetsFenced", func() error { return c.DeleteGroupOffsetsFenced(ctx, meta.Fence{}, "g") }},
+		{"PutGroupsFenced", func() error {
+			return c.PutGroupsFenced(ctx, meta.Fence{}, []meta.GroupMetadata{{Group: "g", Type: meta.GroupClassic}})
+		}},
+		{"DeleteGroupsFenced", func() error { return c.DeleteGroupsFenced(ctx, meta.Fence{}, []string{"g"}) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

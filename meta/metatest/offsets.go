@@ -490,6 +490,50 @@ func testCommitOffsetsFenced(t *testing.T, open func(t *testing.T) meta.Catalog)
 	EqualOffsets(t, got, second)
 }
 
+// testDeleteOffsetsFenced: a coordinator shard's holder deletes offsets
+// while its lease holds; after a takeover the deposed holder's deletes
+// (of some partitions, or of the whole group) are fenced and delete
+// nothing the new holder committed.
+func testDeleteOffsetsFenced(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	key := meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: 5}
+	f1 := holdLease(t, c, 1, key)
+	CommitOffsets(t, c, offset("g", "t", 0, 1), offset("g", "t", 1, 2), offset("g", "t", 2, 3))
+	if err := c.DeleteOffsetsFenced(ctx, f1, "g", []meta.TopicPartition{{Topic: "t", Partition: 0}}); err != nil {
+		t.Fatalf("fenced delete by the holder: %v", err)
+	}
+	bad := meta.Fence{Key: key, Node: 1, SessionEpoch: f1.SessionEpoch, Epoch: f1.Epoch + 1}
+	if err := c.DeleteOffsetsFenced(ctx, bad, "g", []meta.TopicPartition{{Topic: "t", Partition: 1}}); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("delete fenced by %+v: err = %v, want %v", bad, err, meta.ErrFenced)
+	}
+	if err := c.DeleteGroupOffsetsFenced(ctx, bad, "g"); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("group delete fenced by %+v: err = %v, want %v", bad, err, meta.ErrFenced)
+	}
+	if err := c.DeregisterBroker(ctx, 1, f1.SessionEpoch); err != nil {
+		t.Fatal(err)
+	}
+	f2 := holdLease(t, c, 2, key)
+	if err := c.CommitOffsetsFenced(ctx, f2, []meta.GroupOffset{offset("g", "t", 1, 20)}); err != nil {
+		t.Fatalf("the new holder's commit: %v", err)
+	}
+	if err := c.DeleteOffsetsFenced(ctx, f1, "g", []meta.TopicPartition{{Topic: "t", Partition: 1}}); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("the deposed holder's delete: err = %v, want %v", err, meta.ErrFenced)
+	}
+	if err := c.DeleteGroupOffsetsFenced(ctx, f1, "g"); !errors.Is(err, meta.ErrFenced) {
+		t.Fatalf("the deposed holder's group delete: err = %v, want %v", err, meta.ErrFenced)
+	}
+	got, err := c.GroupOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	EqualOffsets(t, got, []meta.GroupOffset{offset("g", "t", 1, 20), offset("g", "t", 2, 3)})
+	if err := c.DeleteGroupOffsetsFenced(ctx, f2, "g"); err != nil {
+		t.Fatalf("the new holder's group delete: %v", err)
+	}
+	checkGroups(t, c)
+}
+
 // holdLease registers broker node and has it take key, and returns the
 // fence of its writes under that lease.
 func holdLease(t *testing.T, c meta.Catalog, node int32, key meta.LeaseKey) meta.Fence {

@@ -26,6 +26,19 @@ func (c *Catalog) PutGroups(ctx context.Context, groups []meta.GroupMetadata) er
 	})
 }
 
+// PutGroupsFenced is PutGroups by the holder of fence. It goes through the
+// committer too: the shared transaction checks each call's fence and
+// writes only the calls whose fence holds, so one deposed call never fails
+// the others.
+func (c *Catalog) PutGroupsFenced(ctx context.Context, f meta.Fence, groups []meta.GroupMetadata) error {
+	return c.call(ctx, "PutGroupsFenced", groupsOp("store", len(groups)), func(ctx context.Context) error {
+		if len(groups) == 0 {
+			return nil
+		}
+		return c.offsets.submit(ctx, &commitReq{ctx: ctx, fence: &f, groups: groups, done: make(chan error, 1)})
+	})
+}
+
 func groupsOp(verb string, n int) string {
 	if n == 1 {
 		return verb + " a group's metadata"
@@ -115,13 +128,28 @@ func scanGroups(ctx context.Context, q queryer) ([]meta.GroupMetadata, error) {
 
 // DeleteGroups removes the metadata of groups.
 func (c *Catalog) DeleteGroups(ctx context.Context, groups []string) error {
-	return c.call(ctx, "DeleteGroups", groupsOp("delete", len(groups)), func(ctx context.Context) error {
+	return c.deleteGroups(ctx, "DeleteGroups", nil, groups)
+}
+
+// DeleteGroupsFenced is DeleteGroups after checking fence in the same
+// transaction.
+func (c *Catalog) DeleteGroupsFenced(ctx context.Context, f meta.Fence, groups []string) error {
+	return c.deleteGroups(ctx, "DeleteGroupsFenced", &f, groups)
+}
+
+func (c *Catalog) deleteGroups(ctx context.Context, method string, f *meta.Fence, groups []string) error {
+	return c.call(ctx, method, groupsOp("delete", len(groups)), func(ctx context.Context) error {
 		if len(groups) == 0 {
 			return nil
 		}
 		names := slices.Clone(groups)
 		slices.SortFunc(names, strings.Compare)
 		return c.write(ctx, func(tx pgx.Tx) error {
+			if f != nil {
+				if err := checkFence(ctx, tx, *f); err != nil {
+					return err
+				}
+			}
 			_, err := tx.Exec(ctx, `DELETE FROM group_metadata WHERE group_id = ANY($1::text[])`, names)
 			return err
 		})

@@ -50,18 +50,28 @@ func (c *Catalog) CommitOffsetsFenced(ctx context.Context, f meta.Fence, offsets
 // sees it.
 func checkFence(ctx context.Context, tx pgx.Tx, f meta.Fence) error {
 	var held bool
-	err := tx.QueryRow(ctx, `SELECT
-		EXISTS (SELECT 1 FROM brokers b WHERE b.node_id = $1 AND b.epoch = $2 AND NOT b.ended AND b.expires > clock_timestamp())
-		AND EXISTS (SELECT 1 FROM leases l WHERE l.kind = $3 AND l.topic_id = $4 AND l.partition = $5
-			AND l.holder = $1 AND l.holder_epoch = $2 AND l.epoch = $6 FOR SHARE)`,
-		f.Node, f.SessionEpoch, int16(f.Key.Kind), f.Key.TopicID[:], f.Key.Partition, f.Epoch).Scan(&held)
-	if err != nil {
+	if err := tx.QueryRow(ctx, fenceQuery, fenceArgs(f)...).Scan(&held); err != nil {
 		return err
 	}
 	if !held {
-		return fmt.Errorf("node %d at session %d, epoch %d %s: %w", f.Node, f.SessionEpoch, f.Epoch, f.Key, meta.ErrFenced)
+		return fenced(f)
 	}
 	return nil
+}
+
+// fenceQuery is true while a fence holds ($1-$6: fenceArgs).
+const fenceQuery = `SELECT
+	EXISTS (SELECT 1 FROM brokers b WHERE b.node_id = $1 AND b.epoch = $2 AND NOT b.ended AND b.expires > clock_timestamp())
+	AND EXISTS (SELECT 1 FROM leases l WHERE l.kind = $3 AND l.topic_id = $4 AND l.partition = $5
+		AND l.holder = $1 AND l.holder_epoch = $2 AND l.epoch = $6 FOR SHARE)`
+
+func fenceArgs(f meta.Fence) []any {
+	return []any{f.Node, f.SessionEpoch, int16(f.Key.Kind), f.Key.TopicID[:], f.Key.Partition, f.Epoch}
+}
+
+// fenced is the error of a write fenced by f.
+func fenced(f meta.Fence) error {
+	return fmt.Errorf("node %d at session %d, epoch %d %s: %w", f.Node, f.SessionEpoch, f.Epoch, f.Key, meta.ErrFenced)
 }
 
 // commitOp names a CommitOffsets call in its errors.
@@ -81,7 +91,11 @@ func commitOp(offsets []meta.GroupOffset) string {
 // commitReq is one CommitOffsets (or PutGroups) call waiting for the
 // committer.
 type commitReq struct {
-	ctx     context.Context
+	ctx context.Context
+	// fence, when set, is checked in the transaction: the call's writes
+	// are left out of it, and the call answered meta.ErrFenced, when it
+	// does not hold.
+	fence   *meta.Fence
 	offsets []meta.GroupOffset
 	groups  []meta.GroupMetadata
 	shares  []meta.ShareState
@@ -165,29 +179,81 @@ func (m *committer) write(batch []*commitReq) {
 	if len(live) == 0 {
 		return
 	}
-	var all []meta.GroupOffset
-	var groups []meta.GroupMetadata
-	var shares []meta.ShareState
-	var unshare []meta.SharePartitionKey
-	for _, r := range live {
-		all = append(all, r.offsets...)
-		groups = append(groups, r.groups...)
-		shares = append(shares, r.shares...)
-		unshare = append(unshare, r.unshare...)
-	}
 	// The transaction runs on behalf of every call in it: bounded by the
 	// latest deadline among them, never by one caller's cancellation.
 	ctx, cancel := groupContext(live)
 	defer cancel()
 	now := m.c.now()
-	err := m.c.writeBatch(ctx, func(b *pgx.Batch) {
-		queueUpsertOffsets(b, all, now)
-		queuePutGroups(b, groups, now)
-		queuePutShareStates(b, shares, unshare, now)
+	var fences []meta.Fence
+	seen := map[meta.Fence]bool{}
+	for _, r := range live {
+		if r.fence != nil && !seen[*r.fence] {
+			seen[*r.fence] = true
+			fences = append(fences, *r.fence)
+		}
+	}
+	if len(fences) == 0 {
+		err := m.c.writeBatch(ctx, func(b *pgx.Batch) { queueCommits(b, live, nil, now) })
+		for _, r := range live {
+			r.done <- err
+		}
+		return
+	}
+	// Fenced calls: one round trip checks every fence (locking their
+	// lease rows FOR SHARE, as checkFence does), a second writes the
+	// calls whose fence held.
+	var lost map[meta.Fence]bool
+	err := m.c.write(ctx, func(tx pgx.Tx) error {
+		lost = map[meta.Fence]bool{}
+		b := &pgx.Batch{}
+		for _, f := range fences {
+			b.Queue(fenceQuery, fenceArgs(f)...).QueryRow(func(row pgx.Row) error {
+				var held bool
+				if err := row.Scan(&held); err != nil {
+					return err
+				}
+				lost[f] = !held
+				return nil
+			})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		b = &pgx.Batch{}
+		queueCommits(b, live, lost, now)
+		if b.Len() == 0 {
+			return nil
+		}
+		return tx.SendBatch(ctx, b).Close()
 	})
 	for _, r := range live {
+		if err == nil && r.fence != nil && lost[*r.fence] {
+			r.done <- fenced(*r.fence)
+			continue
+		}
 		r.done <- err
 	}
+}
+
+// queueCommits queues the writes of the calls in reqs but those whose
+// fence is lost.
+func queueCommits(b *pgx.Batch, reqs []*commitReq, lost map[meta.Fence]bool, now time.Time) {
+	var all []meta.GroupOffset
+	var groups []meta.GroupMetadata
+	var shares []meta.ShareState
+	var unshare []meta.SharePartitionKey
+	for _, r := range reqs {
+		if r.fence != nil && lost[*r.fence] {
+			continue
+		}
+		all = append(all, r.offsets...)
+		groups = append(groups, r.groups...)
+		shares = append(shares, r.shares...)
+		unshare = append(unshare, r.unshare...)
+	}
+	queueUpsertOffsets(b, all, now)
+	queuePutGroups(b, groups, now)
+	queuePutShareStates(b, shares, unshare, now)
 }
 
 // groupContext is a context for a group of calls: not cancelled with any
@@ -325,7 +391,17 @@ func (c *Catalog) OffsetGroups(ctx context.Context) ([]string, error) {
 
 // DeleteOffsets removes the group's offsets of parts.
 func (c *Catalog) DeleteOffsets(ctx context.Context, group string, parts []meta.TopicPartition) error {
-	return c.call(ctx, "DeleteOffsets", fmt.Sprintf("delete %d offsets of group %q", len(parts), group), func(ctx context.Context) error {
+	return c.deleteOffsets(ctx, "DeleteOffsets", nil, group, parts)
+}
+
+// DeleteOffsetsFenced is DeleteOffsets after checking fence in the same
+// transaction.
+func (c *Catalog) DeleteOffsetsFenced(ctx context.Context, f meta.Fence, group string, parts []meta.TopicPartition) error {
+	return c.deleteOffsets(ctx, "DeleteOffsetsFenced", &f, group, parts)
+}
+
+func (c *Catalog) deleteOffsets(ctx context.Context, method string, f *meta.Fence, group string, parts []meta.TopicPartition) error {
+	return c.call(ctx, method, fmt.Sprintf("delete %d offsets of group %q", len(parts), group), func(ctx context.Context) error {
 		if len(parts) == 0 {
 			return nil
 		}
@@ -334,6 +410,11 @@ func (c *Catalog) DeleteOffsets(ctx context.Context, group string, parts []meta.
 			topics[i], ps[i] = p.Topic, p.Partition
 		}
 		return c.write(ctx, func(tx pgx.Tx) error {
+			if f != nil {
+				if err := checkFence(ctx, tx, *f); err != nil {
+					return err
+				}
+			}
 			_, err := tx.Exec(ctx, `DELETE FROM group_offsets AS o USING unnest($2::text[], $3::int[]) AS d (topic, partition)
 				WHERE o.group_id = $1 AND o.topic = d.topic AND o.partition = d.partition`, group, topics, ps)
 			return err
@@ -343,8 +424,23 @@ func (c *Catalog) DeleteOffsets(ctx context.Context, group string, parts []meta.
 
 // DeleteGroupOffsets removes every offset of the group.
 func (c *Catalog) DeleteGroupOffsets(ctx context.Context, group string) error {
-	return c.call(ctx, "DeleteGroupOffsets", fmt.Sprintf("delete offsets of group %q", group), func(ctx context.Context) error {
+	return c.deleteGroupOffsets(ctx, "DeleteGroupOffsets", nil, group)
+}
+
+// DeleteGroupOffsetsFenced is DeleteGroupOffsets after checking fence in
+// the same transaction.
+func (c *Catalog) DeleteGroupOffsetsFenced(ctx context.Context, f meta.Fence, group string) error {
+	return c.deleteGroupOffsets(ctx, "DeleteGroupOffsetsFenced", &f, group)
+}
+
+func (c *Catalog) deleteGroupOffsets(ctx context.Context, method string, f *meta.Fence, group string) error {
+	return c.call(ctx, method, fmt.Sprintf("delete offsets of group %q", group), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
+			if f != nil {
+				if err := checkFence(ctx, tx, *f); err != nil {
+					return err
+				}
+			}
 			_, err := tx.Exec(ctx, `DELETE FROM group_offsets WHERE group_id = $1`, group)
 			return err
 		})

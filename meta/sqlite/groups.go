@@ -13,6 +13,16 @@ import (
 // PutGroups stores each group's metadata in one write transaction, a later
 // one of a group replacing an earlier one.
 func (c *Catalog) PutGroups(ctx context.Context, groups []meta.GroupMetadata) error {
+	return c.putGroups(ctx, nil, groups)
+}
+
+// PutGroupsFenced is PutGroups after checking fence in the same write
+// transaction.
+func (c *Catalog) PutGroupsFenced(ctx context.Context, f meta.Fence, groups []meta.GroupMetadata) error {
+	return c.putGroups(ctx, &f, groups)
+}
+
+func (c *Catalog) putGroups(ctx context.Context, f *meta.Fence, groups []meta.GroupMetadata) error {
 	op := groupsOp("store", len(groups))
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -23,6 +33,11 @@ func (c *Catalog) PutGroups(ctx context.Context, groups []meta.GroupMetadata) er
 	}
 	now := c.now()
 	err := c.write(ctx, func(tx *sql.Tx) error {
+		if f != nil {
+			if err := checkFence(ctx, tx, *f, now); err != nil {
+				return err
+			}
+		}
 		return putGroups(ctx, tx, groups, now)
 	})
 	if err != nil {
@@ -97,6 +112,16 @@ func scanGroups(ctx context.Context, q querier) ([]meta.GroupMetadata, error) {
 
 // DeleteGroups removes the metadata of groups.
 func (c *Catalog) DeleteGroups(ctx context.Context, groups []string) error {
+	return c.deleteGroups(ctx, nil, groups)
+}
+
+// DeleteGroupsFenced is DeleteGroups after checking fence in the same
+// write transaction.
+func (c *Catalog) DeleteGroupsFenced(ctx context.Context, f meta.Fence, groups []string) error {
+	return c.deleteGroups(ctx, &f, groups)
+}
+
+func (c *Catalog) deleteGroups(ctx context.Context, f *meta.Fence, groups []string) error {
 	op := groupsOp("delete", len(groups))
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -105,7 +130,13 @@ func (c *Catalog) DeleteGroups(ctx context.Context, groups []string) error {
 	if len(groups) == 0 {
 		return nil
 	}
+	now := c.now()
 	err := c.write(ctx, func(tx *sql.Tx) error {
+		if f != nil {
+			if err := checkFence(ctx, tx, *f, now); err != nil {
+				return err
+			}
+		}
 		for _, g := range groups {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM group_metadata WHERE group_id = ?`, g); err != nil {
 				return fmt.Errorf("group %q: %w", g, err)

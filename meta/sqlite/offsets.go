@@ -192,6 +192,16 @@ const (
 // DeleteOffsets removes the group's offsets of parts, ignoring partitions it
 // has none for.
 func (c *Catalog) DeleteOffsets(ctx context.Context, group string, parts []meta.TopicPartition) error {
+	return c.deleteOffsets(ctx, nil, group, parts)
+}
+
+// DeleteOffsetsFenced is DeleteOffsets after checking fence in the same
+// write transaction.
+func (c *Catalog) DeleteOffsetsFenced(ctx context.Context, f meta.Fence, group string, parts []meta.TopicPartition) error {
+	return c.deleteOffsets(ctx, &f, group, parts)
+}
+
+func (c *Catalog) deleteOffsets(ctx context.Context, f *meta.Fence, group string, parts []meta.TopicPartition) error {
 	op := fmt.Sprintf("delete %d offsets of group %q", len(parts), group)
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -200,8 +210,13 @@ func (c *Catalog) DeleteOffsets(ctx context.Context, group string, parts []meta.
 	if len(parts) == 0 {
 		return nil
 	}
-
+	now := c.now()
 	err := c.write(ctx, func(tx *sql.Tx) error {
+		if f != nil {
+			if err := checkFence(ctx, tx, *f, now); err != nil {
+				return err
+			}
+		}
 		stmt, err := tx.PrepareContext(ctx, deleteOffset)
 		if err != nil {
 			return err
@@ -222,13 +237,28 @@ func (c *Catalog) DeleteOffsets(ctx context.Context, group string, parts []meta.
 
 // DeleteGroupOffsets removes every offset of the group.
 func (c *Catalog) DeleteGroupOffsets(ctx context.Context, group string) error {
+	return c.deleteGroupOffsets(ctx, nil, group)
+}
+
+// DeleteGroupOffsetsFenced is DeleteGroupOffsets after checking fence in
+// the same write transaction.
+func (c *Catalog) DeleteGroupOffsetsFenced(ctx context.Context, f meta.Fence, group string) error {
+	return c.deleteGroupOffsets(ctx, &f, group)
+}
+
+func (c *Catalog) deleteGroupOffsets(ctx context.Context, f *meta.Fence, group string) error {
 	op := fmt.Sprintf("delete offsets of group %q", group)
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.mu.RUnlock()
-
+	now := c.now()
 	err := c.write(ctx, func(tx *sql.Tx) error {
+		if f != nil {
+			if err := checkFence(ctx, tx, *f, now); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, deleteGroupOffsets, group)
 		return err
 	})
