@@ -105,7 +105,10 @@ func testLeases(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e2, err := c.RegisterBroker(ctx, registration(2), sessionTTL)
+	// Broker 2's session is long until the test lets it expire: a
+	// short one expired before the checks under -race on a loaded
+	// machine.
+	e2, err := c.RegisterBroker(ctx, registration(2), longSession)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +155,9 @@ func testLeases(t *testing.T, open func(t *testing.T) meta.Catalog) {
 
 	// Broker 2's session expires: its leases are free, and taken at a
 	// higher epoch; Leases no longer lists them.
+	if err := c.RenewBroker(ctx, 2, e2, sessionTTL); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(sessionTTL + 200*time.Millisecond)
 	got, err = c.Leases(ctx)
 	if err != nil || len(got) != 1 || got[0].Key != shard {
