@@ -11,6 +11,9 @@
 // catalog's committed runs, Open), and closed segments are uploaded as
 // tiered storage uploads them, after which their runs are trimmed from the
 // catalog and WAL objects no run names are deleted (consolidation).
+// Compacted topics are cleaned there, in the bucket: Log.Compact runs
+// storage/tiered's remote cleaner under the partition's lease, which
+// rewrites uploaded segments and swaps them in the catalog fenced by it.
 //
 // It imports storage, storage/objstore, storage/fs (for Appended), meta and
 // batch.
