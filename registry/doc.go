@@ -33,9 +33,10 @@
 // Records (key, value; JSON, as Confluent writes them):
 //
 //	{"keytype":"SCHEMA","subject":S,"version":V,"magic":1}
-//	    {"subject":S,"version":V,"id":I,"schemaType":T,"references":[...],"schema":"...","deleted":false}
+//	    {"subject":S,"version":V,"id":I,"schemaType":T,"references":[...],"metadata":{...},"ruleSet":{...},"schema":"...","deleted":false}
 //	    null: version V of S permanently deleted
-//	{"keytype":"CONFIG","subject":S|null,"magic":0}   {"compatibilityLevel":"FULL"} | null
+//	{"keytype":"CONFIG","subject":S|null,"magic":0}   {"compatibilityLevel":"FULL","compatibilityGroup":...,
+//	                                                   "defaultMetadata":...,"overrideRuleSet":...} | null
 //	{"keytype":"MODE","subject":S|null,"magic":0}     {"mode":"READONLY"} | null
 //	{"keytype":"DELETE_SUBJECT","subject":S,"magic":0} {"subject":S,"version":V}: versions <= V soft-deleted
 //	{"keytype":"ID_WATERMARK","magic":0}               {"maxId":I}: ids up to I are taken, even once

@@ -3,6 +3,7 @@ package registry
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -104,17 +105,20 @@ func (st *state) parseStored(sub string, id int32) (format, parsed, error) {
 	return f, p, nil
 }
 
-// check lists why next may not be registered under sub: its compatibility
-// level against the live versions (newest first), or against only the
-// versions in against when that is not nil.
-func (st *state) check(sub string, f Format, next parsed, against []version) (msgs []string, err error) {
+// check lists why next, with metadata meta, may not be registered under
+// sub: its compatibility level against the live versions (newest first),
+// or against only the versions in against when that is not nil. With a
+// compatibilityGroup configured, only versions whose metadata has the same
+// value of that property (or, like next, none) count.
+func (st *state) check(sub string, f Format, next parsed, meta *Metadata, against []version) (msgs []string, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			msgs, err = nil, fmt.Errorf("the compatibility check failed: %v", v)
 		}
 	}()
 	s := st.subjects[sub]
-	level := st.compatOf(sub)
+	cfg := st.configOf(sub)
+	level := cfg.CompatibilityLevel
 	if s == nil || level == None {
 		return nil, nil
 	}
@@ -124,6 +128,13 @@ func (st *state) check(sub string, f Format, next parsed, against []version) (ms
 				against = append(against, s.versions[i])
 			}
 		}
+	}
+	if g := cfg.CompatibilityGroup; g != "" {
+		want, wantOK := groupValue(meta, g)
+		against = slices.DeleteFunc(slices.Clone(against), func(v version) bool {
+			got, ok := groupValue(parseMetadata(st.schemaOf(sub, v.id).meta), g)
+			return got != want || ok != wantOK
+		})
 	}
 	var prev []parsed
 	var nums []int
@@ -145,8 +156,116 @@ func (st *state) check(sub string, f Format, next parsed, against []version) (ms
 	return checkLevel(fm, level, next, prev, nums), nil
 }
 
+// groupValue is the value of metadata property name, and whether m has it.
+func groupValue(m *Metadata, name string) (string, bool) {
+	if m == nil {
+		return "", false
+	}
+	v, ok := m.Properties[name]
+	return v, ok
+}
+
 func incompatible(sub string, msgs []string) error {
 	return &apiError{409, 409, fmt.Sprintf("Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", sub, strings.Join(msgs, "; "))}
+}
+
+// hasDefaultsOrOverrides: the config merges metadata or rules into new
+// versions.
+func (c *config) hasDefaultsOrOverrides() bool {
+	return c.DefaultMetadata != nil || c.OverrideMetadata != nil || c.DefaultRuleSet != nil || c.OverrideRuleSet != nil
+}
+
+// populated is the data contract a registration of sub gets, as
+// Confluent's maybeSetMetadataRuleSet: the request's metadata and rule set
+// (each, when absent, the latest live version's), under the config's
+// defaults and beneath its overrides.
+func (st *state) populated(sub string, cfg *config, meta *Metadata, rules *RuleSet) (*Metadata, *RuleSet) {
+	if prev := st.latestLive(sub); prev != nil {
+		if meta == nil {
+			meta = parseMetadata(prev.meta)
+		}
+		if rules == nil {
+			rules = parseRuleSet(prev.rules)
+		}
+	}
+	meta = mergeMetadata(mergeMetadata(cfg.defaultMetadata(), meta), cfg.overrideMetadata())
+	rules = mergeRuleSets(mergeRuleSets(cfg.defaultRuleSet(), rules), cfg.overrideRuleSet())
+	return meta.normalize(), rules
+}
+
+// latestLive is the schema of sub's newest live version, nil when none.
+func (st *state) latestLive(sub string) *schema {
+	if s := st.subjects[sub]; s != nil {
+		if v := s.latest(false); v != nil {
+			return st.schemaOf(sub, v.id)
+		}
+	}
+	return nil
+}
+
+// findUnder finds a version of sub (live ones, deleted too when deleted)
+// that cn names, as Confluent's lookUpSchemaUnderSubject: the version
+// holding cn's id, else the newest whose schema and references are cn's
+// and whose data contract is cn's but for a confluent:version property
+// that only one of them has (the other's version must then match).
+func (st *state) findUnder(sub string, cn *content, deleted bool) (version, bool) {
+	s := st.subjects[sub]
+	if s == nil {
+		return version{}, false
+	}
+	if id, ok := st.idOf(sub, cn); ok {
+		for i := len(s.versions) - 1; i >= 0; i-- {
+			if v := s.versions[i]; v.id == id && (deleted || !v.deleted) {
+				return v, true
+			}
+		}
+	}
+	for i := len(s.versions) - 1; i >= 0; i-- {
+		v := s.versions[i]
+		if v.deleted && !deleted {
+			continue
+		}
+		if sc := st.schemaOf(sub, v.id); sc != nil && lookupMatches(cn, &sc.content, v.v) {
+			return v, true
+		}
+	}
+	return version{}, false
+}
+
+// lookupMatches is Confluent's canLookupIgnoringVersion for content of
+// the same schema: the data contracts equal once a confluent:version that
+// only one of them has is set aside (prev's, or next's if it names prev's
+// version prevV).
+func lookupMatches(next, prev *content, prevV int) bool {
+	if next.format != prev.format || next.text != prev.text || !slices.Equal(next.refs, prev.refs) || next.rules != prev.rules {
+		return false
+	}
+	if next.meta == prev.meta {
+		return true
+	}
+	nm, pm := parseMetadata(next.meta), parseMetadata(prev.meta)
+	nv, nok := groupValue(nm, confluentVersion)
+	pv, pok := groupValue(pm, confluentVersion)
+	switch {
+	case !nok && pok:
+		return canonicalJSON(withoutVersion(nm)) == canonicalJSON(withoutVersion(pm))
+	case nok && !pok:
+		return nv == strconv.Itoa(prevV) && canonicalJSON(withoutVersion(nm)) == canonicalJSON(withoutVersion(pm))
+	}
+	_ = pv
+	return false
+}
+
+// withoutVersion is m without its confluent:version property, never nil
+// (Confluent compares an absent metadata as an empty one here).
+func withoutVersion(m *Metadata) *Metadata {
+	out := &Metadata{}
+	if m != nil {
+		*out = *m
+	}
+	out.Properties = maps.Clone(out.Properties)
+	delete(out.Properties, confluentVersion)
+	return out.normalize()
 }
 
 func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, error) {
@@ -158,7 +277,6 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	normalize := boolParam(req, "normalize")
 	var id int32
 	err = r.write(req.Context(), func(st *state) ([]*kgo.Record, error) {
 		mode := st.modeOf(sub)
@@ -168,25 +286,43 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 		if rr.ID != 0 && mode != Import {
 			return nil, errNotPermitted("Subject %s is not in import mode; a schema id may only be given in IMPORT mode", sub)
 		}
+		cfg := st.configOf(sub)
+		normalize := boolParam(req, "normalize") || (cfg.Normalize != nil && *cfg.Normalize)
 		p, refs, err := st.parseRequest(sub, rr, normalize)
 		if err != nil {
 			return nil, err
 		}
-		text := p.canonical()
+		asked := content{format: rr.SchemaType, text: p.canonical(), refs: refs, meta: canonicalJSON(rr.metadata), rules: canonicalJSON(rr.ruleSet)}
 		s := st.subjects[sub]
-		c := st.ctxOf(sub)
-		existing, known := st.idOf(sub, rr.SchemaType, text, refs)
-		if known && s != nil && (rr.ID == 0 || rr.ID == existing) {
-			for i := len(s.versions) - 1; i >= 0; i-- {
-				if v := s.versions[i]; !v.deleted && v.id == existing && (rr.Version == 0 || rr.Version == v.v) {
-					id = existing
-					return nil, nil // registered already: the same id
-				}
+		// Registered already, as asked (Confluent's first lookup, made
+		// when the config merges nothing in).
+		if !cfg.hasDefaultsOrOverrides() {
+			if v, ok := st.findUnder(sub, &asked, false); ok && (rr.ID == 0 || rr.ID == v.id) && rr.Version == 0 {
+				id = v.id
+				return nil, nil
 			}
 		}
 		newVersion := 1
 		if s != nil && len(s.versions) > 0 {
 			newVersion = s.versions[len(s.versions)-1].v + 1
+		}
+		cn := asked
+		var meta *Metadata = rr.metadata
+		if mode != Import {
+			var rules *RuleSet
+			meta, rules = st.populated(sub, &cfg, rr.metadata, rr.ruleSet)
+			if _, has := groupValue(meta, confluentVersion); rr.Version != 0 || has {
+				meta = withVersion(meta, newVersion)
+			}
+			cn.meta, cn.rules = canonicalJSON(meta), canonicalJSON(rules)
+		}
+		c := st.ctxOf(sub)
+		existing, known := st.idOf(sub, &cn)
+		if rr.Version == 0 && (rr.ID == 0 || !known || rr.ID == existing) {
+			if v, ok := st.findUnder(sub, &cn, false); ok {
+				id = v.id
+				return nil, nil // registered already: the same id
+			}
 		}
 		newID := c.maxID + 1
 		if known {
@@ -194,7 +330,7 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 		}
 		if mode == Import {
 			if rr.ID != 0 {
-				if sc := c.schemas[rr.ID]; sc != nil && keyOf(sc.format, sc.text, sc.refs) != keyOf(rr.SchemaType, text, refs) {
+				if sc := c.schemas[rr.ID]; sc != nil && !sc.equal(&cn) {
 					return nil, errNotPermitted("Overwrite new schema with id %d is not permitted.", rr.ID)
 				}
 				newID = rr.ID
@@ -208,7 +344,10 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 				newVersion = rr.Version
 			}
 		} else {
-			msgs, err := st.check(sub, rr.SchemaType, p, nil)
+			if rr.Version != 0 && rr.Version != newVersion {
+				return nil, errInvalidSchema("%s: Version is not one more than previous version", rr.Schema)
+			}
+			msgs, err := st.check(sub, rr.SchemaType, p, meta, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -217,7 +356,8 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 			}
 		}
 		id = newID
-		val := schemaValue{Subject: sub, Version: newVersion, ID: newID, References: refs, Schema: text}
+		val := schemaValue{Subject: sub, Version: newVersion, ID: newID, References: refs, Schema: cn.text,
+			Metadata: rawJSON(cn.meta), RuleSet: rawJSON(cn.rules)}
 		if rr.SchemaType != Avro {
 			val.SchemaType = rr.SchemaType
 		}
@@ -235,6 +375,10 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 	return map[string]int32{"id": id}, nil
 }
 
+// lookup answers POST /subjects/{subject}: the version of the subject
+// holding the schema, as Confluent's: with the data contract as asked,
+// else as a registration would populate it (the latest version's, the
+// config's defaults and overrides).
 func (r *Registry) lookup(_ http.ResponseWriter, req *http.Request) (any, error) {
 	sub, err := subjectParam(req)
 	if err != nil {
@@ -252,14 +396,21 @@ func (r *Registry) lookup(_ http.ResponseWriter, req *http.Request) (any, error)
 	if s == nil || (!deleted && !s.live()) {
 		return nil, errSubjectNotFound(sub)
 	}
-	p, refs, err := st.parseRequest(sub, rr, boolParam(req, "normalize"))
+	cfg := st.configOf(sub)
+	normalize := boolParam(req, "normalize") || (cfg.Normalize != nil && *cfg.Normalize)
+	p, refs, err := st.parseRequest(sub, rr, normalize)
 	if err != nil {
 		return nil, err
 	}
-	if id, ok := st.idOf(sub, rr.SchemaType, p.canonical(), refs); ok {
-		for i := len(s.versions) - 1; i >= 0; i-- {
-			if v := s.versions[i]; v.id == id && (deleted || !v.deleted) {
-				return infoOf(sub, v, st.schemaOf(sub, id)), nil
+	cn := content{format: rr.SchemaType, text: p.canonical(), refs: refs, meta: canonicalJSON(rr.metadata), rules: canonicalJSON(rr.ruleSet)}
+	if v, ok := st.findUnder(sub, &cn, deleted); ok {
+		return infoOf(sub, v, st.schemaOf(sub, v.id)), nil
+	}
+	if st.latestLive(sub) != nil {
+		meta, rules := st.populated(sub, &cfg, rr.metadata, rr.ruleSet)
+		if next := (content{cn.format, cn.text, cn.refs, canonicalJSON(meta), canonicalJSON(rules)}); !next.equal(&cn) {
+			if v, ok := st.findUnder(sub, &next, deleted); ok {
+				return infoOf(sub, v, st.schemaOf(sub, v.id)), nil
 			}
 		}
 	}
@@ -482,7 +633,7 @@ func (r *Registry) deleteSubject(_ http.ResponseWriter, req *http.Request) (any,
 				out = append(out, v.v)
 				recs = append(recs, &kgo.Record{Key: schemaKey(sub, v.v)})
 			}
-			if s.compat != "" {
+			if s.config != nil {
 				recs = append(recs, &kgo.Record{Key: subjectKey(keyConfig, &sub)})
 			}
 			if s.mode != "" {
@@ -557,7 +708,7 @@ func (r *Registry) checkCompat(req *http.Request, one bool) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := st.check(sub, rr.SchemaType, p, against)
+	msgs, err := st.check(sub, rr.SchemaType, p, rr.metadata, against)
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -712,4 +863,51 @@ func getVersionsByID(req *http.Request, st *state, ctx string, id int32, _ *sche
 		out = append(out, sv{si.Subject, si.Version})
 	}
 	return out, nil
+}
+
+// latestWithMetadata answers GET /subjects/{subject}/metadata?key=k&value=v
+// (pairs in order): the newest version (live, deleted too with
+// ?deleted=true) whose metadata properties hold every pair, as Confluent's
+// getLatestWithMetadata (what serializers with use.latest.with.metadata
+// ask); 40401 without such a subject, 40403 without such a version.
+func (r *Registry) latestWithMetadata(_ http.ResponseWriter, req *http.Request) (any, error) {
+	sub, err := subjectParam(req)
+	if err != nil {
+		return nil, err
+	}
+	q := req.URL.Query()
+	keys, values := q["key"], q["value"]
+	want := map[string]string{}
+	for i := range min(len(keys), len(values)) {
+		want[keys[i]] = values[i]
+	}
+	deleted := boolParam(req, "deleted")
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := r.st.subjects[sub]
+	if s == nil || len(s.versions) == 0 || (!deleted && !s.live()) {
+		return nil, errSubjectNotFound(sub)
+	}
+	for i := len(s.versions) - 1; i >= 0; i-- {
+		v := s.versions[i]
+		if v.deleted && !deleted {
+			continue
+		}
+		sc := r.st.schemaOf(sub, v.id)
+		m := parseMetadata(sc.meta)
+		if m == nil {
+			continue
+		}
+		if matches := func() bool {
+			for k, val := range want {
+				if got, ok := m.Properties[k]; !ok || got != val {
+					return false
+				}
+			}
+			return true
+		}(); matches {
+			return infoOf(sub, v, sc), nil
+		}
+	}
+	return nil, &apiError{404, 40403, "Schema not found"}
 }

@@ -77,6 +77,7 @@ func (r *Registry) Handler() http.Handler {
 	route("GET /subjects", OpRead, r.getSubjects)
 	route("POST /subjects/{subject}", OpRead, r.lookup)
 	route("DELETE /subjects/{subject}", OpWrite, r.deleteSubject)
+	route("GET /subjects/{subject}/metadata", OpRead, r.latestWithMetadata)
 	route("GET /subjects/{subject}/versions", OpRead, r.getVersions)
 	route("POST /subjects/{subject}/versions", OpWrite, r.register)
 	route("GET /subjects/{subject}/versions/{version}", OpRead, r.byVersion(false, getVersion))
@@ -85,12 +86,12 @@ func (r *Registry) Handler() http.Handler {
 	route("DELETE /subjects/{subject}/versions/{version}", OpWrite, r.deleteVersion)
 	route("POST /compatibility/subjects/{subject}/versions", OpRead, r.checkAll)
 	route("POST /compatibility/subjects/{subject}/versions/{version}", OpRead, r.checkVersion)
-	route("GET /config", OpRead, compatibilitySetting.get(r))
-	route("PUT /config", OpWrite, compatibilitySetting.put(r))
-	route("DELETE /config", OpWrite, compatibilitySetting.del(r))
-	route("GET /config/{subject}", OpRead, compatibilitySetting.get(r))
-	route("PUT /config/{subject}", OpWrite, compatibilitySetting.put(r))
-	route("DELETE /config/{subject}", OpWrite, compatibilitySetting.del(r))
+	route("GET /config", OpRead, r.getConfig)
+	route("PUT /config", OpWrite, r.putConfig)
+	route("DELETE /config", OpWrite, r.deleteConfig)
+	route("GET /config/{subject}", OpRead, r.getConfig)
+	route("PUT /config/{subject}", OpWrite, r.putConfig)
+	route("DELETE /config/{subject}", OpWrite, r.deleteConfig)
 	route("GET /mode", OpRead, modeSetting.get(r))
 	route("PUT /mode", OpWrite, modeSetting.put(r))
 	route("GET /mode/{subject}", OpRead, modeSetting.get(r))
@@ -254,16 +255,19 @@ func checkSubject(s string, configOrMode bool) (string, error) {
 
 // schemaInfo is a subject version as Confluent answers it.
 type schemaInfo struct {
-	Subject    string      `json:"subject,omitempty"`
-	Version    int         `json:"version,omitempty"`
-	ID         int32       `json:"id,omitempty"`
-	SchemaType Format      `json:"schemaType,omitempty"`
-	References []Reference `json:"references,omitempty"`
-	Schema     string      `json:"schema"`
+	Subject    string          `json:"subject,omitempty"`
+	Version    int             `json:"version,omitempty"`
+	ID         int32           `json:"id,omitempty"`
+	SchemaType Format          `json:"schemaType,omitempty"`
+	References []Reference     `json:"references,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	RuleSet    json.RawMessage `json:"ruleSet,omitempty"`
+	Schema     string          `json:"schema"`
 }
 
 func infoOf(sub string, v version, sc *schema) schemaInfo {
-	si := schemaInfo{Subject: sub, Version: v.v, ID: v.id, Schema: sc.text, References: sc.refs}
+	si := schemaInfo{Subject: sub, Version: v.v, ID: v.id, Schema: sc.text, References: sc.refs,
+		Metadata: rawJSON(sc.meta), RuleSet: rawJSON(sc.rules)}
 	if sc.format != Avro {
 		si.SchemaType = sc.format
 	}
@@ -280,6 +284,9 @@ type registerRequest struct {
 	Version    int             `json:"version"`
 	Metadata   json.RawMessage `json:"metadata"`
 	RuleSet    json.RawMessage `json:"ruleSet"`
+
+	metadata *Metadata // Metadata read and normalized; nil when none
+	ruleSet  *RuleSet  // RuleSet read, checked and normalized; nil when none
 }
 
 func readRegisterRequest(req *http.Request) (*registerRequest, error) {
@@ -297,41 +304,26 @@ func readRegisterRequest(req *http.Request) (*registerRequest, error) {
 	if rr.Schema == "" {
 		return nil, &apiError{422, 42201, "Empty schema"}
 	}
-	if isSet(rr.Metadata) || isSet(rr.RuleSet) {
-		return nil, &apiError{422, 42201, "Invalid schema: metadata and ruleSet (data contracts) are not supported by this registry"}
+	if !isNull(rr.Metadata) {
+		var m Metadata
+		if err := json.Unmarshal(rr.Metadata, &m); err != nil {
+			return nil, &apiError{422, 422, "Unrecognized field value for metadata: " + err.Error()}
+		}
+		rr.metadata = m.normalize()
+	}
+	if !isNull(rr.RuleSet) {
+		var rs RuleSet
+		if err := json.Unmarshal(rr.RuleSet, &rs); err != nil {
+			return nil, &apiError{422, 422, "Unrecognized field value for ruleSet: " + err.Error()}
+		}
+		n, err := rs.normalize()
+		if err != nil {
+			return nil, err
+		}
+		rr.ruleSet = n
 	}
 	if len(rr.References) == 0 {
 		rr.References = nil
 	}
 	return &rr, nil
-}
-
-// isSet: a JSON value that says something: not null, nor an empty
-// object or array, nor an object of those.
-func isSet(m json.RawMessage) bool {
-	if len(bytes.TrimSpace(m)) == 0 {
-		return false
-	}
-	var v any
-	if json.Unmarshal(m, &v) != nil {
-		return true
-	}
-	return meaningful(v)
-}
-
-func meaningful(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return false
-	case []any:
-		return len(v) > 0
-	case map[string]any:
-		for _, e := range v {
-			if meaningful(e) {
-				return true
-			}
-		}
-		return false
-	}
-	return true
 }

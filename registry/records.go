@@ -34,17 +34,32 @@ type recordKey struct {
 
 // schemaValue is a SCHEMA record's value.
 type schemaValue struct {
-	Subject    string      `json:"subject"`
-	Version    int         `json:"version"`
-	ID         int32       `json:"id"`
-	SchemaType Format      `json:"schemaType,omitempty"`
-	References []Reference `json:"references,omitempty"`
-	Schema     string      `json:"schema"`
-	Deleted    bool        `json:"deleted"`
+	Subject    string          `json:"subject"`
+	Version    int             `json:"version"`
+	ID         int32           `json:"id"`
+	SchemaType Format          `json:"schemaType,omitempty"`
+	References []Reference     `json:"references,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	RuleSet    json.RawMessage `json:"ruleSet,omitempty"`
+	Schema     string          `json:"schema"`
+	Deleted    bool            `json:"deleted"`
 }
 
-type configValue struct {
-	CompatibilityLevel string `json:"compatibilityLevel"`
+// config is a CONFIG record's value, and what /config answers: a
+// subject's (a context's, the global) compatibility level, and the
+// data-contract settings: compatibilityGroup (a metadata property: a new
+// version is checked only against the versions with its value),
+// normalize (every registration normalized), and the metadata and rule
+// set merged into every new version (defaults under the request's,
+// overrides over it). Metadata and rule sets are kept as canonical JSON.
+type config struct {
+	CompatibilityLevel string          `json:"compatibilityLevel,omitempty"`
+	CompatibilityGroup string          `json:"compatibilityGroup,omitempty"`
+	Normalize          *bool           `json:"normalize,omitempty"`
+	DefaultMetadata    json.RawMessage `json:"defaultMetadata,omitempty"`
+	OverrideMetadata   json.RawMessage `json:"overrideMetadata,omitempty"`
+	DefaultRuleSet     json.RawMessage `json:"defaultRuleSet,omitempty"`
+	OverrideRuleSet    json.RawMessage `json:"overrideRuleSet,omitempty"`
 }
 
 type modeValue struct {
@@ -142,17 +157,25 @@ func (st *state) apply(key, value []byte) error {
 		if len(v.References) == 0 {
 			v.References = nil
 		}
-		return st.putSchema(v.Subject, v.Version, v.ID, v.SchemaType, v.Schema, v.References, v.Deleted)
+		cn := content{format: v.SchemaType, text: v.Schema, refs: v.References}
+		var err error
+		if cn.meta, err = storedMetadata(v.Metadata); err != nil {
+			return fmt.Errorf("registry: SCHEMA value metadata: %w", err)
+		}
+		if cn.rules, err = storedRuleSet(v.RuleSet); err != nil {
+			return fmt.Errorf("registry: SCHEMA value ruleSet: %w", err)
+		}
+		return st.putSchema(v.Subject, v.Version, v.ID, cn, v.Deleted)
 	case keyConfig:
-		level := ""
+		var c *config
 		if value != nil {
-			var v configValue
-			if err := json.Unmarshal(value, &v); err != nil {
+			c = &config{}
+			if err := json.Unmarshal(value, c); err != nil {
 				return fmt.Errorf("registry: CONFIG value: %w", err)
 			}
-			level = v.CompatibilityLevel
+			c.canonicalize()
 		}
-		st.setCompat(k.Subject, level)
+		st.setConfig(k.Subject, c)
 	case keyMode:
 		mode := ""
 		if value != nil {
@@ -209,6 +232,7 @@ func (st *state) schemaRecord(sub string, v version) *kgo.Record {
 	val := schemaValue{Subject: sub, Version: v.v, ID: v.id, Deleted: v.deleted}
 	if sc != nil {
 		val.Schema, val.References = sc.text, sc.refs
+		val.Metadata, val.RuleSet = rawJSON(sc.meta), rawJSON(sc.rules)
 		if sc.format != Avro {
 			val.SchemaType = sc.format
 		}

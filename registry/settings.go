@@ -27,14 +27,6 @@ type setting struct {
 	checkPut func(st *state, sub *string, v string, force bool) error
 }
 
-var compatibilitySetting = &setting{
-	keyType: keyConfig, getField: "compatibilityLevel", putField: "compatibility", notSet: 40408, what: "compatibility",
-	invalid: errInvalidLevel, valid: validLevel,
-	effective: (*state).compatOf,
-	own:       func(s *subject) string { return s.compat },
-	value:     func(v string) any { return configValue{CompatibilityLevel: v} },
-}
-
 var modeSetting = &setting{
 	keyType: keyMode, getField: "mode", putField: "mode", notSet: 40409, what: "mode",
 	invalid: errInvalidMode, valid: validMode,

@@ -27,32 +27,51 @@ type Reference struct {
 	Version int    `json:"version"`
 }
 
-// schema is a registered schema's content, shared by every subject version
-// registered with it (the same content under any subject gets the same
-// id).
-type schema struct {
+// content is what an id stands for: a schema's format, text and
+// references, and the data contract registered with it (metadata and rule
+// set, canonical JSON, "" for none), which Confluent's ids cover too.
+type content struct {
 	format Format
 	text   string
 	refs   []Reference
-	uses   int // subject versions holding it, deleted ones included
+	meta   string
+	rules  string
 }
 
-// key identifies a schema's content: its format, text and references.
+func (c *content) equal(o *content) bool {
+	return c.format == o.format && c.text == o.text && slices.Equal(c.refs, o.refs) && c.meta == o.meta && c.rules == o.rules
+}
+
+// schema is a registered schema's content, shared by every subject version
+// registered with it (the same content under any subject of a context
+// gets the same id).
+type schema struct {
+	content
+	uses int // subject versions holding it, deleted ones included
+}
+
+// key identifies a schema's content.
 type contentKey [16]byte
 
-func keyOf(f Format, text string, refs []Reference) contentKey {
+func (c *content) key() contentKey {
 	h := sha256.New()
-	h.Write([]byte(f))
+	h.Write([]byte(c.format))
 	h.Write([]byte{0})
-	h.Write([]byte(text))
+	h.Write([]byte(c.text))
 	var n [8]byte
-	for _, r := range refs {
+	for _, r := range c.refs {
 		h.Write([]byte{0})
 		h.Write([]byte(r.Name))
 		h.Write([]byte{0})
 		h.Write([]byte(r.Subject))
 		binary.BigEndian.PutUint64(n[:], uint64(r.Version))
 		h.Write(n[:])
+	}
+	if c.meta != "" || c.rules != "" {
+		h.Write([]byte{1})
+		h.Write([]byte(c.meta))
+		h.Write([]byte{0})
+		h.Write([]byte(c.rules))
 	}
 	var k contentKey
 	copy(k[:], h.Sum(nil))
@@ -67,10 +86,11 @@ type version struct {
 }
 
 // subject is a subject's versions, in ascending order, and its own
-// compatibility level and mode ("" when it follows the global one).
+// config (nil when it follows its context's or the global one) and mode
+// ("" when it follows those).
 type subject struct {
 	versions []version
-	compat   string
+	config   *config
 	mode     string
 }
 
@@ -101,7 +121,7 @@ func (s *subject) latest(deleted bool) *version {
 }
 
 // empty: nothing left worth keeping an entry for.
-func (s *subject) empty() bool { return len(s.versions) == 0 && s.compat == "" && s.mode == "" }
+func (s *subject) empty() bool { return len(s.versions) == 0 && s.config == nil && s.mode == "" }
 
 // errConflict: a SCHEMA record that the log's earlier records contradict;
 // it is ignored.
@@ -126,7 +146,7 @@ type state struct {
 	// context's own name (":.ctx:") holds its config and mode.
 	subjects map[string]*subject
 	contexts map[string]*schemaContext // by name: ".", ".ctx"
-	compat   string                    // global; "" is the default, BACKWARD
+	config   *config                   // global; nil is the default, BACKWARD
 	mode     string                    // global; "" is the default, READWRITE
 }
 
@@ -181,15 +201,15 @@ func (st *state) dropIfEmpty(name string) {
 }
 
 // putSchema applies a SCHEMA record: version v of subject sub has schema id
-// with content (f, text, refs), deleted or not. A record that gives an
-// existing version another id, or an id other content, is errConflict.
-func (st *state) putSchema(sub string, v int, id int32, f Format, text string, refs []Reference, deleted bool) error {
+// with content cn, deleted or not. A record that gives an existing version
+// another id, or an id other content, is errConflict.
+func (st *state) putSchema(sub string, v int, id int32, cn content, deleted bool) error {
 	if v <= 0 || id <= 0 {
 		return errConflict
 	}
-	k := keyOf(f, text, refs)
+	k := cn.key()
 	c := st.ctx(contextOf(sub), true)
-	if sc := c.schemas[id]; sc != nil && (sc.format != f || sc.text != text || !slices.Equal(sc.refs, refs)) {
+	if sc := c.schemas[id]; sc != nil && !sc.equal(&cn) {
 		return errConflict
 	}
 	s := st.subject(sub, true)
@@ -204,7 +224,7 @@ func (st *state) putSchema(sub string, v int, id int32, f Format, text string, r
 	}
 	sc := c.schemas[id]
 	if sc == nil {
-		sc = &schema{format: f, text: text, refs: refs}
+		sc = &schema{content: cn}
 		c.schemas[id] = sc
 		if _, ok := c.byKey[k]; !ok {
 			c.byKey[k] = id
@@ -242,7 +262,7 @@ func (st *state) removeSchema(sub string, v int) error {
 	if sc := c.schemas[id]; sc != nil {
 		if sc.uses--; sc.uses <= 0 {
 			delete(c.schemas, id)
-			k := keyOf(sc.format, sc.text, sc.refs)
+			k := sc.key()
 			if c.byKey[k] == id {
 				delete(c.byKey, k)
 			}
@@ -264,13 +284,13 @@ func (st *state) deleteSubject(sub string, v int) {
 	}
 }
 
-func (st *state) setCompat(sub *string, level string) {
+func (st *state) setConfig(sub *string, c *config) {
 	if sub == nil {
-		st.compat = level
+		st.config = c
 		return
 	}
-	if s := st.subject(*sub, level != ""); s != nil {
-		s.compat = level
+	if s := st.subject(*sub, c != nil); s != nil {
+		s.config = c
 		st.dropIfEmpty(*sub)
 	}
 }
@@ -288,8 +308,8 @@ func (st *state) setMode(sub *string, mode string) {
 
 // idOf returns the id of a schema with this content in sub's context, if
 // one is registered.
-func (st *state) idOf(sub string, f Format, text string, refs []Reference) (int32, bool) {
-	id, ok := st.ctxOf(sub).byKey[keyOf(f, text, refs)]
+func (st *state) idOf(sub string, cn *content) (int32, bool) {
+	id, ok := st.ctxOf(sub).byKey[cn.key()]
 	return id, ok
 }
 
@@ -313,11 +333,49 @@ func (st *state) inScope(sub string, own func(*subject) string, global string) s
 	return ""
 }
 
+// configOf is the config in force for sub ("": the global one), as
+// Confluent's getConfigInScope: the subject's own (taking normalize and
+// compatibilityGroup from the global one when it has none), else its
+// context's (the global one for the default context), else the
+// .__GLOBAL context's, else the default. Its level is BACKWARD when the
+// config found sets none.
+func (st *state) configOf(sub string) config {
+	var c config
+	if s := st.subjects[sub]; sub != "" && s != nil && s.config != nil {
+		c = *s.config
+		if g := st.config; g != nil {
+			c.CompatibilityGroup = cmp.Or(c.CompatibilityGroup, g.CompatibilityGroup)
+			if c.Normalize == nil {
+				c.Normalize = g.Normalize
+			}
+		}
+	} else if found := st.contextConfig(contextOf(sub)); found != nil {
+		c = *found
+	}
+	c.CompatibilityLevel = cmp.Or(c.CompatibilityLevel, Backward)
+	return c
+}
+
+// contextConfig is the config a subject of ctx without its own follows:
+// ctx's (the global one for the default context), else the .__GLOBAL
+// context's; nil when neither is set.
+func (st *state) contextConfig(ctx string) *config {
+	if ctx != defaultContext {
+		if s := st.subjects[contextSubject(ctx)]; s != nil && s.config != nil {
+			return s.config
+		}
+	} else if st.config != nil {
+		return st.config
+	}
+	if s := st.subjects[contextSubject(globalContext)]; s != nil {
+		return s.config
+	}
+	return nil
+}
+
 // compatOf is the compatibility level in force for sub ("": the global
 // one).
-func (st *state) compatOf(sub string) string {
-	return cmp.Or(st.inScope(sub, func(s *subject) string { return s.compat }, st.compat), Backward)
-}
+func (st *state) compatOf(sub string) string { return st.configOf(sub).CompatibilityLevel }
 
 // modeOf is the mode in force for sub ("": the global one).
 func (st *state) modeOf(sub string) string {
