@@ -235,39 +235,55 @@ func (s *Store) Get(ctx context.Context, key string, off, n int64) (io.ReadClose
 			return nil, classify("get", key, err)
 		}
 	}
-	obj, err := s.cl.GetObject(ctx, s.bucket, s.key(key), opts)
+	// One request: Core's GetObject sends the GET at once and returns
+	// its body (the Client's lazy object would first HEAD the object for
+	// its size, a round trip more for every ranged read).
+	body, _, hdr, err := minio.Core{Client: s.cl}.GetObject(ctx, s.bucket, s.key(key), opts)
 	if err != nil {
-		return nil, classify("get", key, err)
-	}
-	// GetObject is lazy: Stat makes the request, so that a missing key
-	// or a refused range fails here and not at the first Read.
-	if _, err := obj.Stat(); err != nil {
-		obj.Close()
-		resp := minio.ToErrorResponse(err)
-		if resp.Code == "InvalidRange" {
+		if minio.ToErrorResponse(err).Code == "InvalidRange" {
 			// Past the end: nothing there, as the contract says.
 			return io.NopCloser(bytes.NewReader(nil)), nil
 		}
 		return nil, classify("get", key, err)
 	}
-	return &reader{obj: obj, key: key}, nil
+	r := &reader{body: body, key: key}
+	if opts.Header().Get("Range") != "" && hdr.Get("Content-Range") == "" {
+		// A server that ignored the range sent the whole object:
+		// skip to off, stop after n.
+		if off > 0 {
+			if _, err := io.CopyN(io.Discard, r, off); err != nil {
+				body.Close()
+				if errors.Is(err, io.EOF) {
+					return io.NopCloser(bytes.NewReader(nil)), nil
+				}
+				return nil, classify("get", key, err)
+			}
+		}
+		if n > 0 {
+			return struct {
+				io.Reader
+				io.Closer
+			}{io.LimitReader(r, n), body}, nil
+		}
+	}
+	return r, nil
 }
 
 // reader classifies a ranged read's errors.
 type reader struct {
-	obj *minio.Object
-	key string
+	body io.ReadCloser
+	key  string
 }
 
 func (r *reader) Read(p []byte) (int, error) {
-	n, err := r.obj.Read(p)
+	n, err := r.body.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		err = classify("get", r.key, err)
 	}
 	return n, err
 }
 
-func (r *reader) Close() error { return r.obj.Close() }
+func (r *reader) Close() error { return r.body.Close() }
 
 // Stat returns the object's size and modification time.
 func (s *Store) Stat(ctx context.Context, key string) (objstore.Object, error) {

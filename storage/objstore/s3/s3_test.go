@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -163,5 +164,90 @@ func TestCheckFallsBackToSignedUploads(t *testing.T) {
 	rc.Close()
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("Get = %d bytes, %v; want the %d put", len(got), err, len(data))
+	}
+}
+
+// TestGetIsOneRequest: a ranged read is one GET (no HEAD for the object's
+// size first), and a server that ignores the Range header (answering the
+// whole object, 200) still yields the bytes asked for.
+func TestGetIsOneRequest(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	target, err := url.Parse(srv.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(i * 31)
+	}
+	var mu sync.Mutex
+	methods := map[string]int{}
+	var ignoreRange atomic.Bool
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		methods[r.Method]++
+		mu.Unlock()
+		if ignoreRange.Load() && r.Method == http.MethodGet {
+			// A server without ranged reads: the whole object.
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
+			w.Header().Set("ETag", `"x"`)
+			w.WriteHeader(http.StatusOK)
+			w.Write(data)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	st, err := s3.New(s3.Options{Endpoint: proxy.URL, Bucket: bucket, Credentials: s3test.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(t.Context(), "k", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	get := func(off, n int64) []byte {
+		t.Helper()
+		rc, err := st.Get(t.Context(), "k", off, n)
+		if err != nil {
+			t.Fatalf("Get(%d, %d): %v", off, n, err)
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatalf("Get(%d, %d): %v", off, n, err)
+		}
+		return b
+	}
+	mu.Lock()
+	clear(methods)
+	mu.Unlock()
+	for _, c := range []struct{ off, n int64 }{{0, 100}, {4096, 65536}, {1<<20 - 10, 100}, {1000, -1}} {
+		want := data[c.off:]
+		if c.n >= 0 {
+			want = want[:min(int64(len(want)), c.n)]
+		}
+		if got := get(c.off, c.n); !bytes.Equal(got, want) {
+			t.Fatalf("Get(%d, %d) = %d bytes, want %d", c.off, c.n, len(got), len(want))
+		}
+	}
+	mu.Lock()
+	if methods[http.MethodGet] != 4 || len(methods) != 1 {
+		t.Errorf("4 ranged reads made requests %v, want 4 GETs and nothing else", methods)
+	}
+	mu.Unlock()
+	if got := get(2<<20, 10); len(got) != 0 {
+		t.Errorf("Get past the end = %d bytes, want none", len(got))
+	}
+
+	ignoreRange.Store(true)
+	if got := get(4096, 100); !bytes.Equal(got, data[4096:4196]) {
+		t.Errorf("Get(4096, 100) from a server ignoring Range = %d bytes, not the ones asked for", len(got))
+	}
+	if got := get(1<<20-10, -1); !bytes.Equal(got, data[1<<20-10:]) {
+		t.Errorf("Get(%d, -1) from a server ignoring Range = %d bytes, want 10", 1<<20-10, len(got))
 	}
 }
