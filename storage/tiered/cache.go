@@ -185,20 +185,24 @@ func (c *cache) object(ctx context.Context, key string) ([]byte, error) {
 				c.dropSmallLocked(c.smallLRU.Back().Value.(*smallEntry).key)
 			}
 		}
-	})
+	}, nil)
 	return l.wait(ctx)
 }
 
 // run runs fetch for load l in a goroutine of the cache's, with
-// fetchTimeout, then done, and then wakes l's waiters. After close it
-// fetches nothing: l fails with storage.ErrClosed.
-func (c *cache) run(l *load, fetch func(ctx context.Context), done func()) {
+// fetchTimeout, then done, and then wakes l's waiters, and then runs after
+// (if any): work that readers need not wait for. After close it fetches
+// nothing: l fails with storage.ErrClosed.
+func (c *cache) run(l *load, fetch func(ctx context.Context), done, after func()) {
 	c.bgMu.Lock()
 	if c.bgClosed {
 		c.bgMu.Unlock()
 		l.err = fmt.Errorf("tiered: the read cache: %w", storage.ErrClosed)
 		done()
 		close(l.done)
+		if after != nil {
+			after()
+		}
 		return
 	}
 	c.bg.Add(1)
@@ -210,7 +214,20 @@ func (c *cache) run(l *load, fetch func(ctx context.Context), done func()) {
 		fetch(ctx)
 		done()
 		close(l.done)
+		if after != nil {
+			after()
+		}
 	}()
+}
+
+// finished reports whether the load is done (its data or err set).
+func (l *load) finished() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // wait waits for the load until ctx ends.
@@ -283,6 +300,16 @@ func (c *cache) chunkRange(ctx context.Context, key string, objSize, idx, from i
 		c.mu.Lock()
 		c.dropLocked(id)
 	}
+	if l, ok := c.loading[id]; ok && l.finished() {
+		// Fetched, its file not written yet: from memory.
+		c.mu.Unlock()
+		if l.err == nil && from+int64(len(dst)) <= int64(len(l.data)) {
+			copy(dst, l.data[from:])
+			c.hits.Add(1)
+			return nil
+		}
+		c.mu.Lock()
+	}
 	c.mu.Unlock()
 	c.misses.Add(1)
 	data, err := c.chunk(ctx, key, objSize, idx)
@@ -340,15 +367,27 @@ func (c *cache) chunk(ctx context.Context, key string, objSize, idx int64) ([]by
 	c.mu.Unlock()
 
 	off := idx * chunkSize
+	want := min(chunkSize, objSize-off)
 	c.run(l, func(ctx context.Context) {
-		l.data, l.err = c.fetch(ctx, key, off, min(chunkSize, objSize-off))
-		if l.err == nil && int64(len(l.data)) != min(chunkSize, objSize-off) {
-			l.err = fmt.Errorf("tiered: %s: chunk %d: %d bytes, want %d", key, idx, len(l.data), min(chunkSize, objSize-off))
-		}
-		if l.err == nil {
-			c.store(id, l.data)
+		l.data, l.err = c.fetch(ctx, key, off, want)
+		if l.err == nil && int64(len(l.data)) != want {
+			l.err = fmt.Errorf("tiered: %s: chunk %d: %d bytes, want %d", key, idx, len(l.data), want)
 		}
 	}, func() {
+		if l.err != nil {
+			c.mu.Lock()
+			delete(c.loading, id)
+			c.mu.Unlock()
+		}
+	}, func() {
+		if l.err != nil {
+			return
+		}
+		// The readers have the bytes: the chunk's file is written
+		// after, not on their way (4 MiB to the page cache takes
+		// milliseconds). Until it is, the load stays findable, done,
+		// so that a reader meanwhile takes its bytes from memory.
+		c.store(id, l.data)
 		c.mu.Lock()
 		delete(c.loading, id)
 		c.mu.Unlock()
