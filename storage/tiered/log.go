@@ -33,9 +33,9 @@ type Log struct {
 	cfg         atomic.Pointer[storage.LogConfig]
 	remote      *remote
 
-	// uploadMu serialises uploads of this log (one segment at a time, in
-	// order). Held across the uploads' I/O: nothing on a request's path
-	// takes it.
+	// uploadMu serialises the upload rounds of this log (uploadPending:
+	// up to PartitionUploaders segments at once, recorded in order). Held
+	// across the uploads' I/O: nothing on a request's path takes it.
 	uploadMu sync.Mutex
 	// tierMu makes moving a segment from one tier to the other (an
 	// upload recorded, local copies let go) one step for Size and
@@ -54,6 +54,11 @@ type Log struct {
 	pids      storage.ProducerState
 	pidsAt    int64
 	pidsReady bool
+	// planPids is the producer state at planAt, the end of the last
+	// segment whose upload started in this round (guarded by uploadMu;
+	// planAt is -1 before the first): the next one carries it on.
+	planPids storage.ProducerState
+	planAt   int64
 	// warned is when the upload backlog was last warned of.
 	warned atomic.Int64
 	// lastIndex is the offset index of the remote segment last read.

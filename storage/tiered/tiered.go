@@ -80,10 +80,12 @@ type Options struct {
 	// (zero: 1 GiB).
 	CacheDir   string
 	CacheBytes int64
-	// Uploaders bounds how many segments upload at once (zero: 2);
-	// UploadBytesPerSecond bounds their bandwidth together (zero: no
-	// limit).
+	// Uploaders bounds how many segments upload at once, all logs
+	// together (zero: 8), and PartitionUploaders how many of one log
+	// (zero: 4); UploadBytesPerSecond bounds their bandwidth together
+	// (zero: no limit).
 	Uploaders            int
+	PartitionUploaders   int
 	UploadBytesPerSecond int64
 	// Grace is how long objects stay after their record was given up,
 	// and how old an object no record names must be before the sweep
@@ -122,6 +124,10 @@ type Store struct {
 	sizes      sync.Map // object key -> size (int64), once stat'ed
 	bucketRate rate     // UploadBytesPerSecond's bucket
 
+	// slots holds a token for each segment upload under way (at most
+	// Uploaders).
+	slots chan struct{}
+
 	wake chan struct{} // a log rolled: look for segments to upload
 	stop chan struct{}
 	bg   sync.WaitGroup
@@ -142,7 +148,10 @@ func New(opts Options) (*Store, error) {
 		opts.CacheBytes = 1 << 30
 	}
 	if opts.Uploaders <= 0 {
-		opts.Uploaders = 2
+		opts.Uploaders = 8
+	}
+	if opts.PartitionUploaders <= 0 {
+		opts.PartitionUploaders = 4
 	}
 	if opts.Grace <= 0 {
 		opts.Grace = 5 * time.Minute
@@ -168,6 +177,7 @@ func New(opts Options) (*Store, error) {
 		now:       opts.Now,
 		logs:      map[partKey]*Log{},
 		uploading: map[string]bool{},
+		slots:     make(chan struct{}, opts.Uploaders),
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // uploadLoop looks for closed segments to upload at each roll and every
-// UploadInterval, and uploads them, Uploaders logs at a time, until Close.
+// UploadInterval, and uploads them until Close.
 func (st *Store) uploadLoop() {
 	defer st.bg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -39,7 +39,9 @@ func (st *Store) uploadLoop() {
 	}
 }
 
-// uploadAll uploads what every open log has pending.
+// uploadAll uploads what every open log has pending, Uploaders logs at a
+// time (each of them uploads up to PartitionUploaders segments at once,
+// all of them together Uploaders: the slots).
 func (st *Store) uploadAll(ctx context.Context) {
 	logs := st.openLogs()
 	work := make(chan *Log, len(logs))
@@ -61,8 +63,14 @@ func (st *Store) uploadAll(ctx context.Context) {
 	wg.Wait()
 }
 
-// uploadPending uploads the log's closed segments past the remote end, in
-// order, until one fails (then it backs off, up to 30 s between tries).
+// uploadPending uploads the log's closed segments past the remote end:
+// up to PartitionUploaders at once, each taking one of the store's
+// Uploaders slots, and records them in the catalog in offset order, each
+// only once every segment below it is recorded, so that what the catalog
+// holds never has a hole (a reader, or a broker started from it, sees the
+// remote log whole up to its end). When one fails, those after it are
+// given up (their objects are left to the sweep) and the log backs off,
+// up to 30 s between tries.
 func (l *Log) uploadPending(ctx context.Context) {
 	cfg := l.cfg.Load()
 	if !cfg.Remote.Enable && cfg.Remote.DeleteOnDisable {
@@ -77,34 +85,94 @@ func (l *Log) uploadPending(ctx context.Context) {
 	if l.closed || l.st.now().Before(l.retryAfter) {
 		return
 	}
-	for _, s := range l.seg.ClosedSegments() {
+	l.planPids, l.planAt = storage.ProducerState{}, -1
+	wctx, cancel := context.WithCancel(ctx)
+	var queue []*segUpload // started, in offset order; queue[0] is recorded next
+	defer func() {
+		// Given up (a failure, or the store closing): stop those
+		// under way and wait for them; their objects are orphans.
+		cancel()
+		for _, u := range queue {
+			<-u.done
+			l.st.unregister(u.id)
+		}
+	}()
+	failed := func(base int64, err error) {
 		if ctx.Err() != nil {
 			return
 		}
-		end := l.remote.end()
-		if s.Next <= end {
-			continue
-		}
-		if s.Base > end && len(l.remote.live()) > 0 {
-			// Retention removed local segments before they were
-			// uploaded (expired, they needed no upload): the
-			// remote ones below them are older still.
-			if err := l.moveRemoteStart(ctx, s.Base); err != nil {
-				l.st.log.Warn("moving the remote log start past expired data failed", "topic", l.part.Topic, "partition", l.part.Partition, "err", err)
+		l.backoff = min(max(2*l.backoff, 500*time.Millisecond), 30*time.Second)
+		l.retryAfter = l.st.now().Add(l.backoff)
+		l.st.log.Warn("uploading a segment failed; retrying", "topic", l.part.Topic, "partition", l.part.Partition,
+			"segment", base, "retry_in", l.backoff, "err", err)
+	}
+	// planned is where the segments started end: the next to start is
+	// the closed segment holding it.
+	planned := l.remote.end()
+	for {
+		for len(queue) < l.st.opts.PartitionUploaders && ctx.Err() == nil {
+			s, ok := l.nextToUpload(planned)
+			if !ok {
+				break
+			}
+			if len(queue) == 0 {
+				end := l.remote.end()
+				if s.Base > end && len(l.remote.live()) > 0 {
+					// Retention removed local segments before they
+					// were uploaded (expired, they needed no
+					// upload): the remote ones below them are
+					// older still.
+					if err := l.moveRemoteStart(ctx, s.Base); err != nil {
+						l.st.log.Warn("moving the remote log start past expired data failed", "topic", l.part.Topic, "partition", l.part.Partition, "err", err)
+						return
+					}
+					l.tierMu.Lock()
+					l.recount()
+					l.tierMu.Unlock()
+				}
+				// Nothing of this log under way: wait for a slot.
+				select {
+				case l.st.slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			} else if !l.st.trySlot() {
+				// Others of this log are under way: another one
+				// only if a slot is free now.
+				break
+			}
+			u, err := l.prepare(ctx, s)
+			if err != nil {
+				<-l.st.slots
+				failed(s.Base, err)
 				return
 			}
-			l.tierMu.Lock()
-			l.recount()
-			l.tierMu.Unlock()
+			queue = append(queue, u)
+			planned = s.Next
+			go func() {
+				defer close(u.done)
+				defer func() { <-l.st.slots }()
+				defer u.data.Release()
+				u.err = l.putObjects(wctx, u)
+			}()
 		}
-		if err := l.upload(ctx, s); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			l.backoff = min(max(2*l.backoff, 500*time.Millisecond), 30*time.Second)
-			l.retryAfter = l.st.now().Add(l.backoff)
-			l.st.log.Warn("uploading a segment failed; retrying", "topic", l.part.Topic, "partition", l.part.Partition,
-				"segment", s.Base, "retry_in", l.backoff, "err", err)
+		if len(queue) == 0 {
+			return
+		}
+		u := queue[0]
+		select {
+		case <-u.done:
+		case <-ctx.Done():
+			return
+		}
+		queue = queue[1:]
+		err := u.err
+		if err == nil {
+			err = l.record(ctx, u)
+		}
+		l.st.unregister(u.id)
+		if err != nil {
+			failed(u.seg.Base, err)
 			return
 		}
 		l.backoff = 0
@@ -130,80 +198,138 @@ func (l *Log) dropRemote(ctx context.Context) {
 		"log_start", l.LogStartOffset())
 }
 
-// upload copies closed segment s to the bucket and records it. Caller
-// holds uploadMu.
-func (l *Log) upload(ctx context.Context, s storage.SegmentInfo) error {
+// trySlot takes an upload slot if one is free.
+func (st *Store) trySlot() bool {
+	select {
+	case st.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// unregister ends an upload: the sweep may judge its objects again.
+func (st *Store) unregister(id string) {
+	st.mu.Lock()
+	delete(st.uploading, id)
+	st.mu.Unlock()
+}
+
+// nextToUpload returns the closed segment to upload after what ends at
+// planned: the first whose end is past it.
+func (l *Log) nextToUpload(planned int64) (storage.SegmentInfo, bool) {
+	for _, s := range l.seg.ClosedSegments() {
+		if s.Next > planned {
+			return s, true
+		}
+	}
+	return storage.SegmentInfo{}, false
+}
+
+// segUpload is one segment's upload: what prepare made of it, then the
+// outcome of its objects' PUTs (err, once done is closed).
+type segUpload struct {
+	seg     storage.SegmentInfo
+	data    storage.SegmentData
+	id      string
+	aborted []storage.AbortedTxn
+	txn     []byte // aborted, JSON: the .txnindex object
+	pids    storage.ProducerState
+	snap    []byte // pids: the .snapshot object
+	sum     []byte // the .log object's SHA-256, once put
+
+	done chan struct{}
+	err  error
+}
+
+// prepare opens segment s for upload and makes what goes with it: its
+// aborted transactions and the producer state at its end, carried from
+// the one at its base (l.pids when nothing of this log is under way, else
+// what prepare made for the segment started before: l.planPids). Caller
+// holds uploadMu. The upload is registered: the sweep leaves its objects
+// alone until unregister.
+func (l *Log) prepare(ctx context.Context, s storage.SegmentInfo) (*segUpload, error) {
+	if err := l.loadProducers(ctx); err != nil {
+		return nil, err
+	}
 	d, err := l.seg.SegmentData(s.Base)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer d.Release()
 	id, err := uploadID()
 	if err != nil {
-		return err
+		d.Release()
+		return nil, err
 	}
-	// Until its record is written (or it failed, leaving orphans for
-	// the sweep), the sweep does not touch this upload's objects.
-	l.st.mu.Lock()
-	l.st.uploading[id] = true
-	l.st.mu.Unlock()
-	defer func() {
-		l.st.mu.Lock()
-		delete(l.st.uploading, id)
-		l.st.mu.Unlock()
-	}()
-	p := l.part
-	key := func(ext string) string { return objectKey(p.TopicID, p.Partition, s.Base, id, ext) }
-
-	// The batches, hashed as they go. A segment that starts below the
-	// remote end (a log restored from an older copy) is uploaded whole
-	// all the same: reads find offsets by segment.
-	h := sha256.New()
-	err = retry(ctx, func() error {
-		h.Reset()
-		r := io.TeeReader(io.NewSectionReader(d.Log, 0, d.Info.Size), h)
-		return l.st.put(ctx, key(".log"), l.st.throttle(ctx, r), d.Info.Size)
-	})
-	if err != nil {
-		return err
+	u := &segUpload{seg: s, data: d, id: id, done: make(chan struct{})}
+	u.aborted = l.Log.AbortedTransactions(s.Base, s.Next)
+	if u.txn, err = json.Marshal(nonNil(u.aborted)); err != nil {
+		d.Release()
+		return nil, err
 	}
-	if err := l.st.putBytes(ctx, key(".index"), d.Index); err != nil {
-		return err
+	prev, at := l.pids, l.pidsAt
+	if l.planAt > at {
+		prev, at = l.planPids, l.planAt
 	}
-	if err := l.st.putBytes(ctx, key(".timeindex"), d.TimeIndex); err != nil {
-		return err
-	}
-	aborted := l.Log.AbortedTransactions(s.Base, s.Next)
-	txn, err := json.Marshal(nonNil(aborted))
-	if err != nil {
-		return err
-	}
-	if err := l.st.putBytes(ctx, key(".txnindex"), txn); err != nil {
-		return err
-	}
-	// The producer state at the segment's end: the one at its base,
-	// carried through its batches.
-	if err := l.loadProducers(ctx); err != nil {
-		return err
-	}
-	pids := l.pids.Clone()
-	if s.Base != l.pidsAt {
+	pids := prev.Clone()
+	if s.Base != at {
 		// Segments below were never uploaded (expired first): what
 		// their producers did is gone with them.
 		pids = storage.ProducerState{}
 	}
 	if err := scanProducers(&pids, d.Log, d.Info.Size); err != nil {
-		return fmt.Errorf("producer state through segment %d: %w", s.Base, err)
+		d.Release()
+		return nil, fmt.Errorf("producer state through segment %d: %w", s.Base, err)
 	}
 	pids.TrimAborted(s.Next) // the segment's aborts are in its .txnindex
-	if err := l.st.putBytes(ctx, key(".snapshot"), pids.AppendSnapshot(nil, s.Next)); err != nil {
-		return err
+	u.pids, u.snap = pids, pids.AppendSnapshot(nil, s.Next)
+	l.planPids, l.planAt = pids, s.Next
+	// Until its record is written (or it failed, leaving orphans for
+	// the sweep), the sweep does not touch this upload's objects.
+	l.st.mu.Lock()
+	l.st.uploading[id] = true
+	l.st.mu.Unlock()
+	return u, nil
+}
+
+// putObjects uploads segment u's five objects, at once.
+func (l *Log) putObjects(ctx context.Context, u *segUpload) error {
+	p, d := l.part, u.data
+	key := func(ext string) string { return objectKey(p.TopicID, p.Partition, u.seg.Base, u.id, ext) }
+	errs := make([]error, 5)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		// The batches, hashed as they go. A segment that starts below
+		// the remote end (a log restored from an older copy) is
+		// uploaded whole all the same: reads find offsets by segment.
+		h := sha256.New()
+		errs[0] = retry(ctx, func() error {
+			h.Reset()
+			r := io.TeeReader(io.NewSectionReader(d.Log, 0, d.Info.Size), h)
+			return l.st.put(ctx, key(".log"), l.st.throttle(ctx, r), d.Info.Size)
+		})
+		u.sum = h.Sum(nil)
+	})
+	for i, o := range []struct {
+		ext  string
+		data []byte
+	}{{".index", d.Index}, {".timeindex", d.TimeIndex}, {".txnindex", u.txn}, {".snapshot", u.snap}} {
+		wg.Go(func() { errs[i+1] = l.st.putBytes(ctx, key(o.ext), o.data) })
 	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// record records uploaded segment u in the catalog, and then makes it part
+// of the remote log. Caller holds uploadMu, and every segment below u is
+// recorded.
+func (l *Log) record(ctx context.Context, u *segUpload) error {
+	p, s := l.part, u.seg
 	fault.Crash("tier-upload")
 	rec := meta.RemoteSegment{
-		TopicID: p.TopicID, Partition: p.Partition, ID: id,
+		TopicID: p.TopicID, Partition: p.Partition, ID: u.id,
 		BaseOffset: s.Base, EndOffset: s.Next, MaxTimestamp: s.MaxTimestamp,
-		Size: d.Info.Size, Checksum: hex.EncodeToString(h.Sum(nil)), CreatedAt: l.st.now(),
+		Size: u.data.Info.Size, Checksum: hex.EncodeToString(u.sum), CreatedAt: l.st.now(),
 	}
 	if err := l.st.opts.Catalog.AddRemoteSegment(ctx, rec); err != nil {
 		return fmt.Errorf("record segment %d: %w", s.Base, err)
@@ -214,12 +340,12 @@ func (l *Log) upload(ctx context.Context, s storage.SegmentInfo) error {
 		// Retention removed the segment while it uploaded (it
 		// expired): the copy goes too.
 		l.tierMu.Unlock()
-		return l.st.opts.Catalog.MarkRemoteSegmentsDeleting(ctx, p.TopicID, p.Partition, []string{id})
+		return l.st.opts.Catalog.MarkRemoteSegmentsDeleting(ctx, p.TopicID, p.Partition, []string{u.id})
 	}
-	gone := l.remote.add(rec, aborted)
+	gone := l.remote.add(rec, u.aborted)
 	l.recount()
 	l.tierMu.Unlock()
-	l.pids, l.pidsAt = pids, s.Next
+	l.pids, l.pidsAt = u.pids, s.Next
 	if len(gone) > 0 {
 		ids := make([]string, len(gone))
 		for i, g := range gone {
@@ -232,7 +358,7 @@ func (l *Log) upload(ctx context.Context, s storage.SegmentInfo) error {
 			l.st.log.Warn("giving up remote segments a new upload covers failed", "topic", p.Topic, "partition", p.Partition, "err", err)
 		}
 	}
-	l.st.log.Debug("segment uploaded", "topic", p.Topic, "partition", p.Partition, "base", s.Base, "next", s.Next, "bytes", d.Info.Size)
+	l.st.log.Debug("segment uploaded", "topic", p.Topic, "partition", p.Partition, "base", s.Base, "next", s.Next, "bytes", u.data.Info.Size)
 	return nil
 }
 

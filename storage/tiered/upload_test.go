@@ -1,0 +1,156 @@
+package tiered_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/meta/sqlite"
+	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs"
+	"github.com/streamhouse/streamhouse/storage/objstore"
+	"github.com/streamhouse/streamhouse/storage/tiered"
+)
+
+// orderCatalog checks that a partition's segments are recorded in offset
+// order with no gap: each one's base is where the one recorded before
+// ended (the first one's at 0).
+type orderCatalog struct {
+	*sqlite.Catalog
+	mu       sync.Mutex
+	end      int64
+	recorded int
+	bad      []string
+}
+
+func (c *orderCatalog) AddRemoteSegment(ctx context.Context, s meta.RemoteSegment) error {
+	c.mu.Lock()
+	if s.BaseOffset != c.end {
+		c.bad = append(c.bad, fmt.Sprintf("segment [%d, %d) recorded after the remote log ended at %d", s.BaseOffset, s.EndOffset, c.end))
+	}
+	c.end = s.EndOffset
+	c.recorded++
+	c.mu.Unlock()
+	return c.Catalog.AddRemoteSegment(ctx, s)
+}
+
+func (c *orderCatalog) state() (int64, int, []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.end, c.recorded, c.bad
+}
+
+// segmentOf is the base offset in an object's key.
+func segmentOf(key string) string {
+	name := key[strings.LastIndexByte(key, '/')+1:]
+	return name[:strings.IndexByte(name, '-')]
+}
+
+// openOrdered opens a tiered store over e's bucket with an orderCatalog.
+func openOrdered(t *testing.T, e *env, opts tiered.Options) (*tiered.Store, *orderCatalog) {
+	t.Helper()
+	cat := &orderCatalog{Catalog: e.cat}
+	local, err := fs.New(filepath.Join(e.dir, "storage"), fs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Local, opts.Bucket, opts.Catalog = local, e.bucket, cat
+	opts.CacheDir, opts.CacheBytes = filepath.Join(e.dir, "remote-cache"), 64<<20
+	opts.UploadInterval, opts.Grace, opts.ForceRemote = 20*time.Millisecond, time.Hour, allTiered
+	st, err := tiered.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, cat
+}
+
+// TestUploadsConcurrentRecordedInOrder: a partition's closed segments
+// upload several at once, and are recorded in offset order only: while
+// the first segment's upload is held, the ones after it upload (their
+// .log objects are in the bucket) but none is recorded, so the catalog
+// never has a hole; once it completes, all are recorded in order.
+func TestUploadsConcurrentRecordedInOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(chan struct{})
+	var others atomic.Int64 // .log objects of later segments put while the first is held
+	var once sync.Once
+	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+		if op != "put" || !strings.HasSuffix(key, ".log") {
+			return 0, nil
+		}
+		if segmentOf(key) == fmt.Sprintf("%020d", 0) {
+			select {
+			case <-release:
+			case <-time.After(30 * time.Second): // a bound for a broken test, not a speed claim
+			}
+			return 0, nil
+		}
+		if others.Add(1) >= 3 {
+			once.Do(func() { close(release) })
+		}
+		return 0, nil
+	}
+	st, cat := openOrdered(t, e, tiered.Options{PartitionUploaders: 4})
+	defer st.Close()
+	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	want := fill(t, l, 60, 3)
+	// The first segment's upload is held until three segments after it
+	// were put: they upload while it does. Meanwhile nothing is recorded.
+	select {
+	case <-release:
+	case <-time.After(30 * time.Second): // a bound for a broken test, not a speed claim
+		t.Fatalf("while the first segment's upload was held, %d later segments were put, want 3: uploads of a partition do not overlap", others.Load())
+	}
+	waitUploaded(t, l, l.HighWatermark()*8/10)
+	end, n, bad := cat.state()
+	if len(bad) > 0 {
+		t.Fatalf("segments recorded out of order: %v", bad)
+	}
+	t.Logf("%d segments recorded, the remote log ends at %d", n, end)
+	equalBatches(t, readAll(t, l), want)
+}
+
+// TestUploadFailureKeepsOrder: when one segment's upload fails while
+// those after it succeed, the ones below it are recorded and none above
+// it until it is uploaded again: the remote log never has a hole, and
+// every batch reads back.
+func TestUploadFailureKeepsOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var failures atomic.Int64
+	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+		// Every second segment's .log fails its first 4 tries (one
+		// upload: retry's attempts), later segments' go through.
+		if op == "put" && strings.HasSuffix(key, ".log") && segmentOf(key) != fmt.Sprintf("%020d", 0) && failures.Add(1) <= 4 {
+			return 0, objstore.ErrUnavailable
+		}
+		return 0, nil
+	}
+	st, cat := openOrdered(t, e, tiered.Options{PartitionUploaders: 3})
+	defer st.Close()
+	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	want := fill(t, l, 60, 3)
+	waitUploaded(t, l, l.HighWatermark()*8/10)
+	if _, _, bad := cat.state(); len(bad) > 0 {
+		t.Fatalf("segments recorded out of order: %v", bad)
+	}
+	if failures.Load() < 4 {
+		t.Fatalf("%d PUTs failed, want at least 4", failures.Load())
+	}
+	equalBatches(t, readAll(t, l), want)
+}
