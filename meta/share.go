@@ -52,17 +52,28 @@ type SharePartitionKey struct {
 	Partition int32
 }
 
-// ShareStates stores share groups' partition states. A group's states have
-// one writer, its coordinator, so they are not versioned.
+// ShareStates stores share groups' partition states. A partition's state
+// has one writer, the partition's leader (with a single broker, the
+// broker), so they are not versioned.
 type ShareStates interface {
 	// PutShareStates stores each partition's state, replacing what was
 	// stored for it (a later one in states replaces an earlier one of the
 	// same partition), and deletes the states of deletes, in one
 	// transaction, durable when it returns.
 	PutShareStates(ctx context.Context, states []ShareState, deletes []SharePartitionKey) error
+	// PutShareStatesFenced is PutShareStates by the holder of fence (the
+	// cluster mode: the lease of the partitions' leader, or of the
+	// group's coordinator shard for a reset): ErrFenced, and nothing
+	// stored, once the lease is not the holder's any more. Concurrent
+	// calls may share a transaction; one fenced call never fails the
+	// others.
+	PutShareStatesFenced(ctx context.Context, fence Fence, states []ShareState, deletes []SharePartitionKey) error
 	// ShareStates returns every stored state, ordered by group
 	// (bytewise), topic ID and partition.
 	ShareStates(ctx context.Context) ([]ShareState, error)
+	// ShareState returns one partition's stored state; false when none
+	// is stored.
+	ShareState(ctx context.Context, key SharePartitionKey) (ShareState, bool, error)
 }
 
 // GroupConfigs stores groups' dynamic configs (Kafka's GROUP config

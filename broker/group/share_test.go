@@ -17,6 +17,7 @@ import (
 type memShares struct {
 	mu     sync.Mutex
 	states map[meta.SharePartitionKey]meta.ShareState
+	fenced bool
 }
 
 func (s *memShares) PutShareStates(_ context.Context, states []meta.ShareState, deletes []meta.SharePartitionKey) error {
@@ -29,6 +30,24 @@ func (s *memShares) PutShareStates(_ context.Context, states []meta.ShareState, 
 		delete(s.states, k)
 	}
 	return nil
+}
+
+// fenced, when set, fails every fenced write (a deposed leader).
+func (s *memShares) PutShareStatesFenced(ctx context.Context, _ meta.Fence, states []meta.ShareState, deletes []meta.SharePartitionKey) error {
+	s.mu.Lock()
+	fenced := s.fenced
+	s.mu.Unlock()
+	if fenced {
+		return meta.ErrFenced
+	}
+	return s.PutShareStates(ctx, states, deletes)
+}
+
+func (s *memShares) ShareState(_ context.Context, k meta.SharePartitionKey) (meta.ShareState, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.states[k]
+	return st, ok, nil
 }
 
 func (s *memShares) ShareStates(context.Context) ([]meta.ShareState, error) {

@@ -3,9 +3,11 @@ package metatest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +27,8 @@ func shareCases() []struct {
 		{"ShareStatesRoundTrip", testShareStatesRoundTrip},
 		{"ShareStatesReplaceAndDelete", testShareStatesReplaceAndDelete},
 		{"ShareStatesConcurrent", testShareStatesConcurrent},
+		{"ShareStateOne", testShareStateOne},
+		{"ShareStatesFenced", testShareStatesFenced},
 		{"GroupConfigs", testGroupConfigs},
 		{"ShareCancelledAndClosed", testShareCancelledAndClosed},
 	}
@@ -228,8 +232,15 @@ func testShareCancelledAndClosed(t *testing.T, open func(t *testing.T) meta.Cata
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	calls := map[string]func(ctx context.Context) error{
-		"PutShareStates":  func(ctx context.Context) error { return c.PutShareStates(ctx, in[:1], nil) },
-		"ShareStates":     func(ctx context.Context) error { _, err := c.ShareStates(ctx); return err },
+		"PutShareStates": func(ctx context.Context) error { return c.PutShareStates(ctx, in[:1], nil) },
+		"ShareStates":    func(ctx context.Context) error { _, err := c.ShareStates(ctx); return err },
+		"PutShareStatesFenced": func(ctx context.Context) error {
+			return c.PutShareStatesFenced(ctx, meta.Fence{}, in[:1], nil)
+		},
+		"ShareState": func(ctx context.Context) error {
+			_, _, err := c.ShareState(ctx, meta.SharePartitionKey{Group: in[0].Group, TopicID: in[0].TopicID})
+			return err
+		},
 		"GroupConfigs":    func(ctx context.Context) error { _, err := c.GroupConfigs(ctx); return err },
 		"SetGroupConfigs": func(ctx context.Context) error { return c.SetGroupConfigs(ctx, "g", 0, nil) },
 	}
@@ -245,5 +256,96 @@ func testShareCancelledAndClosed(t *testing.T, open func(t *testing.T) meta.Cata
 		if err := call(t.Context()); !errors.Is(err, meta.ErrClosed) {
 			t.Errorf("%s after Close: %v, want %v", name, err, meta.ErrClosed)
 		}
+	}
+}
+
+// testShareStateOne: ShareState reads one partition's state, and says when
+// none is stored.
+func testShareStateOne(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	in := SampleShareStates(t)
+	if err := c.PutShareStates(ctx, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range in {
+		got, ok, err := c.ShareState(ctx, meta.SharePartitionKey{Group: want.Group, TopicID: want.TopicID, Partition: want.Partition})
+		if err != nil || !ok {
+			t.Fatalf("ShareState(%s, %d) = %v, %v", want.Group, want.Partition, ok, err)
+		}
+		EqualShareStates(t, []meta.ShareState{got}, []meta.ShareState{want})
+	}
+	for _, k := range []meta.SharePartitionKey{
+		{Group: "queue", TopicID: in[0].TopicID, Partition: 1},
+		{Group: "other", TopicID: in[0].TopicID, Partition: 0},
+	} {
+		if _, ok, err := c.ShareState(ctx, k); ok || err != nil {
+			t.Fatalf("ShareState of %+v, never stored = %v, %v; want none", k, ok, err)
+		}
+	}
+}
+
+// testShareStatesFenced: a partition's leader stores its share states
+// while its lease holds; after a takeover the deposed leader's writes and
+// deletes are fenced, also when they share a transaction with others'
+// writes, and change nothing of what the new leader stored.
+func testShareStatesFenced(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	in := SampleShareStates(t)
+	key := meta.LeaseKey{Kind: meta.LeasePartition, TopicID: in[0].TopicID, Partition: 0}
+	f1 := holdLease(t, c, 1, key)
+	if err := c.PutShareStatesFenced(ctx, f1, in[:1], nil); err != nil {
+		t.Fatalf("fenced put by the leader: %v", err)
+	}
+	if err := c.DeregisterBroker(ctx, 1, f1.SessionEpoch); err != nil {
+		t.Fatal(err)
+	}
+	f2 := holdLease(t, c, 2, key)
+	mine := in[0]
+	mine.StartOffset, mine.Batches = 105, in[0].Batches[1:]
+	if err := c.PutShareStatesFenced(ctx, f2, []meta.ShareState{mine}, nil); err != nil {
+		t.Fatalf("the new leader's put: %v", err)
+	}
+	stale := in[0]
+	stale.StartOffset = 90
+	// The deposed leader's writes race others' (which may share its
+	// transaction): it is fenced every time, the others store.
+	other := in[2]
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 10 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := c.PutShareStatesFenced(ctx, f1, []meta.ShareState{stale}, nil); !errors.Is(err, meta.ErrFenced) {
+				errs <- fmt.Errorf("the deposed leader's put: err = %v, want %v", err, meta.ErrFenced)
+			}
+			k := meta.SharePartitionKey{Group: mine.Group, TopicID: mine.TopicID, Partition: mine.Partition}
+			if err := c.PutShareStatesFenced(ctx, f1, nil, []meta.SharePartitionKey{k}); !errors.Is(err, meta.ErrFenced) {
+				errs <- fmt.Errorf("the deposed leader's delete: err = %v, want %v", err, meta.ErrFenced)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			o := other
+			o.StartOffset += int64(i)
+			if err := c.PutShareStates(ctx, []meta.ShareState{o}, nil); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got, ok, err := c.ShareState(ctx, meta.SharePartitionKey{Group: mine.Group, TopicID: mine.TopicID, Partition: mine.Partition})
+	if err != nil || !ok {
+		t.Fatalf("ShareState: %v, %v", ok, err)
+	}
+	EqualShareStates(t, []meta.ShareState{got}, []meta.ShareState{mine})
+	if _, ok, err := c.ShareState(ctx, meta.SharePartitionKey{Group: other.Group, TopicID: other.TopicID, Partition: other.Partition}); !ok || err != nil {
+		t.Fatalf("the unfenced writes stored nothing: %v, %v", ok, err)
 	}
 }

@@ -36,6 +36,33 @@ func (c *Catalog) PutShareStates(ctx context.Context, states []meta.ShareState, 
 	})
 }
 
+// PutShareStatesFenced is PutShareStates by the holder of fence, through
+// the committer, which checks each call's fence in the shared
+// transaction.
+func (c *Catalog) PutShareStatesFenced(ctx context.Context, f meta.Fence, states []meta.ShareState, deletes []meta.SharePartitionKey) error {
+	op := fmt.Sprintf("store %d share partition states", len(states)+len(deletes))
+	return c.call(ctx, "PutShareStatesFenced", op, func(ctx context.Context) error {
+		if len(states) == 0 && len(deletes) == 0 {
+			return nil
+		}
+		return c.offsets.submit(ctx, &commitReq{ctx: ctx, fence: &f, shares: states, unshare: deletes, done: make(chan error, 1)})
+	})
+}
+
+// ShareState returns one partition's stored state.
+func (c *Catalog) ShareState(ctx context.Context, key meta.SharePartitionKey) (meta.ShareState, bool, error) {
+	var out []meta.ShareState
+	err := c.query(ctx, "ShareState", fmt.Sprintf("read the share state of %q, %s-%d", key.Group, key.TopicID, key.Partition), func(ctx context.Context) error {
+		var err error
+		out, err = scanShareStatesWhere(ctx, c.pool, `WHERE group_id = $1 AND topic_id = $2 AND partition = $3`, key.Group, key.TopicID[:], key.Partition)
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		return meta.ShareState{}, false, err
+	}
+	return out[0], true, nil
+}
+
 func shareKeyCompare(ag string, at meta.TopicID, ap int32, bg string, bt meta.TopicID, bp int32) int {
 	return cmp.Or(strings.Compare(ag, bg), bytes.Compare(at[:], bt[:]), cmp.Compare(ap, bp))
 }
@@ -103,7 +130,12 @@ func (c *Catalog) ShareStates(ctx context.Context) ([]meta.ShareState, error) {
 }
 
 func scanShareStates(ctx context.Context, q queryer) ([]meta.ShareState, error) {
-	rows, err := q.Query(ctx, `SELECT group_id, topic_id, partition, state, updated_ms FROM share_states ORDER BY group_id, topic_id, partition`)
+	return scanShareStatesWhere(ctx, q, "")
+}
+
+// scanShareStatesWhere reads the states a WHERE clause (or "") selects.
+func scanShareStatesWhere(ctx context.Context, q queryer, where string, args ...any) ([]meta.ShareState, error) {
+	rows, err := q.Query(ctx, `SELECT group_id, topic_id, partition, state, updated_ms FROM share_states `+where+` ORDER BY group_id, topic_id, partition`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,16 @@ type shareRow struct {
 // PutShareStates stores states and deletes deletes in one write
 // transaction.
 func (c *Catalog) PutShareStates(ctx context.Context, states []meta.ShareState, deletes []meta.SharePartitionKey) error {
+	return c.putShareStatesFenced(ctx, nil, states, deletes)
+}
+
+// PutShareStatesFenced is PutShareStates after checking fence in the same
+// write transaction.
+func (c *Catalog) PutShareStatesFenced(ctx context.Context, f meta.Fence, states []meta.ShareState, deletes []meta.SharePartitionKey) error {
+	return c.putShareStatesFenced(ctx, &f, states, deletes)
+}
+
+func (c *Catalog) putShareStatesFenced(ctx context.Context, f *meta.Fence, states []meta.ShareState, deletes []meta.SharePartitionKey) error {
 	op := fmt.Sprintf("store %d share partition states", len(states)+len(deletes))
 	if err := c.enter(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -31,6 +41,11 @@ func (c *Catalog) PutShareStates(ctx context.Context, states []meta.ShareState, 
 	}
 	now := c.now()
 	err := c.write(ctx, func(tx *sql.Tx) error {
+		if f != nil {
+			if err := checkFence(ctx, tx, *f, now); err != nil {
+				return err
+			}
+		}
 		return putShareStates(ctx, tx, states, deletes, now)
 	})
 	if err != nil {
@@ -78,27 +93,54 @@ func (c *Catalog) ShareStates(ctx context.Context) ([]meta.ShareState, error) {
 	return out, nil
 }
 
+// ShareState returns one partition's stored state.
+func (c *Catalog) ShareState(ctx context.Context, key meta.SharePartitionKey) (meta.ShareState, bool, error) {
+	op := fmt.Sprintf("read the share state of %q, %s-%d", key.Group, key.TopicID, key.Partition)
+	if err := c.enter(ctx); err != nil {
+		return meta.ShareState{}, false, fmt.Errorf("%s: %w", op, err)
+	}
+	defer c.mu.RUnlock()
+	out, err := scanShareStatesWhere(ctx, c.r, `WHERE group_id = ? AND topic_id = ? AND partition = ?`, key.Group, key.TopicID[:], key.Partition)
+	if err != nil {
+		return meta.ShareState{}, false, wrap(ctx, op, err)
+	}
+	if len(out) == 0 {
+		return meta.ShareState{}, false, nil
+	}
+	return out[0], true, nil
+}
+
 func scanShareStates(ctx context.Context, q querier) ([]meta.ShareState, error) {
+	return scanShareStatesWhere(ctx, q, "")
+}
+
+// scanShareStatesWhere reads the states a WHERE clause (or "") selects.
+func scanShareStatesWhere(ctx context.Context, q querier, where string, args ...any) ([]meta.ShareState, error) {
 	var out []meta.ShareState
-	err := each(ctx, q, `SELECT group_id, topic_id, partition, state, updated_ms FROM share_states ORDER BY group_id, topic_id, partition`, func(rows *sql.Rows) error {
+	query := `SELECT group_id, topic_id, partition, state, updated_ms FROM share_states ` + where + ` ORDER BY group_id, topic_id, partition`
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }() // read-only; Err reports what matters
+	for rows.Next() {
 		var s meta.ShareState
 		var tid []byte
 		var state string
 		var ms int64
 		if err := rows.Scan(&s.Group, &tid, &s.Partition, &state, &ms); err != nil {
-			return err
+			return nil, err
 		}
 		var row shareRow
 		if err := json.Unmarshal([]byte(state), &row); err != nil {
-			return fmt.Errorf("share state of %q: %w", s.Group, err)
+			return nil, fmt.Errorf("share state of %q: %w", s.Group, err)
 		}
 		copy(s.TopicID[:], tid)
 		s.StateEpoch, s.StartOffset, s.Batches = row.StateEpoch, row.StartOffset, row.Batches
 		s.UpdateTime = time.UnixMilli(ms).UTC()
 		out = append(out, s)
-		return nil
-	})
-	return out, err
+	}
+	return out, rows.Err()
 }
 
 // GroupConfigs returns every configured group's configs and version.
