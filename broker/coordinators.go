@@ -215,6 +215,24 @@ func (s *Server) notCoordinatorResponse(req kmsg.Request) kmsg.Response {
 			resp.ErrorCode = e.Code
 			return resp
 		}
+	case *kmsg.ShareGroupHeartbeatRequest:
+		if e = s.groupCoordinatorErr(r.GroupID); e != nil {
+			resp := r.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
+			resp.ErrorCode = e.Code
+			return resp
+		}
+	case *kmsg.AlterShareGroupOffsetsRequest:
+		if e = s.groupCoordinatorErr(r.GroupID); e != nil {
+			resp := r.ResponseKind().(*kmsg.AlterShareGroupOffsetsResponse)
+			resp.ErrorCode = e.Code
+			return resp
+		}
+	case *kmsg.DeleteShareGroupOffsetsRequest:
+		if e = s.groupCoordinatorErr(r.GroupID); e != nil {
+			resp := r.ResponseKind().(*kmsg.DeleteShareGroupOffsetsResponse)
+			resp.ErrorCode = e.Code
+			return resp
+		}
 	case *kmsg.ConsumerGroupHeartbeatRequest:
 		if e = s.groupCoordinatorErr(r.Group); e != nil {
 			resp := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
@@ -332,7 +350,8 @@ func (s *Server) coordinated(table map[int16]handler) {
 	}
 	for _, key := range []kmsg.Key{kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.LeaveGroup, kmsg.OffsetCommit,
 		kmsg.OffsetFetch, kmsg.OffsetDelete, kmsg.ConsumerGroupHeartbeat, kmsg.InitProducerID, kmsg.AddPartitionsToTxn,
-		kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.TxnOffsetCommit} {
+		kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.TxnOffsetCommit, kmsg.ShareGroupHeartbeat, kmsg.AlterShareGroupOffsets,
+		kmsg.DeleteShareGroupOffsets} {
 		h := table[int16(key)]
 		table[int16(key)] = func(ctx context.Context, r *request) (kmsg.Response, error) {
 			if resp := s.notCoordinatorResponse(r.kreq); resp != nil {

@@ -99,11 +99,12 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 		PendingTxnOffset: func(group, topic string, partition int32) bool {
 			return s.txns.PendingOffset(group, topic, partition) || s.remoteTxns.pendingOffset(group, topic, partition)
 		},
-		Owns:   owns,
-		Fence:  s.groupFence(),
-		Logger: s.log,
-		Now:    s.now,
-		Clock:  s.cfg.Clock,
+		Owns:       owns,
+		Fence:      s.groupFence(),
+		ShareFence: s.shareFence(),
+		Logger:     s.log,
+		Now:        s.now,
+		Clock:      s.cfg.Clock,
 	})
 }
 

@@ -4,9 +4,17 @@ package broker
 // v1, ShareFetch v1-v2, ShareAcknowledge v1-v2, DescribeShareGroupOffsets
 // v0-v1, AlterShareGroupOffsets v0 and DeleteShareGroupOffsets v0, served
 // by the group coordinator (broker/group: share.go, sharefetch.go,
-// sharepart.go, shareoffsets.go); and the GROUP config resource
-// (DescribeConfigs, IncrementalAlterConfigs, AlterConfigs) that holds a
-// share group's share.* configs.
+// sharepart.go, shareoffsets.go, leadshare.go); and the GROUP config
+// resource (DescribeConfigs, IncrementalAlterConfigs, AlterConfigs) that
+// holds a share group's share.* configs.
+//
+// In the cluster mode, as Kafka routes them: ShareGroupHeartbeat,
+// ShareGroupDescribe and the share group offsets APIs go to the group's
+// coordinator (its shard's holder; NOT_COORDINATOR elsewhere,
+// coordinators.go); ShareFetch and ShareAcknowledge go to each partition's
+// leader, which holds the share groups' states of it and stores them
+// fenced by its partition lease (shareFence; NOT_LEADER_OR_FOLLOWER for a
+// partition led elsewhere).
 
 import (
 	"context"
@@ -46,6 +54,23 @@ func (l shareLogs) Log(ctx context.Context, id [16]byte, p int32) (storage.Log, 
 	return lg, nil
 }
 
+// shareFence is group.Config.ShareFence: in the cluster mode, the lease of
+// a partition this broker leads, which its share states are stored under
+// (nil otherwise).
+func (s *Server) shareFence() func(id [16]byte, p int32) (meta.Fence, bool) {
+	if !s.clustered() {
+		return nil
+	}
+	return func(id [16]byte, p int32) (meta.Fence, bool) {
+		key := meta.LeaseKey{Kind: meta.LeasePartition, TopicID: meta.TopicID(id), Partition: p}
+		if _, ok := s.cfg.Cluster.Holds(key); !ok {
+			return meta.Fence{}, false
+		}
+		session, epoch, ok := s.cfg.Cluster.Lease(key)
+		return meta.Fence{Key: key, Node: s.nodeID, SessionEpoch: session, Epoch: epoch}, ok
+	}
+}
+
 // resolveShare is a share group's configs: its explicit ones over the
 // broker's group.share.* defaults. Explicit ones that no longer validate
 // (the broker's bounds changed) are left out.
@@ -67,7 +92,7 @@ func (s *Server) handleShareGroupHeartbeat(ctx context.Context, r *request) (kms
 }
 
 func (s *Server) handleShareGroupDescribe(ctx context.Context, r *request) (kmsg.Response, error) {
-	return s.groups.ShareGroupDescribe(r.kreq.(*kmsg.ShareGroupDescribeRequest)), nil
+	return s.shareGroupDescribe(r.kreq.(*kmsg.ShareGroupDescribeRequest)), nil
 }
 
 func (s *Server) handleShareFetch(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -81,7 +106,7 @@ func (s *Server) handleShareAcknowledge(ctx context.Context, r *request) (kmsg.R
 }
 
 func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, r *request) (kmsg.Response, error) {
-	return s.groups.DescribeShareGroupOffsets(ctx, r.kreq.(*kmsg.DescribeShareGroupOffsetsRequest)), nil
+	return s.describeShareGroupOffsets(ctx, r.kreq.(*kmsg.DescribeShareGroupOffsetsRequest)), nil
 }
 
 func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, r *request) (kmsg.Response, error) {
@@ -132,4 +157,65 @@ func (s *Server) alterGroupConfigs(ctx context.Context, name string, validateOnl
 		s.log.Info("group configs altered", "group", name, "configs", next)
 		return nil
 	}
+}
+
+// shareGroupDescribe is ShareGroupDescribe split by coordinator.
+func (s *Server) shareGroupDescribe(req *kmsg.ShareGroupDescribeRequest) *kmsg.ShareGroupDescribeResponse {
+	if !s.clustered() {
+		return s.groups.ShareGroupDescribe(req)
+	}
+	mine, others := s.splitGroups(req.GroupIDs)
+	sub := *req
+	sub.GroupIDs = mine
+	got := s.groups.ShareGroupDescribe(&sub)
+	byName := map[string]kmsg.ShareGroupDescribeResponseGroup{}
+	for _, g := range got.Groups {
+		byName[g.GroupID] = g
+	}
+	resp := req.ResponseKind().(*kmsg.ShareGroupDescribeResponse)
+	for _, n := range req.GroupIDs {
+		if e := others[n]; e != nil {
+			g := kmsg.NewShareGroupDescribeResponseGroup()
+			g.GroupID, g.ErrorCode = n, e.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		resp.Groups = append(resp.Groups, byName[n])
+	}
+	return resp
+}
+
+// describeShareGroupOffsets is DescribeShareGroupOffsets split by
+// coordinator.
+func (s *Server) describeShareGroupOffsets(ctx context.Context, req *kmsg.DescribeShareGroupOffsetsRequest) *kmsg.DescribeShareGroupOffsetsResponse {
+	if !s.clustered() {
+		return s.groups.DescribeShareGroupOffsets(ctx, req)
+	}
+	var mine []kmsg.DescribeShareGroupOffsetsRequestGroup
+	others := map[string]*kerr.Error{}
+	for _, g := range req.Groups {
+		if e := s.groupCoordinatorErr(g.GroupID); e != nil {
+			others[g.GroupID] = e
+			continue
+		}
+		mine = append(mine, g)
+	}
+	sub := *req
+	sub.Groups = mine
+	got := s.groups.DescribeShareGroupOffsets(ctx, &sub)
+	byName := map[string]kmsg.DescribeShareGroupOffsetsResponseGroup{}
+	for _, g := range got.Groups {
+		byName[g.GroupID] = g
+	}
+	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
+	for _, rg := range req.Groups {
+		if e := others[rg.GroupID]; e != nil {
+			g := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
+			g.GroupID, g.ErrorCode = rg.GroupID, e.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		resp.Groups = append(resp.Groups, byName[rg.GroupID])
+	}
+	return resp
 }

@@ -131,6 +131,13 @@ type Config struct {
 	// loads only those, Adopt and Abandon (shards.go) follow the
 	// shards. Nil: every group.
 	Owns func(group string) bool
+	// ShareFence, when set (the cluster mode), gives the lease of a
+	// partition this broker leads, false for one it does not: share
+	// fetches and acknowledgements of a partition are served by its
+	// leader only (NOT_LEADER_OR_FOLLOWER elsewhere), which holds the
+	// share groups' states of it, loads them from ShareStates when it
+	// first serves them, and stores them fenced by that lease.
+	ShareFence func(topicID [16]byte, partition int32) (meta.Fence, bool)
 	// Fence, when set, gives the lease group's offsets are committed
 	// under (the cluster mode: its shard's, as this broker holds it), and
 	// false when this broker holds it no more: commits then go through
@@ -158,8 +165,13 @@ type Coordinator struct {
 	sessions map[sessKey]*shareSession
 	// connSessions are the share sessions of each connection.
 	connSessions map[any]map[sessKey]struct{}
-	closed       bool
-	p            persistence
+	// leading holds, in the cluster mode (Config.ShareFence set), the
+	// share partitions this broker leads, per share group, whatever
+	// broker coordinates the group (leadshare.go); c.groups' share groups
+	// then hold members only.
+	leading map[string]*group
+	closed  bool
+	p       persistence
 
 	// wakeCh is closed (and replaced) when share records become
 	// available again; wakeMu guards it and is taken last.
@@ -292,6 +304,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, now: cfg.Now, clock: cfg.Clock, groups: make(map[string]*group)}
 	c.sessions = make(map[sessKey]*shareSession)
 	c.connSessions = make(map[any]map[sessKey]struct{})
+	c.leading = make(map[string]*group)
 	c.confs = make(map[string]groupConf)
 	if cfg.GroupConfigs != nil {
 		all, err := cfg.GroupConfigs.GroupConfigs(ctx)
@@ -337,7 +350,9 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("group: load membership: %w", err)
 	}
 	var shares []meta.ShareState
-	if cfg.ShareStates != nil {
+	if cfg.ShareStates != nil && cfg.ShareFence == nil {
+		// (In the cluster mode a partition's leader loads its states
+		// when it first serves them.)
 		if shares, err = cfg.ShareStates.ShareStates(ctx); err != nil {
 			return nil, fmt.Errorf("group: load share states: %w", err)
 		}
@@ -388,6 +403,9 @@ func (c *Coordinator) closeLocked() {
 	for _, g := range c.groups {
 		c.stopGroupLocked(g, errCoordinatorNotAvailable)
 	}
+	for _, g := range c.leading {
+		c.stopGroupLocked(g, errCoordinatorNotAvailable)
+	}
 }
 
 // stopGroupLocked stops g's timers and answers its waiting joins and
@@ -435,7 +453,13 @@ func (c *Coordinator) stopGroupLocked(g *group, e *kerr.Error) {
 }
 
 func (c *Coordinator) newGroupLocked(name string) *group {
-	g := &group{
+	g := newGroup(name, c.now())
+	c.groups[name] = g
+	return g
+}
+
+func newGroup(name string, now time.Time) *group {
+	return &group{
 		name:       name,
 		members:    make(map[string]*member),
 		static:     make(map[string]string),
@@ -443,10 +467,8 @@ func (c *Coordinator) newGroupLocked(name string) *group {
 		offsets:    make(map[tp]offset),
 		smembers:   make(map[string]*smember),
 		shares:     make(map[sharePK]*sharePart),
-		emptySince: c.now(),
+		emptySince: now,
 	}
-	c.groups[name] = g
-	return g
 }
 
 // newMemberID is Kafka's: the client id, a dash and a random UUID.
@@ -479,7 +501,7 @@ func (g *group) empty() bool {
 func (c *Coordinator) DeleteTopic(topic string, id [16]byte) {
 	gone := make(map[string][]batch.KeyValue)
 	c.mu.Lock()
-	for _, g := range c.groups {
+	for _, g := range c.shareHosts() {
 		for k := range g.offsets {
 			if k.topic == topic {
 				delete(g.offsets, k)

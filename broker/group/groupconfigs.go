@@ -51,3 +51,28 @@ func (c *Coordinator) SetGroupConfig(ctx context.Context, group string, version 
 	c.confs[group] = groupConf{explicit: maps.Clone(configs), version: version + 1, share: c.cfg.ResolveShare(configs)}
 	return nil
 }
+
+// refreshGroupConfig reads group's configs from the catalog again (the
+// cluster mode: another broker may have set them; a partition's leader
+// reads them as a share session of the group opens). A failed read keeps
+// what was known.
+func (c *Coordinator) refreshGroupConfig(ctx context.Context, group string) {
+	if c.cfg.GroupConfigs == nil {
+		return
+	}
+	all, err := c.cfg.GroupConfigs.GroupConfigs(ctx)
+	if err != nil {
+		c.log.Warn("reading group configs failed", "group", group, "err", err)
+		return
+	}
+	sc, ok := all[group]
+	c.confMu.Lock()
+	defer c.confMu.Unlock()
+	if !ok {
+		delete(c.confs, group)
+		return
+	}
+	if cur, have := c.confs[group]; !have || cur.version < sc.Version {
+		c.confs[group] = groupConf{explicit: maps.Clone(sc.Configs), version: sc.Version, share: c.cfg.ResolveShare(sc.Configs)}
+	}
+}

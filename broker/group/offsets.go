@@ -558,11 +558,13 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 				g.offsets = map[tp]offset{}
 				var seq uint64
 				var shares []ackResult
+				unshare := false
 				if g.state == Empty && g.empty() {
 					g.state = Dead
 					delete(c.groups, name)
 					seq = c.touchLocked(g)
 					shares = c.deleteShareStatesLocked(g)
+					unshare = g.typ == typeShare && c.clustered()
 				}
 				// else a member joined meanwhile: the group stays,
 				// without the offsets, which are gone from the store.
@@ -573,6 +575,11 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 					if e == nil {
 						e = c.durableShare(ctx, s.sp, s.seq)
 					}
+				}
+				if e == nil && unshare {
+					// The cluster mode: the leaders' states of its
+					// partitions go from the catalog.
+					e = c.deleteStoredShares(ctx, name, nil)
 				}
 			}
 			g.commitMu.Unlock()

@@ -110,9 +110,14 @@ func (c *Coordinator) durableShare(ctx context.Context, sp *sharePart, seq uint6
 		sp.mu.Lock()
 		written, failed := sp.written, sp.failed
 		sp.mu.Unlock()
+		sp.mu.Lock()
+		lost := sp.fenced >= seq
+		sp.mu.Unlock()
 		switch {
 		case c.cfg.ShareStates == nil || written >= seq:
 			return nil
+		case lost:
+			return kerr.NotLeaderForPartition
 		case failed >= seq:
 			return kerr.KafkaStorageError
 		}
@@ -231,8 +236,7 @@ func (c *Coordinator) writeRound() bool {
 	}
 	clear(c.p.dirty)
 	c.mu.Unlock()
-	var states []meta.ShareState
-	var unshare []meta.SharePartitionKey
+	var writes []shareWrite
 	shareSeqs := make(map[*sharePart]uint64, len(shares))
 	now := c.now()
 	for _, sp := range shares {
@@ -240,9 +244,11 @@ func (c *Coordinator) writeRound() bool {
 		shareSeqs[sp] = sp.seq
 		switch {
 		case sp.deleted:
-			unshare = append(unshare, sp.key())
+			k := sp.key()
+			writes = append(writes, shareWrite{sp: sp, del: &k})
 		case sp.loaded:
-			states = append(states, sp.stateLocked(now))
+			st := sp.stateLocked(now)
+			writes = append(writes, shareWrite{sp: sp, state: &st})
 		}
 		sp.mu.Unlock()
 	}
@@ -250,22 +256,38 @@ func (c *Coordinator) writeRound() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	fenced, err := c.storeGroups(ctx, puts, dels)
-	if err == nil && (len(states) > 0 || len(unshare) > 0) {
-		err = c.cfg.ShareStates.PutShareStates(ctx, states, unshare)
+	var lostShares map[*sharePart]bool
+	if err == nil && len(writes) > 0 {
+		lostShares, err = c.storeShares(ctx, writes)
 	}
 	for sp, seq := range shareSeqs {
 		sp.mu.Lock()
-		if err == nil {
+		switch {
+		case lostShares[sp]:
+			// The partition's lease is lost: the new leader's
+			// state stands; this one is dropped (below).
+			sp.failed, sp.fenced = max(sp.failed, seq), max(sp.fenced, seq)
+		case err == nil:
 			sp.written = max(sp.written, seq)
-		} else {
+		default:
 			sp.failed = max(sp.failed, seq)
 		}
 		sp.mu.Unlock()
-		if err != nil {
+		if err != nil && !lostShares[sp] {
 			c.p.smu.Lock()
 			c.p.dirtyShare[sp] = struct{}{}
 			c.p.smu.Unlock()
 		}
+	}
+	if len(lostShares) > 0 {
+		c.log.Warn("storing share partitions' states was fenced: this broker no longer leads them", "partitions", len(lostShares))
+		c.mu.Lock()
+		for sp := range lostShares {
+			if g := c.leading[sp.group]; g != nil {
+				c.dropPartLocked(g, sharePK{sp.topicID, sp.partition}, sp)
+			}
+		}
+		c.mu.Unlock()
 	}
 
 	c.mu.Lock()

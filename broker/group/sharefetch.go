@@ -137,7 +137,7 @@ func (c *Coordinator) shareWaiter() <-chan struct{} {
 // releaseMemberLocked releases every record member holds in group's
 // partitions. Caller holds c.mu.
 func (c *Coordinator) releaseMemberLocked(group, member string) {
-	g := c.groups[group]
+	g := c.shareHostLocked(group)
 	if g == nil {
 		return
 	}
@@ -273,7 +273,15 @@ func (c *Coordinator) acquire(ctx context.Context, g *group, sp *sharePart, memb
 	if cfg.ReadCommitted {
 		limit = l.LastStableOffset()
 	}
+	if e := c.loadShare(ctx, sp); e != nil {
+		res.err = e
+		return res
+	}
 	sp.mu.Lock()
+	if sp.dropped {
+		sp.mu.Unlock()
+		return res
+	}
 	c.initLocked(ctx, sp, l, cfg)
 	sp.advanceLocked(l.LogStartOffset())
 	from := sp.firstAcquirable(c.cfg.SharePartitionMaxRecordLocks)
@@ -308,7 +316,7 @@ func (c *Coordinator) acquire(ctx context.Context, g *group, sp *sharePart, memb
 	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if sp.deleted {
+	if sp.deleted || sp.dropped {
 		return res
 	}
 	sp.sawReadLocked(len(data), recordsIn(data))
@@ -334,9 +342,21 @@ type ackResult struct {
 // applyAcks applies member's acknowledgements of one partition.
 func (c *Coordinator) applyAcks(g *group, pk sharePK, member string, batches []ackBatch, cfg ShareConfig, renewAllowed bool) ackResult {
 	res := ackResult{pk: pk}
+	f, e := c.leaderFence(pk)
+	if e != nil {
+		res.err = e
+		return res
+	}
 	c.mu.Lock()
 	sp := g.shares[pk]
 	c.mu.Unlock()
+	if sp != nil && c.clustered() {
+		sp.mu.Lock()
+		if sp.fence != f || sp.dropped {
+			sp = nil // acquired under an earlier lease: those locks are gone
+		}
+		sp.mu.Unlock()
+	}
 	if sp == nil {
 		res.err = kerr.InvalidRecordState
 		return res
@@ -396,6 +416,11 @@ func (c *Coordinator) ShareFetch(ctx context.Context, req *kmsg.ShareFetchReques
 	if renew && (req.MaxBytes != 0 || req.MinBytes != 0 || req.MaxRecords != 0 || req.MaxWaitMillis != 0) {
 		return fail(kerr.InvalidRequest)
 	}
+	if c.clustered() && req.ShareSessionEpoch == 0 {
+		// The group's configs may have been set through another
+		// broker.
+		c.refreshGroupConfig(ctx, group)
+	}
 	cfg := c.shareConfig(group)
 	resp.AcquisitionLockTimeoutMillis = int32(cfg.RecordLockDuration.Milliseconds())
 	acks := make(map[sharePK][]ackBatch)
@@ -416,7 +441,14 @@ func (c *Coordinator) ShareFetch(ctx context.Context, req *kmsg.ShareFetchReques
 		c.mu.Unlock()
 		return fail(errCoordinatorNotAvailable)
 	}
-	g := c.shareGroupLocked(group)
+	host := c.shareGroupLocked
+	if c.clustered() {
+		// A partition's leader serves the group whatever broker
+		// coordinates it, as Kafka's does: it does not know the
+		// group's type.
+		host = c.leadingLocked
+	}
+	g := host(group)
 	if g == nil {
 		c.mu.Unlock()
 		return fail(kerr.GroupIDNotFound)
@@ -434,6 +466,8 @@ func (c *Coordinator) ShareFetch(ctx context.Context, req *kmsg.ShareFetchReques
 		} else if len(c.sessions) >= c.cfg.ShareMaxSessions {
 			c.mu.Unlock()
 			return fail(kerr.ShareSessionLimitReached)
+		} else if c.groupSessionsLocked(group) == 0 {
+			c.retireIdleLocked(g)
 		}
 		s = &shareSession{max: make(map[sharePK]int32)}
 		c.sessions[key] = s
@@ -560,8 +594,13 @@ func (c *Coordinator) fetchInto(ctx context.Context, g *group, member string, pa
 					continue
 				}
 			}
+			f, e := c.leaderFence(pk)
+			if e != nil {
+				a.fetched(fetchResult{pk: pk, err: e})
+				continue
+			}
 			c.mu.Lock()
-			sp := c.sharePartLocked(g, pk)
+			sp := c.leaderPartLocked(g, pk, f)
 			c.mu.Unlock()
 			r := c.acquire(ctx, g, sp, member, cfg, budgetRecs, min(pmax, budgetBytes), req.Version >= 2 && req.ShareAcquireMode == 1)
 			if r.err != nil || len(r.acquired) > 0 {
@@ -701,7 +740,7 @@ func (c *Coordinator) ShareAcknowledge(ctx context.Context, req *kmsg.ShareAckno
 		resp.ErrorCode = errCoordinatorNotAvailable.Code
 		return resp
 	}
-	g := c.groups[group]
+	g := c.shareHostLocked(group)
 	if g != nil && g.typ != typeShare {
 		c.mu.Unlock()
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
@@ -809,7 +848,7 @@ func (c *Coordinator) ConnClosed(conn any) {
 			continue
 		}
 		delete(c.sessions, key)
-		g := c.groups[key.group]
+		g := c.shareHostLocked(key.group)
 		if g == nil {
 			continue
 		}

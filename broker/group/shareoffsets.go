@@ -7,6 +7,7 @@ package group
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamhouse/streamhouse/batch"
+	"github.com/streamhouse/streamhouse/meta"
+	"github.com/streamhouse/streamhouse/storage"
 )
 
 // batchHeader reads the header of the first batch of b.
@@ -76,6 +79,21 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 			out.ErrorCode = kerr.GroupIDNotFound.Code
 			msg := "Group " + rg.GroupID + " is not a share group."
 			out.ErrorMessage = &msg
+		}
+		if out.ErrorCode == 0 && c.clustered() && c.cfg.ShareStates != nil {
+			// The cluster mode: the partitions' leaders hold the
+			// states; what they stored is read.
+			stored, err := c.storedShares(ctx, rg.GroupID)
+			if err != nil {
+				c.log.Log(ctx, meta.LogLevel(err, slog.LevelWarn), "reading share partitions' states failed", "group", rg.GroupID, "err", err)
+				out.ErrorCode = kerr.KafkaStorageError.Code
+			}
+			known = make(map[sharePK]*sharePart, len(stored))
+			for pk, st := range stored {
+				sp := &sharePart{group: rg.GroupID, topicID: pk.topicID, partition: pk.partition}
+				sp.loadLocked(st)
+				known[pk] = sp
+			}
 		}
 		if out.ErrorCode != 0 {
 			resp.Groups = append(resp.Groups, out)
@@ -201,6 +219,10 @@ func (c *Coordinator) AlterShareGroupOffsets(ctx context.Context, req *kmsg.Alte
 		c.mu.Unlock()
 		return fail(kerr.NonEmptyGroup, "The group has active members: stop them first.")
 	}
+	if c.clustered() {
+		c.mu.Unlock()
+		return c.alterStoredShares(ctx, req, resp)
+	}
 	var touched []ackResult
 	for _, rt := range req.Topics {
 		st := kmsg.NewAlterShareGroupOffsetsResponseTopic()
@@ -287,6 +309,10 @@ func (c *Coordinator) DeleteShareGroupOffsets(ctx context.Context, req *kmsg.Del
 		c.mu.Unlock()
 		return fail(kerr.NonEmptyGroup, "The group has active members: stop them first.")
 	}
+	if c.clustered() {
+		c.mu.Unlock()
+		return c.deleteStoredShareOffsets(ctx, req, resp)
+	}
 	var touched []ackResult
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
@@ -338,4 +364,101 @@ func (c *Coordinator) deleteShareStatesLocked(g *group) []ackResult {
 		delete(g.shares, pk)
 	}
 	return out
+}
+
+// alterStoredShares is AlterShareGroupOffsets in the cluster mode: the new
+// states are written to the catalog under the group's shard lease, their
+// state epochs moved on, and the partitions' leaders read them when the
+// group's next share session opens with them.
+func (c *Coordinator) alterStoredShares(ctx context.Context, req *kmsg.AlterShareGroupOffsetsRequest, resp *kmsg.AlterShareGroupOffsetsResponse) *kmsg.AlterShareGroupOffsetsResponse {
+	stored, err := c.storedShares(ctx, req.GroupID)
+	if err != nil {
+		c.log.Log(ctx, meta.LogLevel(err, slog.LevelWarn), "reading share partitions' states failed", "group", req.GroupID, "err", err)
+		resp.ErrorCode = kerr.KafkaStorageError.Code
+		return resp
+	}
+	var states []meta.ShareState
+	for _, rt := range req.Topics {
+		st := kmsg.NewAlterShareGroupOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		id, n, ok := c.cfg.Topics.Partitions(rt.Topic)
+		st.TopicID = id
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			start := rp.StartOffset
+			var l storage.Log
+			var le *kerr.Error = kerr.NotLeaderForPartition
+			if ok && c.cfg.ShareLogs != nil && rp.Partition >= 0 && rp.Partition < n {
+				l, le = c.cfg.ShareLogs.Log(ctx, id, rp.Partition)
+			}
+			switch {
+			case !ok || rp.Partition < 0 || rp.Partition >= n:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case start < -1:
+				sp.ErrorCode = kerr.InvalidRequest.Code
+			case start == -1 && le != nil:
+				// The end of a partition another broker leads is
+				// not known here: the admin names the offset (as
+				// kafka-share-groups --to-latest does, from
+				// ListOffsets).
+				sp.ErrorCode = kerr.InvalidRequest.Code
+				msg := "the end offset (-1) of a partition this broker does not lead: give the offset"
+				sp.ErrorMessage = &msg
+			default:
+				if le == nil {
+					if start == -1 || start > l.HighWatermark() {
+						start = l.HighWatermark()
+					}
+					start = max(start, l.LogStartOffset())
+				}
+				states = append(states, meta.ShareState{
+					Group: req.GroupID, TopicID: id, Partition: rp.Partition,
+					StateEpoch: stored[sharePK{id, rp.Partition}].StateEpoch + 1, StartOffset: start,
+				})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if e := c.resetShares(ctx, req.GroupID, states, nil); e != nil {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				if p := &resp.Topics[i].Partitions[j]; p.ErrorCode == 0 {
+					p.ErrorCode = e.Code
+				}
+			}
+		}
+	}
+	return resp
+}
+
+// deleteStoredShareOffsets is DeleteShareGroupOffsets in the cluster mode:
+// the catalog's states of the named topics' partitions go, under the
+// group's shard lease.
+func (c *Coordinator) deleteStoredShareOffsets(ctx context.Context, req *kmsg.DeleteShareGroupOffsetsRequest, resp *kmsg.DeleteShareGroupOffsetsResponse) *kmsg.DeleteShareGroupOffsetsResponse {
+	topics := map[[16]byte]bool{}
+	for _, rt := range req.Topics {
+		st := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		id, _, ok := c.cfg.Topics.Partitions(rt.Topic)
+		st.TopicID = id
+		if !ok {
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		} else {
+			topics[id] = true
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if len(topics) == 0 {
+		return resp
+	}
+	if e := c.deleteStoredShares(ctx, req.GroupID, topics); e != nil {
+		for i := range resp.Topics {
+			if resp.Topics[i].ErrorCode == 0 {
+				resp.Topics[i].ErrorCode = e.Code
+			}
+		}
+	}
+	return resp
 }

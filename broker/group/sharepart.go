@@ -82,6 +82,16 @@ type sharePart struct {
 
 	// seq counts changes to store, written and failed as for groups.
 	seq, written, failed uint64
+
+	// The cluster mode (leadshare.go): fence is the partition's lease as
+	// this broker held it when it took the state up; needLoad says the
+	// state is still to be read from the catalog; fenced is up to which
+	// a write was fenced (the lease lost: those changes are never stored).
+	// dropped, that it was forgotten here (its catalog state stays).
+	fence    meta.Fence
+	needLoad bool
+	dropped  bool
+	fenced   uint64
 }
 
 func (sp *sharePart) key() meta.SharePartitionKey {
