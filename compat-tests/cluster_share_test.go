@@ -1,0 +1,168 @@
+package compattests
+
+// TestClusterShareGroups: share groups (KIP-932) in the cluster mode, on
+// three real brokers over one PostgreSQL and one versitygw. Two franz-go
+// share consumers, bootstrapped at different brokers, read a topic whose
+// partitions are led by several; the share group's heartbeats go to its
+// coordinator and each partition's fetches and acknowledgements to its
+// leader (checked: another broker answers NOT_COORDINATOR and
+// NOT_LEADER_OR_FOLLOWER). Then a broker leading share partitions is
+// killed with kill -9 while records are still produced: its partitions'
+// new leaders load the stored share states, so every record is delivered
+// (nothing lost) and no record whose acceptance a leader confirmed is
+// delivered again (at least once for the rest). Last,
+// DescribeShareGroupOffsets through a broker that is not the coordinator
+// (kadm finds it) gives every partition's start offset at its end.
+
+import (
+	"fmt"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestClusterShareGroups(t *testing.T) {
+	c := newClusterEnv(t) // not parallel: 3 brokers hold ~30 of PostgreSQL's 100 connections
+	c.extra = shBrokerFlags()
+	for node := 1; node <= 3; node++ {
+		c.start(node)
+	}
+	const topic, group, parts = "cluster-share", "cluster-share-workers", int32(6)
+	adm := fgAdmin(t, c.brokers[1].addr)
+	fgCreateTopic(t, adm, topic, parts, nil)
+	var leaders map[int32]int32
+	// The placement is a hash of the topic's random id: the partitions
+	// are led by two brokers or three.
+	grWaitFor(t, "partitions led by several brokers", func() (bool, string) {
+		var err error
+		leaders, err = clusterLeaders(fgCtx(t), adm, topic)
+		nodes := map[int32]bool{}
+		for _, n := range leaders {
+			nodes[n] = true
+		}
+		return err == nil && len(leaders) == int(parts) && len(nodes) >= 2, fmt.Sprintf("leaders %v, %v", leaders, err)
+	})
+	shSetGroupConfig(t, c.brokers[2].addr, group, map[string]string{"share.auto.offset.reset": "earliest"})
+
+	// The group's coordinator, and the routing checks.
+	r1 := fgDialRaw(t, c.brokers[1].addr)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKeys = []string{group}
+	var coord int32
+	grWaitFor(t, "the group's coordinator", func() (bool, string) {
+		co := r1.do(fc, 4).(*kmsg.FindCoordinatorResponse).Coordinators[0]
+		coord = co.NodeID
+		return co.ErrorCode == 0, fmt.Sprintf("error %d", co.ErrorCode)
+	})
+	other := 1 + int(coord)%3
+	{
+		r := fgDialRaw(t, c.brokers[other].addr)
+		hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+		hb.GroupID, hb.MemberID, hb.MemberEpoch, hb.SubscribedTopicNames = group, "routing-check-member-0000000000000", 0, []string{topic}
+		if code := r.do(hb, 1).(*kmsg.ShareGroupHeartbeatResponse).ErrorCode; code != kerr.NotCoordinator.Code {
+			t.Errorf("ShareGroupHeartbeat to broker %d, not the coordinator (%d): error %d, want NOT_COORDINATOR", other, coord, code)
+		}
+		var notLed int32 = -1
+		for p, n := range leaders {
+			if int(n) != other {
+				notLed = p
+			}
+		}
+		md := r.metadata(false, topic)
+		sf := kmsg.NewPtrShareFetchRequest()
+		sf.GroupID, sf.MemberID = kmsg.StringPtr(group), kmsg.StringPtr("routing-check-member-0000000000000")
+		sf.ShareSessionEpoch, sf.MaxBytes, sf.MaxRecords = 0, 1<<20, 10
+		st := kmsg.NewShareFetchRequestTopic()
+		st.TopicID = md.Topics[0].TopicID
+		sp := kmsg.NewShareFetchRequestTopicPartition()
+		sp.Partition = notLed
+		st.Partitions = append(st.Partitions, sp)
+		sf.Topics = append(sf.Topics, st)
+		resp := r.do(sf, 1).(*kmsg.ShareFetchResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.NotLeaderForPartition.Code {
+			t.Errorf("ShareFetch of partition %d (led by %d) from broker %d: %+v, want NOT_LEADER_OR_FOLLOWER", notLed, leaders[notLed], other, resp)
+		}
+		end := *sf
+		end.ShareSessionEpoch, end.Topics = -1, nil
+		r.do(&end, 1)
+	}
+
+	prod := fgClient(t, c.brokers[1].addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	shProduce(t, prod, topic, parts, "a", 600)
+	log := newShLog()
+	m1 := shStart(t, c.brokers[1].addr, "m1", group, []string{topic}, log, shMemberOpts{confirm: true})
+	m2 := shStart(t, c.brokers[3].addr, "m2", group, []string{topic}, log, shMemberOpts{confirm: true})
+	defer m1.stop()
+	defer m2.stop()
+	shWaitDistinct(t, log, 300)
+
+	// Kill a broker leading share partitions (not the first member's
+	// bootstrap broker, so that its client keeps a broker to ask).
+	victim := int(leaders[0])
+	if victim == 1 {
+		for _, n := range leaders {
+			if n != 1 {
+				victim = int(n)
+			}
+		}
+	}
+	var led []int32
+	for p, n := range leaders {
+		if int(n) == victim {
+			led = append(led, p)
+		}
+	}
+	slices.Sort(led)
+	killed := time.Now()
+	c.brokers[victim].cmd.Process.Signal(syscall.SIGKILL)
+	<-c.brokers[victim].done
+	shProduce(t, prod, topic, parts, "b", 600)
+	shWaitDistinct(t, log, 1200)
+	t.Logf("broker %d (leader of partitions %v; the group's coordinator is %d) killed: all 1,200 records delivered %v after the kill",
+		victim, led, coord, time.Since(killed).Round(time.Millisecond))
+
+	log.mu.Lock()
+	again := slices.Clone(log.afterConfirm)
+	log.mu.Unlock()
+	if len(again) > 0 {
+		t.Errorf("%d records delivered again after their acceptance was confirmed: first %+v", len(again), again[0])
+	}
+	byMember := log.byMember()
+	if byMember["m1"] == 0 || byMember["m2"] == 0 {
+		t.Errorf("one member got nothing: %v", byMember)
+	}
+	t.Logf("%d deliveries of 1,200 records (%d again: in flight at the kill), by member %v", len(log.deliveries()), len(log.duplicates()), byMember)
+
+	// Every record accepted: each partition's share-partition start
+	// offset reaches its end, as the coordinator reads the leaders'
+	// stored states, through a broker that need not coordinate it.
+	alive := 1
+	if victim == 1 {
+		alive = 2
+	}
+	adm = fgAdmin(t, c.brokers[alive].addr)
+	grWaitFor(t, "every start offset at its partition's end", func() (bool, string) {
+		offs, err := adm.DescribeShareGroupOffsets(fgCtx(t), group)
+		if err != nil {
+			return false, err.Error()
+		}
+		g, ok := offs[group]
+		if !ok || g.Err != nil {
+			return false, fmt.Sprintf("%v", g.Err)
+		}
+		var total int64
+		n := 0
+		for _, ps := range g.Offsets {
+			for _, o := range ps {
+				total += o.StartOffset
+				n++
+			}
+		}
+		return n == int(parts) && total == 1200, fmt.Sprintf("%d partitions, start offsets summing to %d of 1200", n, total)
+	})
+}
