@@ -1,14 +1,18 @@
 package broker
 
 // Consumer groups: FindCoordinator v0-v6 and the group APIs, served by the
-// group coordinator (package broker/group). This broker coordinates every
-// group. The first FindCoordinator of a kind creates its internal topic
-// (internal_topics.go). Transaction coordinators are not served until transactions are
-// (COORDINATOR_NOT_AVAILABLE), nor share groups (INVALID_REQUEST).
+// group coordinator (package broker/group). A single broker coordinates
+// every group; in the cluster mode each group's shard holder does
+// (coordinators.go), and a share partition's state is kept by the
+// partition's leader (share.go). The first FindCoordinator of a kind
+// creates its internal topic (internal_topics.go).
 
 import (
 	"context"
+	"encoding/base64"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -151,11 +155,20 @@ func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (kmsg.Re
 			}
 			return s.coordinatorOf(r.conn, s.txnLease(key))
 		case coordinatorShare:
-			// This broker keeps every share group's state.
+			// The broker that keeps the share partition's state:
+			// this one for a single broker, the partition's leader
+			// in the cluster mode (share.go).
 			if key == "" || req.Version < 6 {
 				return -1, "", -1, kerr.InvalidRequest
 			}
-			return s.nodeID, host, port, nil
+			if !s.clustered() {
+				return s.nodeID, host, port, nil
+			}
+			lease, ok := sharePartitionLease(key)
+			if !ok {
+				return -1, "", -1, kerr.InvalidRequest
+			}
+			return s.coordinatorOf(r.conn, lease)
 		default:
 			return -1, "", -1, kerr.InvalidRequest
 		}
@@ -283,4 +296,26 @@ func (s *Server) shardFence(lease func(name string) meta.LeaseKey) func(name str
 		session, epoch, ok := s.cfg.Cluster.Lease(key)
 		return meta.Fence{Key: key, Node: s.nodeID, SessionEpoch: session, Epoch: epoch}, ok
 	}
+}
+
+// sharePartitionLease is the partition lease of a share coordinator key,
+// Kafka's "group:topicID:partition" (the topic id in Kafka's base64 form);
+// false when the key is not one.
+func sharePartitionLease(key string) (meta.LeaseKey, bool) {
+	i := strings.LastIndexByte(key, ':')
+	if i <= 0 {
+		return meta.LeaseKey{}, false
+	}
+	p, err := strconv.ParseInt(key[i+1:], 10, 32)
+	j := strings.LastIndexByte(key[:i], ':')
+	if err != nil || p < 0 || j < 0 {
+		return meta.LeaseKey{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(key[j+1 : i])
+	if err != nil || len(raw) != 16 {
+		return meta.LeaseKey{}, false
+	}
+	var id meta.TopicID
+	copy(id[:], raw)
+	return meta.LeaseKey{Kind: meta.LeasePartition, TopicID: id, Partition: int32(p)}, true
 }
