@@ -2,9 +2,11 @@ package registry
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -15,28 +17,45 @@ import (
 // github.com/santhosh-tekuri/jsonschema/v6 (draft-07 unless $schema says
 // otherwise; references are other documents by their reference names;
 // nothing is ever loaded from a file or the network) and checks
-// compatibility by Confluent's rules, which read "reader can read writer"
-// as "every document valid under writer is valid under reader":
+// compatibility by Confluent's rules (its JSON Schema difference types,
+// named in the messages), which read "reader can read writer" as "every
+// document valid under writer is valid under reader":
 //   - type: the reader's types must cover the writer's (integer is
 //     covered by number)
 //   - properties: a property the reader adds is incompatible when the
-//     writer's content model is open (additionalProperties absent or true),
-//     since writer documents may carry it with any value, and compatible
-//     when closed, or when the writer's additionalProperties schema is
-//     readable by it (a partially open model); a property the reader
-//     removes is incompatible when the reader's model is closed
-//   - required: a property the reader requires and the writer did not
-//   - additionalProperties: closing an open model, or narrowing it
+//     writer's content model is open (additionalProperties, or
+//     unevaluatedProperties, absent or true) unless its schema is empty,
+//     and compatible when closed, or when what the writer allowed under
+//     that name (a matching patternProperties schema, else its
+//     additionalProperties schema: a partially open model) is readable by
+//     it; a property the reader removes must be readable by the reader's
+//     patternProperties or additionalProperties (a closed model refuses
+//     it, unless the writer's schema for it was false)
+//   - required: a property the reader requires (and defines, without a
+//     default) that the writer did not
+//   - additionalProperties / unevaluatedProperties: closing an open model,
+//     or narrowing it
+//   - dependencies (dependentRequired, dependentSchemas): one added, or a
+//     property list extended; a schema dependency kept is compared
 //   - enum and const: the reader must allow every writer value
-//   - minimum, exclusiveMinimum, minLength, minItems, minProperties may not
-//     rise (nor appear); maximum, exclusiveMaximum, maxLength, maxItems,
-//     maxProperties may not fall (nor appear); multipleOf, pattern, format,
-//     uniqueItems, not, dependencies may not be added or changed
-//   - items and prefixItems element by element, oneOf/anyOf (each writer
-//     branch readable by some reader branch), allOf (each reader branch
-//     must read the writer)
+//   - minimum, exclusiveMinimum, minLength, minItems, minProperties,
+//     minContains may not rise (nor appear); their max counterparts may
+//     not fall (nor appear); multipleOf must divide the writer's; pattern
+//     and format may not be added or changed; uniqueItems not added
+//   - not: the writer's not must exclude all the reader's does
+//   - arrays: items as one schema; a tuple (draft-07 items as a list with
+//     additionalItems, 2020-12 prefixItems with items) position by
+//     position, each side's rest standing in where its list ends, then
+//     the rests
+//   - combined types: each reader allOf branch must read the writer; some
+//     reader oneOf/anyOf branch must read each writer branch; a writer
+//     allOf is read when one of its branches or all merged is; each
+//     writer oneOf/anyOf branch must be read
 //   - $ref: within the document (#/definitions, #/$defs, any pointer) and
 //     to referenced documents
+//
+// Confluent's JSON Schema difference examples (its json-schema-provider
+// test resources) all get Confluent's answer: TestConfluentJSONSchemaExamples.
 type jsonFormat struct{}
 
 // jsonBase is the base URL documents are compiled under; references
@@ -126,15 +145,34 @@ func refURLs(mainURL, name string) []string {
 }
 
 func (jsonFormat) readable(reader, writer parsed) []string {
-	c := &jsonChecker{r: reader.(*jsonSchemaDoc), w: writer.(*jsonSchemaDoc)}
+	budget := maxJSONSteps
+	c := &jsonChecker{r: reader.(*jsonSchemaDoc), w: writer.(*jsonSchemaDoc), budget: &budget}
 	c.check("#", c.r.doc, c.w.doc, 0)
+	if budget < 0 {
+		return []string{fmt.Sprintf("#: the schemas are too complex to compare (more than %d comparisons of their combined types)", maxJSONSteps)}
+	}
 	return c.msgs
 }
 
+// maxJSONSteps bounds the work of one comparison: combined types (oneOf,
+// anyOf, allOf) compare branch against branch, which nested schemas make
+// exponential; a registration beyond it is refused, never left running.
+const maxJSONSteps = 50_000
+
 // jsonChecker compares a reader document with a writer document.
 type jsonChecker struct {
-	r, w *jsonSchemaDoc
-	msgs []string
+	r, w   *jsonSchemaDoc
+	msgs   []string
+	budget *int // comparisons left, shared by the side checks
+}
+
+// side is a checker for a comparison whose outcome is looked at before it
+// counts (a branch against a branch); swap compares the other way round.
+func (c *jsonChecker) side(swap bool) *jsonChecker {
+	if swap {
+		return &jsonChecker{r: c.w, w: c.r, budget: c.budget}
+	}
+	return &jsonChecker{r: c.r, w: c.w, budget: c.budget}
 }
 
 const maxJSONDepth = 64
@@ -252,6 +290,10 @@ func (c *jsonChecker) checkIn(path string, rroot, r, wroot, w any, depth int) {
 	if depth > maxJSONDepth {
 		return // recursive schemas: what was compared so far stands
 	}
+	if *c.budget--; *c.budget < 0 {
+		c.fail(path, "too complex to compare")
+		return
+	}
 	rroot, r = jsonDeref(c.r, rroot, r)
 	wroot, w = jsonDeref(c.w, wroot, w)
 	if open(r) {
@@ -261,7 +303,7 @@ func (c *jsonChecker) checkIn(path string, rroot, r, wroot, w any, depth int) {
 		return // the writer writes nothing
 	}
 	if b, ok := r.(bool); ok && !b {
-		c.fail(path, "the schema became false: it accepts nothing")
+		c.fail(path, "SCHEMA_REMOVED: the schema became false: it accepts nothing")
 		return
 	}
 	rm, _ := r.(map[string]any)
@@ -270,38 +312,70 @@ func (c *jsonChecker) checkIn(path string, rroot, r, wroot, w any, depth int) {
 		wm = map[string]any{}
 	}
 	sub := func(p string, rn, wn any) { c.checkIn(p, rroot, rn, wroot, wn, depth+1) }
-
-	// Combiners first: a writer branch list against the reader.
-	for _, k := range []string{"oneOf", "anyOf"} {
-		if rb, ok := rm[k].([]any); ok {
-			wb, ok := wm["oneOf"].([]any)
-			if !ok {
-				wb, ok = wm["anyOf"].([]any)
-			}
-			if !ok {
-				wb = []any{w}
-			}
-			for i, wn := range wb {
-				if !slices.ContainsFunc(rb, func(rn any) bool {
-					t := &jsonChecker{r: c.r, w: c.w}
-					t.checkIn(path, rroot, rn, wroot, wn, depth+1)
-					return len(t.msgs) == 0
-				}) {
-					c.fail(path, "%s: writer branch %d is readable by no reader branch", k, i)
-				}
-			}
-		}
+	// reads runs a check on the side and reports whether it passed.
+	reads := func(rn, wn any) bool {
+		t := c.side(false)
+		t.checkIn(path, rroot, rn, wroot, wn, depth+1)
+		return len(t.msgs) == 0
 	}
+
+	// Combined types, as Confluent's: every branch of a reader's allOf
+	// must read what the writer writes (PRODUCT_TYPE_NARROWED is
+	// compatible); some branch of a reader's oneOf or anyOf must read each
+	// of the writer's (SUM_TYPE_EXTENDED is), or the writer itself; a
+	// writer's allOf is read when one of its branches (or all of them
+	// merged) is; every branch of a writer's oneOf or anyOf must be read.
 	if rb, ok := rm["allOf"].([]any); ok {
-		if wb, ok := wm["allOf"].([]any); !ok || !reflect.DeepEqual(rb, wb) {
-			for i, rn := range rb {
-				t := &jsonChecker{r: c.r, w: c.w}
-				t.checkIn(path, rroot, rn, wroot, w, depth+1)
-				for _, m := range t.msgs {
-					c.fail(path, "allOf branch %d: %s", i, m)
-				}
+		for i, rn := range rb {
+			t := c.side(false)
+			t.checkIn(path, rroot, rn, wroot, w, depth+1)
+			for _, m := range t.msgs {
+				c.fail(path, "PRODUCT_TYPE_EXTENDED: allOf branch %d: %s", i, m)
 			}
 		}
+		if rest := without(rm, "allOf"); !open(rest) {
+			sub(path, rest, w)
+		}
+		return
+	}
+	for _, k := range []string{"oneOf", "anyOf"} {
+		rb, ok := rm[k].([]any)
+		if !ok {
+			continue
+		}
+		wb, wk := combinerOf(wm)
+		if wb == nil || wk == "allOf" {
+			wb = []any{w}
+		} else {
+			wb = branches(wm, wk)
+		}
+		for i, wn := range wb {
+			if !slices.ContainsFunc(rb, func(rn any) bool { return reads(rn, wn) }) {
+				c.fail(path, "SUM_TYPE_NARROWED: %s: writer branch %d is read by no branch of the new schema", k, i)
+			}
+		}
+		if rest := without(rm, k); !open(rest) {
+			sub(path, rest, w)
+		}
+		return
+	}
+	if wb, wk := combinerOf(wm); wb != nil {
+		if wk == "allOf" {
+			all := branches(wm, "allOf")
+			if slices.ContainsFunc(all, func(wn any) bool { return reads(r, wn) }) {
+				return
+			}
+			sub(path, r, mergeAll(c.w, wroot, all))
+			return
+		}
+		for i, wn := range branches(wm, wk) {
+			t := c.side(false)
+			t.checkIn(path, rroot, r, wroot, wn, depth+1)
+			for _, m := range t.msgs {
+				c.fail(path, "COMBINED_TYPE_CHANGED: %s branch %d: %s", wk, i, m)
+			}
+		}
+		return
 	}
 
 	if rt := types(rm); rt != nil {
@@ -321,7 +395,7 @@ func (c *jsonChecker) checkIn(path string, rroot, r, wroot, w any, depth int) {
 			if cv, ok := wm["const"]; ok {
 				we = []any{cv}
 			} else {
-				c.fail(path, "ENUM_ADDED: values are now restricted to an enum")
+				c.fail(path, "ENUM_ARRAY_CHANGED: values are now restricted to an enum")
 			}
 		}
 		for _, v := range we {
@@ -332,59 +406,89 @@ func (c *jsonChecker) checkIn(path string, rroot, r, wroot, w any, depth int) {
 	}
 	if rc, ok := rm["const"]; ok {
 		if wc, ok := wm["const"]; !ok || !reflect.DeepEqual(rc, wc) {
-			c.fail(path, "CONST_CHANGED: the value must now be %v", rc)
-		}
-	}
-	for _, k := range []string{"minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"} {
-		if rv, ok := num(rm, k); ok {
-			if wv, ok := num(wm, k); !ok || rv > wv {
-				c.fail(path, "%s_INCREASED: %s is now %v", strings.ToUpper(k), k, rv)
+			if we, ok := wm["enum"].([]any); !ok || len(we) != 1 || !reflect.DeepEqual(we[0], rc) {
+				c.fail(path, "ENUM_ARRAY_NARROWED: the value must now be %v", rc)
 			}
 		}
 	}
-	for _, k := range []string{"maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"} {
-		if rv, ok := num(rm, k); ok {
-			if wv, ok := num(wm, k); !ok || rv < wv {
-				c.fail(path, "%s_DECREASED: %s is now %v", strings.ToUpper(k), k, rv)
-			}
+	for _, b := range jsonBounds {
+		rv, rok := num(rm, b.key)
+		if !rok {
+			continue
+		}
+		wv, wok := num(wm, b.key)
+		switch {
+		case !wok:
+			c.fail(path, "%s_ADDED: %s is now %v", b.name, b.key, rv)
+		case b.lower && rv > wv:
+			c.fail(path, "%s_INCREASED: %s is now %v (was %v)", b.name, b.key, rv, wv)
+		case !b.lower && rv < wv:
+			c.fail(path, "%s_DECREASED: %s is now %v (was %v)", b.name, b.key, rv, wv)
 		}
 	}
 	if rv, ok := num(rm, "multipleOf"); ok {
-		wv, ok := num(wm, "multipleOf")
-		if q := wv / rv; !ok || rv == 0 || math.Abs(q-math.Round(q)) > 1e-9 {
-			c.fail(path, "MULTIPLE_OF_CHANGED: multipleOf is now %v", rv)
+		wv, wok := num(wm, "multipleOf")
+		switch q := wv / rv; {
+		case !wok:
+			c.fail(path, "MULTIPLE_OF_ADDED: multipleOf is now %v", rv)
+		case rv == 0 || math.Abs(q-math.Round(q)) > 1e-9:
+			if rv > wv {
+				c.fail(path, "MULTIPLE_OF_EXPANDED: multipleOf is now %v (was %v)", rv, wv)
+			} else {
+				c.fail(path, "MULTIPLE_OF_CHANGED: multipleOf is now %v (was %v)", rv, wv)
+			}
 		}
 	}
-	for _, k := range []string{"pattern", "format", "not", "dependencies", "dependentRequired", "dependentSchemas", "patternProperties"} {
-		if rv, ok := rm[k]; ok && !reflect.DeepEqual(rv, wm[k]) {
-			c.fail(path, "%s changed or added", k)
+	if rp, ok := rm["pattern"].(string); ok {
+		if wp, ok := wm["pattern"].(string); !ok {
+			c.fail(path, "PATTERN_ADDED: pattern is now %q", rp)
+		} else if wp != rp {
+			c.fail(path, "PATTERN_CHANGED: pattern is now %q (was %q)", rp, wp)
 		}
+	}
+	if rv, ok := rm["format"]; ok && !reflect.DeepEqual(rv, wm["format"]) {
+		c.fail(path, "TYPE_NARROWED: format %v added or changed", rv)
 	}
 	if u, _ := rm["uniqueItems"].(bool); u {
 		if wu, _ := wm["uniqueItems"].(bool); !wu {
 			c.fail(path, "UNIQUE_ITEMS_ADDED: items must now be unique")
 		}
 	}
+	// not: what the writer excluded must cover what the reader excludes.
+	if rn, ok := rm["not"]; ok {
+		if wn, ok := wm["not"]; !ok {
+			c.fail(path, "NOT_TYPE_EXTENDED: not was added")
+		} else {
+			t := c.side(true)
+			t.checkIn(path+"/not", wroot, wn, rroot, rn, depth+1)
+			for _, m := range t.msgs {
+				c.fail(path+"/not", "NOT_TYPE_EXTENDED: %s", m)
+			}
+		}
+	}
+	c.dependencies(path, rm, wm, sub)
 
 	// Objects.
 	rprops, _ := rm["properties"].(map[string]any)
 	wprops, _ := wm["properties"].(map[string]any)
-	radd, hasRAdd := rm["additionalProperties"]
-	wadd, hasWAdd := wm["additionalProperties"]
-	if !hasRAdd {
-		radd = true
-	}
-	if !hasWAdd {
-		wadd = true
-	}
+	radd, wadd := additional(rm, "additionalProperties", "unevaluatedProperties"), additional(wm, "additionalProperties", "unevaluatedProperties")
+	rpat, _ := rm["patternProperties"].(map[string]any)
+	wpat, _ := wm["patternProperties"].(map[string]any)
 	for _, name := range sortedKeys(rprops) {
 		p := path + "/properties/" + name
 		if wp, ok := wprops[name]; ok {
 			sub(p, rprops[name], wp)
 			continue
 		}
-		switch {
+		// A property the writer did not name: what the writer may have
+		// written under that name must be readable by it.
+		switch wn, covered := patternFor(wpat, name); {
+		case open(rprops[name]):
+			// PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL
+		case covered:
+			sub(p, rprops[name], wn)
 		case wadd == false:
+			// OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL
 		case open(wadd):
 			c.fail(p, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL: property %q added while the old schema allowed any additional property", name)
 		default:
@@ -396,7 +500,12 @@ func (c *jsonChecker) checkIn(path string, rroot, r, wroot, w any, depth int) {
 			continue
 		}
 		p := path + "/properties/" + name
-		switch {
+		if wprops[name] == false {
+			continue // PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL
+		}
+		switch rn, covered := patternFor(rpat, name); {
+		case covered:
+			sub(p, rn, wprops[name])
 		case radd == false:
 			c.fail(p, "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL: property %q removed while additional properties are not allowed", name)
 		case open(radd):
@@ -407,8 +516,11 @@ func (c *jsonChecker) checkIn(path string, rroot, r, wroot, w any, depth int) {
 	if rreq, ok := rm["required"].([]any); ok {
 		wreq, _ := wm["required"].([]any)
 		for _, n := range rreq {
-			if !slices.Contains(wreq, n) {
-				c.fail(path, "REQUIRED_PROPERTY_ADDED: property %v is now required", n)
+			name, _ := n.(string)
+			prop, defined := rprops[name].(map[string]any)
+			_, hasDefault := prop["default"]
+			if !slices.Contains(wreq, n) && defined && !hasDefault {
+				c.fail(path, "REQUIRED_ATTRIBUTE_ADDED: property %v is now required", n)
 			}
 		}
 	}
@@ -422,33 +534,219 @@ func (c *jsonChecker) checkIn(path string, rroot, r, wroot, w any, depth int) {
 		}
 	}
 
-	// Arrays.
-	ritems, wItems := rm["items"], wm["items"]
-	if rl, ok := ritems.([]any); ok { // draft-07 tuple
-		wl, _ := wItems.([]any)
-		for i, rn := range rl {
-			if i < len(wl) {
-				sub(fmt.Sprintf("%s/items/%d", path, i), rn, wl[i])
+	// Arrays: a tuple (draft-07's items as a list with additionalItems
+	// for the rest, 2020-12's prefixItems with items for the rest)
+	// position by position, each side's rest standing in where its list
+	// ends, then the rests; items as one schema; additionalItems even
+	// without a tuple, as Confluent compares it.
+	rl, rrest, rHas := arrayModel(rm)
+	wl, wrest, wHas := arrayModel(wm)
+	if rl != nil || wl != nil {
+		for i := range max(len(rl), len(wl)) {
+			p := fmt.Sprintf("%s/items/%d", path, i)
+			rn, wn := rrest, wrest
+			if i < len(rl) {
+				rn = rl[i]
 			}
-		}
-	} else if ritems != nil {
-		if wItems == nil {
-			wItems = true
-		}
-		if _, tuple := wItems.([]any); !tuple {
-			sub(path+"/items", ritems, wItems)
+			if i < len(wl) {
+				wn = wl[i]
+			}
+			if wn == false {
+				continue // ITEM_ADDED_TO_CLOSED_CONTENT_MODEL, ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL
+			}
+			if rn == false {
+				c.fail(p, "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL: item %d is no longer allowed", i)
+				continue
+			}
+			sub(p, rn, wn)
 		}
 	}
-	if rl, ok := rm["prefixItems"].([]any); ok {
-		wl, _ := wm["prefixItems"].([]any)
-		for i, rn := range rl {
-			if i < len(wl) {
-				sub(fmt.Sprintf("%s/prefixItems/%d", path, i), rn, wl[i])
-			} else {
-				sub(fmt.Sprintf("%s/prefixItems/%d", path, i), rn, true)
+	// rest compares the schemas of the items past the tuples.
+	rest := func(p string, rn, wn any) {
+		switch {
+		case wn == false, open(rn):
+		case rn == false:
+			c.fail(path, "ADDITIONAL_ITEMS_REMOVED: additional items are no longer allowed")
+		default:
+			sub(p, rn, wn)
+		}
+	}
+	if rHas || wHas {
+		rest(path+"/items", rrest, wrest)
+	}
+	if rl == nil && wl == nil {
+		rest(path+"/additionalItems", additional(rm, "additionalItems"), additional(wm, "additionalItems"))
+	}
+}
+
+// additional is the first of a node's keywords (additionalProperties,
+// unevaluatedProperties) present, true (anything) when none is.
+func additional(m map[string]any, keys ...string) any {
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			return v
+		}
+	}
+	return true
+}
+
+// arrayModel is an array schema's tuple (nil when it has none) and the
+// schema of the items after it (or of every item), and whether that rest
+// was given.
+func arrayModel(m map[string]any) (tuple []any, rest any, given bool) {
+	if l, ok := m["prefixItems"].([]any); ok {
+		_, given = m["items"]
+		_, uGiven := m["unevaluatedItems"]
+		return l, additional(m, "items", "unevaluatedItems"), given || uGiven
+	}
+	if l, ok := m["items"].([]any); ok {
+		_, given = m["additionalItems"]
+		_, uGiven := m["unevaluatedItems"]
+		return l, additional(m, "additionalItems", "unevaluatedItems"), given || uGiven
+	}
+	rest, given = m["items"]
+	if !given {
+		rest = true
+	}
+	return nil, rest, given
+}
+
+// jsonBounds are the numeric bounds: a lower bound may not rise (nor
+// appear), an upper one may not fall (nor appear).
+var jsonBounds = []struct {
+	key, name string
+	lower     bool
+}{
+	{"minimum", "MINIMUM", true}, {"exclusiveMinimum", "EXCLUSIVE_MINIMUM", true},
+	{"minLength", "MIN_LENGTH", true}, {"minItems", "MIN_ITEMS", true},
+	{"minProperties", "MIN_PROPERTIES", true}, {"minContains", "MIN_CONTAINS", true},
+	{"maximum", "MAXIMUM", false}, {"exclusiveMaximum", "EXCLUSIVE_MAXIMUM", false},
+	{"maxLength", "MAX_LENGTH", false}, {"maxItems", "MAX_ITEMS", false},
+	{"maxProperties", "MAX_PROPERTIES", false}, {"maxContains", "MAX_CONTAINS", false},
+}
+
+// dependencies compares dependencies (and dependentRequired,
+// dependentSchemas) as Confluent's: a dependency removed, or a property
+// list narrowed, is compatible; one added, or a list extended, is not; a
+// schema dependency kept must read the old one.
+func (c *jsonChecker) dependencies(path string, rm, wm map[string]any, sub func(p string, rn, wn any)) {
+	for _, k := range []string{"dependencies", "dependentRequired", "dependentSchemas"} {
+		rd, _ := rm[k].(map[string]any)
+		wd, _ := wm[k].(map[string]any)
+		for _, name := range sortedKeys(rd) {
+			p := path + "/" + k + "/" + name
+			rv := rd[name]
+			wv, ok := wd[name]
+			rl, rIsList := rv.([]any)
+			if !ok {
+				if rIsList {
+					c.fail(p, "DEPENDENCY_ARRAY_ADDED: %s now needs %v", name, rl)
+				} else {
+					c.fail(p, "DEPENDENCY_SCHEMA_ADDED: a dependency on %s was added", name)
+				}
+				continue
+			}
+			wl, wIsList := wv.([]any)
+			switch {
+			case rIsList && wIsList:
+				for _, n := range rl {
+					if !slices.Contains(wl, n) {
+						c.fail(p, "DEPENDENCY_ARRAY_EXTENDED: %s now needs %v", name, n)
+					}
+				}
+			case rIsList != wIsList:
+				c.fail(p, "DEPENDENCY_ARRAY_CHANGED: the dependency on %s changed its kind", name)
+			default:
+				sub(p, rv, wv)
 			}
 		}
 	}
+}
+
+// combinerOf is a node's oneOf, anyOf or allOf branches and which.
+func combinerOf(m map[string]any) ([]any, string) {
+	for _, k := range []string{"oneOf", "anyOf", "allOf"} {
+		if b, ok := m[k].([]any); ok {
+			return b, k
+		}
+	}
+	return nil, ""
+}
+
+// branches are node m's k branches, each with m's other keywords (the
+// ones it shares with every branch) added where the branch lacks them.
+func branches(m map[string]any, k string) []any {
+	rest := without(m, k)
+	all, _ := m[k].([]any)
+	if open(rest) {
+		return all
+	}
+	out := make([]any, 0, len(all)+1)
+	for _, b := range all {
+		bm, ok := b.(map[string]any)
+		if !ok {
+			out = append(out, b)
+			continue
+		}
+		if _, isRef := bm["$ref"]; isRef {
+			out = append(out, b) // a reference stands alone
+			continue
+		}
+		merged := maps.Clone(rest)
+		maps.Copy(merged, bm)
+		out = append(out, merged)
+	}
+	if k == "allOf" {
+		out = append(out, rest)
+	}
+	return out
+}
+
+// mergeAll is the branches of an allOf merged into one schema (references
+// followed; the later branch's keyword wins, types intersect): a reader
+// none of whose branches reads on its own may read them together.
+func mergeAll(d *jsonSchemaDoc, root any, all []any) any {
+	out := map[string]any{}
+	for _, b := range all {
+		_, n := jsonDeref(d, root, b)
+		bm, ok := n.(map[string]any)
+		if !ok {
+			continue
+		}
+		for k, v := range bm {
+			if k == "type" {
+				if prev := types(out); prev != nil {
+					var both []any
+					for _, t := range types(bm) {
+						if slices.Contains(prev, t) {
+							both = append(both, t)
+						}
+					}
+					v = both
+				}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// without is m without key k.
+func without(m map[string]any, k string) map[string]any {
+	out := maps.Clone(m)
+	delete(out, k)
+	return out
+}
+
+// patternFor is the schema of the first of patterns (by pattern, sorted)
+// whose regular expression matches name.
+func patternFor(patterns map[string]any, name string) (any, bool) {
+	for _, p := range sortedKeys(patterns) {
+		if re, err := regexp.Compile(p); err == nil && re.MatchString(name) {
+			return patterns[p], true
+		}
+	}
+	return nil, false
 }
 
 func sortedKeys(m map[string]any) []string {
