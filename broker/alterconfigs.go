@@ -275,9 +275,6 @@ func (ts *topics) reconfigure(ctx context.Context, name string, validateOnly boo
 		if err != nil {
 			return err
 		}
-		if err := ts.s.refuseCompaction(next); err != nil {
-			return err
-		}
 		if validateOnly {
 			return nil
 		}

@@ -16,7 +16,9 @@ const keyIndexEntryBytes = 24
 // cleanerLoop is Kafka's log cleaner: it compacts the partitions of topics
 // whose cleanup.policy includes compact, one pass at a time, going straight
 // on while passes find work and sleeping log.cleaner.backoff.ms when none
-// did, until Shutdown (which cancels a pass under way).
+// did, until Shutdown (which cancels a pass under way). In the cluster mode
+// a broker cleans the partitions it leads, in the bucket (storage/wal's
+// Log.Compact).
 func (s *Server) cleanerLoop() {
 	defer s.bg.Done()
 	ctx := s.base // a pass under way stops at Shutdown
@@ -64,7 +66,9 @@ func (s *Server) cleanLogs(ctx context.Context) bool {
 			began := time.Now()
 			res, err := l.Compact(ctx, p)
 			switch {
-			case err != nil && !errors.Is(err, storage.ErrClosed) && !errors.Is(err, context.Canceled):
+			case err != nil && !errors.Is(err, storage.ErrClosed) && !errors.Is(err, context.Canceled) && !errors.Is(err, storage.ErrNotLeader):
+				// (ErrNotLeader: no longer the partition's leader, in
+				// the cluster mode; its new leader cleans it.)
 				s.log.Warn("log cleaning failed", "topic", t.Name, "partition", part.index, "err", err)
 			case res.Segments > 0:
 				worked = true

@@ -178,9 +178,6 @@ func (s *Server) createSpec(rt *kmsg.CreateTopicsRequestTopic) (createSpec, erro
 			return spec, err
 		}
 	}
-	if err := s.refuseCompaction(spec.configs); err != nil {
-		return spec, err
-	}
 	return spec, nil
 }
 

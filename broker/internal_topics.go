@@ -53,17 +53,11 @@ func internalTopicErr(op, name string) error {
 }
 
 // internalSpec is how the broker creates an internal topic: Kafka's
-// partition count and configs.
-//
-// In the cluster mode, where compaction is not served (refuseCompaction),
-// they are cleaned by retention instead: the catalog holds the offsets
-// and transactions; the records are a copy for the tools that read them.
+// partition count and configs (compacted, in the cluster mode too, where
+// the leader cleans what is in the bucket).
 func (s *Server) internalSpec(name string) createSpec {
 	set := s.settings()
-	policy := "compact"
-	if s.clustered() {
-		policy = "delete"
-	}
+	const policy = "compact"
 	if name == offsetsTopic {
 		return createSpec{name: offsetsTopic, partitions: set.OffsetsTopicNumPartitions(), configs: map[string]string{
 			"cleanup.policy": policy, "compression.type": "producer",

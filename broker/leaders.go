@@ -329,20 +329,3 @@ func (s *Server) controllerID(bs []brokerAddr) int32 {
 	}
 	return bs[0].node
 }
-
-// refuseCompaction refuses, in the cluster mode, a topic whose configs
-// make it compacted: a partition's log there is rebuilt from the bucket by
-// whichever broker takes it over, and the bucket holds its records as
-// written, so compaction (which rewrites a log in place) is not served.
-// Kafka's answer for a config the broker cannot apply: INVALID_CONFIG.
-func (s *Server) refuseCompaction(configs map[string]string) error {
-	if !s.clustered() {
-		return nil
-	}
-	cfg, err := s.settings().ResolveTopic(configs)
-	if err != nil || !cfg.CleanupCompact {
-		return nil // its own error, if any, is reported where it is checked
-	}
-	return kafkaError(kerr.InvalidConfig, "cleanup.policy=compact is not supported in the cluster mode (PostgreSQL + S3): "+
-		"a partition's data lives in the bucket as written; use cleanup.policy=delete, or a single broker for compacted topics")
-}

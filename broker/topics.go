@@ -482,9 +482,6 @@ func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 		return nil, err
 	}
 	configs := spec.configs
-	if err := ts.s.refuseCompaction(configs); err != nil {
-		return nil, err
-	}
 	if ts.s.settings().RemoteLogStorageSystemEnable() {
 		configs = ts.s.tieredByDefault(configs)
 	}

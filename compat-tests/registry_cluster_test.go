@@ -288,8 +288,8 @@ func TestRegistryCluster(t *testing.T) {
 	srSameEverywhere(t, []string{urls[3]}, "late-value", 1)
 	t.Logf("registered through broker 1, served by broker 3 %v after the registration began", time.Since(began).Round(time.Millisecond))
 
-	// The cluster mode refuses compacted topics: `_schemas` keeps every
-	// record instead.
+	// The cluster mode serves compacted topics: `_schemas` is one, as
+	// the registry asks.
 	adm := fgAdmin(t, c.brokers[1].addr)
 	rcs, err := adm.DescribeTopicConfigs(fgCtx(t), "_schemas")
 	if err != nil {
@@ -299,7 +299,7 @@ func TestRegistryCluster(t *testing.T) {
 	if err != nil || rc.Err != nil {
 		t.Fatalf("configs of _schemas: %v %v", err, rc.Err)
 	}
-	want := map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+	want := map[string]string{"cleanup.policy": "compact"}
 	for _, cfg := range rc.Configs {
 		if w, ok := want[cfg.Key]; ok {
 			if cfg.MaybeValue() != w {

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/streamhouse/streamhouse/meta"
@@ -37,5 +38,9 @@ func (l *Log) Compact(ctx context.Context, p storage.CompactPolicy) (storage.Com
 		Key:  meta.LeaseKey{Kind: meta.LeasePartition, TopicID: part.TopicID, Partition: part.Partition},
 		Node: l.w.opts.Leader.NodeID(), SessionEpoch: sessionEpoch, Epoch: leaderEpoch,
 	}
-	return rc.CompactRemote(ctx, p, f)
+	res, err := rc.CompactRemote(ctx, p, f)
+	if errors.Is(err, meta.ErrFenced) {
+		err = fmt.Errorf("wal: compact %s-%d: %w: %w", part.Topic, part.Partition, ErrNotLeader, err)
+	}
+	return res, err
 }
