@@ -92,13 +92,35 @@ func TestClusterShareGroups(t *testing.T) {
 		r.do(&end, 1)
 	}
 
-	prod := fgClient(t, c.brokers[1].addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	shProduce(t, prod, topic, parts, "a", 600)
+	// Each member knows every broker (in a different order), so that
+	// either keeps one to ask whichever is killed.
+	seeds := func(nodes ...int) kgo.Opt {
+		var addrs []string
+		for _, n := range nodes {
+			addrs = append(addrs, c.brokers[n].addr)
+		}
+		return kgo.SeedBrokers(addrs...)
+	}
 	log := newShLog()
-	m1 := shStart(t, c.brokers[1].addr, "m1", group, []string{topic}, log, shMemberOpts{confirm: true})
-	m2 := shStart(t, c.brokers[3].addr, "m2", group, []string{topic}, log, shMemberOpts{confirm: true})
+	m1 := shStart(t, c.brokers[1].addr, "m1", group, []string{topic}, log, shMemberOpts{confirm: true, opts: []kgo.Opt{seeds(1, 2, 3)}})
+	m2 := shStart(t, c.brokers[3].addr, "m2", group, []string{topic}, log, shMemberOpts{confirm: true, opts: []kgo.Opt{seeds(3, 2, 1)}})
 	defer m1.stop()
 	defer m2.stop()
+	grWaitFor(t, "two members with partitions", func() (bool, string) {
+		ds, err := adm.DescribeShareGroups(fgCtx(t), group)
+		if err != nil {
+			return false, err.Error()
+		}
+		with := 0
+		for _, m := range ds[group].Members {
+			if len(m.Assignment) > 0 {
+				with++
+			}
+		}
+		return with == 2, fmt.Sprintf("%s: %d members, %d with partitions", ds[group].GroupState, len(ds[group].Members), with)
+	})
+	prod := fgClient(t, c.brokers[1].addr, kgo.RecordPartitioner(kgo.ManualPartitioner()), seeds(1, 2, 3))
+	shProduce(t, prod, topic, parts, "a", 600)
 	shWaitDistinct(t, log, 300)
 
 	// Kill a broker leading share partitions (not the first member's
@@ -145,8 +167,11 @@ func TestClusterShareGroups(t *testing.T) {
 	if victim == 1 {
 		alive = 2
 	}
-	adm = fgAdmin(t, c.brokers[alive].addr)
 	grWaitFor(t, "every start offset at its partition's end", func() (bool, string) {
+		// A new client each time: kadm keeps asking a coordinator it
+		// cannot dial (the killed broker may have been the group's).
+		adm := fgAdmin(t, c.brokers[alive].addr)
+		defer adm.Close()
 		offs, err := adm.DescribeShareGroupOffsets(fgCtx(t), group)
 		if err != nil {
 			return false, err.Error()
