@@ -245,15 +245,11 @@ func lookupMatches(next, prev *content, prevV int) bool {
 	}
 	nm, pm := parseMetadata(next.meta), parseMetadata(prev.meta)
 	nv, nok := groupValue(nm, confluentVersion)
-	pv, pok := groupValue(pm, confluentVersion)
-	switch {
-	case !nok && pok:
-		return canonicalJSON(withoutVersion(nm)) == canonicalJSON(withoutVersion(pm))
-	case nok && !pok:
-		return nv == strconv.Itoa(prevV) && canonicalJSON(withoutVersion(nm)) == canonicalJSON(withoutVersion(pm))
+	_, pok := groupValue(pm, confluentVersion)
+	if nok == pok || (nok && nv != strconv.Itoa(prevV)) {
+		return false
 	}
-	_ = pv
-	return false
+	return canonicalJSON(withoutVersion(nm)) == canonicalJSON(withoutVersion(pm))
 }
 
 // withoutVersion is m without its confluent:version property, never nil
@@ -318,8 +314,8 @@ func (r *Registry) register(_ http.ResponseWriter, req *http.Request) (any, erro
 		}
 		c := st.ctxOf(sub)
 		existing, known := st.idOf(sub, &cn)
-		if rr.Version == 0 && (rr.ID == 0 || !known || rr.ID == existing) {
-			if v, ok := st.findUnder(sub, &cn, false); ok {
+		if rr.Version == 0 {
+			if v, ok := st.findUnder(sub, &cn, false); ok && (rr.ID == 0 || rr.ID == v.id) {
 				id = v.id
 				return nil, nil // registered already: the same id
 			}
