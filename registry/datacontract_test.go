@@ -1,6 +1,9 @@
 package registry_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Data contracts: metadata and rule sets are stored with a version,
 // returned in every answer that carries a schema, survive a restart, and
@@ -51,6 +54,17 @@ func TestDataContracts(t *testing.T) {
 	}
 	e.wantCode("POST", "/subjects/s/versions", body(userV2, `,"metadata":{"properties":{"a":1}}`), 422)
 	e.want("GET", "/subjects/s/versions", "", 200, `[1,2]`)
+
+	// normalize keeps the contract; the same contract in another
+	// context is that context's own id.
+	spaced := `{ "type": "record", "name": "User", "fields": [ { "name": "name", "type": "string" } ] }`
+	e.want("POST", "/subjects/n/versions?normalize=true", body(spaced, meta, rules), 200, `{"id":3}`)
+	e.want("POST", "/subjects/n/versions?normalize=true", body(userV1, meta, rules), 200, `{"id":3}`)
+	if _, got := e.do("GET", "/subjects/n/versions/1", ""); !strings.Contains(got, wantMeta+","+wantRules) {
+		t.Errorf("a normalized registration: %s, want its %s and %s", got, wantMeta, wantRules)
+	}
+	e.want("POST", "/subjects/:.ctx:s/versions", body(userV1, meta, rules), 200, `{"id":1}`)
+	e.want("GET", "/schemas/ids/1?subject=:.ctx:", "", 200, `{`+wantMeta+`,`+wantRules+`,"schema":`+quote(userV1)+`}`)
 }
 
 func v2(wantRules string) string {
