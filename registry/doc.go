@@ -10,10 +10,11 @@
 // broker's sharing the same storage) builds its in-memory index by
 // consuming that partition from the start. Nothing else holds state, so
 // a restart, a copy of the data directory or a second broker sees the same
-// subjects, versions, ids, configs and soft deletes. Where the broker
-// refuses compacted topics (StreamHouse's cluster mode, INVALID_CONFIG)
-// the registry creates the topic with cleanup.policy=delete and infinite
-// retention instead: its records replay to the same index either way.
+// subjects, versions, ids, configs and soft deletes. Where a broker
+// refuses compacted topics (INVALID_CONFIG; StreamHouse's cluster mode did
+// before it compacted in the bucket) the registry creates the topic with
+// cleanup.policy=delete and infinite retention instead: its records replay
+// to the same index either way.
 //
 // Writes: a registry serialises its own writes, and before deciding one it
 // reads `_schemas` to its end so that its index holds every other writer's

@@ -185,9 +185,9 @@ func (r *Registry) start(ctx context.Context) error {
 }
 
 // compactedConfigs are the topic's configs where the broker serves
-// compaction; keptConfigs where it refuses compacted topics (StreamHouse's
-// cluster mode answers INVALID_CONFIG: its partitions live in the bucket
-// as written): every record kept forever, which the registry's records
+// compaction; keptConfigs where it refuses compacted topics (answering
+// INVALID_CONFIG, as StreamHouse's cluster mode did before it compacted
+// in the bucket): every record kept forever, which the registry's records
 // need no more than compaction does (they are applied in log order by one
 // rule, so a log that keeps them all replays to the same index), and a
 // registry writes few.
