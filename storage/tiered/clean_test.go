@@ -301,3 +301,72 @@ func TestCompactRemote(t *testing.T) {
 		t.Fatalf("a new leader reads %d records, the old one %d below the remote end %d", len(got), len(want), end)
 	}
 }
+
+// TestCompactRemoteBounds: min.compaction.lag.ms keeps young segments out
+// of a pass, and an open transaction stops it at the segment before its
+// first offset (the last stable offset), as in storage/fs.
+func TestCompactRemoteBounds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	f := lead(t, e)
+	st := e.open(t, e.dir, clusterTiered)
+	defer st.Close()
+	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := t.Context()
+	now := time.Now()
+	app := func(b []byte) int64 {
+		t.Helper()
+		off, err := l.Append(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return off
+	}
+	rounds := func(n int) {
+		for i := range n {
+			app(storagetest.MakeKeyedBatch(now.UnixMilli(), storagetest.KV{Key: []byte(fmt.Sprintf("k%d", i%5)), Value: []byte(fmt.Sprint(i))}))
+		}
+	}
+	rounds(100)
+	open := app(withProducer(storagetest.MakeKeyedBatch(now.UnixMilli(), storagetest.KV{Key: []byte("k0"), Value: []byte("open")}), 9, 0, 0, batch.AttrTransactional))
+	rounds(100)
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitRemote(t, l)
+	tl := l.(*tiered.Log)
+	if lso := l.LastStableOffset(); lso != open {
+		t.Fatalf("last stable offset %d, want the open transaction's %d", lso, open)
+	}
+
+	young := remotePolicy(now)
+	young.MinLagMs = time.Hour.Milliseconds()
+	if res, err := tl.CompactRemote(ctx, young, f); err != nil || res.Segments != 0 {
+		t.Fatalf("a pass over segments younger than min.compaction.lag.ms: %+v, %v", res, err)
+	}
+	before := records(t, l)
+	res, err := tl.CompactRemote(ctx, remotePolicy(now), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CleanedTo == 0 || res.CleanedTo > open {
+		t.Fatalf("cleaned to %d, want past 0 and not past the open transaction at %d", res.CleanedTo, open)
+	}
+	var from []keyed
+	for _, r := range before {
+		if r.offset >= res.CleanedTo {
+			from = append(from, r)
+		}
+	}
+	after := records(t, l)
+	if !slices.Equal(after[len(after)-len(from):], from) {
+		t.Fatalf("records from the cleaned offset %d changed", res.CleanedTo)
+	}
+	if len(after) >= len(before) {
+		t.Fatalf("%d records after the pass, %d before", len(after), len(before))
+	}
+}
