@@ -2,6 +2,9 @@ package meta
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,6 +36,55 @@ type RemoteSegment struct {
 	Deleting bool
 	// DeletingSince is when Deleting was set.
 	DeletingSince time.Time
+	// LeaderEpochs are the leader epochs of its batches (Kafka's
+	// segmentLeaderEpochs, the segment's leader-epoch checkpoint); empty
+	// for segments recorded before they were kept.
+	LeaderEpochs LeaderEpochs
+}
+
+// EpochStart is where a leader epoch's batches start.
+type EpochStart struct {
+	Epoch       int32
+	StartOffset int64
+}
+
+// LeaderEpochs are a segment's leader epochs: the epoch of its first batch
+// at its base offset, then each epoch that starts within it at its first
+// batch's offset, in offset order; encoded as the catalogs store them,
+// "epoch:offset" entries separated by commas, so that RemoteSegment stays
+// comparable.
+type LeaderEpochs string
+
+// NewLeaderEpochs encodes epochs.
+func NewLeaderEpochs(epochs []EpochStart) LeaderEpochs {
+	var b []byte
+	for i, e := range epochs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(e.Epoch), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, e.StartOffset, 10)
+	}
+	return LeaderEpochs(b)
+}
+
+// Entries decodes the epochs.
+func (le LeaderEpochs) Entries() ([]EpochStart, error) {
+	if le == "" {
+		return nil, nil
+	}
+	var out []EpochStart
+	for entry := range strings.SplitSeq(string(le), ",") {
+		epoch, offset, ok := strings.Cut(entry, ":")
+		e, err1 := strconv.ParseInt(epoch, 10, 32)
+		o, err2 := strconv.ParseInt(offset, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("leader epochs %q: bad entry %q", string(le), entry)
+		}
+		out = append(out, EpochStart{Epoch: int32(e), StartOffset: o})
+	}
+	return out, nil
 }
 
 // RemoteSegments stores the remote segment metadata of tiered storage.

@@ -17,12 +17,18 @@ func testRemoteSegments(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	at := time.UnixMilli(1_700_000_000_000).UTC()
 	seg := func(tid meta.TopicID, p int32, sid string, base, end int64) meta.RemoteSegment {
 		return meta.RemoteSegment{TopicID: tid, Partition: p, ID: sid, BaseOffset: base, EndOffset: end,
-			MaxTimestamp: 1000 + base, Size: (end - base) * 100, Checksum: "sum-" + sid, CreatedAt: at}
+			MaxTimestamp: 1000 + base, Size: (end - base) * 100, Checksum: "sum-" + sid, CreatedAt: at,
+			LeaderEpochs: meta.NewLeaderEpochs([]meta.EpochStart{{Epoch: 1, StartOffset: base}})}
 	}
 	if got, err := c.RemoteSegments(ctx, id, 0); err != nil || len(got) != 0 {
 		t.Fatalf("RemoteSegments of a new catalog = %v, %v", got, err)
 	}
 	want := []meta.RemoteSegment{seg(id, 0, "b", 0, 10), seg(id, 0, "a", 10, 25), seg(id, 0, "c", 25, 26)}
+	// Leader epochs: several starting within a segment, and none kept
+	// (a segment recorded before they were).
+	epochs := []meta.EpochStart{{Epoch: 0, StartOffset: 0}, {Epoch: 3, StartOffset: 4}, {Epoch: 7, StartOffset: 9}}
+	want[0].LeaderEpochs = meta.NewLeaderEpochs(epochs)
+	want[2].LeaderEpochs = ""
 	for _, s := range []meta.RemoteSegment{want[2], want[0], want[1], seg(id, 1, "x", 0, 5), seg(other, 0, "y", 0, 5)} {
 		if err := c.AddRemoteSegment(ctx, s); err != nil {
 			t.Fatalf("AddRemoteSegment(%s): %v", s.ID, err)
@@ -34,6 +40,9 @@ func testRemoteSegments(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	got, err := c.RemoteSegments(ctx, id, 0)
 	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("RemoteSegments = %+v, %v\nwant %+v", got, err, want)
+	}
+	if e, err := got[0].LeaderEpochs.Entries(); err != nil || !slices.Equal(e, epochs) {
+		t.Fatalf("leader epochs read back as %v, %v; want %v", e, err, epochs)
 	}
 	parts, err := c.RemotePartitions(ctx)
 	if err != nil || len(parts) != 3 {

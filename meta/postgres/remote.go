@@ -12,7 +12,7 @@ import (
 	"github.com/streamhouse/streamhouse/meta"
 )
 
-const remoteColumns = `topic_id, partition, id, base_offset, end_offset, max_timestamp, size, checksum, created_ms, deleting_ms`
+const remoteColumns = `topic_id, partition, id, base_offset, end_offset, max_timestamp, size, checksum, created_ms, deleting_ms, leader_epochs`
 
 // AddRemoteSegment records an uploaded segment.
 func (c *Catalog) AddRemoteSegment(ctx context.Context, s meta.RemoteSegment) error {
@@ -22,7 +22,7 @@ func (c *Catalog) AddRemoteSegment(ctx context.Context, s meta.RemoteSegment) er
 	}
 	return c.call(ctx, "AddRemoteSegment", fmt.Sprintf("record remote segment %s of %s-%d", s.ID, s.TopicID, s.Partition), func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+			tag, err := tx.Exec(ctx, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
 				remoteArgs(s, created)...)
 			if err == nil && tag.RowsAffected() == 0 {
 				return meta.ErrConflict
@@ -38,7 +38,7 @@ func remoteArgs(s meta.RemoteSegment, created time.Time) []any {
 		ms := s.DeletingSince.UnixMilli()
 		deleting = &ms
 	}
-	return []any{s.TopicID[:], s.Partition, s.ID, s.BaseOffset, s.EndOffset, s.MaxTimestamp, s.Size, s.Checksum, created.UnixMilli(), deleting}
+	return []any{s.TopicID[:], s.Partition, s.ID, s.BaseOffset, s.EndOffset, s.MaxTimestamp, s.Size, s.Checksum, created.UnixMilli(), deleting, string(s.LeaderEpochs)}
 }
 
 // RemoteSegments returns the partition's segments by base offset.
@@ -64,9 +64,11 @@ func scanRemote(ctx context.Context, q querier, query string, args ...any) ([]me
 		var tid []byte
 		var created int64
 		var deleting *int64
-		if err := rows.Scan(&tid, &s.Partition, &s.ID, &s.BaseOffset, &s.EndOffset, &s.MaxTimestamp, &s.Size, &s.Checksum, &created, &deleting); err != nil {
+		var epochs string
+		if err := rows.Scan(&tid, &s.Partition, &s.ID, &s.BaseOffset, &s.EndOffset, &s.MaxTimestamp, &s.Size, &s.Checksum, &created, &deleting, &epochs); err != nil {
 			return nil, err
 		}
+		s.LeaderEpochs = meta.LeaderEpochs(epochs)
 		copy(s.TopicID[:], tid)
 		s.CreatedAt = time.UnixMilli(created).UTC()
 		if deleting != nil {
@@ -180,7 +182,7 @@ func (c *Catalog) ReplaceRemoteSegments(ctx context.Context, f meta.Fence, id me
 					created = now
 				}
 				s.Deleting = false
-				tag, err := tx.Exec(ctx, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+				tag, err := tx.Exec(ctx, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
 					remoteArgs(s, created)...)
 				if err != nil {
 					return err

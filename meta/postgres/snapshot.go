@@ -293,7 +293,7 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s meta.Snapshot) error {
 		}
 	}
 	for _, r := range s.RemoteSegments {
-		if err := exec("remote segment "+r.ID, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		if err := exec("remote segment "+r.ID, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			remoteArgs(r, r.CreatedAt)...); err != nil {
 			return err
 		}

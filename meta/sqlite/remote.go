@@ -11,7 +11,7 @@ import (
 	"github.com/streamhouse/streamhouse/meta"
 )
 
-const remoteColumns = `topic_id, partition, id, base_offset, end_offset, max_timestamp, size, checksum, created_ms, deleting_ms`
+const remoteColumns = `topic_id, partition, id, base_offset, end_offset, max_timestamp, size, checksum, created_ms, deleting_ms, leader_epochs`
 
 // AddRemoteSegment records an uploaded segment.
 func (c *Catalog) AddRemoteSegment(ctx context.Context, s meta.RemoteSegment) error {
@@ -45,8 +45,8 @@ func insertRemote(ctx context.Context, tx *sql.Tx, s meta.RemoteSegment, created
 	if s.Deleting {
 		deleting = s.DeletingSince.UnixMilli()
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.TopicID[:], s.Partition, s.ID, s.BaseOffset, s.EndOffset, s.MaxTimestamp, s.Size, s.Checksum, created.UnixMilli(), deleting)
+	_, err := tx.ExecContext(ctx, `INSERT INTO remote_segments (`+remoteColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.TopicID[:], s.Partition, s.ID, s.BaseOffset, s.EndOffset, s.MaxTimestamp, s.Size, s.Checksum, created.UnixMilli(), deleting, string(s.LeaderEpochs))
 	return err
 }
 
@@ -76,9 +76,11 @@ func scanRemote(ctx context.Context, q querier, query string, args ...any) ([]me
 		var tid []byte
 		var created int64
 		var deleting sql.NullInt64
-		if err := rows.Scan(&tid, &s.Partition, &s.ID, &s.BaseOffset, &s.EndOffset, &s.MaxTimestamp, &s.Size, &s.Checksum, &created, &deleting); err != nil {
+		var epochs string
+		if err := rows.Scan(&tid, &s.Partition, &s.ID, &s.BaseOffset, &s.EndOffset, &s.MaxTimestamp, &s.Size, &s.Checksum, &created, &deleting, &epochs); err != nil {
 			return nil, err
 		}
+		s.LeaderEpochs = meta.LeaderEpochs(epochs)
 		copy(s.TopicID[:], tid)
 		s.CreatedAt = time.UnixMilli(created).UTC()
 		if deleting.Valid {

@@ -354,6 +354,15 @@ var migrations = []migration{
 			`ALTER TABLE topics ADD COLUMN replication_factor INTEGER NOT NULL DEFAULT 0`,
 		},
 	},
+	{
+		version: 16,
+		name:    "remote segments' leader epochs",
+		stmts: []string{
+			// meta.RemoteSegment.LeaderEpochs as "epoch:offset,...";
+			// empty for segments recorded before.
+			`ALTER TABLE remote_segments ADD COLUMN leader_epochs TEXT NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.
