@@ -48,3 +48,16 @@ type Segmented interface {
 	// not yet copied (limit is where the copies end).
 	RetainBelow(ctx context.Context, p RetentionPolicy, limit int64) (int, error)
 }
+
+// EpochEnder is a log that answers OffsetsForLeaderEpoch from what it
+// knows of its batches' leader epochs, those only object storage holds
+// included (tiered storage keeps each remote segment's epochs in the
+// catalog).
+type EpochEnder interface {
+	// EndOffsetForEpoch returns, as Kafka's leader-epoch cache does, the
+	// largest leader epoch at or below epoch that the log's batches have
+	// (epoch itself when none below it has any) and the offset where the
+	// first batch of a later epoch starts: the log's next offset when no
+	// batch has a later epoch.
+	EndOffsetForEpoch(ctx context.Context, epoch int32) (int32, int64, error)
+}

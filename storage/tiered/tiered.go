@@ -23,7 +23,11 @@
 //	<topic-id hex>/<partition>/<base>-<id>.snapshot   the idempotent producers at its end, JSON
 //
 // under the store's prefix. The .log object's SHA-256 is in the catalog's
-// record. Leader epochs are not kept: this broker's are always 0.
+// record, and so are the segment's leader epochs (each epoch starting in
+// it, from its batches' headers: KIP-405's segment leader-epoch
+// checkpoint), so that OffsetsForLeaderEpoch is answered for what only the
+// bucket holds without reading it (a single broker's epoch is always 0;
+// the cluster mode's is the partition lease's).
 //
 // # The order of things (what a crash at any point leaves)
 //

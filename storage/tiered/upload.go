@@ -236,6 +236,7 @@ type segUpload struct {
 	txn     []byte // aborted, JSON: the .txnindex object
 	pids    storage.ProducerState
 	snap    []byte // pids: the .snapshot object
+	epochs  []meta.EpochStart
 	sum     []byte // the .log object's SHA-256, once put
 
 	done chan struct{}
@@ -277,9 +278,9 @@ func (l *Log) prepare(ctx context.Context, s storage.SegmentInfo) (*segUpload, e
 		// their producers did is gone with them.
 		pids = storage.ProducerState{}
 	}
-	if err := scanProducers(&pids, d.Log, d.Info.Size); err != nil {
+	if u.epochs, err = scanSegment(&pids, d.Log, d.Info.Size); err != nil {
 		d.Release()
-		return nil, fmt.Errorf("producer state through segment %d: %w", s.Base, err)
+		return nil, fmt.Errorf("producer state and leader epochs of segment %d: %w", s.Base, err)
 	}
 	pids.TrimAborted(s.Next) // the segment's aborts are in its .txnindex
 	u.pids, u.snap = pids, pids.AppendSnapshot(nil, s.Next)
@@ -330,6 +331,7 @@ func (l *Log) record(ctx context.Context, u *segUpload) error {
 		TopicID: p.TopicID, Partition: p.Partition, ID: u.id,
 		BaseOffset: s.Base, EndOffset: s.Next, MaxTimestamp: s.MaxTimestamp,
 		Size: u.data.Info.Size, Checksum: hex.EncodeToString(u.sum), CreatedAt: l.st.now(),
+		LeaderEpochs: meta.NewLeaderEpochs(u.epochs),
 	}
 	if err := l.st.opts.Catalog.AddRemoteSegment(ctx, rec); err != nil {
 		return fmt.Errorf("record segment %d: %w", s.Base, err)
@@ -402,30 +404,36 @@ func (st *Store) remoteProducers(ctx context.Context, s meta.RemoteSegment) (sto
 	return pids, nil
 }
 
-// scanProducers carries st through the batches of a segment's file.
-func scanProducers(st *storage.ProducerState, r io.ReaderAt, size int64) error {
+// scanSegment carries st through the batches of a segment's file, and
+// returns the leader epochs of its batches: the first batch's, then each
+// change, with the offset of the batch it starts at.
+func scanSegment(st *storage.ProducerState, r io.ReaderAt, size int64) ([]meta.EpochStart, error) {
+	var epochs []meta.EpochStart
 	var buf [batch.HeaderSize + 64]byte
 	for pos := int64(0); pos < size; {
 		n := min(int64(len(buf)), size-pos)
 		if _, err := r.ReadAt(buf[:n], pos); err != nil && !errors.Is(err, io.EOF) {
-			return err
+			return nil, err
 		}
 		h, err := batch.ReadHeader(buf[:n])
 		if err != nil {
-			return fmt.Errorf("batch at %d: %w", pos, err)
+			return nil, fmt.Errorf("batch at %d: %w", pos, err)
+		}
+		if k := len(epochs); k == 0 || epochs[k-1].Epoch != h.PartitionLeaderEpoch {
+			epochs = append(epochs, meta.EpochStart{Epoch: h.PartitionLeaderEpoch, StartOffset: h.BaseOffset})
 		}
 		if h.ProducerID >= 0 {
 			ctrl := int16(-1)
 			if h.Control() {
 				if ctrl, err = batch.ControlType(buf[:n]); err != nil {
-					return fmt.Errorf("control batch at %d: %w", pos, err)
+					return nil, fmt.Errorf("control batch at %d: %w", pos, err)
 				}
 			}
 			st.Update(&h, ctrl)
 		}
 		pos += int64(h.Size())
 	}
-	return nil
+	return epochs, nil
 }
 
 func nonNil[T any](s []T) []T {
