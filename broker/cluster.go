@@ -116,11 +116,21 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (km
 			case rp.LeaderEpoch >= 0 && rp.LeaderEpoch <= epoch:
 				// No epoch's records were ever truncated (a single
 				// broker's one epoch; in the cluster mode every
-				// leader continues from the committed end): every
-				// epoch up to the current one ends, as far as a
-				// follower or a consumer checking for truncation
-				// needs, at the log's end.
+				// leader continues from the committed end): the
+				// current epoch ends at the log's end, and so does
+				// an earlier one for a log that cannot tell its
+				// batches' epochs.
 				sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, l.NextOffset()
+				if ee, ok := l.(storage.EpochEnder); ok && rp.LeaderEpoch < epoch {
+					// An earlier epoch ends where a later one's
+					// batches start, in either tier (tiered storage
+					// keeps the epochs of what only the bucket holds).
+					if e, end, err := ee.EndOffsetForEpoch(ctx, rp.LeaderEpoch); err != nil {
+						sp.LeaderEpoch, sp.EndOffset, sp.ErrorCode = -1, -1, errorCode(err)
+					} else {
+						sp.LeaderEpoch, sp.EndOffset = e, end
+					}
+				}
 			}
 			// An epoch above ours is unknown: undefined epoch and offset,
 			// no error, as Kafka.

@@ -781,6 +781,15 @@ func (l *Log) UploadBacklog() (int, int64) {
 	return 0, 0
 }
 
+// EndOffsetForEpoch is the tiered log's (storage.EpochEnder): the epochs
+// of what only the bucket holds are in its segments' records.
+func (l *Log) EndOffsetForEpoch(ctx context.Context, epoch int32) (int32, int64, error) {
+	if ee, ok := l.Log.(storage.EpochEnder); ok {
+		return ee.EndOffsetForEpoch(ctx, epoch)
+	}
+	return epoch, l.Log.NextOffset(), nil
+}
+
 // Close closes the local log and forgets the partition; its local log is
 // dropped at the next Open (it is a cache).
 func (l *Log) Close() error {
