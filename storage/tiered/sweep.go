@@ -2,8 +2,10 @@ package tiered
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,47 +45,86 @@ func (st *Store) sweepLoop() {
 // Sweep removes what is past its grace period: the objects of segments
 // given up (their records marked Deleting), then those records; and objects
 // no record names (an upload whose record never landed).
+//
+// It lists the bucket's segment objects first, all of them (one listing of
+// each of the 16 key ranges topic IDs start in: the cluster mode's WAL
+// objects, under wal/, are not listed), so that it finds orphans wherever
+// they are: also of a partition with no record left and no log open here
+// (a topic deleted while its first upload was under way, or a broker that
+// crashed mid-upload and no longer leads the partition), which a sweep of
+// the catalog's partitions and the open logs alone never visited.
 func (st *Store) Sweep(ctx context.Context) error {
+	objects := map[meta.RemotePartition][]objstore.Object{}
+	for _, c := range "0123456789abcdef" {
+		err := st.opts.Bucket.List(ctx, string(c), func(o objstore.Object) error {
+			if p, ok := partitionOf(o.Key); ok {
+				objects[p] = append(objects[p], o)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	parts, err := st.opts.Catalog.RemotePartitions(ctx)
 	if err != nil {
 		return err
 	}
 	seen := map[meta.RemotePartition]bool{}
 	var errs []error
-	for _, p := range parts {
-		seen[p] = true
-		errs = append(errs, st.sweepPartition(ctx, p))
-	}
-	// Partitions whose uploads never recorded a segment have objects no
-	// record names, and no row to find them by: the open logs'.
-	for _, l := range st.openLogs() {
-		p := meta.RemotePartition{TopicID: l.part.TopicID, Partition: l.part.Partition}
+	sweep := func(p meta.RemotePartition) {
 		if !seen[p] {
-			errs = append(errs, st.sweepPartition(ctx, p))
+			seen[p] = true
+			errs = append(errs, st.sweepPartition(ctx, p, objects[p]))
 		}
+	}
+	for _, p := range parts {
+		sweep(p)
+	}
+	for p := range objects {
+		sweep(p)
 	}
 	return errors.Join(errs...)
 }
 
-func (st *Store) sweepPartition(ctx context.Context, p meta.RemotePartition) error {
-	// The objects first, then the uploads under way, then the records. An
-	// upload records its segment before it stops being under way, so an
-	// object listed here belongs to an upload still under way next, or
-	// recorded in what is read after, or cut short (only then an orphan).
-	// Taking the uploads under way before the records are read and
-	// listing after would miss an upload that begins in between and
-	// records its segment after the read: its objects are new, but the
-	// store dates them by its own clock, which may run behind (skew; a
-	// Last-Modified cut to the second; S3 dates a multipart object by its
-	// start), so they could look older than the grace period.
-	var objects []objstore.Object
-	err := st.opts.Bucket.List(ctx, prefix(p.TopicID, p.Partition), func(o objstore.Object) error {
-		objects = append(objects, o)
-		return nil
-	})
-	if err != nil {
-		return err
+// partitionOf returns the partition of a segment object's key
+// (<topic-id hex>/<partition>/<base>-<id>.<ext>), and false for a key of
+// another shape.
+func partitionOf(key string) (meta.RemotePartition, bool) {
+	topic, rest, ok := strings.Cut(key, "/")
+	if !ok || len(topic) != 32 {
+		return meta.RemotePartition{}, false
 	}
+	part, name, ok := strings.Cut(rest, "/")
+	if !ok || strings.Contains(name, "/") {
+		return meta.RemotePartition{}, false
+	}
+	var p meta.RemotePartition
+	if _, err := hex.Decode(p.TopicID[:], []byte(topic)); err != nil {
+		return meta.RemotePartition{}, false
+	}
+	n, err := strconv.ParseInt(part, 10, 32)
+	if err != nil || n < 0 {
+		return meta.RemotePartition{}, false
+	}
+	p.Partition = int32(n)
+	return p, true
+}
+
+// sweepPartition sweeps one partition, whose objects (listed before) are
+// objects.
+func (st *Store) sweepPartition(ctx context.Context, p meta.RemotePartition, objects []objstore.Object) error {
+	// The objects first (listed by Sweep), then the uploads under way,
+	// then the records. An upload records its segment before it stops
+	// being under way, so an object listed belongs to an upload still
+	// under way next, or recorded in what is read after, or cut short
+	// (only then an orphan). Taking the uploads under way before the
+	// records are read and listing after would miss an upload that
+	// begins in between and records its segment after the read: its
+	// objects are new, but the store dates them by its own clock, which
+	// may run behind (skew; a Last-Modified cut to the second; S3 dates a
+	// multipart object by its start), so they could look older than the
+	// grace period.
 	st.mu.Lock()
 	uploading := maps.Clone(st.uploading)
 	st.mu.Unlock()

@@ -380,7 +380,10 @@ func TestReadStopsWaitingForAHungBucket(t *testing.T) {
 }
 
 // TestSweepOrphans: an object no record names (an upload whose record
-// never landed) goes once older than the grace period; recorded ones stay.
+// never landed) goes once older than the grace period, also of a
+// partition with no record and no log open here (a topic deleted during
+// its first upload); recorded ones stay, and so do objects of other
+// layouts (the cluster mode's WAL objects).
 func TestSweepOrphans(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -394,16 +397,25 @@ func TestSweepOrphans(t *testing.T) {
 	fill(t, l, 50, 3)
 	waitUploaded(t, l, 50)
 	orphan := meta.TopicID(part.TopicID).String() + "/0/00000000000000000000-deadbeef.log"
-	e.bucket.Put(t.Context(), orphan, bytes.NewReader([]byte("x")), 1)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := e.bucket.Stat(t.Context(), orphan); errors.Is(err, objstore.ErrNotFound) {
-			break
+	unknown := meta.TopicID{0xfe, 9}.String() + "/3/00000000000000000100-0123abcd.index" // no record, no open log
+	wal := "wal/1/1/1700000000000-0123.wal"
+	for _, k := range []string{orphan, unknown, wal} {
+		e.bucket.Put(t.Context(), k, bytes.NewReader([]byte("x")), 1)
+	}
+	for _, k := range []string{orphan, unknown} {
+		deadline := time.Now().Add(5 * time.Second) // a bound for a broken sweep, not a speed claim
+		for {
+			if _, err := e.bucket.Stat(t.Context(), k); errors.Is(err, objstore.ErrNotFound) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the orphan %s is still there", k)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the orphan is still there")
-		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := e.bucket.Stat(t.Context(), wal); err != nil {
+		t.Fatalf("an object of another layout was swept: %v", err)
 	}
 	// Everything recorded still reads.
 	if _, err := l.Read(t.Context(), 0, 1<<20, true, nil); err != nil {
