@@ -3,14 +3,20 @@ package tiered
 import (
 	"container/list"
 	"context"
-	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/streamhouse/streamhouse/storage"
 )
@@ -29,9 +35,11 @@ const (
 
 // cache holds chunks of remote objects in files under dir, at most budget
 // bytes, least recently used out first. Concurrent misses of one chunk
-// share one fetch. Objects are immutable, so a chunk never goes stale. The
-// directory is emptied at start: a chunk written half before a crash is
-// never served.
+// share one fetch. Objects are immutable (an upload's key is never used
+// again), so a chunk never goes stale, and the chunks stay across a
+// restart: each file ends with its chunk's CRC32C, checked before a chunk
+// a previous run left is first served, so that one a crash left short is
+// fetched again instead.
 type cache struct {
 	dir    string
 	budget int64
@@ -88,7 +96,11 @@ type chunkID struct {
 type entry struct {
 	id   chunkID
 	path string
-	size int64
+	size int64 // of the chunk; its file has a CRC32C after
+	// checked is set once the file is known whole: at once for a chunk
+	// this run wrote, at its first read for one a previous run left
+	// (guarded by mu).
+	checked bool
 }
 
 // load is one fetch of a chunk under way; waiters wait on done.
@@ -99,19 +111,101 @@ type load struct {
 }
 
 func newCache(dir string, budget int64, fetch func(ctx context.Context, key string, off, n int64) ([]byte, error)) (*cache, error) {
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("tiered: empty the cache %s: %w", dir, err)
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tiered: cache %s: %w", dir, err)
 	}
 	bgCtx, bgCancel := context.WithCancel(context.Background())
-	return &cache{
+	c := &cache{
 		dir: dir, budget: budget, fetch: fetch, bgCtx: bgCtx, bgCancel: bgCancel,
 		entries: map[chunkID]*list.Element{}, lru: list.New(), loading: map[chunkID]*load{},
 		small: map[string]*list.Element{}, smallLRU: list.New(), smallLoading: map[string]*load{},
 		ahead: make(chan struct{}, readAheadSlots), aheadSmall: make(chan struct{}, readAheadSlots),
-	}, nil
+	}
+	if err := c.load(); err != nil {
+		bgCancel()
+		return nil, err
+	}
+	return c, nil
+}
+
+// load takes up the chunks a previous run left in the directory, the most
+// recently written first in line to stay; each is checked against its
+// CRC32C before it is first served (check). Files of another shape (a
+// chunk half written, *.tmp; another chunk size) go.
+func (c *cache) load() error {
+	ents, err := os.ReadDir(c.dir)
+	if err != nil {
+		return fmt.Errorf("tiered: cache %s: %w", c.dir, err)
+	}
+	type found struct {
+		e   *entry
+		mod time.Time
+	}
+	var all []found
+	for _, de := range ents {
+		path := filepath.Join(c.dir, de.Name())
+		id, ok := parseChunkName(de.Name())
+		info, err := de.Info()
+		if !ok || err != nil || !info.Mode().IsRegular() || info.Size() <= crcSize {
+			os.RemoveAll(path)
+			continue
+		}
+		all = append(all, found{&entry{id: id, path: path, size: info.Size() - crcSize}, info.ModTime()})
+	}
+	slices.SortFunc(all, func(a, b found) int { return a.mod.Compare(b.mod) })
+	for _, f := range all {
+		c.entries[f.e.id] = c.lru.PushFront(f.e)
+		c.used += f.e.size
+	}
+	for c.used > c.budget && c.lru.Len() > 0 {
+		c.dropLocked(c.lru.Back().Value.(*entry).id)
+	}
+	return nil
+}
+
+// crcSize is the CRC32C (Castagnoli) after a chunk's bytes in its file.
+const crcSize = 4
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// chunkName names a chunk's file: its object's key in hex, the chunk size
+// (a file of another size is not taken up) and its index.
+func chunkName(id chunkID) string {
+	return fmt.Sprintf("%s-%d-%d", hex.EncodeToString([]byte(id.key)), chunkSize, id.index)
+}
+
+func parseChunkName(name string) (chunkID, bool) {
+	parts := strings.Split(name, "-")
+	if len(parts) != 3 || parts[1] != strconv.Itoa(chunkSize) {
+		return chunkID{}, false
+	}
+	key, err := hex.DecodeString(parts[0])
+	idx, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || err2 != nil || idx < 0 || len(key) == 0 {
+		return chunkID{}, false
+	}
+	return chunkID{string(key), idx}, true
+}
+
+// check verifies a chunk file a previous run left, once, before it is
+// served: a file that a crash of the machine left short or zeroed (the
+// cache is not synced) fails, and the caller drops it.
+func (c *cache) check(e *entry) bool {
+	c.mu.Lock()
+	ok := e.checked
+	c.mu.Unlock()
+	if ok {
+		return true
+	}
+	b, err := os.ReadFile(e.path)
+	if err != nil || int64(len(b)) != e.size+crcSize ||
+		crc32.Checksum(b[:e.size], castagnoli) != binary.BigEndian.Uint32(b[e.size:]) {
+		return false
+	}
+	c.mu.Lock()
+	e.checked = true
+	c.mu.Unlock()
+	return true
 }
 
 // readAt returns n bytes of the object key (objSize bytes long) from off,
@@ -285,7 +379,10 @@ func (c *cache) chunkRange(ctx context.Context, key string, objSize, idx, from i
 		c.lru.MoveToFront(el)
 		e := el.Value.(*entry)
 		c.mu.Unlock()
-		if f, err := os.Open(e.path); err == nil {
+		if from+int64(len(dst)) > e.size || !c.check(e) {
+			// Not whole (or not the chunk asked for): fetched
+			// again below.
+		} else if f, err := os.Open(e.path); err == nil {
 			n, err := f.ReadAt(dst, from)
 			f.Close()
 			if n == len(dst) {
@@ -351,9 +448,11 @@ func (c *cache) chunk(ctx context.Context, key string, objSize, idx int64) ([]by
 		c.lru.MoveToFront(el)
 		e := el.Value.(*entry)
 		c.mu.Unlock()
-		data, err := os.ReadFile(e.path)
-		if err == nil {
-			return data, nil
+		if c.check(e) {
+			data, err := os.ReadFile(e.path)
+			if err == nil && int64(len(data)) == e.size+crcSize {
+				return data[:e.size], nil
+			}
 		}
 		c.mu.Lock()
 		c.dropLocked(id)
@@ -399,10 +498,9 @@ func (c *cache) chunk(ctx context.Context, key string, objSize, idx int64) ([]by
 // used ones past the budget. A chunk that cannot be written is served
 // uncached.
 func (c *cache) store(id chunkID, data []byte) {
-	sum := sha256.Sum256([]byte(id.key))
-	path := filepath.Join(c.dir, fmt.Sprintf("%s-%d", hex.EncodeToString(sum[:12]), id.index))
+	path := filepath.Join(c.dir, chunkName(id))
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := writeChunk(tmp, data); err != nil {
 		os.Remove(tmp)
 		return
 	}
@@ -415,11 +513,26 @@ func (c *cache) store(id chunkID, data []byte) {
 	if _, ok := c.entries[id]; ok {
 		return
 	}
-	c.entries[id] = c.lru.PushFront(&entry{id: id, path: path, size: int64(len(data))})
+	c.entries[id] = c.lru.PushFront(&entry{id: id, path: path, size: int64(len(data)), checked: true})
 	c.used += int64(len(data))
 	for c.used > c.budget && c.lru.Len() > 1 {
 		c.dropLocked(c.lru.Back().Value.(*entry).id)
 	}
+}
+
+// writeChunk writes data and its CRC32C to a new file at path.
+func writeChunk(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	var sum [crcSize]byte
+	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(data, castagnoli))
+	_, err = f.Write(data)
+	if err == nil {
+		_, err = f.Write(sum[:])
+	}
+	return errors.Join(err, f.Close())
 }
 
 // dropLocked removes a chunk from the cache. Caller holds mu.
