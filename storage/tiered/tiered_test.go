@@ -34,6 +34,7 @@ type env struct {
 	bucket *objstore.Memory
 	store  objstore.Store // the store the tiered store uses: bucket unless set
 	dir    string
+	grace  time.Duration // the stores' Grace: 200 ms unless set
 }
 
 func newEnv(t testing.TB) *env {
@@ -57,7 +58,7 @@ func (e *env) open(t testing.TB, dir string, force *storage.RemoteConfig) *tiere
 	st, err := tiered.New(tiered.Options{
 		Local: local, Bucket: cmp.Or[objstore.Store](e.store, e.bucket), Catalog: e.cat,
 		CacheDir: filepath.Join(dir, "remote-cache"), CacheBytes: 64 << 20,
-		UploadInterval: 20 * time.Millisecond, Grace: 200 * time.Millisecond,
+		UploadInterval: 20 * time.Millisecond, Grace: cmp.Or(e.grace, 200*time.Millisecond),
 		ForceRemote: force,
 	})
 	if err != nil {
