@@ -164,6 +164,10 @@ func (l *Log) uploadPending(ctx context.Context) {
 		case <-u.done:
 		case <-ctx.Done():
 			return
+		case <-time.After(l.st.opts.UploadInterval):
+			// Segments closed meanwhile (a producer outrunning
+			// the uploads) start beside the ones under way.
+			continue
 		}
 		queue = queue[1:]
 		err := u.err
