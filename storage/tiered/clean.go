@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/meta"
@@ -47,12 +48,16 @@ import (
 //     aborted transactions, and the producer snapshot of the group's last
 //     segment (the state at the same end). A group of clean segments that
 //     would come out unchanged is left as it is.
-//  4. Swap: one catalog transaction fenced by the partition's lease
-//     (meta.RemoteSegments.ReplaceRemoteSegments) records the new segments
+//  4. Swap: as soon as a group's objects are uploaded, one catalog
+//     transaction fenced by the partition's lease
+//     (meta.RemoteSegments.ReplaceRemoteSegments) records its new segment
 //     and marks the old ones Deleting: a deposed leader's pass changes
-//     nothing. The sweep deletes the old objects after the grace period,
-//     so that reads in flight finish; the new objects of a pass that did
-//     not swap are deleted, or else left to the sweep as orphans.
+//     nothing. (Every broker's sweep deletes objects no record names once
+//     older than the grace period: a group's stay unrecorded only for its
+//     upload, and one whose upload took half the grace is not recorded.)
+//     The sweep deletes the old objects after the grace period, so that
+//     reads in flight finish; the new objects of a group that did not
+//     swap are deleted, or else left to the sweep as orphans.
 //  5. The leader's local copies of what was cleaned are removed: its
 //     reads below the local log come from the bucket, cleaned.
 //
@@ -113,40 +118,56 @@ func (l *Log) CompactRemote(ctx context.Context, p storage.CompactPolicy, f meta
 	}
 	res.Keys, res.KeyIndexBytes = c.bc.Keys.Len(), c.bc.Keys.Bytes()
 	defer c.release()
-	var old []string
-	var add []meta.RemoteSegment
+	// Each rewritten group is swapped in as soon as it is uploaded: its
+	// objects are then unrecorded for the time of one upload, as an
+	// upload's are (every broker's sweep deletes objects no record names
+	// once they are older than the grace period), and a pass cut short
+	// keeps the groups it swapped. Groups go in offset order, so a record
+	// dropped for a later value of its key or for its tombstone never
+	// outlives, swapped, the older groups that value covers.
+	rewritten := 0
+	swappedTo := int64(-1)
+	defer func() {
+		// The local copies of what was swapped go: reads there come
+		// from the bucket, cleaned.
+		if swappedTo < 0 {
+			return
+		}
+		if _, err := l.seg.RetainBelow(ctx, storage.RetentionPolicy{Now: p.Now, Ms: -1, Bytes: 0}, swappedTo); err != nil {
+			l.st.log.Warn("removing local copies of cleaned remote segments failed", "topic", l.part.Topic, "partition", l.part.Partition, "err", err)
+		}
+		l.tierMu.Lock()
+		l.recount()
+		l.tierMu.Unlock()
+	}()
 	for _, g := range groupRemote(plan.segs[:n], cfg.SegmentBytes) {
 		s, changed, err := c.cleanGroup(ctx, g, &res)
+		if err == nil && changed {
+			if took := time.Since(c.putStart); took > l.st.opts.Grace/2 {
+				err = fmt.Errorf("tiered: compact %s-%d: uploading segment %d took %v, too close to the grace period after which objects no record names are deleted",
+					l.part.Topic, l.part.Partition, s.BaseOffset, took)
+			} else {
+				old := make([]string, len(g))
+				for i, o := range g {
+					old[i] = o.ID
+				}
+				err = l.swapRemote(ctx, f, old, []meta.RemoteSegment{s}, c.aborted)
+			}
+		}
 		if err != nil {
 			c.abandon(ctx)
 			return res, err
 		}
-		if !changed {
-			continue
+		c.release() // recorded (or nothing uploaded)
+		if changed {
+			rewritten++
 		}
-		for _, o := range g {
-			old = append(old, o.ID)
-		}
-		add = append(add, s)
+		swappedTo = g[len(g)-1].EndOffset
 	}
 	cleanedTo := plan.segs[n-1].EndOffset
-	if len(add) > 0 {
-		if err := l.swapRemote(ctx, f, old, add, c.aborted); err != nil {
-			c.abandon(ctx)
-			return res, err
-		}
-	}
-	// The local copies of what was cleaned go: reads there come from the
-	// bucket, cleaned.
-	if _, err := l.seg.RetainBelow(ctx, storage.RetentionPolicy{Now: p.Now, Ms: -1, Bytes: 0}, cleanedTo); err != nil {
-		l.st.log.Warn("removing local copies of cleaned remote segments failed", "topic", l.part.Topic, "partition", l.part.Partition, "err", err)
-	}
-	l.tierMu.Lock()
-	l.recount()
-	l.tierMu.Unlock()
 	res.CleanedTo = cleanedTo
 	l.st.log.Info("remote log cleaned", "topic", l.part.Topic, "partition", l.part.Partition,
-		"segments", res.Segments, "into", res.Groups, "rewritten", len(add),
+		"segments", res.Segments, "into", res.Groups, "rewritten", rewritten,
 		"bytes_before", res.BytesBefore, "bytes_after", res.BytesAfter,
 		"records_read", res.RecordsRead, "records_kept", res.RecordsKept,
 		"keys", res.Keys, "cleaned_to", cleanedTo)
@@ -253,9 +274,10 @@ type remoteCleaner struct {
 	plan *remoteCleanPlan
 	bc   storage.BatchCleaner
 
-	buf     []byte
-	written []meta.RemoteSegment            // uploaded by this pass, not yet recorded
-	aborted map[string][]storage.AbortedTxn // the new segments' aborted transactions, by ID
+	buf      []byte
+	written  []meta.RemoteSegment            // uploaded by this pass, not yet recorded
+	putStart time.Time                       // when the last group's first object was put
+	aborted  map[string][]storage.AbortedTxn // the new segments' aborted transactions, by ID
 }
 
 // eachBatch streams remote segment s's batches, CRC-checked, to fn.
@@ -439,6 +461,7 @@ func (c *remoteCleaner) cleanGroup(ctx context.Context, g []meta.RemoteSegment, 
 		Size: w.size, CreatedAt: l.st.now(),
 	}
 	c.written = append(c.written, rec)
+	c.putStart = time.Now()
 	key := func(ext string) string { return objectKey(rec.TopicID, rec.Partition, rec.BaseOffset, id, ext) }
 	sum := sha256.New()
 	err = retry(ctx, func() error {
@@ -485,14 +508,16 @@ func (c *remoteCleaner) cleanGroup(ctx context.Context, g []meta.RemoteSegment, 
 	return rec, true, nil
 }
 
-// release lets the sweep have the pass's objects: recorded by now, or
-// orphans (abandon deletes what it can of those first).
+// release lets the sweep have the objects written since the last release:
+// recorded by now, or orphans (abandon deletes what it can of those
+// first).
 func (c *remoteCleaner) release() {
 	c.l.st.mu.Lock()
 	defer c.l.st.mu.Unlock()
 	for _, s := range c.written {
 		delete(c.l.st.uploading, s.ID)
 	}
+	c.written = c.written[:0]
 }
 
 // abandon deletes the objects of a pass that swapped nothing in; what it

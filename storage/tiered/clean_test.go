@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"math"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/streamhouse/streamhouse/batch"
 	"github.com/streamhouse/streamhouse/meta"
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs"
 	"github.com/streamhouse/streamhouse/storage/objstore"
 	"github.com/streamhouse/streamhouse/storage/storagetest"
 	"github.com/streamhouse/streamhouse/storage/tiered"
@@ -23,6 +25,25 @@ import (
 // clusterTiered is the cluster mode's tiering: everything uploaded, local
 // copies kept (the leader's cache) until the cleaner replaces them.
 var clusterTiered = &storage.RemoteConfig{Enable: true, LocalRetentionMs: -1, LocalRetentionBytes: -1}
+
+// openCluster opens a tiered store as the cluster mode's: everything
+// tiered, local copies kept, and a grace period longer than the test.
+func openCluster(t *testing.T, e *env, dir string) *tiered.Store {
+	t.Helper()
+	local, err := fs.New(filepath.Join(dir, "storage"), fs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tiered.New(tiered.Options{
+		Local: local, Bucket: e.bucket, Catalog: e.cat,
+		CacheDir: filepath.Join(dir, "remote-cache"), CacheBytes: 64 << 20,
+		UploadInterval: 20 * time.Millisecond, Grace: time.Minute, ForceRemote: clusterTiered,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
 
 // lead registers broker 1 in e's catalog and has it take part's lease.
 func lead(t *testing.T, e *env) meta.Fence {
@@ -117,7 +138,7 @@ func TestCompactRemote(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	f := lead(t, e)
-	st := e.open(t, e.dir, clusterTiered)
+	st := openCluster(t, e, e.dir)
 	cfg := storage.LogConfig{SegmentBytes: 2048}
 	l, err := st.Open(t.Context(), part, cfg)
 	if err != nil {
@@ -288,7 +309,7 @@ func TestCompactRemote(t *testing.T) {
 	st.Close()
 
 	// A new leader: an empty data directory, the catalog and bucket kept.
-	st = e.open(t, t.TempDir(), clusterTiered)
+	st = openCluster(t, e, t.TempDir())
 	defer st.Close()
 	l, err = st.Open(ctx, part, cfg)
 	if err != nil {
@@ -309,7 +330,7 @@ func TestCompactRemoteBounds(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	f := lead(t, e)
-	st := e.open(t, e.dir, clusterTiered)
+	st := openCluster(t, e, e.dir)
 	defer st.Close()
 	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 2048})
 	if err != nil {
