@@ -12,7 +12,9 @@ package compattests
 // (nothing lost) and no record whose acceptance a leader confirmed is
 // delivered again (at least once for the rest). Last,
 // DescribeShareGroupOffsets through a broker that is not the coordinator
-// (kadm finds it) gives every partition's start offset at its end.
+// (kadm finds it) gives every partition's start offset at its end, and
+// AlterShareGroupOffsets through it moves a partition back: its records
+// from there are delivered again.
 
 import (
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -190,4 +193,32 @@ func TestClusterShareGroups(t *testing.T) {
 		}
 		return n == int(parts) && total == 1200, fmt.Sprintf("%d partitions, start offsets summing to %d of 1200", n, total)
 	})
+
+	// The members stop (the group is empty); through a broker the group's
+	// coordinator need not be, partition 0 goes back to offset 150
+	// (AlterShareGroupOffsets): a new member gets partition 0's records
+	// from 150 again, as its leader reads the reset state.
+	m1.stop()
+	m2.stop()
+	grWaitFor(t, "the group empty", func() (bool, string) {
+		ds, err := fgAdmin(t, c.brokers[alive].addr).DescribeShareGroups(fgCtx(t), group)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(ds[group].Members) == 0, fmt.Sprintf("%d members", len(ds[group].Members))
+	})
+	ar, err := fgAdmin(t, c.brokers[alive].addr).AlterShareGroupOffsets(fgCtx(t), group, kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 150}}})
+	if err != nil || ar.Error() != nil {
+		t.Fatalf("alter: %v %v", err, ar.Error())
+	}
+	reread := newShLog()
+	shStart(t, c.brokers[alive].addr, "m3", group, []string{topic}, reread, shMemberOpts{confirm: true, opts: []kgo.Opt{seeds(alive)}})
+	shWaitDistinct(t, reread, 50)
+	time.Sleep(500 * time.Millisecond) // anything else it would get
+	for _, d := range reread.deliveries() {
+		if d.partition != 0 || d.offset < 150 {
+			t.Errorf("after the alter, delivered %+v; want partition 0 from offset 150 only", d)
+		}
+	}
+	t.Logf("after AlterShareGroupOffsets, %d records of partition 0 delivered again", reread.distinct())
 }

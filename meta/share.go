@@ -23,9 +23,14 @@ type ShareState struct {
 	TopicID   TopicID
 	Partition int32
 	// StateEpoch counts resets of the partition's state
-	// (AlterShareGroupOffsets).
+	// (AlterShareGroupOffsets, DeleteShareGroupOffsets): a write at an
+	// older one is not stored.
 	StateEpoch int32
-	// StartOffset is the share-partition start offset (SPSO).
+	// StartOffset is the share-partition start offset (SPSO); -1 for a
+	// state reset to nothing (the cluster mode's DeleteShareGroupOffsets
+	// and group deletion keep the epoch that way, so that an older
+	// write cannot come back): the partition starts again by
+	// share.auto.offset.reset.
 	StartOffset int64
 	// Batches are the in-flight records at and after StartOffset whose
 	// state is known, by FirstOffset, not overlapping; records after the
@@ -59,7 +64,10 @@ type ShareStates interface {
 	// PutShareStates stores each partition's state, replacing what was
 	// stored for it (a later one in states replaces an earlier one of the
 	// same partition), and deletes the states of deletes, in one
-	// transaction, durable when it returns.
+	// transaction, durable when it returns. A state whose StateEpoch is
+	// below the stored one's is left out: the partition was reset since
+	// (AlterShareGroupOffsets, by the group's coordinator, while its
+	// leader may still write what it held before).
 	PutShareStates(ctx context.Context, states []ShareState, deletes []SharePartitionKey) error
 	// PutShareStatesFenced is PutShareStates by the holder of fence (the
 	// cluster mode: the lease of the partitions' leader, or of the

@@ -23,10 +23,12 @@ package group
 //
 // Resets by the coordinator (AlterShareGroupOffsets,
 // DeleteShareGroupOffsets, DeleteGroups; allowed while the group has no
-// members) are written to the catalog under the group's shard lease; a
-// leader drops a group's idle states (stored, none acquired) when a share
-// session of the group opens there with no other open, so that it reads
-// them again.
+// members) are written to the catalog under the group's shard lease at
+// the next state epoch (a deletion as a state reset to nothing, StartOffset
+// -1), and the catalog leaves out a leader's later write at an older
+// epoch; a leader drops a group's idle states (stored, none acquired) when
+// a share session of the group opens there with no other open, so that it
+// reads them again.
 
 import (
 	"context"
@@ -328,11 +330,14 @@ func (c *Coordinator) deleteStoredShares(ctx context.Context, group string, topi
 		c.log.Log(ctx, meta.LogLevel(err, slog.LevelError), "reading share partitions' states failed", "group", group, "err", err)
 		return kerr.KafkaStorageError
 	}
-	var dels []meta.SharePartitionKey
-	for pk := range stored {
-		if topics == nil || topics[pk.topicID] {
-			dels = append(dels, meta.SharePartitionKey{Group: group, TopicID: pk.topicID, Partition: pk.partition})
+	// Reset to nothing at the next state epoch rather than deleted, so
+	// that a leader's write of what it held before cannot bring the
+	// state back (meta.ShareStates leaves out writes at older epochs).
+	var resets []meta.ShareState
+	for pk, st := range stored {
+		if (topics == nil || topics[pk.topicID]) && st.StartOffset >= 0 {
+			resets = append(resets, meta.ShareState{Group: group, TopicID: pk.topicID, Partition: pk.partition, StateEpoch: st.StateEpoch + 1, StartOffset: -1})
 		}
 	}
-	return c.resetShares(ctx, group, nil, dels)
+	return c.resetShares(ctx, group, resets, nil)
 }

@@ -91,7 +91,7 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 			known = make(map[sharePK]*sharePart, len(stored))
 			for pk, st := range stored {
 				sp := &sharePart{group: rg.GroupID, topicID: pk.topicID, partition: pk.partition}
-				sp.loadLocked(st)
+				sp.loadLocked(st) // a state reset to nothing stays not loaded: not described
 				known[pk] = sp
 			}
 		}

@@ -402,6 +402,12 @@ func (sp *sharePart) stateLocked(now time.Time) meta.ShareState {
 
 // loadLocked sets the partition from a stored state.
 func (sp *sharePart) loadLocked(s meta.ShareState) {
+	if s.StartOffset < 0 {
+		// Reset to nothing: it starts again by
+		// share.auto.offset.reset, at the epoch the reset left.
+		sp.loaded, sp.stateEpoch, sp.recs, sp.acquired = false, s.StateEpoch, nil, 0
+		return
+	}
 	sp.loaded, sp.stateEpoch, sp.start = true, s.StateEpoch, s.StartOffset
 	sp.recs, sp.acquired = nil, 0
 	for _, b := range s.Batches {

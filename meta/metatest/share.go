@@ -29,6 +29,7 @@ func shareCases() []struct {
 		{"ShareStatesConcurrent", testShareStatesConcurrent},
 		{"ShareStateOne", testShareStateOne},
 		{"ShareStatesFenced", testShareStatesFenced},
+		{"ShareStatesOlderEpoch", testShareStatesOlderEpoch},
 		{"GroupConfigs", testGroupConfigs},
 		{"ShareCancelledAndClosed", testShareCancelledAndClosed},
 	}
@@ -347,5 +348,42 @@ func testShareStatesFenced(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	EqualShareStates(t, []meta.ShareState{got}, []meta.ShareState{mine})
 	if _, ok, err := c.ShareState(ctx, meta.SharePartitionKey{Group: other.Group, TopicID: other.TopicID, Partition: other.Partition}); !ok || err != nil {
 		t.Fatalf("the unfenced writes stored nothing: %v, %v", ok, err)
+	}
+}
+
+// testShareStatesOlderEpoch: a write at a state epoch below the stored one
+// (a leader's, after the coordinator reset the partition) is left out;
+// one at the same or a later epoch replaces it.
+func testShareStatesOlderEpoch(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	in := SampleShareStates(t)[0] // at epoch 2
+	if err := c.PutShareStates(ctx, []meta.ShareState{in}, nil); err != nil {
+		t.Fatal(err)
+	}
+	key := meta.SharePartitionKey{Group: in.Group, TopicID: in.TopicID, Partition: in.Partition}
+	older := in
+	older.StateEpoch, older.StartOffset, older.Batches = 1, 50, nil
+	if err := c.PutShareStates(ctx, []meta.ShareState{older}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := c.ShareState(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	EqualShareStates(t, []meta.ShareState{got}, []meta.ShareState{in})
+	same := in
+	same.StartOffset, same.Batches = 105, nil
+	later := in
+	later.StateEpoch, later.StartOffset, later.Batches = 3, -1, nil
+	for _, want := range []meta.ShareState{same, later} {
+		if err := c.PutShareStates(ctx, []meta.ShareState{want}, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := c.ShareState(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		EqualShareStates(t, []meta.ShareState{got}, []meta.ShareState{want})
 	}
 }

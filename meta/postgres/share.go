@@ -114,7 +114,8 @@ func queuePutShareStates(b *pgx.Batch, states []meta.ShareState, deletes []meta.
 		ORDER BY 1, 2, 3
 		ON CONFLICT (group_id, topic_id, partition) DO UPDATE SET
 			state = excluded.state,
-			updated_ms = excluded.updated_ms`,
+			updated_ms = excluded.updated_ms
+		WHERE (share_states.state::jsonb->>'StateEpoch')::int <= (excluded.state::jsonb->>'StateEpoch')::int`,
 		groups, tids, parts, states2, times)
 }
 

@@ -71,7 +71,8 @@ func putShareStates(ctx context.Context, tx *sql.Tx, states []meta.ShareState, d
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO share_states (group_id, topic_id, partition, state, updated_ms) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (group_id, topic_id, partition) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms`,
+			ON CONFLICT (group_id, topic_id, partition) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms
+			WHERE json_extract(share_states.state, '$.StateEpoch') <= json_extract(excluded.state, '$.StateEpoch')`,
 			s.Group, s.TopicID[:], s.Partition, string(row), t.UnixMilli()); err != nil {
 			return fmt.Errorf("share state of %q, %s-%d: %w", s.Group, s.TopicID, s.Partition, err)
 		}
