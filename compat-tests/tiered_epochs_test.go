@@ -80,15 +80,7 @@ func TestTieredClusterLeaderEpochs(t *testing.T) {
 	listOffset := func(ts int64) int64 {
 		t.Helper()
 		for deadline := time.Now().Add(fgWait); ; {
-			req := kmsg.NewPtrListOffsetsRequest()
-			req.Version, req.ReplicaID = 8, -1
-			rt := kmsg.NewListOffsetsRequestTopic()
-			rt.Topic = topic
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = 0, ts, -1
-			rt.Partitions = append(rt.Partitions, rp)
-			req.Topics = append(req.Topics, rt)
-			resp, err := req.RequestWith(ctx, cl)
+			resp, err := tierListOffsetsRequest(topic, 0, ts).RequestWith(ctx, cl)
 			if err == nil && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 {
 				sp := resp.Topics[0].Partitions[0]
 				if sp.ErrorCode == 0 {

@@ -556,8 +556,8 @@ func tierListOffset(t testing.TB, cl *kgo.Client, topic string, p int32, ts int6
 	return off
 }
 
-func tierTryListOffset(t testing.TB, cl *kgo.Client, topic string, p int32, ts int64) (int64, int16) {
-	t.Helper()
+// tierListOffsetsRequest is a ListOffsets (v8) of one partition at ts.
+func tierListOffsetsRequest(topic string, p int32, ts int64) *kmsg.ListOffsetsRequest {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.Version = 8
 	req.ReplicaID = -1
@@ -567,7 +567,12 @@ func tierTryListOffset(t testing.TB, cl *kgo.Client, topic string, p int32, ts i
 	rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, ts, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(fgCtx(t), cl)
+	return req
+}
+
+func tierTryListOffset(t testing.TB, cl *kgo.Client, topic string, p int32, ts int64) (int64, int16) {
+	t.Helper()
+	resp, err := tierListOffsetsRequest(topic, p, ts).RequestWith(fgCtx(t), cl)
 	if err != nil {
 		t.Fatalf("ListOffsets %s-%d at %d: %v", topic, p, ts, err)
 	}

@@ -52,8 +52,10 @@ func segmentOf(key string) string {
 	return name[:strings.IndexByte(name, '-')]
 }
 
-// openOrdered opens a tiered store over e's bucket with an orderCatalog.
-func openOrdered(t *testing.T, e *env, opts tiered.Options) (*tiered.Store, *orderCatalog) {
+// openOrdered opens a tiered store over e's bucket with an orderCatalog,
+// and in it the log of part with segments of 4 KiB, both closed when the
+// test ends.
+func openOrdered(t *testing.T, e *env, opts tiered.Options) (storage.Log, *orderCatalog) {
 	t.Helper()
 	cat := &orderCatalog{Catalog: e.cat}
 	local, err := fs.New(filepath.Join(e.dir, "storage"), fs.Options{})
@@ -67,7 +69,13 @@ func openOrdered(t *testing.T, e *env, opts tiered.Options) (*tiered.Store, *ord
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st, cat
+	t.Cleanup(func() { st.Close() })
+	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, cat
 }
 
 // TestUploadsConcurrentRecordedInOrder: a partition's closed segments
@@ -97,13 +105,7 @@ func TestUploadsConcurrentRecordedInOrder(t *testing.T) {
 		}
 		return 0, nil
 	}
-	st, cat := openOrdered(t, e, tiered.Options{PartitionUploaders: 4})
-	defer st.Close()
-	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, cat := openOrdered(t, e, tiered.Options{PartitionUploaders: 4})
 	want := fill(t, l, 60, 3)
 	// The first segment's upload is held until three segments after it
 	// were put: they upload while it does. Meanwhile nothing is recorded.
@@ -137,13 +139,7 @@ func TestUploadFailureKeepsOrder(t *testing.T) {
 		}
 		return 0, nil
 	}
-	st, cat := openOrdered(t, e, tiered.Options{PartitionUploaders: 3})
-	defer st.Close()
-	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, cat := openOrdered(t, e, tiered.Options{PartitionUploaders: 3})
 	want := fill(t, l, 60, 3)
 	waitUploaded(t, l, l.HighWatermark()*8/10)
 	if _, _, bad := cat.state(); len(bad) > 0 {

@@ -115,6 +115,24 @@ func TestPutToAServerThatStopsReading(t *testing.T) {
 	}
 }
 
+// proxied starts a versitygw with a bucket, and an HTTP server in front of
+// it that answers each request with serve, which may pass it on to rp (the
+// Host header goes as it came: SigV4 signs it). It returns the front
+// server's URL and the bucket.
+func proxied(t *testing.T, serve func(w http.ResponseWriter, r *http.Request, rp http.Handler)) (string, string) {
+	t.Helper()
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	target, err := url.Parse(srv.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, rp) }))
+	t.Cleanup(proxy.Close)
+	return proxy.URL, bucket
+}
+
 func s3Creds(access, secret string) *credentials.Credentials {
 	return credentials.NewStaticV4(access, secret, "")
 }
@@ -124,25 +142,17 @@ func s3Creds(access, secret string) *credentials.Credentials {
 // switches to signed streaming uploads, and they work.
 func TestCheckFallsBackToSignedUploads(t *testing.T) {
 	t.Parallel()
-	srv := s3test.Start(t)
-	bucket := srv.Bucket(t)
-	target, err := url.Parse(srv.Endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var refused atomic.Int64
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	proxy, bucket := proxied(t, func(w http.ResponseWriter, r *http.Request, rp http.Handler) {
 		if r.Header.Get("X-Amz-Trailer") != "" {
 			refused.Add(1)
 			w.WriteHeader(http.StatusNotImplemented)
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>trailing checksums are not supported</Message></Error>`)
 			return
 		}
-		rp.ServeHTTP(w, r) // the Host header is passed on: SigV4 signs it
-	}))
-	defer proxy.Close()
-	st, err := s3.New(s3.Options{Endpoint: proxy.URL, Bucket: bucket, Credentials: s3test.Credentials()})
+		rp.ServeHTTP(w, r)
+	})
+	st, err := s3.New(s3.Options{Endpoint: proxy, Bucket: bucket, Credentials: s3test.Credentials()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,12 +182,6 @@ func TestCheckFallsBackToSignedUploads(t *testing.T) {
 // whole object, 200) still yields the bytes asked for.
 func TestGetIsOneRequest(t *testing.T) {
 	t.Parallel()
-	srv := s3test.Start(t)
-	bucket := srv.Bucket(t)
-	target, err := url.Parse(srv.Endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := make([]byte, 1<<20)
 	for i := range data {
 		data[i] = byte(i * 31)
@@ -185,8 +189,7 @@ func TestGetIsOneRequest(t *testing.T) {
 	var mu sync.Mutex
 	methods := map[string]int{}
 	var ignoreRange atomic.Bool
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	proxy, bucket := proxied(t, func(w http.ResponseWriter, r *http.Request, rp http.Handler) {
 		mu.Lock()
 		methods[r.Method]++
 		mu.Unlock()
@@ -200,9 +203,8 @@ func TestGetIsOneRequest(t *testing.T) {
 			return
 		}
 		rp.ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
-	st, err := s3.New(s3.Options{Endpoint: proxy.URL, Bucket: bucket, Credentials: s3test.Credentials()})
+	})
+	st, err := s3.New(s3.Options{Endpoint: proxy, Bucket: bucket, Credentials: s3test.Credentials()})
 	if err != nil {
 		t.Fatal(err)
 	}
