@@ -103,6 +103,8 @@ func (s *Server) apply(ctx context.Context, ch meta.Change) error {
 	case meta.ChangeTxnMarkers:
 		s.txnMarkersChanged(ch.Key)
 		return nil
+	case meta.ChangeGroupConfigs:
+		return s.groups.ReloadGroupConfigs(ctx, ch.Key)
 	}
 	// A kind this binary does not know (a newer broker's): nothing of
 	// it is cached here.
@@ -128,6 +130,9 @@ func (s *Server) resync(ctx context.Context, from int64) (int64, error) {
 		return from, err
 	}
 	if err := s.reloadACLs(ctx); err != nil {
+		return from, err
+	}
+	if err := s.groups.ReloadGroupConfigs(ctx); err != nil {
 		return from, err
 	}
 	if err := s.topics.syncAll(ctx); err != nil {

@@ -51,6 +51,23 @@ func TestClusterShareGroups(t *testing.T) {
 		return err == nil && len(leaders) == int(parts) && len(nodes) >= 2, fmt.Sprintf("leaders %v, %v", leaders, err)
 	})
 	shSetGroupConfig(t, c.brokers[2].addr, group, map[string]string{"share.auto.offset.reset": "earliest"})
+	// Every broker has the group's configs (the change feed): the leaders
+	// read them.
+	for node := 1; node <= 3; node++ {
+		r := fgDialRaw(t, c.brokers[node].addr)
+		grWaitFor(t, fmt.Sprintf("broker %d's share.auto.offset.reset of the group", node), func() (bool, string) {
+			req := kmsg.NewPtrDescribeConfigsRequest()
+			rr := kmsg.NewDescribeConfigsRequestResource()
+			rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeGroupConfig, group, []string{"share.auto.offset.reset"}
+			req.Resources = append(req.Resources, rr)
+			resp := r.do(req, 4).(*kmsg.DescribeConfigsResponse)
+			if len(resp.Resources) != 1 || len(resp.Resources[0].Configs) != 1 || resp.Resources[0].Configs[0].Value == nil {
+				return false, fmt.Sprintf("%+v", resp.Resources)
+			}
+			v := *resp.Resources[0].Configs[0].Value
+			return v == "earliest", v
+		})
+	}
 
 	// The group's coordinator, and the routing checks.
 	r1 := fgDialRaw(t, c.brokers[1].addr)

@@ -378,6 +378,9 @@ const (
 	// ChangeTxnMarkers: a transaction's end markers were asked for or
 	// recorded (PutTxnMarkers). Key is the transactional id.
 	ChangeTxnMarkers ChangeKind = "txn-markers"
+	// ChangeGroupConfigs: a group's configs (SetGroupConfigs). Key is the
+	// group.
+	ChangeGroupConfigs ChangeKind = "group-configs"
 )
 
 // Change is one committed change, as the feed records it.

@@ -52,27 +52,34 @@ func (c *Coordinator) SetGroupConfig(ctx context.Context, group string, version 
 	return nil
 }
 
-// refreshGroupConfig reads group's configs from the catalog again (the
-// cluster mode: another broker may have set them; a partition's leader
-// reads them as a share session of the group opens). A failed read keeps
-// what was known.
-func (c *Coordinator) refreshGroupConfig(ctx context.Context, group string) {
+// ReloadGroupConfigs reads the configs of groups (all when none are named)
+// from the catalog again: another broker sharing it set them (the broker
+// calls it from the catalog's change feed). A group's configs only move to
+// a newer version.
+func (c *Coordinator) ReloadGroupConfigs(ctx context.Context, groups ...string) error {
 	if c.cfg.GroupConfigs == nil {
-		return
+		return nil
 	}
 	all, err := c.cfg.GroupConfigs.GroupConfigs(ctx)
 	if err != nil {
-		c.log.Warn("reading group configs failed", "group", group, "err", err)
-		return
+		return err
 	}
-	sc, ok := all[group]
 	c.confMu.Lock()
 	defer c.confMu.Unlock()
-	if !ok {
-		delete(c.confs, group)
-		return
+	names := groups
+	if len(names) == 0 {
+		for g := range all {
+			names = append(names, g)
+		}
 	}
-	if cur, have := c.confs[group]; !have || cur.version < sc.Version {
-		c.confs[group] = groupConf{explicit: maps.Clone(sc.Configs), version: sc.Version, share: c.cfg.ResolveShare(sc.Configs)}
+	for _, g := range names {
+		sc, ok := all[g]
+		if !ok {
+			continue
+		}
+		if cur, have := c.confs[g]; !have || cur.version < sc.Version {
+			c.confs[g] = groupConf{explicit: maps.Clone(sc.Configs), version: sc.Version, share: c.cfg.ResolveShare(sc.Configs)}
+		}
 	}
+	return nil
 }

@@ -416,11 +416,6 @@ func (c *Coordinator) ShareFetch(ctx context.Context, req *kmsg.ShareFetchReques
 	if renew && (req.MaxBytes != 0 || req.MinBytes != 0 || req.MaxRecords != 0 || req.MaxWaitMillis != 0) {
 		return fail(kerr.InvalidRequest)
 	}
-	if c.clustered() && req.ShareSessionEpoch == 0 {
-		// The group's configs may have been set through another
-		// broker.
-		c.refreshGroupConfig(ctx, group)
-	}
 	cfg := c.shareConfig(group)
 	resp.AcquisitionLockTimeoutMillis = int32(cfg.RecordLockDuration.Milliseconds())
 	acks := make(map[sharePK][]ackBatch)

@@ -39,6 +39,8 @@ func testChanges(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"set client quota", func() error {
 			return c.SetClientQuota(ctx, meta.ClientQuota{Entity: entity, Values: map[string]float64{"producer_byte_rate": 1}})
 		}, &meta.Change{Kind: meta.ChangeClientQuota, Key: meta.EntityKey(entity)}},
+		{"set group configs", func() error { return c.SetGroupConfigs(ctx, "g", 0, map[string]string{"a": "1"}) }, &meta.Change{Kind: meta.ChangeGroupConfigs, Key: "g"}},
+		{"stale group configs", func() error { return c.SetGroupConfigs(ctx, "g", 0, nil) }, nil},
 		{"put transaction", func() error { return c.PutTransaction(ctx, meta.Transaction{ID: "x", State: "Empty"}, nil) }, nil},
 		{"duplicate topic", func() error { return c.CreateTopic(ctx, topic(t, "t", 1, nil)) }, nil},
 		{"delete topic", func() error { return c.DeleteTopic(ctx, tp.ID, 3) }, &meta.Change{Kind: meta.ChangeTopic, Key: tp.ID.String()}},

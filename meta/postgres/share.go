@@ -224,10 +224,10 @@ func (c *Catalog) SetGroupConfigs(ctx context.Context, group string, version int
 				if tag.RowsAffected() == 0 {
 					return fmt.Errorf("configured meanwhile: %w", meta.ErrConflict)
 				}
-				return nil
+			} else if _, err = tx.Exec(ctx, `UPDATE group_configs SET configs = $2, version = version + 1 WHERE group_id = $1`, group, string(js)); err != nil {
+				return err
 			}
-			_, err = tx.Exec(ctx, `UPDATE group_configs SET configs = $2, version = version + 1 WHERE group_id = $1`, group, string(js))
-			return err
+			return recordChange(ctx, tx, c.channel, meta.ChangeGroupConfigs, group)
 		})
 	})
 }

@@ -193,7 +193,7 @@ func (c *Catalog) SetGroupConfigs(ctx context.Context, group string, version int
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	err = c.write(ctx, func(tx *sql.Tx) error {
+	err = c.change(ctx, meta.ChangeGroupConfigs, group, func(tx *sql.Tx) error {
 		var have int64
 		err := tx.QueryRowContext(ctx, `SELECT version FROM group_configs WHERE group_id = ?`, group).Scan(&have)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
