@@ -297,29 +297,35 @@ func (l *Log) prepare(ctx context.Context, s storage.SegmentInfo) (*segUpload, e
 	return u, nil
 }
 
-// putObjects uploads segment u's five objects, at once.
+// putObjects uploads segment u's objects: the batches, then the four
+// small ones at once. The batches go first, as before they were uploaded
+// at once with the rest: a sweep (another broker's, in the cluster mode,
+// which does not know this upload) judges an object no record names by
+// its age, and a small object put at the start of a long (throttled)
+// upload of the batches would look old by the time the record lands.
 func (l *Log) putObjects(ctx context.Context, u *segUpload) error {
 	p, d := l.part, u.data
 	key := func(ext string) string { return objectKey(p.TopicID, p.Partition, u.seg.Base, u.id, ext) }
-	errs := make([]error, 5)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		// The batches, hashed as they go. A segment that starts below
-		// the remote end (a log restored from an older copy) is
-		// uploaded whole all the same: reads find offsets by segment.
-		h := sha256.New()
-		errs[0] = retry(ctx, func() error {
-			h.Reset()
-			r := io.TeeReader(io.NewSectionReader(d.Log, 0, d.Info.Size), h)
-			return l.st.put(ctx, key(".log"), l.st.throttle(ctx, r), d.Info.Size)
-		})
-		u.sum = h.Sum(nil)
+	// The batches, hashed as they go. A segment that starts below the
+	// remote end (a log restored from an older copy) is uploaded whole
+	// all the same: reads find offsets by segment.
+	h := sha256.New()
+	err := retry(ctx, func() error {
+		h.Reset()
+		r := io.TeeReader(io.NewSectionReader(d.Log, 0, d.Info.Size), h)
+		return l.st.put(ctx, key(".log"), l.st.throttle(ctx, r), d.Info.Size)
 	})
+	if err != nil {
+		return err
+	}
+	u.sum = h.Sum(nil)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
 	for i, o := range []struct {
 		ext  string
 		data []byte
 	}{{".index", d.Index}, {".timeindex", d.TimeIndex}, {".txnindex", u.txn}, {".snapshot", u.snap}} {
-		wg.Go(func() { errs[i+1] = l.st.putBytes(ctx, key(o.ext), o.data) })
+		wg.Go(func() { errs[i] = l.st.putBytes(ctx, key(o.ext), o.data) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
