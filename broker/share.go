@@ -33,7 +33,10 @@ import (
 // shareLogs gives share fetches the partitions' logs.
 type shareLogs struct{ s *Server }
 
-var _ group.ShareLogs = shareLogs{}
+var (
+	_ group.ShareLogs = shareLogs{}
+	_ group.ShareEnds = shareLogs{}
+)
 
 func (l shareLogs) Log(ctx context.Context, id [16]byte, p int32) (storage.Log, *kerr.Error) {
 	t := l.s.topics.getID(meta.TopicID(id))
@@ -52,6 +55,31 @@ func (l shareLogs) Log(ctx context.Context, id [16]byte, p int32) (storage.Log, 
 		return nil, kerr.KafkaStorageError
 	}
 	return lg, nil
+}
+
+// End is a partition's high watermark whatever broker leads it
+// (group.ShareEnds): its log's for a single broker or its leader, else
+// the catalog's committed end (the cluster mode acknowledges only what is
+// committed).
+func (l shareLogs) End(ctx context.Context, id [16]byte, p int32) (int64, *kerr.Error) {
+	t := l.s.topics.getID(meta.TopicID(id))
+	if t == nil {
+		return -1, kerr.UnknownTopicID
+	}
+	if t.partition(p) == nil {
+		return -1, kerr.UnknownTopicOrPartition
+	}
+	if lg, e := l.Log(ctx, id, p); e == nil {
+		return lg.HighWatermark(), nil
+	}
+	if !l.s.clustered() {
+		return -1, kerr.KafkaStorageError
+	}
+	end, err := l.s.cfg.Catalog.WALEnd(ctx, meta.TopicID(id), p)
+	if err != nil {
+		return -1, kerr.KafkaStorageError
+	}
+	return end, nil
 }
 
 // shareFence is group.Config.ShareFence: in the cluster mode, the lease of

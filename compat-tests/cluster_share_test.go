@@ -200,21 +200,23 @@ func TestClusterShareGroups(t *testing.T) {
 		if !ok || g.Err != nil {
 			return false, fmt.Sprintf("%v", g.Err)
 		}
-		var total int64
+		var total, lag int64
 		n := 0
 		for _, ps := range g.Offsets {
 			for _, o := range ps {
 				total += o.StartOffset
+				lag += o.Lag
 				n++
 			}
 		}
-		return n == int(parts) && total == 1200, fmt.Sprintf("%d partitions, start offsets summing to %d of 1200", n, total)
+		return n == int(parts) && total == 1200 && lag == 0, fmt.Sprintf("%d partitions, start offsets summing to %d of 1200, lags to %d", n, total, lag)
 	})
 
 	// The members stop (the group is empty); through a broker the group's
-	// coordinator need not be, partition 0 goes back to offset 150
-	// (AlterShareGroupOffsets): a new member gets partition 0's records
-	// from 150 again, as its leader reads the reset state.
+	// coordinator need not be, partition 0 goes back to offset 150 and
+	// partition 1 to its end (AlterShareGroupOffsets): a new member gets
+	// partition 0's records from 150 again, as its leader reads the reset
+	// state.
 	m1.stop()
 	m2.stop()
 	grWaitFor(t, "the group empty", func() (bool, string) {
@@ -224,9 +226,21 @@ func TestClusterShareGroups(t *testing.T) {
 		}
 		return len(ds[group].Members) == 0, fmt.Sprintf("%d members", len(ds[group].Members))
 	})
-	ar, err := fgAdmin(t, c.brokers[alive].addr).AlterShareGroupOffsets(fgCtx(t), group, kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 150}}})
+	ar, err := fgAdmin(t, c.brokers[alive].addr).AlterShareGroupOffsets(fgCtx(t), group, kadm.Offsets{topic: {
+		0: {Topic: topic, Partition: 0, At: 150},
+		1: {Topic: topic, Partition: 1, At: -1}, // its end: nothing again
+	}})
 	if err != nil || ar.Error() != nil {
 		t.Fatalf("alter: %v %v", err, ar.Error())
+	}
+	offs, err := fgAdmin(t, c.brokers[alive].addr).DescribeShareGroupOffsets(fgCtx(t), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[int32][2]int64{0: {150, 50}, 1: {200, 0}} {
+		if o := offs[group].Offsets[topic][p]; o.StartOffset != want[0] || o.Lag != want[1] {
+			t.Errorf("after the alter, partition %d: start %d, lag %d; want %d, %d", p, o.StartOffset, o.Lag, want[0], want[1])
+		}
 	}
 	reread := newShLog()
 	shStart(t, c.brokers[alive].addr, "m3", group, []string{topic}, reread, shMemberOpts{confirm: true, opts: []kgo.Opt{seeds(alive)}})

@@ -106,12 +106,7 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 			if sp == nil {
 				return rp
 			}
-			var hwm int64 = -1
-			if c.cfg.ShareLogs != nil {
-				if l, e := c.cfg.ShareLogs.Log(ctx, id, p); e == nil {
-					hwm = l.HighWatermark()
-				}
-			}
+			hwm := c.partitionEnd(ctx, id, p)
 			sp.mu.Lock()
 			if sp.loaded && !sp.deleted {
 				rp.StartOffset, rp.LeaderEpoch = sp.start, 0
@@ -389,29 +384,30 @@ func (c *Coordinator) alterStoredShares(ctx context.Context, req *kmsg.AlterShar
 			start := rp.StartOffset
 			var l storage.Log
 			var le *kerr.Error = kerr.NotLeaderForPartition
+			end := int64(-1)
 			if ok && c.cfg.ShareLogs != nil && rp.Partition >= 0 && rp.Partition < n {
 				l, le = c.cfg.ShareLogs.Log(ctx, id, rp.Partition)
+				end = c.partitionEnd(ctx, id, rp.Partition)
 			}
 			switch {
 			case !ok || rp.Partition < 0 || rp.Partition >= n:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case start < -1:
 				sp.ErrorCode = kerr.InvalidRequest.Code
-			case start == -1 && le != nil:
-				// The end of a partition another broker leads is
-				// not known here: the admin names the offset (as
-				// kafka-share-groups --to-latest does, from
-				// ListOffsets).
-				sp.ErrorCode = kerr.InvalidRequest.Code
-				msg := "the end offset (-1) of a partition this broker does not lead: give the offset"
-				sp.ErrorMessage = &msg
+			case start == -1 && end < 0:
+				// The end of the partition could not be read
+				// (the catalog failed).
+				sp.ErrorCode = kerr.KafkaStorageError.Code
 			default:
+				if end >= 0 && (start == -1 || start > end) {
+					start = end
+				}
 				if le == nil {
-					if start == -1 || start > l.HighWatermark() {
-						start = l.HighWatermark()
-					}
 					start = max(start, l.LogStartOffset())
 				}
+				// (Of a partition another broker leads, its
+				// leader moves a start below the log's start
+				// up when it serves it.)
 				states = append(states, meta.ShareState{
 					Group: req.GroupID, TopicID: id, Partition: rp.Partition,
 					StateEpoch: stored[sharePK{id, rp.Partition}].StateEpoch + 1, StartOffset: start,
@@ -461,4 +457,28 @@ func (c *Coordinator) deleteStoredShareOffsets(ctx context.Context, req *kmsg.De
 		}
 	}
 	return resp
+}
+
+// ShareEnds is what ShareLogs may also give: a partition's end offset (its
+// high watermark) whatever broker leads it (the cluster mode: the
+// catalog's committed end), for the share group offsets APIs of a
+// coordinator that does not lead the partition.
+type ShareEnds interface {
+	End(ctx context.Context, topicID [16]byte, partition int32) (int64, *kerr.Error)
+}
+
+// partitionEnd is the partition's high watermark, -1 when not known.
+func (c *Coordinator) partitionEnd(ctx context.Context, id [16]byte, p int32) int64 {
+	if c.cfg.ShareLogs == nil {
+		return -1
+	}
+	if l, e := c.cfg.ShareLogs.Log(ctx, id, p); e == nil {
+		return l.HighWatermark()
+	}
+	if se, ok := c.cfg.ShareLogs.(ShareEnds); ok {
+		if end, e := se.End(ctx, id, p); e == nil {
+			return end
+		}
+	}
+	return -1
 }
