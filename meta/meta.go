@@ -426,6 +426,7 @@ type Catalog interface {
 	ClientQuotas
 	ScramCredentials
 	ACLs
+	DelegationTokens
 	Changes
 	Snapshots
 	RemoteSegments

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		{"ClientQuotas", testClientQuotas},
 		{"ScramCredentials", testScramCredentials},
 		{"ACLs", testACLs},
+		{"DelegationTokens", testDelegationTokens},
 		{"CreateAndGet", testCreateAndGet},
 		{"CreatedAtStampedWhenZero", testCreatedAtStamped},
 		{"NoConfigsIsEmptyMap", testNoConfigs},

@@ -2,6 +2,8 @@ package metatest
 
 import (
 	"bytes"
+	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/streamhouse/streamhouse/meta"
@@ -104,5 +106,84 @@ func testACLs(t *testing.T, open func(t *testing.T) meta.Catalog) {
 	}
 	if n != 3 {
 		t.Fatalf("%d ACL changes in the feed after three calls: %+v", n, changes)
+	}
+}
+
+func testDelegationTokens(t *testing.T, open func(t *testing.T) meta.Catalog) {
+	ctx := t.Context()
+	c := open(t)
+	if _, ok, err := c.DelegationToken(ctx, "t1"); err != nil || ok {
+		t.Fatalf("empty catalog: ok=%v err=%v", ok, err)
+	}
+	before, err := c.LastChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := meta.DelegationToken{ID: "t2", Owner: "User:alice", Requester: "User:admin", Renewers: []string{"User:bob", "User:carol"},
+		IssueTime: 1000, ExpiryTime: 5000, MaxTime: 9000}
+	b := meta.DelegationToken{ID: "t1", Owner: "User:bob", Requester: "User:bob", IssueTime: 2000, ExpiryTime: 3000, MaxTime: 4000}
+	for _, tok := range []meta.DelegationToken{a, b} {
+		if err := c.CreateDelegationToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same ID again: a conflict, the first kept.
+	dup := b
+	dup.Owner = "User:mallory"
+	if err := c.CreateDelegationToken(ctx, dup); !errors.Is(err, meta.ErrConflict) {
+		t.Fatalf("second token with one ID: %v, want ErrConflict", err)
+	}
+	got, ok, err := c.DelegationToken(ctx, "t2")
+	if err != nil || !ok || !reflect.DeepEqual(got, a) {
+		t.Fatalf("DelegationToken = %+v, %v, %v; want %+v", got, ok, err, a)
+	}
+	all, err := c.DelegationTokens(ctx)
+	if err != nil || !reflect.DeepEqual(all, []meta.DelegationToken{b, a}) {
+		t.Fatalf("DelegationTokens = %+v, %v", all, err)
+	}
+	// Renewed; a missing token is not brought back.
+	if ok, err := c.SetDelegationTokenExpiry(ctx, "t2", 7000); err != nil || !ok {
+		t.Fatalf("SetDelegationTokenExpiry = %v, %v", ok, err)
+	}
+	if ok, err := c.SetDelegationTokenExpiry(ctx, "nope", 7000); err != nil || ok {
+		t.Fatalf("SetDelegationTokenExpiry of a missing token = %v, %v", ok, err)
+	}
+	if _, ok, _ := c.DelegationToken(ctx, "nope"); ok {
+		t.Fatal("SetDelegationTokenExpiry created a token")
+	}
+	a.ExpiryTime = 7000
+	if got, _, _ := c.DelegationToken(ctx, "t2"); !reflect.DeepEqual(got, a) {
+		t.Fatalf("after renewal: %+v, want %+v", got, a)
+	}
+	// The sweep removes t1 (expired at 3000), keeps t2 (until 7000).
+	if n, err := c.DeleteExpiredDelegationTokens(ctx, 3500); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredDelegationTokens = %d, %v", n, err)
+	}
+	if n, err := c.DeleteExpiredDelegationTokens(ctx, 3500); err != nil || n != 0 {
+		t.Fatalf("DeleteExpiredDelegationTokens again = %d, %v", n, err)
+	}
+	if all, err := c.DelegationTokens(ctx); err != nil || len(all) != 1 || all[0].ID != "t2" {
+		t.Fatalf("after the sweep: %+v, %v", all, err)
+	}
+	if ok, err := c.DeleteDelegationToken(ctx, "t2"); err != nil || !ok {
+		t.Fatalf("DeleteDelegationToken = %v, %v", ok, err)
+	}
+	if ok, err := c.DeleteDelegationToken(ctx, "t2"); err != nil || ok {
+		t.Fatalf("DeleteDelegationToken again = %v, %v", ok, err)
+	}
+	// Every change is in the feed, keyed by the token; calls that
+	// changed nothing are not.
+	changes, err := c.Changes(ctx, before, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, ch := range changes {
+		if ch.Kind == meta.ChangeDelegationTokens {
+			keys = append(keys, ch.Key)
+		}
+	}
+	if want := []string{"t2", "t1", "t2", "", "t2"}; !reflect.DeepEqual(keys, want) {
+		t.Fatalf("token changes in the feed: %q, want %q", keys, want)
 	}
 }

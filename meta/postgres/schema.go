@@ -293,6 +293,23 @@ var migrations = []migration{
 			`ALTER TABLE remote_segments ADD COLUMN leader_epochs text NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		version: 11,
+		name:    "delegation tokens",
+		stmts: []string{
+			// Never the HMAC: brokers derive it from the ID with
+			// delegation.token.secret.key.
+			`CREATE TABLE delegation_tokens (
+				id          text COLLATE "C" PRIMARY KEY CHECK (id <> ''),
+				owner       text NOT NULL,
+				requester   text NOT NULL,
+				renewers    text[] NOT NULL,
+				issue_time  bigint NOT NULL,
+				expiry_time bigint NOT NULL,
+				max_time    bigint NOT NULL
+			)`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.

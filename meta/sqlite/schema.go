@@ -363,6 +363,24 @@ var migrations = []migration{
 			`ALTER TABLE remote_segments ADD COLUMN leader_epochs TEXT NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		version: 17,
+		name:    "delegation tokens",
+		stmts: []string{
+			// Never the HMAC: brokers derive it from the ID with
+			// delegation.token.secret.key. renewers is a JSON array
+			// of principals.
+			`CREATE TABLE delegation_tokens (
+				id          TEXT PRIMARY KEY CHECK (id <> ''),
+				owner       TEXT NOT NULL,
+				requester   TEXT NOT NULL,
+				renewers    TEXT NOT NULL,
+				issue_time  INTEGER NOT NULL,
+				expiry_time INTEGER NOT NULL,
+				max_time    INTEGER NOT NULL
+			) STRICT, WITHOUT ROWID`,
+		},
+	},
 }
 
 // schemaVersion is the newest schema this binary understands.
