@@ -14,6 +14,7 @@ import (
 	"hash"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Mechanism is a SCRAM mechanism. Its values are the codes Kafka's
@@ -165,6 +166,12 @@ type ScramServer struct {
 	mech   Mechanism
 	lookup Lookup
 	secret []byte // for unknown users' credentials
+	// tokens finds delegation tokens (the tokenauth extension); nil:
+	// token authentication is refused.
+	tokens TokenLookup
+	token  *Token // the token authenticating, once found
+	// tokenAuth: the client asked for a token (tokenauth=true).
+	tokenAuth bool
 
 	step            int
 	gs2Header       string
@@ -183,8 +190,36 @@ func NewScramServer(m Mechanism, lookup Lookup, secret []byte) *ScramServer {
 	return &ScramServer{mech: m, lookup: lookup, secret: secret}
 }
 
-// User is the authenticated user name, once Step reported done.
+// Token is what a delegation token authenticates as (Kafka's KIP-48): a
+// client that sends the tokenauth=true extension gives the token's ID as
+// its user name and the base64 of the token's HMAC as its password, and is
+// authenticated as the token's owner until the token expires.
+type Token struct {
+	// Credential is the SCRAM credential of the password (the HMAC in
+	// base64) for the exchange's mechanism.
+	Credential Credential
+	Owner      string // the owner's principal name (alice of User:alice)
+	Expiry     time.Time
+}
+
+// TokenLookup returns the delegation token with id; ok is false when there
+// is none or it expired. An error is the store failing.
+type TokenLookup func(ctx context.Context, id string, m Mechanism) (t Token, ok bool, err error)
+
+// WithTokens lets the exchange authenticate delegation tokens found by
+// lookup (nil: the tokenauth extension is refused).
+func (s *ScramServer) WithTokens(lookup TokenLookup) *ScramServer {
+	s.tokens = lookup
+	return s
+}
+
+// User is the authenticated user name, once Step reported done; for a
+// delegation token, the token's ID (TokenAuth says whom it authenticates).
 func (s *ScramServer) User() string { return s.user }
+
+// TokenAuth returns the delegation token that authenticated the exchange,
+// once Step reported done; nil for a password.
+func (s *ScramServer) TokenAuth() *Token { return s.token }
 
 // Step takes the client's next message and returns the server's answer.
 // done is true with the server-final-message, after which the user is
@@ -356,13 +391,26 @@ func (s *ScramServer) first(ctx context.Context, msg string) ([]byte, error) {
 	if cf.AuthzID != "" && cf.AuthzID != cf.User {
 		return nil, failf("scram: authorization id %q differs from user %q", cf.AuthzID, cf.User)
 	}
-	if v, ok := cf.Extensions["tokenauth"]; ok && v != "false" {
-		// Delegation tokens are not supported: a token is never a
-		// password.
-		return nil, failf("scram: delegation token authentication is not supported")
+	// Kafka reads the extension as Java's Boolean.parseBoolean: "true"
+	// in any case is a token, anything else a password. A token is
+	// never a password and a password never a token: each is looked up
+	// in its own store.
+	tokenAuth := strings.EqualFold(cf.Extensions["tokenauth"], "true")
+	if tokenAuth && s.tokens == nil {
+		return nil, failf("scram: delegation token authentication is disabled (no delegation.token.secret.key)")
 	}
-	s.gs2Header, s.clientFirstBare, s.user = cf.GS2Header, cf.Bare, cf.User
-	cred, ok, err := s.lookup(ctx, cf.User, s.mech)
+	s.gs2Header, s.clientFirstBare, s.user, s.tokenAuth = cf.GS2Header, cf.Bare, cf.User, tokenAuth
+	var cred Credential
+	var ok bool
+	if tokenAuth {
+		var tok Token
+		tok, ok, err = s.tokens(ctx, cf.User, s.mech)
+		if ok {
+			cred, s.token = tok.Credential, &tok
+		}
+	} else {
+		cred, ok, err = s.lookup(ctx, cf.User, s.mech)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("scram: look up credential: %w", err)
 	}
@@ -479,10 +527,15 @@ func (s *ScramServer) final(msg string) ([]byte, error) {
 	h.Write(clientKey)
 	ok := subtle.ConstantTimeCompare(h.Sum(nil), s.cred.StoredKey) == 1
 	if !ok || !s.known {
-		if !s.known {
-			return nil, failf("scram: unknown user %q", s.user)
+		s.token = nil
+		what := "user"
+		if s.tokenAuth {
+			what = "delegation token (or an expired one)"
 		}
-		return nil, failf("scram: wrong proof for user %q", s.user)
+		if !s.known {
+			return nil, failf("scram: unknown %s %q", what, s.user)
+		}
+		return nil, failf("scram: wrong proof for %s %q", what, s.user)
 	}
 	serverSig := hmacSum(s.mech, s.cred.ServerKey, authMessage)
 	return []byte("v=" + base64.StdEncoding.EncodeToString(serverSig)), nil

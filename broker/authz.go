@@ -43,6 +43,9 @@ package broker
 //	AlterUserScramCredentials             CLUSTER:ALTER
 //	DescribeClientQuotas CLUSTER:DESCRIBE_CONFIGS; AlterClientQuotas CLUSTER:ALTER_CONFIGS
 //	OffsetForLeaderEpoch TOPIC:DESCRIBE (CLUSTER:CLUSTER_ACTION from a replica)
+//	CreateDelegationToken  USER:CREATE_TOKENS for another owner; DescribeDelegationToken
+//	                   DELEGATION_TOKEN:DESCRIBE or USER:DESCRIBE_TOKENS (listing filtered);
+//	                   Renew/ExpireDelegationToken the token's owner, requester or renewers
 //	ApiVersions, SaslHandshake, SaslAuthenticate   none
 //
 // KIP-430: Metadata, DescribeCluster, DescribeGroups and
@@ -68,6 +71,14 @@ import (
 type authzRule struct {
 	checks string
 	apply  func(z *authz, r *request) kmsg.Response
+}
+
+// authzInHandler are the APIs whose handler checks what their entry says,
+// as it needs what the catalog holds (the delegation token APIs,
+// delegationtoken.go): their entries have no apply.
+var authzInHandler = map[int16]bool{
+	int16(kmsg.CreateDelegationToken):   true,
+	int16(kmsg.DescribeDelegationToken): true,
 }
 
 // authz is one request's authorization context.
@@ -352,6 +363,13 @@ var authzRules = map[int16]authzRule{
 		}
 		return resp
 	}},
+
+	// Delegation tokens (delegationtoken.go): Renew and Expire check the
+	// token's owner, requester and renewers, not ACLs.
+	int16(kmsg.CreateDelegationToken):   {checks: "USER:CREATE_TOKENS (a token for another owner)"},
+	int16(kmsg.RenewDelegationToken):    {checks: "none"},
+	int16(kmsg.ExpireDelegationToken):   {checks: "none"},
+	int16(kmsg.DescribeDelegationToken): {checks: "DELEGATION_TOKEN:DESCRIBE USER:DESCRIBE_TOKENS (tokens listed)"},
 
 	// Share groups (authz_share.go).
 	int16(kmsg.ShareGroupHeartbeat):       {"GROUP:READ TOPIC:DESCRIBE", authzShareGroupHeartbeat},

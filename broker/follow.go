@@ -100,6 +100,11 @@ func (s *Server) apply(ctx context.Context, ch meta.Change) error {
 		return s.loadQuotas(ctx)
 	case meta.ChangeACLs:
 		return s.reloadACLs(ctx)
+	case meta.ChangeDelegationTokens:
+		// Tokens are read from the catalog at each use; only the
+		// credentials derived for a changed one are dropped.
+		s.tokenCreds.forget(ch.Key)
+		return nil
 	case meta.ChangeTxnMarkers:
 		s.txnMarkersChanged(ch.Key)
 		return nil

@@ -55,6 +55,11 @@ func (s *Server) handlerTable() map[int16]handler {
 		int16(kmsg.DeleteACLs):                   s.handleDeleteAcls,
 		int16(kmsg.DescribeUserSCRAMCredentials): s.handleDescribeUserScramCredentials,
 		int16(kmsg.AlterUserSCRAMCredentials):    s.handleAlterUserScramCredentials,
+		// Delegation tokens (delegationtoken.go).
+		int16(kmsg.CreateDelegationToken):   s.handleCreateDelegationToken,
+		int16(kmsg.RenewDelegationToken):    s.handleRenewDelegationToken,
+		int16(kmsg.ExpireDelegationToken):   s.handleExpireDelegationToken,
+		int16(kmsg.DescribeDelegationToken): s.handleDescribeDelegationToken,
 
 		// Share groups (share.go).
 		int16(kmsg.ShareGroupHeartbeat):       s.handleShareGroupHeartbeat,

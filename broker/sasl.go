@@ -51,6 +51,9 @@ type saslState struct {
 	expiry        time.Time // session end; zero: none
 	reauth        bool      // the handshake in progress re-authenticates
 	changedMech   bool      // ... with another mechanism than the session's
+	// token: the session authenticated with a delegation token, which
+	// may not create, renew, expire or describe tokens.
+	token bool
 }
 
 // saslMechanism is the server side of one exchange.
@@ -134,7 +137,11 @@ func (s *Server) newMechanism(name string) saslMechanism {
 		return &plainMechanism{s: s}
 	case "SCRAM-SHA-256", "SCRAM-SHA-512":
 		m, _ := auth.ParseMechanism(name)
-		return &scramMechanism{auth.NewScramServer(m, s.scramLookup, s.scramSecret)}
+		srv := auth.NewScramServer(m, s.scramLookup, s.scramSecret)
+		if s.tokenKey() != "" {
+			srv.WithTokens(s.tokenLookup)
+		}
+		return &scramMechanism{srv}
 	case "OAUTHBEARER":
 		return &oauthMechanism{v: s.cfg.OAuthBearer}
 	}
@@ -207,6 +214,10 @@ func (c *conn) saslStep(ctx context.Context, token []byte) ([]byte, bool, error)
 		if err == nil {
 			st.authenticated, st.handshook, st.raw, st.reauth = true, false, false, false
 			c.principal = principal
+			st.token = false
+			if sm, ok := st.step.(*scramMechanism); ok && sm.TokenAuth() != nil {
+				st.token = true
+			}
 			st.expiry = time.Time{}
 			if ms := c.li.ReauthMs; ms > 0 {
 				st.expiry = s.now().Add(time.Duration(ms) * time.Millisecond)
@@ -312,7 +323,22 @@ func (m *plainMechanism) Expiry() time.Time { return time.Time{} }
 
 type scramMechanism struct{ *auth.ScramServer }
 
-func (m *scramMechanism) Expiry() time.Time { return time.Time{} }
+// User is the user authenticated; with a delegation token, its owner.
+func (m *scramMechanism) User() string {
+	if t := m.TokenAuth(); t != nil {
+		return t.Owner
+	}
+	return m.ScramServer.User()
+}
+
+// Expiry is a delegation token's: the session ends with the token (Kafka's
+// CREDENTIAL_LIFETIME_MS of a token-authenticated SCRAM session).
+func (m *scramMechanism) Expiry() time.Time {
+	if t := m.TokenAuth(); t != nil {
+		return t.Expiry
+	}
+	return time.Time{}
+}
 
 type oauthMechanism struct {
 	v      OAuthValidator

@@ -158,6 +158,7 @@ type Server struct {
 	scramSecret []byte
 	authLog     rateLimit  // authentication failure log lines
 	denyLog     rateLimit  // authorization denial (audit) log lines
+	tokenCreds  tokenCreds // SCRAM credentials derived for delegation tokens
 	aclMu       sync.Mutex // serialises ACL changes (catalog, then index)
 
 	connWG sync.WaitGroup // one per connection goroutine
@@ -276,6 +277,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	go s.offsetExpiryLoop()
 	go s.producerExpiryLoop()
 	go s.txnLoop()
+	s.bg.Add(1)
+	go s.tokenExpiryLoop()
 	return s, nil
 }
 

@@ -43,6 +43,29 @@ var securityDefs = []Def{
 		Doc: `When explicitly set to a positive number (the default is 0, not a positive number), a session lifetime that will not exceed the configured value will be communicated to v2.2.0 or later clients when they authenticate. The broker will disconnect any such connection that is not re-authenticated within the session lifetime and that is then subsequently used for any purpose other than re-authentication. Configuration names can optionally be prefixed with listener prefix and SASL mechanism name in lower-case. For example, listener.name.sasl_ssl.oauthbearer.connections.max.reauth.ms=3600000`,
 	},
 	{
+		Name: "delegation.token.expiry.check.interval.ms", Type: TypeLong, Default: ptr("3600000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `Scan interval to remove expired delegation tokens.`,
+	},
+	{
+		Name: "delegation.token.expiry.time.ms", Type: TypeLong, Default: ptr("86400000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The token validity time in milliseconds before the token needs to be renewed. Default value 1 day.`,
+	},
+	{
+		Name: "delegation.token.master.key", Type: TypePassword, Sensitive: true, ReadOnly: true,
+		Doc: `DEPRECATED: An alias for delegation.token.secret.key, which should be used instead of this config.`,
+	},
+	{
+		Name: "delegation.token.max.lifetime.ms", Type: TypeLong, Default: ptr("604800000"), ReadOnly: true,
+		check: atLeast(1),
+		Doc:   `The token has a maximum lifetime beyond which it cannot be renewed anymore. Default value 7 days.`,
+	},
+	{
+		Name: "delegation.token.secret.key", Type: TypePassword, Sensitive: true, ReadOnly: true,
+		Doc: `Secret key to generate and verify delegation tokens. The same key must be configured across all the brokers. If using Kafka with KRaft, the key must also be set across all controllers. If the key is not set or set to empty string, brokers will disable the delegation token support.`,
+	},
+	{
 		Name: "listener.security.protocol.map", Type: TypeString,
 		Default: ptr("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), ReadOnly: true,
 		check: func(name string, v any) error { _, err := parseProtocolMap(name, v.(string)); return err },
@@ -331,3 +354,29 @@ func (b *Broker) ConnectionFailedAuthenticationDelayMs() int32 {
 
 // OAuthBearer returns the sasl.oauthbearer.* settings by name.
 func (b *Broker) OAuthBearer(name string) any { return b.vals["sasl.oauthbearer."+name] }
+
+// DelegationTokenSecretKey is delegation.token.secret.key, or its deprecated
+// alias delegation.token.master.key when only that is set; empty: delegation
+// tokens are disabled.
+func (b *Broker) DelegationTokenSecretKey() string {
+	if k := get[string](b, "delegation.token.secret.key"); k != "" {
+		return k
+	}
+	return get[string](b, "delegation.token.master.key")
+}
+
+// DelegationTokenMaxLifetimeMs is delegation.token.max.lifetime.ms.
+func (b *Broker) DelegationTokenMaxLifetimeMs() int64 {
+	return get[int64](b, "delegation.token.max.lifetime.ms")
+}
+
+// DelegationTokenExpiryTimeMs is delegation.token.expiry.time.ms.
+func (b *Broker) DelegationTokenExpiryTimeMs() int64 {
+	return get[int64](b, "delegation.token.expiry.time.ms")
+}
+
+// DelegationTokenExpiryCheckIntervalMs is
+// delegation.token.expiry.check.interval.ms.
+func (b *Broker) DelegationTokenExpiryCheckIntervalMs() int64 {
+	return get[int64](b, "delegation.token.expiry.check.interval.ms")
+}

@@ -79,6 +79,11 @@ func Implemented() []VersionRange {
 		{Key: int16(kmsg.DeleteACLs), Min: 1, Max: 3},
 		{Key: int16(kmsg.DescribeUserSCRAMCredentials), Min: 0, Max: 0},
 		{Key: int16(kmsg.AlterUserSCRAMCredentials), Min: 0, Max: 0},
+		// Kafka 4 serves v1+ (KIP-896 removed v0).
+		{Key: int16(kmsg.CreateDelegationToken), Min: 1, Max: 3},
+		{Key: int16(kmsg.RenewDelegationToken), Min: 1, Max: 2},
+		{Key: int16(kmsg.ExpireDelegationToken), Min: 1, Max: 2},
+		{Key: int16(kmsg.DescribeDelegationToken), Min: 1, Max: 3},
 	}
 }
 
