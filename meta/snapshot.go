@@ -28,6 +28,7 @@ type Snapshot struct {
 	ClientQuotas     []ClientQuota // by entity, with their versions
 	ScramCredentials []ScramCredential
 	ACLs             []ACL
+	DelegationTokens []DelegationToken // by ID
 	// RemoteSegments are tiered storage's, by topic ID, partition, base
 	// offset and ID; RemoteLogStarts its partitions' log starts.
 	RemoteSegments  []RemoteSegment

@@ -198,6 +198,7 @@ func sections(s meta.Snapshot) []section {
 		{"client quotas", len(s.ClientQuotas), sum(s.ClientQuotas)},
 		{"scram credentials", len(s.ScramCredentials), sum(s.ScramCredentials)},
 		{"acls", len(s.ACLs), sum(s.ACLs)},
+		{"delegation tokens", len(s.DelegationTokens), sum(s.DelegationTokens)},
 		{"remote segments", len(s.RemoteSegments), sum(s.RemoteSegments)},
 		{"remote log starts", len(s.RemoteLogStarts), sum(s.RemoteLogStarts)},
 	}

@@ -68,6 +68,8 @@ func Fill(t testing.TB, c meta.Catalog) {
 		{ResourceType: 2, ResourceName: "orders", PatternType: 3, Principal: "User:alice", Host: "*", Operation: 3, Permission: 3},
 		{ResourceType: 3, ResourceName: "bill", PatternType: 4, Principal: "User:bob", Host: "10.0.0.1", Operation: 2, Permission: 2},
 	}))
+	must("delegation token", c.CreateDelegationToken(ctx, meta.DelegationToken{ID: "tok1", Owner: "User:alice", Requester: "User:admin",
+		Renewers: []string{"User:bob"}, IssueTime: 1000, ExpiryTime: 2000, MaxTime: 3000}))
 }
 
 // EqualSnapshots reports an error unless got and want hold the same catalog.
@@ -97,7 +99,7 @@ func testSnapshot(t *testing.T, open func(t *testing.T) meta.Catalog) {
 		t.Fatalf("Export: %v", err)
 	}
 	if len(snap.Topics) != 3 || len(snap.Offsets) != 3 || len(snap.Transactions) != 1 || len(snap.BrokerConfigs) != 2 ||
-		len(snap.ClientQuotas) != 1 || len(snap.ScramCredentials) != 2 || len(snap.ACLs) != 2 || snap.ClusterID == "" || snap.NextProducerID < 1000 ||
+		len(snap.ClientQuotas) != 1 || len(snap.ScramCredentials) != 2 || len(snap.ACLs) != 2 || len(snap.DelegationTokens) != 1 || snap.ClusterID == "" || snap.NextProducerID < 1000 ||
 		len(snap.RemoteSegments) != 1 || len(snap.RemoteLogStarts) != 1 || len(snap.Groups) != 3 ||
 		len(snap.ShareStates) != 3 || len(snap.GroupConfigs) != 1 {
 		t.Fatalf("Export missed something: %+v", snap)

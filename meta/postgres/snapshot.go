@@ -159,6 +159,16 @@ func export(ctx context.Context, tx pgx.Tx) (meta.Snapshot, error) {
 	}); err != nil {
 		return s, err
 	}
+	if err := each("delegation tokens", `SELECT `+tokenColumns+` FROM delegation_tokens ORDER BY id`, func(rows pgx.Rows) error {
+		t, err := scanToken(rows)
+		if err != nil {
+			return err
+		}
+		s.DelegationTokens = append(s.DelegationTokens, t)
+		return nil
+	}); err != nil {
+		return s, err
+	}
 	if s.RemoteSegments, err = scanRemote(ctx, tx, `SELECT `+remoteColumns+` FROM remote_segments ORDER BY topic_id, partition, base_offset, id`); err != nil {
 		return s, fmt.Errorf("remote segments: %w", err)
 	}
@@ -183,7 +193,7 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 	return c.call(ctx, "Import", "import catalog", func(ctx context.Context) error {
 		return c.write(ctx, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `LOCK TABLE cluster, producer_ids, topics, topic_configs, group_offsets, transactions,
-				broker_config_scopes, broker_configs, client_quotas, scram_credentials, acls, remote_segments, remote_log_starts, group_metadata, share_states, group_configs IN EXCLUSIVE MODE`); err != nil {
+				broker_config_scopes, broker_configs, client_quotas, scram_credentials, acls, remote_segments, remote_log_starts, group_metadata, share_states, group_configs, delegation_tokens IN EXCLUSIVE MODE`); err != nil {
 				return err
 			}
 			var n int64
@@ -194,7 +204,7 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 				(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls) +
 				(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts) +
 				(SELECT count(*) FROM group_metadata) + (SELECT count(*) FROM share_states) +
-				(SELECT count(*) FROM group_configs)`).Scan(&n); err != nil {
+				(SELECT count(*) FROM group_configs) + (SELECT count(*) FROM delegation_tokens)`).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -306,6 +316,16 @@ func importSnapshot(ctx context.Context, tx pgx.Tx, s meta.Snapshot) error {
 	for _, a := range s.ACLs {
 		if err := exec("acl", `INSERT INTO acls (resource_type, resource_name, pattern_type, principal, host, operation, permission) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			int16(a.ResourceType), a.ResourceName, int16(a.PatternType), a.Principal, a.Host, int16(a.Operation), int16(a.Permission)); err != nil {
+			return err
+		}
+	}
+	for _, t := range s.DelegationTokens {
+		renewers := t.Renewers
+		if renewers == nil {
+			renewers = []string{}
+		}
+		if err := exec("delegation token "+t.ID, `INSERT INTO delegation_tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			t.ID, t.Owner, t.Requester, renewers, t.IssueTime, t.ExpiryTime, t.MaxTime); err != nil {
 			return err
 		}
 	}

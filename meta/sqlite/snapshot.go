@@ -148,6 +148,16 @@ func export(ctx context.Context, q querier) (meta.Snapshot, error) {
 	}); err != nil {
 		return s, fmt.Errorf("acls: %w", err)
 	}
+	if err := each(ctx, q, `SELECT `+tokenColumns+` FROM delegation_tokens ORDER BY id`, func(rows *sql.Rows) error {
+		t, err := scanToken(rows)
+		if err != nil {
+			return err
+		}
+		s.DelegationTokens = append(s.DelegationTokens, t)
+		return nil
+	}); err != nil {
+		return s, fmt.Errorf("delegation tokens: %w", err)
+	}
 	if s.RemoteSegments, err = scanRemote(ctx, q, `SELECT `+remoteColumns+` FROM remote_segments ORDER BY topic_id, partition, base_offset, id`); err != nil {
 		return s, fmt.Errorf("remote segments: %w", err)
 	}
@@ -197,7 +207,7 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 			(SELECT count(*) FROM scram_credentials) + (SELECT count(*) FROM acls) +
 			(SELECT count(*) FROM remote_segments) + (SELECT count(*) FROM remote_log_starts) +
 			(SELECT count(*) FROM group_metadata) + (SELECT count(*) FROM share_states) +
-			(SELECT count(*) FROM group_configs)`).Scan(&n); err != nil {
+			(SELECT count(*) FROM group_configs) + (SELECT count(*) FROM delegation_tokens)`).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -299,6 +309,16 @@ func importSnapshot(ctx context.Context, tx *sql.Tx, s meta.Snapshot) error {
 	for _, a := range s.ACLs {
 		if err := exec("acl", `INSERT INTO acls (resource_type, resource_name, pattern_type, principal, host, operation, permission) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			a.ResourceType, a.ResourceName, a.PatternType, a.Principal, a.Host, a.Operation, a.Permission); err != nil {
+			return err
+		}
+	}
+	for _, t := range s.DelegationTokens {
+		renewers, err := json.Marshal(nonNil(t.Renewers))
+		if err != nil {
+			return err
+		}
+		if err := exec("delegation token "+t.ID, `INSERT INTO delegation_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Owner, t.Requester, string(renewers), t.IssueTime, t.ExpiryTime, t.MaxTime); err != nil {
 			return err
 		}
 	}
