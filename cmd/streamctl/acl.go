@@ -203,6 +203,7 @@ type aclFlags struct {
 	principals                      listFlag // list: --principal
 	operations                      listFlag
 	topics, groups, txnIDs          listFlag
+	users, tokens                   listFlag
 	cluster                         bool
 	patternType                     string
 }
@@ -215,12 +216,14 @@ func (f *aclFlags) declare(fs *flag.FlagSet, list bool) {
 		fs.Var(&f.denyPrincipals, "deny-principal", "principal to deny, repeatable")
 		fs.Var(&f.allowHosts, "allow-host", "host (IP) the allow applies from, repeatable (default *)")
 		fs.Var(&f.denyHosts, "deny-host", "host (IP) the deny applies from, repeatable (default *)")
-		fs.Var(&f.operations, "operation", "Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite, All; repeatable")
+		fs.Var(&f.operations, "operation", "Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite, CreateTokens, DescribeTokens, All; repeatable")
 	}
 	fs.Var(&f.topics, "topic", "topic name (or prefix, or *), repeatable")
 	fs.Var(&f.groups, "group", "consumer group (or prefix, or *), repeatable")
 	fs.Var(&f.txnIDs, "transactional-id", "transactional id (or prefix, or *), repeatable")
 	fs.BoolVar(&f.cluster, "cluster", false, "the cluster resource")
+	fs.Var(&f.users, "user-principal", "a user principal (User:name), the resource of CreateTokens and DescribeTokens; repeatable")
+	fs.Var(&f.tokens, "delegation-token", "a delegation token id, repeatable")
 	def := "literal"
 	if list {
 		def = "any"
@@ -246,6 +249,12 @@ func (f *aclFlags) resources() []aclResource {
 	}
 	if f.cluster {
 		out = append(out, aclResource{kmsg.ACLResourceTypeCluster, "kafka-cluster"})
+	}
+	for _, u := range f.users {
+		out = append(out, aclResource{kmsg.ACLResourceTypeUser, u})
+	}
+	for _, d := range f.tokens {
+		out = append(out, aclResource{kmsg.ACLResourceTypeDelegationToken, d})
 	}
 	return out
 }
@@ -378,7 +387,7 @@ func aclCreateCmd(fs *flag.FlagSet) runFunc {
 		}
 		res, ents := f.resources(), f.entries()
 		if len(res) == 0 || len(ents) == 0 || len(f.operations) == 0 {
-			return usagef("acl create", "name a resource (--topic, --group, --transactional-id, --cluster), a principal (--allow-principal, --deny-principal) and an --operation")
+			return usagef("acl create", "name a resource (--topic, --group, --transactional-id, --cluster, --user-principal, --delegation-token), a principal (--allow-principal, --deny-principal) and an --operation")
 		}
 		req := kmsg.NewPtrCreateACLsRequest()
 		for _, r := range res {
@@ -423,7 +432,7 @@ func aclDeleteCmd(fs *flag.FlagSet) runFunc {
 		}
 		res := f.resources()
 		if len(res) == 0 {
-			return usagef("acl delete", "name a resource (--topic, --group, --transactional-id, --cluster)")
+			return usagef("acl delete", "name a resource (--topic, --group, --transactional-id, --cluster, --user-principal, --delegation-token)")
 		}
 		ops := []kmsg.ACLOperation{kmsg.ACLOperationAny}
 		if len(f.operations) > 0 {
