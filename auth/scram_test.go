@@ -319,7 +319,7 @@ func TestScramClientFirstRefused(t *testing.T) {
 		"n,,n=alice,r=a,b",                // bad extension
 		"n,a=bob,n=alice,r=abc",           // authzid other than the user
 		"n,b=alice,n=alice,r=abc",         // not an authzid
-		"n,,n=alice,r=abc,tokenauth=true", // delegation tokens
+		"n,,n=alice,r=abc,tokenauth=true", // a token, without a token store
 		"n,,n=al\x00ice,r=abc",
 	} {
 		srv := NewScramServer(ScramSHA256, u.lookup, NewSecret())
