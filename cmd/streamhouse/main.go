@@ -639,15 +639,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer leave()
 		log.Info("joined the cluster", "node_id", self.NodeID, "rack", self.Rack, "listeners", fmt.Sprint(self.Listeners))
 	}
+	// SIGTERM and SIGINT are caught before "streamhouse started" is
+	// logged: a supervisor (or a test) that stops the broker as soon as
+	// it reads the line gets a clean shutdown, not a process killed by
+	// the signal's default action.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	// listen is the first listener's address, as before listeners: tools
 	// (streambench) read it.
 	log.Info("streamhouse started", "listen", ls[0].Addr().String(), "listeners", strings.Join(addrs, ","), "data_dir", o.dataDir,
 		"cluster_id", srv.ClusterID(), "node_id", o.nodeID, "authorizer", settings.AuthorizerEnabled(),
 		"startup", time.Since(start).Round(time.Millisecond))
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	served := make(chan error, len(ls))
 	for i, l := range ls {
 		go func() { served <- srv.ServeListener(l, listeners[i]) }()
