@@ -364,7 +364,10 @@ func TestClusterCoordinators(t *testing.T) {
 	for node := 1; node <= 3; node++ {
 		c.start(node)
 	}
-	ctx := fgCtx(t)
+	// The members poll with ctx through every phase below, each bounded
+	// by fgWait of its own: ctx outlasts them.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*fgWait)
+	defer cancel()
 
 	// Every broker names the same coordinator for each of 30 groups,
 	// and the shards are spread over the brokers.
@@ -565,12 +568,16 @@ func TestClusterCoordinators(t *testing.T) {
 	t.Logf("coordinator %d killed; the group went on under coordinator %d: all 800 records consumed %v after the kill, %d consumed twice (at least once across a coordinator move)",
 		coord, now, time.Since(killed).Round(time.Millisecond), dups)
 
-	// The committed offsets are where the members read to.
-	m1.CommitUncommittedOffsets(ctx)
-	m2.CommitUncommittedOffsets(ctx)
+	// The committed offsets are where the members read to. A context of
+	// their own: the test's, taken at its start, may have run out on a
+	// loaded machine by now (CI failed once so, every FetchOffsets
+	// "context deadline exceeded").
+	fctx := fgCtx(t)
+	m1.CommitUncommittedOffsets(fctx)
+	m2.CommitUncommittedOffsets(fctx)
 	adm = fgAdmin(t, c.brokers[others[0]].addr) // the first one's connections end at the dead broker
 	for deadline := time.Now().Add(fgWait); ; {
-		offs, err := adm.FetchOffsets(ctx, group)
+		offs, err := adm.FetchOffsets(fctx, group)
 		total := int64(0)
 		if err == nil {
 			offs.Each(func(o kadm.OffsetResponse) { total += o.At })
