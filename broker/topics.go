@@ -521,14 +521,15 @@ func (ts *topics) create(ctx context.Context, spec createSpec) (*topic, error) {
 
 // tieredByDefault is a new topic's configs on a broker with tiered storage:
 // remote.storage.enable=true unless the request set it or the topic is
-// compacted (which tiered storage does not serve), so that a topic created
-// without a thought for it moves to the bucket. The setting is the topic's
-// own (DescribeConfigs shows it), to turn off as any other.
+// compacted (which tiered storage does not serve, but in the cluster mode,
+// where every topic is in the bucket), so that a topic created without a
+// thought for it moves to the bucket. The setting is the topic's own
+// (DescribeConfigs shows it), to turn off as any other.
 func (s *Server) tieredByDefault(configs map[string]string) map[string]string {
 	if _, set := configs["remote.storage.enable"]; set {
 		return configs
 	}
-	if cfg, err := s.settings().ResolveTopic(configs); err != nil || cfg.CleanupCompact {
+	if cfg, err := s.settings().ResolveTopic(configs); err != nil || cfg.CleanupCompact && !s.settings().RemoteCompaction() {
 		return configs
 	}
 	out := maps.Clone(configs)

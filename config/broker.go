@@ -887,6 +887,15 @@ func (b *Broker) RemoteLogStorageSystemEnable() bool {
 	return get[bool](b, "remote.log.storage.system.enable")
 }
 
+// RemoteCompaction reports whether compacted topics may be tiered: in the
+// cluster mode (a PostgreSQL catalog and S3 storage) every topic's data is
+// in the bucket, and the partitions' leaders clean compacted topics there,
+// so Kafka's refusal of remote.storage.enable with compaction does not
+// apply.
+func (b *Broker) RemoteCompaction() bool {
+	return b.RemoteLogStorageSystemEnable() && get[string](b, "streamhouse.metadata") == "postgres"
+}
+
 // StorageMinFreeBytes is storage.min.free.bytes; set is false when it is
 // not set (the storage engine's default: 5% of the volume, at most 5 GiB).
 func (b *Broker) StorageMinFreeBytes() (v int64, set bool) {

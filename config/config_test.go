@@ -530,6 +530,15 @@ func TestValidateTieredTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The cluster mode (a PostgreSQL catalog and S3): its leaders clean
+	// compacted topics in the bucket.
+	cluster, err := config.NewBroker(map[string]string{"node.id": "1", "remote.log.storage.system.enable": "true", "streamhouse.metadata": "postgres"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on.RemoteCompaction() || !cluster.RemoteCompaction() {
+		t.Errorf("RemoteCompaction: %v on a tiered single broker, %v in the cluster mode; want false, true", on.RemoteCompaction(), cluster.RemoteCompaction())
+	}
 	for _, tc := range []struct {
 		name    string
 		b       *config.Broker
@@ -539,6 +548,7 @@ func TestValidateTieredTopic(t *testing.T) {
 		{"system off", off, map[string]string{"remote.storage.enable": "true"}, "Tiered Storage functionality is disabled in the broker"},
 		{"system on", on, map[string]string{"remote.storage.enable": "true"}, ""},
 		{"compacted", on, map[string]string{"remote.storage.enable": "true", "cleanup.policy": "compact"}, "Remote log storage is unsupported for the compacted topics"},
+		{"compacted in the cluster mode", cluster, map[string]string{"remote.storage.enable": "true", "cleanup.policy": "compact"}, ""},
 		{"local bytes above the whole", on, map[string]string{"remote.storage.enable": "true", "retention.bytes": "100", "local.retention.bytes": "200"},
 			"Invalid value 200 for configuration local.retention.bytes: Value must not be more than retention.bytes property value: 100"},
 		{"local ms unlimited under a limit", on, map[string]string{"remote.storage.enable": "true", "retention.ms": "1000", "local.retention.ms": "-1"},

@@ -93,7 +93,8 @@ func (b *Broker) effective(d *Def, explicit map[string]string) (any, Source, err
 // valid ([ErrInvalid]), and the result, with this broker's values for what
 // the topic does not set, consistent: min.compaction.lag.ms no more than
 // max.compaction.lag.ms; remote.storage.enable only on a broker with tiered
-// storage (remote.log.storage.system.enable), never with compaction, and
+// storage (remote.log.storage.system.enable), never with compaction (but
+// in the cluster mode, RemoteCompaction), and
 // with local.retention.* within retention.*. For an alteration, pass the
 // topic's configs as they would be after it, and check the change with
 // ValidateTopicChange too. A nil or empty map is valid.
@@ -126,7 +127,7 @@ func (b *Broker) ValidateTopic(explicit map[string]string) error {
 		if !b.RemoteLogStorageSystemEnable() {
 			return invalidMsg("remote.storage.enable", "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.")
 		}
-		if slices.Contains(value("cleanup.policy").([]string), CleanupPolicyCompact) {
+		if slices.Contains(value("cleanup.policy").([]string), CleanupPolicyCompact) && !b.RemoteCompaction() {
 			return invalidMsg("remote.storage.enable", "Remote log storage is unsupported for the compacted topics")
 		}
 		// Kafka's LogConfig.validateRemoteStorageRetentionSize and
