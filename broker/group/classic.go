@@ -552,6 +552,16 @@ func (c *Coordinator) expireMember(g *group, id string) {
 	if m == nil || c.closed {
 		return
 	}
+	if m.join != nil {
+		// As Kafka, a member awaiting its JoinGroup answer has done
+		// what its session asks: the join phase answers it, within
+		// the rebalance timeout, and its session starts again then.
+		// (Expiring it made a join phase longer than the session
+		// timeout, as the initial delay extended by a later member
+		// makes it, drop its members and start over, over and over.)
+		c.heartbeatLocked(g, m)
+		return
+	}
 	c.log.Info("group member session expired", "group", g.name, "member", id)
 	c.removeMemberAndRebalanceLocked(g, id)
 }

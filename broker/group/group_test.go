@@ -315,6 +315,45 @@ func TestClassicJoinSyncHeartbeat(t *testing.T) {
 	}
 }
 
+// TestJoinOutlastsSession: a join phase longer than the members' session
+// timeout (the initial delay, extended by a member that came later) drops
+// nobody: members awaiting their JoinGroup answer are not expired, as in
+// Kafka, and all get the first generation.
+func TestJoinOutlastsSession(t *testing.T) {
+	st := &memStore{offs: map[string]map[tp]meta.GroupOffset{}, groups: map[string]meta.GroupMetadata{}}
+	c, err := New(t.Context(), Config{
+		Store: st, Groups: st, Topics: oneTopic{},
+		MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute,
+		ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
+		InitialRebalanceDelay: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	joinShort := func(member string) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = 9
+		req.Group, req.MemberID, req.ProtocolType = "g", member, "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 150, 5_000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = "range", []byte{1}
+		req.Protocols = append(req.Protocols, p)
+		return c.JoinGroup(context.Background(), req, "client", "/127.0.0.1")
+	}
+	a, b := joinShort("").MemberID, joinShort("").MemberID
+	got := make(chan *kmsg.JoinGroupResponse, 2)
+	go func() { got <- joinShort(a) }()
+	time.Sleep(100 * time.Millisecond) // b comes later: the delay is extended past a's session
+	go func() { got <- joinShort(b) }()
+	for range 2 {
+		r := <-got
+		if r.ErrorCode != 0 || r.Generation != 1 {
+			t.Fatalf("join: %v, generation %d; want the first generation for both", kerr.ErrorForCode(r.ErrorCode), r.Generation)
+		}
+	}
+}
+
 // TestConsumerGroupReconcile checks KIP-848 revoke-before-assign: when a
 // second member joins, the first gives partitions up before the second
 // gets them, and the epochs move to the group's.
