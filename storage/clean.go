@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/streamhouse/streamhouse/batch"
@@ -11,9 +12,10 @@ import (
 // shared by the engines that clean segments: storage/fs over its local
 // segments, storage/tiered over those in object storage. An engine plans
 // a pass (which segments, the dirty part, the aborted transactions, the
-// producers' last batches), calls IndexKeys over each batch of the dirty
-// part, then Filter over each batch of the segments it rewrites; it writes
-// and swaps the segments itself.
+// producers' last batches), indexes the dirty segments' keys
+// (IndexSegments, which calls IndexKeys over each of their batches), then
+// calls Filter over each batch of the segments it rewrites; it writes and
+// swaps the segments itself.
 //
 // What stays of a batch (Filter): a record whose key's latest offset is its
 // own or unknown; a tombstone (null value) only while its batch's max
@@ -90,6 +92,41 @@ func (c *BatchCleaner) IndexKeys(b []byte, h *batch.Header, firstDirty int64) (b
 		return ok
 	})
 	return ok, err
+}
+
+// IndexSegments puts the keys of the dirty segments segs (in offset order)
+// into c.Keys, as far as it holds whole segments, and returns how many it
+// indexed whole: len(segs), or n < len(segs) when c.Keys filled up in
+// segs[n], which the pass then leaves for the next. (A generic function,
+// not a method: methods take no type parameters.) batches is the engine's
+// per-segment iterator (a local segment file's, a remote segment
+// object's): it calls fn with each batch of a segment in order, checked,
+// and returns fn's first error as it is. A batch whose records do not
+// decode fails the pass, its error prefixed with name ("fs: compact
+// <dir>").
+func IndexSegments[S any](ctx context.Context, c *BatchCleaner, segs []S, firstDirty int64, name string,
+	batches func(ctx context.Context, s S, fn func(b []byte, h *batch.Header) error) error) (int, error) {
+	for i, s := range segs {
+		full := false
+		err := batches(ctx, s, func(b []byte, h *batch.Header) error {
+			if full {
+				return nil
+			}
+			ok, err := c.IndexKeys(b, h, firstDirty)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			full = !ok
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		if full {
+			return i, nil
+		}
+	}
+	return len(segs), nil
 }
 
 // keep decides a record's fate.

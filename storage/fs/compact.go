@@ -24,9 +24,9 @@ import (
 //  2. Index (indexKeys): the dirty segments' keys go into a KeyIndex, each
 //     to the offset of its last record, as far as the index holds whole
 //     segments. Aborted transactions' records and control batches are
-//     not keys' values. The records' fate in this step and the next is
-//     storage.BatchCleaner's, which storage/tiered's remote cleaner
-//     shares.
+//     not keys' values. This step's loop (storage.IndexSegments) and the
+//     records' fate in it and the next are storage.BatchCleaner's, which
+//     storage/tiered's remote cleaner shares.
 //  3. Clean (cleanGroup): every cleanable segment up to the end of what
 //     was indexed is rewritten, in groups of consecutive segments whose
 //     sizes add up to segment.bytes at most, into one new segment named
@@ -251,27 +251,8 @@ func (c *cleaner) eachBatch(ctx context.Context, s *segment, fn func(b []byte, h
 // returns the index in plan.segs after the last segment indexed whole.
 func (c *cleaner) indexKeys(ctx context.Context) (int, error) {
 	plan := c.plan
-	for i := plan.dirtyFrom; i < len(plan.segs); i++ {
-		full := false
-		err := c.eachBatch(ctx, plan.segs[i], func(b []byte, h *batch.Header) error {
-			if full {
-				return nil
-			}
-			ok, err := c.bc.IndexKeys(b, h, plan.firstDirty)
-			if err != nil {
-				return fmt.Errorf("fs: compact %s: %w", c.l.dir, err)
-			}
-			full = !ok
-			return nil
-		})
-		if err != nil {
-			return 0, err
-		}
-		if full {
-			return i, nil
-		}
-	}
-	return len(plan.segs), nil
+	n, err := storage.IndexSegments(ctx, &c.bc, plan.segs[plan.dirtyFrom:], plan.firstDirty, "fs: compact "+c.l.dir, c.eachBatch)
+	return plan.dirtyFrom + n, err
 }
 
 // filter appends to c.out what stays of batch b; last says it ends the

@@ -38,7 +38,7 @@ import (
 //     ones, or the oldest dirty record is older than
 //     max.compaction.lag.ms.
 //  2. Index: the dirty segments' keys, as far as the key index holds
-//     whole segments (storage.BatchCleaner.IndexKeys).
+//     whole segments (storage.IndexSegments, over this file's eachBatch).
 //  3. Clean: every cleanable segment up to the end of what was indexed is
 //     rewritten, in groups of consecutive segments of segment.bytes at
 //     most together, into one new segment (new upload ID, named after the
@@ -320,27 +320,9 @@ func (c *remoteCleaner) eachBatch(ctx context.Context, s meta.RemoteSegment, fn 
 // the index in plan.segs after the last segment indexed whole.
 func (c *remoteCleaner) indexKeys(ctx context.Context) (int, error) {
 	plan := c.plan
-	for i := plan.dirtyFrom; i < len(plan.segs); i++ {
-		full := false
-		err := c.eachBatch(ctx, plan.segs[i], func(b []byte, h *batch.Header) error {
-			if full {
-				return nil
-			}
-			ok, err := c.bc.IndexKeys(b, h, plan.firstDirty)
-			if err != nil {
-				return fmt.Errorf("tiered: compact %s-%d: %w", c.l.part.Topic, c.l.part.Partition, err)
-			}
-			full = !ok
-			return nil
-		})
-		if err != nil {
-			return 0, err
-		}
-		if full {
-			return i, nil
-		}
-	}
-	return len(plan.segs), nil
+	name := fmt.Sprintf("tiered: compact %s-%d", c.l.part.Topic, c.l.part.Partition)
+	n, err := storage.IndexSegments(ctx, &c.bc, plan.segs[plan.dirtyFrom:], plan.firstDirty, name, c.eachBatch)
+	return plan.dirtyFrom + n, err
 }
 
 // segmentWriter builds a new segment's log in a temporary file, and its
