@@ -362,45 +362,61 @@ func (s *Server) coordinated(table map[int16]handler) {
 	}
 }
 
-// splitGroups returns the groups this broker coordinates among names, and
-// the error of each of the others.
-func (s *Server) splitGroups(names []string) ([]string, map[string]*kerr.Error) {
-	var mine []string
+// byCoordinator answers, in the cluster mode, the items of a request about
+// several groups: those of the groups this broker coordinates go to serve
+// as one request (mine, in the request's order), and each of the others is
+// answered by a new result (newResult) carrying its group and its
+// groupCoordinatorErr code (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS).
+// The results come back in the request's order, serve's matched to the
+// items by group (groupOf, and result's pointers to the result's group and
+// error code).
+func byCoordinator[I, O any](s *Server, items []I, groupOf func(I) string, serve func(mine []I) []O,
+	newResult func() O, result func(*O) (group *string, code *int16)) []O {
+	var mine []I
 	others := map[string]*kerr.Error{}
-	for _, n := range names {
-		if e := s.groupCoordinatorErr(n); e != nil {
-			others[n] = e
+	for _, it := range items {
+		if e := s.groupCoordinatorErr(groupOf(it)); e != nil {
+			others[groupOf(it)] = e
 			continue
 		}
-		mine = append(mine, n)
+		mine = append(mine, it)
 	}
-	return mine, others
+	byName := map[string]O{}
+	for _, o := range serve(mine) {
+		g, _ := result(&o)
+		byName[*g] = o
+	}
+	var out []O
+	for _, it := range items {
+		name := groupOf(it)
+		if e := others[name]; e != nil {
+			o := newResult()
+			g, code := result(&o)
+			*g, *code = name, e.Code
+			out = append(out, o)
+			continue
+		}
+		out = append(out, byName[name])
+	}
+	return out
 }
+
+// groupName is byCoordinator's groupOf for requests that list group names.
+func groupName(name string) string { return name }
 
 // describeGroups is DescribeGroups split by coordinator.
 func (s *Server) describeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	if !s.clustered() {
 		return s.groups.DescribeGroups(req)
 	}
-	mine, others := s.splitGroups(req.Groups)
-	sub := *req
-	sub.Groups = mine
-	got := s.groups.DescribeGroups(&sub)
-	byName := map[string]kmsg.DescribeGroupsResponseGroup{}
-	for _, g := range got.Groups {
-		byName[g.Group] = g
-	}
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	resp.ThrottleMillis = got.ThrottleMillis
-	for _, n := range req.Groups {
-		if e := others[n]; e != nil {
-			g := kmsg.NewDescribeGroupsResponseGroup()
-			g.Group, g.ErrorCode = n, e.Code
-			resp.Groups = append(resp.Groups, g)
-			continue
-		}
-		resp.Groups = append(resp.Groups, byName[n])
-	}
+	resp.Groups = byCoordinator(s, req.Groups, groupName, func(mine []string) []kmsg.DescribeGroupsResponseGroup {
+		sub := *req
+		sub.Groups = mine
+		got := s.groups.DescribeGroups(&sub)
+		resp.ThrottleMillis = got.ThrottleMillis
+		return got.Groups
+	}, kmsg.NewDescribeGroupsResponseGroup, func(g *kmsg.DescribeGroupsResponseGroup) (*string, *int16) { return &g.Group, &g.ErrorCode })
 	return resp
 }
 
@@ -409,24 +425,12 @@ func (s *Server) deleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest
 	if !s.clustered() {
 		return s.groups.DeleteGroups(ctx, req)
 	}
-	mine, others := s.splitGroups(req.Groups)
-	sub := *req
-	sub.Groups = mine
-	got := s.groups.DeleteGroups(ctx, &sub)
-	byName := map[string]kmsg.DeleteGroupsResponseGroup{}
-	for _, g := range got.Groups {
-		byName[g.Group] = g
-	}
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	for _, n := range req.Groups {
-		if e := others[n]; e != nil {
-			g := kmsg.NewDeleteGroupsResponseGroup()
-			g.Group, g.ErrorCode = n, e.Code
-			resp.Groups = append(resp.Groups, g)
-			continue
-		}
-		resp.Groups = append(resp.Groups, byName[n])
-	}
+	resp.Groups = byCoordinator(s, req.Groups, groupName, func(mine []string) []kmsg.DeleteGroupsResponseGroup {
+		sub := *req
+		sub.Groups = mine
+		return s.groups.DeleteGroups(ctx, &sub).Groups
+	}, kmsg.NewDeleteGroupsResponseGroup, func(g *kmsg.DeleteGroupsResponseGroup) (*string, *int16) { return &g.Group, &g.ErrorCode })
 	return resp
 }
 
@@ -435,24 +439,12 @@ func (s *Server) consumerGroupDescribe(req *kmsg.ConsumerGroupDescribeRequest) *
 	if !s.clustered() {
 		return s.groups.ConsumerGroupDescribe(req)
 	}
-	mine, others := s.splitGroups(req.Groups)
-	sub := *req
-	sub.Groups = mine
-	got := s.groups.ConsumerGroupDescribe(&sub)
-	byName := map[string]kmsg.ConsumerGroupDescribeResponseGroup{}
-	for _, g := range got.Groups {
-		byName[g.Group] = g
-	}
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	for _, n := range req.Groups {
-		if e := others[n]; e != nil {
-			g := kmsg.NewConsumerGroupDescribeResponseGroup()
-			g.Group, g.ErrorCode = n, e.Code
-			resp.Groups = append(resp.Groups, g)
-			continue
-		}
-		resp.Groups = append(resp.Groups, byName[n])
-	}
+	resp.Groups = byCoordinator(s, req.Groups, groupName, func(mine []string) []kmsg.ConsumerGroupDescribeResponseGroup {
+		sub := *req
+		sub.Groups = mine
+		return s.groups.ConsumerGroupDescribe(&sub).Groups
+	}, kmsg.NewConsumerGroupDescribeResponseGroup, func(g *kmsg.ConsumerGroupDescribeResponseGroup) (*string, *int16) { return &g.Group, &g.ErrorCode })
 	return resp
 }
 
@@ -462,31 +454,12 @@ func (s *Server) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResp
 	if !s.clustered() || req.Version < 8 {
 		return s.groups.OffsetFetch(req)
 	}
-	var mine []kmsg.OffsetFetchRequestGroup
-	others := map[string]*kerr.Error{}
-	for _, g := range req.Groups {
-		if e := s.groupCoordinatorErr(g.Group); e != nil {
-			others[g.Group] = e
-			continue
-		}
-		mine = append(mine, g)
-	}
-	sub := *req
-	sub.Groups = mine
-	got := s.groups.OffsetFetch(&sub)
-	byName := map[string]kmsg.OffsetFetchResponseGroup{}
-	for _, g := range got.Groups {
-		byName[g.Group] = g
-	}
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-	for _, rg := range req.Groups {
-		if e := others[rg.Group]; e != nil {
-			g := kmsg.NewOffsetFetchResponseGroup()
-			g.Group, g.ErrorCode = rg.Group, e.Code
-			resp.Groups = append(resp.Groups, g)
-			continue
-		}
-		resp.Groups = append(resp.Groups, byName[rg.Group])
-	}
+	resp.Groups = byCoordinator(s, req.Groups, func(g kmsg.OffsetFetchRequestGroup) string { return g.Group },
+		func(mine []kmsg.OffsetFetchRequestGroup) []kmsg.OffsetFetchResponseGroup {
+			sub := *req
+			sub.Groups = mine
+			return s.groups.OffsetFetch(&sub).Groups
+		}, kmsg.NewOffsetFetchResponseGroup, func(g *kmsg.OffsetFetchResponseGroup) (*string, *int16) { return &g.Group, &g.ErrorCode })
 	return resp
 }

@@ -192,24 +192,12 @@ func (s *Server) shareGroupDescribe(req *kmsg.ShareGroupDescribeRequest) *kmsg.S
 	if !s.clustered() {
 		return s.groups.ShareGroupDescribe(req)
 	}
-	mine, others := s.splitGroups(req.GroupIDs)
-	sub := *req
-	sub.GroupIDs = mine
-	got := s.groups.ShareGroupDescribe(&sub)
-	byName := map[string]kmsg.ShareGroupDescribeResponseGroup{}
-	for _, g := range got.Groups {
-		byName[g.GroupID] = g
-	}
 	resp := req.ResponseKind().(*kmsg.ShareGroupDescribeResponse)
-	for _, n := range req.GroupIDs {
-		if e := others[n]; e != nil {
-			g := kmsg.NewShareGroupDescribeResponseGroup()
-			g.GroupID, g.ErrorCode = n, e.Code
-			resp.Groups = append(resp.Groups, g)
-			continue
-		}
-		resp.Groups = append(resp.Groups, byName[n])
-	}
+	resp.Groups = byCoordinator(s, req.GroupIDs, groupName, func(mine []string) []kmsg.ShareGroupDescribeResponseGroup {
+		sub := *req
+		sub.GroupIDs = mine
+		return s.groups.ShareGroupDescribe(&sub).Groups
+	}, kmsg.NewShareGroupDescribeResponseGroup, func(g *kmsg.ShareGroupDescribeResponseGroup) (*string, *int16) { return &g.GroupID, &g.ErrorCode })
 	return resp
 }
 
@@ -219,31 +207,14 @@ func (s *Server) describeShareGroupOffsets(ctx context.Context, req *kmsg.Descri
 	if !s.clustered() {
 		return s.groups.DescribeShareGroupOffsets(ctx, req)
 	}
-	var mine []kmsg.DescribeShareGroupOffsetsRequestGroup
-	others := map[string]*kerr.Error{}
-	for _, g := range req.Groups {
-		if e := s.groupCoordinatorErr(g.GroupID); e != nil {
-			others[g.GroupID] = e
-			continue
-		}
-		mine = append(mine, g)
-	}
-	sub := *req
-	sub.Groups = mine
-	got := s.groups.DescribeShareGroupOffsets(ctx, &sub)
-	byName := map[string]kmsg.DescribeShareGroupOffsetsResponseGroup{}
-	for _, g := range got.Groups {
-		byName[g.GroupID] = g
-	}
 	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
-	for _, rg := range req.Groups {
-		if e := others[rg.GroupID]; e != nil {
-			g := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
-			g.GroupID, g.ErrorCode = rg.GroupID, e.Code
-			resp.Groups = append(resp.Groups, g)
-			continue
-		}
-		resp.Groups = append(resp.Groups, byName[rg.GroupID])
-	}
+	resp.Groups = byCoordinator(s, req.Groups, func(g kmsg.DescribeShareGroupOffsetsRequestGroup) string { return g.GroupID },
+		func(mine []kmsg.DescribeShareGroupOffsetsRequestGroup) []kmsg.DescribeShareGroupOffsetsResponseGroup {
+			sub := *req
+			sub.Groups = mine
+			return s.groups.DescribeShareGroupOffsets(ctx, &sub).Groups
+		}, kmsg.NewDescribeShareGroupOffsetsResponseGroup, func(g *kmsg.DescribeShareGroupOffsetsResponseGroup) (*string, *int16) {
+			return &g.GroupID, &g.ErrorCode
+		})
 	return resp
 }
