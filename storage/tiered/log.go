@@ -37,6 +37,9 @@ type Log struct {
 	// up to PartitionUploaders segments at once, recorded in order). Held
 	// across the uploads' I/O: nothing on a request's path takes it.
 	uploadMu sync.Mutex
+	// uploading is set while an upload round of this log runs
+	// (uploadAll).
+	uploading atomic.Bool
 	// tierMu makes moving a segment from one tier to the other (an
 	// upload recorded, local copies let go) one step for Size and
 	// Retain, which count what each tier holds. Never held across

@@ -26,6 +26,8 @@ func (st *Store) uploadLoop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-st.stop; cancel() }()
+	var running sync.WaitGroup
+	defer running.Wait()
 	tick := time.NewTicker(st.opts.UploadInterval)
 	defer tick.Stop()
 	for {
@@ -35,32 +37,54 @@ func (st *Store) uploadLoop() {
 		case <-st.wake:
 		case <-tick.C:
 		}
-		st.uploadAll(ctx)
+		st.uploadAll(ctx, &running)
 	}
 }
 
-// uploadAll uploads what every open log has pending, Uploaders logs at a
-// time (each of them uploads up to PartitionUploaders segments at once,
-// all of them together Uploaders: the slots).
-func (st *Store) uploadAll(ctx context.Context) {
-	logs := st.openLogs()
-	work := make(chan *Log, len(logs))
-	for _, l := range logs {
-		work <- l
-	}
-	close(work)
-	var wg sync.WaitGroup
-	for range min(st.opts.Uploaders, len(logs)) {
-		wg.Go(func() {
-			for l := range work {
-				if ctx.Err() != nil {
-					return
-				}
-				l.uploadPending(ctx)
+// uploadAll starts an upload round (uploadPending) for each open log with
+// something to do and none under way. The rounds run side by side, each
+// ending when its log has nothing left: a segment closed while another
+// log uploads starts at once instead of after it. The store's slots bound
+// how many segments upload at once, all logs together (Uploaders).
+func (st *Store) uploadAll(ctx context.Context, running *sync.WaitGroup) {
+	for _, l := range st.openLogs() {
+		if ctx.Err() != nil {
+			return
+		}
+		if !l.uploadWork() || !l.uploading.CompareAndSwap(false, true) {
+			continue
+		}
+		running.Go(func() {
+			l.uploadPending(ctx)
+			l.uploading.Store(false)
+			if ctx.Err() == nil && l.uploadWork() && !l.backingOff() {
+				// A segment closed as the round ended: its wake-up
+				// found the round still under way.
+				st.wakeUploads()
 			}
 		})
 	}
-	wg.Wait()
+}
+
+// uploadWork says whether the log has anything for an upload round: a
+// closed segment past the remote end, or remote data to drop.
+func (l *Log) uploadWork() bool {
+	cfg := l.cfg.Load()
+	if !cfg.Remote.Enable {
+		return cfg.Remote.DeleteOnDisable && len(l.remote.live()) > 0
+	}
+	if cfg.Remote.CopyDisable {
+		return false
+	}
+	_, ok := l.nextToUpload(l.remote.end())
+	return ok
+}
+
+// backingOff says whether the log's uploads wait after a failure.
+func (l *Log) backingOff() bool {
+	l.uploadMu.Lock()
+	defer l.uploadMu.Unlock()
+	return l.st.now().Before(l.retryAfter)
 }
 
 // uploadPending uploads the log's closed segments past the remote end:
