@@ -111,6 +111,15 @@ type LogConfig struct {
 	// Remote configures tiered storage for the log; engines without it
 	// ignore it.
 	Remote RemoteConfig
+	// StaggerFirstRoll rolls the log's first segment (the one it was
+	// created with) early, at a size between 1/16 of SegmentBytes and
+	// all of it that the partition's topic ID and number choose, spread
+	// evenly over a topic's partitions. Partitions filled at one rate
+	// (a producer spreading records evenly) otherwise close their
+	// segments all at once, every time: tiered storage then has that
+	// many segments to upload at once, and its backlog peaks at one
+	// segment per partition instead of staying near one.
+	StaggerFirstRoll bool
 }
 
 // RemoteConfig is a topic's tiered-storage configs (KIP-405).

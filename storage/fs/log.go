@@ -53,12 +53,16 @@ type Log struct {
 	part  storage.Partition
 	// The topic's configs, guarded by mu (Reconfigure changes them).
 	segBytes int64
-	segMs    time.Duration
-	interval int64
-	flushMsg int64         // flush.messages; <= 0 never
-	flushMs  time.Duration // flush.ms; <= 0 never
-	now      func() time.Time
-	logger   *slog.Logger
+	// firstRoll is the size at which the segment the log was created
+	// with (based at initial) rolls instead of segBytes; zero: segBytes
+	// (storage.LogConfig.StaggerFirstRoll).
+	firstRoll int64
+	segMs     time.Duration
+	interval  int64
+	flushMsg  int64         // flush.messages; <= 0 never
+	flushMs   time.Duration // flush.ms; <= 0 never
+	now       func() time.Time
+	logger    *slog.Logger
 
 	mu           sync.Mutex
 	active       *segment
@@ -230,7 +234,11 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	size := int64(len(b))
 	now := l.now()
 	s := l.active
-	if s.size > 0 && (s.size+size > l.segBytes ||
+	limit := l.segBytes
+	if l.firstRoll > 0 && s.base == l.initial {
+		limit = l.firstRoll
+	}
+	if s.size > 0 && (s.size+size > limit ||
 		now.Sub(s.firstAt) > l.segMs ||
 		base+int64(h.LastOffsetDelta)-s.base > maxSpan) {
 		if err := l.rollLocked(base); err != nil {

@@ -404,9 +404,6 @@ func TestUncleanStopSyncsOnce(t *testing.T) {
 	mustClose(t, l2)
 }
 
-// TestSyncFSRounds: with Options.SyncFS a commit round of several files is
-// one syncfs (one fsync callback), a round of one file its fdatasync, and
-// what the rounds covered is visible and reads back after a reopen.
 // openLogs opens partitions 0 to n-1 of topic "fs" in st.
 func openLogs(tb testing.TB, st *Store, n int32, cfg storage.LogConfig) []storage.Log {
 	tb.Helper()
@@ -421,6 +418,9 @@ func openLogs(tb testing.TB, st *Store, n int32, cfg storage.LogConfig) []storag
 	return logs
 }
 
+// TestSyncFSRounds: with Options.SyncFS a commit round of several files is
+// one syncfs (one fsync callback), a round of one file its fdatasync, and
+// what the rounds covered is visible and reads back after a reopen.
 func TestSyncFSRounds(t *testing.T) {
 	t.Parallel()
 	if syncFSReportsErrors() != nil {

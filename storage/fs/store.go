@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"os"
@@ -579,10 +580,27 @@ func (l *Log) setConfig(cfg storage.LogConfig) {
 	cfg = cfg.WithDefaults()
 	// Index positions are 32 bits; Kafka caps segment.bytes the same.
 	l.segBytes = min(cfg.SegmentBytes, math.MaxInt32)
+	l.firstRoll = 0
+	if cfg.StaggerFirstRoll {
+		l.firstRoll = staggeredRoll(l.part, l.segBytes)
+	}
 	l.segMs = segMsDuration(cfg.SegmentMs)
 	l.interval = int64(cfg.IndexIntervalBytes)
 	l.flushMsg = flushMessages(cfg.FlushMessages)
 	l.flushMs = flushDuration(cfg.FlushMs)
+}
+
+// staggeredRoll is the size at which p's first segment rolls when rolls
+// are staggered: segBytes less a fraction of it below 15/16, the topic
+// ID's hash plus the partition number times the golden ratio's fraction
+// (modulo 1), so that a topic's partitions spread over the whole range
+// evenly and two topics' partitions do not line up.
+func staggeredRoll(p storage.Partition, segBytes int64) int64 {
+	h := fnv.New64a()
+	h.Write(p.TopicID[:])
+	h.Write([]byte(p.Topic))
+	_, f := math.Modf(float64(h.Sum64())/math.Exp2(64) + float64(p.Partition)*0.6180339887498949)
+	return max(1, segBytes-int64(f*15/16*float64(segBytes)))
 }
 
 // Reconfigure implements storage.Log.

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"io"
 	"testing"
 	"time"
@@ -75,5 +76,61 @@ func TestTierHooks(t *testing.T) {
 	}
 	if base, err := lg2.Append(ctx, storagetest.MakeBatch(1, 10, now)); err != nil || base != 1000 {
 		t.Fatalf("first append of a log at 1000: %d, %v", base, err)
+	}
+}
+
+// TestStaggerFirstRoll: with StaggerFirstRoll the first segment of each
+// partition rolls at its own point below segment.bytes, and the segments
+// after it at segment.bytes, so that partitions filled at one rate close
+// their segments at different times; without it every first segment rolls
+// at segment.bytes.
+func TestStaggerFirstRoll(t *testing.T) {
+	t.Parallel()
+	st, err := New(t.TempDir(), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const segBytes = 64 << 10
+	batch := storagetest.MakeBatch(1, 900, time.Now().UnixMilli())
+	// firstSizes appends the same batches to partitions 0-5 of a topic and
+	// returns the size of each one's first two segments.
+	firstSizes := func(topic string, stagger bool) [][2]int64 {
+		var out [][2]int64
+		for p := range int32(6) {
+			lg, err := st.Open(t.Context(), storage.Partition{Topic: topic, TopicID: [16]byte{byte(len(topic))}, Partition: p},
+				storage.LogConfig{SegmentBytes: segBytes, StaggerFirstRoll: stagger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 * segBytes / len(batch) {
+				if _, err := lg.Append(t.Context(), bytes.Clone(batch)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			closed := lg.(*Log).ClosedSegments()
+			if len(closed) < 2 {
+				t.Fatalf("partition %d: %d closed segments", p, len(closed))
+			}
+			out = append(out, [2]int64{closed[0].Size, closed[1].Size})
+			lg.Close()
+		}
+		return out
+	}
+	full := int64(segBytes / len(batch) * len(batch)) // what a segment of whole batches holds
+	for p, s := range firstSizes("plain", false) {
+		if s[0] != full || s[1] != full {
+			t.Errorf("without stagger, partition %d's first segments hold %v bytes, want %d", p, s, full)
+		}
+	}
+	seen := map[int64]bool{}
+	for p, s := range firstSizes("staggered", true) {
+		if s[0] < segBytes/16-int64(len(batch)) || s[0] > full || s[1] != full {
+			t.Errorf("staggered, partition %d's first segments hold %v bytes, want the first in [%d, %d] and the second %d", p, s, segBytes/16, full, full)
+		}
+		seen[s[0]/int64(len(batch))] = true
+	}
+	if len(seen) < 5 {
+		t.Errorf("staggered first segments of 6 partitions end at only %d different points", len(seen))
 	}
 }

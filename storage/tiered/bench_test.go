@@ -56,7 +56,7 @@ func BenchmarkRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	fill(b, tl, batches, 100)
-	waitUploaded(b, tl, tl.NextOffset()*8/10) // all but the active segment
+	waitClosedUploaded(b, tl)
 	tl.Close()
 	st.Close()
 

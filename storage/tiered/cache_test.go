@@ -31,7 +31,7 @@ func TestCacheKeptAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fill(t, l, 400, 3)
-	waitUploaded(t, l, l.HighWatermark()*8/10)
+	waitClosedUploaded(t, l)
 	local := l.(interface{ LocalLogStartOffset() int64 }).LocalLogStartOffset()
 	l.Close()
 	st.Close()

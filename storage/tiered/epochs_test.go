@@ -102,7 +102,7 @@ func TestLeaderEpochs(t *testing.T) {
 		}
 	}
 	check("local", l, false)
-	waitUploaded(t, l, next*8/10)
+	waitClosedUploaded(t, l)
 	segs, err := e.cat.RemoteSegments(t.Context(), part.TopicID, part.Partition)
 	if err != nil || len(segs) < 3 {
 		t.Fatalf("remote segments: %d, %v", len(segs), err)

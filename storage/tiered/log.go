@@ -116,6 +116,7 @@ func (l *Log) Reconfigure(cfg storage.LogConfig) {
 	if f := l.st.opts.ForceRemote; f != nil && !cfg.Remote.Enable {
 		cfg.Remote = *f
 	}
+	cfg.StaggerFirstRoll = cfg.Remote.Enable
 	old := l.cfg.Load()
 	l.cfg.Store(&cfg)
 	l.Log.Reconfigure(cfg)

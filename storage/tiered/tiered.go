@@ -230,6 +230,7 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 			}
 		}
 	}
+	cfg.StaggerFirstRoll = cfg.Remote.Enable
 	local, err := st.opts.Local.Open(ctx, p, cfg)
 	if err != nil {
 		return nil, err

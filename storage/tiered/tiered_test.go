@@ -167,6 +167,28 @@ func waitUploaded(t testing.TB, l storage.Log, offset int64) {
 	}
 }
 
+// waitClosedUploaded waits until every closed segment of l is uploaded and
+// its local copy gone (the log configured to keep nothing uploaded), so
+// that all the log but its active segment is read from the bucket.
+func waitClosedUploaded(t testing.TB, l storage.Log) {
+	t.Helper()
+	tl := l.(*tiered.Log)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := l.Retain(t.Context(), storage.RetentionPolicy{Now: time.Now(), Ms: -1, Bytes: -1}); err != nil {
+			t.Fatal(err)
+		}
+		segs, bytes := tl.UploadBacklog()
+		if segs == 0 && tl.RemoteEnd() > 0 && tl.LocalLogStartOffset() >= tl.RemoteEnd() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("local start %d, remote end %d (backlog %d segments, %d bytes)", tl.LocalLogStartOffset(), tl.RemoteEnd(), segs, bytes)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestRemoteReads: closed segments go to the bucket, their local copies
 // go, and every batch reads back from offset 0 as appended; again after a
 // restart, and again from an empty data directory (the catalog and the

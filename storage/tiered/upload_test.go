@@ -114,7 +114,7 @@ func TestUploadsConcurrentRecordedInOrder(t *testing.T) {
 	case <-time.After(30 * time.Second): // a bound for a broken test, not a speed claim
 		t.Fatalf("while the first segment's upload was held, %d later segments were put, want 3: uploads of a partition do not overlap", others.Load())
 	}
-	waitUploaded(t, l, l.HighWatermark()*8/10)
+	waitClosedUploaded(t, l)
 	end, n, bad := cat.state()
 	if len(bad) > 0 {
 		t.Fatalf("segments recorded out of order: %v", bad)
@@ -141,7 +141,7 @@ func TestUploadFailureKeepsOrder(t *testing.T) {
 	}
 	l, cat := openOrdered(t, e, tiered.Options{PartitionUploaders: 3})
 	want := fill(t, l, 60, 3)
-	waitUploaded(t, l, l.HighWatermark()*8/10)
+	waitClosedUploaded(t, l)
 	if _, _, bad := cat.state(); len(bad) > 0 {
 		t.Fatalf("segments recorded out of order: %v", bad)
 	}
