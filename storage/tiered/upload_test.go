@@ -150,3 +150,50 @@ func TestUploadFailureKeepsOrder(t *testing.T) {
 	}
 	equalBatches(t, readAll(t, l), want)
 }
+
+// TestUploadsOfLogsIndependent: a log whose upload is slow does not hold
+// another's up: a segment that closes while another log uploads goes up
+// at once, not once that upload is done.
+func TestUploadsOfLogsIndependent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release, started := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var heldOut atomic.Bool // the hold below ran out before release
+	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+		if op != "put" || !strings.Contains(key, fmt.Sprintf("/%d/", part.Partition)) {
+			return 0, nil
+		}
+		once.Do(func() { close(started) })
+		select {
+		case <-release:
+		case <-time.After(30 * time.Second): // a bound for a broken test, not a speed claim
+			heldOut.Store(true)
+		}
+		return 0, nil
+	}
+	st := e.open(t, e.dir, allTiered)
+	defer st.Close()
+	cfg := storage.LogConfig{SegmentBytes: 4096}
+	slow, err := st.Open(t.Context(), part, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fill(t, slow, 20, 3)
+	<-started
+	other := part
+	other.Partition = 1
+	fast, err := st.Open(t.Context(), other, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	want := fill(t, fast, 20, 3)
+	waitClosedUploaded(t, fast)
+	if heldOut.Load() {
+		t.Fatal("another log's segments went up only once the slow log's upload was done")
+	}
+	close(release)
+	equalBatches(t, readAll(t, fast), want)
+}
