@@ -40,6 +40,10 @@ type Cluster interface {
 	Leader(key meta.LeaseKey) (node, epoch int32, ok bool)
 	// Brokers lists the live brokers, by node id.
 	Brokers() []meta.BrokerRegistration
+	// LiveCount is how many live brokers there are, this one counted
+	// whether or not Brokers lists it (len(liveNodes())), read without
+	// allocating: the produce path asks it (enoughInsync).
+	LiveCount() int
 	// Wake makes the leadership look at the leases now (a topic was
 	// created or grew).
 	Wake()

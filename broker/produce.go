@@ -182,7 +182,7 @@ func (s *Server) enoughInsync(t *topic) bool {
 	}
 	isr := int32(1)
 	if s.cfg.Cluster != nil {
-		isr = int32(len(s.liveNodes()))
+		isr = int32(s.cfg.Cluster.LiveCount())
 		if rf := int32(t.ReplicationFactor); rf > 0 {
 			isr = min(isr, rf)
 		}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamhouse/streamhouse/meta"
@@ -59,6 +60,9 @@ type Leadership struct {
 	// table is every live lease as last read; live the live brokers.
 	table map[meta.LeaseKey]meta.Lease
 	live  []meta.BrokerRegistration
+	// liveCount is how many brokers live counts with this one
+	// (LiveCount), stored with live (setLiveLocked) and read without mu.
+	liveCount atomic.Int32
 
 	wake chan struct{} // cap 1
 	stop chan struct{}
@@ -73,9 +77,11 @@ func NewLeadership(opts LeadershipOptions) *Leadership {
 	if opts.Member.Logger == nil {
 		opts.Member.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Leadership{opts: opts, log: opts.Member.Logger,
+	l := &Leadership{opts: opts, log: opts.Member.Logger,
 		held: map[meta.LeaseKey]meta.Lease{}, releasing: map[meta.LeaseKey]bool{}, table: map[meta.LeaseKey]meta.Lease{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	l.liveCount.Store(1) // this broker, before any read
+	return l
 }
 
 // Start joins the cluster as self (Join: it waits for a previous session
@@ -89,7 +95,7 @@ func (l *Leadership) Start(ctx context.Context, self meta.BrokerRegistration, h 
 	}
 	l.mu.Lock()
 	l.member, l.holder = m, h
-	l.live = m.Live()
+	l.setLiveLocked(m.Live())
 	l.mu.Unlock()
 	// The first round before Start returns: a broker that starts takes
 	// the free leases it should hold (all of them, alone) before it
@@ -163,6 +169,24 @@ func (l *Leadership) Brokers() []meta.BrokerRegistration {
 		slices.SortFunc(out, func(a, b meta.BrokerRegistration) int { return int(a.NodeID) - int(b.NodeID) })
 	}
 	return out
+}
+
+// LiveCount is how many live brokers there are as of the last read, this
+// one counted whether or not its session stands (it may be being
+// renewed): the node ids of Brokers with this broker's. It takes no lock
+// and allocates nothing, for the produce path (min.insync.replicas).
+func (l *Leadership) LiveCount() int { return int(l.liveCount.Load()) }
+
+// setLiveLocked records live as the live brokers, and their count with
+// this broker for LiveCount; l.mu is held.
+func (l *Leadership) setLiveLocked(live []meta.BrokerRegistration) {
+	l.live = live
+	self := l.opts.Member.Self.NodeID
+	n := len(live)
+	if !slices.ContainsFunc(live, func(b meta.BrokerRegistration) bool { return b.NodeID == self }) {
+		n++
+	}
+	l.liveCount.Store(int32(n))
 }
 
 // Wake balances the leases now rather than at the next Interval (a topic
@@ -291,7 +315,7 @@ func (l *Leadership) rejoin(ctx context.Context) {
 	}
 	l.mu.Lock()
 	l.member = m
-	l.live = m.Live()
+	l.setLiveLocked(m.Live())
 	l.mu.Unlock()
 	l.Wake()
 }
@@ -337,7 +361,8 @@ func (l *Leadership) balance(ctx context.Context, m *Member) {
 		l.mu.Unlock()
 		return
 	}
-	l.table, l.live = table, live
+	l.table = table
+	l.setLiveLocked(live)
 	h := l.holder
 	l.mu.Unlock()
 

@@ -188,10 +188,13 @@ func TestLeadership(t *testing.T) {
 	if b := nodes[1].l.Brokers(); len(b) != 3 {
 		t.Fatalf("Brokers = %+v, want 3", b)
 	}
+	checkLiveCount(t, nodes[1].l, 3)
 
 	before := nodes[3].holds()
 	nodes[3].cat.cut.Store(true)
 	waitBalanced(t, keys, map[int32]*node{1: nodes[1], 2: nodes[2]}, []int32{1, 2})
+	// Node 1 took a share of node 3's leases: it read node 3 gone.
+	checkLiveCount(t, nodes[1].l, 2)
 	for k, e := range before {
 		_, epoch, _ := nodes[1].l.Leader(k)
 		if epoch <= e {
@@ -211,6 +214,35 @@ func TestLeadership(t *testing.T) {
 
 	nodes[3].cat.cut.Store(false)
 	waitBalanced(t, keys, nodes, []int32{1, 2, 3})
+}
+
+// checkLiveCount checks that l counts want live brokers, as many as the
+// node ids of its Brokers with its own (what the broker's liveNodes
+// lists).
+func checkLiveCount(t *testing.T, l *cluster.Leadership, want int) {
+	t.Helper()
+	ids := []int32{l.NodeID()}
+	for _, b := range l.Brokers() {
+		if !contains(ids, b.NodeID) {
+			ids = append(ids, b.NodeID)
+		}
+	}
+	if n := l.LiveCount(); n != want || n != len(ids) {
+		t.Fatalf("LiveCount = %d, want %d, the brokers with this one: %v", n, want, ids)
+	}
+}
+
+// TestLiveCountAllocs: a Leadership not started yet counts this broker
+// alone, as the broker's liveNodes does, and counting allocates nothing
+// (the produce path asks it for every acks=all partition).
+func TestLiveCountAllocs(t *testing.T) {
+	l := cluster.NewLeadership(cluster.LeadershipOptions{})
+	if n := l.LiveCount(); n != 1 {
+		t.Fatalf("LiveCount before Start = %d, want 1", n)
+	}
+	if a := testing.AllocsPerRun(100, func() { _ = l.LiveCount() }); a != 0 {
+		t.Fatalf("LiveCount allocates %v times", a)
+	}
 }
 
 // TestLeadershipClose: a broker that stops frees its leases at once for
