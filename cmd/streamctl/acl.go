@@ -402,14 +402,9 @@ func aclCreateCmd(fs *flag.FlagSet) runFunc {
 				}
 			}
 		}
-		cl, err := a.client()
+		resp, err := send(ctx, a, req, "create acls")
 		if err != nil {
 			return err
-		}
-		defer cl.Close()
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return fmt.Errorf("create acls: %w", err)
 		}
 		for i, r := range resp.Results {
 			if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
@@ -477,14 +472,9 @@ func aclDeleteCmd(fs *flag.FlagSet) runFunc {
 				}
 			}
 		}
-		cl, err := a.client()
+		resp, err := send(ctx, a, req, "delete acls")
 		if err != nil {
 			return err
-		}
-		defer cl.Close()
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return fmt.Errorf("delete acls: %w", err)
 		}
 		n := 0
 		for _, r := range resp.Results {

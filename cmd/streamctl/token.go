@@ -81,14 +81,9 @@ func tokenCreateCmd(fs *flag.FlagSet) runFunc {
 			req.Renewers = append(req.Renewers, rn)
 		}
 		req.MaxLifetimeMillis = *maxLife
-		cl, err := a.client()
+		resp, err := send(ctx, a, req, "create token")
 		if err != nil {
 			return err
-		}
-		defer cl.Close()
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return fmt.Errorf("create token: %w", err)
 		}
 		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 			return fmt.Errorf("create token: %w", err)
@@ -124,27 +119,22 @@ func tokenExpiryCmd(renew bool) func(fs *flag.FlagSet) runFunc {
 			if err != nil {
 				return usagef(cmd, "--hmac is not base64: %v", err)
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
 			var code int16
 			var expiry int64
 			if renew {
 				req := kmsg.NewPtrRenewDelegationTokenRequest()
 				req.HMAC, req.RenewTimeMillis = h, *period
-				resp, err := req.RequestWith(ctx, cl)
+				resp, err := send(ctx, a, req, "renew token")
 				if err != nil {
-					return fmt.Errorf("renew token: %w", err)
+					return err
 				}
 				code, expiry = resp.ErrorCode, resp.ExpiryTimestamp
 			} else {
 				req := kmsg.NewPtrExpireDelegationTokenRequest()
 				req.HMAC, req.ExpiryPeriodMillis = h, *period
-				resp, err := req.RequestWith(ctx, cl)
+				resp, err := send(ctx, a, req, "expire token")
 				if err != nil {
-					return fmt.Errorf("expire token: %w", err)
+					return err
 				}
 				code, expiry = resp.ErrorCode, resp.ExpiryTimestamp
 			}
@@ -175,14 +165,9 @@ func tokenDescribeCmd(fs *flag.FlagSet) runFunc {
 			ow.PrincipalType, ow.PrincipalName = typ, name
 			req.Owners = append(req.Owners, ow)
 		}
-		cl, err := a.client()
+		resp, err := send(ctx, a, req, "describe tokens")
 		if err != nil {
 			return err
-		}
-		defer cl.Close()
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return fmt.Errorf("describe tokens: %w", err)
 		}
 		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 			return fmt.Errorf("describe tokens: %w", err)
