@@ -338,6 +338,9 @@ type segmentWriter struct {
 	maxTS    int64
 	maxTSOff int64
 	lastTS   int64 // of the last time index entry
+	// epochs are the leader epochs of the batches written, as an upload
+	// records them (scanSegment).
+	epochs []meta.EpochStart
 }
 
 func (w *segmentWriter) write(out []byte) error {
@@ -346,6 +349,9 @@ func (w *segmentWriter) write(out []byte) error {
 		pos := w.size + int64(at)
 		if h.MaxTimestamp > w.maxTS {
 			w.maxTS, w.maxTSOff = h.MaxTimestamp, h.BaseOffset
+		}
+		if k := len(w.epochs); k == 0 || w.epochs[k-1].Epoch != h.PartitionLeaderEpoch {
+			w.epochs = append(w.epochs, meta.EpochStart{Epoch: h.PartitionLeaderEpoch, StartOffset: h.BaseOffset})
 		}
 		if pos > 0 && w.since >= w.interval {
 			w.index = binary.BigEndian.AppendUint32(w.index, uint32(h.BaseOffset-w.base))
@@ -440,7 +446,7 @@ func (c *remoteCleaner) cleanGroup(ctx context.Context, g []meta.RemoteSegment, 
 	rec := meta.RemoteSegment{
 		TopicID: first.TopicID, Partition: first.Partition, ID: id,
 		BaseOffset: first.BaseOffset, EndOffset: last.EndOffset, MaxTimestamp: w.maxTS,
-		Size: w.size, CreatedAt: l.st.now(),
+		Size: w.size, CreatedAt: l.st.now(), LeaderEpochs: meta.NewLeaderEpochs(w.epochs),
 	}
 	c.written = append(c.written, rec)
 	c.putStart = time.Now()

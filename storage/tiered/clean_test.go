@@ -242,6 +242,12 @@ func TestCompactRemote(t *testing.T) {
 		case s.Deleting:
 		case strings.HasPrefix(s.ID, "clean"):
 			cleaned++
+			// Recorded with its batches' leader epochs (one here),
+			// as an uploaded segment is: OffsetsForLeaderEpoch
+			// answers without reading it.
+			if epochs, err := s.LeaderEpochs.Entries(); err != nil || len(epochs) != 1 || epochs[0].StartOffset < s.BaseOffset {
+				t.Fatalf("cleaned segment %+v: leader epochs %v, %v", s, epochs, err)
+			}
 		case s.BaseOffset < res.CleanedTo:
 			t.Fatalf("segment %+v below the cleaned offset %d is still live", s, res.CleanedTo)
 		}
