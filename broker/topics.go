@@ -373,6 +373,7 @@ func logConfig(c config.Topic) storage.LogConfig {
 	return storage.LogConfig{
 		SegmentBytes:       int64(c.SegmentBytes),
 		SegmentMs:          segMs,
+		SegmentJitterMs:    c.SegmentJitterMs,
 		IndexIntervalBytes: c.IndexIntervalBytes,
 		FlushMessages:      c.FlushMessages,
 		FlushMs:            c.FlushMs,

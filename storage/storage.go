@@ -88,6 +88,10 @@ type LogConfig struct {
 	// SegmentMs rolls the active segment once its first batch is this old
 	// (segment.ms), checked on append.
 	SegmentMs int64
+	// SegmentJitterMs is segment.jitter.ms: each segment rolls by age a
+	// random time up to this much (and below SegmentMs) early, so that
+	// segments opened together do not all roll together.
+	SegmentJitterMs int64
 	// IndexIntervalBytes is the number of bytes between sparse index entries
 	// (index.interval.bytes).
 	IndexIntervalBytes int32

@@ -368,3 +368,41 @@ func mustHeader(t *testing.T, b []byte) batch.Header {
 	}
 	return h
 }
+
+// TestSegmentJitter: segment.jitter.ms rolls each segment by age up to that
+// much early, a random amount drawn per segment as Kafka does: of 20
+// partitions whose segments are half segment.ms old, with a jitter as large
+// as segment.ms, some roll and some do not (each with odds of one half;
+// all alike one time in half a million); without jitter none does.
+func TestSegmentJitter(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rolled := func(topic string, cfg storage.LogConfig) int {
+		var logs []storage.Log
+		for i := range int32(20) {
+			l := f.open(storage.Partition{Topic: topic, Partition: i}, cfg)
+			defer mustClose(t, l)
+			if _, err := l.Append(t.Context(), storagetest.MakeBatch(1, 10, 0)); err != nil {
+				t.Fatal(err)
+			}
+			logs = append(logs, l)
+		}
+		f.clock.Advance(500 * time.Millisecond)
+		n := 0
+		for i, l := range logs {
+			if _, err := l.Append(t.Context(), storagetest.MakeBatch(1, 10, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.files(storage.Partition{Topic: topic, Partition: int32(i)}, extLog); len(got) > 1 {
+				n++
+			}
+		}
+		return n
+	}
+	if n := rolled("plain", storage.LogConfig{SegmentMs: 1000}); n != 0 {
+		t.Errorf("without jitter %d of 20 segments rolled at half segment.ms", n)
+	}
+	if n := rolled("jitter", storage.LogConfig{SegmentMs: 1000, SegmentJitterMs: 1000}); n == 0 || n == 20 {
+		t.Errorf("with segment.jitter.ms = segment.ms, %d of 20 segments rolled at half segment.ms, want some and not all", n)
+	}
+}

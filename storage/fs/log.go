@@ -58,6 +58,7 @@ type Log struct {
 	// (storage.LogConfig.StaggerFirstRoll).
 	firstRoll int64
 	segMs     time.Duration
+	segJitter time.Duration // segment.jitter.ms
 	interval  int64
 	flushMsg  int64         // flush.messages; <= 0 never
 	flushMs   time.Duration // flush.ms; <= 0 never
@@ -239,7 +240,7 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 		limit = l.firstRoll
 	}
 	if s.size > 0 && (s.size+size > limit ||
-		now.Sub(s.firstAt) > l.segMs ||
+		now.Sub(s.firstAt) > l.segMs-s.rollJitter ||
 		base+int64(h.LastOffsetDelta)-s.base > maxSpan) {
 		if err := l.rollLocked(base); err != nil {
 			return 0, err
@@ -257,6 +258,7 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	l.store.space.wrote()
 	if pos == 0 {
 		s.firstAt = now
+		s.rollJitter = l.pickJitter()
 	}
 	if end := pos + size; !l.store.noSync && end-s.writebackFrom >= writebackChunk {
 		// The commit round's fsync then finds most of the data on its

@@ -57,9 +57,10 @@ type segment struct {
 	checkedFrom atomic.Int64
 	checkedTo   atomic.Int64
 
-	sinceIndex    int64     // log bytes appended since the last index entry
-	firstAt       time.Time // clock reading at the first append, for segment.ms
-	writebackFrom int64     // where the next startWriteback begins
+	sinceIndex    int64         // log bytes appended since the last index entry
+	firstAt       time.Time     // clock reading at the first append, for segment.ms
+	rollJitter    time.Duration // how much earlier than segment.ms it rolls (segment.jitter.ms)
+	writebackFrom int64         // where the next startWriteback begins
 
 	// diskIndex and diskTimeIndex are how many bytes of index and tindex
 	// their files are known to hold (the index files hold a prefix of

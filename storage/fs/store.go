@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -376,6 +377,7 @@ func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage
 		// The first append's time is not on disk: the age of a recovered
 		// active segment counts from the open.
 		a.firstAt = l.now()
+		a.rollJitter = l.pickJitter()
 	}
 	var size int64
 	for _, s := range l.segs {
@@ -585,6 +587,7 @@ func (l *Log) setConfig(cfg storage.LogConfig) {
 		l.firstRoll = staggeredRoll(l.part, l.segBytes)
 	}
 	l.segMs = segMsDuration(cfg.SegmentMs)
+	l.segJitter = segMsDuration(max(0, cfg.SegmentJitterMs))
 	l.interval = int64(cfg.IndexIntervalBytes)
 	l.flushMsg = flushMessages(cfg.FlushMessages)
 	l.flushMs = flushDuration(cfg.FlushMs)
@@ -601,6 +604,16 @@ func staggeredRoll(p storage.Partition, segBytes int64) int64 {
 	h.Write([]byte(p.Topic))
 	_, f := math.Modf(float64(h.Sum64())/math.Exp2(64) + float64(p.Partition)*0.6180339887498949)
 	return max(1, segBytes-int64(f*15/16*float64(segBytes)))
+}
+
+// pickJitter draws a segment's segment.jitter.ms, as Kafka does when it
+// makes a segment: uniform in [0, min(segment.jitter.ms, segment.ms)).
+// Caller holds mu, or owns l alone.
+func (l *Log) pickJitter() time.Duration {
+	if n := min(l.segJitter, l.segMs); n > 0 {
+		return rand.N(n)
+	}
+	return 0
 }
 
 // Reconfigure implements storage.Log.
