@@ -13,13 +13,8 @@ import (
 
 func TestRegistryContextsFranzGo(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	b := srStart(t, dir)
+	rcl, restart := srStartFranzGo(t)
 	ctx := fgCtx(t)
-	rcl, err := sr.NewClient(sr.URLs(b.url))
-	if err != nil {
-		t.Fatal(err)
-	}
 	plain, err := rcl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: srOrderV1, Type: sr.TypeAvro})
 	if err != nil {
 		t.Fatal(err)
@@ -69,12 +64,7 @@ func TestRegistryContextsFranzGo(t *testing.T) {
 		}
 	}
 	check()
-	b.stop()
-	b = srStart(t, dir)
-	rcl, err = sr.NewClient(sr.URLs(b.url))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rcl = restart()
 	check()
 	if err := rcl.DeleteContext(ctx, ".staging"); err == nil {
 		t.Fatal("a context with subjects was deleted")

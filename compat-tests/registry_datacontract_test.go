@@ -13,13 +13,8 @@ import (
 
 func TestRegistryDataContractsFranzGo(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	b := srStart(t, dir)
+	rcl, restart := srStartFranzGo(t)
 	ctx := fgCtx(t)
-	rcl, err := sr.NewClient(sr.URLs(b.url))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const subject = "payments-value"
 	meta := &sr.SchemaMetadata{
 		Tags:       map[string][]string{"id": {"PII"}},
@@ -80,11 +75,6 @@ func TestRegistryDataContractsFranzGo(t *testing.T) {
 		}
 	}
 	check()
-	b.stop()
-	b = srStart(t, dir)
-	rcl, err = sr.NewClient(sr.URLs(b.url))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rcl = restart()
 	check()
 }

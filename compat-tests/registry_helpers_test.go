@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/sr"
+
 	"github.com/streamhouse/streamhouse/registry"
 )
 
@@ -43,6 +45,31 @@ func srStart(t testing.TB, dir string, extra ...string) *srBroker {
 			t.Fatalf("the schema registry did not answer within 30s: %v\n%s", err, b.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// srStartFranzGo starts a registry broker over a directory of its own and
+// returns franz-go's registry client (pkg/sr) of it, and restart, which
+// stops the broker, starts it again over the same directory and returns a
+// client of it: the start of the tests that register through that client
+// and read back after a restart.
+func srStartFranzGo(t testing.TB) (cl *sr.Client, restart func() *sr.Client) {
+	t.Helper()
+	dir := t.TempDir()
+	var b *srBroker
+	start := func() *sr.Client {
+		t.Helper()
+		b = srStart(t, dir)
+		cl, err := sr.NewClient(sr.URLs(b.url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	return start(), func() *sr.Client {
+		t.Helper()
+		b.stop()
+		return start()
 	}
 }
 

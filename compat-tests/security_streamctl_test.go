@@ -17,28 +17,8 @@ import (
 // non-admin are refused.
 func TestSecurityStreamctl(t *testing.T) {
 	t.Parallel()
-	pki := newSecPKI(t)
-	b := startSecure(t, [][2]string{{"SASL_SSL", "SASL_SSL"}},
-		"--ssl.keystore.location="+pki.Broker,
-		"--sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
-		"--authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-		"--super.users=User:admin",
-		"--add-scram=SCRAM-SHA-512=[name=admin,password=admin-secret]")
-	addr := b.addrs["SASL_SSL"]
-	props := filepath.Join(t.TempDir(), "admin.properties")
-	os.WriteFile(props, []byte(`security.protocol=SASL_SSL
-sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";
-ssl.truststore.type=PEM
-ssl.truststore.location=`+pki.CA+"\n"), 0o600)
-	admin := func(env []string, args ...string) ctlResult {
-		t.Helper()
-		r := ctlRun(t, env, "", append([]string{"--bootstrap", addr, "--timeout", "10s", "--command-config", props}, args...)...)
-		if r.code != 0 {
-			t.Fatalf("streamctl %v: exit %d\n%s", args, r.code, r.stderr)
-		}
-		return r
-	}
+	sa := startSecAdmin(t, "--sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN")
+	pki, addr, admin := sa.pki, sa.addr, sa.ctl
 	admin([]string{"STREAMHOUSE_USER_PASSWORD=app-secret"}, "user", "set", "app", "--mechanism", "SCRAM-SHA-512")
 	if out := admin(nil, "user", "list").stdout; !strings.Contains(out, "app") || !strings.Contains(out, "SCRAM-SHA-512") {
 		t.Fatalf("user list:\n%s", out)
@@ -79,6 +59,46 @@ ssl.truststore.location=`+pki.CA+"\n"), 0o600)
 	if r := app("app-secret", "topic", "list"); r.code == 0 {
 		t.Fatal("a deleted user listed topics")
 	}
+}
+
+// secAdmin is the README's secure broker: a SASL_SSL listener, ACLs on
+// (StandardAuthorizer) and User:admin a super user with a SCRAM-SHA-512
+// password, with the admin's Kafka client properties for streamctl.
+type secAdmin struct {
+	t     *testing.T
+	pki   *secPKI
+	addr  string // the SASL_SSL listener
+	props string // the admin's client properties (--command-config)
+}
+
+// startSecAdmin starts the README's secure broker with the flags extra
+// (its SASL mechanisms among them).
+func startSecAdmin(t *testing.T, extra ...string) *secAdmin {
+	t.Helper()
+	pki := newSecPKI(t)
+	flags := append([]string{"--ssl.keystore.location=" + pki.Broker}, extra...)
+	b := startSecure(t, [][2]string{{"SASL_SSL", "SASL_SSL"}}, append(flags,
+		"--authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"--super.users=User:admin",
+		"--add-scram=SCRAM-SHA-512=[name=admin,password=admin-secret]")...)
+	sa := &secAdmin{t: t, pki: pki, addr: b.addrs["SASL_SSL"], props: filepath.Join(t.TempDir(), "admin.properties")}
+	os.WriteFile(sa.props, []byte(`security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";
+ssl.truststore.type=PEM
+ssl.truststore.location=`+pki.CA+"\n"), 0o600)
+	return sa
+}
+
+// ctl runs streamctl as the admin, with env added to its environment, and
+// fails the test when it exits non-zero.
+func (sa *secAdmin) ctl(env []string, args ...string) ctlResult {
+	sa.t.Helper()
+	r := ctlRun(sa.t, env, "", append([]string{"--bootstrap", sa.addr, "--timeout", "10s", "--command-config", sa.props}, args...)...)
+	if r.code != 0 {
+		sa.t.Fatalf("streamctl %v: exit %d\n%s", args, r.code, r.stderr)
+	}
+	return r
 }
 
 // TestSecurityHTTPTLS: --http-tls serves /health and /metrics over TLS

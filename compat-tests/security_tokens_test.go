@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,28 +20,11 @@ import (
 // may do what app's ACLs allow, until the token is expired.
 func TestSecurityDelegationTokens(t *testing.T) {
 	t.Parallel()
-	pki := newSecPKI(t)
-	b := startSecure(t, [][2]string{{"SASL_SSL", "SASL_SSL"}},
-		"--ssl.keystore.location="+pki.Broker,
-		"--sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256",
-		"--authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-		"--super.users=User:admin",
-		"--delegation.token.secret.key=compat-secret",
-		"--add-scram=SCRAM-SHA-512=[name=admin,password=admin-secret]")
-	addr := b.addrs["SASL_SSL"]
-	props := filepath.Join(t.TempDir(), "admin.properties")
-	os.WriteFile(props, []byte(`security.protocol=SASL_SSL
-sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";
-ssl.truststore.type=PEM
-ssl.truststore.location=`+pki.CA+"\n"), 0o600)
+	sa := startSecAdmin(t, "--sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256", "--delegation.token.secret.key=compat-secret")
+	pki, addr, props := sa.pki, sa.addr, sa.props
 	admin := func(args ...string) string {
 		t.Helper()
-		r := ctlRun(t, []string{"STREAMHOUSE_USER_PASSWORD=app-secret"}, "", append([]string{"--bootstrap", addr, "--timeout", "10s", "--command-config", props}, args...)...)
-		if r.code != 0 {
-			t.Fatalf("streamctl %v: exit %d\n%s", args, r.code, r.stderr)
-		}
-		return r.stdout
+		return sa.ctl([]string{"STREAMHOUSE_USER_PASSWORD=app-secret"}, args...).stdout
 	}
 	admin("user", "set", "app", "--mechanism", "SCRAM-SHA-512")
 	admin("topic", "create", "orders", "--partitions", "1")
