@@ -27,9 +27,7 @@ func (l *Log) retain(ctx context.Context, p storage.RetentionPolicy, limit int64
 	}
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.usableLocked("retain"); err != nil {
+	if err := l.usable("retain"); err != nil {
 		return 0, err
 	}
 	now := p.Now.UnixMilli()
@@ -52,7 +50,7 @@ func (l *Log) retain(ctx context.Context, p storage.RetentionPolicy, limit int64
 	if n == 0 {
 		return 0, nil
 	}
-	if err := l.moveStartLocked(newStart, n); err != nil {
+	if err := l.moveStart(newStart, n); err != nil {
 		return 0, err
 	}
 	return n, nil
@@ -88,9 +86,7 @@ func (l *Log) DeleteRecords(ctx context.Context, offset int64) (int64, error) {
 	}
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.usableLocked("delete records"); err != nil {
+	if err := l.usable("delete records"); err != nil {
 		return 0, err
 	}
 	hw, start := l.hw.Load(), l.start.Load()
@@ -107,10 +103,17 @@ func (l *Log) DeleteRecords(ctx context.Context, offset int64) (int64, error) {
 		n++
 	}
 	l.state.RUnlock()
-	if err := l.moveStartLocked(offset, n); err != nil {
+	if err := l.moveStart(offset, n); err != nil {
 		return start, err
 	}
 	return offset, nil
+}
+
+// usable is usableLocked for a caller that does not hold mu.
+func (l *Log) usable(op string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.usableLocked(op)
 }
 
 func (l *Log) usableLocked(op string) error {
@@ -120,11 +123,15 @@ func (l *Log) usableLocked(op string) error {
 	return l.failed()
 }
 
-// moveStartLocked makes start the log start offset, durably (the
-// checkpoint), and then removes the first n segments, which are wholly
-// below it. A crash between the two leaves segments that the next open
-// removes. Caller holds mu.
-func (l *Log) moveStartLocked(start int64, n int) error {
+// moveStart makes start the log start offset, durably (the checkpoint),
+// and then removes the first n segments, which are wholly below it. A
+// crash between the two leaves segments that the next open removes.
+// Caller holds cleanMu (which keeps Close, the cleaner and other moves
+// out) and not mu: appends go on while the checkpoint is fsynced and the
+// files are removed, which under a busy disk takes long enough to stall a
+// producer. The segments removed are closed ones below the high
+// watermark, which appends and rolls never touch.
+func (l *Log) moveStart(start int64, n int) error {
 	old := l.start.Load()
 	l.start.Store(start)
 	l.ckptMu.Lock()
@@ -138,6 +145,7 @@ func (l *Log) moveStartLocked(start int64, n int) error {
 	if n == 0 {
 		return nil
 	}
+	l.mu.Lock()
 	l.state.Lock()
 	dead := append([]*segment(nil), l.segs[:n]...)
 	clear(l.segs[:n])
@@ -145,6 +153,7 @@ func (l *Log) moveStartLocked(start int64, n int) error {
 	l.state.Unlock()
 	// With NoSync a dead segment may still wait for a flush.
 	l.unsynced = deleteSegs(l.unsynced, dead)
+	l.mu.Unlock()
 
 	var freed int64
 	var errs []error

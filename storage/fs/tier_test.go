@@ -3,10 +3,15 @@ package fs
 import (
 	"bytes"
 	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs/vfs"
+	"github.com/streamhouse/streamhouse/storage/fs/vfs/errorfs"
 	"github.com/streamhouse/streamhouse/storage/storagetest"
 )
 
@@ -132,5 +137,69 @@ func TestStaggerFirstRoll(t *testing.T) {
 	}
 	if len(seen) < 5 {
 		t.Errorf("staggered first segments of 6 partitions end at only %d different points", len(seen))
+	}
+}
+
+// TestRetentionDoesNotBlockAppends: retention fsyncs the checkpoint and
+// removes the segments' files without holding the append lock, so a
+// producer is not held up by a slow disk under it: with the checkpoint's
+// rename held, an append to the same log goes through.
+func TestRetentionDoesNotBlockAppends(t *testing.T) {
+	t.Parallel()
+	var armed atomic.Bool
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if armed.Load() && op.Kind == errorfs.OpRename && strings.HasSuffix(op.Path, checkpointName+extTmp) {
+			once.Do(func() { close(held) })
+			<-release
+		}
+		return nil
+	})
+	st, err := New(t.TempDir(), Options{FS: errorfs.Wrap(vfs.Default, inj), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lg, err := st.Open(t.Context(), storage.Partition{Topic: "t"}, storage.LogConfig{SegmentBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lg.Close()
+	for range 20 {
+		if _, err := lg.Append(t.Context(), storagetest.MakeBatch(2, 150, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := lg.(*Log).ActiveSegment(); a.Size+100 > 1024 {
+		t.Fatalf("the active segment holds %d bytes: the next append would roll (and a roll waits for the checkpoint)", a.Size)
+	}
+	armed.Store(true)
+	retained := make(chan error, 1)
+	go func() {
+		_, err := lg.Retain(t.Context(), storage.RetentionPolicy{Now: time.Now(), Ms: -1, Bytes: 1})
+		retained <- err
+	}()
+	<-held
+	appended := make(chan error, 1)
+	go func() {
+		_, err := lg.Append(t.Context(), storagetest.MakeBatch(1, 10, 0))
+		appended <- err
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // a bound for a broken test, not a speed claim
+		close(release)
+		t.Fatal("an append waited for retention's checkpoint")
+	}
+	close(release)
+	if err := <-retained; err != nil {
+		t.Fatal(err)
+	}
+	if start := lg.LogStartOffset(); start == 0 {
+		t.Fatalf("retention removed nothing: log start %d", start)
 	}
 }
