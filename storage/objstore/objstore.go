@@ -69,3 +69,43 @@ func ReadAll(ctx context.Context, s Store, key string) ([]byte, error) {
 	defer r.Close()
 	return io.ReadAll(r)
 }
+
+// MinPartSize is S3's smallest part of a multipart upload, the last one
+// excepted.
+const MinPartSize = 5 << 20
+
+// Upload is an incomplete multipart upload.
+type Upload struct {
+	Key       string
+	ID        string
+	Initiated time.Time
+}
+
+// Part is an uploaded part of a multipart upload: what completing the
+// upload names it by.
+type Part struct {
+	Number   int
+	ETag     string
+	Checksum string // the part's CRC32C, base64, when the store keeps one
+}
+
+// Multipart is a Store that builds an object from parts uploaded one by one
+// (S3's multipart upload): none of it is visible until Complete, which
+// makes the object appear at once. Every part but the last must be at
+// least MinPartSize.
+type Multipart interface {
+	// CreateMultipart starts an upload of an object at key and returns
+	// its ID.
+	CreateMultipart(ctx context.Context, key string) (string, error)
+	// PutPart uploads part n (1-based) of upload id: size bytes of r.
+	PutPart(ctx context.Context, key, id string, n int, r io.Reader, size int64) (Part, error)
+	// CompleteMultipart makes the object of parts, in that order (each
+	// one returned by PutPart), and ends the upload.
+	CompleteMultipart(ctx context.Context, key, id string, parts []Part) error
+	// AbortMultipart ends an upload and drops its parts; an upload that
+	// no longer exists (completed, or aborted) is ErrNotFound.
+	AbortMultipart(ctx context.Context, key, id string) error
+	// ListMultipart calls fn for every incomplete upload whose key
+	// starts with prefix, until fn returns an error (which it returns).
+	ListMultipart(ctx context.Context, prefix string, fn func(Upload) error) error
+}

@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) objstore.Store) {
 			}
 		}},
 		{"CancelledContext", testCancelled},
+		{"Multipart", testMultipart},
+		{"MultipartAbortAndList", testMultipartAbort},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,5 +174,106 @@ func testCancelled(t *testing.T, s objstore.Store) {
 	}
 	if _, err := s.Get(ctx, "c", 0, -1); err == nil {
 		t.Error("Get with a cancelled context succeeded")
+	}
+}
+
+func multipart(t *testing.T, s objstore.Store) objstore.Multipart {
+	t.Helper()
+	m, ok := s.(objstore.Multipart)
+	if !ok {
+		t.Skip("no objstore.Multipart")
+	}
+	return m
+}
+
+func listUploads(t *testing.T, m objstore.Multipart, prefix string) map[string]string {
+	t.Helper()
+	got := map[string]string{} // id -> key
+	if err := m.ListMultipart(t.Context(), prefix, func(u objstore.Upload) error {
+		if u.Initiated.IsZero() {
+			t.Errorf("ListMultipart: upload %s of %s has no initiation time", u.ID, u.Key)
+		}
+		got[u.ID] = u.Key
+		return nil
+	}); err != nil {
+		t.Fatalf("ListMultipart(%q): %v", prefix, err)
+	}
+	return got
+}
+
+// testMultipart: parts of MinPartSize and a short last one make the object
+// at Complete, not before; the upload is listed until then.
+func testMultipart(t *testing.T, s objstore.Store) {
+	m := multipart(t, s)
+	ctx := t.Context()
+	data := make([]byte, objstore.MinPartSize+1000)
+	rand.Read(data)
+	id, err := m.CreateMultipart(ctx, "mp/a.log")
+	if err != nil {
+		t.Fatalf("CreateMultipart: %v", err)
+	}
+	var parts []objstore.Part
+	for n, b := range [][]byte{data[:objstore.MinPartSize], data[objstore.MinPartSize:]} {
+		p, err := m.PutPart(ctx, "mp/a.log", id, n+1, bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatalf("PutPart(%d): %v", n+1, err)
+		}
+		parts = append(parts, p)
+	}
+	if _, err := s.Stat(ctx, "mp/a.log"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("Stat before Complete: err = %v, want ErrNotFound", err)
+	}
+	if got := listUploads(t, m, "mp/"); got[id] != "mp/a.log" {
+		t.Fatalf("ListMultipart(mp/) = %v, want upload %s of mp/a.log", got, id)
+	}
+	if err := m.CompleteMultipart(ctx, "mp/a.log", id, parts); err != nil {
+		t.Fatalf("CompleteMultipart: %v", err)
+	}
+	if got := get(t, s, "mp/a.log", 0, -1); !bytes.Equal(got, data) {
+		t.Fatalf("Get after Complete differs (%d bytes, want %d)", len(got), len(data))
+	}
+	if got := listUploads(t, m, "mp/"); len(got) != 0 {
+		t.Fatalf("ListMultipart after Complete = %v, want none", got)
+	}
+	if err := m.AbortMultipart(ctx, "mp/a.log", id); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("AbortMultipart of a completed upload: err = %v, want ErrNotFound", err)
+	}
+}
+
+// testMultipartAbort: an aborted upload leaves no object and is no longer
+// listed; listing keeps to its prefix.
+func testMultipartAbort(t *testing.T, s objstore.Store) {
+	m := multipart(t, s)
+	ctx := t.Context()
+	a, err := m.CreateMultipart(ctx, "ab/1/x.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.CreateMultipart(ctx, "ab/2/y.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.PutPart(ctx, "ab/1/x.log", a, 1, bytes.NewReader([]byte("part")), 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := listUploads(t, m, "ab/1/"); len(got) != 1 || got[a] != "ab/1/x.log" {
+		t.Fatalf("ListMultipart(ab/1/) = %v, want only %s", got, a)
+	}
+	if got := listUploads(t, m, ""); got[a] == "" || got[b] == "" {
+		t.Fatalf("ListMultipart(\"\") = %v, want %s and %s", got, a, b)
+	}
+	for _, u := range []struct{ key, id string }{{"ab/1/x.log", a}, {"ab/2/y.log", b}} {
+		if err := m.AbortMultipart(ctx, u.key, u.id); err != nil {
+			t.Fatalf("AbortMultipart(%s): %v", u.key, err)
+		}
+	}
+	if got := listUploads(t, m, "ab/"); len(got) != 0 {
+		t.Fatalf("ListMultipart after Abort = %v, want none", got)
+	}
+	if _, err := s.Stat(ctx, "ab/1/x.log"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("Stat after Abort: err = %v, want ErrNotFound", err)
+	}
+	if _, err := m.PutPart(ctx, "ab/1/x.log", a, 2, bytes.NewReader([]byte("late")), 4); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("PutPart of an aborted upload: err = %v, want ErrNotFound", err)
 	}
 }

@@ -12,8 +12,11 @@ package s3
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -29,7 +32,10 @@ import (
 	"github.com/streamhouse/streamhouse/storage/objstore"
 )
 
-var _ objstore.Store = (*Store)(nil)
+var (
+	_ objstore.Store     = (*Store)(nil)
+	_ objstore.Multipart = (*Store)(nil)
+)
 
 // Options configures a Store.
 type Options struct {
@@ -186,7 +192,7 @@ func classify(op, key string, err error) error {
 		resp.Code == "XAdminUserNotFound" || // versitygw's answer for an unknown access key
 		resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("%s %s: %w: %w", op, key, objstore.ErrDenied, err)
-	case resp.Code == "NoSuchKey" || resp.Code == "NoSuchBucket" || resp.StatusCode == http.StatusNotFound:
+	case resp.Code == "NoSuchKey" || resp.Code == "NoSuchBucket" || resp.Code == "NoSuchUpload" || resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%s %s: %w: %w", op, key, objstore.ErrNotFound, err)
 	}
 	return fmt.Errorf("%s %s: %w: %w", op, key, objstore.ErrUnavailable, err)
@@ -355,3 +361,113 @@ func (s *Store) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CreateMultipart starts a multipart upload. Its parts carry their CRC32C
+// in a trailer, as Put's body does (unless Check found the server refuses
+// those: then they are signed chunk by chunk).
+func (s *Store) CreateMultipart(ctx context.Context, key string) (string, error) {
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
+	if !s.signed.Load() {
+		// Declared at the start, the parts' checksums are kept and
+		// checked again at the completion.
+		opts.UserMetadata = map[string]string{"X-Amz-Checksum-Algorithm": minio.ChecksumCRC32C.String()}
+	}
+	id, err := s.core().NewMultipartUpload(ctx, s.bucket, s.key(key), opts)
+	return id, classify("create multipart", key, err)
+}
+
+// PutPart uploads part n of upload id, streamed.
+func (s *Store) PutPart(ctx context.Context, key, id string, n int, r io.Reader, size int64) (objstore.Part, error) {
+	var opts minio.PutObjectPartOptions
+	if !s.signed.Load() {
+		opts.DisableContentSha256 = true
+		opts.Trailer = http.Header{}
+		h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+		opts.Trailer.Set(minio.ChecksumCRC32C.Key(), base64.StdEncoding.EncodeToString(h.Sum(nil)))
+		r = &crcReader{r: r, h: h, left: size, done: func(sum []byte) {
+			opts.Trailer.Set(minio.ChecksumCRC32C.Key(), base64.StdEncoding.EncodeToString(sum))
+		}}
+	}
+	p, err := s.core().PutObjectPart(ctx, s.bucket, s.key(key), id, n, r, size, opts)
+	if err != nil {
+		return objstore.Part{}, classify("put part", key, err)
+	}
+	return objstore.Part{Number: n, ETag: p.ETag, Checksum: p.ChecksumCRC32C}, nil
+}
+
+// crcReader hashes what is read through it and hands the sum over once
+// the last of its bytes was read: the trailer is sent after the body.
+type crcReader struct {
+	r    io.Reader
+	h    hash.Hash32
+	left int64
+	done func([]byte)
+}
+
+func (c *crcReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.left -= int64(n)
+	if c.done != nil && (c.left <= 0 || errors.Is(err, io.EOF)) {
+		c.done(c.h.Sum(nil))
+		c.done = nil
+	}
+	return n, err
+}
+
+// CompleteMultipart makes the object of parts.
+func (s *Store) CompleteMultipart(ctx context.Context, key, id string, parts []objstore.Part) error {
+	cp := make([]minio.CompletePart, len(parts))
+	for i, p := range parts {
+		cp[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag, ChecksumCRC32C: p.Checksum}
+	}
+	var opts minio.PutObjectOptions
+	if !s.signed.Load() {
+		opts.AutoChecksum = minio.ChecksumCRC32C
+	}
+	_, err := s.core().CompleteMultipartUpload(ctx, s.bucket, s.key(key), id, cp, opts)
+	return classify("complete multipart", key, err)
+}
+
+// AbortMultipart ends an upload; one that no longer exists is ErrNotFound
+// (S3's NoSuchUpload).
+func (s *Store) AbortMultipart(ctx context.Context, key, id string) error {
+	return classify("abort multipart", key, s.core().AbortMultipartUpload(ctx, s.bucket, s.key(key), id))
+}
+
+// ListMultipart lists the incomplete uploads under prefix, a page of up to
+// 1000 at a time.
+func (s *Store) ListMultipart(ctx context.Context, prefix string, fn func(objstore.Upload) error) error {
+	full := s.key(prefix)
+	if prefix == "" && s.prefix != "" {
+		full = s.prefix + "/"
+	}
+	if strings.HasSuffix(prefix, "/") && !strings.HasSuffix(full, "/") {
+		full += "/"
+	}
+	strip := ""
+	if s.prefix != "" {
+		strip = s.prefix + "/"
+	}
+	keyMarker, idMarker := "", ""
+	for {
+		res, err := s.core().ListMultipartUploads(ctx, s.bucket, full, keyMarker, idMarker, "", 1000)
+		if err != nil {
+			return classify("list multipart", prefix, err)
+		}
+		for _, u := range res.Uploads {
+			if !strings.HasPrefix(u.Key, full) {
+				continue // a server that ignored the prefix
+			}
+			if err := fn(objstore.Upload{Key: strings.TrimPrefix(u.Key, strip), ID: u.UploadID, Initiated: u.Initiated}); err != nil {
+				return err
+			}
+		}
+		if !res.IsTruncated || (res.NextKeyMarker == keyMarker && res.NextUploadIDMarker == idMarker) {
+			return ctx.Err()
+		}
+		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
+	}
+}
+
+func (s *Store) core() minio.Core { return minio.Core{Client: s.cl} }
