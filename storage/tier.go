@@ -40,6 +40,12 @@ type Segmented interface {
 	// the log's next offset; it may hold batches above the high
 	// watermark).
 	ActiveSegment() SegmentInfo
+	// ActiveData opens the active segment for reading while it is still
+	// appended to: Info.Base is its base, Info.Size how many of its
+	// bytes are below the high watermark (durable, never rewritten while
+	// the segment lives: appends go after them), Log reads them. Index
+	// and TimeIndex are nil; Release lets it go.
+	ActiveData() (SegmentData, error)
 	// SegmentData opens the closed segment that starts at base for
 	// reading; ErrNotFound when there is none (retention removed it).
 	SegmentData(base int64) (SegmentData, error)

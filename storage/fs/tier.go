@@ -34,6 +34,26 @@ func (l *Log) ActiveSegment() storage.SegmentInfo {
 	return storage.SegmentInfo{Base: s.base, Next: s.next, Size: s.size, MaxTimestamp: s.maxTS}
 }
 
+// ActiveData implements storage.Segmented: the bytes of the active segment
+// a reader may read (readableEndLocked: below the high watermark). The
+// file is read without state held, as every read: the bytes below the
+// high watermark do not change while the segment lives, and a segment
+// removed meanwhile (DeleteRecords, a heal) fails the read.
+func (l *Log) ActiveData() (storage.SegmentData, error) {
+	l.state.RLock()
+	defer l.state.RUnlock()
+	if l.closed {
+		return storage.SegmentData{}, fmt.Errorf("fs: %s: %w", l.dir, storage.ErrClosed)
+	}
+	s := l.segs[len(l.segs)-1]
+	n := l.readableEndLocked(s)
+	return storage.SegmentData{
+		Info:    storage.SegmentInfo{Base: s.base, Next: min(s.next, l.hw.Load()), Size: n, MaxTimestamp: s.maxTS},
+		Log:     io.NewSectionReader(s.f, 0, n),
+		Release: func() {},
+	}, nil
+}
+
 // SegmentData implements storage.Segmented. The segment's indexes are
 // copied from memory (the authoritative ones: index files are hints); its
 // batches are read from the open file. Retention below what tiered storage

@@ -203,3 +203,61 @@ func TestRetentionDoesNotBlockAppends(t *testing.T) {
 		t.Fatalf("retention removed nothing: log start %d", start)
 	}
 }
+
+// TestActiveData: the active segment's durable bytes read while it is
+// appended to are the start of the segment once it closes.
+func TestActiveData(t *testing.T) {
+	t.Parallel()
+	st, err := New(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	lg, err := st.Open(ctx, storage.Partition{Topic: "t", Partition: 0}, storage.LogConfig{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := lg.(*Log)
+	defer l.Close()
+	now := time.Now().UnixMilli()
+	for range 5 {
+		if _, err := l.Append(ctx, storagetest.MakeBatch(2, 200, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.ActiveData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act := l.ActiveSegment(); a.Info.Base != act.Base || a.Info.Size != act.Size || a.Info.Next != act.Next || a.Info.Size == 0 {
+		t.Fatalf("ActiveData = %+v after a sync, want the whole active segment %+v", a.Info, act)
+	}
+	early, err := io.ReadAll(io.NewSectionReader(a.Log, 0, a.Info.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l.ActiveSegment().Base == a.Info.Base {
+		if _, err := l.Append(ctx, storagetest.MakeBatch(2, 200, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := l.SegmentData(a.Info.Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Release()
+	whole, err := io.ReadAll(io.NewSectionReader(d.Log, 0, d.Info.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(whole, early) || len(whole) <= len(early) {
+		t.Fatalf("the closed segment (%d bytes) does not start with the %d bytes read while it was active", len(whole), len(early))
+	}
+}
