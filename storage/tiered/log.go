@@ -62,6 +62,20 @@ type Log struct {
 	// planAt is -1 before the first): the next one carries it on.
 	planPids storage.ProducerState
 	planAt   int64
+	// eagerMu guards eager, the eager upload of the active segment, and
+	// closedEager, those of segments closed since, until their upload
+	// takes them (eager.go); eagerClosed is set once the log closes.
+	// eagerBase and eagerSent are the segment eager last sent parts of
+	// and how many bytes (math.MaxInt64: it gave that segment up), for a
+	// look without the lock; eagerRunning is set while a round of parts
+	// runs. Never held across I/O but an abort's.
+	eagerMu      sync.Mutex
+	eager        *eagerUpload
+	closedEager  map[int64]*eagerUpload
+	eagerClosed  bool
+	eagerBase    atomic.Int64
+	eagerSent    atomic.Int64
+	eagerRunning atomic.Bool
 	// warned is when the upload backlog was last warned of.
 	warned atomic.Int64
 	// lastIndex is the offset index of the remote segment last read.
@@ -132,6 +146,7 @@ func (l *Log) Close() error {
 	l.uploadMu.Lock()
 	l.closed = true
 	l.uploadMu.Unlock()
+	l.dropEager(true)
 	l.st.forget(l)
 	return l.Log.Close()
 }

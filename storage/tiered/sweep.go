@@ -43,8 +43,9 @@ func (st *Store) sweepLoop() {
 }
 
 // Sweep removes what is past its grace period: the objects of segments
-// given up (their records marked Deleting), then those records; and objects
-// no record names (an upload whose record never landed).
+// given up (their records marked Deleting), then those records; objects
+// no record names (an upload whose record never landed); and incomplete
+// multipart uploads no one here is completing (sweepMultipart).
 //
 // It lists the bucket's segment objects first, all of them (one listing of
 // each of the 16 key ranges topic IDs start in: the cluster mode's WAL
@@ -84,7 +85,54 @@ func (st *Store) Sweep(ctx context.Context) error {
 	for p := range objects {
 		sweep(p)
 	}
+	errs = append(errs, st.sweepMultipart(ctx))
 	return errors.Join(errs...)
+}
+
+// sweepMultipart aborts the incomplete multipart uploads of segment
+// objects that are not under way in this process and started longer than
+// the grace period ago: a crashed broker's, or one whose abort failed. In
+// the cluster mode that may be another broker's upload still under way:
+// its owner then uploads the segment whole. The uploads are listed before
+// those under way are looked at: an upload is registered before it is
+// created and stays registered until it is completed or aborted, so one
+// listed and not registered then is one no one will complete.
+func (st *Store) sweepMultipart(ctx context.Context) error {
+	m, ok := st.opts.Bucket.(objstore.Multipart)
+	if !ok {
+		return nil
+	}
+	var ups []objstore.Upload
+	err := m.ListMultipart(ctx, "", func(u objstore.Upload) error {
+		if _, ok := partitionOf(u.Key); ok {
+			ups = append(ups, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	uploading := maps.Clone(st.uploading)
+	st.mu.Unlock()
+	now := st.now()
+	for _, u := range ups {
+		id, ok := uploadOf(u.Key)
+		if !ok || uploading[id] || now.Sub(u.Initiated) < st.opts.Grace {
+			continue
+		}
+		start := time.Now()
+		err := m.AbortMultipart(ctx, u.Key, u.ID)
+		if errors.Is(err, objstore.ErrNotFound) {
+			err = nil // completed or aborted meanwhile
+		}
+		st.observe("delete", start, 0, err)
+		if err != nil {
+			return err
+		}
+		fault.Crash("tier-delete")
+	}
+	return nil
 }
 
 // partitionOf returns the partition of a segment object's key

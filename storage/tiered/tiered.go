@@ -91,6 +91,12 @@ type Options struct {
 	Uploaders            int
 	PartitionUploaders   int
 	UploadBytesPerSecond int64
+	// PartSize is the size of the parts in which an active segment's
+	// batches are uploaded as it fills (an S3 multipart upload completed
+	// when the segment closes), when the bucket takes multipart uploads
+	// (objstore.Multipart); zero: 8 MiB; negative: segments are uploaded
+	// whole once closed. S3 takes no part below 5 MiB but the last.
+	PartSize int64
 	// Grace is how long objects stay after their record was given up,
 	// and how old an object no record names must be before the sweep
 	// removes it (zero: 5 minutes).
@@ -156,6 +162,9 @@ func New(opts Options) (*Store, error) {
 	}
 	if opts.PartitionUploaders <= 0 {
 		opts.PartitionUploaders = 4
+	}
+	if opts.PartSize == 0 {
+		opts.PartSize = 8 << 20
 	}
 	if opts.Grace <= 0 {
 		opts.Grace = 5 * time.Minute

@@ -35,6 +35,10 @@ type env struct {
 	store  objstore.Store // the store the tiered store uses: bucket unless set
 	dir    string
 	grace  time.Duration // the stores' Grace: 200 ms unless set
+	// partSize is the stores' PartSize: -1 (segments uploaded whole)
+	// unless set, so that the tests of whole uploads stay so whatever the
+	// default.
+	partSize int64
 }
 
 func newEnv(t testing.TB) *env {
@@ -59,7 +63,7 @@ func (e *env) open(t testing.TB, dir string, force *storage.RemoteConfig) *tiere
 		Local: local, Bucket: cmp.Or[objstore.Store](e.store, e.bucket), Catalog: e.cat,
 		CacheDir: filepath.Join(dir, "remote-cache"), CacheBytes: 64 << 20,
 		UploadInterval: 20 * time.Millisecond, Grace: cmp.Or(e.grace, 200*time.Millisecond),
-		ForceRemote: force,
+		PartSize: cmp.Or(e.partSize, -1), ForceRemote: force,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -30,14 +30,22 @@ func (st *Store) uploadLoop() {
 	defer running.Wait()
 	tick := time.NewTicker(st.opts.UploadInterval)
 	defer tick.Stop()
+	// Active segments are looked at more often: a part's worth of
+	// batches waits for this at most.
+	eagerTick := time.NewTicker(min(st.opts.UploadInterval, 100*time.Millisecond))
+	defer eagerTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-st.wake:
 		case <-tick.C:
+		case <-eagerTick.C:
+			st.eagerAll(ctx, &running)
+			continue
 		}
 		st.uploadAll(ctx, &running)
+		st.eagerAll(ctx, &running)
 	}
 }
 
@@ -265,7 +273,8 @@ type segUpload struct {
 	pids    storage.ProducerState
 	snap    []byte // pids: the .snapshot object
 	epochs  []meta.EpochStart
-	sum     []byte // the .log object's SHA-256, once put
+	sum     []byte       // the .log object's SHA-256, once put
+	eager   *eagerUpload // the parts of its .log sent before it closed
 
 	done chan struct{}
 	err  error
@@ -285,16 +294,29 @@ func (l *Log) prepare(ctx context.Context, s storage.SegmentInfo) (*segUpload, e
 	if err != nil {
 		return nil, err
 	}
-	id, err := uploadID()
-	if err != nil {
+	e := l.takeEager(ctx, s.Base)
+	var id string
+	if e != nil {
+		id = e.id // its parts are under the key of this upload's .log
+	} else if id, err = uploadID(); err != nil {
 		d.Release()
 		return nil, err
 	}
-	u := &segUpload{seg: s, data: d, id: id, done: make(chan struct{})}
+	u := &segUpload{seg: s, data: d, id: id, eager: e, done: make(chan struct{})}
+	// Registered now: an eager upload taken over stays registered, and
+	// every error below unregisters it.
+	l.st.register(id)
+	fail := func(err error) (*segUpload, error) {
+		d.Release()
+		if e != nil {
+			l.st.abort(ctx, e)
+		}
+		l.st.unregister(id)
+		return nil, err
+	}
 	u.aborted = l.Log.AbortedTransactions(s.Base, s.Next)
 	if u.txn, err = json.Marshal(nonNil(u.aborted)); err != nil {
-		d.Release()
-		return nil, err
+		return fail(err)
 	}
 	prev, at := l.pids, l.pidsAt
 	if l.planAt > at {
@@ -307,17 +329,13 @@ func (l *Log) prepare(ctx context.Context, s storage.SegmentInfo) (*segUpload, e
 		pids = storage.ProducerState{}
 	}
 	if u.epochs, err = scanSegment(&pids, d.Log, d.Info.Size); err != nil {
-		d.Release()
-		return nil, fmt.Errorf("producer state and leader epochs of segment %d: %w", s.Base, err)
+		return fail(fmt.Errorf("producer state and leader epochs of segment %d: %w", s.Base, err))
 	}
 	pids.TrimAborted(s.Next) // the segment's aborts are in its .txnindex
 	u.pids, u.snap = pids, pids.AppendSnapshot(nil, s.Next)
 	l.planPids, l.planAt = pids, s.Next
 	// Until its record is written (or it failed, leaving orphans for
 	// the sweep), the sweep does not touch this upload's objects.
-	l.st.mu.Lock()
-	l.st.uploading[id] = true
-	l.st.mu.Unlock()
 	return u, nil
 }
 
@@ -333,6 +351,18 @@ func (l *Log) putObjects(ctx context.Context, u *segUpload) error {
 	// The batches, hashed as they go. A segment that starts below the
 	// remote end (a log restored from an older copy) is uploaded whole
 	// all the same: reads find offsets by segment.
+	if e := u.eager; e != nil {
+		sum, err := l.finishEager(ctx, u, e)
+		if err == nil {
+			u.sum = sum
+			return l.putSmall(ctx, u)
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		l.st.log.Warn("completing the segment's multipart upload failed; uploading it whole", "topic", l.part.Topic,
+			"partition", l.part.Partition, "segment", u.seg.Base, "err", err)
+	}
 	h := sha256.New()
 	err := retry(ctx, func() error {
 		h.Reset()
@@ -343,6 +373,13 @@ func (l *Log) putObjects(ctx context.Context, u *segUpload) error {
 		return err
 	}
 	u.sum = h.Sum(nil)
+	return l.putSmall(ctx, u)
+}
+
+// putSmall uploads segment u's four small objects at once.
+func (l *Log) putSmall(ctx context.Context, u *segUpload) error {
+	p, d := l.part, u.data
+	key := func(ext string) string { return objectKey(p.TopicID, p.Partition, u.seg.Base, u.id, ext) }
 	errs := make([]error, 4)
 	var wg sync.WaitGroup
 	for i, o := range []struct {

@@ -1,0 +1,7 @@
+package tiered
+
+// ActiveBase is the base offset of the local active segment (tests).
+func (l *Log) ActiveBase() int64 { return l.seg.ActiveSegment().Base }
+
+// ActiveSize is the bytes of the local active segment (tests).
+func (l *Log) ActiveSize() int64 { return l.seg.ActiveSegment().Size }
