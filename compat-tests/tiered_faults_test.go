@@ -7,6 +7,7 @@ package compattests
 // catalog record and the sweep (-tags faults).
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -275,8 +276,10 @@ func TestTieredS3Hang(t *testing.T) {
 
 // TestTieredCrash kills the broker (SIGKILL at a crash point of a -tags
 // faults build) in an upload after its objects were written and before its
-// record (tier-upload), right after the record (tier-record), and in the
-// sweep between object deletions (tier-delete), under the crash tests'
+// record (tier-upload), right after the record (tier-record), in the
+// sweep between object deletions (tier-delete), and after a part of an
+// active segment's eager upload (tier-part: its incomplete multipart
+// upload must be aborted by the sweep), under the crash tests'
 // load of acks=all and acks=1 producers, on a topic whose retention.bytes
 // (4 MiB) removes remote segments as it goes. The broker restarted on the
 // same data directory, catalog and bucket: every acknowledged record is
@@ -293,10 +296,18 @@ func TestTieredCrash(t *testing.T) {
 	for _, tc := range []struct {
 		point string
 		n     int
+		// segment and retention are the topic's segment.bytes and
+		// retention.bytes (zero: tierSegment, 4 MiB); flags go to
+		// both incarnations.
+		segment, retention int
+		flags              []string
 	}{
-		{"tier-upload", 3},
-		{"tier-record", 3},
-		{"tier-delete", 2},
+		{point: "tier-upload", n: 3},
+		{point: "tier-record", n: 3},
+		{point: "tier-delete", n: 2},
+		// After a part of an active segment's eager upload: segments
+		// that hold parts of S3's smallest size.
+		{point: "tier-part", n: 1, segment: 6 << 20, retention: 16 << 20, flags: []string{"--s3-part-bytes=5242880"}},
 	} {
 		t.Run(tc.point, func(t *testing.T) {
 			t.Parallel()
@@ -306,14 +317,14 @@ func TestTieredCrash(t *testing.T) {
 			tb.dir, tb.addr = cb.dir, cb.addr
 			topics := []string{"crash"}
 			const partitions = 2
-			const retention = 4 << 20
+			segment, retention := cmp.Or(tc.segment, tierSegment), cmp.Or(tc.retention, 4<<20)
 
 			crashAt := fmt.Sprintf("STREAMHOUSE_CRASH_AT=%s:%d", tc.point, tc.n)
-			if err := cb.start(append(srv.Env(), crashAt), tb.args(nil)...); err != nil {
+			if err := cb.start(append(srv.Env(), crashAt), tb.args(tc.flags)...); err != nil {
 				t.Fatal(err)
 			}
 			crashCreateTopics(t, cb.addr, topics, partitions, map[string]string{
-				"segment.bytes": strconv.Itoa(tierSegment), "local.retention.bytes": strconv.Itoa(tierSegment),
+				"segment.bytes": strconv.Itoa(segment), "local.retention.bytes": strconv.Itoa(segment),
 				"retention.bytes": strconv.Itoa(retention),
 			})
 			load := crashStartLoad(t, cb.addr, topics, partitions, uint64(tc.n)<<8|uint64(len(tc.point)))
@@ -335,10 +346,16 @@ func TestTieredCrash(t *testing.T) {
 			if want != "" && !slices.ContainsFunc(left, func(s string) bool { return strings.HasPrefix(s, want) }) {
 				t.Errorf("after the kill at %s the bucket holds no object %s: %v", tc.point, want, left)
 			}
+			// The cut eager upload's parts: an incomplete multipart
+			// upload the sweep must abort.
+			cut := tb.multipartUploads()
+			if tc.point == "tier-part" && len(cut) == 0 {
+				t.Errorf("after the kill at %s the bucket holds no incomplete multipart upload", tc.point)
+			}
 
 			cb.cycle = 1
 			load.cycle.Store(1)
-			if err := cb.start(srv.Env(), tb.args(nil)...); err != nil {
+			if err := cb.start(srv.Env(), tb.args(tc.flags)...); err != nil {
 				t.Fatal(err)
 			}
 			if err := load.waitAcked(fgWait); err != nil {
@@ -357,6 +374,11 @@ func TestTieredCrash(t *testing.T) {
 					return false
 				}
 				wrong = tb.bucketMatchesCatalog(cat)
+				for _, u := range tb.multipartUploads() {
+					if slices.Contains(cut, u) {
+						wrong = append(wrong, "a multipart upload of the killed broker not aborted: "+u)
+					}
+				}
 				return len(wrong) == 0
 			}, func() string {
 				return fmt.Sprintf("%d differences:\n  %s\n%s", len(wrong), strings.Join(wrong[:min(len(wrong), 20)], "\n  "), cb.warnings(20))
@@ -369,7 +391,7 @@ func TestTieredCrash(t *testing.T) {
 				}
 				return "the restarted broker"
 			}
-			v := crashCheck(t, cb.addr, topics, partitions, acks, true, retention, tierSegment, describe)
+			v := crashCheck(t, cb.addr, topics, partitions, acks, true, int64(retention), int64(segment), describe)
 			objs := tb.objects("")
 			t.Logf("killed at %s after %v, leaving %d differences between bucket and catalog; settled %v after the load stopped; %d writes acknowledged, %d failed; the bucket holds %d objects of %d segments",
 				tc.point, crashed.Round(time.Millisecond), len(left), settled.Round(time.Millisecond), len(acks), failed, len(objs), len(tierSegments(objs)))

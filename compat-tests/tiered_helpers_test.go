@@ -642,6 +642,30 @@ func (b *tierBroker) objects(topicID string) []tierObject {
 	return out
 }
 
+// multipartUploads lists the bucket's incomplete multipart uploads under
+// the broker's prefix, as "key upload-id".
+func (b *tierBroker) multipartUploads() []string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	core := minio.Core{Client: b.s3.Client(b.t)}
+	var out []string
+	key, id := "", ""
+	for {
+		res, err := core.ListMultipartUploads(ctx, b.bucket, b.prefix+"/", key, id, "", 1000)
+		if err != nil {
+			b.t.Fatalf("list the bucket's multipart uploads: %v", err)
+		}
+		for _, u := range res.Uploads {
+			out = append(out, u.Key+" "+u.UploadID)
+		}
+		if !res.IsTruncated {
+			return out
+		}
+		key, id = res.NextKeyMarker, res.NextUploadIDMarker
+	}
+}
+
 func tierParseKey(key string) (tierObject, error) {
 	f := strings.Split(key, "/")
 	if len(f) != 3 {

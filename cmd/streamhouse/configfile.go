@@ -81,6 +81,7 @@ var processKeys = []struct {
 	{"s3-prefix", kindString},
 	{"s3-region", kindString},
 	{"s3-cache-bytes", kindInt},
+	{"s3-part-bytes", kindInt},
 	{"s3-upload-bytes-per-second", kindInt},
 	{"s3-delete-grace", kindDuration},
 	{"s3-flush-interval", kindDuration},

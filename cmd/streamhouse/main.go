@@ -75,6 +75,7 @@ type options struct {
 	s3Region       string
 	s3CacheBytes   int64
 	s3UploadRate   int64 // bytes per second; 0: no limit
+	s3PartBytes    int64 // eager upload parts; 0: segments uploaded whole once closed
 	s3DeleteGrace  time.Duration
 	// With metadata postgres and storage s3 (the cluster mode): a WAL
 	// commit round at most every s3FlushInterval, sooner once
@@ -136,6 +137,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	str(&o.s3Prefix, "s3-prefix", "", "with --storage=s3, a prefix for every object key, so that several clusters share a bucket")
 	fset.StringVar(&o.s3Region, "s3-region", "", "with --storage=s3, the bucket's region; empty: us-east-1 (env "+envName("s3-region")+" or AWS_REGION)")
 	fset.Int64Var(&o.s3CacheBytes, "s3-cache-bytes", 1<<30, "with --storage=s3, the most bytes of remote data kept on local disk for reads (env "+envName("s3-cache-bytes")+")")
+	fset.Int64Var(&o.s3PartBytes, "s3-part-bytes", 8<<20, "with --storage=s3, the size of the parts in which a segment is uploaded as it fills (the last one sent when it closes); at least 5 MiB (S3's smallest part); 0: segments are uploaded whole once closed (env "+envName("s3-part-bytes")+")")
 	fset.Int64Var(&o.s3UploadRate, "s3-upload-bytes-per-second", 0, "with --storage=s3, the most bytes per second uploaded to the bucket, all partitions together; 0: no limit (env "+envName("s3-upload-bytes-per-second")+")")
 	fset.DurationVar(&o.s3DeleteGrace, "s3-delete-grace", 5*time.Minute, "with --storage=s3, how long an object retention or DeleteRecords gave up stays in the bucket (a fetch under way may still read it), and how old an object no catalog record names (an upload cut short) must be before the sweep deletes it (env "+envName("s3-delete-grace")+")")
 	fset.DurationVar(&o.s3FlushInterval, "s3-flush-interval", 250*time.Millisecond, "in the cluster mode (--metadata=postgres with --storage=s3), how long appends are gathered into one object in the bucket and one catalog transaction before they are acknowledged (acks=all): the produce latency it adds, against the PUTs and transactions per second it saves (env "+envName("s3-flush-interval")+")")

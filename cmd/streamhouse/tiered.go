@@ -10,6 +10,7 @@ import (
 	"github.com/streamhouse/streamhouse/meta"
 	"github.com/streamhouse/streamhouse/metrics"
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/objstore"
 	"github.com/streamhouse/streamhouse/storage/objstore/s3"
 	"github.com/streamhouse/streamhouse/storage/tiered"
 )
@@ -50,6 +51,13 @@ func openBucket(ctx context.Context, o *options) (*s3.Store, error) {
 // the tiered config of every log whose topic does not enable it (the
 // cluster mode tiers everything).
 func newTiered(o *options, local storage.Store, bucket *s3.Store, cat meta.Catalog, m *metrics.Broker, log *slog.Logger, force *storage.RemoteConfig) (*tiered.Store, error) {
+	part := o.s3PartBytes
+	switch {
+	case part == 0:
+		part = -1 // whole uploads
+	case part < objstore.MinPartSize:
+		return nil, fmt.Errorf("%s: %d bytes: S3 takes no part below %d bytes (5 MiB); 0 uploads segments whole", o.where("s3-part-bytes"), part, objstore.MinPartSize)
+	}
 	tm := m.Tiered()
 	st, err := tiered.New(tiered.Options{
 		Local:                local,
@@ -58,6 +66,7 @@ func newTiered(o *options, local storage.Store, bucket *s3.Store, cat meta.Catal
 		CacheDir:             filepath.Join(o.dataDir, "remote-cache"),
 		CacheBytes:           o.s3CacheBytes,
 		UploadBytesPerSecond: o.s3UploadRate,
+		PartSize:             part,
 		Grace:                o.s3DeleteGrace,
 		Logger:               log,
 		Observe:              tm.Observe,

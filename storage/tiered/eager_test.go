@@ -3,15 +3,19 @@ package tiered_test
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/streamhouse/streamhouse/internal/s3test"
 	"github.com/streamhouse/streamhouse/meta"
 	"github.com/streamhouse/streamhouse/storage"
+	"github.com/streamhouse/streamhouse/storage/fs"
 	"github.com/streamhouse/streamhouse/storage/objstore"
+	"github.com/streamhouse/streamhouse/storage/objstore/s3"
 	"github.com/streamhouse/streamhouse/storage/storagetest"
 	"github.com/streamhouse/streamhouse/storage/tiered"
 )
@@ -300,4 +304,77 @@ func TestSweepMultipart(t *testing.T) {
 	if u := uploads(t, e.bucket); len(u) != 0 {
 		t.Errorf("incomplete multipart uploads left: %+v", u)
 	}
+}
+
+// TestEagerS3: against a real S3 server, a segment's parts of S3's
+// smallest size go up as it fills and the upload completes at the close:
+// no PUT of the whole segment, and every batch reads back.
+func TestEagerS3(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	b, err := s3.New(s3.Options{Endpoint: srv.Endpoint(), Bucket: srv.Bucket(t), Prefix: "eager", Credentials: s3test.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	local, err := fs.New(filepath.Join(e.dir, "storage"), fs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	puts := map[int64]int{} // PUTs (parts included) by size
+	st, err := tiered.New(tiered.Options{Local: local, Bucket: b, Catalog: e.cat, CacheDir: filepath.Join(e.dir, "cache"),
+		UploadInterval: 20 * time.Millisecond, Grace: time.Hour, PartSize: objstore.MinPartSize, ForceRemote: allTiered,
+		Observe: func(op string, _ time.Duration, n int64, err error) {
+			if op == "put" && err == nil {
+				mu.Lock()
+				puts[n]++
+				mu.Unlock()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var want [][]byte
+	for l.(*tiered.Log).ActiveSize() < 2*objstore.MinPartSize+objstore.MinPartSize/2 {
+		b := storagetest.MakeBatch(10, 10000, time.Now().UnixMilli())
+		if _, err := l.Append(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, b)
+	}
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	size := l.(*tiered.Log).ActiveSize()
+	waitFor(t, "2 parts", func() bool { mu.Lock(); defer mu.Unlock(); return puts[objstore.MinPartSize] == 2 })
+	for l.(*tiered.Log).ActiveBase() == 0 {
+		b := storagetest.MakeBatch(10, 10000, time.Now().UnixMilli())
+		if _, err := l.Append(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, b)
+		if l.(*tiered.Log).ActiveBase() == 0 {
+			size = l.(*tiered.Log).ActiveSize()
+		}
+	}
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitClosedUploaded(t, l)
+	mu.Lock()
+	if puts[size] != 0 {
+		t.Errorf("the segment's %d bytes were PUT whole", size)
+	}
+	if puts[objstore.MinPartSize] < 2 {
+		t.Errorf("PUTs by size: %v, want at least 2 parts", puts)
+	}
+	mu.Unlock()
+	equalBatches(t, readAll(t, l), want)
 }
