@@ -35,6 +35,11 @@
 //     record leaves objects no record names; the sweep removes them once
 //     older than a grace period and not of an upload under way in this
 //     process (it lists them before it reads the records).
+//   - Eager upload (eager.go): the .log object's parts go up before the
+//     segment closes, as an incomplete multipart upload, completed only
+//     by the segment's upload, before its small objects and its record.
+//     A crash leaves an incomplete upload; the sweep aborts it once
+//     older than the grace period and not registered here.
 //   - Local retention removes only segments wholly below the end of what
 //     is recorded: a segment is on the local disk or recorded, always.
 //   - Remote retention (retention.*, DeleteRecords, the topic's deletion):
