@@ -110,6 +110,9 @@ func (l *Log) eagerWork() bool {
 // time, while there are any. A failure gives the segment's eager upload
 // up (it is uploaded whole once closed).
 func (l *Log) eagerRun(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(l.eagerCtx, cancel)()
 	for ctx.Err() == nil && l.eagerWork() {
 		select {
 		case l.st.slots <- struct{}{}:
@@ -211,7 +214,8 @@ func (l *Log) eagerPart(ctx context.Context) (bool, error) {
 	e.mu.Unlock()
 	if err != nil {
 		l.eagerMu.Lock()
-		if l.eager == e {
+		if l.eager == e && ctx.Err() == nil {
+			// (Stopped by the log's close: dropEager aborts it.)
 			l.eager = nil
 			l.giveUp(ctx, e)
 		}

@@ -76,6 +76,10 @@ type Log struct {
 	eagerBase    atomic.Int64
 	eagerSent    atomic.Int64
 	eagerRunning atomic.Bool
+	// eagerCtx ends when the log closes (eagerStop): a part under way
+	// stops then, instead of holding Close.
+	eagerCtx  context.Context
+	eagerStop context.CancelFunc
 	// warned is when the upload backlog was last warned of.
 	warned atomic.Int64
 	// lastIndex is the offset index of the remote segment last read.
@@ -146,6 +150,7 @@ func (l *Log) Close() error {
 	l.uploadMu.Lock()
 	l.closed = true
 	l.uploadMu.Unlock()
+	l.eagerStop()
 	l.dropEager(true)
 	l.st.forget(l)
 	return l.Log.Close()

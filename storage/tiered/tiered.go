@@ -255,6 +255,7 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 		return nil, fmt.Errorf("tiered: the local engine's logs cannot be tiered (no storage.Segmented)")
 	}
 	l := &Log{Log: local, seg: seg, st: st, part: p, remote: r}
+	l.eagerCtx, l.eagerStop = context.WithCancel(context.Background())
 	l.cfg.Store(&cfg)
 	l.tierMu.Lock()
 	l.recount()
