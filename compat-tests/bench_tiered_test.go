@@ -115,15 +115,18 @@ func BenchmarkProduceTiered(b *testing.B) {
 // locally per partition) for 60 s; the target is an upload backlog under 3
 // segments all along. Reports the largest backlog, the produce rate
 // reached, and the time the backlog took to drain after the load.
+// STREAMHOUSE_BENCH_PART_BYTES=-1 uploads segments whole once closed (no
+// eager parts), for a comparison.
 func BenchmarkTieredUploadBacklog(b *testing.B) {
 	const rate, recSize = 200 << 20, 256 << 10
 	dur := 60 * time.Second
 	if testing.Short() {
 		dur = 10 * time.Second
 	}
-	uploaders, _ := strconv.Atoi(os.Getenv("STREAMHOUSE_BENCH_UPLOADERS")) // zero: the default
+	uploaders, _ := strconv.Atoi(os.Getenv("STREAMHOUSE_BENCH_UPLOADERS"))              // zero: the default
+	partBytes, _ := strconv.ParseInt(os.Getenv("STREAMHOUSE_BENCH_PART_BYTES"), 10, 64) // zero: the default; -1: whole uploads
 	br := benchTiered(b, true, brokertest.Options{Settings: map[string]string{"log.retention.check.interval.ms": "500"},
-		Tiered: tiered.Options{Uploaders: uploaders}})
+		Tiered: tiered.Options{Uploaders: uploaders, PartSize: partBytes}})
 	fgCreateTopic(b, fgAdmin(b, br.Addr()), "bench", 6, map[string]string{
 		"segment.bytes": strconv.Itoa(64 << 20), "local.retention.bytes": strconv.Itoa(128 << 20),
 	})

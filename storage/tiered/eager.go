@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/streamhouse/streamhouse/internal/fault"
+	"github.com/streamhouse/streamhouse/storage"
 	"github.com/streamhouse/streamhouse/storage/objstore"
 )
 
@@ -66,22 +67,42 @@ func (st *Store) multipart() objstore.Multipart {
 }
 
 // eagerAll starts an eager round (eagerRun) for each open log whose active
-// segment has a part's worth not sent and none under way.
+// segment has a part's worth not sent and none under way. It also wakes
+// the uploads when a log rolled lately and its closed segment is ready
+// (durable): a segment's tail then waits for this look, not for the next
+// UploadInterval.
 func (st *Store) eagerAll(ctx context.Context, running *sync.WaitGroup) {
-	if st.multipart() == nil {
-		return
-	}
+	m := st.multipart()
+	now := time.Now().UnixNano()
+	wake := false
 	for _, l := range st.openLogs() {
 		if ctx.Err() != nil {
 			return
 		}
-		if cfg := l.cfg.Load(); (!cfg.Remote.Enable || cfg.Remote.CopyDisable) && l.eagerBase.Load() >= 0 {
-			// Copies turned off: what was under way is given up.
-			l.dropEager(false)
-			l.eagerBase.Store(-1)
+		cfg := l.cfg.Load()
+		if !cfg.Remote.Enable || cfg.Remote.CopyDisable {
+			if l.eagerBase.Load() >= 0 {
+				// Copies turned off: what was under way is
+				// given up.
+				l.dropEager(false)
+				l.eagerBase.Store(-1)
+			}
 			continue
 		}
-		if !l.eagerWork() || !l.eagerRunning.CompareAndSwap(false, true) {
+		a := l.seg.ActiveSegment()
+		if l.seenBase.Swap(a.Base) != a.Base {
+			l.rolledAt.Store(now)
+		}
+		if at := l.rolledAt.Load(); at != 0 && !wake && !l.uploading.Load() {
+			switch {
+			case time.Duration(now-at) > st.opts.UploadInterval:
+				l.rolledAt.Store(0) // the interval's look takes over
+			case l.uploadWork():
+				l.rolledAt.Store(0)
+				wake = true
+			}
+		}
+		if m == nil || !l.eagerWork(a) || !l.eagerRunning.CompareAndSwap(false, true) {
 			continue
 		}
 		running.Go(func() {
@@ -89,16 +110,14 @@ func (st *Store) eagerAll(ctx context.Context, running *sync.WaitGroup) {
 			l.eagerRun(ctx)
 		})
 	}
+	if wake {
+		st.wakeUploads()
+	}
 }
 
-// eagerWork says whether the active segment may have a whole part not
-// sent yet (its size counts bytes not yet durable: eagerRun checks).
-func (l *Log) eagerWork() bool {
-	cfg := l.cfg.Load()
-	if !cfg.Remote.Enable || cfg.Remote.CopyDisable {
-		return false
-	}
-	a := l.seg.ActiveSegment()
+// eagerWork says whether active segment a may have a whole part not sent
+// yet (its size counts bytes not yet durable: eagerRun checks).
+func (l *Log) eagerWork(a storage.SegmentInfo) bool {
 	sent := int64(0)
 	if l.eagerBase.Load() == a.Base {
 		sent = l.eagerSent.Load()
@@ -113,7 +132,7 @@ func (l *Log) eagerRun(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(l.eagerCtx, cancel)()
-	for ctx.Err() == nil && l.eagerWork() {
+	for ctx.Err() == nil && l.eagerWork(l.seg.ActiveSegment()) {
 		select {
 		case l.st.slots <- struct{}{}:
 		case <-ctx.Done():

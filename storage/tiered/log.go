@@ -76,6 +76,11 @@ type Log struct {
 	eagerBase    atomic.Int64
 	eagerSent    atomic.Int64
 	eagerRunning atomic.Bool
+	// seenBase is the active segment's base at the last look (eagerAll),
+	// rolledAt when it was seen to change (UnixNano; 0: the change was
+	// handled).
+	seenBase atomic.Int64
+	rolledAt atomic.Int64
 	// eagerCtx ends when the log closes (eagerStop): a part under way
 	// stops then, instead of holding Close.
 	eagerCtx  context.Context

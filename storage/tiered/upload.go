@@ -30,8 +30,9 @@ func (st *Store) uploadLoop() {
 	defer running.Wait()
 	tick := time.NewTicker(st.opts.UploadInterval)
 	defer tick.Stop()
-	// Active segments are looked at more often: a part's worth of
-	// batches waits for this at most.
+	// Active segments are looked at more often (eagerAll): a part's
+	// worth of batches waits for this at most, and so does the upload
+	// of a segment just closed.
 	eagerTick := time.NewTicker(min(st.opts.UploadInterval, 100*time.Millisecond))
 	defer eagerTick.Stop()
 	for {
