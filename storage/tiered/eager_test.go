@@ -352,16 +352,19 @@ func TestEagerS3(t *testing.T) {
 	if err := l.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	size := l.(*tiered.Log).ActiveSize()
-	waitFor(t, "2 parts", func() bool { mu.Lock(); defer mu.Unlock(); return puts[objstore.MinPartSize] == 2 })
-	for l.(*tiered.Log).ActiveBase() == 0 {
+	// (The first segment may roll early: tiered logs stagger their
+	// first rolls. The one filled is the active one now.)
+	tl := l.(*tiered.Log)
+	base, size := tl.ActiveBase(), tl.ActiveSize()
+	waitFor(t, "2 parts", func() bool { return tl.EagerSent() == 2*objstore.MinPartSize })
+	for tl.ActiveBase() == base {
 		b := storagetest.MakeBatch(10, 10000, time.Now().UnixMilli())
 		if _, err := l.Append(t.Context(), b); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, b)
-		if l.(*tiered.Log).ActiveBase() == 0 {
-			size = l.(*tiered.Log).ActiveSize()
+		if tl.ActiveBase() == base {
+			size = tl.ActiveSize()
 		}
 	}
 	if err := l.Sync(t.Context()); err != nil {
