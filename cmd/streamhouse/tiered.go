@@ -53,6 +53,13 @@ func openBucket(ctx context.Context, o *options) (*s3.Store, error) {
 func newTiered(o *options, local storage.Store, bucket *s3.Store, cat meta.Catalog, m *metrics.Broker, log *slog.Logger, force *storage.RemoteConfig) (*tiered.Store, error) {
 	part := o.s3PartBytes
 	switch {
+	case force != nil && !o.set("s3-part-bytes"):
+		// The cluster mode: a segment's batches are durable in WAL
+		// objects already, and its upload only consolidates them, so
+		// nothing waits for it; parts sent while it fills cost the
+		// brokers' produce latency (p99 60-104 ms against 34-50 with
+		// whole uploads, 6 partitions at 10,000 records/s, 10 ms flush).
+		part = -1
 	case part == 0:
 		part = -1 // whole uploads
 	case part < objstore.MinPartSize:
