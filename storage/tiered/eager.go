@@ -75,6 +75,9 @@ func (st *Store) multipart() objstore.Multipart {
 // cores, halving BenchmarkProduceTiered's tiered figure.)
 func (st *Store) eagerAll(ctx context.Context, running *sync.WaitGroup) {
 	m := st.multipart()
+	if m == nil {
+		return // eager uploads off: none to start, none under way
+	}
 	now := time.Now().UnixNano()
 	wake := false
 	for _, l := range st.openLogs() {
@@ -108,7 +111,7 @@ func (st *Store) eagerAll(ctx context.Context, running *sync.WaitGroup) {
 				wake = true
 			}
 		}
-		if m == nil || !l.eagerWork(a) || !l.eagerRunning.CompareAndSwap(false, true) {
+		if !l.eagerWork(a) || !l.eagerRunning.CompareAndSwap(false, true) {
 			continue
 		}
 		running.Go(func() {

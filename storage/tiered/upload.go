@@ -32,16 +32,21 @@ func (st *Store) uploadLoop() {
 	defer tick.Stop()
 	// Active segments are looked at more often (eagerAll): a part's
 	// worth of batches waits for this at most, and so does the upload
-	// of a segment just closed.
-	eagerTick := time.NewTicker(min(st.opts.UploadInterval, 100*time.Millisecond))
-	defer eagerTick.Stop()
+	// of a segment just closed. Without eager uploads there is nothing
+	// to look for.
+	var eagerC <-chan time.Time
+	if st.multipart() != nil {
+		eagerTick := time.NewTicker(min(st.opts.UploadInterval, 100*time.Millisecond))
+		defer eagerTick.Stop()
+		eagerC = eagerTick.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-st.wake:
 		case <-tick.C:
-		case <-eagerTick.C:
+		case <-eagerC:
 			st.eagerAll(ctx, &running)
 			continue
 		}
