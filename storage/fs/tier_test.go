@@ -15,32 +15,42 @@ import (
 	"github.com/streamhouse/streamhouse/storage/storagetest"
 )
 
+// filledLog opens partition t-0 of a new store with segBytes segments and
+// appends n batches of 2 records of 200 bytes, synced; both close when the
+// test ends.
+func filledLog(t *testing.T, segBytes int64, n int) (*Store, *Log) {
+	t.Helper()
+	st, err := New(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	lg, err := st.Open(t.Context(), storage.Partition{Topic: "t", Partition: 0}, storage.LogConfig{SegmentBytes: segBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := lg.(*Log)
+	t.Cleanup(func() { l.Close() })
+	now := time.Now().UnixMilli()
+	for range n {
+		if _, err := l.Append(t.Context(), storagetest.MakeBatch(2, 200, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return st, l
+}
+
 // TestTierHooks: what tiered storage asks of a local log: its closed
 // segments and their content, retention that never goes past a limit, and
 // a new log that starts at an offset.
 func TestTierHooks(t *testing.T) {
 	t.Parallel()
-	st, err := New(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	ctx := t.Context()
-	lg, err := st.Open(ctx, storage.Partition{Topic: "t", Partition: 0}, storage.LogConfig{SegmentBytes: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := lg.(*Log)
-	defer l.Close()
+	st, l := filledLog(t, 1024, 20)
 	now := time.Now().UnixMilli()
-	for range 20 {
-		if _, err := l.Append(ctx, storagetest.MakeBatch(2, 200, now)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
 	closed := l.ClosedSegments()
 	if len(closed) < 3 {
 		t.Fatalf("ClosedSegments = %+v, want several at 1 KiB segments", closed)
@@ -208,27 +218,9 @@ func TestRetentionDoesNotBlockAppends(t *testing.T) {
 // appended to are the start of the segment once it closes.
 func TestActiveData(t *testing.T) {
 	t.Parallel()
-	st, err := New(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	ctx := t.Context()
-	lg, err := st.Open(ctx, storage.Partition{Topic: "t", Partition: 0}, storage.LogConfig{SegmentBytes: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := lg.(*Log)
-	defer l.Close()
+	_, l := filledLog(t, 4096, 5)
 	now := time.Now().UnixMilli()
-	for range 5 {
-		if _, err := l.Append(ctx, storagetest.MakeBatch(2, 200, now)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
 	a, err := l.ActiveData()
 	if err != nil {
 		t.Fatal(err)
