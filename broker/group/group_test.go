@@ -196,10 +196,15 @@ func openCoordinator(t *testing.T, st *memStore) *Coordinator {
 }
 
 func join(c *Coordinator, member string) *kmsg.JoinGroupResponse {
+	return joinSession(c, member, 10_000)
+}
+
+// joinSession is join with a session timeout of sessionMs.
+func joinSession(c *Coordinator, member string, sessionMs int32) *kmsg.JoinGroupResponse {
 	req := kmsg.NewPtrJoinGroupRequest()
 	req.Version = 9
 	req.Group, req.MemberID, req.ProtocolType = "g", member, "consumer"
-	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10_000, 5_000
+	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = sessionMs, 5_000
 	p := kmsg.NewJoinGroupRequestProtocol()
 	p.Name, p.Metadata = "range", []byte{1}
 	req.Protocols = append(req.Protocols, p)
@@ -331,16 +336,7 @@ func TestJoinOutlastsSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	joinShort := func(member string) *kmsg.JoinGroupResponse {
-		req := kmsg.NewPtrJoinGroupRequest()
-		req.Version = 9
-		req.Group, req.MemberID, req.ProtocolType = "g", member, "consumer"
-		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 150, 5_000
-		p := kmsg.NewJoinGroupRequestProtocol()
-		p.Name, p.Metadata = "range", []byte{1}
-		req.Protocols = append(req.Protocols, p)
-		return c.JoinGroup(context.Background(), req, "client", "/127.0.0.1")
-	}
+	joinShort := func(member string) *kmsg.JoinGroupResponse { return joinSession(c, member, 150) }
 	a, b := joinShort("").MemberID, joinShort("").MemberID
 	got := make(chan *kmsg.JoinGroupResponse, 2)
 	go func() { got <- joinShort(a) }()
