@@ -144,6 +144,9 @@ type checkpointer struct {
 // scans only what follows it. Caller holds l.ckptMu, which keeps other
 // writers of these files (rolls, Close) out.
 func (l *Log) writeCheckpoint() error {
+	if err := l.settle(); err != nil {
+		return err
+	}
 	l.pidMu.Lock()
 	l.state.RLock()
 	d := l.durable

@@ -16,7 +16,7 @@ import (
 func TestPartitionsListed(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := New(dir, Options{})
+	st, err := New(dir, Options{NoNursery: true})
 	if err != nil {
 		t.Fatal(err)
 	}

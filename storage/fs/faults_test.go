@@ -77,7 +77,7 @@ func TestNoSpaceOnWrite(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			var rules errorfs.Rules
-			st := faultStore(t, dir, &rules, Options{})
+			st := faultStore(t, dir, &rules, Options{NoNursery: true})
 			p := storage.Partition{Topic: "t"}
 			l := openLog(t, st, p, storage.LogConfig{})
 			want := appendN(t, l, 3, seq)
@@ -126,7 +126,7 @@ func TestFsyncFailureHeals(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			var rules errorfs.Rules
-			st := faultStore(t, dir, &rules, Options{})
+			st := faultStore(t, dir, &rules, Options{NoNursery: true})
 			p := storage.Partition{Topic: "t"}
 			l := openLog(t, st, p, storage.LogConfig{})
 			const pid = 7
@@ -505,7 +505,7 @@ func TestCloseFailedLogDropsTail(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	var rules errorfs.Rules
-	st := faultStore(t, dir, &rules, Options{})
+	st := faultStore(t, dir, &rules, Options{NoNursery: true})
 	p := storage.Partition{Topic: "t"}
 	l := openLog(t, st, p, storage.LogConfig{})
 	want := appendN(t, l, 3, seq)
@@ -547,7 +547,7 @@ func TestHealTransactions(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	var rules errorfs.Rules
-	st := faultStore(t, dir, &rules, Options{})
+	st := faultStore(t, dir, &rules, Options{NoNursery: true})
 	l := openLog(t, st, storage.Partition{Topic: "t"}, storage.LogConfig{})
 	// Appends under HoldCommit: only Sync starts a commit round, so
 	// the failing fsync comes after both appends that it drops (a round

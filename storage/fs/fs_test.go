@@ -43,11 +43,23 @@ type fixture struct {
 	clock *storagetest.Clock
 	logs  *bytes.Buffer // what the store logged
 	mu    *sync.Mutex
+	// noNursery: new partitions make their directories and files at
+	// Open (Options.NoNursery), for tests of those files.
+	noNursery bool
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), clock: storagetest.NewClock(time.Unix(1_700_000_000, 0)), logs: new(bytes.Buffer), mu: new(sync.Mutex)}
+	f.newStore()
+	return f
+}
+
+// newFilesFixture is newFixture with Options.NoNursery: a new partition's
+// directory and segment file are made by Open.
+func newFilesFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir(), clock: storagetest.NewClock(time.Unix(1_700_000_000, 0)), logs: new(bytes.Buffer), mu: new(sync.Mutex), noNursery: true}
 	f.newStore()
 	return f
 }
@@ -73,7 +85,7 @@ func (f *fixture) logger() *slog.Logger {
 func (f *fixture) newStore() {
 	f.t.Helper()
 	logger := f.logger()
-	st, err := New(f.dir, Options{Now: f.clock.Now, Logger: logger})
+	st, err := New(f.dir, Options{Now: f.clock.Now, Logger: logger, NoNursery: f.noNursery})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -341,7 +353,7 @@ func TestOpenRefusals(t *testing.T) {
 
 func TestDeleteRemovesTopicDirWhenEmpty(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFilesFixture(t)
 	p0, p1 := storage.Partition{Topic: "t"}, storage.Partition{Topic: "t", Partition: 1}
 	for _, p := range []storage.Partition{p0, p1} {
 		mustClose(t, f.open(p, storage.LogConfig{}))
@@ -376,7 +388,7 @@ func mustHeader(t *testing.T, b []byte) batch.Header {
 // all alike one time in half a million); without jitter none does.
 func TestSegmentJitter(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFilesFixture(t)
 	rolled := func(topic string, cfg storage.LogConfig) int {
 		var logs []storage.Log
 		for i := range int32(20) {

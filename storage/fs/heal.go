@@ -169,6 +169,10 @@ func (l *Log) heal() (healResult, error) {
 	}
 	l.ckptMu.Lock()
 	defer l.ckptMu.Unlock()
+	// Cut and rewritten in its own files only.
+	if err := l.settle(); err != nil {
+		return res, err
+	}
 	if l.pendingSwap != nil {
 		// The cleaner's swap failed half way (compact.go): its new
 		// segment is durable under its swap name; finish it first.

@@ -150,6 +150,10 @@ type Log struct {
 
 	watchMu  sync.Mutex
 	watchers []chan<- struct{}
+
+	// nursery is the first segment's file of a log opened in the
+	// nursery (nursery.go), settled or not; nil for any other log.
+	nursery *nurseryFile
 }
 
 // Append implements storage.Log. It writes b with one pwrite and does not
@@ -189,6 +193,14 @@ func (l *Log) Append(ctx context.Context, b []byte) (int64, error) {
 	fault.Crash("append-before-sync")
 	switch {
 	case l.store.noSync:
+		if nf := l.nursery; nf != nil && !nf.settled.Load() {
+			// In the page cache, as a batch in a segment file would
+			// be: a killed process loses nothing of it.
+			if err := nf.n.journal([]*nurseryFile{nf}, []bool{false}); err != nil {
+				l.fail(err)
+				return 0, err
+			}
+		}
 		l.notify()
 	case storage.CommitHeld(ctx) && !flush:
 		l.store.commit.hold(l) // the caller's SyncTo starts the round
@@ -247,6 +259,17 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 		}
 		s = l.active
 	}
+	if nf := l.nursery; nf != nil && !nf.settled.Load() {
+		switch {
+		case s.size+size > nurseryLogMax:
+			// Bounded memory: the log settles here, in the append.
+			if err := l.settle(); err != nil {
+				return 0, err
+			}
+		case s.size == 0:
+			nf.n.enqueue(nf)
+		}
+	}
 	batch.SetBaseOffset(b, base)
 	h.BaseOffset = base
 	pos := s.size
@@ -292,6 +315,9 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 // final from here on, so they are written to their files now; a failure to
 // write them costs a rebuild at the next open, so it is logged, not returned.
 func (l *Log) rollLocked(base int64) error {
+	if err := l.settle(); err != nil {
+		return err
+	}
 	old := l.active
 	seg, err := createSegment(l.store.fsys, l.dir, base)
 	switch {
@@ -392,6 +418,18 @@ func (l *Log) Close() error {
 	l.ckptMu.Lock()
 	defer l.ckptMu.Unlock()
 	empty := l.createdEmpty()
+	if !empty && l.failed() == nil {
+		if err := l.settle(); err != nil {
+			// What the journal holds is replayed at the next start.
+			for _, s := range l.segs {
+				_ = s.f.Close()
+			}
+			l.mu.Unlock()
+			l.store.release(l.key)
+			l.notify()
+			return err
+		}
+	}
 	if !empty {
 		if err := l.active.writeIndexes(); err != nil {
 			l.logger.Warn("writing index files at close failed; they will be rebuilt on open", "err", err)
@@ -494,8 +532,11 @@ func (l *Log) Offline() error { return l.failed() }
 // 10,000 checkpoints and 20,000 index files, and fsynced 30,000 files and
 // directories. Caller holds mu and ckptMu.
 func (l *Log) createdEmpty() bool {
-	return len(l.segs) == 1 && l.active.base == 0 && l.active.size == 0 &&
-		l.ckpt.absent && !l.ckpt.wrote && l.start.Load() == 0 &&
+	// A log in the nursery was never on disk: opened again it starts
+	// where its config says, as it did.
+	inNursery := l.nursery != nil && !l.nursery.settled.Load()
+	return len(l.segs) == 1 && (l.active.base == 0 || inNursery) && l.active.size == 0 &&
+		l.ckpt.absent && !l.ckpt.wrote && l.start.Load() == l.active.base &&
 		l.cleanedTo.Load() == 0 && l.gapsTo.Load() == 0
 }
 

@@ -149,7 +149,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // appends and syncs until it is reopened, and that reopening recovers.
 func TestWriteErrorSticks(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFilesFixture(t)
 	p := storage.Partition{Topic: "t"}
 	l := f.open(p, storage.LogConfig{})
 	want := appendN(t, l, 5, seq)
@@ -339,7 +339,7 @@ func TestIdleCloseRewritesNothing(t *testing.T) {
 // closes as any log does.
 func TestCloseCreatedEmpty(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFilesFixture(t)
 	p := storage.Partition{Topic: "empty", Partition: 3}
 	cfg := storage.LogConfig{SegmentBytes: 1 << 20, IndexIntervalBytes: 100}
 	mustClose(t, f.open(p, cfg))

@@ -67,7 +67,7 @@ func TestSyncFSForeignDirty(t *testing.T) {
 		t.Skip("no syncfs that reports errors here")
 	}
 	var fsyncs atomic.Int64
-	st, err := New(t.TempDir(), Options{SyncFS: true, SyncFSForeignDirty: 1 << 20, OnFsync: func(time.Duration) { fsyncs.Add(1) }})
+	st, err := New(t.TempDir(), Options{SyncFS: true, SyncFSForeignDirty: 1 << 20, OnFsync: func(time.Duration) { fsyncs.Add(1) }, NoNursery: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,7 +181,7 @@ func TestTransactionsReplayed(t *testing.T) {
 // Reconfigure takes effect for the next appends: a smaller segment.bytes
 // rolls segments.
 func TestReconfigure(t *testing.T) {
-	f := newFixture(t)
+	f := newFilesFixture(t)
 	p := storage.Partition{Topic: "t"}
 	l := f.open(p, storage.LogConfig{SegmentBytes: 1 << 20})
 	appendN(t, l, 5, seq)

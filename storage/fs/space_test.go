@@ -142,7 +142,7 @@ func TestDiskFullLogged(t *testing.T) {
 	f := newFixture(t)
 	var rules errorfs.Rules
 	_ = f.st.Close()
-	st, err := New(f.dir, Options{FS: errorfs.Wrap(vfs.Default, &rules), Logger: f.logger()})
+	st, err := New(f.dir, Options{FS: errorfs.Wrap(vfs.Default, &rules), Logger: f.logger(), NoNursery: true})
 	if err != nil {
 		t.Fatal(err)
 	}

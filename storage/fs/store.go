@@ -94,6 +94,10 @@ type Options struct {
 	Commit         func(ctx context.Context, appends []Appended) []error
 	CommitInterval time.Duration
 	CommitBytes    int64
+	// NoNursery opens every new partition with its directory and files
+	// at once, instead of in the nursery (nursery.go). Tests that
+	// inject faults into a new partition's files use it.
+	NoNursery bool
 }
 
 // Appended is one log's part of a commit round under Options.Commit: the
@@ -131,6 +135,9 @@ type Store struct {
 
 	commit committer
 	space  spaceGuard
+	// nursery holds new partitions' first batches (nursery.go); nil
+	// under Options.NoNursery and Options.Commit.
+	nursery *nursery
 
 	mu        sync.Mutex
 	logs      map[partKey]*Log // a nil value reserves the key while it is opened or deleted
@@ -237,6 +244,20 @@ func New(dir string, opts Options) (*Store, error) {
 			st.commit.dirty, st.commit.closeDirty = probe.read, probe.close
 		}
 	}
+	if !opts.NoNursery && opts.Commit == nil {
+		// Replayed before anything opens: a partition whose first
+		// batches are only in the journal finds them in its files.
+		n, err := st.openNursery()
+		if err != nil {
+			if st.commit.root != nil {
+				st.commit.root.Close()
+			}
+			st.space.stop()
+			return nil, err
+		}
+		st.nursery = n
+		st.commit.nursery = n
+	}
 	st.commit.start()
 	go st.checkpointLoop(interval)
 	return st, nil
@@ -320,6 +341,15 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 		st.mu.Unlock()
 		return nil, err
 	}
+	if st.nursery != nil && len(cfg.InitialProducers) == 0 && st.nursery.admits() {
+		// A partition without a directory starts in the nursery:
+		// nothing is made on disk until it settles.
+		_, err := st.fsys.Lstat(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			st.mu.Unlock()
+			return st.finishOpen(ctx, key, dir, p, cfg, true, true)
+		}
+	}
 	// Under st.mu so that Delete's removal of an empty topic directory
 	// cannot slip between the two levels MkdirAll creates.
 	created, mkErr := true, st.fsys.Mkdir(dir, 0o755)
@@ -334,8 +364,12 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 		st.release(key)
 		return nil, fmt.Errorf("fs: open %s: %w", dir, mkErr)
 	}
+	return st.finishOpen(ctx, key, dir, p, cfg, created, false)
+}
 
-	l, err := st.openLog(ctx, key, dir, p, cfg, created)
+// finishOpen opens the log of a reserved key and publishes it.
+func (st *Store) finishOpen(ctx context.Context, key partKey, dir string, p storage.Partition, cfg storage.LogConfig, created, nursery bool) (*Log, error) {
+	l, err := st.openLog(ctx, key, dir, p, cfg, created, nursery)
 	if err != nil {
 		st.release(key)
 		return nil, err
@@ -346,7 +380,7 @@ func (st *Store) Open(ctx context.Context, p storage.Partition, cfg storage.LogC
 	return l, nil
 }
 
-func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage.Partition, cfg storage.LogConfig, created bool) (*Log, error) {
+func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage.Partition, cfg storage.LogConfig, created, nursery bool) (*Log, error) {
 	cfg = cfg.WithDefaults()
 	l := &Log{
 		store:        st,
@@ -355,7 +389,7 @@ func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage
 		part:         p,
 		now:          st.now,
 		logger:       st.logger.With("topic", p.Topic, "partition", p.Partition),
-		parentsDirty: created,
+		parentsDirty: created && !nursery,
 	}
 	l.setConfig(cfg)
 	l.initial = max(0, cfg.InitialOffset)
@@ -363,7 +397,10 @@ func (st *Store) openLog(ctx context.Context, key partKey, dir string, p storage
 		l.initialPids = cfg.InitialProducers
 	}
 	start := l.recover
-	if created {
+	switch {
+	case nursery:
+		start = l.initNursery
+	case created:
 		start = l.initEmpty // nothing to recover in a directory just made
 	}
 	if err := start(ctx); err != nil {
@@ -421,6 +458,18 @@ func (l *Log) initEmpty(context.Context) error {
 	}
 	l.segs = []*segment{s}
 	l.dirDirty, l.parentsDirty = true, true
+	return nil
+}
+
+// initNursery starts the log of a partition without a directory in the
+// nursery (nursery.go): its first segment in memory, nothing on disk.
+func (l *Log) initNursery(context.Context) error {
+	l.ckpt.absent = true
+	base := max(l.initial, l.start.Load())
+	s := newSegment(l.store.fsys, l.dir, base)
+	l.nursery = l.store.nursery.newFile(l.key, s.path, base)
+	s.f = l.nursery
+	l.segs = []*segment{s}
 	return nil
 }
 
@@ -492,6 +541,18 @@ func (st *Store) Close() error {
 		}
 	}
 	st.mu.Unlock()
+	if st.nursery != nil {
+		// Logs still in the nursery settle together (one syncfs or
+		// fsync round), not in each Close; a failure is Close's to
+		// retry and report.
+		var nfs []*nurseryFile
+		for _, l := range open {
+			if nf := l.nursery; nf != nil && !nf.settled.Load() && l.Size() > 0 {
+				nfs = append(nfs, nf)
+			}
+		}
+		_ = st.nursery.settle(nfs)
+	}
 	// Each close fsyncs: several at a time, as a commit round does.
 	var errMu sync.Mutex
 	var errs []error
@@ -507,6 +568,12 @@ func (st *Store) Close() error {
 	close(st.healQuit)
 	st.healers.Wait()
 	st.commit.stop()
+	if st.nursery != nil {
+		st.nursery.stop()
+		if err := st.nursery.close(); err != nil {
+			errs = append(errs, fmt.Errorf("fs: close store: %w", err))
+		}
+	}
 	st.space.stop()
 	if st.commit.closeDirty != nil {
 		st.commit.closeDirty()

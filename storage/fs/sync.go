@@ -79,8 +79,15 @@ type committer struct {
 	commitBytes int64
 	full        chan struct{}
 
+	// nursery is the store's (nursery.go), or nil: a round journals the
+	// bytes of logs still in it and fsyncs the journal once for them.
+	nursery *nursery
+
 	// Round scratch, owned by the committer goroutine.
 	spare []*Log
+	nfs   []*nurseryFile
+	nfAt  []int
+	took  []bool
 	jobs  []syncJob
 	items []syncItem
 	dirs  map[string]bool
@@ -330,6 +337,8 @@ func (c *committer) round() {
 func (c *committer) runItems(jobs []syncJob, items []syncItem, ours int64) error {
 	var dirMu sync.Mutex
 	var dirErr error
+	items, journaled := c.journalNursery(jobs, items)
+	var journalErr error
 	do := func(it *syncItem) {
 		var err error
 		start := time.Now()
@@ -343,6 +352,8 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem, ours int64) error
 		}
 		switch {
 		case err == nil:
+		case it.job == jobJournal:
+			journalErr = err // one journal item a round
 		case it.job < 0:
 			dirMu.Lock()
 			dirErr = cmp.Or(dirErr, err)
@@ -369,7 +380,70 @@ func (c *committer) runItems(jobs []syncJob, items []syncItem, ours int64) error
 		c.logger.Warn("storage: syncfs failed; fsyncing the round's files one by one", "err", err)
 	}
 	forEachParallel(len(items), func(i int) { do(&items[i]) })
+	if journalErr != nil {
+		for _, job := range journaled {
+			j := &jobs[job]
+			j.mu.Lock()
+			j.err = cmp.Or(j.err, journalErr)
+			j.mu.Unlock()
+		}
+	}
 	return dirErr
+}
+
+// jobJournal is the job of the nursery journal's fsync in a round.
+const jobJournal = -2
+
+// journalNursery writes the bytes of the round's files that are still in
+// the nursery to its journal, in one write, and puts one fsync of the
+// journal in their place. It returns the items left and the jobs whose
+// files the journal took.
+func (c *committer) journalNursery(jobs []syncJob, items []syncItem) ([]syncItem, []int) {
+	n := c.nursery
+	if n == nil {
+		return items, nil
+	}
+	nfs, at := c.nfs[:0], c.nfAt[:0]
+	for i := range items {
+		if nf, ok := items[i].f.(*nurseryFile); ok && !nf.settled.Load() {
+			nfs = append(nfs, nf)
+			at = append(at, i)
+		}
+	}
+	c.nfs, c.nfAt = nfs, at
+	if len(nfs) == 0 {
+		return items, nil
+	}
+	took := append(c.took[:0], make([]bool, len(nfs))...)
+	c.took = took
+	err := n.journal(nfs, took)
+	var journaled []int
+	keep := items[:0]
+	k := 0
+	for i := range items {
+		if k < len(at) && at[k] == i {
+			if took[k] {
+				journaled = append(journaled, items[i].job)
+				k++
+				continue
+			}
+			k++
+		}
+		keep = append(keep, items[i])
+	}
+	clear(items[len(keep):])
+	items = keep
+	clear(nfs)
+	if err != nil {
+		for _, job := range journaled {
+			jobs[job].err = cmp.Or(jobs[job].err, err)
+		}
+		return items, nil
+	}
+	if len(journaled) > 0 {
+		items = append(items, syncItem{f: n.f, job: jobJournal})
+	}
+	return items, journaled
 }
 
 // syncFSServes says whether a round of items files and directories may be
