@@ -9,6 +9,7 @@ package compattests
 // same log.
 
 import (
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,7 +49,9 @@ func TestDiskFaultHeals(t *testing.T) {
 	produce(100)
 	before := fgEndOffsets(t, fgAdmin(t, b.Addr()), topic)[0]
 
-	// The next fdatasync of the partition's segment fails.
+	// The next fdatasync of the partition's segment fails: once its
+	// batches are in the segment file, out of the nursery journal.
+	waitSettled(t, filepath.Join(b.Dir(), "storage"))
 	rules.Add(errorfs.Rule{Kind: errorfs.OpSyncData, Path: "/" + topic + "/0/", Err: syscall.EIO, Times: 1})
 	start := time.Now()
 	produce(100) // acknowledged once retried past the failure

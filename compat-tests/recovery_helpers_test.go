@@ -219,10 +219,33 @@ func rcFileSize(t testing.TB, path string) int64 {
 // rcKill kills the broker with SIGKILL and waits for it to die.
 func rcKill(t testing.TB, p *proc) {
 	t.Helper()
+	// The tests that kill with rcKill then damage segment files: new
+	// partitions' first batches must have left the nursery journal for
+	// their segments (storage/fs/nursery.go), which the broker does soon
+	// after their first append.
+	waitSettled(t, filepath.Join(p.dir, "storage"))
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-p.done
+}
+
+// waitSettled waits, up to 10 s, until the fs store in dir holds nothing
+// in its nursery journal: every new partition's batches are in its own
+// segment files.
+func waitSettled(t testing.TB, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(filepath.Join(dir, "+nursery"))
+		if err != nil || fi.Size() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nursery journal in %s still holds %d bytes after 10 s", dir, fi.Size())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // rcProducer produces records to one topic in rounds. A round sends one

@@ -102,6 +102,12 @@
 // recovery point, are written with it. <dir>/.clean-shutdown is written by
 // Store.Close after every log closed cleanly and removed by New.
 //
+// A partition Open creates starts in the nursery (nursery.go): its first
+// batches are made durable in the shared journal <dir>/+nursery, and its
+// directory and segment file follow in the background, before anything
+// else is written there; New replays what the journal holds for
+// partitions that had not settled.
+//
 // Index files are otherwise written (to a .tmp file renamed into place, not
 // fsynced) when a segment is rolled and at Close; they are hints that
 // recovery checks before it trusts them and rebuilds from the segment

@@ -43,6 +43,11 @@ var _ storage.Log = (*Log)(nil)
 //	         queued. Taken after mu, never while holding state.
 //	watchMu  the watcher list; a leaf.
 //
+// The nursery's locks (nursery.go: nursery.mu, then nurseryFile.mu) are
+// taken after any of these and never hold one: settle takes no lock of the
+// log's, so the appender, a checkpoint and a heal settle the log holding
+// theirs.
+//
 // closed is written holding both mu and state, so either lock suffices to
 // read it. The atomics mirror values guarded by the locks for the cheap
 // getters.
