@@ -266,7 +266,7 @@ func (l *Log) appendLocked(b []byte, h *batch.Header) (int64, error) {
 	}
 	if nf := l.nursery; nf != nil && !nf.settled.Load() {
 		switch {
-		case s.size+size > nurseryLogMax:
+		case s.size+size > nurseryLogMax || nf.n.held.Load() > nurseryMax:
 			// Bounded memory: the log settles here, in the append.
 			if err := l.settle(); err != nil {
 				return 0, err
