@@ -50,16 +50,19 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), clock: storagetest.NewClock(time.Unix(1_700_000_000, 0)), logs: new(bytes.Buffer), mu: new(sync.Mutex)}
-	f.newStore()
-	return f
+	return startFixture(t, false)
 }
 
 // newFilesFixture is newFixture with Options.NoNursery: a new partition's
 // directory and segment file are made by Open.
 func newFilesFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), clock: storagetest.NewClock(time.Unix(1_700_000_000, 0)), logs: new(bytes.Buffer), mu: new(sync.Mutex), noNursery: true}
+	return startFixture(t, true)
+}
+
+func startFixture(t *testing.T, noNursery bool) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir(), clock: storagetest.NewClock(time.Unix(1_700_000_000, 0)), logs: new(bytes.Buffer), mu: new(sync.Mutex), noNursery: noNursery}
 	f.newStore()
 	return f
 }

@@ -49,6 +49,14 @@ func readAll(t *testing.T, l storage.Log) []byte {
 	return b
 }
 
+// checkAll fails unless l holds exactly the batches want.
+func checkAll(t *testing.T, l storage.Log, want [][]byte, when string) {
+	t.Helper()
+	if got, w := readAll(t, l), bytes.Join(want, nil); !bytes.Equal(got, w) {
+		t.Fatalf("%s: read %d bytes, want %d", when, len(got), len(w))
+	}
+}
+
 // A new partition makes nothing on disk until it settles: its batches are
 // durable in the journal, read back from memory, and after a crash
 // replayed into its segment file.
@@ -65,9 +73,7 @@ func TestNurseryCrashBeforeSettle(t *testing.T) {
 	if journalSize(t, f) == 0 {
 		t.Fatal("a synced nursery log left the journal empty")
 	}
-	if got := readAll(t, l); !bytes.Equal(got, bytes.Join(want, nil)) {
-		t.Fatalf("read %d bytes from the nursery, want %d", len(got), len(bytes.Join(want, nil)))
-	}
+	checkAll(t, l, want, "from the nursery")
 	l.abandon()
 	f.newStore()
 	if !exists(filepath.Join(f.partDir(p), segmentName(0, extLog))) {
@@ -81,9 +87,7 @@ func TestNurseryCrashBeforeSettle(t *testing.T) {
 	if l2.nursery != nil {
 		t.Fatal("a replayed partition opened in the nursery")
 	}
-	if got := readAll(t, l2); !bytes.Equal(got, bytes.Join(want, nil)) {
-		t.Fatalf("read %d bytes after the replay, want %d", len(got), len(bytes.Join(want, nil)))
-	}
+	checkAll(t, l2, want, "after the replay")
 	if l2.NextOffset() != next || l2.HighWatermark() != next {
 		t.Fatalf("next %d, high watermark %d after the replay; want %d", l2.NextOffset(), l2.HighWatermark(), next)
 	}
@@ -97,9 +101,6 @@ func TestNurserySettles(t *testing.T) {
 	p := storage.Partition{Topic: "new"}
 	l := f.open(p, storage.LogConfig{})
 	want := appendN(t, l, 3, seq)
-	if err := l.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !l.nursery.settled.Load() {
 		if time.Now().After(deadline) {
@@ -115,9 +116,6 @@ func TestNurserySettles(t *testing.T) {
 		t.Fatalf("the journal holds %d bytes with every partition settled", n)
 	}
 	want = append(want, appendN(t, l, 2, seq)...)
-	if err := l.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
 	if n := journalSize(t, f); n != 0 {
 		t.Fatalf("a settled log wrote %d bytes to the journal", n)
 	}
@@ -125,9 +123,7 @@ func TestNurserySettles(t *testing.T) {
 	f.newStore()
 	l2 := f.open(p, storage.LogConfig{})
 	defer mustClose(t, l2)
-	if got := readAll(t, l2); !bytes.Equal(got, bytes.Join(want, nil)) {
-		t.Fatalf("read %d bytes after a crash, want %d", len(got), len(bytes.Join(want, nil)))
-	}
+	checkAll(t, l2, want, "after a crash")
 }
 
 // A crash after the settler's switch and before its settled record: the
@@ -139,9 +135,6 @@ func TestNurseryReplayKeepsTail(t *testing.T) {
 	p := storage.Partition{Topic: "new"}
 	l := nurseryLog(t, f, p, storage.LogConfig{})
 	want := appendN(t, l, 2, seq)
-	if err := l.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
 	journal, err := os.ReadFile(filepath.Join(f.dir, nurseryName))
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +143,6 @@ func TestNurseryReplayKeepsTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = append(want, appendN(t, l, 2, seq)...)
-	if err := l.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
 	l.abandon()
 	// The settled record lost: the journal as it was before settling.
 	if err := os.WriteFile(filepath.Join(f.dir, nurseryName), journal, 0o644); err != nil {
@@ -161,9 +151,7 @@ func TestNurseryReplayKeepsTail(t *testing.T) {
 	f.newStore()
 	l2 := f.open(p, storage.LogConfig{})
 	defer mustClose(t, l2)
-	if got := readAll(t, l2); !bytes.Equal(got, bytes.Join(want, nil)) {
-		t.Fatalf("read %d bytes after the replay, want %d", len(got), len(bytes.Join(want, nil)))
-	}
+	checkAll(t, l2, want, "after the replay")
 }
 
 // A log closed empty in the nursery leaves nothing on disk; one closed with
@@ -190,9 +178,7 @@ func TestNurseryClose(t *testing.T) {
 	if l2.nursery != nil {
 		t.Fatal("a closed log reopened in the nursery")
 	}
-	if got := readAll(t, l2); !bytes.Equal(got, bytes.Join(want, nil)) {
-		t.Fatalf("read %d bytes after reopening, want %d", len(got), len(bytes.Join(want, nil)))
-	}
+	checkAll(t, l2, want, "after reopening")
 }
 
 // A roll settles the log first (the new segment goes in its directory), as
