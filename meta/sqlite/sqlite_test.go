@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -458,5 +459,85 @@ func TestClusterIDForm(t *testing.T) {
 		if len(id) != 22 || id[0] == '-' {
 			t.Fatalf("newClusterID() = %q", id)
 		}
+	}
+}
+
+// Writes that come together share transactions (group commit), and each
+// keeps its own outcome: the ones whose f fails leave nothing, the others
+// are all stored; a write whose ctx ended before it ran is not applied.
+func TestGroupCommitOutcomes(t *testing.T) {
+	t.Parallel()
+	c := open(t, filepath.Join(t.TempDir(), "metadata.db"), Options{})
+	ctx := t.Context()
+	c.mu.RLock()
+	err := c.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "CREATE TABLE g (n INTEGER PRIMARY KEY)")
+		return err
+	})
+	c.mu.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errOdd := errors.New("odd")
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	for i := range n {
+		wg.Go(func() {
+			wctx := ctx
+			if i%10 == 4 {
+				wctx = cancelled
+			}
+			c.mu.RLock()
+			defer c.mu.RUnlock()
+			errs[i] = c.write(wctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO g (n) VALUES (?)", i); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return errOdd // after its insert: rolled back
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	var got []int
+	rows, err := c.r.QueryContext(ctx, "SELECT n FROM g ORDER BY n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k int
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for i := range n {
+		switch {
+		case i%10 == 4:
+			if !errors.Is(errs[i], context.Canceled) {
+				t.Errorf("write %d with its ctx cancelled: %v", i, errs[i])
+			}
+		case i%2 == 1:
+			if !errors.Is(errs[i], errOdd) {
+				t.Errorf("write %d whose f failed: %v", i, errs[i])
+			}
+		default:
+			if errs[i] != nil {
+				t.Errorf("write %d: %v", i, errs[i])
+			}
+			want = append(want, i)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("stored %v,\nwant %v", got, want)
 	}
 }
