@@ -144,8 +144,17 @@ type checkpointer struct {
 // scans only what follows it. Caller holds l.ckptMu, which keeps other
 // writers of these files (rolls, Close) out.
 func (l *Log) writeCheckpoint() error {
-	if err := l.settle(); err != nil {
-		return err
+	if nf := l.nursery; nf != nil && !nf.settled.Load() {
+		if l.size.Load() == 0 && l.start.Load() == nf.base {
+			// Nothing to record: an empty log in the nursery opens
+			// again as it is (the checkpoint loop's tick would
+			// otherwise make the directories of every partition
+			// created and never written).
+			return nil
+		}
+		if err := l.settle(); err != nil {
+			return err
+		}
 	}
 	l.pidMu.Lock()
 	l.state.RLock()

@@ -160,9 +160,16 @@ func TestNurseryClose(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	empty, full := storage.Partition{Topic: "e"}, storage.Partition{Topic: "f", Partition: 2}
-	mustClose(t, nurseryLog(t, f, empty, storage.LogConfig{}))
+	e := nurseryLog(t, f, empty, storage.LogConfig{})
+	e.ckptMu.Lock()
+	err := e.writeCheckpoint() // the checkpoint loop's tick
+	e.ckptMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, e)
 	if exists(f.partDir(empty)) || exists(filepath.Join(f.dir, empty.Topic)) {
-		t.Fatal("closing an empty log in the nursery made its directory")
+		t.Fatal("a checkpoint and Close of an empty log in the nursery made its directory")
 	}
 	l := nurseryLog(t, f, full, storage.LogConfig{})
 	want := appendN(t, l, 2, seq)
