@@ -35,14 +35,21 @@ type Memory struct {
 	parts   int
 	gets    int
 
-	// Fault, when set, is asked before every call (op is "put", "get",
-	// "stat", "list", "delete" or "check"; for multipart uploads
-	// "create-multipart", "put-part", "complete-multipart",
-	// "abort-multipart" or "list-multipart", with the object's key, the
-	// prefix for a listing): a non-zero delay stalls the call that long
-	// (or until its context ends), a non-nil error fails it. Set it
-	// before use or guard it yourself.
-	Fault func(op, key string) (delay time.Duration, err error)
+	// faultFn is SetFault's; guarded by mu.
+	faultFn func(op, key string) (delay time.Duration, err error)
+}
+
+// SetFault sets the function asked before every call (op is "put", "get",
+// "stat", "list", "delete" or "check"; for multipart uploads
+// "create-multipart", "put-part", "complete-multipart", "abort-multipart"
+// or "list-multipart", with the object's key, the prefix for a listing): a
+// non-zero delay stalls the call that long (or until its context ends), a
+// non-nil error fails it; nil injects nothing. Safe while the store is in
+// use: a test arms faults under a running broker's background loops.
+func (m *Memory) SetFault(f func(op, key string) (delay time.Duration, err error)) {
+	m.mu.Lock()
+	m.faultFn = f
+	m.mu.Unlock()
 }
 
 type memObject struct {
@@ -77,10 +84,13 @@ func (m *Memory) Counts() (puts, gets int) {
 
 // fault applies Fault to a call.
 func (m *Memory) fault(ctx context.Context, op, key string) error {
-	if m.Fault == nil {
+	m.mu.Lock()
+	f := m.faultFn
+	m.mu.Unlock()
+	if f == nil {
 		return ctx.Err()
 	}
-	delay, err := m.Fault(op, key)
+	delay, err := f(op, key)
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		defer t.Stop()

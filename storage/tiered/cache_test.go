@@ -18,12 +18,12 @@ func TestCacheKeptAcrossRestart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var logGets atomic.Int64
-	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		if op == "get" && strings.HasSuffix(key, ".log") {
 			logGets.Add(1)
 		}
 		return 0, nil
-	}
+	})
 	cfg := storage.LogConfig{SegmentBytes: 64 << 10}
 	st := e.open(t, e.dir, allTiered)
 	l, err := st.Open(t.Context(), part, cfg)

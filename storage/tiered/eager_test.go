@@ -133,7 +133,7 @@ func TestEagerParts(t *testing.T) {
 	t.Parallel()
 	e := eagerEnv(t)
 	c := &calls{before: map[string]int{}, after: map[string]int{}}
-	e.bucket.Fault = func(op, key string) (time.Duration, error) { c.hook(op, key); return 0, nil }
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) { c.hook(op, key); return 0, nil })
 	st := e.open(t, e.dir, allTiered)
 	defer st.Close()
 	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 8192})
@@ -172,7 +172,7 @@ func TestEagerFallsBack(t *testing.T) {
 			e := eagerEnv(t)
 			var n atomic.Int64
 			c := &calls{before: map[string]int{}, after: map[string]int{}}
-			e.bucket.Fault = func(op, key string) (time.Duration, error) {
+			e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 				c.hook(op, key)
 				// The second part fails, every try; or every
 				// completion.
@@ -180,7 +180,7 @@ func TestEagerFallsBack(t *testing.T) {
 					return 0, objstore.ErrUnavailable
 				}
 				return 0, nil
-			}
+			})
 			st := e.open(t, e.dir, allTiered)
 			defer st.Close()
 			l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 8192})
@@ -212,7 +212,7 @@ func TestEagerRestart(t *testing.T) {
 	t.Parallel()
 	e := eagerEnv(t)
 	var parts atomic.Int64
-	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		switch op {
 		case "abort-multipart":
 			return 0, objstore.ErrUnavailable
@@ -220,7 +220,7 @@ func TestEagerRestart(t *testing.T) {
 			parts.Add(1)
 		}
 		return 0, nil
-	}
+	})
 	st := e.open(t, e.dir, allTiered)
 	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 8192})
 	if err != nil {
@@ -260,7 +260,7 @@ func TestSweepMultipart(t *testing.T) {
 	e.partSize, e.grace = testPart, 300*time.Millisecond
 	release := make(chan struct{})
 	var held atomic.Bool
-	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		if op == "put-part" && held.CompareAndSwap(false, true) {
 			select {
 			case <-release:
@@ -268,7 +268,7 @@ func TestSweepMultipart(t *testing.T) {
 			}
 		}
 		return 0, nil
-	}
+	})
 	st := e.open(t, e.dir, allTiered)
 	defer st.Close()
 	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 8192})

@@ -298,12 +298,12 @@ func TestBucketFaults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var calls atomic.Int64
-	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		if calls.Add(1)%2 == 0 {
 			return 0, objstore.ErrUnavailable
 		}
 		return 0, nil
-	}
+	})
 	st := e.open(t, e.dir, allTiered)
 	defer st.Close()
 	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})
@@ -343,7 +343,7 @@ func TestReadStopsWaitingForAHungBucket(t *testing.T) {
 	e := newEnv(t)
 	var hang atomic.Bool
 	entered := make(chan struct{}, 1)
-	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		if op != "get" || !hang.Load() {
 			return 0, nil
 		}
@@ -352,7 +352,7 @@ func TestReadStopsWaitingForAHungBucket(t *testing.T) {
 		default:
 		}
 		return time.Hour, nil // until the call's context ends
-	}
+	})
 	st := e.open(t, e.dir, allTiered)
 	cfg := storage.LogConfig{SegmentBytes: 4096}
 	l, err := st.Open(t.Context(), part, cfg)
@@ -457,12 +457,12 @@ func TestSweepSpareSlowUploads(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var slowed atomic.Bool
-	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		if op == "put" && strings.HasSuffix(key, ".snapshot") && slowed.CompareAndSwap(false, true) {
 			return time.Second, nil // five grace periods, the sweep every 100 ms
 		}
 		return 0, nil
-	}
+	})
 	st := e.open(t, e.dir, allTiered)
 	defer st.Close()
 	l, err := st.Open(t.Context(), part, storage.LogConfig{SegmentBytes: 4096})

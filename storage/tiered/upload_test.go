@@ -89,7 +89,7 @@ func TestUploadsConcurrentRecordedInOrder(t *testing.T) {
 	release := make(chan struct{})
 	var others atomic.Int64 // .log objects of later segments put while the first is held
 	var once sync.Once
-	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		if op != "put" || !strings.HasSuffix(key, ".log") {
 			return 0, nil
 		}
@@ -104,7 +104,7 @@ func TestUploadsConcurrentRecordedInOrder(t *testing.T) {
 			once.Do(func() { close(release) })
 		}
 		return 0, nil
-	}
+	})
 	l, cat := openOrdered(t, e, tiered.Options{PartitionUploaders: 4})
 	want := fill(t, l, 60, 3)
 	// The first segment's upload is held until three segments after it
@@ -131,14 +131,14 @@ func TestUploadFailureKeepsOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var failures atomic.Int64
-	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		// Every second segment's .log fails its first 4 tries (one
 		// upload: retry's attempts), later segments' go through.
 		if op == "put" && strings.HasSuffix(key, ".log") && segmentOf(key) != fmt.Sprintf("%020d", 0) && failures.Add(1) <= 4 {
 			return 0, objstore.ErrUnavailable
 		}
 		return 0, nil
-	}
+	})
 	l, cat := openOrdered(t, e, tiered.Options{PartitionUploaders: 3})
 	want := fill(t, l, 60, 3)
 	waitClosedUploaded(t, l)
@@ -160,7 +160,7 @@ func TestUploadsOfLogsIndependent(t *testing.T) {
 	release, started := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	var heldOut atomic.Bool // the hold below ran out before release
-	e.bucket.Fault = func(op, key string) (time.Duration, error) {
+	e.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		if op != "put" || !strings.Contains(key, fmt.Sprintf("/%d/", part.Partition)) {
 			return 0, nil
 		}
@@ -171,7 +171,7 @@ func TestUploadsOfLogsIndependent(t *testing.T) {
 			heldOut.Store(true)
 		}
 		return 0, nil
-	}
+	})
 	st := e.open(t, e.dir, allTiered)
 	defer st.Close()
 	cfg := storage.LogConfig{SegmentBytes: 4096}

@@ -396,13 +396,13 @@ func TestTakeoverThroughBucketFaults(t *testing.T) {
 	l1.Close()
 
 	var faulted atomic.Int64
-	c.bucket.Fault = func(op, key string) (time.Duration, error) {
+	c.bucket.SetFault(func(op, key string) (time.Duration, error) {
 		if (op == "get" || op == "put") && rand.Float64() < 0.4 {
 			faulted.Add(1)
 			return 0, objstore.ErrUnavailable
 		}
 		return 0, nil
-	}
+	})
 	b2 := c.start(t, 2, time.Now)
 	defer b2.Close()
 	if err := b1.leader.cat.DeregisterBroker(t.Context(), 1, b1.leader.epoch); err != nil {
