@@ -41,8 +41,10 @@
 // transaction: BenchmarkCommitOffsets (10 partitions a call, 10 groups)
 // measured about 3,100 durable commits/s serially (median of ten runs, the
 // slowest 1,600) on ext4 over a virtual disk whose fsync takes about 0.2
-// ms, against a target of 1,000/s; concurrent callers now share fsyncs
-// instead of queueing for one each.
+// ms, against a target of 1,000/s. From 10 goroutines (the parallel
+// case) it measured 3,006-3,252 commits/s with a transaction each and
+// 7,203-9,268 with group commit (3 alternating runs of each, 2026-12-07,
+// `go test ./meta/sqlite -run '^$' -bench CommitOffsets -benchtime 2s`).
 //
 // # Schema
 //
