@@ -10,7 +10,9 @@
 // The binary is versitygw in PATH or in $GOPATH/bin (.ci/run installs it
 // with go install github.com/versity/versitygw/cmd/versitygw@v1.8.0). When
 // it is missing the test is skipped, and fails under
-// STREAMHOUSE_COMPAT_REQUIRE=1.
+// STREAMHOUSE_COMPAT_REQUIRE=1. STREAMHOUSE_S3_SERVER=minio runs MinIO
+// (minio in PATH or $GOPATH/bin; go install github.com/minio/minio@latest)
+// instead, in its single-drive mode over the same kind of directory.
 package s3test
 
 import (
@@ -18,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,12 +42,13 @@ const (
 	SecretKey = "streamhouse-test-secret"
 )
 
-// Server is a running versitygw.
+// Server is a running versitygw, or MinIO under STREAMHOUSE_S3_SERVER=minio.
 type Server struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	addr string
+	t     testing.TB
+	bin   string
+	minio bool
+	dir   string
+	addr  string
 
 	mu   sync.Mutex // guards cmd, done
 	cmd  *exec.Cmd
@@ -56,7 +60,20 @@ type Server struct {
 // STREAMHOUSE_COMPAT_REQUIRE=1, failing) t when there is none.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p, err := exec.LookPath("versitygw"); err == nil {
+	return binary(t, "versitygw", "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
+}
+
+// useMinIO says whether tests run MinIO instead of versitygw
+// (STREAMHOUSE_S3_SERVER=minio; go install github.com/minio/minio@latest
+// builds it): the server the product's documentation names, whose
+// CompleteMultipartUpload keeps the parts where they are instead of
+// copying them into one file, for measurements that want to tell the
+// broker's upload path from versitygw's.
+func useMinIO() bool { return os.Getenv("STREAMHOUSE_S3_SERVER") == "minio" }
+
+func binary(t testing.TB, name, install string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
 	gopath := os.Getenv("GOPATH")
@@ -65,12 +82,12 @@ func Binary(t testing.TB) string {
 			gopath = filepath.Join(home, "go")
 		}
 	}
-	if p := filepath.Join(gopath, "bin", "versitygw"); gopath != "" {
+	if p := filepath.Join(gopath, "bin", name); gopath != "" {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	msg := "versitygw not installed (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)"
+	msg := name + " not installed (" + install + ")"
 	if os.Getenv("STREAMHOUSE_COMPAT_REQUIRE") != "" {
 		t.Fatal(msg + " and STREAMHOUSE_COMPAT_REQUIRE is set")
 	}
@@ -82,7 +99,12 @@ func Binary(t testing.TB) string {
 // test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir()}
+	s := &Server{t: t, dir: t.TempDir(), minio: useMinIO()}
+	if s.minio {
+		s.bin = binary(t, "minio", "go install github.com/minio/minio@latest")
+	} else {
+		s.bin = Binary(t)
+	}
 	s.addr = testport.Free(t)
 	s.Restart()
 	t.Cleanup(s.Stop)
@@ -116,31 +138,53 @@ func (s *Server) Restart() {
 		return
 	}
 	cmd := exec.Command(s.bin, "--access", AccessKey, "--secret", SecretKey, "--port", s.addr, "posix", s.dir)
+	if s.minio {
+		cmd = exec.Command(s.bin, "server", s.dir, "--address", s.addr, "--quiet")
+		cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey, "MINIO_BROWSER=off")
+	}
 	cmd.Stdout, cmd.Stderr = &s.out, &s.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("s3test: start versitygw: %v", err)
+		s.t.Fatalf("s3test: start %s: %v", s.bin, err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	s.cmd, s.done = cmd, done
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", s.addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
+		if s.ready() {
 			return
 		}
 		select {
 		case <-done:
-			s.t.Fatalf("s3test: versitygw exited:\n%s", s.out.String())
+			s.t.Fatalf("s3test: %s exited:\n%s", s.bin, s.out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("s3test: versitygw did not listen on %s within 20 s:\n%s", s.addr, s.out.String())
+			s.t.Fatalf("s3test: %s did not answer on %s within 20 s:\n%s", s.bin, s.addr, s.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ready says whether the server answers: it listens (versitygw), or its
+// readiness probe says so (MinIO listens before it serves).
+func (s *Server) ready() bool {
+	c, err := net.DialTimeout("tcp", s.addr, 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	if !s.minio {
+		return true
+	}
+	cl := http.Client{Timeout: time.Second}
+	resp, err := cl.Get("http://" + s.addr + "/minio/health/ready")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // Stop kills the server with SIGKILL, as a crash or an outage would (its
