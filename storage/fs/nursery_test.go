@@ -49,6 +49,17 @@ func readAll(t *testing.T, l storage.Log) []byte {
 	return b
 }
 
+// crashReopen abandons l as a crash would, starts the store again (its
+// replay) and opens p there; the test closes it.
+func crashReopen(t *testing.T, f *fixture, l *Log, p storage.Partition) *Log {
+	t.Helper()
+	l.abandon()
+	f.newStore()
+	l2 := f.open(p, storage.LogConfig{})
+	t.Cleanup(func() { _ = l2.Close() })
+	return l2
+}
+
 // checkAll fails unless l holds exactly the batches want.
 func checkAll(t *testing.T, l storage.Log, want [][]byte, when string) {
 	t.Helper()
@@ -119,11 +130,7 @@ func TestNurserySettles(t *testing.T) {
 	if n := journalSize(t, f); n != 0 {
 		t.Fatalf("a settled log wrote %d bytes to the journal", n)
 	}
-	l.abandon()
-	f.newStore()
-	l2 := f.open(p, storage.LogConfig{})
-	defer mustClose(t, l2)
-	checkAll(t, l2, want, "after a crash")
+	checkAll(t, crashReopen(t, f, l, p), want, "after a crash")
 }
 
 // A crash after the settler's switch and before its settled record: the
@@ -150,7 +157,7 @@ func TestNurseryReplayKeepsTail(t *testing.T) {
 	}
 	f.newStore()
 	l2 := f.open(p, storage.LogConfig{})
-	defer mustClose(t, l2)
+	t.Cleanup(func() { _ = l2.Close() })
 	checkAll(t, l2, want, "after the replay")
 }
 
