@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -575,7 +576,7 @@ func (n *nursery) settleMine(files []*nurseryFile) error {
 		}
 		if m.err != nil || dirErr != nil {
 			m.f.Close()
-			errs = append(errs, fmt.Errorf("fs: settle %s: %w", m.nf.path, cmpOr(m.err, dirErr)))
+			errs = append(errs, fmt.Errorf("fs: settle %s: %w", m.nf.path, cmp.Or(m.err, dirErr)))
 			m.f = nil
 			continue
 		}
@@ -635,13 +636,6 @@ func (n *nursery) settleMine(files []*nurseryFile) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // recordSettled appends the settled records of files whose real files hold

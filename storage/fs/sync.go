@@ -414,7 +414,10 @@ func (c *committer) journalNursery(jobs []syncJob, items []syncItem) ([]syncItem
 	if len(nfs) == 0 {
 		return items, nil
 	}
-	took := append(c.took[:0], make([]bool, len(nfs))...)
+	took := c.took[:0]
+	for range nfs {
+		took = append(took, false)
+	}
 	c.took = took
 	err := n.journal(nfs, took)
 	var journaled []int
