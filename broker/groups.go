@@ -99,6 +99,7 @@ func (s *Server) newCoordinator(ctx context.Context) (*group.Coordinator, error)
 		OffsetMetadataMaxBytes:       int(set.OffsetMetadataMaxBytes()),
 		ConsumerHeartbeatInterval:    time.Duration(set.GroupConsumerHeartbeatIntervalMs()) * time.Millisecond,
 		ConsumerSessionTimeout:       time.Duration(set.GroupConsumerSessionTimeoutMs()) * time.Millisecond,
+		MigrationPolicy:              set.GroupConsumerMigrationPolicy(),
 		// s.txns is set before the broker serves.
 		PendingTxnOffset: func(group, topic string, partition int32) bool {
 			return s.txns.PendingOffset(group, topic, partition) || s.remoteTxns.pendingOffset(group, topic, partition)

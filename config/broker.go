@@ -71,6 +71,13 @@ var coreBrokerDefs = [...]Def{
 		Doc:   `The heartbeat interval given to the members of a consumer group.`,
 	},
 	{
+		// Internal in Kafka (its DescribeConfigs leaves it out);
+		// StreamHouse lists it with the others.
+		Name: "group.consumer.migration.policy", Type: TypeString, Default: ptr("bidirectional"), ReadOnly: true,
+		check: oneOfFold("disabled", "upgrade", "downgrade", "bidirectional"),
+		Doc:   `The config that enables converting the non-empty classic group using the consumer embedded protocol to the non-empty consumer group using the consumer group protocol and vice versa; conversions of empty groups in both directions are always enabled regardless of this policy. bidirectional: both upgrade from classic group to consumer group and downgrade from consumer group to classic group are enabled, upgrade: only upgrade from classic group to consumer group is enabled, downgrade: only downgrade from consumer group to classic group is enabled, disabled: neither upgrade nor downgrade is enabled.`,
+	},
+	{
 		Name: "group.consumer.session.timeout.ms", Type: TypeInt, Default: ptr("45000"), ReadOnly: true,
 		check: atLeast(1),
 		Doc:   `The timeout to detect client failures when using the consumer group protocol.`,
@@ -831,6 +838,11 @@ func (b *Broker) GroupConsumerHeartbeatIntervalMs() int32 {
 // GroupConsumerSessionTimeoutMs is group.consumer.session.timeout.ms.
 func (b *Broker) GroupConsumerSessionTimeoutMs() int32 {
 	return get[int32](b, "group.consumer.session.timeout.ms")
+}
+
+// GroupConsumerMigrationPolicy is group.consumer.migration.policy.
+func (b *Broker) GroupConsumerMigrationPolicy() string {
+	return get[string](b, "group.consumer.migration.policy")
 }
 
 // GroupInitialRebalanceDelayMs is group.initial.rebalance.delay.ms.

@@ -452,6 +452,16 @@ func oneOf(valid ...string) validator {
 	}
 }
 
+// oneOfFold is Kafka's CaseInsensitiveValidString.in.
+func oneOfFold(valid ...string) validator {
+	return func(name string, v any) error {
+		if s := v.(string); !slices.ContainsFunc(valid, func(x string) bool { return strings.EqualFold(x, s) }) {
+			return invalid(name, s, "String must be one of (case insensitive): "+strings.Join(valid, ", "))
+		}
+		return nil
+	}
+}
+
 // listOf is Kafka 4.2's ValidList (KIP-1161): optionally non-empty, no
 // duplicates, no empty element, every element among valid when valid is not
 // empty. The checks run in Kafka's order, so the message is Kafka's.

@@ -373,7 +373,7 @@ func TestBrokerDefs(t *testing.T) {
 		"advertised.listeners", "allow.everyone.if.no.acl.found", "authorizer.class.name", "auto.create.topics.enable",
 		"broker.heartbeat.interval.ms", "broker.rack", "broker.session.timeout.ms", "compression.type",
 		"connection.failed.authentication.delay.ms", "connections.max.idle.ms", "connections.max.reauth.ms", "console.messages.enable", "console.read.only", "default.replication.factor",
-		"delegation.token.expiry.check.interval.ms", "delegation.token.expiry.time.ms", "delegation.token.master.key", "delegation.token.max.lifetime.ms", "delegation.token.secret.key", "group.consumer.heartbeat.interval.ms",
+		"delegation.token.expiry.check.interval.ms", "delegation.token.expiry.time.ms", "delegation.token.master.key", "delegation.token.max.lifetime.ms", "delegation.token.secret.key", "group.consumer.heartbeat.interval.ms", "group.consumer.migration.policy",
 		"group.consumer.session.timeout.ms", "group.initial.rebalance.delay.ms",
 		"group.max.session.timeout.ms", "group.max.size", "group.min.session.timeout.ms",
 		"group.share.delivery.count.limit", "group.share.heartbeat.interval.ms", "group.share.max.delivery.count.limit",

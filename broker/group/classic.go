@@ -74,7 +74,17 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 		}
 		g = c.newGroupLocked(req.Group)
 	}
-	if g.typ == typeConsumer && len(g.cmembers) > 0 || g.typ == typeShare {
+	if g.typ == typeConsumer && len(g.cmembers) > 0 {
+		r, seq := c.joinConsumerLocked(g, req, resp, clientID, clientHost, instanceID, session, rebalance, protos)
+		c.mu.Unlock()
+		if r.ErrorCode == 0 {
+			if e := c.durable(ctx, g, seq); e != nil {
+				return fail(e)
+			}
+		}
+		return r
+	}
+	if g.typ == typeShare {
 		c.mu.Unlock()
 		return fail(kerr.InconsistentGroupProtocol)
 	}
@@ -634,6 +644,16 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 		return fail(errCoordinatorNotAvailable)
 	}
 	g := c.groups[req.Group]
+	if g != nil && g.typ == typeConsumer {
+		r, seq := c.syncConsumerLocked(g, req, resp, instanceID)
+		c.mu.Unlock()
+		if r.ErrorCode == 0 {
+			if e := c.durable(ctx, g, seq); e != nil {
+				return fail(e)
+			}
+		}
+		return r
+	}
 	var m *member
 	if g != nil {
 		m = g.members[req.MemberID]
@@ -740,6 +760,12 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatRespo
 		return resp
 	}
 	g := c.groups[req.Group]
+	if g != nil && g.typ == typeConsumer {
+		if e := c.heartbeatConsumerLocked(g, req, instanceID); e != nil {
+			resp.ErrorCode = e.Code
+		}
+		return resp
+	}
 	var m *member
 	if g != nil {
 		m = g.members[req.MemberID]
@@ -786,6 +812,14 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 				rm.ErrorCode = kerr.UnknownMemberID.Code
 				resp.Members = append(resp.Members, rm)
 			}
+		}
+		return resp
+	}
+	if g.typ == typeConsumer {
+		resp.Members = c.leaveConsumerLocked(g, leaving)
+		if req.Version < 3 {
+			resp.ErrorCode = resp.Members[0].ErrorCode
+			resp.Members = nil
 		}
 		return resp
 	}

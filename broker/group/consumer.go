@@ -54,6 +54,9 @@ type cmember struct {
 	// revokeTimer removes the member if it has not revoked partitions
 	// within its rebalance timeout.
 	revokeTimer *timer
+	// classic is set for a member that speaks the classic protocol
+	// (migrate.go).
+	classic *classicMeta
 }
 
 // consumerState is the group's state as ConsumerGroupDescribe and
@@ -122,7 +125,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 		}
 		g = c.newGroupLocked(req.Group)
 	}
-	if g.typ == typeClassic && len(g.members) > 0 || g.typ == typeShare {
+	if g.typ == typeClassic && len(g.members) > 0 && (req.MemberEpoch != 0 || !c.upgradeLocked(g)) || g.typ == typeShare {
 		return fail(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group.")
 	}
 	if g.typ != typeConsumer {
@@ -136,7 +139,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 		if m == nil {
 			return fail(kerr.UnknownMemberID, "")
 		}
-		c.removeCMemberLocked(g, m)
+		c.leaveCMemberLocked(g, m)
 		if e := c.durableLocked(ctx, g); e != nil {
 			return fail(e, "")
 		}
@@ -166,12 +169,16 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 			for _, old := range g.cmembers {
 				if old.instanceID == instanceID {
 					m = old
-					if old.session != nil {
-						old.session.Stop()
-					}
+					old.stopTimers()
 					delete(g.cmembers, old.id)
 					m.id = memberID
+					// A classic member's successor may speak
+					// the consumer protocol.
+					m.classic = nil
 					g.cmembers[memberID] = m
+					if len(m.revoking) > 0 {
+						c.revocationTimerLocked(g, m)
+					}
 					break
 				}
 			}
@@ -269,13 +276,20 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 // stored is what the catalog keeps of m, to tell whether a heartbeat
 // changed it.
 func (m *cmember) stored() meta.GroupMember {
-	return meta.GroupMember{
+	sm := meta.GroupMember{
 		ID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost, RackID: m.rackID,
 		RebalanceTimeoutMs: int32(m.rebalanceTimeout.Milliseconds()),
 		Epoch:              m.epoch, PreviousEpoch: m.prevEpoch,
 		SubscribedTopics: m.names, SubscribedRegex: m.regex, ServerAssignor: m.assignor,
 		Assigned: m.assigned.toMeta(), Revoking: m.revoking.toMeta(), Target: m.target.toMeta(),
 	}
+	if m.classic != nil {
+		sm.SessionTimeoutMs, sm.ProtocolType = int32(m.classic.session.Milliseconds()), consumerProtocolType
+		for _, p := range m.classic.protocols {
+			sm.Protocols = append(sm.Protocols, meta.GroupProtocol{Name: p.name, Metadata: p.metadata})
+		}
+	}
+	return sm
 }
 
 // sameMap reports whether a and b are the same map value (the revocation a
@@ -300,23 +314,22 @@ func (c *Coordinator) consumerHeartbeatLocked(g *group, m *cmember) {
 		m.session.Stop()
 	}
 	id := m.id
-	m.session = c.afterFunc(c.cfg.ConsumerSessionTimeout, func() {
+	timeout := c.cfg.ConsumerSessionTimeout
+	if m.classic != nil {
+		timeout = m.classic.session
+	}
+	m.session = c.afterFunc(timeout, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if mm := g.cmembers[id]; mm != nil && !c.closed {
+		if mm := g.cmembers[id]; mm != nil && !c.closed && g.typ == typeConsumer {
 			c.log.Info("group member session expired", "group", g.name, "member", id)
-			c.removeCMemberLocked(g, mm)
+			c.leaveCMemberLocked(g, mm)
 		}
 	})
 }
 
 func (c *Coordinator) removeCMemberLocked(g *group, m *cmember) {
-	if m.session != nil {
-		m.session.Stop()
-	}
-	if m.revokeTimer != nil {
-		m.revokeTimer.Stop()
-	}
+	m.stopTimers()
 	delete(g.cmembers, m.id)
 	c.touchLocked(g)
 	g.epoch++
@@ -342,7 +355,7 @@ func (c *Coordinator) revocationTimerLocked(g *group, m *cmember) {
 		defer c.mu.Unlock()
 		if mm := g.cmembers[id]; mm != nil && !c.closed && len(mm.revoking) > 0 && sameMap(mm.revoking, revoking) {
 			c.log.Info("group member did not revoke partitions within its rebalance timeout; removing it", "group", g.name, "member", id)
-			c.removeCMemberLocked(g, mm)
+			c.leaveCMemberLocked(g, mm)
 		}
 	})
 }
@@ -610,6 +623,9 @@ func (c *Coordinator) ConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeReque
 				dm.Assignment = m.assigned.toKmsg(c.cfg.Topics)
 				dm.TargetAssignment = m.target.toKmsg(c.cfg.Topics)
 				dm.MemberType = 1 // consumer protocol
+				if m.classic != nil {
+					dm.MemberType = 0
+				}
 				rg.Members = append(rg.Members, dm)
 			}
 		}

@@ -122,6 +122,11 @@ type Config struct {
 	// group.consumer.heartbeat.interval.ms and
 	// group.consumer.session.timeout.ms (KIP-848 groups).
 	ConsumerHeartbeatInterval, ConsumerSessionTimeout time.Duration
+	// MigrationPolicy is group.consumer.migration.policy: which online
+	// conversions of a group with members between the classic and the
+	// consumer protocol are allowed (migrate.go). Empty: bidirectional,
+	// Kafka's default.
+	MigrationPolicy string
 	// PendingTxnOffset reports whether an open transaction holds an
 	// offset of the group's partition that is not committed yet
 	// (OffsetFetch's require_stable). Nil: none ever is.

@@ -649,6 +649,10 @@ func (g *group) commitErrLocked(memberID, instanceID string, generation int32, s
 		case simple && len(g.cmembers) == 0:
 		case simple || cm == nil:
 			return kerr.UnknownMemberID
+		case cm.classic != nil && generation != cm.epoch:
+			// A classic member commits with the generation its
+			// JoinGroup gave it, its member epoch.
+			return kerr.IllegalGeneration
 		case generation != cm.epoch && generation != cm.prevEpoch:
 			return kerr.StaleMemberEpoch
 		}

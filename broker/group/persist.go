@@ -525,6 +525,12 @@ func (c *Coordinator) loadLocked(md meta.GroupMetadata) {
 				// Compiled when it was stored: it compiles again.
 				m.re, _ = regexp.Compile("^(?:" + m.regex + ")$")
 			}
+			if sm.ProtocolType != "" && len(sm.Protocols) > 0 {
+				m.classic = &classicMeta{session: time.Duration(sm.SessionTimeoutMs) * time.Millisecond}
+				for _, p := range sm.Protocols {
+					m.classic.protocols = append(m.classic.protocols, protocol{p.Name, p.Metadata})
+				}
+			}
 			g.cmembers[m.id] = m
 			c.consumerHeartbeatLocked(g, m)
 			if len(m.revoking) > 0 {

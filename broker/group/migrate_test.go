@@ -1,0 +1,327 @@
+package group
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/meta"
+)
+
+// A classic member of group "mg" using the consumer protocol, as Kafka's
+// consumers send it: a "cooperative-sticky" subscription to topic t, with
+// the partitions it owns.
+func migrateJoin(t *testing.T, c *Coordinator, member string, owned []int32) *kmsg.JoinGroupResponse {
+	t.Helper()
+	sub := kmsg.NewConsumerMemberMetadata()
+	sub.Version, sub.Topics = 1, []string{"t"}
+	if owned != nil {
+		o := kmsg.NewConsumerMemberMetadataOwnedPartition()
+		o.Topic, o.Partitions = "t", owned
+		sub.OwnedPartitions = append(sub.OwnedPartitions, o)
+	}
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Version = 9
+	req.Group, req.MemberID, req.ProtocolType = "mg", member, "consumer"
+	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10_000, 5_000
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name, p.Metadata = "cooperative-sticky", sub.AppendTo(nil)
+	req.Protocols = append(req.Protocols, p)
+	return c.JoinGroup(t.Context(), req, "client", "/127.0.0.1")
+}
+
+// migrateSync is SyncGroup of member, the leader's assignment given when
+// assign is set; it returns the partitions of t the member is given.
+func migrateSync(t *testing.T, c *Coordinator, member string, gen int32, assign map[string][]int32) ([]int32, error) {
+	t.Helper()
+	req := kmsg.NewPtrSyncGroupRequest()
+	req.Version = 5
+	req.Group, req.MemberID, req.Generation = "mg", member, gen
+	pt, p := "consumer", "cooperative-sticky"
+	req.ProtocolType, req.Protocol = &pt, &p
+	for m, ps := range assign {
+		a := kmsg.NewConsumerMemberAssignment()
+		at := kmsg.NewConsumerMemberAssignmentTopic()
+		at.Topic, at.Partitions = "t", ps
+		a.Topics = append(a.Topics, at)
+		ga := kmsg.NewSyncGroupRequestGroupAssignment()
+		ga.MemberID, ga.MemberAssignment = m, a.AppendTo(nil)
+		req.GroupAssignment = append(req.GroupAssignment, ga)
+	}
+	resp := c.SyncGroup(t.Context(), req)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, err
+	}
+	a := kmsg.NewConsumerMemberAssignment()
+	if err := a.ReadFrom(resp.MemberAssignment); err != nil {
+		t.Fatalf("the assignment SyncGroup gave does not parse: %v", err)
+	}
+	var out []int32
+	for _, at := range a.Topics {
+		if at.Topic != "t" {
+			t.Fatalf("assignment names topic %q", at.Topic)
+		}
+		out = append(out, at.Partitions...)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func migrateHeartbeat(c *Coordinator, member string, gen int32) error {
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group, req.MemberID, req.Generation = "mg", member, gen
+	return kerr.ErrorForCode(c.Heartbeat(req).ErrorCode)
+}
+
+// migrateConsumer is a ConsumerGroupHeartbeat of group "mg" subscribing to t.
+func migrateConsumer(t *testing.T, c *Coordinator, member string, epoch int32, owned []int32) *kmsg.ConsumerGroupHeartbeatResponse {
+	t.Helper()
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Version = 1
+	req.Group, req.MemberID, req.MemberEpoch = "mg", member, epoch
+	if epoch == 0 {
+		req.SubscribedTopicNames = []string{"t"}
+		req.RebalanceTimeoutMillis = 10_000
+	}
+	if epoch >= 0 {
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		if len(owned) > 0 {
+			rt := kmsg.NewConsumerGroupHeartbeatRequestTopic()
+			rt.TopicID, rt.Partitions = [16]byte{1}, owned
+			req.Topics = append(req.Topics, rt)
+		}
+	}
+	return c.ConsumerGroupHeartbeat(context.Background(), req, "client", "/127.0.0.1")
+}
+
+func groupType(c *Coordinator) string {
+	req := kmsg.NewPtrListGroupsRequest()
+	req.Version = 5
+	for _, g := range c.ListGroups(req).Groups {
+		if g.Group == "mg" {
+			return g.GroupType
+		}
+	}
+	return ""
+}
+
+// stableClassic makes group mg a Stable classic group of one member that
+// owns all four partitions of t, and returns its id and generation.
+func stableClassic(t *testing.T, c *Coordinator) (string, int32) {
+	t.Helper()
+	id := migrateJoin(t, c, "", nil).MemberID // MEMBER_ID_REQUIRED
+	r := migrateJoin(t, c, id, nil)
+	if r.ErrorCode != 0 || r.LeaderID != id {
+		t.Fatalf("classic join: %v, leader %q", kerr.ErrorForCode(r.ErrorCode), r.LeaderID)
+	}
+	got, err := migrateSync(t, c, id, r.Generation, map[string][]int32{id: {0, 1, 2, 3}})
+	if err != nil || len(got) != 4 {
+		t.Fatalf("classic sync: %v %v", got, err)
+	}
+	return id, r.Generation
+}
+
+// TestOnlineUpgradeAndDowngrade follows Kafka's online migration: a KIP-848
+// member joining a classic group turns it into a consumer group in which
+// the classic member keeps its partitions until it revokes them through
+// its own protocol; when the KIP-848 member leaves, the group is classic
+// again and rebalances.
+func TestOnlineUpgradeAndDowngrade(t *testing.T) {
+	c, st := newCoordinator(t)
+	a, gen := stableClassic(t, c)
+
+	// A KIP-848 member joins: the group becomes a consumer group at the
+	// classic generation, bumped for the joiner.
+	rb := migrateConsumer(t, c, "b", 0, nil)
+	if rb.ErrorCode != 0 {
+		t.Fatalf("ConsumerGroupHeartbeat to a classic group: %v", kerr.ErrorForCode(rb.ErrorCode))
+	}
+	if groupType(c) != "consumer" || rb.MemberEpoch != gen+1 || len(assigned(rb)) != 0 {
+		t.Fatalf("after the upgrade: type %q, b's epoch %d (classic generation %d), b assigned %v", groupType(c), rb.MemberEpoch, gen, assigned(rb))
+	}
+	// The classic member still heartbeats and commits with its
+	// generation; its heartbeat tells it to rejoin.
+	if err := migrateHeartbeat(c, a, gen); err != kerr.RebalanceInProgress {
+		t.Fatalf("classic heartbeat after the upgrade: %v, want REBALANCE_IN_PROGRESS", err)
+	}
+	if e := commitAs(t, c, a, gen); e != nil {
+		t.Fatalf("classic member's commit with its generation: %v", e)
+	}
+	if e := commitAs(t, c, a, gen+5); e != kerr.IllegalGeneration {
+		t.Fatalf("classic member's commit with a wrong generation: %v, want ILLEGAL_GENERATION", e)
+	}
+
+	// It rejoins owning everything: it is told to keep two (no leader,
+	// its member epoch as the generation), revokes, rejoins, moves on.
+	r := migrateJoin(t, c, a, []int32{0, 1, 2, 3})
+	if r.ErrorCode != 0 || r.Generation != gen || r.LeaderID != "" || len(r.Members) != 0 || r.Protocol == nil || *r.Protocol != "cooperative-sticky" {
+		t.Fatalf("classic join into the consumer group: %v gen %d leader %q members %d", kerr.ErrorForCode(r.ErrorCode), r.Generation, r.LeaderID, len(r.Members))
+	}
+	kept, err := migrateSync(t, c, a, r.Generation, nil)
+	if err != nil || len(kept) != 2 {
+		t.Fatalf("classic sync while revoking: %v %v", kept, err)
+	}
+	r = migrateJoin(t, c, a, kept)
+	if r.ErrorCode != 0 || r.Generation != gen+1 {
+		t.Fatalf("classic rejoin after revoking: %v gen %d, want %d", kerr.ErrorForCode(r.ErrorCode), r.Generation, gen+1)
+	}
+	if got, err := migrateSync(t, c, a, r.Generation, nil); err != nil || !slices.Equal(got, kept) {
+		t.Fatalf("classic sync after revoking: %v %v, want %v", got, err, kept)
+	}
+	if err := migrateHeartbeat(c, a, r.Generation); err != nil {
+		t.Fatalf("classic heartbeat once reconciled: %v", err)
+	}
+	rb = migrateConsumer(t, c, "b", rb.MemberEpoch, nil)
+	bGot := assigned(rb)
+	if len(bGot) != 2 || slices.ContainsFunc(bGot, func(p int32) bool { return slices.Contains(kept, p) }) {
+		t.Fatalf("b got %v; a keeps %v", bGot, kept)
+	}
+	d := describeConsumer(t, c)
+	if len(d.Members) != 2 {
+		t.Fatalf("ConsumerGroupDescribe: %d members", len(d.Members))
+	}
+	for _, m := range d.Members {
+		if want := map[bool]int8{true: 0, false: 1}[m.MemberID == a]; m.MemberType != want {
+			t.Errorf("member %s: type %d, want %d", m.MemberID, m.MemberType, want)
+		}
+	}
+
+	// The classic member's place survives a restart of the coordinator.
+	c.Close()
+	c = openCoordinator(t, st)
+	if err := migrateHeartbeat(c, a, r.Generation); err != nil {
+		t.Fatalf("classic heartbeat after a restart: %v", err)
+	}
+
+	// The KIP-848 member leaves: the group is classic again, at the
+	// group epoch, and rebalances; its member rejoins and leads.
+	if rl := migrateConsumer(t, c, "b", -1, nil); rl.ErrorCode != 0 {
+		t.Fatalf("leave: %v", kerr.ErrorForCode(rl.ErrorCode))
+	}
+	if groupType(c) != "classic" {
+		t.Fatalf("after the last KIP-848 member left: type %q, want classic", groupType(c))
+	}
+	if err := migrateHeartbeat(c, a, r.Generation); err != kerr.RebalanceInProgress {
+		t.Fatalf("classic heartbeat after the downgrade: %v, want REBALANCE_IN_PROGRESS", err)
+	}
+	r = migrateJoin(t, c, a, kept)
+	if r.ErrorCode != 0 || r.LeaderID != a || len(r.Members) != 1 || r.Generation != gen+2 {
+		t.Fatalf("join after the downgrade: %v leader %q members %d gen %d", kerr.ErrorForCode(r.ErrorCode), r.LeaderID, len(r.Members), r.Generation)
+	}
+	if got, err := migrateSync(t, c, a, r.Generation, map[string][]int32{a: {0, 1, 2, 3}}); err != nil || len(got) != 4 {
+		t.Fatalf("sync after the downgrade: %v %v", got, err)
+	}
+}
+
+// TestOnlineMigrationPolicy: group.consumer.migration.policy=disabled keeps
+// a classic group with members classic (GROUP_ID_NOT_FOUND, as Kafka);
+// "upgrade" upgrades but never downgrades.
+func TestOnlineMigrationPolicy(t *testing.T) {
+	for _, policy := range []string{MigrationDisabled, MigrationUpgrade} {
+		t.Run(policy, func(t *testing.T) {
+			st := &memStore{offs: map[string]map[tp]meta.GroupOffset{}, groups: map[string]meta.GroupMetadata{}}
+			c, err := New(t.Context(), Config{
+				Store: st, Groups: st, Topics: oneTopic{},
+				MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute,
+				ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
+				MigrationPolicy: policy,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			a, gen := stableClassic(t, c)
+			rb := migrateConsumer(t, c, "b", 0, nil)
+			if policy == MigrationDisabled {
+				if rb.ErrorCode != kerr.GroupIDNotFound.Code || groupType(c) != "classic" {
+					t.Fatalf("disabled: %v, type %q", kerr.ErrorForCode(rb.ErrorCode), groupType(c))
+				}
+				return
+			}
+			if rb.ErrorCode != 0 {
+				t.Fatalf("upgrade: %v", kerr.ErrorForCode(rb.ErrorCode))
+			}
+			migrateConsumer(t, c, "b", -1, nil)
+			if groupType(c) != "consumer" {
+				t.Fatalf("upgrade only: the group went %q when the KIP-848 member left", groupType(c))
+			}
+			// The classic member moves on to the epoch of b's leaving.
+			if err := migrateHeartbeat(c, a, gen); err != kerr.RebalanceInProgress {
+				t.Fatalf("heartbeat: %v", err)
+			}
+			r := migrateJoin(t, c, a, []int32{0, 1, 2, 3})
+			if got, err := migrateSync(t, c, a, r.Generation, nil); err != nil || len(got) != 4 {
+				t.Fatalf("the lone classic member of a consumer group: %v %v", got, err)
+			}
+		})
+	}
+}
+
+// TestEagerMemberInConsumerGroup: a member that gave up its partitions
+// before it rejoined (eager, owning none) moves on with one JoinGroup, and
+// one that never syncs is removed after its rebalance timeout.
+func TestEagerMemberInConsumerGroup(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	st := &memStore{offs: map[string]map[tp]meta.GroupOffset{}, groups: map[string]meta.GroupMetadata{}}
+	c, err := New(t.Context(), Config{
+		Store: st, Groups: st, Topics: oneTopic{},
+		MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute,
+		ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
+		Clock: clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, gen := stableClassic(t, c)
+	rb := migrateConsumer(t, c, "b", 0, nil)
+	r := migrateJoin(t, c, a, []int32{})
+	if r.ErrorCode != 0 || r.Generation != gen+1 {
+		t.Fatalf("eager rejoin: %v gen %d, want %d", kerr.ErrorForCode(r.ErrorCode), r.Generation, gen+1)
+	}
+	rb = migrateConsumer(t, c, "b", rb.MemberEpoch, nil)
+	if len(assigned(rb)) != 2 {
+		t.Fatalf("b got %v once the eager member gave its partitions up", assigned(rb))
+	}
+	// No SyncGroup within the rebalance timeout (5 s): a goes.
+	clock.Advance(6 * time.Second)
+	d := describeConsumer(t, c)
+	if len(d.Members) != 1 || d.Members[0].MemberID != "b" {
+		t.Fatalf("members after a's sync timeout: %+v", d.Members)
+	}
+}
+
+func commitAs(t *testing.T, c *Coordinator, member string, gen int32) *kerr.Error {
+	t.Helper()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = 8
+	req.Group, req.MemberID, req.Generation = "mg", member, gen
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := c.OffsetCommit(t.Context(), req)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		e, _ := kerr.ErrorForCode(code).(*kerr.Error)
+		return e
+	}
+	return nil
+}
+
+func describeConsumer(t *testing.T, c *Coordinator) kmsg.ConsumerGroupDescribeResponseGroup {
+	t.Helper()
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Version = 1
+	req.Groups = []string{"mg"}
+	g := c.ConsumerGroupDescribe(req).Groups[0]
+	if g.ErrorCode != 0 {
+		t.Fatalf("ConsumerGroupDescribe: %v", kerr.ErrorForCode(g.ErrorCode))
+	}
+	return g
+}
