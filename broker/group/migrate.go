@@ -107,7 +107,7 @@ func (c *Coordinator) upgradeLocked(g *group) bool {
 		cm := &cmember{
 			id: m.id, instanceID: m.instanceID, clientID: m.clientID, clientHost: m.clientHost,
 			epoch: g.generation, prevEpoch: g.generation, rebalanceTimeout: m.rebalanceTimeout,
-			names:    slices.Sorted(slices.Values(slices.Clone(sub.Topics))),
+			names:    slices.Sorted(slices.Values(sub.Topics)),
 			assigned: assigned, target: assigned.clone(),
 			classic: &classicMeta{session: m.sessionTimeout, protocols: m.protocols},
 		}
@@ -387,6 +387,11 @@ func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, r
 			return fail(kerr.UnknownMemberID)
 		}
 	}
+	if !g.classicSupportsLocked(m, protos) {
+		// As Kafka: the classic members must keep a protocol in
+		// common, for the group to turn classic again.
+		return fail(kerr.InconsistentGroupProtocol)
+	}
 	changed := false
 	if m == nil {
 		if len(g.cmembers) >= c.cfg.MaxSize {
@@ -407,7 +412,7 @@ func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, r
 	if sub.Rack != nil {
 		m.rackID = *sub.Rack
 	}
-	if names := slices.Sorted(slices.Values(slices.Clone(sub.Topics))); !slices.Equal(names, m.names) || m.regex != "" {
+	if names := slices.Sorted(slices.Values(sub.Topics)); !slices.Equal(names, m.names) || m.regex != "" {
 		m.names, m.regex, m.re, changed = names, "", nil, true
 	}
 	if changed || c.topicSignatureLocked(g) != g.topicSig {
@@ -442,6 +447,19 @@ func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, r
 	pt, p := consumerProtocolType, protos[0].name
 	resp.ProtocolType, resp.Protocol = &pt, &p
 	return resp, seq
+}
+
+// classicSupportsLocked reports whether one of protos is supported by every
+// classic member of consumer group g but self.
+func (g *group) classicSupportsLocked(self *cmember, protos []protocol) bool {
+	return slices.ContainsFunc(protos, func(p protocol) bool {
+		for _, o := range g.cmembers {
+			if o != self && o.classic != nil && !slices.ContainsFunc(o.classic.protocols, func(q protocol) bool { return q.name == p.name }) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // syncConsumerLocked serves the SyncGroup of a classic member of consumer

@@ -325,3 +325,31 @@ func describeConsumer(t *testing.T, c *Coordinator) kmsg.ConsumerGroupDescribeRe
 	}
 	return g
 }
+
+// TestClassicProtocolInCommon: a classic member joining a consumer group
+// must share a protocol with the classic members there (Kafka's
+// INCONSISTENT_GROUP_PROTOCOL otherwise), so that the group can turn
+// classic again.
+func TestClassicProtocolInCommon(t *testing.T) {
+	c, _ := newCoordinator(t)
+	stableClassic(t, c)
+	if rb := migrateConsumer(t, c, "b", 0, nil); rb.ErrorCode != 0 {
+		t.Fatalf("upgrade: %v", kerr.ErrorForCode(rb.ErrorCode))
+	}
+	sub := kmsg.NewConsumerMemberMetadata()
+	sub.Topics = []string{"t"}
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Version = 5
+	req.Group, req.MemberID, req.ProtocolType = "mg", "other", "consumer"
+	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10_000, 5_000
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name, p.Metadata = "range", sub.AppendTo(nil)
+	req.Protocols = append(req.Protocols, p)
+	if r := c.JoinGroup(t.Context(), req, "client", "/127.0.0.1"); r.ErrorCode != kerr.InconsistentGroupProtocol.Code {
+		t.Fatalf("a range-only member beside a cooperative-sticky one: %v, want INCONSISTENT_GROUP_PROTOCOL", kerr.ErrorForCode(r.ErrorCode))
+	}
+	req.ProtocolType = "connect"
+	if r := c.JoinGroup(t.Context(), req, "client", "/127.0.0.1"); r.ErrorCode != kerr.InconsistentGroupProtocol.Code {
+		t.Fatalf("another protocol type: %v, want INCONSISTENT_GROUP_PROTOCOL", kerr.ErrorForCode(r.ErrorCode))
+	}
+}
