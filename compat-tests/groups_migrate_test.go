@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamhouse/streamhouse/broker/group"
 )
 
 // TestGroupOnlineMigration rolls a group of consumers from the classic
@@ -73,6 +75,13 @@ func migrateScenario(t *testing.T, classicStart rsStarter) {
 		if v := tr.violationsSoFar(); len(v) > 0 {
 			t.Fatalf("%s: %s", what, strings.Join(v, "; "))
 		}
+		// __consumer_offsets follows: the group's classic record while
+		// it is classic, a tombstone once it is not (as Kafka writes).
+		want := map[string]string{"classic": "classic", "consumer": "tombstone"}[typ]
+		grWaitFor(t, what+": the group's last record in "+itOffsets+" a "+want, func() (bool, string) {
+			got := migrateLastGroupRecord(t, b.Addr(), group)
+			return got == want, got
+		})
 		t.Logf("%s: type %s, %d records consumed", what, typ, tr.deliveryCount())
 	}
 
@@ -103,6 +112,22 @@ func migrateScenario(t *testing.T, classicStart rsStarter) {
 	}
 	c3.stop(t)
 	c4.stop(t)
+}
+
+// migrateLastGroupRecord is the kind of group's last membership record in
+// __consumer_offsets: "classic", "tombstone" or "none".
+func migrateLastGroupRecord(t *testing.T, addr, grp string) string {
+	t.Helper()
+	last := "none"
+	for _, r := range itReadFranz(t, addr, group.OffsetsPartition(grp, 50)) {
+		if _, md, name := itDecode(t, r); name == grp {
+			last = "tombstone"
+			if md != nil {
+				last = "classic"
+			}
+		}
+	}
+	return last
 }
 
 // migrateGroupType is the group's type as ListGroups v5 gives it.

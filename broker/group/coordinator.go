@@ -225,6 +225,10 @@ type group struct {
 	assignor    string
 	cmembers    map[string]*cmember
 	topicSig    string // subscribed topics' IDs and sizes at the last target computation
+	// upgraded is set when the group turned from classic to consumer
+	// (migrate.go), until its next write: its classic record in
+	// __consumer_offsets gets a tombstone then.
+	upgraded bool
 
 	// Share groups (typ "share"): members, and the partitions' states
 	// (sharepart.go).

@@ -140,7 +140,7 @@ func (c *Coordinator) upgradeLocked(g *group) bool {
 		g.joinTimer = nil
 	}
 	g.joinDeadline = time.Time{}
-	g.typ, g.state = typeConsumer, Empty
+	g.typ, g.state, g.upgraded = typeConsumer, Empty, true
 	g.members, g.static = make(map[string]*member), make(map[string]string)
 	g.protocol, g.leader = "", ""
 	g.cmembers = cms

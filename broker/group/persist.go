@@ -222,6 +222,7 @@ func (c *Coordinator) writeRound() bool {
 	var puts []meta.GroupMetadata
 	var dels, classicDels []string
 	seqs := make(map[*group]uint64, len(c.p.dirty))
+	var tombs map[*group]bool // groups whose classic record gets a tombstone
 	for g := range c.p.dirty {
 		seqs[g] = g.seq
 		switch {
@@ -232,6 +233,15 @@ func (c *Coordinator) writeRound() bool {
 			}
 		case g.typ != "":
 			puts = append(puts, c.metadataLocked(g))
+			if g.upgraded && g.typ == typeConsumer {
+				// __consumer_offsets forgets its classic record.
+				classicDels = append(classicDels, g.name)
+				g.upgraded = false
+				if tombs == nil {
+					tombs = make(map[*group]bool)
+				}
+				tombs[g] = true
+			}
 		}
 	}
 	clear(c.p.dirty)
@@ -303,6 +313,7 @@ func (c *Coordinator) writeRound() bool {
 		default:
 			g.failed = max(g.failed, seq)
 			c.p.dirty[g] = struct{}{}
+			g.upgraded = g.upgraded || tombs[g]
 		}
 	}
 	// A waiter whose change came after this round's snapshot waits on
