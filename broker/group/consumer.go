@@ -223,19 +223,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 		for _, t := range req.Topics {
 			owned[t.TopicID] = append(owned[t.TopicID], t.Partitions...)
 		}
-		for id, ps := range m.revoking {
-			keep := ps[:0:0]
-			for _, p := range ps {
-				if slices.Contains(owned[id], p) {
-					keep = append(keep, p)
-				}
-			}
-			if len(keep) == 0 {
-				delete(m.revoking, id)
-			} else {
-				m.revoking[id] = keep
-			}
-		}
+		m.confirmRevoked(owned)
 	}
 	if changed || c.topicSignatureLocked(g) != g.topicSig {
 		g.epoch++

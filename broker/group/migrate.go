@@ -293,7 +293,7 @@ func (c *Coordinator) heldElsewhereLocked(g *group, m *cmember, a assignment) bo
 	return false
 }
 
-// confirmRevokedLocked drops from m's revocations what owned no longer
+// confirmRevoked drops from m's revocations what owned no longer
 // holds.
 func (m *cmember) confirmRevoked(owned assignment) {
 	for id, ps := range m.revoking {
