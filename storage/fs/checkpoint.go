@@ -283,6 +283,9 @@ func (st *Store) checkpointLoop(interval time.Duration) {
 			l.ckpt.pending = false
 			closed := l.closed
 			l.state.Unlock()
+			if !closed {
+				l.writePendingIndexes()
+			}
 			if !closed && l.offlineErr() == nil {
 				if err := l.writeCheckpoint(); err != nil {
 					l.logger.Warn("writing the checkpoint failed; a restart after a crash will scan more", "err", err)

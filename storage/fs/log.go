@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,9 @@ var _ storage.Log = (*Log)(nil)
 //	         dirDirty, parentsDirty, syncFiles and the
 //	         appender-only fields of the active segment.
 //	ckptMu   the checkpoint and index files: serialises their writers
-//	         (checkpoints, rolls, Close) without holding mu across fsyncs.
+//	         (checkpoints, rolled segments' indexes, Close); never waited
+//	         for under mu by an append or a roll, as a checkpoint holds it
+//	         across its fsyncs.
 //	pidMu    the idempotent producers' durable copy (producers.go).
 //	state    RWMutex over what readers look at: segs, hwSeg, hwPos, closed
 //	         and each segment's published fields (size, next, indexes, max
@@ -138,6 +141,11 @@ type Log struct {
 	// Taken after mu, before state.
 	ckptMu sync.Mutex
 	ckpt   checkpointer
+	// idxPending are rolled segments whose index files the checkpoint
+	// writer (or Close) is to write: a roll holds mu, which every commit
+	// round takes, and must not wait there for ckptMu, which a checkpoint
+	// holds across its fsyncs. Guarded by state.
+	idxPending []*segment
 
 	// pidMu guards the producers' durable copy (producers.go). Taken
 	// after mu and ckptMu, before state; never held across I/O.
@@ -342,14 +350,38 @@ func (l *Log) rollLocked(base int64) error {
 	l.unsynced = append(l.unsynced, old)
 	l.dirDirty = true
 	fault.Crash("roll")
-	l.ckptMu.Lock()
-	err = old.writeIndexes()
-	l.ckptMu.Unlock()
-	if err != nil {
-		l.logger.Warn("writing index files of a rolled segment failed; they will be rebuilt on open",
-			"segment", old.base, "err", err)
-	}
+	l.state.Lock()
+	l.idxPending = append(l.idxPending, old)
+	l.state.Unlock()
+	l.store.checkpointSoon(l)
 	return nil
+}
+
+// writePendingIndexes writes the index files of the segments rolls left to
+// write, those still in the log (retention may have removed some since).
+// They are hints, checked before use, so they are not fsynced, and one
+// that fails to be written is rebuilt on open. Caller holds ckptMu.
+func (l *Log) writePendingIndexes() {
+	l.state.Lock()
+	pending := l.idxPending
+	if len(pending) == 0 {
+		l.state.Unlock()
+		return
+	}
+	l.idxPending = nil
+	live := make([]*segment, 0, len(pending))
+	for _, s := range pending {
+		if slices.Contains(l.segs, s) {
+			live = append(live, s)
+		}
+	}
+	l.state.Unlock()
+	for _, s := range live {
+		if err := s.writeIndexes(); err != nil {
+			l.logger.Warn("writing index files of a rolled segment failed; they will be rebuilt on open",
+				"segment", s.base, "err", err)
+		}
+	}
 }
 
 // LogStartOffset implements storage.Log.
@@ -436,6 +468,7 @@ func (l *Log) Close() error {
 		}
 	}
 	if !empty {
+		l.writePendingIndexes()
 		if err := l.active.writeIndexes(); err != nil {
 			l.logger.Warn("writing index files at close failed; they will be rebuilt on open", "err", err)
 		}
