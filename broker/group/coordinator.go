@@ -427,12 +427,7 @@ func (c *Coordinator) stopGroupLocked(g *group, e *kerr.Error) {
 		t.Stop()
 	}
 	for _, m := range g.cmembers {
-		if m.session != nil {
-			m.session.Stop()
-		}
-		if m.revokeTimer != nil {
-			m.revokeTimer.Stop()
-		}
+		m.stopTimers()
 	}
 	for _, m := range g.smembers {
 		if m.session != nil {
