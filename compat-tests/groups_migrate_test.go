@@ -36,14 +36,18 @@ func TestGroupOnlineMigration(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			migrateScenario(t, c.classic)
+			migrateScenario(t, c.classic, migrateFranzGo848)
 		})
 	}
 }
 
-// migrateScenario rolls a group of two members started by classic to two
-// franz-go KIP-848 members, then back to two classic ones.
-func migrateScenario(t *testing.T, classicStart rsStarter) {
+// migrateFranzGo848 starts a franz-go KIP-848 member.
+var migrateFranzGo848 = rsFranzGo(kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ServerSideBalancer())
+
+// migrateScenario rolls a group of two members started by classicStart to
+// two KIP-848 members started by kip848Start, then back to two classic
+// ones.
+func migrateScenario(t *testing.T, classicStart, kip848Start rsStarter) {
 	const (
 		topic      = "migrate-orders"
 		group      = "migrate-billing"
@@ -56,9 +60,8 @@ func migrateScenario(t *testing.T, classicStart rsStarter) {
 	tr := newGrTracker()
 	lister := fgClient(t, b.Addr())
 
-	kip848 := rsFranzGo(kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ServerSideBalancer())
 	classic := func(name string) rsMember { return classicStart(t, b.Addr(), tr, name, group, topic) }
-	start := func(name string) rsMember { return kip848(t, b.Addr(), tr, name, group, topic) }
+	start := func(name string) rsMember { return kip848Start(t, b.Addr(), tr, name, group, topic) }
 	// step waits until members split the partitions, the group is of
 	// type typ, and consumption goes on.
 	step := func(what, typ string, members ...rsMember) {

@@ -2,9 +2,9 @@
 
 package compattests
 
-// The librdkafka case of groups_restart_test.go: two confluent-kafka-go
-// members (range assignor, autocommit) keep their assignments across a
-// SIGTERM restart and a kill -9 of the broker.
+// The librdkafka cases of groups_restart_test.go: two confluent-kafka-go
+// members (range assignor, and KIP-848's protocol; autocommit) keep their
+// assignments across a SIGTERM restart and a kill -9 of the broker.
 
 import (
 	"fmt"
@@ -19,7 +19,18 @@ import (
 
 func TestGroupsSurviveRestartLibrdkafka(t *testing.T) {
 	t.Parallel()
-	rsScenario(t, rsLibrdkafka)
+	for _, c := range []struct {
+		name  string
+		start rsStarter
+	}{
+		{"range", rsLibrdkafka},
+		{"kip848", rsLibrdkafka848},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			rsScenario(t, c.start)
+		})
+	}
 }
 
 // rsRdMember is a librdkafka member: each AssignedPartitions event is one
@@ -57,19 +68,36 @@ func (m *rsRdMember) stop(t *testing.T) {
 	})
 }
 
+// rsLibrdkafka starts a librdkafka member of the classic protocol, range
+// assignor.
 func rsLibrdkafka(t *testing.T, addr string, tr *grTracker, name, group, topic string) rsMember {
 	t.Helper()
-	m := &rsRdMember{stopc: make(chan struct{}), done: make(chan struct{})}
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":             addr,
-		"client.id":                     "streamhouse-compat-restart-" + name,
-		"group.id":                      group,
+	return rsLibrdkafkaWith(t, addr, tr, name, group, topic, kafka.ConfigMap{
 		"session.timeout.ms":            int(grSession / time.Millisecond),
 		"heartbeat.interval.ms":         int(grHeartbeat / time.Millisecond),
-		"max.poll.interval.ms":          int(grRebalance / time.Millisecond),
 		"partition.assignment.strategy": "range",
-		"auto.offset.reset":             "earliest",
-		"enable.auto.commit":            true,
+	})
+}
+
+// rsLibrdkafka848 starts a librdkafka member of the KIP-848 protocol
+// (group.protocol=consumer; the broker times its heartbeats and session).
+func rsLibrdkafka848(t *testing.T, addr string, tr *grTracker, name, group, topic string) rsMember {
+	t.Helper()
+	return rsLibrdkafkaWith(t, addr, tr, name, group, topic, kafka.ConfigMap{"group.protocol": "consumer"})
+}
+
+// rsLibrdkafkaWith starts a librdkafka member with the settings of the
+// other group tests and extra ones.
+func rsLibrdkafkaWith(t *testing.T, addr string, tr *grTracker, name, group, topic string, extra kafka.ConfigMap) rsMember {
+	t.Helper()
+	m := &rsRdMember{stopc: make(chan struct{}), done: make(chan struct{})}
+	conf := kafka.ConfigMap{
+		"bootstrap.servers":    addr,
+		"client.id":            "streamhouse-compat-restart-" + name,
+		"group.id":             group,
+		"max.poll.interval.ms": int(grRebalance / time.Millisecond),
+		"auto.offset.reset":    "earliest",
+		"enable.auto.commit":   true,
 		// Offsets are stored for commit once the loop below has the
 		// message (at least once): with librdkafka's default store on
 		// delivery, Close serves the messages still queued, which the
@@ -87,7 +115,11 @@ func rsLibrdkafka(t *testing.T, addr string, tr *grTracker, name, group, topic s
 		"reconnect.backoff.max.ms": 100,
 		"broker.address.family":    "v4",
 		"log_level":                3, // errors only: the restarts log warnings
-	})
+	}
+	for k, v := range extra {
+		conf[k] = v
+	}
+	c, err := kafka.NewConsumer(&conf)
 	if err != nil {
 		t.Fatalf("kafka.NewConsumer for %s: %v", name, err)
 	}
@@ -95,16 +127,21 @@ func rsLibrdkafka(t *testing.T, addr string, tr *grTracker, name, group, topic s
 	err = c.SubscribeTopics([]string{topic}, func(c *kafka.Consumer, ev kafka.Event) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		// Eager assignments name every partition, incremental ones
+		// (KIP-848) what is added or taken away.
 		switch e := ev.(type) {
 		case kafka.AssignedPartitions:
-			m.assign = nil
 			for _, tp := range e.Partitions {
-				m.assign = append(m.assign, tp.Partition)
+				if !slices.Contains(m.assign, tp.Partition) {
+					m.assign = append(m.assign, tp.Partition)
+				}
 			}
 			slices.Sort(m.assign)
 			m.assigns++
 		case kafka.RevokedPartitions:
-			m.assign = nil
+			m.assign = slices.DeleteFunc(m.assign, func(p int32) bool {
+				return slices.ContainsFunc(e.Partitions, func(tp kafka.TopicPartition) bool { return tp.Partition == p })
+			})
 		}
 		return nil
 	})
