@@ -166,20 +166,16 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 		if m == nil && instanceID != "" {
 			// A static member back: it takes over its predecessor's
 			// place and assignment.
-			for _, old := range g.cmembers {
-				if old.instanceID == instanceID {
-					m = old
-					old.stopTimers()
-					delete(g.cmembers, old.id)
-					m.id = memberID
-					// A classic member's successor may speak
-					// the consumer protocol.
-					m.classic = nil
-					g.cmembers[memberID] = m
-					if len(m.revoking) > 0 {
-						c.revocationTimerLocked(g, m)
-					}
-					break
+			if m = g.staticCMemberLocked(instanceID); m != nil {
+				m.stopTimers()
+				delete(g.cmembers, m.id)
+				m.id = memberID
+				// A classic member's successor may speak the
+				// consumer protocol.
+				m.classic = nil
+				g.cmembers[memberID] = m
+				if len(m.revoking) > 0 {
+					c.revocationTimerLocked(g, m)
 				}
 			}
 		}

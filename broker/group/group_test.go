@@ -183,16 +183,21 @@ func newCoordinator(t *testing.T) (*Coordinator, *memStore) {
 // openCoordinator starts a coordinator on st, as a broker does at start.
 func openCoordinator(t *testing.T, st *memStore) *Coordinator {
 	t.Helper()
-	c, err := New(t.Context(), Config{
-		Store: st, Groups: st, Topics: oneTopic{},
-		MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute,
-		ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
-	})
+	c, err := New(t.Context(), testConfig(st))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// testConfig is the tests' coordinator config over st.
+func testConfig(st *memStore) Config {
+	return Config{
+		Store: st, Groups: st, Topics: oneTopic{},
+		MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute,
+		ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
+	}
 }
 
 func join(c *Coordinator, member string) *kmsg.JoinGroupResponse {

@@ -317,12 +317,7 @@ func (m *cmember) confirmRevoked(owned assignment) {
 func (g *group) classicMemberLocked(memberID, instanceID string) (*cmember, *kerr.Error) {
 	var m *cmember
 	if instanceID != "" {
-		for _, o := range g.cmembers {
-			if o.instanceID == instanceID {
-				m = o
-				break
-			}
-		}
+		m = g.staticCMemberLocked(instanceID)
 		if m != nil && m.id != memberID {
 			return nil, kerr.FencedInstanceID
 		}
@@ -333,6 +328,17 @@ func (g *group) classicMemberLocked(memberID, instanceID string) (*cmember, *ker
 		return nil, kerr.UnknownMemberID
 	}
 	return m, nil
+}
+
+// staticCMemberLocked is the member of consumer group g with that
+// group.instance.id, nil if none.
+func (g *group) staticCMemberLocked(instanceID string) *cmember {
+	for _, o := range g.cmembers {
+		if o.instanceID == instanceID {
+			return o
+		}
+	}
+	return nil
 }
 
 // joinConsumerLocked serves the JoinGroup of a classic member of consumer
@@ -353,12 +359,7 @@ func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, r
 	memberID := req.MemberID
 	var m *cmember
 	if instanceID != "" {
-		for _, o := range g.cmembers {
-			if o.instanceID == instanceID {
-				m = o
-				break
-			}
-		}
+		m = g.staticCMemberLocked(instanceID)
 	}
 	switch {
 	case m != nil && memberID != "" && memberID != m.id:
@@ -524,10 +525,8 @@ func (c *Coordinator) leaveConsumerLocked(g *group, leaving []kmsg.LeaveGroupReq
 		id := lm.MemberID
 		if instanceID != "" && id == "" {
 			// An administrator's removal names the instance only.
-			for _, o := range g.cmembers {
-				if o.instanceID == instanceID {
-					id = o.id
-				}
+			if o := g.staticCMemberLocked(instanceID); o != nil {
+				id = o.id
 			}
 		}
 		if m, e := g.classicMemberLocked(id, instanceID); e != nil {

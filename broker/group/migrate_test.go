@@ -1,7 +1,6 @@
 package group
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -80,22 +79,7 @@ func migrateHeartbeat(c *Coordinator, member string, gen int32) error {
 // migrateConsumer is a ConsumerGroupHeartbeat of group "mg" subscribing to t.
 func migrateConsumer(t *testing.T, c *Coordinator, member string, epoch int32, owned []int32) *kmsg.ConsumerGroupHeartbeatResponse {
 	t.Helper()
-	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
-	req.Version = 1
-	req.Group, req.MemberID, req.MemberEpoch = "mg", member, epoch
-	if epoch == 0 {
-		req.SubscribedTopicNames = []string{"t"}
-		req.RebalanceTimeoutMillis = 10_000
-	}
-	if epoch >= 0 {
-		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
-		if len(owned) > 0 {
-			rt := kmsg.NewConsumerGroupHeartbeatRequestTopic()
-			rt.TopicID, rt.Partitions = [16]byte{1}, owned
-			req.Topics = append(req.Topics, rt)
-		}
-	}
-	return c.ConsumerGroupHeartbeat(context.Background(), req, "client", "/127.0.0.1")
+	return groupHeartbeat(c, "mg", member, epoch, owned)
 }
 
 func groupType(c *Coordinator) string {
@@ -223,17 +207,7 @@ func TestOnlineUpgradeAndDowngrade(t *testing.T) {
 func TestOnlineMigrationPolicy(t *testing.T) {
 	for _, policy := range []string{MigrationDisabled, MigrationUpgrade} {
 		t.Run(policy, func(t *testing.T) {
-			st := &memStore{offs: map[string]map[tp]meta.GroupOffset{}, groups: map[string]meta.GroupMetadata{}}
-			c, err := New(t.Context(), Config{
-				Store: st, Groups: st, Topics: oneTopic{},
-				MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute,
-				ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
-				MigrationPolicy: policy,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := migrateCoordinator(t, func(cfg *Config) { cfg.MigrationPolicy = policy })
 			a, gen := stableClassic(t, c)
 			rb := migrateConsumer(t, c, "b", 0, nil)
 			if policy == MigrationDisabled {
@@ -266,17 +240,7 @@ func TestOnlineMigrationPolicy(t *testing.T) {
 // one that never syncs is removed after its rebalance timeout.
 func TestEagerMemberInConsumerGroup(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	st := &memStore{offs: map[string]map[tp]meta.GroupOffset{}, groups: map[string]meta.GroupMetadata{}}
-	c, err := New(t.Context(), Config{
-		Store: st, Groups: st, Topics: oneTopic{},
-		MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute,
-		ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second,
-		Clock: clock,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := migrateCoordinator(t, func(cfg *Config) { cfg.Clock = clock })
 	a, gen := stableClassic(t, c)
 	rb := migrateConsumer(t, c, "b", 0, nil)
 	r := migrateJoin(t, c, a, []int32{})
@@ -293,6 +257,21 @@ func TestEagerMemberInConsumerGroup(t *testing.T) {
 	if len(d.Members) != 1 || d.Members[0].MemberID != "b" {
 		t.Fatalf("members after a's sync timeout: %+v", d.Members)
 	}
+}
+
+// migrateCoordinator is openCoordinator's coordinator with set's changes
+// to its config.
+func migrateCoordinator(t *testing.T, set func(*Config)) *Coordinator {
+	t.Helper()
+	st := &memStore{offs: map[string]map[tp]meta.GroupOffset{}, groups: map[string]meta.GroupMetadata{}}
+	cfg := testConfig(st)
+	set(&cfg)
+	c, err := New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 func commitAs(t *testing.T, c *Coordinator, member string, gen int32) *kerr.Error {

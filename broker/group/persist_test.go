@@ -205,18 +205,26 @@ func TestClassicSyncWaitsForStore(t *testing.T) {
 
 func consumerHeartbeat(t *testing.T, c *Coordinator, member string, epoch int32, owned []int32) *kmsg.ConsumerGroupHeartbeatResponse {
 	t.Helper()
+	return groupHeartbeat(c, "cg", member, epoch, owned)
+}
+
+// groupHeartbeat is a ConsumerGroupHeartbeat of member of group subscribing
+// to topic t, at epoch, owning owned (a leave, epoch < 0, names none).
+func groupHeartbeat(c *Coordinator, group, member string, epoch int32, owned []int32) *kmsg.ConsumerGroupHeartbeatResponse {
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Version = 1
-	req.Group, req.MemberID, req.MemberEpoch = "cg", member, epoch
+	req.Group, req.MemberID, req.MemberEpoch = group, member, epoch
 	if epoch == 0 {
 		req.SubscribedTopicNames = []string{"t"}
 		req.RebalanceTimeoutMillis = 10_000
 	}
-	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
-	if len(owned) > 0 {
-		rt := kmsg.NewConsumerGroupHeartbeatRequestTopic()
-		rt.TopicID, rt.Partitions = [16]byte{1}, owned
-		req.Topics = append(req.Topics, rt)
+	if epoch >= 0 {
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		if len(owned) > 0 {
+			rt := kmsg.NewConsumerGroupHeartbeatRequestTopic()
+			rt.TopicID, rt.Partitions = [16]byte{1}, owned
+			req.Topics = append(req.Topics, rt)
+		}
 	}
 	return c.ConsumerGroupHeartbeat(context.Background(), req, "client", "/127.0.0.1")
 }
