@@ -75,14 +75,17 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 		g = c.newGroupLocked(req.Group)
 	}
 	if g.typ == typeConsumer && len(g.cmembers) > 0 {
-		r, seq := c.joinConsumerLocked(g, req, resp, clientID, clientHost, instanceID, session, rebalance, protos)
-		c.mu.Unlock()
-		if r.ErrorCode == 0 {
-			if e := c.durable(ctx, g, seq); e != nil {
-				return fail(e)
+		// A classic member of a consumer group, unless its join turns
+		// the group classic (it then joins it below).
+		if r, seq, classic := c.joinConsumerLocked(g, req, resp, clientID, clientHost, instanceID, session, rebalance, protos); !classic {
+			c.mu.Unlock()
+			if r.ErrorCode == 0 {
+				if e := c.durable(ctx, g, seq); e != nil {
+					return fail(e)
+				}
 			}
+			return r
 		}
-		return r
 	}
 	if g.typ == typeShare {
 		c.mu.Unlock()

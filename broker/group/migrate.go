@@ -343,11 +343,13 @@ func (g *group) staticCMemberLocked(instanceID string) *cmember {
 
 // joinConsumerLocked serves the JoinGroup of a classic member of consumer
 // group g (Kafka's classicGroupJoinToConsumerGroup). It returns the answer
-// and the state sequence that must be durable before it goes.
-func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, resp *kmsg.JoinGroupResponse, clientID, clientHost, instanceID string, session, rebalance time.Duration, protos []protocol) (*kmsg.JoinGroupResponse, uint64) {
-	fail := func(e *kerr.Error) (*kmsg.JoinGroupResponse, uint64) {
+// and the state sequence that must be durable before it goes; or, with
+// classic true, nothing: the join made the group classic, and the caller
+// serves it as a classic group's.
+func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, resp *kmsg.JoinGroupResponse, clientID, clientHost, instanceID string, session, rebalance time.Duration, protos []protocol) (_ *kmsg.JoinGroupResponse, _ uint64, classic bool) {
+	fail := func(e *kerr.Error) (*kmsg.JoinGroupResponse, uint64, bool) {
 		resp.ErrorCode = e.Code
-		return resp, 0
+		return resp, 0, false
 	}
 	if req.ProtocolType != consumerProtocolType {
 		return fail(kerr.InconsistentGroupProtocol)
@@ -360,6 +362,9 @@ func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, r
 	var m *cmember
 	if instanceID != "" {
 		m = g.staticCMemberLocked(instanceID)
+	}
+	if m != nil && memberID == "" && m.classic == nil && g.classicSupportsLocked(m, protos) && c.downgradeOnReplaceLocked(g, m) {
+		return nil, 0, true
 	}
 	switch {
 	case m != nil && memberID != "" && memberID != m.id:
@@ -447,7 +452,33 @@ func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, r
 	resp.MemberID, resp.Generation = m.id, m.epoch
 	pt, p := consumerProtocolType, protos[0].name
 	resp.ProtocolType, resp.Protocol = &pt, &p
-	return resp, seq
+	return resp, seq, false
+}
+
+// downgradeOnReplaceLocked: a static classic member takes the place of m,
+// a static member of the consumer protocol. When m is the last such member
+// and the policy allows, g turns classic, without m (Kafka's downgrade on
+// a replaced member), and the joiner joins it as a classic group: reported
+// true. Kafka hands the joiner m's assignment without a rebalance; here
+// the classic group rebalances, as after a downgrade on a leave, so that
+// no partition is handed out before its holder gave it up.
+func (c *Coordinator) downgradeOnReplaceLocked(g *group, m *cmember) bool {
+	if !c.migrationAllows(MigrationDowngrade) || len(g.cmembers) > c.cfg.MaxSize {
+		return false
+	}
+	for _, o := range g.cmembers {
+		if o != m && o.classic == nil {
+			return false
+		}
+	}
+	if len(g.cmembers) == 1 {
+		// Alone: the group is empty without it, and an empty group
+		// takes any protocol.
+		c.removeCMemberLocked(g, m)
+		return true
+	}
+	c.downgradeLocked(g, m)
+	return true
 }
 
 // classicSupportsLocked reports whether one of protos is supported by every

@@ -332,3 +332,55 @@ func TestClassicProtocolInCommon(t *testing.T) {
 		t.Fatalf("another protocol type: %v, want INCONSISTENT_GROUP_PROTOCOL", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
+
+// TestStaticReplacementDowngrades: a static classic member that takes the
+// place of the last static member of the consumer protocol turns the group
+// classic, and joins its rebalance with the classic members.
+func TestStaticReplacementDowngrades(t *testing.T) {
+	c, _ := newCoordinator(t)
+	a, _ := stableClassic(t, c)
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Version = 1
+	req.Group, req.MemberID, req.MemberEpoch = "mg", "s", 0
+	iid := "instance-1"
+	req.InstanceID = &iid
+	req.SubscribedTopicNames, req.RebalanceTimeoutMillis = []string{"t"}, 10_000
+	if r := c.ConsumerGroupHeartbeat(t.Context(), req, "client", "/127.0.0.1"); r.ErrorCode != 0 || groupType(c) != "consumer" {
+		t.Fatalf("static KIP-848 member: %v, type %q", kerr.ErrorForCode(r.ErrorCode), groupType(c))
+	}
+
+	// The same instance comes back speaking the classic protocol.
+	sub := kmsg.NewConsumerMemberMetadata()
+	sub.Version, sub.Topics = 1, []string{"t"}
+	jreq := kmsg.NewPtrJoinGroupRequest()
+	jreq.Version = 9
+	jreq.Group, jreq.ProtocolType, jreq.InstanceID = "mg", "consumer", &iid
+	jreq.SessionTimeoutMillis, jreq.RebalanceTimeoutMillis = 10_000, 5_000
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name, p.Metadata = "cooperative-sticky", sub.AppendTo(nil)
+	jreq.Protocols = append(jreq.Protocols, p)
+	joined := make(chan *kmsg.JoinGroupResponse, 1)
+	go func() { joined <- c.JoinGroup(t.Context(), jreq, "client", "/127.0.0.1") }()
+	grWait(t, "the group classic again", func() bool { return groupType(c) == "classic" })
+
+	// The classic member rejoins; the rebalance completes with both.
+	ra := migrateJoin(t, c, a, []int32{0, 1, 2, 3})
+	rs := <-joined
+	if ra.ErrorCode != 0 || rs.ErrorCode != 0 || ra.Generation != rs.Generation {
+		t.Fatalf("joins after the downgrade: %v gen %d, %v gen %d", kerr.ErrorForCode(ra.ErrorCode), ra.Generation, kerr.ErrorForCode(rs.ErrorCode), rs.Generation)
+	}
+	if d := describeClassic(c, "mg"); len(d.Members) != 2 {
+		t.Fatalf("classic group after the downgrade: %d members", len(d.Members))
+	}
+}
+
+// grWait polls cond until it holds, failing after a minute (a hang
+// detector, not a timing assertion).
+func grWait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within a minute", what)
+		}
+	}
+}
