@@ -15,6 +15,7 @@ package compattests
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -109,6 +110,11 @@ func (s *bcServers) newCluster(b *testing.B, n int, flush time.Duration, flags .
 	u.Path = "/" + db
 	c := &bcEnv{b: b, db: db, url: u.String(), s3: s.s3, proxy: s.proxy, bucket: s.s3.Bucket(b),
 		flags: append([]string{"--s3-flush-interval", flush.String()}, flags...)}
+	if bcTrace {
+		c.flags = append(c.flags, "--log-level", "debug")
+	}
+	// More broker flags for an experiment, space-separated.
+	c.flags = append(c.flags, strings.Fields(os.Getenv("STREAMHOUSE_CLUSTER_BENCH_FLAGS"))...)
 	for node := 1; node <= n; node++ {
 		c.start(node)
 	}
@@ -584,6 +590,9 @@ type bcResult struct {
 	lat     []time.Duration // sorted
 	failed  int64
 	first   error
+	// stalls are the due times of records 200 ms late or more, sorted.
+	stalls []time.Time
+	start  time.Time
 }
 
 func (r bcResult) pct(p float64) time.Duration {
@@ -622,6 +631,8 @@ func (l bcLoad) run(b *testing.B, cls []*kgo.Client, d time.Duration) bcResult {
 	var failed atomic.Int64
 	var first atomic.Value
 	lats := make([][]time.Duration, len(cls))
+	var stallMu sync.Mutex
+	var stalls []time.Time
 	var wg sync.WaitGroup
 	start := time.Now()
 	for k, cl := range cls {
@@ -639,6 +650,11 @@ func (l bcLoad) run(b *testing.B, cls []*kgo.Client, d time.Duration) bcResult {
 						first.Store(err)
 					}
 					lat[i] = time.Since(due)
+					if lat[i] >= 200*time.Millisecond {
+						stallMu.Lock()
+						stalls = append(stalls, due)
+						stallMu.Unlock()
+					}
 				})
 			}
 			if err := cl.Flush(context.Background()); err != nil {
@@ -647,7 +663,7 @@ func (l bcLoad) run(b *testing.B, cls []*kgo.Client, d time.Duration) bcResult {
 		})
 	}
 	wg.Wait()
-	r := bcResult{records: n * len(cls), bytes: int64(n*len(cls)) * int64(l.size), failed: failed.Load()}
+	r := bcResult{records: n * len(cls), bytes: int64(n*len(cls)) * int64(l.size), failed: failed.Load(), start: start}
 	if e, ok := first.Load().(error); ok {
 		r.first = e
 	}
@@ -655,7 +671,41 @@ func (l bcLoad) run(b *testing.B, cls []*kgo.Client, d time.Duration) bcResult {
 		r.lat = append(r.lat, lat...)
 	}
 	slices.Sort(r.lat)
+	slices.SortFunc(stalls, func(a, b time.Time) int { return a.Compare(b) })
+	r.stalls = stalls
 	return r
+}
+
+// traceStall logs when res's stall was (its first and last late record's
+// due time) and the brokers' debug lines of leases, rebuilds, uploads and
+// sessions from 2 s before it to its end (bcTrace).
+func (c *bcEnv) traceStall(res bcResult) {
+	if len(res.stalls) == 0 {
+		return
+	}
+	from, to := res.stalls[0], res.stalls[len(res.stalls)-1]
+	c.b.Logf("stall: %d records 200 ms late or more, due from %s to %s (%.1f s into the window)", len(res.stalls), from.Format("15:04:05.000"), to.Format("15:04:05.000"), from.Sub(res.start).Seconds())
+	words := strings.Fields(cmp.Or(os.Getenv("STREAMHOUSE_CLUSTER_BENCH_TRACE_WORDS"), "lease rebuilt uploaded session WARN ERROR"))
+	for _, br := range c.brokers {
+		shown := 0
+		for _, line := range strings.Split(br.p.logs.String(), "\n") {
+			// The brokers' text lines start with their time.
+			ts, ok := strings.CutPrefix(line, "time=")
+			if !ok || !slices.ContainsFunc(words, func(w string) bool { return strings.Contains(line, w) }) {
+				continue
+			}
+			ts, _, _ = strings.Cut(ts, " ")
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			if err != nil || at.Before(from.Add(-2*time.Second)) || at.After(to) {
+				continue
+			}
+			if shown++; shown > 150 {
+				c.b.Logf("  broker %d: ... (more lines left out)", br.node)
+				break
+			}
+			c.b.Logf("  broker %d: %s", br.node, line)
+		}
+	}
 }
 
 // bcMedian is the median of xs (the upper one of an even count).

@@ -45,6 +45,7 @@ package compattests
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,11 @@ var (
 	bcRate    = envInt("STREAMHOUSE_CLUSTER_BENCH_RATE", 10_000)
 	bcFlushMs = envInt("STREAMHOUSE_CLUSTER_BENCH_FLUSH_MS", 10)
 	bcSoak    = envInt("STREAMHOUSE_CLUSTER_BENCH_SOAK_SECONDS", 300)
+	// bcTrace (STREAMHOUSE_CLUSTER_BENCH_TRACE=1) runs the brokers at
+	// debug level and logs, for a window with a stall (records 200 ms
+	// late or more), when it was and the brokers' lines of leases,
+	// rebuilds, uploads and sessions around it.
+	bcTrace = os.Getenv("STREAMHOUSE_CLUSTER_BENCH_TRACE") == "1"
 )
 
 // bcWarmup is produced, not measured, before each measured window: the
@@ -125,6 +131,9 @@ func BenchmarkClusterProduce(b *testing.B) {
 				w := bcDiff(a, z)
 				for _, l := range c.warnings() {
 					b.Log(l)
+				}
+				if bcTrace {
+					c.traceStall(res)
 				}
 				if res.failed > 0 {
 					b.Fatalf("%s: %d records failed, first: %v", s.name, res.failed, res.first)
@@ -215,6 +224,9 @@ func benchClusterCPU(b *testing.B, flush time.Duration) {
 				w := bcDiff(a, c.counts())
 				for _, l := range c.warnings() {
 					b.Log(l)
+				}
+				if bcTrace {
+					c.traceStall(res)
 				}
 				if res.failed > 0 {
 					b.Fatalf("%s: %d records failed, first: %v", s.name, res.failed, res.first)
