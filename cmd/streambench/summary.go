@@ -63,9 +63,10 @@ type summary struct {
 	Latency        *latencyJSON `json:"latency_ms"`
 	ProduceLatency *latencyJSON `json:"produce_latency_ms,omitempty"` // e2e: to the acknowledgement
 	// SendLag is how late, against its schedule, the generator handed
-	// each record to the client (with --rate only): part of every
-	// latency, and a lag near the latency says the generator, not the
-	// broker, fell behind.
+	// each record to the client (with --rate only): part of the
+	// end-to-end latency, and of the produce latency under --pacing
+	// precise (under app pacing that counts from the hand-over); a lag
+	// near the latency says the generator, not the broker, fell behind.
 	SendLag     *latencyJSON `json:"send_lag_ms,omitempty"`
 	Produced    *int64       `json:"produced,omitempty"` // e2e: records acknowledged
 	Errors      int64        `json:"errors"`
