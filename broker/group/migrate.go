@@ -362,8 +362,15 @@ func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, r
 	var m *cmember
 	if instanceID != "" {
 		m = g.staticCMemberLocked(instanceID)
+	} else if memberID != "" {
+		m = g.cmembers[memberID]
 	}
-	if m != nil && memberID == "" && m.classic == nil && g.classicSupportsLocked(m, protos) && c.downgradeOnReplaceLocked(g, m) {
+	if !g.classicSupportsLocked(m, protos) {
+		// As Kafka: the classic members must keep a protocol in
+		// common, for the group to turn classic again.
+		return fail(kerr.InconsistentGroupProtocol)
+	}
+	if m != nil && memberID == "" && m.classic == nil && c.downgradeOnReplaceLocked(g, m) {
 		return nil, 0, true
 	}
 	switch {
@@ -377,26 +384,19 @@ func (c *Coordinator) joinConsumerLocked(g *group, req *kmsg.JoinGroupRequest, r
 		m.id = newMemberID(clientID)
 		g.cmembers[m.id] = m
 		c.touchLocked(g)
+	case m != nil && m.classic == nil && instanceID == "":
+		// A member of the consumer protocol's id.
+		return fail(kerr.UnknownMemberID)
 	case m != nil:
-	case memberID == "" && req.Version >= 4:
-		// KIP-394, as in a classic group.
+	case memberID == "" && instanceID == "" && req.Version >= 4:
+		// KIP-394, as in a classic group (not for static members).
 		if len(g.cmembers) >= c.cfg.MaxSize {
 			return fail(kerr.GroupMaxSizeReached)
 		}
 		resp.MemberID = newMemberID(clientID)
 		return fail(kerr.MemberIDRequired)
-	default:
-		if memberID == "" {
-			memberID = newMemberID(clientID)
-		}
-		if m = g.cmembers[memberID]; m != nil && m.classic == nil {
-			return fail(kerr.UnknownMemberID)
-		}
-	}
-	if !g.classicSupportsLocked(m, protos) {
-		// As Kafka: the classic members must keep a protocol in
-		// common, for the group to turn classic again.
-		return fail(kerr.InconsistentGroupProtocol)
+	case memberID == "":
+		memberID = newMemberID(clientID)
 	}
 	changed := false
 	if m == nil {

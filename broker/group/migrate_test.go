@@ -384,3 +384,38 @@ func grWait(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestStaticClassicJoinsConsumerGroup: a static classic member joins a
+// consumer group at once (KIP-394's MEMBER_ID_REQUIRED is for dynamic
+// members), and a join refused for its protocols leaves its place as it
+// was.
+func TestStaticClassicJoinsConsumerGroup(t *testing.T) {
+	c, _ := newCoordinator(t)
+	stableClassic(t, c)
+	if rb := migrateConsumer(t, c, "b", 0, nil); rb.ErrorCode != 0 {
+		t.Fatalf("upgrade: %v", kerr.ErrorForCode(rb.ErrorCode))
+	}
+	join := func(proto string) *kmsg.JoinGroupResponse {
+		sub := kmsg.NewConsumerMemberMetadata()
+		sub.Version, sub.Topics = 1, []string{"t"}
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = 9
+		iid := "static-1"
+		req.Group, req.ProtocolType, req.InstanceID = "mg", "consumer", &iid
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10_000, 5_000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = proto, sub.AppendTo(nil)
+		req.Protocols = append(req.Protocols, p)
+		return c.JoinGroup(t.Context(), req, "client", "/127.0.0.1")
+	}
+	r := join("cooperative-sticky")
+	if r.ErrorCode != 0 || r.MemberID == "" {
+		t.Fatalf("static classic join: %v, member %q", kerr.ErrorForCode(r.ErrorCode), r.MemberID)
+	}
+	if r2 := join("range"); r2.ErrorCode != kerr.InconsistentGroupProtocol.Code {
+		t.Fatalf("a join with no protocol in common: %v", kerr.ErrorForCode(r2.ErrorCode))
+	}
+	if err := migrateHeartbeat(c, r.MemberID, r.Generation); err != nil && err != kerr.RebalanceInProgress {
+		t.Fatalf("the static member after a refused join of its instance: %v", err)
+	}
+}
