@@ -191,6 +191,21 @@ func openCoordinator(t *testing.T, st *memStore) *Coordinator {
 	return c
 }
 
+// offsetCommit commits offset of partition of topic t for member of group
+// at generation (OffsetCommit v8), and returns the partition's error code.
+func offsetCommit(c *Coordinator, group, member string, gen, partition int32, offset int64) int16 {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = 8
+	req.Group, req.MemberID, req.Generation = group, member, gen
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = partition, offset
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return c.OffsetCommit(context.Background(), req).Topics[0].Partitions[0].ErrorCode
+}
+
 // testConfig is the tests' coordinator config over st.
 func testConfig(st *memStore) Config {
 	return Config{
@@ -285,16 +300,7 @@ func TestClassicJoinSyncHeartbeat(t *testing.T) {
 
 	// Commits: the current generation only; stored before the answer.
 	commit := func(member string, gen int32) int16 {
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.Version = 8
-		req.Group, req.MemberID, req.Generation = "g", member, gen
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = "t"
-		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Partition, rp.Offset = 1, 42
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		return c.OffsetCommit(context.Background(), req).Topics[0].Partitions[0].ErrorCode
+		return offsetCommit(c, "g", member, gen, 1, 42)
 	}
 	if e := commit(b, 1); e != kerr.IllegalGeneration.Code {
 		t.Fatalf("commit of an old generation: %v", kerr.ErrorForCode(e))

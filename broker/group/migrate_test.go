@@ -276,17 +276,7 @@ func migrateCoordinator(t *testing.T, set func(*Config)) *Coordinator {
 
 func commitAs(t *testing.T, c *Coordinator, member string, gen int32) *kerr.Error {
 	t.Helper()
-	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Version = 8
-	req.Group, req.MemberID, req.Generation = "mg", member, gen
-	rt := kmsg.NewOffsetCommitRequestTopic()
-	rt.Topic = "t"
-	rp := kmsg.NewOffsetCommitRequestTopicPartition()
-	rp.Partition, rp.Offset = 0, 1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := c.OffsetCommit(t.Context(), req)
-	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+	if code := offsetCommit(c, "mg", member, gen, 0, 1); code != 0 {
 		e, _ := kerr.ErrorForCode(code).(*kerr.Error)
 		return e
 	}

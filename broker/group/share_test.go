@@ -202,17 +202,7 @@ func TestShareHeartbeatErrors(t *testing.T) {
 // commitOffset commits one simple (memberless) offset of group.
 func commitOffset(t *testing.T, c *Coordinator, group string) {
 	t.Helper()
-	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Version = 8
-	req.Group, req.Generation = group, -1
-	rt := kmsg.NewOffsetCommitRequestTopic()
-	rt.Topic = "t"
-	rp := kmsg.NewOffsetCommitRequestTopicPartition()
-	rp.Partition, rp.Offset = 0, 1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := c.OffsetCommit(context.Background(), req)
-	if e := resp.Topics[0].Partitions[0].ErrorCode; e != 0 {
+	if e := offsetCommit(c, group, "", -1, 0, 1); e != 0 {
 		t.Fatalf("commit: %v", kerr.ErrorForCode(e))
 	}
 }
