@@ -357,6 +357,25 @@ func (c *Coordinator) reconcileLocked(g *group, m *cmember) {
 		c.revocationTimerLocked(g, m)
 		return
 	}
+	held := g.heldByOthersLocked(m)
+	next := m.assigned.clone()
+	for id, ps := range m.target {
+		for _, p := range ps {
+			if !held[id][p] && !slices.Contains(next[id], p) {
+				next[id] = append(next[id], p)
+			}
+		}
+		slices.Sort(next[id])
+	}
+	m.assigned = next
+	if m.epoch != g.assignEpoch {
+		m.prevEpoch, m.epoch = m.epoch, g.assignEpoch
+	}
+}
+
+// heldByOthersLocked is the partitions the members of g other than m own
+// or are releasing.
+func (g *group) heldByOthersLocked(m *cmember) map[[16]byte]map[int32]bool {
 	held := make(map[[16]byte]map[int32]bool)
 	for _, o := range g.cmembers {
 		if o == m {
@@ -373,19 +392,7 @@ func (c *Coordinator) reconcileLocked(g *group, m *cmember) {
 			}
 		}
 	}
-	next := m.assigned.clone()
-	for id, ps := range m.target {
-		for _, p := range ps {
-			if !held[id][p] && !slices.Contains(next[id], p) {
-				next[id] = append(next[id], p)
-			}
-		}
-		slices.Sort(next[id])
-	}
-	m.assigned = next
-	if m.epoch != g.assignEpoch {
-		m.prevEpoch, m.epoch = m.epoch, g.assignEpoch
-	}
+	return held
 }
 
 type topicInfo struct {

@@ -266,31 +266,19 @@ func (c *Coordinator) rejoinLocked(g *group, m *cmember) bool {
 	if !must {
 		// Partitions of its target it waits for, all released now.
 		if waiting := m.target.minus(m.assigned); len(waiting) > 0 {
-			must = !c.heldElsewhereLocked(g, m, waiting)
+			held := g.heldByOthersLocked(m)
+			must = true
+			for id, ps := range waiting {
+				if slices.ContainsFunc(ps, func(p int32) bool { return held[id][p] }) {
+					must = false
+				}
+			}
 		}
 	}
 	if must && m.classic.joinTimer == nil && m.rebalanceTimeout > 0 {
 		m.classic.joinTimer = c.classicFenceAfterLocked(g, m, m.rebalanceTimeout, "did not rejoin within its rebalance timeout")
 	}
 	return must
-}
-
-// heldElsewhereLocked reports whether a member other than m owns or is
-// releasing one of the partitions of a.
-func (c *Coordinator) heldElsewhereLocked(g *group, m *cmember, a assignment) bool {
-	for _, o := range g.cmembers {
-		if o == m {
-			continue
-		}
-		for id, ps := range a {
-			for _, p := range ps {
-				if slices.Contains(o.assigned[id], p) || slices.Contains(o.revoking[id], p) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // confirmRevoked drops from m's revocations what owned no longer

@@ -291,15 +291,11 @@ func (c *Coordinator) fetchGroupLocked(name string, topics []kmsg.OffsetFetchReq
 // subscribedLocked reports whether a member of g subscribes to topic, as
 // its consumer protocol metadata says.
 func (g *group) subscribedLocked(topic string) bool {
-	if g.protocolType != "consumer" {
+	if g.protocolType != consumerProtocolType {
 		return false
 	}
 	for _, m := range g.members {
-		var md kmsg.ConsumerMemberMetadata
-		if err := md.ReadFrom(m.metadata(g.protocol)); err != nil {
-			continue
-		}
-		if slices.Contains(md.Topics, topic) {
+		if md, ok := parseSubscription(m.metadata(g.protocol)); ok && slices.Contains(md.Topics, topic) {
 			return true
 		}
 	}
@@ -319,7 +315,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 	case g == nil || g.state == Dead:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
-	case g.protocolType != "" && g.protocolType != "consumer" && len(g.members) > 0:
+	case g.protocolType != "" && g.protocolType != consumerProtocolType && len(g.members) > 0:
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
 	}
 	if resp.ErrorCode != 0 {
@@ -501,7 +497,7 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 		state, typ, ptype := g.state.String(), typeClassic, g.protocolType
 		switch g.typ {
 		case typeConsumer:
-			state, typ, ptype = g.consumerStateLocked(), typeConsumer, "consumer"
+			state, typ, ptype = g.consumerStateLocked(), typeConsumer, consumerProtocolType
 		case typeShare:
 			state, typ, ptype = g.shareStateLocked(), typeShare, "share"
 		}
