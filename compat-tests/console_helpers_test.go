@@ -128,16 +128,26 @@ func conEval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// conText is the text of the element sel selects.
+// conText is the visible text of the element sel selects, waiting for it
+// to appear. It asks the document by script, not by DOM node: a node id
+// that chromedp took from the page before a navigation finished is gone
+// from the page after it ("No node with given id found").
 func conText(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("text of %s: %v\n%s", sel, err, conPage(ctx))
+	expr := `(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); return e === null ? null : [e.innerText]; })()`
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		v, err := chromedp.Run(ectx, chromedp.Evaluate[[]string](expr))
+		cancel()
+		if err == nil && len(v) == 1 {
+			return v[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("text of %s: not on the page after 10s (%v)\n%s", sel, err, conPage(ctx))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return s
 }
 
 // conWaitJS polls expr until it is true.
