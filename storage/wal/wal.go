@@ -431,7 +431,14 @@ func (w *Store) Commit(ctx context.Context, appends []fs.Appended) []error {
 	var sessionEpoch int64
 	var batches []meta.WALBatch
 	var of []int
-	var body []byte
+	// The round's object, sized for every append at once: grown append
+	// by append, its copies were a seventh of a lone broker's CPU at 10
+	// MB/s (a 250 ms round holds some 2.5 MB).
+	size := 0
+	for _, a := range appends {
+		size += len(a.Data)
+	}
+	body := make([]byte, 0, size)
 	w.mu.Lock()
 	for i, a := range appends {
 		ps := w.parts[partKey{a.Partition.TopicID, a.Partition.Partition}]
