@@ -37,9 +37,9 @@ func TestConsoleBrowser(t *testing.T) {
 	// Create a topic through the console.
 	conRun(t, ctx, "create a topic",
 		chromedp.Navigate(conURL(b.http, "/topics")),
-		chromedp.SetValue(chromedp.ID("topic-name"), "orders"),
-		chromedp.SetValue(chromedp.ID("topic-partitions"), "3"),
-		chromedp.Click(chromedp.ID("create")),
+		conSet("#topic-name", "orders"),
+		conSet("#topic-partitions", "3"),
+		conClick("#create"),
 		conAppears("#partitions"),
 	)
 	conWaitJS(t, ctx, "three partitions", conRowCount("partitions")+" === 3", 5*time.Second)
@@ -47,10 +47,10 @@ func TestConsoleBrowser(t *testing.T) {
 	// Produce through the console, with a header.
 	conRun(t, ctx, "produce through the console",
 		chromedp.Navigate(conURL(b.http, "/topics/orders/produce")),
-		chromedp.SetValue(chromedp.ID("produce-key"), "console-key"),
-		chromedp.SetValue(chromedp.ID("produce-value"), "made in the browser"),
-		chromedp.SetValue(chromedp.ID("produce-headers"), "trace=abc123\nsource=console"),
-		chromedp.Click(chromedp.ID("produce-send")),
+		conSet("#produce-key", "console-key"),
+		conSet("#produce-value", "made in the browser"),
+		conSet("#produce-headers", "trace=abc123\nsource=console"),
+		conClick("#produce-send"),
 		conAppears("#notice"),
 	)
 
@@ -72,9 +72,9 @@ func TestConsoleBrowser(t *testing.T) {
 	t.Run("find by value", func(t *testing.T) {
 		conRun(t, ctx, "search",
 			chromedp.Navigate(conURL(b.http, "/topics/orders/messages")),
-			chromedp.SetValue(chromedp.ID("from"), "start"),
-			chromedp.SetValue(chromedp.ID("value"), "widget-142\""),
-			chromedp.Click(chromedp.ID("search")),
+			conSet("#from", "start"),
+			conSet("#value", "widget-142\""),
+			conClick("#search"),
 			conAppears("#stats"),
 		)
 		conWaitJS(t, ctx, "one match", conRowCount("messages")+` === 1 && document.querySelector('#messages .val').textContent.includes('"order":142')`, 5*time.Second)
@@ -87,8 +87,8 @@ func TestConsoleBrowser(t *testing.T) {
 	t.Run("find by header", func(t *testing.T) {
 		conRun(t, ctx, "search",
 			chromedp.Navigate(conURL(b.http, "/topics/orders/messages?from=start")),
-			chromedp.SetValue(chromedp.ID("header"), "trace=abc123"),
-			chromedp.Click(chromedp.ID("search")),
+			conSet("#header", "trace=abc123"),
+			conClick("#search"),
 			conAppears("#stats"),
 		)
 		conWaitJS(t, ctx, "the console's record", conRowCount("messages")+` === 1 && document.querySelector('#messages .val').textContent.includes('made in the browser')`, 5*time.Second)
@@ -100,7 +100,7 @@ func TestConsoleBrowser(t *testing.T) {
 		conWaitJS(t, ctx, "binary as hex", `document.querySelector('#messages').textContent.includes('de ad be ef 00 01 ff')`, time.Second)
 		conWaitJS(t, ctx, "huge value cut", `!document.querySelector('#messages').textContent.includes('THE-END') && document.querySelectorAll('#messages a.whole').length === 1`, time.Second)
 		conShot(t, ctx, "messages")
-		conRun(t, ctx, "see the whole value", chromedp.Click(chromedp.CSS("#messages a.whole")), conAppears("#value"))
+		conRun(t, ctx, "see the whole value", conClick("#messages a.whole"), conAppears("#value"))
 		conWaitJS(t, ctx, "whole value", `document.querySelector('#value').textContent.includes('THE-END')`, 5*time.Second)
 		if conEval[bool](t, ctx, `window.__pwned !== undefined`) {
 			t.Fatal("a payload ran")
@@ -110,11 +110,11 @@ func TestConsoleBrowser(t *testing.T) {
 
 	t.Run("live tail", func(t *testing.T) {
 		conRun(t, ctx, "tail", chromedp.Navigate(conURL(b.http, "/topics/orders/messages?value=tailed")), conAppears("#tail"),
-			chromedp.Click(chromedp.ID("tail")))
+			conClick("#tail"))
 		conWaitJS(t, ctx, "tail started", `document.querySelector('#tail').dataset.cursor !== undefined`, 5*time.Second)
 		fgProduceSync(t, cl, &kgo.Record{Value: []byte("not this one")}, &kgo.Record{Value: []byte("tailed record")})
 		conWaitJS(t, ctx, "the new record on top", conRowCount("messages")+` === 1 && document.querySelector('#messages .val').textContent.includes('tailed record')`, 10*time.Second)
-		conRun(t, ctx, "stop", chromedp.Click(chromedp.ID("tail")))
+		conRun(t, ctx, "stop", conClick("#tail"))
 	})
 
 	t.Run("seek by timestamp", func(t *testing.T) {
@@ -132,9 +132,9 @@ func TestConsoleBrowser(t *testing.T) {
 		fgProduceSync(t, fgClient(t, b.addr, kgo.RecordPartitioner(kgo.ManualPartitioner())), evs...)
 		conRun(t, ctx, "seek",
 			chromedp.Navigate(conURL(b.http, "/topics/events/messages")),
-			chromedp.SetValue(chromedp.ID("from"), "timestamp"),
-			chromedp.SetValue(chromedp.ID("timestamp"), "2025-01-01T00:00:00Z"),
-			chromedp.Click(chromedp.ID("search")),
+			conSet("#from", "timestamp"),
+			conSet("#timestamp", "2025-01-01T00:00:00Z"),
+			conClick("#search"),
 			conAppears("#stats"),
 		)
 		conWaitJS(t, ctx, "only the recent ones", conRowCount("messages")+` === 10 && !document.querySelector('#messages').textContent.includes('old-') && location.search.includes('timestamp=2025')`, 5*time.Second)
@@ -143,8 +143,8 @@ func TestConsoleBrowser(t *testing.T) {
 	t.Run("config validation", func(t *testing.T) {
 		conRun(t, ctx, "bad value",
 			chromedp.Navigate(conURL(b.http, "/topics/orders/configs")),
-			chromedp.SetValue(chromedp.CSS(`input[data-config="retention.ms"]`), "next-tuesday"),
-			chromedp.Click(chromedp.CSS(`button[data-set="retention.ms"]`)),
+			conSet(`input[data-config="retention.ms"]`, "next-tuesday"),
+			conClick(`button[data-set="retention.ms"]`),
 			conAppears("#error"),
 		)
 		msg := conText(t, ctx, "#error")
@@ -153,8 +153,8 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		conShot(t, ctx, "configs")
 		conRun(t, ctx, "good value",
-			chromedp.SetValue(chromedp.CSS(`input[data-config="retention.ms"]`), "7200000"),
-			chromedp.Click(chromedp.CSS(`button[data-set="retention.ms"]`)),
+			conSet(`input[data-config="retention.ms"]`, "7200000"),
+			conClick(`button[data-set="retention.ms"]`),
 			conAppears("#notice"),
 		)
 		rc, err := adm.DescribeTopicConfigs(bg, "orders")
@@ -232,8 +232,8 @@ func TestConsoleBrowser(t *testing.T) {
 		// Reset to the earliest offsets, through the preview.
 		conRun(t, ctx, "preview",
 			chromedp.Navigate(conURL(b.http, "/groups/workers")),
-			chromedp.SetValue(chromedp.ID("reset-to"), "earliest"),
-			chromedp.Click(chromedp.ID("reset-preview")),
+			conSet("#reset-to", "earliest"),
+			conClick("#reset-preview"),
 			conAppears("#preview"),
 		)
 		conWaitJS(t, ctx, "preview: from the end to 0", conRowCount("preview")+` === 2 && [...document.querySelectorAll('#preview td.new')].every(td => td.textContent.trim() === '0')`, 5*time.Second)
@@ -247,7 +247,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatalf("after the preview the group's offsets add up to %d, not 1000: the preview changed them", committed)
 		}
 		conShot(t, ctx, "reset")
-		conRun(t, ctx, "apply", chromedp.Click(chromedp.ID("apply-reset")), conAppears("#notice"))
+		conRun(t, ctx, "apply", conClick("#apply-reset"), conAppears("#notice"))
 		conWaitJS(t, ctx, "lag back to 1000", `document.querySelector('#lag-total').textContent === '1,000'`, 10*time.Second)
 	})
 

@@ -104,6 +104,32 @@ func conAppears(sel string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// conClick clicks the element sel selects, and conSet sets its value (as
+// chromedp.SetValue does, with no events), by script once the element is
+// on the page: chromedp's node-based actions can act on a node id of the
+// document a navigation has just replaced (see conText). The action runs
+// once: a click that submitted a form is never repeated.
+func conClick(sel string) chromedp.Action[chromedp.Void] { return conOnElement(sel, "e.click()") }
+
+func conSet(sel, value string) chromedp.Action[chromedp.Void] {
+	return conOnElement(sel, "e.value = "+strconv.Quote(value))
+}
+
+func conOnElement(sel, do string) chromedp.Action[chromedp.Void] {
+	wait := conAppears(sel)
+	expr := `(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); if (e === null) { return false; } ` + do + `; return true; })()`
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := wait(ctx, t); err != nil {
+			return err
+		}
+		ok, err := chromedp.Evaluate[bool](expr)(ctx, t)
+		if err == nil && !ok {
+			err = fmt.Errorf("%s left the page before %s", sel, do)
+		}
+		return err
+	})
+}
+
 // conPage is where the tab is and what its main part says, for failures.
 func conPage(ctx context.Context) string {
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)

@@ -47,17 +47,17 @@ func TestConsoleBrowserSecurity(t *testing.T) {
 		conRun(t, ctx, "the console asks for a login", chromedp.Navigate(conURL(httpAddr, "/topics")), conAppears("#login"))
 		conShot(t, ctx, "login")
 		conRun(t, ctx, "a wrong password",
-			chromedp.SetValue(chromedp.ID("username"), "alice"),
-			chromedp.SetValue(chromedp.ID("password"), "wrong"),
-			chromedp.Click(chromedp.ID("login")),
+			conSet("#username", "alice"),
+			conSet("#password", "wrong"),
+			conClick("#login"),
 			conAppears("#error"),
 		)
 		if msg := conText(t, ctx, "#error"); !strings.Contains(msg, "wrong user name or password") {
 			t.Errorf("login error: %q", msg)
 		}
 		conRun(t, ctx, "log in as alice",
-			chromedp.SetValue(chromedp.ID("password"), "alice-secret"),
-			chromedp.Click(chromedp.ID("login")),
+			conSet("#password", "alice-secret"),
+			conClick("#login"),
 			conAppears("#topics"),
 		)
 		conWaitJS(t, ctx, "only alice's topic", `location.pathname === '/topics' && document.querySelector('#user').textContent === 'User:alice' &&
@@ -68,8 +68,8 @@ func TestConsoleBrowserSecurity(t *testing.T) {
 		conWaitJS(t, ctx, "payroll is refused", `!document.body.textContent.includes('salaries') && document.querySelector('#error') !== null`, 5*time.Second)
 		conRun(t, ctx, "create a topic alice may not",
 			chromedp.Navigate(conURL(httpAddr, "/topics")),
-			chromedp.SetValue(chromedp.ID("topic-name"), "alice-new"),
-			chromedp.Click(chromedp.ID("create")),
+			conSet("#topic-name", "alice-new"),
+			conClick("#create"),
 		)
 		conWaitJS(t, ctx, "refused", `document.querySelector('#error') !== null && document.querySelector('#topic-name') !== null`, 10*time.Second)
 		if msg := conText(t, ctx, "#error"); !strings.Contains(strings.ToLower(msg), "authoriz") {
@@ -81,8 +81,8 @@ func TestConsoleBrowserSecurity(t *testing.T) {
 		// A change alice may make, logged with her principal.
 		conRun(t, ctx, "produce as alice",
 			chromedp.Navigate(conURL(httpAddr, "/topics/alice-orders/produce")),
-			chromedp.SetValue(chromedp.ID("produce-value"), "from alice's browser"),
-			chromedp.Click(chromedp.ID("produce-send")),
+			conSet("#produce-value", "from alice's browser"),
+			conClick("#produce-send"),
 			conAppears("#notice"),
 		)
 		deadline := time.Now().Add(5 * time.Second)
@@ -94,7 +94,7 @@ func TestConsoleBrowserSecurity(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		// Logging out ends the session.
-		conRun(t, ctx, "log out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), conAppears("#login"))
+		conRun(t, ctx, "log out", conClick(`form[action="/logout"] button`), conAppears("#login"))
 		conRun(t, ctx, "back to a page", chromedp.Navigate(conURL(httpAddr, "/topics")), conAppears("#login"))
 
 		// The session cookie: HttpOnly, SameSite=Strict, and no login

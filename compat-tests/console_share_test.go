@@ -36,7 +36,7 @@ func TestConsoleBrowserShareGroup(t *testing.T) {
 	// The list: type share, its state, the server-side assignor, one member.
 	conReloadUntil(t, ctx, "the share group listed", conURL(b.http, "/groups"),
 		`[...document.querySelectorAll('#groups tbody tr')].some(tr => [...tr.cells].map(c => c.textContent.trim()).join('|') === 'queue-readers|share|Stable|simple|1|0')`)
-	conRun(t, ctx, "open the group", chromedp.Click(chromedp.CSS(`#groups a[href="/groups/queue-readers"]`)), conAppears("#share-note"))
+	conRun(t, ctx, "open the group", conClick(`#groups a[href="/groups/queue-readers"]`), conAppears("#share-note"))
 
 	// Its page: the member and its assignment, each partition's start
 	// offset past what was acknowledged, end, lag and holder.
@@ -55,16 +55,16 @@ func TestConsoleBrowserShareGroup(t *testing.T) {
 	// Reset partition 1's start offset to 2 through the preview.
 	conReloadUntil(t, ctx, "the group empty", conURL(b.http, "/groups/queue-readers"), `document.querySelector('#state').textContent === 'Empty'`)
 	conRun(t, ctx, "preview",
-		chromedp.SetValue(chromedp.ID("reset-topic"), "queue"),
-		chromedp.SetValue(chromedp.ID("reset-partition"), "1"),
-		chromedp.SetValue(chromedp.ID("reset-to"), "offset"),
-		chromedp.SetValue(chromedp.ID("reset-offset"), "2"),
-		chromedp.Click(chromedp.ID("reset-preview")),
+		conSet("#reset-topic", "queue"),
+		conSet("#reset-partition", "1"),
+		conSet("#reset-to", "offset"),
+		conSet("#reset-offset", "2"),
+		conClick("#reset-preview"),
 		conAppears("#preview"),
 	)
 	conWaitJS(t, ctx, "preview: partition 1 from 5 to 2", `document.querySelector('#preview thead').textContent.includes('Start offset') &&
 		[...document.querySelectorAll('#preview tbody tr')].map(tr => [...tr.cells].map(c => c.textContent.trim()).join('|')).join(';') === 'queue|1|5|2|-3'`, 5*time.Second)
-	conRun(t, ctx, "apply", chromedp.Click(chromedp.ID("apply-reset")), conAppears("#notice"))
+	conRun(t, ctx, "apply", conClick("#apply-reset"), conAppears("#notice"))
 	conWaitJS(t, ctx, "start offset 2, lag 6 in partition 1", conShareRows("0|5|8|3|", "1|2|8|6|"), 5*time.Second)
 	conWaitJS(t, ctx, "lag 9 sampled", `document.querySelector('#lag-chart').dataset.last === '9' && document.querySelector('#lag-total').textContent === '9'`, 10*time.Second)
 
