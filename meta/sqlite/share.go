@@ -46,7 +46,7 @@ func (c *Catalog) putShareStatesFenced(ctx context.Context, f *meta.Fence, state
 				return err
 			}
 		}
-		return putShareStates(ctx, tx, states, deletes, now)
+		return putShareStates(ctx, tx, c.upsertShareStmt, states, deletes, now)
 	})
 	if err != nil {
 		return wrap(ctx, op, err)
@@ -54,13 +54,30 @@ func (c *Catalog) putShareStatesFenced(ctx context.Context, f *meta.Fence, state
 	return nil
 }
 
-func putShareStates(ctx context.Context, tx *sql.Tx, states []meta.ShareState, deletes []meta.SharePartitionKey, now time.Time) error {
+// upsertShareState stores a share partition's state unless the stored one
+// is of a later state epoch.
+const upsertShareState = `INSERT INTO share_states (group_id, topic_id, partition, state, updated_ms) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (group_id, topic_id, partition) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms
+			WHERE json_extract(share_states.state, '$.StateEpoch') <= json_extract(excluded.state, '$.StateEpoch')`
+
+// putShareStates writes states and deletes in tx, the states through
+// prepared (upsertShareState prepared on tx's database) or, when nil, a
+// statement prepared in tx.
+func putShareStates(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, states []meta.ShareState, deletes []meta.SharePartitionKey, now time.Time) error {
 	for _, d := range deletes {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM share_states WHERE group_id = ? AND topic_id = ? AND partition = ?`,
 			d.Group, d.TopicID[:], d.Partition); err != nil {
 			return fmt.Errorf("share state of %q, %s-%d: %w", d.Group, d.TopicID, d.Partition, err)
 		}
 	}
+	if len(states) == 0 {
+		return nil
+	}
+	stmt, err := txStmt(ctx, tx, prepared, upsertShareState)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stmt.Close() }() // closed with the transaction anyway
 	for _, s := range states {
 		t := s.UpdateTime
 		if t.IsZero() {
@@ -70,10 +87,7 @@ func putShareStates(ctx context.Context, tx *sql.Tx, states []meta.ShareState, d
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO share_states (group_id, topic_id, partition, state, updated_ms) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (group_id, topic_id, partition) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms
-			WHERE json_extract(share_states.state, '$.StateEpoch') <= json_extract(excluded.state, '$.StateEpoch')`,
-			s.Group, s.TopicID[:], s.Partition, string(row), t.UnixMilli()); err != nil {
+		if _, err := stmt.ExecContext(ctx, s.Group, s.TopicID[:], s.Partition, string(row), t.UnixMilli()); err != nil {
 			return fmt.Errorf("share state of %q, %s-%d: %w", s.Group, s.TopicID, s.Partition, err)
 		}
 	}

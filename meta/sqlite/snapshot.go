@@ -247,13 +247,13 @@ func importSnapshot(ctx context.Context, tx *sql.Tx, s meta.Snapshot) error {
 			return fmt.Errorf("topic %s: %w", t.Name, err)
 		}
 	}
-	if err := upsertOffsets(ctx, tx, s.Offsets, time.Now()); err != nil {
+	if err := upsertOffsets(ctx, tx, nil, s.Offsets, time.Now()); err != nil {
 		return fmt.Errorf("offsets: %w", err)
 	}
 	if err := putGroups(ctx, tx, s.Groups, time.Now()); err != nil {
 		return fmt.Errorf("groups: %w", err)
 	}
-	if err := putShareStates(ctx, tx, s.ShareStates, nil, time.Now()); err != nil {
+	if err := putShareStates(ctx, tx, nil, s.ShareStates, nil, time.Now()); err != nil {
 		return fmt.Errorf("share states: %w", err)
 	}
 	for _, g := range slices.Sorted(maps.Keys(s.GroupConfigs)) {
