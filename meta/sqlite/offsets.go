@@ -38,7 +38,7 @@ func (c *Catalog) CommitOffsets(ctx context.Context, offsets []meta.GroupOffset)
 	}
 	now := c.now()
 	err := c.write(ctx, func(tx *sql.Tx) error {
-		return upsertOffsets(ctx, tx, c.upsertOffsetStmt, offsets, now)
+		return c.upsertOffsets(ctx, tx, offsets, now)
 	})
 	if err != nil {
 		return wrap(ctx, commitOp(offsets), err)
@@ -58,7 +58,7 @@ func (c *Catalog) CommitOffsetsFenced(ctx context.Context, f meta.Fence, offsets
 		if err := checkFence(ctx, tx, f, now); err != nil {
 			return err
 		}
-		return upsertOffsets(ctx, tx, c.upsertOffsetStmt, offsets, now)
+		return c.upsertOffsets(ctx, tx, offsets, now)
 	})
 	if err != nil {
 		return wrap(ctx, commitOp(offsets), err)
@@ -81,18 +81,14 @@ func commitOp(offsets []meta.GroupOffset) string {
 	return fmt.Sprintf("commit %d offsets of group %q", len(offsets), group)
 }
 
-// upsertOffsets writes offsets in tx, stamping those without a CommitTime
-// with now, through prepared (upsertOffset prepared on tx's database) or,
-// when nil, a statement prepared in tx.
-func upsertOffsets(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, offsets []meta.GroupOffset, now time.Time) error {
+// upsertOffsets writes offsets in tx (a transaction of the writer's),
+// stamping those without a CommitTime with now.
+func (c *Catalog) upsertOffsets(ctx context.Context, tx *sql.Tx, offsets []meta.GroupOffset, now time.Time) error {
 	if len(offsets) == 0 {
 		return nil
 	}
-	stmt, err := txStmt(ctx, tx, prepared, upsertOffset)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = stmt.Close() }() // closed with the transaction anyway
+	stmt := tx.StmtContext(ctx, c.upsertOffsetStmt) // no new prepare: the writer's one connection has it
+	defer func() { _ = stmt.Close() }()
 	for _, o := range offsets {
 		t := o.CommitTime
 		if t.IsZero() {
@@ -285,14 +281,4 @@ func checkFence(ctx context.Context, tx *sql.Tx, f meta.Fence, now time.Time) er
 		return fmt.Errorf("node %d at session %d, epoch %d %s: %w", f.Node, f.SessionEpoch, f.Epoch, f.Key, meta.ErrFenced)
 	}
 	return nil
-}
-
-// txStmt is prepared for use in tx (no new prepare: Tx.StmtContext reuses
-// the statement already prepared on the writer's one connection), or query
-// prepared in tx when prepared is nil.
-func txStmt(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, query string) (*sql.Stmt, error) {
-	if prepared != nil {
-		return tx.StmtContext(ctx, prepared), nil
-	}
-	return tx.PrepareContext(ctx, query)
 }

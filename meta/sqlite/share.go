@@ -46,7 +46,7 @@ func (c *Catalog) putShareStatesFenced(ctx context.Context, f *meta.Fence, state
 				return err
 			}
 		}
-		return putShareStates(ctx, tx, c.upsertShareStmt, states, deletes, now)
+		return c.putShareStates(ctx, tx, states, deletes, now)
 	})
 	if err != nil {
 		return wrap(ctx, op, err)
@@ -60,10 +60,9 @@ const upsertShareState = `INSERT INTO share_states (group_id, topic_id, partitio
 			ON CONFLICT (group_id, topic_id, partition) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms
 			WHERE json_extract(share_states.state, '$.StateEpoch') <= json_extract(excluded.state, '$.StateEpoch')`
 
-// putShareStates writes states and deletes in tx, the states through
-// prepared (upsertShareState prepared on tx's database) or, when nil, a
-// statement prepared in tx.
-func putShareStates(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, states []meta.ShareState, deletes []meta.SharePartitionKey, now time.Time) error {
+// putShareStates writes states and deletes in tx (a transaction of the
+// writer's).
+func (c *Catalog) putShareStates(ctx context.Context, tx *sql.Tx, states []meta.ShareState, deletes []meta.SharePartitionKey, now time.Time) error {
 	for _, d := range deletes {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM share_states WHERE group_id = ? AND topic_id = ? AND partition = ?`,
 			d.Group, d.TopicID[:], d.Partition); err != nil {
@@ -73,11 +72,8 @@ func putShareStates(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, states 
 	if len(states) == 0 {
 		return nil
 	}
-	stmt, err := txStmt(ctx, tx, prepared, upsertShareState)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = stmt.Close() }() // closed with the transaction anyway
+	stmt := tx.StmtContext(ctx, c.upsertShareStmt) // no new prepare: the writer's one connection has it
+	defer func() { _ = stmt.Close() }()
 	for _, s := range states {
 		t := s.UpdateTime
 		if t.IsZero() {

@@ -213,7 +213,7 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 		if n > 0 {
 			return fmt.Errorf("%d rows: %w", n, meta.ErrNotEmpty)
 		}
-		return importSnapshot(ctx, tx, s)
+		return c.importSnapshot(ctx, tx, s)
 	})
 	if err != nil {
 		return wrap(ctx, op, err)
@@ -221,7 +221,7 @@ func (c *Catalog) Import(ctx context.Context, s meta.Snapshot) error {
 	return nil
 }
 
-func importSnapshot(ctx context.Context, tx *sql.Tx, s meta.Snapshot) error {
+func (c *Catalog) importSnapshot(ctx context.Context, tx *sql.Tx, s meta.Snapshot) error {
 	exec := func(what, query string, args ...any) error {
 		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -247,13 +247,13 @@ func importSnapshot(ctx context.Context, tx *sql.Tx, s meta.Snapshot) error {
 			return fmt.Errorf("topic %s: %w", t.Name, err)
 		}
 	}
-	if err := upsertOffsets(ctx, tx, nil, s.Offsets, time.Now()); err != nil {
+	if err := c.upsertOffsets(ctx, tx, s.Offsets, time.Now()); err != nil {
 		return fmt.Errorf("offsets: %w", err)
 	}
 	if err := putGroups(ctx, tx, s.Groups, time.Now()); err != nil {
 		return fmt.Errorf("groups: %w", err)
 	}
-	if err := putShareStates(ctx, tx, nil, s.ShareStates, nil, time.Now()); err != nil {
+	if err := c.putShareStates(ctx, tx, s.ShareStates, nil, time.Now()); err != nil {
 		return fmt.Errorf("share states: %w", err)
 	}
 	for _, g := range slices.Sorted(maps.Keys(s.GroupConfigs)) {

@@ -49,7 +49,7 @@ func (c *Catalog) putTransaction(ctx context.Context, f *meta.Fence, t meta.Tran
 		if _, err := tx.ExecContext(ctx, `DELETE FROM txn_markers WHERE transactional_id = ?`, t.ID); err != nil {
 			return err
 		}
-		return upsertOffsets(ctx, tx, c.upsertOffsetStmt, offsets, now)
+		return c.upsertOffsets(ctx, tx, offsets, now)
 	})
 	if err != nil {
 		return wrap(ctx, op, err)
