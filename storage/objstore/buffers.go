@@ -35,10 +35,6 @@ func (b Buffers) Reader() *BuffersReader { return &BuffersReader{b: b} }
 type BuffersReader struct {
 	b   Buffers
 	off int64
-	// at is the index of the slice holding off, and base its offset:
-	// sequential reads do not walk the slices from the start each time.
-	at   int
-	base int64
 }
 
 // Read reads from the reader's offset.
@@ -46,21 +42,8 @@ func (r *BuffersReader) Read(p []byte) (int, error) {
 	if r.off >= r.b.size {
 		return 0, io.EOF
 	}
-	if r.off < r.base {
-		r.at, r.base = 0, 0
-	}
-	n := 0
-	for n < len(p) && r.at < len(r.b.bufs) {
-		buf := r.b.bufs[r.at]
-		if r.off >= r.base+int64(len(buf)) {
-			r.base += int64(len(buf))
-			r.at++
-			continue
-		}
-		c := copy(p[n:], buf[r.off-r.base:])
-		n += c
-		r.off += int64(c)
-	}
+	n, _ := r.ReadAt(p, r.off) // io.EOF only with n > 0 here: not an error for Read
+	r.off += int64(n)
 	return n, nil
 }
 
@@ -106,13 +89,4 @@ func (r *BuffersReader) Seek(offset int64, whence int) (int64, error) {
 	}
 	r.off = offset
 	return offset, nil
-}
-
-// Len is the bytes left to read (as bytes.Reader's Len: net/http sends a
-// body of a known length with it).
-func (r *BuffersReader) Len() int {
-	if r.off >= r.b.size {
-		return 0
-	}
-	return int(r.b.size - r.off)
 }
