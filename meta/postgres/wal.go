@@ -15,83 +15,74 @@ import (
 
 // CommitWAL commits a WAL object's runs in one transaction of three
 // statements whatever their number: the partitions' ends created where
-// missing, the ends moved where lease, session and end hold (the lease rows
-// locked FOR SHARE, so that a lease taken at the same time waits for this
-// commit, and one taken before makes it fail), and the runs recorded.
+// missing; then, in one statement, the ends moved where lease, session and
+// end hold (the lease rows locked FOR SHARE, so that a lease taken at the
+// same time waits for this commit, and one taken before makes it fail) and
+// the runs of the partitions moved recorded. The statements need no answer
+// before the next, so they go in one round trip with BEGIN (writeBatch),
+// COMMIT in a second: a round's commit is on its produce's path.
 func (c *Catalog) CommitWAL(ctx context.Context, node int32, sessionEpoch int64, batches []meta.WALBatch) ([]int, error) {
 	if len(batches) == 0 {
 		return nil, nil
 	}
 	n := len(batches)
 	ids, parts, bases, nexts, epochs := make([][]byte, n), make([]int32, n), make([]int64, n), make([]int64, n), make([]int32, n)
+	objs, pos, sizes, ts := make([]string, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	objects := map[string]bool{}
 	for i, b := range batches {
 		ids[i], parts[i], bases[i], nexts[i], epochs[i] = b.TopicID[:], b.Partition, b.BaseOffset, b.NextOffset, b.LeaderEpoch
+		objs[i], pos[i], sizes[i], ts[i] = b.Object, b.Position, b.Size, b.MaxTimestamp
 		objects[b.Object] = true
 	}
-	var failed []int
+	type key struct {
+		id string
+		p  int32
+	}
+	var done map[key]bool
 	err := c.call(ctx, "CommitWAL", fmt.Sprintf("commit a WAL object of %d partitions", n), func(ctx context.Context) error {
-		return c.write(ctx, func(tx pgx.Tx) error {
-			failed = failed[:0]
-			if _, err := tx.Exec(ctx, `INSERT INTO wal_objects (key, committed) SELECT k, clock_timestamp() FROM unnest($1::text[]) AS k ON CONFLICT DO NOTHING`,
-				slices.Collect(maps.Keys(objects))); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO wal_ends (topic_id, partition, end_offset)
-				SELECT topic_id, partition, 0 FROM unnest($1::bytea[], $2::int[]) AS v(topic_id, partition) ON CONFLICT DO NOTHING`, ids, parts); err != nil {
-				return err
-			}
-			rows, err := tx.Query(ctx, `UPDATE wal_ends e SET end_offset = v.next
-				FROM unnest($3::bytea[], $4::int[], $5::bigint[], $6::bigint[], $7::int[]) AS v(topic_id, partition, base, next, leader_epoch)
-				WHERE e.topic_id = v.topic_id AND e.partition = v.partition AND e.end_offset = v.base
-				AND EXISTS (SELECT 1 FROM brokers b WHERE b.node_id = $1 AND b.epoch = $2 AND NOT b.ended AND b.expires > clock_timestamp())
-				AND EXISTS (SELECT 1 FROM leases l WHERE l.kind = 1 AND l.topic_id = v.topic_id AND l.partition = v.partition
-					AND l.holder = $1 AND l.holder_epoch = $2 AND l.epoch = v.leader_epoch FOR SHARE)
-				RETURNING v.topic_id, v.partition`, node, sessionEpoch, ids, parts, bases, nexts, epochs)
-			if err != nil {
-				return err
-			}
-			type key struct {
-				id string
-				p  int32
-			}
-			done := map[key]bool{}
-			for rows.Next() {
-				var id []byte
-				var p int32
-				if err := rows.Scan(&id, &p); err != nil {
-					rows.Close()
-					return err
+		return c.writeBatch(ctx, func(b *pgx.Batch) {
+			done = map[key]bool{}
+			b.Queue(`INSERT INTO wal_objects (key, committed) SELECT k, clock_timestamp() FROM unnest($1::text[]) AS k ON CONFLICT DO NOTHING`,
+				slices.Collect(maps.Keys(objects)))
+			b.Queue(`INSERT INTO wal_ends (topic_id, partition, end_offset)
+				SELECT topic_id, partition, 0 FROM unnest($1::bytea[], $2::int[]) AS v(topic_id, partition) ON CONFLICT DO NOTHING`, ids, parts)
+			b.Queue(`WITH v AS (
+					SELECT * FROM unnest($3::bytea[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
+						AS v(topic_id, partition, base, next, leader_epoch, object, position, size, max_timestamp)
+				), moved AS (
+					UPDATE wal_ends e SET end_offset = v.next FROM v
+					WHERE e.topic_id = v.topic_id AND e.partition = v.partition AND e.end_offset = v.base
+					AND EXISTS (SELECT 1 FROM brokers b WHERE b.node_id = $1 AND b.epoch = $2 AND NOT b.ended AND b.expires > clock_timestamp())
+					AND EXISTS (SELECT 1 FROM leases l WHERE l.kind = 1 AND l.topic_id = v.topic_id AND l.partition = v.partition
+						AND l.holder = $1 AND l.holder_epoch = $2 AND l.epoch = v.leader_epoch FOR SHARE)
+					RETURNING v.topic_id, v.partition
+				), runs AS (
+					INSERT INTO wal_batches (topic_id, partition, base_offset, next_offset, leader_epoch, object, position, size, max_timestamp)
+					SELECT v.topic_id, v.partition, v.base, v.next, v.leader_epoch, v.object, v.position, v.size, v.max_timestamp
+					FROM v WHERE (v.topic_id, v.partition) IN (SELECT topic_id, partition FROM moved)
+				)
+				SELECT topic_id, partition FROM moved`,
+				node, sessionEpoch, ids, parts, bases, nexts, epochs, objs, pos, sizes, ts).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var id []byte
+					var p int32
+					if err := rows.Scan(&id, &p); err != nil {
+						return err
+					}
+					done[key{string(id), p}] = true
 				}
-				done[key{string(id), p}] = true
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			var cid [][]byte
-			var cp, cepoch []int32
-			var cbase, cnext, cpos, csize, cts []int64
-			var cobj []string
-			for i, b := range batches {
-				if !done[key{string(b.TopicID[:]), b.Partition}] {
-					failed = append(failed, i)
-					continue
-				}
-				cid, cp, cbase, cnext, cepoch = append(cid, b.TopicID[:]), append(cp, b.Partition), append(cbase, b.BaseOffset), append(cnext, b.NextOffset), append(cepoch, b.LeaderEpoch)
-				cobj, cpos, csize, cts = append(cobj, b.Object), append(cpos, b.Position), append(csize, b.Size), append(cts, b.MaxTimestamp)
-			}
-			if len(cid) == 0 {
-				return nil
-			}
-			_, err = tx.Exec(ctx, `INSERT INTO wal_batches (topic_id, partition, base_offset, next_offset, leader_epoch, object, position, size, max_timestamp)
-				SELECT * FROM unnest($1::bytea[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[])`,
-				cid, cp, cbase, cnext, cepoch, cobj, cpos, csize, cts)
-			return err
+				return rows.Err()
+			})
 		})
 	})
 	if err != nil {
 		return nil, err
+	}
+	var failed []int
+	for i, b := range batches {
+		if !done[key{string(b.TopicID[:]), b.Partition}] {
+			failed = append(failed, i)
+		}
 	}
 	return failed, nil
 }
