@@ -154,11 +154,13 @@ func (c *Catalog) PutTxnMarkers(ctx context.Context, id string, version int64, p
 			if have != version {
 				return fmt.Errorf("at version %d, not %d: %w", have, version, meta.ErrConflict)
 			}
-			for _, p := range parts {
-				if _, err := tx.Exec(ctx, `INSERT INTO txn_markers (transactional_id, version, topic, partition)
-					VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, id, version, p.Topic, p.Partition); err != nil {
-					return err
-				}
+			topics, partitions := make([]string, len(parts)), make([]int32, len(parts))
+			for i, p := range parts {
+				topics[i], partitions[i] = p.Topic, p.Partition
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO txn_markers (transactional_id, version, topic, partition)
+				SELECT $1, $2, t, p FROM unnest($3::text[], $4::int[]) AS v(t, p) ON CONFLICT DO NOTHING`, id, version, topics, partitions); err != nil {
+				return err
 			}
 			return recordChange(ctx, tx, c.channel, meta.ChangeTxnMarkers, id)
 		})
