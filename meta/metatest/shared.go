@@ -188,21 +188,36 @@ func testSharedFollow(t *testing.T, a, b meta.Catalog) {
 
 func testSharedTransaction(t *testing.T, a, b meta.Catalog) {
 	ctx := t.Context()
-	if err := a.PutTransaction(ctx, meta.Transaction{ID: "x", State: "Empty", LastProducerID: -1, LastProducerEpoch: -1}, nil); err != nil {
-		t.Fatal(err)
-	}
-	st, ok, err := b.Transaction(ctx, "x")
-	if err != nil || !ok {
-		t.Fatalf("Transaction through the other handle: %v, %v", ok, err)
-	}
+	// Two first states of one id: one is stored, the other conflicts.
 	errs := make([]error, 2)
 	parallel(2, func(i int) {
-		next := st
-		next.State = []string{"Ongoing", "PrepareEpochFence"}[i]
-		errs[i] = []meta.Catalog{a, b}[i].PutTransaction(ctx, next, nil)
+		errs[i] = []meta.Catalog{a, b}[i].PutTransaction(ctx, meta.Transaction{ID: "x", State: "Empty", ProducerID: int64(i), LastProducerID: -1, LastProducerEpoch: -1}, nil)
 	})
-	if winner := oneWinner(t, errs, meta.ErrConflict); winner < 0 {
+	first := oneWinner(t, errs, meta.ErrConflict)
+	if first < 0 {
 		return
+	}
+	st, ok, err := b.Transaction(ctx, "x")
+	if err != nil || !ok || st.Version != 1 || st.ProducerID != int64(first) {
+		t.Fatalf("Transaction through the other handle: %+v, %v, %v; want the winner's at version 1", st, ok, err)
+	}
+	// Two next states from the version both read, round after round:
+	// one each time.
+	for round := range 5 {
+		parallel(2, func(i int) {
+			next := st
+			next.State = []string{"Ongoing", "PrepareEpochFence"}[i]
+			errs[i] = []meta.Catalog{a, b}[i].PutTransaction(ctx, next, nil)
+		})
+		if winner := oneWinner(t, errs, meta.ErrConflict); winner < 0 {
+			return
+		}
+		if round == 4 {
+			break
+		}
+		if st, _, err = a.Transaction(ctx, "x"); err != nil || st.Version != int64(round)+2 {
+			t.Fatalf("after round %d: version %d, %v; want %d", round, st.Version, err, round+2)
+		}
 	}
 	if err := b.DeleteTransaction(ctx, "x", st.Version); !errors.Is(err, meta.ErrConflict) {
 		t.Errorf("DeleteTransaction at the version both read: err = %v, want %v", err, meta.ErrConflict)
