@@ -26,6 +26,16 @@ func (c *Catalog) PutTransactionFenced(ctx context.Context, f meta.Fence, t meta
 	return c.putTransaction(ctx, "PutTransactionFenced", &f, t, offsets)
 }
 
+// putTransaction's statements need no answer before the next: a fence
+// that does not hold, or a version that moved, fails the batch's callback,
+// and writeBatch rolls back what the statements after it did. So BEGIN,
+// the fence's check, the state's write, the markers' deletion and the
+// offsets go in one round trip, COMMIT in a second (a transactional
+// producer's every AddPartitionsToTxn, TxnOffsetCommit and EndTxn waits for
+// it). The write is one statement: the row updated at t.Version, or
+// inserted at version 1 when t.Version is 0 and no row is there (a row
+// stored meanwhile makes the insert do nothing); the UPDATE's lock makes a
+// concurrent writer at the same version find it moved.
 func (c *Catalog) putTransaction(ctx context.Context, method string, f *meta.Fence, t meta.Transaction, offsets []meta.GroupOffset) error {
 	op := fmt.Sprintf("store transaction %q", t.ID)
 	state, err := json.Marshal(t)
@@ -34,35 +44,44 @@ func (c *Catalog) putTransaction(ctx context.Context, method string, f *meta.Fen
 	}
 	now := c.now()
 	return c.call(ctx, method, op, func(ctx context.Context) error {
-		return c.write(ctx, func(tx pgx.Tx) error {
+		return c.writeBatch(ctx, func(b *pgx.Batch) {
 			if f != nil {
-				if err := checkFence(ctx, tx, *f); err != nil {
+				b.Queue(fenceQuery, fenceArgs(*f)...).QueryRow(func(row pgx.Row) error {
+					var held bool
+					if err := row.Scan(&held); err != nil {
+						return err
+					}
+					if !held {
+						return fenced(*f)
+					}
+					return nil
+				})
+			}
+			b.Queue(`WITH updated AS (
+					UPDATE transactions SET state = $2, version = version + 1
+					WHERE transactional_id = $1 AND version = $3 AND $3 <> 0 RETURNING 1
+				), inserted AS (
+					INSERT INTO transactions (transactional_id, state, version) SELECT $1, $2, 1 WHERE $3 = 0
+					ON CONFLICT DO NOTHING RETURNING 1
+				)
+				SELECT EXISTS (SELECT 1 FROM updated) OR EXISTS (SELECT 1 FROM inserted),
+					COALESCE((SELECT version FROM transactions WHERE transactional_id = $1), 0)`,
+				t.ID, string(state), t.Version).QueryRow(func(row pgx.Row) error {
+				var stored bool
+				var have int64
+				if err := row.Scan(&stored, &have); err != nil {
 					return err
 				}
-			}
-			var have int64
-			err := tx.QueryRow(ctx, `SELECT version FROM transactions WHERE transactional_id = $1 FOR UPDATE`, t.ID).Scan(&have)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			if have != t.Version {
-				return fmt.Errorf("at version %d, not %d: %w", have, t.Version, meta.ErrConflict)
-			}
-			if have == 0 {
-				tag, err := tx.Exec(ctx, `INSERT INTO transactions (transactional_id, state, version) VALUES ($1, $2, 1) ON CONFLICT DO NOTHING`, t.ID, string(state))
-				if err != nil {
-					return err
-				}
-				if tag.RowsAffected() == 0 {
+				if !stored && have == t.Version {
 					return fmt.Errorf("stored meanwhile: %w", meta.ErrConflict)
 				}
-			} else if _, err := tx.Exec(ctx, `UPDATE transactions SET state = $2, version = version + 1 WHERE transactional_id = $1`, t.ID, string(state)); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM txn_markers WHERE transactional_id = $1`, t.ID); err != nil {
-				return err
-			}
-			return upsertOffsets(ctx, tx, offsets, now)
+				if !stored {
+					return fmt.Errorf("at version %d, not %d: %w", have, t.Version, meta.ErrConflict)
+				}
+				return nil
+			})
+			b.Queue(`DELETE FROM txn_markers WHERE transactional_id = $1`, t.ID)
+			queueUpsertOffsets(b, offsets, now)
 		})
 	})
 }
