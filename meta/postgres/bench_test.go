@@ -20,13 +20,23 @@ import (
 // returns. One op is one call; commits/s is calls per second, and p50-ms
 // and p99-ms the calls' latency. PostgreSQL groups concurrent calls into
 // one transaction; SQLite runs one transaction (one WAL fsync) per call.
+// postgres-fenced is the cluster mode's coordinator: each group's calls are
+// CommitOffsetsFenced under its shard's lease, a transaction each.
 //
 //	go test ./meta/postgres -run '^$' -bench CatalogCommitOffsets -benchtime 3s -count 5
 func BenchmarkCatalogCommitOffsets(b *testing.B) {
 	const groups, partitions = 10, 10
+	openPostgres := func(b *testing.B) meta.Catalog {
+		c, err := postgres.Open(b.Context(), pgtest.URL(b), postgres.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
 	catalogs := []struct {
-		name string
-		open func(b *testing.B) meta.Catalog
+		name   string
+		open   func(b *testing.B) meta.Catalog
+		fenced bool
 	}{
 		{"sqlite", func(b *testing.B) meta.Catalog {
 			c, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "metadata.db"), sqlite.Options{})
@@ -34,19 +44,33 @@ func BenchmarkCatalogCommitOffsets(b *testing.B) {
 				b.Fatal(err)
 			}
 			return c
-		}},
-		{"postgres", func(b *testing.B) meta.Catalog {
-			c, err := postgres.Open(b.Context(), pgtest.URL(b), postgres.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return c
-		}},
+		}, false},
+		{"postgres", openPostgres, false},
+		{"postgres-fenced", openPostgres, true},
 	}
 	for _, cat := range catalogs {
 		b.Run(cat.name, func(b *testing.B) {
 			c := cat.open(b)
 			defer c.Close()
+			commit := func(g int, offsets []meta.GroupOffset) error { return c.CommitOffsets(b.Context(), offsets) }
+			if cat.fenced {
+				epoch, err := c.RegisterBroker(b.Context(), meta.BrokerRegistration{NodeID: 1}, time.Minute)
+				if err != nil {
+					b.Fatal(err)
+				}
+				fences := make([]meta.Fence, groups)
+				for g := range fences {
+					key := meta.LeaseKey{Kind: meta.LeaseGroupShard, Partition: int32(g)}
+					l, err := c.AcquireLease(b.Context(), key, 1, epoch)
+					if err != nil {
+						b.Fatal(err)
+					}
+					fences[g] = meta.Fence{Key: key, Node: 1, SessionEpoch: epoch, Epoch: l.Epoch}
+				}
+				commit = func(g int, offsets []meta.GroupOffset) error {
+					return c.CommitOffsetsFenced(b.Context(), fences[g], offsets)
+				}
+			}
 			var mu sync.Mutex
 			var lat []time.Duration
 			var wg sync.WaitGroup
@@ -64,7 +88,7 @@ func BenchmarkCatalogCommitOffsets(b *testing.B) {
 							call[p].Offset = int64(i)
 						}
 						start := time.Now()
-						if err := c.CommitOffsets(b.Context(), call); err != nil {
+						if err := commit(g, call); err != nil {
 							b.Error(err)
 							return
 						}
