@@ -31,16 +31,32 @@ func (c *Catalog) CommitOffsets(ctx context.Context, offsets []meta.GroupOffset)
 
 // CommitOffsetsFenced stores offsets in a transaction of its own that
 // first checks fence (its lease row locked FOR SHARE, so that a takeover
-// waits for the commit or the commit sees the takeover).
+// waits for the commit or the commit sees the takeover). Every offset
+// commit of a group in the cluster mode waits for it: BEGIN, the check and
+// the offsets go in one round trip, COMMIT in a second (queueFence).
 func (c *Catalog) CommitOffsetsFenced(ctx context.Context, f meta.Fence, offsets []meta.GroupOffset) error {
 	now := c.now()
 	return c.call(ctx, "CommitOffsetsFenced", commitOp(offsets), func(ctx context.Context) error {
-		return c.write(ctx, func(tx pgx.Tx) error {
-			if err := checkFence(ctx, tx, f); err != nil {
-				return err
-			}
-			return upsertOffsets(ctx, tx, offsets, now)
+		return c.writeBatch(ctx, func(b *pgx.Batch) {
+			queueFence(b, f)
+			queueUpsertOffsets(b, offsets, now)
 		})
+	})
+}
+
+// queueFence queues checkFence's query in a writeBatch: when the fence
+// does not hold, the batch fails with meta.ErrFenced, and writeBatch rolls
+// back what the statements queued after it did.
+func queueFence(b *pgx.Batch, f meta.Fence) {
+	b.Queue(fenceQuery, fenceArgs(f)...).QueryRow(func(row pgx.Row) error {
+		var held bool
+		if err := row.Scan(&held); err != nil {
+			return err
+		}
+		if !held {
+			return fenced(f)
+		}
+		return nil
 	})
 }
 

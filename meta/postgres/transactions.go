@@ -46,16 +46,7 @@ func (c *Catalog) putTransaction(ctx context.Context, method string, f *meta.Fen
 	return c.call(ctx, method, op, func(ctx context.Context) error {
 		return c.writeBatch(ctx, func(b *pgx.Batch) {
 			if f != nil {
-				b.Queue(fenceQuery, fenceArgs(*f)...).QueryRow(func(row pgx.Row) error {
-					var held bool
-					if err := row.Scan(&held); err != nil {
-						return err
-					}
-					if !held {
-						return fenced(*f)
-					}
-					return nil
-				})
+				queueFence(b, *f)
 			}
 			b.Queue(`WITH updated AS (
 					UPDATE transactions SET state = $2, version = version + 1
