@@ -22,6 +22,9 @@ import (
 // one transaction; SQLite runs one transaction (one WAL fsync) per call.
 // postgres-fenced is the cluster mode's coordinator: each group's calls are
 // CommitOffsetsFenced under its shard's lease, a transaction each.
+// postgres-fenced-groups is its other frequent write: each call stores the
+// group's metadata (PutGroupsFenced, as after a join or a heartbeat that
+// changed it) under the shard's lease, through the batched committer.
 //
 //	go test ./meta/postgres -run '^$' -bench CatalogCommitOffsets -benchtime 3s -count 5
 func BenchmarkCatalogCommitOffsets(b *testing.B) {
@@ -36,7 +39,7 @@ func BenchmarkCatalogCommitOffsets(b *testing.B) {
 	catalogs := []struct {
 		name   string
 		open   func(b *testing.B) meta.Catalog
-		fenced bool
+		fenced string // "", "offsets" or "groups"
 	}{
 		{"sqlite", func(b *testing.B) meta.Catalog {
 			c, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "metadata.db"), sqlite.Options{})
@@ -44,16 +47,17 @@ func BenchmarkCatalogCommitOffsets(b *testing.B) {
 				b.Fatal(err)
 			}
 			return c
-		}, false},
-		{"postgres", openPostgres, false},
-		{"postgres-fenced", openPostgres, true},
+		}, ""},
+		{"postgres", openPostgres, ""},
+		{"postgres-fenced", openPostgres, "offsets"},
+		{"postgres-fenced-groups", openPostgres, "groups"},
 	}
 	for _, cat := range catalogs {
 		b.Run(cat.name, func(b *testing.B) {
 			c := cat.open(b)
 			defer c.Close()
 			commit := func(g int, offsets []meta.GroupOffset) error { return c.CommitOffsets(b.Context(), offsets) }
-			if cat.fenced {
+			if cat.fenced != "" {
 				epoch, err := c.RegisterBroker(b.Context(), meta.BrokerRegistration{NodeID: 1}, time.Minute)
 				if err != nil {
 					b.Fatal(err)
@@ -69,6 +73,12 @@ func BenchmarkCatalogCommitOffsets(b *testing.B) {
 				}
 				commit = func(g int, offsets []meta.GroupOffset) error {
 					return c.CommitOffsetsFenced(b.Context(), fences[g], offsets)
+				}
+				if cat.fenced == "groups" {
+					commit = func(g int, offsets []meta.GroupOffset) error {
+						md := meta.GroupMetadata{Group: offsets[0].Group, Type: meta.GroupClassic, State: "Stable", Generation: int32(offsets[0].Offset) + 1}
+						return c.PutGroupsFenced(b.Context(), fences[g], []meta.GroupMetadata{md})
+					}
 				}
 			}
 			var mu sync.Mutex
