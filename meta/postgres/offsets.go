@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -215,11 +216,26 @@ func (m *committer) write(batch []*commitReq) {
 		}
 		return
 	}
-	// Fenced calls: one round trip checks every fence (locking their
-	// lease rows FOR SHARE, as checkFence does), a second writes the
-	// calls whose fence held.
+	// Fenced calls: every fence's check (locking its lease row FOR
+	// SHARE, as checkFence does) goes with every call's writes in one
+	// round trip, COMMIT in a second, on the bet that the fences hold, as
+	// they do but while a shard moves. When one does not, that
+	// transaction is rolled back, and another checks the fences in one
+	// round trip and writes the calls whose fence held in a second.
+	err := m.c.writeBatch(ctx, func(b *pgx.Batch) {
+		for _, f := range fences {
+			queueFence(b, f)
+		}
+		queueCommits(b, live, nil, now)
+	})
+	if !errors.Is(err, meta.ErrFenced) {
+		for _, r := range live {
+			r.done <- err
+		}
+		return
+	}
 	var lost map[meta.Fence]bool
-	err := m.c.write(ctx, func(tx pgx.Tx) error {
+	err = m.c.write(ctx, func(tx pgx.Tx) error {
 		lost = map[meta.Fence]bool{}
 		b := &pgx.Batch{}
 		for _, f := range fences {
