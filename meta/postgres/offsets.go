@@ -49,16 +49,7 @@ func (c *Catalog) CommitOffsetsFenced(ctx context.Context, f meta.Fence, offsets
 // does not hold, the batch fails with meta.ErrFenced, and writeBatch rolls
 // back what the statements queued after it did.
 func queueFence(b *pgx.Batch, f meta.Fence) {
-	b.Queue(fenceQuery, fenceArgs(f)...).QueryRow(func(row pgx.Row) error {
-		var held bool
-		if err := row.Scan(&held); err != nil {
-			return err
-		}
-		if !held {
-			return fenced(f)
-		}
-		return nil
-	})
+	b.Queue(fenceQuery, fenceArgs(f)...).QueryRow(func(row pgx.Row) error { return scanFence(row, f) })
 }
 
 // checkFence fails tx's write with meta.ErrFenced unless f's lease is its
@@ -66,8 +57,14 @@ func queueFence(b *pgx.Batch, f meta.Fence) {
 // clock. The lease row is locked FOR SHARE: a takeover waits for tx, or tx
 // sees it.
 func checkFence(ctx context.Context, tx pgx.Tx, f meta.Fence) error {
+	return scanFence(tx.QueryRow(ctx, fenceQuery, fenceArgs(f)...), f)
+}
+
+// scanFence reads fenceQuery's answer for f: meta.ErrFenced unless it
+// holds.
+func scanFence(row pgx.Row, f meta.Fence) error {
 	var held bool
-	if err := tx.QueryRow(ctx, fenceQuery, fenceArgs(f)...).Scan(&held); err != nil {
+	if err := row.Scan(&held); err != nil {
 		return err
 	}
 	if !held {
@@ -240,12 +237,11 @@ func (m *committer) write(batch []*commitReq) {
 		b := &pgx.Batch{}
 		for _, f := range fences {
 			b.Queue(fenceQuery, fenceArgs(f)...).QueryRow(func(row pgx.Row) error {
-				var held bool
-				if err := row.Scan(&held); err != nil {
-					return err
+				err := scanFence(row, f)
+				if errors.Is(err, meta.ErrFenced) {
+					lost[f], err = true, nil
 				}
-				lost[f] = !held
-				return nil
+				return err
 			})
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
